@@ -1,0 +1,132 @@
+# buckets — plain Makefile. `make` builds into $(BUILD)/; `make test` installs
+# missing Debian packages, builds and runs every test; `make sanitize` does the
+# same under ASan+UBSan in build-san/.
+BUILD   ?= build
+CC      ?= cc
+OPT     ?= -O2
+SAN     ?=
+PKGS    := libmicrohttpd libcurl sqlite3 liblz4 libcjson
+B3DIR   := $(firstword $(wildcard /usr/share/cargo/registry/blake3-*/c))
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CFLAGS_ALL = -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC \
+             -Iinclude -Isrc -I$(B3DIR) $(PKG_CFLAGS) $(SAN) $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(SAN)
+
+LIB_SRC    := $(wildcard src/core/*.c src/store/*.c src/client/*.c)
+SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+CLI_SRC    := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
+UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRC  := $(wildcard bench/*.c)
+B3_C       := blake3.c blake3_dispatch.c blake3_portable.c
+B3_S       := blake3_sse2_x86-64_unix.S blake3_sse41_x86-64_unix.S \
+              blake3_avx2_x86-64_unix.S blake3_avx512_x86-64_unix.S
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+B3_OBJ     := $(addprefix $(BUILD)/obj/blake3/,$(B3_C:.c=.o) $(B3_S:.S=.o))
+LIB_OBJ    := $(call obj,$(LIB_SRC)) $(B3_OBJ)
+SERVER_OBJ := $(call obj,$(SERVER_SRC))
+CLI_OBJ    := $(call obj,$(CLI_SRC))
+
+LIBA   := $(BUILD)/lib/libbuckets.a
+LIBSO  := $(BUILD)/lib/libbuckets.so
+SRVA   := $(BUILD)/lib/libbucketd.a
+CLIA   := $(BUILD)/lib/libhfcli.a
+BINS   := $(if $(wildcard src/xetsum/xetsum.c),$(BUILD)/bin/xetsum) \
+          $(if $(wildcard src/server/main.c),$(BUILD)/bin/bucketd) \
+          $(if $(wildcard src/cli/main.c),$(BUILD)/bin/hf)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+REPLAY_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_SRC))
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.SECONDARY:
+.PHONY: all deps test test-only sanitize fuzz bench bench-core run python clean
+all: $(LIBA) $(LIBSO) $(BINS) $(UNIT_BIN) $(REPLAY_BIN) $(BENCH_BIN) $(EXTRA_ALL)
+
+deps: ; @scripts/deps.sh
+$(DEPS_STAMP): scripts/deps.sh
+	@mkdir -p $(@D) && scripts/deps.sh && touch $@
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/blake3/%.o: $(B3DIR)/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O3 -g -fPIC $(SAN) -c $< -o $@
+$(BUILD)/obj/blake3/%.o: $(B3DIR)/%.S | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -fPIC -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+$(LIBSO): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+$(SRVA): $(SERVER_OBJ) $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $(SERVER_OBJ)
+$(CLIA): $(CLI_OBJ) $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $(CLI_OBJ)
+
+$(BUILD)/bin/xetsum: $(call obj,src/xetsum/xetsum.c) $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/bin/bucketd: $(call obj,src/server/main.c) $(SRVA) $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/bin/hf: $(call obj,src/cli/main.c) $(CLIA) $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+# Unit tests link the library plus the server and CLI objects (minus main).
+$(BUILD)/tests/unit/%: $(call obj,tests/unit/%.c) $(SRVA) $(CLIA) $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+# Fuzz corpora replayed as plain regression tests (any compiler).
+$(BUILD)/tests/fuzz/replay_%: $(call obj,tests/fuzz/fuzz_%.c) $(call obj,tests/fuzz/replay_main.c) $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/bench/%: $(call obj,bench/%.c) $(SRVA) $(CLIA) $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+test: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory all
+	@tests/run.sh $(BUILD)
+
+test-only: all
+	@tests/run.sh $(BUILD)
+
+sanitize: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory BUILD=build-san OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh build-san
+
+# libFuzzer targets (clang). FUZZ_SECONDS per target; new inputs land in a
+# scratch corpus, the committed seed corpus is only read.
+FUZZ_SECONDS ?= 60
+fuzz: $(DEPS_STAMP)
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+bench-core: all
+	@bench/run-core.sh $(BUILD)
+
+bench: all
+	@for s in bench/run-*.sh; do $$s $(BUILD) || exit 1; done
+
+run: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory all
+	@scripts/run.sh $(BUILD)
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,55 @@
+/* buckets — growable, capped byte buffer.
+ *
+ * Ownership: a bk_buf owns its heap storage `p`; release it with bk_buf_free.
+ * Every buffer has a hard cap (`max`); appends past it fail with BK_ELIMIT
+ * and leave the buffer unchanged. A zero-initialised bk_buf with max = 0 is
+ * invalid: use bk_buf_init.
+ */
+#ifndef BUCKETS_BUF_H
+#define BUCKETS_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bk_buf {
+  uint8_t *p;
+  size_t len;
+  size_t cap;
+  size_t max;
+} bk_buf;
+
+void bk_buf_init(bk_buf *b, size_t max);
+void bk_buf_free(bk_buf *b);
+void bk_buf_reset(bk_buf *b);                    /* len = 0, keeps storage */
+int bk_buf_reserve(bk_buf *b, size_t extra);     /* ensure cap >= len+extra */
+int bk_buf_append(bk_buf *b, const void *data, size_t n);
+int bk_buf_append_u8(bk_buf *b, uint8_t v);
+int bk_buf_append_u32le(bk_buf *b, uint32_t v);
+int bk_buf_append_u64le(bk_buf *b, uint64_t v);
+int bk_buf_append_zeros(bk_buf *b, size_t n);
+int bk_buf_printf(bk_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Little-endian loads/stores on raw memory (no bounds checks: callers check). */
+static inline uint32_t bk_load_u24le(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16);
+}
+static inline uint32_t bk_load_u32le(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+         ((uint32_t)p[3] << 24);
+}
+static inline uint64_t bk_load_u64le(const uint8_t *p) {
+  return (uint64_t)bk_load_u32le(p) | ((uint64_t)bk_load_u32le(p + 4) << 32);
+}
+static inline void bk_store_u24le(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16);
+}
+static inline void bk_store_u32le(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+static inline void bk_store_u64le(uint8_t *p, uint64_t v) {
+  bk_store_u32le(p, (uint32_t)v); bk_store_u32le(p + 4, (uint32_t)(v >> 32));
+}
+
+#endif

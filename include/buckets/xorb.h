@@ -1,0 +1,98 @@
+/* buckets — Xorb format: chunk records, compression, the stored footer
+ * (xet.md §3).
+ *
+ * Builder: packs chunks into a serialized xorb body (records only, no footer,
+ * which is what clients upload). Parser: validates every record before
+ * allocating, decompresses into exactly the declared size, recomputes every
+ * chunk hash and the xorb hash.
+ * Ownership: _new/_free pairs; pointers returned by accessors are owned by
+ * the object and valid until it is reset or freed.
+ */
+#ifndef BUCKETS_XORB_H
+#define BUCKETS_XORB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buckets/buf.h"
+#include "buckets/hash.h"
+
+#define BK_XORB_MAX_BYTES (64u << 20) /* serialized and uncompressed cap */
+#define BK_XORB_MAX_CHUNKS 8192u
+#define BK_XORB_CHUNK_MAX 131072u       /* max uncompressed chunk */
+#define BK_XORB_COMPRESSED_MAX (2u * 131072u)
+#define BK_XORB_RECORD_HEADER 8u
+
+enum bk_compression {
+  BK_COMP_NONE = 0,
+  BK_COMP_LZ4 = 1,
+  BK_COMP_BG4_LZ4 = 2,
+};
+
+/* One chunk of a xorb as the parser or builder saw it. */
+typedef struct bk_xorb_chunk {
+  bk_hash hash;
+  uint32_t record_offset;   /* byte offset of the record header in the body */
+  uint32_t record_len;      /* header + payload */
+  uint32_t unpacked_offset; /* cumulative uncompressed offset */
+  uint32_t unpacked_len;
+  uint8_t scheme;
+} bk_xorb_chunk;
+
+/* ---- builder ---- */
+typedef struct bk_xorb_builder bk_xorb_builder;
+
+/* compress: 1 = try LZ4 and BG4+LZ4 per chunk and keep the smallest
+ * (raw when neither shrinks it); 0 = store raw. */
+int bk_xorb_builder_new(int compress, bk_xorb_builder **out);
+void bk_xorb_builder_free(bk_xorb_builder *b);
+void bk_xorb_builder_reset(bk_xorb_builder *b);
+/* Appends a chunk. hash may be NULL (then computed). Returns BK_ELIMIT,
+ * leaving the builder unchanged, when the chunk would exceed 8,192 chunks
+ * or 64 MiB; the caller then finishes this xorb and starts another. */
+int bk_xorb_builder_add(bk_xorb_builder *b, const void *data, size_t len,
+                        const bk_hash *hash);
+size_t bk_xorb_builder_count(const bk_xorb_builder *b);
+size_t bk_xorb_builder_size(const bk_xorb_builder *b);       /* serialized */
+uint64_t bk_xorb_builder_unpacked(const bk_xorb_builder *b); /* raw bytes */
+const bk_xorb_chunk *bk_xorb_builder_chunks(const bk_xorb_builder *b);
+/* Computes the xorb hash and exposes the body (owned by the builder). */
+int bk_xorb_builder_finish(bk_xorb_builder *b, bk_hash *xorb_hash,
+                           const uint8_t **body, size_t *body_len);
+
+/* ---- single record helpers ---- */
+/* Encodes one chunk record (header + payload) onto out, choosing the
+ * smallest scheme if compress != 0. Reports the scheme used. */
+int bk_xorb_encode_chunk(bk_buf *out, const void *data, size_t len, int compress,
+                         uint8_t *scheme_used);
+/* Decodes the record at rec[0..avail): validates header, decompresses into
+ * dst (capacity dst_cap >= unpacked length), sets *consumed and *out_len. */
+int bk_xorb_decode_chunk(const uint8_t *rec, size_t avail, uint8_t *dst,
+                         size_t dst_cap, size_t *consumed, size_t *out_len);
+
+/* ---- parser ---- */
+typedef struct bk_xorb bk_xorb;
+
+enum {
+  BK_XORB_ALLOW_FOOTER = 1, /* accept (and validate) a trailing stored footer */
+  BK_XORB_KEEP_DATA = 2,    /* keep decoded chunk bytes for bk_xorb_chunk_data */
+};
+
+/* Parses and fully verifies a serialized xorb. If expected is non-NULL the
+ * computed xorb hash must equal it (else BK_EHASH). Errors: BK_ETRUNCATED,
+ * BK_EVERSION, BK_ESIZE, BK_EHASH, BK_ELIMIT, BK_ECOMPRESS, BK_EFORMAT. */
+int bk_xorb_parse(const uint8_t *data, size_t len, unsigned flags,
+                  const bk_hash *expected, bk_xorb **out);
+void bk_xorb_free(bk_xorb *x);
+const bk_hash *bk_xorb_hash_of(const bk_xorb *x);
+size_t bk_xorb_count(const bk_xorb *x);
+const bk_xorb_chunk *bk_xorb_chunks(const bk_xorb *x);
+size_t bk_xorb_body_len(const bk_xorb *x);   /* records only, footer excluded */
+uint64_t bk_xorb_unpacked(const bk_xorb *x); /* sum of chunk lengths */
+/* With BK_XORB_KEEP_DATA: decoded bytes of chunk i. */
+const uint8_t *bk_xorb_chunk_data(const bk_xorb *x, size_t i);
+
+/* Builds the stored footer (XorbObjectInfoV1) for a parsed xorb. */
+int bk_xorb_footer(const bk_xorb *x, bk_buf *out);
+
+#endif

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every test program and sums their "N passed, N failed" lines.
+#   tests/run.sh BUILD_DIR [FILTER]
+# Programs: unit binaries, fuzz-corpus replays, integration scripts
+# (tests/integration/*.sh, run with BUILD set). Each must end its output with
+# "N passed, N failed"; a program that exits non-zero without such a line
+# counts as one failure.
+set -uo pipefail
+BUILD=${1:-build}
+FILTER=${2:-}
+cd "$(dirname "$0")/.."
+export BUILD BUCKETS_ROOT=$PWD
+export BUCKETS_SPEC_DATA=${BUCKETS_SPEC_DATA:-$PWD/../shared/spec/data}
+total_p=0; total_f=0; failed_progs=()
+
+run_one() { # name, command...
+  local name=$1; shift
+  [ -n "$FILTER" ] && [[ "$name" != *"$FILTER"* ]] && return 0
+  echo "=== $name"
+  local out rc line p f
+  out=$("$@" 2>&1); rc=$?
+  printf '%s\n' "$out" | tail -n 400
+  line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+  if [ -n "$line" ]; then
+    p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+  else
+    p=0; f=0
+  fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  total_p=$((total_p + p)); total_f=$((total_f + f))
+  [ "$f" -ne 0 ] && failed_progs+=("$name")
+  return 0
+}
+
+for t in $(find "$BUILD/tests/unit" -type f -perm -u+x 2>/dev/null | sort); do
+  run_one "unit/${t#$BUILD/tests/unit/}" "$t"
+done
+for t in $(find "$BUILD/tests/fuzz" -name 'replay_*' -type f 2>/dev/null | sort); do
+  n=${t##*/replay_}
+  run_one "fuzz-replay/$n" "$t" tests/fuzz/corpus/"$n"
+done
+for t in $(ls tests/integration/*.sh 2>/dev/null | sort); do
+  run_one "integration/${t##*/}" bash "$t"
+done
+
+echo
+[ ${#failed_progs[@]} -gt 0 ] && echo "failing: ${failed_progs[*]}"
+echo "$total_p passed, $total_f failed"
+[ "$total_f" -eq 0 ]
