@@ -20,6 +20,7 @@ CLI_SRC    := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
 UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
+INTEG_SRC  := $(wildcard tests/integration/*.c)
 B3_C       := blake3.c blake3_dispatch.c blake3_portable.c
 B3_S       := blake3_sse2_x86-64_unix.S blake3_sse41_x86-64_unix.S \
               blake3_avx2_x86-64_unix.S blake3_avx512_x86-64_unix.S
@@ -40,11 +41,12 @@ BINS   := $(if $(wildcard src/xetsum/xetsum.c),$(BUILD)/bin/xetsum) \
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 REPLAY_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRC))
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .SECONDARY:
 .PHONY: all deps test test-only sanitize fuzz bench bench-core run python clean
-all: $(LIBA) $(LIBSO) $(BINS) $(UNIT_BIN) $(REPLAY_BIN) $(BENCH_BIN) $(EXTRA_ALL)
+all: $(LIBA) $(LIBSO) $(BINS) $(UNIT_BIN) $(REPLAY_BIN) $(BENCH_BIN) $(INTEG_BIN) $(EXTRA_ALL)
 
 deps: ; @scripts/deps.sh
 $(DEPS_STAMP): scripts/deps.sh
@@ -91,6 +93,11 @@ $(BUILD)/tests/unit/%: $(call obj,tests/unit/%.c) $(SRVA) $(CLIA) $(LIBA)
 
 # Fuzz corpora replayed as plain regression tests (any compiler).
 $(BUILD)/tests/fuzz/replay_%: $(call obj,tests/fuzz/fuzz_%.c) $(call obj,tests/fuzz/replay_main.c) $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+# Helper programs driven by tests/integration/*.sh (not run on their own).
+$(BUILD)/tests/integration/%: $(call obj,tests/integration/%.c) $(SRVA) $(CLIA) $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
