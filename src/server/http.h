@@ -1,0 +1,149 @@
+/* bucketd — one HTTP request with a complete, size-capped body, and the
+ * response helpers (owned by server-http).
+ *
+ * Life cycle: server.c (on libmicrohttpd) parses the request line and
+ * headers, asks the router for the body cap of this (method, path) BEFORE any
+ * body byte is read (Content-Length over the cap -> 413 at once; chunked
+ * bodies are cut off at the cap -> 413), accumulates the body into req->body,
+ * authenticates `Authorization: Bearer hf_...` into req->auth, then calls the
+ * router exactly once. A handler answers by calling ONE of the bk_http_reply*
+ * / bk_http_error functions (after any bk_http_add_header calls) and returns
+ * 1. If a handler returns 1 without replying, server.c answers 500.
+ *
+ * Ownership: every pointer in the request is owned by server.c and valid
+ * until the handler returns. Reply helpers copy (or take ownership of) what
+ * they are given, as documented per function. Handlers run on MHD worker
+ * threads; one request is never touched by two threads.
+ *
+ * Stable seam: the CAS and web helpers code against this header.
+ * Add, don't rename.
+ */
+#ifndef BUCKETD_HTTP_H
+#define BUCKETD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buckets/buf.h"
+
+struct bk_server;
+
+/* Token roles (also used for org member roles where it makes sense). */
+enum bk_role {
+  BK_ROLE_NONE = 0,
+  BK_ROLE_READ = 1,
+  BK_ROLE_WRITE = 2,
+  BK_ROLE_ADMIN = 3,
+};
+
+/* Who is calling. Filled from `Authorization: Bearer hf_...` before routing.
+ * CAS bearer tokens (not starting with "hf_") are NOT interpreted here: the
+ * CAS handler verifies them itself from the raw header. */
+struct bk_principal {
+  int64_t user_id;       /* 0 = anonymous */
+  int64_t token_id;      /* 0 when anonymous (or a web session, see web helper) */
+  int role;              /* token role: BK_ROLE_READ or BK_ROLE_WRITE; NONE when anonymous */
+  int token_invalid;     /* 1 = an hf_ token was presented but is unknown/revoked */
+  char name[128];        /* user name, "" when anonymous */
+};
+
+struct bk_kv {
+  char *key;
+  char *val;
+};
+
+struct bk_http_req {
+  const char *method;    /* "GET", "HEAD", "POST", "PUT", "DELETE", ... */
+  const char *raw_path;  /* URL path as received (still percent-encoded), no query */
+  char *path;            /* percent-decoded path (%2F decoded to '/'); NUL-safe:
+                            a request whose path decodes to a NUL byte or is not
+                            valid UTF-8 is rejected with 400 before routing */
+  const char *query;     /* raw query string after '?', "" when none */
+  struct bk_kv *params;  /* decoded query parameters, in order (repeats kept) */
+  size_t nparams;
+  struct bk_kv *headers; /* request headers, names as sent */
+  size_t nheaders;
+  char client_addr[64];  /* "127.0.0.1:54321" */
+  struct bk_principal auth;
+  bk_buf body;           /* complete body (len 0 when none) */
+  size_t body_limit;     /* the cap that was applied */
+  struct bk_server *srv;
+
+  /* internal (server.c / http.c) */
+  void *conn;            /* struct MHD_Connection * */
+  void *resp;            /* struct MHD_Response * once replied */
+  int status;            /* status once replied */
+  uint64_t resp_bytes;   /* body bytes of the reply (for the log line) */
+  struct bk_kv *out_headers;
+  size_t nout_headers;
+  char err_code[48];     /* X-Error-Code of the reply, for the log */
+};
+
+/* ---- request accessors ---- */
+/* Case-insensitive header lookup; first match or NULL. */
+const char *bk_http_header(const struct bk_http_req *req, const char *name);
+/* First query parameter with this exact (decoded) name, or NULL. */
+const char *bk_http_param(const struct bk_http_req *req, const char *name);
+/* The Bearer token from Authorization, or NULL (pointer into the header). */
+const char *bk_http_bearer(const struct bk_http_req *req);
+/* 1 if the method is HEAD (replies then carry headers only; the helpers take
+ * care of that, handlers may still pass a body). */
+int bk_http_is_head(const struct bk_http_req *req);
+
+/* ---- response ---- */
+/* Adds a response header (copied). Call before the reply function. Headers
+ * with CR/LF in name or value are refused (BK_EINVAL). */
+int bk_http_add_header(struct bk_http_req *req, const char *name, const char *value);
+int bk_http_add_headerf(struct bk_http_req *req, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Body from memory (copied). content_type may be NULL (no Content-Type). */
+int bk_http_reply(struct bk_http_req *req, int status, const char *content_type,
+                  const void *body, size_t len);
+/* Body from a bk_buf; takes ownership of its storage (the buf is emptied). */
+int bk_http_reply_buf(struct bk_http_req *req, int status, const char *content_type,
+                      bk_buf *body);
+/* JSON text (copied), Content-Type application/json. */
+int bk_http_reply_json(struct bk_http_req *req, int status, const char *json);
+/* Byte range [off, off+len) of an open file; takes ownership of fd (closed
+ * when the response is done, also on failure). */
+int bk_http_reply_fd(struct bk_http_req *req, int status, const char *content_type,
+                     int fd, uint64_t off, uint64_t len);
+
+/* Streamed body. read() fills buf (max bytes) with the bytes at position pos
+ * and returns how many it wrote (> 0), BK_HTTP_STREAM_END at the end, or
+ * BK_HTTP_STREAM_ERROR to abort the connection. total = body length when
+ * known (Content-Length), BK_HTTP_SIZE_UNKNOWN otherwise (chunked). free_cls
+ * is called exactly once when the response is destroyed (also on failure). */
+#define BK_HTTP_STREAM_END ((ssize_t)-1)
+#define BK_HTTP_STREAM_ERROR ((ssize_t)-2)
+#define BK_HTTP_SIZE_UNKNOWN UINT64_MAX
+typedef ssize_t (*bk_http_read_fn)(void *cls, uint64_t pos, char *buf, size_t max);
+int bk_http_reply_stream(struct bk_http_req *req, int status, const char *content_type,
+                         uint64_t total, bk_http_read_fn read, void *cls,
+                         void (*free_cls)(void *cls));
+
+/* Error reply: sets X-Error-Code: code (if code non-NULL), X-Error-Message,
+ * Content-Type application/json and the body {"error": "<message>"}. */
+int bk_http_error(struct bk_http_req *req, int status, const char *code,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* ---- small helpers shared by handlers ---- */
+/* Percent-decodes src[0..len) into a new NUL-terminated string; '+' is kept
+ * literally unless plus_space. Returns NULL on malformed escapes, decoded NUL
+ * bytes, or allocation failure. *out_len (optional) receives the length. */
+char *bk_http_unescape(const char *src, size_t len, int plus_space, size_t *out_len);
+/* Percent-encodes s for a URL path segment (keep_slash = 1 keeps '/') or a
+ * query value (keep_slash = 0) and appends it to b. */
+int bk_http_escape(bk_buf *b, const char *s, int keep_slash);
+/* Parses "bytes=S-E" / "bytes=S-" / "bytes=-N" against size. Returns 1 with
+ * [*start, *end] inclusive when it is a satisfiable single range, 0 when there
+ * is no usable Range (ignore it: full body), -1 when unsatisfiable (416). */
+int bk_http_parse_range(const char *hdr, uint64_t size, uint64_t *start, uint64_t *end);
+/* 1 if s is valid UTF-8 (len bytes), else 0. */
+int bk_utf8_valid(const char *s, size_t len);
+/* ISO-8601 UTC with milliseconds, e.g. "2026-11-26T23:16:00.000Z" (out >= 32). */
+void bk_iso8601_ms(int64_t ms, char out[32]);
+
+#endif

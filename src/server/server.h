@@ -1,0 +1,77 @@
+/* bucketd — process-wide server context (owned by server-http).
+ *
+ * One struct bk_server per process. bk_server_open creates the data dir on
+ * first start (metadata db, blob store, 32-byte server secret written through
+ * the durable write helper) and fills the context; bk_server_start binds the
+ * HTTP listener (libmicrohttpd) and returns; bk_server_stop stops accepting
+ * and waits for in-flight requests; bk_server_close releases everything.
+ *
+ * Ownership: the server owns db, blobs, the strings in cfg (copied on open)
+ * and the secret. Handlers (hub API, CAS, web) borrow them for the duration
+ * of a request. Fields are read-only after bk_server_start, so handlers on
+ * any thread may read them without locking (the db/blob store handles do
+ * their own locking).
+ *
+ * Stable seam: other helpers code against these fields. Add, don't rename.
+ */
+#ifndef BUCKETD_SERVER_H
+#define BUCKETD_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bk_db;        /* include/buckets/db.h (store helper) */
+struct bk_blobstore; /* include/buckets/blobstore.h (store helper) */
+
+#define BK_SERVER_SECRET_LEN 32
+
+struct bk_server_config {
+  const char *listen;     /* "HOST:PORT", default "127.0.0.1:8080"; port 0 = ephemeral */
+  const char *data_dir;   /* default "./var" */
+  const char *public_url; /* default "http://HOST:PORT" (no trailing '/') */
+  unsigned max_conns;     /* total connection limit (default 256) */
+  unsigned conn_timeout;  /* idle seconds per connection (default 60) */
+  unsigned threads;       /* 0 = one thread per connection (default); N = pool of N */
+  int quiet;              /* 1 = no per-request log lines */
+};
+
+struct bk_server {
+  /* configuration (strings owned by the server, normalised) */
+  char *listen_host;      /* e.g. "127.0.0.1" */
+  uint16_t port;          /* actual bound port (after start, also for port 0) */
+  char *data_dir;         /* absolute or as given; exists after open */
+  char *public_url;       /* no trailing '/'; used for casUrl, Link headers, bucket urls */
+  unsigned max_conns, conn_timeout, threads;
+  int quiet;
+
+  /* storage */
+  struct bk_db *db;
+  struct bk_blobstore *blobs;
+
+  /* 32 random bytes, created on first start (data_dir/secret.key, mode 0600).
+   * Used to sign CAS tokens and xorb URLs. Never logged. */
+  uint8_t secret[BK_SERVER_SECRET_LEN];
+
+  /* internal (server.c) */
+  void *mhd;             /* struct MHD_Daemon * */
+  int64_t started_at;    /* unix seconds */
+};
+
+/* Creates/opens the data dir, database, blob store and secret. On failure the
+ * context is left closed (safe to call bk_server_close). */
+int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg);
+/* Binds and starts serving (returns immediately; requests run on MHD threads).
+ * srv->port holds the bound port afterwards. */
+int bk_server_start(struct bk_server *srv);
+/* Stops accepting and finishes in-flight requests. Idempotent. */
+void bk_server_stop(struct bk_server *srv);
+/* Releases everything (calls bk_server_stop first). Idempotent. */
+void bk_server_close(struct bk_server *srv);
+
+/* Current unix time in seconds / milliseconds (wall clock). */
+int64_t bk_now_s(void);
+int64_t bk_now_ms(void);
+/* Monotonic milliseconds (for durations). */
+double bk_mono_ms(void);
+
+#endif
