@@ -65,4 +65,15 @@ int bk_cdc_boundaries(const uint8_t *data, size_t len, uint64_t **ends, size_t *
 int bk_cdc_boundaries_parallel(const uint8_t *data, size_t len, unsigned nthreads,
                                uint64_t **ends, size_t *n);
 
+/* Parallel chunk + hash of a whole in-memory buffer: same boundaries as
+ * bk_cdc_boundaries, plus each chunk's hash (bk_chunk_hash), computed by the
+ * thread that found the chunk. ends and hashes are malloc'd (caller frees
+ * both); *n chunks. nthreads is capped at 64 and reduced for small inputs. */
+int bk_cdc_chunks_parallel(const uint8_t *data, size_t len, unsigned nthreads,
+                           uint64_t **ends, bk_hash **hashes, size_t *n);
+
+/* Process-wide counters of the parallel chunker: segment joins at stable
+ * boundaries, and defensive fallbacks to sequential chunking (expected 0). */
+void bk_cdc_parallel_stats(uint64_t *joins, uint64_t *fallbacks);
+
 #endif
