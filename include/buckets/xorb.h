@@ -70,6 +70,29 @@ int bk_xorb_encode_chunk(bk_buf *out, const void *data, size_t len, int compress
 int bk_xorb_decode_chunk(const uint8_t *rec, size_t avail, uint8_t *dst,
                          size_t dst_cap, size_t *consumed, size_t *out_len);
 
+/* ---- reusable codec (extension) ----
+ * Holds the LZ4F contexts and scratch buffers so that encoding or decoding
+ * many records does not allocate per record. Not thread-safe: one per thread.
+ * Ownership: _new/_free. */
+typedef struct bk_xorb_codec bk_xorb_codec;
+int bk_xorb_codec_new(bk_xorb_codec **out);
+void bk_xorb_codec_free(bk_xorb_codec *c);
+/* Same as bk_xorb_encode_chunk / bk_xorb_decode_chunk with a reused codec.
+ * Encode appends the whole record or nothing (BK_ELIMIT when `out` is full). */
+int bk_xorb_codec_encode(bk_xorb_codec *c, bk_buf *out, const void *data,
+                         size_t len, int compress, uint8_t *scheme_used);
+int bk_xorb_codec_decode(bk_xorb_codec *c, const uint8_t *rec, size_t avail,
+                         uint8_t *dst, size_t dst_cap, size_t *consumed,
+                         size_t *out_len);
+
+/* Validates one record header at rec[0..avail) (payload presence included)
+ * without decoding. Any out pointer may be NULL. Errors: BK_ETRUNCATED (fewer
+ * than 8 bytes or payload past avail), BK_EVERSION (version != 0), BK_EFORMAT
+ * (unknown scheme, zero length), BK_ELIMIT (uncompressed > 131072 or
+ * compressed > 262144), BK_ESIZE (scheme 0 with compressed != uncompressed). */
+int bk_xorb_record_header(const uint8_t *rec, size_t avail, uint8_t *scheme,
+                          uint32_t *compressed_len, uint32_t *unpacked_len);
+
 /* ---- parser ---- */
 typedef struct bk_xorb bk_xorb;
 
