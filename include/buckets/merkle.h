@@ -35,8 +35,9 @@ void bk_file_hash_from_root(const bk_hash *root, int has_chunks,
 /* Term verification hash = blake3_keyed(VERIFICATION_KEY, raw hashes...). */
 void bk_range_hash(const bk_hash *chunk_hashes, size_t n, bk_hash *out);
 
-/* Incremental merkle builder: push leaves one at a time (constant memory per
- * level is NOT guaranteed: memory is O(n) leaves, 40 bytes each), then finish.
+/* Incremental merkle builder: push leaves one at a time, then finish.
+ * Streaming: memory is bounded (a few pending entries per tree level, about
+ * 80 KiB in all, independent of n); same root as bk_merkle_root.
  * Ownership: created with _new, released with _free. */
 typedef struct bk_merkle bk_merkle;
 int bk_merkle_new(bk_merkle **out);

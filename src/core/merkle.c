@@ -124,11 +124,27 @@ void bk_range_hash(const bk_hash *chunk_hashes, size_t n, bk_hash *out) {
   blake3_hasher_finalize(&h, out->b, BK_HASH_LEN);
 }
 
-/* ---- incremental builder ---- */
+/* ---- incremental builder ----
+ *
+ * Streaming: each tree level keeps only the entries not yet grouped. A group
+ * is decided by at most its first 9 entries (next_merge_cut never looks
+ * further), so as soon as a level holds >= 9 pending entries its next group
+ * is final and its parent can be pushed to the level above. Memory is
+ * O(depth) = O(log n), not O(n). Finishing works on a copy, so the builder
+ * stays usable. */
+
+#define LVL_CAP 32 /* >= 8 left over + parents from a flush of the level below */
+#define MAX_LEVELS 64
+
+typedef struct merkle_level {
+  bk_merkle_leaf e[LVL_CAP];
+  size_t n;      /* pending entries */
+  uint64_t seen; /* entries ever pushed to this level */
+} merkle_level;
 
 struct bk_merkle {
-  bk_merkle_leaf *v;
-  size_t n, cap;
+  merkle_level lv[MAX_LEVELS];
+  size_t depth; /* levels in use */
 };
 
 int bk_merkle_new(bk_merkle **out) {
@@ -138,30 +154,74 @@ int bk_merkle_new(bk_merkle **out) {
   return 0;
 }
 
-int bk_merkle_push(bk_merkle *m, const bk_hash *h, uint64_t len) {
-  if (m->n == m->cap) {
-    size_t nc = m->cap ? m->cap * 2 : 64;
-    if (nc > SIZE_MAX / sizeof(bk_merkle_leaf) || nc < m->cap)
-      return bk_seterr(BK_ELIMIT, "merkle: too many leaves");
-    bk_merkle_leaf *nv = realloc(m->v, nc * sizeof *nv);
-    if (!nv) return bk_seterr(BK_ENOMEM, "merkle: out of memory for %zu leaves", nc);
-    m->v = nv;
-    m->cap = nc;
+/* Pushes one entry into level L of lv[], grouping while >= 9 are pending. */
+static int level_push(merkle_level *lv, size_t *depth, size_t L, const bk_merkle_leaf *x) {
+  if (L >= MAX_LEVELS) return bk_seterr(BK_ELIMIT, "merkle: tree too deep");
+  if (L >= *depth) *depth = L + 1;
+  merkle_level *v = &lv[L];
+  v->e[v->n++] = *x;
+  v->seen++;
+  while (v->n >= MERKLE_MAX_CHILDREN) {
+    size_t k = next_merge_cut(v->e, v->n);
+    bk_merkle_leaf parent;
+    merge_group(v->e, k, &parent);
+    memmove(v->e, v->e + k, (v->n - k) * sizeof v->e[0]);
+    v->n -= k;
+    int rc = level_push(lv, depth, L + 1, &parent);
+    if (rc) return rc;
   }
-  m->v[m->n].hash = *h;
-  m->v[m->n].len = len;
-  m->n++;
   return 0;
 }
 
-size_t bk_merkle_count(const bk_merkle *m) { return m->n; }
+int bk_merkle_push(bk_merkle *m, const bk_hash *h, uint64_t len) {
+  bk_merkle_leaf x = {.hash = *h, .len = len};
+  return level_push(m->lv, &m->depth, 0, &x);
+}
+
+size_t bk_merkle_count(const bk_merkle *m) { return (size_t)m->lv[0].seen; }
 
 int bk_merkle_finish(bk_merkle *m, bk_hash *root) {
-  return bk_merkle_root(m->v, m->n, root);
+  if (m->lv[0].seen == 0) {
+    memset(root->b, 0, BK_HASH_LEN);
+    return 0;
+  }
+  merkle_level *lv = malloc(sizeof m->lv);
+  if (!lv) return bk_seterr(BK_ENOMEM, "merkle: out of memory");
+  memcpy(lv, m->lv, sizeof m->lv);
+  size_t depth = m->depth;
+  int rc = 0;
+  for (size_t L = 0; L < MAX_LEVELS; L++) {
+    merkle_level *v = &lv[L];
+    if (v->seen == 1 && L + 1 >= depth) { /* top: a single entry */
+      *root = v->e[0].hash;
+      break;
+    }
+    /* end of input at this level: group everything pending */
+    size_t in = 0;
+    while (in < v->n) {
+      size_t k = next_merge_cut(v->e + in, v->n - in);
+      bk_merkle_leaf parent;
+      merge_group(v->e + in, k, &parent);
+      in += k;
+      if (L + 1 >= MAX_LEVELS) {
+        rc = bk_seterr(BK_ELIMIT, "merkle: tree too deep");
+        break;
+      }
+      /* plain append: the level above is flushed next, in full */
+      merkle_level *u = &lv[L + 1];
+      if (u->n == LVL_CAP) {
+        rc = bk_seterr(BK_ELIMIT, "merkle: level overflow");
+        break;
+      }
+      u->e[u->n++] = parent;
+      u->seen++;
+      if (L + 2 > depth) depth = L + 2;
+    }
+    v->n = 0;
+    if (rc) break;
+  }
+  free(lv);
+  return rc;
 }
 
-void bk_merkle_free(bk_merkle *m) {
-  if (!m) return;
-  free(m->v);
-  free(m);
-}
+void bk_merkle_free(bk_merkle *m) { free(m); }

@@ -196,7 +196,48 @@ static void test_large_tree(void) {
   free(l);
 }
 
+/* The streaming builder equals the one-shot root after every push (prefixes
+ * 0..400), keeps working after finish, and on a large tree. */
+static void test_builder_prefixes(void) {
+  size_t n = 400;
+  bk_merkle_leaf *l = malloc(n * sizeof *l);
+  bk_merkle *m = NULL;
+  CHECK_EQ_INT(bk_merkle_new(&m), 0);
+  int bad = 0;
+  for (size_t i = 0; i <= n; i++) {
+    bk_hash a, b;
+    CHECK_EQ_INT(bk_merkle_root(l, i, &a), 0);
+    CHECK_EQ_INT(bk_merkle_finish(m, &b), 0);
+    if (!bk_hash_eq(&a, &b)) bad++;
+    if (i == n) break;
+    uint64_t v = i * 31 + 7;
+    bk_chunk_hash(&v, sizeof v, &l[i].hash);
+    l[i].len = v;
+    CHECK_EQ_INT(bk_merkle_push(m, &l[i].hash, l[i].len), 0);
+  }
+  CHECK_EQ_INT(bad, 0);
+  CHECK_EQ_INT(bk_merkle_count(m), n);
+  bk_merkle_free(m);
+  free(l);
+  size_t big = 300000;
+  l = malloc(big * sizeof *l);
+  CHECK_EQ_INT(bk_merkle_new(&m), 0);
+  for (size_t i = 0; i < big; i++) {
+    uint64_t v = i ^ 0xabcdefull;
+    bk_chunk_hash(&v, sizeof v, &l[i].hash);
+    l[i].len = 65536 + (i % 1000);
+    CHECK_EQ_INT(bk_merkle_push(m, &l[i].hash, l[i].len), 0);
+  }
+  bk_hash a, b;
+  CHECK_EQ_INT(bk_merkle_root(l, big, &a), 0);
+  CHECK_EQ_INT(bk_merkle_finish(m, &b), 0);
+  CHECK(bk_hash_eq(&a, &b));
+  bk_merkle_free(m);
+  free(l);
+}
+
 int main(void) {
+  RUN(test_builder_prefixes);
   RUN(test_official_vectors);
   RUN(test_derived_aggregates);
   RUN(test_edge_cases);
