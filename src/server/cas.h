@@ -1,0 +1,27 @@
+/* bucketd — Xet CAS API (owned by server-cas).
+ *
+ * Routes (all under the server's own public URL, which is also casUrl):
+ *   POST /v1/xorbs/default/{xorb}              write token; body = serialized xorb (<= 64 MiB)
+ *   POST /v1/shards, /v2/shards                write token; body = shard (<= 64 MiB)
+ *   GET  /v1/reconstructions/{file}, /v2/...   read token; optional Range: bytes=S-E
+ *   GET  /v1/chunks/default-merkledb/{chunk}   read token; global dedup query
+ *        (aliases /v1/chunks/default/{chunk} and /v1/chunk/default/{chunk})
+ *   GET  /v1/xorb-range/{xorb}?r=S-E&exp=&sig= signed URL (no token); Range required
+ *   POST /v1/telemetry                         accepted and ignored
+ * See docs/cas.md for the design and every choice where spec and clients differ.
+ *
+ * The router calls cas_body_limit() before reading a body (0 = not a CAS
+ * route) and cas_handle() after; cas_handle returns 1 when it replied.
+ */
+#ifndef BUCKETD_CAS_H
+#define BUCKETD_CAS_H
+
+#include <stddef.h>
+
+struct bk_server;
+struct bk_http_req;
+
+int cas_handle(struct bk_server *srv, struct bk_http_req *req);
+size_t cas_body_limit(const char *method, const char *path);
+
+#endif

@@ -1,0 +1,94 @@
+/* CAS global dedup: GET /v1/chunks/default-merkledb/{chunk} (and aliases).
+ *
+ * Answers 404 for an unknown (or ineligible) chunk, else a shard with footer,
+ * an empty file-info section and one xorb block: the xorb holding the chunk,
+ * every chunk hash replaced by blake3_keyed(key, raw hash) under a fresh
+ * random key per response (footer chunk_hash_hmac_key, expiry now + 1 day).
+ * Raw chunk hashes never leave the server.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buckets/db.h"
+#include "buckets/error.h"
+#include "buckets/fsutil.h"
+#include "buckets/shard.h"
+#include "server/cas_internal.h"
+#include "server/http.h"
+#include "server/server.h"
+
+int cas_get_dedup(struct bk_server *srv, struct bk_http_req *req, const char *seg) {
+  struct cas_claims c;
+  if (!cas_auth(srv, req, 0, &c)) return 1;
+  bk_hash ch;
+  if (!cas_path_hash(req, seg, &ch)) return 1;
+
+  bk_hash xh;
+  uint32_t idx = 0;
+  int rc = bk_db_dedup_lookup(srv->db, &ch, &xh, &idx);
+  if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "NotFound", "chunk not known"), 1;
+  if (rc != 0) return cas_reply_store_error(req, rc, "dedup query");
+
+  bk_xorb_info info;
+  rc = bk_db_xorb_get(srv->db, &xh, &info);
+  if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "NotFound", "chunk not known"), 1;
+  if (rc != 0) return cas_reply_store_error(req, rc, "dedup query");
+  if (info.nchunks == 0 || info.nchunks > BK_XORB_MAX_CHUNKS)
+    return bk_http_error(req, 500, "InternalError", "stored xorb has a bad chunk count"), 1;
+
+  bk_xorb_chunk *xc = malloc((size_t)info.nchunks * sizeof *xc);
+  bk_shard_chunk *sc = calloc(info.nchunks, sizeof *sc);
+  if (!xc || !sc) {
+    free(xc);
+    free(sc);
+    return bk_http_error(req, 503, "InternalError", "out of memory"), 1;
+  }
+  rc = bk_db_xorb_chunks(srv->db, &xh, 0, info.nchunks, xc);
+  uint8_t key[32];
+  if (rc == 0) rc = bk_random_bytes(key, sizeof key);
+  if (rc != 0) {
+    free(xc);
+    free(sc);
+    return cas_reply_store_error(req, rc, "dedup query");
+  }
+  uint64_t unpacked = 0;
+  for (uint32_t i = 0; i < info.nchunks; i++) {
+    bk_hash_hmac(&xc[i].hash, key, &sc[i].hash);
+    sc[i].byte_start = xc[i].unpacked_offset;
+    sc[i].len = xc[i].unpacked_len;
+    sc[i].flags = 0;
+    unpacked += xc[i].unpacked_len;
+  }
+  free(xc);
+
+  bk_shard_xorb sx;
+  memset(&sx, 0, sizeof sx);
+  sx.xorb_hash = xh;
+  sx.nchunks = info.nchunks;
+  sx.chunks = sc;
+  sx.bytes_in_xorb = (uint32_t)unpacked;
+  sx.bytes_on_disk = (uint32_t)info.bytes_on_disk;
+  bk_shard s;
+  memset(&s, 0, sizeof s);
+  s.nxorbs = 1;
+  s.xorbs = &sx;
+  s.has_footer = 1;
+  memcpy(s.footer.chunk_hash_hmac_key, key, sizeof key);
+  int64_t now = bk_now_s();
+  s.footer.creation_timestamp = (uint64_t)now;
+  s.footer.key_expiry = (uint64_t)(now + CAS_DEDUP_KEY_TTL_S);
+
+  bk_buf out;
+  bk_buf_init(&out, BK_SHARD_MAX_BYTES);
+  rc = bk_shard_serialize(&s, BK_SHARD_WITH_FOOTER, &out);
+  free(sc);
+  memset(key, 0, sizeof key);
+  if (rc != 0) {
+    bk_buf_free(&out);
+    return cas_reply_store_error(req, rc, "dedup shard");
+  }
+  bk_http_add_header(req, "Cache-Control", "no-store");
+  bk_http_reply_buf(req, 200, "application/octet-stream", &out);
+  bk_buf_free(&out);
+  return 1;
+}

@@ -1,0 +1,353 @@
+/* CAS ingest: POST /v1/xorbs/default/{hash} and POST /v1|v2/shards.
+ *
+ * Xorbs: the whole body (<= 64 MiB, capped by the router before reading) is
+ * parsed and fully verified by bk_xorb_parse (every record, every chunk hash,
+ * the xorb hash against the URL); only then is it stored durably (blob first,
+ * then the db row with its chunk table).
+ *
+ * Shards: parsed (with or without footer), then every file is re-derived
+ * from the stored chunk tables: each term's chunks must exist, their lengths
+ * must add up to the declared unpacked bytes, their verification range hash
+ * must match, and the merkle file hash over all chunks must equal the
+ * declared file hash. The xorb-info section must agree with the stored xorbs.
+ * Only after all of that is the shard blob stored and registered (one db
+ * transaction). v2 answers NDJSON progress frames (see docs/cas.md).
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buckets/blobstore.h"
+#include "buckets/db.h"
+#include "buckets/error.h"
+#include "buckets/merkle.h"
+#include "buckets/shard.h"
+#include "buckets/xorb.h"
+#include "server/cas_internal.h"
+#include "server/http.h"
+#include "server/server.h"
+
+/* ------------------------------------------------------------------ xorbs */
+
+int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *seg) {
+  struct cas_claims c;
+  if (!cas_auth(srv, req, 1, &c)) return 1;
+  bk_hash want;
+  if (!cas_path_hash(req, seg, &want)) return 1;
+  if (req->body.len == 0) return bk_http_error(req, 400, "InvalidXorb", "empty xorb body"), 1;
+
+  bk_xorb *x = NULL;
+  int rc = bk_xorb_parse(req->body.p, req->body.len, BK_XORB_ALLOW_FOOTER, &want, &x);
+  if (rc != 0) {
+    const char *code = rc == BK_EHASH ? "XorbHashMismatch" : "InvalidXorb";
+    return bk_http_error(req, 400, code, "xorb rejected (%s): %s", bk_strerror(rc),
+                         bk_errmsg()),
+           1;
+  }
+  int existed_row = 0;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    rc = bk_blob_put(srv->blobs, BK_BLOB_XORB, &want, req->body.p, req->body.len, NULL);
+    if (rc != 0) break;
+    rc = bk_db_xorb_register(srv->db, srv->blobs, &want, req->body.len, bk_xorb_chunks(x),
+                             bk_xorb_count(x), &existed_row);
+    if (rc != BK_ENOTFOUND) break; /* ENOTFOUND: a gc removed the blob meanwhile */
+  }
+  bk_xorb_free(x);
+  if (rc != 0) return cas_reply_store_error(req, rc, "storing xorb");
+  bk_http_reply_json(req, 200, existed_row ? "{\"was_inserted\":false}" : "{\"was_inserted\":true}");
+  return 1;
+}
+
+/* ----------------------------------------------------------------- shards */
+
+/* Small cache of chunk tables, so a xorb used by many terms is read once. */
+typedef struct xcache_ent {
+  bk_hash xorb;
+  uint32_t n;
+  bk_xorb_chunk *chunks;
+} xcache_ent;
+
+typedef struct xcache {
+  xcache_ent *e;
+  size_t n, cap;
+  size_t total_chunks;
+} xcache;
+
+#define XCACHE_MAX_CHUNKS (4u << 20) /* ~200 MB of chunk rows at most */
+
+static void xcache_free(xcache *c) {
+  for (size_t i = 0; i < c->n; i++) free(c->e[i].chunks);
+  free(c->e);
+  memset(c, 0, sizeof *c);
+}
+
+/* Chunk table of a stored xorb. BK_ENOTFOUND when the xorb is unknown. */
+static int xcache_get(bk_db *db, xcache *c, const bk_hash *xorb, const xcache_ent **out) {
+  for (size_t i = c->n; i > 0; i--)
+    if (bk_hash_eq(&c->e[i - 1].xorb, xorb)) {
+      *out = &c->e[i - 1];
+      return 0;
+    }
+  bk_xorb_info info;
+  int rc = bk_db_xorb_get(db, xorb, &info);
+  if (rc != 0) return rc;
+  if (info.nchunks == 0 || info.nchunks > BK_XORB_MAX_CHUNKS)
+    return bk_seterr(BK_EFORMAT, "stored xorb has %u chunks", info.nchunks);
+  if (c->total_chunks + info.nchunks > XCACHE_MAX_CHUNKS)
+    return bk_seterr(BK_ELIMIT, "shard references too many xorbs");
+  if (c->n == c->cap) {
+    size_t nc = c->cap ? c->cap * 2 : 16;
+    xcache_ent *ne = realloc(c->e, nc * sizeof *ne);
+    if (!ne) return bk_seterr(BK_ENOMEM, "out of memory");
+    c->e = ne;
+    c->cap = nc;
+  }
+  xcache_ent *e = &c->e[c->n];
+  e->xorb = *xorb;
+  e->n = info.nchunks;
+  e->chunks = malloc((size_t)info.nchunks * sizeof *e->chunks);
+  if (!e->chunks) return bk_seterr(BK_ENOMEM, "out of memory");
+  rc = bk_db_xorb_chunks(db, xorb, 0, info.nchunks, e->chunks);
+  if (rc != 0) {
+    free(e->chunks);
+    return rc;
+  }
+  c->n++;
+  c->total_chunks += info.nchunks;
+  *out = e;
+  return 0;
+}
+
+/* Verification failure details for the reply. */
+typedef struct shard_err {
+  int status; /* 400 or 5xx */
+  const char *code;
+  char msg[512];
+} shard_err;
+
+static int fail(shard_err *e, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(shard_err *e, int status, const char *code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  va_end(ap);
+  e->status = status;
+  e->code = code;
+  return -1;
+}
+
+static int fail_store(shard_err *e, int rc, const char *what) {
+  if (rc == BK_EDB || rc == BK_EIO || rc == BK_ENOMEM)
+    return fail(e, rc == BK_ENOMEM ? 503 : 500, "InternalError", "%s: storage error", what);
+  return fail(e, 400, "InvalidShard", "%s: %s", what, bk_errmsg());
+}
+
+static int fail_missing(shard_err *e, const bk_hash *x, const char *where) {
+  char hx[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(x, hx);
+  return fail(e, 400, "XorbNotFound", "%s references xorb %s, which was not uploaded", where, hx);
+}
+
+/* Re-derives one file from the stored chunk tables. */
+static int verify_file(bk_db *db, xcache *xc, const bk_shard_file *f, size_t fi,
+                       shard_err *e) {
+  char fh[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(&f->file_hash, fh);
+  if (f->nterms == 0) {
+    if (!bk_hash_is_zero(&f->file_hash))
+      return fail(e, 400, "FileHashMismatch", "file %s has no terms but a non-empty hash", fh);
+    return 0;
+  }
+  bk_merkle *m = NULL;
+  if (bk_merkle_new(&m) != 0) return fail(e, 503, "InternalError", "out of memory");
+  int verify = (f->flags & BK_SHARD_FILE_VERIFY) != 0;
+  bk_hash *tmp = NULL;
+  int ret = 0;
+  for (uint32_t t = 0; t < f->nterms && ret == 0; t++) {
+    const bk_shard_term *term = &f->terms[t];
+    const xcache_ent *x = NULL;
+    int rc = xcache_get(db, xc, &term->xorb_hash, &x);
+    if (rc == BK_ENOTFOUND) {
+      ret = fail_missing(e, &term->xorb_hash, "a file term");
+      break;
+    }
+    if (rc != 0) {
+      ret = fail_store(e, rc, "loading xorb chunks");
+      break;
+    }
+    if (term->chunk_start >= term->chunk_end || term->chunk_end > x->n) {
+      ret = fail(e, 400, "InvalidShard",
+                 "file %s term %u: chunk range [%u, %u) is not inside its xorb (%u chunks)", fh, t,
+                 term->chunk_start, term->chunk_end, x->n);
+      break;
+    }
+    uint64_t sum = 0;
+    uint32_t n = term->chunk_end - term->chunk_start;
+    for (uint32_t k = term->chunk_start; k < term->chunk_end; k++) {
+      sum += x->chunks[k].unpacked_len;
+      if (bk_merkle_push(m, &x->chunks[k].hash, x->chunks[k].unpacked_len) != 0) {
+        ret = fail(e, 503, "InternalError", "out of memory");
+        break;
+      }
+    }
+    if (ret) break;
+    if (sum != term->unpacked_bytes) {
+      ret = fail(e, 400, "InvalidShard",
+                 "file %s term %u declares %u unpacked bytes but its chunks hold %" PRIu64, fh, t,
+                 term->unpacked_bytes, sum);
+      break;
+    }
+    if (verify) {
+      bk_hash *nt = realloc(tmp, (size_t)n * sizeof *nt);
+      if (!nt) {
+        ret = fail(e, 503, "InternalError", "out of memory");
+        break;
+      }
+      tmp = nt;
+      for (uint32_t k = 0; k < n; k++) tmp[k] = x->chunks[term->chunk_start + k].hash;
+      bk_hash rh;
+      bk_range_hash(tmp, n, &rh);
+      if (!bk_hash_eq(&rh, &term->range_hash)) {
+        ret = fail(e, 400, "RangeHashMismatch",
+                   "file %s term %u: verification range hash does not match the stored chunks",
+                   fh, t);
+        break;
+      }
+    }
+  }
+  free(tmp);
+  if (ret == 0) {
+    bk_hash root, got;
+    if (bk_merkle_finish(m, &root) != 0) {
+      ret = fail(e, 503, "InternalError", "out of memory");
+    } else {
+      bk_file_hash_from_root(&root, 1, NULL, &got);
+      if (!bk_hash_eq(&got, &f->file_hash)) {
+        char gh[BK_HASH_HEX_LEN + 1];
+        bk_hash_to_hex(&got, gh);
+        ret = fail(e, 400, "FileHashMismatch",
+                   "file %zu declares hash %s but its terms reconstruct %s", fi, fh, gh);
+      }
+    }
+  }
+  bk_merkle_free(m);
+  return ret;
+}
+
+/* The xorb-info section must describe stored xorbs exactly (chunk hashes,
+ * offsets and lengths; the byte totals are informational and not checked). */
+static int verify_xorb_info(bk_db *db, xcache *xc, const bk_shard_xorb *sx, shard_err *e) {
+  const xcache_ent *x = NULL;
+  int rc = xcache_get(db, xc, &sx->xorb_hash, &x);
+  if (rc == BK_ENOTFOUND) return fail_missing(e, &sx->xorb_hash, "the xorb-info section");
+  if (rc != 0) return fail_store(e, rc, "loading xorb chunks");
+  char hx[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(&sx->xorb_hash, hx);
+  if (sx->nchunks != x->n)
+    return fail(e, 400, "InvalidShard", "xorb-info for %s lists %u chunks, the xorb has %u", hx,
+                sx->nchunks, x->n);
+  for (uint32_t k = 0; k < x->n; k++) {
+    const bk_shard_chunk *a = &sx->chunks[k];
+    const bk_xorb_chunk *b = &x->chunks[k];
+    if (!bk_hash_eq(&a->hash, &b->hash) || a->len != b->unpacked_len ||
+        a->byte_start != b->unpacked_offset)
+      return fail(e, 400, "InvalidShard", "xorb-info for %s: chunk %u does not match the xorb",
+                  hx, k);
+  }
+  return 0;
+}
+
+static int verify_shard(bk_db *db, const bk_shard *s, shard_err *e) {
+  xcache xc = {0};
+  int ret = 0;
+  for (uint32_t i = 0; i < s->nxorbs && ret == 0; i++)
+    ret = verify_xorb_info(db, &xc, &s->xorbs[i], e);
+  for (uint32_t i = 0; i < s->nfiles && ret == 0; i++)
+    ret = verify_file(db, &xc, &s->files[i], i, e);
+  xcache_free(&xc);
+  return ret;
+}
+
+/* Parse, verify, store, register. Returns 0 with *existed, or -1 with e. */
+static int ingest_shard(struct bk_server *srv, struct bk_http_req *req,
+                        const struct cas_claims *c, int *existed, uint32_t *nfiles,
+                        shard_err *e) {
+  bk_shard *s = NULL;
+  int rc = bk_shard_parse(req->body.p, req->body.len, &s);
+  if (rc != 0)
+    return fail(e, 400, "InvalidShard", "shard rejected (%s): %s", bk_strerror(rc), bk_errmsg());
+  *nfiles = s->nfiles;
+  int ret = verify_shard(srv->db, s, e);
+  if (ret == 0) {
+    bk_hash sh;
+    bk_blake3(req->body.p, req->body.len, sh.b);
+    bk_hash missing;
+    for (int attempt = 0; attempt < 2; attempt++) {
+      rc = bk_blob_put(srv->blobs, BK_BLOB_SHARD, &sh, req->body.p, req->body.len, NULL);
+      if (rc != 0) break;
+      rc = bk_db_shard_register(srv->db, &sh, req->body.len, s, c->bucket_id, &missing, existed);
+      if (rc != BK_ENOTFOUND) break;
+      /* a xorb vanished between verification and registration (gc race):
+       * the retry re-checks; a second miss is reported */
+    }
+    if (rc == BK_ENOTFOUND)
+      ret = fail_missing(e, &missing, "the shard");
+    else if (rc != 0)
+      ret = fail_store(e, rc, "registering shard");
+  }
+  bk_shard_free(s);
+  return ret;
+}
+
+int cas_post_shard(struct bk_server *srv, struct bk_http_req *req, int v2) {
+  struct cas_claims c;
+  if (!cas_auth(srv, req, 1, &c)) return 1;
+  shard_err e = {0};
+  int existed = 0;
+  uint32_t nfiles = 0;
+  int ret = req->body.len == 0 ? fail(&e, 400, "InvalidShard", "empty shard body")
+                               : ingest_shard(srv, req, &c, &existed, &nfiles, &e);
+  if (!v2) {
+    if (ret != 0) return bk_http_error(req, e.status, e.code, "%s", e.msg), 1;
+    bk_http_reply_json(req, 200, existed ? "{\"result\":0}" : "{\"result\":1}");
+    return 1;
+  }
+  /* v2: NDJSON frames; the work is done synchronously before answering, so
+   * the frames report what already happened. */
+  bk_buf out;
+  bk_buf_init(&out, 64 * 1024);
+  int rc = bk_buf_printf(&out, "{\"type\":\"validating\",\"verified\":%u,\"total\":%u}\n",
+                         ret == 0 ? nfiles : 0, nfiles);
+  if (ret == 0) {
+    rc |= bk_buf_printf(&out, "{\"type\":\"committing\",\"stage\":\"syncing\"}\n");
+    rc |= bk_buf_printf(&out, "{\"type\":\"result\"}\n");
+  } else {
+    char esc[1100];
+    size_t o = 0;
+    for (const char *p = e.msg; *p && o + 7 < sizeof esc; p++) {
+      unsigned char ch = (unsigned char)*p;
+      if (ch == '"' || ch == '\\') {
+        esc[o++] = '\\';
+        esc[o++] = (char)ch;
+      } else if (ch < 0x20) {
+        o += (size_t)snprintf(esc + o, sizeof esc - o, "\\u%04x", ch);
+      } else {
+        esc[o++] = (char)ch;
+      }
+    }
+    esc[o] = '\0';
+    rc |= bk_buf_printf(&out, "{\"type\":\"error\",\"message\":\"%s\",\"retryable\":%s}\n", esc,
+                        e.status >= 500 ? "true" : "false");
+    bk_http_add_header(req, "X-Error-Code", e.code);
+  }
+  if (rc != 0) {
+    bk_buf_free(&out);
+    return bk_http_error(req, 503, "InternalError", "out of memory"), 1;
+  }
+  bk_http_reply_buf(req, 200, "application/x-ndjson", &out);
+  bk_buf_free(&out);
+  return 1;
+}
