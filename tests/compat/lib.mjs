@@ -1,0 +1,133 @@
+// Shared helpers for the @huggingface/hub compatibility tests.
+// Environment (set by tests/integration/compat.sh):
+//   BUCKETS_URL        hub base URL of a running bucketd, e.g. http://127.0.0.1:PORT (127.0.0.1 only)
+//   BUCKETS_NS         namespace (user name) owning BUCKETS_TOKEN
+//   BUCKETS_TOKEN      that user's write token (hf_...)
+//   BUCKETS_TOKEN2     optional: a second user's token (for "other user" checks)
+//   BUCKETS_DATA_DIR   optional: the server's data dir (stored-bytes accounting)
+//   HF_BIN, XETSUM_BIN paths of build/bin/hf and build/bin/xetsum (cross-client checks)
+//   COMPAT_TMP         scratch dir
+//   COMPAT_LOG         optional: append one line per HTTP request the client sends
+import { createHash } from "node:crypto";
+import { appendFileSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+export const env = {
+  url: process.env.BUCKETS_URL ?? "",
+  ns: process.env.BUCKETS_NS ?? "",
+  token: process.env.BUCKETS_TOKEN ?? "",
+  token2: process.env.BUCKETS_TOKEN2 ?? "",
+  dataDir: process.env.BUCKETS_DATA_DIR ?? "",
+  hf: process.env.HF_BIN ?? "",
+  xetsum: process.env.XETSUM_BIN ?? "",
+  tmp: process.env.COMPAT_TMP ?? "/tmp",
+  log: process.env.COMPAT_LOG ?? "",
+};
+
+export function assertLoopback() {
+  const u = new URL(env.url);
+  if (u.hostname !== "127.0.0.1") throw new Error(`BUCKETS_URL must be on 127.0.0.1, got ${env.url}`);
+}
+
+/** Deterministic pseudo-random bytes (xorshift32), incompressible like model weights. */
+export function randomBytes(n, seed) {
+  const words = new Uint32Array(Math.ceil(n / 4));
+  let x = seed >>> 0 || 0x9e3779b9;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    words[i] = x;
+  }
+  return new Uint8Array(words.buffer, 0, n);
+}
+
+/** Compressible bytes: slowly varying float32 values (the client picks LZ4 or BG4+LZ4 for these). */
+export function floatBytes(n, seed) {
+  const f = new Float32Array(Math.ceil(n / 4));
+  let v = seed;
+  for (let i = 0; i < f.length; i++) {
+    v = (v * 1103515245 + 12345) >>> 0;
+    f[i] = Math.sin(i / 1000) + (v % 16) / 4096;
+  }
+  return new Uint8Array(f.buffer, 0, n);
+}
+
+export const sha256 = (u8) => createHash("sha256").update(u8).digest("hex");
+
+export async function blobBytes(blob) {
+  return new Uint8Array(await blob.arrayBuffer());
+}
+
+/**
+ * A fetch wrapper that records every request the client sends (method, path, status, sizes,
+ * selected headers) so tests can assert on the protocol (dedup queries, xorb bytes).
+ */
+export function makeRecorder() {
+  const calls = [];
+  const rec = async (input, init = {}) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    const method = (init.method ?? (typeof input === "object" && input.method) ?? "GET").toUpperCase();
+    let reqBytes = 0;
+    const body = init.body;
+    if (body instanceof Uint8Array || body instanceof ArrayBuffer) reqBytes = body.byteLength;
+    else if (typeof body === "string") reqBytes = Buffer.byteLength(body);
+    else if (body instanceof Blob) reqBytes = body.size;
+    const headers = new Headers(init.headers ?? {});
+    const entry = {
+      method,
+      url,
+      path: new URL(url).pathname + new URL(url).search,
+      reqBytes,
+      range: headers.get("range") ?? undefined,
+      auth: headers.has("authorization"),
+      status: 0,
+    };
+    calls.push(entry);
+    let resp;
+    try {
+      resp = await fetch(input, init);
+    } catch (e) {
+      entry.status = -1;
+      entry.error = String(e);
+      logLine(entry);
+      throw e;
+    }
+    entry.status = resp.status;
+    entry.contentType = resp.headers.get("content-type") ?? undefined;
+    entry.contentRange = resp.headers.get("content-range") ?? undefined;
+    entry.errorCode = resp.headers.get("x-error-code") ?? undefined;
+    logLine(entry);
+    return resp;
+  };
+  rec.calls = calls;
+  rec.reset = () => (calls.length = 0);
+  return rec;
+}
+
+function logLine(e) {
+  if (!env.log) return;
+  const extra = [e.range && `range=${e.range}`, e.contentType && `ct=${e.contentType}`,
+    e.contentRange && `cr=${e.contentRange}`, e.errorCode && `xec=${e.errorCode}`, e.error]
+    .filter(Boolean).join(" ");
+  appendFileSync(env.log, `${e.method} ${e.path} auth=${e.auth ? 1 : 0} req=${e.reqBytes} -> ${e.status} ${extra}\n`);
+}
+
+/** Sum of sizes of files under dir whose relative path matches re (stored-bytes accounting). */
+export function storedBytes(dir, re) {
+  let total = 0, count = 0;
+  const walk = (d, rel) => {
+    for (const ent of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, ent.name), r = rel ? `${rel}/${ent.name}` : ent.name;
+      if (ent.isDirectory()) walk(p, r);
+      else if (ent.isFile() && re.test(r)) { total += statSync(p).size; count++; }
+    }
+  };
+  walk(dir, "");
+  return { total, count };
+}
+
+/** Status code carried by a HubApiError (or undefined). */
+export function statusOf(err) {
+  return err && typeof err === "object" && "statusCode" in err ? err.statusCode : undefined;
+}
