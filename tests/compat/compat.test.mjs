@@ -359,7 +359,8 @@ test("private bucket: another user's token is refused (BUCKETS_TOKEN2)", async (
 });
 
 test("global dedup: re-uploading identical content stores no new xorb bytes", async () => {
-  const re = /(^|\/)xorbs?(\/|$)/i;
+  // blob store layout (include/buckets/blobstore.h): <data>/.../xorbs/<h0h1>/<h2h3>/<64-hex>
+  const re = /(^|\/)xorbs\/[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{64}$/;
   const before = env.dataDir ? storedBytes(env.dataDir, re) : undefined;
   rec.reset();
   await hub.uploadFile({ repo: PUB, file: { path: "again/random.bin", content: new Blob([bigFiles["big/random.bin"]]) }, ...auth });
