@@ -94,4 +94,24 @@ enum {
  * s->footer (zero-initialise it for defaults). */
 int bk_shard_serialize(const bk_shard *s, unsigned flags, bk_buf *out);
 
+/* ---- extensions ---- */
+
+/* Bytes bk_shard_serialize would write (0 on arithmetic overflow). */
+size_t bk_shard_serialized_size(const bk_shard *s, unsigned flags);
+
+/* Builds a global-dedup response shard (xet.md §4 "Dedup response shards",
+ * §8): header, empty file-info section, the given xorb blocks, lookup tables
+ * and footer. When key is non-NULL and not all zero, every chunk hash is
+ * written as bk_hash_hmac(hash, key) and the key goes into the footer's
+ * chunk_hash_hmac_key (chunk lookup keys then use the keyed hashes).
+ * created / expiry are unix seconds for the footer (expiry UINT64_MAX =
+ * never). The input arrays are not modified. Appends to out. */
+int bk_shard_build_dedup_response(const bk_shard_xorb *xorbs, uint32_t nxorbs,
+                                  const uint8_t key[32], uint64_t created,
+                                  uint64_t expiry, bk_buf *out);
+
+/* The form of chunk hash h as stored in shard s: hmac(h, key) when the
+ * footer carries a non-zero chunk_hash_hmac_key, else h itself. */
+void bk_shard_stored_chunk_hash(const bk_shard *s, const bk_hash *h, bk_hash *out);
+
 #endif
