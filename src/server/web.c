@@ -1,0 +1,1281 @@
+/* bucketd web — page routing and handlers (see web.h, docs/web.md). */
+#include "server/web.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "buckets/accounts.h"
+#include "buckets/db.h"
+#include "buckets/error.h"
+#include "server/auth.h"
+#include "server/http.h"
+#include "server/server.h"
+#include "server/web_acct.h"
+#include "server/web_content.h"
+#include "server/web_form.h"
+#include "server/web_html.h"
+#include "server/web_preview.h"
+#include "server/web_session.h"
+
+#define PAGE_SIZE 100
+#define FILTER_SCAN_MAX 20000
+#define HTML_MAX (16u << 20)
+
+static const char CSP[] =
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/* ---- templates and assets, loaded once ---- */
+
+enum { T_LAYOUT, T_LOGIN, T_HOME, T_NS, T_BUCKET, T_BLOB, T_CONFIRM, T_MESSAGE, A_CSS, A_JS, T_N };
+static const char *const T_FILES[T_N] = {
+    "layout.html", "login.html",   "home.html",        "namespace.html", "bucket.html",
+    "blob.html",   "confirm.html", "message.html",     "static/style.css", "static/app.js"};
+static struct { char *p; size_t len; } g_t[T_N];
+static int g_loaded_rc;
+static char g_webdir[PATH_MAX];
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static int read_file(const char *dir, const char *name, char **out, size_t *len) {
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  bk_buf b;
+  bk_buf_init(&b, 4u << 20);
+  char tmp[8192];
+  size_t n;
+  int rc = 0;
+  while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+    if ((rc = bk_buf_append(&b, tmp, n)) < 0) break;
+  fclose(f);
+  if (rc >= 0) rc = bk_buf_append_u8(&b, 0);
+  if (rc < 0) { bk_buf_free(&b); return -1; }
+  *out = (char *)b.p;
+  *len = b.len - 1;
+  return 0;
+}
+
+static int dir_ok(const char *d) {
+  char p[PATH_MAX + 32];
+  if (snprintf(p, sizeof p, "%s/layout.html", d) >= (int)sizeof p) return 0;
+  return access(p, R_OK) == 0;
+}
+
+static void load_once(void) {
+  const char *env = getenv("BUCKETD_WEB_DIR");
+  char exe[PATH_MAX], cand[PATH_MAX + 32];
+  g_webdir[0] = 0;
+  if (env && *env && dir_ok(env)) snprintf(g_webdir, sizeof g_webdir, "%s", env);
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (!g_webdir[0] && n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    static const char *const rel[] = {"../../web", "../share/buckets/web", "../web"};
+    for (size_t i = 0; i < 3 && !g_webdir[0]; i++) {
+      snprintf(cand, sizeof cand, "%s/%s", exe, rel[i]);
+      if (dir_ok(cand) && snprintf(g_webdir, sizeof g_webdir, "%s", cand) >= (int)sizeof g_webdir)
+        g_webdir[0] = 0;
+    }
+  }
+  if (!g_webdir[0] && dir_ok("web")) snprintf(g_webdir, sizeof g_webdir, "web");
+  if (!g_webdir[0]) {
+    g_loaded_rc = -1;
+    return;
+  }
+  for (int i = 0; i < T_N; i++)
+    if (read_file(g_webdir, T_FILES[i], &g_t[i].p, &g_t[i].len) < 0) g_loaded_rc = -1;
+}
+
+/* ---- per-request context ---- */
+
+struct wctx {
+  struct bk_server *srv;
+  struct bk_http_req *req;
+  int signed_in;          /* through a session cookie */
+  int via_bearer;         /* through Authorization: Bearer (no CSRF needed) */
+  struct bk_principal who;
+  char sid[WEB_SESS_ID_HEX + 1]; /* session id (cookie) when signed_in */
+  char pre[WEB_SESS_ID_HEX + 1]; /* pre-session id for signed-out forms */
+  int set_pre;            /* send a new bk_pre cookie */
+  char csrf[WEB_CSRF_HEX + 1];
+  char flash[160];
+};
+
+static void security_headers(struct bk_http_req *req) {
+  bk_http_add_header(req, "Content-Security-Policy", CSP);
+  bk_http_add_header(req, "X-Content-Type-Options", "nosniff");
+  bk_http_add_header(req, "X-Frame-Options", "DENY");
+  bk_http_add_header(req, "Referrer-Policy", "same-origin");
+}
+
+static const char *cookie_attrs(struct bk_server *srv) {
+  return strncmp(srv->public_url, "https:", 6) == 0
+             ? "; Path=/; HttpOnly; SameSite=Strict; Secure"
+             : "; Path=/; HttpOnly; SameSite=Strict";
+}
+
+/* Fills who/sid from the session cookie (or the bearer principal). */
+static void load_identity(struct wctx *c) {
+  const char *ck = bk_http_header(c->req, "Cookie");
+  struct web_sess_info si;
+  if (ck && web_cookie_get(ck, "bk_session", c->sid, sizeof c->sid) &&
+      web_sess_lookup(c->sid, bk_now_ms(), &si) == 0 &&
+      web_acct_token_active(c->srv->db, si.user_id, si.token_id)) {
+    c->signed_in = 1;
+    memset(&c->who, 0, sizeof c->who);
+    c->who.user_id = si.user_id;
+    c->who.token_id = si.token_id;
+    c->who.role = si.token_role;
+    snprintf(c->who.name, sizeof c->who.name, "%s", si.name);
+    web_csrf_token(c->srv->secret, c->sid, c->csrf);
+    return;
+  }
+  c->sid[0] = 0;
+  if (c->req->auth.user_id > 0) {
+    c->via_bearer = 1;
+    c->who = c->req->auth;
+  } else {
+    memset(&c->who, 0, sizeof c->who);
+  }
+  if (!(ck && web_cookie_get(ck, "bk_pre", c->pre, sizeof c->pre) &&
+        strlen(c->pre) == WEB_SESS_ID_HEX)) {
+    if (web_random_hex(c->pre) == 0) c->set_pre = 1;
+    else c->pre[0] = 0;
+  }
+  web_csrf_token(c->srv->secret, c->pre, c->csrf);
+}
+
+static int is_user(const struct wctx *c) { return c->who.user_id > 0; }
+
+/* Cross-site form posts are refused: same-origin Origin (when sent) and a
+ * CSRF token bound to the session (or pre-session) id. */
+static int csrf_ok(struct wctx *c, const char *token) {
+  if (c->via_bearer) return 1;
+  const char *origin = bk_http_header(c->req, "Origin");
+  const char *host = bk_http_header(c->req, "Host");
+  if (origin && strcmp(origin, "null") != 0) {
+    const char *o = strstr(origin, "://");
+    if (!o || !host || strcmp(o + 3, host) != 0) return 0;
+  }
+  return web_csrf_check(c->srv->secret, c->signed_in ? c->sid : c->pre, token);
+}
+
+static void add_pre_cookie(struct wctx *c) {
+  if (c->set_pre)
+    bk_http_add_headerf(c->req, "Set-Cookie", "bk_pre=%s%s", c->pre, cookie_attrs(c->srv));
+}
+
+static int render_into(bk_buf *out, int t, const struct bk_tvar *v, size_t n) {
+  return bk_tmpl_render(out, g_t[t].p, g_t[t].len, v, n);
+}
+
+static int reply_page(struct wctx *c, int status, const char *title, bk_buf *content) {
+  bk_buf page;
+  char user_url[512] = "";
+  bk_buf_init(&page, HTML_MAX);
+  bk_buf_append_u8(content, 0);
+  if (is_user(c)) {
+    bk_buf u;
+    bk_buf_init(&u, sizeof user_url - 1);
+    bk_html_url(&u, c->who.name, 0);
+    snprintf(user_url, sizeof user_url, "%.*s", (int)u.len, u.p ? (char *)u.p : "");
+    bk_buf_free(&u);
+  }
+  struct bk_tvar v[] = {
+      {"title", title},
+      {"user", is_user(c) ? c->who.name : NULL},
+      {"user_url", user_url},
+      {"csrf", c->csrf},
+      {"flash", c->flash[0] ? c->flash : NULL},
+      {"content", (const char *)content->p},
+  };
+  int rc = render_into(&page, T_LAYOUT, v, sizeof v / sizeof v[0]);
+  bk_buf_free(content);
+  if (rc < 0) {
+    bk_buf_free(&page);
+    return bk_http_error(c->req, 500, "WebTemplate", "page rendering failed: %s", bk_errmsg());
+  }
+  security_headers(c->req);
+  add_pre_cookie(c);
+  bk_http_add_header(c->req, "Cache-Control", "no-store");
+  return bk_http_reply_buf(c->req, status, "text/html; charset=utf-8", &page) < 0 ? 1 : 1;
+}
+
+static int message_page(struct wctx *c, int status, const char *heading, const char *msg,
+                        const char *back_url, const char *back_label) {
+  bk_buf content;
+  bk_buf_init(&content, HTML_MAX);
+  struct bk_tvar v[] = {{"heading", heading}, {"message", msg},
+                        {"back_url", back_url ? back_url : "/"},
+                        {"back_label", back_label ? back_label : "Home"}};
+  if (render_into(&content, T_MESSAGE, v, 4) < 0) {
+    bk_buf_free(&content);
+    return bk_http_error(c->req, 500, "WebTemplate", "rendering failed");
+  }
+  return reply_page(c, status, heading, &content);
+}
+
+static int not_found(struct wctx *c) {
+  return message_page(c, 404, "Not found",
+                      "There is nothing here, or you do not have access to it.", "/", "Home");
+}
+
+static int redirect(struct wctx *c, const char *loc) {
+  security_headers(c->req);
+  add_pre_cookie(c);
+  bk_http_add_header(c->req, "Location", loc);
+  bk_http_add_header(c->req, "Cache-Control", "no-store");
+  bk_http_reply(c->req, 303, "text/plain; charset=utf-8", "See Other\n", 10);
+  return 1;
+}
+
+/* ---- URL helpers ---- */
+
+/* "/buckets/<ns>/<name>" escaped, into b. */
+static int bucket_base(bk_buf *b, const bk_bucket *bk) {
+  int rc = bk_buf_printf(b, "/buckets/");
+  if (rc >= 0) rc = bk_html_url(b, bk->ns, 0);
+  if (rc >= 0) rc = bk_buf_append_u8(b, '/');
+  if (rc >= 0) rc = bk_html_url(b, bk->name, 0);
+  return rc;
+}
+
+/* Returns a malloc'd NUL-terminated URL: base + "/" + kind + "/" + path. Note:
+ * bk_html_url escapes for a URL and is then safe in a quoted attribute. */
+static char *mk_url(const bk_bucket *bk, const char *kind, const char *path, const char *qs) {
+  bk_buf b;
+  bk_buf_init(&b, 16384);
+  int rc = bucket_base(&b, bk);
+  if (rc >= 0 && kind) rc = bk_buf_printf(&b, "/%s", kind);
+  if (rc >= 0 && path && *path) {
+    rc = bk_buf_append_u8(&b, '/');
+    if (rc >= 0) rc = bk_html_url(&b, path, 1);
+  }
+  if (rc >= 0 && qs) rc = bk_buf_printf(&b, "%s", qs);
+  if (rc >= 0) rc = bk_buf_append_u8(&b, 0);
+  if (rc < 0) { bk_buf_free(&b); return NULL; }
+  return (char *)b.p;
+}
+
+static char *url_escape(const char *s, int keep_slash) {
+  bk_buf b;
+  bk_buf_init(&b, 16384);
+  if (bk_html_url(&b, s, keep_slash) < 0 || bk_buf_append_u8(&b, 0) < 0) {
+    bk_buf_free(&b);
+    return NULL;
+  }
+  if (!b.p) return strdup("");
+  return (char *)b.p;
+}
+
+/* Breadcrumb list items: buckets / ns / name / seg / seg ... */
+static int crumbs(bk_buf *o, const bk_bucket *bk, const char *path, int last_is_file) {
+  int rc = bk_buf_printf(o, "<li><a href=\"/\">buckets</a></li><li><a href=\"/");
+  if (rc >= 0) rc = bk_html_url(o, bk->ns, 0);
+  if (rc >= 0) rc = bk_buf_printf(o, "\">");
+  if (rc >= 0) rc = bk_html_escape_str(o, bk->ns);
+  if (rc >= 0) rc = bk_buf_printf(o, "</a></li>");
+  int at_root = !path || !*path;
+  if (rc >= 0) rc = bk_buf_printf(o, at_root ? "<li aria-current=\"page\">" : "<li><a href=\"");
+  if (rc >= 0 && !at_root) rc = bucket_base(o, bk);
+  if (rc >= 0 && !at_root) rc = bk_buf_printf(o, "\">");
+  if (rc >= 0) rc = bk_html_escape_str(o, bk->name);
+  if (rc >= 0) rc = bk_buf_printf(o, at_root ? "</li>" : "</a></li>");
+  if (at_root || rc < 0) return rc;
+  const char *s = path;
+  while (rc >= 0 && *s) {
+    const char *e = strchr(s, '/');
+    size_t seglen = e ? (size_t)(e - s) : strlen(s);
+    int last = !e;
+    if (last) {
+      rc = bk_buf_printf(o, "<li aria-current=\"page\">");
+      if (rc >= 0) rc = bk_html_escape(o, s, seglen);
+      if (rc >= 0) rc = bk_buf_printf(o, "</li>");
+      break;
+    }
+    char *sub = strndup(path, (size_t)(e - path));
+    if (!sub) return BK_ENOMEM;
+    rc = bk_buf_printf(o, "<li><a href=\"");
+    if (rc >= 0) rc = bucket_base(o, bk);
+    if (rc >= 0) rc = bk_buf_printf(o, "/tree/");
+    if (rc >= 0) rc = bk_html_url(o, sub, 1);
+    free(sub);
+    if (rc >= 0) rc = bk_buf_printf(o, "\">");
+    if (rc >= 0) rc = bk_html_escape(o, s, seglen);
+    if (rc >= 0) rc = bk_buf_printf(o, "</a></li>");
+    s = e + 1;
+  }
+  (void)last_is_file;
+  return rc;
+}
+
+/* ---- usage cache (totals are a scan over the bucket's chunks) ---- */
+
+#define USAGE_CACHE 64
+static struct { int64_t id, updated_ms; bk_usage u; int used; } g_usage[USAGE_CACHE];
+static pthread_mutex_t g_usage_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int bucket_usage(struct bk_server *srv, const bk_bucket *b, bk_usage *u) {
+  size_t slot = (size_t)b->id % USAGE_CACHE;
+  pthread_mutex_lock(&g_usage_lock);
+  if (g_usage[slot].used && g_usage[slot].id == b->id && g_usage[slot].updated_ms == b->updated_ms) {
+    *u = g_usage[slot].u;
+    pthread_mutex_unlock(&g_usage_lock);
+    return 0;
+  }
+  pthread_mutex_unlock(&g_usage_lock);
+  int rc = bk_db_bucket_usage(srv->db, b->id, u);
+  if (rc < 0) return rc;
+  pthread_mutex_lock(&g_usage_lock);
+  g_usage[slot].used = 1;
+  g_usage[slot].id = b->id;
+  g_usage[slot].updated_ms = b->updated_ms;
+  g_usage[slot].u = *u;
+  pthread_mutex_unlock(&g_usage_lock);
+  return 0;
+}
+
+/* ---- login / logout ---- */
+
+static int safe_next(const char *n) {
+  return n && n[0] == '/' && n[1] != '/' && n[1] != '\\' && !strpbrk(n, "\r\n") &&
+         strlen(n) < 2048;
+}
+
+static int page_login(struct wctx *c, const char *error, int status) {
+  bk_buf content;
+  const char *next = bk_http_param(c->req, "next");
+  bk_buf_init(&content, HTML_MAX);
+  struct bk_tvar v[] = {{"csrf", c->csrf}, {"next", safe_next(next) ? next : "/"},
+                        {"error", error}};
+  if (render_into(&content, T_LOGIN, v, 3) < 0) {
+    bk_buf_free(&content);
+    return bk_http_error(c->req, 500, "WebTemplate", "rendering failed");
+  }
+  return reply_page(c, status, "Sign in", &content);
+}
+
+static int form_body(struct wctx *c, struct web_form *f) {
+  const char *ct = bk_http_header(c->req, "Content-Type");
+  if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0)
+    return web_form_parse_multipart(f, ct, c->req->body.p, c->req->body.len);
+  return web_form_parse_urlencoded(f, (const char *)c->req->body.p, c->req->body.len);
+}
+
+static int post_login(struct wctx *c) {
+  struct web_form f;
+  if (form_body(c, &f) < 0) return page_login(c, "The form could not be read.", 400);
+  if (!csrf_ok(c, web_form_get(&f, "csrf"))) {
+    web_form_free(&f);
+    return page_login(c, "The form expired; please try again.", 403);
+  }
+  const char *tok = web_form_get(&f, "token");
+  const char *next = web_form_get(&f, "next");
+  struct web_login wl;
+  if (!tok || web_acct_login(c->srv->db, tok, strlen(tok), &wl) < 0) {
+    web_form_free(&f);
+    return page_login(c, "That token is not valid.", 401);
+  }
+  struct web_sess_info si = {wl.user_id, wl.token_id, wl.token_role, ""};
+  snprintf(si.name, sizeof si.name, "%s", wl.name);
+  char sid[WEB_SESS_ID_HEX + 1];
+  if (web_sess_create(&si, bk_now_ms(), sid) < 0) {
+    web_form_free(&f);
+    return message_page(c, 500, "Error", "Could not create a session.", "/login", "Back");
+  }
+  char loc[2100];
+  snprintf(loc, sizeof loc, "%s", safe_next(next) ? next : "/");
+  web_form_free(&f);
+  c->set_pre = 0;
+  bk_http_add_headerf(c->req, "Set-Cookie", "bk_session=%s%s; Max-Age=%lld", sid,
+                      cookie_attrs(c->srv), (long long)(WEB_SESS_TTL_MS / 1000));
+  return redirect(c, loc);
+}
+
+static int post_logout(struct wctx *c) {
+  struct web_form f;
+  if (form_body(c, &f) < 0) return message_page(c, 400, "Bad request", "Unreadable form.", "/", "Home");
+  int ok = csrf_ok(c, web_form_get(&f, "csrf"));
+  web_form_free(&f);
+  if (!ok) return message_page(c, 403, "Forbidden", "The form expired; please try again.", "/", "Home");
+  if (c->signed_in) web_sess_destroy(c->sid);
+  bk_http_add_headerf(c->req, "Set-Cookie", "bk_session=%s; Max-Age=0", cookie_attrs(c->srv));
+  return redirect(c, "/");
+}
+
+/* ---- home ---- */
+
+struct orgs_out { bk_buf *b; int n; };
+static int home_org_cb(void *ctx, const char *org, int role) {
+  struct orgs_out *o = ctx;
+  int rc = bk_buf_printf(o->b, "<li><a href=\"/");
+  if (rc >= 0) rc = bk_html_url(o->b, org, 0);
+  if (rc >= 0) rc = bk_buf_printf(o->b, "\">");
+  if (rc >= 0) rc = bk_html_escape_str(o->b, org);
+  if (rc >= 0) rc = bk_buf_printf(o->b, "</a> <span class=\"hint\">(org, %s)</span></li>",
+                                  bk_role_name(role));
+  o->n++;
+  return rc < 0 ? 1 : 0;
+}
+
+static int page_home(struct wctx *c) {
+  const char *ns = bk_http_param(c->req, "ns");
+  if (ns && *ns) {
+    char *u = url_escape(ns, 0);
+    if (!u) return bk_http_error(c->req, 500, NULL, "oom");
+    char loc[16400];
+    snprintf(loc, sizeof loc, "/%s", u);
+    free(u);
+    return redirect(c, loc);
+  }
+  bk_buf nsl, content;
+  bk_buf_init(&nsl, HTML_MAX);
+  bk_buf_init(&content, HTML_MAX);
+  char *uurl = url_escape(c->who.name, 0);
+  if (is_user(c)) {
+    bk_buf_printf(&nsl, "<h2>Your namespaces</h2><ul><li><a href=\"/%s\">", uurl ? uurl : "");
+    bk_html_escape_str(&nsl, c->who.name);
+    bk_buf_printf(&nsl, "</a> <span class=\"hint\">(you)</span></li>");
+    struct orgs_out o = {&nsl, 0};
+    web_acct_user_orgs(c->srv->db, c->who.user_id, home_org_cb, &o);
+    bk_buf_printf(&nsl, "</ul>");
+  } else {
+    bk_buf_printf(&nsl, "<p>Signed-out visitors see public buckets only. "
+                        "<a href=\"/login\">Sign in</a> with an access token to see yours.</p>");
+  }
+  bk_buf_append_u8(&nsl, 0);
+  struct bk_tvar v[] = {{"user", is_user(c) ? c->who.name : NULL},
+                        {"user_url", uurl ? uurl : ""},
+                        {"namespaces", (const char *)nsl.p},
+                        {"has_public", NULL},
+                        {"public", ""}};
+  int rc = render_into(&content, T_HOME, v, 5);
+  free(uurl);
+  bk_buf_free(&nsl);
+  if (rc < 0) {
+    bk_buf_free(&content);
+    return bk_http_error(c->req, 500, "WebTemplate", "rendering failed");
+  }
+  return reply_page(c, 200, "Home", &content);
+}
+
+/* ---- namespace page ---- */
+
+struct ns_rows { struct wctx *c; bk_buf *b; int n; };
+static int ns_row_cb(void *ctx, const bk_bucket *bk) {
+  struct ns_rows *r = ctx;
+  bk_usage u;
+  char files[32], logical[32], stored[32], ratio[32], created[32];
+  memset(&u, 0, sizeof u);
+  bucket_usage(r->c->srv, bk, &u);
+  snprintf(files, sizeof files, "%llu", (unsigned long long)u.nfiles);
+  bk_human_size(u.logical_bytes, logical);
+  bk_human_size(u.stored_bytes, stored);
+  bk_dedup_ratio(u.logical_bytes, u.stored_bytes, ratio);
+  bk_html_date(bk->created_ms, created);
+  int rc = bk_buf_printf(r->b, "<tr><td><a href=\"");
+  if (rc >= 0) rc = bucket_base(r->b, bk);
+  if (rc >= 0) rc = bk_buf_printf(r->b, "\">");
+  if (rc >= 0) rc = bk_html_escape_str(r->b, bk->name);
+  if (rc >= 0)
+    rc = bk_buf_printf(r->b,
+                       "</a></td><td><span class=\"badge %s\">%s</span></td>"
+                       "<td class=\"num\">%s</td><td class=\"num\">%s</td>"
+                       "<td class=\"num\">%s (%s)</td><td class=\"when\">%s</td></tr>\n",
+                       bk->is_private ? "private" : "public",
+                       bk->is_private ? "private" : "public", files, logical, stored, ratio,
+                       created);
+  r->n++;
+  return rc < 0 ? 1 : 0;
+}
+
+static int page_namespace(struct wctx *c, const char *nsname, const char *flash) {
+  struct web_ns ns;
+  if (!bk_name_valid(nsname) || web_acct_ns_get(c->srv->db, nsname, &ns) < 0) return 0;
+  int role = 0;
+  bk_auth_ns_role(c->srv, &c->who, ns.id, &role);
+  int nsrole = 0; /* untcapped: may see private buckets with a read token too */
+  web_acct_ns_role(c->srv->db, c->who.user_id, ns.id, &nsrole);
+  bk_buf rows, content;
+  bk_buf_init(&rows, HTML_MAX);
+  bk_buf_init(&content, HTML_MAX);
+  struct ns_rows r = {c, &rows, 0};
+  const char *after = bk_http_param(c->req, "after");
+  int more = 0;
+  bk_db_bucket_list(c->srv->db, ns.id, bk_http_param(c->req, "q"), nsrole >= BK_ROLE_READ,
+                    after, 1000, ns_row_cb, &r, &more);
+  bk_buf_append_u8(&rows, 0);
+  char *nsurl = url_escape(ns.name, 0);
+  if (flash) snprintf(c->flash, sizeof c->flash, "%s", flash);
+  struct bk_tvar v[] = {{"ns", ns.name},
+                        {"ns_url", nsurl ? nsurl : ""},
+                        {"user", is_user(c) ? c->who.name : NULL},
+                        {"is_empty", r.n == 0 ? "1" : NULL},
+                        {"rows", (const char *)rows.p},
+                        {"can_create", role >= BK_ROLE_WRITE ? "1" : NULL},
+                        {"csrf", c->csrf}};
+  int rc = render_into(&content, T_NS, v, sizeof v / sizeof v[0]);
+  free(nsurl);
+  bk_buf_free(&rows);
+  if (rc < 0) {
+    bk_buf_free(&content);
+    return bk_http_error(c->req, 500, "WebTemplate", "rendering failed: %s", bk_errmsg());
+  }
+  return reply_page(c, 200, ns.name, &content);
+}
+
+static int post_namespace(struct wctx *c, const char *nsname) {
+  struct web_ns ns;
+  struct web_form f;
+  if (!bk_name_valid(nsname) || web_acct_ns_get(c->srv->db, nsname, &ns) < 0) return 0;
+  if (form_body(c, &f) < 0) return message_page(c, 400, "Bad request", "Unreadable form.", "/", "Home");
+  if (!csrf_ok(c, web_form_get(&f, "csrf"))) {
+    web_form_free(&f);
+    return message_page(c, 403, "Forbidden", "The form expired; please try again.", "/", "Home");
+  }
+  int role = 0;
+  bk_auth_ns_role(c->srv, &c->who, ns.id, &role);
+  const char *name = web_form_get(&f, "name");
+  const char *priv = web_form_get(&f, "private");
+  int rc;
+  if (role < BK_ROLE_WRITE) {
+    web_form_free(&f);
+    return message_page(c, 403, "Forbidden", "You cannot create buckets in this namespace.",
+                        "/", "Home");
+  }
+  if (!name || !bk_name_valid(name)) {
+    web_form_free(&f);
+    return message_page(c, 400, "Invalid name",
+                        "Bucket names use letters, digits, '.', '_' and '-'.", "/", "Home");
+  }
+  bk_bucket b;
+  rc = bk_db_bucket_create(c->srv->db, ns.id, name, priv && strcmp(priv, "0") != 0, &b);
+  web_form_free(&f);
+  if (rc == BK_EEXIST)
+    return message_page(c, 409, "Already exists", "A bucket with that name already exists.",
+                        "/", "Home");
+  if (rc < 0) return message_page(c, 500, "Error", "The bucket could not be created.", "/", "Home");
+  char *u = mk_url(&b, NULL, NULL, "?done=created");
+  if (!u) return bk_http_error(c->req, 500, NULL, "oom");
+  redirect(c, u);
+  free(u);
+  return 1;
+}
+
+/* ---- bucket / folder page ---- */
+
+struct ent {
+  int is_dir;
+  char *path;
+  uint64_t size;
+  int64_t mtime_ms, uploaded_ms;
+};
+
+struct listing {
+  struct ent *e;
+  size_t n, cap;
+  const char *q;       /* filter (substring of the entry name, case-insensitive) */
+  size_t prefix_len;   /* bytes of "prefix/" to skip for the name */
+  size_t scanned;
+};
+
+static const char *base_name(const char *p) {
+  const char *s = strrchr(p, '/');
+  return s ? s + 1 : p;
+}
+
+static int list_cb(void *ctx, const bk_file_entry *fe) {
+  struct listing *l = ctx;
+  l->scanned++;
+  if (l->q && *l->q && !strcasestr(base_name(fe->path), l->q)) return 0;
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 128;
+    struct ent *ne = realloc(l->e, nc * sizeof *ne);
+    if (!ne) return BK_ENOMEM;
+    l->e = ne;
+    l->cap = nc;
+  }
+  struct ent *e = &l->e[l->n];
+  e->path = strdup(fe->path);
+  if (!e->path) return BK_ENOMEM;
+  e->is_dir = fe->is_dir;
+  e->size = fe->size;
+  e->mtime_ms = fe->mtime_ms;
+  e->uploaded_ms = fe->uploaded_ms;
+  l->n++;
+  return 0;
+}
+
+static void free_listing(struct listing *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->e[i].path);
+  free(l->e);
+}
+
+static int ent_cmp(const void *a, const void *b) {
+  const struct ent *x = a, *y = b;
+  if (x->is_dir != y->is_dir) return y->is_dir - x->is_dir;
+  return strcmp(x->path, y->path);
+}
+
+static const char *flash_text(const char *done, const char *n, char *buf, size_t len) {
+  if (!done) return NULL;
+  long k = n ? strtol(n, NULL, 10) : 0;
+  if (k < 0 || k > 1000000) k = 0;
+  if (strcmp(done, "upload") == 0) snprintf(buf, len, "Uploaded %ld file(s).", k);
+  else if (strcmp(done, "delete") == 0) snprintf(buf, len, "Deleted %ld file(s).", k);
+  else if (strcmp(done, "created") == 0) snprintf(buf, len, "Bucket created.");
+  else if (strcmp(done, "settings") == 0) snprintf(buf, len, "Visibility saved.");
+  else return NULL;
+  return buf;
+}
+
+static int bucket_access(struct wctx *c, const char *ns, const char *name, bk_bucket *b,
+                         int *role) {
+  *role = 0;
+  if (!bk_name_valid(ns) || !bk_name_valid(name)) return BK_ENOTFOUND;
+  int rc = bk_db_bucket_get(c->srv->db, ns, name, b);
+  if (rc < 0) return rc;
+  if (bk_auth_bucket_role(c->srv, &c->who, b, role) < 0 || *role < BK_ROLE_READ)
+    return BK_ENOTFOUND; /* private and not yours: looks like nothing */
+  return 0;
+}
+
+static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *prefix) {
+  const char *cursor = bk_http_param(c->req, "cursor");
+  const char *q = bk_http_param(c->req, "q");
+  struct listing l;
+  char *next = NULL;
+  int rc;
+  memset(&l, 0, sizeof l);
+  if (q && !*q) q = NULL;
+  l.q = q;
+  if (cursor && !*cursor) cursor = NULL;
+  if (!q) {
+    rc = bk_db_tree(c->srv->db, b->id, prefix, 0, cursor, PAGE_SIZE, list_cb, &l, &next);
+  } else {
+    /* filtered: fetch exactly the missing number of entries per call so
+     * that the cursor after each call is exact */
+    char *cur = cursor ? strdup(cursor) : NULL;
+    rc = 0;
+    for (;;) {
+      size_t want = PAGE_SIZE - l.n;
+      free(next);
+      next = NULL;
+      rc = bk_db_tree(c->srv->db, b->id, prefix, 0, cur, want, list_cb, &l, &next);
+      free(cur);
+      cur = NULL;
+      if (rc < 0 || !next || l.n >= PAGE_SIZE || l.scanned >= FILTER_SCAN_MAX) break;
+      cur = strdup(next);
+      if (!cur) { rc = BK_ENOMEM; break; }
+    }
+    free(cur);
+  }
+  if (rc == BK_EINVAL) {
+    free_listing(&l);
+    free(next);
+    return message_page(c, 400, "Bad request", "That page link is not valid.", "/", "Home");
+  }
+  if (rc < 0) {
+    free_listing(&l);
+    free(next);
+    return message_page(c, 500, "Error", "The folder could not be listed.", "/", "Home");
+  }
+  /* prefix that is actually a file: show its page */
+  if (prefix && l.n == 1 && !l.e[0].is_dir && strcmp(l.e[0].path, prefix) == 0 && !cursor && !q) {
+    free_listing(&l);
+    free(next);
+    char *u = mk_url(b, "blob", prefix, NULL);
+    if (!u) return bk_http_error(c->req, 500, NULL, "oom");
+    redirect(c, u);
+    free(u);
+    return 1;
+  }
+  if (prefix && l.n == 0 && !cursor && !q) {
+    free_listing(&l);
+    free(next);
+    return not_found(c);
+  }
+  qsort(l.e, l.n, sizeof *l.e, ent_cmp);
+
+  bk_buf rows, crumb, content;
+  bk_buf_init(&rows, HTML_MAX);
+  bk_buf_init(&crumb, HTML_MAX);
+  bk_buf_init(&content, HTML_MAX);
+  rc = 0;
+  for (size_t i = 0; i < l.n && rc >= 0; i++) {
+    struct ent *e = &l.e[i];
+    char sz[32], when[32];
+    bk_html_date(e->is_dir ? e->uploaded_ms : e->mtime_ms, when);
+    if (e->is_dir) snprintf(sz, sizeof sz, "-");
+    else bk_human_size(e->size, sz);
+    rc = bk_buf_printf(&rows, "<tr class=\"%s\"><td><a href=\"", e->is_dir ? "dir" : "file");
+    if (rc >= 0) rc = bucket_base(&rows, b);
+    if (rc >= 0) rc = bk_buf_printf(&rows, e->is_dir ? "/tree/" : "/blob/");
+    if (rc >= 0) rc = bk_html_url(&rows, e->path, 1);
+    if (rc >= 0) rc = bk_buf_printf(&rows, "\">");
+    if (rc >= 0) rc = bk_html_escape_str(&rows, base_name(e->path));
+    if (rc >= 0 && e->is_dir) rc = bk_buf_append_u8(&rows, '/');
+    if (rc >= 0)
+      rc = bk_buf_printf(&rows, "</a></td><td class=\"num\">%s</td><td class=\"when\">%s</td></tr>\n",
+                         sz, when);
+  }
+  if (rc >= 0) rc = crumbs(&crumb, b, prefix, 0);
+  bk_buf_append_u8(&rows, 0);
+  bk_buf_append_u8(&crumb, 0);
+
+  bk_usage u;
+  memset(&u, 0, sizeof u);
+  bucket_usage(c->srv, b, &u);
+  char files[32], logical[32], stored[32], ratio[32];
+  snprintf(files, sizeof files, "%llu", (unsigned long long)u.nfiles);
+  bk_human_size(u.logical_bytes, logical);
+  bk_human_size(u.stored_bytes, stored);
+  bk_dedup_ratio(u.logical_bytes, u.stored_bytes, ratio);
+
+  char uri[2300], sync[2500], label[1100];
+  snprintf(uri, sizeof uri, "hf://buckets/%s/%s%s%s", b->ns, b->name, prefix ? "/" : "",
+           prefix ? prefix : "");
+  snprintf(sync, sizeof sync, "hf buckets sync %s ./%s", uri,
+           prefix ? base_name(prefix) : b->name);
+  snprintf(label, sizeof label, "%s", prefix ? prefix : "/");
+
+  char *here = mk_url(b, prefix ? "tree" : NULL, prefix, NULL);
+  char *upload = mk_url(b, "upload", NULL, NULL);
+  char *settings = mk_url(b, "settings", NULL, NULL);
+  char *delq = NULL, *first = NULL, *nexturl = NULL;
+  {
+    char *pe = prefix ? url_escape(prefix, 0) : NULL;
+    bk_buf qs;
+    bk_buf_init(&qs, 16384);
+    bk_buf_printf(&qs, "?kind=folder&path=%s", pe ? pe : "");
+    bk_buf_append_u8(&qs, 0);
+    delq = mk_url(b, "delete", NULL, (const char *)qs.p);
+    bk_buf_free(&qs);
+    free(pe);
+  }
+  char *qe = q ? url_escape(q, 0) : NULL;
+  if (cursor) {
+    bk_buf qs;
+    bk_buf_init(&qs, 16384);
+    if (q) bk_buf_printf(&qs, "?q=%s", qe ? qe : "");
+    bk_buf_append_u8(&qs, 0);
+    first = mk_url(b, prefix ? "tree" : NULL, prefix, (const char *)qs.p);
+    bk_buf_free(&qs);
+  }
+  if (next) {
+    char *ce = url_escape(next, 0);
+    bk_buf qs;
+    bk_buf_init(&qs, 16384);
+    bk_buf_printf(&qs, "?cursor=%s", ce ? ce : "");
+    if (q) bk_buf_printf(&qs, "&q=%s", qe ? qe : "");
+    bk_buf_append_u8(&qs, 0);
+    nexturl = mk_url(b, prefix ? "tree" : NULL, prefix, (const char *)qs.p);
+    bk_buf_free(&qs);
+    free(ce);
+  }
+  free(qe);
+  char fl[160];
+  const char *ft = flash_text(bk_http_param(c->req, "done"), bk_http_param(c->req, "n"), fl,
+                              sizeof fl);
+  if (ft) snprintf(c->flash, sizeof c->flash, "%s", ft);
+
+  int can_write = role >= BK_ROLE_WRITE && is_user(c);
+  int is_admin = role >= BK_ROLE_ADMIN && is_user(c);
+  struct bk_tvar v[] = {
+      {"crumbs", (const char *)crumb.p},
+      {"ns", b->ns},
+      {"name", b->name},
+      {"visibility", b->is_private ? "private" : "public"},
+      {"private", b->is_private ? "1" : NULL},
+      {"files", files},
+      {"logical", logical},
+      {"stored", stored},
+      {"ratio", ratio},
+      {"uri", uri},
+      {"sync", sync},
+      {"here", here ? here : "/"},
+      {"q", q},
+      {"is_empty", l.n == 0 ? "1" : NULL},
+      {"folder_label", label},
+      {"rows", (const char *)rows.p},
+      {"first_url", first},
+      {"next_url", nexturl},
+      {"can_write", can_write ? "1" : NULL},
+      {"upload_url", upload ? upload : ""},
+      {"csrf", c->csrf},
+      {"prefix", prefix},
+      {"delete_folder_url", delq ? delq : ""},
+      {"is_admin", is_admin ? "1" : NULL},
+      {"settings_url", settings ? settings : ""},
+  };
+  if (rc >= 0) rc = render_into(&content, T_BUCKET, v, sizeof v / sizeof v[0]);
+  free(here); free(upload); free(settings); free(delq); free(first); free(nexturl); free(next);
+  bk_buf_free(&rows);
+  bk_buf_free(&crumb);
+  free_listing(&l);
+  if (rc < 0) {
+    bk_buf_free(&content);
+    return bk_http_error(c->req, 500, "WebTemplate", "rendering failed: %s", bk_errmsg());
+  }
+  char title[300];
+  snprintf(title, sizeof title, "%s/%s", b->ns, b->name);
+  return reply_page(c, 200, title, &content);
+}
+
+/* ---- file page ---- */
+
+static int page_blob(struct wctx *c, const bk_bucket *b, int role, const char *path) {
+  bk_file_info fi;
+  int rc = bk_db_file_get(c->srv->db, b->id, path, &fi);
+  if (rc == BK_ENOTFOUND) {
+    /* a folder? */
+    char *u = mk_url(b, "tree", path, NULL);
+    if (!u) return bk_http_error(c->req, 500, NULL, "oom");
+    redirect(c, u);
+    free(u);
+    return 1;
+  }
+  if (rc < 0) return message_page(c, 500, "Error", "The file could not be read.", "/", "Home");
+  bk_buf data, prev, crumb, content;
+  bk_buf_init(&data, WEB_PREVIEW_MAX);
+  bk_buf_init(&prev, HTML_MAX);
+  bk_buf_init(&crumb, HTML_MAX);
+  bk_buf_init(&content, HTML_MAX);
+  int truncated = fi.e.size > WEB_PREVIEW_MAX;
+  if (web_content_read_prefix(c->srv->db, c->srv->blobs, &fi.e.xet_hash, WEB_PREVIEW_MAX,
+                              &data) < 0) {
+    bk_buf_printf(&prev, "<p class=\"error\">The content could not be read for a preview.</p>");
+  } else {
+    web_preview_render(&prev, path, data.p ? data.p : (const uint8_t *)"", data.len, truncated);
+  }
+  crumbs(&crumb, b, path, 1);
+  bk_buf_append_u8(&prev, 0);
+  bk_buf_append_u8(&crumb, 0);
+  char size[32], sizeb[32], mtime[32], up[32], hex[BK_HASH_HEX_LEN + 1];
+  bk_human_size(fi.e.size, size);
+  snprintf(sizeb, sizeof sizeb, "%llu", (unsigned long long)fi.e.size);
+  bk_html_date(fi.e.mtime_ms, mtime);
+  bk_html_date(fi.e.uploaded_ms, up);
+  bk_hash_to_hex(&fi.e.xet_hash, hex);
+  char *dl = mk_url(b, "resolve", path, NULL);
+  char *pe = url_escape(path, 0);
+  char qs[4200];
+  snprintf(qs, sizeof qs, "?kind=file&path=%s", pe ? pe : "");
+  char *del = mk_url(b, "delete", NULL, qs);
+  free(pe);
+  struct bk_tvar v[] = {
+      {"crumbs", (const char *)crumb.p}, {"basename", base_name(path)},
+      {"size", size},                    {"size_bytes", sizeb},
+      {"mtime", mtime},                  {"uploaded", up},
+      {"xet_hash", hex},                 {"download_url", dl ? dl : ""},
+      {"can_write", role >= BK_ROLE_WRITE && is_user(c) ? "1" : NULL},
+      {"delete_url", del ? del : ""},    {"truncated", truncated ? "1" : NULL},
+      {"preview", (const char *)prev.p},
+  };
+  rc = render_into(&content, T_BLOB, v, sizeof v / sizeof v[0]);
+  free(dl);
+  free(del);
+  bk_buf_free(&data);
+  bk_buf_free(&prev);
+  bk_buf_free(&crumb);
+  if (rc < 0) {
+    bk_buf_free(&content);
+    return bk_http_error(c->req, 500, "WebTemplate", "rendering failed: %s", bk_errmsg());
+  }
+  return reply_page(c, 200, base_name(path), &content);
+}
+
+/* ---- delete ---- */
+
+struct count_ctx { uint64_t n; };
+static int count_cb(void *ctx, const bk_file_entry *e) {
+  (void)e;
+  ((struct count_ctx *)ctx)->n++;
+  return 0;
+}
+
+static int page_delete_confirm(struct wctx *c, const bk_bucket *b, int role) {
+  const char *path = bk_http_param(c->req, "path");
+  const char *kind = bk_http_param(c->req, "kind");
+  if (role < BK_ROLE_WRITE || !is_user(c))
+    return message_page(c, 403, "Forbidden", "You cannot delete files in this bucket.", "/", "Home");
+  if (!path || !*path || !bk_path_valid(path, strlen(path)) || !kind)
+    return message_page(c, 400, "Bad request", "No valid path given.", "/", "Home");
+  int folder = strcmp(kind, "folder") == 0;
+  char count[64];
+  if (folder) {
+    struct count_ctx cc = {0};
+    char *next = NULL;
+    bk_db_tree(c->srv->db, b->id, path, BK_TREE_RECURSIVE, NULL, BK_TREE_LIMIT_MAX, count_cb,
+               &cc, &next);
+    snprintf(count, sizeof count, "%s%llu file(s)", next ? "more than " : "",
+             (unsigned long long)cc.n);
+    free(next);
+  } else {
+    bk_file_info fi;
+    if (bk_db_file_get(c->srv->db, b->id, path, &fi) < 0) return not_found(c);
+    snprintf(count, sizeof count, "1 file");
+  }
+  bk_buf crumb, content;
+  bk_buf_init(&crumb, HTML_MAX);
+  bk_buf_init(&content, HTML_MAX);
+  crumbs(&crumb, b, path, !folder);
+  bk_buf_append_u8(&crumb, 0);
+  char *action = mk_url(b, "delete", NULL, NULL);
+  char *cancel = mk_url(b, folder ? "tree" : "blob", path, NULL);
+  struct bk_tvar v[] = {
+      {"crumbs", (const char *)crumb.p}, {"what", folder ? "folder" : "file"},
+      {"count", count}, {"ns", b->ns}, {"name", b->name}, {"target", path},
+      {"is_folder", folder ? "1" : NULL}, {"action", action ? action : ""},
+      {"csrf", c->csrf}, {"kind", folder ? "folder" : "file"},
+      {"cancel_url", cancel ? cancel : "/"},
+  };
+  int rc = render_into(&content, T_CONFIRM, v, sizeof v / sizeof v[0]);
+  free(action);
+  free(cancel);
+  bk_buf_free(&crumb);
+  if (rc < 0) {
+    bk_buf_free(&content);
+    return bk_http_error(c->req, 500, "WebTemplate", "rendering failed: %s", bk_errmsg());
+  }
+  return reply_page(c, 200, "Delete", &content);
+}
+
+struct collect_ctx { char **paths; size_t n, cap; };
+static int collect_cb(void *ctx, const bk_file_entry *e) {
+  struct collect_ctx *cc = ctx;
+  if (cc->n == cc->cap) return 1;
+  cc->paths[cc->n] = strdup(e->path);
+  if (!cc->paths[cc->n]) return BK_ENOMEM;
+  cc->n++;
+  return 0;
+}
+
+/* Deletes a file, or every file under folder/ (path boundary: never
+ * "folder.json"). Returns the count deleted or a negative error. */
+static long delete_paths(struct bk_server *srv, int64_t bucket_id, const char *path, int folder) {
+  if (!folder) {
+    bk_batch_op op = {.type = BK_OP_DELETE, .path = path};
+    int rc = bk_db_batch(srv->db, bucket_id, &op, 1, 0, NULL);
+    if (rc < 0) return rc;
+    return op.result < 0 ? op.result : 1;
+  }
+  enum { CHUNK = 1000 };
+  char *paths[CHUNK];
+  bk_batch_op ops[CHUNK];
+  long total = 0;
+  for (int round = 0; round < 1000; round++) {
+    struct collect_ctx cc = {paths, 0, CHUNK};
+    char *next = NULL;
+    int rc = bk_db_tree(srv->db, bucket_id, path, BK_TREE_RECURSIVE, NULL, CHUNK, collect_cb,
+                        &cc, &next);
+    free(next);
+    if (rc < 0 && rc != 1) {
+      for (size_t i = 0; i < cc.n; i++) free(paths[i]);
+      return rc;
+    }
+    if (cc.n == 0) break;
+    for (size_t i = 0; i < cc.n; i++)
+      ops[i] = (bk_batch_op){.type = BK_OP_DELETE, .path = paths[i]};
+    rc = bk_db_batch(srv->db, bucket_id, ops, cc.n, 0, NULL);
+    for (size_t i = 0; i < cc.n; i++) free(paths[i]);
+    if (rc < 0) return rc;
+    total += (long)cc.n;
+  }
+  return total;
+}
+
+static int post_delete(struct wctx *c, const bk_bucket *b, int role) {
+  struct web_form f;
+  if (form_body(c, &f) < 0) return message_page(c, 400, "Bad request", "Unreadable form.", "/", "Home");
+  if (!csrf_ok(c, web_form_get(&f, "csrf"))) {
+    web_form_free(&f);
+    return message_page(c, 403, "Forbidden", "The form expired; please try again.", "/", "Home");
+  }
+  const char *path = web_form_get(&f, "path");
+  const char *kind = web_form_get(&f, "kind");
+  if (role < BK_ROLE_WRITE || !is_user(c)) {
+    web_form_free(&f);
+    return message_page(c, 403, "Forbidden", "You cannot delete files in this bucket.", "/", "Home");
+  }
+  if (!path || !bk_path_valid(path, strlen(path)) || !kind) {
+    web_form_free(&f);
+    return message_page(c, 400, "Bad request", "No valid path given.", "/", "Home");
+  }
+  long n = delete_paths(c->srv, b->id, path, strcmp(kind, "folder") == 0);
+  /* go to the parent folder */
+  char *parent = strdup(path);
+  web_form_free(&f);
+  if (!parent) return bk_http_error(c->req, 500, NULL, "oom");
+  char *slash = strrchr(parent, '/');
+  if (slash) *slash = 0;
+  char qs[64];
+  snprintf(qs, sizeof qs, "?done=delete&n=%ld", n < 0 ? 0 : n);
+  char *u = mk_url(b, slash ? "tree" : NULL, slash ? parent : NULL, qs);
+  free(parent);
+  if (n < 0) {
+    free(u);
+    return message_page(c, 500, "Error", "Deleting failed.", "/", "Home");
+  }
+  if (!u) return bk_http_error(c->req, 500, NULL, "oom");
+  redirect(c, u);
+  free(u);
+  return 1;
+}
+
+/* ---- upload ---- */
+
+static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
+  struct web_form f;
+  int rc;
+  const char *ct = bk_http_header(c->req, "Content-Type");
+  if (!ct || strncasecmp(ct, "multipart/form-data", 19) != 0 || form_body(c, &f) < 0)
+    return message_page(c, 400, "Bad request", "Expected a multipart form upload.", "/", "Home");
+  if (!csrf_ok(c, web_form_get(&f, "csrf"))) {
+    web_form_free(&f);
+    return message_page(c, 403, "Forbidden", "The form expired; please try again.", "/", "Home");
+  }
+  if (role < BK_ROLE_WRITE || !is_user(c)) {
+    web_form_free(&f);
+    return message_page(c, 403, "Forbidden", "You cannot upload to this bucket.", "/", "Home");
+  }
+  const char *prefix = web_form_get(&f, "prefix");
+  if (prefix && *prefix && !bk_path_valid(prefix, strlen(prefix))) prefix = NULL;
+  long done = 0;
+  char err[300] = "";
+  for (size_t i = 0; i < f.n; i++) {
+    struct web_field *fd = &f.f[i];
+    if (!fd->filename || !*fd->filename || strcmp(fd->name, "files") != 0) continue;
+    const char *fn = fd->filename;
+    const char *bs = strrchr(fn, '\\');
+    if (bs) fn = bs + 1;
+    char path[BK_PATH_MAX + 2];
+    int pl = snprintf(path, sizeof path, "%s%s%s", prefix && *prefix ? prefix : "",
+                      prefix && *prefix ? "/" : "", fn);
+    if (pl < 0 || (size_t)pl >= sizeof path || !bk_path_valid(path, strlen(path))) {
+      snprintf(err, sizeof err, "Invalid file name: %.200s", fn);
+      break;
+    }
+    bk_hash fh;
+    struct web_ingest_stats st;
+    rc = web_content_ingest(c->srv->db, c->srv->blobs, b->id, fd->data, fd->len, &fh, &st);
+    if (rc < 0) {
+      snprintf(err, sizeof err, "Storing %.200s failed.", fn);
+      break;
+    }
+    bk_batch_op op = {.type = BK_OP_ADD, .path = path, .xet_hash = fh,
+                      .mtime_ms = bk_now_ms(), .size = (int64_t)fd->len};
+    rc = bk_db_batch(c->srv->db, b->id, &op, 1, BK_BATCH_REQUIRE_GRANT, NULL);
+    if (rc < 0 || op.result < 0) {
+      snprintf(err, sizeof err, "Adding %.200s failed: %s", fn, op.error ? op.error : bk_errmsg());
+      break;
+    }
+    done++;
+  }
+  char qs[64];
+  snprintf(qs, sizeof qs, "?done=upload&n=%ld", done);
+  char *u = mk_url(b, prefix && *prefix ? "tree" : NULL, prefix && *prefix ? prefix : NULL, qs);
+  web_form_free(&f);
+  if (err[0]) {
+    free(u);
+    return message_page(c, 400, "Upload failed", err, "/", "Home");
+  }
+  if (!u) return bk_http_error(c->req, 500, NULL, "oom");
+  redirect(c, u);
+  free(u);
+  return 1;
+}
+
+/* ---- settings ---- */
+
+static int post_settings(struct wctx *c, const bk_bucket *b, int role) {
+  struct web_form f;
+  if (form_body(c, &f) < 0) return message_page(c, 400, "Bad request", "Unreadable form.", "/", "Home");
+  if (!csrf_ok(c, web_form_get(&f, "csrf"))) {
+    web_form_free(&f);
+    return message_page(c, 403, "Forbidden", "The form expired; please try again.", "/", "Home");
+  }
+  const char *vis = web_form_get(&f, "visibility");
+  if (role < BK_ROLE_ADMIN || !is_user(c)) {
+    web_form_free(&f);
+    return message_page(c, 403, "Forbidden", "Only admins change visibility.", "/", "Home");
+  }
+  if (!vis || (strcmp(vis, "public") != 0 && strcmp(vis, "private") != 0)) {
+    web_form_free(&f);
+    return message_page(c, 400, "Bad request", "Choose public or private.", "/", "Home");
+  }
+  int rc = bk_db_bucket_set_private(c->srv->db, b->id, strcmp(vis, "private") == 0);
+  web_form_free(&f);
+  if (rc < 0) return message_page(c, 500, "Error", "Saving failed.", "/", "Home");
+  char *u = mk_url(b, NULL, NULL, "?done=settings");
+  if (!u) return bk_http_error(c->req, 500, NULL, "oom");
+  redirect(c, u);
+  free(u);
+  return 1;
+}
+
+/* ---- static assets ---- */
+
+static int serve_static(struct wctx *c, int t, const char *ctype) {
+  security_headers(c->req);
+  bk_http_add_header(c->req, "Cache-Control", "public, max-age=300");
+  bk_http_reply(c->req, 200, ctype, g_t[t].p, g_t[t].len);
+  return 1;
+}
+
+/* ---- routing ---- */
+
+/* Splits "/buckets/ns/name[/action[/rest]]". Returns 0 or -1. */
+static int split_bucket_path(const char *p, char *ns, char *name, char *action,
+                             const char **rest) {
+  const char *s = p + strlen("/buckets/");
+  const char *e = strchr(s, '/');
+  if (!e || (size_t)(e - s) > BK_NAME_MAX) return -1;
+  memcpy(ns, s, (size_t)(e - s));
+  ns[e - s] = 0;
+  s = e + 1;
+  e = strchr(s, '/');
+  size_t nl = e ? (size_t)(e - s) : strlen(s);
+  if (nl == 0 || nl > BK_NAME_MAX) return -1;
+  memcpy(name, s, nl);
+  name[nl] = 0;
+  action[0] = 0;
+  *rest = NULL;
+  if (!e || !e[1]) return 0;
+  s = e + 1;
+  e = strchr(s, '/');
+  size_t al = e ? (size_t)(e - s) : strlen(s);
+  if (al > 15) return -1;
+  memcpy(action, s, al);
+  action[al] = 0;
+  *rest = e ? e + 1 : "";
+  return 0;
+}
+
+/* Strips trailing '/' from a folder path (in place); NULL for root. */
+static char *norm_prefix(char *p) {
+  size_t n = strlen(p);
+  while (n > 0 && p[n - 1] == '/') p[--n] = 0;
+  return n ? p : NULL;
+}
+
+static int route_bucket(struct wctx *c, int get, int post) {
+  char ns[BK_NAME_MAX + 1], name[BK_NAME_MAX + 1], action[16];
+  const char *rest;
+  bk_bucket b;
+  int role;
+  if (split_bucket_path(c->req->path, ns, name, action, &rest) < 0) return 0;
+  if (action[0] && strcmp(action, "tree") && strcmp(action, "blob") && strcmp(action, "delete") &&
+      strcmp(action, "upload") && strcmp(action, "settings"))
+    return 0;
+  if (bucket_access(c, ns, name, &b, &role) < 0) return not_found(c);
+  if (get && (!action[0] || strcmp(action, "tree") == 0)) {
+    char *pfx = strdup(rest ? rest : "");
+    if (!pfx) return bk_http_error(c->req, 500, NULL, "oom");
+    char *p = norm_prefix(pfx);
+    int r;
+    if (p && !bk_path_valid(p, strlen(p))) r = not_found(c);
+    else r = page_tree(c, &b, role, p);
+    free(pfx);
+    return r;
+  }
+  if (get && strcmp(action, "blob") == 0) {
+    if (!rest || !*rest || !bk_path_valid(rest, strlen(rest))) return not_found(c);
+    return page_blob(c, &b, role, rest);
+  }
+  if (get && strcmp(action, "delete") == 0) return page_delete_confirm(c, &b, role);
+  if (post && strcmp(action, "delete") == 0) return post_delete(c, &b, role);
+  if (post && strcmp(action, "upload") == 0) return post_upload(c, &b, role);
+  if (post && strcmp(action, "settings") == 0) return post_settings(c, &b, role);
+  bk_http_add_header(c->req, "Allow", post ? "GET, HEAD" : "POST");
+  return bk_http_error(c->req, 405, NULL, "method not allowed");
+}
+
+int web_handle(struct bk_server *srv, struct bk_http_req *req) {
+  const char *p = req->path;
+  const char *m = req->method;
+  int get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+  int post = strcmp(m, "POST") == 0;
+  if (!p || p[0] != '/') return 0;
+  if (strncmp(p, "/api/", 5) == 0 || strcmp(p, "/api") == 0) return 0;
+
+  /* is this a web path at all? */
+  int is_bucket = strncmp(p, "/buckets/", 9) == 0;
+  int is_static = strncmp(p, "/static/", 8) == 0;
+  int is_fixed = strcmp(p, "/") == 0 || strcmp(p, "/login") == 0 || strcmp(p, "/logout") == 0;
+  int is_ns = !is_bucket && !is_static && !is_fixed && !strchr(p + 1, '/') && p[1] != 0;
+  if (!is_bucket && !is_static && !is_fixed && !is_ns) return 0;
+  if (!get && !post) return 0;
+
+  pthread_once(&g_once, load_once);
+  if (g_loaded_rc < 0)
+    return bk_http_error(req, 500, "WebAssets",
+                         "web templates not found (set BUCKETD_WEB_DIR to the web/ directory)");
+
+  struct wctx c;
+  memset(&c, 0, sizeof c);
+  c.srv = srv;
+  c.req = req;
+
+  if (is_static) {
+    if (!get) return 0;
+    if (strcmp(p, "/static/style.css") == 0) return serve_static(&c, A_CSS, "text/css; charset=utf-8");
+    if (strcmp(p, "/static/app.js") == 0)
+      return serve_static(&c, A_JS, "text/javascript; charset=utf-8");
+    return 0;
+  }
+  load_identity(&c);
+  if (strcmp(p, "/") == 0) return get ? page_home(&c) : 0;
+  if (strcmp(p, "/login") == 0) {
+    if (post) return post_login(&c);
+    if (c.signed_in) return redirect(&c, "/");
+    return page_login(&c, NULL, 200);
+  }
+  if (strcmp(p, "/logout") == 0) {
+    if (post) return post_logout(&c);
+    return redirect(&c, "/");
+  }
+  if (is_bucket) return route_bucket(&c, get, post);
+  if (is_ns) return get ? page_namespace(&c, p + 1, NULL) : post_namespace(&c, p + 1);
+  return 0;
+}
+
+size_t web_body_limit(const char *method, const char *path) {
+  if (!method || !path || strcmp(method, "POST") != 0) return 0;
+  if (strncmp(path, "/api/", 5) == 0) return 0;
+  if (strncmp(path, "/buckets/", 9) == 0) {
+    size_t n = strlen(path);
+    if (n > 7 && strcmp(path + n - 7, "/upload") == 0) return WEB_UPLOAD_BODY_MAX;
+    return WEB_FORM_BODY_MAX;
+  }
+  if (strcmp(path, "/login") == 0 || strcmp(path, "/logout") == 0) return WEB_FORM_BODY_MAX;
+  if (path[0] == '/' && path[1] && !strchr(path + 1, '/')) return WEB_FORM_BODY_MAX;
+  return 0;
+}
+
+int web_session_principal(struct bk_server *srv, const struct bk_http_req *req,
+                          struct bk_principal *out) {
+  if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) return 0;
+  if (bk_http_header(req, "Authorization")) return 0;
+  const char *ck = bk_http_header(req, "Cookie");
+  char sid[WEB_SESS_ID_HEX + 1];
+  struct web_sess_info si;
+  if (!ck || !web_cookie_get(ck, "bk_session", sid, sizeof sid)) return 0;
+  if (web_sess_lookup(sid, bk_now_ms(), &si) < 0) return 0;
+  if (!web_acct_token_active(srv->db, si.user_id, si.token_id)) return 0;
+  memset(out, 0, sizeof *out);
+  out->user_id = si.user_id;
+  out->token_id = si.token_id;
+  out->role = si.token_role;
+  snprintf(out->name, sizeof out->name, "%s", si.name);
+  return 1;
+}
