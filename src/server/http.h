@@ -25,17 +25,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "buckets/accounts.h" /* enum bk_role */
 #include "buckets/buf.h"
 
 struct bk_server;
-
-/* Token roles (also used for org member roles where it makes sense). */
-enum bk_role {
-  BK_ROLE_NONE = 0,
-  BK_ROLE_READ = 1,
-  BK_ROLE_WRITE = 2,
-  BK_ROLE_ADMIN = 3,
-};
 
 /* Who is calling. Filled from `Authorization: Bearer hf_...` before routing.
  * CAS bearer tokens (not starting with "hf_") are NOT interpreted here: the

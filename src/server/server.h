@@ -25,6 +25,11 @@ struct bk_blobstore; /* include/buckets/blobstore.h (store helper) */
 
 #define BK_SERVER_SECRET_LEN 32
 
+/* Layout of the data dir (shared with `bucketd` admin commands). */
+#define BK_DB_FILE "buckets.db"     /* SQLite metadata (WAL) */
+#define BK_BLOBS_DIR "blobs"        /* blob store root */
+#define BK_SECRET_FILE "secret.key" /* 32-byte server secret, 0600 */
+
 struct bk_server_config {
   const char *listen;     /* "HOST:PORT", default "127.0.0.1:8080"; port 0 = ephemeral */
   const char *data_dir;   /* default "./var" */

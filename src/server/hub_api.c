@@ -1,0 +1,1105 @@
+/* bucketd — Hub bucket API. See hub_api.h and docs/server.md,
+ * docs/api-compat.md for the choices where spec and clients disagree. */
+#include "server/hub_api.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buckets/accounts.h"
+#include "buckets/error.h"
+#include "server/auth.h"
+#include "server/cas_token.h"
+#include "server/http.h"
+#include "server/jsonout.h"
+#include "server/router.h"
+#include "server/server.h"
+
+#define XET_TOKEN_TTL_S 3600
+#define LIST_LIMIT_DEFAULT 100
+#define LIST_LIMIT_MAX 1000
+#define TREE_LIMIT_DEFAULT 1000
+#define TREE_BODY_MAX (512u << 20)
+#define BATCH_LINE_MAX (256u * 1024u)
+
+/* ---- small helpers ---- */
+
+int hub_store_error(struct bk_http_req *req, int rc) {
+  switch (rc) {
+  case BK_EDB:
+    bk_http_add_header(req, "Retry-After", "1");
+    return bk_http_error(req, 503, NULL, "metadata database busy, retry"), 1;
+  case BK_ENOMEM:
+    return bk_http_error(req, 503, NULL, "out of memory"), 1;
+  case BK_ELIMIT:
+    return bk_http_error(req, 413, NULL, "%s", bk_errmsg()), 1;
+  case BK_EINVAL:
+    return bk_http_error(req, 400, NULL, "%s", bk_errmsg()), 1;
+  default:
+    return bk_http_error(req, 500, NULL, "internal error (%s)", bk_strerror(rc)), 1;
+  }
+}
+
+static int reply_buf_json(struct bk_http_req *req, int status, bk_buf *b) {
+  return bk_http_reply_buf(req, status, "application/json", b), 1;
+}
+
+static int oom(struct bk_http_req *req) {
+  return bk_http_error(req, 503, NULL, "out of memory"), 1;
+}
+
+static int need_auth(struct bk_http_req *req) {
+  return bk_http_error(req, 401, NULL, "authentication required"), 1;
+}
+
+/* Rejects a presented but invalid token; 1 if replied. */
+static int check_token(struct bk_http_req *req) {
+  if (req->auth.token_invalid ||
+      (bk_http_bearer(req) && req->auth.user_id == 0))
+    return bk_http_error(req, 401, NULL, "Invalid credentials in Authorization header"), 1;
+  return 0;
+}
+
+static int repo_not_found(struct bk_http_req *req, const char *ns, const char *name) {
+  int status = req->auth.user_id ? 404 : 401;
+  return bk_http_error(req, status, "RepoNotFound",
+                       "Bucket not found: %s/%s. If the bucket is private, make sure you are "
+                       "authenticated and have access to it.",
+                       ns, name),
+         1;
+}
+
+int hub_load_bucket(struct bk_server *srv, struct bk_http_req *req, const char *ns,
+                    const char *name, int need_role, bk_bucket *b, int *rolep) {
+  if (check_token(req)) return 1;
+  if (!strcmp(ns, "me")) {
+    if (!req->auth.user_id) return need_auth(req);
+    ns = req->auth.name;
+  }
+  if (!bk_name_valid(ns) || !bk_name_valid(name)) return repo_not_found(req, ns, name);
+  int rc = bk_db_bucket_get(srv->db, ns, name, b);
+  if (rc == BK_ENOTFOUND) return repo_not_found(req, ns, name);
+  if (rc) return hub_store_error(req, rc);
+  int role = BK_ROLE_NONE;
+  rc = bk_auth_bucket_role(srv, &req->auth, b, &role);
+  if (rc) return hub_store_error(req, rc);
+  if (role < BK_ROLE_READ) return repo_not_found(req, ns, name);
+  if (role < need_role) {
+    if (!req->auth.user_id) return need_auth(req);
+    if (req->auth.role < BK_ROLE_WRITE)
+      return bk_http_error(req, 403, NULL, "this token is read-only; a write token is required"), 1;
+    return bk_http_error(req, 403, NULL, "you need %s access to %s/%s",
+                         bk_role_name(need_role), b->ns, b->name),
+           1;
+  }
+  if (rolep) *rolep = role;
+  return 0;
+}
+
+static int bucket_url(bk_buf *b, struct bk_server *srv, const char *ns, const char *name) {
+  int rc = bk_buf_printf(b, "%s/buckets/", srv->public_url);
+  if (!rc) rc = bk_http_escape(b, ns, 0);
+  if (!rc) rc = bk_buf_append_u8(b, '/');
+  if (!rc) rc = bk_http_escape(b, name, 0);
+  return rc;
+}
+
+/* Writes a BucketInfo object. */
+static int bucket_json(bk_buf *o, struct bk_server *srv, const bk_bucket *bk, int with_usage) {
+  char id[2 * BK_NAME_MAX + 2];
+  snprintf(id, sizeof id, "%s/%s", bk->ns, bk->name);
+  bk_usage u = {0};
+  if (with_usage) {
+    int rc = bk_db_bucket_usage(srv->db, bk->id, &u);
+    if (rc) return rc;
+  }
+  int rc = bk_buf_append_u8(o, '{');
+  if (!rc) rc = bk_jkey(o, "id");
+  if (!rc) rc = bk_jstr(o, id);
+  if (!rc) rc = bk_buf_append(o, ",\"name\":", 8);
+  if (!rc) rc = bk_jstr(o, bk->name);
+  if (!rc) rc = bk_buf_append(o, ",\"namespace\":", 13);
+  if (!rc) rc = bk_jstr(o, bk->ns);
+  if (!rc) rc = bk_buf_printf(o, ",\"private\":%s,\"createdAt\":", bk->is_private ? "true" : "false");
+  if (!rc) rc = bk_jtime(o, bk->created_ms);
+  if (!rc) rc = bk_buf_append(o, ",\"updatedAt\":", 13);
+  if (!rc) rc = bk_jtime(o, bk->updated_ms);
+  if (!rc) rc = bk_buf_append(o, ",\"url\":\"", 8);
+  if (!rc) rc = bucket_url(o, srv, bk->ns, bk->name);
+  if (!rc) rc = bk_buf_append_u8(o, '"');
+  if (!rc && with_usage) {
+    double ratio = u.stored_bytes ? (double)u.logical_bytes / (double)u.stored_bytes : 0.0;
+    rc = bk_buf_printf(o,
+                       ",\"size\":%" PRIu64 ",\"totalFiles\":%" PRIu64
+                       ",\"storedSize\":%" PRIu64 ",\"storedChunks\":%" PRIu64
+                       ",\"dedupRatio\":%.4f",
+                       u.logical_bytes, u.nfiles, u.stored_bytes, u.nchunks, ratio);
+  }
+  if (!rc) rc = bk_buf_append_u8(o, '}');
+  return rc;
+}
+
+/* Splits path into at most max segments separated by '/'. The copy in buf
+ * is modified. Returns the number of segments; the LAST segment keeps any
+ * remaining '/' (rest of the path). */
+static int split(char *buf, char **seg, int max) {
+  int n = 0;
+  char *p = buf;
+  while (n < max) {
+    seg[n++] = p;
+    if (n == max) break;
+    char *s = strchr(p, '/');
+    if (!s) break;
+    *s = 0;
+    p = s + 1;
+  }
+  return n;
+}
+
+static cJSON *parse_json_body(struct bk_http_req *req, int allow_empty, int *replied) {
+  *replied = 0;
+  if (req->body.len == 0) {
+    if (allow_empty) return cJSON_CreateObject();
+    bk_http_error(req, 400, NULL, "request body required");
+    *replied = 1;
+    return NULL;
+  }
+  cJSON *j = cJSON_ParseWithLength((const char *)req->body.p, req->body.len);
+  if (!j || !cJSON_IsObject(j)) {
+    cJSON_Delete(j);
+    bk_http_error(req, 400, NULL, "request body is not a JSON object");
+    *replied = 1;
+    return NULL;
+  }
+  return j;
+}
+
+/* Reads {private: bool} or {visibility: "public"|"private"|"protected"}.
+ * Returns 0 and sets *priv (-1 when absent), or 1 after replying 400. */
+static int parse_visibility(struct bk_http_req *req, cJSON *j, int *priv) {
+  *priv = -1;
+  cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "private");
+  cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "visibility");
+  if (p && !cJSON_IsNull(p)) {
+    if (!cJSON_IsBool(p))
+      return bk_http_error(req, 400, NULL, "'private' must be a boolean"), 1;
+    *priv = cJSON_IsTrue(p) ? 1 : 0;
+  }
+  if (v && !cJSON_IsNull(v)) {
+    if (!cJSON_IsString(v))
+      return bk_http_error(req, 400, NULL, "'visibility' must be a string"), 1;
+    int vp;
+    if (!strcmp(v->valuestring, "public")) vp = 0;
+    else if (!strcmp(v->valuestring, "private") || !strcmp(v->valuestring, "protected")) vp = 1;
+    else
+      return bk_http_error(req, 400, NULL, "'visibility' must be public, private or protected"), 1;
+    if (*priv >= 0 && *priv != vp)
+      return bk_http_error(req, 400, NULL, "'private' and 'visibility' disagree"), 1;
+    *priv = vp;
+  }
+  return 0;
+}
+
+/* ---- whoami ---- */
+
+struct orgs_ctx {
+  bk_buf *o;
+  int n;
+  int rc;
+};
+
+static int org_cb(void *ctx, const bk_ns *org, int role) {
+  struct orgs_ctx *c = ctx;
+  int rc = c->n ? bk_buf_append(c->o, ",{", 2) : bk_buf_append_u8(c->o, '{');
+  c->n++;
+  if (!rc) rc = bk_buf_printf(c->o, "\"type\":\"org\",\"id\":\"%" PRId64 "\",\"name\":", org->id);
+  if (!rc) rc = bk_jstr(c->o, org->name);
+  if (!rc) rc = bk_buf_append(c->o, ",\"fullname\":", 12);
+  if (!rc) rc = bk_jstr(c->o, org->name);
+  if (!rc) rc = bk_buf_printf(c->o, ",\"roleInOrg\":\"%s\"}", bk_role_name(role));
+  c->rc = rc;
+  return rc;
+}
+
+static int h_whoami(struct bk_server *srv, struct bk_http_req *req) {
+  if (check_token(req)) return 1;
+  if (!req->auth.user_id) return need_auth(req);
+  bk_buf o;
+  bk_buf_init(&o, 1u << 20);
+  int rc = bk_buf_printf(&o, "{\"type\":\"user\",\"id\":\"%" PRId64 "\",\"name\":", req->auth.user_id);
+  if (!rc) rc = bk_jstr(&o, req->auth.name);
+  if (!rc) rc = bk_buf_append(&o, ",\"fullname\":", 12);
+  if (!rc) rc = bk_jstr(&o, req->auth.name);
+  if (!rc) rc = bk_buf_append(&o, ",\"isPro\":false,\"canPay\":false,\"emailVerified\":false,\"orgs\":[", 59);
+  struct orgs_ctx oc = {&o, 0, 0};
+  if (!rc) {
+    rc = bk_db_user_orgs(srv->db, req->auth.user_id, org_cb, &oc);
+    if (!rc) rc = oc.rc;
+  }
+  if (!rc)
+    rc = bk_buf_printf(&o,
+                       "],\"auth\":{\"type\":\"access_token\",\"accessToken\":{\"displayName\":"
+                       "\"token-%" PRId64 "\",\"role\":\"%s\"}}}",
+                       req->auth.token_id, bk_role_name(req->auth.role));
+  if (rc) {
+    bk_buf_free(&o);
+    return hub_store_error(req, rc);
+  }
+  return reply_buf_json(req, 200, &o);
+}
+
+/* ---- create / info / delete / list / move / settings ---- */
+
+static int h_create(struct bk_server *srv, struct bk_http_req *req, const char *ns,
+                    const char *name) {
+  if (check_token(req)) return 1;
+  if (!req->auth.user_id) return need_auth(req);
+  if (!strcmp(ns, "me")) ns = req->auth.name;
+  if (!bk_name_valid(name))
+    return bk_http_error(req, 400, NULL,
+                         "invalid bucket name '%.100s': use letters, digits, '-', '_', '.' "
+                         "(max 96, no '--' or '..', not starting or ending with '-' or '.')",
+                         name),
+           1;
+  int replied;
+  cJSON *j = parse_json_body(req, 1, &replied);
+  if (!j) return 1;
+  int priv;
+  if (parse_visibility(req, j, &priv)) {
+    cJSON_Delete(j);
+    return 1;
+  }
+  cJSON_Delete(j);
+  bk_ns nsr;
+  int rc = bk_db_ns_get(srv->db, ns, &nsr);
+  if (rc == BK_ENOTFOUND)
+    return bk_http_error(req, 404, NULL, "namespace '%.100s' not found", ns), 1;
+  if (rc) return hub_store_error(req, rc);
+  int role;
+  rc = bk_auth_ns_role(srv, &req->auth, nsr.id, &role);
+  if (rc) return hub_store_error(req, rc);
+  if (role < BK_ROLE_WRITE) {
+    if (req->auth.role < BK_ROLE_WRITE)
+      return bk_http_error(req, 403, NULL, "this token is read-only; a write token is required"), 1;
+    return bk_http_error(req, 403, NULL, "no write permission on namespace '%s'", nsr.name), 1;
+  }
+  bk_bucket b;
+  rc = bk_db_bucket_create(srv->db, nsr.id, name, priv > 0, &b);
+  if (rc == BK_EEXIST)
+    return bk_http_error(req, 409, NULL, "You already created this bucket: %s/%s", nsr.name, name), 1;
+  if (rc) return hub_store_error(req, rc);
+  bk_buf o;
+  bk_buf_init(&o, 64 * 1024);
+  rc = bk_buf_append(&o, "{\"url\":\"", 8);
+  if (!rc) rc = bucket_url(&o, srv, b.ns, b.name);
+  if (!rc) rc = bk_buf_append(&o, "\",\"id\":", 7);
+  char id[2 * BK_NAME_MAX + 2];
+  snprintf(id, sizeof id, "%s/%s", b.ns, b.name);
+  if (!rc) rc = bk_jstr(&o, id);
+  if (!rc) rc = bk_buf_append(&o, ",\"name\":", 8);
+  if (!rc) rc = bk_jstr(&o, id);
+  if (!rc) rc = bk_buf_printf(&o, ",\"private\":%s}", b.is_private ? "true" : "false");
+  if (rc) {
+    bk_buf_free(&o);
+    return oom(req);
+  }
+  return reply_buf_json(req, 200, &o);
+}
+
+static int h_info(struct bk_server *srv, struct bk_http_req *req, const char *ns,
+                  const char *name) {
+  bk_bucket b;
+  if (hub_load_bucket(srv, req, ns, name, BK_ROLE_READ, &b, NULL)) return 1;
+  bk_buf o;
+  bk_buf_init(&o, 64 * 1024);
+  int rc = bucket_json(&o, srv, &b, 1);
+  if (rc) {
+    bk_buf_free(&o);
+    return hub_store_error(req, rc);
+  }
+  return reply_buf_json(req, 200, &o);
+}
+
+static int h_delete(struct bk_server *srv, struct bk_http_req *req, const char *ns,
+                    const char *name) {
+  bk_bucket b;
+  if (hub_load_bucket(srv, req, ns, name, BK_ROLE_ADMIN, &b, NULL)) return 1;
+  int rc = bk_db_bucket_delete(srv->db, b.id);
+  if (rc == BK_ENOTFOUND) return repo_not_found(req, ns, name);
+  if (rc) return hub_store_error(req, rc);
+  return bk_http_reply_json(req, 200, "{}"), 1;
+}
+
+static int h_settings(struct bk_server *srv, struct bk_http_req *req, const char *ns,
+                      const char *name) {
+  bk_bucket b;
+  if (hub_load_bucket(srv, req, ns, name, BK_ROLE_ADMIN, &b, NULL)) return 1;
+  int replied;
+  cJSON *j = parse_json_body(req, 0, &replied);
+  if (!j) return 1;
+  int priv;
+  int bad = parse_visibility(req, j, &priv);
+  cJSON_Delete(j);
+  if (bad) return 1;
+  if (priv >= 0 && priv != b.is_private) {
+    int rc = bk_db_bucket_set_private(srv->db, b.id, priv);
+    if (rc) return hub_store_error(req, rc);
+    b.is_private = priv;
+  }
+  bk_buf o;
+  bk_buf_init(&o, 64 * 1024);
+  int rc = bucket_json(&o, srv, &b, 0);
+  if (rc) {
+    bk_buf_free(&o);
+    return oom(req);
+  }
+  return reply_buf_json(req, 200, &o);
+}
+
+struct list_ctx {
+  struct bk_server *srv;
+  bk_buf *o;
+  int n;
+  int rc;
+  char last[BK_NAME_MAX + 1];
+};
+
+static int list_cb(void *ctx, const bk_bucket *b) {
+  struct list_ctx *c = ctx;
+  int rc = c->n++ ? bk_buf_append_u8(c->o, ',') : 0;
+  if (!rc) rc = bucket_json(c->o, c->srv, b, 1);
+  snprintf(c->last, sizeof c->last, "%s", b->name);
+  c->rc = rc;
+  return rc;
+}
+
+static int parse_limit(struct bk_http_req *req, size_t def, size_t max, size_t *out) {
+  const char *s = bk_http_param(req, "limit");
+  *out = def;
+  if (!s || !*s) return 0;
+  char *end;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (*end || s[0] == '-' || v == 0)
+    return bk_http_error(req, 400, NULL, "bad 'limit' (positive integer expected)"), 1;
+  *out = v > max ? max : (size_t)v;
+  return 0;
+}
+
+static int h_list(struct bk_server *srv, struct bk_http_req *req, const char *ns) {
+  if (check_token(req)) return 1;
+  if (!strcmp(ns, "me")) {
+    if (!req->auth.user_id) return need_auth(req);
+    ns = req->auth.name;
+  }
+  bk_ns nsr;
+  int rc = bk_name_valid(ns) ? bk_db_ns_get(srv->db, ns, &nsr) : BK_ENOTFOUND;
+  if (rc == BK_ENOTFOUND)
+    return bk_http_error(req, 404, NULL, "namespace '%.100s' not found", ns), 1;
+  if (rc) return hub_store_error(req, rc);
+  size_t limit;
+  if (parse_limit(req, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, &limit)) return 1;
+  const char *search = bk_http_param(req, "search");
+  const char *cursor = bk_http_param(req, "cursor");
+  int role;
+  rc = bk_auth_ns_role(srv, &req->auth, nsr.id, &role);
+  if (rc) return hub_store_error(req, rc);
+  bk_buf o;
+  bk_buf_init(&o, 64u << 20);
+  struct list_ctx lc = {srv, &o, 0, 0, ""};
+  int more = 0;
+  rc = bk_buf_append_u8(&o, '[');
+  if (!rc)
+    rc = bk_db_bucket_list(srv->db, nsr.id, search, role >= BK_ROLE_READ, cursor, limit,
+                           list_cb, &lc, &more);
+  if (!rc) rc = lc.rc;
+  if (!rc) rc = bk_buf_append_u8(&o, ']');
+  if (rc) {
+    bk_buf_free(&o);
+    return hub_store_error(req, rc);
+  }
+  if (more && lc.n) {
+    bk_buf l;
+    bk_buf_init(&l, 8192);
+    int lr = bk_buf_printf(&l, "<%s/api/buckets/", srv->public_url);
+    if (!lr) lr = bk_http_escape(&l, nsr.name, 0);
+    if (!lr) lr = bk_buf_printf(&l, "?limit=%zu", limit);
+    if (!lr && search && *search) {
+      lr = bk_buf_append(&l, "&search=", 8);
+      if (!lr) lr = bk_http_escape(&l, search, 0);
+    }
+    if (!lr) lr = bk_buf_append(&l, "&cursor=", 8);
+    if (!lr) lr = bk_http_escape(&l, lc.last, 0);
+    if (!lr) lr = bk_buf_printf(&l, ">; rel=\"next\"");
+    if (!lr) lr = bk_buf_append_u8(&l, 0);
+    if (!lr) bk_http_add_header(req, "Link", (const char *)l.p);
+    bk_buf_free(&l);
+  }
+  return reply_buf_json(req, 200, &o);
+}
+
+/* "ns/name" or "buckets/ns/name" -> ns, name (in buf). 0 ok. */
+static int split_repo_id(const char *id, char *buf, size_t bufsz, char **ns, char **name) {
+  if (!strncmp(id, "buckets/", 8)) id += 8;
+  if (strlen(id) >= bufsz) return -1;
+  strcpy(buf, id);
+  char *s = strchr(buf, '/');
+  if (!s || strchr(s + 1, '/')) return -1;
+  *s = 0;
+  *ns = buf;
+  *name = s + 1;
+  if (!bk_name_valid(*ns) || !bk_name_valid(*name)) return -1;
+  return 0;
+}
+
+static int h_move(struct bk_server *srv, struct bk_http_req *req) {
+  if (check_token(req)) return 1;
+  if (!req->auth.user_id) return need_auth(req);
+  int replied;
+  cJSON *j = parse_json_body(req, 0, &replied);
+  if (!j) return 1;
+  cJSON *from = cJSON_GetObjectItemCaseSensitive(j, "fromRepo");
+  cJSON *to = cJSON_GetObjectItemCaseSensitive(j, "toRepo");
+  cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+  char fb[256], tb[256];
+  char *fns, *fname, *tns, *tname;
+  int bad = !cJSON_IsString(from) || !cJSON_IsString(to);
+  if (bad) {
+    cJSON_Delete(j);
+    return bk_http_error(req, 400, NULL, "'fromRepo' and 'toRepo' (strings) are required"), 1;
+  }
+  if (!cJSON_IsString(type) || strcmp(type->valuestring, "bucket")) {
+    cJSON_Delete(j);
+    return bk_http_error(req, 400, NULL, "only type \"bucket\" can be moved on this server"), 1;
+  }
+  if (split_repo_id(from->valuestring, fb, sizeof fb, &fns, &fname) ||
+      split_repo_id(to->valuestring, tb, sizeof tb, &tns, &tname)) {
+    cJSON_Delete(j);
+    return bk_http_error(req, 400, NULL, "repo ids must be exactly 'namespace/name'"), 1;
+  }
+  cJSON_Delete(j);
+  bk_bucket b;
+  if (hub_load_bucket(srv, req, fns, fname, BK_ROLE_ADMIN, &b, NULL)) return 1;
+  bk_ns target;
+  int rc = bk_db_ns_get(srv->db, tns, &target);
+  if (rc == BK_ENOTFOUND)
+    return bk_http_error(req, 404, NULL, "namespace '%s' not found", tns), 1;
+  if (rc) return hub_store_error(req, rc);
+  int role;
+  rc = bk_auth_ns_role(srv, &req->auth, target.id, &role);
+  if (rc) return hub_store_error(req, rc);
+  if (role < BK_ROLE_WRITE)
+    return bk_http_error(req, 403, NULL, "no write permission on namespace '%s'", target.name), 1;
+  if (target.id == b.ns_id && !strcmp(tname, b.name))
+    return bk_http_error(req, 400, NULL, "source and destination are the same"), 1;
+  rc = bk_db_bucket_move(srv->db, b.id, target.id, tname);
+  if (rc == BK_EEXIST)
+    return bk_http_error(req, 409, NULL, "bucket %s/%s already exists", target.name, tname), 1;
+  if (rc) return hub_store_error(req, rc);
+  bk_bucket nb;
+  rc = bk_db_bucket_get_by_id(srv->db, b.id, &nb);
+  if (rc) return hub_store_error(req, rc);
+  bk_buf o;
+  bk_buf_init(&o, 64 * 1024);
+  rc = bucket_json(&o, srv, &nb, 0);
+  if (rc) {
+    bk_buf_free(&o);
+    return oom(req);
+  }
+  return reply_buf_json(req, 200, &o);
+}
+
+/* ---- tree / paths-info ---- */
+
+struct entries_ctx {
+  bk_buf *o;
+  size_t n;
+  int rc;
+};
+
+static int entry_json(bk_buf *o, const bk_file_entry *e) {
+  int rc;
+  if (e->is_dir) {
+    rc = bk_buf_append(o, "{\"type\":\"directory\",\"path\":", 27);
+    if (!rc) rc = bk_jstr(o, e->path);
+    if (!rc) rc = bk_buf_append(o, ",\"uploadedAt\":", 14);
+    if (!rc) rc = bk_jtime(o, e->uploaded_ms);
+    if (!rc) rc = bk_buf_append_u8(o, '}');
+    return rc;
+  }
+  rc = bk_buf_append(o, "{\"type\":\"file\",\"path\":", 22);
+  if (!rc) rc = bk_jstr(o, e->path);
+  if (!rc) rc = bk_buf_printf(o, ",\"size\":%" PRIu64 ",\"xetHash\":", e->size);
+  if (!rc) rc = bk_jhash(o, &e->xet_hash);
+  if (!rc) rc = bk_buf_append(o, ",\"mtime\":", 9);
+  if (!rc) rc = bk_jtime(o, e->mtime_ms);
+  if (!rc) rc = bk_buf_append(o, ",\"uploadedAt\":", 14);
+  if (!rc) rc = bk_jtime(o, e->uploaded_ms);
+  if (!rc && e->content_type && *e->content_type) {
+    rc = bk_buf_append(o, ",\"contentType\":", 15);
+    if (!rc) rc = bk_jstr(o, e->content_type);
+  }
+  if (!rc) rc = bk_buf_append_u8(o, '}');
+  return rc;
+}
+
+static int entries_cb(void *ctx, const bk_file_entry *e) {
+  struct entries_ctx *c = ctx;
+  int rc = c->n++ ? bk_buf_append_u8(c->o, ',') : 0;
+  if (!rc) rc = entry_json(c->o, e);
+  c->rc = rc;
+  return rc;
+}
+
+static int parse_bool_param(struct bk_http_req *req, const char *name, int def, int *out) {
+  const char *v = bk_http_param(req, name);
+  *out = def;
+  if (!v || !*v) return 0;
+  if (!strcasecmp(v, "true") || !strcmp(v, "1")) *out = 1;
+  else if (!strcasecmp(v, "false") || !strcmp(v, "0")) *out = 0;
+  else return bk_http_error(req, 400, NULL, "bad '%s' (true or false expected)", name), 1;
+  return 0;
+}
+
+static int h_tree(struct bk_server *srv, struct bk_http_req *req, const char *ns,
+                  const char *name, const char *prefix_in) {
+  bk_bucket b;
+  if (hub_load_bucket(srv, req, ns, name, BK_ROLE_READ, &b, NULL)) return 1;
+  int recursive;
+  if (parse_bool_param(req, "recursive", 1, &recursive)) return 1;
+  size_t limit;
+  if (parse_limit(req, TREE_LIMIT_DEFAULT, BK_TREE_LIMIT_MAX, &limit)) return 1;
+  /* prefix: trailing '/' ignored; must otherwise be a valid key */
+  char prefix[BK_PATH_MAX + 2];
+  size_t plen = prefix_in ? strlen(prefix_in) : 0;
+  if (plen > BK_PATH_MAX) return bk_http_error(req, 400, NULL, "prefix too long"), 1;
+  memcpy(prefix, prefix_in ? prefix_in : "", plen);
+  prefix[plen] = 0;
+  while (plen && prefix[plen - 1] == '/') prefix[--plen] = 0;
+  if (plen && !bk_path_valid(prefix, plen))
+    return bk_http_error(req, 400, NULL, "invalid path prefix"), 1;
+  const char *cursor = bk_http_param(req, "cursor");
+  bk_buf o;
+  bk_buf_init(&o, TREE_BODY_MAX);
+  struct entries_ctx ec = {&o, 0, 0};
+  char *next = NULL;
+  unsigned flags = recursive ? BK_TREE_RECURSIVE : BK_TREE_DIR_STATS;
+  int rc = bk_buf_reserve(&o, limit > 4096 ? 4096 * 200 : limit * 200);
+  if (!rc) rc = bk_buf_append_u8(&o, '[');
+  if (!rc) rc = bk_db_tree(srv->db, b.id, prefix, flags, cursor, limit, entries_cb, &ec, &next);
+  if (!rc) rc = ec.rc;
+  if (!rc) rc = bk_buf_append_u8(&o, ']');
+  if (rc) {
+    free(next);
+    bk_buf_free(&o);
+    if (rc == BK_EINVAL) return bk_http_error(req, 400, NULL, "bad cursor"), 1;
+    return hub_store_error(req, rc);
+  }
+  if (next) {
+    bk_buf l;
+    bk_buf_init(&l, 16384);
+    int lr = bk_buf_printf(&l, "<%s/api/buckets/", srv->public_url);
+    if (!lr) lr = bk_http_escape(&l, b.ns, 0);
+    if (!lr) lr = bk_buf_append_u8(&l, '/');
+    if (!lr) lr = bk_http_escape(&l, b.name, 0);
+    if (!lr) lr = bk_buf_append(&l, "/tree", 5);
+    if (!lr && plen) {
+      lr = bk_buf_append_u8(&l, '/');
+      if (!lr) lr = bk_http_escape(&l, prefix, 1);
+    }
+    if (!lr)
+      lr = bk_buf_printf(&l, "?recursive=%s&limit=%zu", recursive ? "true" : "false", limit);
+    const char *expand = bk_http_param(req, "expand");
+    if (!lr && expand) {
+      lr = bk_buf_append(&l, "&expand=", 8);
+      if (!lr) lr = bk_http_escape(&l, expand, 0);
+    }
+    if (!lr) lr = bk_buf_append(&l, "&cursor=", 8);
+    if (!lr) lr = bk_http_escape(&l, next, 0);
+    if (!lr) lr = bk_buf_printf(&l, ">; rel=\"next\"");
+    if (!lr) lr = bk_buf_append_u8(&l, 0);
+    if (!lr) bk_http_add_header(req, "Link", (const char *)l.p);
+    bk_buf_free(&l);
+    free(next);
+  }
+  return reply_buf_json(req, 200, &o);
+}
+
+/* paths from a form body: paths=a&paths=b (also paths[]=). */
+static int form_paths(struct bk_http_req *req, char ***out, size_t *n) {
+  const char *s = (const char *)req->body.p;
+  size_t len = req->body.len;
+  size_t cap = 0;
+  char **v = NULL;
+  *n = 0;
+  size_t i = 0;
+  while (i < len) {
+    size_t j = i;
+    while (j < len && s[j] != '&') j++;
+    const char *eq = memchr(s + i, '=', j - i);
+    if (eq) {
+      char *k = bk_http_unescape(s + i, (size_t)(eq - (s + i)), 1, NULL);
+      int is_path = k && (!strcmp(k, "paths") || !strcmp(k, "paths[]"));
+      free(k);
+      if (is_path) {
+        if (*n >= BK_PATHS_INFO_MAX) goto toomany;
+        if (*n == cap) {
+          cap = cap ? cap * 2 : 16;
+          char **nv = realloc(v, cap * sizeof *nv);
+          if (!nv) goto fail;
+          v = nv;
+        }
+        char *p = bk_http_unescape(eq + 1, (size_t)(s + j - eq - 1), 1, NULL);
+        if (!p) goto fail;
+        v[(*n)++] = p;
+      }
+    }
+    i = j + 1;
+  }
+  *out = v;
+  return 0;
+toomany:
+  for (size_t k = 0; k < *n; k++) free(v[k]);
+  free(v);
+  return BK_ELIMIT;
+fail:
+  for (size_t k = 0; k < *n; k++) free(v[k]);
+  free(v);
+  return BK_EINVAL;
+}
+
+static int h_paths_info(struct bk_server *srv, struct bk_http_req *req, const char *ns,
+                        const char *name) {
+  bk_bucket b;
+  if (hub_load_bucket(srv, req, ns, name, BK_ROLE_READ, &b, NULL)) return 1;
+  const char *ct = bk_http_header(req, "Content-Type");
+  char **owned = NULL;
+  const char **paths = NULL;
+  size_t n = 0, nvalid = 0;
+  cJSON *j = NULL;
+  int rc;
+  if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33)) {
+    rc = form_paths(req, &owned, &n);
+    if (rc == BK_ELIMIT)
+      return bk_http_error(req, 400, NULL, "at most %d paths per request", BK_PATHS_INFO_MAX), 1;
+    if (rc) return bk_http_error(req, 400, NULL, "malformed form body"), 1;
+    paths = calloc(n ? n : 1, sizeof *paths);
+    if (!paths) goto nomem;
+    for (size_t i = 0; i < n; i++)
+      if (bk_path_valid(owned[i], strlen(owned[i]))) paths[nvalid++] = owned[i];
+  } else {
+    int replied;
+    j = parse_json_body(req, 0, &replied);
+    if (!j) return 1;
+    cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "paths");
+    if (cJSON_IsString(arr)) {
+      n = 1;
+    } else if (cJSON_IsArray(arr)) {
+      n = (size_t)cJSON_GetArraySize(arr);
+    } else {
+      cJSON_Delete(j);
+      return bk_http_error(req, 400, NULL, "'paths' (array of strings) is required"), 1;
+    }
+    if (n > BK_PATHS_INFO_MAX) {
+      cJSON_Delete(j);
+      return bk_http_error(req, 400, NULL, "at most %d paths per request", BK_PATHS_INFO_MAX), 1;
+    }
+    paths = calloc(n ? n : 1, sizeof *paths);
+    if (!paths) goto nomem;
+    if (cJSON_IsString(arr)) {
+      if (bk_path_valid(arr->valuestring, strlen(arr->valuestring))) paths[nvalid++] = arr->valuestring;
+    } else {
+      cJSON *it;
+      cJSON_ArrayForEach(it, arr) {
+        if (!cJSON_IsString(it)) {
+          free(paths);
+          cJSON_Delete(j);
+          return bk_http_error(req, 400, NULL, "'paths' must contain only strings"), 1;
+        }
+        if (bk_path_valid(it->valuestring, strlen(it->valuestring))) paths[nvalid++] = it->valuestring;
+      }
+    }
+  }
+  bk_buf o;
+  bk_buf_init(&o, 64u << 20);
+  struct entries_ctx ec = {&o, 0, 0};
+  rc = bk_buf_append_u8(&o, '[');
+  if (!rc && nvalid) rc = bk_db_paths_info(srv->db, b.id, paths, nvalid, entries_cb, &ec);
+  if (!rc) rc = ec.rc;
+  if (!rc) rc = bk_buf_append_u8(&o, ']');
+  free(paths);
+  for (size_t i = 0; owned && i < n; i++) free(owned[i]);
+  free(owned);
+  cJSON_Delete(j);
+  if (rc) {
+    bk_buf_free(&o);
+    return hub_store_error(req, rc);
+  }
+  return reply_buf_json(req, 200, &o);
+nomem:
+  for (size_t i = 0; owned && i < n; i++) free(owned[i]);
+  free(owned);
+  cJSON_Delete(j);
+  return oom(req);
+}
+
+/* ---- batch ---- */
+
+struct src_cache {
+  char id[2 * BK_NAME_MAX + 2];
+  int64_t bucket_id; /* 0 = not readable / not found */
+};
+
+/* Milliseconds from a client mtime: Python sends ms, the Rust client whole
+ * seconds; values below 1e11 (ms = early 1973, s = year 5138) are seconds. */
+static int64_t mtime_ms_of(const cJSON *m) {
+  if (!cJSON_IsNumber(m)) return -1;
+  double v = m->valuedouble;
+  if (!isfinite(v) || v < 0 || v > 9.2e15) return -1;
+  if (v < 1e11) v *= 1000.0;
+  return (int64_t)v;
+}
+
+static int64_t resolve_source(struct bk_server *srv, struct bk_http_req *req, const bk_bucket *dst,
+                              const char *type, const char *id, struct src_cache *cache,
+                              size_t *ncache, const char **err) {
+  if (strcmp(type, "bucket") && strcmp(type, "buckets")) {
+    *err = "source repo type not supported (only buckets are stored on this server)";
+    return 0;
+  }
+  for (size_t i = 0; i < *ncache; i++)
+    if (!strcmp(cache[i].id, id)) {
+      if (!cache[i].bucket_id) *err = "source bucket not found";
+      return cache[i].bucket_id;
+    }
+  int64_t result = 0;
+  char buf[256];
+  char *ns, *name;
+  if (!split_repo_id(id, buf, sizeof buf, &ns, &name)) {
+    if (!strcmp(ns, dst->ns) && !strcmp(name, dst->name)) {
+      result = dst->id;
+    } else {
+      bk_bucket sb;
+      int role = BK_ROLE_NONE;
+      if (bk_db_bucket_get(srv->db, ns, name, &sb) == 0 &&
+          bk_auth_bucket_role(srv, &req->auth, &sb, &role) == 0 && role >= BK_ROLE_READ)
+        result = sb.id;
+    }
+  }
+  if (*ncache < 16) {
+    snprintf(cache[*ncache].id, sizeof cache[*ncache].id, "%s", id);
+    cache[*ncache].bucket_id = result;
+    (*ncache)++;
+  }
+  if (!result) *err = "source bucket not found";
+  return result;
+}
+
+static int h_batch(struct bk_server *srv, struct bk_http_req *req, const char *ns,
+                   const char *name) {
+  bk_bucket b;
+  if (hub_load_bucket(srv, req, ns, name, BK_ROLE_WRITE, &b, NULL)) return 1;
+  const char *s = (const char *)req->body.p;
+  size_t len = req->body.len;
+  /* count lines to size the arrays */
+  size_t nlines = 1;
+  for (size_t i = 0; i < len; i++)
+    if (s[i] == '\n') nlines++;
+  if (nlines > BK_BATCH_MAX + 1 && len)
+    return bk_http_error(req, 413, NULL, "at most %d operations per batch", BK_BATCH_MAX), 1;
+  cJSON **objs = calloc(nlines, sizeof *objs);
+  bk_batch_op *ops = calloc(nlines, sizeof *ops);
+  const char **pre_err = calloc(nlines, sizeof *pre_err);
+  const char **op_path = calloc(nlines, sizeof *op_path);
+  size_t *db_idx = calloc(nlines, sizeof *db_idx);
+  bk_batch_op *dbops = calloc(nlines, sizeof *dbops);
+  struct src_cache cache[16];
+  size_t ncache = 0, nops = 0, ndb = 0;
+  int status = 0;
+  bk_buf o;
+  bk_buf_init(&o, 256u << 20);
+  if (!objs || !ops || !pre_err || !op_path || !db_idx || !dbops) {
+    status = 503;
+    goto out;
+  }
+  size_t pos = 0, lineno = 0;
+  while (pos < len) {
+    size_t e = pos;
+    while (e < len && s[e] != '\n') e++;
+    lineno++;
+    size_t ll = e - pos;
+    while (ll && (s[pos + ll - 1] == '\r' || s[pos + ll - 1] == ' ' || s[pos + ll - 1] == '\t')) ll--;
+    size_t st = pos;
+    while (st < pos + ll && (s[st] == ' ' || s[st] == '\t')) st++, ll--;
+    pos = e + 1;
+    if (ll == 0) continue;
+    if (ll > BATCH_LINE_MAX) {
+      bk_http_error(req, 400, NULL, "line %zu: operation too long", lineno);
+      status = -1;
+      goto out;
+    }
+    cJSON *j = cJSON_ParseWithLength(s + st, ll);
+    if (!j || !cJSON_IsObject(j)) {
+      cJSON_Delete(j);
+      bk_http_error(req, 400, NULL, "line %zu: not a JSON object", lineno);
+      status = -1;
+      goto out;
+    }
+    objs[nops] = j;
+    cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+    cJSON *path = cJSON_GetObjectItemCaseSensitive(j, "path");
+    if (!cJSON_IsString(type) || !cJSON_IsString(path)) {
+      bk_http_error(req, 400, NULL, "line %zu: 'type' and 'path' (strings) are required", lineno);
+      status = -1;
+      goto out;
+    }
+    bk_batch_op *op = &ops[nops];
+    op->path = path->valuestring;
+    op_path[nops] = path->valuestring;
+    op->mtime_ms = -1;
+    op->size = -1;
+    const char *t = type->valuestring;
+    if (!strcmp(t, "deleteFile")) {
+      op->type = BK_OP_DELETE;
+    } else if (!strcmp(t, "addFile") || !strcmp(t, "copyFile")) {
+      op->type = !strcmp(t, "addFile") ? BK_OP_ADD : BK_OP_COPY;
+      cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "xetHash");
+      if (!cJSON_IsString(h) || bk_hash_parse(h->valuestring, &op->xet_hash))
+        pre_err[nops] = "invalid or missing xetHash (64 hex characters expected)";
+      op->mtime_ms = mtime_ms_of(cJSON_GetObjectItemCaseSensitive(j, "mtime"));
+      cJSON *ctp = cJSON_GetObjectItemCaseSensitive(j, "contentType");
+      if (cJSON_IsString(ctp) && *ctp->valuestring) op->content_type = ctp->valuestring;
+      cJSON *sz = cJSON_GetObjectItemCaseSensitive(j, "size");
+      if (cJSON_IsNumber(sz)) {
+        if (sz->valuedouble < 0 || sz->valuedouble > 9.2e18 ||
+            sz->valuedouble != floor(sz->valuedouble))
+          pre_err[nops] = "invalid size";
+        else
+          op->size = (int64_t)sz->valuedouble;
+      }
+      if (op->type == BK_OP_COPY && !pre_err[nops]) {
+        cJSON *srt = cJSON_GetObjectItemCaseSensitive(j, "sourceRepoType");
+        cJSON *sid = cJSON_GetObjectItemCaseSensitive(j, "sourceRepoId");
+        if (!cJSON_IsString(srt) || !cJSON_IsString(sid))
+          pre_err[nops] = "copyFile needs sourceRepoType and sourceRepoId";
+        else
+          op->src_bucket_id = resolve_source(srv, req, &b, srt->valuestring, sid->valuestring,
+                                             cache, &ncache, &pre_err[nops]);
+      }
+    } else {
+      bk_http_error(req, 400, NULL, "line %zu: unknown operation type '%.40s'", lineno, t);
+      status = -1;
+      goto out;
+    }
+    if (!pre_err[nops] && !bk_path_valid(op->path, strlen(op->path)))
+      pre_err[nops] = "invalid path";
+    if (!pre_err[nops]) {
+      dbops[ndb] = *op;
+      db_idx[ndb++] = nops;
+    }
+    nops++;
+  }
+  size_t nfailed = 0;
+  if (ndb) {
+    int rc = bk_db_batch(srv->db, b.id, dbops, ndb, BK_BATCH_REQUIRE_GRANT, &nfailed);
+    if (rc) {
+      hub_store_error(req, rc);
+      status = -1;
+      goto out;
+    }
+  }
+  for (size_t i = 0; i < ndb; i++) {
+    if (dbops[i].result) {
+      ops[db_idx[i]].result = dbops[i].result;
+      pre_err[db_idx[i]] = dbops[i].result == BK_ENOTFOUND && dbops[i].type == BK_OP_ADD
+                               ? "unknown xetHash: upload the file through the Xet CAS first"
+                               : (dbops[i].error ? dbops[i].error : bk_strerror(dbops[i].result));
+    }
+  }
+  size_t failed = 0;
+  int rc = bk_buf_append(&o, "{\"success\":", 11);
+  for (size_t i = 0; i < nops; i++)
+    if (pre_err[i]) failed++;
+  if (!rc)
+    rc = bk_buf_printf(&o, "%s,\"processed\":%zu,\"succeeded\":%zu,\"failed\":[",
+                       failed ? "false" : "true", nops, nops - failed);
+  size_t k = 0;
+  for (size_t i = 0; !rc && i < nops; i++) {
+    if (!pre_err[i]) continue;
+    if (k++) rc = bk_buf_append_u8(&o, ',');
+    if (!rc) rc = bk_buf_append(&o, "{\"path\":", 8);
+    if (!rc) rc = bk_jstr(&o, bk_utf8_valid(op_path[i], strlen(op_path[i])) ? op_path[i] : "?");
+    if (!rc) rc = bk_buf_append(&o, ",\"error\":", 9);
+    if (!rc) rc = bk_jstr(&o, pre_err[i]);
+    if (!rc) rc = bk_buf_append_u8(&o, '}');
+  }
+  if (!rc) rc = bk_buf_append(&o, "]}", 2);
+  status = rc ? 503 : (failed ? 422 : 200);
+out:
+  if (status == 503) bk_http_error(req, 503, NULL, "out of memory");
+  else if (status > 0) bk_http_reply_buf(req, status, "application/json", &o);
+  bk_buf_free(&o);
+  for (size_t i = 0; objs && i < nlines; i++) cJSON_Delete(objs[i]);
+  free(objs);
+  free(ops);
+  free(pre_err);
+  free(op_path);
+  free(db_idx);
+  free(dbops);
+  return 1;
+}
+
+/* ---- xet tokens ---- */
+
+static int h_xet_token(struct bk_server *srv, struct bk_http_req *req, const char *ns,
+                       const char *name, int write) {
+  bk_bucket b;
+  if (hub_load_bucket(srv, req, ns, name, write ? BK_ROLE_WRITE : BK_ROLE_READ, &b, NULL))
+    return 1;
+  char *tok = NULL;
+  int64_t exp = 0;
+  int rc = cas_token_mint(srv, b.id, write, XET_TOKEN_TTL_S, &tok, &exp);
+  if (rc) return hub_store_error(req, rc);
+  bk_buf o;
+  bk_buf_init(&o, 64 * 1024);
+  rc = bk_buf_append(&o, "{\"accessToken\":", 15);
+  if (!rc) rc = bk_jstr(&o, tok);
+  if (!rc) rc = bk_buf_printf(&o, ",\"exp\":%" PRId64 ",\"casUrl\":", exp);
+  if (!rc) rc = bk_jstr(&o, srv->public_url);
+  if (!rc) rc = bk_buf_append_u8(&o, '}');
+  if (!rc) rc = bk_http_add_header(req, "X-Xet-Access-Token", tok);
+  if (!rc) rc = bk_http_add_headerf(req, "X-Xet-Token-Expiration", "%" PRId64, exp);
+  if (!rc) rc = bk_http_add_header(req, "X-Xet-Cas-Url", srv->public_url);
+  if (!rc) rc = bk_http_add_header(req, "Cache-Control", "no-store");
+  free(tok);
+  if (rc) {
+    bk_buf_free(&o);
+    return oom(req);
+  }
+  return reply_buf_json(req, 200, &o);
+}
+
+/* ---- namespace usage ---- */
+
+static int h_usage(struct bk_server *srv, struct bk_http_req *req, const char *ns) {
+  if (check_token(req)) return 1;
+  if (!strcmp(ns, "me")) {
+    if (!req->auth.user_id) return need_auth(req);
+    ns = req->auth.name;
+  }
+  bk_ns nsr;
+  int rc = bk_name_valid(ns) ? bk_db_ns_get(srv->db, ns, &nsr) : BK_ENOTFOUND;
+  int role = BK_ROLE_NONE;
+  if (!rc) rc = bk_auth_ns_role(srv, &req->auth, nsr.id, &role);
+  if (rc == BK_ENOTFOUND || (!rc && role < BK_ROLE_READ)) {
+    if (!req->auth.user_id) return need_auth(req);
+    return bk_http_error(req, 404, NULL, "namespace '%.100s' not found", ns), 1;
+  }
+  if (rc) return hub_store_error(req, rc);
+  bk_usage u;
+  rc = bk_db_ns_usage(srv->db, nsr.id, &u);
+  if (rc) return hub_store_error(req, rc);
+  bk_buf o;
+  bk_buf_init(&o, 4096);
+  rc = bk_buf_append(&o, "{\"namespace\":", 13);
+  if (!rc) rc = bk_jstr(&o, nsr.name);
+  if (!rc)
+    rc = bk_buf_printf(&o,
+                       ",\"type\":\"%s\",\"totalFiles\":%" PRIu64 ",\"size\":%" PRIu64
+                       ",\"storedSize\":%" PRIu64 ",\"storedChunks\":%" PRIu64
+                       ",\"dedupRatio\":%.4f}",
+                       nsr.kind == BK_NS_ORG ? "org" : "user", u.nfiles, u.logical_bytes,
+                       u.stored_bytes, u.nchunks,
+                       u.stored_bytes ? (double)u.logical_bytes / (double)u.stored_bytes : 0.0);
+  if (rc) {
+    bk_buf_free(&o);
+    return oom(req);
+  }
+  return reply_buf_json(req, 200, &o);
+}
+
+/* ---- routing ---- */
+
+static int method_not_allowed(struct bk_http_req *req, const char *allow) {
+  bk_http_add_header(req, "Allow", allow);
+  return bk_http_error(req, 405, NULL, "method %s not allowed here", req->method), 1;
+}
+
+size_t hub_api_body_limit(const char *method, const char *path, int *matched) {
+  *matched = 0;
+  if (strncmp(path, "/api/", 5) != 0) return 0;
+  *matched = 1;
+  if (strcmp(method, "POST") && strcmp(method, "PUT")) return 0;
+  size_t n = strlen(path);
+  if (n >= 6 && !strcmp(path + n - 6, "/batch")) return BK_BATCH_BODY_MAX;
+  if (n >= 11 && !strcmp(path + n - 11, "/paths-info")) return BK_PATHS_INFO_BODY_MAX;
+  return BK_JSON_BODY_MAX;
+}
+
+int hub_api_handle(struct bk_server *srv, struct bk_http_req *req) {
+  const char *p = req->path;
+  if (strncmp(p, "/api/", 5) != 0) return 0;
+  const char *m = req->method;
+  int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+  if (!strcmp(p, "/api/whoami-v2") || !strcmp(p, "/api/whoami")) {
+    if (!get) return method_not_allowed(req, "GET, HEAD");
+    return h_whoami(srv, req);
+  }
+  if (!strcmp(p, "/api/repos/move")) {
+    if (strcmp(m, "POST")) return method_not_allowed(req, "POST");
+    return h_move(srv, req);
+  }
+  if (!strncmp(p, "/api/usage/", 11)) {
+    if (!get) return method_not_allowed(req, "GET, HEAD");
+    if (strchr(p + 11, '/')) return bk_http_error(req, 404, NULL, "not found"), 1;
+    return h_usage(srv, req, p + 11);
+  }
+  if (strncmp(p, "/api/buckets/", 13) != 0)
+    return bk_http_error(req, 404, NULL, "no such API endpoint"), 1;
+  size_t rl = strlen(p + 13);
+  char *buf = malloc(rl + 1);
+  if (!buf) return oom(req);
+  memcpy(buf, p + 13, rl + 1);
+  char *seg[4];
+  int n = split(buf, seg, 4);
+  int r;
+  if (n == 1 || (n == 2 && !*seg[1])) { /* /api/buckets/{ns} */
+    r = get ? h_list(srv, req, seg[0]) : method_not_allowed(req, "GET, HEAD");
+  } else if (n == 2) { /* /api/buckets/{ns}/{name} */
+    if (get) r = h_info(srv, req, seg[0], seg[1]);
+    else if (!strcmp(m, "POST")) r = h_create(srv, req, seg[0], seg[1]);
+    else if (!strcmp(m, "DELETE")) r = h_delete(srv, req, seg[0], seg[1]);
+    else r = method_not_allowed(req, "GET, HEAD, POST, DELETE");
+  } else {
+    const char *act = seg[2];
+    const char *rest = n == 4 ? seg[3] : NULL;
+    if (!strcmp(act, "tree")) {
+      r = get ? h_tree(srv, req, seg[0], seg[1], rest) : method_not_allowed(req, "GET, HEAD");
+    } else if (rest) {
+      /* "xet-read-token/{revision}" is tolerated (repos send a revision) */
+      if (!strcmp(act, "xet-read-token") || !strcmp(act, "xet-write-token"))
+        r = get ? h_xet_token(srv, req, seg[0], seg[1], act[4] == 'w')
+                : method_not_allowed(req, "GET");
+      else
+        r = (bk_http_error(req, 404, NULL, "no such API endpoint"), 1);
+    } else if (!strcmp(act, "settings")) {
+      r = !strcmp(m, "PUT") || !strcmp(m, "PATCH") ? h_settings(srv, req, seg[0], seg[1])
+                                                    : method_not_allowed(req, "PUT");
+    } else if (!strcmp(act, "paths-info")) {
+      r = !strcmp(m, "POST") ? h_paths_info(srv, req, seg[0], seg[1])
+                             : method_not_allowed(req, "POST");
+    } else if (!strcmp(act, "batch")) {
+      r = !strcmp(m, "POST") ? h_batch(srv, req, seg[0], seg[1]) : method_not_allowed(req, "POST");
+    } else if (!strcmp(act, "xet-read-token") || !strcmp(act, "xet-write-token")) {
+      r = get ? h_xet_token(srv, req, seg[0], seg[1], act[4] == 'w')
+              : method_not_allowed(req, "GET");
+    } else {
+      r = (bk_http_error(req, 404, NULL, "no such API endpoint"), 1);
+    }
+  }
+  free(buf);
+  return r;
+}

@@ -1,0 +1,134 @@
+/* bucketd — entry point: `bucketd [serve] [options]` runs the server; every
+ * other subcommand (user, token, org, gc, fsck) goes to bucketd_admin.
+ * Clean shutdown on SIGINT/SIGTERM (signals are blocked in every thread and
+ * taken with sigwait by the main thread). */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buckets/error.h"
+#include "server/server.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: bucketd [serve] [--listen HOST:PORT] [--data DIR] [--public-url URL]\n"
+          "               [--threads N] [--max-conns N] [--timeout SECONDS] [--quiet]\n"
+          "       bucketd user add NAME [--data DIR]\n"
+          "       bucketd token add USER --role read|write [--data DIR]\n"
+          "       bucketd token list USER | token revoke ID [--data DIR]\n"
+          "       bucketd org add ORG --owner USER | org member ORG USER --role read|write|admin\n"
+          "       bucketd gc [--grace DURATION] | fsck [--read-data]   [--data DIR]\n"
+          "\n"
+          "serve options (defaults):\n"
+          "  --listen HOST:PORT   address to bind (127.0.0.1:8080; port 0 = any free port)\n"
+          "  --data DIR           data directory: db, blobs, secret (./var)\n"
+          "  --public-url URL     base URL clients reach this server at (http://HOST:PORT);\n"
+          "                       used for casUrl, Link headers and bucket urls\n"
+          "  --threads N          0 = one thread per connection (default), N = pool of N\n"
+          "  --max-conns N        total connection limit (256)\n"
+          "  --timeout SECONDS    idle timeout per connection (60)\n"
+          "  --quiet              no per-request log lines\n"
+          "Environment: BUCKETD_DATA, BUCKETD_LISTEN, BUCKETD_PUBLIC_URL set the defaults.\n");
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *out) {
+  char *end;
+  unsigned long v = strtoul(s, &end, 10);
+  if (!*s || *end || v > max) return -1;
+  *out = (unsigned)v;
+  return 0;
+}
+
+static int serve(int argc, char **argv) {
+  struct bk_server_config cfg = {0};
+  cfg.listen = getenv("BUCKETD_LISTEN") ? getenv("BUCKETD_LISTEN") : "127.0.0.1:8080";
+  cfg.data_dir = getenv("BUCKETD_DATA") ? getenv("BUCKETD_DATA") : "./var";
+  cfg.public_url = getenv("BUCKETD_PUBLIC_URL");
+  cfg.max_conns = 256;
+  cfg.conn_timeout = 60;
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int takes = 1;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(a, "--quiet")) {
+      cfg.quiet = 1;
+      takes = 0;
+    } else if (!v) {
+      fprintf(stderr, "bucketd: unknown or incomplete option '%s'\n", a);
+      usage(stderr);
+      return 2;
+    } else if (!strcmp(a, "--listen")) {
+      cfg.listen = v;
+    } else if (!strcmp(a, "--data")) {
+      cfg.data_dir = v;
+    } else if (!strcmp(a, "--public-url")) {
+      cfg.public_url = v;
+    } else if (!strcmp(a, "--threads")) {
+      if (parse_uint(v, 256, &cfg.threads)) goto bad;
+    } else if (!strcmp(a, "--max-conns")) {
+      if (parse_uint(v, 100000, &cfg.max_conns) || !cfg.max_conns) goto bad;
+    } else if (!strcmp(a, "--timeout")) {
+      if (parse_uint(v, 86400, &cfg.conn_timeout)) goto bad;
+    } else {
+      fprintf(stderr, "bucketd: unknown option '%s'\n", a);
+      usage(stderr);
+      return 2;
+    }
+    i += takes;
+    continue;
+  bad:
+    fprintf(stderr, "bucketd: bad value for %s: '%s'\n", a, v);
+    return 2;
+  }
+
+  /* Block the stop signals before any thread exists, so that every MHD
+   * thread inherits the mask and only sigwait below sees them. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  struct bk_server srv;
+  memset(&srv, 0, sizeof srv);
+  if (bk_server_open(&srv, &cfg)) {
+    fprintf(stderr, "bucketd: %s\n", bk_errmsg());
+    bk_server_close(&srv);
+    return 1;
+  }
+  if (bk_server_start(&srv)) {
+    fprintf(stderr, "bucketd: %s\n", bk_errmsg());
+    bk_server_close(&srv);
+    return 1;
+  }
+  fprintf(stderr, "bucketd: listening on http://%s%s%s:%u (data %s, public url %s, %s)\n",
+          strchr(srv.listen_host, ':') ? "[" : "", srv.listen_host,
+          strchr(srv.listen_host, ':') ? "]" : "", (unsigned)srv.port, srv.data_dir,
+          srv.public_url, srv.threads ? "thread pool" : "thread per connection");
+  fflush(stderr);
+  int sig = 0;
+  sigwait(&set, &sig);
+  fprintf(stderr, "bucketd: %s received, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  bk_server_close(&srv);
+  fprintf(stderr, "bucketd: stopped\n");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) return serve(0, argv + 1);
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "serve")) return serve(argc - 2, argv + 2);
+  if (cmd[0] == '-') return serve(argc - 1, argv + 1);
+  fprintf(stderr, "bucketd: unknown command '%s' (try --help)\n", cmd);
+  return 2;
+}

@@ -1,0 +1,138 @@
+# tests/integration/lib.sh — shared helpers for integration tests (owned by server-http).
+#
+# Usage (from a tests/integration/*.sh script; tests/run.sh sets BUILD and BUCKETS_ROOT):
+#
+#   . "$(dirname "$0")/lib.sh"
+#   bk_start                      # bucketd on a free 127.0.0.1 port, temp data dir; exports
+#                                 #   BK_URL (http://127.0.0.1:PORT, no trailing /), BK_PORT,
+#                                 #   BK_DATA (data dir), BK_LOG (server log), BK_PID, BK_TMP
+#                                 # extra args go to `bucketd serve` (e.g. --threads 4)
+#   TOK=$(bk_user_token alice write)   # creates user alice (if new) + a token, prints the token
+#   bk_admin org add acme --owner alice   # any `bucketd` admin subcommand, --data added for you
+#   bk_req GET /api/whoami-v2 "$TOK"      # HTTP request, see below
+#   bk_expect "whoami is 200" 200 "$BK_STATUS"
+#   bk_summary                    # prints "N passed, N failed" and exits 0/1 (call last)
+#
+# Everything is cleaned up on exit (server stopped with SIGTERM, temp dir removed) by an
+# EXIT trap that lib.sh installs. If your script needs its own EXIT trap, call bk_cleanup
+# from it. Set BK_KEEP=1 to keep the temp dir (and print its path) for debugging.
+#
+# Functions:
+#   bk_start [ARGS...]          start bucketd (fails the script if it does not come up in 10 s)
+#   bk_stop                     stop it (SIGTERM, wait); bk_start may be called again later
+#                               (same BK_DATA unless you unset it first)
+#   bk_admin ARGS...            run `bucketd ARGS... --data $BK_DATA`; stdout/stderr passed through
+#   bk_user NAME                create a user (ignores "already exists")
+#   bk_token USER ROLE          print a new token (role read|write)
+#   bk_user_token NAME ROLE     bk_user + bk_token
+#   bk_req METHOD PATH [TOKEN] [CURL ARGS...]
+#                               request $BK_URL$PATH (PATH must already be URL-encoded) with
+#                               curl; TOKEN "" or "-" = anonymous. Sets BK_STATUS (e.g. 200,
+#                               000 on connection failure), BK_BODY (body file), BK_HDRS
+#                               (response header file). Extra curl args e.g.
+#                               -H 'Content-Type: application/json' --data-binary @file
+#   bk_hdr NAME                 value of response header NAME from the last bk_req ("" if none)
+#   bk_json EXPR                evaluate a Python expression on the last body parsed as JSON
+#                               (variable j), print the result; e.g. bk_json 'j["name"]'
+#   bk_ok NAME                  record a pass;  bk_fail NAME [DETAIL]  record a failure
+#   bk_expect NAME WANT GOT     pass if WANT == GOT, else fail printing both
+#   bk_check NAME CMD...        pass if CMD succeeds
+#   bk_summary                  print "N passed, N failed"; exit status 0 iff no failure
+# Programs: BK_BUCKETD (bucketd binary), BK_PY (/usr/bin/python3), BK_BIN ($BUILD/bin),
+#           BK_HELPERS ($BUILD/tests/integration: C helper programs).
+
+set -u
+: "${BUCKETS_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${BUILD:=build}"
+case "$BUILD" in /*) BK_BIN="$BUILD/bin"; BK_HELPERS="$BUILD/tests/integration";;
+  *) BK_BIN="$BUCKETS_ROOT/$BUILD/bin"; BK_HELPERS="$BUCKETS_ROOT/$BUILD/tests/integration";; esac
+BK_BUCKETD="$BK_BIN/bucketd"
+BK_PY=/usr/bin/python3
+BK_PASS=0
+BK_FAILN=0
+BK_PID=""
+BK_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bk-test.XXXXXX")
+export BK_TMP BK_BIN BK_HELPERS BK_BUCKETD BK_PY
+
+bk_ok() { BK_PASS=$((BK_PASS + 1)); echo "ok   $1"; }
+bk_fail() { BK_FAILN=$((BK_FAILN + 1)); echo "FAIL $1${2:+ — $2}"; }
+bk_expect() { # name want got
+  if [ "$2" = "$3" ]; then bk_ok "$1"; else bk_fail "$1" "want [$2] got [$3]"; fi
+}
+bk_check() { local n=$1; shift; if "$@" >/dev/null 2>&1; then bk_ok "$n"; else bk_fail "$n"; fi; }
+
+bk_cleanup() {
+  bk_stop
+  if [ "${BK_KEEP:-0}" = 1 ]; then echo "kept $BK_TMP" >&2; else rm -rf "$BK_TMP"; fi
+}
+trap bk_cleanup EXIT
+
+bk_start() {
+  [ -x "$BK_BUCKETD" ] || { echo "lib.sh: $BK_BUCKETD not built" >&2; bk_fail "bucketd binary exists"; bk_summary; }
+  : "${BK_DATA:=$BK_TMP/data}"
+  BK_LOG="$BK_TMP/bucketd.log"
+  export BK_DATA BK_LOG
+  : >"$BK_LOG"
+  "$BK_BUCKETD" serve --listen 127.0.0.1:0 --data "$BK_DATA" "$@" 2>>"$BK_LOG" &
+  BK_PID=$!
+  local i port=""
+  for i in $(seq 1 200); do
+    port=$(sed -n 's|^bucketd: listening on http://127\.0\.0\.1:\([0-9]*\) .*|\1|p' "$BK_LOG" | tail -n 1)
+    [ -n "$port" ] && break
+    kill -0 "$BK_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ -z "$port" ]; then
+    echo "lib.sh: bucketd did not start; log:" >&2; cat "$BK_LOG" >&2
+    BK_PID=""; bk_fail "bucketd starts"; bk_summary
+  fi
+  BK_PORT=$port
+  BK_URL="http://127.0.0.1:$port"
+  export BK_PORT BK_URL BK_PID
+}
+
+bk_stop() {
+  [ -n "${BK_PID:-}" ] || return 0
+  kill -TERM "$BK_PID" 2>/dev/null
+  local i
+  for i in $(seq 1 100); do kill -0 "$BK_PID" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$BK_PID" 2>/dev/null
+  wait "$BK_PID" 2>/dev/null
+  BK_PID=""
+}
+
+bk_admin() { "$BK_BUCKETD" "$@" --data "${BK_DATA:-$BK_TMP/data}"; }
+bk_user() { bk_admin user add "$1" >/dev/null 2>"$BK_TMP/useradd.err" || grep -qi exist "$BK_TMP/useradd.err"; }
+bk_token() { bk_admin token add "$1" --role "${2:-write}"; }
+bk_user_token() { bk_user "$1" && bk_token "$1" "${2:-write}"; }
+
+bk_req() { # METHOD PATH [TOKEN] [curl args...]
+  local m=$1 p=$2 tok=${3:-}
+  shift 2; [ $# -gt 0 ] && shift
+  BK_BODY="$BK_TMP/body"; BK_HDRS="$BK_TMP/hdrs"
+  local auth=()
+  [ -n "$tok" ] && [ "$tok" != "-" ] && auth=(-H "Authorization: Bearer $tok")
+  local head=()
+  [ "$m" = HEAD ] && head=(-I)
+  BK_STATUS=$(curl -sS --path-as-is -g -o "$BK_BODY" -D "$BK_HDRS" -w '%{http_code}' \
+    --max-time 60 -X "$m" "${head[@]}" "${auth[@]}" "$@" "$BK_URL$p" 2>"$BK_TMP/curl.err")
+  [ -n "$BK_STATUS" ] || BK_STATUS=000
+  export BK_STATUS BK_BODY BK_HDRS
+}
+
+bk_hdr() { # NAME -> value of the last response header with that name
+  tr -d '\r' <"$BK_HDRS" | awk -v n="$1" 'tolower(substr($0,1,length(n)+1))==tolower(n)":" {v=substr($0,length(n)+2); sub(/^ +/,"",v); r=v} END{print r}'
+}
+
+bk_json() { # EXPR on j = json of last body
+  "$BK_PY" -c 'import json,sys
+j=json.load(open(sys.argv[1]))
+r=eval(sys.argv[2])
+print(json.dumps(r) if isinstance(r,(dict,list,bool)) or r is None else r)' "$BK_BODY" "$1" 2>/dev/null
+}
+
+bk_summary() {
+  echo "$BK_PASS passed, $BK_FAILN failed"
+  [ "$BK_FAILN" -eq 0 ] && exit 0
+  exit 1
+}
