@@ -278,7 +278,7 @@ static char *print_json(cJSON *j) {
 }
 
 /* Normalises a bucket id argument ("ns/name" or hf://buckets/ns/name, no path). */
-static int norm_id(const char *in, char **id) {
+int bk_uri_parse_id(const char *in, char **id) {
   char *path = NULL;
   int rc = bk_uri_parse(in, 1, id, &path);
   if (rc) return rc;
@@ -323,9 +323,9 @@ int bk_bucket_create(bk_client *c, const char *bucket_id, int private_, const ch
   if (!strchr(bucket_id, '/')) {
     char buf[300];
     snprintf(buf, sizeof buf, "me/%s", bucket_id);
-    rc = norm_id(buf, &id);
+    rc = bk_uri_parse_id(buf, &id);
   } else {
-    rc = norm_id(bucket_id, &id);
+    rc = bk_uri_parse_id(bucket_id, &id);
   }
   if (rc) return rc;
   cJSON *b = cJSON_CreateObject();
@@ -405,7 +405,7 @@ static int simple_get(bk_client *c, const char *path, const char *what, char **j
 
 int bk_bucket_info(bk_client *c, const char *bucket_id, char **json) {
   char *id;
-  int rc = norm_id(bucket_id, &id);
+  int rc = bk_uri_parse_id(bucket_id, &id);
   if (rc) return rc;
   char path[600], what[600];
   snprintf(path, sizeof path, "/api/buckets/%s", id);
@@ -474,7 +474,7 @@ int bk_bucket_list(bk_client *c, const char *ns, const char *search, char **json
 
 int bk_bucket_delete(bk_client *c, const char *bucket_id, int missing_ok) {
   char *id;
-  int rc = norm_id(bucket_id, &id);
+  int rc = bk_uri_parse_id(bucket_id, &id);
   if (rc) return rc;
   char path[600], what[600];
   snprintf(path, sizeof path, "/api/buckets/%s", id);
@@ -489,8 +489,8 @@ int bk_bucket_delete(bk_client *c, const char *bucket_id, int missing_ok) {
 
 int bk_bucket_move(bk_client *c, const char *from_id, const char *to_id) {
   char *a = NULL, *b = NULL;
-  int rc = norm_id(from_id, &a);
-  if (!rc) rc = norm_id(to_id, &b);
+  int rc = bk_uri_parse_id(from_id, &a);
+  if (!rc) rc = bk_uri_parse_id(to_id, &b);
   if (rc) {
     free(a);
     return rc;
@@ -515,7 +515,7 @@ int bk_bucket_move(bk_client *c, const char *from_id, const char *to_id) {
 
 int bk_bucket_settings(bk_client *c, const char *bucket_id, int private_) {
   char *id;
-  int rc = norm_id(bucket_id, &id);
+  int rc = bk_uri_parse_id(bucket_id, &id);
   if (rc) return rc;
   char path[600], what[600];
   snprintf(path, sizeof path, "/api/buckets/%s/settings", id);
@@ -571,7 +571,7 @@ int bk_tree_json(bk_client *c, const char *id, const char *prefix, int recursive
 int bk_bucket_tree(bk_client *c, const char *bucket_id, const char *prefix, int recursive,
                    char **json) {
   char *id;
-  int rc = norm_id(bucket_id, &id);
+  int rc = bk_uri_parse_id(bucket_id, &id);
   if (rc) return rc;
   cJSON *arr;
   rc = bk_tree_json(c, id, prefix, recursive, &arr);
@@ -626,7 +626,7 @@ int bk_paths_info_json(bk_client *c, const char *id, const char *const *paths, s
 int bk_bucket_paths_info(bk_client *c, const char *bucket_id, const char *const *paths,
                          size_t n, char **json) {
   char *id;
-  int rc = norm_id(bucket_id, &id);
+  int rc = bk_uri_parse_id(bucket_id, &id);
   if (rc) return rc;
   cJSON *arr;
   rc = bk_paths_info_json(c, id, paths, n, &arr);
@@ -639,7 +639,7 @@ int bk_bucket_paths_info(bk_client *c, const char *bucket_id, const char *const 
 
 int bk_bucket_batch(bk_client *c, const char *bucket_id, const char *ndjson, char **json) {
   char *id;
-  int rc = norm_id(bucket_id, &id);
+  int rc = bk_uri_parse_id(bucket_id, &id);
   if (rc) return rc;
   char path[600], what[600];
   snprintf(path, sizeof path, "/api/buckets/%s/batch", id);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "buckets/client.h"
+#include "buckets/sync.h"
 #include "client/http.h"
 
 typedef struct bk_xet_tok {
@@ -62,6 +63,13 @@ int bk_tree_json(bk_client *c, const char *id, const char *prefix, int recursive
                  struct cJSON **out);
 int bk_paths_info_json(bk_client *c, const char *id, const char *const *paths, size_t n,
                        struct cJSON **out);
+
+/* Sync internals (sync.c): plan from listings; execute a parsed plan. */
+int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, bk_plan *plan);
+int bk_sync_execute_plan(bk_client *c, bk_plan *p, int force, bk_transfer_stats *stats);
+
+/* "ns/name" or hf://buckets/ns/name (no path) -> malloc'd "ns/name". */
+int bk_uri_parse_id(const char *in, char **id);
 
 /* Validates a relative path from a plan or listing (no "..", no leading /). */
 int bk_safe_relpath(const char *p);

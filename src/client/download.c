@@ -1,0 +1,602 @@
+/* buckets client — Xet download pipeline (xet.md §5 "Download algorithm").
+ *
+ * reconstruction (v2, falling back to v1 on 404/501) -> fetch entries
+ * (single byte ranges, exactly as given) fetched in parallel threads ->
+ * chunk records decoded (bk_xorb_decode_chunk) -> every chunk hashed; the
+ * bytes are written at their file offset (pwrite into a temp file in the
+ * destination directory, or memcpy into a caller buffer for range reads).
+ * For whole files the file hash is recomputed from the chunk hashes and
+ * must equal the requested hash; then fsync, mtime, rename, fsync(dir).
+ * Ownership: everything allocated here is freed before returning.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buckets/error.h"
+#include "buckets/hash.h"
+#include "buckets/merkle.h"
+#include "buckets/sync.h"
+#include "buckets/xorb.h"
+#include "client/internal.h"
+
+typedef struct use {
+  uint32_t term;
+  uint32_t start, end;   /* chunk range of the term */
+  int64_t vo;            /* virtual output offset of the term's first byte */
+  uint64_t chunk_base;   /* index of the term's first chunk in leaves[] */
+  uint32_t unpacked;
+} use;
+
+typedef struct fetch {
+  char *url;
+  uint32_t cstart, cend; /* chunk range covered */
+  uint64_t bstart, bend; /* inclusive byte range */
+  use *uses;
+  size_t nuses, ucap;
+} fetch;
+
+typedef struct dl {
+  bk_client *c;
+  fetch *f;
+  size_t nf;
+  size_t next;
+  int fd;           /* output file, or -1 */
+  uint8_t *buf;     /* output buffer, or NULL */
+  uint64_t limit;   /* bytes of output wanted (virtual offsets [0, limit)) */
+  bk_merkle_leaf *leaves; /* per chunk of the file (full downloads) */
+  uint64_t nleaves;
+  pthread_mutex_t mu;
+  int err;
+  char errmsg[512];
+  bk_transfer_stats *st;
+  const char *bucket;
+} dl;
+
+static void dl_fail(dl *d, int rc) {
+  pthread_mutex_lock(&d->mu);
+  if (!d->err) {
+    d->err = rc;
+    snprintf(d->errmsg, sizeof d->errmsg, "%s", bk_errmsg());
+  }
+  pthread_mutex_unlock(&d->mu);
+}
+
+static int out_write(dl *d, int64_t vo, const uint8_t *p, size_t n) {
+  int64_t end = vo + (int64_t)n;
+  if (end <= 0 || vo >= (int64_t)d->limit) return 0;
+  if (vo < 0) {
+    p += -vo;
+    n -= (size_t)(-vo);
+    vo = 0;
+  }
+  if ((uint64_t)vo + n > d->limit) n = (size_t)(d->limit - (uint64_t)vo);
+  if (d->buf) {
+    memcpy(d->buf + vo, p, n);
+    return 0;
+  }
+  while (n > 0) {
+    ssize_t w = pwrite(d->fd, p, n, (off_t)vo);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return bk_seterr(BK_EIO, "write: %s", strerror(errno));
+    p += w;
+    n -= (size_t)w;
+    vo += w;
+  }
+  return 0;
+}
+
+static int run_fetch(dl *d, fetch *f, uint8_t *scratch) {
+  char range[80];
+  snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)f->bstart,
+           (unsigned long long)f->bend);
+  uint64_t want = f->bend - f->bstart + 1;
+  if (want > BK_XORB_MAX_BYTES + (1u << 20)) return bk_seterr(BK_ELIMIT, "fetch range too large");
+  bk_http_resp r;
+  bk_http_req rq = {.method = "GET", .url = f->url, .range = range,
+                    .max_resp = (size_t)want + 4096};
+  int rc = bk_http_do(d->c->http, &rq, &r);
+  if (!rc && (r.status == 401 || r.status == 403)) {
+    /* URL not pre-signed for us: try with the CAS token */
+    char *tok = NULL, *cas = NULL;
+    bk_http_resp_free(&r);
+    rc = bk_xet_token(d->c, d->bucket, 0, &tok, &cas);
+    if (!rc) {
+      rq.bearer = tok;
+      rc = bk_http_do(d->c->http, &rq, &r);
+    }
+    free(tok);
+    free(cas);
+  }
+  if (rc) {
+    bk_http_resp_free(&r);
+    return rc;
+  }
+  const uint8_t *body = r.body.p;
+  size_t blen = r.body.len;
+  if (r.status == 200 && blen > want && f->bstart < blen) {
+    body += f->bstart; /* server ignored Range: slice ourselves */
+    blen = blen - f->bstart < want ? blen - f->bstart : (size_t)want;
+  } else if (r.status != 206 && r.status != 200) {
+    rc = bk_http_error(&r, "xorb range fetch");
+    bk_http_resp_free(&r);
+    return rc;
+  }
+  pthread_mutex_lock(&d->mu);
+  d->st->bytes_received += r.body.len;
+  pthread_mutex_unlock(&d->mu);
+  pthread_mutex_lock(&d->c->mu);
+  d->c->prog.bytes_received += r.body.len;
+  pthread_mutex_unlock(&d->c->mu);
+  int64_t *cursor = calloc(f->nuses ? f->nuses : 1, sizeof *cursor);
+  if (!cursor) {
+    bk_http_resp_free(&r);
+    return bk_seterr(BK_ENOMEM, "out of memory");
+  }
+  size_t pos = 0;
+  uint64_t produced = 0;
+  for (uint32_t k = f->cstart; k < f->cend && !rc; k++) {
+    /* only decode as far as some use needs */
+    int needed_later = 0;
+    for (size_t u = 0; u < f->nuses; u++)
+      if (f->uses[u].end > k) needed_later = 1;
+    if (!needed_later) break;
+    size_t consumed = 0, outlen = 0;
+    if (pos >= blen) {
+      rc = bk_seterr(BK_ETRUNCATED, "xorb range ends before chunk %u", k);
+      break;
+    }
+    rc = bk_xorb_decode_chunk(body + pos, blen - pos, scratch, BK_XORB_CHUNK_MAX, &consumed,
+                              &outlen);
+    if (rc) break;
+    pos += consumed;
+    bk_hash h;
+    int hashed = 0;
+    for (size_t u = 0; u < f->nuses && !rc; u++) {
+      use *us = &f->uses[u];
+      if (k < us->start || k >= us->end) continue;
+      if (d->leaves) {
+        if (!hashed) {
+          bk_chunk_hash(scratch, outlen, &h);
+          hashed = 1;
+        }
+        uint64_t li = us->chunk_base + (k - us->start);
+        if (li < d->nleaves) {
+          d->leaves[li].hash = h;
+          d->leaves[li].len = outlen;
+        }
+      }
+      rc = out_write(d, us->vo + cursor[u], scratch, outlen);
+      cursor[u] += (int64_t)outlen;
+    }
+    produced += outlen;
+  }
+  for (size_t u = 0; u < f->nuses && !rc; u++)
+    if ((uint64_t)cursor[u] != f->uses[u].unpacked)
+      rc = bk_seterr(BK_ESIZE, "term %u decoded to %lld bytes, expected %u", f->uses[u].term,
+                     (long long)cursor[u], f->uses[u].unpacked);
+  (void)produced;
+  free(cursor);
+  bk_http_resp_free(&r);
+  return rc;
+}
+
+static void *dl_worker(void *arg) {
+  dl *d = arg;
+  uint8_t *scratch = malloc(BK_XORB_CHUNK_MAX);
+  if (!scratch) {
+    dl_fail(d, bk_seterr(BK_ENOMEM, "out of memory"));
+    return NULL;
+  }
+  for (;;) {
+    pthread_mutex_lock(&d->mu);
+    size_t i = d->next++;
+    int stop = d->err != 0;
+    pthread_mutex_unlock(&d->mu);
+    if (stop || i >= d->nf) break;
+    int rc = run_fetch(d, &d->f[i], scratch);
+    if (rc) dl_fail(d, rc);
+    pthread_mutex_lock(&d->c->mu);
+    bk_client_progress(d->c);
+    pthread_mutex_unlock(&d->c->mu);
+  }
+  free(scratch);
+  return NULL;
+}
+
+static int add_fetch(fetch **arr, size_t *n, size_t *cap, const char *url, uint32_t cs,
+                     uint32_t ce, uint64_t bs, uint64_t be) {
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 16;
+    fetch *na = realloc(*arr, nc * sizeof *na);
+    if (!na) return bk_seterr(BK_ENOMEM, "out of memory");
+    *arr = na;
+    *cap = nc;
+  }
+  fetch *f = &(*arr)[*n];
+  memset(f, 0, sizeof *f);
+  f->url = strdup(url);
+  if (!f->url) return bk_seterr(BK_ENOMEM, "out of memory");
+  f->cstart = cs;
+  f->cend = ce;
+  f->bstart = bs;
+  f->bend = be;
+  (*n)++;
+  return 0;
+}
+
+static int num(const cJSON *o, const char *k, uint64_t *v) {
+  const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+  if (!cJSON_IsNumber(x) || x->valuedouble < 0) return -1;
+  *v = (uint64_t)x->valuedouble;
+  return 0;
+}
+
+static int push_x(const char ***fx, size_t *xcap, size_t idx, const char *name) {
+  if (idx >= *xcap) {
+    size_t nc = *xcap ? *xcap * 2 : 16;
+    while (nc <= idx) nc *= 2;
+    const char **na = realloc(*fx, nc * sizeof *na);
+    if (!na) return bk_seterr(BK_ENOMEM, "out of memory");
+    *fx = na;
+    *xcap = nc;
+  }
+  (*fx)[idx] = name;
+  return 0;
+}
+
+/* Fetch entries from v2 "xorbs" or v1 "fetch_info"; xorb hex kept in
+ * a parallel array (owned by the cJSON tree). */
+static int collect_fetches(const cJSON *rec, fetch **f, const char ***fx, size_t *nf) {
+  size_t cap = 0, xcap = 0;
+  *nf = 0;
+  const cJSON *xs = cJSON_GetObjectItemCaseSensitive(rec, "xorbs");
+  const cJSON *fi = cJSON_GetObjectItemCaseSensitive(rec, "fetch_info");
+  const cJSON *x;
+  int rc = 0;
+  if (cJSON_IsObject(xs)) {
+    cJSON_ArrayForEach(x, xs) {
+      const cJSON *e;
+      cJSON_ArrayForEach(e, x) {
+        const cJSON *url = cJSON_GetObjectItemCaseSensitive(e, "url");
+        const cJSON *ranges = cJSON_GetObjectItemCaseSensitive(e, "ranges");
+        if (!cJSON_IsString(url) || !cJSON_IsArray(ranges))
+          return bk_seterr(BK_EFORMAT, "reconstruction: bad xorbs entry");
+        const cJSON *r;
+        cJSON_ArrayForEach(r, ranges) {
+          uint64_t cs, ce, bs, be;
+          const cJSON *ch = cJSON_GetObjectItemCaseSensitive(r, "chunks");
+          const cJSON *by = cJSON_GetObjectItemCaseSensitive(r, "bytes");
+          if (num(ch, "start", &cs) || num(ch, "end", &ce) || num(by, "start", &bs) ||
+              num(by, "end", &be) || ce <= cs || be < bs || ce > BK_XORB_MAX_CHUNKS)
+            return bk_seterr(BK_EFORMAT, "reconstruction: bad range");
+          rc = add_fetch(f, nf, &cap, url->valuestring, (uint32_t)cs, (uint32_t)ce, bs, be);
+          if (rc) return rc;
+          if ((rc = push_x(fx, &xcap, *nf - 1, x->string))) return rc;
+        }
+      }
+    }
+    return 0;
+  }
+  if (!cJSON_IsObject(fi)) return bk_seterr(BK_EFORMAT, "reconstruction: no fetch info");
+  cJSON_ArrayForEach(x, fi) {
+    const cJSON *e;
+    cJSON_ArrayForEach(e, x) {
+      uint64_t cs, ce, bs, be;
+      const cJSON *url = cJSON_GetObjectItemCaseSensitive(e, "url");
+      const cJSON *rg = cJSON_GetObjectItemCaseSensitive(e, "range");
+      const cJSON *ur = cJSON_GetObjectItemCaseSensitive(e, "url_range");
+      if (!cJSON_IsString(url) || num(rg, "start", &cs) || num(rg, "end", &ce) ||
+          num(ur, "start", &bs) || num(ur, "end", &be) || ce <= cs || be < bs ||
+          ce > BK_XORB_MAX_CHUNKS)
+        return bk_seterr(BK_EFORMAT, "reconstruction: bad fetch_info entry");
+      rc = add_fetch(f, nf, &cap, url->valuestring, (uint32_t)cs, (uint32_t)ce, bs, be);
+      if (rc) return rc;
+      if ((rc = push_x(fx, &xcap, *nf - 1, x->string))) return rc;
+    }
+  }
+  return 0;
+}
+
+static int get_reconstruction(bk_client *c, const char *bucket, const char *hash,
+                              const char *range, cJSON **out) {
+  for (int ver = 2; ver >= 1; ver--) {
+    char *tok = NULL, *cas = NULL;
+    int rc = bk_xet_token(c, bucket, 0, &tok, &cas);
+    if (rc) return rc;
+    size_t n = strlen(cas) + 128;
+    char *url = malloc(n);
+    if (!url) {
+      free(tok);
+      free(cas);
+      return bk_seterr(BK_ENOMEM, "out of memory");
+    }
+    snprintf(url, n, "%s/v%d/reconstructions/%s", cas, ver, hash);
+    bk_http_resp r;
+    bk_http_req rq = {.method = "GET", .url = url, .bearer = tok, .range = range,
+                      .max_resp = 256u << 20};
+    rc = bk_http_do(c->http, &rq, &r);
+    free(url);
+    free(tok);
+    free(cas);
+    if (rc) {
+      bk_http_resp_free(&r);
+      return rc;
+    }
+    if (ver == 2 && (r.status == 404 || r.status == 501) && !r.error_code) {
+      bk_http_resp_free(&r);
+      continue;
+    }
+    if (r.status == 401) bk_xet_token_invalidate(c, bucket, 0);
+    if (r.status < 200 || r.status >= 300) {
+      rc = bk_http_error(&r, "reconstruction");
+      if (ver == 2 && r.status == 404) {
+        bk_http_resp_free(&r);
+        continue;
+      }
+      bk_http_resp_free(&r);
+      return rc;
+    }
+    *out = cJSON_ParseWithLength((const char *)r.body.p, r.body.len);
+    bk_http_resp_free(&r);
+    if (!*out) return bk_seterr(BK_EFORMAT, "reconstruction: invalid JSON");
+    return 0;
+  }
+  return bk_seterr(BK_ENOTFOUND, "file %s not found in CAS", hash);
+}
+
+/* Core: fetch [range] of file `hash` into fd or buf. expect_size: for full
+ * downloads, the file size (verification on). */
+static int fetch_file(bk_client *c, const char *bucket, const char *hash, int full,
+                      uint64_t offset, uint64_t len, int fd, uint8_t *buf, uint64_t *got,
+                      bk_transfer_stats *st) {
+  char range[80];
+  if (!full) {
+    if (len == 0) {
+      *got = 0;
+      return 0;
+    }
+    snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)offset,
+             (unsigned long long)(offset + len - 1));
+  }
+  cJSON *rec = NULL;
+  int rc = get_reconstruction(c, bucket, hash, full ? NULL : range, &rec);
+  if (rc) return rc;
+  dl d;
+  memset(&d, 0, sizeof d);
+  d.c = c;
+  d.fd = fd;
+  d.buf = buf;
+  d.st = st;
+  d.bucket = bucket;
+  pthread_mutex_init(&d.mu, NULL);
+  const char **fx = NULL;
+  const cJSON *terms = cJSON_GetObjectItemCaseSensitive(rec, "terms");
+  uint64_t skip = 0;
+  num(rec, "offset_into_first_range", &skip);
+  if (!cJSON_IsArray(terms)) rc = bk_seterr(BK_EFORMAT, "reconstruction: no terms");
+  if (!rc) rc = collect_fetches(rec, &d.f, &fx, &d.nf);
+  /* assign every term to a fetch entry that contains it */
+  uint64_t total = 0, nchunks = 0;
+  uint32_t ti = 0;
+  const cJSON *t;
+  if (!rc) {
+    cJSON_ArrayForEach(t, terms) {
+      uint64_t ul, cs, ce;
+      const cJSON *h = cJSON_GetObjectItemCaseSensitive(t, "hash");
+      const cJSON *rg = cJSON_GetObjectItemCaseSensitive(t, "range");
+      if (!cJSON_IsString(h) || num(t, "unpacked_length", &ul) || num(rg, "start", &cs) ||
+          num(rg, "end", &ce) || ce <= cs) {
+        rc = bk_seterr(BK_EFORMAT, "reconstruction: bad term");
+        break;
+      }
+      size_t k;
+      for (k = 0; k < d.nf; k++)
+        if (strcmp(fx[k], h->valuestring) == 0 && d.f[k].cstart <= cs && ce <= d.f[k].cend) break;
+      if (k == d.nf) {
+        rc = bk_seterr(BK_EFORMAT, "reconstruction: no fetch entry for term %u", ti);
+        break;
+      }
+      fetch *f = &d.f[k];
+      if (f->nuses == f->ucap) {
+        size_t nc = f->ucap ? f->ucap * 2 : 4;
+        use *nu = realloc(f->uses, nc * sizeof *nu);
+        if (!nu) {
+          rc = bk_seterr(BK_ENOMEM, "out of memory");
+          break;
+        }
+        f->uses = nu;
+        f->ucap = nc;
+      }
+      use *u = &f->uses[f->nuses++];
+      u->term = ti++;
+      u->start = (uint32_t)cs;
+      u->end = (uint32_t)ce;
+      u->vo = (int64_t)total - (int64_t)skip;
+      u->chunk_base = nchunks;
+      u->unpacked = (uint32_t)ul;
+      total += ul;
+      nchunks += ce - cs;
+    }
+  }
+  if (!rc) {
+    d.limit = full ? total : (total - skip < len ? total - skip : len);
+    if (total < skip) d.limit = 0;
+    if (full) {
+      d.nleaves = nchunks;
+      d.leaves = calloc(nchunks ? nchunks : 1, sizeof *d.leaves);
+      if (!d.leaves) rc = bk_seterr(BK_ENOMEM, "out of memory");
+      if (fd >= 0 && !rc && ftruncate(fd, (off_t)total))
+        rc = bk_seterr(BK_EIO, "ftruncate: %s", strerror(errno));
+    }
+  }
+  if (!rc) {
+    unsigned nt = c->parallel;
+    if (nt > d.nf) nt = (unsigned)d.nf;
+    if (nt < 1) nt = 1;
+    pthread_t th[32];
+    unsigned started = 0;
+    for (unsigned i = 1; i < nt; i++)
+      if (pthread_create(&th[i], NULL, dl_worker, &d) == 0) started = i;
+      else break;
+    dl_worker(&d);
+    for (unsigned i = 1; i <= started; i++) pthread_join(th[i], NULL);
+    if (d.err) rc = bk_seterr(d.err, "%s", d.errmsg);
+  }
+  if (!rc && full) {
+    bk_hash root, fh, want;
+    rc = bk_merkle_root(d.leaves, d.nleaves, &root);
+    if (!rc) {
+      bk_file_hash_from_root(&root, d.nleaves > 0, NULL, &fh);
+      if (bk_hash_parse(hash, &want) || !bk_hash_eq(&fh, &want)) {
+        char hex[65];
+        bk_hash_to_hex(&fh, hex);
+        rc = bk_seterr(BK_EHASH, "downloaded data hashes to %s, expected %s", hex, hash);
+      }
+    }
+  }
+  if (got) *got = rc ? 0 : d.limit;
+  for (size_t i = 0; i < d.nf; i++) {
+    free(d.f[i].url);
+    free(d.f[i].uses);
+  }
+  free(d.f);
+  free(fx);
+  free(d.leaves);
+  pthread_mutex_destroy(&d.mu);
+  cJSON_Delete(rec);
+  return rc;
+}
+
+int bk_read_range(bk_client *c, const char *bucket_id, const char *xet_hash, uint64_t offset,
+                  uint64_t len, void *buf, uint64_t *got) {
+  char *id;
+  int rc = bk_uri_parse_id(bucket_id, &id);
+  if (rc) return rc;
+  bk_transfer_stats st;
+  memset(&st, 0, sizeof st);
+  bk_hash h;
+  if (bk_hash_parse(xet_hash, &h)) rc = bk_seterr(BK_EINVAL, "bad xet hash");
+  else if (bk_hash_is_zero(&h)) *got = 0; /* empty file */
+  else rc = fetch_file(c, id, xet_hash, 0, offset, len, -1, buf, got, &st);
+  if (rc == BK_EHTTP && strstr(bk_errmsg(), "416")) {
+    *got = 0;
+    rc = 0;
+  }
+  free(id);
+  return rc;
+}
+
+static int mkparents(const char *path) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  char *slash = strrchr(buf, '/');
+  if (!slash || slash == buf) return 0;
+  *slash = 0;
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, 0755) && errno != EEXIST) return bk_seterr(BK_EIO, "mkdir %s: %s", buf, strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(buf, 0755) && errno != EEXIST) return bk_seterr(BK_EIO, "mkdir %s: %s", buf, strerror(errno));
+  return 0;
+}
+
+int bk_download_hash(bk_client *c, const char *bucket_id, const char *xet_hash, uint64_t size,
+                     int64_t mtime_ms, const char *local_path, bk_transfer_stats *stats) {
+  bk_transfer_stats local;
+  if (!stats) stats = &local;
+  char *id;
+  int rc = bk_uri_parse_id(bucket_id, &id);
+  if (rc) return rc;
+  bk_hash h;
+  if (bk_hash_parse(xet_hash, &h)) {
+    free(id);
+    return bk_seterr(BK_EINVAL, "bad xet hash: %s", xet_hash);
+  }
+  rc = mkparents(local_path);
+  char tmp[4200], dir[4096];
+  snprintf(dir, sizeof dir, "%s", local_path);
+  char *dn = dirname(dir);
+  const char *base = strrchr(local_path, '/');
+  base = base ? base + 1 : local_path;
+  snprintf(tmp, sizeof tmp, "%s/.%.200s.bkpart.%d", dn, base, (int)getpid());
+  int fd = -1;
+  if (!rc) {
+    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) rc = bk_seterr(BK_EIO, "cannot create %s: %s", tmp, strerror(errno));
+  }
+  uint64_t got = 0;
+  if (!rc && !bk_hash_is_zero(&h)) rc = fetch_file(c, id, xet_hash, 1, 0, 0, fd, NULL, &got, stats);
+  if (!rc && bk_hash_is_zero(&h) && size != 0) rc = bk_seterr(BK_EHASH, "empty-file hash for a non-empty file");
+  if (!rc) {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && size != (uint64_t)-1 && (uint64_t)st.st_size != size)
+      rc = bk_seterr(BK_ESIZE, "downloaded %lld bytes, expected %llu", (long long)st.st_size,
+                     (unsigned long long)size);
+  }
+  if (!rc && fsync(fd)) rc = bk_seterr(BK_EIO, "fsync: %s", strerror(errno));
+  if (!rc && mtime_ms >= 0) {
+    struct timespec ts[2];
+    ts[0].tv_sec = ts[1].tv_sec = (time_t)(mtime_ms / 1000);
+    ts[0].tv_nsec = ts[1].tv_nsec = (long)(mtime_ms % 1000) * 1000000L;
+    futimens(fd, ts);
+  }
+  if (fd >= 0) close(fd);
+  if (!rc && rename(tmp, local_path)) rc = bk_seterr(BK_EIO, "rename to %s: %s", local_path, strerror(errno));
+  if (!rc) {
+    int dfd = open(dn, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+      fsync(dfd);
+      close(dfd);
+    }
+    stats->files++;
+    stats->bytes += size;
+  } else if (fd >= 0) {
+    unlink(tmp);
+  }
+  free(id);
+  return rc;
+}
+
+int bk_download(bk_client *c, const char *bucket_id, const char *remote_path,
+                const char *local_path, bk_transfer_stats *stats) {
+  char *id;
+  int rc = bk_uri_parse_id(bucket_id, &id);
+  if (rc) return rc;
+  cJSON *arr = NULL;
+  const char *paths[1] = {remote_path};
+  rc = bk_paths_info_json(c, id, paths, 1, &arr);
+  const cJSON *e = NULL, *x;
+  if (!rc) {
+    cJSON_ArrayForEach(x, arr) {
+      const cJSON *p = cJSON_GetObjectItemCaseSensitive(x, "path");
+      if (cJSON_IsString(p) && strcmp(p->valuestring, remote_path) == 0) e = x;
+    }
+    if (!e) rc = bk_seterr(BK_ENOTFOUND, "%s: no such file in %s", remote_path, id);
+  }
+  if (!rc) {
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(e, "xetHash");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "size");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "mtime");
+    int64_t mt = -1;
+    if (cJSON_IsString(m)) bk_iso_to_ms(m->valuestring, &mt);
+    else if (cJSON_IsNumber(m)) mt = (int64_t)m->valuedouble;
+    if (!cJSON_IsString(h)) rc = bk_seterr(BK_EFORMAT, "%s: no xetHash", remote_path);
+    else
+      rc = bk_download_hash(c, id, h->valuestring,
+                            cJSON_IsNumber(s) ? (uint64_t)s->valuedouble : (uint64_t)-1, mt,
+                            local_path, stats);
+  }
+  cJSON_Delete(arr);
+  free(id);
+  return rc;
+}

@@ -1,0 +1,665 @@
+/* buckets client — sync between a local directory and a bucket prefix
+ * (buckets-api.md §3.8): listing both sides, planning, --plan/--apply with a
+ * staleness re-check, execution; plus server-side copy (bk_bucket_copy).
+ * Ownership: all listings and plans are freed before returning.
+ */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buckets/error.h"
+#include "buckets/sync.h"
+#include "client/internal.h"
+
+typedef struct entries {
+  bk_sync_entry *e;
+  size_t n, cap;
+} entries;
+
+static void entries_free(entries *l) {
+  for (size_t i = 0; i < l->n; i++) {
+    free((char *)l->e[i].path);
+    free((char *)l->e[i].xet_hash);
+  }
+  free(l->e);
+  memset(l, 0, sizeof *l);
+}
+
+static int entries_add(entries *l, const char *path, uint64_t size, int64_t mt, const char *h) {
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 256;
+    bk_sync_entry *ne = realloc(l->e, nc * sizeof *ne);
+    if (!ne) return bk_seterr(BK_ENOMEM, "out of memory");
+    l->e = ne;
+    l->cap = nc;
+  }
+  bk_sync_entry *e = &l->e[l->n];
+  e->path = strdup(path);
+  e->xet_hash = h ? strdup(h) : NULL;
+  e->size = size;
+  e->mtime_ms = mt;
+  if (!e->path) return bk_seterr(BK_ENOMEM, "out of memory");
+  l->n++;
+  return 0;
+}
+
+static int cmp_entry(const void *a, const void *b) {
+  return strcmp(((const bk_sync_entry *)a)->path, ((const bk_sync_entry *)b)->path);
+}
+
+static int64_t st_mtime_ms(const struct stat *st) {
+  return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+}
+
+static int walk(const char *root, const char *rel, entries *out, int depth) {
+  if (depth > 256) return bk_seterr(BK_ELIMIT, "directory tree too deep");
+  char dir[8192];
+  snprintf(dir, sizeof dir, "%s%s%s", root, *rel ? "/" : "", rel);
+  DIR *d = opendir(dir);
+  if (!d) return bk_seterr(BK_EIO, "cannot read directory %s: %s", dir, strerror(errno));
+  struct dirent *de;
+  int rc = 0;
+  while (!rc && (de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    if (strstr(de->d_name, ".bkpart.")) continue; /* our own temp files */
+    char r2[8192], full[8192];
+    if (snprintf(r2, sizeof r2, "%s%s%s", rel, *rel ? "/" : "", de->d_name) >= (int)sizeof r2 ||
+        snprintf(full, sizeof full, "%s/%s", root, r2) >= (int)sizeof full)
+      continue;
+    struct stat st;
+    if (stat(full, &st)) continue;
+    if (S_ISDIR(st.st_mode)) {
+      struct stat lst;
+      if (lstat(full, &lst) == 0 && S_ISLNK(lst.st_mode)) continue;
+      rc = walk(root, r2, out, depth + 1);
+    } else if (S_ISREG(st.st_mode)) {
+      rc = entries_add(out, r2, (uint64_t)st.st_size, st_mtime_ms(&st), NULL);
+    }
+  }
+  closedir(d);
+  return rc;
+}
+
+static int64_t entry_mtime(const cJSON *e) {
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "mtime");
+  int64_t ms = 0;
+  if (cJSON_IsString(m)) {
+    if (bk_iso_to_ms(m->valuestring, &ms)) ms = 0;
+  } else if (cJSON_IsNumber(m)) {
+    ms = (int64_t)m->valuedouble;
+  }
+  return ms;
+}
+
+/* Remote files under prefix, paths relative to the prefix. */
+static int list_remote(bk_client *c, const char *id, const char *prefix, entries *out,
+                       int missing_ok) {
+  cJSON *arr = NULL;
+  int rc = bk_tree_json(c, id, prefix, 1, &arr);
+  if (rc == BK_ENOTFOUND && missing_ok) return 0;
+  if (rc) return rc;
+  size_t pl = strlen(prefix);
+  while (pl > 0 && prefix[pl - 1] == '/') pl--;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, arr) {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "type");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "path");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "size");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(e, "xetHash");
+    if (!cJSON_IsString(p) || (cJSON_IsString(t) && strcmp(t->valuestring, "file") != 0)) continue;
+    const char *path = p->valuestring;
+    const char *rel;
+    if (pl == 0) rel = path;
+    else if (strlen(path) == pl) {
+      const char *b = strrchr(path, '/');
+      rel = b ? b + 1 : path;
+    } else rel = path + pl + 1;
+    if (!bk_safe_relpath(rel)) continue;
+    rc = entries_add(out, rel, cJSON_IsNumber(s) ? (uint64_t)s->valuedouble : 0, entry_mtime(e),
+                     cJSON_IsString(h) ? h->valuestring : NULL);
+    if (rc) break;
+  }
+  cJSON_Delete(arr);
+  if (!rc) qsort(out->e, out->n, sizeof *out->e, cmp_entry);
+  return rc;
+}
+
+typedef struct ends {
+  int upload;
+  char *local;  /* local dir */
+  char *id;     /* bucket id */
+  char *prefix; /* no trailing '/' */
+} ends;
+
+static void ends_free(ends *e) {
+  free(e->local);
+  free(e->id);
+  free(e->prefix);
+}
+
+static int parse_ends(const char *src, const char *dst, ends *e) {
+  memset(e, 0, sizeof *e);
+  if (!src || !dst) return bk_seterr(BK_EINVAL, "sync needs a SOURCE and a DEST");
+  int rs = bk_uri_is_remote(src), rd = bk_uri_is_remote(dst);
+  if (rs && rd) return bk_seterr(BK_EINVAL, "Remote to remote sync is not supported");
+  if (!rs && !rd)
+    return bk_seterr(BK_EINVAL, "one of SOURCE and DEST must be a bucket (hf://buckets/ns/name[/prefix])");
+  e->upload = rd;
+  int rc = bk_uri_parse(rd ? dst : src, 0, &e->id, &e->prefix);
+  if (rc) return rc;
+  size_t pl = strlen(e->prefix);
+  while (pl > 0 && e->prefix[pl - 1] == '/') e->prefix[--pl] = 0;
+  const char *l = rd ? src : dst;
+  e->local = strdup(l);
+  if (!e->local) return bk_seterr(BK_ENOMEM, "out of memory");
+  size_t ll = strlen(e->local);
+  while (ll > 1 && e->local[ll - 1] == '/') e->local[--ll] = 0;
+  return 0;
+}
+
+static char *join_remote(const char *prefix, const char *rel) {
+  size_t n = strlen(prefix) + strlen(rel) + 2;
+  char *s = malloc(n);
+  if (s) snprintf(s, n, "%s%s%s", prefix, *prefix ? "/" : "", rel);
+  return s;
+}
+
+int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, bk_plan *plan) {
+  if (o->ignore_times && o->ignore_sizes)
+    return bk_seterr(BK_EINVAL, "--ignore-times and --ignore-sizes cannot be combined");
+  if (o->existing && o->ignore_existing)
+    return bk_seterr(BK_EINVAL, "--existing and --ignore-existing cannot be combined");
+  ends e;
+  int rc = parse_ends(o->source, o->dest, &e);
+  if (rc) {
+    ends_free(&e);
+    return rc;
+  }
+  bk_filter *f = NULL;
+  rc = bk_filter_new(&f);
+  if (!rc && o->filter_from) rc = bk_filter_load(f, o->filter_from);
+  for (size_t i = 0; !rc && i < o->n_include; i++) rc = bk_filter_include(f, o->include[i]);
+  for (size_t i = 0; !rc && i < o->n_exclude; i++) rc = bk_filter_exclude(f, o->exclude[i]);
+  entries loc = {0}, rem = {0};
+  if (!rc && e.upload) {
+    struct stat st;
+    if (stat(e.local, &st) || !S_ISDIR(st.st_mode))
+      rc = bk_seterr(BK_EINVAL, "source %s is not a directory", e.local);
+    if (!rc) rc = walk(e.local, "", &loc, 0);
+    if (!rc) {
+      qsort(loc.e, loc.n, sizeof *loc.e, cmp_entry);
+      bk_client_log(c, 0, "Scanning local directory (%zu files)", loc.n);
+      rc = list_remote(c, e.id, e.prefix, &rem, 1);
+    }
+    if (!rc) bk_client_log(c, 0, "Scanning remote bucket (%zu files)", rem.n);
+  } else if (!rc) {
+    struct stat st;
+    if (stat(e.local, &st) == 0 && !S_ISDIR(st.st_mode))
+      rc = bk_seterr(BK_EINVAL, "destination %s is not a directory", e.local);
+    if (!rc) rc = list_remote(c, e.id, e.prefix, &rem, 0);
+    if (!rc) bk_client_log(c, 0, "Scanning remote bucket (%zu files)", rem.n);
+    if (!rc && stat(e.local, &st) == 0) {
+      if (o->delete_files) {
+        rc = walk(e.local, "", &loc, 0);
+        qsort(loc.e, loc.n, sizeof *loc.e, cmp_entry);
+      } else {
+        for (size_t i = 0; !rc && i < rem.n; i++) {
+          char full[8192];
+          snprintf(full, sizeof full, "%s/%s", e.local, rem.e[i].path);
+          if (stat(full, &st) == 0 && S_ISREG(st.st_mode))
+            rc = entries_add(&loc, rem.e[i].path, (uint64_t)st.st_size, st_mtime_ms(&st), NULL);
+        }
+      }
+      if (!rc) bk_client_log(c, 0, "Scanning local directory (%zu files)", loc.n);
+    }
+  }
+  if (!rc) {
+    bk_sync_mode m = {e.upload, o->delete_files, o->ignore_times, o->ignore_sizes, o->existing,
+                      o->ignore_existing};
+    bk_client_log(c, 0, "Comparing files (%zu paths)", loc.n + rem.n);
+    char ts[40];
+    bk_iso_from_ms(bk_wall_ms(), ts);
+    plan->source = strdup(o->source);
+    plan->dest = strdup(o->dest);
+    plan->timestamp = strdup(ts);
+    if (e.upload) rc = bk_plan_compute(plan, &m, f, loc.e, loc.n, rem.e, rem.n);
+    else rc = bk_plan_compute(plan, &m, f, rem.e, rem.n, loc.e, loc.n);
+  }
+  entries_free(&loc);
+  entries_free(&rem);
+  bk_filter_free(f);
+  ends_free(&e);
+  return rc;
+}
+
+int bk_sync_plan_jsonl(bk_client *c, const bk_sync_opts *o, char **jsonl) {
+  bk_plan p;
+  bk_plan_init(&p);
+  int rc = bk_sync_plan_compute(c, o, &p);
+  bk_buf b;
+  bk_buf_init(&b, (size_t)1 << 34);
+  if (!rc) rc = bk_plan_to_jsonl(&p, &b);
+  if (!rc) rc = bk_buf_append_u8(&b, 0);
+  if (!rc) {
+    *jsonl = (char *)b.p;
+    b.p = NULL;
+  }
+  bk_buf_free(&b);
+  bk_plan_free(&p);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- execute */
+
+typedef struct dljob {
+  bk_client *c;
+  const char *id;
+  const char *local;
+  const char *prefix;
+  bk_plan_op **ops;
+  size_t n, next;
+  pthread_mutex_t mu;
+  int err;
+  char errmsg[512];
+  bk_transfer_stats st;
+} dljob;
+
+static void *dl_files(void *arg) {
+  dljob *j = arg;
+  for (;;) {
+    pthread_mutex_lock(&j->mu);
+    size_t i = j->next++;
+    int stop = j->err != 0;
+    pthread_mutex_unlock(&j->mu);
+    if (stop || i >= j->n) return NULL;
+    bk_plan_op *op = j->ops[i];
+    char full[8192];
+    snprintf(full, sizeof full, "%s/%s", j->local, op->path);
+    bk_transfer_stats st;
+    memset(&st, 0, sizeof st);
+    int rc = bk_download_hash(j->c, j->id, op->xet_hash, op->has_size ? op->size : (uint64_t)-1,
+                              op->has_remote_mtime ? op->remote_mtime_ms : -1, full, &st);
+    pthread_mutex_lock(&j->mu);
+    if (rc && !j->err) {
+      j->err = rc;
+      snprintf(j->errmsg, sizeof j->errmsg, "%s: %s", op->path, bk_errmsg());
+    }
+    j->st.files += st.files;
+    j->st.bytes += st.bytes;
+    j->st.bytes_received += st.bytes_received;
+    pthread_mutex_unlock(&j->mu);
+    pthread_mutex_lock(&j->c->mu);
+    j->c->prog.files_done++;
+    j->c->prog.bytes_done += st.bytes;
+    bk_client_progress(j->c);
+    pthread_mutex_unlock(&j->c->mu);
+  }
+}
+
+static void remove_empty_parents(const char *root, const char *rel) {
+  char buf[8192];
+  snprintf(buf, sizeof buf, "%s", rel);
+  for (;;) {
+    char *s = strrchr(buf, '/');
+    if (!s) return;
+    *s = 0;
+    char full[16384];
+    snprintf(full, sizeof full, "%s/%s", root, buf);
+    if (rmdir(full)) return;
+  }
+}
+
+/* Fills xet hashes (and checks staleness of download sources). */
+static int remote_recheck(bk_client *c, const ends *e, bk_plan *p, int force) {
+  size_t n = 0;
+  for (size_t i = 0; i < p->nops; i++) n += p->ops[i].action == BK_ACT_DOWNLOAD;
+  if (!n) return 0;
+  const char **paths = calloc(n, sizeof *paths);
+  char **own = calloc(n, sizeof *own);
+  if (!paths || !own) {
+    free(paths);
+    free(own);
+    return bk_seterr(BK_ENOMEM, "out of memory");
+  }
+  size_t k = 0;
+  int rc = 0;
+  for (size_t i = 0; i < p->nops && !rc; i++) {
+    if (p->ops[i].action != BK_ACT_DOWNLOAD) continue;
+    own[k] = join_remote(e->prefix, p->ops[i].path);
+    if (!own[k]) rc = bk_seterr(BK_ENOMEM, "out of memory");
+    paths[k] = own[k];
+    k++;
+  }
+  cJSON *arr = NULL;
+  if (!rc) rc = bk_paths_info_json(c, e->id, paths, n, &arr);
+  size_t pl = strlen(e->prefix);
+  for (size_t i = 0; i < p->nops && !rc; i++) {
+    bk_plan_op *op = &p->ops[i];
+    if (op->action != BK_ACT_DOWNLOAD) continue;
+    const cJSON *x, *hit = NULL;
+    cJSON_ArrayForEach(x, arr) {
+      const cJSON *pp = cJSON_GetObjectItemCaseSensitive(x, "path");
+      if (!cJSON_IsString(pp)) continue;
+      const char *rel = pl ? pp->valuestring + pl + 1 : pp->valuestring;
+      if (pl && (strncmp(pp->valuestring, e->prefix, pl) || pp->valuestring[pl] != '/')) continue;
+      if (strcmp(rel, op->path) == 0) hit = x;
+    }
+    if (!hit) {
+      rc = bk_seterr(BK_ESTALE, "plan is stale: %s no longer exists in the bucket (re-plan, or --force to skip the check)", op->path);
+      break;
+    }
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(hit, "xetHash");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(hit, "size");
+    uint64_t size = cJSON_IsNumber(s) ? (uint64_t)s->valuedouble : 0;
+    int64_t mt = entry_mtime(hit);
+    if (!force && ((op->has_size && size != op->size) ||
+                   (op->has_remote_mtime && mt != op->remote_mtime_ms))) {
+      rc = bk_seterr(BK_ESTALE, "plan is stale: remote %s changed since the plan was made (re-plan, or --force)", op->path);
+      break;
+    }
+    free(op->xet_hash);
+    op->xet_hash = cJSON_IsString(h) ? strdup(h->valuestring) : NULL;
+    op->size = size;
+    op->has_size = 1;
+    op->remote_mtime_ms = mt;
+    op->has_remote_mtime = 1;
+    if (!op->xet_hash) rc = bk_seterr(BK_EFORMAT, "%s: no xetHash", op->path);
+  }
+  cJSON_Delete(arr);
+  for (size_t i = 0; i < n; i++) free(own[i]);
+  free(own);
+  free(paths);
+  return rc;
+}
+
+static int execute(bk_client *c, bk_plan *p, int force, bk_transfer_stats *stats) {
+  ends e;
+  int rc = parse_ends(p->source, p->dest, &e);
+  for (size_t i = 0; !rc && i < p->nops; i++)
+    if (!bk_safe_relpath(p->ops[i].path))
+      rc = bk_seterr(BK_EINVAL, "plan contains an unsafe path: %s", p->ops[i].path);
+  bk_plan_summary sum;
+  bk_plan_summarize(p, &sum);
+  /* staleness: every upload source must still have the planned size/mtime */
+  for (size_t i = 0; !rc && !force && e.upload && i < p->nops; i++) {
+    bk_plan_op *op = &p->ops[i];
+    if (op->action != BK_ACT_UPLOAD) continue;
+    char full[8192];
+    snprintf(full, sizeof full, "%s/%s", e.local, op->path);
+    struct stat st;
+    if (stat(full, &st) || !S_ISREG(st.st_mode)) {
+      rc = bk_seterr(BK_ESTALE, "plan is stale: %s no longer exists (re-plan, or --force to skip the check)", full);
+    } else if ((op->has_size && (uint64_t)st.st_size != op->size) ||
+               (op->has_local_mtime && st_mtime_ms(&st) != op->local_mtime_ms)) {
+      rc = bk_seterr(BK_ESTALE, "plan is stale: %s changed since the plan was made (size %llu -> %lld); re-plan, or --force",
+                     full, (unsigned long long)op->size, (long long)st.st_size);
+    }
+  }
+  if (!rc && !e.upload) rc = remote_recheck(c, &e, p, force);
+  if (rc) {
+    ends_free(&e);
+    return rc;
+  }
+  for (size_t i = 0; i < p->nops; i++) {
+    const bk_plan_op *op = &p->ops[i];
+    const char *verb = op->action == BK_ACT_UPLOAD ? "Uploading" : op->action == BK_ACT_DOWNLOAD ? "Downloading"
+                       : op->action == BK_ACT_DELETE ? "Deleting" : "Skipping";
+    bk_client_log(c, 1, "  %s: %s (%s)", verb, op->path, bk_plan_op_reason(op));
+  }
+  if (e.upload) {
+    size_t nu = 0, nd = 0;
+    for (size_t i = 0; i < p->nops; i++) {
+      nu += p->ops[i].action == BK_ACT_UPLOAD;
+      nd += p->ops[i].action == BK_ACT_DELETE;
+    }
+    bk_client_log(c, 0, "Uploading %zu files, deleting %zu files", nu, nd);
+    bk_upload_item *items = calloc(nu ? nu : 1, sizeof *items);
+    char **locs = calloc(nu ? nu : 1, sizeof *locs);
+    char **rems = calloc((nu + nd) ? nu + nd : 1, sizeof *rems);
+    if (!items || !locs || !rems) rc = bk_seterr(BK_ENOMEM, "out of memory");
+    size_t ku = 0, kd = 0;
+    for (size_t i = 0; !rc && i < p->nops; i++) {
+      bk_plan_op *op = &p->ops[i];
+      if (op->action == BK_ACT_UPLOAD) {
+        size_t n = strlen(e.local) + strlen(op->path) + 2;
+        locs[ku] = malloc(n);
+        rems[ku + kd] = join_remote(e.prefix, op->path);
+        if (!locs[ku] || !rems[ku + kd]) {
+          rc = bk_seterr(BK_ENOMEM, "out of memory");
+          break;
+        }
+        snprintf(locs[ku], n, "%s/%s", e.local, op->path);
+        items[ku].local_path = locs[ku];
+        items[ku].remote_path = rems[ku + kd];
+        items[ku].mtime_ms = -1;
+        ku++;
+      }
+    }
+    if (!rc && nu) rc = bk_upload(c, e.id, items, nu, stats);
+    const char **dels = calloc(nd ? nd : 1, sizeof *dels);
+    for (size_t i = 0; !rc && i < p->nops; i++) {
+      if (p->ops[i].action != BK_ACT_DELETE) continue;
+      rems[nu + kd] = join_remote(e.prefix, p->ops[i].path);
+      if (!rems[nu + kd] || !dels) {
+        rc = bk_seterr(BK_ENOMEM, "out of memory");
+        break;
+      }
+      dels[kd] = rems[nu + kd];
+      kd++;
+    }
+    if (!rc && kd) rc = bk_bucket_delete_files(c, e.id, dels, kd);
+    free(dels);
+    for (size_t i = 0; i < ku; i++) free(locs[i]);
+    for (size_t i = 0; i < ku + kd; i++) free(rems[i]);
+    free(items);
+    free(locs);
+    free(rems);
+  } else {
+    size_t nd = 0, nx = 0;
+    for (size_t i = 0; i < p->nops; i++) {
+      nd += p->ops[i].action == BK_ACT_DOWNLOAD;
+      nx += p->ops[i].action == BK_ACT_DELETE;
+    }
+    bk_client_log(c, 0, "Downloading %zu files", nd);
+    if (mkdir(e.local, 0755) && errno != EEXIST)
+      rc = bk_seterr(BK_EIO, "mkdir %s: %s", e.local, strerror(errno));
+    dljob j;
+    memset(&j, 0, sizeof j);
+    j.c = c;
+    j.id = e.id;
+    j.local = e.local;
+    j.prefix = e.prefix;
+    pthread_mutex_init(&j.mu, NULL);
+    j.ops = calloc(nd ? nd : 1, sizeof *j.ops);
+    if (!j.ops && !rc) rc = bk_seterr(BK_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < p->nops; i++)
+      if (p->ops[i].action == BK_ACT_DOWNLOAD) j.ops[j.n++] = &p->ops[i];
+    pthread_mutex_lock(&c->mu);
+    memset(&c->prog, 0, sizeof c->prog);
+    c->prog.phase = 2;
+    c->prog.files_total = nd;
+    c->prog.bytes_total = sum.total_size;
+    pthread_mutex_unlock(&c->mu);
+    if (!rc && j.n) {
+      unsigned nt = c->parallel < 8 ? c->parallel : 8;
+      if (nt > j.n) nt = (unsigned)j.n;
+      pthread_t th[8];
+      unsigned started = 0;
+      for (unsigned i = 1; i < nt; i++) {
+        if (pthread_create(&th[i], NULL, dl_files, &j)) break;
+        started = i;
+      }
+      dl_files(&j);
+      for (unsigned i = 1; i <= started; i++) pthread_join(th[i], NULL);
+      if (j.err) rc = bk_seterr(j.err, "%s", j.errmsg);
+      if (stats) {
+        stats->files += j.st.files;
+        stats->bytes += j.st.bytes;
+        stats->bytes_received += j.st.bytes_received;
+      }
+    }
+    free(j.ops);
+    pthread_mutex_destroy(&j.mu);
+    if (!rc && nx) bk_client_log(c, 0, "Deleting %zu local files", nx);
+    for (size_t i = 0; !rc && i < p->nops; i++) {
+      if (p->ops[i].action != BK_ACT_DELETE) continue;
+      char full[8192];
+      snprintf(full, sizeof full, "%s/%s", e.local, p->ops[i].path);
+      if (unlink(full) && errno != ENOENT) rc = bk_seterr(BK_EIO, "cannot delete %s: %s", full, strerror(errno));
+      else remove_empty_parents(e.local, p->ops[i].path);
+    }
+  }
+  ends_free(&e);
+  return rc;
+}
+
+int bk_sync_apply_jsonl(bk_client *c, const char *jsonl, int force, bk_transfer_stats *stats) {
+  bk_transfer_stats local;
+  if (!stats) stats = &local;
+  memset(stats, 0, sizeof *stats);
+  double t0 = bk_mono_s();
+  bk_plan p;
+  int rc = bk_plan_from_jsonl(jsonl, strlen(jsonl), &p);
+  if (rc) return rc;
+  rc = execute(c, &p, force, stats);
+  bk_plan_free(&p);
+  stats->seconds = bk_mono_s() - t0;
+  return rc;
+}
+
+int bk_sync_execute_plan(bk_client *c, bk_plan *p, int force, bk_transfer_stats *stats) {
+  bk_transfer_stats local;
+  if (!stats) stats = &local;
+  memset(stats, 0, sizeof *stats);
+  double t0 = bk_mono_s();
+  int rc = execute(c, p, force, stats);
+  stats->seconds = bk_mono_s() - t0;
+  return rc;
+}
+
+int bk_sync(bk_client *c, const bk_sync_opts *o, char **jsonl, bk_transfer_stats *stats) {
+  bk_plan p;
+  bk_plan_init(&p);
+  int rc = bk_sync_plan_compute(c, o, &p);
+  if (!rc && jsonl) {
+    bk_buf b;
+    bk_buf_init(&b, (size_t)1 << 34);
+    rc = bk_plan_to_jsonl(&p, &b);
+    if (!rc) rc = bk_buf_append_u8(&b, 0);
+    if (!rc) {
+      *jsonl = (char *)b.p;
+      b.p = NULL;
+    }
+    bk_buf_free(&b);
+  }
+  /* fresh plan: the sources were just listed, no staleness check needed */
+  if (!rc) rc = bk_sync_execute_plan(c, &p, 1, stats);
+  bk_plan_free(&p);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- copy */
+
+static const char *base_name(const char *p) {
+  const char *s = strrchr(p, '/');
+  return s ? s + 1 : p;
+}
+
+int bk_bucket_copy(bk_client *c, const char *src_uri, const char *dst_uri) {
+  char *sid = NULL, *spath = NULL, *did = NULL, *dpath = NULL;
+  int rc = bk_uri_parse(src_uri, 0, &sid, &spath);
+  if (!rc) rc = bk_uri_parse(dst_uri, 0, &did, &dpath);
+  cJSON *srcs = NULL, *dinfo = NULL;
+  bk_buf b;
+  bk_buf_init(&b, (size_t)1 << 34);
+  if (rc) goto out;
+  size_t sl = strlen(spath);
+  int src_contents = sl > 0 && spath[sl - 1] == '/';
+  while (sl > 0 && spath[sl - 1] == '/') spath[--sl] = 0;
+  size_t dl = strlen(dpath);
+  int dst_dir = dl == 0 || dpath[dl - 1] == '/';
+  while (dl > 0 && dpath[dl - 1] == '/') dpath[--dl] = 0;
+  /* is the source a file? */
+  int is_file = 0;
+  if (sl > 0) {
+    const char *pp[1] = {spath};
+    rc = bk_paths_info_json(c, sid, pp, 1, &srcs);
+    if (rc) goto out;
+    is_file = cJSON_GetArraySize(srcs) > 0;
+    if (!is_file) {
+      cJSON_Delete(srcs);
+      srcs = NULL;
+    }
+  }
+  if (!is_file) {
+    rc = bk_tree_json(c, sid, spath, 1, &srcs);
+    if (rc) goto out;
+    if (cJSON_GetArraySize(srcs) == 0) {
+      rc = bk_seterr(BK_ENOTFOUND, "%s: no such file or folder", src_uri);
+      goto out;
+    }
+  }
+  if (!dst_dir && dl > 0) {
+    /* an existing remote "directory" also counts as a directory */
+    rc = bk_tree_json(c, did, dpath, 0, &dinfo);
+    if (rc == BK_ENOTFOUND) goto out;
+    rc = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, dinfo) {
+      const cJSON *pp = cJSON_GetObjectItemCaseSensitive(x, "path");
+      if (cJSON_IsString(pp) && strcmp(pp->valuestring, dpath) != 0) dst_dir = 1;
+    }
+  }
+  const cJSON *x;
+  cJSON_ArrayForEach(x, srcs) {
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(x, "path");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(x, "xetHash");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(x, "type");
+    if (!cJSON_IsString(pp) || !cJSON_IsString(h)) continue;
+    if (cJSON_IsString(t) && strcmp(t->valuestring, "file") != 0) continue;
+    char dest[8192];
+    if (is_file) {
+      if (dst_dir) snprintf(dest, sizeof dest, "%s%s%s", dpath, dl ? "/" : "", base_name(spath));
+      else snprintf(dest, sizeof dest, "%s", dpath);
+    } else {
+      const char *rel = sl ? pp->valuestring + sl + 1 : pp->valuestring;
+      char sub[4096] = "";
+      if (!src_contents && sl) snprintf(sub, sizeof sub, "%s/", base_name(spath));
+      snprintf(dest, sizeof dest, "%s%s%s%s", dpath, dl ? "/" : "", sub, rel);
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "copyFile");
+    cJSON_AddStringToObject(o, "path", dest);
+    cJSON_AddStringToObject(o, "xetHash", h->valuestring);
+    cJSON_AddStringToObject(o, "sourceRepoType", "bucket");
+    cJSON_AddStringToObject(o, "sourceRepoId", sid);
+    int64_t mt = entry_mtime(x);
+    if (mt) cJSON_AddNumberToObject(o, "mtime", (double)mt);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s || bk_buf_printf(&b, "%s\n", s)) rc = bk_seterr(BK_ENOMEM, "out of memory");
+    free(s);
+    if (rc) goto out;
+  }
+  if (b.len == 0) {
+    rc = bk_seterr(BK_ENOTFOUND, "%s: nothing to copy", src_uri);
+    goto out;
+  }
+  rc = bk_buf_append_u8(&b, 0);
+  if (!rc) rc = bk_bucket_batch(c, did, (const char *)b.p, NULL);
+out:
+  bk_buf_free(&b);
+  cJSON_Delete(srcs);
+  cJSON_Delete(dinfo);
+  free(sid);
+  free(spath);
+  free(did);
+  free(dpath);
+  return rc;
+}
