@@ -1,0 +1,338 @@
+/* buckets — metadata database (SQLite): buckets, bucket files, CAS metadata
+ * (xorbs, chunk tables, file reconstructions, shards, global dedup index),
+ * accounting and gc support. Users, orgs, tokens and permissions are in
+ * buckets/accounts.h (same bk_db handle).
+ *
+ * Concurrency model: a bk_db is one process-wide handle, safe to use from any
+ * number of threads at once. Internally it keeps a small pool of SQLite
+ * connections (WAL mode, busy_timeout 10 s, foreign keys on); each call
+ * borrows a connection for its duration, so readers run in parallel and
+ * writers are serialised by SQLite (write transactions use BEGIN IMMEDIATE).
+ * Other processes (bucketd admin commands) may open the same file at the same
+ * time. Prepared statements are cached per connection.
+ *
+ * Conventions:
+ *  - Every function returns 0 or a negative BK_E* (detail in bk_errmsg()).
+ *    BK_EDB = SQLite failure (including "database busy" after the timeout).
+ *  - Times are int64 unix MILLISECONDS ("_ms").
+ *  - Hashes are bk_hash (raw 32 bytes; string form via bk_hash_to_hex).
+ *  - Strings returned inside structs with fixed arrays are NUL-terminated
+ *    copies; strings passed to callbacks are valid only during the call.
+ *  - Callbacks return 0 to continue; a non-zero value stops the iteration
+ *    and is returned by the function.
+ *
+ * Ownership: bk_db_open returns a handle owned by the caller (bk_db_close).
+ * Pointers filled with malloc'd memory say so ("caller frees").
+ */
+#ifndef BUCKETS_DB_H
+#define BUCKETS_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buckets/blobstore.h"
+#include "buckets/hash.h"
+#include "buckets/xorb.h"
+
+typedef struct bk_db bk_db;
+
+#define BK_NAME_MAX 96          /* namespace / user / org / bucket names */
+#define BK_PATH_MAX 1024        /* object keys, bytes */
+#define BK_CTYPE_MAX 255        /* content type, bytes */
+#define BK_PATHS_INFO_MAX 1000  /* paths per bk_db_paths_info call */
+#define BK_BATCH_MAX 100000     /* ops per bk_db_batch call */
+#define BK_TREE_LIMIT_MAX 100000
+
+/* ---- open / close ---- */
+
+/* Opens (creating on first use) the database file at path, creates or
+ * upgrades the schema (PRAGMA user_version). Errors: BK_EDB, BK_EVERSION
+ * (file made by a newer schema), BK_ENOMEM. */
+int bk_db_open(const char *path, bk_db **out);
+void bk_db_close(bk_db *db); /* NULL ok */
+/* Schema version this code writes. */
+int bk_db_schema_version(void);
+
+/* ---- validation (pure) ---- */
+
+/* Namespace/user/org/bucket name: [A-Za-z0-9][A-Za-z0-9._-]{0,95}, no "--"
+ * and no ".." (Hub-like). 1 = valid, 0 = not. (User and org creation
+ * additionally refuses a few reserved names such as "me", "api", "static".) */
+int bk_name_valid(const char *name);
+
+/* Object key: valid UTF-8 (no overlongs/surrogates), 1..1024 bytes, no NUL
+ * or control characters (< 0x20, 0x7f), no backslash, no empty, "." or ".."
+ * segment, no leading or trailing '/'. 1 = valid, 0 = not. */
+int bk_path_valid(const char *path, size_t len);
+
+/* ---- buckets ---- */
+
+typedef struct bk_bucket {
+  int64_t id;
+  int64_t ns_id;                 /* owning namespace (user or org) */
+  char ns[BK_NAME_MAX + 1];      /* namespace name */
+  char name[BK_NAME_MAX + 1];
+  int is_private;
+  int64_t created_ms;
+  int64_t updated_ms;            /* last change of its file index or settings */
+} bk_bucket;
+
+/* Creates namespace/name. BK_EINVAL (bad name), BK_ENOTFOUND (no such
+ * namespace id), BK_EEXIST. out may be NULL. */
+int bk_db_bucket_create(bk_db *db, int64_t ns_id, const char *name,
+                        int is_private, bk_bucket *out);
+/* By namespace name and bucket name (exact, case-sensitive). BK_ENOTFOUND. */
+int bk_db_bucket_get(bk_db *db, const char *ns, const char *name, bk_bucket *out);
+int bk_db_bucket_get_by_id(bk_db *db, int64_t id, bk_bucket *out);
+
+/* Lists buckets of a namespace ordered by name, names > after (NULL or ""
+ * = from the start), at most limit (1..BK_TREE_LIMIT_MAX). search (NULL/"" =
+ * all) keeps names containing it (case-insensitive substring).
+ * include_private = 0 hides private buckets (pass 1 when the viewer has read
+ * access to the namespace). *more (may be NULL) = 1 when more rows follow the
+ * last one returned (use its name as `after` for the next page). */
+typedef int (*bk_bucket_cb)(void *ctx, const bk_bucket *b);
+int bk_db_bucket_list(bk_db *db, int64_t ns_id, const char *search,
+                      int include_private, const char *after, size_t limit,
+                      bk_bucket_cb cb, void *ctx, int *more);
+
+/* Deletes a bucket and all its file entries (content stays in CAS until gc).
+ * BK_ENOTFOUND. */
+int bk_db_bucket_delete(bk_db *db, int64_t bucket_id);
+/* Renames and/or moves to another namespace. BK_EINVAL, BK_ENOTFOUND,
+ * BK_EEXIST (target taken). */
+int bk_db_bucket_move(bk_db *db, int64_t bucket_id, int64_t new_ns_id,
+                      const char *new_name);
+int bk_db_bucket_set_private(bk_db *db, int64_t bucket_id, int is_private);
+
+/* ---- bucket files ---- */
+
+typedef struct bk_file_entry {
+  int is_dir;                /* tree listing: 1 = "directory" entry */
+  const char *path;          /* full path from the bucket root */
+  uint64_t size;             /* files only */
+  bk_hash xet_hash;          /* files only */
+  int64_t mtime_ms;          /* files only (client-supplied or upload time) */
+  int64_t uploaded_ms;       /* file: upload time; dir: see bk_db_tree */
+  const char *content_type;  /* files only; NULL when unknown */
+} bk_file_entry;
+typedef int (*bk_file_cb)(void *ctx, const bk_file_entry *e);
+
+/* One file. BK_ENOTFOUND. out->path and out->content_type point into buf
+ * storage inside *out (valid as long as *out). */
+typedef struct bk_file_info {
+  bk_file_entry e;
+  char path_buf[BK_PATH_MAX + 1];
+  char ctype_buf[BK_CTYPE_MAX + 1];
+} bk_file_info;
+int bk_db_file_get(bk_db *db, int64_t bucket_id, const char *path,
+                   bk_file_info *out);
+
+enum {
+  BK_TREE_RECURSIVE = 1, /* all files below prefix, no directory entries */
+  BK_TREE_DIR_STATS = 2, /* non-recursive: dir uploaded_ms = max over the
+                            subtree (costs a range scan per directory);
+                            without it, uploaded_ms of the first file below */
+};
+
+/* Ordered (bytewise by path) listing of a bucket below prefix.
+ * prefix: NULL or "" = root; trailing '/' ignored; matched on path
+ * boundaries: "logs" lists "logs" itself (if it is a file) and "logs/...",
+ * never "logs.json".
+ * Non-recursive: direct children; a deeper path yields one directory entry
+ * (path = prefix/child) and the scan jumps past the whole subtree.
+ * cursor: NULL/"" = start, else a string from a previous *next_cursor
+ * (opaque, URL-safe base64; BK_EINVAL if malformed). limit: 1..BK_TREE_LIMIT_MAX
+ * entries. *next_cursor: malloc'd (caller frees) when more entries may
+ * follow, NULL at the end. */
+int bk_db_tree(bk_db *db, int64_t bucket_id, const char *prefix, unsigned flags,
+               const char *cursor, size_t limit, bk_file_cb cb, void *ctx,
+               char **next_cursor);
+
+/* Entries for the given paths, in input order; missing paths (and folders)
+ * are silently skipped. n <= BK_PATHS_INFO_MAX (else BK_ELIMIT). */
+int bk_db_paths_info(bk_db *db, int64_t bucket_id, const char *const *paths,
+                     size_t n, bk_file_cb cb, void *ctx);
+
+enum bk_batch_op_type { BK_OP_ADD = 1, BK_OP_COPY = 2, BK_OP_DELETE = 3 };
+
+enum {
+  /* addFile only accepts a xet hash that was registered by a shard uploaded
+   * with a CAS token of THIS bucket (bk_db_shard_register's bucket_id) or
+   * that is already used in this bucket, or the empty file (zero hash).
+   * Without it any registered file hash is accepted. */
+  BK_BATCH_REQUIRE_GRANT = 1,
+};
+
+typedef struct bk_batch_op {
+  /* in */
+  int type;                  /* BK_OP_* */
+  const char *path;          /* validated with bk_path_valid */
+  bk_hash xet_hash;          /* add, copy */
+  int64_t mtime_ms;          /* add, copy; < 0 = unset (upload time used) */
+  const char *content_type;  /* add; NULL = none; longer than BK_CTYPE_MAX -> error */
+  int64_t size;              /* add; client-declared size, < 0 = not sent;
+                                when sent it must equal the registered size */
+  int64_t src_bucket_id;     /* copy: source bucket (caller checked read
+                                access); the hash must be used by a file of it */
+  /* out */
+  int result;                /* 0 or BK_E* */
+  const char *error;         /* static message when result != 0 */
+} bk_batch_op;
+
+/* Applies ops in order inside ONE transaction. Per-op failures (bad path,
+ * unknown xet hash -> BK_ENOTFOUND, size mismatch -> BK_ESIZE, copy source
+ * missing -> BK_ENOTFOUND, not granted -> BK_EPERM) are reported in
+ * ops[i].result/error and do not stop the others; deleting a missing path
+ * succeeds. Returns 0 (with *nfailed, may be NULL, = failed op count) or a
+ * global error (BK_EDB/BK_ENOTFOUND bucket/BK_ELIMIT n) in which case NOTHING
+ * was applied. addFile of an existing path overwrites it. */
+int bk_db_batch(bk_db *db, int64_t bucket_id, bk_batch_op *ops, size_t n,
+                unsigned flags, size_t *nfailed);
+
+/* ---- accounting ---- */
+
+typedef struct bk_usage {
+  uint64_t nfiles;         /* bucket file entries */
+  uint64_t logical_bytes;  /* sum of their sizes */
+  uint64_t stored_bytes;   /* sum of record_len (compressed record bytes,
+                              8-byte header included) over the DISTINCT
+                              stored chunks (xorb, index) that the files'
+                              reconstructions reference */
+  uint64_t nchunks;        /* number of those distinct chunks */
+} bk_usage;
+int bk_db_bucket_usage(bk_db *db, int64_t bucket_id, bk_usage *out);
+/* Same over every bucket of a namespace (chunks shared by two of its buckets
+ * count once). */
+int bk_db_ns_usage(bk_db *db, int64_t ns_id, bk_usage *out);
+
+/* ---- CAS: xorbs ---- */
+
+typedef struct bk_xorb_info {
+  bk_hash hash;
+  uint64_t bytes_on_disk;   /* serialized length as stored */
+  uint64_t unpacked_bytes;
+  uint32_t nchunks;
+  int64_t created_ms;
+  int64_t touched_ms;       /* last (re-)registration or dedup hit; gc age */
+} bk_xorb_info;
+
+/* Registers a verified xorb and its chunk table (chunks[0..n), in order, as
+ * produced by bk_xorb_parse). Call ONLY after bk_blob_put returned. If bs is
+ * not NULL the blob's presence is checked inside the write transaction
+ * (closes the race with a concurrent gc: BK_ENOTFOUND "blob vanished" means
+ * put it again and retry). Idempotent: an existing row is only touched
+ * (*existed = 1, may be NULL). Chunks whose hash is global-dedup eligible
+ * (bk_hash_tail_u64 % 1024 == 0) enter the dedup index. */
+int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
+                        uint64_t bytes_on_disk, const bk_xorb_chunk *chunks,
+                        size_t n, int *existed);
+/* BK_ENOTFOUND. */
+int bk_db_xorb_get(bk_db *db, const bk_hash *xorb, bk_xorb_info *out);
+/* 1 / 0 / negative error. */
+int bk_db_xorb_exists(bk_db *db, const bk_hash *xorb);
+/* Chunk rows [start, end) into out[0..end-start) (scheme is set to 0xff:
+ * not recorded). BK_ENOTFOUND (xorb), BK_EINVAL (bad range). */
+int bk_db_xorb_chunks(bk_db *db, const bk_hash *xorb, uint32_t start,
+                      uint32_t end, bk_xorb_chunk *out);
+/* Byte range of the records of chunks [start, end) in the stored xorb:
+ * [*byte_start, *byte_end] INCLUSIVE (the url_range), and the unpacked length
+ * of those chunks. BK_ENOTFOUND, BK_EINVAL (empty or out-of-range). */
+int bk_db_xorb_range(bk_db *db, const bk_hash *xorb, uint32_t start,
+                     uint32_t end, uint64_t *byte_start, uint64_t *byte_end,
+                     uint64_t *unpacked);
+typedef int (*bk_xorb_cb)(void *ctx, const bk_xorb_info *x);
+int bk_db_xorb_list(bk_db *db, bk_xorb_cb cb, void *ctx);
+
+/* ---- CAS: file reconstructions ---- */
+
+typedef struct bk_cas_file {
+  bk_hash hash;
+  uint64_t size;
+  int has_sha256;
+  bk_hash sha256;      /* raw, as in the shard metadata ext */
+  uint32_t nterms;
+  int64_t created_ms;
+} bk_cas_file;
+
+typedef struct bk_file_term {
+  bk_hash xorb;
+  uint32_t chunk_start;    /* inclusive */
+  uint32_t chunk_end;      /* exclusive */
+  uint32_t unpacked_bytes;
+} bk_file_term;
+
+/* BK_ENOTFOUND. The empty file (zero hash) is only found if registered. */
+int bk_db_cas_file_get(bk_db *db, const bk_hash *file, bk_cas_file *out);
+/* All terms in order; *terms malloc'd (caller frees; NULL when n == 0). */
+int bk_db_cas_file_terms(bk_db *db, const bk_hash *file, bk_file_term **terms,
+                         size_t *n);
+
+/* ---- CAS: shards ---- */
+
+struct bk_shard; /* buckets/shard.h */
+
+/* Registers a parsed, verified shard whose blob (shard_hash = hash of the
+ * uploaded bytes, size bytes) is already durable. In one transaction:
+ * every xorb referenced by a file term or listed in the xorb section must be
+ * registered (else BK_ENOTFOUND and *missing, may be NULL, = the first missing
+ * xorb); each term's range must lie inside its xorb (BK_EINVAL) and its
+ * unpacked_bytes must equal the sum of those chunk lengths (BK_ESIZE);
+ * new files get rows (existing ones are touched); the first chunk of each
+ * file and chunks flagged BK_SHARD_CHUNK_GLOBAL_DEDUP enter the dedup index;
+ * if bucket_id > 0 the bucket is granted every file of the shard (see
+ * BK_BATCH_REQUIRE_GRANT). *existed (may be NULL) = 1 if the shard row
+ * existed. Nothing is changed on error. */
+int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
+                         const struct bk_shard *s, int64_t bucket_id,
+                         bk_hash *missing, int *existed);
+int bk_db_shard_exists(bk_db *db, const bk_hash *shard_hash);
+typedef struct bk_shard_info {
+  bk_hash hash;
+  uint64_t size;
+  int64_t created_ms;
+  int64_t touched_ms;
+} bk_shard_info;
+typedef int (*bk_shard_cb)(void *ctx, const bk_shard_info *s);
+int bk_db_shard_list(bk_db *db, bk_shard_cb cb, void *ctx);
+
+/* Grants a bucket the right to addFile a file hash (also done by
+ * bk_db_shard_register). */
+int bk_db_file_grant(bk_db *db, const bk_hash *file, int64_t bucket_id);
+
+/* ---- CAS: global dedup ---- */
+
+/* Looks up an eligible chunk hash: the xorb holding it and its index.
+ * Touches the xorb (so a concurrent gc keeps it). BK_ENOTFOUND (normal). */
+int bk_db_dedup_lookup(bk_db *db, const bk_hash *chunk, bk_hash *xorb,
+                       uint32_t *idx);
+
+/* ---- gc ---- */
+
+typedef struct bk_gc_stats {
+  uint64_t files;   /* file reconstructions removed */
+  uint64_t xorbs;   /* xorb rows removed (blobs trashed) */
+  uint64_t shards;  /* shard rows removed (blobs trashed) */
+  uint64_t xorb_bytes, shard_bytes;
+} bk_gc_stats;
+
+/* One gc pass over the metadata, in ONE write transaction: removes file
+ * reconstructions no bucket file references, then xorbs no file term
+ * references, then shards none of whose files/xorbs survive — each only if
+ * its touched time is older than cutoff_ms. For every removed xorb/shard,
+ * calls trash(ctx, kind, hash) INSIDE the transaction (the caller moves the
+ * blob to the trash; a non-zero return aborts the whole pass and nothing is
+ * removed). After commit the caller purges the trash. */
+typedef int (*bk_gc_trash_cb)(void *ctx, bk_blob_kind kind, const bk_hash *h);
+int bk_db_gc(bk_db *db, int64_t cutoff_ms, bk_gc_trash_cb trash, void *ctx,
+             bk_gc_stats *stats);
+
+/* ---- integrity ---- */
+
+/* PRAGMA quick_check + foreign_key_check; problems are reported through cb
+ * (one message each). Returns 0 when clean, 1 when something was reported,
+ * negative on error. */
+typedef int (*bk_msg_cb)(void *ctx, const char *msg);
+int bk_db_check(bk_db *db, bk_msg_cb cb, void *ctx);
+
+#endif

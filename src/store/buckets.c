@@ -1,0 +1,773 @@
+/* buckets — buckets, bucket file index, tree listing, batch, accounting
+ * (see include/buckets/db.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buckets/accounts.h"
+#include "buckets/db.h"
+#include "buckets/error.h"
+#include "store/db_internal.h"
+
+/* ---- buckets ---- */
+
+#define BUCKET_COLS \
+  "b.id, b.ns_id, n.name, b.name, b.private, b.created_ms, b.updated_ms"
+
+static const char SQL_BUCKET_BY_NAME[] =
+    "SELECT " BUCKET_COLS " FROM buckets b JOIN namespaces n ON n.id = b.ns_id "
+    "WHERE n.name = ?1 AND b.name = ?2";
+static const char SQL_BUCKET_BY_ID[] =
+    "SELECT " BUCKET_COLS " FROM buckets b JOIN namespaces n ON n.id = b.ns_id "
+    "WHERE b.id = ?1";
+static const char SQL_BUCKET_INSERT[] =
+    "INSERT INTO buckets(ns_id, name, private, created_ms, updated_ms) "
+    "VALUES(?1, ?2, ?3, ?4, ?4)";
+static const char SQL_BUCKET_EXISTS[] =
+    "SELECT id FROM buckets WHERE ns_id = ?1 AND name = ?2";
+static const char SQL_BUCKET_LIST[] =
+    "SELECT " BUCKET_COLS " FROM buckets b JOIN namespaces n ON n.id = b.ns_id "
+    "WHERE b.ns_id = ?1 AND b.name > ?2 AND (?3 OR b.private = 0) "
+    "AND (?4 IS NULL OR instr(lower(b.name), lower(?4)) > 0) "
+    "ORDER BY b.name LIMIT ?5";
+static const char SQL_BUCKET_DELETE[] = "DELETE FROM buckets WHERE id = ?1";
+static const char SQL_BUCKET_MOVE[] =
+    "UPDATE buckets SET ns_id = ?2, name = ?3, updated_ms = ?4 WHERE id = ?1";
+static const char SQL_BUCKET_PRIVATE[] =
+    "UPDATE buckets SET private = ?2, updated_ms = ?3 WHERE id = ?1";
+static const char SQL_BUCKET_TOUCH[] = "UPDATE buckets SET updated_ms = ?2 WHERE id = ?1";
+static const char SQL_NS_EXISTS[] = "SELECT 1 FROM namespaces WHERE id = ?1";
+
+static void row_bucket(sqlite3_stmt *st, bk_bucket *b) {
+  b->id = sqlite3_column_int64(st, 0);
+  b->ns_id = sqlite3_column_int64(st, 1);
+  col_text(st, 2, b->ns, sizeof b->ns);
+  col_text(st, 3, b->name, sizeof b->name);
+  b->is_private = sqlite3_column_int(st, 4);
+  b->created_ms = sqlite3_column_int64(st, 5);
+  b->updated_ms = sqlite3_column_int64(st, 6);
+}
+
+static int bucket_get_c(struct dbc *c, const char *ns, const char *name, int64_t id,
+                        bk_bucket *out) {
+  sqlite3_stmt *st = dbc_stmt(c, ns ? SQL_BUCKET_BY_NAME : SQL_BUCKET_BY_ID);
+  if (!st) return BK_EDB;
+  if (ns) {
+    sqlite3_bind_text(st, 1, ns, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+  } else {
+    sqlite3_bind_int64(st, 1, id);
+  }
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) row_bucket(st, out);
+  sqlite3_reset(st);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE) return bk_seterr(BK_ENOTFOUND, "bucket not found");
+  return dbc_err(c, rc, "bucket lookup");
+}
+
+/* 1 if a row exists for the single-int-param query, 0 if not, <0 error. */
+static int exists_q(struct dbc *c, const char *sql, int64_t a, const char *s) {
+  sqlite3_stmt *st = dbc_stmt(c, sql);
+  if (!st) return BK_EDB;
+  sqlite3_bind_int64(st, 1, a);
+  if (s) sqlite3_bind_text(st, 2, s, -1, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc == SQLITE_ROW) return 1;
+  if (rc == SQLITE_DONE) return 0;
+  return dbc_err(c, rc, "lookup");
+}
+
+int bk_db_bucket_get(bk_db *db, const char *ns, const char *name, bk_bucket *out) {
+  if (!ns || !name) return bk_seterr(BK_EINVAL, "missing bucket id");
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  rc = bucket_get_c(c, ns, name, 0, out);
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_bucket_get_by_id(bk_db *db, int64_t id, bk_bucket *out) {
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  rc = bucket_get_c(c, NULL, NULL, id, out);
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_bucket_create(bk_db *db, int64_t ns_id, const char *name, int is_private,
+                        bk_bucket *out) {
+  if (!bk_name_valid(name)) return bk_seterr(BK_EINVAL, "invalid bucket name");
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  bk_bucket b;
+  rc = dbc_begin(c);
+  if (rc == 0) {
+    int e = exists_q(c, SQL_NS_EXISTS, ns_id, NULL);
+    if (e < 0) rc = e;
+    else if (!e) rc = bk_seterr(BK_ENOTFOUND, "no such namespace");
+  }
+  if (rc == 0) {
+    int e = exists_q(c, SQL_BUCKET_EXISTS, ns_id, name);
+    if (e < 0) rc = e;
+    else if (e) rc = bk_seterr(BK_EEXIST, "bucket '%s' already exists", name);
+  }
+  if (rc == 0) {
+    sqlite3_stmt *st = dbc_stmt(c, SQL_BUCKET_INSERT);
+    if (!st) rc = BK_EDB;
+    else {
+      sqlite3_bind_int64(st, 1, ns_id);
+      sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int(st, 3, is_private ? 1 : 0);
+      sqlite3_bind_int64(st, 4, db_now_ms());
+      rc = dbc_step_done(c, st, "insert bucket");
+    }
+  }
+  if (rc == 0) rc = bucket_get_c(c, NULL, NULL, sqlite3_last_insert_rowid(c->h), &b);
+  if (rc == 0) rc = dbc_commit(c);
+  else dbc_rollback(c);
+  dbc_release(db, c);
+  if (rc == 0 && out) *out = b;
+  return rc;
+}
+
+int bk_db_bucket_list(bk_db *db, int64_t ns_id, const char *search,
+                      int include_private, const char *after, size_t limit,
+                      bk_bucket_cb cb, void *ctx, int *more) {
+  if (more) *more = 0;
+  if (limit == 0 || limit > BK_TREE_LIMIT_MAX) return bk_seterr(BK_EINVAL, "bad limit");
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, SQL_BUCKET_LIST);
+  if (!st) {
+    dbc_release(db, c);
+    return BK_EDB;
+  }
+  sqlite3_bind_int64(st, 1, ns_id);
+  sqlite3_bind_text(st, 2, after ? after : "", -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(st, 3, include_private ? 1 : 0);
+  if (search && *search) sqlite3_bind_text(st, 4, search, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 5, (int64_t)limit + 1);
+  size_t n = 0;
+  int s;
+  while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    if (n == limit) {
+      if (more) *more = 1;
+      break;
+    }
+    bk_bucket b;
+    row_bucket(st, &b);
+    n++;
+    if ((rc = cb(ctx, &b))) break;
+  }
+  if (!rc && s != SQLITE_DONE && s != SQLITE_ROW) rc = dbc_err(c, s, "list buckets");
+  sqlite3_reset(st);
+  dbc_release(db, c);
+  return rc;
+}
+
+static int bucket_update(bk_db *db, const char *sql, int64_t id, int64_t a,
+                         const char *s) {
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, sql);
+  if (!st) {
+    dbc_release(db, c);
+    return BK_EDB;
+  }
+  sqlite3_bind_int64(st, 1, id);
+  if (sql == SQL_BUCKET_PRIVATE) {
+    sqlite3_bind_int64(st, 2, a);
+    sqlite3_bind_int64(st, 3, db_now_ms());
+  }
+  (void)s;
+  rc = dbc_step_done(c, st, "update bucket");
+  if (rc == 0 && sqlite3_changes(c->h) == 0) rc = bk_seterr(BK_ENOTFOUND, "bucket not found");
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_bucket_delete(bk_db *db, int64_t bucket_id) {
+  return bucket_update(db, SQL_BUCKET_DELETE, bucket_id, 0, NULL);
+}
+
+int bk_db_bucket_set_private(bk_db *db, int64_t bucket_id, int is_private) {
+  return bucket_update(db, SQL_BUCKET_PRIVATE, bucket_id, is_private ? 1 : 0, NULL);
+}
+
+int bk_db_bucket_move(bk_db *db, int64_t bucket_id, int64_t new_ns_id,
+                      const char *new_name) {
+  if (!bk_name_valid(new_name)) return bk_seterr(BK_EINVAL, "invalid bucket name");
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  bk_bucket b;
+  rc = dbc_begin(c);
+  if (rc == 0) rc = bucket_get_c(c, NULL, NULL, bucket_id, &b);
+  if (rc == 0) {
+    int e = exists_q(c, SQL_NS_EXISTS, new_ns_id, NULL);
+    if (e < 0) rc = e;
+    else if (!e) rc = bk_seterr(BK_ENOTFOUND, "no such namespace");
+  }
+  if (rc == 0 && !(b.ns_id == new_ns_id && !strcmp(b.name, new_name))) {
+    int e = exists_q(c, SQL_BUCKET_EXISTS, new_ns_id, new_name);
+    if (e < 0) rc = e;
+    else if (e) rc = bk_seterr(BK_EEXIST, "bucket '%s' already exists", new_name);
+  }
+  if (rc == 0) {
+    sqlite3_stmt *st = dbc_stmt(c, SQL_BUCKET_MOVE);
+    if (!st) rc = BK_EDB;
+    else {
+      sqlite3_bind_int64(st, 1, bucket_id);
+      sqlite3_bind_int64(st, 2, new_ns_id);
+      sqlite3_bind_text(st, 3, new_name, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(st, 4, db_now_ms());
+      rc = dbc_step_done(c, st, "move bucket");
+    }
+  }
+  if (rc == 0) rc = dbc_commit(c);
+  else dbc_rollback(c);
+  dbc_release(db, c);
+  return rc;
+}
+
+/* ---- files ---- */
+
+#define FILE_COLS "path, xet_hash, size, mtime_ms, uploaded_ms, content_type"
+
+static const char SQL_FILE_GET[] =
+    "SELECT " FILE_COLS " FROM bucket_files WHERE bucket_id = ?1 AND path = ?2";
+
+static void row_file(sqlite3_stmt *st, bk_file_entry *e) {
+  e->is_dir = 0;
+  e->path = (const char *)sqlite3_column_text(st, 0);
+  col_hash(st, 1, &e->xet_hash);
+  e->size = (uint64_t)sqlite3_column_int64(st, 2);
+  e->mtime_ms = sqlite3_column_int64(st, 3);
+  e->uploaded_ms = sqlite3_column_int64(st, 4);
+  e->content_type = (const char *)sqlite3_column_text(st, 5);
+}
+
+int bk_db_file_get(bk_db *db, int64_t bucket_id, const char *path, bk_file_info *out) {
+  if (!path) return bk_seterr(BK_EINVAL, "missing path");
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_GET);
+  if (!st) {
+    dbc_release(db, c);
+    return BK_EDB;
+  }
+  sqlite3_bind_int64(st, 1, bucket_id);
+  sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+  int s = sqlite3_step(st);
+  if (s == SQLITE_ROW) {
+    row_file(st, &out->e);
+    col_text(st, 0, out->path_buf, sizeof out->path_buf);
+    out->e.path = out->path_buf;
+    if (out->e.content_type) {
+      col_text(st, 5, out->ctype_buf, sizeof out->ctype_buf);
+      out->e.content_type = out->ctype_buf;
+    }
+    rc = 0;
+  } else if (s == SQLITE_DONE) {
+    rc = bk_seterr(BK_ENOTFOUND, "entry not found");
+  } else {
+    rc = dbc_err(c, s, "file lookup");
+  }
+  sqlite3_reset(st);
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_paths_info(bk_db *db, int64_t bucket_id, const char *const *paths,
+                     size_t n, bk_file_cb cb, void *ctx) {
+  if (n > BK_PATHS_INFO_MAX)
+    return bk_seterr(BK_ELIMIT, "at most %d paths per request", BK_PATHS_INFO_MAX);
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_GET);
+  if (!st) {
+    dbc_release(db, c);
+    return BK_EDB;
+  }
+  /* one read transaction: a consistent snapshot */
+  rc = dbc_exec(c, "BEGIN");
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (!paths[i]) continue;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, bucket_id);
+    sqlite3_bind_text(st, 2, paths[i], -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+      bk_file_entry e;
+      row_file(st, &e);
+      rc = cb(ctx, &e);
+    } else if (s != SQLITE_DONE) {
+      rc = dbc_err(c, s, "paths-info");
+    }
+  }
+  sqlite3_reset(st);
+  if (!sqlite3_get_autocommit(c->h)) dbc_exec(c, "COMMIT");
+  dbc_release(db, c);
+  return rc;
+}
+
+/* ---- cursor: base64url("f" | "d" + path) ---- */
+
+static const char B64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static char *b64url_encode(const uint8_t *p, size_t n) {
+  size_t olen = (n + 2) / 3 * 4 + 1;
+  char *o = malloc(olen), *q = o;
+  if (!o) return NULL;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16;
+    if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
+    if (i + 2 < n) v |= p[i + 2];
+    *q++ = B64[(v >> 18) & 63];
+    *q++ = B64[(v >> 12) & 63];
+    if (i + 1 < n) *q++ = B64[(v >> 6) & 63];
+    if (i + 2 < n) *q++ = B64[v & 63];
+  }
+  *q = 0;
+  return o;
+}
+
+static int b64val(char c) {
+  const char *p = c ? strchr(B64, c) : NULL;
+  return p ? (int)(p - B64) : -1;
+}
+
+/* Decodes into out (cap bytes); returns length or -1. */
+static long b64url_decode(const char *s, uint8_t *out, size_t cap) {
+  size_t n = strlen(s), o = 0;
+  if (n % 4 == 1) return -1;
+  for (size_t i = 0; i < n; i += 4) {
+    uint32_t v = 0;
+    size_t k = n - i < 4 ? n - i : 4;
+    for (size_t j = 0; j < 4; j++) {
+      int d = j < k ? b64val(s[i + j]) : 0;
+      if (d < 0) return -1;
+      v = v << 6 | (uint32_t)d;
+    }
+    uint8_t b[3] = {(uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    size_t nb = k - 1;
+    if (o + nb > cap) return -1;
+    memcpy(out + o, b, nb);
+    o += nb;
+  }
+  return (long)o;
+}
+
+static char *make_cursor(int is_dir, const char *path) {
+  size_t n = strlen(path);
+  uint8_t buf[BK_PATH_MAX + 2];
+  if (n > BK_PATH_MAX) return NULL;
+  buf[0] = is_dir ? 'd' : 'f';
+  memcpy(buf + 1, path, n);
+  return b64url_encode(buf, n + 1);
+}
+
+/* ---- tree ---- */
+
+static const char SQL_TREE_GT_HI[] =
+    "SELECT " FILE_COLS " FROM bucket_files WHERE bucket_id = ?1 AND path > ?2 "
+    "AND path < ?3 ORDER BY path";
+static const char SQL_TREE_GE_HI[] =
+    "SELECT " FILE_COLS " FROM bucket_files WHERE bucket_id = ?1 AND path >= ?2 "
+    "AND path < ?3 ORDER BY path";
+static const char SQL_TREE_GT[] =
+    "SELECT " FILE_COLS " FROM bucket_files WHERE bucket_id = ?1 AND path > ?2 "
+    "ORDER BY path";
+static const char SQL_TREE_GE[] =
+    "SELECT " FILE_COLS " FROM bucket_files WHERE bucket_id = ?1 AND path >= ?2 "
+    "ORDER BY path";
+static const char SQL_DIR_MAX[] =
+    "SELECT max(uploaded_ms) FROM bucket_files WHERE bucket_id = ?1 AND path > ?2 "
+    "AND path < ?3";
+
+struct tree_scan {
+  struct dbc *c;
+  sqlite3_stmt *st;
+  int64_t bucket_id;
+  const char *hi; /* NULL = unbounded */
+};
+
+/* (Re)positions the scan at paths > key (ge = 0) or >= key (ge = 1). */
+static int scan_seek(struct tree_scan *s, const char *key, size_t klen, int ge) {
+  const char *sql = s->hi ? (ge ? SQL_TREE_GE_HI : SQL_TREE_GT_HI)
+                          : (ge ? SQL_TREE_GE : SQL_TREE_GT);
+  if (s->st) sqlite3_reset(s->st);
+  s->st = dbc_stmt(s->c, sql);
+  if (!s->st) return BK_EDB;
+  sqlite3_bind_int64(s->st, 1, s->bucket_id);
+  sqlite3_bind_text(s->st, 2, key, (int)klen, SQLITE_TRANSIENT);
+  if (s->hi) sqlite3_bind_text(s->st, 3, s->hi, -1, SQLITE_STATIC);
+  return 0;
+}
+
+int bk_db_tree(bk_db *db, int64_t bucket_id, const char *prefix, unsigned flags,
+               const char *cursor, size_t limit, bk_file_cb cb, void *ctx,
+               char **next_cursor) {
+  *next_cursor = NULL;
+  if (limit == 0 || limit > BK_TREE_LIMIT_MAX) return bk_seterr(BK_EINVAL, "bad limit");
+  /* normalised prefix without trailing '/' */
+  size_t plen = prefix ? strlen(prefix) : 0;
+  while (plen > 0 && prefix[plen - 1] == '/') plen--;
+  if (plen > BK_PATH_MAX) return bk_seterr(BK_EINVAL, "prefix too long");
+  char lo[BK_PATH_MAX + 2], hi[BK_PATH_MAX + 2];
+  size_t lolen = 0;
+  if (plen) {
+    memcpy(lo, prefix, plen);
+    lo[plen] = '/';
+    lolen = plen + 1;
+    lo[lolen] = 0;
+    memcpy(hi, prefix, plen);
+    hi[plen] = '0'; /* '/' + 1: end of the "prefix/" range */
+    hi[plen + 1] = 0;
+  } else {
+    lo[0] = 0;
+  }
+  /* resume point */
+  uint8_t cbuf[BK_PATH_MAX + 3];
+  long clen = 0;
+  int c_dir = 0;
+  if (cursor && *cursor) {
+    if (strlen(cursor) > (BK_PATH_MAX + 1) * 4 / 3 + 4 ||
+        (clen = b64url_decode(cursor, cbuf, sizeof cbuf - 2)) < 2 ||
+        (cbuf[0] != 'f' && cbuf[0] != 'd') || memchr(cbuf, 0, (size_t)clen))
+      return bk_seterr(BK_EINVAL, "invalid cursor");
+    c_dir = cbuf[0] == 'd';
+    cbuf[clen] = 0;
+  }
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  rc = dbc_exec(c, "BEGIN"); /* read snapshot across re-seeks */
+  struct tree_scan s = {c, NULL, bucket_id, plen ? hi : NULL};
+  size_t emitted = 0;
+  char last[BK_PATH_MAX + 2];
+  int last_dir = 0, stopped_more = 0;
+  char key[BK_PATH_MAX + 3];
+
+  /* the prefix itself, when it is a file (only on the first page) */
+  if (rc == 0 && plen && clen == 0) {
+    sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_GET);
+    if (!st) rc = BK_EDB;
+    else {
+      sqlite3_bind_int64(st, 1, bucket_id);
+      sqlite3_bind_text(st, 2, prefix, (int)plen, SQLITE_TRANSIENT);
+      int r = sqlite3_step(st);
+      if (r == SQLITE_ROW) {
+        bk_file_entry e;
+        row_file(st, &e);
+        snprintf(last, sizeof last, "%s", e.path);
+        last_dir = 0;
+        emitted++;
+        rc = cb(ctx, &e);
+      } else if (r != SQLITE_DONE) {
+        rc = dbc_err(c, r, "tree");
+      }
+      sqlite3_reset(st);
+    }
+  }
+  if (rc == 0) {
+    if (clen > 0) {
+      const char *cp = (const char *)cbuf + 1;
+      size_t cl = (size_t)clen - 1;
+      /* cursor must not point before the range start */
+      size_t m = cl < lolen ? cl : lolen;
+      int cmp = memcmp(cp, lo, m);
+      if (plen && (cmp < 0 || (cmp == 0 && cl < lolen))) {
+        /* cursor at/below the prefix itself: restart at the range start */
+        rc = scan_seek(&s, lo, lolen, 1);
+      } else if (c_dir) {
+        memcpy(key, cp, cl);
+        key[cl] = '0';
+        rc = scan_seek(&s, key, cl + 1, 1);
+      } else {
+        rc = scan_seek(&s, cp, cl, 0);
+      }
+    } else {
+      rc = scan_seek(&s, lo, lolen, 1);
+    }
+  }
+  while (rc == 0) {
+    int r = sqlite3_step(s.st);
+    if (r == SQLITE_DONE) break;
+    if (r != SQLITE_ROW) {
+      rc = dbc_err(c, r, "tree");
+      break;
+    }
+    const char *path = (const char *)sqlite3_column_text(s.st, 0);
+    size_t pl = (size_t)sqlite3_column_bytes(s.st, 0);
+    if (!path || pl < lolen || pl > BK_PATH_MAX) continue;
+    const char *slash = (flags & BK_TREE_RECURSIVE) ? NULL
+                                                     : memchr(path + lolen, '/', pl - lolen);
+    if (emitted == limit) {
+      stopped_more = 1;
+      break;
+    }
+    if (!slash) {
+      bk_file_entry e;
+      row_file(s.st, &e);
+      memcpy(last, path, pl);
+      last[pl] = 0;
+      last_dir = 0;
+      emitted++;
+      rc = cb(ctx, &e);
+      continue;
+    }
+    /* a directory: emit it, then jump past its subtree */
+    size_t dl = (size_t)(slash - path);
+    char dpath[BK_PATH_MAX + 2];
+    memcpy(dpath, path, dl);
+    dpath[dl] = 0;
+    bk_file_entry e = {0};
+    e.is_dir = 1;
+    e.path = dpath;
+    e.uploaded_ms = sqlite3_column_int64(s.st, 4);
+    if (flags & BK_TREE_DIR_STATS) {
+      sqlite3_stmt *m = dbc_stmt(c, SQL_DIR_MAX);
+      if (!m) { rc = BK_EDB; break; }
+      memcpy(key, dpath, dl);
+      key[dl] = '/';
+      sqlite3_bind_int64(m, 1, bucket_id);
+      sqlite3_bind_text(m, 2, key, (int)dl + 1, SQLITE_TRANSIENT);
+      key[dl] = '0';
+      sqlite3_bind_text(m, 3, key, (int)dl + 1, SQLITE_TRANSIENT);
+      if (sqlite3_step(m) == SQLITE_ROW) e.uploaded_ms = sqlite3_column_int64(m, 0);
+      sqlite3_reset(m);
+    }
+    memcpy(last, dpath, dl + 1);
+    last_dir = 1;
+    emitted++;
+    rc = cb(ctx, &e);
+    if (rc) break;
+    memcpy(key, dpath, dl);
+    key[dl] = '0';
+    rc = scan_seek(&s, key, dl + 1, 1);
+  }
+  if (s.st) sqlite3_reset(s.st);
+  if (!sqlite3_get_autocommit(c->h)) dbc_exec(c, "COMMIT");
+  dbc_release(db, c);
+  if (rc == 0 && stopped_more) {
+    *next_cursor = make_cursor(last_dir, last);
+    if (!*next_cursor) return bk_seterr(BK_ENOMEM, "out of memory");
+  }
+  return rc;
+}
+
+/* ---- batch ---- */
+
+static const char SQL_CAS_FILE_SIZE[] = "SELECT size FROM files WHERE hash = ?1";
+static const char SQL_GRANTED[] =
+    "SELECT 1 WHERE EXISTS(SELECT 1 FROM file_grants WHERE file_hash = ?1 AND bucket_id = ?2) "
+    "OR EXISTS(SELECT 1 FROM bucket_files WHERE xet_hash = ?1 AND bucket_id = ?2)";
+static const char SQL_SRC_FILE[] =
+    "SELECT size, mtime_ms, content_type FROM bucket_files "
+    "WHERE bucket_id = ?1 AND xet_hash = ?2 LIMIT 1";
+static const char SQL_FILE_PUT[] =
+    "INSERT OR REPLACE INTO bucket_files(bucket_id, path, xet_hash, size, mtime_ms, "
+    "uploaded_ms, content_type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char SQL_FILE_DEL[] =
+    "DELETE FROM bucket_files WHERE bucket_id = ?1 AND path = ?2";
+static const char SQL_GRANT[] =
+    "INSERT OR IGNORE INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2)";
+
+static int op_fail(bk_batch_op *op, int code, const char *msg) {
+  op->result = code;
+  op->error = msg;
+  return 1;
+}
+
+/* Returns 0 ok, 1 op failed (recorded in op), <0 global error. */
+static int apply_op(struct dbc *c, int64_t bucket_id, bk_batch_op *op,
+                    unsigned flags, int64_t now) {
+  op->result = 0;
+  op->error = NULL;
+  if (!op->path || !bk_path_valid(op->path, strlen(op->path)))
+    return op_fail(op, BK_EINVAL, "invalid path");
+  sqlite3_stmt *st;
+  int r;
+  if (op->type == BK_OP_DELETE) {
+    if (!(st = dbc_stmt(c, SQL_FILE_DEL))) return BK_EDB;
+    sqlite3_bind_int64(st, 1, bucket_id);
+    sqlite3_bind_text(st, 2, op->path, -1, SQLITE_TRANSIENT);
+    return dbc_step_done(c, st, "delete file");
+  }
+  if (op->type != BK_OP_ADD && op->type != BK_OP_COPY)
+    return op_fail(op, BK_EINVAL, "unknown operation type");
+  if (op->content_type && strlen(op->content_type) > BK_CTYPE_MAX)
+    return op_fail(op, BK_EINVAL, "contentType too long");
+  int64_t size = 0, mtime = op->mtime_ms;
+  const char *ctype = op->content_type;
+  char ctbuf[BK_CTYPE_MAX + 1];
+  if (op->type == BK_OP_ADD) {
+    if (!(st = dbc_stmt(c, SQL_CAS_FILE_SIZE))) return BK_EDB;
+    bind_hash(st, 1, &op->xet_hash);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW) size = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (r == SQLITE_DONE) {
+      if (!bk_hash_is_zero(&op->xet_hash))
+        return op_fail(op, BK_ENOTFOUND, "unknown xetHash (upload the file through CAS first)");
+      size = 0; /* the empty file */
+    } else if (r != SQLITE_ROW) {
+      return dbc_err(c, r, "file lookup");
+    }
+    if (op->size >= 0 && op->size != size)
+      return op_fail(op, BK_ESIZE, "size does not match the uploaded file");
+    if ((flags & BK_BATCH_REQUIRE_GRANT) && !bk_hash_is_zero(&op->xet_hash)) {
+      if (!(st = dbc_stmt(c, SQL_GRANTED))) return BK_EDB;
+      bind_hash(st, 1, &op->xet_hash);
+      sqlite3_bind_int64(st, 2, bucket_id);
+      r = sqlite3_step(st);
+      sqlite3_reset(st);
+      if (r == SQLITE_DONE)
+        return op_fail(op, BK_EPERM, "xetHash was not uploaded to this bucket");
+      if (r != SQLITE_ROW) return dbc_err(c, r, "grant lookup");
+    }
+  } else {
+    if (op->src_bucket_id <= 0) return op_fail(op, BK_ENOTFOUND, "source not found");
+    if (!(st = dbc_stmt(c, SQL_SRC_FILE))) return BK_EDB;
+    sqlite3_bind_int64(st, 1, op->src_bucket_id);
+    bind_hash(st, 2, &op->xet_hash);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+      size = sqlite3_column_int64(st, 0);
+      if (mtime < 0) mtime = sqlite3_column_int64(st, 1);
+      if (!ctype && sqlite3_column_type(st, 2) == SQLITE_TEXT) {
+        col_text(st, 2, ctbuf, sizeof ctbuf);
+        ctype = ctbuf;
+      }
+    }
+    sqlite3_reset(st);
+    if (r == SQLITE_DONE)
+      return op_fail(op, BK_ENOTFOUND, "xetHash not found in the source bucket");
+    if (r != SQLITE_ROW) return dbc_err(c, r, "copy source lookup");
+  }
+  if (mtime < 0) mtime = now;
+  if (!(st = dbc_stmt(c, SQL_FILE_PUT))) return BK_EDB;
+  sqlite3_bind_int64(st, 1, bucket_id);
+  sqlite3_bind_text(st, 2, op->path, -1, SQLITE_TRANSIENT);
+  bind_hash(st, 3, &op->xet_hash);
+  sqlite3_bind_int64(st, 4, size);
+  sqlite3_bind_int64(st, 5, mtime);
+  sqlite3_bind_int64(st, 6, now);
+  if (ctype) sqlite3_bind_text(st, 7, ctype, -1, SQLITE_TRANSIENT);
+  int rc = dbc_step_done(c, st, "put file");
+  if (rc == 0 && op->type == BK_OP_COPY) {
+    if (!(st = dbc_stmt(c, SQL_GRANT))) return BK_EDB;
+    bind_hash(st, 1, &op->xet_hash);
+    sqlite3_bind_int64(st, 2, bucket_id);
+    rc = dbc_step_done(c, st, "grant");
+  }
+  return rc;
+}
+
+int bk_db_batch(bk_db *db, int64_t bucket_id, bk_batch_op *ops, size_t n,
+                unsigned flags, size_t *nfailed) {
+  if (nfailed) *nfailed = 0;
+  if (n > BK_BATCH_MAX) return bk_seterr(BK_ELIMIT, "too many operations (max %d)", BK_BATCH_MAX);
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  rc = dbc_begin(c);
+  if (rc == 0) {
+    int e = exists_q(c, SQL_BUCKET_BY_ID, bucket_id, NULL);
+    if (e < 0) rc = e;
+    else if (!e) rc = bk_seterr(BK_ENOTFOUND, "bucket not found");
+  }
+  int64_t now = db_now_ms();
+  size_t failed = 0, ok = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    int r = apply_op(c, bucket_id, &ops[i], flags, now);
+    if (r < 0) rc = r;
+    else if (r > 0) failed++;
+    else ok++;
+  }
+  if (rc == 0 && ok > 0) {
+    sqlite3_stmt *st = dbc_stmt(c, SQL_BUCKET_TOUCH);
+    if (!st) rc = BK_EDB;
+    else {
+      sqlite3_bind_int64(st, 1, bucket_id);
+      sqlite3_bind_int64(st, 2, now);
+      rc = dbc_step_done(c, st, "touch bucket");
+    }
+  }
+  if (rc == 0) rc = dbc_commit(c);
+  else dbc_rollback(c);
+  dbc_release(db, c);
+  if (rc == 0 && nfailed) *nfailed = failed;
+  return rc;
+}
+
+/* ---- accounting ---- */
+
+static const char SQL_USAGE_FILES_B[] =
+    "SELECT count(*), coalesce(sum(size), 0) FROM bucket_files WHERE bucket_id = ?1";
+static const char SQL_USAGE_FILES_NS[] =
+    "SELECT count(*), coalesce(sum(f.size), 0) FROM bucket_files f "
+    "JOIN buckets b ON b.id = f.bucket_id WHERE b.ns_id = ?1";
+static const char SQL_USAGE_CHUNKS_B[] =
+    "WITH h AS (SELECT DISTINCT xet_hash FROM bucket_files WHERE bucket_id = ?1),"
+    " ch AS (SELECT DISTINCT k.xorb_id, k.idx, k.record_len FROM h"
+    "  JOIN files f ON f.hash = h.xet_hash"
+    "  JOIN file_terms t ON t.file_id = f.id"
+    "  JOIN xorb_chunks k ON k.xorb_id = t.xorb_id AND k.idx >= t.chunk_start"
+    "   AND k.idx < t.chunk_end)"
+    " SELECT count(*), coalesce(sum(record_len), 0) FROM ch";
+static const char SQL_USAGE_CHUNKS_NS[] =
+    "WITH h AS (SELECT DISTINCT f.xet_hash FROM bucket_files f"
+    "  JOIN buckets b ON b.id = f.bucket_id WHERE b.ns_id = ?1),"
+    " ch AS (SELECT DISTINCT k.xorb_id, k.idx, k.record_len FROM h"
+    "  JOIN files f ON f.hash = h.xet_hash"
+    "  JOIN file_terms t ON t.file_id = f.id"
+    "  JOIN xorb_chunks k ON k.xorb_id = t.xorb_id AND k.idx >= t.chunk_start"
+    "   AND k.idx < t.chunk_end)"
+    " SELECT count(*), coalesce(sum(record_len), 0) FROM ch";
+
+static int usage(bk_db *db, const char *q1, const char *q2, int64_t id, bk_usage *out) {
+  memset(out, 0, sizeof *out);
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  rc = dbc_exec(c, "BEGIN");
+  const char *qs[2] = {q1, q2};
+  for (int i = 0; rc == 0 && i < 2; i++) {
+    sqlite3_stmt *st = dbc_stmt(c, qs[i]);
+    if (!st) { rc = BK_EDB; break; }
+    sqlite3_bind_int64(st, 1, id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+      uint64_t a = (uint64_t)sqlite3_column_int64(st, 0);
+      uint64_t b = (uint64_t)sqlite3_column_int64(st, 1);
+      if (i == 0) { out->nfiles = a; out->logical_bytes = b; }
+      else { out->nchunks = a; out->stored_bytes = b; }
+    } else {
+      rc = dbc_err(c, r, "usage");
+    }
+    sqlite3_reset(st);
+  }
+  if (!sqlite3_get_autocommit(c->h)) dbc_exec(c, "COMMIT");
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_bucket_usage(bk_db *db, int64_t bucket_id, bk_usage *out) {
+  return usage(db, SQL_USAGE_FILES_B, SQL_USAGE_CHUNKS_B, bucket_id, out);
+}
+
+int bk_db_ns_usage(bk_db *db, int64_t ns_id, bk_usage *out) {
+  return usage(db, SQL_USAGE_FILES_NS, SQL_USAGE_CHUNKS_NS, ns_id, out);
+}

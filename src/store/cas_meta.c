@@ -1,0 +1,837 @@
+/* buckets — CAS metadata: xorbs, chunk tables, file reconstructions,
+ * shards, global dedup index, gc, integrity (see include/buckets/db.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buckets/db.h"
+#include "buckets/error.h"
+#include "buckets/shard.h"
+#include "store/db_internal.h"
+
+#define DEDUP_MODULUS 1024u
+#define MAX_TERMS (1u << 24)
+
+/* ---- xorbs ---- */
+
+static const char SQL_XORB_ID[] = "SELECT id, nchunks FROM xorbs WHERE hash = ?1";
+static const char SQL_XORB_GET[] =
+    "SELECT hash, bytes_on_disk, unpacked_bytes, nchunks, created_ms, touched_ms "
+    "FROM xorbs WHERE hash = ?1";
+static const char SQL_XORB_LIST[] =
+    "SELECT hash, bytes_on_disk, unpacked_bytes, nchunks, created_ms, touched_ms "
+    "FROM xorbs ORDER BY id";
+static const char SQL_XORB_TOUCH[] = "UPDATE xorbs SET touched_ms = ?2 WHERE id = ?1";
+static const char SQL_XORB_INSERT[] =
+    "INSERT INTO xorbs(hash, bytes_on_disk, unpacked_bytes, nchunks, created_ms, touched_ms) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?5)";
+static const char SQL_CHUNK_INSERT[] =
+    "INSERT INTO xorb_chunks(xorb_id, idx, chunk_hash, record_offset, record_len, "
+    "unpacked_offset, unpacked_len) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char SQL_DEDUP_INSERT[] =
+    "INSERT OR IGNORE INTO dedup(chunk_hash, xorb_id, idx) VALUES(?1, ?2, ?3)";
+static const char SQL_DEDUP_FROM_CHUNK[] =
+    "INSERT OR IGNORE INTO dedup(chunk_hash, xorb_id, idx) "
+    "SELECT chunk_hash, xorb_id, idx FROM xorb_chunks WHERE xorb_id = ?1 AND idx = ?2";
+static const char SQL_DEDUP_FROM_CHUNK_H[] =
+    "INSERT OR IGNORE INTO dedup(chunk_hash, xorb_id, idx) "
+    "SELECT chunk_hash, xorb_id, idx FROM xorb_chunks WHERE xorb_id = ?1 AND idx = ?2 "
+    "AND chunk_hash = ?3";
+static const char SQL_CHUNKS_RANGE[] =
+    "SELECT chunk_hash, record_offset, record_len, unpacked_offset, unpacked_len "
+    "FROM xorb_chunks WHERE xorb_id = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx";
+static const char SQL_XORB_RANGE[] =
+    "SELECT a.record_offset, b.record_offset + b.record_len, "
+    "b.unpacked_offset + b.unpacked_len - a.unpacked_offset "
+    "FROM xorb_chunks a JOIN xorb_chunks b ON b.xorb_id = a.xorb_id AND b.idx = ?3 "
+    "WHERE a.xorb_id = ?1 AND a.idx = ?2";
+
+/* id and nchunks of a xorb: 0 found, BK_ENOTFOUND, BK_EDB. */
+static int xorb_id_c(struct dbc *c, const bk_hash *h, int64_t *id, uint32_t *nchunks) {
+  sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_ID);
+  if (!st) return BK_EDB;
+  bind_hash(st, 1, h);
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW) {
+    *id = sqlite3_column_int64(st, 0);
+    if (nchunks) *nchunks = (uint32_t)sqlite3_column_int64(st, 1);
+  }
+  sqlite3_reset(st);
+  if (r == SQLITE_ROW) return 0;
+  if (r == SQLITE_DONE) {
+    char hex[BK_HASH_HEX_LEN + 1];
+    bk_hash_to_hex(h, hex);
+    return bk_seterr(BK_ENOTFOUND, "xorb %s not found", hex);
+  }
+  return dbc_err(c, r, "xorb lookup");
+}
+
+static int exec_id2(struct dbc *c, const char *sql, int64_t a, int64_t b, const char *what) {
+  sqlite3_stmt *st = dbc_stmt(c, sql);
+  if (!st) return BK_EDB;
+  sqlite3_bind_int64(st, 1, a);
+  sqlite3_bind_int64(st, 2, b);
+  return dbc_step_done(c, st, what);
+}
+
+static int check_chunk_table(uint64_t bytes_on_disk, const bk_xorb_chunk *ch, size_t n,
+                             uint64_t *unpacked) {
+  uint64_t roff = 0, uoff = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (ch[i].record_offset != roff || ch[i].unpacked_offset != uoff || ch[i].record_len == 0)
+      return bk_seterr(BK_EINVAL, "chunk %zu: offsets are not contiguous", i);
+    roff += ch[i].record_len;
+    uoff += ch[i].unpacked_len;
+  }
+  if (roff > bytes_on_disk)
+    return bk_seterr(BK_ESIZE, "chunk records end past the xorb length");
+  *unpacked = uoff;
+  return 0;
+}
+
+int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
+                        uint64_t bytes_on_disk, const bk_xorb_chunk *chunks,
+                        size_t n, int *existed) {
+  if (n == 0 || n > BK_XORB_MAX_CHUNKS) return bk_seterr(BK_EINVAL, "bad chunk count %zu", n);
+  uint64_t unpacked = 0;
+  int rc = check_chunk_table(bytes_on_disk, chunks, n, &unpacked);
+  if (rc) return rc;
+  struct dbc *c;
+  if ((rc = dbc_acquire(db, &c))) return rc;
+  int64_t now = db_now_ms(), id = 0;
+  int was = 0;
+  rc = dbc_begin(c);
+  if (rc == 0 && bs) {
+    int e = bk_blob_exists(bs, BK_BLOB_XORB, xorb);
+    if (e < 0) rc = e;
+    else if (!e) rc = bk_seterr(BK_ENOTFOUND, "xorb blob vanished (concurrent gc?): put it again");
+  }
+  if (rc == 0) {
+    rc = xorb_id_c(c, xorb, &id, NULL);
+    if (rc == 0) {
+      was = 1;
+      rc = exec_id2(c, SQL_XORB_TOUCH, id, now, "touch xorb");
+    } else if (rc == BK_ENOTFOUND) {
+      sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_INSERT);
+      if (!st) rc = BK_EDB;
+      else {
+        bind_hash(st, 1, xorb);
+        sqlite3_bind_int64(st, 2, (int64_t)bytes_on_disk);
+        sqlite3_bind_int64(st, 3, (int64_t)unpacked);
+        sqlite3_bind_int64(st, 4, (int64_t)n);
+        sqlite3_bind_int64(st, 5, now);
+        rc = dbc_step_done(c, st, "insert xorb");
+      }
+      id = sqlite3_last_insert_rowid(c->h);
+      for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!(st = dbc_stmt(c, SQL_CHUNK_INSERT))) { rc = BK_EDB; break; }
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, (int64_t)i);
+        bind_hash(st, 3, &chunks[i].hash);
+        sqlite3_bind_int64(st, 4, chunks[i].record_offset);
+        sqlite3_bind_int64(st, 5, chunks[i].record_len);
+        sqlite3_bind_int64(st, 6, chunks[i].unpacked_offset);
+        sqlite3_bind_int64(st, 7, chunks[i].unpacked_len);
+        rc = dbc_step_done(c, st, "insert chunk");
+        if (rc == 0 && bk_hash_tail_u64(&chunks[i].hash) % DEDUP_MODULUS == 0) {
+          if (!(st = dbc_stmt(c, SQL_DEDUP_INSERT))) { rc = BK_EDB; break; }
+          bind_hash(st, 1, &chunks[i].hash);
+          sqlite3_bind_int64(st, 2, id);
+          sqlite3_bind_int64(st, 3, (int64_t)i);
+          rc = dbc_step_done(c, st, "insert dedup");
+        }
+      }
+    }
+  }
+  if (rc == 0) rc = dbc_commit(c);
+  else dbc_rollback(c);
+  dbc_release(db, c);
+  if (rc == 0 && existed) *existed = was;
+  return rc;
+}
+
+static void row_xorb(sqlite3_stmt *st, bk_xorb_info *x) {
+  col_hash(st, 0, &x->hash);
+  x->bytes_on_disk = (uint64_t)sqlite3_column_int64(st, 1);
+  x->unpacked_bytes = (uint64_t)sqlite3_column_int64(st, 2);
+  x->nchunks = (uint32_t)sqlite3_column_int64(st, 3);
+  x->created_ms = sqlite3_column_int64(st, 4);
+  x->touched_ms = sqlite3_column_int64(st, 5);
+}
+
+int bk_db_xorb_get(bk_db *db, const bk_hash *xorb, bk_xorb_info *out) {
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_GET);
+  if (!st) {
+    dbc_release(db, c);
+    return BK_EDB;
+  }
+  bind_hash(st, 1, xorb);
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW) { row_xorb(st, out); rc = 0; }
+  else if (r == SQLITE_DONE) rc = bk_seterr(BK_ENOTFOUND, "xorb not found");
+  else rc = dbc_err(c, r, "xorb lookup");
+  sqlite3_reset(st);
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_xorb_exists(bk_db *db, const bk_hash *xorb) {
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  int64_t id;
+  rc = xorb_id_c(c, xorb, &id, NULL);
+  dbc_release(db, c);
+  if (rc == 0) return 1;
+  if (rc == BK_ENOTFOUND) return 0;
+  return rc;
+}
+
+int bk_db_xorb_chunks(bk_db *db, const bk_hash *xorb, uint32_t start, uint32_t end,
+                      bk_xorb_chunk *out) {
+  if (start >= end) return bk_seterr(BK_EINVAL, "empty chunk range");
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  int64_t id;
+  uint32_t nchunks;
+  rc = xorb_id_c(c, xorb, &id, &nchunks);
+  if (rc == 0 && end > nchunks)
+    rc = bk_seterr(BK_EINVAL, "chunk range [%u,%u) outside the xorb (%u chunks)", start, end,
+                   nchunks);
+  sqlite3_stmt *st = rc == 0 ? dbc_stmt(c, SQL_CHUNKS_RANGE) : NULL;
+  if (rc == 0 && !st) rc = BK_EDB;
+  if (rc == 0) {
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, start);
+    sqlite3_bind_int64(st, 3, end);
+    uint32_t i = 0;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && i < end - start) {
+      bk_xorb_chunk *k = &out[i++];
+      col_hash(st, 0, &k->hash);
+      k->record_offset = (uint32_t)sqlite3_column_int64(st, 1);
+      k->record_len = (uint32_t)sqlite3_column_int64(st, 2);
+      k->unpacked_offset = (uint32_t)sqlite3_column_int64(st, 3);
+      k->unpacked_len = (uint32_t)sqlite3_column_int64(st, 4);
+      k->scheme = 0xff;
+    }
+    if (r != SQLITE_DONE && r != SQLITE_ROW) rc = dbc_err(c, r, "xorb chunks");
+    else if (i != end - start) rc = bk_seterr(BK_EDB, "xorb chunk table is incomplete");
+    sqlite3_reset(st);
+  }
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_xorb_range(bk_db *db, const bk_hash *xorb, uint32_t start, uint32_t end,
+                     uint64_t *byte_start, uint64_t *byte_end, uint64_t *unpacked) {
+  if (start >= end) return bk_seterr(BK_EINVAL, "empty chunk range");
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  int64_t id;
+  uint32_t nchunks;
+  rc = xorb_id_c(c, xorb, &id, &nchunks);
+  if (rc == 0 && end > nchunks)
+    rc = bk_seterr(BK_EINVAL, "chunk range [%u,%u) outside the xorb (%u chunks)", start, end,
+                   nchunks);
+  sqlite3_stmt *st = rc == 0 ? dbc_stmt(c, SQL_XORB_RANGE) : NULL;
+  if (rc == 0 && !st) rc = BK_EDB;
+  if (rc == 0) {
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, start);
+    sqlite3_bind_int64(st, 3, (int64_t)end - 1);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+      *byte_start = (uint64_t)sqlite3_column_int64(st, 0);
+      *byte_end = (uint64_t)sqlite3_column_int64(st, 1) - 1;
+      if (unpacked) *unpacked = (uint64_t)sqlite3_column_int64(st, 2);
+    } else if (r == SQLITE_DONE) {
+      rc = bk_seterr(BK_EDB, "xorb chunk table is incomplete");
+    } else {
+      rc = dbc_err(c, r, "xorb range");
+    }
+    sqlite3_reset(st);
+  }
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_xorb_list(bk_db *db, bk_xorb_cb cb, void *ctx) {
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_LIST);
+  if (!st) {
+    dbc_release(db, c);
+    return BK_EDB;
+  }
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    bk_xorb_info x;
+    row_xorb(st, &x);
+    if ((rc = cb(ctx, &x))) break;
+  }
+  if (!rc && r != SQLITE_DONE) rc = dbc_err(c, r, "list xorbs");
+  sqlite3_reset(st);
+  dbc_release(db, c);
+  return rc;
+}
+
+/* ---- file reconstructions ---- */
+
+static const char SQL_FILE_ROW[] =
+    "SELECT id, hash, size, sha256, nterms, created_ms FROM files WHERE hash = ?1";
+static const char SQL_FILE_TERMS[] =
+    "SELECT x.hash, t.chunk_start, t.chunk_end, t.unpacked_bytes FROM file_terms t "
+    "JOIN xorbs x ON x.id = t.xorb_id WHERE t.file_id = ?1 ORDER BY t.seq";
+static const char SQL_FILE_INSERT[] =
+    "INSERT INTO files(hash, size, sha256, nterms, created_ms, touched_ms) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?5)";
+static const char SQL_FILE_TOUCH[] = "UPDATE files SET touched_ms = ?2 WHERE id = ?1";
+static const char SQL_TERM_INSERT[] =
+    "INSERT INTO file_terms(file_id, seq, xorb_id, chunk_start, chunk_end, unpacked_bytes) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+static const char SQL_GRANT_INSERT[] =
+    "INSERT OR IGNORE INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2)";
+
+static int file_row_c(struct dbc *c, const bk_hash *h, int64_t *id, bk_cas_file *out) {
+  sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_ROW);
+  if (!st) return BK_EDB;
+  bind_hash(st, 1, h);
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW) {
+    if (id) *id = sqlite3_column_int64(st, 0);
+    if (out) {
+      col_hash(st, 1, &out->hash);
+      out->size = (uint64_t)sqlite3_column_int64(st, 2);
+      out->has_sha256 = sqlite3_column_type(st, 3) == SQLITE_BLOB;
+      if (out->has_sha256) col_hash(st, 3, &out->sha256);
+      else memset(&out->sha256, 0, sizeof out->sha256);
+      out->nterms = (uint32_t)sqlite3_column_int64(st, 4);
+      out->created_ms = sqlite3_column_int64(st, 5);
+    }
+  }
+  sqlite3_reset(st);
+  if (r == SQLITE_ROW) return 0;
+  if (r == SQLITE_DONE) return bk_seterr(BK_ENOTFOUND, "file not found");
+  return dbc_err(c, r, "file lookup");
+}
+
+int bk_db_cas_file_get(bk_db *db, const bk_hash *file, bk_cas_file *out) {
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  rc = file_row_c(c, file, NULL, out);
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_cas_file_terms(bk_db *db, const bk_hash *file, bk_file_term **terms, size_t *n) {
+  *terms = NULL;
+  *n = 0;
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  bk_cas_file f;
+  int64_t id;
+  rc = dbc_exec(c, "BEGIN");
+  if (rc == 0) rc = file_row_c(c, file, &id, &f);
+  bk_file_term *t = NULL;
+  size_t k = 0;
+  if (rc == 0 && f.nterms > MAX_TERMS) rc = bk_seterr(BK_ELIMIT, "too many terms");
+  if (rc == 0 && f.nterms > 0) {
+    t = calloc(f.nterms, sizeof *t);
+    if (!t) rc = bk_seterr(BK_ENOMEM, "out of memory");
+  }
+  if (rc == 0 && f.nterms > 0) {
+    sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_TERMS);
+    if (!st) rc = BK_EDB;
+    else {
+      sqlite3_bind_int64(st, 1, id);
+      int r;
+      while ((r = sqlite3_step(st)) == SQLITE_ROW && k < f.nterms) {
+        col_hash(st, 0, &t[k].xorb);
+        t[k].chunk_start = (uint32_t)sqlite3_column_int64(st, 1);
+        t[k].chunk_end = (uint32_t)sqlite3_column_int64(st, 2);
+        t[k].unpacked_bytes = (uint32_t)sqlite3_column_int64(st, 3);
+        k++;
+      }
+      if (r != SQLITE_DONE && r != SQLITE_ROW) rc = dbc_err(c, r, "file terms");
+      else if (k != f.nterms) rc = bk_seterr(BK_EDB, "file term table is incomplete");
+      sqlite3_reset(st);
+    }
+  }
+  if (!sqlite3_get_autocommit(c->h)) dbc_exec(c, "COMMIT");
+  dbc_release(db, c);
+  if (rc) {
+    free(t);
+    return rc;
+  }
+  *terms = t;
+  *n = k;
+  return 0;
+}
+
+int bk_db_file_grant(bk_db *db, const bk_hash *file, int64_t bucket_id) {
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, SQL_GRANT_INSERT);
+  if (!st) rc = BK_EDB;
+  else {
+    bind_hash(st, 1, file);
+    sqlite3_bind_int64(st, 2, bucket_id);
+    rc = dbc_step_done(c, st, "grant");
+  }
+  dbc_release(db, c);
+  return rc;
+}
+
+/* ---- shards ---- */
+
+static const char SQL_SHARD_ID[] = "SELECT id FROM shards WHERE hash = ?1";
+static const char SQL_SHARD_INSERT[] =
+    "INSERT INTO shards(hash, size, created_ms, touched_ms) VALUES(?1, ?2, ?3, ?3)";
+static const char SQL_SHARD_TOUCH[] = "UPDATE shards SET touched_ms = ?2 WHERE id = ?1";
+static const char SQL_SHARD_REF[] =
+    "INSERT OR IGNORE INTO shard_refs(shard_id, kind, hash) VALUES(?1, ?2, ?3)";
+static const char SQL_SHARD_LIST[] =
+    "SELECT hash, size, created_ms, touched_ms FROM shards ORDER BY id";
+
+static int shard_ref(struct dbc *c, int64_t sid, int kind, const bk_hash *h) {
+  sqlite3_stmt *st = dbc_stmt(c, SQL_SHARD_REF);
+  if (!st) return BK_EDB;
+  sqlite3_bind_int64(st, 1, sid);
+  sqlite3_bind_int(st, 2, kind);
+  bind_hash(st, 3, h);
+  return dbc_step_done(c, st, "shard ref");
+}
+
+/* Small cache of xorb hash -> (id, nchunks) for one registration. */
+struct xcache {
+  bk_hash h;
+  int64_t id;
+  uint32_t n;
+  int valid;
+};
+
+static int xorb_lookup_cached(struct dbc *c, struct xcache *xc, const bk_hash *h,
+                              int64_t *id, uint32_t *n, bk_hash *missing) {
+  if (xc->valid && bk_hash_eq(&xc->h, h)) {
+    *id = xc->id;
+    *n = xc->n;
+    return 0;
+  }
+  int rc = xorb_id_c(c, h, id, n);
+  if (rc == BK_ENOTFOUND && missing) *missing = *h;
+  if (rc) return rc;
+  xc->h = *h;
+  xc->id = *id;
+  xc->n = *n;
+  xc->valid = 1;
+  return 0;
+}
+
+static int register_file(struct dbc *c, struct xcache *xc, const bk_shard_file *f,
+                         int64_t bucket_id, int64_t now, bk_hash *missing) {
+  /* validate every term and compute the size */
+  uint64_t size = 0;
+  char fhex[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(&f->file_hash, fhex);
+  for (uint32_t i = 0; i < f->nterms; i++) {
+    const bk_shard_term *t = &f->terms[i];
+    int64_t xid;
+    uint32_t n;
+    int rc = xorb_lookup_cached(c, xc, &t->xorb_hash, &xid, &n, missing);
+    if (rc) return rc;
+    if (t->chunk_start >= t->chunk_end || t->chunk_end > n)
+      return bk_seterr(BK_EINVAL, "file %s term %u: chunk range [%u,%u) outside the xorb (%u chunks)",
+                       fhex, i, t->chunk_start, t->chunk_end, n);
+    sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_RANGE);
+    if (!st) return BK_EDB;
+    sqlite3_bind_int64(st, 1, xid);
+    sqlite3_bind_int64(st, 2, t->chunk_start);
+    sqlite3_bind_int64(st, 3, (int64_t)t->chunk_end - 1);
+    int r = sqlite3_step(st);
+    int64_t unpacked = r == SQLITE_ROW ? sqlite3_column_int64(st, 2) : -1;
+    sqlite3_reset(st);
+    if (r != SQLITE_ROW) return r == SQLITE_DONE ? bk_seterr(BK_EDB, "chunk table incomplete")
+                                                 : dbc_err(c, r, "term range");
+    if (unpacked != (int64_t)t->unpacked_bytes)
+      return bk_seterr(BK_ESIZE, "file %s term %u: unpacked_bytes %u != %lld of the chunks",
+                       fhex, i, t->unpacked_bytes, (long long)unpacked);
+    size += t->unpacked_bytes;
+  }
+  int64_t fid;
+  int rc = file_row_c(c, &f->file_hash, &fid, NULL);
+  if (rc == 0) {
+    rc = exec_id2(c, SQL_FILE_TOUCH, fid, now, "touch file");
+  } else if (rc == BK_ENOTFOUND) {
+    sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_INSERT);
+    if (!st) return BK_EDB;
+    bind_hash(st, 1, &f->file_hash);
+    sqlite3_bind_int64(st, 2, (int64_t)size);
+    if (f->flags & BK_SHARD_FILE_META) bind_hash(st, 3, &f->sha256);
+    sqlite3_bind_int64(st, 4, f->nterms);
+    sqlite3_bind_int64(st, 5, now);
+    if ((rc = dbc_step_done(c, st, "insert file"))) return rc;
+    fid = sqlite3_last_insert_rowid(c->h);
+    for (uint32_t i = 0; i < f->nterms; i++) {
+      const bk_shard_term *t = &f->terms[i];
+      int64_t xid;
+      uint32_t n;
+      if ((rc = xorb_lookup_cached(c, xc, &t->xorb_hash, &xid, &n, missing))) return rc;
+      if (!(st = dbc_stmt(c, SQL_TERM_INSERT))) return BK_EDB;
+      sqlite3_bind_int64(st, 1, fid);
+      sqlite3_bind_int64(st, 2, i);
+      sqlite3_bind_int64(st, 3, xid);
+      sqlite3_bind_int64(st, 4, t->chunk_start);
+      sqlite3_bind_int64(st, 5, t->chunk_end);
+      sqlite3_bind_int64(st, 6, t->unpacked_bytes);
+      if ((rc = dbc_step_done(c, st, "insert term"))) return rc;
+    }
+  }
+  if (rc) return rc;
+  /* first chunk of the file is global-dedup eligible */
+  if (f->nterms > 0) {
+    int64_t xid;
+    uint32_t n;
+    if ((rc = xorb_lookup_cached(c, xc, &f->terms[0].xorb_hash, &xid, &n, missing))) return rc;
+    if ((rc = exec_id2(c, SQL_DEDUP_FROM_CHUNK, xid, f->terms[0].chunk_start, "dedup")))
+      return rc;
+  }
+  if (bucket_id > 0) {
+    sqlite3_stmt *st = dbc_stmt(c, SQL_GRANT_INSERT);
+    if (!st) return BK_EDB;
+    bind_hash(st, 1, &f->file_hash);
+    sqlite3_bind_int64(st, 2, bucket_id);
+    if ((rc = dbc_step_done(c, st, "grant"))) return rc;
+  }
+  return 0;
+}
+
+int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
+                         const struct bk_shard *s, int64_t bucket_id, bk_hash *missing,
+                         int *existed) {
+  if (!s) return bk_seterr(BK_EINVAL, "no shard");
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  int64_t now = db_now_ms(), sid = 0;
+  int was = 0;
+  struct xcache xc = {0};
+  rc = dbc_begin(c);
+  /* shard row */
+  if (rc == 0) {
+    sqlite3_stmt *st = dbc_stmt(c, SQL_SHARD_ID);
+    if (!st) rc = BK_EDB;
+    else {
+      bind_hash(st, 1, shard_hash);
+      int r = sqlite3_step(st);
+      if (r == SQLITE_ROW) { sid = sqlite3_column_int64(st, 0); was = 1; }
+      else if (r != SQLITE_DONE) rc = dbc_err(c, r, "shard lookup");
+      sqlite3_reset(st);
+    }
+  }
+  if (rc == 0 && was) rc = exec_id2(c, SQL_SHARD_TOUCH, sid, now, "touch shard");
+  if (rc == 0 && !was) {
+    sqlite3_stmt *st = dbc_stmt(c, SQL_SHARD_INSERT);
+    if (!st) rc = BK_EDB;
+    else {
+      bind_hash(st, 1, shard_hash);
+      sqlite3_bind_int64(st, 2, (int64_t)size);
+      sqlite3_bind_int64(st, 3, now);
+      rc = dbc_step_done(c, st, "insert shard");
+      sid = sqlite3_last_insert_rowid(c->h);
+    }
+  }
+  /* xorb section: every xorb must exist; flagged chunks join the dedup index */
+  for (uint32_t i = 0; rc == 0 && i < s->nxorbs; i++) {
+    const bk_shard_xorb *x = &s->xorbs[i];
+    int64_t xid;
+    uint32_t n;
+    rc = xorb_lookup_cached(c, &xc, &x->xorb_hash, &xid, &n, missing);
+    if (rc) break;
+    if (x->nchunks != n) {
+      char hex[BK_HASH_HEX_LEN + 1];
+      bk_hash_to_hex(&x->xorb_hash, hex);
+      rc = bk_seterr(BK_EINVAL, "shard lists xorb %s with %u chunks, stored one has %u", hex,
+                     x->nchunks, n);
+      break;
+    }
+    rc = exec_id2(c, SQL_XORB_TOUCH, xid, now, "touch xorb");
+    for (uint32_t k = 0; rc == 0 && k < x->nchunks; k++) {
+      if (!(x->chunks[k].flags & BK_SHARD_CHUNK_GLOBAL_DEDUP)) continue;
+      sqlite3_stmt *st = dbc_stmt(c, SQL_DEDUP_FROM_CHUNK_H);
+      if (!st) { rc = BK_EDB; break; }
+      sqlite3_bind_int64(st, 1, xid);
+      sqlite3_bind_int64(st, 2, k);
+      bind_hash(st, 3, &x->chunks[k].hash);
+      rc = dbc_step_done(c, st, "dedup");
+    }
+    if (rc == 0) rc = shard_ref(c, sid, 1, &x->xorb_hash);
+  }
+  /* file section */
+  for (uint32_t i = 0; rc == 0 && i < s->nfiles; i++) {
+    rc = register_file(c, &xc, &s->files[i], bucket_id, now, missing);
+    if (rc == 0) rc = shard_ref(c, sid, 0, &s->files[i].file_hash);
+    /* touch the term xorbs: they are in use again */
+    for (uint32_t t = 0; rc == 0 && t < s->files[i].nterms; t++) {
+      int64_t xid;
+      uint32_t n;
+      rc = xorb_lookup_cached(c, &xc, &s->files[i].terms[t].xorb_hash, &xid, &n, missing);
+      if (rc == 0 && (t == 0 || !bk_hash_eq(&s->files[i].terms[t].xorb_hash,
+                                             &s->files[i].terms[t - 1].xorb_hash)))
+        rc = exec_id2(c, SQL_XORB_TOUCH, xid, now, "touch xorb");
+    }
+  }
+  if (rc == 0) rc = dbc_commit(c);
+  else dbc_rollback(c);
+  dbc_release(db, c);
+  if (rc == 0 && existed) *existed = was;
+  return rc;
+}
+
+int bk_db_shard_exists(bk_db *db, const bk_hash *shard_hash) {
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, SQL_SHARD_ID);
+  if (!st) {
+    dbc_release(db, c);
+    return BK_EDB;
+  }
+  bind_hash(st, 1, shard_hash);
+  int r = sqlite3_step(st);
+  rc = r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : dbc_err(c, r, "shard lookup");
+  sqlite3_reset(st);
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_shard_list(bk_db *db, bk_shard_cb cb, void *ctx) {
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, SQL_SHARD_LIST);
+  if (!st) {
+    dbc_release(db, c);
+    return BK_EDB;
+  }
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    bk_shard_info si;
+    col_hash(st, 0, &si.hash);
+    si.size = (uint64_t)sqlite3_column_int64(st, 1);
+    si.created_ms = sqlite3_column_int64(st, 2);
+    si.touched_ms = sqlite3_column_int64(st, 3);
+    if ((rc = cb(ctx, &si))) break;
+  }
+  if (!rc && r != SQLITE_DONE) rc = dbc_err(c, r, "list shards");
+  sqlite3_reset(st);
+  dbc_release(db, c);
+  return rc;
+}
+
+/* ---- dedup ---- */
+
+static const char SQL_DEDUP_LOOKUP[] =
+    "SELECT x.hash, d.idx, x.id FROM dedup d JOIN xorbs x ON x.id = d.xorb_id "
+    "WHERE d.chunk_hash = ?1";
+
+int bk_db_dedup_lookup(bk_db *db, const bk_hash *chunk, bk_hash *xorb, uint32_t *idx) {
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, SQL_DEDUP_LOOKUP);
+  if (!st) {
+    dbc_release(db, c);
+    return BK_EDB;
+  }
+  bind_hash(st, 1, chunk);
+  int r = sqlite3_step(st);
+  int64_t xid = 0;
+  if (r == SQLITE_ROW) {
+    col_hash(st, 0, xorb);
+    *idx = (uint32_t)sqlite3_column_int64(st, 1);
+    xid = sqlite3_column_int64(st, 2);
+    rc = 0;
+  } else if (r == SQLITE_DONE) {
+    rc = bk_seterr(BK_ENOTFOUND, "chunk not known");
+  } else {
+    rc = dbc_err(c, r, "dedup lookup");
+  }
+  sqlite3_reset(st);
+  /* keep the xorb alive for a client about to reference it (best effort:
+   * a busy database must not fail the lookup) */
+  if (rc == 0) exec_id2(c, SQL_XORB_TOUCH, xid, db_now_ms(), "touch xorb");
+  dbc_release(db, c);
+  if (rc == 0) bk_clearerr();
+  return rc;
+}
+
+/* ---- gc ---- */
+
+static const char SQL_GC_FILES[] =
+    "SELECT id, hash FROM files f WHERE touched_ms < ?1 AND NOT EXISTS"
+    " (SELECT 1 FROM bucket_files b WHERE b.xet_hash = f.hash)";
+static const char SQL_GC_FILE_DEL[] = "DELETE FROM files WHERE id = ?1";
+static const char SQL_GC_GRANT_DEL[] = "DELETE FROM file_grants WHERE file_hash = ?1";
+static const char SQL_GC_XORBS[] =
+    "SELECT id, hash, bytes_on_disk FROM xorbs x WHERE touched_ms < ?1 AND NOT EXISTS"
+    " (SELECT 1 FROM file_terms t WHERE t.xorb_id = x.id)";
+static const char SQL_GC_XORB_DEL[] = "DELETE FROM xorbs WHERE id = ?1";
+static const char SQL_GC_SHARDS[] =
+    "SELECT id, hash, size FROM shards s WHERE touched_ms < ?1"
+    " AND NOT EXISTS (SELECT 1 FROM shard_refs r JOIN files f ON f.hash = r.hash"
+    "   WHERE r.shard_id = s.id AND r.kind = 0)"
+    " AND NOT EXISTS (SELECT 1 FROM shard_refs r JOIN xorbs x ON x.hash = r.hash"
+    "   WHERE r.shard_id = s.id AND r.kind = 1)";
+static const char SQL_GC_SHARD_DEL[] = "DELETE FROM shards WHERE id = ?1";
+
+struct gc_row {
+  int64_t id;
+  bk_hash h;
+  uint64_t size;
+};
+
+/* Collects the rows of a gc candidate query. */
+static int gc_collect(struct dbc *c, const char *sql, int64_t cutoff, int has_size,
+                      struct gc_row **rows, size_t *n) {
+  *rows = NULL;
+  *n = 0;
+  size_t cap = 0;
+  sqlite3_stmt *st = dbc_stmt(c, sql);
+  if (!st) return BK_EDB;
+  sqlite3_bind_int64(st, 1, cutoff);
+  int r, rc = 0;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    if (*n == cap) {
+      size_t nc = cap ? cap * 2 : 64;
+      struct gc_row *p = realloc(*rows, nc * sizeof *p);
+      if (!p) { rc = bk_seterr(BK_ENOMEM, "out of memory"); break; }
+      *rows = p;
+      cap = nc;
+    }
+    struct gc_row *g = &(*rows)[(*n)++];
+    g->id = sqlite3_column_int64(st, 0);
+    col_hash(st, 1, &g->h);
+    g->size = has_size ? (uint64_t)sqlite3_column_int64(st, 2) : 0;
+  }
+  if (!rc && r != SQLITE_DONE) rc = dbc_err(c, r, "gc scan");
+  sqlite3_reset(st);
+  if (rc) {
+    free(*rows);
+    *rows = NULL;
+    *n = 0;
+  }
+  return rc;
+}
+
+static int del_id(struct dbc *c, const char *sql, int64_t id) {
+  sqlite3_stmt *st = dbc_stmt(c, sql);
+  if (!st) return BK_EDB;
+  sqlite3_bind_int64(st, 1, id);
+  return dbc_step_done(c, st, "gc delete");
+}
+
+int bk_db_gc(bk_db *db, int64_t cutoff_ms, bk_gc_trash_cb trash, void *ctx,
+             bk_gc_stats *stats) {
+  bk_gc_stats z = {0};
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  struct gc_row *rows = NULL;
+  size_t n = 0;
+  rc = dbc_begin(c);
+  /* 1. file reconstructions no bucket file uses */
+  if (rc == 0) rc = gc_collect(c, SQL_GC_FILES, cutoff_ms, 0, &rows, &n);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    rc = del_id(c, SQL_GC_FILE_DEL, rows[i].id);
+    if (rc == 0) {
+      sqlite3_stmt *st = dbc_stmt(c, SQL_GC_GRANT_DEL);
+      if (!st) rc = BK_EDB;
+      else {
+        bind_hash(st, 1, &rows[i].h);
+        rc = dbc_step_done(c, st, "gc grants");
+      }
+    }
+    z.files++;
+  }
+  free(rows);
+  rows = NULL;
+  /* 2. xorbs no file term uses */
+  if (rc == 0) rc = gc_collect(c, SQL_GC_XORBS, cutoff_ms, 1, &rows, &n);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    rc = del_id(c, SQL_GC_XORB_DEL, rows[i].id);
+    if (rc == 0 && trash) rc = trash(ctx, BK_BLOB_XORB, &rows[i].h);
+    z.xorbs++;
+    z.xorb_bytes += rows[i].size;
+  }
+  free(rows);
+  rows = NULL;
+  /* 3. shards none of whose files or xorbs survive */
+  if (rc == 0) rc = gc_collect(c, SQL_GC_SHARDS, cutoff_ms, 1, &rows, &n);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    rc = del_id(c, SQL_GC_SHARD_DEL, rows[i].id);
+    if (rc == 0 && trash) rc = trash(ctx, BK_BLOB_SHARD, &rows[i].h);
+    z.shards++;
+    z.shard_bytes += rows[i].size;
+  }
+  free(rows);
+  if (rc == 0) rc = dbc_commit(c);
+  else dbc_rollback(c);
+  dbc_release(db, c);
+  if (rc == 0 && stats) *stats = z;
+  return rc;
+}
+
+/* ---- integrity ---- */
+
+int bk_db_check(bk_db *db, bk_msg_cb cb, void *ctx) {
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  int found = 0;
+  const char *qs[] = {"PRAGMA quick_check", "PRAGMA foreign_key_check",
+                      /* every file's terms are all there */
+                      "SELECT 'file ' || hex(f.hash) || ': ' || count(t.seq) || ' of ' || f.nterms "
+                      "|| ' terms' FROM files f LEFT JOIN file_terms t ON t.file_id = f.id "
+                      "GROUP BY f.id HAVING count(t.seq) != f.nterms",
+                      /* every xorb's chunk table is complete */
+                      "SELECT 'xorb ' || hex(x.hash) || ': ' || count(k.idx) || ' of ' || x.nchunks "
+                      "|| ' chunk rows' FROM xorbs x LEFT JOIN xorb_chunks k ON k.xorb_id = x.id "
+                      "GROUP BY x.id HAVING count(k.idx) != x.nchunks"};
+  for (size_t q = 0; rc == 0 && q < sizeof qs / sizeof qs[0]; q++) {
+    sqlite3_stmt *st = NULL;
+    int r = sqlite3_prepare_v2(c->h, qs[q], -1, &st, NULL);
+    if (r != SQLITE_OK) { rc = dbc_err(c, r, "check"); break; }
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+      char msg[512];
+      if (q == 0) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        if (t && !strcmp(t, "ok")) continue;
+        snprintf(msg, sizeof msg, "sqlite quick_check: %s", t ? t : "?");
+      } else if (q == 1) {
+        snprintf(msg, sizeof msg, "foreign key violation in %s rowid %lld (-> %s)",
+                 (const char *)sqlite3_column_text(st, 0),
+                 (long long)sqlite3_column_int64(st, 1),
+                 (const char *)sqlite3_column_text(st, 2));
+      } else {
+        snprintf(msg, sizeof msg, "%s", (const char *)sqlite3_column_text(st, 0));
+      }
+      found = 1;
+      if (cb && (rc = cb(ctx, msg))) break;
+    }
+    if (!rc && r != SQLITE_DONE && r != SQLITE_ROW) rc = dbc_err(c, r, "check");
+    sqlite3_finalize(st);
+  }
+  dbc_release(db, c);
+  if (rc < 0) return rc;
+  return found;
+}

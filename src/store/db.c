@@ -1,0 +1,405 @@
+/* buckets — metadata database: connection pool, schema, validation
+ * (see include/buckets/db.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buckets/error.h"
+#include "store/db_internal.h"
+
+#define SCHEMA_VERSION 1
+#define POOL_MAX 8
+#define BUSY_TIMEOUT_MS 10000
+
+int bk_db_schema_version(void) { return SCHEMA_VERSION; }
+
+int64_t db_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int dbc_err(struct dbc *c, int src, const char *what) {
+  const char *m = c && c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(src);
+  if (src == SQLITE_BUSY || src == SQLITE_LOCKED)
+    return bk_seterr(BK_EDB, "%s: database busy (%s)", what, m);
+  return bk_seterr(BK_EDB, "%s: %s", what, m);
+}
+
+static const char *SCHEMA_V1 =
+    "CREATE TABLE namespaces("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " kind INTEGER NOT NULL,"         /* 1 user, 2 org */
+    " created_ms INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX namespaces_name ON namespaces(name COLLATE NOCASE);"
+    "CREATE TABLE org_members("
+    " org_id INTEGER NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,"
+    " user_id INTEGER NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,"
+    " role INTEGER NOT NULL,"
+    " PRIMARY KEY(org_id, user_id)) WITHOUT ROWID;"
+    "CREATE INDEX org_members_user ON org_members(user_id);"
+    "CREATE TABLE tokens("
+    " id INTEGER PRIMARY KEY,"
+    " user_id INTEGER NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,"
+    " role INTEGER NOT NULL,"
+    " token_hash BLOB NOT NULL UNIQUE,"
+    " created_ms INTEGER NOT NULL,"
+    " revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX tokens_user ON tokens(user_id);"
+    "CREATE TABLE buckets("
+    " id INTEGER PRIMARY KEY,"
+    " ns_id INTEGER NOT NULL REFERENCES namespaces(id),"
+    " name TEXT NOT NULL,"
+    " private INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " UNIQUE(ns_id, name));"
+    "CREATE TABLE bucket_files("
+    " bucket_id INTEGER NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,"
+    " path TEXT NOT NULL,"
+    " xet_hash BLOB NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " mtime_ms INTEGER NOT NULL,"
+    " uploaded_ms INTEGER NOT NULL,"
+    " content_type TEXT,"
+    " PRIMARY KEY(bucket_id, path)) WITHOUT ROWID;"
+    "CREATE INDEX bucket_files_hash ON bucket_files(xet_hash);"
+    "CREATE TABLE xorbs("
+    " id INTEGER PRIMARY KEY,"
+    " hash BLOB NOT NULL UNIQUE,"
+    " bytes_on_disk INTEGER NOT NULL,"
+    " unpacked_bytes INTEGER NOT NULL,"
+    " nchunks INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " touched_ms INTEGER NOT NULL);"
+    "CREATE TABLE xorb_chunks("
+    " xorb_id INTEGER NOT NULL REFERENCES xorbs(id) ON DELETE CASCADE,"
+    " idx INTEGER NOT NULL,"
+    " chunk_hash BLOB NOT NULL,"
+    " record_offset INTEGER NOT NULL,"
+    " record_len INTEGER NOT NULL,"
+    " unpacked_offset INTEGER NOT NULL,"
+    " unpacked_len INTEGER NOT NULL,"
+    " PRIMARY KEY(xorb_id, idx)) WITHOUT ROWID;"
+    "CREATE TABLE files("
+    " id INTEGER PRIMARY KEY,"
+    " hash BLOB NOT NULL UNIQUE,"
+    " size INTEGER NOT NULL,"
+    " sha256 BLOB,"
+    " nterms INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " touched_ms INTEGER NOT NULL);"
+    "CREATE TABLE file_terms("
+    " file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " xorb_id INTEGER NOT NULL REFERENCES xorbs(id),"
+    " chunk_start INTEGER NOT NULL,"
+    " chunk_end INTEGER NOT NULL,"
+    " unpacked_bytes INTEGER NOT NULL,"
+    " PRIMARY KEY(file_id, seq)) WITHOUT ROWID;"
+    "CREATE INDEX file_terms_xorb ON file_terms(xorb_id);"
+    "CREATE TABLE file_grants("
+    " file_hash BLOB NOT NULL,"
+    " bucket_id INTEGER NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,"
+    " PRIMARY KEY(file_hash, bucket_id)) WITHOUT ROWID;"
+    "CREATE INDEX file_grants_bucket ON file_grants(bucket_id);"
+    "CREATE TABLE shards("
+    " id INTEGER PRIMARY KEY,"
+    " hash BLOB NOT NULL UNIQUE,"
+    " size INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " touched_ms INTEGER NOT NULL);"
+    "CREATE TABLE shard_refs("
+    " shard_id INTEGER NOT NULL REFERENCES shards(id) ON DELETE CASCADE,"
+    " kind INTEGER NOT NULL,"          /* 0 file, 1 xorb */
+    " hash BLOB NOT NULL,"
+    " PRIMARY KEY(shard_id, kind, hash)) WITHOUT ROWID;"
+    "CREATE TABLE dedup("
+    " chunk_hash BLOB PRIMARY KEY,"
+    " xorb_id INTEGER NOT NULL REFERENCES xorbs(id) ON DELETE CASCADE,"
+    " idx INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX dedup_xorb ON dedup(xorb_id);";
+
+/* ---- statements ---- */
+
+sqlite3_stmt *dbc_stmt(struct dbc *c, const char *sql) {
+  for (int i = 0; i < c->ncache; i++) {
+    if (c->cache[i].sql == sql) {
+      sqlite3_stmt *st = c->cache[i].st;
+      sqlite3_reset(st);
+      sqlite3_clear_bindings(st);
+      return st;
+    }
+  }
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v3(c->h, sql, -1,
+                              c->ncache < DBC_CACHE ? SQLITE_PREPARE_PERSISTENT : 0,
+                              &st, NULL);
+  if (rc != SQLITE_OK) {
+    dbc_err(c, rc, "prepare");
+    return NULL;
+  }
+  if (c->ncache < DBC_CACHE) {
+    c->cache[c->ncache].sql = sql;
+    c->cache[c->ncache].st = st;
+    c->ncache++;
+    return st;
+  }
+  /* cache full (should not happen: statements are static): leak-free fallback
+   * is not possible with this interface, so refuse. */
+  sqlite3_finalize(st);
+  bk_seterr(BK_EDB, "statement cache full");
+  return NULL;
+}
+
+int dbc_step_done(struct dbc *c, sqlite3_stmt *st, const char *what) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return dbc_err(c, rc, what);
+  return 0;
+}
+
+int dbc_exec(struct dbc *c, const char *sql) {
+  char *msg = NULL;
+  int rc = sqlite3_exec(c->h, sql, NULL, NULL, &msg);
+  if (rc != SQLITE_OK) {
+    int e = bk_seterr(BK_EDB, "%s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return e;
+  }
+  return 0;
+}
+
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+
+int dbc_begin(struct dbc *c) {
+  sqlite3_stmt *st = dbc_stmt(c, SQL_BEGIN);
+  if (!st) return BK_EDB;
+  return dbc_step_done(c, st, "begin");
+}
+
+int dbc_commit(struct dbc *c) {
+  sqlite3_stmt *st = dbc_stmt(c, SQL_COMMIT);
+  if (!st) return BK_EDB;
+  int rc = dbc_step_done(c, st, "commit");
+  if (rc) dbc_rollback(c);
+  return rc;
+}
+
+void dbc_rollback(struct dbc *c) {
+  if (sqlite3_get_autocommit(c->h)) return;
+  sqlite3_stmt *st = dbc_stmt(c, SQL_ROLLBACK);
+  if (st) {
+    sqlite3_step(st);
+    sqlite3_reset(st);
+  }
+}
+
+/* ---- connections ---- */
+
+static void dbc_close(struct dbc *c) {
+  if (!c) return;
+  for (int i = 0; i < c->ncache; i++) sqlite3_finalize(c->cache[i].st);
+  sqlite3_close_v2(c->h);
+  free(c);
+}
+
+static int dbc_open(const char *path, struct dbc **out) {
+  *out = NULL;
+  struct dbc *c = calloc(1, sizeof *c);
+  if (!c) return bk_seterr(BK_ENOMEM, "out of memory");
+  int rc = sqlite3_open_v2(path, &c->h,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                               SQLITE_OPEN_NOMUTEX,
+                           NULL);
+  if (rc != SQLITE_OK) {
+    int e = bk_seterr(BK_EDB, "open %s: %s", path,
+                      c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc));
+    dbc_close(c);
+    return e;
+  }
+  sqlite3_extended_result_codes(c->h, 0);
+  sqlite3_busy_timeout(c->h, BUSY_TIMEOUT_MS);
+  rc = dbc_exec(c, "PRAGMA journal_mode=WAL");
+  if (rc == 0) rc = dbc_exec(c, "PRAGMA synchronous=FULL");
+  if (rc == 0) rc = dbc_exec(c, "PRAGMA foreign_keys=ON");
+  if (rc == 0) rc = dbc_exec(c, "PRAGMA temp_store=MEMORY");
+  if (rc) {
+    dbc_close(c);
+    return rc;
+  }
+  *out = c;
+  return 0;
+}
+
+static int user_version(struct dbc *c, int *v) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(c->h, "PRAGMA user_version", -1, &st, NULL);
+  if (rc != SQLITE_OK) return dbc_err(c, rc, "user_version");
+  rc = sqlite3_step(st);
+  *v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+  sqlite3_finalize(st);
+  return rc == SQLITE_ROW ? 0 : dbc_err(c, rc, "user_version");
+}
+
+static int ensure_schema(struct dbc *c) {
+  int rc = dbc_begin(c);
+  if (rc) return rc;
+  int v = 0;
+  rc = user_version(c, &v);
+  if (rc == 0 && v > SCHEMA_VERSION)
+    rc = bk_seterr(BK_EVERSION, "database schema %d is newer than this program (%d)",
+                   v, SCHEMA_VERSION);
+  if (rc == 0 && v == 0) {
+    rc = dbc_exec(c, SCHEMA_V1);
+    if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=1");
+  }
+  /* future upgrades: if (v == 1) { ... v = 2; } */
+  if (rc) {
+    dbc_rollback(c);
+    return rc;
+  }
+  return dbc_commit(c);
+}
+
+int dbc_acquire(bk_db *db, struct dbc **out) {
+  pthread_mutex_lock(&db->mu);
+  while (!db->free_list && db->nopen >= db->max) pthread_cond_wait(&db->cv, &db->mu);
+  struct dbc *c = db->free_list;
+  if (c) {
+    db->free_list = c->next;
+    pthread_mutex_unlock(&db->mu);
+    c->next = NULL;
+    *out = c;
+    return 0;
+  }
+  db->nopen++;
+  pthread_mutex_unlock(&db->mu);
+  int rc = dbc_open(db->path, &c);
+  if (rc) {
+    pthread_mutex_lock(&db->mu);
+    db->nopen--;
+    pthread_cond_signal(&db->cv);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+  }
+  *out = c;
+  return 0;
+}
+
+void dbc_release(bk_db *db, struct dbc *c) {
+  if (!c) return;
+  /* never hand back a connection inside a transaction */
+  if (!sqlite3_get_autocommit(c->h)) dbc_rollback(c);
+  pthread_mutex_lock(&db->mu);
+  c->next = db->free_list;
+  db->free_list = c;
+  pthread_cond_signal(&db->cv);
+  pthread_mutex_unlock(&db->mu);
+}
+
+int bk_db_open(const char *path, bk_db **out) {
+  *out = NULL;
+  if (!path || !*path) return bk_seterr(BK_EINVAL, "empty database path");
+  bk_db *db = calloc(1, sizeof *db);
+  if (!db) return bk_seterr(BK_ENOMEM, "out of memory");
+  db->path = strdup(path);
+  if (!db->path) {
+    free(db);
+    return bk_seterr(BK_ENOMEM, "out of memory");
+  }
+  pthread_mutex_init(&db->mu, NULL);
+  pthread_cond_init(&db->cv, NULL);
+  db->max = POOL_MAX;
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc == 0) {
+    rc = ensure_schema(c);
+    dbc_release(db, c);
+  }
+  if (rc) {
+    bk_db_close(db);
+    return rc;
+  }
+  *out = db;
+  return 0;
+}
+
+void bk_db_close(bk_db *db) {
+  if (!db) return;
+  struct dbc *c = db->free_list;
+  while (c) {
+    struct dbc *n = c->next;
+    dbc_close(c);
+    c = n;
+  }
+  pthread_mutex_destroy(&db->mu);
+  pthread_cond_destroy(&db->cv);
+  free(db->path);
+  free(db);
+}
+
+/* ---- validation ---- */
+
+static int is_alnum(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+int bk_name_valid(const char *name) {
+  if (!name || !is_alnum((unsigned char)name[0])) return 0;
+  size_t n = 0;
+  for (const char *p = name; *p; p++, n++) {
+    unsigned char c = (unsigned char)*p;
+    if (n >= BK_NAME_MAX) return 0;
+    if (!is_alnum(c) && c != '.' && c != '_' && c != '-') return 0;
+    if ((c == '-' || c == '.') && p[1] == c) return 0;
+  }
+  return 1;
+}
+
+/* Length of the UTF-8 sequence at p (n bytes available), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n) {
+  unsigned c = p[0];
+  if (c < 0x80) return 1;
+  size_t len;
+  unsigned cp;
+  if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
+  else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
+  else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
+  else return 0;
+  if (n < len) return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((p[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (p[i] & 0x3F);
+  }
+  if (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return 0;
+  if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return 0;
+  return len;
+}
+
+int bk_path_valid(const char *path, size_t len) {
+  if (!path || len == 0 || len > BK_PATH_MAX) return 0;
+  const unsigned char *p = (const unsigned char *)path;
+  if (p[0] == '/' || p[len - 1] == '/') return 0;
+  size_t seg_start = 0;
+  for (size_t i = 0; i < len;) {
+    unsigned char c = p[i];
+    if (c < 0x20 || c == 0x7f || c == '\\') return 0;
+    size_t l = utf8_seq(p + i, len - i);
+    if (l == 0) return 0;
+    if (c == '/' || i + l == len) {
+      size_t seg_end = c == '/' ? i : len;
+      size_t sl = seg_end - seg_start;
+      if (sl == 0) return 0;
+      if (sl == 1 && p[seg_start] == '.') return 0;
+      if (sl == 2 && p[seg_start] == '.' && p[seg_start + 1] == '.') return 0;
+      seg_start = i + 1;
+    }
+    i += l;
+  }
+  return 1;
+}

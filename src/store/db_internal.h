@@ -1,0 +1,77 @@
+/* buckets — internals shared by the metadata database modules (store only).
+ *
+ * A bk_db is a pool of SQLite connections. dbc_acquire borrows one (blocking
+ * while all are in use), dbc_release gives it back. Each connection caches
+ * its prepared statements keyed by the address of the (static) SQL string.
+ */
+#ifndef BUCKETS_STORE_DB_INTERNAL_H
+#define BUCKETS_STORE_DB_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "buckets/db.h"
+
+#define DBC_CACHE 128
+
+struct dbc {
+  sqlite3 *h;
+  struct {
+    const char *sql;
+    sqlite3_stmt *st;
+  } cache[DBC_CACHE];
+  int ncache;
+  struct dbc *next;
+};
+
+struct bk_db {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct dbc *free_list;
+  int nopen, max;
+  char *path;
+};
+
+int dbc_acquire(bk_db *db, struct dbc **out);
+void dbc_release(bk_db *db, struct dbc *c);
+
+/* Cached, reset statement for sql (a string literal / static array: cached
+ * by address). NULL on failure (error set with bk_seterr). */
+sqlite3_stmt *dbc_stmt(struct dbc *c, const char *sql);
+
+/* Runs a statement without results. */
+int dbc_exec(struct dbc *c, const char *sql);
+int dbc_begin(struct dbc *c);    /* BEGIN IMMEDIATE */
+int dbc_commit(struct dbc *c);
+void dbc_rollback(struct dbc *c);
+
+/* Maps an SQLite result code to BK_E* with a message. */
+int dbc_err(struct dbc *c, int src, const char *what);
+
+int64_t db_now_ms(void);
+
+/* Binding helpers. */
+static inline int bind_hash(sqlite3_stmt *st, int i, const bk_hash *h) {
+  return sqlite3_bind_blob(st, i, h->b, BK_HASH_LEN, SQLITE_TRANSIENT);
+}
+static inline void col_hash(sqlite3_stmt *st, int i, bk_hash *h) {
+  const void *p = sqlite3_column_blob(st, i);
+  int n = sqlite3_column_bytes(st, i);
+  if (p && n == BK_HASH_LEN) memcpy(h->b, p, BK_HASH_LEN);
+  else memset(h->b, 0, BK_HASH_LEN);
+}
+static inline void col_text(sqlite3_stmt *st, int i, char *out, size_t n) {
+  const unsigned char *p = sqlite3_column_text(st, i);
+  if (!p) { out[0] = 0; return; }
+  size_t l = (size_t)sqlite3_column_bytes(st, i);
+  if (l >= n) l = n - 1;
+  memcpy(out, p, l);
+  out[l] = 0;
+}
+
+/* Step expecting SQLITE_DONE. */
+int dbc_step_done(struct dbc *c, sqlite3_stmt *st, const char *what);
+
+#endif
