@@ -4,7 +4,10 @@
 #include "../test.h"
 #include "buckets/buf.h"
 #include "buckets/error.h"
+#include "server/web_form.h"
 #include "server/web_html.h"
+#include "server/web_preview.h"
+#include "server/web_session.h"
 
 static char *esc(const char *s, size_t len, bk_buf *b) {
   bk_buf_reset(b);
@@ -127,6 +130,110 @@ static void test_template(void) {
   bk_buf_free(&b);
 }
 
+
+static void test_form_urlencoded(void) {
+  struct web_form f;
+  const char *body = "csrf=ab%2Fc&name=my+bucket&private=1&empty=&flag";
+  CHECK_EQ_INT(web_form_parse_urlencoded(&f, body, strlen(body)), 0);
+  CHECK_EQ_STR(web_form_get(&f, "csrf"), "ab/c");
+  CHECK_EQ_STR(web_form_get(&f, "name"), "my bucket");
+  CHECK_EQ_STR(web_form_get(&f, "empty"), "");
+  CHECK_EQ_STR(web_form_get(&f, "flag"), "");
+  CHECK(web_form_get(&f, "nope") == NULL);
+  web_form_free(&f);
+  CHECK_EQ_INT(web_form_parse_urlencoded(&f, "a=%4", 4), BK_EFORMAT);
+  CHECK_EQ_INT(web_form_parse_urlencoded(&f, "a=%00", 5), BK_EFORMAT);
+}
+
+static void test_form_multipart(void) {
+  struct web_form f;
+  const char *ct = "multipart/form-data; boundary=XyZ";
+  const char body[] =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.bin\"\r\n"
+      "Content-Type: application/octet-stream\r\n\r\n\x00\x01\r\n--X\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"files\"; filename=\"<b>.txt\"\r\n\r\n\r\n"
+      "--XyZ--\r\n";
+  CHECK_EQ_INT(web_form_parse_multipart(&f, ct, (const uint8_t *)body, sizeof body - 1), 0);
+  CHECK_EQ_INT(f.n, 3);
+  CHECK_EQ_STR(web_form_get(&f, "csrf"), "tok");
+  if (f.n == 3) {
+    CHECK_EQ_STR(f.f[1].filename, "a.bin");
+    CHECK_EQ_INT(f.f[1].len, 7); /* \0 \1 \r \n - - X */
+    CHECK(f.f[1].data[0] == 0 && f.f[1].data[1] == 1);
+    CHECK_EQ_STR(f.f[2].filename, "<b>.txt");
+    CHECK_EQ_INT(f.f[2].len, 0);
+  }
+  web_form_free(&f);
+  /* missing closing boundary, no boundary param */
+  const char bad[] = "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv";
+  CHECK_EQ_INT(web_form_parse_multipart(&f, ct, (const uint8_t *)bad, sizeof bad - 1), BK_EFORMAT);
+  CHECK_EQ_INT(web_form_parse_multipart(&f, "multipart/form-data", (const uint8_t *)body,
+                                        sizeof body - 1), BK_EFORMAT);
+}
+
+static const char *prev(const char *path, const char *data, int truncated, bk_buf *b) {
+  bk_buf_reset(b);
+  web_preview_render(b, path, (const uint8_t *)data, strlen(data), truncated);
+  bk_buf_append_u8(b, 0);
+  return (const char *)b->p;
+}
+
+static void test_preview(void) {
+  bk_buf b;
+  bk_buf_init(&b, 1 << 20);
+  CHECK(strstr(prev("a.txt", "x<y>&", 0, &b), "<pre><code>x&lt;y&gt;&amp;</code></pre>") != NULL);
+  const char *t = prev("d.csv", "h1,h2\n\"a,b\",<i>\n\"q\"\"x\",3\n", 0, &b);
+  CHECK(strstr(t, "<th scope=\"col\">h1</th><th scope=\"col\">h2</th>") != NULL);
+  CHECK(strstr(t, "<td>a,b</td><td>&lt;i&gt;</td>") != NULL);
+  CHECK(strstr(t, "<td>q&quot;x</td><td>3</td>") != NULL);
+  /* truncated CSV: partial last row dropped */
+  t = prev("d.csv", "a,b\n1,2\n3,4partial", 1, &b);
+  CHECK(strstr(t, "<td>1</td><td>2</td>") != NULL && strstr(t, "partial") == NULL);
+  t = prev("x.json", "{\"a\":[1,2],\"s\":\"<script>\"}", 0, &b);
+  CHECK(strstr(t, "&lt;script&gt;") != NULL && strstr(t, "<script>") == NULL);
+  CHECK(strstr(t, "\n") != NULL);
+  t = prev("x.json", "{\"a\":", 1, &b); /* partial json shown as text */
+  CHECK(strstr(t, "<pre><code>{&quot;a&quot;:</code></pre>") != NULL);
+  const char bin[] = {'a', 0, 'b', 0};
+  bk_buf_reset(&b);
+  CHECK_EQ_INT(web_preview_render(&b, "x.bin", (const uint8_t *)bin, 4, 0), WEB_PREVIEW_NONE);
+  bk_buf_free(&b);
+}
+
+static void test_session_csrf_cookie(void) {
+  uint8_t secret[32] = {1, 2, 3};
+  struct web_sess_info si = {42, 7, 2, "alice"}, out;
+  char sid[WEB_SESS_ID_HEX + 1], tok[WEB_CSRF_HEX + 1], other[WEB_SESS_ID_HEX + 1];
+  CHECK_EQ_INT(web_sess_create(&si, 1000, sid), 0);
+  CHECK_EQ_INT(strlen(sid), 64);
+  CHECK_EQ_INT(web_sess_lookup(sid, 2000, &out), 0);
+  CHECK_EQ_INT(out.user_id, 42);
+  CHECK_EQ_STR(out.name, "alice");
+  web_random_hex(other);
+  CHECK_EQ_INT(web_sess_lookup(other, 2000, &out), BK_ENOTFOUND);
+  CHECK_EQ_INT(web_sess_lookup("zz", 2000, &out), BK_ENOTFOUND);
+  /* idle expiry */
+  CHECK_EQ_INT(web_sess_lookup(sid, 2000 + WEB_SESS_IDLE_MS + 1, &out), BK_ENOTFOUND);
+  CHECK_EQ_INT(web_sess_create(&si, 1000, sid), 0);
+  web_sess_destroy(sid);
+  CHECK_EQ_INT(web_sess_lookup(sid, 1500, &out), BK_ENOTFOUND);
+  web_csrf_token(secret, sid, tok);
+  CHECK(web_csrf_check(secret, sid, tok));
+  CHECK(!web_csrf_check(secret, other, tok));
+  tok[0] = tok[0] == 'a' ? 'b' : 'a';
+  CHECK(!web_csrf_check(secret, sid, tok));
+  CHECK(!web_csrf_check(secret, sid, NULL));
+  CHECK(!web_csrf_check(secret, "", ""));
+  char v[80];
+  CHECK(web_cookie_get("a=1; bk_session=abc; b=2", "bk_session", v, sizeof v));
+  CHECK_EQ_STR(v, "abc");
+  CHECK(!web_cookie_get("xbk_session=abc", "bk_session", v, sizeof v));
+  CHECK(web_cookie_get("bk_pre=zz", "bk_pre", v, sizeof v));
+  CHECK_EQ_STR(v, "zz");
+  CHECK(!web_cookie_get("bk_pre=0123456789", "bk_pre", v, 4));
+}
+
 int main(void) {
   RUN(test_escape_specials);
   RUN(test_escape_utf8_and_controls);
@@ -135,5 +242,9 @@ int main(void) {
   RUN(test_sizes);
   RUN(test_dates_and_ratio);
   RUN(test_template);
+  RUN(test_form_urlencoded);
+  RUN(test_form_multipart);
+  RUN(test_preview);
+  RUN(test_session_csrf_cookie);
   return test_summary();
 }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Web pages in headless Chromium (Debian's chromium driven by npm playwright-core)
+# against a real bucketd. Screenshots are kept in $BUILD/web-screenshots/.
+# Ends with "N passed, N failed".
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+ROOT=$BUCKETS_ROOT
+WEBT="$ROOT/tests/web"
+case "$BUILD" in /*) SHOTS="$BUILD/web-screenshots";; *) SHOTS="$ROOT/$BUILD/web-screenshots";; esac
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+
+if [ ! -x "$CHROMIUM" ]; then
+  bk_fail "chromium installed at $CHROMIUM (scripts/deps.sh installs it)"; bk_summary
+fi
+if ! command -v node >/dev/null 2>&1; then
+  bk_fail "node available"; bk_summary
+fi
+if [ ! -d "$WEBT/node_modules/playwright-core" ]; then
+  (cd "$WEBT" && npm ci --no-audit --no-fund >"$BK_TMP/npm.log" 2>&1) || {
+    cat "$BK_TMP/npm.log" >&2; bk_fail "npm ci in tests/web"; bk_summary; }
+fi
+
+export BUCKETD_WEB_DIR="$ROOT/web"
+bk_start
+ALICE=$(bk_user_token alice write) || { bk_fail "create alice"; bk_summary; }
+BOB=$(bk_user_token bob write) || { bk_fail "create bob"; bk_summary; }
+rm -rf "$SHOTS"; mkdir -p "$SHOTS"
+
+BK_URL="$BK_URL" TOK_ALICE="$ALICE" TOK_BOB="$BOB" SHOTS="$SHOTS" CHROMIUM="$CHROMIUM" \
+  timeout 600 node "$WEBT/web.test.mjs" >"$BK_TMP/node.out" 2>&1
+rc=$?
+cat "$BK_TMP/node.out"
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$BK_TMP/node.out" | tail -n 1)
+if [ -n "$line" ]; then
+  p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+  BK_PASS=$((BK_PASS + p)); BK_FAILN=$((BK_FAILN + f))
+fi
+if [ "$rc" -ne 0 ] && [ -z "$line" ]; then
+  bk_fail "browser tests ran (exit $rc)"; tail -n 30 "$BK_LOG" >&2
+fi
+echo "screenshots: $SHOTS"
+bk_summary
