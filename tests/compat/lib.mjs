@@ -131,3 +131,73 @@ export function storedBytes(dir, re) {
 export function statusOf(err) {
   return err && typeof err === "object" && "statusCode" in err ? err.statusCode : undefined;
 }
+
+/** Xet file hash computed with the client's own chunker/hasher (@huggingface/xetchunk-wasm). */
+export async function jsXetHash(bytes) {
+  const x = await import("@huggingface/xetchunk-wasm");
+  const chunker = x.createChunker(64 * 1024);
+  const chunks = [];
+  for (let off = 0; off < bytes.length; off += 4 * 1024 * 1024) {
+    chunks.push(...x.nextBlock(chunker, bytes.subarray(off, off + 4 * 1024 * 1024)));
+  }
+  const last = x.finalize(chunker);
+  if (last) chunks.push(last);
+  return x.hashToHex(x.fileHash(chunks));
+}
+
+const DATA_KEY = new Uint8Array([102, 151, 245, 119, 91, 149, 80, 222, 49, 53, 203, 172, 165, 151, 24, 28, 157, 228,
+  33, 16, 155, 235, 43, 88, 180, 208, 176, 75, 147, 173, 242, 41]);
+const MIN_CHUNK = 8192, MAX_CHUNK = 131072;
+
+/**
+ * Chunk lengths by the reference rule (xet.md §1, xet-core after the "hash warm-up" fix): h reset to 0
+ * at every boundary, a match only counts once the chunk has >= 8192 bytes, forced cut at 131072.
+ * Own 64-bit gear hash in two 32-bit halves, table from gearhash-jit (the client's own table).
+ */
+export async function referenceChunkLengths(bytes) {
+  const { GEAR_TABLE } = await import("gearhash-jit");
+  const tlo = new Uint32Array(256), thi = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    tlo[i] = Number(GEAR_TABLE[i] & 0xffffffffn);
+    thi[i] = Number(GEAR_TABLE[i] >> 32n);
+  }
+  const out = [];
+  let start = 0, lo = 0, hi = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    const nlo = ((lo << 1) >>> 0) + tlo[b];
+    hi = ((((hi << 1) | (lo >>> 31)) >>> 0) + thi[b] + (nlo > 0xffffffff ? 1 : 0)) >>> 0;
+    lo = nlo >>> 0;
+    const size = i + 1 - start;
+    if ((size >= MIN_CHUNK && (hi & 0xffff0000) === 0) || size === MAX_CHUNK) {
+      out.push(size);
+      start = i + 1;
+      lo = hi = 0;
+    }
+  }
+  if (start < bytes.length) out.push(bytes.length - start);
+  return out;
+}
+
+/** Chunk lengths as the JS client (@huggingface/xetchunk-wasm) cuts them. */
+export async function jsChunkLengths(bytes) {
+  const x = await import("@huggingface/xetchunk-wasm");
+  const chunker = x.createChunker(64 * 1024);
+  const out = x.nextBlock(chunker, bytes).map((c) => c.length);
+  const last = x.finalize(chunker);
+  if (last) out.push(last.length);
+  return out;
+}
+
+/** Xet file hash of bytes cut by the reference rule, hashed with the client's own BLAKE3 and merkle code. */
+export async function referenceXetHash(bytes) {
+  const x = await import("@huggingface/xetchunk-wasm");
+  const { createKeyed } = await import("@huggingface/blake3-jit");
+  const chunks = [];
+  let off = 0;
+  for (const len of await referenceChunkLengths(bytes)) {
+    chunks.push({ hash: createKeyed(DATA_KEY).update(bytes.subarray(off, off + len)).finalize(32), length: len });
+    off += len;
+  }
+  return x.hashToHex(x.fileHash(chunks));
+}
