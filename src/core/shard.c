@@ -259,7 +259,7 @@ int bk_shard_parse(const uint8_t *data, size_t len, bk_shard **out) {
       get_hash(&f->sha256, p);
       p += ENTRY;
     }
-    t += f->nterms;
+    if (f->nterms) t += f->nterms;
   }
   p = data + w.xorb_start;
   bk_shard_chunk *c = a->chunks;
@@ -278,7 +278,7 @@ int bk_shard_parse(const uint8_t *data, size_t len, bk_shard **out) {
       c[k].len = bk_load_u32le(p + 36);
       c[k].flags = bk_load_u32le(p + 40);
     }
-    c += x->nchunks;
+    if (x->nchunks) c += x->nchunks;
   }
   *out = s;
   return 0;
