@@ -39,45 +39,28 @@ void bk_cdc_reset(bk_cdc *c) {
 
 uint64_t bk_cdc_pending(const bk_cdc *c) { return c->pending; }
 
-#define GEAR_STEP(i)                                   \
-  do {                                                 \
-    h = (h << 1) + BK_GEAR_TABLE[p[i]];                \
-    if (__builtin_expect((h & BK_CDC_MASK) == 0, 0)) { \
-      *hp = h;                                         \
-      return (i) + 1;                                  \
-    }                                                  \
-  } while (0)
-
 /* Hashes p[0..n) testing after every byte. Returns the index+1 of the first
  * byte after which (h & MASK) == 0, or 0 if none. *hp carries h in/out. */
 static size_t gear_find(const uint8_t *p, size_t n, uint64_t *hp) {
+  const uint64_t *T = BK_GEAR_TABLE;
   uint64_t h = *hp;
   size_t i = 0;
-  for (; i + 8 <= n; p += 8, n -= 8) {
-    /* indices are relative to p; add the consumed count on return */
-    uint64_t hh = h;
-#define STEP8(k)                                              \
-  hh = (hh << 1) + BK_GEAR_TABLE[p[k]];                       \
-  if (__builtin_expect((hh & BK_CDC_MASK) == 0, 0)) {         \
-    *hp = hh;                                                 \
-    return i + (k) + 1;                                       \
+#define STEP(k)                                        \
+  h = (h << 1) + T[p[i + (k)]];                        \
+  if (__builtin_expect((h & BK_CDC_MASK) == 0, 0)) {   \
+    *hp = h;                                           \
+    return i + (k) + 1;                                \
   }
-    STEP8(0) STEP8(1) STEP8(2) STEP8(3) STEP8(4) STEP8(5) STEP8(6) STEP8(7)
-#undef STEP8
-    h = hh;
-    i += 8;
+  for (; n - i >= 8; i += 8) {
+    STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
   }
-  for (size_t k = 0; k < n; k++) {
-    h = (h << 1) + BK_GEAR_TABLE[p[k]];
-    if ((h & BK_CDC_MASK) == 0) {
-      *hp = h;
-      return i + k + 1;
-    }
+  for (; i < n; i++) {
+    STEP(0)
   }
+#undef STEP
   *hp = h;
   return 0;
 }
-#undef GEAR_STEP
 
 size_t bk_cdc_scan(bk_cdc *c, const uint8_t *data, size_t len, int *cut) {
   uint64_t h = c->h, pend = c->pending;
