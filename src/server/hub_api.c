@@ -120,15 +120,15 @@ static int bucket_json(bk_buf *o, struct bk_server *srv, const bk_bucket *bk, in
   int rc = bk_buf_append_u8(o, '{');
   if (!rc) rc = bk_jkey(o, "id");
   if (!rc) rc = bk_jstr(o, id);
-  if (!rc) rc = bk_buf_append(o, ",\"name\":", 8);
+  if (!rc) rc = BK_LIT(o, ",\"name\":");
   if (!rc) rc = bk_jstr(o, bk->name);
-  if (!rc) rc = bk_buf_append(o, ",\"namespace\":", 13);
+  if (!rc) rc = BK_LIT(o, ",\"namespace\":");
   if (!rc) rc = bk_jstr(o, bk->ns);
   if (!rc) rc = bk_buf_printf(o, ",\"private\":%s,\"createdAt\":", bk->is_private ? "true" : "false");
   if (!rc) rc = bk_jtime(o, bk->created_ms);
-  if (!rc) rc = bk_buf_append(o, ",\"updatedAt\":", 13);
+  if (!rc) rc = BK_LIT(o, ",\"updatedAt\":");
   if (!rc) rc = bk_jtime(o, bk->updated_ms);
-  if (!rc) rc = bk_buf_append(o, ",\"url\":\"", 8);
+  if (!rc) rc = BK_LIT(o, ",\"url\":\"");
   if (!rc) rc = bucket_url(o, srv, bk->ns, bk->name);
   if (!rc) rc = bk_buf_append_u8(o, '"');
   if (!rc && with_usage) {
@@ -214,11 +214,11 @@ struct orgs_ctx {
 
 static int org_cb(void *ctx, const bk_ns *org, int role) {
   struct orgs_ctx *c = ctx;
-  int rc = c->n ? bk_buf_append(c->o, ",{", 2) : bk_buf_append_u8(c->o, '{');
+  int rc = c->n ? BK_LIT(c->o, ",{") : bk_buf_append_u8(c->o, '{');
   c->n++;
   if (!rc) rc = bk_buf_printf(c->o, "\"type\":\"org\",\"id\":\"%" PRId64 "\",\"name\":", org->id);
   if (!rc) rc = bk_jstr(c->o, org->name);
-  if (!rc) rc = bk_buf_append(c->o, ",\"fullname\":", 12);
+  if (!rc) rc = BK_LIT(c->o, ",\"fullname\":");
   if (!rc) rc = bk_jstr(c->o, org->name);
   if (!rc) rc = bk_buf_printf(c->o, ",\"roleInOrg\":\"%s\"}", bk_role_name(role));
   c->rc = rc;
@@ -232,9 +232,9 @@ static int h_whoami(struct bk_server *srv, struct bk_http_req *req) {
   bk_buf_init(&o, 1u << 20);
   int rc = bk_buf_printf(&o, "{\"type\":\"user\",\"id\":\"%" PRId64 "\",\"name\":", req->auth.user_id);
   if (!rc) rc = bk_jstr(&o, req->auth.name);
-  if (!rc) rc = bk_buf_append(&o, ",\"fullname\":", 12);
+  if (!rc) rc = BK_LIT(&o, ",\"fullname\":");
   if (!rc) rc = bk_jstr(&o, req->auth.name);
-  if (!rc) rc = bk_buf_append(&o, ",\"isPro\":false,\"canPay\":false,\"emailVerified\":false,\"orgs\":[", 59);
+  if (!rc) rc = BK_LIT(&o, ",\"isPro\":false,\"canPay\":false,\"emailVerified\":false,\"orgs\":[");
   struct orgs_ctx oc = {&o, 0, 0};
   if (!rc) {
     rc = bk_db_user_orgs(srv->db, req->auth.user_id, org_cb, &oc);
@@ -294,13 +294,13 @@ static int h_create(struct bk_server *srv, struct bk_http_req *req, const char *
   if (rc) return hub_store_error(req, rc);
   bk_buf o;
   bk_buf_init(&o, 64 * 1024);
-  rc = bk_buf_append(&o, "{\"url\":\"", 8);
+  rc = BK_LIT(&o, "{\"url\":\"");
   if (!rc) rc = bucket_url(&o, srv, b.ns, b.name);
-  if (!rc) rc = bk_buf_append(&o, "\",\"id\":", 7);
+  if (!rc) rc = BK_LIT(&o, "\",\"id\":");
   char id[2 * BK_NAME_MAX + 2];
   snprintf(id, sizeof id, "%s/%s", b.ns, b.name);
   if (!rc) rc = bk_jstr(&o, id);
-  if (!rc) rc = bk_buf_append(&o, ",\"name\":", 8);
+  if (!rc) rc = BK_LIT(&o, ",\"name\":");
   if (!rc) rc = bk_jstr(&o, id);
   if (!rc) rc = bk_buf_printf(&o, ",\"private\":%s}", b.is_private ? "true" : "false");
   if (rc) {
@@ -428,10 +428,10 @@ static int h_list(struct bk_server *srv, struct bk_http_req *req, const char *ns
     if (!lr) lr = bk_http_escape(&l, nsr.name, 0);
     if (!lr) lr = bk_buf_printf(&l, "?limit=%zu", limit);
     if (!lr && search && *search) {
-      lr = bk_buf_append(&l, "&search=", 8);
+      lr = BK_LIT(&l, "&search=");
       if (!lr) lr = bk_http_escape(&l, search, 0);
     }
-    if (!lr) lr = bk_buf_append(&l, "&cursor=", 8);
+    if (!lr) lr = BK_LIT(&l, "&cursor=");
     if (!lr) lr = bk_http_escape(&l, lc.last, 0);
     if (!lr) lr = bk_buf_printf(&l, ">; rel=\"next\"");
     if (!lr) lr = bk_buf_append_u8(&l, 0);
@@ -523,23 +523,23 @@ struct entries_ctx {
 static int entry_json(bk_buf *o, const bk_file_entry *e) {
   int rc;
   if (e->is_dir) {
-    rc = bk_buf_append(o, "{\"type\":\"directory\",\"path\":", 27);
+    rc = BK_LIT(o, "{\"type\":\"directory\",\"path\":");
     if (!rc) rc = bk_jstr(o, e->path);
-    if (!rc) rc = bk_buf_append(o, ",\"uploadedAt\":", 14);
+    if (!rc) rc = BK_LIT(o, ",\"uploadedAt\":");
     if (!rc) rc = bk_jtime(o, e->uploaded_ms);
     if (!rc) rc = bk_buf_append_u8(o, '}');
     return rc;
   }
-  rc = bk_buf_append(o, "{\"type\":\"file\",\"path\":", 22);
+  rc = BK_LIT(o, "{\"type\":\"file\",\"path\":");
   if (!rc) rc = bk_jstr(o, e->path);
   if (!rc) rc = bk_buf_printf(o, ",\"size\":%" PRIu64 ",\"xetHash\":", e->size);
   if (!rc) rc = bk_jhash(o, &e->xet_hash);
-  if (!rc) rc = bk_buf_append(o, ",\"mtime\":", 9);
+  if (!rc) rc = BK_LIT(o, ",\"mtime\":");
   if (!rc) rc = bk_jtime(o, e->mtime_ms);
-  if (!rc) rc = bk_buf_append(o, ",\"uploadedAt\":", 14);
+  if (!rc) rc = BK_LIT(o, ",\"uploadedAt\":");
   if (!rc) rc = bk_jtime(o, e->uploaded_ms);
   if (!rc && e->content_type && *e->content_type) {
-    rc = bk_buf_append(o, ",\"contentType\":", 15);
+    rc = BK_LIT(o, ",\"contentType\":");
     if (!rc) rc = bk_jstr(o, e->content_type);
   }
   if (!rc) rc = bk_buf_append_u8(o, '}');
@@ -605,7 +605,7 @@ static int h_tree(struct bk_server *srv, struct bk_http_req *req, const char *ns
     if (!lr) lr = bk_http_escape(&l, b.ns, 0);
     if (!lr) lr = bk_buf_append_u8(&l, '/');
     if (!lr) lr = bk_http_escape(&l, b.name, 0);
-    if (!lr) lr = bk_buf_append(&l, "/tree", 5);
+    if (!lr) lr = BK_LIT(&l, "/tree");
     if (!lr && plen) {
       lr = bk_buf_append_u8(&l, '/');
       if (!lr) lr = bk_http_escape(&l, prefix, 1);
@@ -614,10 +614,10 @@ static int h_tree(struct bk_server *srv, struct bk_http_req *req, const char *ns
       lr = bk_buf_printf(&l, "?recursive=%s&limit=%zu", recursive ? "true" : "false", limit);
     const char *expand = bk_http_param(req, "expand");
     if (!lr && expand) {
-      lr = bk_buf_append(&l, "&expand=", 8);
+      lr = BK_LIT(&l, "&expand=");
       if (!lr) lr = bk_http_escape(&l, expand, 0);
     }
-    if (!lr) lr = bk_buf_append(&l, "&cursor=", 8);
+    if (!lr) lr = BK_LIT(&l, "&cursor=");
     if (!lr) lr = bk_http_escape(&l, next, 0);
     if (!lr) lr = bk_buf_printf(&l, ">; rel=\"next\"");
     if (!lr) lr = bk_buf_append_u8(&l, 0);
@@ -920,7 +920,7 @@ static int h_batch(struct bk_server *srv, struct bk_http_req *req, const char *n
     }
   }
   size_t failed = 0;
-  int rc = bk_buf_append(&o, "{\"success\":", 11);
+  int rc = BK_LIT(&o, "{\"success\":");
   for (size_t i = 0; i < nops; i++)
     if (pre_err[i]) failed++;
   if (!rc)
@@ -930,13 +930,13 @@ static int h_batch(struct bk_server *srv, struct bk_http_req *req, const char *n
   for (size_t i = 0; !rc && i < nops; i++) {
     if (!pre_err[i]) continue;
     if (k++) rc = bk_buf_append_u8(&o, ',');
-    if (!rc) rc = bk_buf_append(&o, "{\"path\":", 8);
+    if (!rc) rc = BK_LIT(&o, "{\"path\":");
     if (!rc) rc = bk_jstr(&o, bk_utf8_valid(op_path[i], strlen(op_path[i])) ? op_path[i] : "?");
-    if (!rc) rc = bk_buf_append(&o, ",\"error\":", 9);
+    if (!rc) rc = BK_LIT(&o, ",\"error\":");
     if (!rc) rc = bk_jstr(&o, pre_err[i]);
     if (!rc) rc = bk_buf_append_u8(&o, '}');
   }
-  if (!rc) rc = bk_buf_append(&o, "]}", 2);
+  if (!rc) rc = BK_LIT(&o, "]}");
   status = rc ? 503 : (failed ? 422 : 200);
 out:
   if (status == 503) bk_http_error(req, 503, NULL, "out of memory");
@@ -965,7 +965,7 @@ static int h_xet_token(struct bk_server *srv, struct bk_http_req *req, const cha
   if (rc) return hub_store_error(req, rc);
   bk_buf o;
   bk_buf_init(&o, 64 * 1024);
-  rc = bk_buf_append(&o, "{\"accessToken\":", 15);
+  rc = BK_LIT(&o, "{\"accessToken\":");
   if (!rc) rc = bk_jstr(&o, tok);
   if (!rc) rc = bk_buf_printf(&o, ",\"exp\":%" PRId64 ",\"casUrl\":", exp);
   if (!rc) rc = bk_jstr(&o, srv->public_url);
@@ -1004,7 +1004,7 @@ static int h_usage(struct bk_server *srv, struct bk_http_req *req, const char *n
   if (rc) return hub_store_error(req, rc);
   bk_buf o;
   bk_buf_init(&o, 4096);
-  rc = bk_buf_append(&o, "{\"namespace\":", 13);
+  rc = BK_LIT(&o, "{\"namespace\":");
   if (!rc) rc = bk_jstr(&o, nsr.name);
   if (!rc)
     rc = bk_buf_printf(&o,

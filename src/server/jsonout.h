@@ -10,6 +10,9 @@
 #include "buckets/buf.h"
 #include "buckets/hash.h"
 
+/* Appends a string literal (length computed at compile time). */
+#define BK_LIT(b, lit) bk_buf_append((b), (lit), sizeof(lit) - 1)
+
 /* "escaped string" with quotes. */
 int bk_jstr(bk_buf *b, const char *s);
 /* "key": */

@@ -28,6 +28,7 @@
 #include "buckets/xorb.h"
 #include "server/hub_api.h"
 #include "server/http.h"
+#include "server/jsonout.h"
 #include "server/server.h"
 
 #define WINDOW_MAX (4u << 20)
@@ -238,7 +239,7 @@ static int common_headers(struct bk_server *srv, struct bk_http_req *req, const 
   if (!rc) rc = bk_http_escape(&l, b->ns, 0);
   if (!rc) rc = bk_buf_append_u8(&l, '/');
   if (!rc) rc = bk_http_escape(&l, b->name, 0);
-  if (!rc) rc = bk_buf_append(&l, "/xet-read-token", 15);
+  if (!rc) rc = BK_LIT(&l, "/xet-read-token");
   if (!rc) rc = bk_buf_append_u8(&l, 0);
   if (rc) {
     bk_buf_free(&l);

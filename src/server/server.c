@@ -395,12 +395,12 @@ int bk_server_start(struct bk_server *srv) {
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_log_cb, srv};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed_cb, srv};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)no_unescape, NULL};
-  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, srv};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
   if (srv->threads > 0)
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)srv->threads, NULL};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
   struct MHD_Daemon *d = MHD_start_daemon(flags, srv->port, NULL, NULL, access_cb, srv,
+                                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
                                           MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   if (!d)
     return bk_seterr(BK_EIO, "cannot listen on %s:%u (%s)", srv->listen_host,
