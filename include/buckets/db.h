@@ -327,6 +327,15 @@ typedef int (*bk_gc_trash_cb)(void *ctx, bk_blob_kind kind, const bk_hash *h);
 int bk_db_gc(bk_db *db, int64_t cutoff_ms, bk_gc_trash_cb trash, void *ctx,
              bk_gc_stats *stats);
 
+/* Orphan blobs (a blob without a database row): for each (kinds[i],
+ * hashes[i]), inside ONE write transaction, re-checks that no row exists and
+ * then calls trash(ctx, kind, hash) (a concurrent registration either
+ * committed before — the row is seen and the blob kept — or runs after and
+ * finds the blob gone, see bk_db_xorb_register). *ntrashed (may be NULL)
+ * counts the trash calls. A non-zero trash return aborts. */
+int bk_db_gc_orphans(bk_db *db, const bk_blob_kind *kinds, const bk_hash *hashes,
+                     size_t n, bk_gc_trash_cb trash, void *ctx, size_t *ntrashed);
+
 /* ---- integrity ---- */
 
 /* PRAGMA quick_check + foreign_key_check; problems are reported through cb

@@ -835,3 +835,32 @@ int bk_db_check(bk_db *db, bk_msg_cb cb, void *ctx) {
   if (rc < 0) return rc;
   return found;
 }
+
+/* ---- orphan blobs ---- */
+
+int bk_db_gc_orphans(bk_db *db, const bk_blob_kind *kinds, const bk_hash *hashes,
+                     size_t n, bk_gc_trash_cb trash, void *ctx, size_t *ntrashed) {
+  if (ntrashed) *ntrashed = 0;
+  if (n == 0) return 0;
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  size_t k = 0;
+  rc = dbc_begin(c);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    sqlite3_stmt *st = dbc_stmt(c, kinds[i] == BK_BLOB_XORB ? SQL_XORB_ID : SQL_SHARD_ID);
+    if (!st) { rc = BK_EDB; break; }
+    bind_hash(st, 1, &hashes[i]);
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r == SQLITE_ROW) continue; /* registered meanwhile: keep */
+    if (r != SQLITE_DONE) { rc = dbc_err(c, r, "orphan check"); break; }
+    rc = trash(ctx, kinds[i], &hashes[i]);
+    if (rc == 0) k++;
+  }
+  if (rc == 0) rc = dbc_commit(c);
+  else dbc_rollback(c);
+  dbc_release(db, c);
+  if (rc == 0 && ntrashed) *ntrashed = k;
+  return rc;
+}

@@ -1,0 +1,686 @@
+/* bucketd — administration subcommands (see admin.h). Uses only the store
+ * APIs (buckets/db.h, accounts.h, blobstore.h); never parses HTTP. */
+#include "server/admin.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buckets/accounts.h"
+#include "buckets/blobstore.h"
+#include "buckets/db.h"
+#include "buckets/error.h"
+#include "buckets/fsutil.h"
+#include "buckets/shard.h"
+#include "buckets/xorb.h"
+#include "server/server.h"
+
+#define DEFAULT_GRACE_S 3600
+
+struct args {
+  const char *pos[8];
+  int npos;
+  const char *data;
+  const char *role;
+  const char *owner;
+  const char *grace;
+  int read_data;
+  int help;
+};
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: bucketd user add NAME                         [--data DIR]\n"
+          "       bucketd token add USER --role read|write      [--data DIR]\n"
+          "       bucketd token list USER                       [--data DIR]\n"
+          "       bucketd token revoke ID                       [--data DIR]\n"
+          "       bucketd org add ORG --owner USER              [--data DIR]\n"
+          "       bucketd org member ORG USER --role read|write|admin|none [--data DIR]\n"
+          "       bucketd gc [--grace DURATION]   (default 1h; e.g. 30m, 0s) [--data DIR]\n"
+          "       bucketd fsck [--read-data]                    [--data DIR]\n"
+          "--data defaults to $BUCKETD_DATA or ./var\n");
+}
+
+/* Parses argv[1..]; returns 0 or 2 (usage error, message printed). */
+static int parse_args(int argc, char **argv, struct args *a) {
+  memset(a, 0, sizeof *a);
+  a->data = getenv("BUCKETD_DATA") ? getenv("BUCKETD_DATA") : "./var";
+  for (int i = 1; i < argc; i++) {
+    const char *s = argv[i];
+    const char **slot = NULL;
+    if (!strcmp(s, "--help") || !strcmp(s, "-h")) { a->help = 1; continue; }
+    if (!strcmp(s, "--read-data")) { a->read_data = 1; continue; }
+    if (!strcmp(s, "--data")) slot = &a->data;
+    else if (!strcmp(s, "--role")) slot = &a->role;
+    else if (!strcmp(s, "--owner")) slot = &a->owner;
+    else if (!strcmp(s, "--grace")) slot = &a->grace;
+    else if (!strncmp(s, "--", 2) && strlen(s) > 2) {
+      fprintf(stderr, "bucketd: unknown option '%s'\n", s);
+      return 2;
+    }
+    if (slot) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "bucketd: option '%s' needs a value\n", s);
+        return 2;
+      }
+      *slot = argv[++i];
+      continue;
+    }
+    if (a->npos >= (int)(sizeof a->pos / sizeof a->pos[0])) {
+      fprintf(stderr, "bucketd: too many arguments\n");
+      return 2;
+    }
+    a->pos[a->npos++] = s;
+  }
+  return 0;
+}
+
+struct store {
+  bk_db *db;
+  bk_blobstore *bs;
+};
+
+static int open_store(const char *data, int need_blobs, struct store *st) {
+  memset(st, 0, sizeof *st);
+  char path[4096];
+  int rc = bk_mkdir_p(data, 0700);
+  if (rc == 0 && snprintf(path, sizeof path, "%s/%s", data, BK_DB_FILE) >= (int)sizeof path)
+    rc = bk_seterr(BK_EINVAL, "data dir path too long");
+  if (rc == 0) rc = bk_db_open(path, &st->db);
+  if (rc == 0 && need_blobs) {
+    if (snprintf(path, sizeof path, "%s/%s", data, BK_BLOBS_DIR) >= (int)sizeof path)
+      rc = bk_seterr(BK_EINVAL, "data dir path too long");
+    else
+      rc = bk_blobstore_open(path, &st->bs);
+  }
+  if (rc) {
+    fprintf(stderr, "bucketd: cannot open the data dir %s: %s (%s)\n", data,
+            bk_errmsg(), bk_strerror(rc));
+    bk_db_close(st->db);
+    st->db = NULL;
+  }
+  return rc;
+}
+
+static void close_store(struct store *st) {
+  bk_db_close(st->db);
+  bk_blobstore_close(st->bs);
+}
+
+static int fail(const char *what, int rc) {
+  fprintf(stderr, "bucketd: %s: %s (%s)\n", what, bk_errmsg(), bk_strerror(rc));
+  return 1;
+}
+
+static void fmt_time(int64_t ms, char *out, size_t n) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Namespace that must be a user. */
+static int get_user(bk_db *db, const char *name, bk_ns *u) {
+  int rc = bk_db_ns_get(db, name, u);
+  if (rc) return fail(name, rc);
+  if (u->kind != BK_NS_USER) {
+    fprintf(stderr, "bucketd: '%s' is an organization, not a user\n", name);
+    return 1;
+  }
+  return 0;
+}
+
+/* ---- user ---- */
+
+static int cmd_user(struct args *a) {
+  if (a->npos != 2 || strcmp(a->pos[0], "add") != 0) {
+    usage(stderr);
+    return 2;
+  }
+  struct store s;
+  if (open_store(a->data, 0, &s)) return 1;
+  bk_ns u;
+  int rc = bk_db_user_add(s.db, a->pos[1], &u);
+  int ret = rc ? fail("user add", rc) : 0;
+  if (!rc) printf("created user %s (id %" PRId64 ")\n", u.name, u.id);
+  close_store(&s);
+  return ret;
+}
+
+/* ---- token ---- */
+
+struct tl_ctx {
+  int n;
+};
+
+static int print_token(void *ctx, const bk_token_info *t) {
+  struct tl_ctx *c = ctx;
+  char when[32];
+  fmt_time(t->created_ms, when, sizeof when);
+  if (c->n++ == 0) printf("%-8s %-6s %-20s %s\n", "ID", "ROLE", "CREATED", "STATUS");
+  printf("%-8" PRId64 " %-6s %-20s %s\n", t->id, bk_role_name(t->role), when,
+         t->revoked ? "revoked" : "active");
+  return 0;
+}
+
+static int cmd_token(struct args *a) {
+  if (a->npos != 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *sub = a->pos[0];
+  if (strcmp(sub, "add") && strcmp(sub, "list") && strcmp(sub, "revoke")) {
+    usage(stderr);
+    return 2;
+  }
+  int role = 0;
+  if (!strcmp(sub, "add")) {
+    if (!a->role || bk_role_parse(a->role, &role) || role == BK_ROLE_ADMIN) {
+      fprintf(stderr, "bucketd: token add needs --role read|write\n");
+      return 2;
+    }
+  }
+  int64_t id = 0;
+  if (!strcmp(sub, "revoke")) {
+    char *end;
+    long long v = strtoll(a->pos[1], &end, 10);
+    if (!*a->pos[1] || *end || v <= 0) {
+      fprintf(stderr, "bucketd: token revoke needs a numeric token id\n");
+      return 2;
+    }
+    id = v;
+  }
+  struct store s;
+  if (open_store(a->data, 0, &s)) return 1;
+  int ret = 0, rc;
+  bk_ns u;
+  if (!strcmp(sub, "add")) {
+    char tok[BK_TOKEN_LEN + 1];
+    int64_t tid;
+    if (!(ret = get_user(s.db, a->pos[1], &u))) {
+      rc = bk_db_token_add(s.db, u.id, role, tok, &tid);
+      if (rc) ret = fail("token add", rc);
+      else {
+        printf("%s\n", tok);
+        fflush(stdout);
+        fprintf(stderr, "created %s token id %" PRId64 " for %s\n", bk_role_name(role), tid,
+                u.name);
+      }
+      memset(tok, 0, sizeof tok);
+    }
+  } else if (!strcmp(sub, "list")) {
+    if (!(ret = get_user(s.db, a->pos[1], &u))) {
+      struct tl_ctx c = {0};
+      rc = bk_db_token_list(s.db, u.id, print_token, &c);
+      if (rc) ret = fail("token list", rc);
+      else if (c.n == 0) printf("no tokens for %s\n", u.name);
+    }
+  } else {
+    rc = bk_db_token_revoke(s.db, id);
+    if (rc) ret = fail("token revoke", rc);
+    else printf("revoked token %" PRId64 "\n", id);
+  }
+  close_store(&s);
+  return ret;
+}
+
+/* ---- org ---- */
+
+static int cmd_org(struct args *a) {
+  int is_add = a->npos == 2 && !strcmp(a->pos[0], "add");
+  int is_member = a->npos == 3 && !strcmp(a->pos[0], "member");
+  if (!is_add && !is_member) {
+    usage(stderr);
+    return 2;
+  }
+  int role = 0;
+  if (is_add && !a->owner) {
+    fprintf(stderr, "bucketd: org add needs --owner USER\n");
+    return 2;
+  }
+  if (is_member) {
+    if (!a->role) {
+      fprintf(stderr, "bucketd: org member needs --role read|write|admin|none\n");
+      return 2;
+    }
+    if (!strcmp(a->role, "none") || !strcmp(a->role, "remove")) role = BK_ROLE_NONE;
+    else if (bk_role_parse(a->role, &role)) {
+      fprintf(stderr, "bucketd: %s\n", bk_errmsg());
+      return 2;
+    }
+  }
+  struct store s;
+  if (open_store(a->data, 0, &s)) return 1;
+  int ret = 0, rc;
+  bk_ns u, o;
+  if (is_add) {
+    if (!(ret = get_user(s.db, a->owner, &u))) {
+      rc = bk_db_org_add(s.db, a->pos[1], u.id, &o);
+      if (rc) ret = fail("org add", rc);
+      else printf("created organization %s (id %" PRId64 ") owned by %s\n", o.name, o.id, u.name);
+    }
+  } else {
+    rc = bk_db_ns_get(s.db, a->pos[1], &o);
+    if (rc) ret = fail(a->pos[1], rc);
+    else if (o.kind != BK_NS_ORG) {
+      fprintf(stderr, "bucketd: '%s' is not an organization\n", o.name);
+      ret = 1;
+    } else if (!(ret = get_user(s.db, a->pos[2], &u))) {
+      rc = bk_db_org_member_set(s.db, o.id, u.id, role);
+      if (rc) ret = fail("org member", rc);
+      else if (role == BK_ROLE_NONE) printf("removed %s from %s\n", u.name, o.name);
+      else printf("%s is now %s member of %s\n", u.name, bk_role_name(role), o.name);
+    }
+  }
+  close_store(&s);
+  return ret;
+}
+
+/* ---- gc ---- */
+
+struct hlist {
+  bk_blob_kind *kinds;
+  bk_hash *h;
+  uint64_t *size;
+  size_t n, cap;
+};
+
+static int hlist_add(struct hlist *l, bk_blob_kind k, const bk_hash *h, uint64_t size) {
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 64;
+    bk_blob_kind *nk = realloc(l->kinds, nc * sizeof *nk);
+    if (nk) l->kinds = nk;
+    bk_hash *nh = realloc(l->h, nc * sizeof *nh);
+    if (nh) l->h = nh;
+    uint64_t *ns = realloc(l->size, nc * sizeof *ns);
+    if (ns) l->size = ns;
+    if (!nk || !nh || !ns) return bk_seterr(BK_ENOMEM, "out of memory");
+    l->cap = nc;
+  }
+  l->kinds[l->n] = k;
+  l->h[l->n] = *h;
+  l->size[l->n] = size;
+  l->n++;
+  return 0;
+}
+
+static void hlist_free(struct hlist *l) {
+  free(l->kinds);
+  free(l->h);
+  free(l->size);
+  memset(l, 0, sizeof *l);
+}
+
+struct gc_ctx {
+  struct store *s;
+  struct hlist trashed;  /* moved to the trash in the current transaction */
+  uint64_t missing;      /* rows whose blob was already gone */
+};
+
+static int gc_trash(void *ctx, bk_blob_kind kind, const bk_hash *h) {
+  struct gc_ctx *g = ctx;
+  int rc = bk_blob_trash(g->s->bs, kind, h);
+  if (rc == BK_ENOTFOUND) {
+    g->missing++;
+    return 0;
+  }
+  if (rc) return rc;
+  return hlist_add(&g->trashed, kind, h, 0);
+}
+
+static void gc_undo(struct gc_ctx *g) {
+  for (size_t i = 0; i < g->trashed.n; i++)
+    bk_blob_untrash(g->s->bs, g->trashed.kinds[i], &g->trashed.h[i]);
+  g->trashed.n = 0;
+}
+
+static void gc_purge(struct gc_ctx *g) {
+  for (size_t i = 0; i < g->trashed.n; i++)
+    bk_blob_trash_purge(g->s->bs, g->trashed.kinds[i], &g->trashed.h[i]);
+  g->trashed.n = 0;
+}
+
+/* Trash left by an interrupted gc: restore what still has a row. */
+struct recover_ctx {
+  struct store *s;
+  uint64_t restored, purged;
+};
+
+static int row_exists(bk_db *db, bk_blob_kind kind, const bk_hash *h) {
+  return kind == BK_BLOB_XORB ? bk_db_xorb_exists(db, h) : bk_db_shard_exists(db, h);
+}
+
+static int recover_one(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t size,
+                       int64_t mtime) {
+  (void)size;
+  (void)mtime;
+  struct recover_ctx *r = ctx;
+  int e = row_exists(r->s->db, kind, h);
+  if (e < 0) return e;
+  if (e) {
+    if (bk_blob_untrash(r->s->bs, kind, h) == 0) r->restored++;
+  } else if (bk_blob_trash_purge(r->s->bs, kind, h) == 0) {
+    r->purged++;
+  }
+  return 0;
+}
+
+struct orphan_ctx {
+  struct store *s;
+  int64_t cutoff_s;
+  struct hlist cand;
+  uint64_t strays_removed;
+  const char *blobroot;
+};
+
+static int orphan_scan(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t size,
+                       int64_t mtime) {
+  struct orphan_ctx *o = ctx;
+  if (mtime >= o->cutoff_s) return 0;
+  int e = row_exists(o->s->db, kind, h);
+  if (e < 0) return e;
+  if (e) return 0;
+  return hlist_add(&o->cand, kind, h, size);
+}
+
+static int stray_scan(void *ctx, const char *rel, uint64_t size, int64_t mtime) {
+  (void)size;
+  struct orphan_ctx *o = ctx;
+  const char *base = strrchr(rel, '/');
+  base = base ? base + 1 : rel;
+  /* only leftovers of interrupted durable writes are removed */
+  if (strncmp(base, ".tmp.", 5) != 0 || mtime >= o->cutoff_s) return 0;
+  char p[4600];
+  if (snprintf(p, sizeof p, "%s/%s", o->blobroot, rel) >= (int)sizeof p) return 0;
+  if (remove(p) == 0) o->strays_removed++;
+  return 0;
+}
+
+static int cmd_gc(struct args *a) {
+  int64_t grace = DEFAULT_GRACE_S;
+  if (a->npos != 0) {
+    usage(stderr);
+    return 2;
+  }
+  if (a->grace && bk_parse_duration(a->grace, &grace)) {
+    fprintf(stderr, "bucketd: bad --grace '%s' (e.g. 1h, 30m, 0s)\n", a->grace);
+    return 2;
+  }
+  struct store s;
+  if (open_store(a->data, 1, &s)) return 1;
+  int ret = 0, rc;
+  int64_t now_ms;
+  {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  }
+  int64_t cutoff_ms = now_ms - grace * 1000;
+  /* grace 0 means "everything unreferenced up to now" */
+  if (grace == 0) cutoff_ms = now_ms + 1;
+
+  /* 1. finish an interrupted gc */
+  struct recover_ctx rcx = {&s, 0, 0};
+  rc = bk_blob_trash_list(s.bs, recover_one, &rcx);
+  if (rc) {
+    ret = fail("gc (trash recovery)", rc);
+    goto out;
+  }
+
+  /* 2. unreferenced metadata and their blobs */
+  struct gc_ctx g = {.s = &s};
+  bk_gc_stats st;
+  rc = bk_db_gc(s.db, cutoff_ms, gc_trash, &g, &st);
+  if (rc) {
+    gc_undo(&g);
+    hlist_free(&g.trashed);
+    ret = fail("gc", rc);
+    goto out;
+  }
+  gc_purge(&g);
+
+  /* 3. orphan blobs (no row) older than the grace period */
+  char root[4096];
+  snprintf(root, sizeof root, "%s/%s", a->data, BK_BLOBS_DIR);
+  struct orphan_ctx o = {.s = &s, .cutoff_s = cutoff_ms / 1000, .blobroot = root};
+  if (grace == 0) o.cutoff_s = now_ms / 1000 + 1;
+  for (int k = 0; k < BK_BLOB_NKINDS && rc == 0; k++)
+    rc = bk_blob_list(s.bs, (bk_blob_kind)k, orphan_scan, stray_scan, &o);
+  size_t norph = 0;
+  if (rc == 0)
+    rc = bk_db_gc_orphans(s.db, o.cand.kinds, o.cand.h, o.cand.n, gc_trash, &g, &norph);
+  if (rc) {
+    gc_undo(&g);
+    ret = fail("gc (orphans)", rc);
+  } else {
+    gc_purge(&g);
+  }
+  size_t ntmp = 0;
+  bk_blob_clean_tmp(s.bs, o.cutoff_s, &ntmp);
+
+  printf("gc: removed %" PRIu64 " file reconstructions, %" PRIu64 " xorbs (%" PRIu64
+         " bytes), %" PRIu64 " shards (%" PRIu64 " bytes), %zu orphan blobs, %" PRIu64
+         " temp files\n",
+         st.files, st.xorbs, st.xorb_bytes, st.shards, st.shard_bytes, norph, (uint64_t)(ntmp + o.strays_removed));
+  if (g.missing)
+    printf("gc: %" PRIu64 " removed rows had no blob (run fsck)\n", g.missing);
+  if (rcx.restored || rcx.purged)
+    printf("gc: recovered an interrupted gc: %" PRIu64 " blobs restored, %" PRIu64 " purged\n",
+           rcx.restored, rcx.purged);
+  hlist_free(&g.trashed);
+  hlist_free(&o.cand);
+out:
+  close_store(&s);
+  return ret;
+}
+
+/* ---- fsck ---- */
+
+struct fsck_ctx {
+  struct store *s;
+  int read_data;
+  uint64_t damage, warnings, xorbs, shards, blobs;
+  int64_t started_s;
+};
+
+static void report(struct fsck_ctx *f, int damage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void report(struct fsck_ctx *f, int damage, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  printf("%s: ", damage ? "DAMAGE" : "warning");
+  vprintf(fmt, ap);
+  printf("\n");
+  va_end(ap);
+  if (damage) f->damage++;
+  else f->warnings++;
+}
+
+static int db_msg(void *ctx, const char *msg) {
+  report(ctx, 1, "database: %s", msg);
+  return 0;
+}
+
+static void check_xorb_data(struct fsck_ctx *f, const bk_xorb_info *x, const char *hex) {
+  bk_buf b;
+  bk_buf_init(&b, (size_t)BK_XORB_MAX_BYTES + (1u << 20));
+  int rc = bk_blob_get(f->s->bs, BK_BLOB_XORB, &x->hash, b.max, &b);
+  if (rc) {
+    report(f, 1, "xorb %s: cannot read: %s", hex, bk_errmsg());
+    bk_buf_free(&b);
+    return;
+  }
+  bk_xorb *px = NULL;
+  rc = bk_xorb_parse(b.p, b.len, BK_XORB_ALLOW_FOOTER, &x->hash, &px);
+  if (rc) {
+    report(f, 1, "xorb %s: content does not verify: %s (%s)", hex, bk_errmsg(),
+           bk_strerror(rc));
+    bk_buf_free(&b);
+    return;
+  }
+  size_t n = bk_xorb_count(px);
+  const bk_xorb_chunk *pc = bk_xorb_chunks(px);
+  if (n != x->nchunks) {
+    report(f, 1, "xorb %s: %zu chunks in the blob, %u in the database", hex, n, x->nchunks);
+  } else if (n > 0) {
+    bk_xorb_chunk *dc = calloc(n, sizeof *dc);
+    if (!dc) {
+      report(f, 0, "xorb %s: out of memory for the chunk table", hex);
+    } else if ((rc = bk_db_xorb_chunks(f->s->db, &x->hash, 0, (uint32_t)n, dc))) {
+      report(f, 1, "xorb %s: chunk table unreadable: %s", hex, bk_errmsg());
+    } else {
+      for (size_t i = 0; i < n; i++) {
+        if (!bk_hash_eq(&dc[i].hash, &pc[i].hash) || dc[i].record_offset != pc[i].record_offset ||
+            dc[i].record_len != pc[i].record_len ||
+            dc[i].unpacked_offset != pc[i].unpacked_offset ||
+            dc[i].unpacked_len != pc[i].unpacked_len) {
+          report(f, 1, "xorb %s: chunk %zu differs between blob and database", hex, i);
+          break;
+        }
+      }
+    }
+    free(dc);
+  }
+  bk_xorb_free(px);
+  bk_buf_free(&b);
+}
+
+static int fsck_xorb(void *ctx, const bk_xorb_info *x) {
+  struct fsck_ctx *f = ctx;
+  char hex[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(&x->hash, hex);
+  f->xorbs++;
+  uint64_t size;
+  int rc = bk_blob_stat(f->s->bs, BK_BLOB_XORB, &x->hash, &size);
+  if (rc == BK_ENOTFOUND) {
+    report(f, 1, "xorb %s: blob missing", hex);
+    return 0;
+  }
+  if (rc) {
+    report(f, 1, "xorb %s: %s", hex, bk_errmsg());
+    return 0;
+  }
+  if (size != x->bytes_on_disk) {
+    report(f, 1, "xorb %s: blob is %" PRIu64 " bytes, database says %" PRIu64, hex, size,
+           x->bytes_on_disk);
+    return 0;
+  }
+  if (f->read_data) check_xorb_data(f, x, hex);
+  return 0;
+}
+
+static int fsck_shard(void *ctx, const bk_shard_info *si) {
+  struct fsck_ctx *f = ctx;
+  char hex[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(&si->hash, hex);
+  f->shards++;
+  uint64_t size;
+  int rc = bk_blob_stat(f->s->bs, BK_BLOB_SHARD, &si->hash, &size);
+  if (rc == BK_ENOTFOUND) {
+    report(f, 1, "shard %s: blob missing", hex);
+    return 0;
+  }
+  if (rc) {
+    report(f, 1, "shard %s: %s", hex, bk_errmsg());
+    return 0;
+  }
+  if (size != si->size) {
+    report(f, 1, "shard %s: blob is %" PRIu64 " bytes, database says %" PRIu64, hex, size,
+           si->size);
+    return 0;
+  }
+  if (!f->read_data) return 0;
+  bk_buf b;
+  bk_buf_init(&b, (size_t)BK_SHARD_MAX_BYTES + (1u << 20));
+  rc = bk_blob_get(f->s->bs, BK_BLOB_SHARD, &si->hash, b.max, &b);
+  if (rc) {
+    report(f, 1, "shard %s: cannot read: %s", hex, bk_errmsg());
+  } else {
+    /* shards are named by the BLAKE3 of their bytes (server-cas) */
+    bk_hash h;
+    bk_blake3(b.p, b.len, h.b);
+    bk_shard *ps = NULL;
+    if (!bk_hash_eq(&h, &si->hash)) report(f, 1, "shard %s: content hash mismatch", hex);
+    else if ((rc = bk_shard_parse(b.p, b.len, &ps)))
+      report(f, 1, "shard %s: does not parse: %s (%s)", hex, bk_errmsg(), bk_strerror(rc));
+    bk_shard_free(ps);
+  }
+  bk_buf_free(&b);
+  return 0;
+}
+
+static int fsck_blob(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t size,
+                     int64_t mtime) {
+  struct fsck_ctx *f = ctx;
+  f->blobs++;
+  int e = row_exists(f->s->db, kind, h);
+  if (e < 0) return e;
+  if (e) return 0;
+  char hex[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(h, hex);
+  report(f, 0, "orphan %s blob %s (%" PRIu64 " bytes%s; gc removes it after the grace period)",
+         bk_blob_kind_name(kind), hex, size,
+         mtime >= f->started_s - 60 ? ", written in the last minute: upload in progress?" : "");
+  return 0;
+}
+
+static int fsck_stray(void *ctx, const char *rel, uint64_t size, int64_t mtime) {
+  (void)mtime;
+  report(ctx, 0, "stray file blobs/%s (%" PRIu64 " bytes) is not a blob", rel, size);
+  return 0;
+}
+
+static int cmd_fsck(struct args *a) {
+  if (a->npos != 0) {
+    usage(stderr);
+    return 2;
+  }
+  struct store s;
+  if (open_store(a->data, 1, &s)) return 1;
+  struct fsck_ctx f = {.s = &s, .read_data = a->read_data, .started_s = (int64_t)time(NULL)};
+  int rc = bk_db_check(s.db, db_msg, &f);
+  if (rc == 0 || rc == 1) rc = bk_db_xorb_list(s.db, fsck_xorb, &f);
+  if (rc == 0) rc = bk_db_shard_list(s.db, fsck_shard, &f);
+  for (int k = 0; rc == 0 && k < BK_BLOB_NKINDS; k++)
+    rc = bk_blob_list(s.bs, (bk_blob_kind)k, fsck_blob, fsck_stray, &f);
+  int ret;
+  if (rc < 0) {
+    ret = fail("fsck", rc);
+  } else {
+    printf("fsck: %" PRIu64 " xorbs, %" PRIu64 " shards, %" PRIu64 " blobs checked%s; %" PRIu64
+           " damaged, %" PRIu64 " warnings\n",
+           f.xorbs, f.shards, f.blobs, a->read_data ? " (with data)" : "", f.damage,
+           f.warnings);
+    ret = f.damage ? 1 : 0;
+  }
+  close_store(&s);
+  return ret;
+}
+
+int bucketd_admin(int argc, char **argv) {
+  if (argc < 1 || !argv[0]) {
+    usage(stderr);
+    return 2;
+  }
+  struct args a;
+  if (parse_args(argc, argv, &a)) {
+    usage(stderr);
+    return 2;
+  }
+  if (a.help) {
+    usage(stdout);
+    return 0;
+  }
+  const char *cmd = argv[0];
+  if (!strcmp(cmd, "user")) return cmd_user(&a);
+  if (!strcmp(cmd, "token")) return cmd_token(&a);
+  if (!strcmp(cmd, "org")) return cmd_org(&a);
+  if (!strcmp(cmd, "gc")) return cmd_gc(&a);
+  if (!strcmp(cmd, "fsck")) return cmd_fsck(&a);
+  fprintf(stderr, "bucketd: unknown command '%s'\n", cmd);
+  usage(stderr);
+  return 2;
+}
