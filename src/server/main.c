@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "buckets/error.h"
+#include "server/admin.h"
 #include "server/server.h"
 
 static void usage(FILE *f) {
@@ -129,6 +130,5 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(cmd, "serve")) return serve(argc - 2, argv + 2);
   if (cmd[0] == '-') return serve(argc - 1, argv + 1);
-  fprintf(stderr, "bucketd: unknown command '%s' (try --help)\n", cmd);
-  return 2;
+  return bucketd_admin(argc - 1, argv + 1);
 }
