@@ -164,6 +164,13 @@ int bk_sync_apply_jsonl(bk_client *c, const char *jsonl, int force,
 int bk_sync(bk_client *c, const bk_sync_opts *o, char **jsonl,
             bk_transfer_stats *stats);
 
+/* Lower level (for CLIs): compute a plan into a struct bk_plan (see
+ * buckets/sync.h; bk_plan_init before, bk_plan_free after), and execute a
+ * plan (force = skip the staleness re-check). */
+struct bk_plan;
+int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, struct bk_plan *plan);
+int bk_sync_execute_plan(bk_client *c, struct bk_plan *p, int force, bk_transfer_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -64,10 +64,6 @@ int bk_tree_json(bk_client *c, const char *id, const char *prefix, int recursive
 int bk_paths_info_json(bk_client *c, const char *id, const char *const *paths, size_t n,
                        struct cJSON **out);
 
-/* Sync internals (sync.c): plan from listings; execute a parsed plan. */
-int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, bk_plan *plan);
-int bk_sync_execute_plan(bk_client *c, bk_plan *p, int force, bk_transfer_stats *stats);
-
 /* "ns/name" or hf://buckets/ns/name (no path) -> malloc'd "ns/name". */
 int bk_uri_parse_id(const char *in, char **id);
 

@@ -1,0 +1,87 @@
+/* hf — shared CLI plumbing: option parsing, output modes, progress.
+ * Every subcommand lives in its own cmd_*.c and is listed in main.c's table.
+ * Ownership: a cli context owns its bk_client (created lazily, freed by
+ * main). Strings from argv are borrowed.
+ */
+#ifndef HF_CLI_H
+#define HF_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buckets/client.h"
+
+enum { FMT_HUMAN = 0, FMT_AGENT, FMT_JSON, FMT_QUIET };
+
+typedef struct cli {
+  const char *token; /* --token */
+  int format;
+  int yes;
+  int verbose; /* -v: per-file lines */
+  int tty_err; /* stderr is a terminal: progress allowed */
+  bk_client *client;
+  const char *prog; /* "hf buckets sync" etc. for messages */
+} cli;
+
+/* ---- option tables ---- */
+enum { OPT_FLAG = 0, OPT_STR, OPT_MULTI };
+typedef struct opt {
+  const char *lng; /* "--private" (NULL: none) */
+  char shrt;       /* 'R' (0: none) */
+  int kind;
+  void *dst;       /* int* for FLAG, const char** for STR, strlist* for MULTI */
+} opt;
+
+typedef struct strlist {
+  const char **v;
+  size_t n;
+} strlist;
+
+/* Parses argv[1..] against opts plus the global options (--token, --format,
+ * --json, -q/--quiet, -y/--yes when allow_yes). Positionals go to pos
+ * (up to maxpos, more is an error). Returns 0, 1 if --help was given
+ * (usage printed), or -1 on error (message printed). */
+int cli_parse(cli *c, int argc, char **argv, const opt *opts, const char **pos, int maxpos,
+              int *npos, const char *usage);
+
+/* Client (created on first use with c->token). NULL after printing an error. */
+bk_client *cli_client(cli *c);
+
+/* One-line error on stderr ("Error: ..."); returns the exit code 1. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Error from the last failing library call. */
+int cli_fail_lib(int rc);
+void cli_hint(cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Result output: message + key/value pairs (values are strings; for JSON,
+ * numeric/boolean values can be marked with a leading '\x01'). */
+void cli_result(cli *c, const char *message, const char *const *keys, const char *const *vals,
+                size_t n);
+
+/* Asks "question [y/N]" on a terminal; without a terminal (or in non-human
+ * modes) fails unless -y. Returns 1 yes, 0 no, -1 error (printed). */
+int cli_confirm(cli *c, const char *question);
+
+/* Size / date formatting (spec §3.2). out >= 32 bytes. */
+void cli_fmt_size(uint64_t n, int human, char *out);
+void cli_fmt_date(int64_t ms, int human, char *out);
+
+/* Progress bar on stderr (files, bytes, rate, ETA, dedup) when enabled. */
+void cli_progress_attach(cli *c);
+void cli_progress_done(cli *c);
+
+/* Subcommands. argv[0] is the subcommand name. */
+int cmd_auth_login(cli *c, int argc, char **argv);
+int cmd_auth_logout(cli *c, int argc, char **argv);
+int cmd_auth_whoami(cli *c, int argc, char **argv);
+int cmd_create(cli *c, int argc, char **argv);
+int cmd_list(cli *c, int argc, char **argv);
+int cmd_info(cli *c, int argc, char **argv);
+int cmd_delete(cli *c, int argc, char **argv);
+int cmd_rm(cli *c, int argc, char **argv);
+int cmd_move(cli *c, int argc, char **argv);
+int cmd_cp(cli *c, int argc, char **argv);
+int cmd_sync(cli *c, int argc, char **argv);
+int cmd_settings(cli *c, int argc, char **argv);
+
+#endif
