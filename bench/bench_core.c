@@ -5,7 +5,8 @@
  *   bench_core MODE FILE [THREADS]
  *
  * MODE:
- *   stream   single thread, read(2) in 1 MiB blocks -> bk_chunker (gear CDC +
+ *   stream   single thread, read(2) in 1 MiB blocks (or THREADS KiB: the third
+ *            argument is the block size in KiB here) -> bk_chunker (gear CDC +
  *            chunk hashes) -> streaming merkle file hash (what xetsum does)
  *   mem      file mapped into memory, chunk+hash with THREADS threads
  *            (bk_cdc_chunks_parallel; 1 thread = plain sequential path)
@@ -56,13 +57,12 @@ static int on_chunk(void *ctx, uint64_t off, const uint8_t *d, size_t len, const
   return bk_merkle_push(s->m, h, len);
 }
 
-static int mode_stream(const char *path) {
+static int mode_stream(const char *path, size_t bs) {
   int fd = open(path, O_RDONLY);
   if (fd < 0) {
     fprintf(stderr, "bench_core: %s: %s\n", path, strerror(errno));
     return 1;
   }
-  size_t bs = 1u << 20;
   uint8_t *buf = malloc(bs);
   stream_ctx s = {0};
   bk_chunker *k = NULL;
@@ -272,7 +272,8 @@ int main(int argc, char **argv) {
   }
   const char *mode = argv[1], *path = argv[2];
   unsigned threads = argc > 3 ? (unsigned)atoi(argv[3]) : 1;
-  if (strcmp(mode, "stream") == 0) return mode_stream(path);
+  if (strcmp(mode, "stream") == 0)
+    return mode_stream(path, argc > 3 ? (size_t)strtoull(argv[3], NULL, 10) << 10 : (size_t)1 << 20);
   if (strcmp(mode, "gen-text") == 0)
     return mode_gen_text(path, (uint64_t)strtoull(argc > 3 ? argv[3] : "1", NULL, 10) * 1000000ull);
   size_t len = 0;

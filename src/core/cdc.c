@@ -208,9 +208,8 @@ static int ends_push(ends_vec *e, uint64_t x) {
   return 0;
 }
 
-/* Chunks data[from..to) as a fresh chunk start at `from`, pushing end
- * offsets (absolute). If stop_at_end is false the final partial chunk at `to`
- * is not pushed (state returned in *c). */
+/* Chunks data[from..to) continuing the state in *c, pushing the absolute end
+ * offset of every cut. A final partial chunk is left pending in *c. */
 static int chunk_range(const uint8_t *data, size_t from, size_t to, ends_vec *e,
                        bk_cdc *c) {
   size_t pos = from;
@@ -278,8 +277,7 @@ typedef struct par_shared {
 typedef struct par_thread {
   par_shared *s;
   unsigned t;
-  ends_vec e;     /* all ends found, from segment start */
-  size_t first;   /* index in e of the first end owned (after P_t) */
+  ends_vec e;     /* ends of the chunks this thread owns (from P_t on) */
   bk_hash *hash;  /* hashes of owned chunks (if hashing) */
   size_t nhash, hcap;
   int hashing;
@@ -356,7 +354,6 @@ static void *par_worker(void *arg) {
   } else {
     start_own = 0;
   }
-  w->first = w->e.n; /* nothing pushed in phase A */
 
   /* phase B: own chunks from start_own until the next published point */
   unsigned next = w->t + 1;
@@ -414,6 +411,7 @@ static int par_chunk(const uint8_t *data, size_t len, unsigned nthreads,
   uint64_t pts[64];
   par_thread w[64];
   pthread_t tid[64];
+  int running[64] = {0};
   s.seg = segs;
   s.p = pts;
   for (unsigned t = 0; t < nthreads; t++) {
@@ -427,21 +425,15 @@ static int par_chunk(const uint8_t *data, size_t len, unsigned nthreads,
   segs[nthreads] = len;
   pthread_mutex_init(&s.mu, NULL);
   pthread_cond_init(&s.cv, NULL);
-  unsigned started = 1;
   for (unsigned t = 1; t < nthreads; t++) {
-    if (pthread_create(&tid[t], NULL, par_worker, &w[t]) != 0) {
-      /* cannot start: publish "none" so the previous thread covers it */
-      publish(&s, t, P_NONE);
-      w[t].rc = 0;
-      tid[t] = 0;
-      continue;
-    }
-    started++;
+    if (pthread_create(&tid[t], NULL, par_worker, &w[t]) == 0)
+      running[t] = 1;
+    else
+      publish(&s, t, P_NONE); /* cannot start: the previous thread covers it */
   }
   par_worker(&w[0]);
   for (unsigned t = 1; t < nthreads; t++)
-    if (tid[t]) pthread_join(tid[t], NULL);
-  (void)started;
+    if (running[t]) pthread_join(tid[t], NULL);
   pthread_mutex_destroy(&s.mu);
   pthread_cond_destroy(&s.cv);
 
@@ -449,7 +441,7 @@ static int par_chunk(const uint8_t *data, size_t len, unsigned nthreads,
   size_t total = 0;
   for (unsigned t = 0; t < nthreads; t++) {
     if (w[t].rc) rc = w[t].rc;
-    total += w[t].e.n - w[t].first;
+    total += w[t].e.n;
   }
   uint64_t *out = NULL;
   bk_hash *hout = NULL;
@@ -461,9 +453,9 @@ static int par_chunk(const uint8_t *data, size_t len, unsigned nthreads,
   if (!rc && !s.mismatch) {
     size_t k = 0;
     for (unsigned t = 0; t < nthreads; t++) {
-      size_t m = w[t].e.n - w[t].first;
+      size_t m = w[t].e.n;
       if (m == 0) continue;
-      memcpy(out + k, w[t].e.v + w[t].first, m * sizeof *out);
+      memcpy(out + k, w[t].e.v, m * sizeof *out);
       if (hashes) memcpy(hout + k, w[t].hash, m * sizeof *hout);
       k += m;
     }
