@@ -19,8 +19,9 @@
 #
 # Functions:
 #   bk_start [ARGS...]          start bucketd (fails the script if it does not come up in 10 s)
-#   bk_stop                     stop it (SIGTERM, wait); bk_start may be called again later
-#                               (same BK_DATA unless you unset it first)
+#   bk_stop                     stop it (SIGTERM, wait) and record a check that it exited 0
+#                               without sanitizer reports in its log; bk_start may be called
+#                               again later (same BK_DATA unless you unset it first)
 #   bk_admin ARGS...            run `bucketd ARGS... --data $BK_DATA`; stdout/stderr passed through
 #   bk_user NAME                create a user (ignores "already exists")
 #   bk_token USER ROLE          print a new token (role read|write)
@@ -37,7 +38,8 @@
 #   bk_ok NAME                  record a pass;  bk_fail NAME [DETAIL]  record a failure
 #   bk_expect NAME WANT GOT     pass if WANT == GOT, else fail printing both
 #   bk_check NAME CMD...        pass if CMD succeeds
-#   bk_summary                  print "N passed, N failed"; exit status 0 iff no failure
+#   bk_summary                  stop bucketd (if running, with the bk_stop checks), print
+#                               "N passed, N failed"; exit status 0 iff no failure
 # Programs: BK_BUCKETD (bucketd binary), BK_PY (/usr/bin/python3), BK_BIN ($BUILD/bin),
 #           BK_HELPERS ($BUILD/tests/integration: C helper programs).
 
@@ -62,7 +64,7 @@ bk_expect() { # name want got
 bk_check() { local n=$1; shift; if "$@" >/dev/null 2>&1; then bk_ok "$n"; else bk_fail "$n"; fi; }
 
 bk_cleanup() {
-  bk_stop
+  BK_IN_TRAP=1 bk_stop
   if [ "${BK_KEEP:-0}" = 1 ]; then echo "kept $BK_TMP" >&2; else rm -rf "$BK_TMP"; fi
 }
 trap bk_cleanup EXIT
@@ -91,14 +93,20 @@ bk_start() {
   export BK_PORT BK_URL BK_PID
 }
 
-bk_stop() {
+bk_stop() { # stops bucketd; records a failure if it did not exit 0 or a sanitizer complained
   [ -n "${BK_PID:-}" ] || return 0
   kill -TERM "$BK_PID" 2>/dev/null
-  local i
-  for i in $(seq 1 100); do kill -0 "$BK_PID" 2>/dev/null || break; sleep 0.05; done
+  local i rc
+  for i in $(seq 1 200); do kill -0 "$BK_PID" 2>/dev/null || break; sleep 0.05; done
   kill -KILL "$BK_PID" 2>/dev/null
-  wait "$BK_PID" 2>/dev/null
+  wait "$BK_PID" 2>/dev/null; rc=$?
   BK_PID=""
+  [ "${BK_IN_TRAP:-0}" = 1 ] && return 0
+  if [ "$rc" -eq 0 ]; then bk_ok "bucketd exited cleanly"; else bk_fail "bucketd exited cleanly" "status $rc"; fi
+  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$BK_LOG" 2>/dev/null; then
+    bk_fail "no sanitizer reports in bucketd log"
+    grep -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$BK_LOG" | head -40
+  fi
 }
 
 bk_admin() { "$BK_BUCKETD" "$@" --data "${BK_DATA:-$BK_TMP/data}"; }
@@ -132,6 +140,7 @@ print(json.dumps(r) if isinstance(r,(dict,list,bool)) or r is None else r)' "$BK
 }
 
 bk_summary() {
+  bk_stop
   echo "$BK_PASS passed, $BK_FAILN failed"
   [ "$BK_FAILN" -eq 0 ] && exit 0
   exit 1
