@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buckets/error.h"
 #include "buckets/sync.h"
@@ -122,7 +123,7 @@ int cmd_rm(cli *c, int argc, char **argv) {
     printf("(dry run) %zu file(s) totaling %s would be removed.\n", n, tsz);
     goto out;
   }
-  if (!c->yes && c->format == FMT_HUMAN)
+  if (!c->yes && c->format == FMT_HUMAN && isatty(0))
     for (size_t i = 0; i < n; i++) fprintf(stderr, "  %s\n", paths[i]);
   char q[600];
   snprintf(q, sizeof q, "Remove %zu file(s) totaling %s from '%s'?", n, tsz, id);
