@@ -167,7 +167,7 @@ int bk_http_reply_stream(struct bk_http_req *req, int status, const char *conten
   s->cls = cls;
   s->free_cls = free_cls;
   struct MHD_Response *r = MHD_create_response_from_callback(
-      total == BK_HTTP_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : total, 64 * 1024, stream_cb, s,
+      total == BK_HTTP_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : total, 256 * 1024, stream_cb, s,
       stream_free);
   if (!r) {
     stream_free(s);

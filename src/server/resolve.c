@@ -122,8 +122,12 @@ static const uint8_t *rs_window(struct rstream *s, uint64_t off, size_t len) {
 }
 
 /* Advances to the next chunk that overlaps the requested range and decodes
- * it into dec. 0 ok, 1 at the end, -1 error. */
-static int rs_next_chunk(struct rstream *s) {
+ * it: straight into direct (when the whole chunk is wanted and fits in
+ * direct_cap; *direct_len = its length) or else into s->dec. 0 ok, 1 at the
+ * end, -1 error. */
+static int rs_next_chunk(struct rstream *s, uint8_t *direct, size_t direct_cap,
+                         size_t *direct_len) {
+  *direct_len = 0;
   for (;;) {
     if (s->file_pos > s->end) return 1;
     if (!s->term_open) {
@@ -162,18 +166,29 @@ static int rs_next_chunk(struct rstream *s) {
     }
     const uint8_t *rec = rs_window(s, c->record_offset, c->record_len);
     if (!rec) return rs_fail(s, "read");
+    int whole = s->file_pos >= s->start && s->file_pos + c->unpacked_len - 1 <= s->end &&
+                c->unpacked_len <= direct_cap;
+    uint8_t *dst = whole ? direct : s->dec;
     size_t consumed = 0, out_len = 0;
-    if (bk_xorb_decode_chunk(rec, c->record_len, s->dec, sizeof s->dec, &consumed, &out_len))
+    if (bk_xorb_decode_chunk(rec, c->record_len, dst, whole ? direct_cap : sizeof s->dec,
+                             &consumed, &out_len))
       return rs_fail(s, "decode");
     if (consumed != c->record_len || out_len != c->unpacked_len) {
       bk_seterr(BK_ESIZE, "chunk record disagrees with the chunk table");
       return rs_fail(s, "decode");
     }
     bk_hash h;
-    bk_chunk_hash(s->dec, out_len, &h);
+    bk_chunk_hash(dst, out_len, &h);
     if (!bk_hash_eq(&h, &c->hash)) {
       bk_seterr(BK_EHASH, "chunk %u hash mismatch", s->terms[s->ti].chunk_start + s->ci);
       return rs_fail(s, "verify");
+    }
+    if (whole) {
+      *direct_len = out_len;
+      s->file_pos += out_len;
+      s->term_unpacked += out_len;
+      s->ci++;
+      return 0;
     }
     s->dec_len = out_len;
     s->dec_pos = s->start > s->file_pos ? (size_t)(s->start - s->file_pos) : 0;
@@ -194,9 +209,11 @@ static ssize_t rs_read(void *cls, uint64_t pos, char *buf, size_t max) {
   while (n < max && s->sent + n < total) {
     if (s->dec_pos >= s->dec_len) {
       s->dec_pos = s->dec_len = 0;
-      int r = rs_next_chunk(s);
+      size_t got = 0;
+      int r = rs_next_chunk(s, (uint8_t *)buf + n, max - n, &got);
       if (r < 0) return BK_HTTP_STREAM_ERROR;
       if (r > 0) break;
+      n += got;
       continue;
     }
     size_t k = s->dec_len - s->dec_pos;
