@@ -330,7 +330,7 @@ int main(void) {
   if (!mkdtemp(data)) return 1;
   RUN(test_accounts_cli);
   RUN(test_gc_fsck);
-  char cmd[600];
+  char cmd[1024];
   snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s.out' '%s.err'", data, data, data);
   if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
   return test_summary();
