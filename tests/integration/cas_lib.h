@@ -17,6 +17,8 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,19 @@
 #include "buckets/merkle.h"
 #include "buckets/shard.h"
 #include "buckets/xorb.h"
+
+/* Asks for transparent huge pages on the 2 MiB-aligned interior of a big
+ * buffer: page faults otherwise dominate the cost of touching fresh GiBs. */
+static inline void cl_hugepage_hint(void *p, size_t len) {
+#ifdef MADV_HUGEPAGE
+  uintptr_t a = ((uintptr_t)p + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1);
+  uintptr_t e = ((uintptr_t)p + len) & ~(uintptr_t)((2u << 20) - 1);
+  if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)len;
+#endif
+}
 
 /* ------------------------------------------------------------------ http */
 
@@ -341,12 +356,28 @@ typedef struct cl_fetch {
   uint32_t cs, ce;   /* chunk range [cs, ce) */
   uint64_t bs, be;   /* byte range [bs, be] */
   char *url;
-  int last_use;      /* index of the last term using it */
-  /* decoded chunks of the range, when fetched */
-  uint8_t *data;
-  uint64_t *offs;    /* ce-cs+1 cumulative offsets into data */
-  int fetched;
+  /* while being processed: per chunk a pointer to its decoded bytes (into
+   * the worker's raw buffer for uncompressed records, else its dec buffer) */
+  const uint8_t **cptr;
+  uint32_t *clen;
+  int rc;
 } cl_fetch;
+
+/* One download worker's reusable buffers. */
+typedef struct cl_wbuf {
+  uint8_t *raw, *dec;
+  size_t raw_cap, dec_cap;
+} cl_wbuf;
+
+static int cl_wbuf_need(uint8_t **p, size_t *cap, size_t n) {
+  if (n <= *cap) return 0;
+  free(*p);
+  *p = malloc(n);
+  *cap = *p ? n : 0;
+  if (!*p) return BK_ENOMEM;
+  cl_hugepage_hint(*p, n);
+  return 0;
+}
 
 typedef struct cl_dl_stats {
   uint64_t fetched_bytes; /* bytes received from the xorb URLs */
@@ -367,67 +398,171 @@ static int cl_json_range(const cJSON *o, const char *k, uint64_t *s, uint64_t *e
   return 0;
 }
 
-/* Fetches and decodes one fetch entry. */
-static int cl_fetch_entry(CURL *c, cl_fetch *f, cl_dl_stats *st) {
+/* Receives into a preallocated exact-size buffer. */
+typedef struct cl_sink {
+  uint8_t *p;
+  size_t len, cap;
+} cl_sink;
+
+static size_t cl_sink_cb(char *p, size_t sz, size_t n, void *ud) {
+  cl_sink *s = ud;
+  size_t k = sz * n;
+  if (k > s->cap - s->len) return 0; /* more than the asked range: abort */
+  memcpy(s->p + s->len, p, k);
+  s->len += k;
+  return k;
+}
+
+/* Fetches one entry with the exact signed Range and decodes its records. */
+static int cl_fetch_entry(CURL *c, cl_fetch *f, cl_wbuf *w) {
+  size_t want = (size_t)(f->be - f->bs + 1);
+  size_t n = f->ce - f->cs;
   char rh[96];
   snprintf(rh, sizeof rh, "Range: bytes=%" PRIu64 "-%" PRIu64, f->bs, f->be);
-  const char *hdrs[] = {rh, NULL};
-  bk_buf raw;
-  bk_buf_init(&raw, (size_t)(f->be - f->bs + 1));
-  long st_code = cl_http(c, "GET", f->url, hdrs, NULL, 0, &raw, NULL);
-  if (st_code != 206 || raw.len != f->be - f->bs + 1) {
-    fprintf(stderr, "xorb range fetch: status %ld, %zu bytes (want %" PRIu64 ")\n", st_code,
-            raw.len, f->be - f->bs + 1);
-    bk_buf_free(&raw);
-    return BK_EHTTP;
-  }
-  st->fetched_bytes += raw.len;
-  st->nfetches++;
-  size_t n = f->ce - f->cs;
-  f->offs = calloc(n + 1, sizeof *f->offs);
-  /* first pass over record headers: total decoded size */
-  uint64_t total = 0;
-  for (size_t i = 0, pos = 0; i < n; i++) {
-    if (raw.len - pos < BK_XORB_RECORD_HEADER) break;
-    total += bk_load_u24le(raw.p + pos + 5);
-    pos += BK_XORB_RECORD_HEADER + bk_load_u24le(raw.p + pos + 1);
-    if (pos > raw.len) break;
-  }
-  f->data = malloc(total + 1);
-  if (!f->offs || !f->data) {
-    bk_buf_free(&raw);
+  struct curl_slist *sl = curl_slist_append(NULL, rh);
+  f->cptr = calloc(n, sizeof *f->cptr);
+  f->clen = calloc(n, sizeof *f->clen);
+  if (!sl || !f->cptr || !f->clen || cl_wbuf_need(&w->raw, &w->raw_cap, want)) {
+    curl_slist_free_all(sl);
     return BK_ENOMEM;
   }
+  uint8_t *raw = w->raw;
+  cl_sink sink = {raw, 0, want};
+  curl_easy_reset(c);
+  curl_easy_setopt(c, CURLOPT_URL, f->url);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, sl);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cl_sink_cb);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
+  curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 1L << 20);
+  CURLcode cr = curl_easy_perform(c);
+  curl_slist_free_all(sl);
+  long code = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+  if (cr != CURLE_OK || code != 206 || sink.len != want) {
+    fprintf(stderr, "xorb range fetch: %s, status %ld, %zu bytes (want %zu)\n",
+            curl_easy_strerror(cr), code, sink.len, want);
+    return BK_EHTTP;
+  }
+  /* pass 1: headers -> size of the compressed chunks once decoded */
+  uint64_t dec_total = 0;
   size_t pos = 0;
-  uint64_t out = 0;
   for (size_t i = 0; i < n; i++) {
-    size_t used = 0, olen = 0;
-    int rc = pos < raw.len ? bk_xorb_decode_chunk(raw.p + pos, raw.len - pos, f->data + out,
-                                                  (size_t)(total - out), &used, &olen)
-                           : BK_ETRUNCATED;
-    if (rc) {
-      fprintf(stderr, "decode chunk %zu: %s\n", i, bk_errmsg());
-      bk_buf_free(&raw);
-      return rc;
+    if (want - pos < BK_XORB_RECORD_HEADER) return bk_seterr(BK_ETRUNCATED, "range truncated");
+    uint32_t clen = bk_load_u24le(raw + pos + 1), ulen = bk_load_u24le(raw + pos + 5);
+    if (raw[pos + 4] != BK_COMP_NONE) dec_total += ulen;
+    pos += BK_XORB_RECORD_HEADER + (size_t)clen;
+    if (pos > want) return bk_seterr(BK_ETRUNCATED, "range truncated");
+  }
+  if (pos != want) return bk_seterr(BK_EFORMAT, "range has %zu trailing bytes", want - pos);
+  if (dec_total && cl_wbuf_need(&w->dec, &w->dec_cap, dec_total)) return BK_ENOMEM;
+  /* pass 2: decode (uncompressed records are used in place) */
+  pos = 0;
+  uint64_t dpos = 0;
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t *r = raw + pos;
+    uint32_t clen = bk_load_u24le(r + 1), ulen = bk_load_u24le(r + 5);
+    if (r[0] != 0) return bk_seterr(BK_EVERSION, "record version %u", r[0]);
+    if (r[4] == BK_COMP_NONE) {
+      if (clen != ulen) return bk_seterr(BK_ESIZE, "raw record with lengths %u/%u", clen, ulen);
+      f->cptr[i] = r + BK_XORB_RECORD_HEADER;
+      f->clen[i] = ulen;
+      pos += BK_XORB_RECORD_HEADER + clen;
+      continue;
     }
+    size_t used = 0, olen = 0;
+    int rc = bk_xorb_decode_chunk(r, want - pos, w->dec + dpos, (size_t)(dec_total - dpos),
+                                  &used, &olen);
+    if (rc) return rc;
+    f->cptr[i] = w->dec + dpos;
+    f->clen[i] = (uint32_t)olen;
+    dpos += olen;
     pos += used;
-    out += olen;
-    f->offs[i + 1] = out;
   }
-  bk_buf_free(&raw);
-  if (pos != (size_t)(f->be - f->bs + 1)) {
-    fprintf(stderr, "fetched range has %zu trailing bytes\n", (size_t)(f->be - f->bs + 1) - pos);
-    return BK_EFORMAT;
-  }
-  f->fetched = 1;
   return 0;
 }
 
+/* A term of the reconstruction, placed in the output. */
+typedef struct cl_term {
+  int entry;            /* fetch entry covering it */
+  uint32_t cs, ce;
+  uint64_t ulen;        /* declared unpacked length */
+  uint64_t skip, len;   /* bytes skipped at its start, bytes it contributes */
+  uint64_t out;         /* offset of its first contributed byte in the output */
+} cl_term;
+
+typedef struct cl_pool {
+  cl_fetch *fe;
+  size_t nfe;
+  cl_term *terms;
+  size_t *by_entry;     /* term indices grouped by entry */
+  size_t *first;        /* nfe+1 offsets into by_entry */
+  uint8_t *out;         /* output base */
+  size_t next;          /* guarded by mu */
+  pthread_mutex_t mu;
+} cl_pool;
+
+/* Copies every term served by entry i into the output. */
+static int cl_scatter(cl_pool *p, size_t i) {
+  const cl_fetch *f = &p->fe[i];
+  for (size_t k = p->first[i]; k < p->first[i + 1]; k++) {
+    const cl_term *t = &p->terms[p->by_entry[k]];
+    uint64_t sum = 0;
+    for (uint32_t c = t->cs; c < t->ce; c++) sum += f->clen[c - f->cs];
+    if (sum != t->ulen) {
+      fprintf(stderr, "term: unpacked_length %" PRIu64 " but chunks hold %" PRIu64 "\n",
+              t->ulen, sum);
+      return BK_ESIZE;
+    }
+    uint64_t skip = t->skip, left = t->len, o = t->out;
+    for (uint32_t c = t->cs; c < t->ce && left; c++) {
+      const uint8_t *src = f->cptr[c - f->cs];
+      uint64_t n = f->clen[c - f->cs];
+      if (skip) {
+        uint64_t s2 = skip < n ? skip : n;
+        src += s2;
+        n -= s2;
+        skip -= s2;
+      }
+      if (n > left) n = left;
+      memcpy(p->out + o, src, (size_t)n);
+      o += n;
+      left -= n;
+    }
+  }
+  return 0;
+}
+
+static void *cl_worker(void *arg) {
+  cl_pool *p = arg;
+  CURL *c = curl_easy_init();
+  cl_wbuf w = {0};
+  for (;;) {
+    pthread_mutex_lock(&p->mu);
+    size_t i = p->next++;
+    pthread_mutex_unlock(&p->mu);
+    if (i >= p->nfe) break;
+    cl_fetch *f = &p->fe[i];
+    f->rc = c ? cl_fetch_entry(c, f, &w) : BK_ENOMEM;
+    if (f->rc == 0) f->rc = cl_scatter(p, i);
+    free(f->cptr);
+    free(f->clen);
+    f->cptr = NULL;
+    f->clen = NULL;
+  }
+  free(w.raw);
+  free(w.dec);
+  if (c) curl_easy_cleanup(c);
+  return NULL;
+}
+
 /* Downloads file_hex (whole file when range_s < 0, else bytes [s, e]) via
- * /v{ver}/reconstructions and appends the bytes to out. */
-static int cl_download(CURL *c, const char *base, const char *token, const char *file_hex,
-                       int ver, int64_t range_s, int64_t range_e, bk_buf *out,
-                       cl_dl_stats *st) {
+ * /v{ver}/reconstructions, fetching the ranges with nthreads parallel
+ * connections, and appends the bytes to out. */
+static int cl_download_par(CURL *c, const char *base, const char *token, const char *file_hex,
+                           int ver, int64_t range_s, int64_t range_e, unsigned nthreads,
+                           bk_buf *out, cl_dl_stats *st) {
   char url[512], auth[1200], rh[96];
   snprintf(url, sizeof url, "%s/v%d/reconstructions/%s", base, ver, file_hex);
   snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
@@ -450,127 +585,134 @@ static int cl_download(CURL *c, const char *base, const char *token, const char 
   if (!j) return BK_EFORMAT;
   int rc = BK_EFORMAT;
   cl_fetch *fe = NULL;
-  size_t nfe = 0;
+  size_t nfe = 0, cap = 0;
+  cl_term *tl = NULL;
+  size_t *first = NULL, *by_entry = NULL;
   uint64_t skip = 0;
   const cJSON *terms = cJSON_GetObjectItemCaseSensitive(j, "terms");
   const cJSON *finfo = cJSON_GetObjectItemCaseSensitive(j, ver == 1 ? "fetch_info" : "xorbs");
   if (!cJSON_IsArray(terms) || !cJSON_IsObject(finfo) ||
       cl_json_u64(j, "offset_into_first_range", &skip))
     goto done;
-  /* flatten fetch entries */
-  size_t cap = 0;
   const cJSON *xo;
   cJSON_ArrayForEach(xo, finfo) {
     const cJSON *ent;
     cJSON_ArrayForEach(ent, xo) {
       const cJSON *rs = ver == 1 ? NULL : cJSON_GetObjectItemCaseSensitive(ent, "ranges");
-      size_t nr = ver == 1 ? 1 : (size_t)cJSON_GetArraySize(rs);
-      for (size_t r = 0; r < nr; r++) {
-        if (nfe == cap) {
-          cap = cap ? cap * 2 : 64;
-          cl_fetch *n2 = realloc(fe, cap * sizeof *n2);
-          if (!n2) goto done;
-          fe = n2;
-        }
-        cl_fetch *f = &fe[nfe];
-        memset(f, 0, sizeof *f);
-        f->last_use = -1;
-        uint64_t cs, ce;
-        const cJSON *u = cJSON_GetObjectItemCaseSensitive(ent, "url");
-        if (!cJSON_IsString(u) || bk_hash_parse(xo->string, &f->xorb)) goto done;
-        if (ver == 1) {
-          if (cl_json_range(ent, "range", &cs, &ce) || cl_json_range(ent, "url_range", &f->bs, &f->be))
-            goto done;
-        } else {
-          const cJSON *ri = cJSON_GetArrayItem(rs, (int)r);
-          if (nr != 1) {
-            fprintf(stderr, "multi-range v2 entries not supported by this client\n");
-            goto done;
-          }
-          if (cl_json_range(ri, "chunks", &cs, &ce) || cl_json_range(ri, "bytes", &f->bs, &f->be))
-            goto done;
-        }
-        if (ce <= cs || f->be < f->bs) goto done;
-        f->cs = (uint32_t)cs;
-        f->ce = (uint32_t)ce;
-        f->url = strdup(u->valuestring);
-        nfe++;
+      if (ver == 2 && cJSON_GetArraySize(rs) != 1) {
+        fprintf(stderr, "v2 entry with %d ranges: multi-range not supported by this client\n",
+                cJSON_GetArraySize(rs));
+        goto done;
       }
+      if (nfe == cap) {
+        cap = cap ? cap * 2 : 64;
+        cl_fetch *n2 = realloc(fe, cap * sizeof *n2);
+        if (!n2) goto done;
+        fe = n2;
+      }
+      cl_fetch *f = &fe[nfe];
+      memset(f, 0, sizeof *f);
+      uint64_t cs, ce;
+      const cJSON *u = cJSON_GetObjectItemCaseSensitive(ent, "url");
+      if (!cJSON_IsString(u) || bk_hash_parse(xo->string, &f->xorb)) goto done;
+      if (ver == 1) {
+        if (cl_json_range(ent, "range", &cs, &ce) || cl_json_range(ent, "url_range", &f->bs, &f->be))
+          goto done;
+      } else {
+        const cJSON *ri = cJSON_GetArrayItem(rs, 0);
+        if (cl_json_range(ri, "chunks", &cs, &ce) || cl_json_range(ri, "bytes", &f->bs, &f->be))
+          goto done;
+      }
+      if (ce <= cs || ce - cs > BK_XORB_MAX_CHUNKS || f->be < f->bs ||
+          f->be - f->bs >= BK_XORB_MAX_BYTES + 65536u)
+        goto done;
+      f->cs = (uint32_t)cs;
+      f->ce = (uint32_t)ce;
+      if (!(f->url = strdup(u->valuestring))) goto done;
+      nfe++;
     }
   }
-  /* map terms to entries */
   int nt = cJSON_GetArraySize(terms);
-  int *tmap = calloc((size_t)nt + 1, sizeof *tmap);
-  if (!tmap) goto done;
+  tl = calloc((size_t)nt + 1, sizeof *tl);
+  first = calloc(nfe + 2, sizeof *first);
+  by_entry = calloc((size_t)nt + 1, sizeof *by_entry);
+  if (!tl || !first || !by_entry) goto done;
+  uint64_t want = range_s >= 0 ? (uint64_t)(range_e - range_s + 1) : UINT64_MAX;
+  uint64_t got = 0;
   for (int t = 0; t < nt; t++) {
     const cJSON *tt = cJSON_GetArrayItem(terms, t);
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(tt, "hash");
     bk_hash xh;
     uint64_t cs, ce;
+    cl_term *T = &tl[t];
     if (!cJSON_IsString(h) || bk_hash_parse(h->valuestring, &xh) ||
-        cl_json_range(tt, "range", &cs, &ce)) {
-      free(tmap);
+        cl_json_range(tt, "range", &cs, &ce) || cl_json_u64(tt, "unpacked_length", &T->ulen))
       goto done;
-    }
-    tmap[t] = -1;
+    T->entry = -1;
     for (size_t i = 0; i < nfe; i++)
       if (bk_hash_eq(&fe[i].xorb, &xh) && fe[i].cs <= cs && fe[i].ce >= ce) {
-        tmap[t] = (int)i;
-        fe[i].last_use = t;
+        T->entry = (int)i;
         break;
       }
-    if (tmap[t] < 0) {
+    if (T->entry < 0) {
       fprintf(stderr, "term %d has no covering fetch entry\n", t);
-      free(tmap);
       goto done;
     }
+    T->cs = (uint32_t)cs;
+    T->ce = (uint32_t)ce;
+    T->skip = skip < T->ulen ? skip : T->ulen;
+    skip -= T->skip;
+    T->len = T->ulen - T->skip;
+    if (T->len > want - got) T->len = want - got;
+    T->out = got;
+    got += T->len;
+    first[T->entry + 1]++;
   }
-  uint64_t want = range_s >= 0 ? (uint64_t)(range_e - range_s + 1) : UINT64_MAX;
-  uint64_t got = 0;
+  for (size_t i = 0; i < nfe; i++) first[i + 1] += first[i];
+  {
+    size_t *fill = calloc(nfe + 1, sizeof *fill);
+    if (!fill) goto done;
+    for (int t = 0; t < nt; t++) by_entry[first[tl[t].entry] + fill[tl[t].entry]++] = (size_t)t;
+    free(fill);
+  }
+  if (got > out->max - out->len || bk_buf_reserve(out, (size_t)got) != 0) {
+    rc = BK_ELIMIT;
+    goto done;
+  }
+  /* fetch, decode and place everything (in parallel) */
+  if (nthreads < 1) nthreads = 1;
+  if (nthreads > 16) nthreads = 16;
+  cl_pool pool = {fe, nfe, tl, by_entry, first, out->p + out->len, 0, PTHREAD_MUTEX_INITIALIZER};
+  pthread_t th[16];
+  unsigned started = 0;
+  for (unsigned i = 1; i < nthreads; i++)
+    if (pthread_create(&th[started], NULL, cl_worker, &pool) == 0) started++;
+  cl_worker(&pool);
+  for (unsigned i = 0; i < started; i++) pthread_join(th[i], NULL);
   rc = 0;
-  for (int t = 0; t < nt && rc == 0 && got < want; t++) {
-    const cJSON *tt = cJSON_GetArrayItem(terms, t);
-    uint64_t cs, ce, ulen;
-    cl_json_range(tt, "range", &cs, &ce);
-    if (cl_json_u64(tt, "unpacked_length", &ulen)) {
-      rc = BK_EFORMAT;
-      break;
-    }
-    cl_fetch *f = &fe[tmap[t]];
-    if (!f->fetched && (rc = cl_fetch_entry(c, f, st)) != 0) break;
-    uint64_t a = f->offs[cs - f->cs], b = f->offs[ce - f->cs];
-    if (b - a != ulen) {
-      fprintf(stderr, "term %d: unpacked_length %" PRIu64 " but chunks hold %" PRIu64 "\n", t,
-              ulen, b - a);
-      rc = BK_ESIZE;
-      break;
-    }
-    if (skip) {
-      uint64_t k = skip < b - a ? skip : b - a;
-      a += k;
-      skip -= k;
-    }
-    uint64_t n = b - a;
-    if (n > want - got) n = want - got;
-    if (n && (rc = bk_buf_append(out, f->data + a, (size_t)n)) != 0) break;
-    got += n;
-    if (f->last_use == t) {
-      free(f->data);
-      free(f->offs);
-      f->data = NULL;
-      f->offs = NULL;
-    }
-  }
-  free(tmap);
-done:
   for (size_t i = 0; i < nfe; i++) {
-    free(fe[i].url);
-    free(fe[i].data);
-    free(fe[i].offs);
+    if (fe[i].rc) {
+      rc = fe[i].rc;
+      goto done;
+    }
+    st->fetched_bytes += fe[i].be - fe[i].bs + 1;
+    st->nfetches++;
   }
+  out->len += (size_t)got;
+done:
+  for (size_t i = 0; i < nfe; i++) free(fe[i].url);
   free(fe);
+  free(tl);
+  free(first);
+  free(by_entry);
   cJSON_Delete(j);
   return rc;
+}
+
+__attribute__((unused)) static int cl_download(CURL *c, const char *base, const char *token, const char *file_hex,
+                       int ver, int64_t range_s, int64_t range_e, bk_buf *out,
+                       cl_dl_stats *st) {
+  return cl_download_par(c, base, token, file_hex, ver, range_s, range_e, 1, out, st);
 }
 
 #endif
