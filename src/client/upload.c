@@ -144,6 +144,9 @@ typedef struct session {
 
   bk_xorb_builder *cur;
   uint32_t cur_x;
+  uint8_t cur_flags[BK_XORB_MAX_CHUNKS]; /* 1 = flag chunk global-dedup eligible */
+  int prev_hit;              /* previous chunk of this file was deduplicated */
+  uint64_t boundary_queries; /* queries at known->new transitions */
 
   /* per file */
   sfile *f;
@@ -457,7 +460,7 @@ static int flush_xorb(session *s) {
     nx->chunks[i].hash = ch[i].hash;
     nx->chunks[i].byte_start = ch[i].unpacked_offset;
     nx->chunks[i].len = ch[i].unpacked_len;
-    nx->chunks[i].flags = 0;
+    nx->chunks[i].flags = s->cur_flags[i] ? BK_SHARD_CHUNK_GLOBAL_DEDUP : 0;
   }
   nx->nchunks = (uint32_t)n;
   nx->bytes_in = (uint32_t)bk_xorb_builder_unpacked(s->cur);
@@ -485,6 +488,7 @@ static int new_builder(session *s) {
   newxorb *nx = calloc(1, sizeof *nx);
   if (!nx) return bk_seterr(BK_ENOMEM, "xorb");
   int compress = getenv("BK_NO_COMPRESS") ? 0 : 1;
+  memset(s->cur_flags, 0, sizeof s->cur_flags);
   int rc = bk_xorb_builder_new(compress, &s->cur);
   if (!rc) rc = xt_add(s, NULL, nx, 0, &s->cur_x);
   if (rc) {
@@ -580,13 +584,21 @@ static int on_chunk(void *ctx, uint64_t offset, const uint8_t *data, size_t len,
   int rc = bk_merkle_push(s->mk, h, len);
   if (rc) return rc;
   const ment *e = lookup(s, h);
+  /* Global dedup (xet.md §8): eligible chunks (first of a file, hash tail %
+   * 1024 == 0) at most once per DEDUP_SPACING chunks; plus the first chunk
+   * after a deduplicated run (where an edited region of a known file starts),
+   * which this client flags eligible in the xorb blocks it uploads. */
+  int std_elig = (s->chunk_no == 0 && len >= 4096) || (bk_hash_tail_u64(h) % 1024) == 0;
+  int boundary = s->prev_hit && s->boundary_queries < 4096;
   if (!e && !s->c->no_global_dedup &&
-      ((s->chunk_no == 0 && len >= 4096) || (bk_hash_tail_u64(h) % 1024) == 0) &&
-      s->since_query >= DEDUP_SPACING) {
-    s->since_query = 0;
+      ((std_elig && s->since_query >= DEDUP_SPACING) || boundary)) {
+    if (boundary && !(std_elig && s->since_query >= DEDUP_SPACING)) s->boundary_queries++;
+    else s->since_query = 0;
     global_query(s, h);
     e = lookup(s, h);
   }
+  int flag_new = s->chunk_no == 0 || s->prev_hit;
+  s->prev_hit = e != NULL;
   s->since_query++;
   s->chunk_no++;
   uint32_t x, i;
@@ -608,6 +620,7 @@ static int on_chunk(void *ctx, uint64_t offset, const uint8_t *data, size_t len,
     if (rc) return rc;
     x = s->cur_x;
     i = (uint32_t)bk_xorb_builder_count(s->cur) - 1;
+    if (flag_new || (bk_hash_tail_u64(h) % 1024) == 0) s->cur_flags[i] = 1;
     if ((rc = cmap_put(&s->chunks, h, x, i))) return rc;
   }
   pthread_mutex_lock(&s->c->mu);
@@ -621,6 +634,7 @@ static int process_item(session *s, bk_chunker *k, const bk_upload_item *it, sfi
   s->f = f;
   s->term_open = 0;
   s->chunk_no = 0;
+  s->prev_hit = 0;
   int rc = bk_merkle_new(&s->mk);
   if (rc) return rc;
   uint64_t total = 0;

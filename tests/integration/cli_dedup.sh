@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Deduplicated transfers with the real `hf` and bucketd: a second
+# "checkpoint" sharing 90% of its bytes with the first must add at most 15%
+# of its size to the server's stored bytes (bucket info stored_size), both
+# with the local shard cache and with a fresh cache (global dedup query);
+# an identical re-upload sends no xorb at all.
+. "$(dirname "$0")/lib.sh"
+HF="$BK_BIN/hf"
+[ -x "$HF" ] || { bk_fail "hf built"; bk_summary; }
+bk_start
+A=$(bk_user_token alice write)
+export HF_ENDPOINT=$BK_URL HF_TOKEN=$A HF_HOME=$BK_TMP/home1
+W=$BK_TMP/w; mkdir -p "$W"
+"$HF" buckets create alice/ckpt >/dev/null || bk_fail "create"
+
+# 20 tensors of 2 MiB; each next checkpoint rewrites 2 of them (10%).
+"$BK_PY" - "$W" <<'EOF'
+import os, sys, random
+w = sys.argv[1]
+rnd = random.Random(7)
+T, N = 2 << 20, 20
+tensors = [rnd.randbytes(T) for _ in range(N)]
+for k in range(3):
+    with open(f"{w}/c{k}.bin", "wb") as f:
+        for t in tensors: f.write(t)
+    for i in (5 + 4 * k, 6 + 4 * k):          # changed tensors (not the first)
+        tensors[i] = rnd.randbytes(T)
+EOF
+SIZE=$(stat -c %s "$W/c0.bin")
+stored() { "$HF" buckets info alice/ckpt --json | "$BK_PY" -c 'import json,sys; print(json.load(sys.stdin)["stored_size"])'; }
+xorb_posts() { grep -c 'POST /v1/xorbs/' "$BK_LOG"; }
+within() { # name delta limit
+  if [ "$2" -le "$3" ]; then bk_ok "$1 ($2 <= $3 bytes)"; else bk_fail "$1" "$2 > $3 bytes"; fi; }
+
+S0=$(stored)
+"$HF" cp "$W/c0.bin" hf://buckets/alice/ckpt/c0.bin >/dev/null 2>&1 || bk_fail "upload c0"
+S1=$(stored)
+[ $((S1 - S0)) -ge $((SIZE * 9 / 10)) ] && bk_ok "first checkpoint stored ($((S1 - S0)) bytes)" || bk_fail "first checkpoint stored" "$((S1 - S0))"
+
+# second checkpoint, same HF_HOME: local shard cache + global dedup
+"$HF" cp "$W/c1.bin" hf://buckets/alice/ckpt/c1.bin >/dev/null 2>&1 || bk_fail "upload c1"
+S2=$(stored)
+within "90%-shared checkpoint adds <= 15% (local cache)" $((S2 - S1)) $((SIZE * 15 / 100))
+
+# third checkpoint with a fresh HF_HOME: only the server's global dedup can help
+HF_HOME=$BK_TMP/home2 "$HF" cp "$W/c2.bin" hf://buckets/alice/ckpt/c2.bin >/dev/null 2>&1 || bk_fail "upload c2"
+S3=$(stored)
+within "90%-shared checkpoint adds <= 15% (fresh cache, global dedup)" $((S3 - S2)) $((SIZE * 15 / 100))
+grep -q 'GET /v1/chunks/default-merkledb/' "$BK_LOG" && bk_ok "global dedup queried" || bk_fail "global dedup queried"
+
+# identical re-upload: nothing but hashes travels
+P0=$(xorb_posts)
+"$HF" cp "$W/c0.bin" hf://buckets/alice/ckpt/again.bin >/dev/null 2>&1 || bk_fail "re-upload"
+bk_expect "identical re-upload posts no xorb" "$P0" "$(xorb_posts)"
+bk_expect "identical re-upload stores nothing" "$S3" "$(stored)"
+HF_HOME=$BK_TMP/home3 "$HF" cp "$W/c0.bin" hf://buckets/alice/ckpt/again2.bin >/dev/null 2>&1 || bk_fail "re-upload fresh cache"
+bk_expect "fresh-cache identical re-upload stores nothing" "$S3" "$(stored)"
+
+# every version reads back intact
+for k in 0 1 2; do
+  "$HF" cp hf://buckets/alice/ckpt/c$k.bin "$W/back$k.bin" >/dev/null 2>&1
+  cmp -s "$W/c$k.bin" "$W/back$k.bin" && bk_ok "c$k reads back" || bk_fail "c$k reads back"
+done
+
+# a stale shard cache (server lost what it promised) is detected and bypassed
+mkdir -p "$W/stale"
+"$BK_PY" -c 'import random,sys; sys.stdout.buffer.write(random.Random(99).randbytes(3<<20))' >"$W/s.bin"
+HF_HOME=$BK_TMP/home4 "$HF" buckets create alice/other >/dev/null 2>&1
+HF_HOME=$BK_TMP/home4 "$HF" cp "$W/s.bin" hf://buckets/alice/other/s.bin >/dev/null 2>&1
+HF_HOME=$BK_TMP/home4 "$HF" buckets delete alice/other -y >/dev/null 2>&1
+bk_admin gc --grace 0 >/dev/null 2>&1
+HF_HOME=$BK_TMP/home4 "$HF" cp "$W/s.bin" hf://buckets/alice/ckpt/s.bin >/dev/null 2>"$BK_TMP/err"
+bk_expect "upload after server gc with a stale cache" 0 $?
+"$HF" cp hf://buckets/alice/ckpt/s.bin "$W/s.back" >/dev/null 2>&1
+cmp -s "$W/s.bin" "$W/s.back" && bk_ok "stale-cache upload reads back" || bk_fail "stale-cache upload reads back" "$(cat "$BK_TMP/err")"
+bk_summary
