@@ -383,7 +383,7 @@ int bk_server_start(struct bk_server *srv) {
       return bk_seterr(BK_EINVAL, "bad listen address '%s' (numeric IP expected)",
                        srv->listen_host);
   }
-  if (srv->threads == 0) flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+  if (srv->threads == 0) flags |= MHD_USE_THREAD_PER_CONNECTION;
   else flags |= MHD_USE_AUTO;
   struct MHD_OptionItem opts[16];
   int n = 0;
