@@ -88,6 +88,7 @@ int cas_get_reconstruction(struct bk_server *srv, struct bk_http_req *req, const
   if (rc == BK_ENOTFOUND && !bk_hash_is_zero(&fh))
     return bk_http_error(req, 404, "FileNotFound", "no such file in CAS"), 1;
   if (rc != 0 && rc != BK_ENOTFOUND) return cas_reply_store_error(req, rc, "reconstruction");
+  rc = 0; /* the unregistered empty file is served as size 0 */
 
   bk_file_term *ft = NULL;
   size_t nft = 0;
