@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# bucketd admin subcommands against a RUNNING server (owned by the store helper):
+# users, tokens (only the token on stdout; revocation seen by the server at
+# once), orgs and members, then gc and fsck on a store with real uploads that
+# is damaged in every way fsck must notice (orphan, deleted blob, corrupted
+# blob, size change), while the server keeps serving.
+. "$(dirname "$0")/lib.sh"
+XET="$BK_HELPERS/srv_xet"
+[ -x "$XET" ] || { bk_fail "srv_xet built"; bk_summary; }
+bk_start
+J=(-H 'Content-Type: application/json'); ND=(-H 'Content-Type: application/x-ndjson')
+
+# ---- users and tokens ----
+bk_admin user add alice >"$BK_TMP/o" 2>&1; bk_expect "user add" 0 $?
+bk_admin user add alice >"$BK_TMP/o" 2>&1; bk_expect "user add twice fails" 1 $?
+bk_admin user add 'bad..name' >/dev/null 2>&1; bk_expect "invalid name refused" 1 $?
+bk_admin user add bob >/dev/null 2>&1
+bk_admin token add alice --role write >"$BK_TMP/tok" 2>"$BK_TMP/tok.err"; bk_expect "token add" 0 $?
+A=$(cat "$BK_TMP/tok")
+bk_expect "stdout is only the token" 1 "$(wc -l <"$BK_TMP/tok")"
+bk_check "token looks like a Hub token" grep -qE '^hf_[A-Za-z0-9]{34,}$' "$BK_TMP/tok"
+bk_admin token add alice >/dev/null 2>&1; bk_expect "token add without role" 2 $?
+bk_admin token add nobody --role read >/dev/null 2>&1; bk_expect "token for unknown user" 1 $?
+R=$(bk_admin token add alice --role read 2>/dev/null)
+B=$(bk_admin token add bob --role write 2>/dev/null)
+bk_req GET /api/whoami-v2 "$A"; bk_expect "server accepts the new token" 200 "$BK_STATUS"
+bk_expect "whoami name" alice "$(bk_json 'j["name"]')"
+bk_admin token list alice >"$BK_TMP/list" 2>&1; bk_expect "token list" 0 $?
+bk_check "token list shows roles" grep -q write "$BK_TMP/list"
+if grep -q "$A" "$BK_TMP/list" || grep -q 'hf_' "$BK_TMP/list"; then bk_fail "token list never shows a token"
+else bk_ok "token list never shows a token"; fi
+RID=$(awk '$2=="read" {print $1}' "$BK_TMP/list" | head -n 1)
+bk_admin token revoke "$RID" >/dev/null 2>&1; bk_expect "token revoke" 0 $?
+bk_req GET /api/whoami-v2 "$R"; bk_expect "revoked token refused by the running server" 401 "$BK_STATUS"
+bk_admin token list alice | grep -q revoked; bk_expect "list shows revoked" 0 $?
+if grep -rqa "$A" "$BK_DATA" "$BK_LOG" 2>/dev/null; then bk_fail "token plaintext not stored or logged"
+else bk_ok "token plaintext not stored or logged"; fi
+
+# ---- orgs ----
+bk_admin org add acme --owner alice >/dev/null 2>&1; bk_expect "org add" 0 $?
+bk_admin org add bob --owner alice >/dev/null 2>&1; bk_expect "org name taken by a user" 1 $?
+bk_req POST /api/buckets/acme/secret "$A" "${J[@]}" -d '{"private":true}'; bk_expect "owner creates org bucket" 200 "$BK_STATUS"
+bk_req GET /api/buckets/acme/secret "$B"; bk_expect "non-member gets 404" 404 "$BK_STATUS"
+bk_admin org member acme bob --role read >/dev/null 2>&1; bk_expect "org member add" 0 $?
+bk_req GET /api/buckets/acme/secret "$B"; bk_expect "read member sees the bucket" 200 "$BK_STATUS"
+bk_admin org member acme bob --role boss >/dev/null 2>&1; bk_expect "bad role" 2 $?
+
+# ---- real content ----
+bk_req POST /api/buckets/alice/data "$A" "${J[@]}" -d '{}'; bk_expect "create bucket" 200 "$BK_STATUS"
+"$XET" upload --url "$BK_URL" --token "$A" --bucket alice/data --files 2 --size 300000 --seed 7 \
+  --prefix keep/f --out "$BK_TMP/keep" >"$BK_TMP/keep.nd" 2>"$BK_TMP/xet.err"; bk_expect "upload keep" 0 $?
+"$XET" upload --url "$BK_URL" --token "$A" --bucket alice/data --files 1 --size 300000 --seed 99 \
+  --prefix drop/f --out "$BK_TMP/drop" >"$BK_TMP/drop.nd" 2>>"$BK_TMP/xet.err"; bk_expect "upload drop" 0 $?
+cat "$BK_TMP/keep.nd" "$BK_TMP/drop.nd" >"$BK_TMP/all.nd"
+bk_req POST /api/buckets/alice/data/batch "$A" "${ND[@]}" --data-binary @"$BK_TMP/all.nd"
+bk_expect "batch" 200 "$BK_STATUS"
+XORBS="$BK_DATA/blobs/xorbs"
+NX=$(find "$XORBS" -type f | wc -l)
+bk_check "xorb blobs on disk" test "$NX" -ge 2
+
+bk_admin fsck >"$BK_TMP/fsck" 2>&1; bk_expect "fsck clean store" 0 $?
+bk_admin fsck --read-data >"$BK_TMP/fsck" 2>&1; bk_expect "fsck --read-data clean store" 0 $?
+bk_check "fsck reports counts" grep -q '0 damaged' "$BK_TMP/fsck"
+
+# orphan: a copy of a xorb under another (valid) name
+ONE=$(find "$XORBS" -type f | head -n 1)
+OHEX=$(printf 'ab%062d' 7); mkdir -p "$XORBS/ab/00"
+cp "$ONE" "$XORBS/ab/00/$OHEX"
+bk_admin fsck >"$BK_TMP/fsck" 2>&1; bk_expect "orphan is not damage" 0 $?
+bk_check "fsck names the orphan" grep -q "orphan xorb blob $OHEX" "$BK_TMP/fsck"
+bk_admin gc --grace 1h >"$BK_TMP/gc" 2>&1; bk_expect "gc" 0 $?
+bk_check "fresh orphan kept (grace)" test -f "$XORBS/ab/00/$OHEX"
+touch -d '2 hours ago' "$XORBS/ab/00/$OHEX"
+bk_admin gc --grace 1h >"$BK_TMP/gc" 2>&1; bk_expect "gc" 0 $?
+bk_check "old orphan removed" test ! -e "$XORBS/ab/00/$OHEX"
+bk_check "gc says so" grep -q '1 orphan blobs' "$BK_TMP/gc"
+
+# deleting a file from the bucket frees its content after gc
+bk_req POST /api/buckets/alice/data/batch "$A" "${ND[@]}" --data-binary '{"type":"deleteFile","path":"drop/f000000"}'
+bk_expect "delete file" 200 "$BK_STATUS"
+bk_admin gc --grace 1h >"$BK_TMP/gc" 2>&1
+bk_check "within grace nothing is collected" grep -q 'removed 0 file reconstructions, 0 xorbs' "$BK_TMP/gc"
+bk_admin gc --grace 0s >"$BK_TMP/gc" 2>&1; bk_expect "gc --grace 0s" 0 $?
+bk_check "unreferenced file and shard collected" grep -qE 'removed 1 file reconstructions, [1-9][0-9]* xorbs .* 1 shards' "$BK_TMP/gc"
+bk_check "fewer xorb blobs" test "$(find "$XORBS" -type f | wc -l)" -lt "$NX"
+bk_req GET /buckets/alice/data/resolve/keep/f000001
+bk_expect "kept file still served" 200 "$BK_STATUS"
+bk_check "kept file bytes" cmp "$BK_BODY" "$BK_TMP/keep/1"
+bk_admin fsck --read-data >"$BK_TMP/fsck" 2>&1; bk_expect "fsck after gc" 0 $?
+
+# damage: same-size corruption (only --read-data sees it), size change, deletion
+X=$(find "$XORBS" -type f | head -n 1)
+cp "$X" "$BK_TMP/xorb.save"
+SZ=$(stat -c %s "$X")
+printf '\xff\xfe\xfd\xfc' | dd of="$X" bs=1 seek=$((SZ / 2)) conv=notrunc status=none
+bk_admin fsck >"$BK_TMP/fsck" 2>&1; bk_expect "fsck without data misses same-size corruption" 0 $?
+bk_admin fsck --read-data >"$BK_TMP/fsck" 2>&1; bk_expect "fsck --read-data finds corruption" 1 $?
+bk_check "reported as DAMAGE" grep -q '^DAMAGE: xorb' "$BK_TMP/fsck"
+printf 'x' >>"$X"
+bk_admin fsck >"$BK_TMP/fsck" 2>&1; bk_expect "fsck finds size change" 1 $?
+rm -f "$X"
+bk_admin fsck >"$BK_TMP/fsck" 2>&1; bk_expect "fsck finds missing blob" 1 $?
+bk_check "names the missing blob" grep -q 'blob missing' "$BK_TMP/fsck"
+cp "$BK_TMP/xorb.save" "$X"
+bk_admin fsck --read-data >"$BK_TMP/fsck" 2>&1; bk_expect "fsck clean after repair" 0 $?
+# shard damage
+S=$(find "$BK_DATA/blobs/shards" -type f | head -n 1)
+printf 'JUNK' | dd of="$S" bs=1 seek=0 conv=notrunc status=none
+bk_admin fsck --read-data >"$BK_TMP/fsck" 2>&1; bk_expect "fsck finds a corrupt shard" 1 $?
+bk_req GET /api/whoami-v2 "$A"; bk_expect "server still up" 200 "$BK_STATUS"
+bk_summary
