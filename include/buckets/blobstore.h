@@ -14,9 +14,10 @@
  *
  * Durability: bk_blob_put / bk_blob_writer_commit return 0 only once the blob
  * and its directory entry are fsync'ed. Puts are idempotent: if a blob with
- * that name and the same size already exists, nothing is written and
- * *existed = 1. The store does NOT verify that the content matches the hash:
- * callers (server-cas) verify before putting; fsck --read-data re-verifies.
+ * that name and the same bytes already exists (compared, so a re-upload heals
+ * a damaged copy), nothing is written and *existed = 1. The store does NOT
+ * verify that the content matches the hash: callers (server-cas) verify
+ * before putting; fsck --read-data re-verifies.
  *
  * Ownership: bk_blobstore_open returns a store owned by the caller
  * (bk_blobstore_close). A bk_blob_writer is owned by the caller until
@@ -54,8 +55,8 @@ int bk_blob_path(const bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
                  char *out, size_t n);
 
 /* Durably stores data[0..len) as blob (kind, h). *existed (may be NULL) is
- * set to 1 if it was already present (same size; nothing written), else 0.
- * A present blob of a different size is replaced (it was damaged). */
+ * set to 1 if it was already present with the same bytes (nothing written),
+ * else 0. A present blob with other bytes or size is replaced (damaged). */
 int bk_blob_put(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
                 const void *data, size_t len, int *existed);
 

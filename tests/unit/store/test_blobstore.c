@@ -105,6 +105,37 @@ static void test_damaged_replaced(void) {
   uint64_t size;
   CHECK_EQ_INT(bk_blob_stat(bs, BK_BLOB_SHARD, &h, &size), 0);
   CHECK_EQ_INT(size, 10);
+  /* same size, other bytes: healed by the next put */
+  FILE *f = fopen(p, "r+b");
+  CHECK(f != NULL);
+  if (f) {
+    fputc('#', f);
+    fclose(f);
+  }
+  CHECK_EQ_INT(bk_blob_put(bs, BK_BLOB_SHARD, &h, "0123456789", 10, &existed), 0);
+  CHECK_EQ_INT(existed, 0);
+  bk_buf b;
+  bk_buf_init(&b, 100);
+  CHECK_EQ_INT(bk_blob_get(bs, BK_BLOB_SHARD, &h, 100, &b), 0);
+  CHECK(b.len == 10 && memcmp(b.p, "0123456789", 10) == 0);
+  bk_buf_free(&b);
+  CHECK_EQ_INT(bk_blob_put(bs, BK_BLOB_SHARD, &h, "0123456789", 10, &existed), 0);
+  CHECK_EQ_INT(existed, 1);
+  /* and through the streaming writer */
+  f = fopen(p, "r+b");
+  if (f) {
+    fputc('#', f);
+    fclose(f);
+  }
+  bk_blob_writer *w;
+  CHECK_EQ_INT(bk_blob_writer_open(bs, BK_BLOB_SHARD, &w), 0);
+  CHECK_EQ_INT(bk_blob_writer_write(w, "0123456789", 10), 0);
+  CHECK_EQ_INT(bk_blob_writer_commit(w, &h, &existed), 0);
+  CHECK_EQ_INT(existed, 0);
+  bk_buf_init(&b, 100);
+  CHECK_EQ_INT(bk_blob_get(bs, BK_BLOB_SHARD, &h, 100, &b), 0);
+  CHECK(b.len == 10 && b.p[0] == '0');
+  bk_buf_free(&b);
   bk_blobstore_close(bs);
 }
 
@@ -130,7 +161,10 @@ static void test_writer(void) {
   CHECK_EQ_INT(bk_blob_exists(bs, BK_BLOB_XORB, &h), 1);
   /* again: existed, temp removed */
   CHECK_EQ_INT(bk_blob_writer_open(bs, BK_BLOB_XORB, &w), 0);
-  for (int i = 0; i < 10; i++) CHECK_EQ_INT(bk_blob_writer_write(w, buf, sizeof buf), 0);
+  for (int i = 0; i < 10; i++) {
+    memset(buf, 'a' + i, sizeof buf);
+    CHECK_EQ_INT(bk_blob_writer_write(w, buf, sizeof buf), 0);
+  }
   CHECK_EQ_INT(bk_blob_writer_commit(w, &h, &existed), 0);
   CHECK_EQ_INT(existed, 1);
   /* abort */
