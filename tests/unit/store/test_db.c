@@ -1349,6 +1349,13 @@ static void test_perf_figures(void) {
          NB * PER, dt);
   n = 0;
   t0 = now_ms();
+  CHECK_EQ_INT(bk_db_tree(db, b.id, "", BK_TREE_DIR_STATS, NULL, 1000, count_cb, &n, &next), 0);
+  CHECK_EQ_INT(n, 50);
+  free(next);
+  printf("figure: same with BK_TREE_DIR_STATS (max uploadedAt per dir, scans the subtrees): "
+         "%.2f ms\n", now_ms() - t0);
+  n = 0;
+  t0 = now_ms();
   CHECK_EQ_INT(bk_db_tree(db, b.id, "dir07", 0, NULL, 1000, count_cb, &n, &next), 0);
   CHECK_EQ_INT(n, 20);
   printf("figure: non-recursive 'dir07' (2,000 files below, 20 dirs): %.2f ms\n", now_ms() - t0);
