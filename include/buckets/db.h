@@ -19,7 +19,9 @@
  *  - Strings returned inside structs with fixed arrays are NUL-terminated
  *    copies; strings passed to callbacks are valid only during the call.
  *  - Callbacks return 0 to continue; a non-zero value stops the iteration
- *    and is returned by the function.
+ *    and is returned by the function. Callbacks may call other bk_db
+ *    functions (read-only ones, or writes outside bk_db_gc/_orphans): a
+ *    nested call uses another connection and never waits for the pool.
  *
  * Ownership: bk_db_open returns a handle owned by the caller (bk_db_close).
  * Pointers filled with malloc'd memory say so ("caller frees").

@@ -266,14 +266,23 @@ static int ensure_schema(struct dbc *c) {
   return dbc_commit(c);
 }
 
+/* Connections this thread currently holds (any bk_db). A thread only ever
+ * blocks on its FIRST connection: a nested acquisition (a callback that calls
+ * another bk_db function while an iteration holds a connection) takes a free
+ * one or opens an extra one beyond the pool size, so callbacks can never
+ * deadlock the pool. Extra connections are closed when released. */
+static _Thread_local int tl_held;
+
 int dbc_acquire(bk_db *db, struct dbc **out) {
   pthread_mutex_lock(&db->mu);
-  while (!db->free_list && db->nopen >= db->max) pthread_cond_wait(&db->cv, &db->mu);
+  while (tl_held == 0 && !db->free_list && db->nopen >= db->max)
+    pthread_cond_wait(&db->cv, &db->mu);
   struct dbc *c = db->free_list;
   if (c) {
     db->free_list = c->next;
     pthread_mutex_unlock(&db->mu);
     c->next = NULL;
+    tl_held++;
     *out = c;
     return 0;
   }
@@ -287,15 +296,24 @@ int dbc_acquire(bk_db *db, struct dbc **out) {
     pthread_mutex_unlock(&db->mu);
     return rc;
   }
+  tl_held++;
   *out = c;
   return 0;
 }
 
 void dbc_release(bk_db *db, struct dbc *c) {
   if (!c) return;
+  tl_held--;
   /* never hand back a connection inside a transaction */
   if (!sqlite3_get_autocommit(c->h)) dbc_rollback(c);
   pthread_mutex_lock(&db->mu);
+  if (db->nopen > db->max) { /* an extra one opened for a nested call */
+    db->nopen--;
+    pthread_cond_signal(&db->cv);
+    pthread_mutex_unlock(&db->mu);
+    dbc_close(c);
+    return;
+  }
   c->next = db->free_list;
   db->free_list = c;
   pthread_cond_signal(&db->cv);

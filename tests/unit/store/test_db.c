@@ -1257,6 +1257,62 @@ static void *work(void *arg) {
   return NULL;
 }
 
+/* Callbacks that call back into the db, with more threads than pooled
+ * connections: must not deadlock (alarm() kills the test if it does). */
+struct nested {
+  bk_db *db;
+  int64_t ns;
+  int errors, seen;
+};
+
+static int nested_cb(void *ctx, const bk_bucket *b) {
+  struct nested *n = ctx;
+  bk_usage u;
+  bk_file_info fi;
+  if (bk_db_bucket_usage(n->db, b->id, &u)) n->errors++;
+  if (bk_db_file_get(n->db, b->id, "nope", &fi) != BK_ENOTFOUND) n->errors++;
+  usleep(500);
+  n->seen++;
+  return 0;
+}
+
+static void *nested_work(void *arg) {
+  struct nested *n = arg;
+  for (int r = 0; r < 20; r++)
+    if (bk_db_bucket_list(n->db, n->ns, NULL, 1, NULL, 100, nested_cb, n, NULL)) n->errors++;
+  return NULL;
+}
+
+static void test_nested_callbacks(void) {
+  bk_db *db = fresh_db();
+  if (!db) { CHECK(0); return; }
+  bk_ns u;
+  bk_db_user_add(db, "nest", &u);
+  for (int i = 0; i < 5; i++) {
+    char nm[16];
+    snprintf(nm, sizeof nm, "b%d", i);
+    bk_db_bucket_create(db, u.id, nm, 0, NULL);
+  }
+  enum { NT = 16 };
+  pthread_t th[NT];
+  struct nested n[NT];
+  alarm(120);
+  for (int i = 0; i < NT; i++) {
+    n[i] = (struct nested){db, u.id, 0, 0};
+    pthread_create(&th[i], NULL, nested_work, &n[i]);
+  }
+  int errors = 0, seen = 0;
+  for (int i = 0; i < NT; i++) {
+    pthread_join(th[i], NULL);
+    errors += n[i].errors;
+    seen += n[i].seen;
+  }
+  alarm(0);
+  CHECK_EQ_INT(errors, 0);
+  CHECK_EQ_INT(seen, NT * 20 * 5);
+  bk_db_close(db);
+}
+
 static void test_concurrency(void) {
   bk_db *db = fresh_db();
   if (!db) { CHECK(0); return; }
@@ -1386,6 +1442,7 @@ int main(void) {
   RUN(test_gc);
   RUN(test_reopen);
   RUN(test_concurrency);
+  RUN(test_nested_callbacks);
   RUN(test_perf_figures);
   for (int i = 0; i < npaths; i++) free(paths[i]);
   char cmd[300];
