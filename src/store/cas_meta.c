@@ -806,7 +806,12 @@ int bk_db_check(bk_db *db, bk_msg_cb cb, void *ctx) {
                       /* every xorb's chunk table is complete */
                       "SELECT 'xorb ' || hex(x.hash) || ': ' || count(k.idx) || ' of ' || x.nchunks "
                       "|| ' chunk rows' FROM xorbs x LEFT JOIN xorb_chunks k ON k.xorb_id = x.id "
-                      "GROUP BY x.id HAVING count(k.idx) != x.nchunks"};
+                      "GROUP BY x.id HAVING count(k.idx) != x.nchunks",
+                      /* every bucket file has content (the empty file aside) */
+                      "SELECT 'bucket ' || b.bucket_id || ' path ' || quote(b.path) || "
+                      "': content ' || hex(b.xet_hash) || ' is not registered' "
+                      "FROM bucket_files b WHERE b.xet_hash != zeroblob(32) AND NOT EXISTS "
+                      "(SELECT 1 FROM files f WHERE f.hash = b.xet_hash) LIMIT 1000"};
   for (size_t q = 0; rc == 0 && q < sizeof qs / sizeof qs[0]; q++) {
     sqlite3_stmt *st = NULL;
     int r = sqlite3_prepare_v2(c->h, qs[q], -1, &st, NULL);
