@@ -98,7 +98,7 @@ const main = async () => {
     check('X-Content-Type-Options nosniff', h['x-content-type-options'] === 'nosniff');
     const html = await resp.text();
     check('HTML5 doctype and lang', html.startsWith('<!DOCTYPE html>') && html.includes('<html lang="en">'));
-    check('signed out: Sign in link shown', await page.getByRole('link', { name: 'Sign in' }).isVisible());
+    check('signed out: Sign in link shown', await page.locator('header').getByRole('link', { name: 'Sign in' }).isVisible());
     await shot(page, '01-home-signed-out');
   });
 
@@ -314,7 +314,7 @@ const main = async () => {
 
   await step('visibility change by admin', async () => {
     await page.goto(BASE + '/buckets/alice/made-in-web');
-    await page.getByLabel('Visibility').selectOption('private');
+    await page.locator('#vis').selectOption('private');
     await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Save' }).click()]);
     check('badge says private', (await page.locator('h1 .badge').textContent()).trim() === 'private');
   });
@@ -359,7 +359,7 @@ const main = async () => {
   await step('sign out', async () => {
     await page.goto(BASE + '/');
     await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign out' }).click()]);
-    check('signed out: Sign in link back', await page.getByRole('link', { name: 'Sign in' }).isVisible());
+    check('signed out: Sign in link back', await page.locator('header').getByRole('link', { name: 'Sign in' }).isVisible());
     const resp = await page.goto(BASE + '/buckets/alice/secret');
     check('after sign-out private bucket is 404', resp.status() === 404, `${resp.status()}`);
   });
