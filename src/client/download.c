@@ -93,20 +93,84 @@ static int out_write(dl *d, int64_t vo, const uint8_t *p, size_t n) {
   return 0;
 }
 
-static int run_fetch(dl *d, fetch *f, uint8_t *scratch) {
+#define STAGE_BYTES (8u << 20)
+
+typedef struct wbuf {
+  bk_buf body;   /* fetched bytes, reused across fetches */
+  uint8_t *stage; /* decoded bytes waiting to be written (STAGE_BYTES) */
+} wbuf;
+
+static int sink_body(void *ctx, const void *data, size_t len) {
+  return bk_buf_append((bk_buf *)ctx, data, len);
+}
+
+/* Decodes chunks [u->start, u->end) of the fetched records and writes them
+ * at the use's offset in STAGE_BYTES pieces; hashes each chunk. */
+static int emit_use(dl *d, const fetch *f, const use *u, const uint8_t *body, size_t blen,
+                    wbuf *w) {
+  size_t pos = 0;
+  uint32_t k = f->cstart;
+  /* skip records before the use */
+  while (k < u->start) {
+    if (blen - pos < BK_XORB_RECORD_HEADER) return bk_seterr(BK_ETRUNCATED, "xorb range truncated");
+    size_t rl = BK_XORB_RECORD_HEADER + bk_load_u24le(body + pos + 1);
+    if (rl > blen - pos) return bk_seterr(BK_ETRUNCATED, "xorb range truncated");
+    pos += rl;
+    k++;
+  }
+  size_t staged = 0;
+  int64_t vo = u->vo;
+  uint64_t produced = 0;
+  for (; k < u->end; k++) {
+    if (staged + BK_XORB_CHUNK_MAX > STAGE_BYTES) {
+      int rc = out_write(d, vo, w->stage, staged);
+      if (rc) return rc;
+      vo += (int64_t)staged;
+      staged = 0;
+    }
+    if (pos >= blen) return bk_seterr(BK_ETRUNCATED, "xorb range ends before chunk %u", k);
+    size_t consumed = 0, outlen = 0;
+    int rc = bk_xorb_decode_chunk(body + pos, blen - pos, w->stage + staged, BK_XORB_CHUNK_MAX,
+                                  &consumed, &outlen);
+    if (rc) return rc;
+    pos += consumed;
+    if (d->leaves) {
+      uint64_t li = u->chunk_base + (k - u->start);
+      if (li < d->nleaves) {
+        bk_chunk_hash(w->stage + staged, outlen, &d->leaves[li].hash);
+        d->leaves[li].len = outlen;
+      }
+    }
+    staged += outlen;
+    produced += outlen;
+  }
+  if (staged) {
+    int rc = out_write(d, vo, w->stage, staged);
+    if (rc) return rc;
+  }
+  if (produced != u->unpacked)
+    return bk_seterr(BK_ESIZE, "term %u decoded to %llu bytes, expected %u", u->term,
+                     (unsigned long long)produced, u->unpacked);
+  return 0;
+}
+
+static int run_fetch(dl *d, fetch *f, wbuf *w) {
   char range[80];
   snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)f->bstart,
            (unsigned long long)f->bend);
   uint64_t want = f->bend - f->bstart + 1;
   if (want > BK_XORB_MAX_BYTES + (1u << 20)) return bk_seterr(BK_ELIMIT, "fetch range too large");
+  bk_buf_reset(&w->body);
+  if (bk_buf_reserve(&w->body, (size_t)want)) return bk_seterr(BK_ENOMEM, "out of memory");
   bk_http_resp r;
   bk_http_req rq = {.method = "GET", .url = f->url, .range = range,
-                    .max_resp = (size_t)want + 4096};
+                    .max_resp = (size_t)want + 4096, .sink = sink_body, .sink_ctx = &w->body};
   int rc = bk_http_do(d->c->http, &rq, &r);
   if (!rc && (r.status == 401 || r.status == 403)) {
     /* URL not pre-signed for us: try with the CAS token */
     char *tok = NULL, *cas = NULL;
     bk_http_resp_free(&r);
+    bk_buf_reset(&w->body);
     rc = bk_xet_token(d->c, d->bucket, 0, &tok, &cas);
     if (!rc) {
       rq.bearer = tok;
@@ -119,79 +183,35 @@ static int run_fetch(dl *d, fetch *f, uint8_t *scratch) {
     bk_http_resp_free(&r);
     return rc;
   }
-  const uint8_t *body = r.body.p;
-  size_t blen = r.body.len;
-  if (r.status == 200 && blen > want && f->bstart < blen) {
-    body += f->bstart; /* server ignored Range: slice ourselves */
-    blen = blen - f->bstart < want ? blen - f->bstart : (size_t)want;
-  } else if (r.status != 206 && r.status != 200) {
+  if (r.status != 206 && r.status != 200) {
     rc = bk_http_error(&r, "xorb range fetch");
     bk_http_resp_free(&r);
     return rc;
   }
+  bk_http_resp_free(&r);
+  const uint8_t *body = w->body.p;
+  size_t blen = w->body.len;
+  if (r.status == 200 && blen > want && f->bstart < blen) {
+    body += f->bstart; /* server ignored Range: slice ourselves */
+    blen = blen - f->bstart < want ? blen - f->bstart : (size_t)want;
+  }
   pthread_mutex_lock(&d->mu);
-  d->st->bytes_received += r.body.len;
+  d->st->bytes_received += w->body.len;
   pthread_mutex_unlock(&d->mu);
   pthread_mutex_lock(&d->c->mu);
-  d->c->prog.bytes_received += r.body.len;
+  d->c->prog.bytes_received += w->body.len;
+  d->c->prog.bytes_done += w->body.len;
   pthread_mutex_unlock(&d->c->mu);
-  int64_t *cursor = calloc(f->nuses ? f->nuses : 1, sizeof *cursor);
-  if (!cursor) {
-    bk_http_resp_free(&r);
-    return bk_seterr(BK_ENOMEM, "out of memory");
-  }
-  size_t pos = 0;
-  uint64_t produced = 0;
-  for (uint32_t k = f->cstart; k < f->cend && !rc; k++) {
-    /* only decode as far as some use needs */
-    int needed_later = 0;
-    for (size_t u = 0; u < f->nuses; u++)
-      if (f->uses[u].end > k) needed_later = 1;
-    if (!needed_later) break;
-    size_t consumed = 0, outlen = 0;
-    if (pos >= blen) {
-      rc = bk_seterr(BK_ETRUNCATED, "xorb range ends before chunk %u", k);
-      break;
-    }
-    rc = bk_xorb_decode_chunk(body + pos, blen - pos, scratch, BK_XORB_CHUNK_MAX, &consumed,
-                              &outlen);
-    if (rc) break;
-    pos += consumed;
-    bk_hash h;
-    int hashed = 0;
-    for (size_t u = 0; u < f->nuses && !rc; u++) {
-      use *us = &f->uses[u];
-      if (k < us->start || k >= us->end) continue;
-      if (d->leaves) {
-        if (!hashed) {
-          bk_chunk_hash(scratch, outlen, &h);
-          hashed = 1;
-        }
-        uint64_t li = us->chunk_base + (k - us->start);
-        if (li < d->nleaves) {
-          d->leaves[li].hash = h;
-          d->leaves[li].len = outlen;
-        }
-      }
-      rc = out_write(d, us->vo + cursor[u], scratch, outlen);
-      cursor[u] += (int64_t)outlen;
-    }
-    produced += outlen;
-  }
-  for (size_t u = 0; u < f->nuses && !rc; u++)
-    if ((uint64_t)cursor[u] != f->uses[u].unpacked)
-      rc = bk_seterr(BK_ESIZE, "term %u decoded to %lld bytes, expected %u", f->uses[u].term,
-                     (long long)cursor[u], f->uses[u].unpacked);
-  (void)produced;
-  free(cursor);
-  bk_http_resp_free(&r);
+  for (size_t u = 0; u < f->nuses && !rc; u++) rc = emit_use(d, f, &f->uses[u], body, blen, w);
   return rc;
 }
 
 static void *dl_worker(void *arg) {
   dl *d = arg;
-  uint8_t *scratch = malloc(BK_XORB_CHUNK_MAX);
-  if (!scratch) {
+  wbuf w;
+  bk_buf_init(&w.body, BK_XORB_MAX_BYTES + (2u << 20));
+  w.stage = malloc(STAGE_BYTES);
+  if (!w.stage) {
     dl_fail(d, bk_seterr(BK_ENOMEM, "out of memory"));
     return NULL;
   }
@@ -201,13 +221,14 @@ static void *dl_worker(void *arg) {
     int stop = d->err != 0;
     pthread_mutex_unlock(&d->mu);
     if (stop || i >= d->nf) break;
-    int rc = run_fetch(d, &d->f[i], scratch);
+    int rc = run_fetch(d, &d->f[i], &w);
     if (rc) dl_fail(d, rc);
     pthread_mutex_lock(&d->c->mu);
     bk_client_progress(d->c);
     pthread_mutex_unlock(&d->c->mu);
   }
-  free(scratch);
+  bk_buf_free(&w.body);
+  free(w.stage);
   return NULL;
 }
 
@@ -438,7 +459,7 @@ static int fetch_file(bk_client *c, const char *bucket, const char *hash, int fu
     }
   }
   if (!rc) {
-    unsigned nt = c->parallel;
+    unsigned nt = c->parallel > 4 ? 4 : c->parallel;
     if (nt > d.nf) nt = (unsigned)d.nf;
     if (nt < 1) nt = 1;
     pthread_t th[32];

@@ -630,6 +630,72 @@ static int on_chunk(void *ctx, uint64_t offset, const uint8_t *data, size_t len,
   return add_to_term(s, x, i, (uint32_t)len, h);
 }
 
+/* Large inputs: read WIN-sized windows and chunk + hash each window with
+ * bk_cdc_chunks_parallel (all cores), keeping the unfinished last chunk for
+ * the next window. Same boundaries as the streaming chunker (a boundary
+ * resets the gear state), constant memory (one window). */
+#define WIN_BYTES (64u << 20)
+
+static int feed_parallel(session *s, int fd, const uint8_t *mem, uint64_t memlen,
+                         uint64_t *total) {
+  uint8_t *buf = NULL;
+  if (fd >= 0 && !(buf = malloc(WIN_BYTES + BK_CDC_MAX)))
+    return bk_seterr(BK_ENOMEM, "read window");
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned nt = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
+  uint64_t off = 0;
+  size_t have = 0;
+  int rc = 0, eof = 0;
+  while (!rc) {
+    const uint8_t *win;
+    if (fd >= 0) {
+      while (!eof && have < WIN_BYTES) {
+        ssize_t r = read(fd, buf + have, WIN_BYTES - have);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+          rc = bk_seterr(BK_EIO, "read: %s", strerror(errno));
+          break;
+        }
+        if (r == 0) eof = 1;
+        have += (size_t)r;
+        *total += (uint64_t)r;
+      }
+      win = buf;
+    } else {
+      uint64_t left = memlen - off;
+      have = left > WIN_BYTES ? WIN_BYTES : (size_t)left;
+      eof = off + have >= memlen;
+      win = mem + off;
+    }
+    if (rc || have == 0) break;
+    uint64_t *ends = NULL;
+    bk_hash *hashes = NULL;
+    size_t n = 0;
+    rc = bk_cdc_chunks_parallel(win, have, nt, &ends, &hashes, &n);
+    size_t use = eof ? n : (n > 0 ? n - 1 : 0);
+    if (!rc && !eof && use == 0) rc = bk_seterr(BK_EINVAL, "chunking window too small");
+    size_t prev = 0;
+    for (size_t i = 0; !rc && i < use; i++) {
+      rc = on_chunk(s, off + prev, win + prev, (size_t)(ends[i] - prev), &hashes[i]);
+      prev = (size_t)ends[i];
+    }
+    free(ends);
+    free(hashes);
+    if (rc) break;
+    off += prev;
+    if (fd >= 0) {
+      memmove(buf, buf + prev, have - prev);
+      have -= prev;
+      if (eof && have == 0) break;
+    } else {
+      *total = off;
+      if (eof) break;
+    }
+  }
+  free(buf);
+  return rc;
+}
+
 static int process_item(session *s, bk_chunker *k, const bk_upload_item *it, sfile *f) {
   s->f = f;
   s->term_open = 0;
@@ -644,9 +710,12 @@ static int process_item(session *s, bk_chunker *k, const bk_upload_item *it, sfi
       rc = bk_seterr(BK_EIO, "cannot open %s: %s", it->local_path, strerror(errno));
     } else {
       posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-      uint8_t *buf = malloc(READ_BLOCK);
-      if (!buf) rc = bk_seterr(BK_ENOMEM, "read buffer");
-      while (!rc) {
+      struct stat st;
+      int big = fstat(fd, &st) == 0 && st.st_size >= (off_t)(32u << 20) && !getenv("BK_SERIAL_CHUNKING");
+      uint8_t *buf = big ? NULL : malloc(READ_BLOCK);
+      if (big) rc = feed_parallel(s, fd, NULL, 0, &total);
+      else if (!buf) rc = bk_seterr(BK_ENOMEM, "read buffer");
+      while (!rc && !big) {
         ssize_t r = read(fd, buf, READ_BLOCK);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) rc = bk_seterr(BK_EIO, "read %s: %s", it->local_path, strerror(errno));
@@ -657,6 +726,8 @@ static int process_item(session *s, bk_chunker *k, const bk_upload_item *it, sfi
       free(buf);
       close(fd);
     }
+  } else if (it->len >= (32u << 20) && !getenv("BK_SERIAL_CHUNKING")) {
+    rc = feed_parallel(s, -1, it->data, it->len, &total);
   } else if (it->len) {
     rc = bk_chunker_feed(k, it->data, it->len);
     total = it->len;
