@@ -3,7 +3,7 @@
 //   node --test --test-reporter=tap tests/compat/compat.test.mjs
 // Tests run in order and build on each other (a bucket created by one is used by the next);
 // a piece that is missing on the server makes the tests that need it FAIL, never skip.
-import { test, after } from "node:test";
+import { test as nodeTest, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
@@ -15,6 +15,8 @@ import {
 } from "./lib.mjs";
 
 assertLoopback();
+/** Every test gets a 5-minute limit (a hung request fails that test, not the whole file). */
+const test = (name, fn) => nodeTest(name, { timeout: 300_000 }, fn);
 const runId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const PUB = `buckets/${env.ns}/compat-pub-${runId}`;
 const PRIV = `buckets/${env.ns}/compat-priv-${runId}`;
@@ -346,13 +348,18 @@ test("private bucket: refused without a token", async () => {
     assert.ok([401, 403, 404].includes(statusOf(e)), `anonymous download: ${e.message}`);
   }
   assert.equal(blob, null, "anonymous download must not yield a blob");
+  // fileExists: a HEAD 401 makes the client throw. createApiError() parses the (empty) HEAD body
+  // as JSON when Content-Type is application/json, so the error is a SyntaxError rather than a
+  // HubApiError: a client quirk (docs/compat.md); the raw HEAD below pins the server's answer.
   let exists = false;
   try {
     exists = await hub.fileExists({ repo: PRIV, path: "secret.bin", ...anon });
   } catch (e) {
-    assert.ok([401, 403].includes(statusOf(e)), `anonymous HEAD: ${e.message}`);
+    assert.ok([401, 403].includes(statusOf(e)) || e instanceof SyntaxError, `anonymous HEAD: ${e.message}`);
   }
   assert.equal(exists, false);
+  const head = await fetch(`${env.url}/${PRIV}/resolve/secret.bin`, { method: "HEAD" });
+  assert.ok([401, 404].includes(head.status), `anonymous HEAD status ${head.status}`);
   // The anonymous xet-read-token / write-token must also be refused.
   const r = await fetch(`${env.url}/api/${PRIV}/xet-read-token`);
   assert.ok([401, 404].includes(r.status), `anonymous xet-read-token status ${r.status}`);

@@ -67,7 +67,7 @@ export function makeRecorder() {
   const calls = [];
   const rec = async (input, init = {}) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-    const method = (init.method ?? (typeof input === "object" && input.method) ?? "GET").toUpperCase();
+    const method = String(init.method ?? (typeof input === "object" && input.method ? input.method : "GET")).toUpperCase();
     let reqBytes = 0;
     const body = init.body;
     if (body instanceof Uint8Array || body instanceof ArrayBuffer) reqBytes = body.byteLength;

@@ -31,7 +31,7 @@ HF_BIN=""; XETSUM_BIN=""
 [ -x "$BK_BIN/xetsum" ] && XETSUM_BIN="$BK_BIN/xetsum"
 export HF_BIN XETSUM_BIN
 
-args=(--test --test-reporter=tap --test-timeout=600000)
+args=(--test --test-reporter=tap --test-force-exit --test-timeout=1500000)
 [ -n "${COMPAT_FILTER:-}" ] && args+=(--test-name-pattern="$COMPAT_FILTER")
 (cd "$COMPAT" && timeout 1800 node "${args[@]}" compat.test.mjs) >"$BK_TMP/tap.out" 2>&1
 rc=$?
