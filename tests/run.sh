@@ -2,7 +2,7 @@
 # Runs every test program and sums their "N passed, N failed" lines.
 #   tests/run.sh BUILD_DIR [FILTER]
 # Programs: unit binaries, fuzz-corpus replays, integration scripts
-# (tests/integration/*.sh, run with BUILD set). Each must end its output with
+# (tests/integration/*.sh except lib.sh and *_lib.sh, run with BUILD set). Each must end its output with
 # "N passed, N failed"; a program that exits non-zero without such a line
 # counts as one failure.
 set -uo pipefail
@@ -40,6 +40,7 @@ for t in $(find "$BUILD/tests/fuzz" -name 'replay_*' -type f 2>/dev/null | sort)
   run_one "fuzz-replay/$n" "$t" tests/fuzz/corpus/"$n"
 done
 for t in $(ls tests/integration/*.sh 2>/dev/null | sort); do
+  case ${t##*/} in lib.sh|*_lib.sh) continue ;; esac   # sourced helpers, not tests
   run_one "integration/${t##*/}" bash "$t"
 done
 
