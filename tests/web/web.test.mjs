@@ -289,6 +289,10 @@ const main = async () => {
     await uploadViaPicker(page, [{ name: 'weights.txt', mimeType: 'text/plain', buffer: enc('secret weights\n') }]);
     await page.goto(BASE + '/buckets/alice/secret/blob/weights.txt');
     check('owner sees private preview', (await page.locator('.preview pre').textContent()).includes('secret weights'));
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download' }).click()]);
+    check('owner downloads private file with the session cookie', fs.readFileSync(await dl.path(), 'utf8') === 'secret weights\n');
+    const anon = await fetch(BASE + '/buckets/alice/secret/resolve/weights.txt');
+    check('anonymous resolve of private file refused', anon.status === 401 || anon.status === 404, `${anon.status}`);
   });
 
   await step('narrow screen and keyboard', async () => {
