@@ -329,6 +329,16 @@ typedef int (*bk_gc_trash_cb)(void *ctx, bk_blob_kind kind, const bk_hash *h);
 int bk_db_gc(bk_db *db, int64_t cutoff_ms, bk_gc_trash_cb trash, void *ctx,
              bk_gc_stats *stats);
 
+/* Same in bounded transactions of at most max_per_txn removed objects each
+ * (0 = one transaction), so a large collection never holds the write lock
+ * long enough to make concurrent uploads time out. After each commit,
+ * committed(ctx) is called (the caller purges the blobs trashed so far). On
+ * error the current transaction is rolled back (earlier ones stay) and
+ * *stats counts what was committed. */
+typedef void (*bk_gc_commit_cb)(void *ctx);
+int bk_db_gc_ex(bk_db *db, int64_t cutoff_ms, size_t max_per_txn, bk_gc_trash_cb trash,
+                bk_gc_commit_cb committed, void *ctx, bk_gc_stats *stats);
+
 /* Orphan blobs (a blob without a database row): for each (kinds[i],
  * hashes[i]), inside ONE write transaction, re-checks that no row exists and
  * then calls trash(ctx, kind, hash) (a concurrent registration either

@@ -19,6 +19,7 @@
 #include "server/server.h"
 
 #define DEFAULT_GRACE_S 3600
+#define GC_BATCH 500 /* objects per gc write transaction */
 
 struct args {
   const char *pos[8];
@@ -343,6 +344,8 @@ static void gc_purge(struct gc_ctx *g) {
   g->trashed.n = 0;
 }
 
+static void gc_committed(void *ctx) { gc_purge(ctx); }
+
 /* Trash left by an interrupted gc: restore what still has a row. */
 struct recover_ctx {
   struct store *s;
@@ -433,9 +436,9 @@ static int cmd_gc(struct args *a) {
   /* 2. unreferenced metadata and their blobs */
   struct gc_ctx g = {.s = &s};
   bk_gc_stats st;
-  rc = bk_db_gc(s.db, cutoff_ms, gc_trash, &g, &st);
+  rc = bk_db_gc_ex(s.db, cutoff_ms, GC_BATCH, gc_trash, gc_committed, &g, &st);
   if (rc) {
-    gc_undo(&g);
+    gc_undo(&g); /* the rolled-back transaction's blobs go back */
     hlist_free(&g.trashed);
     ret = fail("gc", rc);
     goto out;
@@ -450,14 +453,18 @@ static int cmd_gc(struct args *a) {
   for (int k = 0; k < BK_BLOB_NKINDS && rc == 0; k++)
     rc = bk_blob_list(s.bs, (bk_blob_kind)k, orphan_scan, stray_scan, &o);
   size_t norph = 0;
-  if (rc == 0)
-    rc = bk_db_gc_orphans(s.db, o.cand.kinds, o.cand.h, o.cand.n, gc_trash, &g, &norph);
-  if (rc) {
-    gc_undo(&g);
-    ret = fail("gc (orphans)", rc);
-  } else {
-    gc_purge(&g);
+  for (size_t off = 0; rc == 0 && off < o.cand.n; off += GC_BATCH) {
+    size_t k = o.cand.n - off < GC_BATCH ? o.cand.n - off : GC_BATCH, got = 0;
+    rc = bk_db_gc_orphans(s.db, o.cand.kinds + off, o.cand.h + off, k, gc_trash, &g, &got);
+    if (rc) {
+      gc_undo(&g);
+      ret = fail("gc (orphans)", rc);
+    } else {
+      gc_purge(&g);
+      norph += got;
+    }
   }
+  if (rc && !ret) ret = fail("gc (orphan scan)", rc);
   size_t ntmp = 0;
   bk_blob_clean_tmp(s.bs, o.cutoff_s, &ntmp);
 

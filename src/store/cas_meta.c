@@ -679,19 +679,19 @@ int bk_db_dedup_lookup(bk_db *db, const bk_hash *chunk, bk_hash *xorb, uint32_t 
 
 static const char SQL_GC_FILES[] =
     "SELECT id, hash FROM files f WHERE touched_ms < ?1 AND NOT EXISTS"
-    " (SELECT 1 FROM bucket_files b WHERE b.xet_hash = f.hash)";
+    " (SELECT 1 FROM bucket_files b WHERE b.xet_hash = f.hash) LIMIT ?2";
 static const char SQL_GC_FILE_DEL[] = "DELETE FROM files WHERE id = ?1";
 static const char SQL_GC_GRANT_DEL[] = "DELETE FROM file_grants WHERE file_hash = ?1";
 static const char SQL_GC_XORBS[] =
     "SELECT id, hash, bytes_on_disk FROM xorbs x WHERE touched_ms < ?1 AND NOT EXISTS"
-    " (SELECT 1 FROM file_terms t WHERE t.xorb_id = x.id)";
+    " (SELECT 1 FROM file_terms t WHERE t.xorb_id = x.id) LIMIT ?2";
 static const char SQL_GC_XORB_DEL[] = "DELETE FROM xorbs WHERE id = ?1";
 static const char SQL_GC_SHARDS[] =
     "SELECT id, hash, size FROM shards s WHERE touched_ms < ?1"
     " AND NOT EXISTS (SELECT 1 FROM shard_refs r JOIN files f ON f.hash = r.hash"
     "   WHERE r.shard_id = s.id AND r.kind = 0)"
     " AND NOT EXISTS (SELECT 1 FROM shard_refs r JOIN xorbs x ON x.hash = r.hash"
-    "   WHERE r.shard_id = s.id AND r.kind = 1)";
+    "   WHERE r.shard_id = s.id AND r.kind = 1) LIMIT ?2";
 static const char SQL_GC_SHARD_DEL[] = "DELETE FROM shards WHERE id = ?1";
 
 struct gc_row {
@@ -700,15 +700,16 @@ struct gc_row {
   uint64_t size;
 };
 
-/* Collects the rows of a gc candidate query. */
-static int gc_collect(struct dbc *c, const char *sql, int64_t cutoff, int has_size,
-                      struct gc_row **rows, size_t *n) {
+/* Collects up to limit rows of a gc candidate query. */
+static int gc_collect(struct dbc *c, const char *sql, int64_t cutoff, int64_t limit,
+                      int has_size, struct gc_row **rows, size_t *n) {
   *rows = NULL;
   *n = 0;
   size_t cap = 0;
   sqlite3_stmt *st = dbc_stmt(c, sql);
   if (!st) return BK_EDB;
   sqlite3_bind_int64(st, 1, cutoff);
+  sqlite3_bind_int64(st, 2, limit);
   int r, rc = 0;
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
     if (*n == cap) {
@@ -723,7 +724,7 @@ static int gc_collect(struct dbc *c, const char *sql, int64_t cutoff, int has_si
     col_hash(st, 1, &g->h);
     g->size = has_size ? (uint64_t)sqlite3_column_int64(st, 2) : 0;
   }
-  if (!rc && r != SQLITE_DONE) rc = dbc_err(c, r, "gc scan");
+  if (!rc && r != SQLITE_DONE && r != SQLITE_ROW) rc = dbc_err(c, r, "gc scan");
   sqlite3_reset(st);
   if (rc) {
     free(*rows);
@@ -740,20 +741,18 @@ static int del_id(struct dbc *c, const char *sql, int64_t id) {
   return dbc_step_done(c, st, "gc delete");
 }
 
-int bk_db_gc(bk_db *db, int64_t cutoff_ms, bk_gc_trash_cb trash, void *ctx,
-             bk_gc_stats *stats) {
-  bk_gc_stats z = {0};
-  struct dbc *c;
-  int rc = dbc_acquire(db, &c);
-  if (rc) return rc;
+/* Removes up to *budget candidates of one phase (0 files, 1 xorbs, 2 shards)
+ * inside the open transaction; *done = 1 when the phase has no more. */
+static int gc_phase(struct dbc *c, int phase, int64_t cutoff, int64_t *budget,
+                    bk_gc_trash_cb trash, void *ctx, bk_gc_stats *z, int *done) {
+  static const char *const SEL[3] = {SQL_GC_FILES, SQL_GC_XORBS, SQL_GC_SHARDS};
+  static const char *const DEL[3] = {SQL_GC_FILE_DEL, SQL_GC_XORB_DEL, SQL_GC_SHARD_DEL};
   struct gc_row *rows = NULL;
   size_t n = 0;
-  rc = dbc_begin(c);
-  /* 1. file reconstructions no bucket file uses */
-  if (rc == 0) rc = gc_collect(c, SQL_GC_FILES, cutoff_ms, 0, &rows, &n);
+  int rc = gc_collect(c, SEL[phase], cutoff, *budget, phase != 0, &rows, &n);
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    rc = del_id(c, SQL_GC_FILE_DEL, rows[i].id);
-    if (rc == 0) {
+    rc = del_id(c, DEL[phase], rows[i].id);
+    if (rc == 0 && phase == 0) {
       sqlite3_stmt *st = dbc_stmt(c, SQL_GC_GRANT_DEL);
       if (!st) rc = BK_EDB;
       else {
@@ -761,34 +760,51 @@ int bk_db_gc(bk_db *db, int64_t cutoff_ms, bk_gc_trash_cb trash, void *ctx,
         rc = dbc_step_done(c, st, "gc grants");
       }
     }
-    z.files++;
+    if (rc == 0 && phase > 0 && trash)
+      rc = trash(ctx, phase == 1 ? BK_BLOB_XORB : BK_BLOB_SHARD, &rows[i].h);
+    if (rc) break;
+    if (phase == 0) z->files++;
+    else if (phase == 1) { z->xorbs++; z->xorb_bytes += rows[i].size; }
+    else { z->shards++; z->shard_bytes += rows[i].size; }
   }
   free(rows);
-  rows = NULL;
-  /* 2. xorbs no file term uses */
-  if (rc == 0) rc = gc_collect(c, SQL_GC_XORBS, cutoff_ms, 1, &rows, &n);
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    rc = del_id(c, SQL_GC_XORB_DEL, rows[i].id);
-    if (rc == 0 && trash) rc = trash(ctx, BK_BLOB_XORB, &rows[i].h);
-    z.xorbs++;
-    z.xorb_bytes += rows[i].size;
+  if (rc == 0) {
+    *done = (int64_t)n < *budget;
+    *budget -= (int64_t)n;
   }
-  free(rows);
-  rows = NULL;
-  /* 3. shards none of whose files or xorbs survive */
-  if (rc == 0) rc = gc_collect(c, SQL_GC_SHARDS, cutoff_ms, 1, &rows, &n);
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    rc = del_id(c, SQL_GC_SHARD_DEL, rows[i].id);
-    if (rc == 0 && trash) rc = trash(ctx, BK_BLOB_SHARD, &rows[i].h);
-    z.shards++;
-    z.shard_bytes += rows[i].size;
-  }
-  free(rows);
-  if (rc == 0) rc = dbc_commit(c);
-  else dbc_rollback(c);
-  dbc_release(db, c);
-  if (rc == 0 && stats) *stats = z;
   return rc;
+}
+
+int bk_db_gc_ex(bk_db *db, int64_t cutoff_ms, size_t max_per_txn, bk_gc_trash_cb trash,
+                bk_gc_commit_cb committed, void *ctx, bk_gc_stats *stats) {
+  bk_gc_stats z = {0};
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  int phase = 0;
+  while (rc == 0 && phase < 3) {
+    bk_gc_stats round = z;
+    int64_t budget = max_per_txn ? (int64_t)max_per_txn : INT64_MAX;
+    rc = dbc_begin(c);
+    while (rc == 0 && phase < 3 && budget > 0) {
+      int done = 0;
+      rc = gc_phase(c, phase, cutoff_ms, &budget, trash, ctx, &round, &done);
+      if (rc == 0 && done) phase++;
+    }
+    if (rc == 0) rc = dbc_commit(c);
+    else dbc_rollback(c);
+    if (rc) break;
+    z = round;
+    if (committed) committed(ctx);
+  }
+  dbc_release(db, c);
+  if (stats) *stats = z;
+  return rc;
+}
+
+int bk_db_gc(bk_db *db, int64_t cutoff_ms, bk_gc_trash_cb trash, void *ctx,
+             bk_gc_stats *stats) {
+  return bk_db_gc_ex(db, cutoff_ms, 0, trash, NULL, ctx, stats);
 }
 
 /* ---- integrity ---- */

@@ -1111,7 +1111,7 @@ static void test_accounting(void) {
 }
 
 struct trash_rec {
-  int n;
+  int n, commits;
   bk_hash h[16];
   int kind[16];
   int fail;
@@ -1127,6 +1127,8 @@ static int on_trash(void *ctx, bk_blob_kind k, const bk_hash *h) {
   t->n++;
   return 0;
 }
+
+static void on_commit(void *ctx) { ((struct trash_rec *)ctx)->commits++; }
 
 static void test_gc(void) {
   bk_db *db = fresh_db();
@@ -1170,7 +1172,9 @@ static void test_gc(void) {
   bk_cas_file cf;
   CHECK_EQ_INT(bk_db_cas_file_get(db, &fd, &cf), 0);
   tr.fail = 0;
-  CHECK_EQ_INT(bk_db_gc(db, future, on_trash, &tr, &st), 0);
+  tr.commits = 0;
+  CHECK_EQ_INT(bk_db_gc_ex(db, future, 1, on_trash, on_commit, &tr, &st), 0);
+  CHECK(tr.commits >= 4); /* one object per transaction */
   CHECK_EQ_INT(st.files, 1);
   CHECK_EQ_INT(st.xorbs, 2);
   CHECK_EQ_INT(st.shards, 1);
