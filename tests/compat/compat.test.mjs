@@ -36,6 +36,8 @@ const files = {
   "dir/sub/c.json": new TextEncoder().encode(JSON.stringify({ k: [1, 2, 3], s: "é✓" })),
   "dir.txt": new TextEncoder().encode("lexical sibling of dir/\n"),
   "agree.bin": randomBytes(1536 * 1024 + 5, 107), // 18 chunks, JS chunker == reference rule (see test 2)
+  // the client puts paths into URLs raw: the URL parser percent-encodes space, non-ASCII, brackets
+  "odd/naïve fïle (1) [x] +&=.txt": new TextEncoder().encode("odd path\n"),
 };
 const bigFiles = {
   "big/random.bin": randomBytes(BIG, 2),
@@ -526,6 +528,25 @@ test("cross-client: hf upload -> JS download byte-identical", async () => {
   assert.equal(sha256(got), sha256(bytes));
   const part = await blobBytes((await download(PUB, "hf/from-hf.bin")).slice(5 * MB, 5 * MB + 777));
   assert.equal(sha256(part), sha256(bytes.subarray(5 * MB, 5 * MB + 777)));
+});
+
+test("listFiles: pagination through the Link header (1,050 files, default page 1,000)", async () => {
+  const PAGE = `buckets/${env.ns}/compat-page-${runId}`;
+  await hub.createRepo({ repo: PAGE, ...auth });
+  const n = 1050;
+  const names = Array.from({ length: n }, (_, i) => `many/f${String(i).padStart(4, "0")}.txt`);
+  await hub.uploadFiles({
+    repo: PAGE, files: names.map((p) => ({ path: p, content: new Blob([`file ${p}\n`]) })), ...auth,
+  });
+  rec.reset();
+  const got = [];
+  for await (const e of hub.listFiles({ repo: PAGE, path: "many", recursive: true, ...auth })) got.push(e.path);
+  const pages = rec.calls.filter((c) => c.method === "GET" && c.path.includes("/tree"));
+  assert.ok(pages.length >= 2, `followed rel="next": ${pages.length} page request(s)`);
+  assert.deepEqual(got.sort(), names);
+  const info = await hub.pathsInfo({ repo: PAGE, paths: names.slice(0, 500), ...auth });
+  assert.equal(info.length, 500);
+  await hub.deleteRepo({ repo: PAGE, ...auth });
 });
 
 test("deleteRepo: both buckets are gone afterwards", async () => {
