@@ -426,6 +426,46 @@ test("global dedup: dedup response shard lets the client skip known chunks (GET 
   assert.equal(sha256(got), sha256(edited), "file made of old and new xorbs downloads intact");
 });
 
+test("both sides of each client/spec disagreement are accepted (raw requests in the spec/Python spelling)", async () => {
+  need("big/random.bin", "dir/sub/b.txt");
+  const H = { Authorization: `Bearer ${env.token}` };
+  // create with {"private": true} (Python) instead of {"visibility": "private"} (JS)
+  const SPEC = `buckets/${env.ns}/compat-spec-${runId}`;
+  let r = await fetch(`${env.url}/api/${SPEC}`, { method: "POST", headers: { ...H, "Content-Type": "application/json" }, body: '{"private":true}' });
+  assert.ok(r.ok, `create with private:true -> ${r.status}`);
+  r = await fetch(`${env.url}/api/${SPEC}`, { headers: H });
+  assert.equal((await r.json()).private, true, "bucket created private");
+  r = await fetch(`${env.url}/api/${SPEC}`);
+  assert.ok([401, 404].includes(r.status), `anonymous info on it: ${r.status}`);
+  // ndjson batch, Python style: every line ends with \n, mtime (ms) and contentType present
+  const body = JSON.stringify({ type: "addFile", path: "e.txt", xetHash: "0".repeat(64), mtime: Date.now(), contentType: "text/plain" }) + "\n";
+  r = await fetch(`${env.url}/api/${SPEC}/batch`, { method: "POST", headers: { ...H, "Content-Type": "application/x-ndjson" }, body });
+  const j = await r.json();
+  assert.ok(r.ok && j.failed?.length === 0, `python-style batch: ${r.status} ${JSON.stringify(j)}`);
+  assert.equal((await hub.pathsInfo({ repo: SPEC, paths: ["e.txt"], ...auth }))[0]?.size, 0);
+  await hub.deleteRepo({ repo: SPEC, ...auth });
+  // tree prefix percent-encoded as a whole (Python quote(prefix, safe="")) vs raw (JS)
+  const tree = async (suffix) => (await (await fetch(`${env.url}/api/${PUB}/tree/${suffix}?recursive=true`, { headers: H })).json()).map((e) => e.path).sort();
+  assert.deepEqual(await tree("dir%2Fsub"), await tree("dir/sub"));
+  // CAS: spec dedup path (default-merkledb) and the JS one (default) give the same answer
+  const tok = await (await fetch(`${env.url}/api/${PUB}/xet-write-token`, { headers: H })).json();
+  const x = await import("@huggingface/xetchunk-wasm");
+  const c = x.createChunker(65536);
+  const first = x.hashToHex(x.nextBlock(c, bigFiles["big/random.bin"].subarray(0, 200_000))[0].hash);
+  const CH = { Authorization: `Bearer ${tok.accessToken}` };
+  const a = await fetch(`${tok.casUrl}/v1/chunks/default-merkledb/${first}`, { headers: CH });
+  const b = await fetch(`${tok.casUrl}/v1/chunks/default/${first}`, { headers: CH });
+  assert.equal(a.status, 200, "spec dedup path knows the first chunk of big/random.bin");
+  assert.equal(b.status, 200, "JS dedup path knows it too");
+  await a.arrayBuffer(); await b.arrayBuffer();
+  // reconstruction: v1 (spec, fetch_info) is served beside v2 (the only one the JS client reads)
+  const rt = await (await fetch(`${env.url}/api/${PUB}/xet-read-token`, { headers: H })).json();
+  const v1 = await fetch(`${rt.casUrl}/v1/reconstructions/${hashes.get("big/random.bin")}`, { headers: { Authorization: `Bearer ${rt.accessToken}` } });
+  assert.equal(v1.status, 200);
+  const v1j = await v1.json();
+  assert.ok(v1j.terms?.length > 0 && v1j.fetch_info, "v1 reconstruction has terms and fetch_info");
+});
+
 test("edit operation: byte-range splice of a stored file (file-chunk-hashes / reconstruction)", async () => {
   const p = "big/floats.bin";
   const original = await download(PUB, p);
