@@ -704,7 +704,7 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
     free(next);
     return not_found(c);
   }
-  qsort(l.e, l.n, sizeof *l.e, ent_cmp);
+  if (l.n > 1) qsort(l.e, l.n, sizeof *l.e, ent_cmp);
 
   bk_buf rows, crumb, content;
   bk_buf_init(&rows, HTML_MAX);
