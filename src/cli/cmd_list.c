@@ -131,7 +131,7 @@ static void free_node(node *n) {
 }
 
 static void print_tree(cli *c, node *n, const char *indent, int human, int utf8) {
-  qsort(n->kids, n->nk, sizeof *n->kids, cmp_node);
+  if (n->nk) qsort(n->kids, n->nk, sizeof *n->kids, cmp_node);
   for (size_t i = 0; i < n->nk; i++) {
     node *k = &n->kids[i];
     int last = i + 1 == n->nk;

@@ -126,7 +126,7 @@ static int list_remote(bk_client *c, const char *id, const char *prefix, entries
     if (rc) break;
   }
   cJSON_Delete(arr);
-  if (!rc) qsort(out->e, out->n, sizeof *out->e, cmp_entry);
+  if (!rc && out->n) qsort(out->e, out->n, sizeof *out->e, cmp_entry);
   return rc;
 }
 
@@ -193,7 +193,7 @@ int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, bk_plan *plan) {
       rc = bk_seterr(BK_EINVAL, "source %s is not a directory", e.local);
     if (!rc) rc = walk(e.local, "", &loc, 0);
     if (!rc) {
-      qsort(loc.e, loc.n, sizeof *loc.e, cmp_entry);
+      if (loc.n) qsort(loc.e, loc.n, sizeof *loc.e, cmp_entry);
       bk_client_log(c, 0, "Scanning local directory (%zu files)", loc.n);
       rc = list_remote(c, e.id, e.prefix, &rem, 1);
     }
@@ -207,7 +207,7 @@ int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, bk_plan *plan) {
     if (!rc && stat(e.local, &st) == 0) {
       if (o->delete_files) {
         rc = walk(e.local, "", &loc, 0);
-        qsort(loc.e, loc.n, sizeof *loc.e, cmp_entry);
+        if (loc.n) qsort(loc.e, loc.n, sizeof *loc.e, cmp_entry);
       } else {
         for (size_t i = 0; !rc && i < rem.n; i++) {
           char full[8192];

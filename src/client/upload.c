@@ -765,9 +765,11 @@ static int post_shard(session *s, const bk_shard *sh) {
   if (!rc) {
     bk_http_resp r;
     rc = cas_request(s, "POST", "/v1/shards", out.p, out.len, 1 << 20, &r);
-    if (!rc && (r.status < 200 || r.status >= 300)) rc = bk_http_error(&r, "shard upload");
     if (!rc) {
+      if (r.status < 200 || r.status >= 300) rc = bk_http_error(&r, "shard upload");
       bk_http_resp_free(&r);
+    }
+    if (!rc) {
       if (sh->nxorbs > 0) {
         bk_hash h;
         bk_keyed_hash(BK_DATA_KEY, out.p, out.len, &h);

@@ -70,7 +70,7 @@ HF_HOME=$BK_TMP/home4 "$HF" cp "$W/s.bin" hf://buckets/alice/other/s.bin >/dev/n
 HF_HOME=$BK_TMP/home4 "$HF" buckets delete alice/other -y >/dev/null 2>&1
 bk_admin gc --grace 0 >/dev/null 2>&1
 HF_HOME=$BK_TMP/home4 "$HF" cp "$W/s.bin" hf://buckets/alice/ckpt/s.bin >/dev/null 2>"$BK_TMP/err"
-bk_expect "upload after server gc with a stale cache" 0 $?
+RC=$?; bk_expect "upload after server gc with a stale cache" 0 $RC; [ $RC -eq 0 ] || head -30 "$BK_TMP/err"
 "$HF" cp hf://buckets/alice/ckpt/s.bin "$W/s.back" >/dev/null 2>&1
 cmp -s "$W/s.bin" "$W/s.back" && bk_ok "stale-cache upload reads back" || bk_fail "stale-cache upload reads back" "$(cat "$BK_TMP/err")"
 bk_summary
