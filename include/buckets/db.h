@@ -117,6 +117,7 @@ typedef struct bk_file_entry {
   int64_t mtime_ms;          /* files only (client-supplied or upload time) */
   int64_t uploaded_ms;       /* file: upload time; dir: see bk_db_tree */
   const char *content_type;  /* files only; NULL when unknown */
+  uint64_t nfiles;           /* dirs only: files below it (size = their bytes) */
 } bk_file_entry;
 typedef int (*bk_file_cb)(void *ctx, const bk_file_entry *e);
 
@@ -132,9 +133,8 @@ int bk_db_file_get(bk_db *db, int64_t bucket_id, const char *path,
 
 enum {
   BK_TREE_RECURSIVE = 1, /* all files below prefix, no directory entries */
-  BK_TREE_DIR_STATS = 2, /* non-recursive: dir uploaded_ms = max over the
-                            subtree (costs a range scan per directory);
-                            without it, uploaded_ms of the first file below */
+  BK_TREE_DIR_STATS = 2, /* accepted, no longer needed: directory entries
+                            always carry their aggregates (see bk_db_tree) */
 };
 
 /* Ordered (bytewise by path) listing of a bucket below prefix.
@@ -142,7 +142,10 @@ enum {
  * boundaries: "logs" lists "logs" itself (if it is a file) and "logs/...",
  * never "logs.json".
  * Non-recursive: direct children; a deeper path yields one directory entry
- * (path = prefix/child) and the scan jumps past the whole subtree.
+ * (path = prefix/child) and the scan jumps past the whole subtree. A
+ * directory entry carries aggregates kept up to date by every batch (one
+ * point lookup, no subtree scan): nfiles and size (files and bytes below it)
+ * and uploaded_ms = the latest change (upload or delete) below it.
  * cursor: NULL/"" = start, else a string from a previous *next_cursor
  * (opaque, URL-safe base64; BK_EINVAL if malformed). limit: 1..BK_TREE_LIMIT_MAX
  * entries. *next_cursor: malloc'd (caller frees) when more entries may

@@ -391,9 +391,9 @@ static const char SQL_TREE_GT[] =
 static const char SQL_TREE_GE[] =
     "SELECT " FILE_COLS " FROM bucket_files WHERE bucket_id = ?1 AND path >= ?2 "
     "ORDER BY path";
-static const char SQL_DIR_MAX[] =
-    "SELECT max(uploaded_ms) FROM bucket_files WHERE bucket_id = ?1 AND path > ?2 "
-    "AND path < ?3";
+
+static const char SQL_DIR_GET[] =
+    "SELECT nfiles, bytes, updated_ms FROM bucket_dirs WHERE bucket_id = ?1 AND path = ?2";
 
 struct tree_scan {
   struct dbc *c;
@@ -536,16 +536,17 @@ int bk_db_tree(bk_db *db, int64_t bucket_id, const char *prefix, unsigned flags,
     e.is_dir = 1;
     e.path = dpath;
     e.uploaded_ms = sqlite3_column_int64(s.st, 4);
-    if (flags & BK_TREE_DIR_STATS) {
-      sqlite3_stmt *m = dbc_stmt(c, SQL_DIR_MAX);
+    {
+      /* aggregates: one point lookup (bucket_dirs) */
+      sqlite3_stmt *m = dbc_stmt(c, SQL_DIR_GET);
       if (!m) { rc = BK_EDB; break; }
-      memcpy(key, dpath, dl);
-      key[dl] = '/';
       sqlite3_bind_int64(m, 1, bucket_id);
-      sqlite3_bind_text(m, 2, key, (int)dl + 1, SQLITE_TRANSIENT);
-      key[dl] = '0';
-      sqlite3_bind_text(m, 3, key, (int)dl + 1, SQLITE_TRANSIENT);
-      if (sqlite3_step(m) == SQLITE_ROW) e.uploaded_ms = sqlite3_column_int64(m, 0);
+      sqlite3_bind_text(m, 2, dpath, (int)dl, SQLITE_TRANSIENT);
+      if (sqlite3_step(m) == SQLITE_ROW) {
+        e.nfiles = (uint64_t)sqlite3_column_int64(m, 0);
+        e.size = (uint64_t)sqlite3_column_int64(m, 1);
+        e.uploaded_ms = sqlite3_column_int64(m, 2);
+      }
       sqlite3_reset(m);
     }
     memcpy(last, dpath, dl + 1);
@@ -584,6 +585,72 @@ static const char SQL_FILE_DEL[] =
 static const char SQL_GRANT[] =
     "INSERT OR IGNORE INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2)";
 
+static const char SQL_OLD_SIZE[] =
+    "SELECT size FROM bucket_files WHERE bucket_id = ?1 AND path = ?2";
+static const char SQL_DIR_ADD[] =
+    "INSERT INTO bucket_dirs(bucket_id, path, nfiles, bytes, updated_ms) "
+    "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(bucket_id, path) DO UPDATE SET "
+    "nfiles = nfiles + excluded.nfiles, bytes = bytes + excluded.bytes, "
+    "updated_ms = max(updated_ms, excluded.updated_ms)";
+static const char SQL_DIR_PRUNE[] =
+    "DELETE FROM bucket_dirs WHERE bucket_id = ?1 AND path = ?2 AND nfiles <= 0";
+
+/* Size of the file at path: 1 + *size if present, 0 if not, <0 error. */
+static int old_size(struct dbc *c, int64_t bucket_id, const char *path, int64_t *size) {
+  sqlite3_stmt *st = dbc_stmt(c, SQL_OLD_SIZE);
+  if (!st) return BK_EDB;
+  sqlite3_bind_int64(st, 1, bucket_id);
+  sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW) *size = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  if (r == SQLITE_ROW) return 1;
+  if (r == SQLITE_DONE) return 0;
+  return dbc_err(c, r, "file lookup");
+}
+
+int db_dirs_adjust(struct dbc *c, int64_t bucket_id, const char *path, int64_t dn,
+                   int64_t dbytes, int64_t now) {
+  for (const char *sl = strchr(path, '/'); sl; sl = strchr(sl + 1, '/')) {
+    int dl = (int)(sl - path);
+    sqlite3_stmt *st = dbc_stmt(c, SQL_DIR_ADD);
+    if (!st) return BK_EDB;
+    sqlite3_bind_int64(st, 1, bucket_id);
+    sqlite3_bind_text(st, 2, path, dl, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, dn);
+    sqlite3_bind_int64(st, 4, dbytes);
+    sqlite3_bind_int64(st, 5, now);
+    int rc = dbc_step_done(c, st, "directory aggregate");
+    if (rc) return rc;
+    if (dn < 0) {
+      if (!(st = dbc_stmt(c, SQL_DIR_PRUNE))) return BK_EDB;
+      sqlite3_bind_int64(st, 1, bucket_id);
+      sqlite3_bind_text(st, 2, path, dl, SQLITE_TRANSIENT);
+      if ((rc = dbc_step_done(c, st, "directory prune"))) return rc;
+    }
+  }
+  return 0;
+}
+
+int db_dirs_rebuild(struct dbc *c) {
+  int rc = dbc_exec(c, "DELETE FROM bucket_dirs");
+  if (rc) return rc;
+  sqlite3_stmt *st = NULL;
+  int r = sqlite3_prepare_v2(c->h,
+                             "SELECT bucket_id, path, size, uploaded_ms FROM bucket_files "
+                             "WHERE instr(path, '/') > 0",
+                             -1, &st, NULL);
+  if (r != SQLITE_OK) return dbc_err(c, r, "rebuild directories");
+  while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *p = (const char *)sqlite3_column_text(st, 1);
+    if (p) rc = db_dirs_adjust(c, sqlite3_column_int64(st, 0), p, 1, sqlite3_column_int64(st, 2),
+                               sqlite3_column_int64(st, 3));
+  }
+  if (rc == 0 && r != SQLITE_DONE) rc = dbc_err(c, r, "rebuild directories");
+  sqlite3_finalize(st);
+  return rc;
+}
+
 static int op_fail(bk_batch_op *op, int code, const char *msg) {
   op->result = code;
   op->error = msg;
@@ -599,11 +666,16 @@ static int apply_op(struct dbc *c, int64_t bucket_id, bk_batch_op *op,
     return op_fail(op, BK_EINVAL, "invalid path");
   sqlite3_stmt *st;
   int r;
+  int64_t prev = 0;
   if (op->type == BK_OP_DELETE) {
+    int had = old_size(c, bucket_id, op->path, &prev);
+    if (had <= 0) return had; /* missing: nothing to do (not an error) */
     if (!(st = dbc_stmt(c, SQL_FILE_DEL))) return BK_EDB;
     sqlite3_bind_int64(st, 1, bucket_id);
     sqlite3_bind_text(st, 2, op->path, -1, SQLITE_TRANSIENT);
-    return dbc_step_done(c, st, "delete file");
+    int rc = dbc_step_done(c, st, "delete file");
+    if (rc == 0) rc = db_dirs_adjust(c, bucket_id, op->path, -1, -prev, now);
+    return rc;
   }
   if (op->type != BK_OP_ADD && op->type != BK_OP_COPY)
     return op_fail(op, BK_EINVAL, "unknown operation type");
@@ -657,6 +729,8 @@ static int apply_op(struct dbc *c, int64_t bucket_id, bk_batch_op *op,
     if (r != SQLITE_ROW) return dbc_err(c, r, "copy source lookup");
   }
   if (mtime < 0) mtime = now;
+  int had = old_size(c, bucket_id, op->path, &prev);
+  if (had < 0) return had;
   if (!(st = dbc_stmt(c, SQL_FILE_PUT))) return BK_EDB;
   sqlite3_bind_int64(st, 1, bucket_id);
   sqlite3_bind_text(st, 2, op->path, -1, SQLITE_TRANSIENT);
@@ -666,6 +740,7 @@ static int apply_op(struct dbc *c, int64_t bucket_id, bk_batch_op *op,
   sqlite3_bind_int64(st, 6, now);
   if (ctype) sqlite3_bind_text(st, 7, ctype, -1, SQLITE_TRANSIENT);
   int rc = dbc_step_done(c, st, "put file");
+  if (rc == 0) rc = db_dirs_adjust(c, bucket_id, op->path, had ? 0 : 1, size - prev, now);
   if (rc == 0 && op->type == BK_OP_COPY) {
     if (!(st = dbc_stmt(c, SQL_GRANT))) return BK_EDB;
     bind_hash(st, 1, &op->xet_hash);

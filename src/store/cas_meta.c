@@ -827,7 +827,23 @@ int bk_db_check(bk_db *db, bk_msg_cb cb, void *ctx) {
                       "SELECT 'bucket ' || b.bucket_id || ' path ' || quote(b.path) || "
                       "': content ' || hex(b.xet_hash) || ' is not registered' "
                       "FROM bucket_files b WHERE b.xet_hash != zeroblob(32) AND NOT EXISTS "
-                      "(SELECT 1 FROM files f WHERE f.hash = b.xet_hash) LIMIT 1000"};
+                      "(SELECT 1 FROM files f WHERE f.hash = b.xet_hash) LIMIT 1000",
+                      /* directory aggregates agree with the file index */
+                      "WITH RECURSIVE anc(bucket_id, dir, rest, size) AS ("
+                      " SELECT bucket_id, '', path, size FROM bucket_files"
+                      " UNION ALL SELECT bucket_id,"
+                      "  CASE WHEN dir = '' THEN substr(rest, 1, instr(rest, '/') - 1)"
+                      "   ELSE dir || '/' || substr(rest, 1, instr(rest, '/') - 1) END,"
+                      "  substr(rest, instr(rest, '/') + 1), size FROM anc WHERE instr(rest, '/') > 0),"
+                      " calc AS (SELECT bucket_id, dir AS path, count(*) AS n, sum(size) AS b"
+                      "  FROM anc WHERE dir != '' GROUP BY bucket_id, dir),"
+                      " bad AS (SELECT * FROM (SELECT bucket_id, path, n, b FROM calc EXCEPT"
+                      "  SELECT bucket_id, path, nfiles, bytes FROM bucket_dirs)"
+                      "  UNION SELECT * FROM (SELECT bucket_id, path, nfiles, bytes FROM bucket_dirs"
+                      "  EXCEPT SELECT bucket_id, path, n, b FROM calc))"
+                      " SELECT 'bucket ' || bucket_id || ' directory ' || quote(path) ||"
+                      " ': aggregate (files, bytes) disagrees with the file index' FROM bad"
+                      " GROUP BY bucket_id, path LIMIT 1000"};
   for (size_t q = 0; rc == 0 && q < sizeof qs / sizeof qs[0]; q++) {
     sqlite3_stmt *st = NULL;
     int r = sqlite3_prepare_v2(c->h, qs[q], -1, &st, NULL);

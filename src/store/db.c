@@ -8,7 +8,7 @@
 #include "buckets/error.h"
 #include "store/db_internal.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define POOL_MAX 8
 #define BUSY_TIMEOUT_MS 10000
 
@@ -246,6 +246,17 @@ static int user_version(struct dbc *c, int *v) {
   return rc == SQLITE_ROW ? 0 : dbc_err(c, rc, "user_version");
 }
 
+/* v2: per-directory aggregates of each bucket's file index (maintained by
+ * every change of bucket_files, see buckets.c dirs_adjust). */
+static const char *SCHEMA_V2 =
+    "CREATE TABLE bucket_dirs("
+    " bucket_id INTEGER NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,"
+    " path TEXT NOT NULL,"
+    " nfiles INTEGER NOT NULL,"
+    " bytes INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(bucket_id, path)) WITHOUT ROWID;";
+
 static int ensure_schema(struct dbc *c) {
   int rc = dbc_begin(c);
   if (rc) return rc;
@@ -256,9 +267,16 @@ static int ensure_schema(struct dbc *c) {
                    v, SCHEMA_VERSION);
   if (rc == 0 && v == 0) {
     rc = dbc_exec(c, SCHEMA_V1);
-    if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=1");
+    if (rc == 0) rc = dbc_exec(c, SCHEMA_V2);
+    if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=2");
+    v = 2;
   }
-  /* future upgrades: if (v == 1) { ... v = 2; } */
+  if (rc == 0 && v == 1) { /* upgrade: build the directory aggregates */
+    rc = dbc_exec(c, SCHEMA_V2);
+    if (rc == 0) rc = db_dirs_rebuild(c);
+    if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=2");
+    v = 2;
+  }
   if (rc) {
     dbc_rollback(c);
     return rc;

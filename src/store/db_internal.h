@@ -52,6 +52,13 @@ int dbc_err(struct dbc *c, int src, const char *what);
 
 int64_t db_now_ms(void);
 
+/* Directory aggregates (buckets.c): adds dn files / dbytes bytes to every
+ * ancestor directory of path in bucket_dirs (rows with no file left are
+ * removed); db_dirs_rebuild recomputes the whole table from bucket_files. */
+int db_dirs_adjust(struct dbc *c, int64_t bucket_id, const char *path, int64_t dn,
+                   int64_t dbytes, int64_t now);
+int db_dirs_rebuild(struct dbc *c);
+
 /* Binding helpers. */
 static inline int bind_hash(sqlite3_stmt *st, int i, const bk_hash *h) {
   return sqlite3_bind_blob(st, i, h->b, BK_HASH_LEN, SQLITE_TRANSIENT);

@@ -1245,11 +1245,174 @@ static void test_check_damage(void) {
                SQLITE_OK);
   CHECK_EQ_INT(sqlite3_exec(h, "DELETE FROM xorb_chunks WHERE idx = 1", NULL, NULL, NULL),
                SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(h, "INSERT INTO bucket_dirs VALUES(1, 'ghost', 3, 4, 5)", NULL, NULL,
+                            NULL), SQLITE_OK);
   sqlite3_close(h);
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   n = 0;
   CHECK_EQ_INT(bk_db_check(db, msg_count, &n), 1);
-  CHECK_EQ_INT(n, 2); /* the orphaned bucket file and the short chunk table */
+  CHECK_EQ_INT(n, 3); /* orphaned bucket file, short chunk table, ghost directory */
+  bk_db_close(db);
+}
+
+/* ---- directory aggregates vs brute force, and the v1 -> v2 upgrade ---- */
+
+struct agg_list {
+  int n;
+  char path[4000][64];
+  uint64_t size[4000];
+};
+
+static int agg_collect(void *ctx, const bk_file_entry *e) {
+  struct agg_list *l = ctx;
+  if (l->n < 4000) {
+    snprintf(l->path[l->n], 64, "%s", e->path);
+    l->size[l->n] = e->size;
+  }
+  l->n++;
+  return 0;
+}
+
+struct dir_check {
+  struct agg_list *files;
+  int bad, dirs;
+};
+
+static int dir_check_cb(void *ctx, const bk_file_entry *e) {
+  struct dir_check *d = ctx;
+  if (!e->is_dir) return 0;
+  d->dirs++;
+  size_t dl = strlen(e->path);
+  uint64_t n = 0, bytes = 0;
+  for (int i = 0; i < d->files->n; i++)
+    if (!strncmp(d->files->path[i], e->path, dl) && d->files->path[i][dl] == '/') {
+      n++;
+      bytes += d->files->size[i];
+    }
+  if (n != e->nfiles || bytes != e->size) {
+    if (d->bad++ < 5)
+      fprintf(stderr, "  dir %s: %llu files %llu bytes, model %llu %llu\n", e->path,
+              (unsigned long long)e->nfiles, (unsigned long long)e->size,
+              (unsigned long long)n, (unsigned long long)bytes);
+  }
+  return 0;
+}
+
+/* Walks every directory level (non-recursive listings) and checks each
+ * directory entry's aggregates against the recursive file listing. */
+static int check_aggregates(bk_db *db, int64_t bid, struct agg_list *files) {
+  files->n = 0;
+  char *next = NULL;
+  if (bk_db_tree(db, bid, "", BK_TREE_RECURSIVE, NULL, BK_TREE_LIMIT_MAX, agg_collect, files,
+                 &next))
+    return -1;
+  free(next);
+  struct dir_check d = {files, 0, 0};
+  const char *dirs[] = {"", "a", "b", "a/b", "b/a", "a/a", "c"};
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+    if (bk_db_tree(db, bid, dirs[i], 0, NULL, BK_TREE_LIMIT_MAX, dir_check_cb, &d, &next))
+      return -1;
+    free(next);
+  }
+  return d.bad;
+}
+
+static void test_dir_aggregates(void) {
+  char p[400];
+  snprintf(p, sizeof p, "%s/agg.sqlite", root);
+  bk_db *db;
+  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  bk_ns u;
+  bk_db_user_add(db, "agg", &u);
+  bk_bucket b;
+  bk_db_bucket_create(db, u.id, "b", 0, &b);
+  /* five CAS files of 1..5 chunks (different sizes) */
+  bk_hash x, fh[5];
+  reg_xorb(db, &x, 71, 5, -1, NULL);
+  for (int i = 0; i < 5; i++) {
+    bk_hash sh;
+    mk_hash(&fh[i], 720 + i);
+    mk_hash(&sh, 730 + i);
+    CHECK_EQ_INT(bk_db_shard_register(db, &sh, 1,
+                                      one_file_shard(&fh[i], &x, 0, (uint32_t)i + 1, NULL, 0, 0),
+                                      0, NULL, NULL), 0);
+  }
+  static struct agg_list files;
+  static const char *segs[] = {"a", "b", "c"};
+  uint64_t seed = 99;
+  int bad = 0;
+  for (int round = 0; round < 30; round++) {
+    bk_batch_op ops[100];
+    char names[100][64];
+    for (int i = 0; i < 100; i++) {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      int depth = 1 + (int)((seed >> 40) % 3);
+      names[i][0] = 0;
+      for (int d = 0; d < depth; d++) {
+        strcat(names[i], segs[(seed >> (20 + 2 * d)) % 3]);
+        strcat(names[i], "/");
+      }
+      char leaf[16];
+      snprintf(leaf, sizeof leaf, "f%u", (unsigned)((seed >> 50) % 8));
+      strcat(names[i], leaf);
+      int kind = (int)((seed >> 33) % 4); /* 0 = delete, else add/overwrite */
+      if (kind == 0) ops[i] = (bk_batch_op){.type = BK_OP_DELETE, .path = names[i]};
+      else
+        ops[i] = (bk_batch_op){.type = BK_OP_ADD, .path = names[i],
+                               .xet_hash = fh[(seed >> 45) % 5], .mtime_ms = -1, .size = -1};
+    }
+    size_t nf;
+    CHECK_EQ_INT(bk_db_batch(db, b.id, ops, 100, 0, &nf), 0);
+    CHECK_EQ_INT(nf, 0);
+    int r = check_aggregates(db, b.id, &files);
+    if (r != 0) bad++;
+  }
+  CHECK_EQ_INT(bad, 0);
+  CHECK(files.n > 20);
+  /* deleting everything leaves no directory rows */
+  {
+    bk_batch_op del[4000];
+    int n = files.n < 4000 ? files.n : 4000;
+    for (int i = 0; i < n; i++) del[i] = (bk_batch_op){.type = BK_OP_DELETE, .path = files.path[i]};
+    size_t nf;
+    CHECK_EQ_INT(bk_db_batch(db, b.id, del, (size_t)n, 0, &nf), 0);
+  }
+  bk_db_close(db);
+  sqlite3 *h;
+  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
+  sqlite3_stmt *st;
+  CHECK_EQ_INT(sqlite3_prepare_v2(h, "SELECT count(*) FROM bucket_dirs", -1, &st, NULL), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+  CHECK_EQ_INT(sqlite3_column_int(st, 0), 0);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+
+  /* upgrade from schema 1: the table is rebuilt from bucket_files */
+  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  bk_batch_op ops[6] = {
+      {.type = BK_OP_ADD, .path = "a/b/1", .xet_hash = fh[0], .mtime_ms = -1, .size = -1},
+      {.type = BK_OP_ADD, .path = "a/b/2", .xet_hash = fh[4], .mtime_ms = -1, .size = -1},
+      {.type = BK_OP_ADD, .path = "a/3", .xet_hash = fh[2], .mtime_ms = -1, .size = -1},
+      {.type = BK_OP_ADD, .path = "c/4", .xet_hash = fh[1], .mtime_ms = -1, .size = -1},
+      {.type = BK_OP_ADD, .path = "top", .xet_hash = fh[3], .mtime_ms = -1, .size = -1},
+      {.type = BK_OP_ADD, .path = "b/a/x", .mtime_ms = -1, .size = -1},
+  };
+  size_t nf;
+  CHECK_EQ_INT(bk_db_batch(db, b.id, ops, 6, 0, &nf), 0);
+  bk_db_close(db);
+  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(h, "DROP TABLE bucket_dirs; PRAGMA user_version=1;", NULL, NULL, NULL),
+               SQLITE_OK);
+  sqlite3_close(h);
+  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(check_aggregates(db, b.id, &files), 0);
+  CHECK_EQ_INT(files.n, 6);
+  struct listing l = {0};
+  char *next = NULL;
+  CHECK_EQ_INT(bk_db_tree(db, b.id, "a", 0, NULL, 100, tree_cb, &l, &next), 0);
+  CHECK_EQ_INT(l.n, 2); /* a/3 and a/b */
+  listing_free(&l);
+  CHECK_EQ_INT(bk_db_check(db, NULL, NULL), 0);
   bk_db_close(db);
 }
 
@@ -1274,7 +1437,7 @@ static void test_reopen(void) {
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   CHECK_EQ_INT(bk_db_ns_get(db, "persist", &x), 0);
   bk_db_close(db);
-  CHECK_EQ_INT(bk_db_schema_version(), 1);
+  CHECK_EQ_INT(bk_db_schema_version(), 2);
   CHECK_EQ_INT(bk_db_open("/nonexistent/dir/x.db", &db), BK_EDB);
 }
 
@@ -1537,6 +1700,7 @@ int main(void) {
   RUN(test_accounting);
   RUN(test_gc);
   RUN(test_check_damage);
+  RUN(test_dir_aggregates);
   RUN(test_reopen);
   RUN(test_concurrency);
   RUN(test_nested_callbacks);
