@@ -9,7 +9,7 @@ PKGS=(
   libmicrohttpd-dev libcurl4-openssl-dev
   python3 python3-venv python3-fsspec python3-pandas python3-pytest python3-requests
   curl ca-certificates
-  chromium
+  chromium tidy
 )
 missing=()
 for p in "${PKGS[@]}"; do

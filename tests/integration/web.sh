@@ -39,5 +39,23 @@ fi
 if [ "$rc" -ne 0 ] && [ -z "$line" ]; then
   bk_fail "browser tests ran (exit $rc)"; tail -n 30 "$BK_LOG" >&2
 fi
+# Markup check with HTML Tidy (HTML5 aware). Tidy 5.6 predates ARIA 1.1, so
+# its "proprietary attribute aria-current" warning is ignored; anything else
+# (error or warning) fails.
+if command -v tidy >/dev/null 2>&1; then
+  for spec in "-|/" "-|/login" "-|/alice" "A|/" "A|/alice" "A|/buckets/alice/pub" \
+      "A|/buckets/alice/pub/tree/many" "A|/buckets/alice/pub/tree/many?cursor=bad" \
+      "A|/buckets/alice/pub/blob/data.csv" "A|/buckets/alice/pub/blob/hello.txt" \
+      "A|/buckets/alice/pub/delete?kind=folder&path=many" "A|/buckets/alice/pub/tree/%3Cscript%3Ealert(1)%3C"; do
+    who=${spec%%|*}; p=${spec#*|}
+    tok=-; [ "$who" = A ] && tok=$ALICE
+    bk_req GET "$p" "$tok"
+    msgs=$(tidy -q -e "$BK_BODY" 2>&1 | grep -v 'proprietary attribute "aria-current"')
+    if [ -z "$msgs" ] && grep -q '^<!DOCTYPE html>' "$BK_BODY"; then bk_ok "valid HTML5: $p ($who)"
+    else bk_fail "valid HTML5: $p ($who)" "$(printf '%s' "$msgs" | head -n 5 | tr '\n' ' ')"; fi
+  done
+else
+  bk_fail "tidy installed (scripts/deps.sh installs it)"
+fi
 echo "screenshots: $SHOTS"
 bk_summary
