@@ -651,6 +651,107 @@ int db_dirs_rebuild(struct dbc *c) {
   return rc;
 }
 
+/* Per-batch accumulator of directory deltas: every op adds its delta to each
+ * ancestor directory in memory; the batch then writes one upsert per
+ * distinct directory (a 1,000-op batch into one folder = 1 upsert). */
+struct dent {
+  char *path;
+  size_t len;
+  int64_t dn, db;
+};
+struct dacc {
+  struct dent *e;
+  size_t n, cap;
+  uint32_t *idx; /* open addressing: entry index + 1, 0 = empty */
+  size_t icap;
+};
+
+static uint64_t fnv1a(const char *p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
+  return h;
+}
+
+static void dacc_free(struct dacc *a) {
+  for (size_t i = 0; i < a->n; i++) free(a->e[i].path);
+  free(a->e);
+  free(a->idx);
+  memset(a, 0, sizeof *a);
+}
+
+static int dacc_grow(struct dacc *a) {
+  size_t ncap = a->icap ? a->icap * 2 : 64;
+  uint32_t *ni = calloc(ncap, sizeof *ni);
+  if (!ni) return bk_seterr(BK_ENOMEM, "out of memory");
+  for (size_t i = 0; i < a->n; i++) {
+    size_t j = fnv1a(a->e[i].path, a->e[i].len) & (ncap - 1);
+    while (ni[j]) j = (j + 1) & (ncap - 1);
+    ni[j] = (uint32_t)i + 1;
+  }
+  free(a->idx);
+  a->idx = ni;
+  a->icap = ncap;
+  return 0;
+}
+
+static int dacc_add_one(struct dacc *a, const char *p, size_t len, int64_t dn, int64_t db) {
+  if ((a->n + 1) * 2 > a->icap && dacc_grow(a)) return BK_ENOMEM;
+  size_t j = fnv1a(p, len) & (a->icap - 1);
+  while (a->idx[j]) {
+    struct dent *d = &a->e[a->idx[j] - 1];
+    if (d->len == len && !memcmp(d->path, p, len)) {
+      d->dn += dn;
+      d->db += db;
+      return 0;
+    }
+    j = (j + 1) & (a->icap - 1);
+  }
+  if (a->n == a->cap) {
+    size_t nc = a->cap ? a->cap * 2 : 64;
+    struct dent *ne = realloc(a->e, nc * sizeof *ne);
+    if (!ne) return bk_seterr(BK_ENOMEM, "out of memory");
+    a->e = ne;
+    a->cap = nc;
+  }
+  char *cp = malloc(len + 1);
+  if (!cp) return bk_seterr(BK_ENOMEM, "out of memory");
+  memcpy(cp, p, len);
+  cp[len] = 0;
+  a->e[a->n] = (struct dent){cp, len, dn, db};
+  a->idx[j] = (uint32_t)++a->n;
+  return 0;
+}
+
+static int dacc_add(struct dacc *a, const char *path, int64_t dn, int64_t db) {
+  for (const char *sl = strchr(path, '/'); sl; sl = strchr(sl + 1, '/')) {
+    int rc = dacc_add_one(a, path, (size_t)(sl - path), dn, db);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+static int dacc_flush(struct dbc *c, struct dacc *a, int64_t bucket_id, int64_t now) {
+  for (size_t i = 0; i < a->n; i++) {
+    struct dent *d = &a->e[i];
+    sqlite3_stmt *st = dbc_stmt(c, SQL_DIR_ADD);
+    if (!st) return BK_EDB;
+    sqlite3_bind_int64(st, 1, bucket_id);
+    sqlite3_bind_text(st, 2, d->path, (int)d->len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, d->dn);
+    sqlite3_bind_int64(st, 4, d->db);
+    sqlite3_bind_int64(st, 5, now);
+    int rc = dbc_step_done(c, st, "directory aggregate");
+    if (rc) return rc;
+    if (d->dn < 0) {
+      if (!(st = dbc_stmt(c, SQL_DIR_PRUNE))) return BK_EDB;
+      sqlite3_bind_int64(st, 1, bucket_id);
+      sqlite3_bind_text(st, 2, d->path, (int)d->len, SQLITE_STATIC);
+      if ((rc = dbc_step_done(c, st, "directory prune"))) return rc;
+    }
+  }
+  return 0;
+}
+
 static int op_fail(bk_batch_op *op, int code, const char *msg) {
   op->result = code;
   op->error = msg;
@@ -658,7 +759,7 @@ static int op_fail(bk_batch_op *op, int code, const char *msg) {
 }
 
 /* Returns 0 ok, 1 op failed (recorded in op), <0 global error. */
-static int apply_op(struct dbc *c, int64_t bucket_id, bk_batch_op *op,
+static int apply_op(struct dbc *c, struct dacc *acc, int64_t bucket_id, bk_batch_op *op,
                     unsigned flags, int64_t now) {
   op->result = 0;
   op->error = NULL;
@@ -674,7 +775,7 @@ static int apply_op(struct dbc *c, int64_t bucket_id, bk_batch_op *op,
     sqlite3_bind_int64(st, 1, bucket_id);
     sqlite3_bind_text(st, 2, op->path, -1, SQLITE_TRANSIENT);
     int rc = dbc_step_done(c, st, "delete file");
-    if (rc == 0) rc = db_dirs_adjust(c, bucket_id, op->path, -1, -prev, now);
+    if (rc == 0) rc = dacc_add(acc, op->path, -1, -prev);
     return rc;
   }
   if (op->type != BK_OP_ADD && op->type != BK_OP_COPY)
@@ -740,7 +841,7 @@ static int apply_op(struct dbc *c, int64_t bucket_id, bk_batch_op *op,
   sqlite3_bind_int64(st, 6, now);
   if (ctype) sqlite3_bind_text(st, 7, ctype, -1, SQLITE_TRANSIENT);
   int rc = dbc_step_done(c, st, "put file");
-  if (rc == 0) rc = db_dirs_adjust(c, bucket_id, op->path, had ? 0 : 1, size - prev, now);
+  if (rc == 0) rc = dacc_add(acc, op->path, had ? 0 : 1, size - prev);
   if (rc == 0 && op->type == BK_OP_COPY) {
     if (!(st = dbc_stmt(c, SQL_GRANT))) return BK_EDB;
     bind_hash(st, 1, &op->xet_hash);
@@ -765,12 +866,15 @@ int bk_db_batch(bk_db *db, int64_t bucket_id, bk_batch_op *ops, size_t n,
   }
   int64_t now = db_now_ms();
   size_t failed = 0, ok = 0;
+  struct dacc acc = {0};
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    int r = apply_op(c, bucket_id, &ops[i], flags, now);
+    int r = apply_op(c, &acc, bucket_id, &ops[i], flags, now);
     if (r < 0) rc = r;
     else if (r > 0) failed++;
     else ok++;
   }
+  if (rc == 0) rc = dacc_flush(c, &acc, bucket_id, now);
+  dacc_free(&acc);
   if (rc == 0 && ok > 0) {
     sqlite3_stmt *st = dbc_stmt(c, SQL_BUCKET_TOUCH);
     if (!st) rc = BK_EDB;
