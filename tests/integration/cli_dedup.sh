@@ -73,4 +73,21 @@ HF_HOME=$BK_TMP/home4 "$HF" cp "$W/s.bin" hf://buckets/alice/ckpt/s.bin >/dev/nu
 RC=$?; bk_expect "upload after server gc with a stale cache" 0 $RC; [ $RC -eq 0 ] || head -30 "$BK_TMP/err"
 "$HF" cp hf://buckets/alice/ckpt/s.bin "$W/s.back" >/dev/null 2>&1
 cmp -s "$W/s.bin" "$W/s.back" && bk_ok "stale-cache upload reads back" || bk_fail "stale-cache upload reads back" "$(cat "$BK_TMP/err")"
+# an upload killed after some xorbs were stored re-runs without resending them
+head -c 330000000 /dev/urandom >"$W/kill.bin"
+P0=$(xorb_posts)
+HF_HOME=$BK_TMP/home5 "$HF" cp "$W/kill.bin" hf://buckets/alice/ckpt/kill.bin >/dev/null 2>&1 &
+KP=$!
+for i in $(seq 1 600); do [ $(( $(xorb_posts) - P0 )) -ge 2 ] && break; kill -0 $KP 2>/dev/null || break; sleep 0.05; done
+kill -9 $KP 2>/dev/null; wait $KP 2>/dev/null
+P1=$(xorb_posts)
+HF_HOME=$BK_TMP/home5 "$HF" cp "$W/kill.bin" hf://buckets/alice/ckpt/kill.bin >/dev/null 2>&1 || bk_fail "re-run after kill"
+P2=$(xorb_posts)
+NX=$(( (330000000 + 67108863) / 67108864 ))
+echo "killed upload: $((P1 - P0)) xorb posts before the kill, $((P2 - P1)) in the re-run (file has ~$NX xorbs)"
+[ $((P1 - P0)) -ge 1 ] && [ $((P2 - P1)) -le $((NX - (P1 - P0) + 1)) ] && [ $((P2 - P1)) -lt "$NX" ] \
+  && bk_ok "re-run after kill -9 sends only the missing xorbs" || bk_fail "re-run after kill -9 sends only the missing xorbs"
+"$HF" cp hf://buckets/alice/ckpt/kill.bin "$W/kill.back" >/dev/null 2>&1
+cmp -s "$W/kill.bin" "$W/kill.back" && bk_ok "resumed upload reads back" || bk_fail "resumed upload reads back"
+rm -f "$W/kill.bin" "$W/kill.back"
 bk_summary
