@@ -518,6 +518,37 @@ test("copyFile / copyFiles / copyFolder between buckets (server-side copy by xet
   );
 });
 
+test("commit: add + copy + delete in one call; uploadFilesWithProgress reports every file done", async () => {
+  const odd = "odd/naïve fïle (1) [x] +&=.txt";
+  need(odd, "dir/a.bin");
+  const fresh = randomBytes(200_000, 55);
+  await hub.commit({
+    repo: PUB, title: "", ...auth,
+    operations: [
+      { operation: "addOrUpdate", path: "mixed/new.bin", content: new Blob([fresh]) },
+      { operation: "copy", path: "mixed/copy-a.bin", sourceXetHash: hashes.get("dir/a.bin"), sourceRepo: PUB },
+      { operation: "delete", path: odd },
+    ],
+  });
+  model.set("mixed/new.bin", fresh);
+  model.set("mixed/copy-a.bin", model.get("dir/a.bin"));
+  model.delete(odd);
+  const info = await hub.pathsInfo({ repo: PUB, paths: ["mixed/new.bin", "mixed/copy-a.bin", odd], ...auth });
+  assert.deepEqual(info.map((i) => i.path).sort(), ["mixed/copy-a.bin", "mixed/new.bin"]);
+  assert.equal(sha256(await blobBytes(await download(PUB, "mixed/copy-a.bin"))), sha256(model.get("dir/a.bin")));
+  const done = new Set();
+  for await (const ev of hub.uploadFilesWithProgress({
+    repo: PUB, ...auth,
+    files: [{ path: "mixed/p1.txt", content: new Blob(["one"]) }, { path: "mixed/p2.bin", content: new Blob([randomBytes(90_000, 56)]) }],
+  })) {
+    assert.notEqual(ev.state, "error", `progress error event for ${ev.path}`);
+    if (ev.event === "fileProgress" && ev.progress === 1) done.add(ev.path);
+  }
+  assert.deepEqual([...done].sort(), ["mixed/p1.txt", "mixed/p2.bin"]);
+  model.set("mixed/p1.txt", new TextEncoder().encode("one"));
+  model.set("mixed/p2.bin", randomBytes(90_000, 56));
+});
+
 test("deleteFile / deleteFiles (ndjson deleteFile, response has failed:[])", async () => {
   await hub.deleteFile({ repo: PUB, path: "hello.txt", ...auth });
   model.delete("hello.txt");
@@ -587,6 +618,30 @@ test("listFiles: pagination through the Link header (1,050 files, default page 1
   const info = await hub.pathsInfo({ repo: PAGE, paths: names.slice(0, 500), ...auth });
   assert.equal(info.length, 500);
   await hub.deleteRepo({ repo: PAGE, ...auth });
+});
+
+test("hfjs CLI (the package's own CLI): upload a local folder to a new private bucket via HF_ENDPOINT/HF_TOKEN", async () => {
+  // cli.js: repoExists -> createRepo({private}) -> uploadFilesWithProgress with a file:// URL of the folder
+  const CLI = `buckets/${env.ns}/compat-cli-${runId}`;
+  const dir = join(tmp, "cli-folder");
+  const content = { "top.txt": files["hello.txt"], "nested/deeper/r.bin": randomBytes(700_000, 31), "nested/e.txt": new Uint8Array(0) };
+  for (const [p, b] of Object.entries(content)) {
+    mkdirSync(join(dir, p, ".."), { recursive: true });
+    writeFileSync(join(dir, p), b);
+  }
+  const cli = join(process.cwd(), "node_modules/@huggingface/hub/dist/cli.js");
+  execFileSync(process.execPath, [cli, "upload", CLI, dir, "up", "--private", "--quiet"], {
+    env: { ...process.env, HF_ENDPOINT: env.url, HF_TOKEN: env.token }, stdio: ["ignore", "pipe", "pipe"], timeout: 120_000,
+  });
+  const got = new Map();
+  for await (const e of hub.listFiles({ repo: CLI, recursive: true, ...auth })) if (e.type === "file") got.set(e.path, e.size);
+  assert.deepEqual([...got.keys()].sort(), Object.keys(content).map((p) => `up/${p}`).sort());
+  for (const [p, b] of Object.entries(content)) {
+    assert.equal(got.get(`up/${p}`), b.length);
+    assert.equal(sha256(await blobBytes(await download(CLI, `up/${p}`))), sha256(b), `up/${p}`);
+  }
+  assert.equal(await hub.repoExists({ repo: CLI, ...anon }), false, "created private (--private -> visibility:private)");
+  await hub.deleteRepo({ repo: CLI, ...auth });
 });
 
 test("deleteRepo: both buckets are gone afterwards", async () => {
