@@ -93,6 +93,8 @@ int bk_db_token_lookup(bk_db *db, const char *token, size_t len,
 /* Tokens of a user, ordered by id (plaintext never available). */
 typedef int (*bk_token_cb)(void *ctx, const bk_token_info *t);
 int bk_db_token_list(bk_db *db, int64_t user_id, bk_token_cb cb, void *ctx);
+/* One token by id (plaintext never available). BK_ENOTFOUND. */
+int bk_db_token_get(bk_db *db, int64_t token_id, bk_token_info *out);
 /* BK_ENOTFOUND. Revoking twice is fine. */
 int bk_db_token_revoke(bk_db *db, int64_t token_id);
 

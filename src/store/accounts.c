@@ -412,6 +412,30 @@ int bk_db_token_list(bk_db *db, int64_t user_id, bk_token_cb cb, void *ctx) {
   return rc;
 }
 
+static const char SQL_TOKEN_GET[] =
+    "SELECT t.id, t.user_id, n.name, t.role, t.created_ms, t.revoked "
+    "FROM tokens t JOIN namespaces n ON n.id = t.user_id WHERE t.id = ?1";
+
+int bk_db_token_get(bk_db *db, int64_t token_id, bk_token_info *out) {
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, SQL_TOKEN_GET);
+  if (!st) {
+    dbc_release(db, c);
+    return BK_EDB;
+  }
+  sqlite3_bind_int64(st, 1, token_id);
+  int s = sqlite3_step(st);
+  if (s == SQLITE_ROW) row_token(st, out);
+  rc = s == SQLITE_ROW ? 0
+       : s == SQLITE_DONE ? bk_seterr(BK_ENOTFOUND, "no token with id %lld", (long long)token_id)
+                          : dbc_err(c, s, "token lookup");
+  sqlite3_reset(st);
+  dbc_release(db, c);
+  return rc;
+}
+
 int bk_db_token_revoke(bk_db *db, int64_t token_id) {
   struct dbc *c;
   int rc = dbc_acquire(db, &c);

@@ -248,6 +248,13 @@ static void test_tokens(void) {
   CHECK_EQ_INT(bk_db_token_lookup(db, t1, strlen(t1), &ti), BK_EAUTH);
   CHECK_EQ_INT(bk_db_token_lookup(db, t2, strlen(t2), &ti), 0);
   CHECK_EQ_INT(ti.role, BK_ROLE_READ);
+  CHECK_EQ_INT(bk_db_token_get(db, id1, &ti), 0);
+  CHECK_EQ_INT(ti.revoked, 1);
+  CHECK_EQ_INT(ti.user_id, u.id);
+  CHECK_EQ_INT(bk_db_token_get(db, id2, &ti), 0);
+  CHECK_EQ_INT(ti.revoked, 0);
+  CHECK_EQ_INT(ti.role, BK_ROLE_READ);
+  CHECK_EQ_INT(bk_db_token_get(db, 777, &ti), BK_ENOTFOUND);
   int n = 0;
   CHECK_EQ_INT(bk_db_token_list(db, u.id, count_tokens, &n), 0);
   CHECK_EQ_INT(n, 2);
