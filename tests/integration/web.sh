@@ -25,9 +25,12 @@ export BUCKETD_WEB_DIR="$ROOT/web"
 bk_start
 ALICE=$(bk_user_token alice write) || { bk_fail "create alice"; bk_summary; }
 BOB=$(bk_user_token bob write) || { bk_fail "create bob"; bk_summary; }
+READ_TOK=$(bk_token alice read 2>"$BK_TMP/readtok.err") || { bk_fail "create alice read token"; bk_summary; }
+READ_ID=$(sed -n 's/.*token id \([0-9]*\).*/\1/p' "$BK_TMP/readtok.err" | head -n 1)
 rm -rf "$SHOTS"; mkdir -p "$SHOTS"
 
-BK_URL="$BK_URL" TOK_ALICE="$ALICE" TOK_BOB="$BOB" SHOTS="$SHOTS" CHROMIUM="$CHROMIUM" \
+BK_URL="$BK_URL" TOK_ALICE="$ALICE" TOK_BOB="$BOB" TOK_ALICE_READ="$READ_TOK" TOK_ALICE_READ_ID="$READ_ID" \
+  BK_BUCKETD="$BK_BUCKETD" BK_DATA="$BK_DATA" SHOTS="$SHOTS" CHROMIUM="$CHROMIUM" \
   timeout 600 node "$WEBT/web.test.mjs" >"$BK_TMP/node.out" 2>&1
 rc=$?
 cat "$BK_TMP/node.out"

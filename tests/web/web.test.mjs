@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.BK_URL;
@@ -293,6 +294,47 @@ const main = async () => {
     check('owner downloads private file with the session cookie', fs.readFileSync(await dl.path(), 'utf8') === 'secret weights\n');
     const anon = await fetch(BASE + '/buckets/alice/secret/resolve/weights.txt');
     check('anonymous resolve of private file refused', anon.status === 401 || anon.status === 404, `${anon.status}`);
+  });
+
+  await step('drag and drop onto the upload form (optional JS)', async () => {
+    await page.goto(BASE + '/buckets/alice/pub');
+    await page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['dropped bytes\n'], 'dropped.txt', { type: 'text/plain' }));
+      const form = document.getElementById('upload-form');
+      form.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      form.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    check('drop fills the picker', (await page.locator('#dropzone').textContent()).includes('1 file(s) ready'));
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Upload' }).click()]);
+    check('dropped file uploaded', (await page.locator('table.tree').textContent()).includes('dropped.txt'));
+  });
+
+  await step('cross-origin form post refused', async () => {
+    await page.goto(BASE + '/buckets/alice/pub');
+    const csrf = await page.locator('#upload-form input[name=csrf]').inputValue();
+    const r1 = await page.request.post(BASE + '/buckets/alice/pub/delete', {
+      form: { csrf, path: 'hello.txt', kind: 'file' }, headers: { Origin: 'http://evil.invalid' }, maxRedirects: 0 });
+    check('valid csrf but foreign Origin is 403', r1.status() === 403, `${r1.status()}`);
+    const r2 = await page.request.post(BASE + '/buckets/alice/pub/delete', {
+      form: { csrf: 'a'.repeat(64), path: 'hello.txt', kind: 'file' }, maxRedirects: 0 });
+    check('forged csrf is 403', r2.status() === 403, `${r2.status()}`);
+    const head = await fetch(BASE + '/', { method: 'HEAD' });
+    check('HEAD / answers 200 without a body', head.status === 200 && (await head.text()) === '');
+  });
+
+  await step('read-only token and revocation', async () => {
+    const rctx = await newBrowserContext();
+    const rp = await rctx.newPage();
+    await signIn(rp, process.env.TOK_ALICE_READ);
+    await rp.goto(BASE + '/buckets/alice/secret');
+    check('read token: private bucket visible', (await rp.locator('table.tree').textContent()).includes('weights.txt'));
+    check('read token: no upload form', await rp.locator('#upload-form').count() === 0);
+    check('read token: no visibility form', await rp.locator('#vis').count() === 0);
+    execFileSync(process.env.BK_BUCKETD, ['token', 'revoke', process.env.TOK_ALICE_READ_ID, '--data', process.env.BK_DATA]);
+    const resp = await rp.goto(BASE + '/buckets/alice/secret');
+    check('revoked token ends the session', resp.status() === 404 && await rp.locator('header').getByRole('link', { name: 'Sign in' }).count() === 1, `${resp.status()}`);
+    await rctx.close();
   });
 
   await step('narrow screen and keyboard', async () => {
