@@ -154,6 +154,17 @@ int bk_db_tree(bk_db *db, int64_t bucket_id, const char *prefix, unsigned flags,
                const char *cursor, size_t limit, bk_file_cb cb, void *ctx,
                char **next_cursor);
 
+/* Aggregates of one directory (path without trailing '/'; "" = the whole
+ * bucket): files below it, their bytes, the latest change below it. One
+ * point lookup (the root sums the bucket). BK_ENOTFOUND when no file lies
+ * below path. */
+typedef struct bk_dir_stats {
+  uint64_t nfiles;
+  uint64_t bytes;
+  int64_t updated_ms;
+} bk_dir_stats;
+int bk_db_dir_stats(bk_db *db, int64_t bucket_id, const char *path, bk_dir_stats *out);
+
 /* Entries for the given paths, in input order; missing paths (and folders)
  * are silently skipped. n <= BK_PATHS_INFO_MAX (else BK_ELIMIT). */
 int bk_db_paths_info(bk_db *db, int64_t bucket_id, const char *const *paths,

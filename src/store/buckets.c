@@ -320,6 +320,42 @@ int bk_db_paths_info(bk_db *db, int64_t bucket_id, const char *const *paths,
   return rc;
 }
 
+static const char SQL_DIR_STATS[] =
+    "SELECT nfiles, bytes, updated_ms FROM bucket_dirs WHERE bucket_id = ?1 AND path = ?2";
+static const char SQL_ROOT_STATS[] =
+    "SELECT count(*), coalesce(sum(size), 0), coalesce(max(uploaded_ms), 0) FROM bucket_files "
+    "WHERE bucket_id = ?1";
+
+int bk_db_dir_stats(bk_db *db, int64_t bucket_id, const char *path, bk_dir_stats *out) {
+  size_t pl = path ? strlen(path) : 0;
+  while (pl > 0 && path[pl - 1] == '/') pl--;
+  if (pl > BK_PATH_MAX) return bk_seterr(BK_EINVAL, "path too long");
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, pl ? SQL_DIR_STATS : SQL_ROOT_STATS);
+  if (!st) {
+    dbc_release(db, c);
+    return BK_EDB;
+  }
+  sqlite3_bind_int64(st, 1, bucket_id);
+  if (pl) sqlite3_bind_text(st, 2, path, (int)pl, SQLITE_TRANSIENT);
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW) {
+    out->nfiles = (uint64_t)sqlite3_column_int64(st, 0);
+    out->bytes = (uint64_t)sqlite3_column_int64(st, 1);
+    out->updated_ms = sqlite3_column_int64(st, 2);
+    rc = out->nfiles ? 0 : bk_seterr(BK_ENOTFOUND, "no file below this path");
+  } else if (r == SQLITE_DONE) {
+    rc = bk_seterr(BK_ENOTFOUND, "no file below this path");
+  } else {
+    rc = dbc_err(c, r, "directory stats");
+  }
+  sqlite3_reset(st);
+  dbc_release(db, c);
+  return rc;
+}
+
 /* ---- cursor: base64url("f" | "d" + path) ---- */
 
 static const char B64[] =

@@ -1425,6 +1425,16 @@ static void test_dir_aggregates(void) {
   CHECK_EQ_INT(bk_db_tree(db, b.id, "a", 0, NULL, 100, tree_cb, &l, &next), 0);
   CHECK_EQ_INT(l.n, 2); /* a/3 and a/b */
   listing_free(&l);
+  bk_dir_stats ds;
+  CHECK_EQ_INT(bk_db_dir_stats(db, b.id, "a", &ds), 0);
+  CHECK_EQ_INT(ds.nfiles, 3);
+  CHECK_EQ_INT(ds.bytes, unpacked_of(0, 1) + unpacked_of(0, 5) + unpacked_of(0, 3));
+  CHECK_EQ_INT(bk_db_dir_stats(db, b.id, "a/b/", &ds), 0);
+  CHECK_EQ_INT(ds.nfiles, 2);
+  CHECK_EQ_INT(bk_db_dir_stats(db, b.id, "", &ds), 0);
+  CHECK_EQ_INT(ds.nfiles, 6);
+  CHECK_EQ_INT(bk_db_dir_stats(db, b.id, "top", &ds), BK_ENOTFOUND); /* a file, not a dir */
+  CHECK_EQ_INT(bk_db_dir_stats(db, b.id, "zzz", &ds), BK_ENOTFOUND);
   CHECK_EQ_INT(bk_db_check(db, NULL, NULL), 0);
   bk_db_close(db);
 }
