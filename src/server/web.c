@@ -25,6 +25,7 @@
 #include "server/web_session.h"
 
 #define PAGE_SIZE 100
+#define NS_PAGE_SIZE 500
 #define FILTER_SCAN_MAX 20000
 #define HTML_MAX (16u << 20)
 
@@ -470,7 +471,7 @@ static int page_home(struct wctx *c) {
 
 /* ---- namespace page ---- */
 
-struct ns_rows { struct wctx *c; bk_buf *b; int n; };
+struct ns_rows { struct wctx *c; bk_buf *b; int n; char last[BK_NAME_MAX + 1]; };
 static int ns_row_cb(void *ctx, const bk_bucket *bk) {
   struct ns_rows *r = ctx;
   bk_usage u;
@@ -494,6 +495,7 @@ static int ns_row_cb(void *ctx, const bk_bucket *bk) {
                        bk->is_private ? "private" : "public",
                        bk->is_private ? "private" : "public", files, logical, stored, ratio,
                        created);
+  snprintf(r->last, sizeof r->last, "%s", bk->name);
   r->n++;
   return rc < 0 ? 1 : 0;
 }
@@ -508,13 +510,18 @@ static int page_namespace(struct wctx *c, const char *nsname, const char *flash)
   bk_buf rows, content;
   bk_buf_init(&rows, HTML_MAX);
   bk_buf_init(&content, HTML_MAX);
-  struct ns_rows r = {c, &rows, 0};
+  struct ns_rows r = {c, &rows, 0, ""};
   const char *after = bk_http_param(c->req, "after");
   int more = 0;
-  bk_db_bucket_list(c->srv->db, ns.id, bk_http_param(c->req, "q"), nsrole >= BK_ROLE_READ,
-                    after, 1000, ns_row_cb, &r, &more);
+  if (after && !*after) after = NULL;
+  bk_db_bucket_list(c->srv->db, ns.id, NULL, nsrole >= BK_ROLE_READ, after, NS_PAGE_SIZE,
+                    ns_row_cb, &r, &more);
   bk_buf_append_u8(&rows, 0);
   char *nsurl = url_escape(ns.name, 0);
+  char *lastu = more && r.n ? url_escape(r.last, 0) : NULL;
+  char next_url[400] = "";
+  if (lastu) snprintf(next_url, sizeof next_url, "/%s?after=%s", nsurl ? nsurl : "", lastu);
+  free(lastu);
   if (flash) snprintf(c->flash, sizeof c->flash, "%s", flash);
   struct bk_tvar v[] = {{"ns", ns.name},
                         {"ns_url", nsurl ? nsurl : ""},
@@ -522,7 +529,9 @@ static int page_namespace(struct wctx *c, const char *nsname, const char *flash)
                         {"is_empty", r.n == 0 ? "1" : NULL},
                         {"rows", (const char *)rows.p},
                         {"can_create", role >= BK_ROLE_WRITE ? "1" : NULL},
-                        {"csrf", c->csrf}};
+                        {"csrf", c->csrf},
+                        {"first_url", after ? nsurl : NULL},
+                        {"next_url", next_url[0] ? next_url : NULL}};
   int rc = render_into(&content, T_NS, v, sizeof v / sizeof v[0]);
   free(nsurl);
   bk_buf_free(&rows);
