@@ -186,7 +186,8 @@ typedef struct bk_batch_op {
   const char *path;          /* validated with bk_path_valid */
   bk_hash xet_hash;          /* add, copy */
   int64_t mtime_ms;          /* add, copy; < 0 = unset (upload time used) */
-  const char *content_type;  /* add; NULL = none; longer than BK_CTYPE_MAX -> error */
+  const char *content_type;  /* add; NULL = none; printable ASCII, at most
+                                BK_CTYPE_MAX bytes (else the op fails) */
   int64_t size;              /* add; client-declared size, < 0 = not sent;
                                 when sent it must equal the registered size */
   int64_t src_bucket_id;     /* copy: source bucket (caller checked read

@@ -816,8 +816,15 @@ static int apply_op(struct dbc *c, struct dacc *acc, int64_t bucket_id, bk_batch
   }
   if (op->type != BK_OP_ADD && op->type != BK_OP_COPY)
     return op_fail(op, BK_EINVAL, "unknown operation type");
-  if (op->content_type && strlen(op->content_type) > BK_CTYPE_MAX)
-    return op_fail(op, BK_EINVAL, "contentType too long");
+  if (op->content_type) {
+    size_t cl = strlen(op->content_type);
+    if (cl > BK_CTYPE_MAX) return op_fail(op, BK_EINVAL, "contentType too long");
+    for (size_t i = 0; i < cl; i++) {
+      unsigned char ch = (unsigned char)op->content_type[i];
+      if (ch < 0x20 || ch >= 0x7f) /* it is sent back as a header: printable ASCII only */
+        return op_fail(op, BK_EINVAL, "contentType must be printable ASCII");
+    }
+  }
   int64_t size = 0, mtime = op->mtime_ms;
   const char *ctype = op->content_type;
   char ctbuf[BK_CTYPE_MAX + 1];

@@ -807,6 +807,19 @@ static void test_paths_info_and_batch(void) {
   CHECK_EQ_INT(pi.n, 1000);
   free(many);
 
+  /* content types are sent back as headers: no control characters */
+  bk_batch_op ct[3] = {
+      {.type = BK_OP_ADD, .path = "ct1", .mtime_ms = -1, .size = -1,
+       .content_type = "text/html\r\nSet-Cookie: x=1"},
+      {.type = BK_OP_ADD, .path = "ct2", .mtime_ms = -1, .size = -1, .content_type = "caf\xc3\xa9"},
+      {.type = BK_OP_ADD, .path = "ct3", .mtime_ms = -1, .size = -1,
+       .content_type = "text/plain; charset=utf-8"},
+  };
+  CHECK_EQ_INT(bk_db_batch(db, b.id, ct, 3, 0, &nf), 0);
+  CHECK_EQ_INT(nf, 2);
+  CHECK_EQ_INT(ct[0].result, BK_EINVAL);
+  CHECK_EQ_INT(ct[1].result, BK_EINVAL);
+  CHECK_EQ_INT(ct[2].result, 0);
   /* overwrite, delete */
   bk_batch_op ow[2] = {
       {.type = BK_OP_ADD, .path = "copied", .mtime_ms = 1, .size = 0},
