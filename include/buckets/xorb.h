@@ -66,7 +66,10 @@ int bk_xorb_builder_finish(bk_xorb_builder *b, bk_hash *xorb_hash,
 int bk_xorb_encode_chunk(bk_buf *out, const void *data, size_t len, int compress,
                          uint8_t *scheme_used);
 /* Decodes the record at rec[0..avail): validates header, decompresses into
- * dst (capacity dst_cap >= unpacked length), sets *consumed and *out_len. */
+ * dst (capacity dst_cap >= unpacked length, else BK_EINVAL; never writes
+ * more than the declared length), sets *consumed and *out_len. Same error
+ * codes as bk_xorb_parse. Creates a codec per call: for many records use
+ * bk_xorb_codec_decode. */
 int bk_xorb_decode_chunk(const uint8_t *rec, size_t avail, uint8_t *dst,
                          size_t dst_cap, size_t *consumed, size_t *out_len);
 
@@ -97,7 +100,9 @@ int bk_xorb_record_header(const uint8_t *rec, size_t avail, uint8_t *scheme,
 typedef struct bk_xorb bk_xorb;
 
 enum {
-  BK_XORB_ALLOW_FOOTER = 1, /* accept (and validate) a trailing stored footer */
+  BK_XORB_ALLOW_FOOTER = 1, /* accept (and validate) a trailing stored V1
+                               footer, or exactly 4 stray bytes "XETB";
+                               both are excluded from bk_xorb_body_len */
   BK_XORB_KEEP_DATA = 2,    /* keep decoded chunk bytes for bk_xorb_chunk_data */
 };
 
