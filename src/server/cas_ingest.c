@@ -13,11 +13,14 @@
  * Only after all of that is the shard blob stored and registered (one db
  * transaction). v2 answers NDJSON progress frames (see docs/cas.md).
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buckets/blobstore.h"
 #include "buckets/db.h"
@@ -31,6 +34,29 @@
 
 /* ------------------------------------------------------------------ xorbs */
 
+/* The blob is written (and fdatasync'ed) by a helper thread while the
+ * request thread verifies the body, so the disk flush overlaps the hashing.
+ * The temp file only becomes the blob (commit: fsync, rename, fsync dir)
+ * once the verification passed; otherwise it is removed. */
+typedef struct xorb_writer {
+  bk_blobstore *bs;
+  const uint8_t *data;
+  size_t len;
+  bk_blob_writer *w;
+  int rc;
+  char msg[256];
+} xorb_writer;
+
+static void *xorb_write_thread(void *arg) {
+  xorb_writer *x = arg;
+  x->rc = bk_blob_writer_open(x->bs, BK_BLOB_XORB, &x->w);
+  if (x->rc == 0) x->rc = bk_blob_writer_write(x->w, x->data, x->len);
+  if (x->rc == 0 && fdatasync(bk_blob_writer_fd(x->w)) != 0)
+    x->rc = bk_seterr(BK_EIO, "fdatasync: %s", strerror(errno));
+  if (x->rc != 0) snprintf(x->msg, sizeof x->msg, "%s", bk_errmsg());
+  return NULL;
+}
+
 int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *seg) {
   struct cas_claims c;
   if (!cas_auth(srv, req, 1, &c)) return 1;
@@ -38,23 +64,41 @@ int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *se
   if (!cas_path_hash(req, seg, &want)) return 1;
   if (req->body.len == 0) return bk_http_error(req, 400, "InvalidXorb", "empty xorb body"), 1;
 
+  /* start writing unless an intact-looking blob of that size is there */
+  uint64_t have = 0;
+  int present = bk_blob_stat(srv->blobs, BK_BLOB_XORB, &want, &have) == 0 &&
+                have == req->body.len;
+  xorb_writer wr = {srv->blobs, req->body.p, req->body.len, NULL, 0, {0}};
+  pthread_t th;
+  int threaded = !present && pthread_create(&th, NULL, xorb_write_thread, &wr) == 0;
+
   bk_xorb *x = NULL;
   int rc = bk_xorb_parse(req->body.p, req->body.len, BK_XORB_ALLOW_FOOTER, &want, &x);
+  char perr[512];
+  snprintf(perr, sizeof perr, "%s", rc ? bk_errmsg() : "");
+  if (threaded) pthread_join(th, NULL);
   if (rc != 0) {
+    bk_blob_writer_abort(wr.w);
     const char *code = rc == BK_EHASH ? "XorbHashMismatch" : "InvalidXorb";
-    return bk_http_error(req, 400, code, "xorb rejected (%s): %s", bk_strerror(rc),
-                         bk_errmsg()),
-           1;
+    return bk_http_error(req, 400, code, "xorb rejected (%s): %s", bk_strerror(rc), perr), 1;
+  }
+  if (threaded && wr.rc == 0) {
+    rc = bk_blob_writer_commit(wr.w, &want, NULL);
+  } else {
+    bk_blob_writer_abort(wr.w); /* NULL ok */
+    rc = present ? 0 : bk_blob_put(srv->blobs, BK_BLOB_XORB, &want, req->body.p, req->body.len, NULL);
   }
   int existed_row = 0;
-  for (int attempt = 0; attempt < 2; attempt++) {
-    rc = bk_blob_put(srv->blobs, BK_BLOB_XORB, &want, req->body.p, req->body.len, NULL);
-    if (rc != 0) break;
+  for (int attempt = 0; rc == 0; attempt++) {
     rc = bk_db_xorb_register(srv->db, srv->blobs, &want, req->body.len, bk_xorb_chunks(x),
                              bk_xorb_count(x), &existed_row);
-    if (rc != BK_ENOTFOUND) break; /* ENOTFOUND: a gc removed the blob meanwhile */
+    if (rc != BK_ENOTFOUND || attempt == 1) break;
+    /* a concurrent gc removed the blob between put and register: put it again */
+    rc = bk_blob_put(srv->blobs, BK_BLOB_XORB, &want, req->body.p, req->body.len, NULL);
   }
   bk_xorb_free(x);
+  if (rc == BK_ENOTFOUND)
+    return bk_http_error(req, 503, "ServiceUnavailable", "xorb storage raced with gc; retry"), 1;
   if (rc != 0) return cas_reply_store_error(req, rc, "storing xorb");
   bk_http_reply_json(req, 200, existed_row ? "{\"was_inserted\":false}" : "{\"was_inserted\":true}");
   return 1;

@@ -132,13 +132,15 @@ int cas_token_verify(const struct bk_server *srv, const char *token, int64_t now
   size_t sig_len = n - signed_len - 1;
   if (sig_len != 43) return bk_seterr(BK_EAUTH, "malformed CAS token");
 
-  uint8_t got[33];
-  if (b64url_decode(d2 + 1, sig_len, got) != 32) return bk_seterr(BK_EAUTH, "malformed CAS token");
+  /* compare the canonical encoding of the expected signature with the
+   * token's text, so no second spelling of a signature is accepted */
   uint8_t key[32];
   bk_hash want;
+  char want_b64[48];
   derive_key(srv, TOKEN_KEY_LABEL, key);
   bk_keyed_hash(key, token, signed_len, &want);
-  if (!cas_ct_eq(got, want.b, 32)) return bk_seterr(BK_EAUTH, "invalid CAS token signature");
+  b64url_encode(want.b, sizeof want.b, want_b64);
+  if (!cas_ct_eq(d2 + 1, want_b64, 43)) return bk_seterr(BK_EAUTH, "invalid CAS token signature");
 
   /* Signature good: the payload was written by us, but parse defensively. */
   size_t plen = (size_t)(d2 - (d1 + 1));
@@ -206,13 +208,7 @@ int cas_url_verify(const struct bk_server *srv, const bk_hash *xorb, uint64_t st
   char sx[65];
   url_sig(srv, xorb, start, end, exp, &sig);
   raw_hex(sig.b, 32, sx);
-  char lower[65];
-  for (int i = 0; i < 64; i++) {
-    char c = sig_hex[i];
-    lower[i] = (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : c;
-  }
-  lower[64] = '\0';
-  if (!cas_ct_eq(lower, sx, 64)) return bk_seterr(BK_EPERM, "bad URL signature");
+  if (!cas_ct_eq(sig_hex, sx, 64)) return bk_seterr(BK_EPERM, "bad URL signature");
   if (exp < now) return bk_seterr(BK_EPERM, "URL expired");
   return 0;
 }

@@ -184,9 +184,19 @@ bk_req POST "/v1/xorbs/default/$X1" "not-a-token" --data-binary @"$XF"
 bk_expect "garbage token -> 401" 401 "$BK_STATUS"
 bk_req POST "/v1/xorbs/default/$X1" "$TOK" --data-binary @"$XF"
 bk_expect "Hub token is not a CAS token -> 401" 401 "$BK_STATUS"
-TAMP="${WT%?}$( [ "${WT: -1}" = A ] && echo B || echo A)"
-bk_req POST "/v1/xorbs/default/$X1" "$TAMP" --data-binary @"$XF"
-bk_expect "tampered token signature -> 401" 401 "$BK_STATUS"
+B64=ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
+LAST=${WT: -1}; IDX=${B64%%"$LAST"*}; IDX=${#IDX}
+for d in 1 2 3; do # same high bits: only the unused low bits of the last char differ
+  ALT=${B64:$(( (IDX & ~3) + ((IDX + d) & 3) )):1}
+  bk_req POST "/v1/xorbs/default/$X1" "${WT%?}$ALT" --data-binary @"$XF"
+  bk_expect "non-canonical signature spelling ($LAST -> $ALT) -> 401" 401 "$BK_STATUS"
+done
+SIGP=${WT##*.}
+for pos in 0 10 42; do
+  ch=${SIGP:$pos:1}; [ "$ch" = A ] && nc=B || nc=A
+  bk_req POST "/v1/xorbs/default/$X1" "${WT%.*}.${SIGP:0:$pos}$nc${SIGP:$((pos + 1))}" --data-binary @"$XF"
+  bk_expect "tampered token signature (char $pos) -> 401" 401 "$BK_STATUS"
+done
 PAY=$(echo "$RT" | cut -d. -f2)
 WPAY=$("$BK_PY" -c 'import base64,sys,json
 p=sys.argv[1]; d=json.loads(base64.urlsafe_b64decode(p+"="*(-len(p)%4))); d["scope"]="write"
