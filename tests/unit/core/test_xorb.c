@@ -605,11 +605,41 @@ static void test_footer(void) {
   free(d);
 }
 
+/* BK_XORB_KEEP_DATA over several buffer doublings (1 -> 2 -> 4 -> 8 MiB). */
+static void test_keep_data_growth(void) {
+  size_t n = 50, len = BK_XORB_CHUNK_MAX - 3;
+  uint8_t *d = malloc(n * len);
+  fill_text(d, n * len);
+  for (size_t i = 0; i < n; i += 7) fill_random(d + i * len, len); /* some raw records */
+  bk_xorb_builder *b;
+  bk_xorb_builder_new(1, &b);
+  for (size_t i = 0; i < n; i++) CHECK_EQ_INT(bk_xorb_builder_add(b, d + i * len, len, NULL), 0);
+  bk_hash h;
+  const uint8_t *body;
+  size_t blen;
+  CHECK_EQ_INT(bk_xorb_builder_finish(b, &h, &body, &blen), 0);
+  bk_xorb *x = NULL;
+  CHECK_EQ_INT(bk_xorb_parse(body, blen, BK_XORB_KEEP_DATA, &h, &x), 0);
+  if (x) {
+    CHECK_EQ_INT(bk_xorb_unpacked(x), n * len);
+    int same = 1;
+    for (size_t i = 0; i < n; i++)
+      if (memcmp(bk_xorb_chunk_data(x, i), d + i * len, len) != 0) same = 0;
+    CHECK(same);
+    CHECK_EQ_INT(bk_xorb_chunks(x)[0].scheme, BK_COMP_NONE);
+    CHECK(bk_xorb_chunks(x)[1].scheme != BK_COMP_NONE);
+  }
+  bk_xorb_free(x);
+  bk_xorb_builder_free(b);
+  free(d);
+}
+
 int main(void) {
   RUN(test_bg4);
   RUN(test_roundtrip_mixed);
   RUN(test_scheme_choice);
   RUN(test_exact_sizes);
+  RUN(test_keep_data_growth);
   RUN(test_chunk_limit);
   RUN(test_byte_limits);
   RUN(test_malformed);
