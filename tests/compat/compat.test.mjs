@@ -397,6 +397,8 @@ test("global dedup: re-uploading identical content stores no new xorb bytes", as
   assert.ok(env.dataDir, "BUCKETS_DATA_DIR not set");
   need("big/random.bin");
   const before = storedBytes(env.dataDir, re);
+  const bucketInfo = async () => (await fetch(`${env.url}/api/${PUB}`, { headers: { Authorization: `Bearer ${env.token}` } })).json();
+  const infoBefore = await bucketInfo();
   rec.reset();
   await hub.uploadFile({ repo: PUB, file: { path: "again/random.bin", content: new Blob([bigFiles["big/random.bin"]]) }, ...auth });
   const calls = rec.calls;
@@ -409,6 +411,11 @@ test("global dedup: re-uploading identical content stores no new xorb bytes", as
   assert.ok(before.count > 0, `no xorb blobs found under ${env.dataDir} (pattern ${re})`);
   assert.equal(afterB.total, before.total, `stored xorb bytes grew: ${before.total} -> ${afterB.total}`);
   assert.equal(afterB.count, before.count, "xorb blob count");
+  // bucket info accounting: logical size grows by the file, stored (deduplicated) size does not
+  const infoAfter = await bucketInfo();
+  assert.equal(infoAfter.size - infoBefore.size, BIG, "bucket info size counts the new file");
+  assert.equal(typeof infoAfter.storedSize, "number", "bucket info has storedSize");
+  assert.equal(infoAfter.storedSize, infoBefore.storedSize, "bucket storedSize unchanged by identical content");
 });
 
 test("global dedup: dedup response shard lets the client skip known chunks (GET /v1/chunks/default/)", async () => {
