@@ -2,6 +2,7 @@
 // driven by playwright-core, against a real bucketd started by
 // tests/integration/web.sh. Env: BK_URL, TOK_ALICE, TOK_BOB, SHOTS, CHROMIUM.
 // Prints "N passed, N failed" last.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -294,6 +295,35 @@ const main = async () => {
     check('owner downloads private file with the session cookie', fs.readFileSync(await dl.path(), 'utf8') === 'secret weights\n');
     const anon = await fetch(BASE + '/buckets/alice/secret/resolve/weights.txt');
     check('anonymous resolve of private file refused', anon.status === 401 || anon.status === 404, `${anon.status}`);
+  });
+
+  await step('uploads are chunked and deduplicated by the server', async () => {
+    const r0 = await api('POST', '/api/buckets/alice/dedup', ALICE, '{}', { 'Content-Type': 'application/json' });
+    check('api: create alice/dedup', r0.status === 200 || r0.status === 201, `${r0.status}`);
+    const big = crypto.randomBytes(600 * 1024); // incompressible
+    const stored = async () => {
+      const dd = await page.locator('dl.totals dd').allTextContents();
+      const m = /([\d.]+) (B|KiB|MiB)/.exec(dd[2]);
+      return m ? parseFloat(m[1]) * { B: 1, KiB: 1024, MiB: 1048576 }[m[2]] : NaN;
+    };
+    await page.goto(BASE + '/buckets/alice/dedup');
+    await uploadViaPicker(page, [{ name: 'ckpt-1.bin', mimeType: 'application/octet-stream', buffer: big }]);
+    const s1 = await stored();
+    check('first upload stored about its size', s1 > 550 * 1024 && s1 < 700 * 1024, `${s1}`);
+    await uploadViaPicker(page, [{ name: 'ckpt-1-copy.bin', mimeType: 'application/octet-stream', buffer: big }]);
+    const s2 = await stored();
+    check('identical file adds no stored bytes', s2 === s1, `${s1} -> ${s2}`);
+    const changed = Buffer.concat([big.subarray(0, 400 * 1024), Buffer.from('a small edit'), big.subarray(400 * 1024)]);
+    await uploadViaPicker(page, [{ name: 'ckpt-2.bin', mimeType: 'application/octet-stream', buffer: changed }]);
+    const s3 = await stored();
+    check('edited file stores only the changed chunks', s3 > s2 && s3 - s2 < 300 * 1024, `${s2} -> ${s3}`);
+    const ratio = (await page.locator('dl.totals dd').allTextContents())[3];
+    check('dedup ratio above 2x', parseFloat(ratio) > 2, ratio);
+    const [dl] = await Promise.all([page.waitForEvent('download'),
+      page.goto(BASE + '/buckets/alice/dedup/blob/ckpt-2.bin').then(() => page.getByRole('link', { name: 'Download' }).click())]);
+    check('edited file downloads byte-exact', Buffer.compare(fs.readFileSync(await dl.path()), changed) === 0);
+    await page.goto(BASE + '/buckets/alice/dedup');
+    await shot(page, '15-dedup');
   });
 
   await step('drag and drop onto the upload form (optional JS)', async () => {
