@@ -227,6 +227,7 @@ static int cmd_dedup(int argc, char **argv) {
   char ct[128];
   long st = cl_http(c, "GET", url, hdrs, NULL, 0, &resp, ct);
   curl_easy_cleanup(c);
+  if (st != 200) bk_buf_free(&resp);
   if (st == 404) {
     printf("miss\n");
     return 0;
