@@ -279,6 +279,10 @@ typedef struct bk_file_term {
   uint32_t unpacked_bytes;
 } bk_file_term;
 
+/* Every registered file reconstruction (order unspecified). */
+typedef int (*bk_cas_file_cb)(void *ctx, const bk_cas_file *f);
+int bk_db_cas_file_list(bk_db *db, bk_cas_file_cb cb, void *ctx);
+
 /* BK_ENOTFOUND. The empty file (zero hash) is only found if registered. */
 int bk_db_cas_file_get(bk_db *db, const bk_hash *file, bk_cas_file *out);
 /* All terms in order; *terms malloc'd (caller frees; NULL when n == 0). */

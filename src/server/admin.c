@@ -14,6 +14,7 @@
 #include "buckets/db.h"
 #include "buckets/error.h"
 #include "buckets/fsutil.h"
+#include "buckets/merkle.h"
 #include "buckets/shard.h"
 #include "buckets/xorb.h"
 #include "server/server.h"
@@ -489,7 +490,7 @@ out:
 struct fsck_ctx {
   struct store *s;
   int read_data;
-  uint64_t damage, warnings, xorbs, shards, blobs;
+  uint64_t damage, warnings, xorbs, shards, blobs, files;
   int64_t started_s;
 };
 
@@ -553,6 +554,65 @@ static void check_xorb_data(struct fsck_ctx *f, const bk_xorb_info *x, const cha
   }
   bk_xorb_free(px);
   bk_buf_free(&b);
+}
+
+/* --read-data: a file's hash is recomputed from the chunk hashes its terms
+ * select (xet.md §2), and its size from the chunk lengths. */
+static int fsck_file(void *ctx, const bk_cas_file *cf) {
+  struct fsck_ctx *f = ctx;
+  char hex[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(&cf->hash, hex);
+  f->files++;
+  bk_file_term *t = NULL;
+  size_t nt = 0;
+  int rc = bk_db_cas_file_terms(f->s->db, &cf->hash, &t, &nt);
+  if (rc) {
+    report(f, 1, "file %s: terms unreadable: %s", hex, bk_errmsg());
+    return 0;
+  }
+  size_t nleaves = 0, cap = 0;
+  bk_merkle_leaf *leaves = NULL;
+  uint64_t size = 0;
+  int bad = 0;
+  for (size_t i = 0; i < nt && !bad; i++) {
+    uint32_t k = t[i].chunk_end - t[i].chunk_start;
+    if (t[i].chunk_end <= t[i].chunk_start || k > BK_XORB_MAX_CHUNKS) { bad = 1; break; }
+    if (nleaves + k > cap) {
+      size_t nc = (nleaves + k) * 2;
+      bk_merkle_leaf *nl = realloc(leaves, nc * sizeof *nl);
+      if (!nl) { bad = 2; break; }
+      leaves = nl;
+      cap = nc;
+    }
+    bk_xorb_chunk *ch = calloc(k, sizeof *ch);
+    if (!ch || bk_db_xorb_chunks(f->s->db, &t[i].xorb, t[i].chunk_start, t[i].chunk_end, ch)) {
+      free(ch);
+      bad = 1;
+      break;
+    }
+    uint64_t tb = 0;
+    for (uint32_t j = 0; j < k; j++) {
+      leaves[nleaves].hash = ch[j].hash;
+      leaves[nleaves].len = ch[j].unpacked_len;
+      nleaves++;
+      tb += ch[j].unpacked_len;
+    }
+    free(ch);
+    if (tb != t[i].unpacked_bytes) bad = 3;
+    size += tb;
+  }
+  bk_hash h;
+  if (bad == 1) report(f, 1, "file %s: a term points outside its xorb", hex);
+  else if (bad == 2) report(f, 0, "file %s: out of memory while checking", hex);
+  else if (bad == 3) report(f, 1, "file %s: a term's length disagrees with its chunks", hex);
+  else if (size != cf->size)
+    report(f, 1, "file %s: chunks add up to %" PRIu64 " bytes, recorded %" PRIu64, hex, size,
+           cf->size);
+  else if (bk_file_hash(leaves, nleaves, NULL, &h) == 0 && !bk_hash_eq(&h, &cf->hash))
+    report(f, 1, "file %s: hash of its chunks does not match", hex);
+  free(leaves);
+  free(t);
+  return 0;
 }
 
 static int fsck_xorb(void *ctx, const bk_xorb_info *x) {
@@ -651,15 +711,16 @@ static int cmd_fsck(struct args *a) {
   int rc = bk_db_check(s.db, db_msg, &f);
   if (rc == 0 || rc == 1) rc = bk_db_xorb_list(s.db, fsck_xorb, &f);
   if (rc == 0) rc = bk_db_shard_list(s.db, fsck_shard, &f);
+  if (rc == 0 && a->read_data) rc = bk_db_cas_file_list(s.db, fsck_file, &f);
   for (int k = 0; rc == 0 && k < BK_BLOB_NKINDS; k++)
     rc = bk_blob_list(s.bs, (bk_blob_kind)k, fsck_blob, fsck_stray, &f);
   int ret;
   if (rc < 0) {
     ret = fail("fsck", rc);
   } else {
-    printf("fsck: %" PRIu64 " xorbs, %" PRIu64 " shards, %" PRIu64 " blobs checked%s; %" PRIu64
-           " damaged, %" PRIu64 " warnings\n",
-           f.xorbs, f.shards, f.blobs, a->read_data ? " (with data)" : "", f.damage,
+    printf("fsck: %" PRIu64 " xorbs, %" PRIu64 " shards, %" PRIu64 " blobs, %" PRIu64
+           " files checked%s; %" PRIu64 " damaged, %" PRIu64 " warnings\n",
+           f.xorbs, f.shards, f.blobs, f.files, a->read_data ? " (with data)" : "", f.damage,
            f.warnings);
     ret = f.damage ? 1 : 0;
   }

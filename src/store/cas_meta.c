@@ -322,6 +322,36 @@ static int file_row_c(struct dbc *c, const bk_hash *h, int64_t *id, bk_cas_file 
   return dbc_err(c, r, "file lookup");
 }
 
+static const char SQL_FILE_LIST[] =
+    "SELECT id, hash, size, sha256, nterms, created_ms FROM files ORDER BY id";
+
+int bk_db_cas_file_list(bk_db *db, bk_cas_file_cb cb, void *ctx) {
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_LIST);
+  if (!st) {
+    dbc_release(db, c);
+    return BK_EDB;
+  }
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    bk_cas_file f;
+    col_hash(st, 1, &f.hash);
+    f.size = (uint64_t)sqlite3_column_int64(st, 2);
+    f.has_sha256 = sqlite3_column_type(st, 3) == SQLITE_BLOB;
+    if (f.has_sha256) col_hash(st, 3, &f.sha256);
+    else memset(&f.sha256, 0, sizeof f.sha256);
+    f.nterms = (uint32_t)sqlite3_column_int64(st, 4);
+    f.created_ms = sqlite3_column_int64(st, 5);
+    if ((rc = cb(ctx, &f))) break;
+  }
+  if (!rc && r != SQLITE_DONE) rc = dbc_err(c, r, "list files");
+  sqlite3_reset(st);
+  dbc_release(db, c);
+  return rc;
+}
+
 int bk_db_cas_file_get(bk_db *db, const bk_hash *file, bk_cas_file *out) {
   struct dbc *c;
   int rc = dbc_acquire(db, &c);

@@ -2,6 +2,7 @@
  * real store (xorbs built by the core builder, shards serialized by the
  * core shard writer) damaged in every way fsck must notice. */
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -320,6 +321,18 @@ static void test_gc_fsck(void) {
   CHECK_EQ_INT(bk_write_file_durable(xdir, "notes.txt", "hi", 2), 0);
   CHECK_EQ_INT(admin("fsck", NULL), 0);
   CHECK(strstr(out, "stray file") != NULL);
+  /* metadata tampering: a chunk hash in the database no longer matches */
+  char dbp[400];
+  snprintf(dbp, sizeof dbp, "%s/%s", data, BK_DB_FILE);
+  sqlite3 *h;
+  CHECK_EQ_INT(sqlite3_open(dbp, &h), SQLITE_OK);
+  sqlite3_busy_timeout(h, 5000);
+  CHECK_EQ_INT(sqlite3_exec(h, "UPDATE xorb_chunks SET chunk_hash = zeroblob(32) WHERE idx = 0",
+                            NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(h);
+  CHECK_EQ_INT(admin("fsck", "--read-data", NULL), 1);
+  CHECK(strstr(out, "hash of its chunks does not match") != NULL);
+  CHECK(strstr(out, "differs between blob and database") != NULL);
   bk_buf_free(&saved);
   bk_blobstore_close(bs);
   bk_db_close(db);
