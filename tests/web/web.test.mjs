@@ -23,6 +23,8 @@ if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(BASE)) throw new Error('tests only talk 
 fs.mkdirSync(SHOTS, { recursive: true });
 
 let passed = 0, failed = 0;
+// a stray rejection in an event handler must not end the run without the summary line
+process.on('unhandledRejection', (e) => { failed++; console.log(`FAIL unhandled rejection — ${String(e && e.message || e)}`); });
 function ok(name) { passed++; console.log(`ok   ${name}`); }
 function fail(name, detail) { failed++; console.log(`FAIL ${name}${detail ? ' — ' + detail : ''}`); }
 function check(name, cond, detail) { cond ? ok(name) : fail(name, detail); }
@@ -51,7 +53,7 @@ async function newBrowserContext(opts = {}) {
 const externalRequests = [];
 const dialogs = [];
 function watchDialogs(page) {
-  page.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
 }
 async function shot(page, name) {
   await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: true });
