@@ -531,8 +531,9 @@ static int mkparents(const char *path) {
   return 0;
 }
 
-int bk_download_hash(bk_client *c, const char *bucket_id, const char *xet_hash, uint64_t size,
-                     int64_t mtime_ms, const char *local_path, bk_transfer_stats *stats) {
+int bk_download_hash_ex(bk_client *c, const char *bucket_id, const char *xet_hash,
+                        uint64_t size, int64_t mtime_ms, const char *local_path, int durable,
+                        char *tmp_out, size_t tmp_n, bk_transfer_stats *stats) {
   bk_transfer_stats local;
   if (!stats) stats = &local;
   char *id;
@@ -564,21 +565,27 @@ int bk_download_hash(bk_client *c, const char *bucket_id, const char *xet_hash, 
       rc = bk_seterr(BK_ESIZE, "downloaded %lld bytes, expected %llu", (long long)st.st_size,
                      (unsigned long long)size);
   }
-  if (!rc && fsync(fd)) rc = bk_seterr(BK_EIO, "fsync: %s", strerror(errno));
+  if (!rc && durable && fsync(fd)) rc = bk_seterr(BK_EIO, "fsync: %s", strerror(errno));
   if (!rc && mtime_ms >= 0) {
     struct timespec ts[2];
     ts[0].tv_sec = ts[1].tv_sec = (time_t)(mtime_ms / 1000);
     ts[0].tv_nsec = ts[1].tv_nsec = (long)(mtime_ms % 1000) * 1000000L;
     futimens(fd, ts);
   }
-  if (fd >= 0) close(fd);
-  if (!rc && rename(tmp, local_path)) rc = bk_seterr(BK_EIO, "rename to %s: %s", local_path, strerror(errno));
-  if (!rc) {
+  if (fd >= 0 && close(fd) && !rc) rc = bk_seterr(BK_EIO, "close %s: %s", tmp, strerror(errno));
+  if (!rc && !durable) {
+    /* the caller makes it durable (syncfs) and renames it */
+    if (tmp_out) snprintf(tmp_out, tmp_n, "%s", tmp);
+  } else if (!rc && rename(tmp, local_path)) {
+    rc = bk_seterr(BK_EIO, "rename to %s: %s", local_path, strerror(errno));
+  } else if (!rc) {
     int dfd = open(dn, O_RDONLY | O_DIRECTORY);
     if (dfd >= 0) {
       fsync(dfd);
       close(dfd);
     }
+  }
+  if (!rc) {
     stats->files++;
     stats->bytes += size;
   } else if (fd >= 0) {
@@ -586,6 +593,12 @@ int bk_download_hash(bk_client *c, const char *bucket_id, const char *xet_hash, 
   }
   free(id);
   return rc;
+}
+
+int bk_download_hash(bk_client *c, const char *bucket_id, const char *xet_hash, uint64_t size,
+                     int64_t mtime_ms, const char *local_path, bk_transfer_stats *stats) {
+  return bk_download_hash_ex(c, bucket_id, xet_hash, size, mtime_ms, local_path, 1, NULL, 0,
+                             stats);
 }
 
 int bk_download(bk_client *c, const char *bucket_id, const char *remote_path,

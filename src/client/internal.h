@@ -64,6 +64,13 @@ int bk_tree_json(bk_client *c, const char *id, const char *prefix, int recursive
 int bk_paths_info_json(bk_client *c, const char *id, const char *const *paths, size_t n,
                        struct cJSON **out);
 
+/* bk_download_hash with durable = 0: the verified temp file is left in
+ * place (closed, not fsynced, mtime set) and its name written to tmp_out;
+ * the caller syncs and renames it (batch downloads). */
+int bk_download_hash_ex(bk_client *c, const char *bucket_id, const char *xet_hash,
+                        uint64_t size, int64_t mtime_ms, const char *local_path, int durable,
+                        char *tmp_out, size_t tmp_n, bk_transfer_stats *stats);
+
 /* "ns/name" or hf://buckets/ns/name (no path) -> malloc'd "ns/name". */
 int bk_uri_parse_id(const char *in, char **id);
 

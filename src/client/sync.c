@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +260,7 @@ int bk_sync_plan_jsonl(bk_client *c, const bk_sync_opts *o, char **jsonl) {
 
 typedef struct dljob {
   bk_client *c;
+  char **tmps; /* per op: temp file awaiting syncfs + rename */
   const char *id;
   const char *local;
   const char *prefix;
@@ -283,8 +285,11 @@ static void *dl_files(void *arg) {
     snprintf(full, sizeof full, "%s/%s", j->local, op->path);
     bk_transfer_stats st;
     memset(&st, 0, sizeof st);
-    int rc = bk_download_hash(j->c, j->id, op->xet_hash, op->has_size ? op->size : (uint64_t)-1,
-                              op->has_remote_mtime ? op->remote_mtime_ms : -1, full, &st);
+    char tmp[4400];
+    int rc = bk_download_hash_ex(j->c, j->id, op->xet_hash, op->has_size ? op->size : (uint64_t)-1,
+                                 op->has_remote_mtime ? op->remote_mtime_ms : -1, full, 0, tmp,
+                                 sizeof tmp, &st);
+    if (!rc && !(j->tmps[i] = strdup(tmp))) rc = bk_seterr(BK_ENOMEM, "out of memory");
     pthread_mutex_lock(&j->mu);
     if (rc && !j->err) {
       j->err = rc;
@@ -300,6 +305,43 @@ static void *dl_files(void *arg) {
     bk_client_progress(j->c);
     pthread_mutex_unlock(&j->c->mu);
   }
+}
+
+/* Batch durability for downloads: one syncfs for all verified temp files,
+ * then renames, then one fsync per distinct directory. On failure the temp
+ * files are removed. */
+static int commit_downloads(dljob *j, int rc) {
+  if (!rc && j->n) {
+    int fd = open(j->local, O_RDONLY | O_DIRECTORY);
+    if (fd < 0 || syncfs(fd)) rc = bk_seterr(BK_EIO, "syncfs %s: %s", j->local, strerror(errno));
+    if (fd >= 0) close(fd);
+  }
+  char lastdir[8192] = "";
+  for (size_t i = 0; i < j->n; i++) {
+    if (!j->tmps[i]) continue;
+    char full[8192];
+    snprintf(full, sizeof full, "%s/%s", j->local, j->ops[i]->path);
+    if (rc) {
+      unlink(j->tmps[i]);
+      continue;
+    }
+    if (rename(j->tmps[i], full)) {
+      rc = bk_seterr(BK_EIO, "rename to %s: %s", full, strerror(errno));
+      unlink(j->tmps[i]);
+      continue;
+    }
+    char *slash = strrchr(full, '/');
+    if (slash) *slash = 0;
+    if (strcmp(full, lastdir) != 0) {
+      int dfd = open(full, O_RDONLY | O_DIRECTORY);
+      if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+      }
+      snprintf(lastdir, sizeof lastdir, "%s", full);
+    }
+  }
+  return rc;
 }
 
 static void remove_empty_parents(const char *root, const char *rel) {
@@ -477,6 +519,8 @@ static int execute(bk_client *c, bk_plan *p, int force, bk_transfer_stats *stats
     j.prefix = e.prefix;
     pthread_mutex_init(&j.mu, NULL);
     j.ops = calloc(nd ? nd : 1, sizeof *j.ops);
+    j.tmps = calloc(nd ? nd : 1, sizeof *j.tmps);
+    if (!j.tmps && !rc) rc = bk_seterr(BK_ENOMEM, "out of memory");
     if (!j.ops && !rc) rc = bk_seterr(BK_ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < p->nops; i++)
       if (p->ops[i].action == BK_ACT_DOWNLOAD) j.ops[j.n++] = &p->ops[i];
@@ -498,12 +542,15 @@ static int execute(bk_client *c, bk_plan *p, int force, bk_transfer_stats *stats
       dl_files(&j);
       for (unsigned i = 1; i <= started; i++) pthread_join(th[i], NULL);
       if (j.err) rc = bk_seterr(j.err, "%s", j.errmsg);
+      rc = commit_downloads(&j, rc);
       if (stats) {
         stats->files += j.st.files;
         stats->bytes += j.st.bytes;
         stats->bytes_received += j.st.bytes_received;
       }
     }
+    for (size_t i = 0; j.tmps && i < j.n; i++) free(j.tmps[i]);
+    free(j.tmps);
     free(j.ops);
     pthread_mutex_destroy(&j.mu);
     if (!rc && nx) bk_client_log(c, 0, "Deleting %zu local files", nx);

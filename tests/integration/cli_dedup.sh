@@ -28,7 +28,7 @@ for k in range(3):
 EOF
 SIZE=$(stat -c %s "$W/c0.bin")
 stored() { "$HF" buckets info alice/ckpt --json | "$BK_PY" -c 'import json,sys; print(json.load(sys.stdin)["stored_size"])'; }
-xorb_posts() { grep -c 'POST /v1/xorbs/' "$BK_LOG"; }
+xorb_posts() { grep -cE 'POST /v1/xorbs/default/[0-9a-f]+ 200 ' "$BK_LOG"; }
 within() { # name delta limit
   if [ "$2" -le "$3" ]; then bk_ok "$1 ($2 <= $3 bytes)"; else bk_fail "$1" "$2 > $3 bytes"; fi; }
 
@@ -81,7 +81,7 @@ KP=$!
 for i in $(seq 1 600); do [ $(( $(xorb_posts) - P0 )) -ge 2 ] && break; kill -0 $KP 2>/dev/null || break; sleep 0.05; done
 kill -9 $KP 2>/dev/null; wait $KP 2>/dev/null
 P1=$(xorb_posts)
-HF_HOME=$BK_TMP/home5 "$HF" cp "$W/kill.bin" hf://buckets/alice/ckpt/kill.bin >/dev/null 2>&1 || bk_fail "re-run after kill"
+HF_HOME=$BK_TMP/home5 "$HF" cp "$W/kill.bin" hf://buckets/alice/ckpt/kill.bin >/dev/null 2>"$BK_TMP/kerr" || bk_fail "re-run after kill" "$(head -3 "$BK_TMP/kerr")"
 P2=$(xorb_posts)
 NX=$(( (330000000 + 67108863) / 67108864 ))
 echo "killed upload: $((P1 - P0)) xorb posts before the kill, $((P2 - P1)) in the re-run (file has ~$NX xorbs)"
