@@ -44,7 +44,7 @@ size_t cas_body_limit(const char *method, const char *path) {
     return 0;
   }
   if (after(path, P_RECON1) || after(path, P_RECON2) || dedup_seg(path) ||
-      after(path, P_RANGE))
+      after(path, P_RANGE) || strcmp(path, "/v1/reconstructions") == 0)
     return CAS_GET_BODY_MAX;
   return 0;
 }
@@ -125,6 +125,10 @@ int cas_handle(struct bk_server *srv, struct bk_http_req *req) {
   if ((seg = after(p, P_RECON1)) != NULL || (seg = after(p, P_RECON2)) != NULL) {
     if (!get) return bk_http_error(req, 405, "MethodNotAllowed", "use GET"), 1;
     return cas_get_reconstruction(srv, req, seg, p[2] == '2');
+  }
+  if (strcmp(p, "/v1/reconstructions") == 0) {
+    if (!get) return bk_http_error(req, 405, "MethodNotAllowed", "use GET"), 1;
+    return cas_get_reconstruction_batch(srv, req);
   }
   if ((seg = dedup_seg(p)) != NULL) {
     if (!get) return bk_http_error(req, 405, "MethodNotAllowed", "use GET"), 1;

@@ -4,6 +4,7 @@
  *   POST /v1/xorbs/default/{xorb}              write token; body = serialized xorb (<= 64 MiB)
  *   POST /v1/shards, /v2/shards                write token; body = shard (<= 64 MiB)
  *   GET  /v1/reconstructions/{file}, /v2/...   read token; optional Range: bytes=S-E
+ *   GET  /v1/reconstructions?file_id=H&...     read token; batch form (xet-core)
  *   GET  /v1/chunks/default-merkledb/{chunk}   read token; global dedup query
  *        (aliases /v1/chunks/default/{chunk} and /v1/chunk/default/{chunk})
  *   GET  /v1/xorb-range/{xorb}?r=S-E&exp=&sig= signed URL (no token); Range required

@@ -20,6 +20,7 @@ struct bk_server;
 struct bk_http_req;
 
 #define CAS_DEDUP_KEY_TTL_S 86400
+#define CAS_BATCH_MAX_FILES 1000u
 
 /* Verifies `Authorization: Bearer <CAS token>`. need_write: 1 for upload
  * routes. Returns 1 and fills *c when allowed; otherwise replies (401 missing,
@@ -40,6 +41,7 @@ int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *se
 int cas_post_shard(struct bk_server *srv, struct bk_http_req *req, int v2);
 int cas_get_reconstruction(struct bk_server *srv, struct bk_http_req *req, const char *seg,
                            int v2);
+int cas_get_reconstruction_batch(struct bk_server *srv, struct bk_http_req *req);
 int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const char *seg);
 int cas_get_dedup(struct bk_server *srv, struct bk_http_req *req, const char *seg);
 

@@ -75,87 +75,71 @@ static int put_hash_key(bk_buf *b, const bk_hash *h) {
   return bk_buf_printf(b, "\"%s\"", hx);
 }
 
-int cas_get_reconstruction(struct bk_server *srv, struct bk_http_req *req, const char *seg,
-                           int v2) {
-  struct cas_claims c;
-  if (!cas_auth(srv, req, 0, &c)) return 1;
-  bk_hash fh;
-  if (!cas_path_hash(req, seg, &fh)) return 1;
+/* Growable term list. */
+typedef struct rterms {
+  rterm *t;
+  size_t n, cap;
+} rterms;
 
-  bk_cas_file f;
-  memset(&f, 0, sizeof f);
-  int rc = bk_db_cas_file_get(srv->db, &fh, &f);
-  if (rc == BK_ENOTFOUND && !bk_hash_is_zero(&fh))
-    return bk_http_error(req, 404, "FileNotFound", "no such file in CAS"), 1;
-  if (rc != 0 && rc != BK_ENOTFOUND) return cas_reply_store_error(req, rc, "reconstruction");
-  rc = 0; /* the unregistered empty file is served as size 0 */
-
-  bk_file_term *ft = NULL;
-  size_t nft = 0;
-  if (rc == 0 && f.size > 0) {
-    rc = bk_db_cas_file_terms(srv->db, &fh, &ft, &nft);
-    if (rc != 0) return cas_reply_store_error(req, rc, "reconstruction");
+static int rterms_push(rterms *l, const rterm *t) {
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 64;
+    rterm *nt = realloc(l->t, nc * sizeof *nt);
+    if (!nt) return bk_seterr(BK_ENOMEM, "out of memory");
+    l->t = nt;
+    l->cap = nc;
   }
+  l->t[l->n++] = *t;
+  return 0;
+}
 
-  uint64_t s = 0, e = f.size ? f.size - 1 : 0;
-  int r = bk_http_parse_range(bk_http_header(req, "Range"), f.size, &s, &e);
-  if (r < 0) {
-    free(ft);
-    bk_http_add_headerf(req, "Content-Range", "bytes */%" PRIu64, f.size);
-    return bk_http_error(req, 416, "RangeNotSatisfiable",
-                         "range starts at or past the end of the file (%" PRIu64 " bytes)",
-                         f.size),
-           1;
-  }
-
-  /* terms */
-  rterm *rt = calloc(nft ? nft : 1, sizeof *rt);
-  size_t nrt = 0;
-  uint64_t offset_first = 0;
-  if (!rt) {
-    free(ft);
-    return bk_http_error(req, 503, "InternalError", "out of memory"), 1;
-  }
+/* Appends the terms of file ft[0..nft) (size bytes) restricted to bytes
+ * [s, e] to l; *offset_first = bytes to skip in the first appended term. */
+static int collect_terms(bk_db *db, const bk_file_term *ft, size_t nft, uint64_t size,
+                         uint64_t s, uint64_t e, rterms *l, uint64_t *offset_first) {
   uint64_t pos = 0;
-  for (size_t i = 0; f.size > 0 && i < nft; i++) {
+  size_t n0 = l->n;
+  *offset_first = 0;
+  for (size_t i = 0; size > 0 && i < nft; i++) {
     uint64_t tend = pos + ft[i].unpacked_bytes;
     if (tend <= s) {
       pos = tend;
       continue;
     }
     if (pos > e) break;
+    rterm t;
     if (pos < s || tend - 1 > e) {
       uint64_t start = 0;
-      rc = trim_term(srv->db, &ft[i], pos, s, e, &rt[nrt], &start);
-      if (rc != 0) break;
-      if (nrt == 0) offset_first = s > start ? s - start : 0;
+      int rc = trim_term(db, &ft[i], pos, s, e, &t, &start);
+      if (rc != 0) return rc;
+      if (l->n == n0) *offset_first = s > start ? s - start : 0;
     } else {
-      rt[nrt].xorb = ft[i].xorb;
-      rt[nrt].cs = ft[i].chunk_start;
-      rt[nrt].ce = ft[i].chunk_end;
-      rt[nrt].ulen = ft[i].unpacked_bytes;
+      t.xorb = ft[i].xorb;
+      t.cs = ft[i].chunk_start;
+      t.ce = ft[i].chunk_end;
+      t.ulen = ft[i].unpacked_bytes;
     }
-    nrt++;
+    int rc = rterms_push(l, &t);
+    if (rc != 0) return rc;
     pos = tend;
   }
-  free(ft);
-  if (rc != 0) {
-    free(rt);
-    return cas_reply_store_error(req, rc, "reconstruction");
-  }
+  return 0;
+}
 
-  /* fetch entries: per xorb, union of overlapping/adjacent chunk ranges */
+/* Fetch entries: per xorb, the union of the terms' chunk ranges (overlapping
+ * or adjacent ranges merged), each with its record byte range. *fe is
+ * malloc'd (sorted by xorb, then chunk). */
+static int build_fetch(bk_db *db, const rterm *rt, size_t nrt, rfetch **out, size_t *nout) {
   size_t *idx = malloc((nrt ? nrt : 1) * sizeof *idx);
   rfetch *fe = calloc(nrt ? nrt : 1, sizeof *fe);
   size_t nfe = 0;
   if (!idx || !fe) {
     free(idx);
     free(fe);
-    free(rt);
-    return bk_http_error(req, 503, "InternalError", "out of memory"), 1;
+    return bk_seterr(BK_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < nrt; i++) idx[i] = i;
-  qsort_r(idx, nrt, sizeof *idx, cmp_term_idx, rt);
+  qsort_r(idx, nrt, sizeof *idx, cmp_term_idx, (void *)rt);
   for (size_t i = 0; i < nrt; i++) {
     const rterm *t = &rt[idx[i]];
     if (nfe > 0 && bk_hash_eq(&fe[nfe - 1].xorb, &t->xorb) && t->cs <= fe[nfe - 1].ce) {
@@ -168,63 +152,205 @@ int cas_get_reconstruction(struct bk_server *srv, struct bk_http_req *req, const
     nfe++;
   }
   free(idx);
+  int rc = 0;
   for (size_t i = 0; i < nfe && rc == 0; i++) {
     uint64_t unp;
-    rc = bk_db_xorb_range(srv->db, &fe[i].xorb, fe[i].cs, fe[i].ce, &fe[i].bs, &fe[i].be, &unp);
+    rc = bk_db_xorb_range(db, &fe[i].xorb, fe[i].cs, fe[i].ce, &fe[i].bs, &fe[i].be, &unp);
   }
   if (rc != 0) {
     free(fe);
-    free(rt);
-    return cas_reply_store_error(req, rc, "reconstruction");
+    return rc;
   }
+  *out = fe;
+  *nout = nfe;
+  return 0;
+}
 
-  /* JSON */
-  int64_t exp = bk_now_s() + CAS_URL_TTL_S;
-  bk_buf js;
-  bk_buf_init(&js, RECON_JSON_MAX);
-  rc = bk_buf_printf(&js, "{\"offset_into_first_range\":%" PRIu64 ",\"terms\":[", offset_first);
-  for (size_t i = 0; i < nrt && rc == 0; i++) {
-    rc = bk_buf_printf(&js, "%s{\"hash\":", i ? "," : "");
-    if (rc == 0) rc = put_hash_key(&js, &rt[i].xorb);
+static int emit_terms(bk_buf *js, const rterm *rt, size_t n) {
+  int rc = bk_buf_printf(js, "[");
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    rc = bk_buf_printf(js, "%s{\"hash\":", i ? "," : "");
+    if (rc == 0) rc = put_hash_key(js, &rt[i].xorb);
     if (rc == 0)
-      rc = bk_buf_printf(&js, ",\"unpacked_length\":%" PRIu64 ",\"range\":{\"start\":%u,\"end\":%u}}",
+      rc = bk_buf_printf(js, ",\"unpacked_length\":%" PRIu64 ",\"range\":{\"start\":%u,\"end\":%u}}",
                          rt[i].ulen, rt[i].cs, rt[i].ce);
   }
-  if (rc == 0) rc = bk_buf_printf(&js, "],\"%s\":{", v2 ? "xorbs" : "fetch_info");
+  return rc ? rc : bk_buf_printf(js, "]");
+}
+
+/* The fetch map: v1 `{xorb: [{range, url, url_range}]}`, v2
+ * `{xorb: [{url, ranges: [{chunks, bytes}]}]}` (one range per URL). */
+static int emit_fetch(const struct bk_server *srv, bk_buf *js, const rfetch *fe, size_t nfe,
+                      int v2) {
+  int64_t exp = bk_now_s() + CAS_URL_TTL_S;
+  int rc = bk_buf_printf(js, "{");
   for (size_t i = 0; i < nfe && rc == 0; i++) {
     int first_of_xorb = i == 0 || !bk_hash_eq(&fe[i - 1].xorb, &fe[i].xorb);
     if (first_of_xorb) {
-      if (i) rc = bk_buf_printf(&js, "],");
-      if (rc == 0) rc = put_hash_key(&js, &fe[i].xorb);
-      if (rc == 0) rc = bk_buf_printf(&js, ":[");
+      if (i) rc = bk_buf_printf(js, "],");
+      if (rc == 0) rc = put_hash_key(js, &fe[i].xorb);
+      if (rc == 0) rc = bk_buf_printf(js, ":[");
     } else {
-      rc = bk_buf_printf(&js, ",");
+      rc = bk_buf_printf(js, ",");
     }
-    if (rc == 0) rc = bk_buf_printf(&js, "{\"url\":\"");
-    if (rc == 0) rc = cas_url_sign(srv, &fe[i].xorb, fe[i].bs, fe[i].be, exp, &js);
+    if (rc == 0) rc = bk_buf_printf(js, "{\"url\":\"");
+    if (rc == 0) rc = cas_url_sign(srv, &fe[i].xorb, fe[i].bs, fe[i].be, exp, js);
     if (rc != 0) break;
     if (v2)
-      rc = bk_buf_printf(&js,
+      rc = bk_buf_printf(js,
                          "\",\"ranges\":[{\"chunks\":{\"start\":%u,\"end\":%u},"
                          "\"bytes\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 "}}]}",
                          fe[i].cs, fe[i].ce, fe[i].bs, fe[i].be);
     else
-      rc = bk_buf_printf(&js,
+      rc = bk_buf_printf(js,
                          "\",\"range\":{\"start\":%u,\"end\":%u},"
                          "\"url_range\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 "}}",
                          fe[i].cs, fe[i].ce, fe[i].bs, fe[i].be);
   }
-  if (rc == 0) rc = bk_buf_printf(&js, "%s}}", nfe ? "]" : "");
+  return rc ? rc : bk_buf_printf(js, "%s}", nfe ? "]" : "");
+}
+
+/* Loads a file's size and terms. The unregistered empty file (zero hash)
+ * is size 0 with no terms. Returns 0, BK_ENOTFOUND, or a store error. */
+static int load_file(bk_db *db, const bk_hash *fh, uint64_t *size, bk_file_term **ft,
+                     size_t *nft) {
+  bk_cas_file f;
+  memset(&f, 0, sizeof f);
+  *ft = NULL;
+  *nft = 0;
+  *size = 0;
+  int rc = bk_db_cas_file_get(db, fh, &f);
+  if (rc == BK_ENOTFOUND && bk_hash_is_zero(fh)) return 0;
+  if (rc != 0) return rc;
+  *size = f.size;
+  return f.size > 0 ? bk_db_cas_file_terms(db, fh, ft, nft) : 0;
+}
+
+static int reply_json(struct bk_http_req *req, bk_buf *js) {
+  bk_http_add_header(req, "Cache-Control", "no-store");
+  bk_http_reply_buf(req, 200, "application/json", js);
+  bk_buf_free(js);
+  return 1;
+}
+
+int cas_get_reconstruction(struct bk_server *srv, struct bk_http_req *req, const char *seg,
+                           int v2) {
+  struct cas_claims c;
+  if (!cas_auth(srv, req, 0, &c)) return 1;
+  bk_hash fh;
+  if (!cas_path_hash(req, seg, &fh)) return 1;
+
+  uint64_t size = 0;
+  bk_file_term *ft = NULL;
+  size_t nft = 0;
+  int rc = load_file(srv->db, &fh, &size, &ft, &nft);
+  if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "FileNotFound", "no such file in CAS"), 1;
+  if (rc != 0) return cas_reply_store_error(req, rc, "reconstruction");
+
+  uint64_t s = 0, e = size ? size - 1 : 0;
+  if (bk_http_parse_range(bk_http_header(req, "Range"), size, &s, &e) < 0) {
+    free(ft);
+    bk_http_add_headerf(req, "Content-Range", "bytes */%" PRIu64, size);
+    return bk_http_error(req, 416, "RangeNotSatisfiable",
+                         "range starts at or past the end of the file (%" PRIu64 " bytes)", size),
+           1;
+  }
+  rterms l = {0};
+  uint64_t offset_first = 0;
+  rc = collect_terms(srv->db, ft, nft, size, s, e, &l, &offset_first);
+  free(ft);
+  rfetch *fe = NULL;
+  size_t nfe = 0;
+  if (rc == 0) rc = build_fetch(srv->db, l.t, l.n, &fe, &nfe);
+  if (rc != 0) {
+    free(l.t);
+    return cas_reply_store_error(req, rc, "reconstruction");
+  }
+  bk_buf js;
+  bk_buf_init(&js, RECON_JSON_MAX);
+  rc = bk_buf_printf(&js, "{\"offset_into_first_range\":%" PRIu64 ",\"terms\":", offset_first);
+  if (rc == 0) rc = emit_terms(&js, l.t, l.n);
+  if (rc == 0) rc = bk_buf_printf(&js, ",\"%s\":", v2 ? "xorbs" : "fetch_info");
+  if (rc == 0) rc = emit_fetch(srv, &js, fe, nfe, v2);
+  if (rc == 0) rc = bk_buf_printf(&js, "}");
   free(fe);
-  free(rt);
+  free(l.t);
   if (rc != 0) {
     bk_buf_free(&js);
     return bk_http_error(req, 503, "InternalError", "reconstruction too large"), 1;
   }
-  bk_http_add_header(req, "Cache-Control", "no-store");
-  bk_http_reply_buf(req, 200, "application/json", &js);
-  bk_buf_free(&js);
-  return 1;
+  return reply_json(req, &js);
+}
+
+/* GET /v1/reconstructions?file_id=H1&file_id=H2... (xet-core batch form):
+ * {"files": {H: [terms]}, "fetch_info": {...}} over whole files. */
+int cas_get_reconstruction_batch(struct bk_server *srv, struct bk_http_req *req) {
+  struct cas_claims c;
+  if (!cas_auth(srv, req, 0, &c)) return 1;
+  size_t nids = 0;
+  for (size_t i = 0; i < req->nparams; i++)
+    if (strcmp(req->params[i].key, "file_id") == 0) nids++;
+  if (nids == 0) return bk_http_error(req, 400, "BadRequest", "no file_id given"), 1;
+  if (nids > CAS_BATCH_MAX_FILES)
+    return bk_http_error(req, 400, "BadRequest", "at most %u file_id per request",
+                         CAS_BATCH_MAX_FILES),
+           1;
+  bk_hash *ids = calloc(nids, sizeof *ids);
+  size_t *first = calloc(nids + 1, sizeof *first);
+  rterms l = {0};
+  int rc = ids && first ? 0 : bk_seterr(BK_ENOMEM, "out of memory");
+  size_t k = 0;
+  for (size_t i = 0; i < req->nparams && rc == 0; i++) {
+    if (strcmp(req->params[i].key, "file_id") != 0) continue;
+    const char *v = req->params[i].val;
+    if (strlen(v) != BK_HASH_HEX_LEN || bk_hash_parse(v, &ids[k]) != 0) {
+      free(ids);
+      free(first);
+      free(l.t);
+      return bk_http_error(req, 400, "InvalidHash", "file_id must be a 64-character hex hash"), 1;
+    }
+    uint64_t size = 0, off;
+    bk_file_term *ft = NULL;
+    size_t nft = 0;
+    first[k] = l.n;
+    rc = load_file(srv->db, &ids[k], &size, &ft, &nft);
+    if (rc == 0) rc = collect_terms(srv->db, ft, nft, size, 0, size ? size - 1 : 0, &l, &off);
+    free(ft);
+    k++;
+  }
+  first[nids] = l.n;
+  rfetch *fe = NULL;
+  size_t nfe = 0;
+  if (rc == 0) rc = build_fetch(srv->db, l.t, l.n, &fe, &nfe);
+  if (rc != 0) {
+    free(ids);
+    free(first);
+    free(l.t);
+    if (rc == BK_ENOTFOUND)
+      return bk_http_error(req, 404, "FileNotFound", "a file_id is not in CAS"), 1;
+    return cas_reply_store_error(req, rc, "reconstruction");
+  }
+  bk_buf js;
+  bk_buf_init(&js, RECON_JSON_MAX);
+  rc = bk_buf_printf(&js, "{\"files\":{");
+  for (size_t i = 0; i < nids && rc == 0; i++) {
+    if (i) rc = bk_buf_printf(&js, ",");
+    if (rc == 0) rc = put_hash_key(&js, &ids[i]);
+    if (rc == 0) rc = bk_buf_printf(&js, ":");
+    if (rc == 0) rc = emit_terms(&js, l.t + first[i], first[i + 1] - first[i]);
+  }
+  if (rc == 0) rc = bk_buf_printf(&js, "},\"fetch_info\":");
+  if (rc == 0) rc = emit_fetch(srv, &js, fe, nfe, 0);
+  if (rc == 0) rc = bk_buf_printf(&js, "}");
+  free(ids);
+  free(first);
+  free(fe);
+  free(l.t);
+  if (rc != 0) {
+    bk_buf_free(&js);
+    return bk_http_error(req, 503, "InternalError", "reconstruction too large"), 1;
+  }
+  return reply_json(req, &js);
 }
 
 /* ----------------------------------------------------- signed xorb ranges */

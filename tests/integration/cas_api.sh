@@ -175,6 +175,17 @@ bk_check "shard without verification entries accepted (uncompressed xorb)" test 
 "$TOOL" download "$BK_URL" "$RT" "$H3" "$D/out3" --v1
 bk_check "download file3" cmp -s "$D/out3" "$D/file3"
 
+# ---- batch reconstruction (xet-core form)
+bk_req GET "/v1/reconstructions?file_id=$H1&file_id=$H2" "$RT"
+bk_expect "batch reconstruction -> 200" 200 "$BK_STATUS"
+bk_expect "batch: both files listed" 2 "$(bk_json 'len(j["files"])')"
+bk_expect "batch: terms cover file1" "$SIZE1" "$(bk_json 'sum(t["unpacked_length"] for t in j["files"]["'"$H1"'"])')"
+bk_expect "batch: every term has a covering fetch entry" ok "$(bk_json '"ok" if all(any(e["range"]["start"] <= t["range"]["start"] and t["range"]["end"] <= e["range"]["end"] for e in j["fetch_info"][t["hash"]]) for ts in j["files"].values() for t in ts) else "missing"')"
+bk_req GET "/v1/reconstructions?file_id=$H1&file_id=$(printf '%064d' 9)" "$RT"
+bk_expect "batch with an unknown file -> 404" 404 "$BK_STATUS"
+bk_req GET "/v1/reconstructions" "$RT"
+bk_expect "batch without file_id -> 400" 400 "$BK_STATUS"
+
 # ---- auth
 X1=$(head -n 1 "$D/b1/xorbs.txt" | cut -d' ' -f1)
 XF=$(head -n 1 "$D/b1/xorbs.txt" | cut -d' ' -f2)
