@@ -144,8 +144,9 @@ const main = async () => {
       { name: 'obj.json', mimeType: 'application/json', buffer: enc(JSONDOC) },
       { name: 'logs.json', mimeType: 'application/json', buffer: enc('{"keep":true}') },
       { name: XSS, mimeType: 'text/plain', buffer: enc('xss payload file') },
+      { name: '"><img src=x onerror=alert(2)>.csv', mimeType: 'text/csv', buffer: enc('<svg onload=alert(3)>,x\n1,2\n') },
     ]);
-    check('upload flash message', (await page.locator('.flash').textContent() || '').includes('Uploaded 5'), await page.locator('.flash').textContent());
+    check('upload flash message', (await page.locator('.flash').textContent() || '').includes('Uploaded 6'), await page.locator('.flash').textContent());
     const names = await page.locator('table.tree tbody tr td:first-child').allTextContents();
     check('uploaded files listed', ['hello.txt', 'data.csv', 'obj.json', 'logs.json'].every((n) => names.some((t) => t.includes(n))), names.join('|'));
     // into a folder: open /tree/logs is 404 until it exists, so upload with prefix via the folder form
@@ -187,6 +188,13 @@ const main = async () => {
     const again = page.locator('table.tree a', { hasText: 'script>' });
     if (await again.count()) { await again.first().click(); await page.waitForLoadState('load'); }
     await shot(page, '06-xss');
+    await page.goto(BASE + '/buckets/alice/pub');
+    check('attribute-breaking name stays text', await page.locator('main img, main svg').count() === 0);
+    await page.locator('table.tree a', { hasText: 'onerror=alert(2)' }).click();
+    await page.waitForLoadState('load');
+    check('markup in CSV cells stays text', await page.locator('.preview svg').count() === 0 &&
+      (await page.locator('.preview th').first().textContent()) === '<svg onload=alert(3)>');
+    await shot(page, '06b-xss-csv');
     await page.waitForTimeout(300);
     check('no dialog fired', dialogs.length === 0, dialogs.join('|'));
   });
