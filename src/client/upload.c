@@ -134,6 +134,7 @@ typedef struct session {
   char *tok, *cas;
   char cache_dir[4096];
   int use_cache, cache_hits;
+  int shard_rejected; /* the server refused a shard (e.g. a cached xorb is gone) */
 
   xent *xt;
   uint32_t nx, xcap;
@@ -766,7 +767,10 @@ static int post_shard(session *s, const bk_shard *sh) {
     bk_http_resp r;
     rc = cas_request(s, "POST", "/v1/shards", out.p, out.len, 1 << 20, &r);
     if (!rc) {
-      if (r.status < 200 || r.status >= 300) rc = bk_http_error(&r, "shard upload");
+      if (r.status < 200 || r.status >= 300) {
+        rc = bk_http_error(&r, "shard upload");
+        if (r.status == 400 || r.status == 404 || r.status == 422) s->shard_rejected = 1;
+      }
       bk_http_resp_free(&r);
     }
     if (!rc) {
@@ -917,7 +921,7 @@ static int run_session(bk_client *c, const char *id, const bk_upload_item *items
   if (!rc && s.err) rc = bk_seterr(s.err, "%s", s.errmsg);
   if (!rc) rc = send_shards(&s, files, n);
   for (size_t i = 0; !rc && i < n; i++) bk_hash_to_hex(&files[i].hash, hashes[i]);
-  *cache_hits = s.cache_hits;
+  *cache_hits = s.shard_rejected ? s.cache_hits : 0;
   bk_chunker_free(k);
   for (size_t i = 0; i < n; i++) free(files[i].terms);
   free(files);
@@ -947,7 +951,7 @@ int bk_xet_upload(bk_client *c, const char *bucket_id, const bk_upload_item *ite
   int hits = 0;
   int use_cache = !c->no_shard_cache;
   int rc = run_session(c, bucket_id, items, n, hashes, stats, use_cache, &hits);
-  if (rc && use_cache && hits > 0 && (rc == BK_EHTTP || rc == BK_ENOTFOUND)) {
+  if (rc && use_cache && hits > 0) {
     /* the server no longer has something our cache promised: forget the
      * cache and redo the upload without it */
     char dir[4096];

@@ -86,7 +86,7 @@ P2=$(xorb_posts)
 NX=$(( (330000000 + 67108863) / 67108864 ))
 echo "killed upload: $((P1 - P0)) xorb posts before the kill, $((P2 - P1)) in the re-run (file has ~$NX xorbs)"
 [ $((P1 - P0)) -ge 1 ] && [ $((P2 - P1)) -le $((NX - (P1 - P0) + 1)) ] && [ $((P2 - P1)) -lt "$NX" ] \
-  && bk_ok "re-run after kill -9 sends only the missing xorbs" || bk_fail "re-run after kill -9 sends only the missing xorbs"
+  && bk_ok "re-run after kill -9 sends only the missing xorbs" || { bk_fail "re-run after kill -9 sends only the missing xorbs"; grep -E 'xorbs|shards' "$BK_LOG" | tail -12 | cut -c1-150; }
 "$HF" cp hf://buckets/alice/ckpt/kill.bin "$W/kill.back" >/dev/null 2>&1
 cmp -s "$W/kill.bin" "$W/kill.back" && bk_ok "resumed upload reads back" || bk_fail "resumed upload reads back"
 rm -f "$W/kill.bin" "$W/kill.back"
