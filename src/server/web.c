@@ -225,7 +225,21 @@ static int message_page(struct wctx *c, int status, const char *heading, const c
   return reply_page(c, status, heading, &content);
 }
 
+static char *url_escape(const char *s, int keep_slash);
+
 static int not_found(struct wctx *c) {
+  if (!is_user(c) && c->req->raw_path && strlen(c->req->raw_path) < 2048 &&
+      !strpbrk(c->req->raw_path, "\"<>'&")) {
+    /* signed out: offer to sign in and come back (raw_path is still
+     * percent-encoded; escaped again as a query value) */
+    char *n = url_escape(c->req->raw_path, 0);
+    char back[8300];
+    snprintf(back, sizeof back, "/login?next=%s", n ? n : "%2F");
+    free(n);
+    return message_page(c, 404, "Not found",
+                        "There is nothing here, or it is private: sign in to see private buckets.",
+                        back, "Sign in");
+  }
   return message_page(c, 404, "Not found",
                       "There is nothing here, or you do not have access to it.", "/", "Home");
 }

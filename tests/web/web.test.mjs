@@ -421,6 +421,11 @@ const main = async () => {
     check('anonymous: public bucket visible', resp.status() === 200);
     check('anonymous: no upload form', await ap.locator('#upload-form').count() === 0);
     await shot(ap, '13-anonymous');
+    await ap.goto(BASE + '/buckets/alice/secret/tree/x');
+    await ap.getByRole('link', { name: 'Sign in' }).last().click();
+    await ap.getByLabel('Access token').fill(ALICE);
+    await Promise.all([ap.waitForNavigation(), ap.getByRole('button', { name: 'Sign in' }).click()]);
+    check('sign in from a 404 comes back to the page', ap.url() === BASE + '/buckets/alice/secret/tree/x', ap.url());
     await anon.close();
   });
 
