@@ -439,7 +439,17 @@ static int get_paged(bk_client *c, const char *first, const char *what, cJSON **
       while ((e = cJSON_DetachItemFromArray(j, 0)) != NULL) cJSON_AddItemToArray(all, e);
     }
     cJSON_Delete(j);
-    if (!rc && r.link_next) url = strdup(r.link_next);
+    if (!rc && r.link_next) {
+      /* never send the Hub token to another origin */
+      int abs = strncmp(r.link_next, "http://", 7) == 0 || strncmp(r.link_next, "https://", 8) == 0;
+      size_t el = strlen(c->endpoint);
+      if (abs && (strncmp(r.link_next, c->endpoint, el) != 0 || r.link_next[el] != '/'))
+        rc = bk_seterr(BK_EFORMAT, "%s: next page link points to another origin", what);
+      else if (!abs && r.link_next[0] != '/')
+        rc = bk_seterr(BK_EFORMAT, "%s: bad next page link", what);
+      else
+        url = strdup(r.link_next);
+    }
     bk_http_resp_free(&r);
   }
   free(url);

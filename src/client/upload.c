@@ -124,6 +124,7 @@ typedef struct keyed {
 
 typedef struct sfile {
   bk_hash hash;
+  uint64_t size; /* bytes actually read */
   term *terms;
   uint32_t nterms, cap;
 } sfile;
@@ -744,6 +745,7 @@ static int process_item(session *s, bk_chunker *k, const bk_upload_item *it, sfi
   bk_merkle_free(s->mk);
   s->mk = NULL;
   if (!rc) {
+    f->size = total;
     s->st->files++;
     s->st->bytes += total;
     pthread_mutex_lock(&s->c->mu);
@@ -877,8 +879,8 @@ static void session_free(session *s) {
 }
 
 static int run_session(bk_client *c, const char *id, const bk_upload_item *items, size_t n,
-                       char (*hashes)[65], bk_transfer_stats *st, int use_cache,
-                       int *cache_hits) {
+                       char (*hashes)[65], uint64_t *sizes, bk_transfer_stats *st,
+                       int use_cache, int *cache_hits) {
   session s;
   memset(&s, 0, sizeof s);
   s.c = c;
@@ -920,7 +922,10 @@ static int run_session(bk_client *c, const char *id, const bk_upload_item *items
   for (int i = 0; i < started; i++) pthread_join(s.th_ids[i], NULL);
   if (!rc && s.err) rc = bk_seterr(s.err, "%s", s.errmsg);
   if (!rc) rc = send_shards(&s, files, n);
-  for (size_t i = 0; !rc && i < n; i++) bk_hash_to_hex(&files[i].hash, hashes[i]);
+  for (size_t i = 0; !rc && i < n; i++) {
+    bk_hash_to_hex(&files[i].hash, hashes[i]);
+    if (sizes) sizes[i] = files[i].size;
+  }
   *cache_hits = s.shard_rejected ? s.cache_hits : 0;
   bk_chunker_free(k);
   for (size_t i = 0; i < n; i++) free(files[i].terms);
@@ -929,8 +934,8 @@ static int run_session(bk_client *c, const char *id, const bk_upload_item *items
   return rc;
 }
 
-int bk_xet_upload(bk_client *c, const char *bucket_id, const bk_upload_item *items, size_t n,
-                  char (*hashes)[65], bk_transfer_stats *stats) {
+static int xet_upload(bk_client *c, const char *bucket_id, const bk_upload_item *items,
+                      size_t n, char (*hashes)[65], uint64_t *sizes, bk_transfer_stats *stats) {
   bk_transfer_stats local;
   if (!stats) stats = &local;
   memset(stats, 0, sizeof *stats);
@@ -950,7 +955,7 @@ int bk_xet_upload(bk_client *c, const char *bucket_id, const bk_upload_item *ite
   pthread_mutex_unlock(&c->mu);
   int hits = 0;
   int use_cache = !c->no_shard_cache;
-  int rc = run_session(c, bucket_id, items, n, hashes, stats, use_cache, &hits);
+  int rc = run_session(c, bucket_id, items, n, hashes, sizes, stats, use_cache, &hits);
   if (rc && use_cache && hits > 0) {
     /* the server no longer has something our cache promised: forget the
      * cache and redo the upload without it */
@@ -958,10 +963,15 @@ int bk_xet_upload(bk_client *c, const char *bucket_id, const bk_upload_item *ite
     cache_dir_for(c, dir, sizeof dir);
     wipe_cache(dir);
     memset(stats, 0, sizeof *stats);
-    rc = run_session(c, bucket_id, items, n, hashes, stats, 0, &hits);
+    rc = run_session(c, bucket_id, items, n, hashes, sizes, stats, 0, &hits);
   }
   stats->seconds = bk_mono_s() - t0;
   return rc;
+}
+
+int bk_xet_upload(bk_client *c, const char *bucket_id, const bk_upload_item *items, size_t n,
+                  char (*hashes)[65], bk_transfer_stats *stats) {
+  return xet_upload(c, bucket_id, items, n, hashes, NULL, stats);
 }
 
 int bk_upload(bk_client *c, const char *bucket_id, const bk_upload_item *items, size_t n,
@@ -980,21 +990,34 @@ int bk_upload(bk_client *c, const char *bucket_id, const bk_upload_item *items, 
     free(id);
     return bk_seterr(BK_ENOMEM, "out of memory");
   }
-  rc = bk_xet_upload(c, id, items, n, hashes, stats);
-  bk_buf b;
-  bk_buf_init(&b, (size_t)1 << 34);
+  /* size and mtime are taken BEFORE reading: a file modified during the
+   * upload is then registered with its older mtime and re-sent next sync */
+  int64_t *mts = calloc(n ? n : 1, sizeof *mts);
+  uint64_t *sizes = calloc(n ? n : 1, sizeof *sizes);
   int64_t now = bk_wall_ms();
+  if (!mts || !sizes) rc = bk_seterr(BK_ENOMEM, "out of memory");
   for (size_t i = 0; !rc && i < n; i++) {
-    int64_t mt = items[i].mtime_ms;
-    uint64_t size = items[i].len;
+    mts[i] = items[i].mtime_ms;
+    sizes[i] = items[i].len;
     if (items[i].local_path) {
       struct stat st;
-      if (stat(items[i].local_path, &st) == 0) {
-        size = (uint64_t)st.st_size;
-        if (mt < 0) mt = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+      if (stat(items[i].local_path, &st))
+        rc = bk_seterr(BK_EIO, "cannot stat %s: %s", items[i].local_path, strerror(errno));
+      else {
+        sizes[i] = (uint64_t)st.st_size;
+        if (mts[i] < 0) mts[i] = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
       }
     }
-    if (mt < 0) mt = now;
+    if (mts[i] < 0) mts[i] = now;
+  }
+  uint64_t *read_sizes = calloc(n ? n : 1, sizeof *read_sizes);
+  if (!rc && !read_sizes) rc = bk_seterr(BK_ENOMEM, "out of memory");
+  if (!rc) rc = xet_upload(c, id, items, n, hashes, read_sizes, stats);
+  bk_buf b;
+  bk_buf_init(&b, (size_t)1 << 34);
+  for (size_t i = 0; !rc && i < n; i++) {
+    int64_t mt = mts[i];
+    uint64_t size = read_sizes[i]; /* what was hashed (sizes[i] if unchanged) */
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "type", "addFile");
     cJSON_AddStringToObject(o, "path", items[i].remote_path);
@@ -1012,6 +1035,9 @@ int bk_upload(bk_client *c, const char *bucket_id, const bk_upload_item *items, 
     if (!rc) rc = bk_bucket_batch(c, id, (const char *)b.p, NULL);
   }
   bk_buf_free(&b);
+  free(mts);
+  free(sizes);
+  free(read_sizes);
   free(hashes);
   free(id);
   return rc;
