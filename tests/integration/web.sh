@@ -25,6 +25,8 @@ export BUCKETD_WEB_DIR="$ROOT/web"
 bk_start
 ALICE=$(bk_user_token alice write) || { bk_fail "create alice"; bk_summary; }
 BOB=$(bk_user_token bob write) || { bk_fail "create bob"; bk_summary; }
+bk_admin org add acme --owner alice >/dev/null 2>&1 && bk_admin org member acme bob --role read >/dev/null 2>&1 \
+  || { bk_fail "create org acme with bob as read member"; bk_summary; }
 READ_TOK=$(bk_token alice read 2>"$BK_TMP/readtok.err") || { bk_fail "create alice read token"; bk_summary; }
 READ_ID=$(sed -n 's/.*token id \([0-9]*\).*/\1/p' "$BK_TMP/readtok.err" | head -n 1)
 rm -rf "$SHOTS"; mkdir -p "$SHOTS"

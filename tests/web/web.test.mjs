@@ -444,6 +444,18 @@ const main = async () => {
     const r = await bp.request.post(BASE + '/buckets/alice/pub/delete', { form: { csrf, path: 'hello.txt', kind: 'file' }, maxRedirects: 0 });
     check('bob: delete refused', r.status() === 403, `${r.status()}`);
     await shot(bp, '14-bob');
+    // org membership: bob reads acme's private bucket, cannot write it
+    const r3 = await api('POST', '/api/buckets/acme/team', ALICE, JSON.stringify({ private: true }), { 'Content-Type': 'application/json' });
+    check('api: alice creates private acme/team', r3.status === 200 || r3.status === 201, `${r3.status}`);
+    await bp.goto(BASE + '/');
+    check('bob: home lists org acme', (await bp.locator('main').textContent()).includes('acme'));
+    await bp.goto(BASE + '/acme');
+    check('bob (read member): sees private org bucket', (await bp.locator('main').textContent()).includes('team'));
+    check('bob (read member): no create form', await bp.getByRole('button', { name: 'Create bucket' }).count() === 0);
+    const rt = await bp.goto(BASE + '/buckets/acme/team');
+    check('bob (read member): opens it, no upload form', rt.status() === 200 && await bp.locator('#upload-form').count() === 0);
+    const anonTeam = await fetch(BASE + '/buckets/acme/team');
+    check('anonymous: private org bucket 404', anonTeam.status === 404, `${anonTeam.status}`);
     await bctx.close();
   });
 
