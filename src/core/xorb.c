@@ -187,10 +187,15 @@ int bk_xorb_codec_encode(bk_xorb_codec *c, bk_buf *out, const void *data,
       if (rc) return rc;
       bk_bg4_split(src, len, c->grp);
       size_t b = lz4_frame(c, c->c2, c->grp, len);
+      /* A clear win (> 1/32 smaller) keeps BG4 on every chunk; a marginal
+       * win is still used for this chunk but backs off like a loss. */
+      int clear_win = b && b + plen / 32 < plen;
       if (b && b < plen) {
         payload = c->c2;
         plen = b;
         scheme = BK_COMP_BG4_LZ4;
+      }
+      if (clear_win) {
         c->bg4_backoff = 0;
       } else {
         c->bg4_backoff = c->bg4_backoff ? c->bg4_backoff * 2 : 1;
