@@ -599,7 +599,8 @@ static int post_namespace(struct wctx *c, const char *nsname) {
 struct ent {
   int is_dir;
   char *path;
-  uint64_t size;
+  uint64_t size;     /* file size, or bytes below a directory */
+  uint64_t nfiles;   /* directories: files below it */
   int64_t mtime_ms, uploaded_ms;
 };
 
@@ -632,6 +633,7 @@ static int list_cb(void *ctx, const bk_file_entry *fe) {
   if (!e->path) return BK_ENOMEM;
   e->is_dir = fe->is_dir;
   e->size = fe->size;
+  e->nfiles = fe->is_dir ? fe->nfiles : 0;
   e->mtime_ms = fe->mtime_ms;
   e->uploaded_ms = fe->uploaded_ms;
   l->n++;
@@ -736,10 +738,14 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
   rc = 0;
   for (size_t i = 0; i < l.n && rc >= 0; i++) {
     struct ent *e = &l.e[i];
-    char sz[32], when[32];
+    char sz[80], hs[32], when[32];
     bk_html_date(e->is_dir ? e->uploaded_ms : e->mtime_ms, when);
-    if (e->is_dir) snprintf(sz, sizeof sz, "-");
-    else bk_human_size(e->size, sz);
+    bk_human_size(e->size, hs);
+    if (e->is_dir)
+      snprintf(sz, sizeof sz, "%s <span class=\"hint\">(%llu file%s)</span>", hs,
+               (unsigned long long)e->nfiles, e->nfiles == 1 ? "" : "s");
+    else
+      snprintf(sz, sizeof sz, "%s", hs);
     rc = bk_buf_printf(&rows, "<tr class=\"%s\"><td><a href=\"", e->is_dir ? "dir" : "file");
     if (rc >= 0) rc = bucket_base(&rows, b);
     if (rc >= 0) rc = bk_buf_printf(&rows, e->is_dir ? "/tree/" : "/blob/");
@@ -764,6 +770,15 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
   bk_human_size(u.stored_bytes, stored);
   bk_dedup_ratio(u.logical_bytes, u.stored_bytes, ratio);
 
+  char folder_stats[160] = "";
+  bk_dir_stats ds;
+  if (prefix && bk_db_dir_stats(c->srv->db, b->id, prefix, &ds) == 0) {
+    char fb[32], fw[32];
+    bk_human_size(ds.bytes, fb);
+    bk_html_date(ds.updated_ms, fw);
+    snprintf(folder_stats, sizeof folder_stats, "%llu file%s, %s, last change %s",
+             (unsigned long long)ds.nfiles, ds.nfiles == 1 ? "" : "s", fb, fw);
+  }
   char uri[2300], sync[2500], label[1100];
   snprintf(uri, sizeof uri, "hf://buckets/%s/%s%s%s", b->ns, b->name, prefix ? "/" : "",
            prefix ? prefix : "");
@@ -829,6 +844,7 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
       {"q", q},
       {"is_empty", l.n == 0 ? "1" : NULL},
       {"folder_label", label},
+      {"folder_stats", folder_stats[0] ? folder_stats : NULL},
       {"rows", (const char *)rows.p},
       {"first_url", first},
       {"next_url", nexturl},
@@ -919,13 +935,6 @@ static int page_blob(struct wctx *c, const bk_bucket *b, int role, const char *p
 
 /* ---- delete ---- */
 
-struct count_ctx { uint64_t n; };
-static int count_cb(void *ctx, const bk_file_entry *e) {
-  (void)e;
-  ((struct count_ctx *)ctx)->n++;
-  return 0;
-}
-
 static int page_delete_confirm(struct wctx *c, const bk_bucket *b, int role) {
   const char *path = bk_http_param(c->req, "path");
   const char *kind = bk_http_param(c->req, "kind");
@@ -936,13 +945,9 @@ static int page_delete_confirm(struct wctx *c, const bk_bucket *b, int role) {
   int folder = strcmp(kind, "folder") == 0;
   char count[64];
   if (folder) {
-    struct count_ctx cc = {0};
-    char *next = NULL;
-    bk_db_tree(c->srv->db, b->id, path, BK_TREE_RECURSIVE, NULL, BK_TREE_LIMIT_MAX, count_cb,
-               &cc, &next);
-    snprintf(count, sizeof count, "%s%llu file(s)", next ? "more than " : "",
-             (unsigned long long)cc.n);
-    free(next);
+    bk_dir_stats ds;
+    if (bk_db_dir_stats(c->srv->db, b->id, path, &ds) < 0) return not_found(c);
+    snprintf(count, sizeof count, "%llu file(s)", (unsigned long long)ds.nfiles);
   } else {
     bk_file_info fi;
     if (bk_db_file_get(c->srv->db, b->id, path, &fi) < 0) return not_found(c);

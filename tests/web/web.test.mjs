@@ -167,8 +167,11 @@ const main = async () => {
     check('totals shown', (await page.locator('dl.totals').textContent()).includes('Dedup ratio'));
     check('hf:// URI shown', await page.locator('#uri').inputValue() === 'hf://buckets/alice/pub');
     check('sync command shown', (await page.locator('#synccmd').inputValue()).startsWith('hf buckets sync hf://buckets/alice/pub'));
+    const logsRow = await page.locator('table.tree tr.dir', { hasText: 'logs/' }).textContent();
+    check('folder row shows its size and file count', logsRow.includes('12 B') && logsRow.includes('(2 files)'), logsRow);
     await page.getByRole('link', { name: 'logs/' }).click();
     await page.waitForLoadState('load');
+    check('folder totals shown', (await page.locator('main p.hint').first().textContent()).startsWith('This folder: 2 files, 12 B'));
     const crumbs = await page.locator('nav.crumbs li').allTextContents();
     check('breadcrumbs to folder', crumbs.join('/') === 'buckets/alice/pub/logs', crumbs.join('/'));
     await page.getByRole('link', { name: 'pub' }).click();
