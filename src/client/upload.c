@@ -33,7 +33,9 @@
 
 #define NONE32 0xFFFFFFFFu
 #define READ_BLOCK (8u << 20)
-#define DEDUP_SPACING 256
+#define DEDUP_SPACING 256 /* spec: min chunks between queries (reference client) */
+#define DENSE_MOD 64       /* key-chunk modulus this client queries and flags */
+#define DENSE_SPACING 16   /* min chunks between key-chunk queries */
 #define SHARD_SPLIT_BYTES (48u << 20)
 #define CACHE_MAX_BYTES (1ull << 30)
 
@@ -586,16 +588,23 @@ static int on_chunk(void *ctx, uint64_t offset, const uint8_t *data, size_t len,
   int rc = bk_merkle_push(s->mk, h, len);
   if (rc) return rc;
   const ment *e = lookup(s, h);
-  /* Global dedup (xet.md §8): eligible chunks (first of a file, hash tail %
-   * 1024 == 0) at most once per DEDUP_SPACING chunks; plus the first chunk
-   * after a deduplicated run (where an edited region of a known file starts),
-   * which this client flags eligible in the xorb blocks it uploads. */
-  int std_elig = (s->chunk_no == 0 && len >= 4096) || (bk_hash_tail_u64(h) % 1024) == 0;
-  int boundary = s->prev_hit && s->boundary_queries < 4096;
+  /* Global dedup (xet.md §8). Asked for a chunk we do not know when it is
+   *  - the first chunk of a file, or
+   *  - the first unknown chunk after deduplicated ones (an edited region of a
+   *    known file starts, or an old xorb ends and the next one begins), or
+   *  - a "key" chunk (hash tail % DENSE_MOD == 0, a superset of the spec's
+   *    % 1024) at least DENSE_SPACING chunks after the previous query.
+   * The server indexes the first chunk of each file, tail % 1024 chunks and
+   * chunks flagged 0x80000000 in uploaded xorb blocks; this client flags
+   * the same positions it queries (first of file, first after a dedup run,
+   * first of each xorb, key chunks), so a re-upload finds its way back into
+   * old xorbs within ~DENSE_MOD chunks of any edit. */
+  uint64_t tail = bk_hash_tail_u64(h);
   if (!e && !s->c->no_global_dedup &&
-      ((std_elig && s->since_query >= DEDUP_SPACING) || boundary)) {
-    if (boundary && !(std_elig && s->since_query >= DEDUP_SPACING)) s->boundary_queries++;
-    else s->since_query = 0;
+      ((s->chunk_no == 0 && len >= 4096) || (s->prev_hit && s->boundary_queries < 65536) ||
+       (tail % DENSE_MOD == 0 && s->since_query >= DENSE_SPACING))) {
+    if (s->prev_hit) s->boundary_queries++;
+    s->since_query = 0;
     global_query(s, h);
     e = lookup(s, h);
   }
@@ -622,7 +631,7 @@ static int on_chunk(void *ctx, uint64_t offset, const uint8_t *data, size_t len,
     if (rc) return rc;
     x = s->cur_x;
     i = (uint32_t)bk_xorb_builder_count(s->cur) - 1;
-    if (flag_new || (bk_hash_tail_u64(h) % 1024) == 0) s->cur_flags[i] = 1;
+    if (flag_new || i == 0 || tail % DENSE_MOD == 0) s->cur_flags[i] = 1;
     if ((rc = cmap_put(&s->chunks, h, x, i))) return rc;
   }
   pthread_mutex_lock(&s->c->mu);

@@ -89,5 +89,9 @@ echo "killed upload: $((P1 - P0)) xorb posts before the kill, $((P2 - P1)) in th
   && bk_ok "re-run after kill -9 sends only the missing xorbs" || { bk_fail "re-run after kill -9 sends only the missing xorbs"; grep -E 'xorbs|shards' "$BK_LOG" | tail -12 | cut -c1-150; }
 "$HF" cp hf://buckets/alice/ckpt/kill.bin "$W/kill.back" >/dev/null 2>&1
 cmp -s "$W/kill.bin" "$W/kill.back" && bk_ok "resumed upload reads back" || bk_fail "resumed upload reads back"
+# a multi-xorb file re-uploaded with an empty cache finds every old xorb
+SK=$(stored)
+HF_HOME=$BK_TMP/home6 "$HF" cp "$W/kill.bin" hf://buckets/alice/ckpt/kill-again.bin >/dev/null 2>&1 || bk_fail "fresh-cache re-upload of a multi-xorb file"
+within "multi-xorb identical re-upload, empty cache, adds ~nothing" $(( $(stored) - SK )) 1048576
 rm -f "$W/kill.bin" "$W/kill.back"
 bk_summary
