@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "buckets/error.h"
@@ -104,8 +105,40 @@ static int sink_body(void *ctx, const void *data, size_t len) {
   return bk_buf_append((bk_buf *)ctx, data, len);
 }
 
-/* Decodes chunks [u->start, u->end) of the fetched records and writes them
- * at the use's offset in STAGE_BYTES pieces; hashes each chunk. */
+#define MAX_IOV 512
+
+/* Writes segments that are contiguous in the output starting at vo. */
+static int out_writev(dl *d, int64_t vo, struct iovec *iov, int cnt, size_t total) {
+  if (d->buf || vo < 0 || (uint64_t)vo + total > d->limit) {
+    for (int i = 0; i < cnt; i++) {
+      int rc = out_write(d, vo, iov[i].iov_base, iov[i].iov_len);
+      if (rc) return rc;
+      vo += (int64_t)iov[i].iov_len;
+    }
+    return 0;
+  }
+  while (cnt > 0) {
+    ssize_t w = pwritev(d->fd, iov, cnt, (off_t)vo);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return bk_seterr(BK_EIO, "write: %s", strerror(errno));
+    vo += w;
+    while (cnt > 0 && (size_t)w >= iov[0].iov_len) {
+      w -= (ssize_t)iov[0].iov_len;
+      iov++;
+      cnt--;
+    }
+    if (cnt > 0 && w > 0) {
+      iov[0].iov_base = (uint8_t *)iov[0].iov_base + w;
+      iov[0].iov_len -= (size_t)w;
+    }
+  }
+  return 0;
+}
+
+/* Decodes chunks [u->start, u->end) of the fetched records, hashes each one
+ * and writes them at the use's offset. Uncompressed records are written
+ * straight from the fetched body (no copy); compressed ones are decoded into
+ * the stage buffer. Flushes every MAX_IOV segments / STAGE_BYTES. */
 static int emit_use(dl *d, const fetch *f, const use *u, const uint8_t *body, size_t blen,
                     wbuf *w) {
   size_t pos = 0;
@@ -118,36 +151,57 @@ static int emit_use(dl *d, const fetch *f, const use *u, const uint8_t *body, si
     pos += rl;
     k++;
   }
-  size_t staged = 0;
+  struct iovec iov[MAX_IOV];
+  int cnt = 0;
+  size_t staged = 0, pending = 0;
   int64_t vo = u->vo;
   uint64_t produced = 0;
-  for (; k < u->end; k++) {
-    if (staged + BK_XORB_CHUNK_MAX > STAGE_BYTES) {
-      int rc = out_write(d, vo, w->stage, staged);
-      if (rc) return rc;
-      vo += (int64_t)staged;
-      staged = 0;
+  int rc = 0;
+  for (; k < u->end && !rc; k++) {
+    if (cnt == MAX_IOV || staged + BK_XORB_CHUNK_MAX > STAGE_BYTES || pending >= STAGE_BYTES) {
+      rc = out_writev(d, vo, iov, cnt, pending);
+      if (rc) break;
+      vo += (int64_t)pending;
+      cnt = 0;
+      staged = pending = 0;
     }
-    if (pos >= blen) return bk_seterr(BK_ETRUNCATED, "xorb range ends before chunk %u", k);
-    size_t consumed = 0, outlen = 0;
-    int rc = bk_xorb_decode_chunk(body + pos, blen - pos, w->stage + staged, BK_XORB_CHUNK_MAX,
-                                  &consumed, &outlen);
-    if (rc) return rc;
-    pos += consumed;
+    if (blen - pos < BK_XORB_RECORD_HEADER) {
+      rc = bk_seterr(BK_ETRUNCATED, "xorb range ends before chunk %u", k);
+      break;
+    }
+    const uint8_t *rec = body + pos;
+    uint32_t clen = bk_load_u24le(rec + 1), ulen = bk_load_u24le(rec + 5);
+    const uint8_t *out;
+    size_t outlen;
+    if (rec[0] == 0 && rec[4] == BK_COMP_NONE && clen == ulen && ulen > 0 &&
+        ulen <= BK_XORB_CHUNK_MAX && clen <= blen - pos - BK_XORB_RECORD_HEADER) {
+      out = rec + BK_XORB_RECORD_HEADER;
+      outlen = ulen;
+      pos += BK_XORB_RECORD_HEADER + clen;
+    } else {
+      size_t consumed = 0;
+      rc = bk_xorb_decode_chunk(rec, blen - pos, w->stage + staged, BK_XORB_CHUNK_MAX, &consumed,
+                                &outlen);
+      if (rc) break;
+      out = w->stage + staged;
+      staged += outlen;
+      pos += consumed;
+    }
     if (d->leaves) {
       uint64_t li = u->chunk_base + (k - u->start);
       if (li < d->nleaves) {
-        bk_chunk_hash(w->stage + staged, outlen, &d->leaves[li].hash);
+        bk_chunk_hash(out, outlen, &d->leaves[li].hash);
         d->leaves[li].len = outlen;
       }
     }
-    staged += outlen;
+    iov[cnt].iov_base = (void *)out;
+    iov[cnt].iov_len = outlen;
+    cnt++;
+    pending += outlen;
     produced += outlen;
   }
-  if (staged) {
-    int rc = out_write(d, vo, w->stage, staged);
-    if (rc) return rc;
-  }
+  if (!rc && cnt) rc = out_writev(d, vo, iov, cnt, pending);
+  if (rc) return rc;
   if (produced != u->unpacked)
     return bk_seterr(BK_ESIZE, "term %u decoded to %llu bytes, expected %u", u->term,
                      (unsigned long long)produced, u->unpacked);
