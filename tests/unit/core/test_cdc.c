@@ -381,7 +381,7 @@ static void test_parallel_equals_sequential(void) {
   memset(d + (5u << 20), 0, 7u << 20);
   for (size_t i = (20u << 20); i < (26u << 20); i++) d[i] = (uint8_t)("abcdefgh ij\n"[i % 12]);
   size_t sizes[] = {maxlen, (33u << 20) + 17, (9u << 20) + 1, 4u << 20, (2u << 20) - 5};
-  unsigned threads[] = {2, 3, 4, 7, 16};
+  unsigned threads[] = {0, 1, 2, 3, 4, 7, 16, 100};
   int mism = 0, runs = 0;
   for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
     uint64_t *seq = NULL;
