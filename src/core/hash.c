@@ -70,9 +70,11 @@ int bk_hash_from_hex(const char *s, bk_hash *out) {
   bk_hash tmp;
   for (int g = 0; g < 4; g++) {
     for (int i = 0; i < 8; i++) {
+      /* stop at the first bad char (a NUL included): never read past it */
       int hi = hexval(s[(g * 8 + i) * 2]);
+      if (hi < 0) return bk_seterr(BK_EINVAL, "invalid hex digit in hash");
       int lo = hexval(s[(g * 8 + i) * 2 + 1]);
-      if (hi < 0 || lo < 0) return bk_seterr(BK_EINVAL, "invalid hex digit in hash");
+      if (lo < 0) return bk_seterr(BK_EINVAL, "invalid hex digit in hash");
       tmp.b[g * 8 + (7 - i)] = (uint8_t)(hi << 4 | lo);
     }
   }
