@@ -113,6 +113,12 @@ static void test_parse_errors(void) {
   CHECK_EQ_INT(bk_hash_from_hex(longer, &h2), 0);
   CHECK(bk_hash_eq(&h, &h2));
   CHECK_EQ_INT(bk_hash_parse(longer, &h2), BK_EINVAL);
+  /* a short string given to from_hex: rejected at its NUL, no over-read
+   * (exact-size heap block, so ASan would flag a read past it) */
+  char *shortstr = malloc(4);
+  memcpy(shortstr, "abc", 4);
+  CHECK_EQ_INT(bk_hash_from_hex(shortstr, &h2), BK_EINVAL);
+  free(shortstr);
 }
 
 static void test_roundtrip_random(void) {
