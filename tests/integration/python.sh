@@ -9,11 +9,9 @@
 cd "$BUCKETS_ROOT"
 VENV=${BUCKETS_VENV:-$BUCKETS_ROOT/.venv}
 case "$BUILD" in /*) LIBSO="$BUILD/lib/libbuckets.so" ;; *) LIBSO="$BUCKETS_ROOT/$BUILD/lib/libbuckets.so" ;; esac
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import hfbuckets' 2>/dev/null <<<"" \
-   || [ python/install-venv.sh -nt "$VENV/bin/python" ]; then
-  if python/install-venv.sh "$VENV" >"$BK_TMP/venv.log" 2>&1; then bk_ok "venv created"; else
-    bk_fail "venv created" "$(tail -3 "$BK_TMP/venv.log")"; bk_summary; fi
-fi
+# idempotent and quick: (re)writes the .pth and the entry-point metadata
+python/install-venv.sh "$VENV" >"$BK_TMP/venv.log" 2>&1 || {
+  bk_fail "venv created" "$(tail -3 "$BK_TMP/venv.log")"; bk_summary; }
 [ -f "$LIBSO" ] || { bk_fail "libbuckets.so built" "$LIBSO"; bk_summary; }
 bk_start
 TOK_A=$(bk_user_token alice write) || { bk_fail "create user alice"; bk_summary; }
