@@ -44,6 +44,9 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRC))
 DEPS_STAMP := $(BUILD)/.deps-ok
 
+# Python package hfbuckets (python/) installed into .venv (see docs/python.md).
+EXTRA_ALL += python
+
 .SECONDARY:
 .PHONY: all deps test test-only sanitize fuzz bench bench-core run python clean
 all: $(LIBA) $(LIBSO) $(BINS) $(UNIT_BIN) $(REPLAY_BIN) $(BENCH_BIN) $(INTEG_BIN) $(EXTRA_ALL)
@@ -132,6 +135,9 @@ bench: all
 run: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory all
 	@scripts/run.sh $(BUILD)
+
+python: $(LIBSO)
+	@python/install-venv.sh .venv
 
 clean:
 	rm -rf build build-san build-fuzz

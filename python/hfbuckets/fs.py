@@ -33,13 +33,13 @@ def _iso(dt) -> Optional[str]:
 class HfFileSystem(AbstractFileSystem):
     """Filesystem over bucket paths `buckets/<ns>/<name>/<path>` (the `hf://`
     prefix is optional). endpoint/token as for HfApi. block_size: read-ahead
-    block for sequential reads (default 32 MiB). prefetch: blocks fetched ahead
+    block for sequential reads (default 16 MiB). prefetch: blocks fetched ahead
     in background threads (default 2)."""
 
     protocol = "hf"
     root_marker = ""
 
-    def __init__(self, endpoint: Optional[str] = None, token=None, *, block_size: int = 32 * _MB,
+    def __init__(self, endpoint: Optional[str] = None, token=None, *, block_size: int = 16 * _MB,
                  prefetch: int = 2, **kwargs):
         super().__init__(**kwargs)
         self.endpoint = endpoint
@@ -422,7 +422,7 @@ class HfBucketReadFile(AbstractBufferedFile):
         self.details = info
 
     def _read(self, start: int, end: int) -> bytes:
-        return self.fs.api.read_bucket_range(self.bid, self.xet_hash, start, end - start)
+        return self.fs.api._read_range(self.bid, self.xet_hash, start, end - start)
 
     def _block(self, k: int):
         f = self._blocks.get(k)
@@ -442,13 +442,13 @@ class HfBucketReadFile(AbstractBufferedFile):
         sequential = start == self._last_end or start == 0
         self._last_end = end
         if not sequential and not self._blocks:
-            return self._read(start, end)
+            return bytes(self._read(start, end))
         if not sequential:
             # a jump: drop the read-ahead and serve this range directly
             for f in self._blocks.values():
                 f.cancel()
             self._blocks.clear()
-            return self._read(start, end)
+            return bytes(self._read(start, end))
         bs = self.blocksize
         k0, k1 = start // bs, (end - 1) // bs
         parts = []
@@ -456,13 +456,13 @@ class HfBucketReadFile(AbstractBufferedFile):
             data = self._block(k).result()
             lo = max(start, k * bs) - k * bs
             hi = min(end, (k + 1) * bs) - k * bs
-            parts.append(data[lo:hi])
+            parts.append(memoryview(data)[lo:hi])
         for k in list(self._blocks):
             if k < k1:
                 del self._blocks[k]
         for k in range(k1 + 1, k1 + 1 + self.fs.prefetch):
             self._block(k)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return b"".join(parts)  # one copy
 
     def close(self):
         for f in self._blocks.values():

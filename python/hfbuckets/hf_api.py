@@ -314,20 +314,28 @@ class HfApi:
                           out=None, *, token: TokenT = None):
         """Reads [offset, offset+length) of a file by Xet hash (C range download).
         Returns bytes, or the count read into `out` (a writable buffer) if given."""
+        r = self._read_range(bucket_id, xet_hash, offset, length, out, token=token)
+        return bytes(r) if isinstance(r, bytearray) else r
+
+    def _read_range(self, bucket_id: str, xet_hash: str, offset: int, length: int,
+                    out=None, *, token: TokenT = None):
+        """As read_bucket_range, but returns a bytearray (no copy) for 64 KiB and more."""
         c = self._c(token)
+        ret_count = out is not None
         if out is None:
-            buf = ctypes.create_string_buffer(length) if length else None
-            ptr = buf
-        else:
-            ptr = (ctypes.c_char * length).from_buffer(out)
+            out = bytearray(length)
+        ptr = (ctypes.c_char * length).from_buffer(out) if length else None
         got = c_uint64(0)
         if length:
             check(_lib.lib.bk_read_range(c.h, b(bucket_id), b(xet_hash), offset, length, ptr,
                                          byref(got)), f"read {bucket_id}", bucket_id=bucket_id,
                   path=xet_hash)
-        if out is not None:
+        del ptr
+        if ret_count:
             return got.value
-        return buf.raw[:got.value] if length else b""
+        if got.value < length:
+            del out[got.value:]
+        return bytes(out) if length < (1 << 16) else out
 
     # -- sync -------------------------------------------------------------
     def sync_bucket(self, source: Optional[str] = None, dest: Optional[str] = None, *,
