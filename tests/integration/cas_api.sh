@@ -175,6 +175,22 @@ bk_check "shard without verification entries accepted (uncompressed xorb)" test 
 "$TOOL" download "$BK_URL" "$RT" "$H3" "$D/out3" --v1
 bk_check "download file3" cmp -s "$D/out3" "$D/file3"
 
+# ---- concurrent uploads of the same new xorb: all succeed, exactly one inserts
+head -c 500000 /dev/urandom >"$D/file4"
+"$TOOL" build "$D/file4" "$D/b4" >/dev/null
+read -r X4 XF4 <"$D/b4/xorbs.txt"
+PIDS=()
+for i in 1 2 3 4 5 6; do
+  curl -s --max-time 60 -o "$D/cc.$i" -w '%{http_code}' -H "Authorization: Bearer $WT" \
+    --data-binary @"$XF4" "$BK_URL/v1/xorbs/default/$X4" >"$D/cs.$i" &
+  PIDS+=($!)
+done
+wait "${PIDS[@]}"
+bk_expect "6 concurrent uploads of one xorb all -> 200" 200200200200200200 "$(cat "$D"/cs.?)"
+bk_expect "exactly one of them inserted it" 1 "$(cat "$D"/cc.? | grep -c '"was_inserted":true')"
+bk_expect "one blob stored for it" 1 "$(find "$BK_DATA/blobs" -name "$X4" | wc -l)"
+bk_check "no temp files left behind" test -z "$(find "$BK_DATA/blobs/tmp" -type f 2>/dev/null)"
+
 # ---- batch reconstruction (xet-core form)
 bk_req GET "/v1/reconstructions?file_id=$H1&file_id=$H2" "$RT"
 bk_expect "batch reconstruction -> 200" 200 "$BK_STATUS"
