@@ -91,6 +91,7 @@ static int finish(struct bk_http_req *req, int status, const char *ctype,
   if (ctype) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
   for (size_t i = 0; i < req->nout_headers; i++)
     MHD_add_response_header(r, req->out_headers[i].key, req->out_headers[i].val);
+  if (req->request_id[0]) MHD_add_response_header(r, "X-Request-Id", req->request_id);
   req->resp = r;
   req->status = status;
   req->resp_bytes = bk_http_is_head(req) ? 0 : bytes;

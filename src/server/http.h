@@ -71,6 +71,7 @@ struct bk_http_req {
   struct bk_kv *out_headers;
   size_t nout_headers;
   char err_code[48];     /* X-Error-Code of the reply, for the log */
+  char request_id[24];   /* sent as X-Request-Id on every reply and logged */
 };
 
 /* ---- request accessors ---- */

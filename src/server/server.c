@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -88,11 +89,16 @@ static void ctx_free(struct conn_ctx *c) {
   free(c);
 }
 
+static _Atomic uint64_t request_counter;
+
 static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con) {
   (void)con;
   struct conn_ctx *c = calloc(1, sizeof *c);
   if (!c) return NULL;
-  c->req.srv = cls;
+  struct bk_server *srv = cls;
+  c->req.srv = srv;
+  snprintf(c->req.request_id, sizeof c->req.request_id, "%08x-%" PRIx64,
+           (unsigned)srv->started_at, ++request_counter);
   c->raw_uri = strdup(uri ? uri : "/");
   c->t0 = bk_mono_ms();
   bk_buf_init(&c->req.body, 1);
@@ -116,12 +122,13 @@ static void log_request(struct bk_server *srv, struct conn_ctx *c, int term) {
   }
   path[j] = 0;
   char line[1024];
-  int n = snprintf(line, sizeof line, "%s %s %s %s %d %lluB %.1fms%s%s%s\n", ts,
+  int n = snprintf(line, sizeof line, "%s %s %s %s %d %lluB %.1fms%s%s%s id=%s\n", ts,
                    r->client_addr[0] ? r->client_addr : "-",
                    r->method ? r->method : "-", path, r->status,
                    (unsigned long long)r->resp_bytes, bk_mono_ms() - c->t0,
                    r->err_code[0] ? " " : "", r->err_code,
-                   term == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+                   term == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)",
+                   r->request_id);
   if (n > 0) {
     size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     ssize_t w = write(2, line, len);
@@ -399,6 +406,7 @@ int bk_server_start(struct bk_server *srv) {
   if (srv->threads > 0)
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)srv->threads, NULL};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+  srv->started_at = bk_now_s();
   struct MHD_Daemon *d = MHD_start_daemon(flags, srv->port, NULL, NULL, access_cb, srv,
                                           MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
                                           MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
@@ -408,7 +416,6 @@ int bk_server_start(struct bk_server *srv) {
   const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
   if (di && di->port) srv->port = di->port;
   srv->mhd = d;
-  srv->started_at = bk_now_s();
   if (!srv->public_url) {
     char u[320];
     int v6 = strchr(srv->listen_host, ':') != NULL;
