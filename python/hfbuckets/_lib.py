@@ -14,6 +14,7 @@ import ctypes
 import ctypes.util
 import os
 import threading
+import weakref
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double,
                     c_int, c_int64, c_size_t, c_uint, c_uint64, c_void_p)
 from pathlib import Path
@@ -209,6 +210,14 @@ class ClientPool:
         self._local = threading.local()
         self._all: list[Client] = []
         self._mu = threading.Lock()
+        # frees every handle when the pool (its HfApi) is garbage-collected or at exit
+        weakref.finalize(self, ClientPool._free_all, self._all)
+
+    @staticmethod
+    def _free_all(clients: list) -> None:
+        for c in clients:
+            c.close()
+        clients.clear()
 
     def get(self, token) -> Client:
         key = ("anon",) if token is False else ("tok", token) if isinstance(token, str) else ("default",)
@@ -225,9 +234,7 @@ class ClientPool:
 
     def close(self) -> None:
         with self._mu:
-            for c in self._all:
-                c.close()
-            self._all.clear()
+            ClientPool._free_all(self._all)
         self._local = threading.local()
 
 
