@@ -242,7 +242,9 @@ def test_sync_options(api, bucket, tmp_path, capsys):
     assert {(o.action, o.reason) for o in p.operations} >= {("skip", "new file (--existing)")}
     p = api.sync_bucket(str(src), uri, ignore_existing=True, quiet=True, dry_run=True)
     assert {(o.path, o.action) for o in p.operations if o.path == "sub/y.txt"} == {("sub/y.txt", "skip")}
+    remote_mtime = next(api.get_bucket_paths_info(bucket, ["sub/y.txt"])).mtime.timestamp()
     (src / "sub" / "y.txt").write_bytes(b"yy")
+    os.utime(src / "sub" / "y.txt", (remote_mtime + 0.3, remote_mtime + 0.3))  # inside the 1 s window
     p = api.sync_bucket(str(src), uri, ignore_sizes=True, include=["sub/*"], quiet=True, dry_run=True)
     assert p.operations[0].action == "skip"  # same mtime window, size ignored
     p = api.sync_bucket(str(src), uri, ignore_times=True, include=["sub/*"], quiet=True, dry_run=True)
