@@ -45,6 +45,7 @@ static int cmp_term_idx(const void *a, const void *b, void *ctx) {
 /* Trims term [pos, pos+len) of the file to the byte range [s, e]. */
 static int trim_term(bk_db *db, const bk_file_term *ft, uint64_t pos, uint64_t s, uint64_t e,
                      rterm *out, uint64_t *first_start) {
+  if (ft->chunk_end <= ft->chunk_start) return bk_seterr(BK_EFORMAT, "empty stored term");
   uint32_t n = ft->chunk_end - ft->chunk_start;
   bk_xorb_chunk *ch = malloc((size_t)n * sizeof *ch);
   if (!ch) return bk_seterr(BK_ENOMEM, "out of memory");

@@ -202,6 +202,14 @@ bk_expect "batch with an unknown file -> 404" 404 "$BK_STATUS"
 bk_req GET "/v1/reconstructions" "$RT"
 bk_expect "batch without file_id -> 400" 400 "$BK_STATUS"
 
+# ---- xorbs that carry the stored-format footer are accepted (and the footer validated)
+head -c 400000 /dev/urandom >"$D/file5"
+H5=$("$TOOL" build "$D/file5" "$D/b5" --xorb-footer)
+"$TOOL" upload "$BK_URL" "$WT" "$D/b5" >"$D/up5.out" 2>&1
+bk_check "xorb with footer accepted" grep -q '^xorb .* 200 {"was_inserted":true}' "$D/up5.out"
+"$TOOL" download "$BK_URL" "$RT" "$H5" "$D/out5" --v2
+bk_check "file from footer-bearing xorbs downloads intact" cmp -s "$D/out5" "$D/file5"
+
 # ---- auth
 X1=$(head -n 1 "$D/b1/xorbs.txt" | cut -d' ' -f1)
 XF=$(head -n 1 "$D/b1/xorbs.txt" | cut -d' ' -f2)

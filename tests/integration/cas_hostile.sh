@@ -85,6 +85,12 @@ patch "$F0" 0 01
 post_xorb "unknown record version" "$X0" "$D/p" 400
 patch "$F0" 4 07
 post_xorb "unknown compression scheme" "$X0" "$D/p" 400
+"$TOOL" build "$D/f5" "$D/b5f" --xorb-footer >/dev/null
+FF=$(sed -n 1p "$D/b5f/xorbs.txt" | cut -d' ' -f2); SZF=$(stat -c %s "$FF")
+flip "$FF" $((SZF - 60))
+post_xorb "corrupted stored footer" "$XC" "$D/p" 400
+flip "$FF" $((SZF - 2))
+post_xorb "footer with a lying info length" "$XC" "$D/p" 400
 { cat "$F0"; head -c 37 /dev/urandom; } >"$D/p"
 post_xorb "trailing garbage after the records" "$X0" "$D/p" 400
 : >"$D/empty"

@@ -2,11 +2,12 @@
  *
  *   cas_tool build FILE OUTDIR [--footer] [--raw] [--xorb-max N] [--bad-file-hash]
  *            [--bad-range-hash] [--bad-unpacked] [--phantom-xorb] [--no-verify]
- *            [--bad-chunk-range] [--bad-xorb-info]
+ *            [--bad-chunk-range] [--bad-xorb-info] [--xorb-footer]
  *       chunks FILE, packs xorbs, builds the upload shard. Writes OUTDIR/xorbs.txt
  *       ("<hash> <file>" per xorb), OUTDIR/<n>.xorb, OUTDIR/shard.bin,
  *       OUTDIR/chunks.txt ("<hash> <len> <eligible 0|1>" per chunk in file order);
- *       prints the file hash.
+ *       prints the file hash. --xorb-footer appends the stored-format footer
+ *       (XorbObjectInfoV1) to every xorb file, as a server-side copy would have.
  *   cas_tool upload BASE TOKEN OUTDIR [--v2]
  *       POSTs every xorb then the shard; prints one line per request; exit 0
  *       iff all answered 200 (v2: and a final {"type":"result"} frame).
@@ -73,7 +74,7 @@ static uint8_t *map_file(const char *path, size_t *len) {
 static int cmd_build(int argc, char **argv) {
   if (argc < 4) return 2;
   unsigned flags = 0;
-  int compress = 1;
+  int compress = 1, xfooter = 0;
   size_t xmax = 0;
   for (int i = 4; i < argc; i++) {
     const char *a = argv[i];
@@ -87,6 +88,7 @@ static int cmd_build(int argc, char **argv) {
     else if (!strcmp(a, "--no-verify")) flags |= CL_NO_VERIFY;
     else if (!strcmp(a, "--bad-chunk-range")) flags |= CL_BAD_CHUNK_RANGE;
     else if (!strcmp(a, "--bad-xorb-info")) flags |= CL_BAD_XORB_INFO;
+    else if (!strcmp(a, "--xorb-footer")) xfooter = 1;
     else {
       fprintf(stderr, "unknown option %s\n", a);
       return 2;
@@ -112,7 +114,19 @@ static int cmd_build(int argc, char **argv) {
   for (size_t i = 0; i < u.nxorbs; i++) {
     bk_hash_to_hex(&u.xorbs[i].hash, hx);
     snprintf(path, sizeof path, "%s/%zu.xorb", argv[3], i);
-    if (write_file(path, u.xorbs[i].body, u.xorbs[i].len)) return 1;
+    bk_buf xb;
+    bk_buf_init(&xb, BK_XORB_MAX_BYTES + (1u << 20));
+    if (bk_buf_append(&xb, u.xorbs[i].body, u.xorbs[i].len)) return 1;
+    if (xfooter) {
+      bk_xorb *px = NULL;
+      if (bk_xorb_parse(u.xorbs[i].body, u.xorbs[i].len, 0, NULL, &px) || bk_xorb_footer(px, &xb)) {
+        fprintf(stderr, "footer: %s\n", bk_errmsg());
+        return 1;
+      }
+      bk_xorb_free(px);
+    }
+    if (write_file(path, xb.p, xb.len)) return 1;
+    bk_buf_free(&xb);
     fprintf(xl, "%s %s\n", hx, path);
   }
   fclose(xl);
