@@ -119,7 +119,7 @@ typedef struct xcache {
   size_t total_chunks;
 } xcache;
 
-#define XCACHE_MAX_CHUNKS (4u << 20) /* ~200 MB of chunk rows at most */
+#define XCACHE_MAX_CHUNKS (1u << 20) /* ~56 MB of chunk rows per request at most */
 
 static void xcache_free(xcache *c) {
   for (size_t i = 0; i < c->n; i++) free(c->e[i].chunks);
@@ -127,7 +127,8 @@ static void xcache_free(xcache *c) {
   memset(c, 0, sizeof *c);
 }
 
-/* Chunk table of a stored xorb. BK_ENOTFOUND when the xorb is unknown. */
+/* Chunk table of a stored xorb. BK_ENOTFOUND when the xorb is unknown. The
+ * returned entry is valid until the next call. */
 static int xcache_get(bk_db *db, xcache *c, const bk_hash *xorb, const xcache_ent **out) {
   for (size_t i = c->n; i > 0; i--)
     if (bk_hash_eq(&c->e[i - 1].xorb, xorb)) {
@@ -139,8 +140,12 @@ static int xcache_get(bk_db *db, xcache *c, const bk_hash *xorb, const xcache_en
   if (rc != 0) return rc;
   if (info.nchunks == 0 || info.nchunks > BK_XORB_MAX_CHUNKS)
     return bk_seterr(BK_EFORMAT, "stored xorb has %u chunks", info.nchunks);
-  if (c->total_chunks + info.nchunks > XCACHE_MAX_CHUNKS)
-    return bk_seterr(BK_ELIMIT, "shard references too many xorbs");
+  if (c->total_chunks + info.nchunks > XCACHE_MAX_CHUNKS) {
+    /* bounded memory: start over (callers hold no entry across calls) */
+    for (size_t i = 0; i < c->n; i++) free(c->e[i].chunks);
+    c->n = 0;
+    c->total_chunks = 0;
+  }
   if (c->n == c->cap) {
     size_t nc = c->cap ? c->cap * 2 : 16;
     xcache_ent *ne = realloc(c->e, nc * sizeof *ne);
