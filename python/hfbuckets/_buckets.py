@@ -33,15 +33,30 @@ class HfUri:
 
 @dataclass
 class BucketUrl:
+    """`BucketUrl(url, endpoint)`; namespace, bucket_id and handle are parsed
+    from the url (`{endpoint}/buckets/{ns}/{name}`), as in huggingface_hub."""
     url: str
-    endpoint: str
-    namespace: str
-    bucket_id: str
-    uri: HfUri
+    endpoint: str = ""
+    namespace: str = field(init=False)
+    bucket_id: str = field(init=False)
+    handle: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        rest = self.url[len(self.endpoint):] if self.endpoint and self.url.startswith(self.endpoint) \
+            else self.url.split("://", 1)[-1].split("/", 1)[-1]
+        rest = rest.strip("/")
+        if rest.startswith("buckets/"):
+            rest = rest[len("buckets/"):]
+        parts = rest.split("/")
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f"Unable to parse bucket URL: {self.url}")
+        self.namespace = parts[0]
+        self.bucket_id = rest
+        self.handle = f"hf://buckets/{rest}"
 
     @property
-    def handle(self) -> str:
-        return str(self.uri)
+    def uri(self) -> HfUri:
+        return HfUri(type="bucket", id=self.bucket_id)
 
     def __str__(self) -> str:
         return self.url
@@ -74,30 +89,56 @@ class BucketInfo:
         return isinstance(other, BucketInfo) and vars(self) == vars(other)
 
 
-@dataclass
+def _pick(kw: dict, *names: str, default: Any = None) -> Any:
+    for n in names:
+        if n in kw:
+            return kw.pop(n)
+    return default
+
+
+def _dt(v: Any) -> Optional[datetime]:
+    return v if isinstance(v, datetime) or v is None else parse_dt(v)
+
+
+@dataclass(init=False)
 class BucketFile:
+    """A file of a bucket. Built from the tree JSON (`xetHash`, `uploadedAt`)
+    or with snake_case keywords, as huggingface_hub's BucketFile(**kwargs)."""
+    type: str
     path: str
     size: int
     xet_hash: str
-    mtime: Optional[datetime] = None
-    uploaded_at: Optional[datetime] = None
-    type: str = "file"
+    mtime: Optional[datetime]
+    uploaded_at: Optional[datetime]
+
+    def __init__(self, **kwargs: Any):
+        self.type = _pick(kwargs, "type", default="file")
+        self.path = kwargs.pop("path")
+        self.size = int(_pick(kwargs, "size", default=0) or 0)
+        self.xet_hash = _pick(kwargs, "xetHash", "xet_hash", default="") or ""
+        self.mtime = _dt(_pick(kwargs, "mtime"))
+        self.uploaded_at = _dt(_pick(kwargs, "uploadedAt", "uploaded_at"))
 
     @classmethod
     def from_json(cls, d: dict) -> "BucketFile":
-        return cls(path=d["path"], size=int(d.get("size") or 0), xet_hash=d.get("xetHash", ""),
-                   mtime=parse_dt(d.get("mtime")), uploaded_at=parse_dt(d.get("uploadedAt")))
+        return cls(**{k: v for k, v in d.items()
+                      if k in ("type", "path", "size", "xetHash", "mtime", "uploadedAt")})
 
 
-@dataclass
+@dataclass(init=False)
 class BucketFolder:
+    type: str
     path: str
-    uploaded_at: Optional[datetime] = None
-    type: str = "directory"
+    uploaded_at: Optional[datetime]
+
+    def __init__(self, **kwargs: Any):
+        self.type = _pick(kwargs, "type", default="directory")
+        self.path = kwargs.pop("path")
+        self.uploaded_at = _dt(_pick(kwargs, "uploadedAt", "uploaded_at"))
 
     @classmethod
     def from_json(cls, d: dict) -> "BucketFolder":
-        return cls(path=d["path"], uploaded_at=parse_dt(d.get("uploadedAt")))
+        return cls(**{k: v for k, v in d.items() if k in ("type", "path", "uploadedAt")})
 
 
 def tree_entry(d: dict) -> Union[BucketFile, BucketFolder]:

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
 from . import _lib
-from ._buckets import (BucketFile, BucketFolder, BucketInfo, BucketUrl, HfUri, SyncPlan,
-                       tree_entry)
+from ._buckets import (BucketFile, BucketFolder, BucketInfo, BucketUrl, SyncPlan, tree_entry)
 from ._lib import b, check, take_str
 from .errors import EntryNotFoundError, RemoteEntryNotFoundError
 
@@ -111,10 +110,11 @@ class HfApi:
         priv = -1 if private is None else (1 if private else 0)
         j = self._json(_lib.lib.bk_bucket_create, b(s), priv, b(region), 1 if exist_ok else 0,
                        what=f"create bucket {bucket_id}", token=token)
-        bid = j["id"]
         endpoint = self._c(token).endpoint
-        return BucketUrl(url=j["url"], endpoint=endpoint, namespace=bid.split("/")[0],
-                         bucket_id=bid, uri=HfUri(type="bucket", id=bid))
+        url = j["url"]
+        if not url.startswith(endpoint + "/buckets/"):
+            url = f"{endpoint}/buckets/{j['id']}"  # the server's public URL may differ
+        return BucketUrl(url=url, endpoint=endpoint)
 
     def bucket_info(self, bucket_id: str, *, token: TokenT = None) -> BucketInfo:
         bid = _norm_id(bucket_id)

@@ -336,3 +336,27 @@ def test_read_only_token_cannot_write(bucket):
     with pytest.raises(HfHubHTTPError) as e:
         api.batch_bucket_files(bucket, add=[(b"x", "x.txt")])
     assert e.value.status_code in (401, 403)
+
+
+def test_dataclasses_accept_hub_json_and_keywords():
+    f = BucketFile(type="file", path="a/b.bin", size=3, xetHash="ab" * 32,
+                   mtime="2026-01-02T03:04:05.678Z", uploadedAt="2026-01-02T03:04:06Z")
+    assert (f.path, f.size, f.xet_hash, f.type) == ("a/b.bin", 3, "ab" * 32, "file")
+    assert f.mtime.year == 2026 and f.uploaded_at.second == 6
+    assert BucketFile(path="x", size=1, xet_hash="h").xet_hash == "h"
+    d = BucketFolder(type="directory", path="a")
+    assert (d.type, d.path, d.uploaded_at) == ("directory", "a", None)
+    u = BucketUrl(url="http://127.0.0.1:1/buckets/ns/name", endpoint="http://127.0.0.1:1")
+    assert (u.namespace, u.bucket_id, u.handle) == ("ns", "ns/name", "hf://buckets/ns/name")
+    with pytest.raises(ValueError):
+        BucketUrl(url="http://127.0.0.1:1/buckets/ns", endpoint="http://127.0.0.1:1")
+    i = BucketInfo(id="ns/b", private=True, createdAt="2026-01-01T00:00:00Z", size=5, totalFiles=2,
+                   storedSize=3)
+    assert (i.id, i.private, i.size, i.total_files, i.storedSize) == ("ns/b", True, 5, 2, 3)
+    plan = SyncPlan(source="./a", dest="hf://buckets/ns/b", timestamp="t", operations=[
+        SyncOperation(action="upload", path="x", size=4, reason="new file"),
+        SyncOperation(action="skip", path="y", size=9, reason="identical"),
+        SyncOperation(action="delete", path="z", size=1, reason="not in source (--delete)")])
+    assert plan.summary() == {"uploads": 1, "downloads": 0, "deletes": 1, "skips": 1, "total_size": 4}
+    again = SyncPlan.from_jsonl(plan.to_jsonl())
+    assert again.operations == plan.operations and again.summary() == plan.summary()
