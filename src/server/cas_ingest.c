@@ -329,7 +329,9 @@ static int ingest_shard(struct bk_server *srv, struct bk_http_req *req,
   if (rc != 0)
     return fail(e, 400, "InvalidShard", "shard rejected (%s): %s", bk_strerror(rc), bk_errmsg());
   *nfiles = s->nfiles;
-  int ret = verify_shard(srv->db, s, e);
+  int ret = s->nfiles == 0 && s->nxorbs == 0
+                ? fail(e, 400, "InvalidShard", "shard describes no file and no xorb")
+                : verify_shard(srv->db, s, e);
   if (ret == 0) {
     bk_hash sh;
     bk_blake3(req->body.p, req->body.len, sh.b);

@@ -154,6 +154,12 @@ bk_req POST /v1/shards "$WT" --data-binary @"$D/p"
 bk_expect "random bytes as shard -> 400" 400 "$BK_STATUS"
 bk_req POST /v1/shards "$WT" --data-binary @"$D/empty"
 bk_expect "empty shard body -> 400" 400 "$BK_STATUS"
+"$BK_PY" -c 'import struct,sys
+m=b"HFRepoMetaData\0"+bytes([85,105,103,69,106,123,129,87,131,165,189,217,92,205,209,74,169])
+b=b"\xff"*32+b"\0"*16
+sys.stdout.buffer.write(m+struct.pack("<QQ",2,0)+b+b)' >"$D/p"
+bk_req POST /v1/shards "$WT" --data-binary @"$D/p"
+bk_expect "well-formed shard with no file and no xorb -> 400" 400 "$BK_STATUS"
 rm -rf "$D/bs"; "$TOOL" build "$D/f6" "$D/bs" --xorb-max 400000 --bad-file-hash >/dev/null
 bk_req POST /v2/shards "$WT" --data-binary @"$D/bs/shard.bin"
 bk_expect "v2: bad shard answers 200 + NDJSON" 200 "$BK_STATUS"
