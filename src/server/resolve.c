@@ -287,6 +287,39 @@ static int common_headers(struct bk_server *srv, struct bk_http_req *req, const 
   return rc;
 }
 
+/* 1 if a header value (an ETag list, "*", or W/ forms) names "hex". */
+static int etag_matches(const char *v, const char *hex) {
+  while (*v == ' ') v++;
+  if (!strcmp(v, "*")) return 1;
+  const char *p = v;
+  while ((p = strstr(p, hex)) != NULL) {
+    if (p > v && p[-1] == '"' && p[BK_HASH_HEX_LEN] == '"') return 1;
+    p += BK_HASH_HEX_LEN;
+  }
+  return 0;
+}
+
+/* Content-Disposition: inline; filename="<ascii>"; filename*=UTF-8''<escaped>
+ * from the last segment of the key (quotes/controls replaced in the ASCII
+ * form). */
+static int content_disposition(struct bk_http_req *req, const char *key) {
+  const char *base = strrchr(key, '/');
+  base = base ? base + 1 : key;
+  char ascii[256];
+  size_t j = 0;
+  for (const unsigned char *p = (const unsigned char *)base; *p && j + 1 < sizeof ascii; p++)
+    ascii[j++] = (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == ';') ? '_' : (char)*p;
+  ascii[j] = 0;
+  bk_buf v;
+  bk_buf_init(&v, 8192);
+  int rc = bk_buf_printf(&v, "inline; filename=\"%s\"; filename*=UTF-8''", ascii);
+  if (!rc) rc = bk_http_escape(&v, base, 0);
+  if (!rc) rc = bk_buf_append_u8(&v, 0);
+  if (!rc) rc = bk_http_add_header(req, "Content-Disposition", (const char *)v.p);
+  bk_buf_free(&v);
+  return rc;
+}
+
 int resolve_handle(struct bk_server *srv, struct bk_http_req *req) {
   const char *p = req->path;
   if (strncmp(p, "/buckets/", 9) != 0) return 0;
@@ -341,7 +374,14 @@ int resolve_handle(struct bk_server *srv, struct bk_http_req *req) {
   }
 
   if (common_headers(srv, req, &b, &fi, hex, 0)) return hub_store_error(req, BK_ENOMEM);
+  if (!bk_http_param(req, "noContentDisposition") && content_disposition(req, key))
+    return hub_store_error(req, BK_ENOMEM);
+  /* conditional requests: the ETag is the content hash, so it is strong */
+  const char *inm = bk_http_header(req, "If-None-Match");
+  if (inm && etag_matches(inm, hex)) return bk_http_reply(req, 304, NULL, "", 0), 1;
   const char *range = bk_http_header(req, "Range");
+  const char *ifr = bk_http_header(req, "If-Range");
+  if (range && ifr && !etag_matches(ifr, hex)) range = NULL; /* changed: send it all */
   uint64_t start = 0, end = size ? size - 1 : 0;
   int ranged = 0;
   if (range && size == 0) {

@@ -247,6 +247,18 @@ bk_expect "fileinfo 200" 200 "$BK_STATUS"
 bk_expect "fileinfo type" "application/vnd.xet-fileinfo+json" "$(bk_hdr Content-Type)"
 bk_expect "fileinfo X-Linked-Size" 300000 "$(bk_hdr X-Linked-Size)"
 bk_check "fileinfo reconstruction link" grep -q 'rel="xet-reconstruction-info"' <(bk_hdr Link)
+bk_req GET /buckets/alice/pub/resolve/$F2 - -H "If-None-Match: \"$H2\""
+bk_expect "If-None-Match -> 304" 304 "$BK_STATUS"
+bk_req GET /buckets/alice/pub/resolve/$F2 - -H 'If-None-Match: "other"'
+bk_expect "If-None-Match other -> 200" 200 "$BK_STATUS"
+bk_req GET /buckets/alice/pub/resolve/$F2 - -H 'Range: bytes=0-9' -H "If-Range: \"$H2\""
+bk_expect "If-Range match -> 206" 206 "$BK_STATUS"
+bk_req GET /buckets/alice/pub/resolve/$F2 - -H 'Range: bytes=0-9' -H 'If-Range: "stale"'
+bk_expect "If-Range stale -> 200 whole file" "200 300000" "$BK_STATUS $(stat -c %s "$BK_BODY")"
+bk_req HEAD /buckets/alice/pub/resolve/$F2
+bk_expect "Content-Disposition" "inline; filename=\"big000002\"; filename*=UTF-8''big000002" "$(bk_hdr Content-Disposition)"
+bk_req HEAD "/buckets/alice/pub/resolve/$F2?noContentDisposition=1"
+bk_expect "noContentDisposition" "" "$(bk_hdr Content-Disposition)"
 bk_req GET /buckets/alice/pub/resolve/nope
 bk_expect "resolve missing 404" 404 "$BK_STATUS"
 bk_expect "resolve missing EntryNotFound" EntryNotFound "$(bk_hdr X-Error-Code)"
