@@ -170,6 +170,9 @@ typedef struct session {
   int err;
   char errmsg[512];
 
+  bk_xorb_builder *pool[8]; /* reset builders kept for reuse (guarded by mu) */
+  int npool;
+
   bk_transfer_stats *st;
 } session;
 
@@ -429,10 +432,15 @@ static void *worker(void *arg) {
     pthread_mutex_unlock(&s->mu);
     int rc = failed ? BK_EIO : upload_xorb(s, nx);
     if (rc && !failed) session_fail(s, rc);
-    bk_xorb_builder_free(nx->b);
+    bk_xorb_builder *b = nx->b;
     nx->b = NULL;
     nx->rc = rc;
+    bk_xorb_builder_reset(b);
     pthread_mutex_lock(&s->mu);
+    if (s->npool < (int)(sizeof s->pool / sizeof s->pool[0])) {
+      s->pool[s->npool++] = b;
+      b = NULL;
+    }
     s->inflight--;
     if (!rc) {
       s->st->bytes_sent += nx->inserted ? nx->bytes_on_disk : 0;
@@ -441,6 +449,7 @@ static void *worker(void *arg) {
     }
     pthread_cond_broadcast(&s->cv_done);
     pthread_mutex_unlock(&s->mu);
+    bk_xorb_builder_free(b);
     pthread_mutex_lock(&s->c->mu);
     s->c->prog.bytes_sent += nx->inserted ? nx->bytes_on_disk : 0;
     bk_client_progress(s->c);
@@ -493,7 +502,11 @@ static int new_builder(session *s) {
   if (!nx) return bk_seterr(BK_ENOMEM, "xorb");
   int compress = getenv("BK_NO_COMPRESS") ? 0 : 1;
   memset(s->cur_flags, 0, sizeof s->cur_flags);
-  int rc = bk_xorb_builder_new(compress, &s->cur);
+  int rc = 0;
+  pthread_mutex_lock(&s->mu);
+  s->cur = s->npool > 0 ? s->pool[--s->npool] : NULL;
+  pthread_mutex_unlock(&s->mu);
+  if (!s->cur) rc = bk_xorb_builder_new(compress, &s->cur);
   if (!rc) rc = xt_add(s, NULL, nx, 0, &s->cur_x);
   if (rc) {
     free(nx);
@@ -881,6 +894,7 @@ static void session_free(session *s) {
   for (size_t k = 0; k < s->nkeyed; k++) free(s->keyed[k].map.t);
   free(s->keyed);
   bk_xorb_builder_free(s->cur);
+  for (int i = 0; i < s->npool; i++) bk_xorb_builder_free(s->pool[i]);
   free(s->queue);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv_job);
