@@ -439,7 +439,9 @@ class HfBucketReadFile(AbstractBufferedFile):
         end = min(end, self.size)
         if end <= start:
             return b""
-        sequential = start == self._last_end or start == 0
+        continues = start == self._last_end
+        sequential = continues or start == 0
+        self._seq = self._seq + 1 if continues else 0
         self._last_end = end
         if not sequential and not self._blocks:
             return bytes(self._read(start, end))
@@ -460,8 +462,9 @@ class HfBucketReadFile(AbstractBufferedFile):
         for k in list(self._blocks):
             if k < k1:
                 del self._blocks[k]
-        for k in range(k1 + 1, k1 + 1 + self.fs.prefetch):
-            self._block(k)
+        if self._seq >= 1:  # prefetch once reads are seen to continue each other
+            for k in range(k1 + 1, k1 + 1 + self.fs.prefetch):
+                self._block(k)
         return b"".join(parts)  # one copy
 
     def close(self):
