@@ -358,6 +358,62 @@ class HfFileSystem(AbstractFileSystem):
         self.api.batch_bucket_files(bid, add=[(lpath, rel)])
         self.invalidate_cache(self._name(bid, rel))
 
+    def put(self, lpath, rpath, recursive=False, callback=None, **kwargs):
+        """Local file(s) -> bucket: one C upload (parallel, deduplicated) and one
+        batch per destination bucket, instead of one per file."""
+        from fsspec.implementations.local import LocalFileSystem, make_path_posix
+        from fsspec.utils import other_paths
+        rpath = self._strip_protocol(rpath)
+        if isinstance(lpath, str):
+            lpath = make_path_posix(lpath)
+        lpaths = LocalFileSystem().expand_path(lpath, recursive=recursive)
+        rpaths = other_paths(lpaths, rpath,
+                             exists=isinstance(rpath, str) and self.isdir(rpath))
+        by_bucket: dict = {}
+        for lp, rp in zip(lpaths, rpaths):
+            if os.path.isdir(lp):
+                continue
+            bid, rel = self._split(rp)
+            by_bucket.setdefault(bid, []).append((lp, rel or os.path.basename(lp)))
+        for bid, adds in by_bucket.items():
+            self._require_bucket_for_write(bid)
+            self.api.batch_bucket_files(bid, add=adds)
+            self.invalidate_cache(self._name(bid, ""))
+            self.dircache.clear()
+
+    def copy(self, path1, path2, recursive=False, on_error=None, maxdepth=None, **kwargs):
+        """Server-side copy of files (and folders, recursive=True): one paths-info
+        per source bucket and one copyFile batch per destination bucket."""
+        from fsspec.utils import other_paths
+        if on_error is None:
+            on_error = "ignore" if recursive else "raise"
+        paths = self.expand_path(path1, recursive=recursive, maxdepth=maxdepth)
+        targets = other_paths(paths, self._strip_protocol(path2))
+        by_src: dict = {}
+        for p1, p2 in zip(paths, targets):
+            sbid, srel = self._split(p1)
+            by_src.setdefault(sbid, []).append((srel, p2))
+        ops: dict = {}
+        for sbid, pairs in by_src.items():
+            try:
+                found = {f.path: f for f in self.api.get_bucket_paths_info(sbid, [r for r, _ in pairs if r])}
+            except BucketNotFoundError as e:
+                raise FileNotFoundError(f"bucket {sbid} not found") from e
+            for srel, p2 in pairs:
+                f = found.get(srel)
+                if f is None:
+                    if on_error == "raise" and not self.isdir(self._name(sbid, srel)):
+                        raise FileNotFoundError(self._name(sbid, srel))
+                    continue  # folders are implicit
+                dbid, drel = self._split(p2)
+                if not drel:
+                    raise IsADirectoryError(p2)
+                ops.setdefault(dbid, []).append(("bucket", sbid, f.xet_hash, drel))
+        for dbid, copies in ops.items():
+            self._require_bucket_for_write(dbid)
+            self.api.batch_bucket_files(dbid, copy=copies)
+        self.dircache.clear()
+
     def cp_file(self, path1, path2, **kwargs):
         """Server-side copy: registers the source's Xet hash under path2."""
         i = self.info(path1)

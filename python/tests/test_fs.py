@@ -190,3 +190,23 @@ def test_private_bucket_not_visible_via_fs(api, bucket):
                 f.write(b"x")
     mine = HfFileSystem(skip_instance_cache=True)
     assert mine.cat(f"buckets/{bucket}/s.txt") == b"s"
+
+
+def test_put_and_copy_batch_many_files(fs, api, bucket, tmp_path):
+    local = tmp_path / "many"
+    for i in range(120):
+        p = local / f"d{i % 4}" / f"f{i}.txt"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(f"file {i}")
+    fs.put(str(local) + "/", f"hf://buckets/{bucket}/many/", recursive=True)
+    got = fs.find(f"buckets/{bucket}/many")
+    assert len(got) == 120 and f"buckets/{bucket}/many/d3/f119.txt" in got
+    fs.copy(f"buckets/{bucket}/many", f"buckets/{bucket}/copied", recursive=True)
+    copied = fs.find(f"buckets/{bucket}/copied")
+    assert len(copied) == 120
+    assert fs.cat(f"buckets/{bucket}/copied/d1/f5.txt") == b"file 5"
+    with pytest.raises(FileNotFoundError):
+        fs.copy(f"buckets/{bucket}/absent.txt", f"buckets/{bucket}/x.txt")
+    fs.mv(f"buckets/{bucket}/copied", f"buckets/{bucket}/moved", recursive=True)
+    assert len(fs.find(f"buckets/{bucket}/moved")) == 120
+    assert not fs.exists(f"buckets/{bucket}/copied")
