@@ -9,6 +9,7 @@ new file). cp inside buckets registers the existing Xet hash (copyFile): no
 bytes move."""
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import shutil
@@ -28,6 +29,21 @@ _MB = 1 << 20
 
 def _iso(dt) -> Optional[str]:
     return dt.isoformat() if dt is not None else None
+
+
+@contextlib.contextmanager
+def _fs_errors():
+    """Hub errors -> the OSError subclasses fsspec users expect."""
+    try:
+        yield
+    except BucketNotFoundError as e:
+        raise FileNotFoundError(str(e)) from e
+    except EntryNotFoundError as e:
+        raise FileNotFoundError(str(e)) from e
+    except HfHubHTTPError as e:
+        if e.status_code in (401, 403):
+            raise PermissionError(str(e)) from e
+        raise
 
 
 class HfFileSystem(AbstractFileSystem):
@@ -100,6 +116,10 @@ class HfFileSystem(AbstractFileSystem):
             raise FileNotFoundError(f"bucket {bid} not found: {e}") from e
         except EntryNotFoundError:
             return []
+        except HfHubHTTPError as e:
+            if e.status_code in (401, 403):
+                raise PermissionError(str(e)) from e
+            raise
 
     def _entry(self, bid: str, d: dict) -> dict:
         name = self._name(bid, d["path"])
@@ -222,10 +242,8 @@ class HfFileSystem(AbstractFileSystem):
             for e in cached:
                 if e["name"] == name:
                     return dict(e)
-        try:
+        with _fs_errors():
             found = list(self.api.get_bucket_paths_info(bid, [rel]))
-        except BucketNotFoundError as e:
-            raise FileNotFoundError(f"bucket {bid} not found") from e
         for f in found:
             if f.path == rel:
                 return {"name": name, "size": f.size, "type": "file", "xet_hash": f.xet_hash,
@@ -345,7 +363,8 @@ class HfFileSystem(AbstractFileSystem):
         if not rel:
             raise IsADirectoryError(path)
         self._require_bucket_for_write(bid)
-        self.api.batch_bucket_files(bid, add=[(bytes(value), rel)])
+        with _fs_errors():
+            self.api.batch_bucket_files(bid, add=[(bytes(value), rel)])
         self.invalidate_cache(path)
 
     def put_file(self, lpath, rpath, callback=None, **kwargs):
@@ -355,7 +374,8 @@ class HfFileSystem(AbstractFileSystem):
         if not rel:
             rel = os.path.basename(lpath)
         self._require_bucket_for_write(bid)
-        self.api.batch_bucket_files(bid, add=[(lpath, rel)])
+        with _fs_errors():
+            self.api.batch_bucket_files(bid, add=[(lpath, rel)])
         self.invalidate_cache(self._name(bid, rel))
 
     def put(self, lpath, rpath, recursive=False, callback=None, **kwargs):
@@ -377,7 +397,8 @@ class HfFileSystem(AbstractFileSystem):
             by_bucket.setdefault(bid, []).append((lp, rel or os.path.basename(lp)))
         for bid, adds in by_bucket.items():
             self._require_bucket_for_write(bid)
-            self.api.batch_bucket_files(bid, add=adds)
+            with _fs_errors():
+                self.api.batch_bucket_files(bid, add=adds)
             self.invalidate_cache(self._name(bid, ""))
             self.dircache.clear()
 
@@ -411,7 +432,8 @@ class HfFileSystem(AbstractFileSystem):
                 ops.setdefault(dbid, []).append(("bucket", sbid, f.xet_hash, drel))
         for dbid, copies in ops.items():
             self._require_bucket_for_write(dbid)
-            self.api.batch_bucket_files(dbid, copy=copies)
+            with _fs_errors():
+                self.api.batch_bucket_files(dbid, copy=copies)
         self.dircache.clear()
 
     def cp_file(self, path1, path2, **kwargs):
@@ -424,14 +446,16 @@ class HfFileSystem(AbstractFileSystem):
         if not drel:
             raise IsADirectoryError(path2)
         self._require_bucket_for_write(dbid)
-        self.api.batch_bucket_files(dbid, copy=[("bucket", sbid, i["xet_hash"], drel)])
+        with _fs_errors():
+            self.api.batch_bucket_files(dbid, copy=[("bucket", sbid, i["xet_hash"], drel)])
         self.invalidate_cache(path2)
 
     def rm_file(self, path):
         bid, rel = self._split(path)
         if not rel:
             raise IsADirectoryError(path)
-        self.api.delete_bucket_files(bid, [rel])
+        with _fs_errors():
+            self.api.delete_bucket_files(bid, [rel])
         self.invalidate_cache(path)
 
     def _rm(self, path):
@@ -453,7 +477,8 @@ class HfFileSystem(AbstractFileSystem):
             for name in self.find(p, maxdepth=maxdepth):
                 by_bucket.setdefault(bid, []).append(self._split(name)[1])
         for bid, rels in by_bucket.items():
-            self.api.delete_bucket_files(bid, rels)
+            with _fs_errors():
+                self.api.delete_bucket_files(bid, rels)
         for p in paths:
             self.invalidate_cache(p)
         self.dircache.clear()
@@ -552,7 +577,8 @@ class HfBucketWriteFile(AbstractBufferedFile):
         if final:
             self._tmp.close()
             try:
-                self.fs.api.batch_bucket_files(self.bid, add=[(self._tmp.name, self.rel)])
+                with _fs_errors():
+                    self.fs.api.batch_bucket_files(self.bid, add=[(self._tmp.name, self.rel)])
             finally:
                 os.unlink(self._tmp.name)
             self.fs.invalidate_cache(self.path)

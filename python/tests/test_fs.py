@@ -210,3 +210,19 @@ def test_put_and_copy_batch_many_files(fs, api, bucket, tmp_path):
     fs.mv(f"buckets/{bucket}/copied", f"buckets/{bucket}/moved", recursive=True)
     assert len(fs.find(f"buckets/{bucket}/moved")) == 120
     assert not fs.exists(f"buckets/{bucket}/copied")
+
+
+def test_writes_without_permission_raise_permission_error(api, bucket):
+    api.batch_bucket_files(bucket, add=[(b"mine", "mine.txt")])
+    bob = HfFileSystem(token=os.environ["BK_TOKEN_BOB"], skip_instance_cache=True)
+    assert bob.cat(f"buckets/{bucket}/mine.txt") == b"mine"  # public: readable
+    with pytest.raises(PermissionError):
+        with bob.open(f"buckets/{bucket}/evil.txt", "wb") as f:
+            f.write(b"x")
+    with pytest.raises(PermissionError):
+        bob.pipe(f"buckets/{bucket}/evil.txt", b"x")
+    with pytest.raises(PermissionError):
+        bob.rm(f"buckets/{bucket}/mine.txt")
+    with pytest.raises(PermissionError):
+        bob.cp(f"buckets/{bucket}/mine.txt", f"buckets/{bucket}/copy.txt")
+    assert [e.path for e in api.list_bucket_tree(bucket)] == ["mine.txt"]
