@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,8 @@ struct rstream {
   uint64_t term_unpacked; /* decoded bytes of this term so far (incl. skipped) */
   int fd;
   uint64_t xorb_size;
+  uint8_t *map;     /* whole xorb mapped read-only (NULL: pread window) */
+  size_t map_len;
   uint8_t *win;
   uint64_t win_off;
   size_t win_len;
@@ -55,6 +58,8 @@ struct rstream {
 };
 
 static void rs_close_term(struct rstream *s) {
+  if (s->map) munmap(s->map, s->map_len);
+  s->map = NULL;
   if (s->fd >= 0) close(s->fd);
   s->fd = -1;
   free(s->chunks);
@@ -94,11 +99,30 @@ static int rs_open_term(struct rstream *s) {
   s->term_unpacked = 0;
   s->term_open = 1;
   s->win_len = 0;
+  /* Blobs are immutable (written to a temp file, renamed; gc unlinks), so a
+   * mapping cannot be truncated under us. Saves the pread copy. */
+  static int no_mmap = -1; /* BUCKETD_RESOLVE_PREAD=1: pread window (for comparisons) */
+  if (no_mmap < 0) no_mmap = getenv("BUCKETD_RESOLVE_PREAD") != NULL;
+  if (!no_mmap && s->xorb_size > 0 && s->xorb_size <= (uint64_t)BK_XORB_MAX_BYTES + (16u << 20)) {
+    void *m = mmap(NULL, (size_t)s->xorb_size, PROT_READ, MAP_SHARED, s->fd, 0);
+    if (m != MAP_FAILED) {
+      s->map = m;
+      s->map_len = (size_t)s->xorb_size;
+      madvise(m, s->map_len, MADV_SEQUENTIAL);
+    }
+  }
   return 0;
 }
 
 /* Makes record bytes [off, off+len) available in the window. */
 static const uint8_t *rs_window(struct rstream *s, uint64_t off, size_t len) {
+  if (s->map) {
+    if (off > s->map_len || len > s->map_len - off) {
+      bk_seterr(BK_ETRUNCATED, "xorb shorter than its chunk table");
+      return NULL;
+    }
+    return s->map + off;
+  }
   if (s->win_len && off >= s->win_off && off + len <= s->win_off + s->win_len)
     return s->win + (off - s->win_off);
   /* read from off to the end of this term's records, at most WINDOW_MAX */
