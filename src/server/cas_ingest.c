@@ -14,6 +14,7 @@
  * transaction). v2 answers NDJSON progress frames (see docs/cas.md).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -47,10 +48,20 @@ typedef struct xorb_writer {
   char msg[256];
 } xorb_writer;
 
+#define XORB_WRITE_PIECE (8u << 20)
+
 static void *xorb_write_thread(void *arg) {
   xorb_writer *x = arg;
   x->rc = bk_blob_writer_open(x->bs, BK_BLOB_XORB, &x->w);
-  if (x->rc == 0) x->rc = bk_blob_writer_write(x->w, x->data, x->len);
+  /* write in pieces and start the writeback of each at once, so the final
+   * fdatasync only waits for the tail */
+  for (size_t off = 0; x->rc == 0 && off < x->len; off += XORB_WRITE_PIECE) {
+    size_t n = x->len - off < XORB_WRITE_PIECE ? x->len - off : XORB_WRITE_PIECE;
+    x->rc = bk_blob_writer_write(x->w, x->data + off, n);
+    if (x->rc == 0)
+      (void)sync_file_range(bk_blob_writer_fd(x->w), (off64_t)off, (off64_t)n,
+                            SYNC_FILE_RANGE_WRITE);
+  }
   if (x->rc == 0 && fdatasync(bk_blob_writer_fd(x->w)) != 0)
     x->rc = bk_seterr(BK_EIO, "fdatasync: %s", strerror(errno));
   if (x->rc != 0) snprintf(x->msg, sizeof x->msg, "%s", bk_errmsg());
