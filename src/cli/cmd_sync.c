@@ -1,4 +1,5 @@
 /* hf buckets sync [SOURCE] [DEST]  (also: hf sync) — spec §3.8. */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -62,13 +63,43 @@ static char *read_file(const char *path) {
 }
 
 static void print_summary(cli *c, bk_plan *p) {
-  if (c->format == FMT_QUIET) return;
+  if (c->format != FMT_HUMAN) return;
   bk_plan_summary s;
   bk_plan_summarize(p, &s);
   if (c->format == FMT_JSON) return;
   printf("Sync plan: %s -> %s\n  Uploads: %llu\n  Downloads: %llu\n  Deletes: %llu\n  Skips: %llu\n",
          p->source, p->dest, (unsigned long long)s.uploads, (unsigned long long)s.downloads,
          (unsigned long long)s.deletes, (unsigned long long)s.skips);
+}
+
+static void print_json_result(cli *c, bk_plan *p, const bk_transfer_stats *st) {
+  if (c->format != FMT_JSON && c->format != FMT_AGENT) return;
+  bk_plan_summary s;
+  bk_plan_summarize(p, &s);
+  const char *fmt = c->format == FMT_JSON
+                        ? "{\"source\": \"%s\", \"dest\": \"%s\", \"uploads\": %llu, \"downloads\": %llu, "
+                          "\"deletes\": %llu, \"skips\": %llu, \"total_size\": %llu, \"bytes_sent\": %llu, "
+                          "\"bytes_deduplicated\": %llu}\n"
+                        : "source=%s dest=%s uploads=%llu downloads=%llu deletes=%llu skips=%llu "
+                          "total_size=%llu bytes_sent=%llu bytes_deduplicated=%llu\n";
+  char *src = NULL, *dst = NULL;
+  /* sources are paths or URIs typed by the user: escape for JSON */
+  cJSON *a = cJSON_CreateString(p->source), *b = cJSON_CreateString(p->dest);
+  char *as = a ? cJSON_PrintUnformatted(a) : NULL, *bs = b ? cJSON_PrintUnformatted(b) : NULL;
+  if (as && bs && c->format == FMT_JSON) {
+    as[strlen(as) - 1] = 0;
+    bs[strlen(bs) - 1] = 0;
+    src = as + 1;
+    dst = bs + 1;
+  }
+  printf(fmt, src ? src : p->source, dst ? dst : p->dest, (unsigned long long)s.uploads,
+         (unsigned long long)s.downloads, (unsigned long long)s.deletes,
+         (unsigned long long)s.skips, (unsigned long long)s.total_size,
+         (unsigned long long)(st ? st->bytes_sent : 0), (unsigned long long)(st ? st->bytes_dedup : 0));
+  free(as);
+  free(bs);
+  cJSON_Delete(a);
+  cJSON_Delete(b);
 }
 
 static int nothing_to_do(bk_plan *p) {
@@ -163,6 +194,7 @@ int cmd_sync(cli *c, int argc, char **argv) {
       goto out;
     }
     print_stats(c, &st);
+    print_json_result(c, &plan, &st);
     if (c->format == FMT_HUMAN) printf("Sync completed.\n");
     goto out;
   }
@@ -225,6 +257,7 @@ int cmd_sync(cli *c, int argc, char **argv) {
       for (size_t i = 0; i < plan.nops; i++)
         printf("  Skipping: %s (%s)\n", plan.ops[i].path, bk_plan_op_reason(&plan.ops[i]));
     if (c->format == FMT_HUMAN) printf("Nothing to sync.\n");
+    print_json_result(c, &plan, NULL);
     goto out;
   }
   if (c->format == FMT_HUMAN) printf("Syncing...\n");
@@ -238,6 +271,7 @@ int cmd_sync(cli *c, int argc, char **argv) {
     goto out;
   }
   print_stats(c, &st);
+  print_json_result(c, &plan, &st);
   if (c->format == FMT_HUMAN) printf("Sync completed.\n");
 out:
   bk_plan_free(&plan);

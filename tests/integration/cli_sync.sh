@@ -102,6 +102,10 @@ bk_expect "--delete upload applied" "data/a.txt data/b/c.txt data/b/d.bin data/n
 mk "$L/q.txt" "quiet" $T0
 run sync "$L" "$R" -q; bk_expect "-q prints nothing" "0|" "$RC|$OUT"
 
+run sync "$L" "$R" --json
+bk_expect "--json result" "0 0" "$(printf '%s' "$OUT" | py 'import json,sys; d=json.load(sys.stdin); print(d["uploads"], d["deletes"])')"
+run sync "$L" "$R" --format agent; case "$OUT" in "source=$L dest=$R uploads=0 "*) bk_ok "--format agent result";; *) bk_fail "--format agent result" "$OUT";; esac
+
 # ---- download direction
 ok_run "sync download" sync "$R" "$D"
 # b/d.bin was never uploaded (the remote copy was newer), so the bucket still has "dddddd"
