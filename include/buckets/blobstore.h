@@ -13,9 +13,11 @@
  * so another backend (e.g. S3) can be added without changing this API.
  *
  * Durability: bk_blob_put / bk_blob_writer_commit return 0 only once the blob
- * and its directory entry are fsync'ed. Puts are idempotent: if a blob with
- * that name and the same bytes already exists (compared, so a re-upload heals
- * a damaged copy), nothing is written and *existed = 1. The store does NOT
+ * and its directory entry are fsync'ed. Blobs are immutable: if a blob with
+ * that name exists, a put writes nothing and reports *existed = 1 (two valid
+ * serializations of one xorb hash can differ in compression; the database
+ * row describes the one on disk — bk_db_xorb_register checks it and removes
+ * a damaged one, answering BK_ENOTFOUND "put it again"). The store does NOT
  * verify that the content matches the hash: callers (server-cas) verify
  * before putting; fsck --read-data re-verifies.
  *
@@ -55,8 +57,8 @@ int bk_blob_path(const bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
                  char *out, size_t n);
 
 /* Durably stores data[0..len) as blob (kind, h). *existed (may be NULL) is
- * set to 1 if it was already present with the same bytes (nothing written),
- * else 0. A present blob with other bytes or size is replaced (damaged). */
+ * set to 1 if a blob of that name was already present (nothing written),
+ * else 0. */
 int bk_blob_put(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
                 const void *data, size_t len, int *existed);
 
@@ -67,8 +69,8 @@ int bk_blob_writer_write(bk_blob_writer *w, const void *data, size_t len);
 uint64_t bk_blob_writer_size(const bk_blob_writer *w);
 /* The temp file fd (to pread back and verify before commit). Owned by w. */
 int bk_blob_writer_fd(const bk_blob_writer *w);
-/* fsync + rename to the blob named h (idempotent like bk_blob_put, *existed
- * may be NULL). Releases w, also on failure. */
+/* fsync + rename to the blob named h (like bk_blob_put: an existing blob is
+ * kept, *existed = 1; may be NULL). Releases w, also on failure. */
 int bk_blob_writer_commit(bk_blob_writer *w, const bk_hash *h, int *existed);
 void bk_blob_writer_abort(bk_blob_writer *w); /* NULL ok; releases w */
 

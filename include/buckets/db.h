@@ -235,12 +235,20 @@ typedef struct bk_xorb_info {
 } bk_xorb_info;
 
 /* Registers a verified xorb and its chunk table (chunks[0..n), in order, as
- * produced by bk_xorb_parse). Call ONLY after bk_blob_put returned. If bs is
- * not NULL the blob's presence is checked inside the write transaction
- * (closes the race with a concurrent gc: BK_ENOTFOUND "blob vanished" means
- * put it again and retry). Idempotent: an existing row is only touched
+ * produced by bk_xorb_parse; bytes_on_disk = the serialized length). Call
+ * ONLY after bk_blob_put returned. Idempotent: an existing row is touched
  * (*existed = 1, may be NULL). Chunks whose hash is global-dedup eligible
- * (bk_hash_tail_u64 % 1024 == 0) enter the dedup index. */
+ * (bk_hash_tail_u64 % 1024 == 0) enter the dedup index.
+ * With bs (the server always passes it), inside the write transaction:
+ *  - the blob must exist (else BK_ENOTFOUND "blob vanished", e.g. a
+ *    concurrent gc: put it again and retry);
+ *  - the registered table must describe the STORED blob (size and every
+ *    record header). If another serialization of this xorb is stored (a
+ *    client with other compression choices got there first), its table is
+ *    adopted after a full bk_xorb_parse; if the stored blob does not verify,
+ *    it is removed and BK_ENOTFOUND asks the caller to put its bytes again.
+ *    A row whose blob was replaced (operator removed a damaged blob, the next
+ *    upload re-created it) gets its record layout rewritten. */
 int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
                         uint64_t bytes_on_disk, const bk_xorb_chunk *chunks,
                         size_t n, int *existed);

@@ -90,42 +90,18 @@ static int fs_stat(bk_blobstore *bs, bk_blob_kind k, const bk_hash *h,
   return 0;
 }
 
-/* 1 if the file at path holds exactly len bytes equal to data (or, when
- * data is NULL, equal to the first len bytes of other_fd), else 0. A stored
- * blob of the right size whose bytes differ (bit rot, a torn copy) is then
- * rewritten by the put instead of being trusted. */
-static int same_content(const char *path, const void *data, int other_fd, uint64_t len) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  enum { BLK = 1 << 20 };
-  uint8_t *a = malloc(BLK), *b = data ? NULL : malloc(BLK);
-  int same = a && (data || b);
-  for (uint64_t off = 0; same && off < len; off += BLK) {
-    size_t n = len - off < BLK ? (size_t)(len - off) : BLK;
-    if (bk_pread_full(fd, a, n, off) != 0) { same = 0; break; }
-    if (data) same = memcmp(a, (const uint8_t *)data + off, n) == 0;
-    else same = bk_pread_full(other_fd, b, n, off) == 0 && memcmp(a, b, n) == 0;
-  }
-  free(a);
-  free(b);
-  close(fd);
-  bk_clearerr();
-  return same;
-}
-
 static int fs_put(bk_blobstore *bs, bk_blob_kind k, const bk_hash *h,
                   const void *data, size_t len, int *existed) {
-  uint64_t have;
-  int rc = fs_stat(bs, k, h, &have);
-  if (rc == 0 && have == len) {
-    char path[PATH_MAX];
-    if (bk_blob_path(bs, k, h, path, sizeof path) == 0 && same_content(path, data, -1, len)) {
-      if (existed) *existed = 1;
-      return 0;
-    }
+  /* Blobs are immutable: an existing blob is never replaced (two valid
+   * serializations of one xorb may differ; the database row describes the
+   * one on disk, see bk_db_xorb_register). A damaged blob is removed by
+   * whoever detects it (register, fsck operator) and then re-created. */
+  int rc = fs_stat(bs, k, h, NULL);
+  if (rc == 0) {
+    if (existed) *existed = 1;
+    return 0;
   }
-  if (rc != 0 && rc != BK_ENOTFOUND) return rc;
-  /* absent, or present with another size or other bytes: (re)write it */
+  if (rc != BK_ENOTFOUND) return rc;
   char hex[BK_HASH_HEX_LEN + 1], dir[PATH_MAX];
   bk_hash_to_hex(h, hex);
   if ((rc = blob_dir(bs, k, hex, dir, sizeof dir))) return rc;
@@ -392,17 +368,13 @@ void bk_blob_writer_abort(bk_blob_writer *w) {
 }
 
 int bk_blob_writer_commit(bk_blob_writer *w, const bk_hash *h, int *existed) {
-  uint64_t have, size = bk_afile_size(w->f);
-  int rc = bk_blob_stat(w->bs, w->kind, h, &have);
-  char path[PATH_MAX];
-  if (rc == 0 && have == size && bk_blob_path(w->bs, w->kind, h, path, sizeof path) == 0 &&
-      same_content(path, NULL, bk_afile_fd(w->f), size)) {
+  int rc = bk_blob_stat(w->bs, w->kind, h, NULL);
+  if (rc == 0) { /* immutable: keep the stored one (see fs_put) */
     if (existed) *existed = 1;
     bk_blob_writer_abort(w);
     return 0;
   }
-  if (rc == 0) rc = BK_ENOTFOUND; /* present but damaged: replace it */
-  if (rc != 0 && rc != BK_ENOTFOUND) {
+  if (rc != BK_ENOTFOUND) {
     bk_blob_writer_abort(w);
     return rc;
   }

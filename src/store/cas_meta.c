@@ -3,10 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buckets/db.h"
 #include "buckets/error.h"
+#include "buckets/fsutil.h"
 #include "buckets/shard.h"
+#include "buckets/xorb.h"
 #include "store/db_internal.h"
 
 #define DEDUP_MODULUS 1024u
@@ -89,6 +92,113 @@ static int check_chunk_table(uint64_t bytes_on_disk, const bk_xorb_chunk *ch, si
   return 0;
 }
 
+static const char SQL_XORB_DISK[] = "SELECT id, bytes_on_disk FROM xorbs WHERE hash = ?1";
+static const char SQL_XORB_SET_DISK[] = "UPDATE xorbs SET bytes_on_disk = ?2, touched_ms = ?3 WHERE id = ?1";
+static const char SQL_CHUNK_RELAYOUT[] =
+    "UPDATE xorb_chunks SET record_offset = ?3, record_len = ?4 WHERE xorb_id = ?1 AND idx = ?2";
+
+/* 1 if the stored blob is laid out as the table says (same size, and every
+ * record header at its offset declares that record's lengths), 0 if not,
+ * negative on error (BK_ENOTFOUND: no blob). */
+static int layout_matches(bk_blobstore *bs, const bk_hash *x, uint64_t bytes_on_disk,
+                          const bk_xorb_chunk *ch, size_t n) {
+  int fd;
+  uint64_t size;
+  int rc = bk_blob_open(bs, BK_BLOB_XORB, x, &fd, &size);
+  if (rc) return rc;
+  int ok = size == bytes_on_disk;
+  for (size_t i = 0; ok && i < n; i++) {
+    uint8_t h[8];
+    if (bk_pread_full(fd, h, 8, ch[i].record_offset) != 0) { ok = 0; break; }
+    uint32_t clen = bk_load_u24le(h + 1), ulen = bk_load_u24le(h + 5);
+    ok = h[0] == 0 && (uint64_t)clen + 8 == ch[i].record_len && ulen == ch[i].unpacked_len;
+  }
+  close(fd);
+  bk_clearerr();
+  return ok;
+}
+
+/* Parses the stored blob (full verification against the xorb hash). */
+static int parse_stored(bk_blobstore *bs, const bk_hash *x, bk_xorb **out, uint64_t *size) {
+  bk_buf b;
+  bk_buf_init(&b, (size_t)BK_XORB_MAX_BYTES + (1u << 20));
+  int rc = bk_blob_get(bs, BK_BLOB_XORB, x, b.max, &b);
+  if (rc == 0) rc = bk_xorb_parse(b.p, b.len, BK_XORB_ALLOW_FOOTER, x, out);
+  if (rc == 0) *size = b.len;
+  bk_buf_free(&b);
+  return rc;
+}
+
+static int insert_chunks(struct dbc *c, int64_t id, const bk_xorb_chunk *chunks, size_t n) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    sqlite3_stmt *st = dbc_stmt(c, SQL_CHUNK_INSERT);
+    if (!st) return BK_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, (int64_t)i);
+    bind_hash(st, 3, &chunks[i].hash);
+    sqlite3_bind_int64(st, 4, chunks[i].record_offset);
+    sqlite3_bind_int64(st, 5, chunks[i].record_len);
+    sqlite3_bind_int64(st, 6, chunks[i].unpacked_offset);
+    sqlite3_bind_int64(st, 7, chunks[i].unpacked_len);
+    rc = dbc_step_done(c, st, "insert chunk");
+    if (rc == 0 && bk_hash_tail_u64(&chunks[i].hash) % DEDUP_MODULUS == 0) {
+      if (!(st = dbc_stmt(c, SQL_DEDUP_INSERT))) return BK_EDB;
+      bind_hash(st, 1, &chunks[i].hash);
+      sqlite3_bind_int64(st, 2, id);
+      sqlite3_bind_int64(st, 3, (int64_t)i);
+      rc = dbc_step_done(c, st, "insert dedup");
+    }
+  }
+  return rc;
+}
+
+/* The row exists but describes another serialization than the blob now
+ * stored: rewrite the record layout (chunk order, hashes and lengths are
+ * fixed by the xorb hash; only record offsets/lengths differ). */
+static int relayout(struct dbc *c, int64_t id, uint64_t bytes_on_disk, const bk_xorb_chunk *ch,
+                    size_t n, int64_t now) {
+  sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_SET_DISK);
+  if (!st) return BK_EDB;
+  sqlite3_bind_int64(st, 1, id);
+  sqlite3_bind_int64(st, 2, (int64_t)bytes_on_disk);
+  sqlite3_bind_int64(st, 3, now);
+  int rc = dbc_step_done(c, st, "xorb layout");
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (!(st = dbc_stmt(c, SQL_CHUNK_RELAYOUT))) return BK_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, (int64_t)i);
+    sqlite3_bind_int64(st, 3, ch[i].record_offset);
+    sqlite3_bind_int64(st, 4, ch[i].record_len);
+    rc = dbc_step_done(c, st, "chunk layout");
+  }
+  return rc;
+}
+
+/* The stored chunk table of xorb row id (n rows expected). */
+static int load_table(struct dbc *c, int64_t id, size_t n, bk_xorb_chunk *out) {
+  sqlite3_stmt *st = dbc_stmt(c, SQL_CHUNKS_RANGE);
+  if (!st) return BK_EDB;
+  sqlite3_bind_int64(st, 1, id);
+  sqlite3_bind_int64(st, 2, 0);
+  sqlite3_bind_int64(st, 3, (int64_t)n);
+  size_t i = 0;
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW && i < n) {
+    bk_xorb_chunk *k = &out[i++];
+    col_hash(st, 0, &k->hash);
+    k->record_offset = (uint32_t)sqlite3_column_int64(st, 1);
+    k->record_len = (uint32_t)sqlite3_column_int64(st, 2);
+    k->unpacked_offset = (uint32_t)sqlite3_column_int64(st, 3);
+    k->unpacked_len = (uint32_t)sqlite3_column_int64(st, 4);
+    k->scheme = 0xff;
+  }
+  sqlite3_reset(st);
+  if (r != SQLITE_DONE && r != SQLITE_ROW) return dbc_err(c, r, "xorb chunks");
+  if (i != n) return bk_seterr(BK_EINVAL, "xorb registered with another chunk count");
+  return 0;
+}
+
 int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
                         uint64_t bytes_on_disk, const bk_xorb_chunk *chunks,
                         size_t n, int *existed) {
@@ -98,54 +208,89 @@ int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
   if (rc) return rc;
   struct dbc *c;
   if ((rc = dbc_acquire(db, &c))) return rc;
-  int64_t now = db_now_ms(), id = 0;
+  int64_t now = db_now_ms(), id = 0, row_disk = -1;
   int was = 0;
+  bk_xorb *parsed = NULL;
+  const bk_xorb_chunk *table = chunks; /* the table that describes the stored blob */
+  uint64_t table_disk = bytes_on_disk;
   rc = dbc_begin(c);
-  if (rc == 0 && bs) {
-    int e = bk_blob_exists(bs, BK_BLOB_XORB, xorb);
-    if (e < 0) rc = e;
-    else if (!e) rc = bk_seterr(BK_ENOTFOUND, "xorb blob vanished (concurrent gc?): put it again");
-  }
   if (rc == 0) {
-    rc = xorb_id_c(c, xorb, &id, NULL);
-    if (rc == 0) {
-      was = 1;
-      rc = exec_id2(c, SQL_XORB_TOUCH, id, now, "touch xorb");
-    } else if (rc == BK_ENOTFOUND) {
-      sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_INSERT);
-      if (!st) rc = BK_EDB;
-      else {
-        bind_hash(st, 1, xorb);
-        sqlite3_bind_int64(st, 2, (int64_t)bytes_on_disk);
-        sqlite3_bind_int64(st, 3, (int64_t)unpacked);
-        sqlite3_bind_int64(st, 4, (int64_t)n);
-        sqlite3_bind_int64(st, 5, now);
-        rc = dbc_step_done(c, st, "insert xorb");
+    sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_DISK);
+    if (!st) rc = BK_EDB;
+    else {
+      bind_hash(st, 1, xorb);
+      int r = sqlite3_step(st);
+      if (r == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        row_disk = sqlite3_column_int64(st, 1);
+        was = 1;
+      } else if (r != SQLITE_DONE) {
+        rc = dbc_err(c, r, "xorb lookup");
       }
-      id = sqlite3_last_insert_rowid(c->h);
-      for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (!(st = dbc_stmt(c, SQL_CHUNK_INSERT))) { rc = BK_EDB; break; }
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, (int64_t)i);
-        bind_hash(st, 3, &chunks[i].hash);
-        sqlite3_bind_int64(st, 4, chunks[i].record_offset);
-        sqlite3_bind_int64(st, 5, chunks[i].record_len);
-        sqlite3_bind_int64(st, 6, chunks[i].unpacked_offset);
-        sqlite3_bind_int64(st, 7, chunks[i].unpacked_len);
-        rc = dbc_step_done(c, st, "insert chunk");
-        if (rc == 0 && bk_hash_tail_u64(&chunks[i].hash) % DEDUP_MODULUS == 0) {
-          if (!(st = dbc_stmt(c, SQL_DEDUP_INSERT))) { rc = BK_EDB; break; }
-          bind_hash(st, 1, &chunks[i].hash);
-          sqlite3_bind_int64(st, 2, id);
-          sqlite3_bind_int64(st, 3, (int64_t)i);
-          rc = dbc_step_done(c, st, "insert dedup");
-        }
+      sqlite3_reset(st);
+    }
+  }
+  int need_layout = 0;
+  bk_xorb_chunk *rowtab = NULL;
+  if (rc == 0 && bs) {
+    /* Under the write lock: the blob must be there (a concurrent gc may have
+     * trashed it) and the row must describe ITS layout. Blobs are never
+     * replaced by puts, but two clients may upload different serializations
+     * (compression choices) of one xorb hash, and an operator may delete a
+     * damaged blob so that the next upload re-creates it. */
+    int e = bk_blob_exists(bs, BK_BLOB_XORB, xorb);
+    if (e == 0) rc = bk_seterr(BK_ENOTFOUND, "xorb blob vanished (concurrent gc?): put it again");
+    else if (e < 0) rc = e;
+    int row_ok = 0;
+    if (rc == 0 && was) {
+      rowtab = calloc(n, sizeof *rowtab);
+      if (!rowtab) rc = bk_seterr(BK_ENOMEM, "out of memory");
+      else if ((rc = load_table(c, id, n, rowtab)) == 0) {
+        int m = layout_matches(bs, xorb, (uint64_t)row_disk, rowtab, n);
+        if (m < 0) rc = m;
+        else row_ok = m;
       }
     }
+    if (rc == 0 && !row_ok) {
+      int m = layout_matches(bs, xorb, bytes_on_disk, chunks, n);
+      if (m < 0) {
+        rc = m;
+      } else if (!m) { /* another serialization is stored: adopt it if it verifies */
+        uint64_t psize = 0;
+        if (parse_stored(bs, xorb, &parsed, &psize) == 0 && bk_xorb_count(parsed) == n) {
+          table = bk_xorb_chunks(parsed);
+          table_disk = psize;
+        } else {
+          /* the stored blob is damaged: no row can describe it, and we hold
+           * the write lock: remove it and let the caller put its bytes */
+          bk_blob_delete(bs, BK_BLOB_XORB, xorb);
+          rc = bk_seterr(BK_ENOTFOUND, "stored xorb blob was damaged and removed: put it again");
+        }
+      }
+      need_layout = was;
+    }
+  }
+  if (rc == 0 && was) {
+    rc = need_layout ? relayout(c, id, table_disk, table, n, now)
+                     : exec_id2(c, SQL_XORB_TOUCH, id, now, "touch xorb");
+  } else if (rc == 0) {
+    sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_INSERT);
+    if (!st) rc = BK_EDB;
+    else {
+      bind_hash(st, 1, xorb);
+      sqlite3_bind_int64(st, 2, (int64_t)table_disk);
+      sqlite3_bind_int64(st, 3, (int64_t)unpacked);
+      sqlite3_bind_int64(st, 4, (int64_t)n);
+      sqlite3_bind_int64(st, 5, now);
+      rc = dbc_step_done(c, st, "insert xorb");
+    }
+    if (rc == 0) rc = insert_chunks(c, sqlite3_last_insert_rowid(c->h), table, n);
   }
   if (rc == 0) rc = dbc_commit(c);
   else dbc_rollback(c);
   dbc_release(db, c);
+  bk_xorb_free(parsed);
+  free(rowtab);
   if (rc == 0 && existed) *existed = was;
   return rc;
 }

@@ -11,6 +11,7 @@
 #include "buckets/error.h"
 #include "buckets/fsutil.h"
 #include "buckets/shard.h"
+#include "buckets/xorb.h"
 #include "../test.h"
 
 static char root[256];
@@ -956,9 +957,138 @@ static void test_xorbs(void) {
   bk_hash y;
   mk_hash(&y, 31337);
   CHECK_EQ_INT(bk_db_xorb_register(db, store, &y, 1000, ch, 2, NULL), BK_ENOTFOUND);
+  /* a stored blob that is not a valid serialization is removed, not adopted */
   CHECK_EQ_INT(bk_blob_put(store, BK_BLOB_XORB, &y, "x", 1, NULL), 0);
-  CHECK_EQ_INT(bk_db_xorb_register(db, store, &y, 1000, ch, 2, NULL), 0);
+  CHECK_EQ_INT(bk_db_xorb_register(db, store, &y, 1000, ch, 2, NULL), BK_ENOTFOUND);
+  CHECK_EQ_INT(bk_blob_exists(store, BK_BLOB_XORB, &y), 0);
+  CHECK_EQ_INT(bk_db_xorb_exists(db, &y), 0);
   bk_blobstore_close(store);
+  bk_db_close(db);
+}
+
+/* Two clients, two serializations (compressed / raw) of one xorb hash. */
+static int built_xorb(int compress, bk_hash *h, bk_buf *body, bk_xorb_chunk *ch, size_t *n) {
+  bk_xorb_builder *b;
+  if (bk_xorb_builder_new(compress, &b)) return -1;
+  static uint8_t data[3][30000];
+  for (int c = 0; c < 3; c++)
+    for (size_t i = 0; i < sizeof data[c]; i++) data[c][i] = (uint8_t)((i / 7) % 5 + c);
+  for (int c = 0; c < 3; c++)
+    if (bk_xorb_builder_add(b, data[c], sizeof data[c], NULL)) return -2;
+  const uint8_t *p;
+  size_t len;
+  if (bk_xorb_builder_finish(b, h, &p, &len)) return -3;
+  bk_buf_init(body, 1 << 20);
+  if (bk_buf_append(body, p, len)) return -4;
+  *n = bk_xorb_builder_count(b);
+  memcpy(ch, bk_xorb_builder_chunks(b), *n * sizeof *ch);
+  bk_xorb_builder_free(b);
+  return 0;
+}
+
+static void test_xorb_serializations(void) {
+  bk_hash ha, hb;
+  bk_buf A, B;
+  bk_xorb_chunk ca[3], cb[3], got[3];
+  size_t na = 0, nb = 0;
+  CHECK_EQ_INT(built_xorb(1, &ha, &A, ca, &na), 0);
+  CHECK_EQ_INT(built_xorb(0, &hb, &B, cb, &nb), 0);
+  CHECK(bk_hash_eq(&ha, &hb));
+  CHECK(A.len < B.len); /* compressed vs raw: same xorb, other bytes */
+  CHECK_EQ_INT(na, 3);
+  bk_db *db = fresh_db();
+  char p[400];
+  snprintf(p, sizeof p, "%s/blobs-ser", root);
+  bk_blobstore *bs;
+  CHECK_EQ_INT(bk_blobstore_open(p, &bs), 0);
+  if (!db || !bs) return;
+  int existed = -1;
+  /* 1. A first; B's upload keeps A's blob and A's row */
+  CHECK_EQ_INT(bk_blob_put(bs, BK_BLOB_XORB, &ha, A.p, A.len, &existed), 0);
+  CHECK_EQ_INT(bk_db_xorb_register(db, bs, &ha, A.len, ca, na, &existed), 0);
+  CHECK_EQ_INT(existed, 0);
+  CHECK_EQ_INT(bk_blob_put(bs, BK_BLOB_XORB, &hb, B.p, B.len, &existed), 0);
+  CHECK_EQ_INT(existed, 1);
+  CHECK_EQ_INT(bk_db_xorb_register(db, bs, &hb, B.len, cb, nb, &existed), 0);
+  CHECK_EQ_INT(existed, 1);
+  bk_xorb_info xi;
+  CHECK_EQ_INT(bk_db_xorb_get(db, &ha, &xi), 0);
+  CHECK_EQ_INT(xi.bytes_on_disk, A.len);
+  CHECK_EQ_INT(bk_db_xorb_chunks(db, &ha, 0, 3, got), 0);
+  CHECK_EQ_INT(got[2].record_len, ca[2].record_len);
+  /* 2. the blob was replaced behind the row (operator removed it, the next
+   *    upload was B): the row is re-laid out to B */
+  CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_XORB, &ha), 0);
+  CHECK_EQ_INT(bk_blob_put(bs, BK_BLOB_XORB, &hb, B.p, B.len, &existed), 0);
+  CHECK_EQ_INT(existed, 0);
+  CHECK_EQ_INT(bk_db_xorb_register(db, bs, &hb, B.len, cb, nb, &existed), 0);
+  CHECK_EQ_INT(bk_db_xorb_get(db, &ha, &xi), 0);
+  CHECK_EQ_INT(xi.bytes_on_disk, B.len);
+  CHECK_EQ_INT(bk_db_xorb_chunks(db, &ha, 0, 3, got), 0);
+  CHECK_EQ_INT(got[1].record_offset, cb[1].record_offset);
+  CHECK_EQ_INT(got[2].record_len, cb[2].record_len);
+  uint64_t b0, b1;
+  CHECK_EQ_INT(bk_db_xorb_range(db, &ha, 0, 3, &b0, &b1, NULL), 0);
+  CHECK_EQ_INT(b1, B.len - 1);
+  /* 3. no row yet, but B is stored and A registers: B's table is adopted */
+  bk_db *db2 = fresh_db();
+  CHECK_EQ_INT(bk_db_xorb_register(db2, bs, &ha, A.len, ca, na, &existed), 0);
+  CHECK_EQ_INT(existed, 0);
+  CHECK_EQ_INT(bk_db_xorb_get(db2, &ha, &xi), 0);
+  CHECK_EQ_INT(xi.bytes_on_disk, B.len);
+  CHECK_EQ_INT(bk_db_xorb_chunks(db2, &ha, 0, 3, got), 0);
+  CHECK_EQ_INT(got[2].record_len, cb[2].record_len);
+  CHECK(bk_hash_eq(&got[1].hash, &ca[1].hash));
+  /* 4. the stored blob is corrupted: removed, the uploader puts again */
+  char bp[600];
+  bk_blob_path(bs, BK_BLOB_XORB, &ha, bp, sizeof bp);
+  FILE *f = fopen(bp, "r+b");
+  if (f) {
+    fputs("garbage!", f);
+    fclose(f);
+  }
+  CHECK_EQ_INT(bk_db_xorb_register(db, bs, &ha, A.len, ca, na, &existed), BK_ENOTFOUND);
+  CHECK_EQ_INT(bk_blob_exists(bs, BK_BLOB_XORB, &ha), 0);
+  CHECK_EQ_INT(bk_blob_put(bs, BK_BLOB_XORB, &ha, A.p, A.len, &existed), 0);
+  CHECK_EQ_INT(bk_db_xorb_register(db, bs, &ha, A.len, ca, na, &existed), 0);
+  CHECK_EQ_INT(bk_db_xorb_get(db, &ha, &xi), 0);
+  CHECK_EQ_INT(xi.bytes_on_disk, A.len);
+  CHECK_EQ_INT(bk_db_check(db, NULL, NULL), 0);
+  /* 5. a stored xorb that carries the footer (uploaded with it) */
+  {
+    bk_xorb *px = NULL;
+    CHECK_EQ_INT(bk_xorb_parse(A.p, A.len, 0, &ha, &px), 0);
+    bk_buf F;
+    bk_buf_init(&F, 1 << 20);
+    CHECK_EQ_INT(bk_buf_append(&F, A.p, A.len), 0);
+    if (px) CHECK_EQ_INT(bk_xorb_footer(px, &F), 0);
+    bk_xorb_free(px);
+    CHECK(F.len > A.len);
+    bk_db *db3 = fresh_db();
+    char p3[400];
+    snprintf(p3, sizeof p3, "%s/blobs-footer", root);
+    bk_blobstore *bs3;
+    CHECK_EQ_INT(bk_blobstore_open(p3, &bs3), 0);
+    CHECK_EQ_INT(bk_blob_put(bs3, BK_BLOB_XORB, &ha, F.p, F.len, NULL), 0);
+    CHECK_EQ_INT(bk_db_xorb_register(db3, bs3, &ha, F.len, ca, na, &existed), 0);
+    CHECK_EQ_INT(bk_db_xorb_get(db3, &ha, &xi), 0);
+    CHECK_EQ_INT(xi.bytes_on_disk, F.len);
+    /* registering the footer-less length against it adopts the stored one */
+    bk_db *db4 = fresh_db();
+    CHECK_EQ_INT(bk_db_xorb_register(db4, bs3, &ha, A.len, ca, na, &existed), 0);
+    CHECK_EQ_INT(bk_db_xorb_get(db4, &ha, &xi), 0);
+    CHECK_EQ_INT(xi.bytes_on_disk, F.len);
+    CHECK_EQ_INT(bk_db_xorb_range(db4, &ha, 0, 3, &b0, &b1, NULL), 0);
+    CHECK_EQ_INT(b1, A.len - 1); /* records end before the footer */
+    bk_db_close(db4);
+    bk_db_close(db3);
+    bk_blobstore_close(bs3);
+    bk_buf_free(&F);
+  }
+  bk_buf_free(&A);
+  bk_buf_free(&B);
+  bk_blobstore_close(bs);
+  bk_db_close(db2);
   bk_db_close(db);
 }
 
@@ -1734,6 +1864,7 @@ int main(void) {
   RUN(test_paths_info_and_batch);
   RUN(test_batch_atomic);
   RUN(test_xorbs);
+  RUN(test_xorb_serializations);
   RUN(test_shards);
   RUN(test_accounting);
   RUN(test_gc);
