@@ -28,6 +28,11 @@ bk_req GET /api/buckets/alice/b1/xet-read-token "$TOK"
 bk_expect "casUrl is the server itself" "$BK_URL" "$(bk_json 'j["casUrl"]')"
 bk_check "token exp in the future" test "$(bk_json 'j["exp"]')" -gt "$(date +%s)"
 bk_check "token under 1 KB" test "${#WT}" -lt 1024
+claims() { "$BK_PY" -c 'import base64,json,sys
+p=sys.argv[1].split(".")[1]; d=json.loads(base64.urlsafe_b64decode(p+"="*(-len(p)%4)))
+print(d["scope"], type(d["bkt"]).__name__, 3500 <= d["exp"]-d["iat"] <= 3700)' "$1"; }
+bk_expect "write token claims (JWT-shaped, scope, bucket, ~1 h)" "write int True" "$(claims "$WT")"
+bk_expect "read token claims" "read int True" "$(claims "$RT")"
 
 # ---- data: 3 random MiB, a repeat of the first MiB (in-file dedup), 200 KB of zeros
 D=$BK_TMP/d; mkdir -p "$D"
