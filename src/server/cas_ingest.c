@@ -44,8 +44,7 @@ typedef struct xorb_writer {
   const uint8_t *data;
   size_t len;
   bk_blob_writer *w;
-  int rc;
-  char msg[256];
+  int rc; /* on failure the request thread falls back to a plain put */
 } xorb_writer;
 
 #define XORB_WRITE_PIECE (8u << 20)
@@ -64,7 +63,6 @@ static void *xorb_write_thread(void *arg) {
   }
   if (x->rc == 0 && fdatasync(bk_blob_writer_fd(x->w)) != 0)
     x->rc = bk_seterr(BK_EIO, "fdatasync: %s", strerror(errno));
-  if (x->rc != 0) snprintf(x->msg, sizeof x->msg, "%s", bk_errmsg());
   return NULL;
 }
 
@@ -79,7 +77,7 @@ int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *se
   uint64_t have = 0;
   int present = bk_blob_stat(srv->blobs, BK_BLOB_XORB, &want, &have) == 0 &&
                 have == req->body.len;
-  xorb_writer wr = {srv->blobs, req->body.p, req->body.len, NULL, 0, {0}};
+  xorb_writer wr = {srv->blobs, req->body.p, req->body.len, NULL, 0};
   pthread_t th;
   int threaded = !present && pthread_create(&th, NULL, xorb_write_thread, &wr) == 0;
 
