@@ -534,6 +534,8 @@ class HfBucketReadFile(AbstractBufferedFile):
             return bytes(self._read(start, end))
         bs = self.blocksize
         k0, k1 = start // bs, (end - 1) // bs
+        for k in range(k0, k1 + 1):  # submit every block of a large read first
+            self._block(k)
         parts = []
         for k in range(k0, k1 + 1):
             data = self._block(k).result()
