@@ -5,7 +5,9 @@
 #        baseline: `hf cp` download of the same file (C, to disk)
 #   2. 1 MiB random reads through hffs.open: latency p50/p90/max
 #        baseline: the same ranges through HfApi.read_bucket_range (C range read, no fsspec)
-#   3. sync_bucket from Python vs `hf buckets sync` on the same-shaped data (goal within 10%):
+#   3. writing a fresh 1 GiB file through hffs.open('wb'); baseline: `hf cp` upload of another
+#        fresh 1 GiB file
+#   4. sync_bucket from Python vs `hf buckets sync` on the same-shaped data (goal within 10%):
 #        upload of fresh data (alternating runs, fresh random data each time so dedup is equal),
 #        then download of the same bucket content into empty directories. Median of
 #        BENCH_SYNC_ROUNDS (default 5) alternating runs; python/cli time ratio printed.
@@ -87,7 +89,32 @@ print(f"{'1 MiB random read via hffs.open (60 reads)':52s} p50 {pct(lat_fs,.5):6
       f"{pct(lat_fs,.9):6.1f} ms  max {max(lat_fs)*1e3:6.1f} ms  | C range read: p50 "
       f"{pct(lat_api,.5):6.1f} ms  p90 {pct(lat_api,.9):6.1f} ms")
 
-# 3. sync: Python vs CLI
+# 3. write through hffs.open("wb") (spooled, uploaded with dedup on close) vs `hf cp` upload,
+#    each of its own fresh random file (so neither is helped by dedup)
+def fresh(path):
+    with open(path, "wb") as f:
+        for _ in range(BYTES >> 24):
+            f.write(os.urandom(1 << 24))
+a, b = os.path.join(W, "wa.bin"), os.path.join(W, "wb.bin")
+fresh(a); fresh(b)
+t0 = time.perf_counter()
+run(HF, "cp", b, "hf://buckets/bench/py/wb.bin")
+tc = time.perf_counter() - t0
+fs = HfFileSystem(skip_instance_cache=True)
+t0 = time.perf_counter()
+with open(a, "rb") as src, fs.open("hf://buckets/bench/py/wa.bin", "wb") as dst:
+    while True:
+        chunk = src.read(8 << 20)
+        if not chunk:
+            break
+        dst.write(chunk)
+tp = time.perf_counter() - t0
+os.unlink(a); os.unlink(b)
+label = 'write via hffs.open("wb") (spool + upload)'
+print(f"{label:52s} {mbps(BYTES, tp)}  "
+      f"| hf cp upload: {mbps(BYTES, tc)}")
+
+# 4. sync: Python vs CLI
 NFILES, FSIZE = 400, 512 << 10
 ROUNDS = int(os.environ.get("BENCH_SYNC_ROUNDS", "5"))
 def make_tree(d):
