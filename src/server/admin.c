@@ -700,6 +700,31 @@ static int fsck_stray(void *ctx, const char *rel, uint64_t size, int64_t mtime) 
   return 0;
 }
 
+/* Snapshots of the row lists, so that no read transaction stays open while
+ * blobs are read (a long read would keep the WAL from being checkpointed
+ * while the server writes). */
+struct vec {
+  void *p;
+  size_t n, cap, elem;
+};
+
+static int vec_push(struct vec *v, const void *e) {
+  if (v->n == v->cap) {
+    size_t nc = v->cap ? v->cap * 2 : 256;
+    void *np = realloc(v->p, nc * v->elem);
+    if (!np) return bk_seterr(BK_ENOMEM, "out of memory");
+    v->p = np;
+    v->cap = nc;
+  }
+  memcpy((char *)v->p + v->n * v->elem, e, v->elem);
+  v->n++;
+  return 0;
+}
+
+static int push_xorb(void *ctx, const bk_xorb_info *x) { return vec_push(ctx, x); }
+static int push_shard(void *ctx, const bk_shard_info *si) { return vec_push(ctx, si); }
+static int push_file(void *ctx, const bk_cas_file *cf) { return vec_push(ctx, cf); }
+
 static int cmd_fsck(struct args *a) {
   if (a->npos != 0) {
     usage(stderr);
@@ -708,10 +733,18 @@ static int cmd_fsck(struct args *a) {
   struct store s;
   if (open_store(a->data, 1, &s)) return 1;
   struct fsck_ctx f = {.s = &s, .read_data = a->read_data, .started_s = (int64_t)time(NULL)};
+  struct vec vx = {.elem = sizeof(bk_xorb_info)}, vs = {.elem = sizeof(bk_shard_info)},
+             vf = {.elem = sizeof(bk_cas_file)};
   int rc = bk_db_check(s.db, db_msg, &f);
-  if (rc == 0 || rc == 1) rc = bk_db_xorb_list(s.db, fsck_xorb, &f);
-  if (rc == 0) rc = bk_db_shard_list(s.db, fsck_shard, &f);
-  if (rc == 0 && a->read_data) rc = bk_db_cas_file_list(s.db, fsck_file, &f);
+  if (rc == 0 || rc == 1) rc = bk_db_xorb_list(s.db, push_xorb, &vx);
+  if (rc == 0) rc = bk_db_shard_list(s.db, push_shard, &vs);
+  if (rc == 0 && a->read_data) rc = bk_db_cas_file_list(s.db, push_file, &vf);
+  for (size_t i = 0; rc == 0 && i < vx.n; i++) rc = fsck_xorb(&f, (bk_xorb_info *)vx.p + i);
+  for (size_t i = 0; rc == 0 && i < vs.n; i++) rc = fsck_shard(&f, (bk_shard_info *)vs.p + i);
+  for (size_t i = 0; rc == 0 && i < vf.n; i++) rc = fsck_file(&f, (bk_cas_file *)vf.p + i);
+  free(vx.p);
+  free(vs.p);
+  free(vf.p);
   for (int k = 0; rc == 0 && k < BK_BLOB_NKINDS; k++)
     rc = bk_blob_list(s.bs, (bk_blob_kind)k, fsck_blob, fsck_stray, &f);
   int ret;
