@@ -15,7 +15,7 @@ import ctypes.util
 import os
 import threading
 import weakref
-from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double,
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_double,
                     c_int, c_int64, c_size_t, c_uint, c_uint64, c_void_p)
 from pathlib import Path
 from typing import Optional

@@ -21,7 +21,8 @@ from typing import Optional
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
 from . import _lib
-from .errors import (BucketNotFoundError, EntryNotFoundError, HfHubHTTPError)
+from ._buckets import parse_dt
+from .errors import BucketNotFoundError, EntryNotFoundError, HfHubHTTPError
 from .hf_api import HfApi
 
 _MB = 1 << 20
@@ -124,8 +125,8 @@ class HfFileSystem(AbstractFileSystem):
     def _entry(self, bid: str, d: dict) -> dict:
         name = self._name(bid, d["path"])
         if d.get("type") == "directory":
-            return {"name": name, "size": 0, "type": "directory", "uploaded_at": d.get("uploadedAt")}
-        from ._buckets import parse_dt
+            return {"name": name, "size": 0, "type": "directory",
+                    "uploaded_at": parse_dt(d.get("uploadedAt"))}
         return {"name": name, "size": int(d.get("size") or 0), "type": "file",
                 "xet_hash": d.get("xetHash"), "mtime": parse_dt(d.get("mtime")),
                 "uploaded_at": parse_dt(d.get("uploadedAt"))}
@@ -154,7 +155,6 @@ class HfFileSystem(AbstractFileSystem):
                     cur["uploaded_at"] = up
             else:
                 out.append(self._entry(bid, d))
-        from ._buckets import parse_dt
         for v in dirs.values():
             v["uploaded_at"] = parse_dt(v["uploaded_at"])
         names = {e["name"] for e in out}

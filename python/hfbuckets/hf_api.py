@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, List, Optional, Tuple, Union
 from . import _lib
 from ._buckets import (BucketFile, BucketFolder, BucketInfo, BucketUrl, SyncPlan, tree_entry)
 from ._lib import b, check, take_str
-from .errors import EntryNotFoundError, RemoteEntryNotFoundError
+from .errors import RemoteEntryNotFoundError
 
 TokenT = Union[str, bool, None]
 
