@@ -247,7 +247,7 @@ int bk_afile_commit_as(bk_afile *f, const char *final_dir, const char *final_nam
 /* ---- reading ---- */
 
 int bk_read_file(const char *path, size_t max, bk_buf *out) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
   if (fd < 0) {
     if (errno == ENOENT) return bk_seterr(BK_ENOTFOUND, "%s: no such file", path);
     return bk_seterr(BK_EIO, "open %s: %s", path, strerror(errno));
@@ -257,6 +257,10 @@ int bk_read_file(const char *path, size_t max, bk_buf *out) {
     int e = errno;
     close(fd);
     return bk_seterr(BK_EIO, "stat %s: %s", path, strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return bk_seterr(BK_EIO, "%s is not a regular file", path);
   }
   uint64_t sz = (uint64_t)st.st_size;
   if (sz > max || sz > out->max - out->len) {

@@ -145,6 +145,13 @@ static void test_read_limits(void) {
   CHECK_EQ_INT(bk_read_file(path, 100, &b), BK_ENOTFOUND);
   bk_buf_free(&b);
 
+  /* not a regular file: refused, never blocks */
+  snprintf(path, sizeof path, "%s/fifo", dir);
+  CHECK_EQ_INT(mkfifo(path, 0600), 0);
+  bk_buf_init(&b, 100);
+  CHECK_EQ_INT(bk_read_file(path, 100, &b), BK_EIO);
+  CHECK_EQ_INT(bk_read_file(dir, 100, &b), BK_EIO);
+  bk_buf_free(&b);
   snprintf(path, sizeof path, "%s/ten", dir);
   int fd = open(path, O_RDONLY);
   CHECK(fd >= 0);
