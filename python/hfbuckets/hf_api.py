@@ -380,7 +380,10 @@ class HfApi:
                 check(_lib.lib.bk_sync_apply_jsonl(c.h, b(text), 1 if force else 0, byref(st)),
                       f"apply {apply}")
                 self.last_transfer = st.as_dict()
-                return SyncPlan.from_jsonl(text)
+                result = SyncPlan.from_jsonl(text)
+                if not quiet:
+                    _print_summary(result, "Sync completed.")
+                return result
             if not source or not dest:
                 raise ValueError("source and dest are required (or apply=PLAN)")
             o = _lib.SyncOpts()
@@ -399,20 +402,38 @@ class HfApi:
                 check(_lib.lib.bk_sync_plan_jsonl(c.h, byref(o), byref(out)),
                       f"sync {source} -> {dest}")
                 text = take_str(out)
+                result = SyncPlan.from_jsonl(text)
                 if plan is not None:
                     Path(plan).write_text(text)
+                    if not quiet:
+                        _print_summary(result, f"Plan saved to: {plan}")
                 elif not quiet:
                     sys.stdout.write(text)
                     sys.stdout.flush()
-                return SyncPlan.from_jsonl(text)
+                return result
             st = _lib.TransferStats()
             rc = _lib.lib.bk_sync(c.h, byref(o), byref(out), byref(st))
             text = take_str(out) if out.value else ""
             check(rc, f"sync {source} -> {dest}")
             self.last_transfer = st.as_dict()
-            return SyncPlan.from_jsonl(text)
+            result = SyncPlan.from_jsonl(text)
+            if not quiet:
+                _print_summary(result, "Sync completed.")
+            return result
         finally:
             c.set_log(None)
+
+
+def _print_summary(plan: SyncPlan, last: str) -> None:
+    """The CLI's human summary of a plan (printed after the fact: bk_sync plans and
+    executes in one C call)."""
+    s = plan.summary()
+    print(f"Sync plan: {plan.source} -> {plan.dest}")
+    print(f"  Uploads: {s['uploads']}\n  Downloads: {s['downloads']}\n  Deletes: {s['deletes']}\n"
+          f"  Skips: {s['skips']}")
+    if not last.startswith("Plan saved") and s["uploads"] + s["downloads"] + s["deletes"] == 0:
+        last = "Nothing to sync."
+    print(last, flush=True)
 
 
 _default = HfApi()

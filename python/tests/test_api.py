@@ -360,3 +360,16 @@ def test_dataclasses_accept_hub_json_and_keywords():
     assert plan.summary() == {"uploads": 1, "downloads": 0, "deletes": 1, "skips": 1, "total_size": 4}
     again = SyncPlan.from_jsonl(plan.to_jsonl())
     assert again.operations == plan.operations and again.summary() == plan.summary()
+
+
+def test_sync_prints_summary_unless_quiet(api, bucket, tmp_path, capsys):
+    src = tmp_path / "s"
+    _tree(src, {"a.txt": b"a", "b.txt": b"b"})
+    api.sync_bucket(str(src), f"hf://buckets/{bucket}")
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"Sync plan: {src} -> hf://buckets/{bucket}", "  Uploads: 2", "  Downloads: 0",
+                   "  Deletes: 0", "  Skips: 0", "Sync completed."]
+    api.sync_bucket(str(src), f"hf://buckets/{bucket}")
+    assert capsys.readouterr().out.splitlines()[-1] == "Nothing to sync."
+    api.sync_bucket(str(src), f"hf://buckets/{bucket}", quiet=True)
+    assert capsys.readouterr().out == ""

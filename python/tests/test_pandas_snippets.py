@@ -80,8 +80,11 @@ def test_launch_post_python_snippet(tmp_path):
         ):
             print(item.path, item.size)
     """, tmp_path)
-    lines = sorted(out.splitlines())
-    assert lines == ["checkpoints/step-1/model.bin 100000", "checkpoints/step-1/optim.bin 50000"]
+    lines = out.splitlines()
+    assert lines[0] == "Sync plan: ./checkpoints -> hf://buckets/alice/my-training-bucket/checkpoints"
+    assert "  Uploads: 2" in lines and "Sync completed." in lines
+    items = sorted(ln for ln in lines if ln.startswith("checkpoints/"))
+    assert items == ["checkpoints/step-1/model.bin 100000", "checkpoints/step-1/optim.bin 50000"]
 
 
 def test_launch_post_filesystem_snippets(tmp_path):
