@@ -28,7 +28,18 @@
 #include "buckets/xorb.h"
 #include "client/internal.h"
 
+/* Where decoded bytes go: a file (fd) or a buffer, with a length limit and
+ * the per-chunk leaves used to verify the file hash (NULL for ranges). */
+typedef struct target {
+  int fd;
+  uint8_t *buf;
+  uint64_t limit;
+  bk_merkle_leaf *leaves;
+  uint64_t nleaves;
+} target;
+
 typedef struct use {
+  target *t;
   uint32_t term;
   uint32_t start, end;   /* chunk range of the term */
   int64_t vo;            /* virtual output offset of the term's first byte */
@@ -49,11 +60,7 @@ typedef struct dl {
   fetch *f;
   size_t nf;
   size_t next;
-  int fd;           /* output file, or -1 */
-  uint8_t *buf;     /* output buffer, or NULL */
-  uint64_t limit;   /* bytes of output wanted (virtual offsets [0, limit)) */
-  bk_merkle_leaf *leaves; /* per chunk of the file (full downloads) */
-  uint64_t nleaves;
+  target t; /* single-file mode */
   pthread_mutex_t mu;
   int err;
   char errmsg[512];
@@ -70,7 +77,7 @@ static void dl_fail(dl *d, int rc) {
   pthread_mutex_unlock(&d->mu);
 }
 
-static int out_write(dl *d, int64_t vo, const uint8_t *p, size_t n) {
+static int out_write(target *d, int64_t vo, const uint8_t *p, size_t n) {
   int64_t end = vo + (int64_t)n;
   if (end <= 0 || vo >= (int64_t)d->limit) return 0;
   if (vo < 0) {
@@ -108,7 +115,7 @@ static int sink_body(void *ctx, const void *data, size_t len) {
 #define MAX_IOV 512
 
 /* Writes segments that are contiguous in the output starting at vo. */
-static int out_writev(dl *d, int64_t vo, struct iovec *iov, int cnt, size_t total) {
+static int out_writev(target *d, int64_t vo, struct iovec *iov, int cnt, size_t total) {
   if (d->buf || vo < 0 || (uint64_t)vo + total > d->limit) {
     for (int i = 0; i < cnt; i++) {
       int rc = out_write(d, vo, iov[i].iov_base, iov[i].iov_len);
@@ -139,7 +146,7 @@ static int out_writev(dl *d, int64_t vo, struct iovec *iov, int cnt, size_t tota
  * and writes them at the use's offset. Uncompressed records are written
  * straight from the fetched body (no copy); compressed ones are decoded into
  * the stage buffer. Flushes every MAX_IOV segments / STAGE_BYTES. */
-static int emit_use(dl *d, const fetch *f, const use *u, const uint8_t *body, size_t blen,
+static int emit_use(const fetch *f, const use *u, const uint8_t *body, size_t blen,
                     wbuf *w) {
   size_t pos = 0;
   uint32_t k = f->cstart;
@@ -159,7 +166,7 @@ static int emit_use(dl *d, const fetch *f, const use *u, const uint8_t *body, si
   int rc = 0;
   for (; k < u->end && !rc; k++) {
     if (cnt == MAX_IOV || staged + BK_XORB_CHUNK_MAX > STAGE_BYTES || pending >= STAGE_BYTES) {
-      rc = out_writev(d, vo, iov, cnt, pending);
+      rc = out_writev(u->t, vo, iov, cnt, pending);
       if (rc) break;
       vo += (int64_t)pending;
       cnt = 0;
@@ -187,11 +194,11 @@ static int emit_use(dl *d, const fetch *f, const use *u, const uint8_t *body, si
       staged += outlen;
       pos += consumed;
     }
-    if (d->leaves) {
+    if (u->t->leaves) {
       uint64_t li = u->chunk_base + (k - u->start);
-      if (li < d->nleaves) {
-        bk_chunk_hash(out, outlen, &d->leaves[li].hash);
-        d->leaves[li].len = outlen;
+      if (li < u->t->nleaves) {
+        bk_chunk_hash(out, outlen, &u->t->leaves[li].hash);
+        u->t->leaves[li].len = outlen;
       }
     }
     iov[cnt].iov_base = (void *)out;
@@ -200,7 +207,7 @@ static int emit_use(dl *d, const fetch *f, const use *u, const uint8_t *body, si
     pending += outlen;
     produced += outlen;
   }
-  if (!rc && cnt) rc = out_writev(d, vo, iov, cnt, pending);
+  if (!rc && cnt) rc = out_writev(u->t, vo, iov, cnt, pending);
   if (rc) return rc;
   if (produced != u->unpacked)
     return bk_seterr(BK_ESIZE, "term %u decoded to %llu bytes, expected %u", u->term,
@@ -256,7 +263,7 @@ static int run_fetch(dl *d, fetch *f, wbuf *w) {
   d->c->prog.bytes_received += w->body.len;
   d->c->prog.bytes_done += w->body.len;
   pthread_mutex_unlock(&d->c->mu);
-  for (size_t u = 0; u < f->nuses && !rc; u++) rc = emit_use(d, f, &f->uses[u], body, blen, w);
+  for (size_t u = 0; u < f->nuses && !rc; u++) rc = emit_use(f, &f->uses[u], body, blen, w);
   return rc;
 }
 
@@ -447,8 +454,8 @@ static int fetch_file(bk_client *c, const char *bucket, const char *hash, int fu
   dl d;
   memset(&d, 0, sizeof d);
   d.c = c;
-  d.fd = fd;
-  d.buf = buf;
+  d.t.fd = fd;
+  d.t.buf = buf;
   d.st = st;
   d.bucket = bucket;
   pthread_mutex_init(&d.mu, NULL);
@@ -491,6 +498,7 @@ static int fetch_file(bk_client *c, const char *bucket, const char *hash, int fu
         f->ucap = nc;
       }
       use *u = &f->uses[f->nuses++];
+      u->t = &d.t;
       u->term = ti++;
       u->start = (uint32_t)cs;
       u->end = (uint32_t)ce;
@@ -502,12 +510,12 @@ static int fetch_file(bk_client *c, const char *bucket, const char *hash, int fu
     }
   }
   if (!rc) {
-    d.limit = full ? total : (total - skip < len ? total - skip : len);
-    if (total < skip) d.limit = 0;
+    d.t.limit = full ? total : (total - skip < len ? total - skip : len);
+    if (total < skip) d.t.limit = 0;
     if (full) {
-      d.nleaves = nchunks;
-      d.leaves = calloc(nchunks ? nchunks : 1, sizeof *d.leaves);
-      if (!d.leaves) rc = bk_seterr(BK_ENOMEM, "out of memory");
+      d.t.nleaves = nchunks;
+      d.t.leaves = calloc(nchunks ? nchunks : 1, sizeof *d.t.leaves);
+      if (!d.t.leaves) rc = bk_seterr(BK_ENOMEM, "out of memory");
       if (fd >= 0 && !rc && ftruncate(fd, (off_t)total))
         rc = bk_seterr(BK_EIO, "ftruncate: %s", strerror(errno));
     }
@@ -527,9 +535,9 @@ static int fetch_file(bk_client *c, const char *bucket, const char *hash, int fu
   }
   if (!rc && full) {
     bk_hash root, fh, want;
-    rc = bk_merkle_root(d.leaves, d.nleaves, &root);
+    rc = bk_merkle_root(d.t.leaves, d.t.nleaves, &root);
     if (!rc) {
-      bk_file_hash_from_root(&root, d.nleaves > 0, NULL, &fh);
+      bk_file_hash_from_root(&root, d.t.nleaves > 0, NULL, &fh);
       if (bk_hash_parse(hash, &want) || !bk_hash_eq(&fh, &want)) {
         char hex[65];
         bk_hash_to_hex(&fh, hex);
@@ -537,14 +545,14 @@ static int fetch_file(bk_client *c, const char *bucket, const char *hash, int fu
       }
     }
   }
-  if (got) *got = rc ? 0 : d.limit;
+  if (got) *got = rc ? 0 : d.t.limit;
   for (size_t i = 0; i < d.nf; i++) {
     free(d.f[i].url);
     free(d.f[i].uses);
   }
   free(d.f);
   free(fx);
-  free(d.leaves);
+  free(d.t.leaves);
   pthread_mutex_destroy(&d.mu);
   cJSON_Delete(rec);
   return rc;
@@ -686,5 +694,213 @@ int bk_download(bk_client *c, const char *bucket_id, const char *remote_path,
   }
   cJSON_Delete(arr);
   free(id);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+/* Many small files through one batch reconstruction
+ * (GET /v1/reconstructions?file_id=..., xet-core's form): shared fetch
+ * ranges are fetched once and fan out to every file that uses them. Each
+ * file is verified (size and file hash) and left as a closed temp file for
+ * the caller to sync and rename. Any failure cleans up and returns non-zero
+ * (the caller then falls back to one file at a time). */
+int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
+                      bk_transfer_stats *st) {
+  if (n == 0) return 0;
+  char *tok = NULL, *cas = NULL;
+  int rc = bk_xet_token(c, id, 0, &tok, &cas);
+  if (rc) return rc;
+  bk_buf url;
+  bk_buf_init(&url, 1u << 20);
+  rc = bk_buf_printf(&url, "%s/v1/reconstructions", cas);
+  size_t nq = 0;
+  for (size_t i = 0; !rc && i < n; i++) {
+    bk_hash h;
+    if (bk_hash_parse(items[i].hash, &h)) rc = bk_seterr(BK_EINVAL, "bad xet hash");
+    else if (!bk_hash_is_zero(&h)) {
+      int dup = 0;
+      for (size_t j = 0; j < i && !dup; j++) dup = strcmp(items[j].hash, items[i].hash) == 0;
+      if (!dup) rc = bk_buf_printf(&url, "%cfile_id=%s", nq++ ? '&' : '?', items[i].hash);
+    }
+  }
+  if (!rc) rc = bk_buf_append_u8(&url, 0);
+  cJSON *rec = NULL;
+  if (!rc && nq) {
+    bk_http_resp r;
+    bk_http_req rq = {.method = "GET", .url = (const char *)url.p, .bearer = tok,
+                      .max_resp = 256u << 20};
+    rc = bk_http_do(c->http, &rq, &r);
+    if (!rc && (r.status < 200 || r.status >= 300)) rc = bk_http_error(&r, "batch reconstruction");
+    if (!rc && !(rec = cJSON_ParseWithLength((const char *)r.body.p, r.body.len)))
+      rc = bk_seterr(BK_EFORMAT, "batch reconstruction: invalid JSON");
+    bk_http_resp_free(&r);
+  }
+  bk_buf_free(&url);
+  free(tok);
+  free(cas);
+  dl d;
+  memset(&d, 0, sizeof d);
+  d.c = c;
+  d.st = st;
+  d.bucket = id;
+  pthread_mutex_init(&d.mu, NULL);
+  const char **fx = NULL;
+  target *tg = calloc(n, sizeof *tg);
+  if (!rc && !tg) rc = bk_seterr(BK_ENOMEM, "out of memory");
+  for (size_t i = 0; tg && i < n; i++) tg[i].fd = -1;
+  const cJSON *files = rec ? cJSON_GetObjectItemCaseSensitive(rec, "files") : NULL;
+  if (!rc && nq) {
+    if (!cJSON_IsObject(files)) rc = bk_seterr(BK_EFORMAT, "batch reconstruction: no files");
+    if (!rc) rc = collect_fetches(rec, &d.f, &fx, &d.nf);
+  }
+  for (size_t i = 0; !rc && i < n; i++) {
+    bk_dl_item *it = &items[i];
+    if ((rc = mkparents(it->local_path))) break;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", it->local_path);
+    const char *base = strrchr(it->local_path, '/');
+    base = base ? base + 1 : it->local_path;
+    char tmp[4400];
+    snprintf(tmp, sizeof tmp, "%s/.%.200s.bkpart.%d", dirname(dir), base, (int)getpid());
+    if (!(it->tmp = strdup(tmp))) {
+      rc = bk_seterr(BK_ENOMEM, "out of memory");
+      break;
+    }
+    tg[i].fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (tg[i].fd < 0) {
+      rc = bk_seterr(BK_EIO, "cannot create %s: %s", tmp, strerror(errno));
+      break;
+    }
+    const cJSON *terms = files ? cJSON_GetObjectItemCaseSensitive(files, it->hash) : NULL;
+    if (!terms) {
+      bk_hash h;
+      bk_hash_parse(it->hash, &h);
+      if (!bk_hash_is_zero(&h)) rc = bk_seterr(BK_EFORMAT, "batch reconstruction lacks %s", it->hash);
+      else if (it->size) rc = bk_seterr(BK_EHASH, "empty-file hash for a non-empty file");
+      continue;
+    }
+    uint64_t total = 0, nchunks = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, terms) {
+      const cJSON *rg = cJSON_GetObjectItemCaseSensitive(t, "range");
+      uint64_t cs, ce;
+      if (num(rg, "start", &cs) || num(rg, "end", &ce) || ce <= cs) {
+        rc = bk_seterr(BK_EFORMAT, "batch reconstruction: bad term");
+        break;
+      }
+      nchunks += ce - cs;
+    }
+    if (rc) break;
+    tg[i].nleaves = nchunks;
+    tg[i].leaves = calloc(nchunks ? nchunks : 1, sizeof *tg[i].leaves);
+    if (!tg[i].leaves) {
+      rc = bk_seterr(BK_ENOMEM, "out of memory");
+      break;
+    }
+    nchunks = 0;
+    uint32_t ti = 0;
+    cJSON_ArrayForEach(t, terms) {
+      uint64_t ul, cs, ce;
+      const cJSON *h = cJSON_GetObjectItemCaseSensitive(t, "hash");
+      const cJSON *rg = cJSON_GetObjectItemCaseSensitive(t, "range");
+      if (!cJSON_IsString(h) || num(t, "unpacked_length", &ul) || num(rg, "start", &cs) ||
+          num(rg, "end", &ce)) {
+        rc = bk_seterr(BK_EFORMAT, "batch reconstruction: bad term");
+        break;
+      }
+      size_t k;
+      for (k = 0; k < d.nf; k++)
+        if (strcmp(fx[k], h->valuestring) == 0 && d.f[k].cstart <= cs && ce <= d.f[k].cend) break;
+      if (k == d.nf) {
+        rc = bk_seterr(BK_EFORMAT, "batch reconstruction: no fetch entry for a term");
+        break;
+      }
+      fetch *f = &d.f[k];
+      if (f->nuses == f->ucap) {
+        size_t nc = f->ucap ? f->ucap * 2 : 4;
+        use *nu = realloc(f->uses, nc * sizeof *nu);
+        if (!nu) {
+          rc = bk_seterr(BK_ENOMEM, "out of memory");
+          break;
+        }
+        f->uses = nu;
+        f->ucap = nc;
+      }
+      use *u = &f->uses[f->nuses++];
+      u->t = &tg[i];
+      u->term = ti++;
+      u->start = (uint32_t)cs;
+      u->end = (uint32_t)ce;
+      u->vo = (int64_t)total;
+      u->chunk_base = nchunks;
+      u->unpacked = (uint32_t)ul;
+      total += ul;
+      nchunks += ce - cs;
+    }
+    if (rc) break;
+    if (total != it->size) {
+      rc = bk_seterr(BK_ESIZE, "%s: reconstruction has %llu bytes, expected %llu", it->local_path,
+                     (unsigned long long)total, (unsigned long long)it->size);
+      break;
+    }
+    tg[i].limit = total;
+    if (ftruncate(tg[i].fd, (off_t)total)) rc = bk_seterr(BK_EIO, "ftruncate: %s", strerror(errno));
+  }
+  if (!rc && d.nf) {
+    unsigned nt = c->parallel > 4 ? 4 : c->parallel;
+    if (nt > d.nf) nt = (unsigned)d.nf;
+    if (nt < 1) nt = 1;
+    pthread_t th[32];
+    unsigned started = 0;
+    for (unsigned i = 1; i < nt; i++)
+      if (pthread_create(&th[i], NULL, dl_worker, &d) == 0) started = i;
+      else break;
+    dl_worker(&d);
+    for (unsigned i = 1; i <= started; i++) pthread_join(th[i], NULL);
+    if (d.err) rc = bk_seterr(d.err, "%s", d.errmsg);
+  }
+  for (size_t i = 0; !rc && i < n; i++) {
+    if (!tg[i].leaves) continue; /* empty file */
+    bk_hash root, fh, want;
+    rc = bk_merkle_root(tg[i].leaves, tg[i].nleaves, &root);
+    if (rc) break;
+    bk_file_hash_from_root(&root, tg[i].nleaves > 0, NULL, &fh);
+    if (bk_hash_parse(items[i].hash, &want) || !bk_hash_eq(&fh, &want))
+      rc = bk_seterr(BK_EHASH, "%s: downloaded data does not match its hash", items[i].local_path);
+  }
+  for (size_t i = 0; tg && i < n; i++) {
+    if (tg[i].fd >= 0) {
+      if (!rc && items[i].mtime_ms >= 0) {
+        struct timespec ts[2];
+        ts[0].tv_sec = ts[1].tv_sec = (time_t)(items[i].mtime_ms / 1000);
+        ts[0].tv_nsec = ts[1].tv_nsec = (long)(items[i].mtime_ms % 1000) * 1000000L;
+        futimens(tg[i].fd, ts);
+      }
+      if (close(tg[i].fd) && !rc) rc = bk_seterr(BK_EIO, "close: %s", strerror(errno));
+    }
+    free(tg[i].leaves);
+  }
+  if (rc) {
+    for (size_t i = 0; i < n; i++) {
+      if (items[i].tmp) unlink(items[i].tmp);
+      free(items[i].tmp);
+      items[i].tmp = NULL;
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      st->files++;
+      st->bytes += items[i].size;
+    }
+  }
+  for (size_t i = 0; i < d.nf; i++) {
+    free(d.f[i].url);
+    free(d.f[i].uses);
+  }
+  free(d.f);
+  free(fx);
+  free(tg);
+  pthread_mutex_destroy(&d.mu);
+  cJSON_Delete(rec);
   return rc;
 }

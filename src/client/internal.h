@@ -71,6 +71,19 @@ int bk_download_hash_ex(bk_client *c, const char *bucket_id, const char *xet_has
                         uint64_t size, int64_t mtime_ms, const char *local_path, int durable,
                         char *tmp_out, size_t tmp_n, bk_transfer_stats *stats);
 
+/* Batch download of small files (one batch reconstruction). On success
+ * every item's tmp holds a verified, closed temp file (caller syncs and
+ * renames, then frees tmp); on failure no temp file is left. */
+typedef struct bk_dl_item {
+  const char *hash;
+  uint64_t size;
+  int64_t mtime_ms;
+  const char *local_path;
+  char *tmp; /* out, malloc'd */
+} bk_dl_item;
+int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
+                      bk_transfer_stats *st);
+
 /* "ns/name" or hf://buckets/ns/name (no path) -> malloc'd "ns/name". */
 int bk_uri_parse_id(const char *in, char **id);
 

@@ -80,6 +80,8 @@ HF_HOME=$BK_TMP/home5 "$HF" cp "$W/kill.bin" hf://buckets/alice/ckpt/kill.bin >/
 KP=$!
 for i in $(seq 1 600); do [ $(( $(xorb_posts) - P0 )) -ge 2 ] && break; kill -0 $KP 2>/dev/null || break; sleep 0.05; done
 kill -9 $KP 2>/dev/null; wait $KP 2>/dev/null
+# let the server finish xorbs whose bodies it had fully received before the kill
+sleep 3
 P1=$(xorb_posts)
 HF_HOME=$BK_TMP/home5 "$HF" cp "$W/kill.bin" hf://buckets/alice/ckpt/kill.bin >/dev/null 2>"$BK_TMP/kerr" || bk_fail "re-run after kill" "$(head -3 "$BK_TMP/kerr")"
 P2=$(xorb_posts)
