@@ -18,6 +18,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
+import fsspec
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
 from . import _lib
@@ -597,5 +598,9 @@ class HfBucketWriteFile(AbstractBufferedFile):
         if not self.closed:
             self.discard()
 
+
+# The `fsspec.specs` entry point registers "hf" without an import when the package is
+# installed; importing it (e.g. from a PYTHONPATH checkout) registers it as well.
+fsspec.register_implementation("hf", HfFileSystem, clobber=True)
 
 hffs = HfFileSystem()

@@ -126,3 +126,17 @@ def test_launch_post_filesystem_snippets(tmp_path):
     assert "buckets/alice/my-training-bucket/data/train/part-0.parquet" in lines[1]
     assert lines[2] == "a: 1"
     assert lines[4:7] == [",col,val", "0,x,1", "1,y,2"]
+
+
+def test_import_registers_without_installed_metadata(tmp_path):
+    """Debian's python3 without the venv (no dist-info): importing hfbuckets registers hf."""
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=pkg)
+    code = ("import fsspec\n"
+            "try:\n    fsspec.filesystem('hf'); print('known before import')\n"
+            "except ValueError:\n    print('unknown before import')\n"
+            "import hfbuckets\nprint(type(fsspec.filesystem('hf')).__name__)\n")
+    r = subprocess.run(["/usr/bin/python3", "-c", code], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["unknown", "before", "import", "HfFileSystem"]
