@@ -29,6 +29,9 @@
 /* ---- small helpers ---- */
 
 int hub_store_error(struct bk_http_req *req, int rc) {
+  if (rc != BK_ELIMIT && rc != BK_EINVAL)
+    fprintf(stderr, "bucketd: %s %s: store error %s: %s\n", req->method, req->raw_path,
+            bk_strerror(rc), bk_errmsg());
   switch (rc) {
   case BK_EDB:
     bk_http_add_header(req, "Retry-After", "1");

@@ -267,8 +267,18 @@ static int start_request(struct bk_server *srv, struct MHD_Connection *con,
   r->query = c->query_buf;
   if (r->raw_path[0] != '/') return bk_http_error(r, 400, NULL, "bad request target"), 1;
   size_t dlen = 0;
+  for (size_t i = 0; i + 2 < plen; i++)
+    if (r->raw_path[i] == '%' && r->raw_path[i + 1] == '0' && r->raw_path[i + 2] == '0')
+      return bk_http_error(r, 400, NULL, "NUL byte in path"), 1;
   r->path = bk_http_unescape(r->raw_path, plen, 0, &dlen);
-  if (!r->path) return bk_http_error(r, 400, NULL, "malformed percent-encoding in path"), 1;
+  if (!r->path) {
+    /* A '%' that does not start an escape is taken literally: clients that
+     * send keys raw (the JS client) would otherwise never reach "100%.txt".
+     * Every other escape in such a path is left undecoded too. */
+    r->path = strndup(r->raw_path, plen);
+    if (!r->path) return bk_http_error(r, 500, NULL, "out of memory"), 1;
+    dlen = plen;
+  }
   if (!bk_utf8_valid(r->path, dlen)) return bk_http_error(r, 400, NULL, "path is not valid UTF-8"), 1;
   if (parse_query(r, r->query)) return bk_http_error(r, 400, NULL, "%s", bk_errmsg()), 1;
 
