@@ -9,6 +9,8 @@
 #include "buckets/error.h"
 #include "store/db_internal.h"
 
+static void usage_invalidate(bk_db *db, int64_t bucket_id);
+
 /* ---- buckets ---- */
 
 #define BUCKET_COLS \
@@ -190,6 +192,7 @@ static int bucket_update(bk_db *db, const char *sql, int64_t id, int64_t a,
   rc = dbc_step_done(c, st, "update bucket");
   if (rc == 0 && sqlite3_changes(c->h) == 0) rc = bk_seterr(BK_ENOTFOUND, "bucket not found");
   dbc_release(db, c);
+  usage_invalidate(db, id);
   return rc;
 }
 
@@ -234,6 +237,7 @@ int bk_db_bucket_move(bk_db *db, int64_t bucket_id, int64_t new_ns_id,
   if (rc == 0) rc = dbc_commit(c);
   else dbc_rollback(c);
   dbc_release(db, c);
+  usage_invalidate(db, bucket_id);
   return rc;
 }
 
@@ -930,6 +934,7 @@ int bk_db_batch(bk_db *db, int64_t bucket_id, bk_batch_op *ops, size_t n,
   if (rc == 0) rc = dbc_commit(c);
   else dbc_rollback(c);
   dbc_release(db, c);
+  usage_invalidate(db, bucket_id);
   if (rc == 0 && nfailed) *nfailed = failed;
   return rc;
 }
@@ -959,14 +964,55 @@ static const char SQL_USAGE_CHUNKS_NS[] =
     "   AND k.idx < t.chunk_end)"
     " SELECT count(*), coalesce(sum(record_len), 0) FROM ch";
 
-static int usage(bk_db *db, const char *q1, const char *q2, int64_t id, bk_usage *out) {
+static const char SQL_UKEY_B[] = "SELECT updated_ms, 0 FROM buckets WHERE id = ?1";
+static const char SQL_UKEY_NS[] =
+    "SELECT count(*), coalesce(sum(updated_ms), 0) FROM buckets WHERE ns_id = ?1";
+
+/* Drops cached usage after a write through this handle (the bucket's entry
+ * and every namespace entry). */
+static void usage_invalidate(bk_db *db, int64_t bucket_id) {
+  pthread_mutex_lock(&db->umu);
+  db->ub[(uint64_t)bucket_id % USAGE_SLOTS].used = 0;
+  for (int i = 0; i < USAGE_SLOTS; i++) db->un[i].used = 0;
+  pthread_mutex_unlock(&db->umu);
+}
+
+static int usage(bk_db *db, int is_ns, int64_t id, bk_usage *out) {
+  const char *q1 = is_ns ? SQL_USAGE_FILES_NS : SQL_USAGE_FILES_B;
+  const char *q2 = is_ns ? SQL_USAGE_CHUNKS_NS : SQL_USAGE_CHUNKS_B;
+  struct usage_slot *slot = &(is_ns ? db->un : db->ub)[(uint64_t)id % USAGE_SLOTS];
   memset(out, 0, sizeof *out);
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
-  rc = dbc_exec(c, "BEGIN");
+  rc = dbc_exec(c, "BEGIN"); /* key and values from one snapshot */
+  int64_t k1 = 0, k2 = 0;
+  int hit = 0;
+  if (rc == 0) {
+    sqlite3_stmt *st = dbc_stmt(c, is_ns ? SQL_UKEY_NS : SQL_UKEY_B);
+    if (!st) rc = BK_EDB;
+    else {
+      sqlite3_bind_int64(st, 1, id);
+      int r = sqlite3_step(st);
+      if (r == SQLITE_ROW) {
+        k1 = sqlite3_column_int64(st, 0);
+        k2 = sqlite3_column_int64(st, 1);
+      } else if (r != SQLITE_DONE) {
+        rc = dbc_err(c, r, "usage key");
+      }
+      sqlite3_reset(st);
+    }
+  }
+  if (rc == 0) {
+    pthread_mutex_lock(&db->umu);
+    if (slot->used && slot->id == id && slot->k1 == k1 && slot->k2 == k2) {
+      *out = slot->u;
+      hit = 1;
+    }
+    pthread_mutex_unlock(&db->umu);
+  }
   const char *qs[2] = {q1, q2};
-  for (int i = 0; rc == 0 && i < 2; i++) {
+  for (int i = 0; rc == 0 && !hit && i < 2; i++) {
     sqlite3_stmt *st = dbc_stmt(c, qs[i]);
     if (!st) { rc = BK_EDB; break; }
     sqlite3_bind_int64(st, 1, id);
@@ -983,13 +1029,18 @@ static int usage(bk_db *db, const char *q1, const char *q2, int64_t id, bk_usage
   }
   if (!sqlite3_get_autocommit(c->h)) dbc_exec(c, "COMMIT");
   dbc_release(db, c);
+  if (rc == 0 && !hit) {
+    pthread_mutex_lock(&db->umu);
+    *slot = (struct usage_slot){1, id, k1, k2, *out};
+    pthread_mutex_unlock(&db->umu);
+  }
   return rc;
 }
 
 int bk_db_bucket_usage(bk_db *db, int64_t bucket_id, bk_usage *out) {
-  return usage(db, SQL_USAGE_FILES_B, SQL_USAGE_CHUNKS_B, bucket_id, out);
+  return usage(db, 0, bucket_id, out);
 }
 
 int bk_db_ns_usage(bk_db *db, int64_t ns_id, bk_usage *out) {
-  return usage(db, SQL_USAGE_FILES_NS, SQL_USAGE_CHUNKS_NS, ns_id, out);
+  return usage(db, 1, ns_id, out);
 }

@@ -350,6 +350,7 @@ int bk_db_open(const char *path, bk_db **out) {
   }
   pthread_mutex_init(&db->mu, NULL);
   pthread_cond_init(&db->cv, NULL);
+  pthread_mutex_init(&db->umu, NULL);
   db->max = POOL_MAX;
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
@@ -375,6 +376,7 @@ void bk_db_close(bk_db *db) {
   }
   pthread_mutex_destroy(&db->mu);
   pthread_cond_destroy(&db->cv);
+  pthread_mutex_destroy(&db->umu);
   free(db->path);
   free(db);
 }

@@ -26,12 +26,25 @@ struct dbc {
   struct dbc *next;
 };
 
+/* Usage cache (buckets.c): the DISTINCT-chunk accounting query is O(files),
+ * so results are cached per bucket / namespace, keyed by the buckets'
+ * updated_ms (changed by every batch, also from another process) and
+ * dropped by this handle's own writes (which may share a millisecond). */
+#define USAGE_SLOTS 128
+struct usage_slot {
+  int used;
+  int64_t id, k1, k2;
+  bk_usage u;
+};
+
 struct bk_db {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   struct dbc *free_list;
   int nopen, max;
   char *path;
+  pthread_mutex_t umu;
+  struct usage_slot ub[USAGE_SLOTS], un[USAGE_SLOTS];
 };
 
 int dbc_acquire(bk_db *db, struct dbc **out);
