@@ -5,7 +5,23 @@
 # deduplicated footprint in bucket info.
 . "$(dirname "$0")/lib.sh"
 XET="$BK_HELPERS/srv_xet"
-[ -x "$XET" ] || { bk_fail "srv_xet built"; # a damaged xorb on disk is never served as data: the stream stops short
+[ -x "$XET" ] || { bk_fail "srv_xet built"; # thousands of files registered through the CAS, batched like Python (1,000 per request), paginated
+bk_req POST /api/buckets/alice/many "$A" "${J[@]}" -d '{}'
+"$XET" upload --url "$BK_URL" --token "$A" --bucket alice/many --files 2345 --size 100 --seed 9 --prefix m/ >"$BK_TMP/many.nd" 2>>"$BK_TMP/xet.err" \
+  && bk_ok "upload 2,345 files via CAS" || bk_fail "upload 2,345 files via CAS"
+split -l 1000 "$BK_TMP/many.nd" "$BK_TMP/many.part."
+okb=0; for f in "$BK_TMP"/many.part.*; do
+  bk_req POST /api/buckets/alice/many/batch "$A" "${ND[@]}" --data-binary @"$f"; [ "$BK_STATUS" = 200 ] && okb=$((okb+1))
+done
+bk_expect "3 batches of <= 1,000" 3 "$okb"
+n=0; pages=0; url="/api/buckets/alice/many/tree/m?recursive=true&limit=500"
+while [ -n "$url" ] && [ $pages -lt 20 ]; do
+  bk_req GET "$url"; n=$((n + $(bk_json 'len(j)'))); pages=$((pages+1))
+  url=$(bk_hdr Link | sed -n 's/^<\(.*\)>; rel="next"$/\1/p'); url=${url#$BK_URL}
+done
+bk_expect "paginated listing of 2,345 files" "2345 5" "$n $pages"
+
+# a damaged xorb on disk is never served as data: the stream stops short
 XF=$(find "$BK_DATA/blobs/xorbs" -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
 "$BK_PY" - "$XF" <<'PY'
 import sys
@@ -80,6 +96,22 @@ bk_expect "namespace stored counts shared chunks once" "$UP_STORED" "$NS_STORED"
 # delete a file, resolve gives EntryNotFound
 bk_req POST /api/buckets/alice/up/batch "$A" "${ND[@]}" --data-binary '{"type":"deleteFile","path":"big/f000001"}'
 bk_req GET /buckets/alice/up/resolve/big/f000001; bk_expect "deleted -> EntryNotFound" EntryNotFound "$(bk_hdr X-Error-Code)"
+# thousands of files registered through the CAS, batched like Python (1,000 per request), paginated
+bk_req POST /api/buckets/alice/many "$A" "${J[@]}" -d '{}'
+"$XET" upload --url "$BK_URL" --token "$A" --bucket alice/many --files 2345 --size 100 --seed 9 --prefix m/ >"$BK_TMP/many.nd" 2>>"$BK_TMP/xet.err" \
+  && bk_ok "upload 2,345 files via CAS" || bk_fail "upload 2,345 files via CAS"
+split -l 1000 "$BK_TMP/many.nd" "$BK_TMP/many.part."
+okb=0; for f in "$BK_TMP"/many.part.*; do
+  bk_req POST /api/buckets/alice/many/batch "$A" "${ND[@]}" --data-binary @"$f"; [ "$BK_STATUS" = 200 ] && okb=$((okb+1))
+done
+bk_expect "3 batches of <= 1,000" 3 "$okb"
+n=0; pages=0; url="/api/buckets/alice/many/tree/m?recursive=true&limit=500"
+while [ -n "$url" ] && [ $pages -lt 20 ]; do
+  bk_req GET "$url"; n=$((n + $(bk_json 'len(j)'))); pages=$((pages+1))
+  url=$(bk_hdr Link | sed -n 's/^<\(.*\)>; rel="next"$/\1/p'); url=${url#$BK_URL}
+done
+bk_expect "paginated listing of 2,345 files" "2345 5" "$n $pages"
+
 # a damaged xorb on disk is never served as data: the stream stops short
 XF=$(find "$BK_DATA/blobs/xorbs" -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
 "$BK_PY" - "$XF" <<'PY'
