@@ -16,6 +16,7 @@
 # Everything is cleaned up on exit (server stopped with SIGTERM, temp dir removed) by an
 # EXIT trap that lib.sh installs. If your script needs its own EXIT trap, call bk_cleanup
 # from it. Set BK_KEEP=1 to keep the temp dir (and print its path) for debugging.
+# BK_SERVE_ARGS (e.g. "--threads 4") is added to every `bucketd serve` started by bk_start.
 #
 # Functions:
 #   bk_start [ARGS...]          start bucketd (fails the script if it does not come up in 10 s)
@@ -75,7 +76,8 @@ bk_start() {
   BK_LOG="$BK_TMP/bucketd.log"
   export BK_DATA BK_LOG
   : >"$BK_LOG"
-  "$BK_BUCKETD" serve --listen 127.0.0.1:0 --data "$BK_DATA" "$@" 2>>"$BK_LOG" &
+  # shellcheck disable=SC2086
+  "$BK_BUCKETD" serve --listen 127.0.0.1:0 --data "$BK_DATA" ${BK_SERVE_ARGS:-} "$@" 2>>"$BK_LOG" &
   BK_PID=$!
   local i port=""
   for i in $(seq 1 200); do
