@@ -61,6 +61,13 @@ int bk_afile_commit(bk_afile *f);
 /* fsync, rename to final_dir/final_name (final_dir must be on the same
  * filesystem; it is fsync'ed), releases f. */
 int bk_afile_commit_as(bk_afile *f, const char *final_dir, const char *final_name);
+/* Same, but never replaces an existing final_dir/final_name: BK_EEXIST then
+ * (nothing changed, temp removed). Atomic (renameat2 RENAME_NOREPLACE, or
+ * link + unlink where the filesystem lacks it). Releases f. */
+int bk_afile_commit_as_noreplace(bk_afile *f, const char *final_dir, const char *final_name);
+/* Durable write that never replaces an existing dir/name (BK_EEXIST). */
+int bk_write_file_durable_noreplace(const char *dir, const char *name, const void *data,
+                                    size_t len, mode_t mode);
 /* Removes the temp file and releases f. NULL is a no-op. */
 void bk_afile_abort(bk_afile *f);
 

@@ -106,7 +106,13 @@ static int fs_put(bk_blobstore *bs, bk_blob_kind k, const bk_hash *h,
   bk_hash_to_hex(h, hex);
   if ((rc = blob_dir(bs, k, hex, dir, sizeof dir))) return rc;
   if ((rc = bk_mkdir_p(dir, 0755))) return rc;
-  if ((rc = bk_write_file_durable(dir, hex, data, len))) return rc;
+  rc = bk_write_file_durable_noreplace(dir, hex, data, len, 0644);
+  if (rc == BK_EEXIST) { /* a concurrent put won: keep its blob */
+    bk_clearerr();
+    if (existed) *existed = 1;
+    return 0;
+  }
+  if (rc) return rc;
   if (existed) *existed = 0;
   return 0;
 }
@@ -386,8 +392,13 @@ int bk_blob_writer_commit(bk_blob_writer *w, const bk_hash *h, int *existed) {
     bk_blob_writer_abort(w);
     return rc;
   }
-  rc = bk_afile_commit_as(w->f, dir, hex); /* releases w->f */
+  rc = bk_afile_commit_as_noreplace(w->f, dir, hex); /* releases w->f */
   free(w);
+  if (rc == BK_EEXIST) { /* a concurrent put won: keep its blob */
+    bk_clearerr();
+    if (existed) *existed = 1;
+    return 0;
+  }
   if (rc == 0 && existed) *existed = 0;
   return rc;
 }

@@ -203,12 +203,29 @@ void bk_afile_abort(bk_afile *f) {
   free(f);
 }
 
-static int afile_commit_to(bk_afile *f, int final_dfd, const char *final_name) {
+/* rename that never replaces an existing target: BK_EEXIST then (the source
+ * stays). renameat2(RENAME_NOREPLACE) where the filesystem supports it, else
+ * link + unlink (link fails with EEXIST atomically). */
+static int rename_noreplace(int odfd, const char *old, int ndfd, const char *new_name) {
+  if (renameat2(odfd, old, ndfd, new_name, RENAME_NOREPLACE) == 0) return 0;
+  if (errno == EEXIST) return bk_seterr(BK_EEXIST, "%s exists", new_name);
+  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+    return bk_seterr(BK_EIO, "rename to %s: %s", new_name, strerror(errno));
+  if (linkat(odfd, old, ndfd, new_name, 0) != 0) {
+    if (errno == EEXIST) return bk_seterr(BK_EEXIST, "%s exists", new_name);
+    return bk_seterr(BK_EIO, "link to %s: %s", new_name, strerror(errno));
+  }
+  unlinkat(odfd, old, 0);
+  return 0;
+}
+
+static int afile_commit_to(bk_afile *f, int final_dfd, const char *final_name, int noreplace) {
   int rc = 0;
   if (fsync(f->fd) != 0) rc = bk_seterr(BK_EIO, "fsync: %s", strerror(errno));
   if (rc == 0 && close(f->fd) != 0) rc = bk_seterr(BK_EIO, "close: %s", strerror(errno));
   f->fd = -1;
-  if (rc == 0 && renameat(f->dfd, f->tmp, final_dfd, final_name) != 0)
+  if (rc == 0 && noreplace) rc = rename_noreplace(f->dfd, f->tmp, final_dfd, final_name);
+  else if (rc == 0 && renameat(f->dfd, f->tmp, final_dfd, final_name) != 0)
     rc = bk_seterr(BK_EIO, "rename to %s: %s", final_name, strerror(errno));
   if (rc == 0) rc = fsync_fd_dir(final_dfd);
   if (rc) {
@@ -225,10 +242,10 @@ int bk_afile_commit(bk_afile *f) {
     bk_afile_abort(f);
     return bk_seterr(BK_EINVAL, "no final name: use bk_afile_commit_as");
   }
-  return afile_commit_to(f, f->dfd, f->name);
+  return afile_commit_to(f, f->dfd, f->name, 0);
 }
 
-int bk_afile_commit_as(bk_afile *f, const char *final_dir, const char *final_name) {
+static int commit_as(bk_afile *f, const char *final_dir, const char *final_name, int noreplace) {
   if (!name_ok(final_name)) {
     bk_afile_abort(f);
     return bk_seterr(BK_EINVAL, "bad file name");
@@ -239,9 +256,30 @@ int bk_afile_commit_as(bk_afile *f, const char *final_dir, const char *final_nam
     bk_afile_abort(f);
     return bk_seterr(BK_EIO, "open dir %s: %s", final_dir, strerror(e));
   }
-  int rc = afile_commit_to(f, dfd, final_name);
+  int rc = afile_commit_to(f, dfd, final_name, noreplace);
   close(dfd);
   return rc;
+}
+
+int bk_afile_commit_as(bk_afile *f, const char *final_dir, const char *final_name) {
+  return commit_as(f, final_dir, final_name, 0);
+}
+
+int bk_afile_commit_as_noreplace(bk_afile *f, const char *final_dir, const char *final_name) {
+  return commit_as(f, final_dir, final_name, 1);
+}
+
+int bk_write_file_durable_noreplace(const char *dir, const char *name, const void *data,
+                                    size_t len, mode_t mode) {
+  bk_afile *f;
+  int rc = bk_afile_open(dir, name, mode, &f);
+  if (rc) return rc;
+  rc = bk_afile_write(f, data, len);
+  if (rc) {
+    bk_afile_abort(f);
+    return rc;
+  }
+  return commit_as(f, dir, name, 1);
 }
 
 /* ---- reading ---- */

@@ -118,6 +118,23 @@ static void test_afile(void) {
   CHECK_EQ_INT(bk_afile_commit_as(f, dir2, "final"), 0);
   CHECK_EQ_INT(count_entries(dir), 1);
   CHECK_EQ_INT(count_entries(dir2), 1);
+  /* no-replace commits */
+  CHECK_EQ_INT(bk_afile_open(dir, NULL, 0644, &f), 0);
+  CHECK_EQ_INT(bk_afile_write(f, "new", 3), 0);
+  CHECK_EQ_INT(bk_afile_commit_as_noreplace(f, dir2, "final"), BK_EEXIST);
+  CHECK_EQ_INT(count_entries(dir), 1); /* temp removed */
+  {
+    char fp[600];
+    snprintf(fp, sizeof fp, "%s/final", dir2);
+    bk_buf b2;
+    bk_buf_init(&b2, 100);
+    CHECK_EQ_INT(bk_read_file(fp, 100, &b2), 0);
+    CHECK(b2.len == 3 && memcmp(b2.p, "xyz", 3) == 0); /* unchanged */
+    bk_buf_free(&b2);
+  }
+  CHECK_EQ_INT(bk_write_file_durable_noreplace(dir2, "final", "abc", 3, 0644), BK_EEXIST);
+  CHECK_EQ_INT(bk_write_file_durable_noreplace(dir2, "other", "abc", 3, 0644), 0);
+  CHECK_EQ_INT(count_entries(dir2), 2);
   /* commit without a name fails and cleans up */
   CHECK_EQ_INT(bk_afile_open(dir, NULL, 0644, &f), 0);
   CHECK_EQ_INT(bk_afile_commit(f), BK_EINVAL);
