@@ -116,6 +116,8 @@ int bk_blob_list(bk_blobstore *bs, bk_blob_kind kind, bk_blob_list_cb cb,
  * trash; bk_blob_trash_list lets the next gc restore (bk_blob_untrash) those
  * whose database row still exists and delete (bk_blob_trash_purge) the rest. */
 int bk_blob_trash(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h);
+/* Restores a trashed blob; if a blob of that name was put meanwhile, that one
+ * is kept and the trashed copy is dropped (returns 0 either way). */
 int bk_blob_untrash(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h);
 int bk_blob_trash_purge(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h);
 int bk_blob_trash_list(bk_blobstore *bs, bk_blob_list_cb cb, void *ctx);

@@ -436,7 +436,17 @@ int bk_blob_untrash(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h) {
   if (rc == 0) rc = bk_mkdir_p(dir, 0755);
   if (rc) return rc;
   if (join2(to, sizeof to, dir, hex)) return bk_seterr(BK_ELIMIT, "path too long");
-  if (rename(from, to) != 0) {
+  /* never over a blob put meantime (its row may already describe it) */
+  int r = renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+  if (r != 0 && (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)) {
+    r = link(from, to);
+    if (r == 0) unlink(from);
+  }
+  if (r != 0) {
+    if (errno == EEXIST) { /* a newer copy is in place: drop the trashed one */
+      unlink(from);
+      return 0;
+    }
     if (errno == ENOENT) return bk_seterr(BK_ENOTFOUND, "not in the trash");
     return bk_seterr(BK_EIO, "rename %s: %s", from, strerror(errno));
   }

@@ -305,6 +305,14 @@ static void test_trash(void) {
   CHECK_EQ_INT(s.n, 2);
   CHECK_EQ_INT(bk_blob_untrash(bs, BK_BLOB_XORB, &a), 0);
   CHECK_EQ_INT(bk_blob_exists(bs, BK_BLOB_XORB, &a), 1);
+  /* restoring over a blob put meanwhile keeps the newer one */
+  CHECK_EQ_INT(bk_blob_trash(bs, BK_BLOB_XORB, &a), 0);
+  CHECK_EQ_INT(bk_blob_put(bs, BK_BLOB_XORB, &a, "newer!", 6, NULL), 0);
+  CHECK_EQ_INT(bk_blob_untrash(bs, BK_BLOB_XORB, &a), 0);
+  uint64_t sz = 0;
+  CHECK_EQ_INT(bk_blob_stat(bs, BK_BLOB_XORB, &a, &sz), 0);
+  CHECK_EQ_INT(sz, 6);
+  CHECK_EQ_INT(bk_blob_trash_purge(bs, BK_BLOB_XORB, &a), BK_ENOTFOUND); /* dropped */
   CHECK_EQ_INT(bk_blob_trash_purge(bs, BK_BLOB_SHARD, &b), 0);
   CHECK_EQ_INT(bk_blob_trash_purge(bs, BK_BLOB_SHARD, &b), BK_ENOTFOUND);
   memset(&s, 0, sizeof s);
