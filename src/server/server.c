@@ -141,7 +141,9 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
   (void)con;
   struct conn_ctx *c = *con_cls;
   if (!c) return;
-  if (c->started) log_request(cls, c, (int)term);
+  /* requests libmicrohttpd refused itself (headers too large, broken
+   * request line) never reached the handler: log them with status 0 */
+  if (c->started || term != MHD_REQUEST_TERMINATED_CLIENT_ABORT) log_request(cls, c, (int)term);
   ctx_free(c);
   *con_cls = NULL;
 }
