@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import shutil
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -52,19 +51,21 @@ class HfFileSystem(AbstractFileSystem):
     """Filesystem over bucket paths `buckets/<ns>/<name>/<path>` (the `hf://`
     prefix is optional). endpoint/token as for HfApi. block_size: read-ahead
     block for sequential reads (default 16 MiB). prefetch: blocks fetched ahead
-    in background threads (default 2)."""
+    in background threads (default 2). spool_memory: bytes a writer keeps in
+    memory before spooling to a temp file (default 256 MiB)."""
 
     protocol = "hf"
     root_marker = ""
 
     def __init__(self, endpoint: Optional[str] = None, token=None, *, block_size: int = 16 * _MB,
-                 prefetch: int = 2, **kwargs):
+                 prefetch: int = 2, spool_memory: int = 256 * _MB, **kwargs):
         super().__init__(**kwargs)
         self.endpoint = endpoint
         self.token = token
         self.api = HfApi(endpoint=endpoint, token=token)
         self.blocksize = block_size
         self.prefetch = prefetch
+        self.spool_memory = spool_memory
         self._pool = ThreadPoolExecutor(max_workers=max(1, prefetch), thread_name_prefix="hffs-read")
         self._known_buckets: dict = {}
         self._mu = threading.Lock()
@@ -559,9 +560,10 @@ class HfBucketReadFile(AbstractBufferedFile):
 
 
 class HfBucketWriteFile(AbstractBufferedFile):
-    """Writer: bytes are spooled to a local temp file; close() uploads it
-    (chunked and deduplicated in C) and registers it with one addFile, so
-    readers see either the previous file or the complete new one."""
+    """Writer: bytes are spooled in memory up to `fs.spool_memory` bytes, then to a
+    local temp file; close() uploads them (chunked and deduplicated in C) and
+    registers the file with one addFile, so readers see either the previous file
+    or the complete new one."""
 
     def __init__(self, fs: HfFileSystem, path: str, mode: str, block_size: int):
         self.bid, self.rel = fs._split(path)
@@ -569,33 +571,48 @@ class HfBucketWriteFile(AbstractBufferedFile):
             raise IsADirectoryError(path)
         fs._require_bucket_for_write(self.bid)
         super().__init__(fs, path, mode=mode, block_size=block_size)
-        self._tmp = tempfile.NamedTemporaryFile(prefix="hffs-", suffix=".part", delete=False)
+        self._mem = bytearray()
+        self._tmp = None
 
     def _initiate_upload(self):
         pass
 
     def _upload_chunk(self, final=False):
-        self.buffer.seek(0)
-        shutil.copyfileobj(self.buffer, self._tmp, 4 * _MB)
+        data = self.buffer.getbuffer()
+        if self._tmp is None and len(self._mem) + len(data) <= self.fs.spool_memory:
+            self._mem += data
+        else:
+            if self._tmp is None:
+                self._tmp = tempfile.NamedTemporaryFile(prefix="hffs-", suffix=".part", delete=False)
+                self._tmp.write(self._mem)
+                self._mem = bytearray()
+            self._tmp.write(data)
+        del data
         if final:
-            self._tmp.close()
             try:
                 with _fs_errors():
-                    self.fs.api.batch_bucket_files(self.bid, add=[(self._tmp.name, self.rel)])
+                    if self._tmp is None:
+                        self.fs.api.batch_bucket_files(self.bid, add=[(self._mem, self.rel)])
+                    else:
+                        self._tmp.close()
+                        self.fs.api.batch_bucket_files(self.bid, add=[(self._tmp.name, self.rel)])
             finally:
-                os.unlink(self._tmp.name)
+                self.discard()
             self.fs.invalidate_cache(self.path)
         return True
 
     def discard(self):
-        try:
-            self._tmp.close()
-            os.unlink(self._tmp.name)
-        except OSError:
-            pass
+        self._mem = bytearray()
+        if self._tmp is not None:
+            try:
+                self._tmp.close()
+                os.unlink(self._tmp.name)
+            except OSError:
+                pass
+            self._tmp = None
 
     def __del__(self):
-        if not self.closed:
+        if not getattr(self, "closed", True):
             self.discard()
 
 

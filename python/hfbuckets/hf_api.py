@@ -244,7 +244,13 @@ class HfApi:
         keep = []
         for i, (src, dst) in enumerate(add):
             it = items[i]
-            if isinstance(src, (bytes, bytearray, memoryview)):
+            if isinstance(src, bytearray) and len(src):
+                arr = (ctypes.c_char * len(src)).from_buffer(src)  # no copy
+                keep.append(arr)
+                it.local_path = None
+                it.data = ctypes.cast(arr, c_void_p)
+                it.len = len(src)
+            elif isinstance(src, (bytes, bytearray, memoryview)):
                 buf = bytes(src) if not isinstance(src, bytes) else src
                 keep.append(buf)
                 it.local_path = None

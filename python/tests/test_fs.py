@@ -226,3 +226,20 @@ def test_writes_without_permission_raise_permission_error(api, bucket):
     with pytest.raises(PermissionError):
         bob.cp(f"buckets/{bucket}/mine.txt", f"buckets/{bucket}/copy.txt")
     assert [e.path for e in api.list_bucket_tree(bucket)] == ["mine.txt"]
+
+
+@pytest.mark.parametrize("spool", [0, 1 << 20, 64 << 20])
+def test_write_spools_to_memory_or_disk(api, bucket, spool, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    fs = HfFileSystem(spool_memory=spool, skip_instance_cache=True)
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    path = f"buckets/{bucket}/spool-{spool}.bin"
+    with fs.open(path, "wb", block_size=512 * 1024) as f:
+        for i in range(0, len(data), 100_000):
+            f.write(data[i:i + 100_000])
+        spilled = [n for n in os.listdir(tmp_path) if n.startswith("hffs-")]
+        assert bool(spilled) == (spool < len(data))
+    assert fs.cat(path) == data
+    assert [n for n in os.listdir(tmp_path) if n.startswith("hffs-")] == []  # temp file removed
