@@ -127,21 +127,30 @@ int main(int argc, char **argv) {
   int ok = 1;
   uint64_t seed = (uint64_t)time(NULL) * 1000003u;
 
-  /* ---- 1a. ingest, random data (raw records): 1 and 4 parallel uploads */
+  /* ---- 1a. ingest, random data (raw records): 1, 2, 4 parallel uploads,
+   * 3 runs each with fresh data (the best run is the least disturbed by
+   * other processes on the machine) */
   size_t n1 = (size_t)256 << 20;
   uint8_t *d1 = malloc(n1);
   if (!d1) return 1;
   cl_upload u1;
+  int have_u1 = 0;
   for (unsigned par = 1; par <= 4; par *= 2) {
-    fill_random(d1, n1, seed + par * 7919);
-    if (cl_upload_build(&u1, d1, n1, 0, 0)) return 1;
-    sync(); /* start from a clean page cache: no writeback of earlier phases */
-    uint64_t b1 = 0;
-    double t1 = post_xorbs(base, wauth, &u1, par, &b1, &ok);
-    printf("figure ingest_random_xorbs %zu xorbs %.1f MiB, %u connection(s), in %.3f s = %.0f MB/s\n",
-           u1.nxorbs, b1 / 1048576.0, par, t1, b1 / t1 / 1e6);
-    if (par == 4) break;
-    cl_upload_free(&u1);
+    double best = 0;
+    for (int run = 0; run < 3; run++) {
+      if (have_u1) cl_upload_free(&u1);
+      fill_random(d1, n1, seed + par * 7919 + (uint64_t)run * 104729);
+      if (cl_upload_build(&u1, d1, n1, 0, 0)) return 1;
+      have_u1 = 1;
+      sync(); /* start from a clean page cache: no writeback of earlier phases */
+      uint64_t b1 = 0;
+      double t1 = post_xorbs(base, wauth, &u1, par, &b1, &ok);
+      double mbs = b1 / t1 / 1e6;
+      if (mbs > best) best = mbs;
+      printf("run ingest_random_xorbs %zu xorbs %.1f MiB, %u connection(s), in %.3f s = %.0f MB/s\n",
+             u1.nxorbs, b1 / 1048576.0, par, t1, mbs);
+    }
+    printf("figure ingest 64 MiB xorbs, %u connection(s): best of 3 = %.0f MB/s\n", par, best);
   }
   snprintf(path, sizeof path, "%s/xorbs", outdir);
   mkdir(path, 0755);
@@ -208,9 +217,10 @@ int main(int argc, char **argv) {
   /* run 0 reads whatever the kernel kept in the page cache (this VM runs
    * DAMON proactive reclaim, which pages out cold blob data); the other runs
    * are warm, like the cp baseline. */
-  for (int run = 0; run < 5; run++) {
-    int ver = run == 0 ? 2 : (run + 1) / 2 > 1 ? 2 : 1;
-    unsigned par = run == 0 ? 2 : (run % 2 ? 1 : 2);
+  double best[3][3] = {{0}};
+  for (int run = 0; run < 13; run++) {
+    int ver = run == 0 ? 2 : 1 + ((run - 1) / 2) % 2;
+    unsigned par = run == 0 ? 2 : 1 + (unsigned)((run - 1) % 2);
     bk_buf out;
     bk_buf_init(&out, n3 + 1);
     bk_buf_reserve(&out, n3);
@@ -221,12 +231,20 @@ int main(int argc, char **argv) {
     double t = now_s() - t0;
     int same = rc == 0 && out.len == n3 && memcmp(out.p, d3, n3) == 0;
     if (!same) ok = 0;
-    printf("figure download_1GiB_v%d %u connection(s)%s: reconstruction + %zu range fetches +"
+    double mbs = out.len / t / 1e6;
+    if (run > 0 && mbs > best[ver][par]) best[ver][par] = mbs;
+    printf("%s download_1GiB_v%d %u connection(s)%s: reconstruction + %zu range fetches +"
            " decode of %.1f MiB in %.3f s = %.0f MB/s (%s)\n",
-           ver, par, run == 0 ? " first run (cache state unknown)" : " warm", ds.nfetches,
-           out.len / 1048576.0, t, out.len / t / 1e6, same ? "bytes match" : "MISMATCH");
+           run == 0 ? "figure" : "run", ver, par,
+           run == 0 ? " first run (cache state unknown)" : "", ds.nfetches, out.len / 1048576.0, t,
+           mbs, same ? "bytes match" : "MISMATCH");
     bk_buf_free(&out);
   }
+  for (int ver = 1; ver <= 2; ver++)
+    for (unsigned par = 1; par <= 2; par++)
+      printf("figure reconstruction + range fetch + decode of 1 GiB, v%d, %u connection(s):"
+             " best of 3 warm = %.0f MB/s\n",
+             ver, par, best[ver][par]);
   snprintf(path, sizeof path, "%s/file.bin", outdir);
   if (write_file(path, d3, n3)) ok = 0;
   free(d3);

@@ -38,15 +38,19 @@ run_pass() { # LABEL DATADIR
   "$BENCH" "$BK_URL" "$wt" "$rt" "$out"
   rc=$?
   xb=$(du -sb "$out/xorbs" | cut -f1)
-  sync
-  t=$(secs cp -r "$out/xorbs" "$out/cp1")
-  echo "baseline cp_xorbs $((xb / 1048576)) MiB in $(printf '%.3f' "$t") s = $(mbps "$xb" "$t") MB/s (no fsync)"
-  t=$(secs sh -c "cp -r '$out/xorbs' '$out/cp2' && sync -f '$out/cp2'/*")
-  echo "baseline cp_xorbs+fsync $((xb / 1048576)) MiB in $(printf '%.3f' "$t") s = $(mbps "$xb" "$t") MB/s"
   fb=$(stat -c %s "$out/file.bin")
-  cat "$out/file.bin" >/dev/null
-  t=$(secs cp "$out/file.bin" "$out/file.cp")
-  echo "baseline cp_1GiB $((fb / 1048576)) MiB in $(printf '%.3f' "$t") s = $(mbps "$fb" "$t") MB/s (warm page cache, no fsync)"
+  cat "$out/file.bin" "$out"/xorbs/* >/dev/null
+  local i b1=0 b2=0 b3=0 v
+  for i in 1 2 3; do # best of 3, like the figures
+    sync
+    t=$(secs cp -r "$out/xorbs" "$out/cp1.$i"); v=$(mbps "$xb" "$t"); [ "$v" -gt "$b1" ] && b1=$v
+    t=$(secs sh -c "cp -r '$out/xorbs' '$out/cp2.$i' && sync -f '$out/cp2.$i'/*"); v=$(mbps "$xb" "$t"); [ "$v" -gt "$b2" ] && b2=$v
+    t=$(secs cp "$out/file.bin" "$out/file.cp"); v=$(mbps "$fb" "$t"); [ "$v" -gt "$b3" ] && b3=$v
+    rm -rf "$out/cp1.$i" "$out/cp2.$i" "$out/file.cp"
+  done
+  echo "baseline cp of the same xorb files ($((xb / 1048576)) MiB), no fsync: best of 3 = $b1 MB/s"
+  echo "baseline cp of the same xorb files + fsync of each: best of 3 = $b2 MB/s"
+  echo "baseline cp of the same 1 GiB file (warm page cache, no fsync): best of 3 = $b3 MB/s"
   rm -rf "$out"
   bk_stop
   return $rc
