@@ -13,7 +13,7 @@
 #include "store/db_internal.h"
 
 #define DEDUP_MODULUS 1024u
-#define MAX_TERMS (1u << 24)
+#define MAX_TERMS (BK_SHARD_MAX_BYTES / 48u + 1u) /* a shard cannot describe more */
 
 /* ---- xorbs ---- */
 
