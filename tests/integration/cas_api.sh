@@ -180,6 +180,26 @@ bk_check "shard without verification entries accepted (uncompressed xorb)" test 
 "$TOOL" download "$BK_URL" "$RT" "$H3" "$D/out3" --v1
 bk_check "download file3" cmp -s "$D/out3" "$D/file3"
 
+# ---- compressible file (LZ4 / BG4 records): whole and ranged downloads
+"$BK_PY" -c 'import struct,sys
+out=bytearray()
+for i in range(120000): out += struct.pack("<f", i * 0.001) + ("row %d,%d;" % (i, i % 97)).encode()
+sys.stdout.buffer.write(out)' >"$D/text"
+HT=$("$TOOL" build "$D/text" "$D/bt")
+"$TOOL" upload "$BK_URL" "$WT" "$D/bt" >/dev/null 2>&1
+bk_check "compressible file uploads" test $? -eq 0
+bk_check "its xorb is smaller than the data (records compressed)" \
+  test "$(stat -c %s "$(head -n 1 "$D/bt/xorbs.txt" | cut -d' ' -f2)")" -lt "$(stat -c %s "$D/text")"
+"$TOOL" download "$BK_URL" "$RT" "$HT" "$D/outt" --v1
+bk_check "compressible file downloads intact" cmp -s "$D/outt" "$D/text"
+TS=$(stat -c %s "$D/text")
+for r in "12345-12345" "70000-200000" "$((TS - 3))-$((TS + 3))"; do
+  s0=${r%-*}; e0=${r#*-}; [ "$e0" -ge "$TS" ] && e0=$((TS - 1))
+  "$TOOL" download "$BK_URL" "$RT" "$HT" "$D/outr" --v2 --range "$r"
+  tail -c +$((s0 + 1)) "$D/text" | head -c $((e0 - s0 + 1)) >"$D/wantr"
+  bk_check "compressible file range $r" cmp -s "$D/outr" "$D/wantr"
+done
+
 # ---- concurrent uploads of the same new xorb: all succeed, exactly one inserts
 head -c 500000 /dev/urandom >"$D/file4"
 "$TOOL" build "$D/file4" "$D/b4" >/dev/null
