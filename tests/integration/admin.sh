@@ -108,4 +108,51 @@ S=$(find "$BK_DATA/blobs/shards" -type f | head -n 1)
 printf 'JUNK' | dd of="$S" bs=1 seek=0 conv=notrunc status=none
 bk_admin fsck --read-data >"$BK_TMP/fsck" 2>&1; bk_expect "fsck finds a corrupt shard" 1 $?
 bk_req GET /api/whoami-v2 "$A"; bk_expect "server still up" 200 "$BK_STATUS"
+# remove the corrupted shard blob: from now on fsck reports it as missing (and nothing else)
+rm -f "$S"
+
+# ---- gc running in a loop while clients upload, register and delete ----
+bk_req POST /api/buckets/alice/busy "$A" "${J[@]}" -d '{}'
+(
+  for i in 1 2 3 4 5 6; do
+    "$XET" upload --url "$BK_URL" --token "$A" --bucket alice/busy --files 2 --size 200000 \
+      --seed $((1000 + i)) --prefix "r$i/f" --out "$BK_TMP/busy$i" >"$BK_TMP/busy$i.nd" 2>/dev/null \
+      || echo "upload $i failed" >>"$BK_TMP/busy.err"
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $A" \
+      -H 'Content-Type: application/x-ndjson' --data-binary @"$BK_TMP/busy$i.nd" \
+      "$BK_URL/api/buckets/alice/busy/batch")
+    [ "$code" = 200 ] || echo "batch $i: $code" >>"$BK_TMP/busy.err"
+    if [ "$i" -gt 1 ]; then  # delete the previous round: gc may collect it later
+      printf '{"type":"deleteFile","path":"r%d/f000000"}\n{"type":"deleteFile","path":"r%d/f000001"}\n' \
+        $((i - 1)) $((i - 1)) >"$BK_TMP/del$i.nd"
+      curl -s -o /dev/null -H "Authorization: Bearer $A" -H 'Content-Type: application/x-ndjson' \
+        --data-binary @"$BK_TMP/del$i.nd" "$BK_URL/api/buckets/alice/busy/batch"
+    fi
+  done
+  touch "$BK_TMP/busy.done"
+) &
+LOOP=$!
+GCRUNS=0; GCFAIL=0
+while [ ! -e "$BK_TMP/busy.done" ] && [ "$GCRUNS" -lt 400 ]; do
+  bk_admin gc --grace 3s >/dev/null 2>&1 || GCFAIL=$((GCFAIL + 1))
+  GCRUNS=$((GCRUNS + 1))
+done
+wait "$LOOP"
+bk_expect "gc runs concurrent with uploads all succeed" 0 "$GCFAIL"
+bk_check "gc ran several times during the uploads" test "$GCRUNS" -ge 3
+if [ -s "$BK_TMP/busy.err" ]; then bk_fail "every upload and batch succeeded under gc" "$(cat "$BK_TMP/busy.err")"
+else bk_ok "every upload and batch succeeded under gc"; fi
+bk_req GET /buckets/alice/busy/resolve/r6/f000001
+bk_check "last round downloads intact" cmp "$BK_BODY" "$BK_TMP/busy6/1"
+sleep 3
+bk_admin gc --grace 2s >"$BK_TMP/gc" 2>&1; bk_expect "final gc" 0 $?
+bk_req GET /buckets/alice/busy/resolve/r6/f000000
+bk_check "kept files still intact after the final gc" cmp "$BK_BODY" "$BK_TMP/busy6/0"
+bk_req GET /buckets/alice/data/resolve/keep/f000001
+bk_check "older bucket still intact" cmp "$BK_BODY" "$BK_TMP/keep/1"
+bk_admin fsck --read-data >"$BK_TMP/fsck" 2>&1
+grep '^DAMAGE' "$BK_TMP/fsck" | grep -v 'shard .*blob missing' >"$BK_TMP/fsck.other"
+bk_check "no damage besides the shard removed on purpose" test ! -s "$BK_TMP/fsck.other"
+# what is left: keep/f0, keep/f1 and the last round's two files (rounds 1-5 were deleted and collected)
+bk_check "deleted rounds were collected" grep -q ' 4 files checked' "$BK_TMP/fsck"
 bk_summary
