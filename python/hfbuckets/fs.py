@@ -577,16 +577,31 @@ class HfBucketWriteFile(AbstractBufferedFile):
     def _initiate_upload(self):
         pass
 
-    def _upload_chunk(self, final=False):
-        data = self.buffer.getbuffer()
+    def _spool(self, data) -> None:
         if self._tmp is None and len(self._mem) + len(data) <= self.fs.spool_memory:
             self._mem += data
-        else:
-            if self._tmp is None:
-                self._tmp = tempfile.NamedTemporaryFile(prefix="hffs-", suffix=".part", delete=False)
-                self._tmp.write(self._mem)
-                self._mem = bytearray()
-            self._tmp.write(data)
+            return
+        if self._tmp is None:
+            self._tmp = tempfile.NamedTemporaryFile(prefix="hffs-", suffix=".part", delete=False)
+            self._tmp.write(self._mem)
+            self._mem = bytearray()
+        self._tmp.write(data)
+
+    def write(self, data):
+        """Appends straight to the spool (no intermediate block buffer)."""
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        if self.forced:
+            raise ValueError("This file has been force-flushed, can only close")
+        mv = memoryview(data).cast("B")
+        self._spool(mv)
+        self.loc += len(mv)
+        return len(mv)
+
+    def _upload_chunk(self, final=False):
+        data = self.buffer.getbuffer()
+        if len(data):
+            self._spool(data)
         del data
         if final:
             try:
