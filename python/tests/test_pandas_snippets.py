@@ -140,3 +140,14 @@ def test_import_registers_without_installed_metadata(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["unknown", "before", "import", "HfFileSystem"]
+
+
+def test_pandas_storage_options_token(api, bucket):
+    api.update_bucket_settings(bucket, private=True)
+    pd.DataFrame({"x": [1]}).to_csv(f"hf://buckets/{bucket}/p.csv", index=False)
+    ok = pd.read_csv(f"hf://buckets/{bucket}/p.csv",
+                     storage_options={"token": os.environ["BK_TOKEN_ALICE_READ"]})
+    assert ok["x"].tolist() == [1]
+    for tok in (os.environ["BK_TOKEN_BOB"], False):
+        with pytest.raises(FileNotFoundError):
+            pd.read_csv(f"hf://buckets/{bucket}/p.csv", storage_options={"token": tok})
