@@ -112,6 +112,10 @@ static int serve(int argc, char **argv) {
           strchr(srv.listen_host, ':') ? "[" : "", srv.listen_host,
           strchr(srv.listen_host, ':') ? "]" : "", (unsigned)srv.port, srv.data_dir,
           srv.public_url, srv.threads ? "thread pool" : "thread per connection");
+  if (!cfg.public_url && (!strcmp(srv.listen_host, "0.0.0.0") || !strcmp(srv.listen_host, "::")))
+    fprintf(stderr, "bucketd: warning: listening on all interfaces without --public-url; clients "
+                    "are sent %s in casUrl and Link headers, which only works on this host\n",
+            srv.public_url);
   fflush(stderr);
   int sig = 0;
   sigwait(&set, &sig);
