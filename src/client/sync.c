@@ -259,6 +259,7 @@ int bk_sync_plan_jsonl(bk_client *c, const bk_sync_opts *o, char **jsonl) {
 /* ---------------------------------------------------------------- execute */
 
 typedef struct dljob {
+  size_t bnext, done_batched; /* batch cursor and count (guarded by mu) */
   bk_client *c;
   char **tmps; /* per op: temp file awaiting syncfs + rename */
   const char *id;
@@ -343,6 +344,58 @@ static int commit_downloads(dljob *j, int rc) {
     }
   }
   return rc;
+}
+
+#define BATCH_FILES 100
+#define BATCH_MAX_SIZE (8u << 20)
+
+static void *batch_worker(void *arg) {
+  dljob *j = arg;
+  for (;;) {
+    bk_dl_item items[BATCH_FILES];
+    size_t idx[BATCH_FILES], m = 0;
+    char *fulls[BATCH_FILES];
+    pthread_mutex_lock(&j->mu);
+    size_t i = j->bnext;
+    for (; i < j->n && m < BATCH_FILES; i++) {
+      bk_plan_op *op = j->ops[i];
+      if (!op->has_size || op->size > BATCH_MAX_SIZE || !op->xet_hash) continue;
+      idx[m++] = i;
+    }
+    j->bnext = i;
+    pthread_mutex_unlock(&j->mu);
+    if (m == 0) return NULL;
+    size_t ok = 0;
+    for (size_t k = 0; k < m; k++) {
+      bk_plan_op *op = j->ops[idx[k]];
+      size_t fl = strlen(j->local) + strlen(op->path) + 2;
+      if (!(fulls[k] = malloc(fl))) break;
+      snprintf(fulls[k], fl, "%s/%s", j->local, op->path);
+      items[k].hash = op->xet_hash;
+      items[k].size = op->size;
+      items[k].mtime_ms = op->has_remote_mtime ? op->remote_mtime_ms : -1;
+      items[k].local_path = fulls[k];
+      items[k].tmp = NULL;
+      ok++;
+    }
+    bk_transfer_stats bst;
+    memset(&bst, 0, sizeof bst);
+    if (ok == m && bk_download_batch(j->c, j->id, items, m, &bst) == 0) {
+      pthread_mutex_lock(&j->mu);
+      for (size_t k = 0; k < m; k++) j->tmps[idx[k]] = items[k].tmp;
+      j->done_batched += m;
+      j->st.files += bst.files;
+      j->st.bytes += bst.bytes;
+      j->st.bytes_received += bst.bytes_received;
+      pthread_mutex_unlock(&j->mu);
+      pthread_mutex_lock(&j->c->mu);
+      j->c->prog.files_done += m;
+      j->c->prog.bytes_done += bst.bytes;
+      bk_client_progress(j->c);
+      pthread_mutex_unlock(&j->c->mu);
+    }
+    for (size_t k = 0; k < ok; k++) free(fulls[k]);
+  }
 }
 
 static void remove_empty_parents(const char *root, const char *rel) {
@@ -531,44 +584,19 @@ static int execute(bk_client *c, bk_plan *p, int force, bk_transfer_stats *stats
     c->prog.files_total = nd;
     c->prog.bytes_total = sum.total_size;
     pthread_mutex_unlock(&c->mu);
-    /* small files: batch reconstructions of up to 200 files (falls back to
-     * one file at a time for a batch the server does not answer) */
-    size_t done_batched = 0;
-    for (size_t i = 0; !rc && i < j.n && !getenv("BK_NO_BATCH_DOWNLOAD");) {
-      bk_dl_item items[200];
-      size_t idx[200], m = 0;
-      char *fulls[200];
-      for (; i < j.n && m < 200; i++) {
-        bk_plan_op *op = j.ops[i];
-        if (!op->has_size || op->size > (8u << 20) || !op->xet_hash) continue;
-        size_t fl = strlen(e.local) + strlen(op->path) + 2;
-        fulls[m] = malloc(fl);
-        if (!fulls[m]) break;
-        snprintf(fulls[m], fl, "%s/%s", e.local, op->path);
-        items[m].hash = op->xet_hash;
-        items[m].size = op->size;
-        items[m].mtime_ms = op->has_remote_mtime ? op->remote_mtime_ms : -1;
-        items[m].local_path = fulls[m];
-        items[m].tmp = NULL;
-        idx[m++] = i;
+    /* small files: batch reconstructions of up to 100 files, 8 batches in
+     * parallel (falls back to one file at a time for a batch that fails) */
+    if (!rc && j.n && !getenv("BK_NO_BATCH_DOWNLOAD")) {
+      pthread_t bt[8];
+      unsigned bstarted = 0, nbt = c->parallel < 8 ? c->parallel : 8;
+      for (unsigned i = 1; i < nbt; i++) {
+        if (pthread_create(&bt[i], NULL, batch_worker, &j)) break;
+        bstarted = i;
       }
-      if (m == 0) continue;
-      bk_transfer_stats bst;
-      memset(&bst, 0, sizeof bst);
-      if (bk_download_batch(c, e.id, items, m, &bst) == 0) {
-        for (size_t k = 0; k < m; k++) j.tmps[idx[k]] = items[k].tmp;
-        done_batched += m;
-        j.st.files += bst.files;
-        j.st.bytes += bst.bytes;
-        j.st.bytes_received += bst.bytes_received;
-        pthread_mutex_lock(&c->mu);
-        c->prog.files_done += m;
-        c->prog.bytes_done += bst.bytes;
-        bk_client_progress(c);
-        pthread_mutex_unlock(&c->mu);
-      }
-      for (size_t k = 0; k < m; k++) free(fulls[k]);
+      batch_worker(&j);
+      for (unsigned i = 1; i <= bstarted; i++) pthread_join(bt[i], NULL);
     }
+    size_t done_batched = j.done_batched;
     if (!rc && j.n > done_batched) {
       unsigned nt = c->parallel < 8 ? c->parallel : 8;
       if (nt > j.n) nt = (unsigned)j.n;
