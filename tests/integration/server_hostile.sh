@@ -92,6 +92,40 @@ bk_req POST /api/buckets/alice/b/batch "$A" "${ND[@]}" --data-binary '{"type":"a
 bk_expect "lying size 422" 422 "$BK_STATUS"
 bk_req POST /api/buckets/alice/b/batch "$A" "${ND[@]}" --data-binary '{"type":"addFile","path":"z","xetHash":"'"$(sed -n 1p "$BK_TMP/f.nd" | sed 's/.*"xetHash":"\([0-9a-f]*\)".*/\1/')"'","contentType":"'"$(printf 'x%.0s' $(seq 300))"'"}'
 bk_expect "overlong contentType 422" 422 "$BK_STATUS"
+# 400 random requests: random methods, byte-soup paths on every route prefix, random
+# headers and bodies; the server must answer each (or close) and keep running
+RESULT=$("$BK_PY" - "$BK_PORT" "$A" <<'PY'
+import random, socket, sys
+port, tok = int(sys.argv[1]), sys.argv[2]
+rnd = random.Random(1234)
+prefixes = ["/api/buckets/alice/b/", "/api/buckets/", "/buckets/alice/b/resolve/", "/api/repos/move",
+            "/v1/xorbs/default/", "/v1/reconstructions/", "/api/whoami-v2", "/", "/api/usage/"]
+alphabet = b"abc/%.:?&=#+~-_0123456789\x00\x01\x7f\x80\xc0\xff \t"
+answered = closed = 0
+for i in range(400):
+    m = rnd.choice([b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"PATCH", b"OPTIONS", b"G\x00T"])
+    path = rnd.choice(prefixes).encode() + bytes(rnd.choice(alphabet) for _ in range(rnd.randint(0, 80)))
+    path = path.replace(b" ", b"%20").replace(b"\t", b"%09")
+    body = bytes(rnd.getrandbits(8) for _ in range(rnd.choice([0, 0, 10, 1000])))
+    hdrs = [b"Host: x", b"Content-Length: %d" % len(body)]
+    if rnd.random() < 0.5: hdrs.append(b"Authorization: Bearer " + rnd.choice([tok.encode(), b"hf_x", b"", b"\xff"]))
+    if rnd.random() < 0.3: hdrs.append(b"Range: bytes=" + bytes(rnd.choice(b"0123456789-,") for _ in range(8)))
+    if rnd.random() < 0.2: hdrs.append(b"Content-Type: " + rnd.choice([b"application/json", b"application/x-www-form-urlencoded", b"application/x-ndjson"]))
+    req = m + b" " + path + b" HTTP/1.1\r\n" + b"\r\n".join(hdrs) + b"\r\nConnection: close\r\n\r\n" + body
+    try:
+        s = socket.create_connection(("127.0.0.1", port)); s.settimeout(5)
+        s.sendall(req)
+        d = s.recv(64)
+        if d.startswith(b"HTTP/1.1 "): answered += 1
+        else: closed += 1
+        s.close()
+    except (ConnectionResetError, BrokenPipeError): closed += 1
+    except socket.timeout: print("TIMEOUT", req[:80]); break
+print(answered + closed, answered)
+PY
+)
+bk_expect "400 random requests all answered or closed" 400 "${RESULT%% *}"
+bk_check "most random requests got an HTTP answer" test "${RESULT##* }" -gt 300
 bk_req GET /api/whoami-v2 "$A"; bk_expect "server still answers" 200 "$BK_STATUS"
 bk_expect "state unchanged" "$S0" "$(state)"
 bk_summary
