@@ -317,9 +317,22 @@ static int h_info(struct bk_server *srv, struct bk_http_req *req, const char *ns
                   const char *name) {
   bk_bucket b;
   if (hub_load_bucket(srv, req, ns, name, BK_ROLE_READ, &b, NULL)) return 1;
+  /* `expand[]=...` (the Hub's field selection; JS repoExists sends
+   * expand[]=likes and ignores the body): the usage figures, which cost a
+   * scan on a large bucket that just changed, only when asked for. */
+  int with_usage = 1, expand = 0;
+  for (size_t i = 0; i < req->nparams; i++) {
+    if (strcmp(req->params[i].key, "expand[]") && strcmp(req->params[i].key, "expand")) continue;
+    const char *v = req->params[i].val;
+    if (!expand) with_usage = 0;
+    expand = 1;
+    if (!strcmp(v, "size") || !strcmp(v, "totalFiles") || !strcmp(v, "storedSize") ||
+        !strcmp(v, "usage"))
+      with_usage = 1;
+  }
   bk_buf o;
   bk_buf_init(&o, 64 * 1024);
-  int rc = bucket_json(&o, srv, &b, 1);
+  int rc = bucket_json(&o, srv, &b, with_usage);
   if (rc) {
     bk_buf_free(&o);
     return hub_store_error(req, rc);

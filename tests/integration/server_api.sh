@@ -53,6 +53,8 @@ for f in id private createdAt size totalFiles storedSize; do
   bk_expect "info has $f" yes "$(bk_json "'yes' if '$f' in j else 'no'")"
 done
 bk_req GET '/api/buckets/alice/pub?expand%5B%5D=likes'; bk_expect "repoExists probe" 200 "$BK_STATUS"
+bk_expect "expand[]=likes skips usage" no "$(bk_json "'yes' if 'size' in j else 'no'")"
+bk_req GET '/api/buckets/alice/pub?expand[]=likes&expand[]=size'; bk_expect "expand[]=size keeps usage" yes "$(bk_json "'yes' if 'size' in j else 'no'")"
 bk_req GET /api/buckets/alice/priv; bk_expect "info private anon 401" 401 "$BK_STATUS"
 bk_expect "info private anon code" RepoNotFound "$(bk_hdr X-Error-Code)"
 bk_req GET /api/buckets/alice/priv "$B"; bk_expect "info private other 404" 404 "$BK_STATUS"
