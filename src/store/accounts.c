@@ -224,28 +224,32 @@ static const char SQL_ORG_MEMBERS[] =
     "SELECT n.id, n.kind, n.name, n.created_ms, m.role FROM org_members m "
     "JOIN namespaces n ON n.id = m.user_id WHERE m.org_id = ?1 ORDER BY n.name";
 
-static int list_members(bk_db *db, const char *sql, int64_t id,
-                        int (*cb)(void *, const bk_ns *, int), void *ctx) {
+/* Runs a listing query whose only parameter ?1 is an id. */
+static int list_by_id(bk_db *db, const char *sql, int64_t id, dbc_row_fn row, void *it,
+                      const char *what) {
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, sql, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, sql);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
   sqlite3_bind_int64(st, 1, id);
-  int s;
-  while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-    bk_ns ns;
-    row_ns(st, &ns);
-    rc = cb(ctx, &ns, sqlite3_column_int(st, 4));
-    if (rc) break;
-  }
-  if (!rc && s != SQLITE_DONE) rc = dbc_err(c, s, "list members");
-  sqlite3_reset(st);
+  rc = dbc_each_row(c, st, row, it, what);
   dbc_release(db, c);
   return rc;
+}
+
+struct member_it { int (*cb)(void *, const bk_ns *, int); void *ctx; };
+
+static int member_row(sqlite3_stmt *st, void *p) {
+  struct member_it *it = p;
+  bk_ns ns;
+  row_ns(st, &ns);
+  return it->cb(it->ctx, &ns, sqlite3_column_int(st, 4));
+}
+
+static int list_members(bk_db *db, const char *sql, int64_t id,
+                        int (*cb)(void *, const bk_ns *, int), void *ctx) {
+  struct member_it it = {cb, ctx};
+  return list_by_id(db, sql, id, member_row, &it, "list members");
 }
 
 int bk_db_user_orgs(bk_db *db, int64_t user_id, bk_org_cb cb, void *ctx) {
@@ -364,13 +368,9 @@ int bk_db_token_lookup(bk_db *db, const char *token, size_t len, bk_token_info *
   uint8_t dg[32];
   token_digest(token, len, dg);
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_TOKEN_LOOKUP, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_TOKEN_LOOKUP);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
   sqlite3_bind_blob(st, 1, dg, 32, SQLITE_TRANSIENT);
   int s = sqlite3_step(st);
   rc = bk_seterr(BK_EAUTH, "invalid token");
@@ -390,26 +390,18 @@ int bk_db_token_lookup(bk_db *db, const char *token, size_t len, bk_token_info *
   return rc;
 }
 
+struct token_it { bk_token_cb cb; void *ctx; };
+
+static int token_row(sqlite3_stmt *st, void *p) {
+  struct token_it *it = p;
+  bk_token_info t;
+  row_token(st, &t);
+  return it->cb(it->ctx, &t);
+}
+
 int bk_db_token_list(bk_db *db, int64_t user_id, bk_token_cb cb, void *ctx) {
-  struct dbc *c;
-  int rc = dbc_acquire(db, &c);
-  if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_TOKEN_LIST);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
-  sqlite3_bind_int64(st, 1, user_id);
-  int s;
-  while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-    bk_token_info t;
-    row_token(st, &t);
-    if ((rc = cb(ctx, &t))) break;
-  }
-  if (!rc && s != SQLITE_DONE) rc = dbc_err(c, s, "list tokens");
-  sqlite3_reset(st);
-  dbc_release(db, c);
-  return rc;
+  struct token_it it = {cb, ctx};
+  return list_by_id(db, SQL_TOKEN_LIST, user_id, token_row, &it, "list tokens");
 }
 
 static const char SQL_TOKEN_GET[] =
@@ -418,13 +410,9 @@ static const char SQL_TOKEN_GET[] =
 
 int bk_db_token_get(bk_db *db, int64_t token_id, bk_token_info *out) {
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_TOKEN_GET, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_TOKEN_GET);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
   sqlite3_bind_int64(st, 1, token_id);
   int s = sqlite3_step(st);
   if (s == SQLITE_ROW) row_token(st, out);
@@ -438,13 +426,9 @@ int bk_db_token_get(bk_db *db, int64_t token_id, bk_token_info *out) {
 
 int bk_db_token_revoke(bk_db *db, int64_t token_id) {
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_TOKEN_REVOKE, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_TOKEN_REVOKE);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
   sqlite3_bind_int64(st, 1, token_id);
   rc = dbc_step_done(c, st, "revoke token");
   if (rc == 0 && sqlite3_changes(c->h) == 0)

@@ -137,38 +137,46 @@ int bk_db_bucket_create(bk_db *db, int64_t ns_id, const char *name, int is_priva
   return rc;
 }
 
+/* Hands up to limit buckets to cb; a row beyond them sets more and stops. */
+struct bucket_it {
+  bk_bucket_cb cb;
+  void *ctx;
+  size_t limit, n;
+  int more;
+};
+
+static int bucket_row(sqlite3_stmt *st, void *p) {
+  struct bucket_it *it = p;
+  if (it->n == it->limit) {
+    it->more = 1;
+    return 1;
+  }
+  bk_bucket b;
+  row_bucket(st, &b);
+  it->n++;
+  return it->cb(it->ctx, &b);
+}
+
 int bk_db_bucket_list(bk_db *db, int64_t ns_id, const char *search,
                       int include_private, const char *after, size_t limit,
                       bk_bucket_cb cb, void *ctx, int *more) {
   if (more) *more = 0;
   if (limit == 0 || limit > BK_TREE_LIMIT_MAX) return bk_seterr(BK_EINVAL, "bad limit");
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_BUCKET_LIST, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_BUCKET_LIST);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
   sqlite3_bind_int64(st, 1, ns_id);
   sqlite3_bind_text(st, 2, after ? after : "", -1, SQLITE_TRANSIENT);
   sqlite3_bind_int(st, 3, include_private ? 1 : 0);
   if (search && *search) sqlite3_bind_text(st, 4, search, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 5, (int64_t)limit + 1);
-  size_t n = 0;
-  int s;
-  while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-    if (n == limit) {
-      if (more) *more = 1;
-      break;
-    }
-    bk_bucket b;
-    row_bucket(st, &b);
-    n++;
-    if ((rc = cb(ctx, &b))) break;
+  struct bucket_it it = {cb, ctx, limit, 0, 0};
+  rc = dbc_each_row(c, st, bucket_row, &it, "list buckets");
+  if (it.more) {
+    rc = 0;
+    if (more) *more = 1;
   }
-  if (!rc && s != SQLITE_DONE && s != SQLITE_ROW) rc = dbc_err(c, s, "list buckets");
-  sqlite3_reset(st);
   dbc_release(db, c);
   return rc;
 }
@@ -176,13 +184,9 @@ int bk_db_bucket_list(bk_db *db, int64_t ns_id, const char *search,
 static int bucket_update(bk_db *db, const char *sql, int64_t id, int64_t a,
                          const char *s) {
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, sql, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, sql);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
   sqlite3_bind_int64(st, 1, id);
   if (sql == SQL_BUCKET_PRIVATE) {
     sqlite3_bind_int64(st, 2, a);
@@ -261,13 +265,9 @@ static void row_file(sqlite3_stmt *st, bk_file_entry *e) {
 int bk_db_file_get(bk_db *db, int64_t bucket_id, const char *path, bk_file_info *out) {
   if (!path) return bk_seterr(BK_EINVAL, "missing path");
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_FILE_GET, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_GET);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
   sqlite3_bind_int64(st, 1, bucket_id);
   sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
   int s = sqlite3_step(st);
@@ -295,13 +295,9 @@ int bk_db_paths_info(bk_db *db, int64_t bucket_id, const char *const *paths,
   if (n > BK_PATHS_INFO_MAX)
     return bk_seterr(BK_ELIMIT, "at most %d paths per request", BK_PATHS_INFO_MAX);
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_FILE_GET, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_GET);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
   /* one read transaction: a consistent snapshot */
   rc = dbc_exec(c, "BEGIN");
   for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -335,13 +331,9 @@ int bk_db_dir_stats(bk_db *db, int64_t bucket_id, const char *path, bk_dir_stats
   while (pl > 0 && path[pl - 1] == '/') pl--;
   if (pl > BK_PATH_MAX) return bk_seterr(BK_EINVAL, "path too long");
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, pl ? SQL_DIR_STATS : SQL_ROOT_STATS, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, pl ? SQL_DIR_STATS : SQL_ROOT_STATS);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
   sqlite3_bind_int64(st, 1, bucket_id);
   if (pl) sqlite3_bind_text(st, 2, path, (int)pl, SQLITE_TRANSIENT);
   int r = sqlite3_step(st);

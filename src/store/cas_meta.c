@@ -175,6 +175,16 @@ static int relayout(struct dbc *c, int64_t id, uint64_t bytes_on_disk, const bk_
   return rc;
 }
 
+/* A SQL_CHUNKS_RANGE row. */
+static void row_chunk(sqlite3_stmt *st, bk_xorb_chunk *k) {
+  col_hash(st, 0, &k->hash);
+  k->record_offset = (uint32_t)sqlite3_column_int64(st, 1);
+  k->record_len = (uint32_t)sqlite3_column_int64(st, 2);
+  k->unpacked_offset = (uint32_t)sqlite3_column_int64(st, 3);
+  k->unpacked_len = (uint32_t)sqlite3_column_int64(st, 4);
+  k->scheme = 0xff;
+}
+
 /* The stored chunk table of xorb row id (n rows expected). */
 static int load_table(struct dbc *c, int64_t id, size_t n, bk_xorb_chunk *out) {
   sqlite3_stmt *st = dbc_stmt(c, SQL_CHUNKS_RANGE);
@@ -184,15 +194,7 @@ static int load_table(struct dbc *c, int64_t id, size_t n, bk_xorb_chunk *out) {
   sqlite3_bind_int64(st, 3, (int64_t)n);
   size_t i = 0;
   int r;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW && i < n) {
-    bk_xorb_chunk *k = &out[i++];
-    col_hash(st, 0, &k->hash);
-    k->record_offset = (uint32_t)sqlite3_column_int64(st, 1);
-    k->record_len = (uint32_t)sqlite3_column_int64(st, 2);
-    k->unpacked_offset = (uint32_t)sqlite3_column_int64(st, 3);
-    k->unpacked_len = (uint32_t)sqlite3_column_int64(st, 4);
-    k->scheme = 0xff;
-  }
+  while ((r = sqlite3_step(st)) == SQLITE_ROW && i < n) row_chunk(st, &out[i++]);
   sqlite3_reset(st);
   if (r != SQLITE_DONE && r != SQLITE_ROW) return dbc_err(c, r, "xorb chunks");
   if (i != n) return bk_seterr(BK_EINVAL, "xorb registered with another chunk count");
@@ -304,21 +306,15 @@ static void row_xorb(sqlite3_stmt *st, bk_xorb_info *x) {
   x->touched_ms = sqlite3_column_int64(st, 5);
 }
 
+static void row_xorb_v(sqlite3_stmt *st, void *x) { row_xorb(st, x); }
+
 int bk_db_xorb_get(bk_db *db, const bk_hash *xorb, bk_xorb_info *out) {
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_XORB_GET, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_GET);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
   bind_hash(st, 1, xorb);
-  int r = sqlite3_step(st);
-  if (r == SQLITE_ROW) { row_xorb(st, out); rc = 0; }
-  else if (r == SQLITE_DONE) rc = bk_seterr(BK_ENOTFOUND, "xorb not found");
-  else rc = dbc_err(c, r, "xorb lookup");
-  sqlite3_reset(st);
+  rc = dbc_one_row(c, st, row_xorb_v, out, "xorb not found", "xorb lookup");
   dbc_release(db, c);
   return rc;
 }
@@ -335,35 +331,36 @@ int bk_db_xorb_exists(bk_db *db, const bk_hash *xorb) {
   return rc;
 }
 
+/* Statement sql with ?1 = the id of xorb and ?2 = start bound, once the
+ * chunk range [start,end) is checked against the xorb's chunk count. */
+static int xorb_range_stmt(struct dbc *c, const bk_hash *xorb, uint32_t start, uint32_t end,
+                           const char *sql, sqlite3_stmt **st) {
+  if (start >= end) return bk_seterr(BK_EINVAL, "empty chunk range");
+  int64_t id;
+  uint32_t nchunks;
+  int rc = xorb_id_c(c, xorb, &id, &nchunks);
+  if (rc) return rc;
+  if (end > nchunks)
+    return bk_seterr(BK_EINVAL, "chunk range [%u,%u) outside the xorb (%u chunks)", start, end,
+                     nchunks);
+  if (!(*st = dbc_stmt(c, sql))) return BK_EDB;
+  sqlite3_bind_int64(*st, 1, id);
+  sqlite3_bind_int64(*st, 2, start);
+  return 0;
+}
+
 int bk_db_xorb_chunks(bk_db *db, const bk_hash *xorb, uint32_t start, uint32_t end,
                       bk_xorb_chunk *out) {
-  if (start >= end) return bk_seterr(BK_EINVAL, "empty chunk range");
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
-  int64_t id;
-  uint32_t nchunks;
-  rc = xorb_id_c(c, xorb, &id, &nchunks);
-  if (rc == 0 && end > nchunks)
-    rc = bk_seterr(BK_EINVAL, "chunk range [%u,%u) outside the xorb (%u chunks)", start, end,
-                   nchunks);
-  sqlite3_stmt *st = rc == 0 ? dbc_stmt(c, SQL_CHUNKS_RANGE) : NULL;
-  if (rc == 0 && !st) rc = BK_EDB;
+  sqlite3_stmt *st = NULL;
+  rc = xorb_range_stmt(c, xorb, start, end, SQL_CHUNKS_RANGE, &st);
   if (rc == 0) {
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, start);
     sqlite3_bind_int64(st, 3, end);
     uint32_t i = 0;
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW && i < end - start) {
-      bk_xorb_chunk *k = &out[i++];
-      col_hash(st, 0, &k->hash);
-      k->record_offset = (uint32_t)sqlite3_column_int64(st, 1);
-      k->record_len = (uint32_t)sqlite3_column_int64(st, 2);
-      k->unpacked_offset = (uint32_t)sqlite3_column_int64(st, 3);
-      k->unpacked_len = (uint32_t)sqlite3_column_int64(st, 4);
-      k->scheme = 0xff;
-    }
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && i < end - start) row_chunk(st, &out[i++]);
     if (r != SQLITE_DONE && r != SQLITE_ROW) rc = dbc_err(c, r, "xorb chunks");
     else if (i != end - start) rc = bk_seterr(BK_EDB, "xorb chunk table is incomplete");
     sqlite3_reset(st);
@@ -374,21 +371,12 @@ int bk_db_xorb_chunks(bk_db *db, const bk_hash *xorb, uint32_t start, uint32_t e
 
 int bk_db_xorb_range(bk_db *db, const bk_hash *xorb, uint32_t start, uint32_t end,
                      uint64_t *byte_start, uint64_t *byte_end, uint64_t *unpacked) {
-  if (start >= end) return bk_seterr(BK_EINVAL, "empty chunk range");
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
-  int64_t id;
-  uint32_t nchunks;
-  rc = xorb_id_c(c, xorb, &id, &nchunks);
-  if (rc == 0 && end > nchunks)
-    rc = bk_seterr(BK_EINVAL, "chunk range [%u,%u) outside the xorb (%u chunks)", start, end,
-                   nchunks);
-  sqlite3_stmt *st = rc == 0 ? dbc_stmt(c, SQL_XORB_RANGE) : NULL;
-  if (rc == 0 && !st) rc = BK_EDB;
+  sqlite3_stmt *st = NULL;
+  rc = xorb_range_stmt(c, xorb, start, end, SQL_XORB_RANGE, &st);
   if (rc == 0) {
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, start);
     sqlite3_bind_int64(st, 3, (int64_t)end - 1);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
@@ -406,25 +394,29 @@ int bk_db_xorb_range(bk_db *db, const bk_hash *xorb, uint32_t start, uint32_t en
   return rc;
 }
 
-int bk_db_xorb_list(bk_db *db, bk_xorb_cb cb, void *ctx) {
+/* Runs a parameterless listing query through a per-row converter. */
+static int list_all(bk_db *db, const char *sql, dbc_row_fn row, void *it, const char *what) {
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, sql, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_LIST);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
-  int r;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    bk_xorb_info x;
-    row_xorb(st, &x);
-    if ((rc = cb(ctx, &x))) break;
-  }
-  if (!rc && r != SQLITE_DONE) rc = dbc_err(c, r, "list xorbs");
-  sqlite3_reset(st);
+  rc = dbc_each_row(c, st, row, it, what);
   dbc_release(db, c);
   return rc;
+}
+
+struct xorb_it { bk_xorb_cb cb; void *ctx; };
+
+static int xorb_row(sqlite3_stmt *st, void *p) {
+  struct xorb_it *it = p;
+  bk_xorb_info x;
+  row_xorb(st, &x);
+  return it->cb(it->ctx, &x);
+}
+
+int bk_db_xorb_list(bk_db *db, bk_xorb_cb cb, void *ctx) {
+  struct xorb_it it = {cb, ctx};
+  return list_all(db, SQL_XORB_LIST, xorb_row, &it, "list xorbs");
 }
 
 /* ---- file reconstructions ---- */
@@ -444,57 +436,48 @@ static const char SQL_TERM_INSERT[] =
 static const char SQL_GRANT_INSERT[] =
     "INSERT OR IGNORE INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2)";
 
+/* Columns id, hash, size, sha256, nterms, created_ms of a files row. */
+static void row_file(sqlite3_stmt *st, bk_cas_file *out) {
+  col_hash(st, 1, &out->hash);
+  out->size = (uint64_t)sqlite3_column_int64(st, 2);
+  out->has_sha256 = sqlite3_column_type(st, 3) == SQLITE_BLOB;
+  if (out->has_sha256) col_hash(st, 3, &out->sha256);
+  else memset(&out->sha256, 0, sizeof out->sha256);
+  out->nterms = (uint32_t)sqlite3_column_int64(st, 4);
+  out->created_ms = sqlite3_column_int64(st, 5);
+}
+
+struct file_row_out { int64_t *id; bk_cas_file *out; };
+
+static void file_row_v(sqlite3_stmt *st, void *p) {
+  struct file_row_out *o = p;
+  if (o->id) *o->id = sqlite3_column_int64(st, 0);
+  if (o->out) row_file(st, o->out);
+}
+
 static int file_row_c(struct dbc *c, const bk_hash *h, int64_t *id, bk_cas_file *out) {
   sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_ROW);
   if (!st) return BK_EDB;
   bind_hash(st, 1, h);
-  int r = sqlite3_step(st);
-  if (r == SQLITE_ROW) {
-    if (id) *id = sqlite3_column_int64(st, 0);
-    if (out) {
-      col_hash(st, 1, &out->hash);
-      out->size = (uint64_t)sqlite3_column_int64(st, 2);
-      out->has_sha256 = sqlite3_column_type(st, 3) == SQLITE_BLOB;
-      if (out->has_sha256) col_hash(st, 3, &out->sha256);
-      else memset(&out->sha256, 0, sizeof out->sha256);
-      out->nterms = (uint32_t)sqlite3_column_int64(st, 4);
-      out->created_ms = sqlite3_column_int64(st, 5);
-    }
-  }
-  sqlite3_reset(st);
-  if (r == SQLITE_ROW) return 0;
-  if (r == SQLITE_DONE) return bk_seterr(BK_ENOTFOUND, "file not found");
-  return dbc_err(c, r, "file lookup");
+  struct file_row_out o = {id, out};
+  return dbc_one_row(c, st, file_row_v, &o, "file not found", "file lookup");
 }
 
 static const char SQL_FILE_LIST[] =
     "SELECT id, hash, size, sha256, nterms, created_ms FROM files ORDER BY id";
 
+struct file_it { bk_cas_file_cb cb; void *ctx; };
+
+static int file_row(sqlite3_stmt *st, void *p) {
+  struct file_it *it = p;
+  bk_cas_file f;
+  row_file(st, &f);
+  return it->cb(it->ctx, &f);
+}
+
 int bk_db_cas_file_list(bk_db *db, bk_cas_file_cb cb, void *ctx) {
-  struct dbc *c;
-  int rc = dbc_acquire(db, &c);
-  if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_LIST);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
-  int r;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    bk_cas_file f;
-    col_hash(st, 1, &f.hash);
-    f.size = (uint64_t)sqlite3_column_int64(st, 2);
-    f.has_sha256 = sqlite3_column_type(st, 3) == SQLITE_BLOB;
-    if (f.has_sha256) col_hash(st, 3, &f.sha256);
-    else memset(&f.sha256, 0, sizeof f.sha256);
-    f.nterms = (uint32_t)sqlite3_column_int64(st, 4);
-    f.created_ms = sqlite3_column_int64(st, 5);
-    if ((rc = cb(ctx, &f))) break;
-  }
-  if (!rc && r != SQLITE_DONE) rc = dbc_err(c, r, "list files");
-  sqlite3_reset(st);
-  dbc_release(db, c);
-  return rc;
+  struct file_it it = {cb, ctx};
+  return list_all(db, SQL_FILE_LIST, file_row, &it, "list files");
 }
 
 int bk_db_cas_file_get(bk_db *db, const bk_hash *file, bk_cas_file *out) {
@@ -554,15 +537,12 @@ int bk_db_cas_file_terms(bk_db *db, const bk_hash *file, bk_file_term **terms, s
 
 int bk_db_file_grant(bk_db *db, const bk_hash *file, int64_t bucket_id) {
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_GRANT_INSERT, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_GRANT_INSERT);
-  if (!st) rc = BK_EDB;
-  else {
-    bind_hash(st, 1, file);
-    sqlite3_bind_int64(st, 2, bucket_id);
-    rc = dbc_step_done(c, st, "grant");
-  }
+  bind_hash(st, 1, file);
+  sqlite3_bind_int64(st, 2, bucket_id);
+  rc = dbc_step_done(c, st, "grant");
   dbc_release(db, c);
   return rc;
 }
@@ -774,13 +754,9 @@ int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
 
 int bk_db_shard_exists(bk_db *db, const bk_hash *shard_hash) {
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_SHARD_ID, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_SHARD_ID);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
   bind_hash(st, 1, shard_hash);
   int r = sqlite3_step(st);
   rc = r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : dbc_err(c, r, "shard lookup");
@@ -789,28 +765,21 @@ int bk_db_shard_exists(bk_db *db, const bk_hash *shard_hash) {
   return rc;
 }
 
+struct shard_it { bk_shard_cb cb; void *ctx; };
+
+static int shard_row(sqlite3_stmt *st, void *p) {
+  struct shard_it *it = p;
+  bk_shard_info si;
+  col_hash(st, 0, &si.hash);
+  si.size = (uint64_t)sqlite3_column_int64(st, 1);
+  si.created_ms = sqlite3_column_int64(st, 2);
+  si.touched_ms = sqlite3_column_int64(st, 3);
+  return it->cb(it->ctx, &si);
+}
+
 int bk_db_shard_list(bk_db *db, bk_shard_cb cb, void *ctx) {
-  struct dbc *c;
-  int rc = dbc_acquire(db, &c);
-  if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_SHARD_LIST);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
-  int r;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    bk_shard_info si;
-    col_hash(st, 0, &si.hash);
-    si.size = (uint64_t)sqlite3_column_int64(st, 1);
-    si.created_ms = sqlite3_column_int64(st, 2);
-    si.touched_ms = sqlite3_column_int64(st, 3);
-    if ((rc = cb(ctx, &si))) break;
-  }
-  if (!rc && r != SQLITE_DONE) rc = dbc_err(c, r, "list shards");
-  sqlite3_reset(st);
-  dbc_release(db, c);
-  return rc;
+  struct shard_it it = {cb, ctx};
+  return list_all(db, SQL_SHARD_LIST, shard_row, &it, "list shards");
 }
 
 /* ---- dedup ---- */
@@ -821,13 +790,9 @@ static const char SQL_DEDUP_LOOKUP[] =
 
 int bk_db_dedup_lookup(bk_db *db, const bk_hash *chunk, bk_hash *xorb, uint32_t *idx) {
   struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_DEDUP_LOOKUP, &c, &st);
   if (rc) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_DEDUP_LOOKUP);
-  if (!st) {
-    dbc_release(db, c);
-    return BK_EDB;
-  }
   bind_hash(st, 1, chunk);
   int r = sqlite3_step(st);
   int64_t xid = 0;

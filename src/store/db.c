@@ -161,6 +161,26 @@ int dbc_step_done(struct dbc *c, sqlite3_stmt *st, const char *what) {
   return 0;
 }
 
+int dbc_each_row(struct dbc *c, sqlite3_stmt *st, dbc_row_fn row, void *ctx, const char *what) {
+  int r, rc = 0;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW)
+    if ((rc = row(st, ctx))) break;
+  if (!rc && r != SQLITE_DONE) rc = dbc_err(c, r, what);
+  sqlite3_reset(st);
+  return rc;
+}
+
+int dbc_one_row(struct dbc *c, sqlite3_stmt *st, void (*row)(sqlite3_stmt *, void *), void *ctx,
+                const char *notfound, const char *what) {
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW && row) row(st, ctx);
+  int rc = r == SQLITE_ROW    ? 0
+           : r == SQLITE_DONE ? bk_seterr(BK_ENOTFOUND, "%s", notfound)
+                              : dbc_err(c, r, what);
+  sqlite3_reset(st);
+  return rc;
+}
+
 int dbc_exec(struct dbc *c, const char *sql) {
   char *msg = NULL;
   int rc = sqlite3_exec(c->h, sql, NULL, NULL, &msg);
@@ -317,6 +337,16 @@ int dbc_acquire(bk_db *db, struct dbc **out) {
   tl_held++;
   *out = c;
   return 0;
+}
+
+int dbc_acquire_stmt(bk_db *db, const char *sql, struct dbc **c, sqlite3_stmt **st) {
+  int rc = dbc_acquire(db, c);
+  if (rc) return rc;
+  *st = dbc_stmt(*c, sql);
+  if (*st) return 0;
+  dbc_release(db, *c);
+  *c = NULL;
+  return BK_EDB;
 }
 
 void dbc_release(bk_db *db, struct dbc *c) {

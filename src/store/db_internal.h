@@ -94,4 +94,20 @@ static inline void col_text(sqlite3_stmt *st, int i, char *out, size_t n) {
 /* Step expecting SQLITE_DONE. */
 int dbc_step_done(struct dbc *c, sqlite3_stmt *st, const char *what);
 
+/* Borrows a connection and its cached statement for sql. On failure nothing
+ * is held (the connection is given back) and the error is returned. */
+int dbc_acquire_stmt(bk_db *db, const char *sql, struct dbc **c, sqlite3_stmt **st);
+
+/* Steps st to the end, calling row(st, ctx) for each row; stops at the first
+ * nonzero result of row and returns it. A database error is reported as
+ * dbc_err(c, .., what). st is reset in every case. */
+typedef int (*dbc_row_fn)(sqlite3_stmt *st, void *ctx);
+int dbc_each_row(struct dbc *c, sqlite3_stmt *st, dbc_row_fn row, void *ctx, const char *what);
+
+/* Steps st once: a row is handed to row(st, ctx) (may be NULL) and gives 0;
+ * no row gives bk_seterr(BK_ENOTFOUND, notfound); else dbc_err(.., what).
+ * st is reset in every case. */
+int dbc_one_row(struct dbc *c, sqlite3_stmt *st, void (*row)(sqlite3_stmt *, void *), void *ctx,
+                const char *notfound, const char *what);
+
 #endif
