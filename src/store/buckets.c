@@ -81,6 +81,18 @@ static int exists_q(struct dbc *c, const char *sql, int64_t a, const char *s) {
   return dbc_err(c, rc, "lookup");
 }
 
+/* Namespace ns_id exists and (if check_name) holds no bucket called name. */
+static int bucket_name_free(struct dbc *c, int64_t ns_id, const char *name, int check_name) {
+  int e = exists_q(c, SQL_NS_EXISTS, ns_id, NULL);
+  if (e < 0) return e;
+  if (!e) return bk_seterr(BK_ENOTFOUND, "no such namespace");
+  if (!check_name) return 0;
+  e = exists_q(c, SQL_BUCKET_EXISTS, ns_id, name);
+  if (e < 0) return e;
+  if (e) return bk_seterr(BK_EEXIST, "bucket '%s' already exists", name);
+  return 0;
+}
+
 int bk_db_bucket_get(bk_db *db, const char *ns, const char *name, bk_bucket *out) {
   if (!ns || !name) return bk_seterr(BK_EINVAL, "missing bucket id");
   struct dbc *c;
@@ -108,16 +120,7 @@ int bk_db_bucket_create(bk_db *db, int64_t ns_id, const char *name, int is_priva
   if (rc) return rc;
   bk_bucket b;
   rc = dbc_begin(c);
-  if (rc == 0) {
-    int e = exists_q(c, SQL_NS_EXISTS, ns_id, NULL);
-    if (e < 0) rc = e;
-    else if (!e) rc = bk_seterr(BK_ENOTFOUND, "no such namespace");
-  }
-  if (rc == 0) {
-    int e = exists_q(c, SQL_BUCKET_EXISTS, ns_id, name);
-    if (e < 0) rc = e;
-    else if (e) rc = bk_seterr(BK_EEXIST, "bucket '%s' already exists", name);
-  }
+  if (rc == 0) rc = bucket_name_free(c, ns_id, name, 1);
   if (rc == 0) {
     sqlite3_stmt *st = dbc_stmt(c, SQL_BUCKET_INSERT);
     if (!st) rc = BK_EDB;
@@ -217,16 +220,9 @@ int bk_db_bucket_move(bk_db *db, int64_t bucket_id, int64_t new_ns_id,
   bk_bucket b;
   rc = dbc_begin(c);
   if (rc == 0) rc = bucket_get_c(c, NULL, NULL, bucket_id, &b);
-  if (rc == 0) {
-    int e = exists_q(c, SQL_NS_EXISTS, new_ns_id, NULL);
-    if (e < 0) rc = e;
-    else if (!e) rc = bk_seterr(BK_ENOTFOUND, "no such namespace");
-  }
-  if (rc == 0 && !(b.ns_id == new_ns_id && !strcmp(b.name, new_name))) {
-    int e = exists_q(c, SQL_BUCKET_EXISTS, new_ns_id, new_name);
-    if (e < 0) rc = e;
-    else if (e) rc = bk_seterr(BK_EEXIST, "bucket '%s' already exists", new_name);
-  }
+  if (rc == 0)
+    rc = bucket_name_free(c, new_ns_id, new_name,
+                          !(b.ns_id == new_ns_id && !strcmp(b.name, new_name)));
   if (rc == 0) {
     sqlite3_stmt *st = dbc_stmt(c, SQL_BUCKET_MOVE);
     if (!st) rc = BK_EDB;
@@ -262,6 +258,18 @@ static void row_file(sqlite3_stmt *st, bk_file_entry *e) {
   e->content_type = (const char *)sqlite3_column_text(st, 5);
 }
 
+/* A SQL_FILE_GET row copied into out (strings into its buffers). */
+static void file_info_row(sqlite3_stmt *st, void *p) {
+  bk_file_info *out = p;
+  row_file(st, &out->e);
+  col_text(st, 0, out->path_buf, sizeof out->path_buf);
+  out->e.path = out->path_buf;
+  if (out->e.content_type) {
+    col_text(st, 5, out->ctype_buf, sizeof out->ctype_buf);
+    out->e.content_type = out->ctype_buf;
+  }
+}
+
 int bk_db_file_get(bk_db *db, int64_t bucket_id, const char *path, bk_file_info *out) {
   if (!path) return bk_seterr(BK_EINVAL, "missing path");
   struct dbc *c;
@@ -270,22 +278,7 @@ int bk_db_file_get(bk_db *db, int64_t bucket_id, const char *path, bk_file_info 
   if (rc) return rc;
   sqlite3_bind_int64(st, 1, bucket_id);
   sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
-  int s = sqlite3_step(st);
-  if (s == SQLITE_ROW) {
-    row_file(st, &out->e);
-    col_text(st, 0, out->path_buf, sizeof out->path_buf);
-    out->e.path = out->path_buf;
-    if (out->e.content_type) {
-      col_text(st, 5, out->ctype_buf, sizeof out->ctype_buf);
-      out->e.content_type = out->ctype_buf;
-    }
-    rc = 0;
-  } else if (s == SQLITE_DONE) {
-    rc = bk_seterr(BK_ENOTFOUND, "entry not found");
-  } else {
-    rc = dbc_err(c, s, "file lookup");
-  }
-  sqlite3_reset(st);
+  rc = dbc_one_row(c, st, file_info_row, out, "entry not found", "file lookup");
   dbc_release(db, c);
   return rc;
 }
@@ -326,6 +319,13 @@ static const char SQL_ROOT_STATS[] =
     "SELECT count(*), coalesce(sum(size), 0), coalesce(max(uploaded_ms), 0) FROM bucket_files "
     "WHERE bucket_id = ?1";
 
+static void dir_stats_row(sqlite3_stmt *st, void *p) {
+  bk_dir_stats *out = p;
+  out->nfiles = (uint64_t)sqlite3_column_int64(st, 0);
+  out->bytes = (uint64_t)sqlite3_column_int64(st, 1);
+  out->updated_ms = sqlite3_column_int64(st, 2);
+}
+
 int bk_db_dir_stats(bk_db *db, int64_t bucket_id, const char *path, bk_dir_stats *out) {
   size_t pl = path ? strlen(path) : 0;
   while (pl > 0 && path[pl - 1] == '/') pl--;
@@ -336,18 +336,8 @@ int bk_db_dir_stats(bk_db *db, int64_t bucket_id, const char *path, bk_dir_stats
   if (rc) return rc;
   sqlite3_bind_int64(st, 1, bucket_id);
   if (pl) sqlite3_bind_text(st, 2, path, (int)pl, SQLITE_TRANSIENT);
-  int r = sqlite3_step(st);
-  if (r == SQLITE_ROW) {
-    out->nfiles = (uint64_t)sqlite3_column_int64(st, 0);
-    out->bytes = (uint64_t)sqlite3_column_int64(st, 1);
-    out->updated_ms = sqlite3_column_int64(st, 2);
-    rc = out->nfiles ? 0 : bk_seterr(BK_ENOTFOUND, "no file below this path");
-  } else if (r == SQLITE_DONE) {
-    rc = bk_seterr(BK_ENOTFOUND, "no file below this path");
-  } else {
-    rc = dbc_err(c, r, "directory stats");
-  }
-  sqlite3_reset(st);
+  rc = dbc_one_row(c, st, dir_stats_row, out, "no file below this path", "directory stats");
+  if (rc == 0 && out->nfiles == 0) rc = bk_seterr(BK_ENOTFOUND, "no file below this path");
   dbc_release(db, c);
   return rc;
 }
