@@ -686,6 +686,12 @@ int bk_download(bk_client *c, const char *bucket_id, const char *remote_path,
     int64_t mt = -1;
     if (cJSON_IsString(m)) bk_iso_to_ms(m->valuestring, &mt);
     else if (cJSON_IsNumber(m)) mt = (int64_t)m->valuedouble;
+    pthread_mutex_lock(&c->mu);
+    memset(&c->prog, 0, sizeof c->prog);
+    c->prog.phase = 2;
+    c->prog.files_total = 1;
+    c->prog.bytes_total = cJSON_IsNumber(s) ? (uint64_t)s->valuedouble : 0;
+    pthread_mutex_unlock(&c->mu);
     if (!cJSON_IsString(h)) rc = bk_seterr(BK_EFORMAT, "%s: no xetHash", remote_path);
     else
       rc = bk_download_hash(c, id, h->valuestring,

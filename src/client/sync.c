@@ -303,7 +303,6 @@ static void *dl_files(void *arg) {
     pthread_mutex_unlock(&j->mu);
     pthread_mutex_lock(&j->c->mu);
     j->c->prog.files_done++;
-    j->c->prog.bytes_done += st.bytes;
     bk_client_progress(j->c);
     pthread_mutex_unlock(&j->c->mu);
   }
@@ -390,7 +389,6 @@ static void *batch_worker(void *arg) {
       pthread_mutex_unlock(&j->mu);
       pthread_mutex_lock(&j->c->mu);
       j->c->prog.files_done += m;
-      j->c->prog.bytes_done += bst.bytes;
       bk_client_progress(j->c);
       pthread_mutex_unlock(&j->c->mu);
     }
