@@ -615,27 +615,28 @@ static int fsck_file(void *ctx, const bk_cas_file *cf) {
   return 0;
 }
 
+/* 1 if the blob of a row exists with the row's size; else reports the
+ * damage and gives 0. */
+static int blob_matches_row(struct fsck_ctx *f, bk_blob_kind kind, const bk_hash *h,
+                            const char *hex, uint64_t want) {
+  const char *name = bk_blob_kind_name(kind);
+  uint64_t size;
+  int rc = bk_blob_stat(f->s->bs, kind, h, &size);
+  if (rc == BK_ENOTFOUND) report(f, 1, "%s %s: blob missing", name, hex);
+  else if (rc) report(f, 1, "%s %s: %s", name, hex, bk_errmsg());
+  else if (size != want)
+    report(f, 1, "%s %s: blob is %" PRIu64 " bytes, database says %" PRIu64, name, hex, size,
+           want);
+  return rc == 0 && size == want;
+}
+
 static int fsck_xorb(void *ctx, const bk_xorb_info *x) {
   struct fsck_ctx *f = ctx;
   char hex[BK_HASH_HEX_LEN + 1];
   bk_hash_to_hex(&x->hash, hex);
   f->xorbs++;
-  uint64_t size;
-  int rc = bk_blob_stat(f->s->bs, BK_BLOB_XORB, &x->hash, &size);
-  if (rc == BK_ENOTFOUND) {
-    report(f, 1, "xorb %s: blob missing", hex);
-    return 0;
-  }
-  if (rc) {
-    report(f, 1, "xorb %s: %s", hex, bk_errmsg());
-    return 0;
-  }
-  if (size != x->bytes_on_disk) {
-    report(f, 1, "xorb %s: blob is %" PRIu64 " bytes, database says %" PRIu64, hex, size,
-           x->bytes_on_disk);
-    return 0;
-  }
-  if (f->read_data) check_xorb_data(f, x, hex);
+  if (blob_matches_row(f, BK_BLOB_XORB, &x->hash, hex, x->bytes_on_disk) && f->read_data)
+    check_xorb_data(f, x, hex);
   return 0;
 }
 
@@ -644,22 +645,8 @@ static int fsck_shard(void *ctx, const bk_shard_info *si) {
   char hex[BK_HASH_HEX_LEN + 1];
   bk_hash_to_hex(&si->hash, hex);
   f->shards++;
-  uint64_t size;
-  int rc = bk_blob_stat(f->s->bs, BK_BLOB_SHARD, &si->hash, &size);
-  if (rc == BK_ENOTFOUND) {
-    report(f, 1, "shard %s: blob missing", hex);
-    return 0;
-  }
-  if (rc) {
-    report(f, 1, "shard %s: %s", hex, bk_errmsg());
-    return 0;
-  }
-  if (size != si->size) {
-    report(f, 1, "shard %s: blob is %" PRIu64 " bytes, database says %" PRIu64, hex, size,
-           si->size);
-    return 0;
-  }
-  if (!f->read_data) return 0;
+  if (!blob_matches_row(f, BK_BLOB_SHARD, &si->hash, hex, si->size) || !f->read_data) return 0;
+  int rc;
   bk_buf b;
   bk_buf_init(&b, (size_t)BK_SHARD_MAX_BYTES + (1u << 20));
   rc = bk_blob_get(f->s->bs, BK_BLOB_SHARD, &si->hash, b.max, &b);
