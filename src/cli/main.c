@@ -3,6 +3,7 @@
  * "hf sync" / "hf cp". Each command is implemented in src/cli/cmd_*.c on top
  * of the client library (include/buckets/client.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -54,7 +55,30 @@ static void usage(FILE *f, const char *group) {
   fprintf(f, "\nRun 'hf GROUP COMMAND --help' for the options of a command.\n");
 }
 
-int main(int argc, char **argv) {
+/* Moves global options given before the command (hf --token T buckets ls)
+ * to the end, where every command's parser accepts them. */
+static char **hoist_globals(int *argc, char **argv) {
+  int n = *argc, k = 1;
+  while (k < n) {
+    const char *a = argv[k];
+    if ((strcmp(a, "--token") == 0 || strcmp(a, "--format") == 0) && k + 1 < n) k += 2;
+    else if (strcmp(a, "--json") == 0 || strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0 ||
+             strncmp(a, "--token=", 8) == 0 || strncmp(a, "--format=", 9) == 0)
+      k += 1;
+    else break;
+  }
+  if (k == 1) return argv;
+  char **out = malloc((size_t)(n + 1) * sizeof *out);
+  if (!out) return argv;
+  int j = 0;
+  out[j++] = argv[0];
+  for (int i = k; i < n; i++) out[j++] = argv[i];
+  for (int i = 1; i < k; i++) out[j++] = argv[i];
+  out[j] = NULL;
+  return out;
+}
+
+static int run(int argc, char **argv) {
   cli c;
   memset(&c, 0, sizeof c);
   c.tty_err = isatty(2);
@@ -103,5 +127,12 @@ int main(int argc, char **argv) {
   int rc = found->fn(&c, argc - shift, argv + shift);
   fflush(stdout);
   if (c.client) bk_client_free(c.client);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  char **args = hoist_globals(&argc, argv);
+  int rc = run(argc, args);
+  if (args != argv) free(args);
   return rc;
 }

@@ -40,6 +40,7 @@ ok_run "whoami" auth whoami; has "whoami alice" alice
 run auth whoami -q; bk_expect "whoami -q" alice "$OUT"
 run auth whoami --token "$B" -q; bk_expect "--token overrides file" bob "$OUT"
 HF_TOKEN=$B run auth whoami -q; bk_expect "HF_TOKEN overrides file" bob "$OUT"
+run --token "$B" -q auth whoami; bk_expect "global options before the command" bob "$OUT"
 
 # ---- create
 ok_run "create" buckets create demo; has "create uri" "hf://buckets/alice/demo"; has "create check mark" "✓ Bucket created"
