@@ -95,7 +95,7 @@ $(BUILD)/tests/unit/%: $(call obj,tests/unit/%.c) $(SRVA) $(CLIA) $(LIBA)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 # Fuzz corpora replayed as plain regression tests (any compiler).
-$(BUILD)/tests/fuzz/replay_%: $(call obj,tests/fuzz/fuzz_%.c) $(call obj,tests/fuzz/replay_main.c) $(LIBA)
+$(BUILD)/tests/fuzz/replay_%: $(call obj,tests/fuzz/fuzz_%.c) $(call obj,tests/fuzz/replay_main.c) $(SRVA) $(CLIA) $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
