@@ -37,7 +37,7 @@
 #define DENSE_MOD 64       /* key-chunk modulus this client queries and flags */
 #define DENSE_SPACING 16   /* min chunks between key-chunk queries */
 #define SHARD_SPLIT_BYTES (48u << 20)
-#define CACHE_MAX_BYTES (1ull << 30)
+#define CACHE_MAX_BYTES (256ull << 20) /* local shard cache bound (disk and RAM) */
 
 /* ---------------------------------------------------------------- chunk map */
 
@@ -287,17 +287,56 @@ static int read_small_file(const char *path, size_t max, bk_buf *out) {
   return rc;
 }
 
+typedef struct centry {
+  char name[256];
+  int64_t mtime;
+  uint64_t size;
+} centry;
+
+static int cmp_newest(const void *a, const void *b) {
+  int64_t x = ((const centry *)a)->mtime, y = ((const centry *)b)->mtime;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Loads the newest shards up to CACHE_MAX_BYTES into the dedup index and
+ * deletes older ones beyond that (the cache is bounded on disk and in RAM),
+ * as well as expired or unreadable ones. */
 static void load_cache(session *s) {
   DIR *d = opendir(s->cache_dir);
   if (!d) return;
   struct dirent *de;
-  uint64_t total = 0;
-  uint64_t now = (uint64_t)(bk_wall_ms() / 1000);
+  centry *es = NULL;
+  size_t n = 0, cap = 0;
   while ((de = readdir(d)) != NULL) {
     size_t nl = strlen(de->d_name);
-    if (nl < 7 || strcmp(de->d_name + nl - 6, ".shard") != 0) continue;
+    if (nl < 7 || nl >= sizeof es->name || strcmp(de->d_name + nl - 6, ".shard") != 0) continue;
     char path[4400];
     snprintf(path, sizeof path, "%s/%s", s->cache_dir, de->d_name);
+    struct stat st;
+    if (stat(path, &st) || !S_ISREG(st.st_mode)) continue;
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 64;
+      centry *ne = realloc(es, nc * sizeof *ne);
+      if (!ne) break;
+      es = ne;
+      cap = nc;
+    }
+    memcpy(es[n].name, de->d_name, nl + 1);
+    es[n].mtime = st.st_mtim.tv_sec;
+    es[n].size = (uint64_t)st.st_size;
+    n++;
+  }
+  closedir(d);
+  if (n) qsort(es, n, sizeof *es, cmp_newest);
+  uint64_t total = 0;
+  uint64_t now = (uint64_t)(bk_wall_ms() / 1000);
+  for (size_t i = 0; i < n; i++) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", s->cache_dir, es[i].name);
+    if (total + es[i].size > CACHE_MAX_BYTES) {
+      unlink(path); /* oldest beyond the bound */
+      continue;
+    }
     bk_buf b;
     if (read_small_file(path, BK_SHARD_MAX_BYTES + 4096, &b)) continue;
     total += b.len;
@@ -311,9 +350,8 @@ static void load_cache(session *s) {
       unlink(path); /* unreadable cache entry */
     }
     bk_buf_free(&b);
-    if (total > CACHE_MAX_BYTES) break;
   }
-  closedir(d);
+  free(es);
 }
 
 static void wipe_cache(const char *dir) {
