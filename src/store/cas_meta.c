@@ -786,7 +786,7 @@ int bk_db_shard_list(bk_db *db, bk_shard_cb cb, void *ctx) {
 
 static const char SQL_DEDUP_LOOKUP[] =
     "SELECT x.hash, d.idx, x.id FROM dedup d JOIN xorbs x ON x.id = d.xorb_id "
-    "WHERE d.chunk_hash = ?1";
+    "WHERE d.chunk_hash = ?1 ORDER BY d.xorb_id LIMIT 1";
 
 int bk_db_dedup_lookup(bk_db *db, const bk_hash *chunk, bk_hash *xorb, uint32_t *idx) {
   struct dbc *c;

@@ -8,7 +8,7 @@
 #include "buckets/error.h"
 #include "store/db_internal.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define POOL_MAX 8
 #define BUSY_TIMEOUT_MS 10000
 
@@ -277,6 +277,25 @@ static const char *SCHEMA_V2 =
     " updated_ms INTEGER NOT NULL,"
     " PRIMARY KEY(bucket_id, path)) WITHOUT ROWID;";
 
+/* v3: the global dedup index holds every registered (chunk, xorb) pair of an
+ * eligible chunk, not only the first one: when gc removes a xorb, its rows
+ * go (cascade) and a lookup falls through to the next live xorb holding that
+ * chunk. The upgrade keeps the existing entries and adds every other xorb
+ * that holds one of their chunks (one scan of xorb_chunks). */
+static const char *SCHEMA_V3 =
+    "CREATE TABLE dedup_v3("
+    " chunk_hash BLOB NOT NULL,"
+    " xorb_id INTEGER NOT NULL REFERENCES xorbs(id) ON DELETE CASCADE,"
+    " idx INTEGER NOT NULL,"
+    " PRIMARY KEY(chunk_hash, xorb_id)) WITHOUT ROWID;"
+    "INSERT INTO dedup_v3(chunk_hash, xorb_id, idx) SELECT chunk_hash, xorb_id, idx FROM dedup;"
+    "INSERT OR IGNORE INTO dedup_v3(chunk_hash, xorb_id, idx)"
+    " SELECT c.chunk_hash, c.xorb_id, c.idx FROM xorb_chunks c"
+    " WHERE c.chunk_hash IN (SELECT chunk_hash FROM dedup) ORDER BY c.xorb_id, c.idx;"
+    "DROP TABLE dedup;"
+    "ALTER TABLE dedup_v3 RENAME TO dedup;"
+    "CREATE INDEX dedup_xorb ON dedup(xorb_id);";
+
 static int ensure_schema(struct dbc *c) {
   int rc = dbc_begin(c);
   if (rc) return rc;
@@ -288,14 +307,17 @@ static int ensure_schema(struct dbc *c) {
   if (rc == 0 && v == 0) {
     rc = dbc_exec(c, SCHEMA_V1);
     if (rc == 0) rc = dbc_exec(c, SCHEMA_V2);
-    if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=2");
     v = 2;
   }
   if (rc == 0 && v == 1) { /* upgrade: build the directory aggregates */
     rc = dbc_exec(c, SCHEMA_V2);
     if (rc == 0) rc = db_dirs_rebuild(c);
-    if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=2");
     v = 2;
+  }
+  if (rc == 0 && v == 2) { /* upgrade: dedup index with every holder */
+    rc = dbc_exec(c, SCHEMA_V3);
+    if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=3");
+    v = 3;
   }
   if (rc) {
     dbc_rollback(c);

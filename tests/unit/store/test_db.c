@@ -1618,6 +1618,119 @@ static void test_dir_aggregates(void) {
   bk_db_close(db);
 }
 
+/* ---- global dedup index: every holder of a chunk, gc falls through ---- */
+
+/* Registers xorb xh (hash from seed) of n chunks; chunk `at` is `shared`,
+ * the others are not dedup-eligible. */
+static void reg_xorb_sharing(bk_db *db, bk_hash *xh, uint64_t seed, uint32_t n, uint32_t at,
+                             const bk_hash *shared) {
+  bk_xorb_chunk ch[8];
+  uint32_t ro = 0, uo = 0;
+  mk_hash(xh, seed);
+  for (uint32_t i = 0; i < n; i++) {
+    mk_hash(&ch[i].hash, seed * 1000 + i + 1);
+    ch[i].hash.b[24] |= 1;
+    if (i == at) ch[i].hash = *shared;
+    ch[i] = (bk_xorb_chunk){.hash = ch[i].hash, .record_offset = ro, .record_len = 100 + i,
+                            .unpacked_offset = uo, .unpacked_len = 1000 + i};
+    ro += ch[i].record_len;
+    uo += ch[i].unpacked_len;
+  }
+  CHECK_EQ_INT(bk_db_xorb_register(db, NULL, xh, ro, ch, n, NULL), 0);
+}
+
+/* First column of the first row of sql on the database file p (-1 on error). */
+static int64_t sql_int(const char *p, const char *sql) {
+  sqlite3 *h;
+  int64_t v = -1;
+  if (sqlite3_open(p, &h) != SQLITE_OK) return -1;
+  sqlite3_busy_timeout(h, 5000);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return v;
+}
+
+static void test_dedup_holders(void) {
+  char p[400];
+  snprintf(p, sizeof p, "%s/dedup.sqlite", root);
+  bk_db *db;
+  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  if (!db) return;
+  bk_ns u;
+  CHECK_EQ_INT(bk_db_user_add(db, "dd", &u), 0);
+  bk_bucket b;
+  CHECK_EQ_INT(bk_db_bucket_create(db, u.id, "b", 0, &b), 0);
+  bk_hash c, xa, xb, xc, fb, sb;
+  mk_hash(&c, 4242);
+  memset(c.b + 24, 0, 8); /* tail % 1024 == 0: eligible */
+  reg_xorb_sharing(db, &xa, 41, 3, 1, &c); /* first holder, unreferenced */
+  reg_xorb_sharing(db, &xb, 42, 2, 0, &c); /* second holder, kept by a file */
+  bk_hash none;
+  mk_hash(&none, 4343);
+  none.b[24] |= 1;
+  reg_xorb_sharing(db, &xc, 43, 2, 0, &none);
+  mk_hash(&fb, 44);
+  mk_hash(&sb, 45);
+  CHECK_EQ_INT(bk_db_shard_register(db, &sb, 5, one_file_shard(&fb, &xb, 0, 2, NULL, 0, 0), 0,
+                                    NULL, NULL), 0);
+  bk_batch_op add = {.type = BK_OP_ADD, .path = "f", .xet_hash = fb, .mtime_ms = -1, .size = -1};
+  size_t nf;
+  CHECK_EQ_INT(bk_db_batch(db, b.id, &add, 1, 0, &nf), 0);
+  const char *count_c = "SELECT count(*) FROM dedup WHERE hex(chunk_hash) LIKE '%0000000000000000'";
+  CHECK_EQ_INT(sql_int(p, count_c), 2); /* both holders are indexed */
+  bk_db_close(db);
+
+  /* a schema-2 store knew only the first holder: the upgrade finds the others */
+  sqlite3 *h;
+  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(h,
+                            "CREATE TABLE d2(chunk_hash BLOB PRIMARY KEY, xorb_id INTEGER NOT NULL "
+                            "REFERENCES xorbs(id) ON DELETE CASCADE, idx INTEGER NOT NULL) "
+                            "WITHOUT ROWID;"
+                            "INSERT OR IGNORE INTO d2 SELECT chunk_hash, xorb_id, idx FROM dedup "
+                            "ORDER BY xorb_id;"
+                            "DROP TABLE dedup; ALTER TABLE d2 RENAME TO dedup;"
+                            "CREATE INDEX dedup_xorb ON dedup(xorb_id); PRAGMA user_version=2;",
+                            NULL, NULL, NULL),
+               SQLITE_OK);
+  sqlite3_close(h);
+  CHECK_EQ_INT(sql_int(p, count_c), 1);
+  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  if (!db) return;
+  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), 3);
+  CHECK_EQ_INT(sql_int(p, count_c), 2);
+
+  /* the first holder answers while it lives */
+  bk_hash dx;
+  uint32_t idx = 99;
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c, &dx, &idx), 0);
+  CHECK(bk_hash_eq(&dx, &xa));
+  CHECK_EQ_INT(idx, 1);
+  /* gc removes it: the entry falls through to the other live holder */
+  int64_t future = (int64_t)time(NULL) * 1000 + 60000;
+  bk_gc_stats st;
+  CHECK_EQ_INT(bk_db_gc(db, future, NULL, NULL, &st), 0);
+  CHECK_EQ_INT(st.xorbs, 2);
+  CHECK_EQ_INT(bk_db_xorb_exists(db, &xa), 0);
+  CHECK_EQ_INT(bk_db_xorb_exists(db, &xb), 1);
+  idx = 99;
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c, &dx, &idx), 0);
+  CHECK(bk_hash_eq(&dx, &xb));
+  CHECK_EQ_INT(idx, 0);
+  /* no holder left: dropped */
+  bk_batch_op del = {.type = BK_OP_DELETE, .path = "f"};
+  CHECK_EQ_INT(bk_db_batch(db, b.id, &del, 1, 0, &nf), 0);
+  CHECK_EQ_INT(bk_db_gc(db, future, NULL, NULL, &st), 0);
+  CHECK_EQ_INT(bk_db_xorb_exists(db, &xb), 0);
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c, &dx, &idx), BK_ENOTFOUND);
+  CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM dedup"), 0);
+  CHECK_EQ_INT(bk_db_check(db, NULL, NULL), 0);
+  bk_db_close(db);
+}
+
 /* ---- schema persistence and concurrency ---- */
 
 static void test_reopen(void) {
@@ -1639,7 +1752,7 @@ static void test_reopen(void) {
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   CHECK_EQ_INT(bk_db_ns_get(db, "persist", &x), 0);
   bk_db_close(db);
-  CHECK_EQ_INT(bk_db_schema_version(), 2);
+  CHECK_EQ_INT(bk_db_schema_version(), 3);
   CHECK_EQ_INT(bk_db_open("/nonexistent/dir/x.db", &db), BK_EDB);
 }
 
@@ -1907,6 +2020,7 @@ int main(void) {
   RUN(test_shards);
   RUN(test_accounting);
   RUN(test_gc);
+  RUN(test_dedup_holders);
   RUN(test_check_damage);
   RUN(test_dir_aggregates);
   RUN(test_reopen);
