@@ -134,6 +134,20 @@ int bk_download(bk_client *c, const char *bucket_id, const char *remote_path,
 int bk_download_hash(bk_client *c, const char *bucket_id, const char *xet_hash,
                      uint64_t size, int64_t mtime_ms, const char *local_path,
                      bk_transfer_stats *stats);
+/* Downloads many files at once: small files (<= 8 MiB) through batch
+ * reconstructions, the rest 8 at a time; each file verified (size, hash),
+ * written to a temp file next to its destination, then one syncfs and the
+ * renames. Parent directories are created. mtime_ms < 0 keeps the
+ * filesystem time. On failure no partial file is left in place. */
+typedef struct bk_download_item {
+  const char *xet_hash;
+  uint64_t size;
+  int64_t mtime_ms;
+  const char *local_path;
+} bk_download_item;
+int bk_download_files(bk_client *c, const char *bucket_id, const bk_download_item *items,
+                      size_t n, bk_transfer_stats *stats);
+
 /* Reads bytes [offset, offset+len) of a file (by xet hash) into buf.
  * *got = bytes read (short at end of file). */
 int bk_read_range(bk_client *c, const char *bucket_id, const char *xet_hash,

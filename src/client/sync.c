@@ -260,6 +260,7 @@ int bk_sync_plan_jsonl(bk_client *c, const bk_sync_opts *o, char **jsonl) {
 
 typedef struct dljob {
   size_t bnext, done_batched; /* batch cursor and count (guarded by mu) */
+  const char *const *fulls;   /* full local paths per op (bk_download_files), or NULL */
   bk_client *c;
   char **tmps; /* per op: temp file awaiting syncfs + rename */
   const char *id;
@@ -273,6 +274,12 @@ typedef struct dljob {
   bk_transfer_stats st;
 } dljob;
 
+/* Local path of op i: fulls[i], else local/op->path. */
+static void op_local(const dljob *j, size_t i, char *out, size_t n) {
+  if (j->fulls) snprintf(out, n, "%s", j->fulls[i]);
+  else snprintf(out, n, "%s/%s", j->local, j->ops[i]->path);
+}
+
 static void *dl_files(void *arg) {
   dljob *j = arg;
   for (;;) {
@@ -284,7 +291,7 @@ static void *dl_files(void *arg) {
     if (j->tmps[i]) continue; /* done by a batch */
     bk_plan_op *op = j->ops[i];
     char full[8192];
-    snprintf(full, sizeof full, "%s/%s", j->local, op->path);
+    op_local(j, i, full, sizeof full);
     bk_transfer_stats st;
     memset(&st, 0, sizeof st);
     char tmp[4400];
@@ -313,15 +320,28 @@ static void *dl_files(void *arg) {
  * files are removed. */
 static int commit_downloads(dljob *j, int rc) {
   if (!rc && j->n) {
-    int fd = open(j->local, O_RDONLY | O_DIRECTORY);
-    if (fd < 0 || syncfs(fd)) rc = bk_seterr(BK_EIO, "syncfs %s: %s", j->local, strerror(errno));
-    if (fd >= 0) close(fd);
+    /* one syncfs per filesystem in practice: per distinct parent dir of the
+     * first file (sync) or of each run of files (bk_download_files) */
+    char last[8192] = "";
+    for (size_t i = 0; !rc && i < j->n; i++) {
+      if (!j->tmps[i]) continue;
+      char dir[8192];
+      snprintf(dir, sizeof dir, "%s", j->tmps[i]);
+      char *sl = strrchr(dir, '/');
+      if (sl) *sl = 0;
+      else snprintf(dir, sizeof dir, ".");
+      if (strcmp(dir, last) == 0 || (!j->fulls && *last)) continue;
+      int fd = open(dir, O_RDONLY | O_DIRECTORY);
+      if (fd < 0 || syncfs(fd)) rc = bk_seterr(BK_EIO, "syncfs %s: %s", dir, strerror(errno));
+      if (fd >= 0) close(fd);
+      snprintf(last, sizeof last, "%s", dir);
+    }
   }
   char lastdir[8192] = "";
   for (size_t i = 0; i < j->n; i++) {
     if (!j->tmps[i]) continue;
     char full[8192];
-    snprintf(full, sizeof full, "%s/%s", j->local, j->ops[i]->path);
+    op_local(j, i, full, sizeof full);
     if (rc) {
       unlink(j->tmps[i]);
       continue;
@@ -367,9 +387,8 @@ static void *batch_worker(void *arg) {
     size_t ok = 0;
     for (size_t k = 0; k < m; k++) {
       bk_plan_op *op = j->ops[idx[k]];
-      size_t fl = strlen(j->local) + strlen(op->path) + 2;
-      if (!(fulls[k] = malloc(fl))) break;
-      snprintf(fulls[k], fl, "%s/%s", j->local, op->path);
+      if (!(fulls[k] = malloc(8192))) break;
+      op_local(j, idx[k], fulls[k], 8192);
       items[k].hash = op->xet_hash;
       items[k].size = op->size;
       items[k].mtime_ms = op->has_remote_mtime ? op->remote_mtime_ms : -1;
@@ -407,6 +426,47 @@ static void remove_empty_parents(const char *root, const char *rel) {
     snprintf(full, sizeof full, "%s/%s", root, buf);
     if (rmdir(full)) return;
   }
+}
+
+/* Batches for small files, then 8 threads for the rest, then the batch
+ * commit (syncfs, renames, dir fsyncs). */
+static int run_downloads(bk_client *c, dljob *jp, bk_transfer_stats *stats) {
+  int rc = 0;
+  /* small files: batch reconstructions of up to 100 files, 8 batches in
+   * parallel (falls back to one file at a time for a batch that fails) */
+  if (!rc && jp->n && !getenv("BK_NO_BATCH_DOWNLOAD")) {
+    pthread_t bt[8];
+    unsigned bstarted = 0, nbt = c->parallel < 8 ? c->parallel : 8;
+    for (unsigned i = 1; i < nbt; i++) {
+      if (pthread_create(&bt[i], NULL, batch_worker, jp)) break;
+      bstarted = i;
+    }
+    batch_worker(jp);
+    for (unsigned i = 1; i <= bstarted; i++) pthread_join(bt[i], NULL);
+  }
+  size_t done_batched = jp->done_batched;
+  if (!rc && jp->n > done_batched) {
+    unsigned nt = c->parallel < 8 ? c->parallel : 8;
+    if (nt > jp->n) nt = (unsigned)jp->n;
+    pthread_t th[8];
+    unsigned started = 0;
+    for (unsigned i = 1; i < nt; i++) {
+      if (pthread_create(&th[i], NULL, dl_files, jp)) break;
+      started = i;
+    }
+    dl_files(jp);
+    for (unsigned i = 1; i <= started; i++) pthread_join(th[i], NULL);
+    if (jp->err) rc = bk_seterr(jp->err, "%s", jp->errmsg);
+  }
+  if (jp->n) {
+    rc = commit_downloads(jp, rc);
+    if (stats) {
+      stats->files += jp->st.files;
+      stats->bytes += jp->st.bytes;
+      stats->bytes_received += jp->st.bytes_received;
+    }
+  }
+  return rc;
 }
 
 /* Fills xet hashes (and checks staleness of download sources). */
@@ -582,40 +642,7 @@ static int execute(bk_client *c, bk_plan *p, int force, bk_transfer_stats *stats
     c->prog.files_total = nd;
     c->prog.bytes_total = sum.total_size;
     pthread_mutex_unlock(&c->mu);
-    /* small files: batch reconstructions of up to 100 files, 8 batches in
-     * parallel (falls back to one file at a time for a batch that fails) */
-    if (!rc && j.n && !getenv("BK_NO_BATCH_DOWNLOAD")) {
-      pthread_t bt[8];
-      unsigned bstarted = 0, nbt = c->parallel < 8 ? c->parallel : 8;
-      for (unsigned i = 1; i < nbt; i++) {
-        if (pthread_create(&bt[i], NULL, batch_worker, &j)) break;
-        bstarted = i;
-      }
-      batch_worker(&j);
-      for (unsigned i = 1; i <= bstarted; i++) pthread_join(bt[i], NULL);
-    }
-    size_t done_batched = j.done_batched;
-    if (!rc && j.n > done_batched) {
-      unsigned nt = c->parallel < 8 ? c->parallel : 8;
-      if (nt > j.n) nt = (unsigned)j.n;
-      pthread_t th[8];
-      unsigned started = 0;
-      for (unsigned i = 1; i < nt; i++) {
-        if (pthread_create(&th[i], NULL, dl_files, &j)) break;
-        started = i;
-      }
-      dl_files(&j);
-      for (unsigned i = 1; i <= started; i++) pthread_join(th[i], NULL);
-      if (j.err) rc = bk_seterr(j.err, "%s", j.errmsg);
-    }
-    if (j.n) {
-      rc = commit_downloads(&j, rc);
-      if (stats) {
-        stats->files += j.st.files;
-        stats->bytes += j.st.bytes;
-        stats->bytes_received += j.st.bytes_received;
-      }
-    }
+    if (!rc) rc = run_downloads(c, &j, stats);
     for (size_t i = 0; j.tmps && i < j.n; i++) free(j.tmps[i]);
     free(j.tmps);
     free(j.ops);
@@ -675,6 +702,70 @@ int bk_sync(bk_client *c, const bk_sync_opts *o, char **jsonl, bk_transfer_stats
   /* fresh plan: the sources were just listed, no staleness check needed */
   if (!rc) rc = bk_sync_execute_plan(c, &p, 1, stats);
   bk_plan_free(&p);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- many files */
+
+int bk_download_files(bk_client *c, const char *bucket_id, const bk_download_item *items,
+                      size_t n, bk_transfer_stats *stats) {
+  bk_transfer_stats local;
+  if (!stats) stats = &local;
+  memset(stats, 0, sizeof *stats);
+  if (n == 0) return 0;
+  char *id = NULL;
+  int rc = bk_uri_parse_id(bucket_id, &id);
+  if (rc) return rc;
+  double t0 = bk_mono_s();
+  bk_plan_op *ops = calloc(n, sizeof *ops);
+  bk_plan_op **pops = calloc(n, sizeof *pops);
+  const char **fulls = calloc(n, sizeof *fulls);
+  dljob j;
+  memset(&j, 0, sizeof j);
+  j.tmps = calloc(n, sizeof *j.tmps);
+  if (!ops || !pops || !fulls || !j.tmps) rc = bk_seterr(BK_ENOMEM, "out of memory");
+  uint64_t total = 0;
+  for (size_t i = 0; !rc && i < n; i++) {
+    if (!items[i].xet_hash || !items[i].local_path) {
+      rc = bk_seterr(BK_EINVAL, "download item %zu lacks a hash or a path", i);
+      break;
+    }
+    ops[i].action = BK_ACT_DOWNLOAD;
+    ops[i].path = (char *)items[i].local_path; /* borrowed: messages only */
+    ops[i].xet_hash = (char *)items[i].xet_hash;
+    ops[i].has_size = 1;
+    ops[i].size = items[i].size;
+    ops[i].has_remote_mtime = items[i].mtime_ms >= 0;
+    ops[i].remote_mtime_ms = items[i].mtime_ms;
+    pops[i] = &ops[i];
+    fulls[i] = items[i].local_path;
+    total += items[i].size;
+  }
+  if (!rc) {
+    j.c = c;
+    j.id = id;
+    j.local = ".";
+    j.prefix = "";
+    j.ops = pops;
+    j.n = n;
+    j.fulls = fulls;
+    pthread_mutex_init(&j.mu, NULL);
+    pthread_mutex_lock(&c->mu);
+    memset(&c->prog, 0, sizeof c->prog);
+    c->prog.phase = 2;
+    c->prog.files_total = n;
+    c->prog.bytes_total = total;
+    pthread_mutex_unlock(&c->mu);
+    rc = run_downloads(c, &j, stats);
+    pthread_mutex_destroy(&j.mu);
+  }
+  for (size_t i = 0; j.tmps && i < n; i++) free(j.tmps[i]);
+  free(j.tmps);
+  free(ops);
+  free(pops);
+  free(fulls);
+  free(id);
+  stats->seconds = bk_mono_s() - t0;
   return rc;
 }
 

@@ -125,6 +125,44 @@ static void test_download(void) {
   CHECK(access(path, F_OK) != 0);
 }
 
+static int file_equals(const char *path, const uint8_t *want, size_t n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  uint8_t *b = malloc(n + 1);
+  size_t got = fread(b, 1, n + 1, f);
+  fclose(f);
+  int ok = got == n && memcmp(b, want, n) == 0;
+  free(b);
+  return ok;
+}
+
+static void test_download_files(void) {
+  char p1[4096], p2[4096], p3[4096];
+  snprintf(p1, sizeof p1, "%s/many/a/one.bin", g_dir);
+  snprintf(p2, sizeof p2, "%s/many/b/two.bin", g_dir);
+  snprintf(p3, sizeof p3, "%s/many/empty.bin", g_dir);
+  bk_download_item it[3] = {
+      {g_hash, g_len, 1700000000123LL, p1},
+      {g_hash, g_len, -1, p2},
+      {"0000000000000000000000000000000000000000000000000000000000000000", 0, 0, p3}};
+  bk_transfer_stats st;
+  int rc = bk_download_files(g_c, g_bucket, it, 3, &st);
+  if (rc) fprintf(stderr, "download_files: %s\n", bk_errmsg());
+  CHECK_EQ_INT(rc, 0);
+  CHECK_EQ_INT(st.files, 3);
+  CHECK(file_equals(p1, g_data, g_len));
+  CHECK(file_equals(p2, g_data, g_len));
+  struct stat sb;
+  CHECK(stat(p3, &sb) == 0 && sb.st_size == 0);
+  CHECK(stat(p1, &sb) == 0 && sb.st_mtim.tv_sec == 1700000000);
+  /* a wrong size is refused and leaves nothing behind */
+  char p4[4096];
+  snprintf(p4, sizeof p4, "%s/many/bad.bin", g_dir);
+  bk_download_item bad = {g_hash, g_len + 1, -1, p4};
+  CHECK(bk_download_files(g_c, g_bucket, &bad, 1, NULL) != 0);
+  CHECK(access(p4, F_OK) != 0);
+}
+
 static void test_xet_upload_hash_only(void) {
   bk_upload_item it;
   memset(&it, 0, sizeof it);
@@ -224,6 +262,7 @@ int main(int argc, char **argv) {
   RUN(test_paths_info);
   RUN(test_read_range);
   RUN(test_download);
+  RUN(test_download_files);
   RUN(test_xet_upload_hash_only);
   RUN(test_tree_and_batch);
   RUN(test_errors);
