@@ -333,32 +333,6 @@ static int crumbs(bk_buf *o, const bk_bucket *bk, const char *path, int last_is_
   return rc;
 }
 
-/* ---- usage cache (totals are a scan over the bucket's chunks) ---- */
-
-#define USAGE_CACHE 64
-static struct { int64_t id, updated_ms; bk_usage u; int used; } g_usage[USAGE_CACHE];
-static pthread_mutex_t g_usage_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int bucket_usage(struct bk_server *srv, const bk_bucket *b, bk_usage *u) {
-  size_t slot = (size_t)b->id % USAGE_CACHE;
-  pthread_mutex_lock(&g_usage_lock);
-  if (g_usage[slot].used && g_usage[slot].id == b->id && g_usage[slot].updated_ms == b->updated_ms) {
-    *u = g_usage[slot].u;
-    pthread_mutex_unlock(&g_usage_lock);
-    return 0;
-  }
-  pthread_mutex_unlock(&g_usage_lock);
-  int rc = bk_db_bucket_usage(srv->db, b->id, u);
-  if (rc < 0) return rc;
-  pthread_mutex_lock(&g_usage_lock);
-  g_usage[slot].used = 1;
-  g_usage[slot].id = b->id;
-  g_usage[slot].updated_ms = b->updated_ms;
-  g_usage[slot].u = *u;
-  pthread_mutex_unlock(&g_usage_lock);
-  return 0;
-}
-
 /* ---- login / logout ---- */
 
 static int safe_next(const char *n) {
@@ -491,7 +465,7 @@ static int ns_row_cb(void *ctx, const bk_bucket *bk) {
   bk_usage u;
   char files[32], logical[32], stored[32], ratio[32], created[32];
   memset(&u, 0, sizeof u);
-  bucket_usage(r->c->srv, bk, &u);
+  bk_db_bucket_usage(r->c->srv->db, bk->id, &u); /* cached by the store */
   snprintf(files, sizeof files, "%llu", (unsigned long long)u.nfiles);
   bk_human_size(u.logical_bytes, logical);
   bk_human_size(u.stored_bytes, stored);
@@ -763,7 +737,7 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
 
   bk_usage u;
   memset(&u, 0, sizeof u);
-  bucket_usage(c->srv, b, &u);
+  bk_db_bucket_usage(c->srv->db, b->id, &u); /* cached by the store */
   char files[32], logical[32], stored[32], ratio[32];
   snprintf(files, sizeof files, "%llu", (unsigned long long)u.nfiles);
   bk_human_size(u.logical_bytes, logical);
