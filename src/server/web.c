@@ -253,6 +253,14 @@ static int redirect(struct wctx *c, const char *loc) {
   return 1;
 }
 
+/* Redirects to u (allocated by mk_url; NULL = out of memory) and frees it. */
+static int redirect_free(struct wctx *c, char *u) {
+  if (!u) return bk_http_error(c->req, 500, NULL, "oom");
+  redirect(c, u);
+  free(u);
+  return 1;
+}
+
 /* ---- URL helpers ---- */
 
 /* "/buckets/<ns>/<name>" escaped, into b. */
@@ -351,6 +359,26 @@ static int page_login(struct wctx *c, const char *error, int status) {
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed");
   }
   return reply_page(c, status, "Sign in", &content);
+}
+
+static int form_body(struct wctx *c, struct web_form *f);
+
+/* Reads a posted form into f and checks its CSRF token. 1: refused, the error
+ * page is queued and *ret is the handler's result; 0: go on (free f). A false
+ * `usable` (a wrong content type) is refused like an unreadable body, with
+ * message bad. */
+static int form_refused(struct wctx *c, struct web_form *f, int usable, const char *bad,
+                        int *ret) {
+  if (!usable || form_body(c, f) < 0) {
+    *ret = message_page(c, 400, "Bad request", bad, "/", "Home");
+    return 1;
+  }
+  if (!csrf_ok(c, web_form_get(f, "csrf"))) {
+    web_form_free(f);
+    *ret = message_page(c, 403, "Forbidden", "The form expired; please try again.", "/", "Home");
+    return 1;
+  }
+  return 0;
 }
 
 static int form_body(struct wctx *c, struct web_form *f) {
@@ -534,11 +562,8 @@ static int post_namespace(struct wctx *c, const char *nsname) {
   struct web_ns ns;
   struct web_form f;
   if (!bk_name_valid(nsname) || web_acct_ns_get(c->srv->db, nsname, &ns) < 0) return 0;
-  if (form_body(c, &f) < 0) return message_page(c, 400, "Bad request", "Unreadable form.", "/", "Home");
-  if (!csrf_ok(c, web_form_get(&f, "csrf"))) {
-    web_form_free(&f);
-    return message_page(c, 403, "Forbidden", "The form expired; please try again.", "/", "Home");
-  }
+  int ret;
+  if (form_refused(c, &f, 1, "Unreadable form.", &ret)) return ret;
   int role = 0;
   bk_auth_ns_role(c->srv, &c->who, ns.id, &role);
   const char *name = web_form_get(&f, "name");
@@ -562,10 +587,7 @@ static int post_namespace(struct wctx *c, const char *nsname) {
                         "/", "Home");
   if (rc < 0) return message_page(c, 500, "Error", "The bucket could not be created.", "/", "Home");
   char *u = mk_url(&b, NULL, NULL, "?done=created");
-  if (!u) return bk_http_error(c->req, 500, NULL, "oom");
-  redirect(c, u);
-  free(u);
-  return 1;
+  return redirect_free(c, u);
 }
 
 /* ---- bucket / folder page ---- */
@@ -693,10 +715,7 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
     free_listing(&l);
     free(next);
     char *u = mk_url(b, "blob", prefix, NULL);
-    if (!u) return bk_http_error(c->req, 500, NULL, "oom");
-    redirect(c, u);
-    free(u);
-    return 1;
+    return redirect_free(c, u);
   }
   if (prefix && l.n == 0 && !cursor && !q) {
     free_listing(&l);
@@ -852,10 +871,7 @@ static int page_blob(struct wctx *c, const bk_bucket *b, int role, const char *p
   if (rc == BK_ENOTFOUND) {
     /* a folder? */
     char *u = mk_url(b, "tree", path, NULL);
-    if (!u) return bk_http_error(c->req, 500, NULL, "oom");
-    redirect(c, u);
-    free(u);
-    return 1;
+    return redirect_free(c, u);
   }
   if (rc < 0) return message_page(c, 500, "Error", "The file could not be read.", "/", "Home");
   bk_buf data, prev, crumb, content;
@@ -998,11 +1014,8 @@ static long delete_paths(struct bk_server *srv, int64_t bucket_id, const char *p
 
 static int post_delete(struct wctx *c, const bk_bucket *b, int role) {
   struct web_form f;
-  if (form_body(c, &f) < 0) return message_page(c, 400, "Bad request", "Unreadable form.", "/", "Home");
-  if (!csrf_ok(c, web_form_get(&f, "csrf"))) {
-    web_form_free(&f);
-    return message_page(c, 403, "Forbidden", "The form expired; please try again.", "/", "Home");
-  }
+  int ret;
+  if (form_refused(c, &f, 1, "Unreadable form.", &ret)) return ret;
   const char *path = web_form_get(&f, "path");
   const char *kind = web_form_get(&f, "kind");
   if (role < BK_ROLE_WRITE || !is_user(c)) {
@@ -1028,10 +1041,7 @@ static int post_delete(struct wctx *c, const bk_bucket *b, int role) {
     free(u);
     return message_page(c, 500, "Error", "Deleting failed.", "/", "Home");
   }
-  if (!u) return bk_http_error(c->req, 500, NULL, "oom");
-  redirect(c, u);
-  free(u);
-  return 1;
+  return redirect_free(c, u);
 }
 
 /* ---- upload ---- */
@@ -1040,12 +1050,9 @@ static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
   struct web_form f;
   int rc;
   const char *ct = bk_http_header(c->req, "Content-Type");
-  if (!ct || strncasecmp(ct, "multipart/form-data", 19) != 0 || form_body(c, &f) < 0)
-    return message_page(c, 400, "Bad request", "Expected a multipart form upload.", "/", "Home");
-  if (!csrf_ok(c, web_form_get(&f, "csrf"))) {
-    web_form_free(&f);
-    return message_page(c, 403, "Forbidden", "The form expired; please try again.", "/", "Home");
-  }
+  if (form_refused(c, &f, ct && strncasecmp(ct, "multipart/form-data", 19) == 0,
+                   "Expected a multipart form upload.", &rc))
+    return rc;
   if (role < BK_ROLE_WRITE || !is_user(c)) {
     web_form_free(&f);
     return message_page(c, 403, "Forbidden", "You cannot upload to this bucket.", "/", "Home");
@@ -1091,21 +1098,15 @@ static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
     free(u);
     return message_page(c, 400, "Upload failed", err, "/", "Home");
   }
-  if (!u) return bk_http_error(c->req, 500, NULL, "oom");
-  redirect(c, u);
-  free(u);
-  return 1;
+  return redirect_free(c, u);
 }
 
 /* ---- settings ---- */
 
 static int post_settings(struct wctx *c, const bk_bucket *b, int role) {
   struct web_form f;
-  if (form_body(c, &f) < 0) return message_page(c, 400, "Bad request", "Unreadable form.", "/", "Home");
-  if (!csrf_ok(c, web_form_get(&f, "csrf"))) {
-    web_form_free(&f);
-    return message_page(c, 403, "Forbidden", "The form expired; please try again.", "/", "Home");
-  }
+  int ret;
+  if (form_refused(c, &f, 1, "Unreadable form.", &ret)) return ret;
   const char *vis = web_form_get(&f, "visibility");
   if (role < BK_ROLE_ADMIN || !is_user(c)) {
     web_form_free(&f);
@@ -1119,10 +1120,7 @@ static int post_settings(struct wctx *c, const bk_bucket *b, int role) {
   web_form_free(&f);
   if (rc < 0) return message_page(c, 500, "Error", "Saving failed.", "/", "Home");
   char *u = mk_url(b, NULL, NULL, "?done=settings");
-  if (!u) return bk_http_error(c->req, 500, NULL, "oom");
-  redirect(c, u);
-  free(u);
-  return 1;
+  return redirect_free(c, u);
 }
 
 /* ---- static assets ---- */
