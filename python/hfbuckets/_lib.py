@@ -210,6 +210,7 @@ class ClientPool:
         self._local = threading.local()
         self._all: list[Client] = []
         self._mu = threading.Lock()
+        self._pid = os.getpid()
         # frees every handle when the pool (its HfApi) is garbage-collected or at exit
         weakref.finalize(self, ClientPool._free_all, self._all)
 
@@ -219,7 +220,18 @@ class ClientPool:
             c.close()
         clients.clear()
 
+    def _after_fork(self) -> None:
+        # A forked child (e.g. a DataLoader worker) must not reuse the parent's
+        # curl connections: abandon the copied handles (never free them: their
+        # sockets and threads belong to the parent) and start afresh.
+        self._all.clear()
+        self._local = threading.local()
+        self._mu = threading.Lock()
+        self._pid = os.getpid()
+
     def get(self, token) -> Client:
+        if self._pid != os.getpid():
+            self._after_fork()
         key = ("anon",) if token is False else ("tok", token) if isinstance(token, str) else ("default",)
         d = getattr(self._local, "clients", None)
         if d is None:

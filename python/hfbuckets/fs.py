@@ -66,9 +66,21 @@ class HfFileSystem(AbstractFileSystem):
         self.blocksize = block_size
         self.prefetch = prefetch
         self.spool_memory = spool_memory
-        self._pool = ThreadPoolExecutor(max_workers=max(1, prefetch), thread_name_prefix="hffs-read")
+        self._pool_obj = None
+        self._pool_pid = 0
         self._known_buckets: dict = {}
         self._mu = threading.Lock()
+
+    @property
+    def _pool(self) -> ThreadPoolExecutor:
+        """Read-ahead threads (recreated in a forked child, whose copy has none)."""
+        if self._pool_obj is None or self._pool_pid != os.getpid():
+            with self._mu:
+                if self._pool_obj is None or self._pool_pid != os.getpid():
+                    self._pool_obj = ThreadPoolExecutor(max_workers=max(1, self.prefetch),
+                                                        thread_name_prefix="hffs-read")
+                    self._pool_pid = os.getpid()
+        return self._pool_obj
 
     # -- paths --------------------------------------------------------------
     @classmethod

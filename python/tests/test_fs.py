@@ -243,3 +243,39 @@ def test_write_spools_to_memory_or_disk(api, bucket, spool, tmp_path, monkeypatc
         assert bool(spilled) == (spool < len(data))
     assert fs.cat(path) == data
     assert [n for n in os.listdir(tmp_path) if n.startswith("hffs-")] == []  # temp file removed
+
+
+def _child_read(path, q):
+    from hfbuckets import hffs as child_fs
+    try:
+        with child_fs.open(path, "rb") as f:
+            q.put(f.read())
+    except Exception as e:  # reported to the parent
+        q.put(repr(e))
+
+
+def test_forked_children_get_their_own_connections(api, bucket):
+    """DataLoader-style fork after the parent has used hffs: children must work."""
+    import multiprocessing as mp
+    from hfbuckets import hffs
+    data = os.urandom(40 * 1024 * 1024)
+    api.batch_bucket_files(bucket, add=[(data, "f.bin")])
+    path = f"hf://buckets/{bucket}/f.bin"
+    with hffs.open(path, "rb") as f:  # parent: clients, read-ahead threads, connections
+        assert f.read(20 * 1024 * 1024) == data[:20 * 1024 * 1024]
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_child_read, args=(path, q)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        got = [q.get(timeout=90) for _ in procs]  # a child stuck on parent state times out
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.exitcode is None:
+                p.kill()
+                p.join()
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert all(g == data for g in got), [g if isinstance(g, str) else len(g) for g in got]
+    assert hffs.cat(path) == data  # the parent still works
