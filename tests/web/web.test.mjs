@@ -314,15 +314,24 @@ const main = async () => {
     const r0 = await api('POST', '/api/buckets/alice/dedup', ALICE, '{}', { 'Content-Type': 'application/json' });
     check('api: create alice/dedup', r0.status === 200 || r0.status === 201, `${r0.status}`);
     const big = crypto.randomBytes(600 * 1024); // incompressible
-    const stored = async () => {
-      const dd = await page.locator('dl.totals dd').allTextContents();
-      const m = /([\d.]+) (B|KiB|MiB)/.exec(dd[2]);
+    const bytesOf = (t) => {
+      const m = /([\d.]+) (B|KiB|MiB)/.exec(t || '');
       return m ? parseFloat(m[1]) * { B: 1, KiB: 1024, MiB: 1048576 }[m[2]] : NaN;
     };
+    const stored = async () => bytesOf((await page.locator('dl.totals dd').allTextContents())[2]);
     await page.goto(BASE + '/buckets/alice/dedup');
     await uploadViaPicker(page, [{ name: 'ckpt-1.bin', mimeType: 'application/octet-stream', buffer: big }]);
     const s1 = await stored();
-    check('first upload stored about its size', s1 > 550 * 1024 && s1 < 700 * 1024, `${s1}`);
+    // on failure, say what the server holds: the page's totals, the file as the API sees it
+    // (size, xetHash) and its reconstruction (terms), so a wrong figure can be traced
+    const totals = (await page.locator('dl.totals dd').allTextContents()).join(' | ');
+    const info = await (await api('GET', '/api/buckets/alice/dedup/tree?recursive=true', ALICE)).text();
+    check('first upload arrived whole', bytesOf(totals.split(' | ')[1]) > 590 * 1024 && bytesOf(totals.split(' | ')[1]) < 610 * 1024, `totals: ${totals}; tree: ${info}`);
+    // a body that reached the server altered (e.g. a repeated block) would dedup against itself
+    const back = Buffer.from(await (await fetch(BASE + '/buckets/alice/dedup/resolve/ckpt-1.bin',
+      { headers: { Authorization: 'Bearer ' + ALICE } })).arrayBuffer());
+    check('first upload downloads byte-exact', Buffer.compare(back, big) === 0, `${back.length} bytes back`);
+    check('first upload stored about its size', s1 > 550 * 1024 && s1 < 700 * 1024, `${s1}; totals: ${totals}; tree: ${info}`);
     await uploadViaPicker(page, [{ name: 'ckpt-1-copy.bin', mimeType: 'application/octet-stream', buffer: big }]);
     const s2 = await stored();
     check('identical file adds no stored bytes', s2 === s1, `${s1} -> ${s2}`);
