@@ -328,6 +328,8 @@ class HfFileSystem(AbstractFileSystem):
         if "a" in mode:
             raise NotImplementedError("append mode is not supported on buckets")
         if "r" in mode:
+            if block_size == 0:  # huggingface_hub: block_size=0 = non-seekable stream
+                return HfBucketStreamFile(self, path, block_size=self.blocksize)
             return HfBucketReadFile(self, path, block_size=block_size or self.blocksize)
         if "w" in mode or "x" in mode:
             if not autocommit:
@@ -569,6 +571,19 @@ class HfBucketReadFile(AbstractBufferedFile):
             f.cancel()
         self._blocks.clear()
         super().close()
+
+
+class HfBucketStreamFile(HfBucketReadFile):
+    """block_size=0: a forward-only stream (read-ahead from the start)."""
+
+    def seekable(self):
+        return False
+
+    def seek(self, loc, whence=0):
+        target = {0: loc, 1: self.loc + loc, 2: self.size + loc}.get(whence)
+        if target != self.loc:
+            raise ValueError("cannot seek a streaming file (opened with block_size=0)")
+        return self.loc
 
 
 class HfBucketWriteFile(AbstractBufferedFile):

@@ -279,3 +279,15 @@ def test_forked_children_get_their_own_connections(api, bucket):
     assert [p.exitcode for p in procs] == [0, 0]
     assert all(g == data for g in got), [g if isinstance(g, str) else len(g) for g in got]
     assert hffs.cat(path) == data  # the parent still works
+
+
+def test_block_size_zero_is_a_forward_stream(fs, api, bucket):
+    data = os.urandom(2 * 1024 * 1024 + 3)
+    api.batch_bucket_files(bucket, add=[(data, "s.bin")])
+    with fs.open(f"buckets/{bucket}/s.bin", "rb", block_size=0) as f:
+        assert not f.seekable()
+        assert f.read(1000) == data[:1000]
+        assert f.tell() == 1000 and f.seek(0, 1) == 1000
+        with pytest.raises(ValueError):
+            f.seek(0)
+        assert f.read() == data[1000:]
