@@ -35,12 +35,14 @@ t0=$(now); "$HF" cp "$W/big.bin" hf://buckets/bench/b/big.bin >/dev/null || echo
 line "upload fresh ${GIB} GiB (goal 500 MB/s)" "$(rate "$BYTES" "$(el "$t0" "$t1")")" "$(rate "$BYTES" "$CPT")"
 
 # 2. identical re-upload
+t0=$(now); cp "$W/big.bin" "$W/big.cp"; sync "$W/big.cp"; t1=$(now); CPT=$(el "$t0" "$t1"); rm -f "$W/big.cp"
 t0=$(now); "$HF" cp "$W/big.bin" hf://buckets/bench/b/big-again.bin >/dev/null || echo "re-upload failed"; t1=$(now)
 line "re-upload identical (goal 1.5 GB/s)" "$(rate "$BYTES" "$(el "$t0" "$t1")")" "$(rate "$BYTES" "$CPT")"
 t0=$(now); HF_HOME=$BK_TMP/hf-fresh "$HF" cp "$W/big.bin" hf://buckets/bench/b/big-3.bin >/dev/null || echo "re-upload failed"; t1=$(now)
 line "re-upload identical, empty local cache" "$(rate "$BYTES" "$(el "$t0" "$t1")")" "$(rate "$BYTES" "$CPT")"
 
-# 3. download
+# 3. download (baseline re-measured right before: the disk's state drifts)
+t0=$(now); cp "$W/big.bin" "$W/big.cp"; sync "$W/big.cp"; t1=$(now); CPT=$(el "$t0" "$t1"); rm -f "$W/big.cp"
 t0=$(now); "$HF" cp hf://buckets/bench/b/big.bin "$W/big.down" >/dev/null || echo "download failed"; t1=$(now)
 cmp -s "$W/big.bin" "$W/big.down" || echo "DOWNLOAD MISMATCH"
 line "download ${GIB} GiB (goal 1 GB/s)" "$(rate "$BYTES" "$(el "$t0" "$t1")")" "$(rate "$BYTES" "$CPT")"
