@@ -35,10 +35,12 @@ static const char CSP[] =
 
 /* ---- templates and assets, loaded once ---- */
 
-enum { T_LAYOUT, T_LOGIN, T_HOME, T_NS, T_BUCKET, T_BLOB, T_CONFIRM, T_MESSAGE, A_CSS, A_JS, T_N };
+enum { T_LAYOUT, T_LOGIN, T_HOME, T_NS, T_BUCKET, T_BLOB, T_CONFIRM, T_MESSAGE, T_PAGER, A_CSS, A_JS,
+       T_N };
 static const char *const T_FILES[T_N] = {
-    "layout.html", "login.html",   "home.html",        "namespace.html", "bucket.html",
-    "blob.html",   "confirm.html", "message.html",     "static/style.css", "static/app.js"};
+    "layout.html", "login.html",   "home.html",    "namespace.html", "bucket.html",
+    "blob.html",   "confirm.html", "message.html", "pager.html",     "static/style.css",
+    "static/app.js"};
 static struct { char *p; size_t len; } g_t[T_N];
 static int g_loaded_rc;
 static char g_webdir[PATH_MAX];
@@ -177,6 +179,15 @@ static void add_pre_cookie(struct wctx *c) {
 
 static int render_into(bk_buf *out, int t, const struct bk_tvar *v, size_t n) {
   return bk_tmpl_render(out, g_t[t].p, g_t[t].len, v, n);
+}
+
+/* The "First page" / "Next page" links of a listing (either may be NULL),
+ * rendered into out as a NUL-terminated string for {{{pager}}}. */
+static int render_pager(bk_buf *out, const char *first_url, const char *next_url) {
+  struct bk_tvar v[] = {{"first_url", first_url}, {"next_url", next_url}};
+  int rc = render_into(out, T_PAGER, v, 2);
+  if (rc >= 0) rc = bk_buf_append_u8(out, 0);
+  return rc;
 }
 
 static int reply_page(struct wctx *c, int status, const char *title, bk_buf *content) {
@@ -539,6 +550,11 @@ static int page_namespace(struct wctx *c, const char *nsname, const char *flash)
   if (lastu) snprintf(next_url, sizeof next_url, "/%s?after=%s", nsurl ? nsurl : "", lastu);
   free(lastu);
   if (flash) snprintf(c->flash, sizeof c->flash, "%s", flash);
+  char first_url[300] = "";
+  if (after) snprintf(first_url, sizeof first_url, "/%s", nsurl ? nsurl : "");
+  bk_buf pager;
+  bk_buf_init(&pager, HTML_MAX);
+  int prc = render_pager(&pager, after ? first_url : NULL, next_url[0] ? next_url : NULL);
   struct bk_tvar v[] = {{"ns", ns.name},
                         {"ns_url", nsurl ? nsurl : ""},
                         {"user", is_user(c) ? c->who.name : NULL},
@@ -546,9 +562,9 @@ static int page_namespace(struct wctx *c, const char *nsname, const char *flash)
                         {"rows", (const char *)rows.p},
                         {"can_create", role >= BK_ROLE_WRITE ? "1" : NULL},
                         {"csrf", c->csrf},
-                        {"first_url", after ? nsurl : NULL},
-                        {"next_url", next_url[0] ? next_url : NULL}};
-  int rc = render_into(&content, T_NS, v, sizeof v / sizeof v[0]);
+                        {"pager", prc >= 0 ? (const char *)pager.p : ""}};
+  int rc = prc >= 0 ? render_into(&content, T_NS, v, sizeof v / sizeof v[0]) : prc;
+  bk_buf_free(&pager);
   free(nsurl);
   bk_buf_free(&rows);
   if (rc < 0) {
@@ -821,6 +837,9 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
 
   int can_write = role >= BK_ROLE_WRITE && is_user(c);
   int is_admin = role >= BK_ROLE_ADMIN && is_user(c);
+  bk_buf pager;
+  bk_buf_init(&pager, HTML_MAX);
+  if (rc >= 0) rc = render_pager(&pager, first, nexturl);
   struct bk_tvar v[] = {
       {"crumbs", (const char *)crumb.p},
       {"ns", b->ns},
@@ -839,8 +858,7 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
       {"folder_label", label},
       {"folder_stats", folder_stats[0] ? folder_stats : NULL},
       {"rows", (const char *)rows.p},
-      {"first_url", first},
-      {"next_url", nexturl},
+      {"pager", rc >= 0 ? (const char *)pager.p : ""},
       {"can_write", can_write ? "1" : NULL},
       {"upload_url", upload ? upload : ""},
       {"csrf", c->csrf},
@@ -850,6 +868,7 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
       {"settings_url", settings ? settings : ""},
   };
   if (rc >= 0) rc = render_into(&content, T_BUCKET, v, sizeof v / sizeof v[0]);
+  bk_buf_free(&pager);
   free(here); free(upload); free(settings); free(delq); free(first); free(nexturl); free(next);
   bk_buf_free(&rows);
   bk_buf_free(&crumb);
