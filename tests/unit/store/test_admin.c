@@ -73,6 +73,20 @@ static bk_db *open_db(void) {
   return db;
 }
 
+/* Runs sql directly on the store's database file (foreign keys on, like
+ * bucketd), as a damaging operator or a tampering tool would. */
+static int db_exec(const char *sql) {
+  char p[400];
+  snprintf(p, sizeof p, "%s/%s", data, BK_DB_FILE);
+  sqlite3 *h;
+  if (sqlite3_open(p, &h) != SQLITE_OK) return -1;
+  sqlite3_busy_timeout(h, 5000);
+  int rc = sqlite3_exec(h, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+  sqlite3_close(h);
+  return rc;
+}
+
 static bk_blobstore *open_blobs(void) {
   char p[400];
   snprintf(p, sizeof p, "%s/%s", data, BK_BLOBS_DIR);
@@ -325,18 +339,12 @@ static void test_gc_fsck(void) {
     CHECK(strstr(out, "; 1 damaged, 0 warnings") != NULL);
     CHECK(strstr(out, "1 xorbs, 2 shards") != NULL);
     /* take it out again: rows first, then the blob */
-    char dbp0[400];
-    snprintf(dbp0, sizeof dbp0, "%s/%s", data, BK_DB_FILE);
-    sqlite3 *h0;
-    CHECK_EQ_INT(sqlite3_open(dbp0, &h0), SQLITE_OK);
-    CHECK_EQ_INT(sqlite3_exec(h0, "PRAGMA foreign_keys=ON", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_stmt *del = NULL;
-    CHECK_EQ_INT(sqlite3_prepare_v2(h0, "DELETE FROM shards WHERE hash = ?1", -1, &del, NULL),
-                 SQLITE_OK);
-    sqlite3_bind_blob(del, 1, foreign.b, BK_HASH_LEN, SQLITE_STATIC);
-    CHECK_EQ_INT(sqlite3_step(del), SQLITE_DONE);
-    sqlite3_finalize(del);
-    sqlite3_close(h0);
+    char del[128 + 2 * BK_HASH_LEN];
+    int dl = snprintf(del, sizeof del, "DELETE FROM shards WHERE hash = x'");
+    for (int i = 0; i < BK_HASH_LEN; i++)
+      dl += snprintf(del + dl, sizeof del - (size_t)dl, "%02x", foreign.b[i]);
+    snprintf(del + dl, sizeof del - (size_t)dl, "'");
+    CHECK_EQ_INT(db_exec(del), SQLITE_OK);
     CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_SHARD, &foreign), 0);
     CHECK_EQ_INT(admin("fsck", "--read-data", NULL), 0);
     bk_shard_free(ps);
@@ -357,14 +365,7 @@ static void test_gc_fsck(void) {
   CHECK_EQ_INT(admin("fsck", NULL), 0);
   CHECK(strstr(out, "stray file") != NULL);
   /* metadata tampering: a chunk hash in the database no longer matches */
-  char dbp[400];
-  snprintf(dbp, sizeof dbp, "%s/%s", data, BK_DB_FILE);
-  sqlite3 *h;
-  CHECK_EQ_INT(sqlite3_open(dbp, &h), SQLITE_OK);
-  sqlite3_busy_timeout(h, 5000);
-  CHECK_EQ_INT(sqlite3_exec(h, "UPDATE xorb_chunks SET chunk_hash = zeroblob(32) WHERE idx = 0",
-                            NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(h);
+  CHECK_EQ_INT(db_exec("UPDATE xorb_chunks SET chunk_hash = zeroblob(32) WHERE idx = 0"), SQLITE_OK);
   CHECK_EQ_INT(admin("fsck", "--read-data", NULL), 1);
   CHECK(strstr(out, "hash of its chunks does not match") != NULL);
   CHECK(strstr(out, "differs between blob and database") != NULL);
