@@ -318,6 +318,70 @@ int bk_http_parse_range(const char *hdr, uint64_t size, uint64_t *start, uint64_
   return 1;
 }
 
+int bk_http_parse_target(const char *uri, char **raw_path, char **query, char **path,
+                         size_t *path_len, const char **err) {
+  *raw_path = *query = *path = NULL;
+  *path_len = 0;
+  *err = "out of memory";
+  const char *qm = strchr(uri, '?');
+  size_t plen = qm ? (size_t)(qm - uri) : strlen(uri);
+  const char *hash = memchr(uri, '#', plen);
+  if (hash) plen = (size_t)(hash - uri);
+  *raw_path = strndup(uri, plen);
+  *query = strdup(qm ? qm + 1 : "");
+  if (!*raw_path || !*query) return 500;
+  const char *rp = *raw_path;
+  *err = "bad request target";
+  if (rp[0] != '/') return 400;
+  *err = "NUL byte in path";
+  for (size_t i = 0; i + 2 < plen; i++)
+    if (rp[i] == '%' && rp[i + 1] == '0' && rp[i + 2] == '0') return 400;
+  size_t dlen = 0;
+  *path = bk_http_unescape(rp, plen, 0, &dlen);
+  if (!*path) {
+    /* A '%' that does not start an escape is taken literally: clients that
+     * send keys raw (the JS client) would otherwise never reach "100%.txt".
+     * Every other escape in such a path is left undecoded too. */
+    *err = "out of memory";
+    *path = strndup(rp, plen);
+    if (!*path) return 500;
+    dlen = plen;
+  }
+  *path_len = dlen;
+  *err = "path is not valid UTF-8";
+  if (!bk_utf8_valid(*path, dlen)) return 400;
+  *err = NULL;
+  return 0;
+}
+
+int bk_http_parse_query(struct bk_http_req *r, const char *q) {
+  if (!*q) return 0;
+  if (!r->params) r->params = calloc(BK_HTTP_MAX_PARAMS, sizeof *r->params);
+  if (!r->params) return bk_seterr(BK_ENOMEM, "out of memory");
+  while (*q) {
+    const char *amp = strchr(q, '&');
+    size_t len = amp ? (size_t)(amp - q) : strlen(q);
+    if (len) {
+      if (r->nparams >= BK_HTTP_MAX_PARAMS) return bk_seterr(BK_ELIMIT, "too many query parameters");
+      const char *eq = memchr(q, '=', len);
+      size_t klen = eq ? (size_t)(eq - q) : len;
+      char *k = bk_http_unescape(q, klen, 1, NULL);
+      char *v = eq ? bk_http_unescape(eq + 1, len - klen - 1, 1, NULL) : strdup("");
+      if (!k || !v) {
+        free(k);
+        free(v);
+        return bk_seterr(BK_EINVAL, "malformed query string");
+      }
+      r->params[r->nparams].key = k;
+      r->params[r->nparams].val = v;
+      r->nparams++;
+    }
+    if (!amp) break;
+    q = amp + 1;
+  }
+  return 0;
+}
+
 int bk_utf8_valid(const char *str, size_t len) {
   const unsigned char *s = (const unsigned char *)str;
   size_t i = 0;

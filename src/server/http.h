@@ -135,6 +135,22 @@ int bk_http_escape(bk_buf *b, const char *s, int keep_slash);
  * [*start, *end] inclusive when it is a satisfiable single range, 0 when there
  * is no usable Range (ignore it: full body), -1 when unsatisfiable (416). */
 int bk_http_parse_range(const char *hdr, uint64_t size, uint64_t *start, uint64_t *end);
+/* Splits a raw request target ("/path?query#fragment") the way bucketd routes
+ * it: *raw_path (still encoded, fragment cut), *query (after '?', "" when
+ * none) and *path, the path percent-decoded once (*path_len bytes). A path
+ * whose '%' does not start a valid escape is taken literally, undecoded;
+ * "%00" anywhere, a path not starting with '/' and a decoded path that is
+ * not valid UTF-8 are refused. Returns 0, or the HTTP status to answer (400,
+ * 500 out of memory) with *err a static message. On any return the three
+ * outputs are NULL or malloc'd strings the caller frees. Pure (fuzzed). */
+int bk_http_parse_target(const char *uri, char **raw_path, char **query, char **path,
+                         size_t *path_len, const char **err);
+/* Splits a raw query string into decoded parameters appended to
+ * req->params / nparams ('+' = space; at most BK_HTTP_MAX_PARAMS). 0, or
+ * BK_EINVAL (malformed escape, decoded NUL) / BK_ELIMIT / BK_ENOMEM with
+ * bk_seterr; what was parsed stays in req (freed by its owner). Pure. */
+#define BK_HTTP_MAX_PARAMS 256
+int bk_http_parse_query(struct bk_http_req *req, const char *query);
 /* 1 if s is valid UTF-8 (len bytes), else 0. */
 int bk_utf8_valid(const char *s, size_t len);
 /* ISO-8601 UTC with milliseconds, e.g. "2026-11-26T23:16:00.000Z" (out >= 32). */

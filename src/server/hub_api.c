@@ -4,7 +4,6 @@
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "server/auth.h"
 #include "server/cas_token.h"
 #include "server/http.h"
+#include "server/hub_parse.h"
 #include "server/jsonout.h"
 #include "server/router.h"
 #include "server/server.h"
@@ -24,7 +24,6 @@
 #define LIST_LIMIT_MAX 1000
 #define TREE_LIMIT_DEFAULT 1000
 #define TREE_BODY_MAX (512u << 20)
-#define BATCH_LINE_MAX (256u * 1024u)
 
 /* ---- small helpers ---- */
 
@@ -175,6 +174,12 @@ static cJSON *parse_json_body(struct bk_http_req *req, int allow_empty, int *rep
   if (!j || !cJSON_IsObject(j)) {
     cJSON_Delete(j);
     bk_http_error(req, 400, NULL, "request body is not a JSON object");
+    *replied = 1;
+    return NULL;
+  }
+  if (hub_json_has_nul((const char *)req->body.p, req->body.len)) {
+    cJSON_Delete(j);
+    bk_http_error(req, 400, NULL, "\\u0000 in a string");
     *replied = 1;
     return NULL;
   }
@@ -457,20 +462,6 @@ static int h_list(struct bk_server *srv, struct bk_http_req *req, const char *ns
   return reply_buf_json(req, 200, &o);
 }
 
-/* "ns/name" or "buckets/ns/name" -> ns, name (in buf). 0 ok. */
-static int split_repo_id(const char *id, char *buf, size_t bufsz, char **ns, char **name) {
-  if (!strncmp(id, "buckets/", 8)) id += 8;
-  if (strlen(id) >= bufsz) return -1;
-  strcpy(buf, id);
-  char *s = strchr(buf, '/');
-  if (!s || strchr(s + 1, '/')) return -1;
-  *s = 0;
-  *ns = buf;
-  *name = s + 1;
-  if (!bk_name_valid(*ns) || !bk_name_valid(*name)) return -1;
-  return 0;
-}
-
 static int h_move(struct bk_server *srv, struct bk_http_req *req) {
   if (check_token(req)) return 1;
   if (!req->auth.user_id) return need_auth(req);
@@ -491,8 +482,8 @@ static int h_move(struct bk_server *srv, struct bk_http_req *req) {
     cJSON_Delete(j);
     return bk_http_error(req, 400, NULL, "only type \"bucket\" can be moved on this server"), 1;
   }
-  if (split_repo_id(from->valuestring, fb, sizeof fb, &fns, &fname) ||
-      split_repo_id(to->valuestring, tb, sizeof tb, &tns, &tname)) {
+  if (hub_split_repo_id(from->valuestring, fb, sizeof fb, &fns, &fname) ||
+      hub_split_repo_id(to->valuestring, tb, sizeof tb, &tns, &tname)) {
     cJSON_Delete(j);
     return bk_http_error(req, 400, NULL, "repo ids must be exactly 'namespace/name'"), 1;
   }
@@ -590,13 +581,9 @@ static int h_tree(struct bk_server *srv, struct bk_http_req *req, const char *ns
   if (parse_limit(req, TREE_LIMIT_DEFAULT, BK_TREE_LIMIT_MAX, &limit)) return 1;
   /* prefix: trailing '/' ignored; must otherwise be a valid key */
   char prefix[BK_PATH_MAX + 2];
-  size_t plen = prefix_in ? strlen(prefix_in) : 0;
-  if (plen > BK_PATH_MAX) return bk_http_error(req, 400, NULL, "prefix too long"), 1;
-  memcpy(prefix, prefix_in ? prefix_in : "", plen);
-  prefix[plen] = 0;
-  while (plen && prefix[plen - 1] == '/') prefix[--plen] = 0;
-  if (plen && !bk_path_valid(prefix, plen))
-    return bk_http_error(req, 400, NULL, "invalid path prefix"), 1;
+  long plen = hub_tree_prefix(prefix_in, prefix);
+  if (plen == -2) return bk_http_error(req, 400, NULL, "prefix too long"), 1;
+  if (plen < 0) return bk_http_error(req, 400, NULL, "invalid path prefix"), 1;
   const char *cursor = bk_http_param(req, "cursor");
   bk_buf o;
   bk_buf_init(&o, TREE_BODY_MAX);
@@ -644,122 +631,30 @@ static int h_tree(struct bk_server *srv, struct bk_http_req *req, const char *ns
   return reply_buf_json(req, 200, &o);
 }
 
-/* paths from a form body: paths=a&paths=b (also paths[]=). */
-static int form_paths(struct bk_http_req *req, char ***out, size_t *n) {
-  const char *s = (const char *)req->body.p;
-  size_t len = req->body.len;
-  size_t cap = 0;
-  char **v = NULL;
-  *n = 0;
-  size_t i = 0;
-  while (i < len) {
-    size_t j = i;
-    while (j < len && s[j] != '&') j++;
-    const char *eq = memchr(s + i, '=', j - i);
-    if (eq) {
-      char *k = bk_http_unescape(s + i, (size_t)(eq - (s + i)), 1, NULL);
-      int is_path = k && (!strcmp(k, "paths") || !strcmp(k, "paths[]"));
-      free(k);
-      if (is_path) {
-        if (*n >= BK_PATHS_INFO_MAX) goto toomany;
-        if (*n == cap) {
-          cap = cap ? cap * 2 : 16;
-          char **nv = realloc(v, cap * sizeof *nv);
-          if (!nv) goto fail;
-          v = nv;
-        }
-        char *p = bk_http_unescape(eq + 1, (size_t)(s + j - eq - 1), 1, NULL);
-        if (!p) goto fail;
-        v[(*n)++] = p;
-      }
-    }
-    i = j + 1;
-  }
-  *out = v;
-  return 0;
-toomany:
-  for (size_t k = 0; k < *n; k++) free(v[k]);
-  free(v);
-  return BK_ELIMIT;
-fail:
-  for (size_t k = 0; k < *n; k++) free(v[k]);
-  free(v);
-  return BK_EINVAL;
-}
-
 static int h_paths_info(struct bk_server *srv, struct bk_http_req *req, const char *ns,
                         const char *name) {
   bk_bucket b;
   if (hub_load_bucket(srv, req, ns, name, BK_ROLE_READ, &b, NULL)) return 1;
-  const char *ct = bk_http_header(req, "Content-Type");
-  char **owned = NULL;
-  const char **paths = NULL;
-  size_t n = 0, nvalid = 0;
-  cJSON *j = NULL;
-  int rc;
-  if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33)) {
-    rc = form_paths(req, &owned, &n);
-    if (rc == BK_ELIMIT)
-      return bk_http_error(req, 400, NULL, "at most %d paths per request", BK_PATHS_INFO_MAX), 1;
-    if (rc) return bk_http_error(req, 400, NULL, "malformed form body"), 1;
-    paths = calloc(n ? n : 1, sizeof *paths);
-    if (!paths) goto nomem;
-    for (size_t i = 0; i < n; i++)
-      if (bk_path_valid(owned[i], strlen(owned[i]))) paths[nvalid++] = owned[i];
-  } else {
-    int replied;
-    j = parse_json_body(req, 0, &replied);
-    if (!j) return 1;
-    cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "paths");
-    if (cJSON_IsString(arr)) {
-      n = 1;
-    } else if (cJSON_IsArray(arr)) {
-      n = (size_t)cJSON_GetArraySize(arr);
-    } else {
-      cJSON_Delete(j);
-      return bk_http_error(req, 400, NULL, "'paths' (array of strings) is required"), 1;
-    }
-    if (n > BK_PATHS_INFO_MAX) {
-      cJSON_Delete(j);
-      return bk_http_error(req, 400, NULL, "at most %d paths per request", BK_PATHS_INFO_MAX), 1;
-    }
-    paths = calloc(n ? n : 1, sizeof *paths);
-    if (!paths) goto nomem;
-    if (cJSON_IsString(arr)) {
-      if (bk_path_valid(arr->valuestring, strlen(arr->valuestring))) paths[nvalid++] = arr->valuestring;
-    } else {
-      cJSON *it;
-      cJSON_ArrayForEach(it, arr) {
-        if (!cJSON_IsString(it)) {
-          free(paths);
-          cJSON_Delete(j);
-          return bk_http_error(req, 400, NULL, "'paths' must contain only strings"), 1;
-        }
-        if (bk_path_valid(it->valuestring, strlen(it->valuestring))) paths[nvalid++] = it->valuestring;
-      }
-    }
+  hub_paths hp;
+  int st = hub_paths_parse(bk_http_header(req, "Content-Type"), req->body.p, req->body.len, &hp);
+  if (st) {
+    bk_http_error(req, st, NULL, "%s", hp.err);
+    hub_paths_free(&hp);
+    return 1;
   }
   bk_buf o;
   bk_buf_init(&o, 64u << 20);
   struct entries_ctx ec = {&o, 0, 0};
-  rc = bk_buf_append_u8(&o, '[');
-  if (!rc && nvalid) rc = bk_db_paths_info(srv->db, b.id, paths, nvalid, entries_cb, &ec);
+  int rc = bk_buf_append_u8(&o, '[');
+  if (!rc && hp.nvalid) rc = bk_db_paths_info(srv->db, b.id, hp.paths, hp.nvalid, entries_cb, &ec);
   if (!rc) rc = ec.rc;
   if (!rc) rc = bk_buf_append_u8(&o, ']');
-  free(paths);
-  for (size_t i = 0; owned && i < n; i++) free(owned[i]);
-  free(owned);
-  cJSON_Delete(j);
+  hub_paths_free(&hp);
   if (rc) {
     bk_buf_free(&o);
     return hub_store_error(req, rc);
   }
   return reply_buf_json(req, 200, &o);
-nomem:
-  for (size_t i = 0; owned && i < n; i++) free(owned[i]);
-  free(owned);
-  cJSON_Delete(j);
-  return oom(req);
 }
 
 /* ---- batch ---- */
@@ -768,16 +663,6 @@ struct src_cache {
   char id[2 * BK_NAME_MAX + 2];
   int64_t bucket_id; /* 0 = not readable / not found */
 };
-
-/* Milliseconds from a client mtime: Python sends ms, the Rust client whole
- * seconds; values below 1e11 (ms = early 1973, s = year 5138) are seconds. */
-static int64_t mtime_ms_of(const cJSON *m) {
-  if (!cJSON_IsNumber(m)) return -1;
-  double v = m->valuedouble;
-  if (!isfinite(v) || v < 0 || v > 9.2e15) return -1;
-  if (v < 1e11) v *= 1000.0;
-  return (int64_t)v;
-}
 
 static int64_t resolve_source(struct bk_server *srv, struct bk_http_req *req, const bk_bucket *dst,
                               const char *type, const char *id, struct src_cache *cache,
@@ -794,7 +679,7 @@ static int64_t resolve_source(struct bk_server *srv, struct bk_http_req *req, co
   int64_t result = 0;
   char buf[256];
   char *ns, *name;
-  if (!split_repo_id(id, buf, sizeof buf, &ns, &name)) {
+  if (!hub_split_repo_id(id, buf, sizeof buf, &ns, &name)) {
     if (!strcmp(ns, dst->ns) && !strcmp(name, dst->name)) {
       result = dst->id;
     } else {
@@ -818,105 +703,36 @@ static int h_batch(struct bk_server *srv, struct bk_http_req *req, const char *n
                    const char *name) {
   bk_bucket b;
   if (hub_load_bucket(srv, req, ns, name, BK_ROLE_WRITE, &b, NULL)) return 1;
-  const char *s = (const char *)req->body.p;
-  size_t len = req->body.len;
-  /* count lines to size the arrays */
-  size_t nlines = 1;
-  for (size_t i = 0; i < len; i++)
-    if (s[i] == '\n') nlines++;
-  if (nlines > BK_BATCH_MAX + 1 && len)
-    return bk_http_error(req, 413, NULL, "at most %d operations per batch", BK_BATCH_MAX), 1;
-  cJSON **objs = calloc(nlines, sizeof *objs);
-  bk_batch_op *ops = calloc(nlines, sizeof *ops);
-  const char **pre_err = calloc(nlines, sizeof *pre_err);
-  const char **op_path = calloc(nlines, sizeof *op_path);
-  size_t *db_idx = calloc(nlines, sizeof *db_idx);
-  bk_batch_op *dbops = calloc(nlines, sizeof *dbops);
+  hub_batch hb;
+  int status = hub_batch_parse((const char *)req->body.p, req->body.len, &hb);
+  if (status) {
+    bk_http_error(req, status, NULL, "%s", hb.err);
+    hub_batch_free(&hb);
+    return 1;
+  }
+  size_t nops = hb.nops, ndb = 0;
+  bk_batch_op *ops = hb.ops;
+  const char **pre_err = hb.pre_err;
+  size_t *db_idx = calloc(nops ? nops : 1, sizeof *db_idx);
+  bk_batch_op *dbops = calloc(nops ? nops : 1, sizeof *dbops);
   struct src_cache cache[16];
-  size_t ncache = 0, nops = 0, ndb = 0;
-  int status = 0;
+  size_t ncache = 0;
   bk_buf o;
   bk_buf_init(&o, 256u << 20);
-  if (!objs || !ops || !pre_err || !op_path || !db_idx || !dbops) {
+  if (!db_idx || !dbops) {
     status = 503;
     goto out;
   }
-  size_t pos = 0, lineno = 0;
-  while (pos < len) {
-    size_t e = pos;
-    while (e < len && s[e] != '\n') e++;
-    lineno++;
-    size_t ll = e - pos;
-    while (ll && (s[pos + ll - 1] == '\r' || s[pos + ll - 1] == ' ' || s[pos + ll - 1] == '\t')) ll--;
-    size_t st = pos;
-    while (st < pos + ll && (s[st] == ' ' || s[st] == '\t')) st++, ll--;
-    pos = e + 1;
-    if (ll == 0) continue;
-    if (ll > BATCH_LINE_MAX) {
-      bk_http_error(req, 400, NULL, "line %zu: operation too long", lineno);
-      status = -1;
-      goto out;
-    }
-    cJSON *j = cJSON_ParseWithLength(s + st, ll);
-    if (!j || !cJSON_IsObject(j)) {
-      cJSON_Delete(j);
-      bk_http_error(req, 400, NULL, "line %zu: not a JSON object", lineno);
-      status = -1;
-      goto out;
-    }
-    objs[nops] = j;
-    cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
-    cJSON *path = cJSON_GetObjectItemCaseSensitive(j, "path");
-    if (!cJSON_IsString(type) || !cJSON_IsString(path)) {
-      bk_http_error(req, 400, NULL, "line %zu: 'type' and 'path' (strings) are required", lineno);
-      status = -1;
-      goto out;
-    }
-    bk_batch_op *op = &ops[nops];
-    op->path = path->valuestring;
-    op_path[nops] = path->valuestring;
-    op->mtime_ms = -1;
-    op->size = -1;
-    const char *t = type->valuestring;
-    if (!strcmp(t, "deleteFile")) {
-      op->type = BK_OP_DELETE;
-    } else if (!strcmp(t, "addFile") || !strcmp(t, "copyFile")) {
-      op->type = !strcmp(t, "addFile") ? BK_OP_ADD : BK_OP_COPY;
-      cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "xetHash");
-      if (!cJSON_IsString(h) || bk_hash_parse(h->valuestring, &op->xet_hash))
-        pre_err[nops] = "invalid or missing xetHash (64 hex characters expected)";
-      op->mtime_ms = mtime_ms_of(cJSON_GetObjectItemCaseSensitive(j, "mtime"));
-      cJSON *ctp = cJSON_GetObjectItemCaseSensitive(j, "contentType");
-      if (cJSON_IsString(ctp) && *ctp->valuestring) op->content_type = ctp->valuestring;
-      cJSON *sz = cJSON_GetObjectItemCaseSensitive(j, "size");
-      if (cJSON_IsNumber(sz)) {
-        if (sz->valuedouble < 0 || sz->valuedouble > 9.2e18 ||
-            sz->valuedouble != floor(sz->valuedouble))
-          pre_err[nops] = "invalid size";
-        else
-          op->size = (int64_t)sz->valuedouble;
-      }
-      if (op->type == BK_OP_COPY && !pre_err[nops]) {
-        cJSON *srt = cJSON_GetObjectItemCaseSensitive(j, "sourceRepoType");
-        cJSON *sid = cJSON_GetObjectItemCaseSensitive(j, "sourceRepoId");
-        if (!cJSON_IsString(srt) || !cJSON_IsString(sid))
-          pre_err[nops] = "copyFile needs sourceRepoType and sourceRepoId";
-        else
-          op->src_bucket_id = resolve_source(srv, req, &b, srt->valuestring, sid->valuestring,
-                                             cache, &ncache, &pre_err[nops]);
-      }
-    } else {
-      bk_http_error(req, 400, NULL, "line %zu: unknown operation type '%.40s'", lineno, t);
-      status = -1;
-      goto out;
-    }
-    if (!pre_err[nops] && !bk_path_valid(op->path, strlen(op->path)))
-      pre_err[nops] = "invalid path";
-    if (!pre_err[nops]) {
+  for (size_t i = 0; i < nops; i++) {
+    bk_batch_op *op = &ops[i];
+    if (hb.src_type[i])
+      op->src_bucket_id = resolve_source(srv, req, &b, hb.src_type[i], hb.src_id[i], cache,
+                                         &ncache, &pre_err[i]);
+    if (!pre_err[i] && !bk_path_valid(op->path, strlen(op->path))) pre_err[i] = "invalid path";
+    if (!pre_err[i]) {
       dbops[ndb] = *op;
-      db_idx[ndb++] = nops;
+      db_idx[ndb++] = i;
     }
-    nops++;
   }
   size_t nfailed = 0;
   if (ndb) {
@@ -945,9 +761,10 @@ static int h_batch(struct bk_server *srv, struct bk_http_req *req, const char *n
   size_t k = 0;
   for (size_t i = 0; !rc && i < nops; i++) {
     if (!pre_err[i]) continue;
+    const char *path = ops[i].path;
     if (k++) rc = bk_buf_append_u8(&o, ',');
     if (!rc) rc = BK_LIT(&o, "{\"path\":");
-    if (!rc) rc = bk_jstr(&o, bk_utf8_valid(op_path[i], strlen(op_path[i])) ? op_path[i] : "?");
+    if (!rc) rc = bk_jstr(&o, bk_utf8_valid(path, strlen(path)) ? path : "?");
     if (!rc) rc = BK_LIT(&o, ",\"error\":");
     if (!rc) rc = bk_jstr(&o, pre_err[i]);
     if (!rc) rc = bk_buf_append_u8(&o, '}');
@@ -958,11 +775,7 @@ out:
   if (status == 503) bk_http_error(req, 503, NULL, "out of memory");
   else if (status > 0) bk_http_reply_buf(req, status, "application/json", &o);
   bk_buf_free(&o);
-  for (size_t i = 0; objs && i < nlines; i++) cJSON_Delete(objs[i]);
-  free(objs);
-  free(ops);
-  free(pre_err);
-  free(op_path);
+  hub_batch_free(&hb);
   free(db_idx);
   free(dbops);
   return 1;

@@ -36,7 +36,6 @@
 
 #define DISCARD_MAX (16u * 1024u * 1024u)
 #define MAX_HEADERS 128
-#define MAX_PARAMS 256
 
 int64_t bk_now_s(void) { return (int64_t)time(NULL); }
 
@@ -183,35 +182,6 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
   return MHD_YES;
 }
 
-/* Splits the query string into decoded key/value pairs. */
-static int parse_query(struct bk_http_req *r, const char *q) {
-  if (!*q) return 0;
-  r->params = calloc(MAX_PARAMS, sizeof *r->params);
-  if (!r->params) return BK_ENOMEM;
-  while (*q) {
-    const char *amp = strchr(q, '&');
-    size_t len = amp ? (size_t)(amp - q) : strlen(q);
-    if (len) {
-      if (r->nparams >= MAX_PARAMS) return bk_seterr(BK_ELIMIT, "too many query parameters");
-      const char *eq = memchr(q, '=', len);
-      size_t klen = eq ? (size_t)(eq - q) : len;
-      char *k = bk_http_unescape(q, klen, 1, NULL);
-      char *v = eq ? bk_http_unescape(eq + 1, len - klen - 1, 1, NULL) : strdup("");
-      if (!k || !v) {
-        free(k);
-        free(v);
-        return bk_seterr(BK_EINVAL, "malformed query string");
-      }
-      r->params[r->nparams].key = k;
-      r->params[r->nparams].val = v;
-      r->nparams++;
-    }
-    if (!amp) break;
-    q = amp + 1;
-  }
-  return 0;
-}
-
 static void client_addr(struct MHD_Connection *con, char out[64]) {
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -257,32 +227,14 @@ static int start_request(struct bk_server *srv, struct MHD_Connection *con,
   MHD_get_connection_values(con, MHD_HEADER_KIND, collect_header, &hc);
   if (hc.fail) return bk_http_error(r, 431, NULL, "too many request headers"), 1;
 
-  const char *uri = c->raw_uri ? c->raw_uri : "/";
-  const char *qm = strchr(uri, '?');
-  size_t plen = qm ? (size_t)(qm - uri) : strlen(uri);
-  const char *hash = memchr(uri, '#', plen);
-  if (hash) plen = (size_t)(hash - uri);
-  c->raw_path_buf = strndup(uri, plen);
-  c->query_buf = strdup(qm ? qm + 1 : "");
-  if (!c->raw_path_buf || !c->query_buf) return bk_http_error(r, 500, NULL, "out of memory"), 1;
-  r->raw_path = c->raw_path_buf;
-  r->query = c->query_buf;
-  if (r->raw_path[0] != '/') return bk_http_error(r, 400, NULL, "bad request target"), 1;
+  const char *err = NULL;
   size_t dlen = 0;
-  for (size_t i = 0; i + 2 < plen; i++)
-    if (r->raw_path[i] == '%' && r->raw_path[i + 1] == '0' && r->raw_path[i + 2] == '0')
-      return bk_http_error(r, 400, NULL, "NUL byte in path"), 1;
-  r->path = bk_http_unescape(r->raw_path, plen, 0, &dlen);
-  if (!r->path) {
-    /* A '%' that does not start an escape is taken literally: clients that
-     * send keys raw (the JS client) would otherwise never reach "100%.txt".
-     * Every other escape in such a path is left undecoded too. */
-    r->path = strndup(r->raw_path, plen);
-    if (!r->path) return bk_http_error(r, 500, NULL, "out of memory"), 1;
-    dlen = plen;
-  }
-  if (!bk_utf8_valid(r->path, dlen)) return bk_http_error(r, 400, NULL, "path is not valid UTF-8"), 1;
-  if (parse_query(r, r->query)) return bk_http_error(r, 400, NULL, "%s", bk_errmsg()), 1;
+  int st = bk_http_parse_target(c->raw_uri ? c->raw_uri : "/", &c->raw_path_buf, &c->query_buf,
+                                &r->path, &dlen, &err);
+  r->raw_path = c->raw_path_buf;
+  r->query = c->query_buf ? c->query_buf : "";
+  if (st) return bk_http_error(r, st, NULL, "%s", err), 1;
+  if (bk_http_parse_query(r, r->query)) return bk_http_error(r, 400, NULL, "%s", bk_errmsg()), 1;
 
   size_t nauth = 0;
   for (size_t i = 0; i < r->nheaders; i++)

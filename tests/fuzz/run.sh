@@ -16,8 +16,9 @@ if [ -z "$B3DIR" ]; then echo "fuzz: BLAKE3 C sources not found (run make deps)"
 command -v "$CC" >/dev/null || { echo "fuzz: $CC not found" >&2; exit 1; }
 
 FLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
-INC="-Iinclude -Isrc -I$B3DIR $(pkg-config --cflags liblz4)"
-LIBS="$(pkg-config --libs liblz4) -lpthread -lm"
+PKGS="liblz4 libmicrohttpd sqlite3 libcjson"
+INC="-Iinclude -Isrc -I$B3DIR $(pkg-config --cflags $PKGS)"
+LIBS="$(pkg-config --libs $PKGS) -lpthread -lm"
 
 mkdir -p "$OUT/obj"
 # Library objects (core + BLAKE3), built once with the fuzzer instrumentation.
@@ -41,6 +42,19 @@ for f in blake3_sse2_x86-64_unix.S blake3_sse41_x86-64_unix.S blake3_avx2_x86-64
   objs+=("$o")
 done
 
+# Server + store objects (targets for the server's parsers), as an archive so
+# a target only pulls in what it references.
+srv_objs=()
+for f in src/store/*.c $(ls src/server/*.c | grep -v '/main\.c$'); do
+  o="$OUT/obj/srv_$(basename "${f%.c}").o"
+  if [ ! -f "$o" ] || [ "$f" -nt "$o" ] || [ -n "$(find include src/server -newer "$o" -name '*.h' | head -n 1)" ]; then
+    $CC -std=c11 -D_GNU_SOURCE $FLAGS -fsanitize=fuzzer-no-link $INC -c "$f" -o "$o"
+  fi
+  srv_objs+=("$o")
+done
+rm -f "$OUT/libsrv.a"
+ar rcs "$OUT/libsrv.a" "${srv_objs[@]}"
+
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   for f in tests/fuzz/fuzz_*.c; do n=${f##*/fuzz_}; targets+=("${n%.c}"); done
@@ -49,7 +63,7 @@ fi
 failed=()
 for t in "${targets[@]}"; do
   bin="$OUT/fuzz_$t"
-  $CC -std=c11 -D_GNU_SOURCE $FLAGS $INC "tests/fuzz/fuzz_$t.c" "${objs[@]}" $LIBS -o "$bin"
+  $CC -std=c11 -D_GNU_SOURCE $FLAGS $INC "tests/fuzz/fuzz_$t.c" "$OUT/libsrv.a" "${objs[@]}" $LIBS -o "$bin"
   scratch="tests/fuzz/scratch/$t"
   mkdir -p "$scratch"
   cp -n tests/fuzz/corpus/"$t"/* "$scratch"/ 2>/dev/null || true

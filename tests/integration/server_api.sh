@@ -176,6 +176,9 @@ bk_req POST /api/buckets/alice/pub/batch "$A" "${ND[@]}" --data-binary '{"type":
 bk_expect "batch unknown op 400" 400 "$BK_STATUS"
 bk_req POST /api/buckets/alice/pub/batch "$A" "${ND[@]}" --data-binary '{"type":"addFile","xetHash":"'$H1'"}'
 bk_expect "batch missing path 400" 400 "$BK_STATUS"
+# cJSON decodes \u0000 to a NUL byte that would cut "ok/one\u0000x" to "ok/one"
+bk_req POST /api/buckets/alice/pub/batch "$A" "${ND[@]}" --data-binary '{"type":"deleteFile","path":"ok/one\u0000x"}'
+bk_expect "batch NUL escape in a path 400" 400 "$BK_STATUS"
 bk_expect "state unchanged after rejected batches" "$S0" "$(snapshot alice/pub "")"
 printf '{"type":"addFile","path":"ok/one","xetHash":"%s","mtime":1700000000}\n{"type":"addFile","path":"../evil","xetHash":"%s"}\n{"type":"addFile","path":"a/./b","xetHash":"%s"}\n{"type":"addFile","path":"bad\\u0001ctl","xetHash":"%s"}\n{"type":"addFile","path":"nohash","xetHash":"zz"}\n{"type":"addFile","path":"unknown","xetHash":"%064d"}\n{"type":"addFile","path":"%s","xetHash":"%s"}\n' \
   "$H1" "$H1" "$H1" "$H1" 7 "$(head -c 1025 /dev/zero | tr '\0' k)" "$H1" >"$BK_TMP/mixed.ndjson"
@@ -314,6 +317,8 @@ bk_req POST /api/repos/move "$A" "${J[@]}" -d '{"fromRepo":"acme/moved","toRepo"
 bk_expect "move without type 400" 400 "$BK_STATUS"
 bk_req POST /api/repos/move "$A" "${J[@]}" -d '{"fromRepo":"acme/moved","toRepo":"a/b/c","type":"bucket"}'
 bk_expect "move bad id 400" 400 "$BK_STATUS"
+bk_req POST /api/repos/move "$A" "${J[@]}" -d '{"fromRepo":"acme/moved\u0000x","toRepo":"alice/m2","type":"bucket"}'
+bk_expect "move NUL escape in an id 400" 400 "$BK_STATUS"
 bk_req POST /api/repos/move "$D" "${J[@]}" -d '{"fromRepo":"acme/moved","toRepo":"acme/m3","type":"bucket"}'
 bk_expect "move by org write member 403" 403 "$BK_STATUS"
 bk_req POST /api/repos/move "$E" "${J[@]}" -d '{"fromRepo":"acme/moved","toRepo":"acme/m3","type":"bucket"}'
