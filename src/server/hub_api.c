@@ -54,6 +54,14 @@ static int oom(struct bk_http_req *req) {
   return bk_http_error(req, 503, NULL, "out of memory"), 1;
 }
 
+/* Replies 200 with the JSON built in o, or, when building failed (rc), frees
+ * it and answers the error: 503 out of memory (as_oom) or by store code. */
+static int reply_built(struct bk_http_req *req, int rc, bk_buf *o, int as_oom) {
+  if (!rc) return reply_buf_json(req, 200, o);
+  bk_buf_free(o);
+  return as_oom ? oom(req) : hub_store_error(req, rc);
+}
+
 static int need_auth(struct bk_http_req *req) {
   return bk_http_error(req, 401, NULL, "authentication required"), 1;
 }
@@ -253,11 +261,7 @@ static int h_whoami(struct bk_server *srv, struct bk_http_req *req) {
                        "],\"auth\":{\"type\":\"access_token\",\"accessToken\":{\"displayName\":"
                        "\"token-%" PRId64 "\",\"role\":\"%s\"}}}",
                        req->auth.token_id, bk_role_name(req->auth.role));
-  if (rc) {
-    bk_buf_free(&o);
-    return hub_store_error(req, rc);
-  }
-  return reply_buf_json(req, 200, &o);
+  return reply_built(req, rc, &o, 0);
 }
 
 /* ---- create / info / delete / list / move / settings ---- */
@@ -311,11 +315,7 @@ static int h_create(struct bk_server *srv, struct bk_http_req *req, const char *
   if (!rc) rc = BK_LIT(&o, ",\"name\":");
   if (!rc) rc = bk_jstr(&o, id);
   if (!rc) rc = bk_buf_printf(&o, ",\"private\":%s}", b.is_private ? "true" : "false");
-  if (rc) {
-    bk_buf_free(&o);
-    return oom(req);
-  }
-  return reply_buf_json(req, 200, &o);
+  return reply_built(req, rc, &o, 1);
 }
 
 static int h_info(struct bk_server *srv, struct bk_http_req *req, const char *ns,
@@ -338,11 +338,7 @@ static int h_info(struct bk_server *srv, struct bk_http_req *req, const char *ns
   bk_buf o;
   bk_buf_init(&o, 64 * 1024);
   int rc = bucket_json(&o, srv, &b, with_usage);
-  if (rc) {
-    bk_buf_free(&o);
-    return hub_store_error(req, rc);
-  }
-  return reply_buf_json(req, 200, &o);
+  return reply_built(req, rc, &o, 0);
 }
 
 static int h_delete(struct bk_server *srv, struct bk_http_req *req, const char *ns,
@@ -374,11 +370,7 @@ static int h_settings(struct bk_server *srv, struct bk_http_req *req, const char
   bk_buf o;
   bk_buf_init(&o, 64 * 1024);
   int rc = bucket_json(&o, srv, &b, 0);
-  if (rc) {
-    bk_buf_free(&o);
-    return oom(req);
-  }
-  return reply_buf_json(req, 200, &o);
+  return reply_built(req, rc, &o, 1);
 }
 
 struct list_ctx {
@@ -512,11 +504,7 @@ static int h_move(struct bk_server *srv, struct bk_http_req *req) {
   bk_buf o;
   bk_buf_init(&o, 64 * 1024);
   rc = bucket_json(&o, srv, &nb, 0);
-  if (rc) {
-    bk_buf_free(&o);
-    return oom(req);
-  }
-  return reply_buf_json(req, 200, &o);
+  return reply_built(req, rc, &o, 1);
 }
 
 /* ---- tree / paths-info ---- */
@@ -650,11 +638,7 @@ static int h_paths_info(struct bk_server *srv, struct bk_http_req *req, const ch
   if (!rc) rc = ec.rc;
   if (!rc) rc = bk_buf_append_u8(&o, ']');
   hub_paths_free(&hp);
-  if (rc) {
-    bk_buf_free(&o);
-    return hub_store_error(req, rc);
-  }
-  return reply_buf_json(req, 200, &o);
+  return reply_built(req, rc, &o, 0);
 }
 
 /* ---- batch ---- */
@@ -804,11 +788,7 @@ static int h_xet_token(struct bk_server *srv, struct bk_http_req *req, const cha
   if (!rc) rc = bk_http_add_header(req, "X-Xet-Cas-Url", srv->public_url);
   if (!rc) rc = bk_http_add_header(req, "Cache-Control", "no-store");
   free(tok);
-  if (rc) {
-    bk_buf_free(&o);
-    return oom(req);
-  }
-  return reply_buf_json(req, 200, &o);
+  return reply_built(req, rc, &o, 1);
 }
 
 /* ---- namespace usage ---- */
@@ -843,11 +823,7 @@ static int h_usage(struct bk_server *srv, struct bk_http_req *req, const char *n
                        nsr.kind == BK_NS_ORG ? "org" : "user", u.nfiles, u.logical_bytes,
                        u.stored_bytes, u.nchunks,
                        u.stored_bytes ? (double)u.logical_bytes / (double)u.stored_bytes : 0.0);
-  if (rc) {
-    bk_buf_free(&o);
-    return oom(req);
-  }
-  return reply_buf_json(req, 200, &o);
+  return reply_built(req, rc, &o, 1);
 }
 
 /* ---- routing ---- */
