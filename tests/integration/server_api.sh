@@ -302,27 +302,22 @@ bk_check "usage storedSize > 0" test "$(bk_json 'j["storedSize"]')" -gt 0
 bk_req GET /api/usage/alice "$B"; bk_expect "usage other 404" 404 "$BK_STATUS"
 
 # ---- move
+# move_expect LABEL STATUS TOKEN BODY: POST /api/repos/move, check the status
+move_expect() {
+  bk_req POST /api/repos/move "$3" "${J[@]}" -d "$4"; bk_expect "$1" "$2" "$BK_STATUS"
+}
 bk_req POST /api/buckets/alice/tomove "$A" "${J[@]}" -d '{}'
-bk_req POST /api/repos/move "$A" "${J[@]}" -d '{"fromRepo":"alice/tomove","toRepo":"acme/moved","type":"bucket"}'
-bk_expect "move to org 200" 200 "$BK_STATUS"
+move_expect "move to org 200" 200 "$A" '{"fromRepo":"alice/tomove","toRepo":"acme/moved","type":"bucket"}'
 bk_req GET /api/buckets/alice/tomove "$A"; bk_expect "old name gone" 404 "$BK_STATUS"
 bk_req GET /api/buckets/acme/moved "$A"; bk_expect "new name" 200 "$BK_STATUS"
-bk_req POST /api/repos/move "$A" "${J[@]}" -d '{"fromRepo":"acme/moved","toRepo":"alice/pub","type":"bucket"}'
-bk_expect "move onto existing 409" 409 "$BK_STATUS"
-bk_req POST /api/repos/move "$B" "${J[@]}" -d '{"fromRepo":"alice/priv","toRepo":"bob/stolen","type":"bucket"}'
-bk_expect "move other's private 404" 404 "$BK_STATUS"
-bk_req POST /api/repos/move "$B" "${J[@]}" -d '{"fromRepo":"alice/pub","toRepo":"bob/stolen","type":"bucket"}'
-bk_expect "move other's public 403" 403 "$BK_STATUS"
-bk_req POST /api/repos/move "$A" "${J[@]}" -d '{"fromRepo":"acme/moved","toRepo":"alice/m2"}'
-bk_expect "move without type 400" 400 "$BK_STATUS"
-bk_req POST /api/repos/move "$A" "${J[@]}" -d '{"fromRepo":"acme/moved","toRepo":"a/b/c","type":"bucket"}'
-bk_expect "move bad id 400" 400 "$BK_STATUS"
-bk_req POST /api/repos/move "$A" "${J[@]}" -d '{"fromRepo":"acme/moved\u0000x","toRepo":"alice/m2","type":"bucket"}'
-bk_expect "move NUL escape in an id 400" 400 "$BK_STATUS"
-bk_req POST /api/repos/move "$D" "${J[@]}" -d '{"fromRepo":"acme/moved","toRepo":"acme/m3","type":"bucket"}'
-bk_expect "move by org write member 403" 403 "$BK_STATUS"
-bk_req POST /api/repos/move "$E" "${J[@]}" -d '{"fromRepo":"acme/moved","toRepo":"acme/m3","type":"bucket"}'
-bk_expect "rename by org admin" 200 "$BK_STATUS"
+move_expect "move onto existing 409" 409 "$A" '{"fromRepo":"acme/moved","toRepo":"alice/pub","type":"bucket"}'
+move_expect "move other's private 404" 404 "$B" '{"fromRepo":"alice/priv","toRepo":"bob/stolen","type":"bucket"}'
+move_expect "move other's public 403" 403 "$B" '{"fromRepo":"alice/pub","toRepo":"bob/stolen","type":"bucket"}'
+move_expect "move without type 400" 400 "$A" '{"fromRepo":"acme/moved","toRepo":"alice/m2"}'
+move_expect "move bad id 400" 400 "$A" '{"fromRepo":"acme/moved","toRepo":"a/b/c","type":"bucket"}'
+move_expect "move NUL escape in an id 400" 400 "$A" '{"fromRepo":"acme/moved\u0000x","toRepo":"alice/m2","type":"bucket"}'
+move_expect "move by org write member 403" 403 "$D" '{"fromRepo":"acme/moved","toRepo":"acme/m3","type":"bucket"}'
+move_expect "rename by org admin" 200 "$E" '{"fromRepo":"acme/moved","toRepo":"acme/m3","type":"bucket"}'
 
 # ---- delete
 bk_req DELETE /api/buckets/acme/m3 "$E"; bk_expect "delete org admin" 200 "$BK_STATUS"
