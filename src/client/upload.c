@@ -698,63 +698,123 @@ static int on_chunk(void *ctx, uint64_t offset, const uint8_t *data, size_t len,
  * resets the gear state), constant memory (one window). */
 #define WIN_BYTES (64u << 20)
 
+typedef struct reader {
+  int fd;
+  uint8_t *dst;
+  size_t want, got;
+  int eof, err;
+} reader;
+
+/* Fills dst with up to want bytes (short only at end of file). */
+static void *reader_main(void *arg) {
+  reader *r = arg;
+  r->got = 0;
+  while (r->got < r->want) {
+    ssize_t n = read(r->fd, r->dst + r->got, r->want - r->got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      r->err = errno;
+      break;
+    }
+    if (n == 0) {
+      r->eof = 1;
+      break;
+    }
+    r->got += (size_t)n;
+  }
+  return NULL;
+}
+
+/* Chunks one window; consumes all chunks when eof, else all but the last
+ * (unfinished) one. *used = bytes consumed. */
+static int chunk_window(session *s, const uint8_t *win, size_t have, int eof, uint64_t off,
+                        unsigned nt, size_t *used) {
+  uint64_t *ends = NULL;
+  bk_hash *hashes = NULL;
+  size_t n = 0;
+  int rc = bk_cdc_chunks_parallel(win, have, nt, &ends, &hashes, &n);
+  size_t use = eof ? n : (n > 0 ? n - 1 : 0);
+  if (!rc && !eof && use == 0) rc = bk_seterr(BK_EINVAL, "chunking window too small");
+  size_t prev = 0;
+  for (size_t i = 0; !rc && i < use; i++) {
+    rc = on_chunk(s, off + prev, win + prev, (size_t)(ends[i] - prev), &hashes[i]);
+    prev = (size_t)ends[i];
+  }
+  free(ends);
+  free(hashes);
+  *used = prev;
+  return rc;
+}
+
+/* Files: two buffers; while one window is chunked and hashed on all cores,
+ * a reader thread fills the other. Each buffer keeps BK_CDC_MAX bytes of
+ * headroom in front, where the unfinished last chunk of the previous window
+ * is copied so the next window starts at a chunk boundary. */
 static int feed_parallel(session *s, int fd, const uint8_t *mem, uint64_t memlen,
                          uint64_t *total) {
-  uint8_t *buf = NULL;
-  if (fd >= 0 && !(buf = malloc(WIN_BYTES + BK_CDC_MAX)))
-    return bk_seterr(BK_ENOMEM, "read window");
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   unsigned nt = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
   uint64_t off = 0;
-  size_t have = 0;
-  int rc = 0, eof = 0;
-  while (!rc) {
-    const uint8_t *win;
-    if (fd >= 0) {
-      while (!eof && have < WIN_BYTES) {
-        ssize_t r = read(fd, buf + have, WIN_BYTES - have);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-          rc = bk_seterr(BK_EIO, "read: %s", strerror(errno));
-          break;
-        }
-        if (r == 0) eof = 1;
-        have += (size_t)r;
-        *total += (uint64_t)r;
-      }
-      win = buf;
-    } else {
+  int rc = 0;
+  if (fd < 0) {
+    while (!rc) {
       uint64_t left = memlen - off;
-      have = left > WIN_BYTES ? WIN_BYTES : (size_t)left;
-      eof = off + have >= memlen;
-      win = mem + off;
-    }
-    if (rc || have == 0) break;
-    uint64_t *ends = NULL;
-    bk_hash *hashes = NULL;
-    size_t n = 0;
-    rc = bk_cdc_chunks_parallel(win, have, nt, &ends, &hashes, &n);
-    size_t use = eof ? n : (n > 0 ? n - 1 : 0);
-    if (!rc && !eof && use == 0) rc = bk_seterr(BK_EINVAL, "chunking window too small");
-    size_t prev = 0;
-    for (size_t i = 0; !rc && i < use; i++) {
-      rc = on_chunk(s, off + prev, win + prev, (size_t)(ends[i] - prev), &hashes[i]);
-      prev = (size_t)ends[i];
-    }
-    free(ends);
-    free(hashes);
-    if (rc) break;
-    off += prev;
-    if (fd >= 0) {
-      memmove(buf, buf + prev, have - prev);
-      have -= prev;
-      if (eof && have == 0) break;
-    } else {
+      size_t have = left > WIN_BYTES ? WIN_BYTES : (size_t)left;
+      int eof = off + have >= memlen;
+      if (have == 0) break;
+      size_t used = 0;
+      rc = chunk_window(s, mem + off, have, eof, off, nt, &used);
+      off += used;
       *total = off;
       if (eof) break;
     }
+    return rc;
   }
-  free(buf);
+  uint8_t *bufs[2];
+  bufs[0] = malloc(BK_CDC_MAX + WIN_BYTES);
+  bufs[1] = malloc(BK_CDC_MAX + WIN_BYTES);
+  if (!bufs[0] || !bufs[1]) {
+    free(bufs[0]);
+    free(bufs[1]);
+    return bk_seterr(BK_ENOMEM, "read windows");
+  }
+  int cur = 0;
+  reader r = {fd, bufs[0] + BK_CDC_MAX, WIN_BYTES, 0, 0, 0};
+  reader_main(&r);
+  if (r.err) rc = bk_seterr(BK_EIO, "read: %s", strerror(r.err));
+  const uint8_t *win = bufs[0] + BK_CDC_MAX;
+  size_t have = r.got;
+  int eof = r.eof;
+  *total += r.got;
+  while (!rc && have > 0) {
+    int nxt = cur ^ 1;
+    reader r2 = {fd, bufs[nxt] + BK_CDC_MAX, WIN_BYTES, 0, 0, 0};
+    pthread_t th;
+    int started = !eof && pthread_create(&th, NULL, reader_main, &r2) == 0;
+    size_t used = 0;
+    rc = chunk_window(s, win, have, eof, off, nt, &used);
+    if (started) pthread_join(th, NULL);
+    else if (!eof && !rc) reader_main(&r2);
+    if (rc || eof) break;
+    if (r2.err) {
+      rc = bk_seterr(BK_EIO, "read: %s", strerror(r2.err));
+      break;
+    }
+    size_t tail = have - used;
+    if (tail > BK_CDC_MAX) {
+      rc = bk_seterr(BK_EINVAL, "unfinished chunk longer than the maximum");
+      break;
+    }
+    memcpy(bufs[nxt] + BK_CDC_MAX - tail, win + used, tail);
+    win = bufs[nxt] + BK_CDC_MAX - tail;
+    have = tail + r2.got;
+    eof = r2.eof;
+    *total += r2.got;
+    off += used;
+    cur = nxt;
+  }
+  free(bufs[0]);
+  free(bufs[1]);
   return rc;
 }
 
