@@ -15,7 +15,8 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: bucketd [serve] [--listen HOST:PORT] [--data DIR] [--public-url URL]\n"
-          "               [--threads N] [--max-conns N] [--timeout SECONDS] [--quiet]\n"
+          "               [--threads N] [--max-conns N] [--timeout SECONDS]\n"
+          "               [--body-timeout SECONDS] [--quiet]\n"
           "       bucketd user add NAME [--data DIR]\n"
           "       bucketd token add USER --role read|write [--data DIR]\n"
           "       bucketd token list USER | token revoke ID [--data DIR]\n"
@@ -30,6 +31,8 @@ static void usage(FILE *f) {
           "  --threads N          0 = one thread per connection (default), N = pool of N\n"
           "  --max-conns N        total connection limit (256)\n"
           "  --timeout SECONDS    idle timeout per connection (60)\n"
+          "  --body-timeout SECONDS\n"
+          "                       total time until a request body is complete (1800)\n"
           "  --quiet              no per-request log lines\n"
           "Environment: BUCKETD_DATA, BUCKETD_LISTEN, BUCKETD_PUBLIC_URL set the defaults.\n");
 }
@@ -75,6 +78,8 @@ static int serve(int argc, char **argv) {
       if (parse_uint(v, 100000, &cfg.max_conns) || !cfg.max_conns) goto bad;
     } else if (!strcmp(a, "--timeout")) {
       if (parse_uint(v, 86400, &cfg.conn_timeout)) goto bad;
+    } else if (!strcmp(a, "--body-timeout")) {
+      if (parse_uint(v, 86400, &cfg.body_timeout) || !cfg.body_timeout) goto bad;
     } else {
       fprintf(stderr, "bucketd: unknown option '%s'\n", a);
       usage(stderr);

@@ -276,6 +276,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
   if (*upload_data_size) {
     size_t n = *upload_data_size;
     *upload_data_size = 0;
+    if (bk_mono_ms() - c->t0 > 1000.0 * srv->body_timeout) {
+      /* a body still arriving after the total deadline (a trickling client
+       * that never trips the idle timeout): drop the connection */
+      snprintf(c->req.err_code, sizeof c->req.err_code, "body-timeout");
+      return MHD_NO;
+    }
     if (!c->too_big && bk_buf_append(&c->req.body, upload_data, n) != 0) {
       c->too_big = 1;
       bk_buf_free(&c->req.body);
@@ -464,6 +470,7 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   srv->max_conns = cfg->max_conns ? cfg->max_conns : 256;
   srv->conn_timeout = cfg->conn_timeout;
   srv->threads = cfg->threads;
+  srv->body_timeout = cfg->body_timeout ? cfg->body_timeout : BK_BODY_TIMEOUT_DEFAULT;
   srv->quiet = cfg->quiet;
 
   rc = bk_mkdir_p(srv->data_dir, 0700);

@@ -30,6 +30,11 @@ struct bk_blobstore; /* include/buckets/blobstore.h (store helper) */
 #define BK_BLOBS_DIR "blobs"        /* blob store root */
 #define BK_SECRET_FILE "secret.key" /* 32-byte server secret, 0600 */
 
+/* Total time from the request line to the end of the body (libmicrohttpd only
+ * has the idle timeout, which a client sending a byte now and then never
+ * hits). 30 min: a 256 MiB web upload still passes at 150 KB/s. */
+#define BK_BODY_TIMEOUT_DEFAULT 1800u
+
 struct bk_server_config {
   const char *listen;     /* "HOST:PORT", default "127.0.0.1:8080"; port 0 = ephemeral */
   const char *data_dir;   /* default "./var" */
@@ -37,6 +42,8 @@ struct bk_server_config {
   unsigned max_conns;     /* total connection limit (default 256) */
   unsigned conn_timeout;  /* idle seconds per connection (default 60) */
   unsigned threads;       /* 0 = one thread per connection (default); N = pool of N */
+  unsigned body_timeout;  /* seconds a request may take until its body is complete
+                             (0 = BK_BODY_TIMEOUT_DEFAULT) */
   int quiet;              /* 1 = no per-request log lines */
 };
 
@@ -46,7 +53,7 @@ struct bk_server {
   uint16_t port;          /* actual bound port (after start, also for port 0) */
   char *data_dir;         /* absolute or as given; exists after open */
   char *public_url;       /* no trailing '/'; used for casUrl, Link headers, bucket urls */
-  unsigned max_conns, conn_timeout, threads;
+  unsigned max_conns, conn_timeout, threads, body_timeout;
   int quiet;
 
   /* storage */

@@ -128,4 +128,28 @@ bk_expect "400 random requests all answered or closed" 400 "${RESULT%% *}"
 bk_check "most random requests got an HTTP answer" test "${RESULT##* }" -gt 300
 bk_req GET /api/whoami-v2 "$A"; bk_expect "server still answers" 200 "$BK_STATUS"
 bk_expect "state unchanged" "$S0" "$(state)"
+
+# total body deadline: a body trickled one byte per second never trips the
+# 2 s idle timeout; --body-timeout 3 drops the connection anyway
+bk_stop
+bk_start --timeout 2 --body-timeout 3
+TRICKLE=$("$BK_PY" - "$BK_PORT" <<'PY'
+import select, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /api/repos/move HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+t0 = time.time(); res = "OPEN"
+for i in range(15):  # without a deadline this body would take 100 s
+    r, _, _ = select.select([s], [], [], 1.0)
+    try:
+        if r and not s.recv(4096): res = "CLOSED"; break
+        s.sendall(b" ")
+    except (ConnectionResetError, BrokenPipeError): res = "CLOSED"; break
+print(res, int(time.time() - t0))
+PY
+)
+bk_expect "trickled body: connection closed" CLOSED "${TRICKLE%% *}"
+bk_check "trickled body: closed after the deadline, not before" test "${TRICKLE##* }" -ge 3
+bk_check "trickled body: logged as body-timeout" grep -q 'POST /api/repos/move 0 0B .* body-timeout (aborted)' "$BK_LOG"
+bk_req POST /api/buckets/alice/b2 "$A" "${J[@]}" -d '{}'; bk_expect "normal body within the deadline" 200 "$BK_STATUS"
+bk_stop
 bk_summary
