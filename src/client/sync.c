@@ -707,6 +707,10 @@ int bk_sync(bk_client *c, const bk_sync_opts *o, char **jsonl, bk_transfer_stats
 
 /* ---------------------------------------------------------------- many files */
 
+static int cmp_cstr(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 int bk_download_files(bk_client *c, const char *bucket_id, const bk_download_item *items,
                       size_t n, bk_transfer_stats *stats) {
   bk_transfer_stats local;
@@ -740,6 +744,17 @@ int bk_download_files(bk_client *c, const char *bucket_id, const bk_download_ite
     pops[i] = &ops[i];
     fulls[i] = items[i].local_path;
     total += items[i].size;
+  }
+  if (!rc) {
+    /* two items writing one path would share a temp file: refuse */
+    const char **sorted = malloc(n * sizeof *sorted);
+    if (!sorted) rc = bk_seterr(BK_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < n; i++) sorted[i] = fulls[i];
+    if (!rc) qsort(sorted, n, sizeof *sorted, cmp_cstr);
+    for (size_t i = 1; !rc && i < n; i++)
+      if (strcmp(sorted[i - 1], sorted[i]) == 0)
+        rc = bk_seterr(BK_EINVAL, "%s is the destination of two downloads", sorted[i]);
+    free(sorted);
   }
   if (!rc) {
     j.c = c;

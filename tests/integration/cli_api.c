@@ -155,6 +155,8 @@ static void test_download_files(void) {
   struct stat sb;
   CHECK(stat(p3, &sb) == 0 && sb.st_size == 0);
   CHECK(stat(p1, &sb) == 0 && sb.st_mtim.tv_sec == 1700000000);
+  bk_download_item twice[2] = {{g_hash, g_len, -1, p1}, {g_hash, g_len, -1, p1}};
+  CHECK_EQ_INT(bk_download_files(g_c, g_bucket, twice, 2, NULL), BK_EINVAL);
   /* a wrong size is refused and leaves nothing behind */
   char p4[4096];
   snprintf(p4, sizeof p4, "%s/many/bad.bin", g_dir);
