@@ -54,6 +54,10 @@ static int cmp_entry(const void *a, const void *b) {
   return strcmp(((const bk_sync_entry *)a)->path, ((const bk_sync_entry *)b)->path);
 }
 
+static int cmp_cstr(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int64_t st_mtime_ms(const struct stat *st) {
   return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
 }
@@ -538,6 +542,16 @@ static int execute(bk_client *c, bk_plan *p, int force, bk_transfer_stats *stats
   for (size_t i = 0; !rc && i < p->nops; i++)
     if (!bk_safe_relpath(p->ops[i].path))
       rc = bk_seterr(BK_EINVAL, "plan contains an unsafe path: %s", p->ops[i].path);
+  if (!rc && p->nops > 1) {
+    const char **sorted = malloc(p->nops * sizeof *sorted);
+    if (!sorted) rc = bk_seterr(BK_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < p->nops; i++) sorted[i] = p->ops[i].path;
+    if (!rc) qsort(sorted, p->nops, sizeof *sorted, cmp_cstr);
+    for (size_t i = 1; !rc && i < p->nops; i++)
+      if (strcmp(sorted[i - 1], sorted[i]) == 0)
+        rc = bk_seterr(BK_EINVAL, "plan lists %s twice", sorted[i]);
+    free(sorted);
+  }
   bk_plan_summary sum;
   bk_plan_summarize(p, &sum);
   /* staleness: every upload source must still have the planned size/mtime */
@@ -706,10 +720,6 @@ int bk_sync(bk_client *c, const bk_sync_opts *o, char **jsonl, bk_transfer_stats
 }
 
 /* ---------------------------------------------------------------- many files */
-
-static int cmp_cstr(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
 
 int bk_download_files(bk_client *c, const char *bucket_id, const bk_download_item *items,
                       size_t n, bk_transfer_stats *stats) {

@@ -166,6 +166,8 @@ mk "$W/p4.txt" "remote changed" $((T0 + 900)); "$HF" cp "$W/p4.txt" "$R/p.txt" >
 fail_run "stale download plan refused" sync --apply "$W/plan3.jsonl"
 printf '{"type":"header","source":"%s","dest":"%s","timestamp":"x"}\n{"type":"operation","action":"download","path":"../escape.txt","reason":"x"}\n' "$R" "$W/pd" >"$W/evil.jsonl"
 fail_run "plan with ../ path refused" sync --apply "$W/evil.jsonl" --force
+printf '{"type":"header","source":"%s","dest":"%s","timestamp":"x"}\n{"type":"operation","action":"download","path":"a.txt","reason":"x"}\n{"type":"operation","action":"download","path":"a.txt","reason":"x"}\n' "$R" "$W/pd" >"$W/dup.jsonl"
+fail_run "plan listing a path twice refused" sync --apply "$W/dup.jsonl" --force
 [ ! -e "$W/escape.txt" ] && bk_ok "nothing written outside" || bk_fail "nothing written outside"
 
 # ---- option conflicts and argument errors
