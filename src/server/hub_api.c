@@ -266,6 +266,24 @@ static int h_whoami(struct bk_server *srv, struct bk_http_req *req) {
 
 /* ---- create / info / delete / list / move / settings ---- */
 
+/* Looks up namespace ns for creating a bucket in it (create, move target):
+ * 0 with *out when the caller may write there, else 1 after replying 404
+ * (unknown namespace) or 403 (read-only token / no write role). */
+static int load_ns_writable(struct bk_server *srv, struct bk_http_req *req, const char *ns,
+                            bk_ns *out) {
+  int rc = bk_db_ns_get(srv->db, ns, out);
+  if (rc == BK_ENOTFOUND)
+    return bk_http_error(req, 404, NULL, "namespace '%.100s' not found", ns), 1;
+  if (rc) return hub_store_error(req, rc);
+  int role;
+  rc = bk_auth_ns_role(srv, &req->auth, out->id, &role);
+  if (rc) return hub_store_error(req, rc);
+  if (role >= BK_ROLE_WRITE) return 0;
+  if (req->auth.role < BK_ROLE_WRITE)
+    return bk_http_error(req, 403, NULL, "this token is read-only; a write token is required"), 1;
+  return bk_http_error(req, 403, NULL, "no write permission on namespace '%s'", out->name), 1;
+}
+
 static int h_create(struct bk_server *srv, struct bk_http_req *req, const char *ns,
                     const char *name) {
   if (check_token(req)) return 1;
@@ -287,20 +305,9 @@ static int h_create(struct bk_server *srv, struct bk_http_req *req, const char *
   }
   cJSON_Delete(j);
   bk_ns nsr;
-  int rc = bk_db_ns_get(srv->db, ns, &nsr);
-  if (rc == BK_ENOTFOUND)
-    return bk_http_error(req, 404, NULL, "namespace '%.100s' not found", ns), 1;
-  if (rc) return hub_store_error(req, rc);
-  int role;
-  rc = bk_auth_ns_role(srv, &req->auth, nsr.id, &role);
-  if (rc) return hub_store_error(req, rc);
-  if (role < BK_ROLE_WRITE) {
-    if (req->auth.role < BK_ROLE_WRITE)
-      return bk_http_error(req, 403, NULL, "this token is read-only; a write token is required"), 1;
-    return bk_http_error(req, 403, NULL, "no write permission on namespace '%s'", nsr.name), 1;
-  }
+  if (load_ns_writable(srv, req, ns, &nsr)) return 1;
   bk_bucket b;
-  rc = bk_db_bucket_create(srv->db, nsr.id, name, priv > 0, &b);
+  int rc = bk_db_bucket_create(srv->db, nsr.id, name, priv > 0, &b);
   if (rc == BK_EEXIST)
     return bk_http_error(req, 409, NULL, "You already created this bucket: %s/%s", nsr.name, name), 1;
   if (rc) return hub_store_error(req, rc);
@@ -483,18 +490,10 @@ static int h_move(struct bk_server *srv, struct bk_http_req *req) {
   bk_bucket b;
   if (hub_load_bucket(srv, req, fns, fname, BK_ROLE_ADMIN, &b, NULL)) return 1;
   bk_ns target;
-  int rc = bk_db_ns_get(srv->db, tns, &target);
-  if (rc == BK_ENOTFOUND)
-    return bk_http_error(req, 404, NULL, "namespace '%s' not found", tns), 1;
-  if (rc) return hub_store_error(req, rc);
-  int role;
-  rc = bk_auth_ns_role(srv, &req->auth, target.id, &role);
-  if (rc) return hub_store_error(req, rc);
-  if (role < BK_ROLE_WRITE)
-    return bk_http_error(req, 403, NULL, "no write permission on namespace '%s'", target.name), 1;
+  if (load_ns_writable(srv, req, tns, &target)) return 1;
   if (target.id == b.ns_id && !strcmp(tname, b.name))
     return bk_http_error(req, 400, NULL, "source and destination are the same"), 1;
-  rc = bk_db_bucket_move(srv->db, b.id, target.id, tname);
+  int rc = bk_db_bucket_move(srv->db, b.id, target.id, tname);
   if (rc == BK_EEXIST)
     return bk_http_error(req, 409, NULL, "bucket %s/%s already exists", target.name, tname), 1;
   if (rc) return hub_store_error(req, rc);
