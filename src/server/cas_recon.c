@@ -15,6 +15,7 @@
 #include "buckets/blobstore.h"
 #include "buckets/db.h"
 #include "buckets/error.h"
+#include "buckets/file_access.h"
 #include "server/cas_internal.h"
 #include "server/http.h"
 #include "server/server.h"
@@ -234,12 +235,27 @@ static int reply_json(struct bk_http_req *req, bk_buf *js) {
   return 1;
 }
 
+/* 1 when the token's bucket may read fh (it lists or was granted the file;
+ * the empty file, all-zero hash, has no content and is readable by any
+ * token); otherwise replies 404 (as for an unknown hash: no existence leak)
+ * or a store error and returns 0. */
+static int check_readable(struct bk_server *srv, struct bk_http_req *req,
+                          const struct cas_claims *c, const bk_hash *fh) {
+  if (bk_hash_is_zero(fh)) return 1;
+  int rc = bk_db_bucket_file_readable(srv->db, c->bucket_id, fh);
+  if (rc == 1) return 1;
+  if (rc < 0) return cas_reply_store_error(req, rc, "file access check"), 0;
+  bk_http_error(req, 404, "FileNotFound", "no such file in CAS");
+  return 0;
+}
+
 int cas_get_reconstruction(struct bk_server *srv, struct bk_http_req *req, const char *seg,
                            int v2) {
   struct cas_claims c;
   if (!cas_auth(srv, req, 0, &c)) return 1;
   bk_hash fh;
   if (!cas_path_hash(req, seg, &fh)) return 1;
+  if (!check_readable(srv, req, &c, &fh)) return 1;
 
   uint64_t size = 0;
   bk_file_term *ft = NULL;
@@ -309,6 +325,12 @@ int cas_get_reconstruction_batch(struct bk_server *srv, struct bk_http_req *req)
       free(first);
       free(l.t);
       return bk_http_error(req, 400, "InvalidHash", "file_id must be a 64-character hex hash"), 1;
+    }
+    if (!check_readable(srv, req, &c, &ids[k])) {
+      free(ids);
+      free(first);
+      free(l.t);
+      return 1;
     }
     uint64_t size = 0, off;
     bk_file_term *ft = NULL;

@@ -289,4 +289,20 @@ bk_req DELETE /api/buckets/alice/tmpb "$TOK"
 bk_req GET "/v1/chunks/default-merkledb/$FIRST" "$TT"
 bk_expect "token of a deleted bucket -> 401" 401 "$BK_STATUS"
 
+# a CAS token is bound to its bucket: another user's token (for a bucket of
+# their own) cannot reconstruct a file of alice's private bucket, even when
+# the file hash is known
+MTOK=$(bk_user_token mallory write)
+bk_req POST /api/buckets/mallory/mine "$MTOK" -H 'Content-Type: application/json' --data-binary '{}'
+bk_req GET /api/buckets/mallory/mine/xet-read-token "$MTOK"
+MT=$(bk_json 'j["accessToken"]')
+bk_req GET "/v1/reconstructions/$H1" "$MT"
+bk_expect "other bucket's token: v1 reconstruction of a private file -> 404" 404 "$BK_STATUS"
+bk_req GET "/v2/reconstructions/$H1" "$MT"
+bk_expect "other bucket's token: v2 reconstruction of a private file -> 404" 404 "$BK_STATUS"
+bk_req GET "/v1/reconstructions?file_id=$H1" "$MT"
+bk_expect "other bucket's token: batch reconstruction of a private file -> 404" 404 "$BK_STATUS"
+bk_req GET "/v1/reconstructions/$H1" "$RT"
+bk_expect "own bucket's read token still reconstructs" 200 "$BK_STATUS"
+
 bk_summary
