@@ -323,12 +323,13 @@ int bk_http_parse_target(const char *uri, char **raw_path, char **query, char **
   *raw_path = *query = *path = NULL;
   *path_len = 0;
   *err = "out of memory";
-  const char *qm = strchr(uri, '?');
-  size_t plen = qm ? (size_t)(qm - uri) : strlen(uri);
-  const char *hash = memchr(uri, '#', plen);
-  if (hash) plen = (size_t)(hash - uri);
+  /* path [ "?" query ] [ "#" fragment ] (clients do not send fragments) */
+  const char *hash = strchr(uri, '#');
+  size_t ulen = hash ? (size_t)(hash - uri) : strlen(uri);
+  const char *qm = memchr(uri, '?', ulen);
+  size_t plen = qm ? (size_t)(qm - uri) : ulen;
   *raw_path = strndup(uri, plen);
-  *query = strdup(qm ? qm + 1 : "");
+  *query = qm ? strndup(qm + 1, ulen - plen - 1) : strdup("");
   if (!*raw_path || !*query) return 500;
   const char *rp = *raw_path;
   *err = "bad request target";

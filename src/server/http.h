@@ -136,8 +136,8 @@ int bk_http_escape(bk_buf *b, const char *s, int keep_slash);
  * is no usable Range (ignore it: full body), -1 when unsatisfiable (416). */
 int bk_http_parse_range(const char *hdr, uint64_t size, uint64_t *start, uint64_t *end);
 /* Splits a raw request target ("/path?query#fragment") the way bucketd routes
- * it: *raw_path (still encoded, fragment cut), *query (after '?', "" when
- * none) and *path, the path percent-decoded once (*path_len bytes). A path
+ * it: *raw_path (still encoded), *query (between '?' and '#', "" when none;
+ * the fragment is dropped) and *path, the path percent-decoded once (*path_len bytes). A path
  * whose '%' does not start a valid escape is taken literally, undecoded;
  * "%00" anywhere, a path not starting with '/' and a decoded path that is
  * not valid UTF-8 are refused. Returns 0, or the HTTP status to answer (400,

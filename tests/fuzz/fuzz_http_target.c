@@ -36,6 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ASSERT(plen <= strlen(raw));
     ASSERT(bk_utf8_valid(path, plen));
     ASSERT(!strchr(raw, '?') && !strchr(raw, '#'));
+    ASSERT(!strchr(query, '#'));
     struct bk_http_req req;
     memset(&req, 0, sizeof req);
     int rc = bk_http_parse_query(&req, query);

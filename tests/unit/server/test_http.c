@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "buckets/buf.h"
+#include "buckets/error.h"
 #include "buckets/hash.h"
 #include "server/http.h"
 #include "server/jsonout.h"
@@ -101,6 +102,98 @@ static void test_utf8(void) {
   CHECK(bk_utf8_valid("", 0));
 }
 
+/* parses uri; returns the status and fills path (decoded) and query */
+static int target(const char *uri, char *path, char *query) {
+  char *raw = NULL, *q = NULL, *p = NULL;
+  size_t plen = 99;
+  const char *err = NULL;
+  int st = bk_http_parse_target(uri, &raw, &q, &p, &plen, &err);
+  path[0] = query[0] = 0;
+  if (st == 0) {
+    CHECK(err == NULL);
+    CHECK_EQ_INT(plen, strlen(p));
+    strcpy(path, p);
+    strcpy(query, q);
+  } else {
+    CHECK(err != NULL);
+  }
+  free(raw);
+  free(q);
+  free(p);
+  return st;
+}
+
+static void test_target(void) {
+  char p[256], q[256];
+  CHECK_EQ_INT(target("/api/buckets/a/b/tree/x%2Fy?limit=5&cursor=Zg", p, q), 0);
+  CHECK_EQ_STR(p, "/api/buckets/a/b/tree/x/y");
+  CHECK_EQ_STR(q, "limit=5&cursor=Zg");
+  CHECK_EQ_INT(target("/a/b#frag?x=1", p, q), 0); /* a '?' inside the fragment is no query */
+  CHECK_EQ_STR(p, "/a/b");
+  CHECK_EQ_STR(q, "");
+  CHECK_EQ_INT(target("/a/b?x=1#frag", p, q), 0);
+  CHECK_EQ_STR(p, "/a/b");
+  CHECK_EQ_STR(q, "x=1");
+  CHECK_EQ_INT(target("/r/100%.txt", p, q), 0); /* stray '%': the whole path literal */
+  CHECK_EQ_STR(p, "/r/100%.txt");
+  CHECK_EQ_INT(target("/r/100%.txt%41", p, q), 0);
+  CHECK_EQ_STR(p, "/r/100%.txt%41");
+  CHECK_EQ_INT(target("/%e2%82%ac", p, q), 0);
+  CHECK_EQ_STR(p, "/\xe2\x82\xac");
+  CHECK_EQ_INT(target("/a%00b", p, q), 400);
+  CHECK_EQ_INT(target("/a%00", p, q), 400);
+  CHECK_EQ_INT(target("/%c0%ae", p, q), 400);   /* overlong after decoding */
+  CHECK_EQ_INT(target("/\xff", p, q), 400);      /* raw invalid UTF-8 */
+  CHECK_EQ_INT(target("*", p, q), 400);
+  CHECK_EQ_INT(target("", p, q), 400);
+  CHECK_EQ_INT(target("http://x/a", p, q), 400);
+}
+
+static void test_query(void) {
+  struct bk_http_req r;
+  memset(&r, 0, sizeof r);
+  CHECK_EQ_INT(bk_http_parse_query(&r, "a=1&&b&c=x+y%2Bz&a=2&=v"), 0);
+  CHECK_EQ_INT(r.nparams, 5);
+  CHECK_EQ_STR(bk_http_param(&r, "a"), "1"); /* first wins */
+  CHECK_EQ_STR(bk_http_param(&r, "b"), "");
+  CHECK_EQ_STR(bk_http_param(&r, "c"), "x y+z");
+  CHECK_EQ_STR(bk_http_param(&r, ""), "v");
+  CHECK(bk_http_param(&r, "d") == NULL);
+  size_t before = r.nparams;
+  CHECK(bk_http_parse_query(&r, "x=%zz") != 0);
+  CHECK_EQ_INT(r.nparams, before);
+  CHECK(bk_http_parse_query(&r, "y=%00") != 0);
+  for (size_t i = 0; i < r.nparams; i++) {
+    free(r.params[i].key);
+    free(r.params[i].val);
+  }
+  free(r.params);
+  memset(&r, 0, sizeof r);
+  char big[4096];
+  size_t n = 0;
+  for (int i = 0; i < BK_HTTP_MAX_PARAMS + 1; i++) n += (size_t)snprintf(big + n, sizeof big - n, "p=%d&", i % 10);
+  CHECK_EQ_INT(bk_http_parse_query(&r, big), BK_ELIMIT);
+  CHECK_EQ_INT(r.nparams, BK_HTTP_MAX_PARAMS);
+  for (size_t i = 0; i < r.nparams; i++) {
+    free(r.params[i].key);
+    free(r.params[i].val);
+  }
+  free(r.params);
+}
+
+static void test_bearer(void) {
+  struct bk_kv h = {(char *)"AUTHORIZATION", (char *)"  bearer   hf_abc"};
+  struct bk_http_req r;
+  memset(&r, 0, sizeof r);
+  r.headers = &h;
+  r.nheaders = 1;
+  CHECK_EQ_STR(bk_http_bearer(&r), "hf_abc");
+  h.val = (char *)"Bearer ";
+  CHECK(bk_http_bearer(&r) == NULL);
+  h.val = (char *)"Basic abc";
+  CHECK(bk_http_bearer(&r) == NULL);
+}
+
 static void test_iso8601(void) {
   char t[32];
   bk_iso8601_ms(0, t);
@@ -140,6 +233,9 @@ int main(void) {
   RUN(test_unescape);
   RUN(test_escape);
   RUN(test_utf8);
+  RUN(test_target);
+  RUN(test_query);
+  RUN(test_bearer);
   RUN(test_iso8601);
   RUN(test_json);
   return test_summary();
