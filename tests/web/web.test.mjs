@@ -2,7 +2,6 @@
 // driven by playwright-core, against a real bucketd started by
 // tests/integration/web.sh. Env: BK_URL, TOK_ALICE, TOK_BOB, SHOTS, CHROMIUM.
 // Prints "N passed, N failed" last.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
