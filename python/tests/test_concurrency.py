@@ -64,13 +64,15 @@ def test_concurrent_writers_threads_and_processes(api, bucket):
     writers = [threading.Thread(target=writer, args=(w,)) for w in range(WRITERS)]
     for t in readers + writers:
         t.start()
-    p = subprocess.Popen([sys.executable, "-c", proc_code], env=dict(os.environ))
-    for t in writers:
-        t.join()
-    assert p.wait(timeout=300) == 0
-    stop.set()
-    for t in readers:
-        t.join()
+    try:
+        p = subprocess.Popen([sys.executable, "-c", proc_code], env=dict(os.environ))
+        for t in writers:
+            t.join()
+        assert p.wait(timeout=300) == 0
+    finally:  # the readers must stop even when a writer failed
+        stop.set()
+        for t in readers:
+            t.join()
     assert errors == []
     final = HfFileSystem(skip_instance_cache=True).cat(path)
     assert final in versions
