@@ -228,7 +228,13 @@ static int load_file(bk_db *db, const bk_hash *fh, uint64_t *size, bk_file_term 
   return f.size > 0 ? bk_db_cas_file_terms(db, fh, ft, nft) : 0;
 }
 
-static int reply_json(struct bk_http_req *req, bk_buf *js) {
+/* Sends the reconstruction JSON built in js; rc is the result of building
+ * it (non-zero: it outgrew RECON_JSON_MAX -> 503). Frees js. Returns 1. */
+static int reply_json(struct bk_http_req *req, bk_buf *js, int rc) {
+  if (rc != 0) {
+    bk_buf_free(js);
+    return bk_http_error(req, 503, "InternalError", "reconstruction too large"), 1;
+  }
   bk_http_add_header(req, "Cache-Control", "no-store");
   bk_http_reply_buf(req, 200, "application/json", js);
   bk_buf_free(js);
@@ -292,11 +298,7 @@ int cas_get_reconstruction(struct bk_server *srv, struct bk_http_req *req, const
   if (rc == 0) rc = bk_buf_printf(&js, "}");
   free(fe);
   free(l.t);
-  if (rc != 0) {
-    bk_buf_free(&js);
-    return bk_http_error(req, 503, "InternalError", "reconstruction too large"), 1;
-  }
-  return reply_json(req, &js);
+  return reply_json(req, &js, rc);
 }
 
 /* GET /v1/reconstructions?file_id=H1&file_id=H2... (xet-core batch form):
@@ -369,11 +371,7 @@ int cas_get_reconstruction_batch(struct bk_server *srv, struct bk_http_req *req)
   free(first);
   free(fe);
   free(l.t);
-  if (rc != 0) {
-    bk_buf_free(&js);
-    return bk_http_error(req, 503, "InternalError", "reconstruction too large"), 1;
-  }
-  return reply_json(req, &js);
+  return reply_json(req, &js, rc);
 }
 
 /* ----------------------------------------------------- signed xorb ranges */
