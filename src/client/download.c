@@ -55,6 +55,19 @@ typedef struct fetch {
   size_t nuses, ucap;
 } fetch;
 
+/* Appends an entry to f->uses (growing it) and returns it, NULL when out of
+ * memory (f unchanged). The caller fills in every field. */
+static use *fetch_add_use(fetch *f) {
+  if (f->nuses == f->ucap) {
+    size_t nc = f->ucap ? f->ucap * 2 : 4;
+    use *nu = realloc(f->uses, nc * sizeof *nu);
+    if (!nu) return NULL;
+    f->uses = nu;
+    f->ucap = nc;
+  }
+  return &f->uses[f->nuses++];
+}
+
 typedef struct dl {
   bk_client *c;
   fetch *f;
@@ -486,18 +499,11 @@ static int fetch_file(bk_client *c, const char *bucket, const char *hash, int fu
         rc = bk_seterr(BK_EFORMAT, "reconstruction: no fetch entry for term %u", ti);
         break;
       }
-      fetch *f = &d.f[k];
-      if (f->nuses == f->ucap) {
-        size_t nc = f->ucap ? f->ucap * 2 : 4;
-        use *nu = realloc(f->uses, nc * sizeof *nu);
-        if (!nu) {
-          rc = bk_seterr(BK_ENOMEM, "out of memory");
-          break;
-        }
-        f->uses = nu;
-        f->ucap = nc;
+      use *u = fetch_add_use(&d.f[k]);
+      if (!u) {
+        rc = bk_seterr(BK_ENOMEM, "out of memory");
+        break;
       }
-      use *u = &f->uses[f->nuses++];
       u->t = &d.t;
       u->term = ti++;
       u->start = (uint32_t)cs;
@@ -822,18 +828,11 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
         rc = bk_seterr(BK_EFORMAT, "batch reconstruction: no fetch entry for a term");
         break;
       }
-      fetch *f = &d.f[k];
-      if (f->nuses == f->ucap) {
-        size_t nc = f->ucap ? f->ucap * 2 : 4;
-        use *nu = realloc(f->uses, nc * sizeof *nu);
-        if (!nu) {
-          rc = bk_seterr(BK_ENOMEM, "out of memory");
-          break;
-        }
-        f->uses = nu;
-        f->ucap = nc;
+      use *u = fetch_add_use(&d.f[k]);
+      if (!u) {
+        rc = bk_seterr(BK_ENOMEM, "out of memory");
+        break;
       }
-      use *u = &f->uses[f->nuses++];
       u->t = &tg[i];
       u->term = ti++;
       u->start = (uint32_t)cs;
