@@ -306,6 +306,22 @@ static void *dl_worker(void *arg) {
   return NULL;
 }
 
+/* Runs d's fetches on up to min(parallel, 4, fetches) threads, this one
+ * included. Returns 0 or the first worker error (message kept). */
+static int dl_run(const bk_client *c, dl *d) {
+  unsigned nt = c->parallel > 4 ? 4 : c->parallel;
+  if (nt > d->nf) nt = (unsigned)d->nf;
+  if (nt < 1) nt = 1;
+  pthread_t th[32];
+  unsigned started = 0;
+  for (unsigned i = 1; i < nt; i++)
+    if (pthread_create(&th[i], NULL, dl_worker, d) == 0) started = i;
+    else break;
+  dl_worker(d);
+  for (unsigned i = 1; i <= started; i++) pthread_join(th[i], NULL);
+  return d->err ? bk_seterr(d->err, "%s", d->errmsg) : 0;
+}
+
 static int add_fetch(fetch **arr, size_t *n, size_t *cap, const char *url, uint32_t cs,
                      uint32_t ce, uint64_t bs, uint64_t be) {
   if (*n == *cap) {
@@ -526,19 +542,7 @@ static int fetch_file(bk_client *c, const char *bucket, const char *hash, int fu
         rc = bk_seterr(BK_EIO, "ftruncate: %s", strerror(errno));
     }
   }
-  if (!rc) {
-    unsigned nt = c->parallel > 4 ? 4 : c->parallel;
-    if (nt > d.nf) nt = (unsigned)d.nf;
-    if (nt < 1) nt = 1;
-    pthread_t th[32];
-    unsigned started = 0;
-    for (unsigned i = 1; i < nt; i++)
-      if (pthread_create(&th[i], NULL, dl_worker, &d) == 0) started = i;
-      else break;
-    dl_worker(&d);
-    for (unsigned i = 1; i <= started; i++) pthread_join(th[i], NULL);
-    if (d.err) rc = bk_seterr(d.err, "%s", d.errmsg);
-  }
+  if (!rc) rc = dl_run(c, &d);
   if (!rc && full) {
     bk_hash root, fh, want;
     rc = bk_merkle_root(d.t.leaves, d.t.nleaves, &root);
@@ -852,19 +856,7 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
     tg[i].limit = total;
     if (ftruncate(tg[i].fd, (off_t)total)) rc = bk_seterr(BK_EIO, "ftruncate: %s", strerror(errno));
   }
-  if (!rc && d.nf) {
-    unsigned nt = c->parallel > 4 ? 4 : c->parallel;
-    if (nt > d.nf) nt = (unsigned)d.nf;
-    if (nt < 1) nt = 1;
-    pthread_t th[32];
-    unsigned started = 0;
-    for (unsigned i = 1; i < nt; i++)
-      if (pthread_create(&th[i], NULL, dl_worker, &d) == 0) started = i;
-      else break;
-    dl_worker(&d);
-    for (unsigned i = 1; i <= started; i++) pthread_join(th[i], NULL);
-    if (d.err) rc = bk_seterr(d.err, "%s", d.errmsg);
-  }
+  if (!rc && d.nf) rc = dl_run(c, &d);
   for (size_t i = 0; !rc && i < n; i++) {
     if (!tg[i].leaves) continue; /* empty file */
     bk_hash root, fh, want;
