@@ -277,6 +277,13 @@ static char *print_json(cJSON *j) {
   return s;
 }
 
+/* Prints j into *json (malloc'd, caller frees) and deletes j. */
+static int json_take(cJSON *j, char **json) {
+  *json = print_json(j);
+  cJSON_Delete(j);
+  return *json ? 0 : BK_ENOMEM;
+}
+
 /* Normalises a bucket id argument ("ns/name" or hf://buckets/ns/name, no path). */
 int bk_uri_parse_id(const char *in, char **id) {
   char *path = NULL;
@@ -311,9 +318,7 @@ static int create_result(const char *id, const char *url, char **json) {
   cJSON_AddStringToObject(o, "uri", uri);
   cJSON_AddStringToObject(o, "url", url);
   cJSON_AddStringToObject(o, "id", id);
-  *json = print_json(o);
-  cJSON_Delete(o);
-  return *json ? 0 : BK_ENOMEM;
+  return json_take(o, json);
 }
 
 int bk_bucket_create(bk_client *c, const char *bucket_id, int private_, const char *region,
@@ -476,10 +481,7 @@ int bk_bucket_list(bk_client *c, const char *ns, const char *search, char **json
   free(en);
   cJSON *arr;
   int rc = get_paged(c, path, what, &arr);
-  if (rc) return rc;
-  *json = print_json(arr);
-  cJSON_Delete(arr);
-  return *json ? 0 : BK_ENOMEM;
+  return rc ? rc : json_take(arr, json);
 }
 
 int bk_bucket_delete(bk_client *c, const char *bucket_id, int missing_ok) {
@@ -586,10 +588,7 @@ int bk_bucket_tree(bk_client *c, const char *bucket_id, const char *prefix, int 
   cJSON *arr;
   rc = bk_tree_json(c, id, prefix, recursive, &arr);
   free(id);
-  if (rc) return rc;
-  *json = print_json(arr);
-  cJSON_Delete(arr);
-  return *json ? 0 : BK_ENOMEM;
+  return rc ? rc : json_take(arr, json);
 }
 
 int bk_paths_info_json(bk_client *c, const char *id, const char *const *paths, size_t n,
@@ -641,10 +640,7 @@ int bk_bucket_paths_info(bk_client *c, const char *bucket_id, const char *const 
   cJSON *arr;
   rc = bk_paths_info_json(c, id, paths, n, &arr);
   free(id);
-  if (rc) return rc;
-  *json = print_json(arr);
-  cJSON_Delete(arr);
-  return *json ? 0 : BK_ENOMEM;
+  return rc ? rc : json_take(arr, json);
 }
 
 int bk_bucket_batch(bk_client *c, const char *bucket_id, const char *ndjson, char **json) {
