@@ -117,6 +117,21 @@ static void print_stats(cli *c, const bk_transfer_stats *st) {
           (double)st->bytes_sent / 1e6, (double)st->bytes_dedup / 1e6);
 }
 
+/* Executes plan with progress, then prints the transfer figures and the
+ * result. Returns the command's exit status. */
+static int execute(cli *c, bk_client *cl, bk_plan *plan, int force) {
+  bk_transfer_stats st;
+  memset(&st, 0, sizeof st);
+  cli_progress_attach(c);
+  int rc = bk_sync_execute_plan(cl, plan, force, &st);
+  cli_progress_done(c);
+  if (rc) return cli_fail_lib(rc);
+  print_stats(c, &st);
+  print_json_result(c, plan, &st);
+  if (c->format == FMT_HUMAN) printf("Sync completed.\n");
+  return 0;
+}
+
 int cmd_sync(cli *c, int argc, char **argv) {
   int del = 0, nodel = 0, itimes = 0, isizes = 0, existing = 0, iexisting = 0, dry = 0,
       verbose = 0, force = 0;
@@ -161,8 +176,6 @@ int cmd_sync(cli *c, int argc, char **argv) {
   }
   bk_client *cl = NULL;
   int rc;
-  bk_transfer_stats st;
-  memset(&st, 0, sizeof st);
   if (apply_file) {
     if (np || del || itimes || isizes || existing || iexisting || inc.n || exc.n || filter_from ||
         plan_file || dry) {
@@ -184,18 +197,9 @@ int cmd_sync(cli *c, int argc, char **argv) {
       goto out;
     }
     c->verbose = verbose;
-    cli_progress_attach(c);
     print_summary(c, &plan);
     if (c->format == FMT_HUMAN) printf("Executing plan...\n");
-    rc = bk_sync_execute_plan(cl, &plan, force, &st);
-    cli_progress_done(c);
-    if (rc) {
-      ret = cli_fail_lib(rc);
-      goto out;
-    }
-    print_stats(c, &st);
-    print_json_result(c, &plan, &st);
-    if (c->format == FMT_HUMAN) printf("Sync completed.\n");
+    ret = execute(c, cl, &plan, force);
     goto out;
   }
   if (np < 2) {
@@ -263,16 +267,7 @@ int cmd_sync(cli *c, int argc, char **argv) {
   if (c->format == FMT_HUMAN) printf("Syncing...\n");
   fflush(stdout);
   c->verbose = verbose;
-  cli_progress_attach(c);
-  rc = bk_sync_execute_plan(cl, &plan, 1, &st);
-  cli_progress_done(c);
-  if (rc) {
-    ret = cli_fail_lib(rc);
-    goto out;
-  }
-  print_stats(c, &st);
-  print_json_result(c, &plan, &st);
-  if (c->format == FMT_HUMAN) printf("Sync completed.\n");
+  ret = execute(c, cl, &plan, 1);
 out:
   bk_plan_free(&plan);
   free(text);
