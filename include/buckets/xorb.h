@@ -120,6 +120,23 @@ uint64_t bk_xorb_unpacked(const bk_xorb *x); /* sum of chunk lengths */
 /* With BK_XORB_KEEP_DATA: decoded bytes of chunk i. */
 const uint8_t *bk_xorb_chunk_data(const bk_xorb *x, size_t i);
 
+/* ---- streaming parser ----
+ * The same verification as bk_xorb_parse for a body that arrives in pieces
+ * of any size: every complete record is decoded and hashed as soon as its
+ * last byte is fed, so memory stays at one record (<= 8 + 256 KiB carried
+ * across feeds), one decoded chunk and the chunk table; a footer
+ * (BK_XORB_ALLOW_FOOTER, the only flag accepted) is kept (<= its maximum
+ * size) and checked at the end. Errors are sticky: once a feed fails, every
+ * later call returns the same code and message. Ownership: _new/_free; the
+ * bk_xorb from _finish is the caller's (bk_xorb_free) and has no data. */
+typedef struct bk_xorb_stream bk_xorb_stream;
+int bk_xorb_stream_new(unsigned flags, bk_xorb_stream **out);
+void bk_xorb_stream_free(bk_xorb_stream *s); /* NULL ok */
+int bk_xorb_stream_feed(bk_xorb_stream *s, const void *data, size_t n);
+/* End of the body: no partial record may remain; computes the xorb hash and
+ * compares it with expected (NULL: no check), validates the footer. */
+int bk_xorb_stream_finish(bk_xorb_stream *s, const bk_hash *expected, bk_xorb **out);
+
 /* Builds the stored footer (XorbObjectInfoV1) for a parsed xorb. */
 int bk_xorb_footer(const bk_xorb *x, bk_buf *out);
 

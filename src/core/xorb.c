@@ -486,6 +486,37 @@ static int check_footer(const bk_xorb *x, const uint8_t *f, size_t flen) {
   return 0;
 }
 
+/* Decodes the complete record at rec (header already validated) into dst,
+ * hashes the chunk and describes it in *c (chunk i at body offset off,
+ * content offset uoff). */
+static int verify_record(bk_xorb_codec *codec, const uint8_t *rec, uint8_t scheme,
+                         uint32_t clen, uint32_t ulen, uint8_t *dst, size_t i, size_t off,
+                         uint64_t uoff, bk_xorb_chunk *c) {
+  int rc = decode_payload(codec, scheme, rec + BK_XORB_RECORD_HEADER, clen, dst, ulen);
+  if (rc) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "%s", bk_errmsg());
+    return bk_seterr(rc, "chunk %zu at offset %zu: %s", i, off, msg);
+  }
+  bk_chunk_hash(dst, ulen, &c->hash);
+  c->record_offset = (uint32_t)off;
+  c->record_len = BK_XORB_RECORD_HEADER + clen;
+  c->unpacked_offset = (uint32_t)uoff;
+  c->unpacked_len = ulen;
+  c->scheme = scheme;
+  return 0;
+}
+
+/* The xorb hash over x's chunks, compared with expected (may be NULL). */
+static int finish_hash(bk_xorb *x, const bk_hash *expected) {
+  int rc = hash_of_chunks(x->chunks, x->n, &x->hash);
+  if (rc || !expected || bk_hash_eq(expected, &x->hash)) return rc;
+  char want[65], got[65];
+  bk_hash_to_hex(expected, want);
+  bk_hash_to_hex(&x->hash, got);
+  return bk_seterr(BK_EHASH, "xorb hash %s, expected %s", got, want);
+}
+
 int bk_xorb_parse(const uint8_t *data, size_t len, unsigned flags,
                   const bk_hash *expected, bk_xorb **out) {
   if (!out || (!data && len)) return bk_seterr(BK_EINVAL, "xorb parse: bad argument");
@@ -564,34 +595,16 @@ int bk_xorb_parse(const uint8_t *data, size_t len, unsigned flags,
       }
       dst = x->data + uoff;
     }
-    rc = decode_payload(codec, scheme, data + off + BK_XORB_RECORD_HEADER, clen, dst, ulen);
-    if (rc) {
-      char msg[200];
-      snprintf(msg, sizeof msg, "%s", bk_errmsg());
-      bk_seterr(rc, "chunk %zu at offset %zu: %s", i, off, msg);
-      goto fail;
-    }
     bk_xorb_chunk *c = &x->chunks[i];
-    bk_chunk_hash(dst, ulen, &c->hash);
-    c->record_offset = (uint32_t)off;
-    c->record_len = BK_XORB_RECORD_HEADER + clen;
-    c->unpacked_offset = (uint32_t)uoff;
-    c->unpacked_len = ulen;
-    c->scheme = scheme;
+    rc = verify_record(codec, data + off, scheme, clen, ulen, dst, i, off, uoff, c);
+    if (rc) goto fail;
     off += c->record_len;
     uoff += ulen;
   }
   x->n = n;
   x->body_len = body_len;
   x->unpacked = unpacked;
-  if ((rc = hash_of_chunks(x->chunks, n, &x->hash))) goto fail;
-  if (expected && !bk_hash_eq(expected, &x->hash)) {
-    char want[65], got[65];
-    bk_hash_to_hex(expected, want);
-    bk_hash_to_hex(&x->hash, got);
-    rc = bk_seterr(BK_EHASH, "xorb hash %s, expected %s", got, want);
-    goto fail;
-  }
+  if ((rc = finish_hash(x, expected))) goto fail;
   if (has_footer && (rc = check_footer(x, data + footer_at, len - footer_at))) goto fail;
   free(scratch);
   bk_xorb_codec_free(codec);
@@ -639,5 +652,193 @@ int bk_xorb_footer(const bk_xorb *x, bk_buf *out) {
   p += 16;
   bk_store_u32le(p, FOOTER_TOTAL(n) - 4);
   out->len += FOOTER_TOTAL(n);
+  return 0;
+}
+
+/* ------------------------------------------------------- streaming parser */
+
+struct bk_xorb_stream {
+  int allow_footer;
+  int err;            /* first failure, sticky */
+  char errmsg[256];
+  bk_xorb_codec *codec;
+  uint8_t *scratch;   /* one decoded chunk */
+  bk_buf carry;       /* the start of a record split across feeds */
+  bk_buf footer;      /* bytes after the last record (ALLOW_FOOTER) */
+  int in_footer;
+  bk_xorb_chunk *chunks;
+  size_t n, cap;
+  size_t off;         /* body bytes consumed as complete records */
+  uint64_t unpacked;
+};
+
+int bk_xorb_stream_new(unsigned flags, bk_xorb_stream **out) {
+  if (!out || (flags & BK_XORB_KEEP_DATA))
+    return bk_seterr(BK_EINVAL, "xorb stream: bad argument");
+  bk_xorb_stream *s = calloc(1, sizeof *s);
+  if (!s) return bk_seterr(BK_ENOMEM, "xorb stream: out of memory");
+  s->allow_footer = (flags & BK_XORB_ALLOW_FOOTER) != 0;
+  bk_buf_init(&s->carry, BK_XORB_RECORD_HEADER + BK_XORB_COMPRESSED_MAX);
+  bk_buf_init(&s->footer, FOOTER_MAX);
+  s->scratch = malloc(BK_XORB_CHUNK_MAX);
+  int rc = s->scratch ? bk_xorb_codec_new(&s->codec) : BK_ENOMEM;
+  if (rc) {
+    bk_xorb_stream_free(s);
+    return bk_seterr(rc, "xorb stream: out of memory");
+  }
+  *out = s;
+  return 0;
+}
+
+void bk_xorb_stream_free(bk_xorb_stream *s) {
+  if (!s) return;
+  bk_xorb_codec_free(s->codec);
+  free(s->scratch);
+  bk_buf_free(&s->carry);
+  bk_buf_free(&s->footer);
+  free(s->chunks);
+  free(s);
+}
+
+/* Records the first failure (code and message) and returns it. */
+static int stream_fail(bk_xorb_stream *s, int rc) {
+  s->err = rc;
+  snprintf(s->errmsg, sizeof s->errmsg, "%s", bk_errmsg());
+  return rc;
+}
+
+/* Validates the header at rec (have bytes there, have >= 8). Returns 0 with
+ * the record's fields, 1 when the payload is not complete yet, or an error. */
+static int stream_header(bk_xorb_stream *s, const uint8_t *rec, size_t have, uint8_t *scheme,
+                         uint32_t *clen, uint32_t *ulen) {
+  int rc = bk_xorb_record_header(rec, BK_XORB_RECORD_HEADER + BK_XORB_COMPRESSED_MAX, scheme,
+                                 clen, ulen);
+  if (rc) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "%s", bk_errmsg());
+    return bk_seterr(rc, "chunk %zu at offset %zu: %s", s->n, s->off, msg);
+  }
+  if (s->n == BK_XORB_MAX_CHUNKS)
+    return bk_seterr(BK_ELIMIT, "xorb has more than %u chunks", BK_XORB_MAX_CHUNKS);
+  if (s->off + BK_XORB_RECORD_HEADER + *clen > BK_XORB_MAX_BYTES)
+    return bk_seterr(BK_ELIMIT, "xorb body exceeds %u bytes", BK_XORB_MAX_BYTES);
+  if (s->unpacked + *ulen > BK_XORB_MAX_BYTES)
+    return bk_seterr(BK_ELIMIT, "xorb content exceeds %u bytes", BK_XORB_MAX_BYTES);
+  return have < BK_XORB_RECORD_HEADER + (size_t)*clen ? 1 : 0;
+}
+
+/* Decodes and hashes one complete record (header validated). */
+static int stream_record(bk_xorb_stream *s, const uint8_t *rec, uint8_t scheme, uint32_t clen,
+                         uint32_t ulen) {
+  if (s->n == s->cap) { /* grows with records actually received */
+    size_t nc = s->cap ? s->cap * 2 : 256;
+    if (nc > BK_XORB_MAX_CHUNKS) nc = BK_XORB_MAX_CHUNKS;
+    bk_xorb_chunk *c = realloc(s->chunks, nc * sizeof *c);
+    if (!c) return bk_seterr(BK_ENOMEM, "xorb stream: out of memory");
+    s->chunks = c;
+    s->cap = nc;
+  }
+  int rc = verify_record(s->codec, rec, scheme, clen, ulen, s->scratch, s->n, s->off,
+                         s->unpacked, &s->chunks[s->n]);
+  if (rc) return rc;
+  s->n++;
+  s->off += BK_XORB_RECORD_HEADER + (size_t)clen;
+  s->unpacked += ulen;
+  return 0;
+}
+
+/* Moves bytes into the carry until it holds a complete record, then
+ * verifies it. Returns bytes taken from p, or a negative error. */
+static long stream_fill_carry(bk_xorb_stream *s, const uint8_t *p, size_t n) {
+  size_t take = 0;
+  if (s->carry.len < BK_XORB_RECORD_HEADER) {
+    take = BK_XORB_RECORD_HEADER - s->carry.len;
+    if (take > n) take = n;
+    bk_buf_append(&s->carry, p, take); /* within the carry's cap */
+    if (s->carry.len < BK_XORB_RECORD_HEADER) return (long)take;
+  }
+  uint8_t scheme;
+  uint32_t clen, ulen;
+  int rc = stream_header(s, s->carry.p, s->carry.len, &scheme, &clen, &ulen);
+  if (rc < 0) return rc;
+  size_t more = BK_XORB_RECORD_HEADER + (size_t)clen - s->carry.len;
+  if (more > n - take) more = n - take;
+  bk_buf_append(&s->carry, p + take, more);
+  take += more;
+  if (s->carry.len < BK_XORB_RECORD_HEADER + (size_t)clen) return (long)take;
+  rc = stream_record(s, s->carry.p, scheme, clen, ulen);
+  bk_buf_reset(&s->carry);
+  return rc < 0 ? rc : (long)take;
+}
+
+int bk_xorb_stream_feed(bk_xorb_stream *s, const void *data, size_t n) {
+  if (!s || (!data && n)) return bk_seterr(BK_EINVAL, "xorb stream: bad argument");
+  if (s->err) return bk_seterr(s->err, "%s", s->errmsg);
+  const uint8_t *p = data;
+  while (n > 0) {
+    if (s->in_footer) {
+      if (bk_buf_append(&s->footer, p, n) != 0)
+        return stream_fail(s, bk_seterr(BK_ELIMIT, "xorb footer exceeds %u bytes", FOOTER_MAX));
+      return 0;
+    }
+    if (s->carry.len > 0) {
+      long took = stream_fill_carry(s, p, n);
+      if (took < 0) return stream_fail(s, (int)took);
+      p += took;
+      n -= (size_t)took;
+      continue;
+    }
+    /* at a record boundary: a footer starts with 'X', a record with 0 */
+    if (s->allow_footer && p[0] == 'X') {
+      s->in_footer = 1;
+      continue;
+    }
+    uint8_t scheme;
+    uint32_t clen, ulen;
+    int rc = n < BK_XORB_RECORD_HEADER ? 1 : stream_header(s, p, n, &scheme, &clen, &ulen);
+    if (rc < 0) return stream_fail(s, rc);
+    if (rc == 1) { /* split record: keep its start */
+      long took = stream_fill_carry(s, p, n);
+      if (took < 0) return stream_fail(s, (int)took);
+      p += took;
+      n -= (size_t)took;
+      continue;
+    }
+    if ((rc = stream_record(s, p, scheme, clen, ulen))) return stream_fail(s, rc);
+    p += BK_XORB_RECORD_HEADER + (size_t)clen;
+    n -= BK_XORB_RECORD_HEADER + (size_t)clen;
+  }
+  return 0;
+}
+
+int bk_xorb_stream_finish(bk_xorb_stream *s, const bk_hash *expected, bk_xorb **out) {
+  if (!s || !out) return bk_seterr(BK_EINVAL, "xorb stream: bad argument");
+  *out = NULL;
+  if (s->err) return bk_seterr(s->err, "%s", s->errmsg);
+  if (s->carry.len > 0)
+    return stream_fail(s, bk_seterr(BK_ETRUNCATED, "xorb ends inside chunk %zu at offset %zu",
+                                    s->n, s->off));
+  if (s->n == 0) return stream_fail(s, bk_seterr(BK_EFORMAT, "xorb holds no chunk records"));
+  const bk_buf *f = &s->footer;
+  int stray = f->len == 4 && memcmp(f->p, "XETB", 4) == 0;
+  int footer = f->len >= 7 && memcmp(f->p, FOOTER_IDENT, 7) == 0;
+  if (s->in_footer && !stray && !footer)
+    return stream_fail(s, bk_seterr(BK_EVERSION, "chunk %zu at offset %zu: record version %u "
+                                                 "(only 0 is known)", s->n, s->off, f->p[0]));
+  bk_xorb *x = calloc(1, sizeof *x);
+  if (!x) return stream_fail(s, bk_seterr(BK_ENOMEM, "xorb stream: out of memory"));
+  x->chunks = s->chunks;
+  x->n = s->n;
+  x->body_len = s->off;
+  x->unpacked = s->unpacked;
+  s->chunks = NULL;
+  s->n = s->cap = 0;
+  int rc = finish_hash(x, expected);
+  if (!rc && footer) rc = check_footer(x, f->p, f->len);
+  if (rc) {
+    bk_xorb_free(x);
+    return stream_fail(s, rc);
+  }
+  *out = x;
   return 0;
 }

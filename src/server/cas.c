@@ -49,6 +49,12 @@ size_t cas_body_limit(const char *method, const char *path) {
   return 0;
 }
 
+int cas_body_start(struct bk_server *srv, struct bk_http_req *req) {
+  const char *seg = after(req->path, P_XORB);
+  if (!seg || strcmp(req->method, "POST") != 0) return 0;
+  return cas_xorb_start(srv, req, seg);
+}
+
 int cas_path_hash(struct bk_http_req *req, const char *seg, bk_hash *out) {
   if (strlen(seg) != BK_HASH_HEX_LEN || bk_hash_parse(seg, out) != 0) {
     bk_http_error(req, 400, "InvalidHash", "expected a 64-character hex hash in the path");

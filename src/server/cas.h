@@ -12,7 +12,9 @@
  * See docs/cas.md for the design and every choice where spec and clients differ.
  *
  * The router calls cas_body_limit() before reading a body (0 = not a CAS
- * route) and cas_handle() after; cas_handle returns 1 when it replied.
+ * route), cas_body_start() before the first body byte (xorb uploads stream
+ * their body; 1 = it replied already) and cas_handle() after; cas_handle
+ * returns 1 when it replied.
  */
 #ifndef BUCKETD_CAS_H
 #define BUCKETD_CAS_H
@@ -24,5 +26,6 @@ struct bk_http_req;
 
 int cas_handle(struct bk_server *srv, struct bk_http_req *req);
 size_t cas_body_limit(const char *method, const char *path);
+int cas_body_start(struct bk_server *srv, struct bk_http_req *req);
 
 #endif

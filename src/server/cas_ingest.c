@@ -1,9 +1,4 @@
-/* CAS ingest: POST /v1/xorbs/default/{hash} and POST /v1|v2/shards.
- *
- * Xorbs: the whole body (<= 64 MiB, capped by the router before reading) is
- * parsed and fully verified by bk_xorb_parse (every record, every chunk hash,
- * the xorb hash against the URL); only then is it stored durably (blob first,
- * then the db row with its chunk table).
+/* CAS ingest: POST /v1|v2/shards (xorbs stream through cas_xorb.c).
  *
  * Shards: parsed (with or without footer), then every file is re-derived
  * from the stored chunk tables: each term's chunks must exist, their lengths
@@ -32,86 +27,6 @@
 #include "server/cas_internal.h"
 #include "server/http.h"
 #include "server/server.h"
-
-/* ------------------------------------------------------------------ xorbs */
-
-/* The blob is written (and fdatasync'ed) by a helper thread while the
- * request thread verifies the body, so the disk flush overlaps the hashing.
- * The temp file only becomes the blob (commit: fsync, rename, fsync dir)
- * once the verification passed; otherwise it is removed. */
-typedef struct xorb_writer {
-  bk_blobstore *bs;
-  const uint8_t *data;
-  size_t len;
-  bk_blob_writer *w;
-  int rc; /* on failure the request thread falls back to a plain put */
-} xorb_writer;
-
-#define XORB_WRITE_PIECE (8u << 20)
-
-static void *xorb_write_thread(void *arg) {
-  xorb_writer *x = arg;
-  x->rc = bk_blob_writer_open(x->bs, BK_BLOB_XORB, &x->w);
-  /* write in pieces and start the writeback of each at once, so the final
-   * fdatasync only waits for the tail */
-  for (size_t off = 0; x->rc == 0 && off < x->len; off += XORB_WRITE_PIECE) {
-    size_t n = x->len - off < XORB_WRITE_PIECE ? x->len - off : XORB_WRITE_PIECE;
-    x->rc = bk_blob_writer_write(x->w, x->data + off, n);
-    if (x->rc == 0)
-      (void)sync_file_range(bk_blob_writer_fd(x->w), (off64_t)off, (off64_t)n,
-                            SYNC_FILE_RANGE_WRITE);
-  }
-  if (x->rc == 0 && fdatasync(bk_blob_writer_fd(x->w)) != 0)
-    x->rc = bk_seterr(BK_EIO, "fdatasync: %s", strerror(errno));
-  return NULL;
-}
-
-int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *seg) {
-  struct cas_claims c;
-  if (!cas_auth(srv, req, 1, &c)) return 1;
-  bk_hash want;
-  if (!cas_path_hash(req, seg, &want)) return 1;
-  if (req->body.len == 0) return bk_http_error(req, 400, "InvalidXorb", "empty xorb body"), 1;
-
-  /* start writing unless an intact-looking blob of that size is there */
-  uint64_t have = 0;
-  int present = bk_blob_stat(srv->blobs, BK_BLOB_XORB, &want, &have) == 0 &&
-                have == req->body.len;
-  xorb_writer wr = {srv->blobs, req->body.p, req->body.len, NULL, 0};
-  pthread_t th;
-  int threaded = !present && pthread_create(&th, NULL, xorb_write_thread, &wr) == 0;
-
-  bk_xorb *x = NULL;
-  int rc = bk_xorb_parse(req->body.p, req->body.len, BK_XORB_ALLOW_FOOTER, &want, &x);
-  char perr[512];
-  snprintf(perr, sizeof perr, "%s", rc ? bk_errmsg() : "");
-  if (threaded) pthread_join(th, NULL);
-  if (rc != 0) {
-    bk_blob_writer_abort(wr.w);
-    const char *code = rc == BK_EHASH ? "XorbHashMismatch" : "InvalidXorb";
-    return bk_http_error(req, 400, code, "xorb rejected (%s): %s", bk_strerror(rc), perr), 1;
-  }
-  if (threaded && wr.rc == 0) {
-    rc = bk_blob_writer_commit(wr.w, &want, NULL);
-  } else {
-    bk_blob_writer_abort(wr.w); /* NULL ok */
-    rc = present ? 0 : bk_blob_put(srv->blobs, BK_BLOB_XORB, &want, req->body.p, req->body.len, NULL);
-  }
-  int existed_row = 0;
-  for (int attempt = 0; rc == 0; attempt++) {
-    rc = bk_db_xorb_register(srv->db, srv->blobs, &want, req->body.len, bk_xorb_chunks(x),
-                             bk_xorb_count(x), &existed_row);
-    if (rc != BK_ENOTFOUND || attempt == 1) break;
-    /* a concurrent gc removed the blob between put and register: put it again */
-    rc = bk_blob_put(srv->blobs, BK_BLOB_XORB, &want, req->body.p, req->body.len, NULL);
-  }
-  bk_xorb_free(x);
-  if (rc == BK_ENOTFOUND)
-    return bk_http_error(req, 503, "ServiceUnavailable", "xorb storage raced with gc; retry"), 1;
-  if (rc != 0) return cas_reply_store_error(req, rc, "storing xorb");
-  bk_http_reply_json(req, 200, existed_row ? "{\"was_inserted\":false}" : "{\"was_inserted\":true}");
-  return 1;
-}
 
 /* ----------------------------------------------------------------- shards */
 

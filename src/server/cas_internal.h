@@ -1,7 +1,8 @@
 /* bucketd — internal seams between the CAS source files (owned by server-cas).
  *
  *   cas.c        routing, body caps, bearer-token auth, telemetry
- *   cas_ingest.c POST xorbs, POST shards (v1 JSON, v2 NDJSON)
+ *   cas_xorb.c   POST xorbs, verified and written while the body streams in
+ *   cas_ingest.c POST shards (v1 JSON, v2 NDJSON)
  *   cas_recon.c  GET reconstructions (v1, v2) and the signed xorb-range URLs
  *   cas_dedup.c  GET global dedup shards
  *
@@ -37,6 +38,9 @@ int cas_path_hash(struct bk_http_req *req, const char *seg, bk_hash *out);
  * store (BK_EDB/BK_EIO/BK_ENOMEM -> 500/503, others -> 400). Returns 1. */
 int cas_reply_store_error(struct bk_http_req *req, int rc, const char *what);
 
+/* Before the body of POST /v1/xorbs/default/{seg}: auth, hash, then sets
+ * req->body_sink. 1 = replied (refused), 0 = stream the body. */
+int cas_xorb_start(struct bk_server *srv, struct bk_http_req *req, const char *seg);
 int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *seg);
 int cas_post_shard(struct bk_server *srv, struct bk_http_req *req, int v2);
 int cas_get_reconstruction(struct bk_server *srv, struct bk_http_req *req, const char *seg,

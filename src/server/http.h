@@ -59,9 +59,23 @@ struct bk_http_req {
   size_t nheaders;
   char client_addr[64];  /* "127.0.0.1:54321" */
   struct bk_principal auth;
-  bk_buf body;           /* complete body (len 0 when none) */
+  bk_buf body;           /* complete body (len 0 when none, and always empty
+                            for a streamed body, below) */
   size_t body_limit;     /* the cap that was applied */
   struct bk_server *srv;
+
+  /* Streamed body. bk_router_body_start may set body_sink for a route that
+   * consumes its body as it arrives (xorb upload): every body piece then goes
+   * to body_sink instead of req->body (the cap still applies: past it the
+   * request is answered 413 and the handler never runs). The sink cannot
+   * fail the transfer; it remembers its own errors in body_state for the
+   * handler, which runs once the body is complete. body_free(body_state) is
+   * called exactly once when the request ends, however it ends (client gone,
+   * timeout, 413, after the handler). */
+  void (*body_sink)(struct bk_http_req *req, const uint8_t *data, size_t len);
+  void (*body_free)(void *body_state);
+  void *body_state;
+  uint64_t body_received; /* bytes of body seen so far (streamed or not) */
 
   /* internal (server.c / http.c) */
   void *conn;            /* struct MHD_Connection * */

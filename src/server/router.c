@@ -27,6 +27,10 @@ size_t bk_router_body_limit(const char *method, const char *path) {
   return BK_DEFAULT_BODY_MAX;
 }
 
+int bk_router_body_start(struct bk_server *srv, struct bk_http_req *req) {
+  return cas_body_start(srv, req);
+}
+
 void bk_router_dispatch(struct bk_server *srv, struct bk_http_req *req) {
   if (hub_api_handle(srv, req)) return;
   if (is_resolve(req->path)) {

@@ -15,6 +15,12 @@ struct bk_http_req;
 /* Upper bound on the request body for (method, decoded path). 0 = no body. */
 size_t bk_router_body_limit(const char *method, const char *path);
 
+/* Called once the headers are complete and the body cap is set, before any
+ * body byte: a route that streams its body sets req->body_sink here (see
+ * http.h), and may answer at once (bad token, bad hash) instead of reading a
+ * body it will refuse. Returns 1 when it answered, else 0. */
+int bk_router_body_start(struct bk_server *srv, struct bk_http_req *req);
+
 /* Answers the request (always queues a reply: 404 when nobody handles it). */
 void bk_router_dispatch(struct bk_server *srv, struct bk_http_req *req);
 

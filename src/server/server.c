@@ -84,6 +84,7 @@ static void ctx_free(struct conn_ctx *c) {
   free_kv(r->headers, r->nheaders);
   free_kv(r->out_headers, r->nout_headers);
   bk_buf_free(&r->body);
+  if (r->body_free) r->body_free(r->body_state);
   if (r->resp) MHD_destroy_response(r->resp);
   free(c);
 }
@@ -253,7 +254,7 @@ static int start_request(struct bk_server *srv, struct MHD_Connection *con,
     if (v > limit)
       return bk_http_error(r, 413, NULL, "request body too large (limit %zu bytes)", limit), 1;
   }
-  return 0;
+  return bk_router_body_start(srv, r);
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const char *url,
@@ -282,10 +283,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
       snprintf(c->req.err_code, sizeof c->req.err_code, "body-timeout");
       return MHD_NO;
     }
-    if (!c->too_big && bk_buf_append(&c->req.body, upload_data, n) != 0) {
-      c->too_big = 1;
-      bk_buf_free(&c->req.body);
-    }
+    struct bk_http_req *r = &c->req;
+    r->body_received += n;
+    if (r->body_received > r->body_limit) c->too_big = 1;
+    if (!c->too_big && r->body_sink) r->body_sink(r, (const uint8_t *)upload_data, n);
+    else if (!c->too_big && bk_buf_append(&r->body, upload_data, n) != 0) c->too_big = 1;
+    if (c->too_big) bk_buf_free(&r->body);
     if (c->too_big) {
       c->discarded += n;
       if (c->discarded > DISCARD_MAX) return MHD_NO;

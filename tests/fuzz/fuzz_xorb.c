@@ -1,7 +1,10 @@
-/* libFuzzer target: the xorb parser (bk_xorb_parse, bk_xorb_decode_chunk).
- * Arbitrary bytes must never crash, leak or over-allocate. When an input
- * parses, checks invariants: a stored footer built from it re-parses to the
- * same hash, and re-packing the decoded chunks gives the same xorb hash. */
+/* libFuzzer target: the xorb parser (bk_xorb_parse, bk_xorb_decode_chunk)
+ * and the streaming parser (bk_xorb_stream_*). Arbitrary bytes must never
+ * crash, leak or over-allocate. When an input parses, checks invariants: a
+ * stored footer built from it re-parses to the same hash, and re-packing the
+ * decoded chunks gives the same xorb hash. The stream, fed in pieces whose
+ * size comes from the input, must accept exactly what the parser accepts and
+ * find the same chunks. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,17 +61,40 @@ static void check_parsed(const uint8_t *data, bk_xorb *x) {
   }
 }
 
+/* Streams data in pieces and compares with the parser's result x (NULL
+ * when the parser refused the input). */
+static void check_stream(const uint8_t *data, size_t size, unsigned flags, const bk_xorb *x) {
+  size_t piece = size ? 1 + (size_t)data[size - 1] * 37 % 4099 : 1;
+  bk_xorb_stream *s = NULL;
+  ASSERT(bk_xorb_stream_new(flags, &s) == 0);
+  int rc = 0;
+  for (size_t off = 0; rc == 0 && off < size; off += piece)
+    rc = bk_xorb_stream_feed(s, data + off, size - off < piece ? size - off : piece);
+  bk_xorb *y = NULL;
+  if (rc == 0) rc = bk_xorb_stream_finish(s, NULL, &y);
+  bk_xorb_stream_free(s);
+  ASSERT((rc == 0) == (x != NULL));
+  if (!x) return;
+  ASSERT(bk_hash_eq(bk_xorb_hash_of(x), bk_xorb_hash_of(y)));
+  ASSERT(bk_xorb_count(x) == bk_xorb_count(y) && bk_xorb_body_len(x) == bk_xorb_body_len(y));
+  for (size_t i = 0; i < bk_xorb_count(x); i++) {
+    const bk_xorb_chunk *a = &bk_xorb_chunks(x)[i], *b = &bk_xorb_chunks(y)[i];
+    ASSERT(bk_hash_eq(&a->hash, &b->hash) && a->record_len == b->record_len &&
+           a->unpacked_len == b->unpacked_len);
+  }
+  bk_xorb_free(y);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bk_xorb *x = NULL;
-  if (bk_xorb_parse(data, size, 0, NULL, &x) == 0) {
-    check_parsed(data, x);
-    bk_xorb_free(x);
-  }
+  if (bk_xorb_parse(data, size, 0, NULL, &x) == 0) check_parsed(data, x);
+  check_stream(data, size, 0, x);
+  bk_xorb_free(x);
   x = NULL;
-  if (bk_xorb_parse(data, size, BK_XORB_ALLOW_FOOTER | BK_XORB_KEEP_DATA, NULL, &x) == 0) {
+  if (bk_xorb_parse(data, size, BK_XORB_ALLOW_FOOTER | BK_XORB_KEEP_DATA, NULL, &x) == 0)
     check_parsed(data, x);
-    bk_xorb_free(x);
-  }
+  check_stream(data, size, BK_XORB_ALLOW_FOOTER, x);
+  bk_xorb_free(x);
   /* single-record decoder into an exact-size buffer */
   uint32_t ulen = 0;
   if (bk_xorb_record_header(data, size, NULL, NULL, &ulen) == 0) {

@@ -105,8 +105,35 @@ bk_expect "body over 64 MiB -> 413" 413 "$BK_STATUS"
 rm -f "$D/big"
 bk_req POST "/v1/xorbs/default/$X0" "$RT" --data-binary @"$F0"
 bk_expect "read token cannot upload -> 403" 403 "$BK_STATUS"
+# Raw sockets: what curl cannot do. A refused upload is answered before its
+# body is sent; a client that vanishes mid-body leaves no temp file.
+raw_post() { # MODE HASH TOKEN -> prints the status line (or "none")
+  "$BK_PY" - "$BK_PORT" "$1" "$2" "$3" "$F0" <<'EOF'
+import socket, sys, time
+port, mode, h, tok, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+body = open(path, "rb").read()
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(("POST /v1/xorbs/default/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+           "Content-Length: %d\r\n\r\n" % (h, tok, 60 << 20)).encode())
+if mode == "early":  # headers only: the refusal must come without the body
+    try:
+        print(s.recv(200).split(b"\r\n")[0].decode() or "none")
+    except socket.timeout:
+        print("none")
+else:  # half the body, then hang up
+    s.sendall(body[: len(body) // 2])
+    time.sleep(0.5)
+    s.close()
+    time.sleep(0.5)
+    print("closed")
+EOF
+}
+bk_expect "a bad token is refused before the body is sent" "HTTP/1.1 401 Unauthorized" "$(raw_post early "$X0" nottoken)"
+bk_expect "a read token is refused before the body is sent" "HTTP/1.1 403 Forbidden" "$(raw_post early "$X0" "$RT")"
+bk_expect "a bad hash is refused before the body is sent" "HTTP/1.1 400 Bad Request" "$(raw_post early "zz${X0:2}" "$WT")"
+raw_post abort "$X0" "$WT" >/dev/null
 S2=$(state)
-bk_expect "state unchanged by bad xorbs" "$S1" "$S2"
+bk_expect "state unchanged by bad xorbs (no temp file left by an aborted upload)" "$S1" "$S2"
 bk_req POST "/v1/xorbs/default/$X0" "$WT" -H 'Transfer-Encoding: chunked' --data-binary @"$F0"
 bk_expect "valid xorb sent chunked is accepted" 200 "$BK_STATUS"
 bk_check "the stored xorb blob exists" test -n "$(find "$BK_DATA/blobs" -name "$X0")"

@@ -634,6 +634,152 @@ static void test_keep_data_growth(void) {
   free(d);
 }
 
+/* ---- streaming parser ---- */
+
+/* Feeds d[0..n) in pieces of `piece` bytes (0: one piece) and finishes. */
+static int stream_rc(const uint8_t *d, size_t n, size_t piece, unsigned flags,
+                     const bk_hash *exp, bk_xorb **out) {
+  bk_xorb_stream *s = NULL;
+  int rc = bk_xorb_stream_new(flags, &s);
+  if (rc) return rc;
+  if (!piece) piece = n ? n : 1;
+  for (size_t off = 0; rc == 0 && off < n; off += piece)
+    rc = bk_xorb_stream_feed(s, d + off, n - off < piece ? n - off : piece);
+  bk_xorb *x = NULL;
+  if (rc == 0) rc = bk_xorb_stream_finish(s, exp, &x);
+  bk_xorb_stream_free(s);
+  if (out) *out = x;
+  else bk_xorb_free(x);
+  return rc;
+}
+
+/* The stream gives what bk_xorb_parse gives, whatever the piece sizes. */
+static void test_stream_same_as_parse(void) {
+  size_t sizes[] = {1, 8191, 65536, 131072, 3, 100000, 131071, 9, 77777, 131072};
+  size_t n = sizeof sizes / sizeof *sizes, tot = 0;
+  for (size_t i = 0; i < n; i++) tot += sizes[i];
+  uint8_t *d = malloc(tot);
+  bk_xorb_builder *b;
+  bk_xorb_builder_new(1, &b);
+  size_t off = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (i % 3 == 0) fill_random(d + off, sizes[i]);
+    else if (i % 3 == 1) fill_text(d + off, sizes[i]);
+    else fill_bg4_friendly(d + off, sizes[i]);
+    bk_xorb_builder_add(b, d + off, sizes[i], NULL);
+    off += sizes[i];
+  }
+  bk_hash h;
+  const uint8_t *body;
+  size_t blen;
+  CHECK_EQ_INT(bk_xorb_builder_finish(b, &h, &body, &blen), 0);
+  bk_xorb *p = NULL;
+  CHECK_EQ_INT(bk_xorb_parse(body, blen, 0, &h, &p), 0);
+  bk_buf whole;
+  bk_buf_init(&whole, 1u << 27);
+  bk_buf_append(&whole, body, blen);
+  if (p) bk_xorb_footer(p, &whole);
+  size_t pieces[] = {0, 1, 7, 8, 9, 4096, 65536, 262151};
+  for (size_t k = 0; k < sizeof pieces / sizeof *pieces && p; k++) {
+    for (int footer = 0; footer < 2; footer++) {
+      bk_xorb *x = NULL;
+      CHECK_EQ_INT(stream_rc(whole.p, footer ? whole.len : blen, pieces[k],
+                             footer ? BK_XORB_ALLOW_FOOTER : 0, &h, &x), 0);
+      if (!x) continue;
+      CHECK(bk_hash_eq(bk_xorb_hash_of(x), &h));
+      CHECK_EQ_INT(bk_xorb_count(x), n);
+      CHECK_EQ_INT(bk_xorb_body_len(x), blen);
+      CHECK_EQ_INT(bk_xorb_unpacked(x), tot);
+      const bk_xorb_chunk *a = bk_xorb_chunks(x), *c = bk_xorb_chunks(p);
+      int same = 1;
+      for (size_t i = 0; i < n; i++)
+        same &= bk_hash_eq(&a[i].hash, &c[i].hash) && a[i].record_offset == c[i].record_offset &&
+                a[i].record_len == c[i].record_len && a[i].scheme == c[i].scheme &&
+                a[i].unpacked_offset == c[i].unpacked_offset &&
+                a[i].unpacked_len == c[i].unpacked_len;
+      CHECK(same);
+      bk_xorb_free(x);
+    }
+  }
+  /* a footer is refused without ALLOW_FOOTER; the 4-byte stray tail is taken */
+  CHECK(stream_rc(whole.p, whole.len, 4096, 0, &h, NULL) != 0);
+  bk_buf stray;
+  bk_buf_init(&stray, 1u << 27);
+  bk_buf_append(&stray, body, blen);
+  bk_buf_append(&stray, "XETB", 4);
+  CHECK_EQ_INT(stream_rc(stray.p, stray.len, 5, BK_XORB_ALLOW_FOOTER, &h, NULL), 0);
+  bk_buf_append(&stray, "L", 1); /* "XETBL": neither a footer nor the stray tail */
+  CHECK_EQ_INT(stream_rc(stray.p, stray.len, 0, BK_XORB_ALLOW_FOOTER, &h, NULL), BK_EVERSION);
+  CHECK(parse_rc(stray.p, stray.len, BK_XORB_ALLOW_FOOTER, &h) != 0);
+  /* a footer that lies about a chunk hash */
+  whole.p[blen + 40 + 12 + 5] ^= 1;
+  CHECK_EQ_INT(stream_rc(whole.p, whole.len, 1000, BK_XORB_ALLOW_FOOTER, &h, NULL), BK_EHASH);
+  bk_buf_free(&stray);
+  bk_buf_free(&whole);
+  bk_xorb_free(p);
+  bk_xorb_builder_free(b);
+  free(d);
+}
+
+static void test_stream_malformed(void) {
+  uint8_t d[3000];
+  fill_text(d, sizeof d);
+  bk_xorb_builder *b;
+  bk_xorb_builder_new(1, &b);
+  bk_xorb_builder_add(b, d, 1000, NULL);
+  bk_xorb_builder_add(b, d + 1000, 2000, NULL);
+  bk_hash h;
+  const uint8_t *body;
+  size_t blen;
+  bk_xorb_builder_finish(b, &h, &body, &blen);
+  uint8_t *m = malloc(blen);
+  memcpy(m, body, blen);
+  /* empty, truncated in a header, truncated in a payload */
+  CHECK_EQ_INT(stream_rc(m, 0, 0, 0, NULL, NULL), BK_EFORMAT);
+  CHECK_EQ_INT(stream_rc(m, 5, 1, 0, NULL, NULL), BK_ETRUNCATED);
+  CHECK_EQ_INT(stream_rc(m, blen - 1, 64, 0, NULL, NULL), BK_ETRUNCATED);
+  CHECK_EQ_INT(parse_rc(m, blen - 1, 0, NULL), BK_ETRUNCATED);
+  /* wrong expected hash */
+  bk_hash other = h;
+  other.b[0] ^= 1;
+  CHECK_EQ_INT(stream_rc(m, blen, 100, 0, &other, NULL), BK_EHASH);
+  /* bad version in the second record */
+  uint32_t first = bk_xorb_builder_chunks(b)[0].record_len;
+  m[first] = 1;
+  CHECK_EQ_INT(stream_rc(m, blen, 3, 0, NULL, NULL), BK_EVERSION);
+  m[first] = 0;
+  /* a corrupted payload: the chunk hash (or the frame) no longer matches */
+  m[first + 20] ^= 0x55;
+  CHECK(stream_rc(m, blen, 0, 0, &h, NULL) != 0);
+  m[first + 20] ^= 0x55;
+  /* errors are sticky: a later good feed still fails with the same code */
+  bk_xorb_stream *s = NULL;
+  CHECK_EQ_INT(bk_xorb_stream_new(0, &s), 0);
+  uint8_t bad[8] = {9, 1, 0, 0, 0, 1, 0, 0};
+  CHECK_EQ_INT(bk_xorb_stream_feed(s, bad, sizeof bad), BK_EVERSION);
+  CHECK_EQ_INT(bk_xorb_stream_feed(s, m, blen), BK_EVERSION);
+  bk_xorb *x = NULL;
+  CHECK_EQ_INT(bk_xorb_stream_finish(s, NULL, &x), BK_EVERSION);
+  CHECK(x == NULL);
+  bk_xorb_stream_free(s);
+  /* KEEP_DATA is not a streaming mode */
+  s = NULL;
+  CHECK_EQ_INT(bk_xorb_stream_new(BK_XORB_KEEP_DATA, &s), BK_EINVAL);
+  /* an endless footer is cut at its maximum size */
+  CHECK_EQ_INT(bk_xorb_stream_new(BK_XORB_ALLOW_FOOTER, &s), 0);
+  CHECK_EQ_INT(bk_xorb_stream_feed(s, m, blen), 0);
+  uint8_t *junk = calloc(1, 1u << 20);
+  junk[0] = 'X';
+  CHECK_EQ_INT(bk_xorb_stream_feed(s, junk, 1u << 20), BK_ELIMIT);
+  free(junk);
+  bk_xorb_stream_free(s);
+  /* a lying 24-bit length larger than the record cap */
+  uint8_t lie[16] = {0, 0xff, 0xff, 0xff, 1, 0x10, 0, 0};
+  CHECK_EQ_INT(stream_rc(lie, sizeof lie, 2, 0, NULL, NULL), BK_ELIMIT);
+  free(m);
+  bk_xorb_builder_free(b);
+}
+
 int main(void) {
   RUN(test_bg4);
   RUN(test_roundtrip_mixed);
@@ -645,5 +791,7 @@ int main(void) {
   RUN(test_malformed);
   RUN(test_foreign_frames);
   RUN(test_footer);
+  RUN(test_stream_same_as_parse);
+  RUN(test_stream_malformed);
   return test_summary();
 }

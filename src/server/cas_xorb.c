@@ -1,0 +1,140 @@
+/* CAS xorb upload: POST /v1/xorbs/default/{hash}, verified as it streams.
+ *
+ * cas_xorb_start runs when the headers are complete, before any body byte:
+ * it checks the CAS token (write scope) and the hash in the path, so a
+ * request that will be refused is answered at once instead of after 64 MiB.
+ * Then each body piece, as libmicrohttpd hands it over (xorb_sink):
+ *   1. goes through the streaming verifier (bk_xorb_stream: every complete
+ *      record is decoded and its chunk hash recomputed right away), and
+ *   2. is written to a temp file of the blob store, whose writeback is
+ *      started every 8 MiB, so the final flush only waits for the tail.
+ * No body is held in memory (one record at most). A blob of that name and
+ * exact size already stored is not written again (still fully verified).
+ * When the body is complete, cas_post_xorb finishes the verification (xorb
+ * hash against the URL, footer) and only then commits the temp file under
+ * the xorb hash (fsync, rename, fsync dir) and registers the row and chunk
+ * table. Any failure leaves nothing behind: the temp file is removed, also
+ * when the client goes away mid-body (body_free).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buckets/blobstore.h"
+#include "buckets/db.h"
+#include "buckets/error.h"
+#include "buckets/xorb.h"
+#include "server/cas_internal.h"
+#include "server/http.h"
+#include "server/server.h"
+
+#define WRITEBACK_STEP (8u << 20)
+
+typedef struct xorb_upload {
+  struct bk_server *srv;
+  bk_hash want;
+  bk_xorb_stream *verify;
+  bk_blob_writer *w;   /* NULL when the blob is stored already, or after a failure */
+  int present;         /* a blob of this name and size was stored at the start */
+  uint64_t flushed;    /* writeback started up to here */
+  int verify_rc;       /* first verification failure (sticky in the stream too) */
+  int store_rc;        /* first storage failure */
+  char msg[400];
+} xorb_upload;
+
+static void upload_free(void *state) {
+  xorb_upload *u = state;
+  if (!u) return;
+  bk_blob_writer_abort(u->w); /* NULL ok: committed writers are NULL here */
+  bk_xorb_stream_free(u->verify);
+  free(u);
+}
+
+static void xorb_sink(struct bk_http_req *req, const uint8_t *data, size_t len) {
+  xorb_upload *u = req->body_state;
+  if (u->verify_rc || u->store_rc) return; /* refused already: discard the rest */
+  int rc = bk_xorb_stream_feed(u->verify, data, len);
+  if (rc) {
+    u->verify_rc = rc;
+    snprintf(u->msg, sizeof u->msg, "%s", bk_errmsg());
+    bk_blob_writer_abort(u->w);
+    u->w = NULL;
+    return;
+  }
+  if (!u->w) return;
+  rc = bk_blob_writer_write(u->w, data, len);
+  if (rc) {
+    u->store_rc = rc;
+    snprintf(u->msg, sizeof u->msg, "%s", bk_errmsg());
+    bk_blob_writer_abort(u->w);
+    u->w = NULL;
+    return;
+  }
+  uint64_t size = bk_blob_writer_size(u->w);
+  if (size - u->flushed >= WRITEBACK_STEP) {
+    (void)sync_file_range(bk_blob_writer_fd(u->w), (off64_t)u->flushed,
+                          (off64_t)(size - u->flushed), SYNC_FILE_RANGE_WRITE);
+    u->flushed = size;
+  }
+}
+
+int cas_xorb_start(struct bk_server *srv, struct bk_http_req *req, const char *seg) {
+  struct cas_claims c;
+  if (!cas_auth(srv, req, 1, &c)) return 1;
+  bk_hash want;
+  if (!cas_path_hash(req, seg, &want)) return 1;
+  xorb_upload *u = calloc(1, sizeof *u);
+  if (!u) return bk_http_error(req, 503, "ServiceUnavailable", "out of memory"), 1;
+  u->srv = srv;
+  u->want = want;
+  req->body_state = u;
+  req->body_free = upload_free;
+  if (bk_xorb_stream_new(BK_XORB_ALLOW_FOOTER, &u->verify) != 0)
+    return bk_http_error(req, 503, "ServiceUnavailable", "out of memory"), 1;
+  /* an intact-looking blob of the announced size is not written again */
+  const char *cl = bk_http_header(req, "Content-Length");
+  uint64_t have = 0;
+  u->present = cl && bk_blob_stat(srv->blobs, BK_BLOB_XORB, &want, &have) == 0 &&
+               have == strtoull(cl, NULL, 10);
+  if (!u->present && bk_blob_writer_open(srv->blobs, BK_BLOB_XORB, &u->w) != 0)
+    return cas_reply_store_error(req, BK_EIO, "storing xorb");
+  req->body_sink = xorb_sink;
+  return 0;
+}
+
+int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *seg) {
+  (void)seg; /* checked by cas_xorb_start */
+  xorb_upload *u = req->body_state;
+  if (!u || req->body_sink != xorb_sink)
+    return bk_http_error(req, 500, "InternalError", "xorb upload was not streamed"), 1;
+  if (req->body_received == 0)
+    return bk_http_error(req, 400, "InvalidXorb", "empty xorb body"), 1;
+  if (u->store_rc) return cas_reply_store_error(req, BK_EIO, "storing xorb");
+  bk_xorb *x = NULL;
+  int rc = u->verify_rc ? u->verify_rc : bk_xorb_stream_finish(u->verify, &u->want, &x);
+  if (rc != 0) {
+    if (!u->verify_rc) snprintf(u->msg, sizeof u->msg, "%s", bk_errmsg());
+    const char *code = rc == BK_EHASH ? "XorbHashMismatch" : "InvalidXorb";
+    return bk_http_error(req, 400, code, "xorb rejected (%s): %s", bk_strerror(rc), u->msg), 1;
+  }
+  if (u->w) {
+    rc = bk_blob_writer_commit(u->w, &u->want, NULL);
+    u->w = NULL; /* released by commit, also on failure */
+  }
+  int existed_row = 0;
+  if (rc == 0)
+    rc = bk_db_xorb_register(srv->db, srv->blobs, &u->want, req->body_received,
+                             bk_xorb_chunks(x), bk_xorb_count(x), &existed_row);
+  bk_xorb_free(x);
+  /* a concurrent gc removed the blob between the start and the register:
+   * the bytes are gone with the body, so the client sends them again */
+  if (rc == BK_ENOTFOUND)
+    return bk_http_error(req, 503, "ServiceUnavailable", "xorb storage raced with gc; retry"), 1;
+  if (rc != 0) return cas_reply_store_error(req, rc, "storing xorb");
+  bk_http_reply_json(req, 200, existed_row ? "{\"was_inserted\":false}" : "{\"was_inserted\":true}");
+  return 1;
+}
