@@ -1,9 +1,10 @@
 /* buckets client — Xet download pipeline (xet.md §5 "Download algorithm").
  *
  * reconstruction (v2, falling back to v1 on 404/501) -> fetch entries
- * (single byte ranges, exactly as given) fetched in parallel threads ->
- * chunk records decoded (bk_xorb_decode_chunk) -> every chunk hashed; the
- * bytes are written at their file offset (pwrite into a temp file in the
+ * (single byte ranges, exactly as given) fetched in parallel threads -> each
+ * chunk record decoded as soon as it has arrived (no body buffer: a record
+ * split across network reads is carried) -> every chunk hashed; the bytes
+ * are written at their file offset (pwrite into a temp file in the
  * destination directory, or memcpy into a caller buffer for range reads).
  * For whole files the file hash is recomputed from the chunk hashes and
  * must equal the requested hash; then fsync, mtime, rename, fsync(dir).
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "buckets/error.h"
@@ -79,6 +79,8 @@ typedef struct dl {
   char errmsg[512];
   bk_transfer_stats *st;
   const char *bucket;
+  const char **fx; /* xorb of each fetch entry (owned by the cJSON tree) */
+  size_t *ord;     /* fetch entries sorted by (xorb, first chunk) */
 } dl;
 
 static void dl_fail(dl *d, int rc) {
@@ -114,118 +116,158 @@ static int out_write(target *d, int64_t vo, const uint8_t *p, size_t n) {
   return 0;
 }
 
-#define STAGE_BYTES (8u << 20)
+#define WRITEBACK_STEP (8u << 20)
 
+/* Per worker: the codec, one decoded chunk, the start of a record split
+ * across network reads, and per use of the current fetch the bytes written. */
 typedef struct wbuf {
-  bk_buf body;   /* fetched bytes, reused across fetches */
-  uint8_t *stage; /* decoded bytes waiting to be written (STAGE_BYTES) */
+  bk_xorb_codec *codec;
+  uint8_t *chunk;  /* BK_XORB_CHUNK_MAX */
+  bk_buf carry;    /* <= one record */
+  uint64_t *done;  /* per use */
+  size_t done_cap;
 } wbuf;
 
-static int sink_body(void *ctx, const void *data, size_t len) {
-  return bk_buf_append((bk_buf *)ctx, data, len);
-}
+/* One range fetch, decoded as it arrives: no body buffer. */
+typedef struct rstream {
+  const fetch *f;
+  wbuf *w;
+  const bk_http_resp *resp; /* status is set before the first body byte */
+  int started;
+  uint64_t skip;  /* leading bytes to drop (a server that ignored Range) */
+  uint64_t left;  /* bytes of the range still expected */
+  uint64_t seen;  /* body bytes received */
+  uint32_t k;     /* chunk index of the next record */
+  size_t lo;      /* uses before this one ended before chunk k */
+  int rc;
+  char msg[256];
+} rstream;
 
-#define MAX_IOV 512
-
-/* Writes segments that are contiguous in the output starting at vo. */
-static int out_writev(target *d, int64_t vo, struct iovec *iov, int cnt, size_t total) {
-  if (d->buf || vo < 0 || (uint64_t)vo + total > d->limit) {
-    for (int i = 0; i < cnt; i++) {
-      int rc = out_write(d, vo, iov[i].iov_base, iov[i].iov_len);
-      if (rc) return rc;
-      vo += (int64_t)iov[i].iov_len;
-    }
-    return 0;
+/* One complete record (header validated): decode (raw records are used in
+ * place), hash once, write at the offset of every use that covers it. */
+static int emit_record(rstream *s, const uint8_t *rec, uint8_t scheme, uint32_t clen,
+                       uint32_t ulen) {
+  const fetch *f = s->f;
+  const uint8_t *out = rec + BK_XORB_RECORD_HEADER;
+  if (scheme != BK_COMP_NONE) {
+    size_t got = 0;
+    int rc = bk_xorb_codec_decode(s->w->codec, rec, BK_XORB_RECORD_HEADER + (size_t)clen,
+                                  s->w->chunk, BK_XORB_CHUNK_MAX, NULL, &got);
+    if (rc) return rc;
+    out = s->w->chunk;
   }
-  while (cnt > 0) {
-    ssize_t w = pwritev(d->fd, iov, cnt, (off_t)vo);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return bk_seterr(BK_EIO, "write: %s", strerror(errno));
-    vo += w;
-    while (cnt > 0 && (size_t)w >= iov[0].iov_len) {
-      w -= (ssize_t)iov[0].iov_len;
-      iov++;
-      cnt--;
+  bk_hash h;
+  int hashed = 0;
+  /* uses are sorted by first chunk: skip those that ended, stop at the
+   * first that starts later */
+  while (s->lo < f->nuses && f->uses[s->lo].end <= s->k) s->lo++;
+  for (size_t i = s->lo; i < f->nuses && f->uses[i].start <= s->k; i++) {
+    const use *u = &f->uses[i];
+    if (s->k >= u->end) continue;
+    if (s->w->done[i] + ulen > u->unpacked)
+      return bk_seterr(BK_ESIZE, "term %u decodes to more than %u bytes", u->term, u->unpacked);
+    uint64_t li = u->chunk_base + (s->k - u->start);
+    if (u->t->leaves && li < u->t->nleaves) {
+      if (!hashed) bk_chunk_hash(out, ulen, &h);
+      hashed = 1;
+      u->t->leaves[li].hash = h;
+      u->t->leaves[li].len = ulen;
     }
-    if (cnt > 0 && w > 0) {
-      iov[0].iov_base = (uint8_t *)iov[0].iov_base + w;
-      iov[0].iov_len -= (size_t)w;
-    }
+    int64_t at = u->vo + (int64_t)s->w->done[i];
+    int rc = out_write(u->t, at, out, ulen);
+    if (rc) return rc;
+    s->w->done[i] += ulen;
+    /* start the writeback of each completed 8 MiB at once, so the final
+     * fsync only waits for the last pieces instead of the whole file */
+    uint64_t blk = s->w->done[i] / WRITEBACK_STEP;
+    if (!u->t->buf && u->vo >= 0 && blk != (s->w->done[i] - ulen) / WRITEBACK_STEP)
+      (void)sync_file_range(u->t->fd, (off_t)u->vo + (off_t)(blk - 1) * WRITEBACK_STEP,
+                            WRITEBACK_STEP, SYNC_FILE_RANGE_WRITE);
   }
+  s->k++;
   return 0;
 }
 
-/* Decodes chunks [u->start, u->end) of the fetched records, hashes each one
- * and writes them at the use's offset. Uncompressed records are written
- * straight from the fetched body (no copy); compressed ones are decoded into
- * the stage buffer. Flushes every MAX_IOV segments / STAGE_BYTES. */
-static int emit_use(const fetch *f, const use *u, const uint8_t *body, size_t blen,
-                    wbuf *w) {
-  size_t pos = 0;
-  uint32_t k = f->cstart;
-  /* skip records before the use */
-  while (k < u->start) {
-    if (blen - pos < BK_XORB_RECORD_HEADER) return bk_seterr(BK_ETRUNCATED, "xorb range truncated");
-    size_t rl = BK_XORB_RECORD_HEADER + bk_load_u24le(body + pos + 1);
-    if (rl > blen - pos) return bk_seterr(BK_ETRUNCATED, "xorb range truncated");
-    pos += rl;
-    k++;
-  }
-  struct iovec iov[MAX_IOV];
-  int cnt = 0;
-  size_t staged = 0, pending = 0;
-  int64_t vo = u->vo;
-  uint64_t produced = 0;
-  int rc = 0;
-  for (; k < u->end && !rc; k++) {
-    if (cnt == MAX_IOV || staged + BK_XORB_CHUNK_MAX > STAGE_BYTES || pending >= STAGE_BYTES) {
-      rc = out_writev(u->t, vo, iov, cnt, pending);
-      if (rc) break;
-      vo += (int64_t)pending;
-      cnt = 0;
-      staged = pending = 0;
-    }
-    if (blen - pos < BK_XORB_RECORD_HEADER) {
-      rc = bk_seterr(BK_ETRUNCATED, "xorb range ends before chunk %u", k);
-      break;
-    }
-    const uint8_t *rec = body + pos;
-    uint32_t clen = bk_load_u24le(rec + 1), ulen = bk_load_u24le(rec + 5);
-    const uint8_t *out;
-    size_t outlen;
-    if (rec[0] == 0 && rec[4] == BK_COMP_NONE && clen == ulen && ulen > 0 &&
-        ulen <= BK_XORB_CHUNK_MAX && clen <= blen - pos - BK_XORB_RECORD_HEADER) {
-      out = rec + BK_XORB_RECORD_HEADER;
-      outlen = ulen;
-      pos += BK_XORB_RECORD_HEADER + clen;
-    } else {
-      size_t consumed = 0;
-      rc = bk_xorb_decode_chunk(rec, blen - pos, w->stage + staged, BK_XORB_CHUNK_MAX, &consumed,
-                                &outlen);
-      if (rc) break;
-      out = w->stage + staged;
-      staged += outlen;
-      pos += consumed;
-    }
-    if (u->t->leaves) {
-      uint64_t li = u->chunk_base + (k - u->start);
-      if (li < u->t->nleaves) {
-        bk_chunk_hash(out, outlen, &u->t->leaves[li].hash);
-        u->t->leaves[li].len = outlen;
-      }
-    }
-    iov[cnt].iov_base = (void *)out;
-    iov[cnt].iov_len = outlen;
-    cnt++;
-    pending += outlen;
-    produced += outlen;
-  }
-  if (!rc && cnt) rc = out_writev(u->t, vo, iov, cnt, pending);
+/* Validates the header at rec (have >= 8 bytes there): 0 = complete record,
+ * 1 = its payload is still to come, < 0 = error. */
+static int record_at(const uint8_t *rec, size_t have, uint8_t *scheme, uint32_t *clen,
+                     uint32_t *ulen) {
+  int rc = bk_xorb_record_header(rec, BK_XORB_RECORD_HEADER + BK_XORB_COMPRESSED_MAX, scheme,
+                                 clen, ulen);
   if (rc) return rc;
-  if (produced != u->unpacked)
-    return bk_seterr(BK_ESIZE, "term %u decoded to %llu bytes, expected %u", u->term,
-                     (unsigned long long)produced, u->unpacked);
+  return have < BK_XORB_RECORD_HEADER + (size_t)*clen ? 1 : 0;
+}
+
+/* Takes bytes into the carry until it holds a whole record, then emits it.
+ * Returns the bytes taken or a negative error. */
+static long fill_carry(rstream *s, const uint8_t *p, size_t n) {
+  bk_buf *c = &s->w->carry;
+  size_t take = 0;
+  if (c->len < BK_XORB_RECORD_HEADER) {
+    take = BK_XORB_RECORD_HEADER - c->len < n ? BK_XORB_RECORD_HEADER - c->len : n;
+    bk_buf_append(c, p, take); /* within the carry's reserved size */
+    if (c->len < BK_XORB_RECORD_HEADER) return (long)take;
+  }
+  uint8_t scheme;
+  uint32_t clen, ulen;
+  int rc = record_at(c->p, c->len, &scheme, &clen, &ulen);
+  if (rc < 0) return rc;
+  size_t more = BK_XORB_RECORD_HEADER + (size_t)clen - c->len;
+  if (more > n - take) more = n - take;
+  bk_buf_append(c, p + take, more);
+  take += more;
+  if (c->len < BK_XORB_RECORD_HEADER + (size_t)clen) return (long)take;
+  rc = emit_record(s, c->p, scheme, clen, ulen);
+  bk_buf_reset(c);
+  return rc < 0 ? rc : (long)take;
+}
+
+static int stream_records(rstream *s, const uint8_t *p, size_t n) {
+  while (n > 0 && s->k < s->f->cend) {
+    long took;
+    uint8_t scheme;
+    uint32_t clen, ulen;
+    int rc = s->w->carry.len || n < BK_XORB_RECORD_HEADER
+                 ? 1
+                 : record_at(p, n, &scheme, &clen, &ulen);
+    if (rc < 0) return rc;
+    if (rc == 0) {
+      if ((rc = emit_record(s, p, scheme, clen, ulen))) return rc;
+      took = (long)(BK_XORB_RECORD_HEADER + clen);
+    } else if ((took = fill_carry(s, p, n)) < 0) {
+      return (int)took;
+    }
+    p += took;
+    n -= (size_t)took;
+  }
   return 0;
+}
+
+static int sink_records(void *ctx, const void *data, size_t len) {
+  rstream *s = ctx;
+  const uint8_t *p = data;
+  if (!s->started) {
+    s->started = 1;
+    if (s->resp->status == 200) s->skip = s->f->bstart; /* whole object: slice it */
+  }
+  s->seen += len;
+  size_t drop = s->skip < len ? (size_t)s->skip : len;
+  p += drop;
+  len -= drop;
+  s->skip -= drop;
+  if (len > s->left) len = (size_t)s->left;
+  s->left -= len;
+  int rc = stream_records(s, p, len);
+  if (rc) {
+    s->rc = rc;
+    snprintf(s->msg, sizeof s->msg, "%s", bk_errmsg());
+  }
+  return rc;
+}
+
+static int use_cmp(const void *a, const void *b) {
+  const use *x = a, *y = b;
+  return x->start < y->start ? -1 : x->start > y->start;
 }
 
 static int run_fetch(dl *d, fetch *f, wbuf *w) {
@@ -234,60 +276,67 @@ static int run_fetch(dl *d, fetch *f, wbuf *w) {
            (unsigned long long)f->bend);
   uint64_t want = f->bend - f->bstart + 1;
   if (want > BK_XORB_MAX_BYTES + (1u << 20)) return bk_seterr(BK_ELIMIT, "fetch range too large");
-  bk_buf_reset(&w->body);
-  if (bk_buf_reserve(&w->body, (size_t)want)) return bk_seterr(BK_ENOMEM, "out of memory");
+  qsort(f->uses, f->nuses, sizeof *f->uses, use_cmp);
+  if (f->nuses > w->done_cap) {
+    uint64_t *nd = realloc(w->done, f->nuses * sizeof *nd);
+    if (!nd) return bk_seterr(BK_ENOMEM, "out of memory");
+    w->done = nd;
+    w->done_cap = f->nuses;
+  }
   bk_http_resp r;
+  rstream s;
   bk_http_req rq = {.method = "GET", .url = f->url, .range = range,
-                    .max_resp = (size_t)want + 4096, .sink = sink_body, .sink_ctx = &w->body};
-  int rc = bk_http_do(d->c->http, &rq, &r);
-  if (!rc && (r.status == 401 || r.status == 403)) {
+                    .max_resp = (size_t)want + 4096, .sink = sink_records, .sink_ctx = &s};
+  int rc = 0;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    memset(&s, 0, sizeof s);
+    s.f = f;
+    s.w = w;
+    s.resp = &r;
+    s.left = want;
+    s.k = f->cstart;
+    bk_buf_reset(&w->carry);
+    memset(w->done, 0, f->nuses * sizeof *w->done);
+    rc = bk_http_do(d->c->http, &rq, &r);
+    if (rc || attempt == 1 || (r.status != 401 && r.status != 403)) break;
     /* URL not pre-signed for us: try with the CAS token */
     char *tok = NULL, *cas = NULL;
     bk_http_resp_free(&r);
-    bk_buf_reset(&w->body);
     rc = bk_xet_token(d->c, d->bucket, 0, &tok, &cas);
-    if (!rc) {
-      rq.bearer = tok;
-      rc = bk_http_do(d->c->http, &rq, &r);
-    }
-    free(tok);
     free(cas);
+    if (rc) {
+      free(tok);
+      return rc;
+    }
+    rq.bearer = tok;
   }
-  if (rc) {
-    bk_http_resp_free(&r);
-    return rc;
-  }
-  if (r.status != 206 && r.status != 200) {
-    rc = bk_http_error(&r, "xorb range fetch");
-    bk_http_resp_free(&r);
-    return rc;
-  }
+  free((char *)rq.bearer);
+  if (s.rc) rc = bk_seterr(s.rc, "%s", s.msg); /* the records were bad, not the transfer */
+  if (!rc && r.status != 206 && r.status != 200) rc = bk_http_error(&r, "xorb range fetch");
   bk_http_resp_free(&r);
-  const uint8_t *body = w->body.p;
-  size_t blen = w->body.len;
-  if (r.status == 200 && blen > want && f->bstart < blen) {
-    body += f->bstart; /* server ignored Range: slice ourselves */
-    blen = blen - f->bstart < want ? blen - f->bstart : (size_t)want;
-  }
+  if (rc) return rc;
   pthread_mutex_lock(&d->mu);
-  d->st->bytes_received += w->body.len;
+  d->st->bytes_received += s.seen;
   pthread_mutex_unlock(&d->mu);
   pthread_mutex_lock(&d->c->mu);
-  d->c->prog.bytes_received += w->body.len;
-  d->c->prog.bytes_done += w->body.len;
+  d->c->prog.bytes_received += s.seen;
+  d->c->prog.bytes_done += s.seen;
   pthread_mutex_unlock(&d->c->mu);
-  for (size_t u = 0; u < f->nuses && !rc; u++) rc = emit_use(f, &f->uses[u], body, blen, w);
-  return rc;
+  if (w->carry.len) return bk_seterr(BK_ETRUNCATED, "xorb range ends inside a record");
+  for (size_t i = 0; i < f->nuses; i++)
+    if (w->done[i] != f->uses[i].unpacked)
+      return bk_seterr(BK_ESIZE, "term %u decoded to %llu bytes, expected %u", f->uses[i].term,
+                       (unsigned long long)w->done[i], f->uses[i].unpacked);
+  return 0;
 }
 
 static void *dl_worker(void *arg) {
   dl *d = arg;
-  wbuf w;
-  bk_buf_init(&w.body, BK_XORB_MAX_BYTES + (2u << 20));
-  w.stage = malloc(STAGE_BYTES);
-  if (!w.stage) {
-    dl_fail(d, bk_seterr(BK_ENOMEM, "out of memory"));
-    return NULL;
+  wbuf w = {0};
+  bk_buf_init(&w.carry, BK_XORB_RECORD_HEADER + BK_XORB_COMPRESSED_MAX);
+  w.chunk = malloc(BK_XORB_CHUNK_MAX);
+  if (!w.chunk || bk_buf_reserve(&w.carry, w.carry.max) || bk_xorb_codec_new(&w.codec)) {
+    dl_fail(d, bk_seterr(BK_ENOMEM, "out of memory")); /* the loop stops at once */
   }
   for (;;) {
     pthread_mutex_lock(&d->mu);
@@ -301,8 +350,10 @@ static void *dl_worker(void *arg) {
     bk_client_progress(d->c);
     pthread_mutex_unlock(&d->c->mu);
   }
-  bk_buf_free(&w.body);
-  free(w.stage);
+  bk_buf_free(&w.carry);
+  free(w.chunk);
+  free(w.done);
+  bk_xorb_codec_free(w.codec);
   return NULL;
 }
 
@@ -416,6 +467,41 @@ static int collect_fetches(const cJSON *rec, fetch **f, const char ***fx, size_t
   return 0;
 }
 
+static int ord_cmp(const void *a, const void *b, void *ctx) {
+  const dl *d = ctx;
+  size_t i = *(const size_t *)a, j = *(const size_t *)b;
+  int c = strcmp(d->fx[i], d->fx[j]);
+  if (c) return c;
+  return d->f[i].cstart < d->f[j].cstart ? -1 : d->f[i].cstart > d->f[j].cstart;
+}
+
+/* Sorts the fetch entries by (xorb, first chunk) so that every term finds
+ * its entry by binary search: a batch of 10,000 small files would otherwise
+ * compare every term with every entry. */
+static int index_fetches(dl *d) {
+  d->ord = malloc((d->nf ? d->nf : 1) * sizeof *d->ord);
+  if (!d->ord) return bk_seterr(BK_ENOMEM, "out of memory");
+  for (size_t i = 0; i < d->nf; i++) d->ord[i] = i;
+  qsort_r(d->ord, d->nf, sizeof *d->ord, ord_cmp, d);
+  return 0;
+}
+
+/* The fetch entry of xorb that holds chunks [cs, ce), or d->nf. */
+static size_t find_fetch(const dl *d, const char *xorb, uint64_t cs, uint64_t ce) {
+  size_t lo = 0, hi = d->nf;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(d->fx[d->ord[mid]], xorb) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  for (size_t i = lo; i < d->nf && strcmp(d->fx[d->ord[i]], xorb) == 0; i++) {
+    const fetch *f = &d->f[d->ord[i]];
+    if (f->cstart > cs) break;
+    if (ce <= f->cend) return d->ord[i];
+  }
+  return d->nf;
+}
+
 static int get_reconstruction(bk_client *c, const char *bucket, const char *hash,
                               const char *range, cJSON **out) {
   for (int ver = 2; ver >= 1; ver--) {
@@ -488,12 +574,12 @@ static int fetch_file(bk_client *c, const char *bucket, const char *hash, int fu
   d.st = st;
   d.bucket = bucket;
   pthread_mutex_init(&d.mu, NULL);
-  const char **fx = NULL;
   const cJSON *terms = cJSON_GetObjectItemCaseSensitive(rec, "terms");
   uint64_t skip = 0;
   num(rec, "offset_into_first_range", &skip);
   if (!cJSON_IsArray(terms)) rc = bk_seterr(BK_EFORMAT, "reconstruction: no terms");
-  if (!rc) rc = collect_fetches(rec, &d.f, &fx, &d.nf);
+  if (!rc) rc = collect_fetches(rec, &d.f, &d.fx, &d.nf);
+  if (!rc) rc = index_fetches(&d);
   /* assign every term to a fetch entry that contains it */
   uint64_t total = 0, nchunks = 0;
   uint32_t ti = 0;
@@ -508,9 +594,7 @@ static int fetch_file(bk_client *c, const char *bucket, const char *hash, int fu
         rc = bk_seterr(BK_EFORMAT, "reconstruction: bad term");
         break;
       }
-      size_t k;
-      for (k = 0; k < d.nf; k++)
-        if (strcmp(fx[k], h->valuestring) == 0 && d.f[k].cstart <= cs && ce <= d.f[k].cend) break;
+      size_t k = find_fetch(&d, h->valuestring, cs, ce);
       if (k == d.nf) {
         rc = bk_seterr(BK_EFORMAT, "reconstruction: no fetch entry for term %u", ti);
         break;
@@ -561,7 +645,8 @@ static int fetch_file(bk_client *c, const char *bucket, const char *hash, int fu
     free(d.f[i].uses);
   }
   free(d.f);
-  free(fx);
+  free(d.fx);
+  free(d.ord);
   free(d.t.leaves);
   pthread_mutex_destroy(&d.mu);
   cJSON_Delete(rec);
@@ -721,6 +806,40 @@ int bk_download(bk_client *c, const char *bucket_id, const char *remote_path,
  * file is verified (size and file hash) and left as a closed temp file for
  * the caller to sync and rename. Any failure cleans up and returns non-zero
  * (the caller then falls back to one file at a time). */
+static int child_cmp(const void *a, const void *b) {
+  return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* The members of object o sorted by name, for find_terms. */
+static int sort_children(const cJSON *o, const cJSON ***out, size_t *n) {
+  size_t cnt = 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, o) cnt++;
+  *out = malloc((cnt ? cnt : 1) * sizeof **out);
+  if (!*out) return bk_seterr(BK_ENOMEM, "out of memory");
+  *n = 0;
+  cJSON_ArrayForEach(e, o) if (e->string) (*out)[(*n)++] = e;
+  qsort(*out, *n, sizeof **out, child_cmp);
+  return 0;
+}
+
+static const cJSON *find_terms(const cJSON **byname, size_t n, const char *name) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(byname[mid]->string, name);
+    if (c == 0) return byname[mid];
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return NULL;
+}
+
+static int item_cmp(const void *a, const void *b, void *ctx) {
+  const bk_dl_item *items = ctx;
+  return strcmp(items[*(const size_t *)a].hash, items[*(const size_t *)b].hash);
+}
+
 int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
                       bk_transfer_stats *st) {
   if (n == 0) return 0;
@@ -730,16 +849,20 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
   bk_buf url;
   bk_buf_init(&url, 1u << 20);
   rc = bk_buf_printf(&url, "%s/v1/reconstructions", cas);
+  /* each distinct non-empty hash once (items sorted by hash to spot repeats) */
   size_t nq = 0;
-  for (size_t i = 0; !rc && i < n; i++) {
+  size_t *byhash = malloc(n * sizeof *byhash);
+  if (!rc && !byhash) rc = bk_seterr(BK_ENOMEM, "out of memory");
+  for (size_t i = 0; !rc && i < n; i++) byhash[i] = i;
+  if (!rc) qsort_r(byhash, n, sizeof *byhash, item_cmp, items);
+  for (size_t j = 0; !rc && j < n; j++) {
+    const char *hx = items[byhash[j]].hash;
     bk_hash h;
-    if (bk_hash_parse(items[i].hash, &h)) rc = bk_seterr(BK_EINVAL, "bad xet hash");
-    else if (!bk_hash_is_zero(&h)) {
-      int dup = 0;
-      for (size_t j = 0; j < i && !dup; j++) dup = strcmp(items[j].hash, items[i].hash) == 0;
-      if (!dup) rc = bk_buf_printf(&url, "%cfile_id=%s", nq++ ? '&' : '?', items[i].hash);
-    }
+    if (bk_hash_parse(hx, &h)) rc = bk_seterr(BK_EINVAL, "bad xet hash");
+    else if (!bk_hash_is_zero(&h) && (j == 0 || strcmp(items[byhash[j - 1]].hash, hx) != 0))
+      rc = bk_buf_printf(&url, "%cfile_id=%s", nq++ ? '&' : '?', hx);
   }
+  free(byhash);
   if (!rc) rc = bk_buf_append_u8(&url, 0);
   cJSON *rec = NULL;
   if (!rc && nq) {
@@ -761,15 +884,19 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
   d.st = st;
   d.bucket = id;
   pthread_mutex_init(&d.mu, NULL);
-  const char **fx = NULL;
   target *tg = calloc(n, sizeof *tg);
   if (!rc && !tg) rc = bk_seterr(BK_ENOMEM, "out of memory");
   for (size_t i = 0; tg && i < n; i++) tg[i].fd = -1;
   const cJSON *files = rec ? cJSON_GetObjectItemCaseSensitive(rec, "files") : NULL;
   if (!rc && nq) {
     if (!cJSON_IsObject(files)) rc = bk_seterr(BK_EFORMAT, "batch reconstruction: no files");
-    if (!rc) rc = collect_fetches(rec, &d.f, &fx, &d.nf);
+    if (!rc) rc = collect_fetches(rec, &d.f, &d.fx, &d.nf);
+  if (!rc) rc = index_fetches(&d);
   }
+  /* the files object by name: cJSON looks keys up one by one */
+  size_t nnames = 0;
+  const cJSON **byname = NULL;
+  if (!rc && files) rc = sort_children(files, &byname, &nnames);
   for (size_t i = 0; !rc && i < n; i++) {
     bk_dl_item *it = &items[i];
     if ((rc = mkparents(it->local_path))) break;
@@ -788,7 +915,7 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
       rc = bk_seterr(BK_EIO, "cannot create %s: %s", tmp, strerror(errno));
       break;
     }
-    const cJSON *terms = files ? cJSON_GetObjectItemCaseSensitive(files, it->hash) : NULL;
+    const cJSON *terms = find_terms(byname, nnames, it->hash);
     if (!terms) {
       bk_hash h;
       bk_hash_parse(it->hash, &h);
@@ -825,9 +952,7 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
         rc = bk_seterr(BK_EFORMAT, "batch reconstruction: bad term");
         break;
       }
-      size_t k;
-      for (k = 0; k < d.nf; k++)
-        if (strcmp(fx[k], h->valuestring) == 0 && d.f[k].cstart <= cs && ce <= d.f[k].cend) break;
+      size_t k = find_fetch(&d, h->valuestring, cs, ce);
       if (k == d.nf) {
         rc = bk_seterr(BK_EFORMAT, "batch reconstruction: no fetch entry for a term");
         break;
@@ -895,7 +1020,9 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
     free(d.f[i].uses);
   }
   free(d.f);
-  free(fx);
+  free(d.fx);
+  free(d.ord);
+  free(byname);
   free(tg);
   pthread_mutex_destroy(&d.mu);
   cJSON_Delete(rec);

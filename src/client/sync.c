@@ -473,6 +473,15 @@ static int run_downloads(bk_client *c, dljob *jp, bk_transfer_stats *stats) {
   return rc;
 }
 
+typedef struct relent {
+  const char *path; /* relative to the sync prefix */
+  const cJSON *item;
+} relent;
+
+static int relent_cmp(const void *a, const void *b) {
+  return strcmp(((const relent *)a)->path, ((const relent *)b)->path);
+}
+
 /* Fills xet hashes (and checks staleness of download sources). */
 static int remote_recheck(bk_client *c, const ends *e, bk_plan *p, int force) {
   size_t n = 0;
@@ -496,18 +505,27 @@ static int remote_recheck(bk_client *c, const ends *e, bk_plan *p, int force) {
   }
   cJSON *arr = NULL;
   if (!rc) rc = bk_paths_info_json(c, e->id, paths, n, &arr);
-  size_t pl = strlen(e->prefix);
+  /* the answers by path relative to the prefix, sorted (binary search) */
+  size_t pl = strlen(e->prefix), nrel = 0;
+  relent *rel = NULL;
+  if (!rc && !(rel = malloc((size_t)(cJSON_GetArraySize(arr) + 1) * sizeof *rel)))
+    rc = bk_seterr(BK_ENOMEM, "out of memory");
+  const cJSON *x;
+  cJSON *answers = rc ? NULL : arr;
+  cJSON_ArrayForEach(x, answers) {
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(x, "path");
+    if (!cJSON_IsString(pp)) continue;
+    if (pl && (strncmp(pp->valuestring, e->prefix, pl) || pp->valuestring[pl] != '/')) continue;
+    rel[nrel].path = pl ? pp->valuestring + pl + 1 : pp->valuestring;
+    rel[nrel++].item = x;
+  }
+  if (!rc) qsort(rel, nrel, sizeof *rel, relent_cmp);
   for (size_t i = 0; i < p->nops && !rc; i++) {
     bk_plan_op *op = &p->ops[i];
     if (op->action != BK_ACT_DOWNLOAD) continue;
-    const cJSON *x, *hit = NULL;
-    cJSON_ArrayForEach(x, arr) {
-      const cJSON *pp = cJSON_GetObjectItemCaseSensitive(x, "path");
-      if (!cJSON_IsString(pp)) continue;
-      const char *rel = pl ? pp->valuestring + pl + 1 : pp->valuestring;
-      if (pl && (strncmp(pp->valuestring, e->prefix, pl) || pp->valuestring[pl] != '/')) continue;
-      if (strcmp(rel, op->path) == 0) hit = x;
-    }
+    relent key = {op->path, NULL};
+    const relent *r = bsearch(&key, rel, nrel, sizeof *rel, relent_cmp);
+    const cJSON *hit = r ? r->item : NULL;
     if (!hit) {
       rc = bk_seterr(BK_ESTALE, "plan is stale: %s no longer exists in the bucket (re-plan, or --force to skip the check)", op->path);
       break;
@@ -529,6 +547,7 @@ static int remote_recheck(bk_client *c, const ends *e, bk_plan *p, int force) {
     op->has_remote_mtime = 1;
     if (!op->xet_hash) rc = bk_seterr(BK_EFORMAT, "%s: no xetHash", op->path);
   }
+  free(rel);
   cJSON_Delete(arr);
   for (size_t i = 0; i < n; i++) free(own[i]);
   free(own);
