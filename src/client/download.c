@@ -357,10 +357,13 @@ static void *dl_worker(void *arg) {
   return NULL;
 }
 
-/* Runs d's fetches on up to min(parallel, 4, fetches) threads, this one
- * included. Returns 0 or the first worker error (message kept). */
+/* Runs d's fetches on up to min(parallel, cores (2..4), fetches) threads,
+ * this one included. Returns 0 or the first worker error (message kept). */
 static int dl_run(const bk_client *c, dl *d) {
-  unsigned nt = c->parallel > 4 ? 4 : c->parallel;
+  /* more writers than cores only spin on the file's inode lock */
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned cap = ncpu < 2 ? 2 : ncpu > 4 ? 4 : (unsigned)ncpu;
+  unsigned nt = c->parallel > cap ? cap : c->parallel;
   if (nt > d->nf) nt = (unsigned)d->nf;
   if (nt < 1) nt = 1;
   pthread_t th[32];
