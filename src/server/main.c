@@ -10,13 +10,14 @@
 
 #include "buckets/error.h"
 #include "server/admin.h"
+#include "server/ratelimit.h"
 #include "server/server.h"
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: bucketd [serve] [--listen HOST:PORT] [--data DIR] [--public-url URL]\n"
           "               [--threads N] [--max-conns N] [--timeout SECONDS]\n"
-          "               [--body-timeout SECONDS] [--quiet]\n"
+          "               [--body-timeout SECONDS] [--rate-limit SPEC] [--quiet]\n"
           "       bucketd user add NAME [--data DIR]\n"
           "       bucketd token add USER --role read|write [--data DIR]\n"
           "       bucketd token list USER | token revoke ID [--data DIR]\n"
@@ -33,6 +34,8 @@ static void usage(FILE *f) {
           "  --timeout SECONDS    idle timeout per connection (60)\n"
           "  --body-timeout SECONDS\n"
           "                       total time until a request body is complete (1800)\n"
+          "  --rate-limit SPEC    Hub-style limits per user (or client IP) and window:\n"
+          "                       api=N,resolvers=N,pages=N[,window=SECONDS] (off; window 300)\n"
           "  --quiet              no per-request log lines\n"
           "Environment: BUCKETD_DATA, BUCKETD_LISTEN, BUCKETD_PUBLIC_URL set the defaults.\n");
 }
@@ -78,6 +81,11 @@ static int serve(int argc, char **argv) {
       if (parse_uint(v, 100000, &cfg.max_conns) || !cfg.max_conns) goto bad;
     } else if (!strcmp(a, "--timeout")) {
       if (parse_uint(v, 86400, &cfg.conn_timeout)) goto bad;
+    } else if (!strcmp(a, "--rate-limit")) {
+      if (bk_ratelimit_parse(v, cfg.rate_quota, &cfg.rate_window)) {
+        fprintf(stderr, "bucketd: %s\n", bk_errmsg());
+        return 2;
+      }
     } else if (!strcmp(a, "--body-timeout")) {
       if (parse_uint(v, 86400, &cfg.body_timeout) || !cfg.body_timeout) goto bad;
     } else {

@@ -8,6 +8,7 @@
 #include "server/http.h"
 #include "server/hub_api.h"
 #include "server/resolve.h"
+#include "server/ratelimit.h"
 #include "server/server.h"
 #include "server/web.h"
 
@@ -25,6 +26,15 @@ size_t bk_router_body_limit(const char *method, const char *path) {
   lim = web_body_limit(method, path);
   if (lim) return lim;
   return BK_DEFAULT_BODY_MAX;
+}
+
+int bk_router_rate_class(const char *path) {
+  if (!strncmp(path, "/api/", 5)) return BK_RL_API;
+  if (is_resolve(path)) return BK_RL_RESOLVERS;
+  if (!strncmp(path, "/v1/", 4) || !strncmp(path, "/v2/", 4) || !strncmp(path, "/static/", 8) ||
+      !strcmp(path, "/healthz"))
+    return BK_RL_NONE;
+  return BK_RL_PAGES;
 }
 
 int bk_router_body_start(struct bk_server *srv, struct bk_http_req *req) {

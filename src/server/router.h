@@ -21,6 +21,11 @@ size_t bk_router_body_limit(const char *method, const char *path);
  * body it will refuse. Returns 1 when it answered, else 0. */
 int bk_router_body_start(struct bk_server *srv, struct bk_http_req *req);
 
+/* Rate-limit class of a decoded path (server/ratelimit.h): BK_RL_API for
+ * /api/..., BK_RL_RESOLVERS for resolve URLs, BK_RL_NONE for CAS, static
+ * assets and /healthz, BK_RL_PAGES for everything else (web pages). */
+int bk_router_rate_class(const char *path);
+
 /* Answers the request (always queues a reply: 404 when nobody handles it). */
 void bk_router_dispatch(struct bk_server *srv, struct bk_http_req *req);
 

@@ -32,6 +32,7 @@
 #include "buckets/fsutil.h"
 #include "server/auth.h"
 #include "server/http.h"
+#include "server/ratelimit.h"
 #include "server/router.h"
 
 #define DISCARD_MAX (16u * 1024u * 1024u)
@@ -257,6 +258,31 @@ static int start_request(struct bk_server *srv, struct MHD_Connection *con,
   return bk_router_body_start(srv, r);
 }
 
+/* Counts the request against its class's quota (when limits are on) and
+ * adds the Hub's RateLimit headers; answers 429 and returns 0 over quota. */
+static int rate_allowed(struct bk_server *srv, struct bk_http_req *r) {
+  int cls = srv->rl ? bk_router_rate_class(r->path) : BK_RL_NONE;
+  if (cls == BK_RL_NONE) return 1;
+  char caller[96];
+  const char *ip = r->client_addr;
+  const char *colon = strrchr(ip, ':'); /* "1.2.3.4:port" / "[v6]:port": drop the port */
+  if (r->auth.user_id) snprintf(caller, sizeof caller, "user:%lld", (long long)r->auth.user_id);
+  else snprintf(caller, sizeof caller, "ip:%.*s", colon ? (int)(colon - ip) : (int)strlen(ip), ip);
+  bk_rl_state st;
+  int ok = bk_ratelimit_take(srv->rl, cls, caller, bk_now_s(), &st);
+  if (st.quota == 0) return 1;
+  const char *name = bk_ratelimit_class_name(cls);
+  bk_http_add_headerf(r, "RateLimit", "\"%s\";r=%u;t=%u", name, st.remaining, st.reset);
+  bk_http_add_headerf(r, "RateLimit-Policy", "\"fixed window\";\"%s\";q=%u;w=%u", name, st.quota,
+                      st.window);
+  if (ok) return 1;
+  bk_http_add_headerf(r, "Retry-After", "%u", st.reset);
+  bk_http_error(r, 429, "RateLimited",
+                "rate limit of %u %s requests per %u s reached; retry in %u s", st.quota, name,
+                st.window, st.reset);
+  return 0;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size,
@@ -301,6 +327,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
     return queue(con, c);
   }
   bk_auth_request(srv, r);
+  if (!rate_allowed(srv, r)) return queue(con, c);
   bk_router_dispatch(srv, r);
   return queue(con, c);
 }
@@ -419,6 +446,8 @@ void bk_server_close(struct bk_server *srv) {
   srv->db = NULL;
   bk_blobstore_close(srv->blobs);
   srv->blobs = NULL;
+  bk_ratelimit_free(srv->rl);
+  srv->rl = NULL;
   free(srv->listen_host);
   free(srv->data_dir);
   free(srv->public_url);
@@ -475,6 +504,10 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   srv->threads = cfg->threads;
   srv->body_timeout = cfg->body_timeout ? cfg->body_timeout : BK_BODY_TIMEOUT_DEFAULT;
   srv->quiet = cfg->quiet;
+  if (cfg->rate_quota[0] || cfg->rate_quota[1] || cfg->rate_quota[2]) {
+    rc = bk_ratelimit_new(cfg->rate_quota, cfg->rate_window, &srv->rl);
+    if (rc) return rc;
+  }
 
   rc = bk_mkdir_p(srv->data_dir, 0700);
   if (rc) return bk_seterr(rc, "cannot create data dir %s: %s", srv->data_dir, bk_errmsg());

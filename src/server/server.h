@@ -45,6 +45,9 @@ struct bk_server_config {
   unsigned body_timeout;  /* seconds a request may take until its body is complete
                              (0 = BK_BODY_TIMEOUT_DEFAULT) */
   int quiet;              /* 1 = no per-request log lines */
+  unsigned rate_quota[3]; /* requests per window for api, resolvers, pages
+                             (0 = unlimited; all 0 = no rate limiting) */
+  unsigned rate_window;   /* seconds (0 = 300) */
 };
 
 struct bk_server {
@@ -63,6 +66,9 @@ struct bk_server {
   /* 32 random bytes, created on first start (data_dir/secret.key, mode 0600).
    * Used to sign CAS tokens and xorb URLs. Never logged. */
   uint8_t secret[BK_SERVER_SECRET_LEN];
+
+  /* request rate limits (server/ratelimit.h); NULL when off */
+  struct bk_ratelimit *rl;
 
   /* internal (server.c) */
   void *mhd;             /* struct MHD_Daemon * */
