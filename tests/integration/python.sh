@@ -18,7 +18,7 @@ bk_start
 # the ASan runtime is loaded first; Python itself is not instrumented, so leaks are off.
 asan=$(ldd "$LIBSO" 2>/dev/null | awk '/libasan/ {print $3; exit}')
 if [ -n "$asan" ]; then
-  export LD_PRELOAD="$asan${LD_PRELOAD:+:$LD_PRELOAD}" ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}"
+  export LD_PRELOAD="$asan${LD_PRELOAD:+:$LD_PRELOAD}" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 fi
 TOK_A=$(bk_user_token alice write) || { bk_fail "create user alice"; bk_summary; }
 TOK_B=$(bk_user_token bob write) || { bk_fail "create user bob"; bk_summary; }
