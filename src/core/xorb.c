@@ -313,6 +313,17 @@ struct bk_xorb_builder {
   uint64_t unpacked;
 };
 
+/* Doubles a chunk table (256 first, at most BK_XORB_MAX_CHUNKS entries). */
+static int grow_chunks(bk_xorb_chunk **chunks, size_t *cap) {
+  size_t ncap = *cap ? *cap * 2 : 256;
+  if (ncap > BK_XORB_MAX_CHUNKS) ncap = BK_XORB_MAX_CHUNKS;
+  bk_xorb_chunk *nc = realloc(*chunks, ncap * sizeof *nc);
+  if (!nc) return bk_seterr(BK_ENOMEM, "xorb chunk table: out of memory");
+  *chunks = nc;
+  *cap = ncap;
+  return 0;
+}
+
 int bk_xorb_builder_new(int compress, bk_xorb_builder **out) {
   bk_xorb_builder *b = calloc(1, sizeof *b);
   if (!b) return bk_seterr(BK_ENOMEM, "xorb builder");
@@ -351,14 +362,7 @@ int bk_xorb_builder_add(bk_xorb_builder *b, const void *data, size_t len,
     return bk_seterr(BK_ELIMIT, "xorb already holds %u chunks", BK_XORB_MAX_CHUNKS);
   if (b->unpacked + len > BK_XORB_MAX_BYTES)
     return bk_seterr(BK_ELIMIT, "xorb would exceed %u uncompressed bytes", BK_XORB_MAX_BYTES);
-  if (b->n == b->cap) {
-    size_t ncap = b->cap ? b->cap * 2 : 256;
-    if (ncap > BK_XORB_MAX_CHUNKS) ncap = BK_XORB_MAX_CHUNKS;
-    bk_xorb_chunk *nc = realloc(b->chunks, ncap * sizeof *nc);
-    if (!nc) return bk_seterr(BK_ENOMEM, "xorb chunk list");
-    b->chunks = nc;
-    b->cap = ncap;
-  }
+  if (b->n == b->cap && grow_chunks(&b->chunks, &b->cap)) return BK_ENOMEM;
   size_t off = b->body.len;
   uint8_t scheme;
   /* Appends all or nothing; BK_ELIMIT when the serialized body would pass
@@ -730,14 +734,8 @@ static int stream_header(bk_xorb_stream *s, const uint8_t *rec, size_t have, uin
 /* Decodes and hashes one complete record (header validated). */
 static int stream_record(bk_xorb_stream *s, const uint8_t *rec, uint8_t scheme, uint32_t clen,
                          uint32_t ulen) {
-  if (s->n == s->cap) { /* grows with records actually received */
-    size_t nc = s->cap ? s->cap * 2 : 256;
-    if (nc > BK_XORB_MAX_CHUNKS) nc = BK_XORB_MAX_CHUNKS;
-    bk_xorb_chunk *c = realloc(s->chunks, nc * sizeof *c);
-    if (!c) return bk_seterr(BK_ENOMEM, "xorb stream: out of memory");
-    s->chunks = c;
-    s->cap = nc;
-  }
+  /* the table grows with records actually received */
+  if (s->n == s->cap && grow_chunks(&s->chunks, &s->cap)) return BK_ENOMEM;
   int rc = verify_record(s->codec, rec, scheme, clen, ulen, s->scratch, s->n, s->off,
                          s->unpacked, &s->chunks[s->n]);
   if (rc) return rc;

@@ -54,24 +54,26 @@ static void upload_free(void *state) {
   free(u);
 }
 
+/* Records the first failure (into *slot) and drops the temp file. */
+static void upload_refuse(xorb_upload *u, int *slot, int rc) {
+  *slot = rc;
+  snprintf(u->msg, sizeof u->msg, "%s", bk_errmsg());
+  bk_blob_writer_abort(u->w);
+  u->w = NULL;
+}
+
 static void xorb_sink(struct bk_http_req *req, const uint8_t *data, size_t len) {
   xorb_upload *u = req->body_state;
   if (u->verify_rc || u->store_rc) return; /* refused already: discard the rest */
   int rc = bk_xorb_stream_feed(u->verify, data, len);
   if (rc) {
-    u->verify_rc = rc;
-    snprintf(u->msg, sizeof u->msg, "%s", bk_errmsg());
-    bk_blob_writer_abort(u->w);
-    u->w = NULL;
+    upload_refuse(u, &u->verify_rc, rc);
     return;
   }
   if (!u->w) return;
   rc = bk_blob_writer_write(u->w, data, len);
   if (rc) {
-    u->store_rc = rc;
-    snprintf(u->msg, sizeof u->msg, "%s", bk_errmsg());
-    bk_blob_writer_abort(u->w);
-    u->w = NULL;
+    upload_refuse(u, &u->store_rc, rc);
     return;
   }
   uint64_t size = bk_blob_writer_size(u->w);
