@@ -314,8 +314,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
     if (r->body_received > r->body_limit) c->too_big = 1;
     if (!c->too_big && r->body_sink) r->body_sink(r, (const uint8_t *)upload_data, n);
     else if (!c->too_big && bk_buf_append(&r->body, upload_data, n) != 0) c->too_big = 1;
-    if (c->too_big) bk_buf_free(&r->body);
     if (c->too_big) {
+      bk_buf_free(&r->body);
       c->discarded += n;
       if (c->discarded > DISCARD_MAX) return MHD_NO;
     }
