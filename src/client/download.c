@@ -248,7 +248,11 @@ static int sink_records(void *ctx, const void *data, size_t len) {
   const uint8_t *p = data;
   if (!s->started) {
     s->started = 1;
-    if (s->resp->status == 200) s->skip = s->f->bstart; /* whole object: slice it */
+    /* 200 = the server ignored Range: the whole object, to slice here —
+     * unless it says it sent just the range's length */
+    uint64_t want = s->f->bend - s->f->bstart + 1;
+    if (s->resp->status == 200 && !(s->resp->has_content_length && s->resp->content_length == want))
+      s->skip = s->f->bstart;
   }
   s->seen += len;
   size_t drop = s->skip < len ? (size_t)s->skip : len;

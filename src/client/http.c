@@ -132,6 +132,7 @@ static size_t on_header(char *buf, size_t sz, size_t n, void *ud) {
     /* new response (after a redirect or 100-continue): reset */
     const char *sp = memchr(buf, ' ', len);
     if (sp) w->rs->status = strtol(sp + 1, NULL, 10);
+    w->rs->has_content_length = 0;
     return len;
   }
   const char *colon = memchr(buf, ':', len);
@@ -151,6 +152,12 @@ static size_t on_header(char *buf, size_t sz, size_t n, void *ud) {
   } else if (kl == 15 && strncasecmp(buf, "x-error-message", 15) == 0) {
     free(w->rs->error_message);
     w->rs->error_message = trim_dup(v, vl);
+  } else if (kl == 14 && strncasecmp(buf, "content-length", 14) == 0) {
+    char *cl = trim_dup(v, vl), *end = NULL;
+    unsigned long long x = cl ? strtoull(cl, &end, 10) : 0;
+    w->rs->has_content_length = cl && end != cl && *end == 0;
+    w->rs->content_length = x;
+    free(cl);
   } else if (kl == 12 && strncasecmp(buf, "content-type", 12) == 0) {
     free(w->rs->content_type);
     w->rs->content_type = trim_dup(v, vl);

@@ -42,6 +42,10 @@ typedef struct bk_http_resp {
   char *error_message;
   char *content_type;
   uint64_t bytes_in;
+  /* Content-Length of the final response when it sent one (set, like
+   * status, before the first body byte reaches a sink) */
+  int has_content_length;
+  uint64_t content_length;
 } bk_http_resp;
 
 /* Performs the request (with retries). Returns 0 when an HTTP status was

@@ -28,7 +28,8 @@ PX_LOG=$PX_DIR/log; PX_MODE=$PX_DIR/mode; PX_UP=$PX_DIR/upstream; PX_PORTF=$PX_D
 cat >"$PX_DIR/proxy.py" <<'EOF'
 # Reverse proxy for cli_range_ignored.sh (stdlib only, 127.0.0.1 only).
 #   argv: DIR (port, upstream, mode, log files) BLOBS (bucketd blob root)
-# mode file words: "200" whole xorb with 200 (default), "206" whole xorb with a
+# mode file words: "200" whole xorb with 200 (default), "range200" just the
+# asked bytes with status 200, "206" whole xorb with a
 # lying 206 + Content-Range, "nov2" answer 404 to /v2/reconstructions/.
 import glob, http.client, http.server, os, re, sys, threading, urllib.parse
 D, BLOBS = sys.argv[1], sys.argv[2]
@@ -134,6 +135,9 @@ class H(http.server.BaseHTTPRequestHandler):
             log("xorb-MISMATCH %s asked=%s" % (xhex, asked))
             return self.reply(502, "Bad Gateway", [], b"blob bytes differ from bucketd's")
         n = len(whole)
+        if "range200" in mode():  # the asked bytes only, but with status 200
+            log("xorb-range200 %s start=%d end=%d size=%d" % (xhex, a, b, n))
+            return self.reply(200, "OK", [("Content-Type", "application/octet-stream")], data)
         lie = "206" in mode()
         log("xorb-whole %s status=%d signed=%s start=%d end=%d size=%d" %
             (xhex, 206 if lie else 200, signed, a, b, n))
@@ -253,7 +257,15 @@ bk_expect "sync: one batch reconstruction" 1 "$(since "$M" | grep -c '^fwd GET /
 bk_expect "sync: no one-file fallback" 0 "$(since "$M" | grep -cE '^fwd GET /v[12]/reconstructions/')"
 check_whole "sync batch" "$M"
 
-# 4. negative control: the whole xorb sent as a (lying) 206 must not verify
+# 4. a server that sends exactly the asked bytes but with status 200 (its
+# Content-Length is the range's): taken as the range, not sliced again
+echo range200 >"$PX_MODE"; M=$(mark)
+get "cp shift2 (range as 200)" set/shift2.bin "$D1/shift2.r200" "$W/up/set/shift2.bin"
+since "$M" | grep -qE '^xorb-range200 .* start=[1-9]' && bk_ok "range-as-200 served for a mid-xorb range" \
+  || bk_fail "range-as-200 served for a mid-xorb range"
+echo 200 >"$PX_MODE"
+
+# 5. negative control: the whole xorb sent as a (lying) 206 must not verify
 echo 206 >"$PX_MODE"; M=$(mark)
 rm -f "$D1/lie.bin"
 "$HF" cp hf://buckets/alice/r/set/shift1.bin "$D1/lie.bin" >/dev/null 2>"$BK_TMP/err"
