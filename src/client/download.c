@@ -509,6 +509,32 @@ static size_t find_fetch(const dl *d, const char *xorb, uint64_t cs, uint64_t ce
   return d->nf;
 }
 
+/* The fetch entries of a reconstruction answer, indexed for find_fetch. */
+static int dl_fetches(dl *d, const cJSON *rec) {
+  int rc = collect_fetches(rec, &d->f, &d->fx, &d->nf);
+  return rc ? rc : index_fetches(d);
+}
+
+static void dl_init(dl *d, bk_client *c, bk_transfer_stats *st, const char *bucket) {
+  memset(d, 0, sizeof *d);
+  d->c = c;
+  d->st = st;
+  d->bucket = bucket;
+  pthread_mutex_init(&d->mu, NULL);
+}
+
+/* Releases what dl_init and dl_fetches set up (not the targets). */
+static void dl_free(dl *d) {
+  for (size_t i = 0; i < d->nf; i++) {
+    free(d->f[i].url);
+    free(d->f[i].uses);
+  }
+  free(d->f);
+  free(d->fx);
+  free(d->ord);
+  pthread_mutex_destroy(&d->mu);
+}
+
 static int get_reconstruction(bk_client *c, const char *bucket, const char *hash,
                               const char *range, cJSON **out) {
   for (int ver = 2; ver >= 1; ver--) {
@@ -574,19 +600,14 @@ static int fetch_file(bk_client *c, const char *bucket, const char *hash, int fu
   int rc = get_reconstruction(c, bucket, hash, full ? NULL : range, &rec);
   if (rc) return rc;
   dl d;
-  memset(&d, 0, sizeof d);
-  d.c = c;
+  dl_init(&d, c, st, bucket);
   d.t.fd = fd;
   d.t.buf = buf;
-  d.st = st;
-  d.bucket = bucket;
-  pthread_mutex_init(&d.mu, NULL);
   const cJSON *terms = cJSON_GetObjectItemCaseSensitive(rec, "terms");
   uint64_t skip = 0;
   num(rec, "offset_into_first_range", &skip);
   if (!cJSON_IsArray(terms)) rc = bk_seterr(BK_EFORMAT, "reconstruction: no terms");
-  if (!rc) rc = collect_fetches(rec, &d.f, &d.fx, &d.nf);
-  if (!rc) rc = index_fetches(&d);
+  if (!rc) rc = dl_fetches(&d, rec);
   /* assign every term to a fetch entry that contains it */
   uint64_t total = 0, nchunks = 0;
   uint32_t ti = 0;
@@ -647,15 +668,8 @@ static int fetch_file(bk_client *c, const char *bucket, const char *hash, int fu
     }
   }
   if (got) *got = rc ? 0 : d.t.limit;
-  for (size_t i = 0; i < d.nf; i++) {
-    free(d.f[i].url);
-    free(d.f[i].uses);
-  }
-  free(d.f);
-  free(d.fx);
-  free(d.ord);
   free(d.t.leaves);
-  pthread_mutex_destroy(&d.mu);
+  dl_free(&d);
   cJSON_Delete(rec);
   return rc;
 }
@@ -886,19 +900,14 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
   free(tok);
   free(cas);
   dl d;
-  memset(&d, 0, sizeof d);
-  d.c = c;
-  d.st = st;
-  d.bucket = id;
-  pthread_mutex_init(&d.mu, NULL);
+  dl_init(&d, c, st, id);
   target *tg = calloc(n, sizeof *tg);
   if (!rc && !tg) rc = bk_seterr(BK_ENOMEM, "out of memory");
   for (size_t i = 0; tg && i < n; i++) tg[i].fd = -1;
   const cJSON *files = rec ? cJSON_GetObjectItemCaseSensitive(rec, "files") : NULL;
   if (!rc && nq) {
     if (!cJSON_IsObject(files)) rc = bk_seterr(BK_EFORMAT, "batch reconstruction: no files");
-    if (!rc) rc = collect_fetches(rec, &d.f, &d.fx, &d.nf);
-  if (!rc) rc = index_fetches(&d);
+    if (!rc) rc = dl_fetches(&d, rec);
   }
   /* the files object by name: cJSON looks keys up one by one */
   size_t nnames = 0;
@@ -1022,16 +1031,9 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
       st->bytes += items[i].size;
     }
   }
-  for (size_t i = 0; i < d.nf; i++) {
-    free(d.f[i].url);
-    free(d.f[i].uses);
-  }
-  free(d.f);
-  free(d.fx);
-  free(d.ord);
   free(byname);
   free(tg);
-  pthread_mutex_destroy(&d.mu);
+  dl_free(&d);
   cJSON_Delete(rec);
   return rc;
 }
