@@ -83,13 +83,20 @@ static int repo_not_found(struct bk_http_req *req, const char *ns, const char *n
          1;
 }
 
+/* Rejects a presented but invalid token and reads the namespace "me" as
+ * the caller's own (401 when anonymous). 1 if replied. */
+static int caller_ns(struct bk_http_req *req, const char **ns) {
+  if (check_token(req)) return 1;
+  if (!strcmp(*ns, "me")) {
+    if (!req->auth.user_id) return need_auth(req);
+    *ns = req->auth.name;
+  }
+  return 0;
+}
+
 int hub_load_bucket(struct bk_server *srv, struct bk_http_req *req, const char *ns,
                     const char *name, int need_role, bk_bucket *b, int *rolep) {
-  if (check_token(req)) return 1;
-  if (!strcmp(ns, "me")) {
-    if (!req->auth.user_id) return need_auth(req);
-    ns = req->auth.name;
-  }
+  if (caller_ns(req, &ns)) return 1;
   if (!bk_name_valid(ns) || !bk_name_valid(name)) return repo_not_found(req, ns, name);
   int rc = bk_db_bucket_get(srv->db, ns, name, b);
   if (rc == BK_ENOTFOUND) return repo_not_found(req, ns, name);
@@ -410,11 +417,7 @@ static int parse_limit(struct bk_http_req *req, size_t def, size_t max, size_t *
 }
 
 static int h_list(struct bk_server *srv, struct bk_http_req *req, const char *ns) {
-  if (check_token(req)) return 1;
-  if (!strcmp(ns, "me")) {
-    if (!req->auth.user_id) return need_auth(req);
-    ns = req->auth.name;
-  }
+  if (caller_ns(req, &ns)) return 1;
   bk_ns nsr;
   int rc = bk_name_valid(ns) ? bk_db_ns_get(srv->db, ns, &nsr) : BK_ENOTFOUND;
   if (rc == BK_ENOTFOUND)
@@ -793,11 +796,7 @@ static int h_xet_token(struct bk_server *srv, struct bk_http_req *req, const cha
 /* ---- namespace usage ---- */
 
 static int h_usage(struct bk_server *srv, struct bk_http_req *req, const char *ns) {
-  if (check_token(req)) return 1;
-  if (!strcmp(ns, "me")) {
-    if (!req->auth.user_id) return need_auth(req);
-    ns = req->auth.name;
-  }
+  if (caller_ns(req, &ns)) return 1;
   bk_ns nsr;
   int rc = bk_name_valid(ns) ? bk_db_ns_get(srv->db, ns, &nsr) : BK_ENOTFOUND;
   int role = BK_ROLE_NONE;
