@@ -408,16 +408,23 @@ static int simple_get(bk_client *c, const char *path, const char *what, char **j
   return rc;
 }
 
-int bk_bucket_info(bk_client *c, const char *bucket_id, char **json) {
+/* The API path /api/buckets/{id}{suffix} of a bucket id ("ns/name" or an
+ * hf:// URI) and the words for its errors (what_fmt with the id). */
+static int bucket_route(const char *bucket_id, const char *suffix, const char *what_fmt,
+                        char path[600], char what[600]) {
   char *id;
   int rc = bk_uri_parse_id(bucket_id, &id);
   if (rc) return rc;
-  char path[600], what[600];
-  snprintf(path, sizeof path, "/api/buckets/%s", id);
-  snprintf(what, sizeof what, "bucket %s", id);
-  rc = simple_get(c, path, what, json);
+  snprintf(path, 600, "/api/buckets/%s%s", id, suffix);
+  snprintf(what, 600, what_fmt, id);
   free(id);
-  return rc;
+  return 0;
+}
+
+int bk_bucket_info(bk_client *c, const char *bucket_id, char **json) {
+  char path[600], what[600];
+  int rc = bucket_route(bucket_id, "", "bucket %s", path, what);
+  return rc ? rc : simple_get(c, path, what, json);
 }
 
 /* GETs url and every Link rel=next page; concatenates JSON arrays. */
@@ -485,17 +492,13 @@ int bk_bucket_list(bk_client *c, const char *ns, const char *search, char **json
 }
 
 int bk_bucket_delete(bk_client *c, const char *bucket_id, int missing_ok) {
-  char *id;
-  int rc = bk_uri_parse_id(bucket_id, &id);
-  if (rc) return rc;
   char path[600], what[600];
-  snprintf(path, sizeof path, "/api/buckets/%s", id);
-  snprintf(what, sizeof what, "delete bucket %s", id);
+  int rc = bucket_route(bucket_id, "", "delete bucket %s", path, what);
+  if (rc) return rc;
   bk_http_resp r;
   rc = bk_hub_call(c, "DELETE", path, NULL, NULL, 0, what, &r);
   if (!rc) bk_http_resp_free(&r);
   if (rc == BK_ENOTFOUND && missing_ok) rc = 0;
-  free(id);
   return rc;
 }
 
@@ -526,17 +529,13 @@ int bk_bucket_move(bk_client *c, const char *from_id, const char *to_id) {
 }
 
 int bk_bucket_settings(bk_client *c, const char *bucket_id, int private_) {
-  char *id;
-  int rc = bk_uri_parse_id(bucket_id, &id);
-  if (rc) return rc;
   char path[600], what[600];
-  snprintf(path, sizeof path, "/api/buckets/%s/settings", id);
-  snprintf(what, sizeof what, "settings of %s", id);
+  int rc = bucket_route(bucket_id, "/settings", "settings of %s", path, what);
+  if (rc) return rc;
   const char *body = private_ ? "{\"private\":true}" : "{\"private\":false}";
   bk_http_resp r;
   rc = bk_hub_call(c, "PUT", path, "application/json", body, strlen(body), what, &r);
   if (!rc) bk_http_resp_free(&r);
-  free(id);
   return rc;
 }
 
@@ -644,13 +643,9 @@ int bk_bucket_paths_info(bk_client *c, const char *bucket_id, const char *const 
 }
 
 int bk_bucket_batch(bk_client *c, const char *bucket_id, const char *ndjson, char **json) {
-  char *id;
-  int rc = bk_uri_parse_id(bucket_id, &id);
-  if (rc) return rc;
   char path[600], what[600];
-  snprintf(path, sizeof path, "/api/buckets/%s/batch", id);
-  snprintf(what, sizeof what, "batch %s", id);
-  free(id);
+  int rc = bucket_route(bucket_id, "/batch", "batch %s", path, what);
+  if (rc) return rc;
   uint64_t processed = 0, succeeded = 0;
   cJSON *failed = cJSON_CreateArray();
   const char *p = ndjson;
