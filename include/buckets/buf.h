@@ -30,6 +30,14 @@ int bk_buf_append_zeros(bk_buf *b, size_t n);
 int bk_buf_printf(bk_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Growable arrays: room for element n. Returns arr itself while n < *cap;
+ * otherwise arr reallocated to twice *cap elements of elem bytes (first when
+ * *cap is 0, at most max elements when max > 0), with *cap updated. NULL when
+ * out of memory, when the size would overflow, or when the array is already
+ * at max: arr is then unchanged and still the caller's. No error message is
+ * set (callers report in their own words). */
+void *bk_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first, size_t max);
+
 /* Little-endian loads/stores on raw memory (no bounds checks: callers check). */
 static inline uint32_t bk_load_u24le(const uint8_t *p) {
   return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16);

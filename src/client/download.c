@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buckets/buf.h"
 #include "buckets/error.h"
 #include "buckets/hash.h"
 #include "buckets/merkle.h"
@@ -58,13 +59,9 @@ typedef struct fetch {
 /* Appends an entry to f->uses (growing it) and returns it, NULL when out of
  * memory (f unchanged). The caller fills in every field. */
 static use *fetch_add_use(fetch *f) {
-  if (f->nuses == f->ucap) {
-    size_t nc = f->ucap ? f->ucap * 2 : 4;
-    use *nu = realloc(f->uses, nc * sizeof *nu);
-    if (!nu) return NULL;
-    f->uses = nu;
-    f->ucap = nc;
-  }
+  use *nu = bk_grow(f->uses, f->nuses, &f->ucap, sizeof *nu, 4, 0);
+  if (!nu) return NULL;
+  f->uses = nu;
   return &f->uses[f->nuses++];
 }
 
@@ -382,13 +379,9 @@ static int dl_run(const bk_client *c, dl *d) {
 
 static int add_fetch(fetch **arr, size_t *n, size_t *cap, const char *url, uint32_t cs,
                      uint32_t ce, uint64_t bs, uint64_t be) {
-  if (*n == *cap) {
-    size_t nc = *cap ? *cap * 2 : 16;
-    fetch *na = realloc(*arr, nc * sizeof *na);
-    if (!na) return bk_seterr(BK_ENOMEM, "out of memory");
-    *arr = na;
-    *cap = nc;
-  }
+  fetch *na = bk_grow(*arr, *n, cap, sizeof *na, 16, 0);
+  if (!na) return bk_seterr(BK_ENOMEM, "out of memory");
+  *arr = na;
   fetch *f = &(*arr)[*n];
   memset(f, 0, sizeof *f);
   f->url = strdup(url);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buckets/buf.h"
 #include "buckets/error.h"
 #include "buckets/sync.h"
 #include "client/internal.h"
@@ -33,13 +34,9 @@ static void entries_free(entries *l) {
 }
 
 static int entries_add(entries *l, const char *path, uint64_t size, int64_t mt, const char *h) {
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 256;
-    bk_sync_entry *ne = realloc(l->e, nc * sizeof *ne);
-    if (!ne) return bk_seterr(BK_ENOMEM, "out of memory");
-    l->e = ne;
-    l->cap = nc;
-  }
+  bk_sync_entry *ne = bk_grow(l->e, l->n, &l->cap, sizeof *ne, 256, 0);
+  if (!ne) return bk_seterr(BK_ENOMEM, "out of memory");
+  l->e = ne;
   bk_sync_entry *e = &l->e[l->n];
   e->path = strdup(path);
   e->xet_hash = h ? strdup(h) : NULL;

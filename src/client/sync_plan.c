@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buckets/buf.h"
 #include "buckets/error.h"
 
 /* ---------------------------------------------------------------- URIs */
@@ -277,13 +278,9 @@ const char *bk_plan_op_reason(const bk_plan_op *op) {
 int bk_plan_add(bk_plan *p, int action, const char *path, const char *reason,
                 const bk_sync_side *local, const bk_sync_side *remote,
                 uint64_t size, int has_size) {
-  if (p->nops == p->cap) {
-    size_t nc = p->cap ? p->cap * 2 : 64;
-    bk_plan_op *n = realloc(p->ops, nc * sizeof *n);
-    if (!n) return bk_seterr(BK_ENOMEM, "out of memory");
-    p->ops = n;
-    p->cap = nc;
-  }
+  bk_plan_op *n = bk_grow(p->ops, p->nops, &p->cap, sizeof *n, 64, 0);
+  if (!n) return bk_seterr(BK_ENOMEM, "out of memory");
+  p->ops = n;
   bk_plan_op *op = &p->ops[p->nops];
   memset(op, 0, sizeof *op);
   op->action = action;

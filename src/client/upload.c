@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "blake3.h"
+#include "buckets/buf.h"
 #include "buckets/cdc.h"
 #include "buckets/error.h"
 #include "buckets/hash.h"
@@ -314,13 +315,9 @@ static void load_cache(session *s) {
     snprintf(path, sizeof path, "%s/%s", s->cache_dir, de->d_name);
     struct stat st;
     if (stat(path, &st) || !S_ISREG(st.st_mode)) continue;
-    if (n == cap) {
-      size_t nc = cap ? cap * 2 : 64;
-      centry *ne = realloc(es, nc * sizeof *ne);
-      if (!ne) break;
-      es = ne;
-      cap = nc;
-    }
+    centry *ne = bk_grow(es, n, &cap, sizeof *ne, 64, 0);
+    if (!ne) break;
+    es = ne;
     memcpy(es[n].name, de->d_name, nl + 1);
     es[n].mtime = st.st_mtim.tv_sec;
     es[n].size = (uint64_t)st.st_size;

@@ -8,6 +8,16 @@
 
 #include "buckets/error.h"
 
+void *bk_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first, size_t max) {
+  if (n < *cap) return arr;
+  size_t nc = *cap ? *cap * 2 : first;
+  if (max && nc > max) nc = max;
+  if (nc <= n || elem == 0 || nc > SIZE_MAX / elem) return NULL;
+  void *p = realloc(arr, nc * elem);
+  if (p) *cap = nc;
+  return p;
+}
+
 void bk_buf_init(bk_buf *b, size_t max) {
   b->p = NULL;
   b->len = 0;

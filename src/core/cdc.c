@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buckets/buf.h"
 #include "buckets/error.h"
 
 /* The first SKIP bytes of a chunk are not hashed: the gear hash after byte i
@@ -196,14 +197,9 @@ typedef struct ends_vec {
 } ends_vec;
 
 static int ends_push(ends_vec *e, uint64_t x) {
-  if (e->n == e->cap) {
-    size_t nc = e->cap ? e->cap * 2 : 256;
-    if (nc > SIZE_MAX / sizeof(uint64_t)) return BK_ENOMEM;
-    uint64_t *nv = realloc(e->v, nc * sizeof *nv);
-    if (!nv) return BK_ENOMEM;
-    e->v = nv;
-    e->cap = nc;
-  }
+  uint64_t *nv = bk_grow(e->v, e->n, &e->cap, sizeof *nv, 256, 0);
+  if (!nv) return BK_ENOMEM;
+  e->v = nv;
   e->v[e->n++] = x;
   return 0;
 }
@@ -306,14 +302,9 @@ static int stable_size(uint64_t sz) {
 static int own_push(par_thread *w, uint64_t start, uint64_t end) {
   if (ends_push(&w->e, end)) return BK_ENOMEM;
   if (!w->hashing) return 0;
-  if (w->nhash == w->hcap) {
-    size_t nc = w->hcap ? w->hcap * 2 : 256;
-    if (nc > SIZE_MAX / sizeof(bk_hash)) return BK_ENOMEM;
-    bk_hash *nh = realloc(w->hash, nc * sizeof *nh);
-    if (!nh) return BK_ENOMEM;
-    w->hash = nh;
-    w->hcap = nc;
-  }
+  bk_hash *nh = bk_grow(w->hash, w->nhash, &w->hcap, sizeof *nh, 256, 0);
+  if (!nh) return BK_ENOMEM;
+  w->hash = nh;
   bk_chunk_hash(w->s->data + start, (size_t)(end - start), &w->hash[w->nhash++]);
   return 0;
 }

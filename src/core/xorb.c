@@ -313,14 +313,12 @@ struct bk_xorb_builder {
   uint64_t unpacked;
 };
 
-/* Doubles a chunk table (256 first, at most BK_XORB_MAX_CHUNKS entries). */
-static int grow_chunks(bk_xorb_chunk **chunks, size_t *cap) {
-  size_t ncap = *cap ? *cap * 2 : 256;
-  if (ncap > BK_XORB_MAX_CHUNKS) ncap = BK_XORB_MAX_CHUNKS;
-  bk_xorb_chunk *nc = realloc(*chunks, ncap * sizeof *nc);
+/* Room for chunk n in a chunk table (256 first, at most
+ * BK_XORB_MAX_CHUNKS entries). */
+static int grow_chunks(bk_xorb_chunk **chunks, size_t n, size_t *cap) {
+  bk_xorb_chunk *nc = bk_grow(*chunks, n, cap, sizeof *nc, 256, BK_XORB_MAX_CHUNKS);
   if (!nc) return bk_seterr(BK_ENOMEM, "xorb chunk table: out of memory");
   *chunks = nc;
-  *cap = ncap;
   return 0;
 }
 
@@ -362,7 +360,7 @@ int bk_xorb_builder_add(bk_xorb_builder *b, const void *data, size_t len,
     return bk_seterr(BK_ELIMIT, "xorb already holds %u chunks", BK_XORB_MAX_CHUNKS);
   if (b->unpacked + len > BK_XORB_MAX_BYTES)
     return bk_seterr(BK_ELIMIT, "xorb would exceed %u uncompressed bytes", BK_XORB_MAX_BYTES);
-  if (b->n == b->cap && grow_chunks(&b->chunks, &b->cap)) return BK_ENOMEM;
+  if (grow_chunks(&b->chunks, b->n, &b->cap)) return BK_ENOMEM;
   size_t off = b->body.len;
   uint8_t scheme;
   /* Appends all or nothing; BK_ELIMIT when the serialized body would pass
@@ -735,7 +733,7 @@ static int stream_header(bk_xorb_stream *s, const uint8_t *rec, size_t have, uin
 static int stream_record(bk_xorb_stream *s, const uint8_t *rec, uint8_t scheme, uint32_t clen,
                          uint32_t ulen) {
   /* the table grows with records actually received */
-  if (s->n == s->cap && grow_chunks(&s->chunks, &s->cap)) return BK_ENOMEM;
+  if (grow_chunks(&s->chunks, s->n, &s->cap)) return BK_ENOMEM;
   int rc = verify_record(s->codec, rec, scheme, clen, ulen, s->scratch, s->n, s->off,
                          s->unpacked, &s->chunks[s->n]);
   if (rc) return rc;

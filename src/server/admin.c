@@ -11,6 +11,7 @@
 
 #include "buckets/accounts.h"
 #include "buckets/blobstore.h"
+#include "buckets/buf.h"
 #include "buckets/db.h"
 #include "buckets/error.h"
 #include "buckets/fsutil.h"
@@ -705,13 +706,9 @@ struct vec {
 };
 
 static int vec_push(struct vec *v, const void *e) {
-  if (v->n == v->cap) {
-    size_t nc = v->cap ? v->cap * 2 : 256;
-    void *np = realloc(v->p, nc * v->elem);
-    if (!np) return bk_seterr(BK_ENOMEM, "out of memory");
-    v->p = np;
-    v->cap = nc;
-  }
+  void *np = bk_grow(v->p, v->n, &v->cap, v->elem, 256, 0);
+  if (!np) return bk_seterr(BK_ENOMEM, "out of memory");
+  v->p = np;
   memcpy((char *)v->p + v->n * v->elem, e, v->elem);
   v->n++;
   return 0;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buckets/blobstore.h"
+#include "buckets/buf.h"
 #include "buckets/db.h"
 #include "buckets/error.h"
 #include "buckets/merkle.h"
@@ -70,13 +71,9 @@ static int xcache_get(bk_db *db, xcache *c, const bk_hash *xorb, const xcache_en
     c->n = 0;
     c->total_chunks = 0;
   }
-  if (c->n == c->cap) {
-    size_t nc = c->cap ? c->cap * 2 : 16;
-    xcache_ent *ne = realloc(c->e, nc * sizeof *ne);
-    if (!ne) return bk_seterr(BK_ENOMEM, "out of memory");
-    c->e = ne;
-    c->cap = nc;
-  }
+  xcache_ent *ne = bk_grow(c->e, c->n, &c->cap, sizeof *ne, 16, 0);
+  if (!ne) return bk_seterr(BK_ENOMEM, "out of memory");
+  c->e = ne;
   xcache_ent *e = &c->e[c->n];
   e->xorb = *xorb;
   e->n = info.nchunks;

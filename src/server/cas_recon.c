@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buckets/blobstore.h"
+#include "buckets/buf.h"
 #include "buckets/db.h"
 #include "buckets/error.h"
 #include "buckets/file_access.h"
@@ -84,13 +85,9 @@ typedef struct rterms {
 } rterms;
 
 static int rterms_push(rterms *l, const rterm *t) {
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 64;
-    rterm *nt = realloc(l->t, nc * sizeof *nt);
-    if (!nt) return bk_seterr(BK_ENOMEM, "out of memory");
-    l->t = nt;
-    l->cap = nc;
-  }
+  rterm *nt = bk_grow(l->t, l->n, &l->cap, sizeof *nt, 64, 0);
+  if (!nt) return bk_seterr(BK_ENOMEM, "out of memory");
+  l->t = nt;
   l->t[l->n++] = *t;
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "buckets/buf.h"
 #include "buckets/error.h"
 #include "buckets/hash.h"
 #include "server/http.h"
@@ -196,12 +197,9 @@ static int form_paths(hub_paths *p, const char *s, size_t len) {
       free(k);
       if (is_path) {
         if (p->n >= BK_PATHS_INFO_MAX) return too_many(p);
-        if (p->n == cap) {
-          cap = cap ? cap * 2 : 16;
-          char **nv = realloc(p->owned, cap * sizeof *nv);
-          if (!nv) return paths_fail(p, 503, "out of memory");
-          p->owned = nv;
-        }
+        char **nv = bk_grow(p->owned, p->n, &cap, sizeof *nv, 16, 0);
+        if (!nv) return paths_fail(p, 503, "out of memory");
+        p->owned = nv;
         char *v = bk_http_unescape(eq + 1, (size_t)(s + j - eq - 1), 1, NULL);
         if (!v) return paths_fail(p, 400, "malformed form body");
         p->owned[p->n++] = v;

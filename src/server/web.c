@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "buckets/accounts.h"
+#include "buckets/buf.h"
 #include "buckets/db.h"
 #include "buckets/error.h"
 #include "server/auth.h"
@@ -633,13 +634,9 @@ static int list_cb(void *ctx, const bk_file_entry *fe) {
   struct listing *l = ctx;
   l->scanned++;
   if (l->q && *l->q && !strcasestr(base_name(fe->path), l->q)) return 0;
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 128;
-    struct ent *ne = realloc(l->e, nc * sizeof *ne);
-    if (!ne) return BK_ENOMEM;
-    l->e = ne;
-    l->cap = nc;
-  }
+  struct ent *ne = bk_grow(l->e, l->n, &l->cap, sizeof *ne, 128, 0);
+  if (!ne) return BK_ENOMEM;
+  l->e = ne;
   struct ent *e = &l->e[l->n];
   e->path = strdup(fe->path);
   if (!e->path) return BK_ENOMEM;

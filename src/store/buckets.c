@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "buckets/accounts.h"
+#include "buckets/buf.h"
 #include "buckets/db.h"
 #include "buckets/error.h"
 #include "store/db_internal.h"
@@ -728,13 +729,9 @@ static int dacc_add_one(struct dacc *a, const char *p, size_t len, int64_t dn, i
     }
     j = (j + 1) & (a->icap - 1);
   }
-  if (a->n == a->cap) {
-    size_t nc = a->cap ? a->cap * 2 : 64;
-    struct dent *ne = realloc(a->e, nc * sizeof *ne);
-    if (!ne) return bk_seterr(BK_ENOMEM, "out of memory");
-    a->e = ne;
-    a->cap = nc;
-  }
+  struct dent *ne = bk_grow(a->e, a->n, &a->cap, sizeof *ne, 64, 0);
+  if (!ne) return bk_seterr(BK_ENOMEM, "out of memory");
+  a->e = ne;
   char *cp = malloc(len + 1);
   if (!cp) return bk_seterr(BK_ENOMEM, "out of memory");
   memcpy(cp, p, len);

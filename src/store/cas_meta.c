@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buckets/buf.h"
 #include "buckets/db.h"
 #include "buckets/error.h"
 #include "buckets/fsutil.h"
@@ -852,13 +853,9 @@ static int gc_collect(struct dbc *c, const char *sql, int64_t cutoff, int64_t li
   sqlite3_bind_int64(st, 2, limit);
   int r, rc = 0;
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    if (*n == cap) {
-      size_t nc = cap ? cap * 2 : 64;
-      struct gc_row *p = realloc(*rows, nc * sizeof *p);
-      if (!p) { rc = bk_seterr(BK_ENOMEM, "out of memory"); break; }
-      *rows = p;
-      cap = nc;
-    }
+    struct gc_row *p = bk_grow(*rows, *n, &cap, sizeof *p, 64, 0);
+    if (!p) { rc = bk_seterr(BK_ENOMEM, "out of memory"); break; }
+    *rows = p;
     struct gc_row *g = &(*rows)[(*n)++];
     g->id = sqlite3_column_int64(st, 0);
     col_hash(st, 1, &g->h);
