@@ -247,8 +247,8 @@ static int sink_records(void *ctx, const void *data, size_t len) {
     s->started = 1;
     /* 200 = the server ignored Range: the whole object, to slice here —
      * unless it says it sent just the range's length */
-    uint64_t want = s->f->bend - s->f->bstart + 1;
-    if (s->resp->status == 200 && !(s->resp->has_content_length && s->resp->content_length == want))
+    if (s->resp->status == 200 &&
+        !(s->resp->has_content_length && s->resp->content_length == s->left))
       s->skip = s->f->bstart;
   }
   s->seen += len;

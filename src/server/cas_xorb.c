@@ -98,10 +98,10 @@ int cas_xorb_start(struct bk_server *srv, struct bk_http_req *req, const char *s
   if (bk_xorb_stream_new(BK_XORB_ALLOW_FOOTER, &u->verify) != 0)
     return bk_http_error(req, 503, "ServiceUnavailable", "out of memory"), 1;
   /* an intact-looking blob of the announced size is not written again */
-  const char *cl = bk_http_header(req, "Content-Length");
   uint64_t have = 0;
-  u->present = cl && bk_blob_stat(srv->blobs, BK_BLOB_XORB, &want, &have) == 0 &&
-               have == strtoull(cl, NULL, 10);
+  u->present = req->content_length >= 0 &&
+               bk_blob_stat(srv->blobs, BK_BLOB_XORB, &want, &have) == 0 &&
+               have == (uint64_t)req->content_length;
   if (!u->present && bk_blob_writer_open(srv->blobs, BK_BLOB_XORB, &u->w) != 0)
     return cas_reply_store_error(req, BK_EIO, "storing xorb");
   req->body_sink = xorb_sink;

@@ -62,6 +62,8 @@ struct bk_http_req {
   bk_buf body;           /* complete body (len 0 when none, and always empty
                             for a streamed body, below) */
   size_t body_limit;     /* the cap that was applied */
+  int64_t content_length; /* the announced Content-Length (checked against the
+                             cap), -1 when none was sent (chunked or no body) */
   struct bk_server *srv;
 
   /* Streamed body. bk_router_body_start may set body_sink for a route that

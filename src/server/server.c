@@ -247,6 +247,7 @@ static int start_request(struct bk_server *srv, struct MHD_Connection *con,
   r->body_limit = limit;
   bk_buf_init(&r->body, limit ? limit : 1);
   const char *cl = bk_http_header(r, "Content-Length");
+  r->content_length = -1;
   if (cl) {
     char *end = NULL;
     errno = 0;
@@ -254,6 +255,7 @@ static int start_request(struct bk_server *srv, struct MHD_Connection *con,
     if (errno || end == cl || *end) return bk_http_error(r, 400, NULL, "bad Content-Length"), 1;
     if (v > limit)
       return bk_http_error(r, 413, NULL, "request body too large (limit %zu bytes)", limit), 1;
+    r->content_length = (int64_t)v; /* <= limit, so it fits */
   }
   return bk_router_body_start(srv, r);
 }
