@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The repository builds and its unit tests pass on its own (issue 12 part 1):
 #  1. nothing under src/ tests/ bench/ scripts/ .ci/ or the Makefile names a path outside the
-#     repository (the old ../shared test data, the BUCKETS_SPEC_DATA override, /work/...);
+#     repository (the old test data in the sibling folder "shared", its environment override,
+#     absolute paths of the build VM);
 #  2. the committed HEAD, `git clone`d into an empty temporary directory (no sibling folders),
 #     builds with plain `make` on a simulated fresh machine: when run as root with
 #     `unshare -m`, /usr/share/cargo/registry is hidden behind an empty tmpfs and dpkg-query
