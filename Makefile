@@ -1,6 +1,9 @@
-# buckets — plain Makefile. `make` builds into $(BUILD)/; `make test` installs
-# missing Debian packages, builds and runs every test; `make sanitize` does the
-# same under ASan+UBSan in build-san/.
+# buckets — plain Makefile. `make` installs missing Debian packages and builds
+# into $(BUILD)/; `make test` also runs every test; `make sanitize` does the
+# same under ASan+UBSan in build-san/. `make unit` builds and runs only the unit
+# tests. Every entry target first runs scripts/deps.sh (the $(DEPS_STAMP) stamp)
+# and then builds in a sub-make, because B3DIR (BLAKE3 C sources from
+# librust-blake3-dev) is only found once the package is installed.
 BUILD   ?= build
 CC      ?= cc
 OPT     ?= -O2
@@ -48,8 +51,19 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 EXTRA_ALL += python
 
 .SECONDARY:
-.PHONY: all deps test test-only sanitize fuzz bench bench-core run python clean
-all: $(LIBA) $(LIBSO) $(BINS) $(UNIT_BIN) $(REPLAY_BIN) $(BENCH_BIN) $(INTEG_BIN) $(EXTRA_ALL)
+.PHONY: all build-all unit build-unit deps test test-only sanitize fuzz bench bench-core run python clean
+all: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory build-all
+
+# The real build; entered through `all` (or test/run/sanitize) so that B3DIR is
+# computed after scripts/deps.sh installed librust-blake3-dev.
+build-all: $(LIBA) $(LIBSO) $(BINS) $(UNIT_BIN) $(REPLAY_BIN) $(BENCH_BIN) $(INTEG_BIN) $(EXTRA_ALL)
+build-unit: $(UNIT_BIN)
+ifneq ($(filter build-all build-unit,$(MAKECMDGOALS)),)
+ifeq ($(B3DIR),)
+$(error BLAKE3 C sources not found under /usr/share/cargo/registry (Debian package librust-blake3-dev; run `make deps`))
+endif
+endif
 
 deps: ; @scripts/deps.sh
 $(DEPS_STAMP): scripts/deps.sh
@@ -109,8 +123,14 @@ $(BUILD)/bench/%: $(call obj,bench/%.c) $(SRVA) $(CLIA) $(LIBA)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 test: $(DEPS_STAMP)
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory build-all
 	@tests/run.sh $(BUILD)
+
+# Unit tests only (no server, CLI, python venv): what tests/integration/fresh_clone.sh
+# runs in a clean clone.
+unit: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory build-unit
+	@tests/run.sh $(BUILD) unit/
 
 test-only: all
 	@tests/run.sh $(BUILD)
@@ -133,7 +153,7 @@ bench: all
 	@for s in bench/run-*.sh; do $$s $(BUILD) || exit 1; done
 
 run: $(DEPS_STAMP)
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory build-all
 	@scripts/run.sh $(BUILD)
 
 python: $(LIBSO)

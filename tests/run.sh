@@ -9,8 +9,7 @@ set -uo pipefail
 BUILD=${1:-build}
 FILTER=${2:-}
 cd "$(dirname "$0")/.."
-export BUILD BUCKETS_ROOT=$PWD
-export BUCKETS_SPEC_DATA=${BUCKETS_SPEC_DATA:-$PWD/../shared/spec/data}
+export BUILD BUCKETS_ROOT=$PWD   # test data: $BUCKETS_ROOT/tests/data
 total_p=0; total_f=0; failed_progs=()
 
 run_one() { # name, command...

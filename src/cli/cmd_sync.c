@@ -66,7 +66,6 @@ static void print_summary(cli *c, bk_plan *p) {
   if (c->format != FMT_HUMAN) return;
   bk_plan_summary s;
   bk_plan_summarize(p, &s);
-  if (c->format == FMT_JSON) return;
   printf("Sync plan: %s -> %s\n  Uploads: %llu\n  Downloads: %llu\n  Deletes: %llu\n  Skips: %llu\n",
          p->source, p->dest, (unsigned long long)s.uploads, (unsigned long long)s.downloads,
          (unsigned long long)s.deletes, (unsigned long long)s.skips);

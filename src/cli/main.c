@@ -38,7 +38,7 @@ static const cmd CMDS[] = {
 
 static void usage(FILE *f, const char *group) {
   fprintf(f,
-          "usage: hf [GROUP] COMMAND [ARGS] [--token T] [--format human|agent|json|quiet] "
+          "usage: hf [GROUP] COMMAND [ARGS] [--token T] [--format auto|human|agent|json|quiet] "
           "[--json] [-q]\n\n"
           "A client for buckets, a self-hosted Hugging Face Storage Buckets server.\n"
           "Endpoint: $HF_ENDPOINT (default http://127.0.0.1:8080); token: --token, $HF_TOKEN,\n"

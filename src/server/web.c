@@ -237,6 +237,18 @@ static int message_page(struct wctx *c, int status, const char *heading, const c
   return reply_page(c, status, heading, &content);
 }
 
+/* A page the store could not read (rc < 0, message in bk_errmsg): logs the
+ * error like the API does and answers an error page instead of partial data;
+ * 503 + Retry-After for the transient codes (database busy, out of memory),
+ * else 500. */
+static int store_error_page(struct wctx *c, int rc, const char *msg) {
+  fprintf(stderr, "bucketd: %s %s: store error %s: %s\n", c->req->method, c->req->raw_path,
+          bk_strerror(rc), bk_errmsg());
+  int status = rc == BK_EDB || rc == BK_ENOMEM ? 503 : 500;
+  if (status == 503) bk_http_add_header(c->req, "Retry-After", "1");
+  return message_page(c, status, "Error", msg, "/", "Home");
+}
+
 static char *url_escape(const char *s, int keep_slash);
 
 static int not_found(struct wctx *c) {
@@ -505,7 +517,8 @@ static int ns_row_cb(void *ctx, const bk_bucket *bk) {
   bk_usage u;
   char files[32], logical[32], stored[32], ratio[32], created[32];
   memset(&u, 0, sizeof u);
-  bk_db_bucket_usage(r->c->srv->db, bk->id, &u); /* cached by the store */
+  int urc = bk_db_bucket_usage(r->c->srv->db, bk->id, &u); /* cached by the store */
+  if (urc < 0) return urc; /* ends the listing with the error (not zeros) */
   snprintf(files, sizeof files, "%llu", (unsigned long long)u.nfiles);
   bk_human_size(u.logical_bytes, logical);
   bk_human_size(u.stored_bytes, stored);
@@ -542,8 +555,13 @@ static int page_namespace(struct wctx *c, const char *nsname, const char *flash)
   const char *after = bk_http_param(c->req, "after");
   int more = 0;
   if (after && !*after) after = NULL;
-  bk_db_bucket_list(c->srv->db, ns.id, NULL, nsrole >= BK_ROLE_READ, after, NS_PAGE_SIZE,
-                    ns_row_cb, &r, &more);
+  int lrc = bk_db_bucket_list(c->srv->db, ns.id, NULL, nsrole >= BK_ROLE_READ, after,
+                              NS_PAGE_SIZE, ns_row_cb, &r, &more);
+  if (lrc < 0) { /* listing or a bucket's usage failed: no page of zeros */
+    bk_buf_free(&rows);
+    bk_buf_free(&content);
+    return store_error_page(c, lrc, "The buckets could not be listed.");
+  }
   bk_buf_append_u8(&rows, 0);
   char *nsurl = url_escape(ns.name, 0);
   char *lastu = more && r.n ? url_escape(r.last, 0) : NULL;
@@ -737,6 +755,15 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
   }
   if (l.n > 1) qsort(l.e, l.n, sizeof *l.e, ent_cmp);
 
+  bk_usage u;
+  memset(&u, 0, sizeof u);
+  rc = bk_db_bucket_usage(c->srv->db, b->id, &u); /* cached by the store */
+  if (rc < 0) { /* no page of zeros: the figures could not be read */
+    free_listing(&l);
+    free(next);
+    return store_error_page(c, rc, "The bucket usage could not be read.");
+  }
+
   bk_buf rows, crumb, content;
   bk_buf_init(&rows, HTML_MAX);
   bk_buf_init(&crumb, HTML_MAX);
@@ -767,9 +794,6 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
   bk_buf_append_u8(&rows, 0);
   bk_buf_append_u8(&crumb, 0);
 
-  bk_usage u;
-  memset(&u, 0, sizeof u);
-  bk_db_bucket_usage(c->srv->db, b->id, &u); /* cached by the store */
   char files[32], logical[32], stored[32], ratio[32];
   snprintf(files, sizeof files, "%llu", (unsigned long long)u.nfiles);
   bk_human_size(u.logical_bytes, logical);

@@ -7,7 +7,7 @@ set -uo pipefail
 ROOT=${BUCKETS_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-SPEC=${BUCKETS_SPEC_DATA:-$ROOT/../shared/spec/data}
+SPEC=$ROOT/tests/data   # committed test vectors (tests/data/README.md)
 XS=$BUILD/bin/xetsum
 PY=/usr/bin/python3
 pass=0; fail=0

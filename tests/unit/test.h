@@ -67,11 +67,16 @@ static inline int test_summary(void) {
   return t_failed ? 1 : 0;
 }
 
-/* Path of a file in ../shared/spec/data, found relative to the repository
- * (env BUCKETS_SPEC_DATA overrides). */
-static inline const char *test_spec_data(const char *name, char *buf, size_t n) {
-  const char *dir = getenv("BUCKETS_SPEC_DATA");
-  snprintf(buf, n, "%s/%s", dir ? dir : "../shared/spec/data", name);
+/* Path of a test-data file (tests/data/NAME, committed in the repository):
+ * $BUCKETS_ROOT/tests/data/NAME when BUCKETS_ROOT is set (tests/run.sh sets it
+ * to the repository root), else tests/data/NAME relative to the current
+ * directory. Writes into the caller's buf (n bytes) and returns it. */
+static inline const char *test_data(const char *name, char *buf, size_t n) {
+  const char *root = getenv("BUCKETS_ROOT");
+  if (root && *root)
+    snprintf(buf, n, "%s/tests/data/%s", root, name);
+  else
+    snprintf(buf, n, "tests/data/%s", name);
   return buf;
 }
 

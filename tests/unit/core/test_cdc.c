@@ -11,7 +11,7 @@
 
 static cJSON *load_json(const char *name) {
   char path[1024];
-  FILE *f = fopen(test_spec_data(name, path, sizeof path), "rb");
+  FILE *f = fopen(test_data(name, path, sizeof path), "rb");
   if (!f) {
     fprintf(stderr, "cannot read %s\n", path);
     return NULL;
@@ -138,7 +138,7 @@ static size_t json_ends(cJSON *arr, uint64_t *out) {
 
 static void test_gear_table(void) {
   char path[1024];
-  FILE *f = fopen(test_spec_data("xet_gear_table.txt", path, sizeof path), "r");
+  FILE *f = fopen(test_data("xet_gear_table.txt", path, sizeof path), "r");
   CHECK(f != NULL);
   if (!f) return;
   char line[64];

@@ -9,7 +9,7 @@
 
 static cJSON *load_json(const char *name) {
   char path[1024];
-  FILE *f = fopen(test_spec_data(name, path, sizeof path), "rb");
+  FILE *f = fopen(test_data(name, path, sizeof path), "rb");
   if (!f) {
     fprintf(stderr, "cannot read %s\n", path);
     return NULL;

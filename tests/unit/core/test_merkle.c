@@ -30,7 +30,7 @@ static char *read_all(const char *path, size_t *len) {
 
 static cJSON *load_json(const char *name) {
   char path[1024];
-  char *s = read_all(test_spec_data(name, path, sizeof path), NULL);
+  char *s = read_all(test_data(name, path, sizeof path), NULL);
   if (!s) {
     fprintf(stderr, "cannot read %s\n", path);
     return NULL;
