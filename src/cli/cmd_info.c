@@ -32,11 +32,12 @@ int cmd_info(cli *c, int argc, char **argv) {
   int r = cli_parse(c, argc, argv, NULL, pos, 1, &np, USAGE);
   if (r) return r < 0 ? 2 : 0;
   if (np < 1) return cli_fail("missing BUCKET_ID (see --help)");
+  if (cli_bucket_args(c, pos, np)) return 2;
   bk_client *cl = cli_client(c);
   if (!cl) return 1;
   char *json = NULL;
   int rc = bk_bucket_info(cl, pos[0], &json);
-  if (rc) return cli_fail_lib(rc);
+  if (rc) return cli_fail_bucket(rc, pos[0]);
   cJSON *j = cJSON_Parse(json);
   if (!j) {
     bk_free(json);

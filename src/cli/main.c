@@ -63,6 +63,7 @@ static char **hoist_globals(int *argc, char **argv) {
     const char *a = argv[k];
     if ((strcmp(a, "--token") == 0 || strcmp(a, "--format") == 0) && k + 1 < n) k += 2;
     else if (strcmp(a, "--json") == 0 || strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0 ||
+             strcmp(a, "--no-truncate") == 0 ||
              strncmp(a, "--token=", 8) == 0 || strncmp(a, "--format=", 9) == 0)
       k += 1;
     else break;
@@ -127,6 +128,7 @@ static int run(int argc, char **argv) {
   int rc = found->fn(&c, argc - shift, argv + shift);
   fflush(stdout);
   if (c.client) bk_client_free(c.client);
+  for (int i = 0; i < c.nowned; i++) free(c.owned[i]);
   return rc;
 }
 
