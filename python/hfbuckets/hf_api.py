@@ -150,9 +150,14 @@ class HfApi:
     def list_bucket_tree(self, bucket_id: str, prefix: Optional[str] = None,
                          recursive: Optional[bool] = None, *,
                          token: TokenT = None) -> Iterator[Union[BucketFile, BucketFolder]]:
+        """Files (and, with recursive=False, folders) under prefix. As on the
+        Hub, leaving recursive out (None) lists every nested file: the Hub
+        client sends no `recursive` parameter and the server's default is
+        recursive. recursive=False gives the top level plus `BucketFolder`s."""
         bid = _norm_id(bucket_id)
         pfx = (prefix or "").strip("/")
-        j = self._json(_lib.lib.bk_bucket_tree, b(bid), b(pfx), 1 if recursive else 0,
+        rec = recursive is None or bool(recursive)
+        j = self._json(_lib.lib.bk_bucket_tree, b(bid), b(pfx), 1 if rec else 0,
                        what=f"list {bid}/{pfx}", bucket_id=bid, token=token)
         for d in j or []:
             yield tree_entry(d)
@@ -226,6 +231,10 @@ class HfApi:
                               "xetHash": hashes[i].value.decode(), "size": size,
                               "mtime": mt if mt is not None else now})
             del keep
+        for src_type, _src_id, _h, _dst in copy:
+            if src_type and str(src_type).rstrip("s") != "bucket":
+                raise ValueError(f"copy from a {src_type} repository: repositories are not "
+                                 "supported by this server (only buckets are stored here)")
         for src_type, src_id, xet_hash, dst in copy:
             lines.append({"type": "copyFile", "path": str(dst).strip("/"), "xetHash": xet_hash,
                           "sourceRepoType": src_type.rstrip("s") if src_type else "bucket",
@@ -303,7 +312,10 @@ class HfApi:
                 raise ValueError("Bucket-to-repo copy is not supported.")
             raise ValueError(f"destination must be a hf://buckets/ URI: {dst!r}")
         if not src.startswith("hf://buckets/"):
-            raise ValueError(f"source must be a hf://buckets/ URI (this server has no repos): {src!r}")
+            if src.startswith("hf://"):
+                raise ValueError(f"{src}: repositories (models, datasets, spaces) are not supported "
+                                 "by this server; only buckets (hf://buckets/...) are stored here")
+            raise ValueError(f"source must be a hf://buckets/ URI: {src!r}")
         sid, spath = _lib.uri_parse(src, allow_short=False)
         check(_lib.lib.bk_bucket_copy(self._c(token).h, b(src), b(dst)), f"copy {src} -> {dst}",
               bucket_id=sid, path=spath or None)
