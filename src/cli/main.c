@@ -18,7 +18,9 @@ typedef struct cmd {
 
 static const cmd CMDS[] = {
     {"auth", "login", cmd_auth_login, "Save a token ($HF_HOME/token) after checking it"},
-    {"auth", "logout", cmd_auth_logout, "Remove the saved token"},
+    {"auth", "logout", cmd_auth_logout, "Remove the saved tokens (or one: --token-name)"},
+    {"auth", "list", cmd_auth_list, "List the saved tokens ($HF_HOME/stored_tokens)"},
+    {"auth", "switch", cmd_auth_switch, "Make another saved token the active one"},
     {"auth", "whoami", cmd_auth_whoami, "Show the user the token belongs to"},
     {"buckets", "create", cmd_create, "Create a bucket"},
     {"buckets", "list", cmd_list, "List buckets, or files in a bucket (alias: ls)"},
