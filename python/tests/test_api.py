@@ -396,3 +396,18 @@ def test_sync_prints_summary_unless_quiet(api, bucket, tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[-1] == "Nothing to sync."
     api.sync_bucket(str(src), f"hf://buckets/{bucket}", quiet=True)
     assert capsys.readouterr().out == ""
+
+
+def test_hub_web_urls_are_accepted(api, bucket):
+    ep = os.environ["HF_ENDPOINT"]
+    assert api.bucket_info(f"{ep}/buckets/{bucket}").id == bucket
+    assert api.bucket_info(f"{ep}/buckets/{bucket}/").id == bucket
+    api.batch_bucket_files(f"{ep}/buckets/{bucket}", add=[(b"web", "dir/a b.txt")])
+    api.copy_files(f"{ep}/buckets/{bucket}/resolve/dir/a%20b.txt", f"{ep}/buckets/{bucket}/tree/copy/")
+    assert sorted(e.path for e in api.list_bucket_tree(bucket)) == ["copy/a b.txt", "dir/a b.txt"]
+    with pytest.raises(ValueError, match="configured endpoint"):
+        api.bucket_info(f"https://huggingface.co/buckets/{bucket}")
+    with pytest.raises(ValueError, match="/tree/PATH or /resolve/PATH"):
+        api.copy_files(f"{ep}/buckets/{bucket}/blob/dir/x", f"hf://buckets/{bucket}/")
+    with pytest.raises(ValueError, match="without a path"):
+        api.bucket_info(f"{ep}/buckets/{bucket}/tree/dir")
