@@ -72,6 +72,12 @@ void cli_hint(cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 void cli_result(cli *c, const char *message, const char *const *keys, const char *const *vals,
                 size_t n);
 
+/* j printed as Python's json.dumps does (separators ", " and ": ", non-ASCII
+ * as \uXXXX; indent > 0 as json.dumps(indent=N)), which is what the official
+ * CLI prints. malloc'd (caller frees), NULL when out of memory. */
+struct cJSON;
+char *cli_json_dumps(const struct cJSON *j, int indent);
+
 /* Asks "question [y/N]: " on stderr and reads the answer from standard input
  * (a terminal or a pipe: `echo y | hf ...`); in non-human modes fails unless
  * -y. Returns 1 yes, 0 no, -1 error (printed). */

@@ -161,7 +161,7 @@ int cmd_auth_list(cli *c, int argc, char **argv) {
       cJSON_AddBoolToObject(o, "active", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "active")));
       cJSON_AddItemToArray(out, o);
     }
-    char *s = cJSON_PrintUnformatted(out);
+    char *s = cli_json_dumps(out, 0);
     printf("%s\n", s ? s : "[]");
     free(s);
     cJSON_Delete(out);

@@ -54,7 +54,7 @@ int cmd_info(cli *c, int argc, char **argv) {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
     printf("%s\n", cJSON_IsString(id) ? id->valuestring : "");
   } else {
-    char *s = c->format == FMT_HUMAN ? cJSON_Print(o) : cJSON_PrintUnformatted(o);
+    char *s = cli_json_dumps(o, c->format == FMT_HUMAN ? 2 : 0); /* official out.dict */
     if (s) printf("%s\n", s);
     free(s);
   }

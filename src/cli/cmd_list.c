@@ -69,7 +69,7 @@ static int list_buckets(cli *c, const char *ns, const char *search, int human) {
       cJSON_AddStringToObject(o, "created_at", str(e, "createdAt"));
       cJSON_AddItemToArray(out, o);
     }
-    char *s = cJSON_PrintUnformatted(out);
+    char *s = cli_json_dumps(out, 0);
     printf("%s\n", s ? s : "[]");
     free(s);
     cJSON_Delete(out);
@@ -213,7 +213,7 @@ static int list_files(cli *c, const char *arg, int human, int recursive, int tre
       if (*str(e, "uploadedAt")) cJSON_AddStringToObject(o, "uploaded_at", str(e, "uploadedAt"));
       cJSON_AddItemToArray(out, o);
     }
-    char *s = cJSON_PrintUnformatted(out);
+    char *s = cli_json_dumps(out, 0);
     printf("%s\n", s ? s : "[]");
     free(s);
     cJSON_Delete(out);

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buckets/buf.h"
 #include "buckets/error.h"
 #include "buckets/sync.h"
 #include "cli/cli.h"
@@ -273,6 +274,85 @@ bk_client *cli_client(cli *c) {
   return c->client;
 }
 
+/* ---- JSON as Python's json.dumps prints it (the official CLI's output) ---- */
+
+static int dump_str(bk_buf *b, const char *s) {
+  int rc = bk_buf_append_u8(b, '"');
+  const unsigned char *p = (const unsigned char *)s;
+  while (!rc && *p) {
+    unsigned ch = *p, cp = ch;
+    size_t len = 1;
+    if (ch >= 0x80) { /* UTF-8 -> code point (invalid bytes -> U+FFFD) */
+      size_t need = ch >= 0xf0 && ch < 0xf5 ? 4 : ch >= 0xe0 ? 3 : ch >= 0xc2 && ch < 0xe0 ? 2 : 0;
+      cp = 0xfffd;
+      if (need) {
+        unsigned v = ch & (0x7fu >> need);
+        size_t k = 1;
+        while (k < need && (p[k] & 0xc0) == 0x80) v = (v << 6) | (p[k++] & 0x3f);
+        if (k == need) {
+          cp = v;
+          len = need;
+        }
+      }
+    }
+    p += len;
+    if (cp == '"' || cp == '\\') rc = bk_buf_printf(b, "\\%c", (char)cp);
+    else if (cp == '\n') rc = bk_buf_printf(b, "\\n");
+    else if (cp == '\r') rc = bk_buf_printf(b, "\\r");
+    else if (cp == '\t') rc = bk_buf_printf(b, "\\t");
+    else if (cp == '\b') rc = bk_buf_printf(b, "\\b");
+    else if (cp == '\f') rc = bk_buf_printf(b, "\\f");
+    else if (cp < 0x20 || (cp >= 0x7f && cp < 0x10000)) rc = bk_buf_printf(b, "\\u%04x", cp);
+    else if (cp >= 0x10000)
+      rc = bk_buf_printf(b, "\\u%04x\\u%04x", 0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
+    else rc = bk_buf_append_u8(b, (uint8_t)cp);
+  }
+  return rc ? rc : bk_buf_append_u8(b, '"');
+}
+
+static int dump_num(bk_buf *b, double v) {
+  if (v == (double)(long long)v && v > -9e15 && v < 9e15) return bk_buf_printf(b, "%lld", (long long)v);
+  char tmp[40];
+  for (int prec = 1; prec <= 17; prec++) { /* shortest text that reads back the same */
+    snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+    if (strtod(tmp, NULL) == v) break;
+  }
+  return bk_buf_printf(b, "%s", tmp);
+}
+
+static int dump(bk_buf *b, const cJSON *j, int indent, int depth) {
+  if (depth > 64) return bk_seterr(BK_ELIMIT, "JSON nested too deeply");
+  if (cJSON_IsString(j)) return dump_str(b, j->valuestring);
+  if (cJSON_IsNumber(j)) return dump_num(b, j->valuedouble);
+  if (cJSON_IsTrue(j)) return bk_buf_printf(b, "true");
+  if (cJSON_IsFalse(j)) return bk_buf_printf(b, "false");
+  if (!cJSON_IsArray(j) && !cJSON_IsObject(j)) return bk_buf_printf(b, "null");
+  int obj = cJSON_IsObject(j);
+  if (!j->child) return bk_buf_printf(b, obj ? "{}" : "[]");
+  int rc = bk_buf_append_u8(b, obj ? '{' : '[');
+  for (const cJSON *e = j->child; !rc && e; e = e->next) {
+    if (indent) rc = bk_buf_printf(b, "\n%*s", indent * (depth + 1), "");
+    if (!rc && obj) rc = dump_str(b, e->string ? e->string : "");
+    if (!rc && obj) rc = bk_buf_printf(b, ": ");
+    if (!rc) rc = dump(b, e, indent, depth + 1);
+    if (!rc && e->next) rc = bk_buf_printf(b, indent ? "," : ", ");
+  }
+  if (!rc && indent) rc = bk_buf_printf(b, "\n%*s", indent * depth, "");
+  return rc ? rc : bk_buf_append_u8(b, obj ? '}' : ']');
+}
+
+char *cli_json_dumps(const cJSON *j, int indent) {
+  bk_buf b;
+  bk_buf_init(&b, (size_t)1 << 30);
+  int rc = dump(&b, j, indent, 0);
+  if (!rc) rc = bk_buf_append_u8(&b, 0);
+  if (rc) {
+    bk_buf_free(&b);
+    return NULL;
+  }
+  return (char *)b.p;
+}
+
 void cli_result(cli *c, const char *message, const char *const *keys, const char *const *vals,
                 size_t n) {
   switch (c->format) {
@@ -294,7 +374,7 @@ void cli_result(cli *c, const char *message, const char *const *keys, const char
         cJSON_AddStringToObject(o, keys[i], v);
       }
     }
-    char *s = cJSON_PrintUnformatted(o);
+    char *s = cli_json_dumps(o, 0);
     if (s) printf("%s\n", s);
     free(s);
     cJSON_Delete(o);

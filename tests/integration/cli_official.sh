@@ -49,7 +49,7 @@ answer y buckets rm alice/off/keep.txt --format json
 rc_is "non-human format still needs -y (even with y on stdin)" 1
 err_has "non-human format: -y hint" "pass -y/--yes"
 run buckets rm alice/off/keep.txt -y --format json </dev/null
-bk_expect "-y skips the question; json result" '{"path":"keep.txt","bucket_id":"alice/off"}' "$OUT"
+bk_expect "-y skips the question; json result" '{"path": "keep.txt", "bucket_id": "alice/off"}' "$OUT"
 answer YES buckets rm alice/off/d -R
 rc_is "echo YES | rm -R: exit 0" 0
 bk_expect "rm -R: paths listed, then the result with files_deleted and size" \
@@ -57,7 +57,7 @@ bk_expect "rm -R: paths listed, then the result with files_deleted and size" \
   "$(printf '%s' "$OUT" | tr '\n' '|')"
 for p in d/1.txt d/2.txt; do "$HF" cp "$W/a.txt" "hf://buckets/alice/off/$p" >/dev/null; done
 run buckets rm alice/off/d -R -y --format json
-bk_expect "rm -R json keys" '{"bucket_id":"alice/off","files_deleted":2,"size":"12 B"}' "$OUT"
+bk_expect "rm -R json keys" '{"bucket_id": "alice/off", "files_deleted": 2, "size": "12 B"}' "$OUT"
 run buckets rm alice/off/d -R -y --format agent
 bk_expect "rm -R agent: nothing left" "No files to remove." "$OUT"
 "$HF" buckets create alice/gone >/dev/null
@@ -70,13 +70,13 @@ run buckets info alice/gone; rc_is "deleted bucket is gone" 1
 run buckets settings alice/off --private
 bk_expect "settings: private: True" "✓ Bucket settings updated|  bucket_id: alice/off|  private: True" "$(printf '%s' "$OUT" | tr '\n' '|')"
 run buckets settings hf://buckets/alice/off --public --format json
-bk_expect "settings json: a boolean" '{"bucket_id":"alice/off","private":false}' "$OUT"
+bk_expect "settings json: a boolean" '{"bucket_id": "alice/off", "private": false}' "$OUT"
 run buckets settings alice/off --public --format agent
 bk_expect "settings agent: False" "bucket_id=alice/off private=False" "$OUT"
 printf 'from stdin' | "$HF" cp - hf://buckets/alice/off/in.txt >"$BK_TMP/out" 2>&1
 bk_expect "cp from stdin: src: stdin" "✓ Uploaded|  src: stdin|  dst: hf://buckets/alice/off/in.txt" "$(tr '\n' '|' <"$BK_TMP/out" | sed 's/|$//')"
 run buckets move alice/off hf://buckets/alice/off2 --format json
-bk_expect "move json: normalised ids" '{"from_id":"alice/off","to_id":"alice/off2"}' "$OUT"
+bk_expect "move json: normalised ids" '{"from_id": "alice/off", "to_id": "alice/off2"}' "$OUT"
 "$HF" buckets move alice/off2 alice/off >/dev/null
 
 # ---- output formats
@@ -97,6 +97,13 @@ run buckets ls alice/off -R --json
 bk_expect "json file list: one compact line" 1 "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')"
 run buckets info alice/off --json
 bk_expect "json info: one compact line" 1 "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')"
+case "$OUT" in '{"id": "alice/off", '*) bk_ok "json as Python's json.dumps (', ' and ': ')";; *) bk_fail "json.dumps separators" "$OUT";; esac
+run buckets info alice/off
+bk_expect "human info: json.dumps(indent=2)" '{|  "id": "alice/off",' "$(printf '%s\n' "$OUT" | head -n 2 | tr '\n' '|' | sed 's/|$//')"
+"$HF" cp "$W/a.txt" "hf://buckets/alice/off/caf$(printf '\xc3\xa9').txt" >/dev/null
+run buckets ls alice/off --json
+has "json: non-ASCII escaped as json.dumps does" '"path": "caf\u00e9.txt"'
+"$HF" buckets rm "alice/off/caf$(printf '\xc3\xa9').txt" -y >/dev/null
 run buckets ls --no-truncate; rc_is "--no-truncate accepted" 0
 has "--no-truncate: the table" "alice/second"
 run --no-truncate buckets ls -q; rc_is "--no-truncate before the command" 0
