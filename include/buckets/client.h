@@ -65,6 +65,19 @@ int bk_token_save(const char *hf_home, const char *token); /* hf_home NULL = def
 int bk_token_delete(const char *hf_home);
 /* Returns the token that a client would use (malloc'd) or NULL. */
 char *bk_token_resolve(const char *hf_home);
+/* Several saved tokens, huggingface_hub's layout: $HF_HOME/stored_tokens is an
+ * INI file ("[name]" + "hf_token = T" per token, mode 0600, written durably);
+ * the active token is the one in $HF_HOME/token. Names and tokens are
+ * borrowed. bk_token_store adds or replaces `name` (it does not activate it).
+ * bk_token_list: *json = [{"name","token","active"}] in file order (caller
+ * frees with bk_free). bk_token_switch copies `name`'s token to
+ * $HF_HOME/token (BK_ENOTFOUND if unknown). bk_token_forget removes `name`
+ * (and $HF_HOME/token if it was the active one); name NULL removes every
+ * stored token and the active one. */
+int bk_token_store(const char *hf_home, const char *name, const char *token);
+int bk_token_list(const char *hf_home, char **json);
+int bk_token_switch(const char *hf_home, const char *name);
+int bk_token_forget(const char *hf_home, const char *name);
 
 /* ---- Hub API (JSON results) ---- */
 int bk_whoami(bk_client *c, char **json);

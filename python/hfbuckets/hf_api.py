@@ -35,9 +35,37 @@ class BucketFileMetadata:
     xet_file_data: XetFileData
 
 
-def _norm_id(bucket_id: str) -> str:
-    """'ns/name' or 'hf://buckets/ns/name' -> 'ns/name' (a path suffix is refused)."""
+def _web_url_to_uri(url: str, endpoint: str) -> str:
+    """`http(s)://HOST/buckets/ns/name[/tree/P | /resolve/P]` -> `hf://buckets/ns/name[/P]`
+    (as huggingface_hub's bucket URI parser accepts Hub web URLs). HOST must be the
+    configured endpoint's host[:port]; the path is percent-decoded."""
+    from urllib.parse import unquote, urlsplit
+    u, e = urlsplit(url), urlsplit(endpoint)
+    base = e.path.rstrip("/")
+    if u.netloc.lower() != e.netloc.lower() or not u.path.startswith(base + "/buckets/"):
+        raise ValueError(f"{url!r} is not a bucket URL of the configured endpoint {endpoint} "
+                         f"(expected {endpoint.rstrip('/')}/buckets/NAMESPACE/NAME[/tree/PATH])")
+    parts = unquote(u.path[len(base) + len("/buckets/"):]).split("/", 3)
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise ValueError(f"{url!r}: expected {endpoint.rstrip('/')}/buckets/NAMESPACE/NAME")
+    path = ""
+    if len(parts) >= 3 and parts[2]:
+        if parts[2] not in ("tree", "resolve"):
+            raise ValueError(f"unsupported bucket URL {url!r}: expected /tree/PATH or /resolve/PATH")
+        path = parts[3] if len(parts) == 4 else ""
+    return f"hf://buckets/{parts[0]}/{parts[1]}" + (f"/{path}" if path else "")
+
+
+def _is_web_url(s: str) -> bool:
+    return s.startswith("http://") or s.startswith("https://")
+
+
+def _norm_id(bucket_id: str, endpoint: Optional[str] = None) -> str:
+    """'ns/name', 'hf://buckets/ns/name' or a Hub web URL of `endpoint`
+    -> 'ns/name' (a path suffix is refused)."""
     s = str(bucket_id)
+    if _is_web_url(s):
+        s = _web_url_to_uri(s, endpoint or "")
     if s.startswith("hf://") or s.count("/") >= 1:
         bid, path = _lib.uri_parse(s, allow_short=True)
         if path:
@@ -87,6 +115,14 @@ class HfApi:
         s = take_str(out)
         return json.loads(s) if s else None
 
+    def _id(self, bucket_id: str, token: TokenT = None) -> str:
+        s = str(bucket_id)
+        return _norm_id(s, self._c(token).endpoint if _is_web_url(s) else None)
+
+    def _uri(self, s: str, token: TokenT = None) -> str:
+        s = str(s)
+        return _web_url_to_uri(s, self._c(token).endpoint) if _is_web_url(s) else s
+
     def close(self) -> None:
         self._pool.close()
 
@@ -106,7 +142,7 @@ class HfApi:
             raise ValueError("region must be 'us', 'eu' or None")
         s = str(bucket_id)
         if not s.startswith("hf://") and "/" in s:
-            s = _norm_id(s)
+            s = self._id(s)
         priv = -1 if private is None else (1 if private else 0)
         j = self._json(_lib.lib.bk_bucket_create, b(s), priv, b(region), 1 if exist_ok else 0,
                        what=f"create bucket {bucket_id}", token=token)
@@ -117,7 +153,7 @@ class HfApi:
         return BucketUrl(url=url, endpoint=endpoint)
 
     def bucket_info(self, bucket_id: str, *, token: TokenT = None) -> BucketInfo:
-        bid = _norm_id(bucket_id)
+        bid = self._id(bucket_id)
         j = self._json(_lib.lib.bk_bucket_info, b(bid), what=f"bucket {bid}", bucket_id=bid,
                        token=token)
         return BucketInfo(**j)
@@ -131,18 +167,18 @@ class HfApi:
 
     def delete_bucket(self, bucket_id: str, *, missing_ok: bool = False,
                       token: TokenT = None) -> None:
-        bid = _norm_id(bucket_id)
+        bid = self._id(bucket_id)
         check(_lib.lib.bk_bucket_delete(self._c(token).h, b(bid), 1 if missing_ok else 0),
               f"delete bucket {bid}", bucket_id=bid)
 
     def move_bucket(self, from_id: str, to_id: str, *, token: TokenT = None) -> None:
-        f, t = _norm_id(from_id), _norm_id(to_id)
+        f, t = self._id(from_id), self._id(to_id)
         check(_lib.lib.bk_bucket_move(self._c(token).h, b(f), b(t)), f"move bucket {f} -> {t}",
               bucket_id=f)
 
     def update_bucket_settings(self, bucket_id: str, *, private: bool,
                                token: TokenT = None) -> None:
-        bid = _norm_id(bucket_id)
+        bid = self._id(bucket_id)
         check(_lib.lib.bk_bucket_settings(self._c(token).h, b(bid), 1 if private else 0),
               f"bucket settings {bid}", bucket_id=bid)
 
@@ -150,9 +186,14 @@ class HfApi:
     def list_bucket_tree(self, bucket_id: str, prefix: Optional[str] = None,
                          recursive: Optional[bool] = None, *,
                          token: TokenT = None) -> Iterator[Union[BucketFile, BucketFolder]]:
-        bid = _norm_id(bucket_id)
+        """Files (and, with recursive=False, folders) under prefix. As on the
+        Hub, leaving recursive out (None) lists every nested file: the Hub
+        client sends no `recursive` parameter and the server's default is
+        recursive. recursive=False gives the top level plus `BucketFolder`s."""
+        bid = self._id(bucket_id)
         pfx = (prefix or "").strip("/")
-        j = self._json(_lib.lib.bk_bucket_tree, b(bid), b(pfx), 1 if recursive else 0,
+        rec = recursive is None or bool(recursive)
+        j = self._json(_lib.lib.bk_bucket_tree, b(bid), b(pfx), 1 if rec else 0,
                        what=f"list {bid}/{pfx}", bucket_id=bid, token=token)
         for d in j or []:
             yield tree_entry(d)
@@ -164,7 +205,7 @@ class HfApi:
 
     def get_bucket_paths_info(self, bucket_id: str, paths: Iterable[str], *,
                               token: TokenT = None) -> Iterator[BucketFile]:
-        bid = _norm_id(bucket_id)
+        bid = self._id(bucket_id)
         plist = [str(p).strip("/") for p in paths]
         arr = _cstr_array(plist)
         j = self._json(_lib.lib.bk_bucket_paths_info, b(bid), arr, len(plist),
@@ -175,7 +216,7 @@ class HfApi:
 
     def get_bucket_file_metadata(self, bucket_id: str, remote_path: str, *,
                                  token: TokenT = None) -> BucketFileMetadata:
-        bid = _norm_id(bucket_id)
+        bid = self._id(bucket_id)
         found = list(self.get_bucket_paths_info(bid, [remote_path], token=token))
         if not found:
             raise RemoteEntryNotFoundError(f"{bid}/{remote_path}: not found", status_code=404)
@@ -192,7 +233,7 @@ class HfApi:
         source_repo_id, xet_hash, remote path); delete: remote paths. Bytes are
         chunked, deduplicated and uploaded by libbuckets; then one batch
         registers everything (adds, then copies, then deletes)."""
-        bid = _norm_id(bucket_id)
+        bid = self._id(bucket_id)
         add, copy, delete = list(add or []), list(copy or []), list(delete or [])
         c = self._c(token)
         if add and not copy and not delete:
@@ -226,6 +267,10 @@ class HfApi:
                               "xetHash": hashes[i].value.decode(), "size": size,
                               "mtime": mt if mt is not None else now})
             del keep
+        for src_type, _src_id, _h, _dst in copy:
+            if src_type and str(src_type).rstrip("s") != "bucket":
+                raise ValueError(f"copy from a {src_type} repository: repositories are not "
+                                 "supported by this server (only buckets are stored here)")
         for src_type, src_id, xet_hash, dst in copy:
             lines.append({"type": "copyFile", "path": str(dst).strip("/"), "xetHash": xet_hash,
                           "sourceRepoType": src_type.rstrip("s") if src_type else "bucket",
@@ -271,7 +316,7 @@ class HfApi:
                               files: List[Tuple[Union[str, BucketFile], Union[str, Path]]], *,
                               raise_on_missing_files: bool = False,
                               token: TokenT = None) -> None:
-        bid = _norm_id(bucket_id)
+        bid = self._id(bucket_id)
         c = self._c(token)
         names = [r for r, _ in files if not isinstance(r, BucketFile)]
         info = {}
@@ -297,19 +342,22 @@ class HfApi:
     def copy_files(self, source: str, destination: str, *, token: TokenT = None) -> None:
         """Server-side copy (by Xet hash) of a file or folder between buckets;
         cp -r destination rules. Only hf://buckets/ URIs on both ends."""
-        src, dst = str(source), str(destination)
+        src, dst = self._uri(source, token), self._uri(destination, token)
         if not dst.startswith("hf://buckets/"):
             if src.startswith("hf://buckets/"):
                 raise ValueError("Bucket-to-repo copy is not supported.")
             raise ValueError(f"destination must be a hf://buckets/ URI: {dst!r}")
         if not src.startswith("hf://buckets/"):
-            raise ValueError(f"source must be a hf://buckets/ URI (this server has no repos): {src!r}")
+            if src.startswith("hf://"):
+                raise ValueError(f"{src}: repositories (models, datasets, spaces) are not supported "
+                                 "by this server; only buckets (hf://buckets/...) are stored here")
+            raise ValueError(f"source must be a hf://buckets/ URI: {src!r}")
         sid, spath = _lib.uri_parse(src, allow_short=False)
         check(_lib.lib.bk_bucket_copy(self._c(token).h, b(src), b(dst)), f"copy {src} -> {dst}",
               bucket_id=sid, path=spath or None)
 
     def delete_bucket_files(self, bucket_id: str, paths: List[str], *, token: TokenT = None) -> None:
-        bid = _norm_id(bucket_id)
+        bid = self._id(bucket_id)
         plist = [str(p).strip("/") for p in paths]
         if not plist:
             return

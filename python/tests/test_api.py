@@ -102,9 +102,16 @@ def test_batch_tree_paths_info(api, bucket, tmp_path):
     os.utime(p, (1_700_000_000, 1_700_000_000))
     api.batch_bucket_files(bucket, add=[(str(p), "data/local.bin"), (b"hello", "data/sub/h.txt"),
                                         (b"", "empty.txt"), (p, "top.bin")])
-    top = list(api.list_bucket_tree(bucket))
+    top = list(api.list_bucket_tree(bucket, recursive=False))
     assert {(type(e), e.path) for e in top} == {(BucketFolder, "data"), (BucketFile, "empty.txt"),
                                                  (BucketFile, "top.bin")}
+    # recursive left out: every nested file, as on the Hub ("List all files")
+    default = list(api.list_bucket_tree(bucket))
+    assert sorted(e.path for e in default) == ["data/local.bin", "data/sub/h.txt", "empty.txt",
+                                               "top.bin"]
+    assert all(isinstance(e, BucketFile) for e in default)
+    assert sorted(e.path for e in api.list_bucket_tree(bucket, prefix="data")) == [
+        "data/local.bin", "data/sub/h.txt"]
     rec = {e.path: e for e in api.list_bucket_tree(bucket, recursive=True) if e.type == "file"}
     assert set(rec) == {"data/local.bin", "data/sub/h.txt", "empty.txt", "top.bin"}
     f = rec["data/local.bin"]
@@ -184,6 +191,22 @@ def test_copy_files(api, bucket):
     with pytest.raises(EntryNotFoundError):
         api.copy_files(f"hf://buckets/{bucket}/nothing", f"hf://buckets/{other}/")
     api.delete_bucket(other)
+
+
+def test_copy_from_a_repository_is_refused_clearly(api, bucket):
+    import inspect
+    # the official signatures are kept
+    assert list(inspect.signature(api.copy_files).parameters) == ["source", "destination", "token"]
+    assert list(inspect.signature(api.batch_bucket_files).parameters) == [
+        "bucket_id", "add", "copy", "delete", "token"]
+    for src in ("hf://datasets/alice/d/data/", "hf://models/alice/m/w.bin", "hf://spaces/alice/s/app.py"):
+        with pytest.raises(ValueError, match="repositories .*are not supported by this server"):
+            api.copy_files(src, f"hf://buckets/{bucket}/x/")
+    h = "0" * 64
+    for kind in ("model", "dataset", "space", "models"):
+        with pytest.raises(ValueError, match="repositories are not supported by this server"):
+            api.batch_bucket_files(bucket, copy=[(kind, "alice/m", h, "w.bin")])
+    assert list(api.list_bucket_tree(bucket)) == []
 
 
 def _tree(tmp, files):
@@ -373,3 +396,18 @@ def test_sync_prints_summary_unless_quiet(api, bucket, tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[-1] == "Nothing to sync."
     api.sync_bucket(str(src), f"hf://buckets/{bucket}", quiet=True)
     assert capsys.readouterr().out == ""
+
+
+def test_hub_web_urls_are_accepted(api, bucket):
+    ep = os.environ["HF_ENDPOINT"]
+    assert api.bucket_info(f"{ep}/buckets/{bucket}").id == bucket
+    assert api.bucket_info(f"{ep}/buckets/{bucket}/").id == bucket
+    api.batch_bucket_files(f"{ep}/buckets/{bucket}", add=[(b"web", "dir/a b.txt")])
+    api.copy_files(f"{ep}/buckets/{bucket}/resolve/dir/a%20b.txt", f"{ep}/buckets/{bucket}/tree/copy/")
+    assert sorted(e.path for e in api.list_bucket_tree(bucket)) == ["copy/a b.txt", "dir/a b.txt"]
+    with pytest.raises(ValueError, match="configured endpoint"):
+        api.bucket_info(f"https://huggingface.co/buckets/{bucket}")
+    with pytest.raises(ValueError, match="/tree/PATH or /resolve/PATH"):
+        api.copy_files(f"{ep}/buckets/{bucket}/blob/dir/x", f"hf://buckets/{bucket}/")
+    with pytest.raises(ValueError, match="without a path"):
+        api.bucket_info(f"{ep}/buckets/{bucket}/tree/dir")

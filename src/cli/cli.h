@@ -19,6 +19,9 @@ typedef struct cli {
   int yes;
   int verbose; /* -v: per-file lines */
   int tty_err; /* stderr is a terminal: progress allowed */
+  int no_truncate; /* --no-truncate (accepted; table cells are never truncated) */
+  char *owned[4];  /* arguments rewritten by cli_bucket_args (freed by main) */
+  int nowned;
   bk_client *client;
   const char *prog; /* "hf buckets sync" etc. for messages */
 } cli;
@@ -51,15 +54,33 @@ bk_client *cli_client(cli *c);
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Error from the last failing library call. */
 int cli_fail_lib(int rc);
+/* As cli_fail_lib, but a "bucket not found" error is printed as the official
+ * CLI does (three lines: not found, private hint, create hint). bucket is the
+ * argument naming it (ns/name[/path] or an hf:// URI). Returns 1. */
+int cli_fail_bucket(int rc, const char *bucket);
+/* Rewrites Hub web URLs among the positionals (http(s)://HOST/buckets/ns/name,
+ * .../tree/PATH, .../resolve/PATH; HOST = the configured endpoint's) into
+ * hf://buckets/ns/name[/PATH]. The new strings are owned by c (freed by
+ * main). Returns 0, or -1 (error printed). */
+int cli_bucket_args(cli *c, const char **pos, int np);
 void cli_hint(cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Result output: message + key/value pairs (values are strings; for JSON,
- * numeric/boolean values can be marked with a leading '\x01'). */
+ * numeric/boolean values can be marked with a leading '\x01' (raw JSON), and
+ * Python-style booleans with '\x02' ("\x02True": True in text, true in JSON)).
+ * JSON is one compact object, as the official CLI's json.dumps. */
 void cli_result(cli *c, const char *message, const char *const *keys, const char *const *vals,
                 size_t n);
 
-/* Asks "question [y/N]" on a terminal; without a terminal (or in non-human
- * modes) fails unless -y. Returns 1 yes, 0 no, -1 error (printed). */
+/* j printed as Python's json.dumps does (separators ", " and ": ", non-ASCII
+ * as \uXXXX; indent > 0 as json.dumps(indent=N)), which is what the official
+ * CLI prints. malloc'd (caller frees), NULL when out of memory. */
+struct cJSON;
+char *cli_json_dumps(const struct cJSON *j, int indent);
+
+/* Asks "question [y/N]: " on stderr and reads the answer from standard input
+ * (a terminal or a pipe: `echo y | hf ...`); in non-human modes fails unless
+ * -y. Returns 1 yes, 0 no, -1 error (printed). */
 int cli_confirm(cli *c, const char *question);
 
 /* Size / date formatting (spec §3.2). out >= 32 bytes. */
@@ -74,6 +95,8 @@ void cli_progress_done(cli *c);
 int cmd_auth_login(cli *c, int argc, char **argv);
 int cmd_auth_logout(cli *c, int argc, char **argv);
 int cmd_auth_whoami(cli *c, int argc, char **argv);
+int cmd_auth_list(cli *c, int argc, char **argv);
+int cmd_auth_switch(cli *c, int argc, char **argv);
 int cmd_create(cli *c, int argc, char **argv);
 int cmd_list(cli *c, int argc, char **argv);
 int cmd_info(cli *c, int argc, char **argv);

@@ -119,13 +119,13 @@ static int upload(cli *c, const char *src, const char *dst) {
   rc = bk_upload(cl, id, &it, 1, &st);
   cli_progress_done(c);
   if (rc) {
-    ret = cli_fail_lib(rc);
+    ret = cli_fail_bucket(rc, id);
     goto out;
   }
   char dsturi[8400];
   snprintf(dsturi, sizeof dsturi, "hf://buckets/%s/%s", id, remote);
   const char *k[] = {"src", "dst"};
-  const char *v[] = {src, dsturi};
+  const char *v[] = {from_stdin ? "stdin" : src, dsturi};
   cli_result(c, "Uploaded", k, v, 2);
 out:
   free(data);
@@ -196,7 +196,7 @@ static int download(cli *c, const char *src, const char *dst) {
   rc = bk_download(cl, id, path, local, &st);
   cli_progress_done(c);
   if (rc) {
-    ret = cli_fail_lib(rc);
+    ret = cli_fail_bucket(rc, id);
     goto out;
   }
   if (to_stdout) {
@@ -222,10 +222,15 @@ int cmd_cp(cli *c, int argc, char **argv) {
   int r = cli_parse(c, argc, argv, NULL, pos, 2, &np, USAGE);
   if (r) return r < 0 ? 2 : 0;
   if (np < 1) return cli_fail("missing SRC (see --help)");
+  if (cli_bucket_args(c, pos, np)) return 2;
   const char *src = pos[0], *dst = np > 1 ? pos[1] : NULL;
   int rs = strncmp(src, "hf://", 5) == 0, rd = dst && strncmp(dst, "hf://", 5) == 0;
-  if ((rs && strncmp(src, "hf://buckets/", 13) != 0) || (rd && strncmp(dst, "hf://buckets/", 13) != 0))
-    return cli_fail("only bucket URIs (hf://buckets/ns/name/...) are supported here");
+  if (rs && strncmp(src, "hf://buckets/", 13) != 0)
+    return cli_fail("%s: repositories (models, datasets, spaces) are not supported by this server; "
+                    "only buckets (hf://buckets/ns/name/...) are stored here", src);
+  if (rd && strncmp(dst, "hf://buckets/", 13) != 0)
+    return cli_fail(rs ? "Bucket-to-repo copy is not supported."
+                       : "only bucket URIs (hf://buckets/ns/name/...) are supported as destination");
   if (rs && rd) {
     bk_client *cl = cli_client(c);
     if (!cl) return 1;

@@ -23,6 +23,7 @@ int cmd_create(cli *c, int argc, char **argv) {
   int r = cli_parse(c, argc, argv, opts, pos, 1, &np, USAGE);
   if (r) return r < 0 ? 2 : 0;
   if (np < 1) return cli_fail("missing BUCKET_ID (see --help)");
+  if (cli_bucket_args(c, pos, np)) return 2;
   if (region && strcmp(region, "us") && strcmp(region, "eu"))
     return cli_fail("--region must be 'us' or 'eu'");
   bk_client *cl = cli_client(c);

@@ -20,6 +20,7 @@ int cmd_delete(cli *c, int argc, char **argv) {
   int r = cli_parse(c, argc, argv, opts, pos, 1, &np, USAGE);
   if (r) return r < 0 ? 2 : 0;
   if (np < 1) return cli_fail("missing BUCKET_ID (see --help)");
+  if (cli_bucket_args(c, pos, np)) return 2;
   char *id = NULL, *path = NULL;
   if (bk_uri_parse(pos[0], 1, &id, &path)) return cli_fail("'%s': expected namespace/name", pos[0]);
   int bad = *path != 0;
@@ -38,10 +39,11 @@ int cmd_delete(cli *c, int argc, char **argv) {
   bk_client *cl = cli_client(c);
   int rc = cl ? bk_bucket_delete(cl, id, missing_ok) : 1;
   if (rc) {
+    rc = cl ? cli_fail_bucket(rc, id) : 1;
     free(id);
-    return cl ? cli_fail_lib(rc) : 1;
+    return rc;
   }
-  const char *k[] = {"id"};
+  const char *k[] = {"bucket_id"};
   const char *v[] = {id};
   cli_result(c, "Bucket deleted", k, v, 1);
   free(id);

@@ -32,11 +32,12 @@ int cmd_info(cli *c, int argc, char **argv) {
   int r = cli_parse(c, argc, argv, NULL, pos, 1, &np, USAGE);
   if (r) return r < 0 ? 2 : 0;
   if (np < 1) return cli_fail("missing BUCKET_ID (see --help)");
+  if (cli_bucket_args(c, pos, np)) return 2;
   bk_client *cl = cli_client(c);
   if (!cl) return 1;
   char *json = NULL;
   int rc = bk_bucket_info(cl, pos[0], &json);
-  if (rc) return cli_fail_lib(rc);
+  if (rc) return cli_fail_bucket(rc, pos[0]);
   cJSON *j = cJSON_Parse(json);
   if (!j) {
     bk_free(json);
@@ -53,7 +54,7 @@ int cmd_info(cli *c, int argc, char **argv) {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
     printf("%s\n", cJSON_IsString(id) ? id->valuestring : "");
   } else {
-    char *s = c->format == FMT_HUMAN ? cJSON_Print(o) : cJSON_PrintUnformatted(o);
+    char *s = cli_json_dumps(o, c->format == FMT_HUMAN ? 2 : 0); /* official out.dict */
     if (s) printf("%s\n", s);
     free(s);
   }

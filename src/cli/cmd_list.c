@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buckets/error.h"
 #include "buckets/sync.h"
@@ -57,25 +58,48 @@ static int list_buckets(cli *c, const char *ns, const char *search, int human) {
     return cli_fail("server answered invalid JSON");
   }
   const cJSON *e;
-  if (c->format == FMT_JSON) {
+  if (c->format == FMT_JSON) { /* one compact array, keys in table order */
     cJSON *out = cJSON_CreateArray();
     cJSON_ArrayForEach(e, arr) {
       cJSON *o = cJSON_CreateObject();
       cJSON_AddStringToObject(o, "id", str(e, "id"));
       cJSON_AddBoolToObject(o, "private", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "private")));
-      cJSON_AddStringToObject(o, "created_at", str(e, "createdAt"));
       cJSON_AddNumberToObject(o, "size", (double)u64(e, "size"));
       cJSON_AddNumberToObject(o, "total_files", (double)u64(e, "totalFiles"));
+      cJSON_AddStringToObject(o, "created_at", str(e, "createdAt"));
       cJSON_AddItemToArray(out, o);
     }
-    char *s = cJSON_Print(out);
+    char *s = cli_json_dumps(out, 0);
     printf("%s\n", s ? s : "[]");
     free(s);
     cJSON_Delete(out);
   } else if (c->format == FMT_QUIET) {
     cJSON_ArrayForEach(e, arr) printf("%s\n", str(e, "id"));
   } else if (cJSON_GetArraySize(arr) == 0) {
-    printf("(empty)\n");
+    printf("No results found.\n");
+  } else if (c->format == FMT_AGENT) { /* TSV, lowercase headers, no truncation */
+    printf("id\tprivate\tsize\ttotal_files\tcreated_at\n");
+    cJSON_ArrayForEach(e, arr) {
+      char sz[32], dt[40] = "";
+      cli_fmt_size(u64(e, "size"), human, sz);
+      int64_t ms = entry_date(e);
+      if (ms) {
+        time_t t = (time_t)(ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        size_t l = strftime(dt, sizeof dt, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (ms % 1000) snprintf(dt + l, sizeof dt - l, ".%03d000", (int)(ms % 1000));
+        l = strlen(dt);
+        snprintf(dt + l, sizeof dt - l, "+00:00");
+      }
+      char id[512];
+      snprintf(id, sizeof id, "%s", str(e, "id"));
+      for (char *p = id; *p; p++)
+        if (*p == '\t') *p = ' ';
+      printf("%s\t%s\t%s\t%llu\t%s\n", id,
+             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "private")) ? "True" : "False", sz,
+             (unsigned long long)u64(e, "totalFiles"), dt);
+    }
   } else {
     int w = 2;
     cJSON_ArrayForEach(e, arr) {
@@ -163,9 +187,10 @@ static int list_files(cli *c, const char *arg, int human, int recursive, int tre
   char *json = NULL;
   if (cl) rc = bk_bucket_tree(cl, id, prefix, recursive, &json);
   if (!cl || rc) {
+    rc = cl ? cli_fail_bucket(rc, id) : 1;
     free(id);
     free(prefix);
-    return cl ? cli_fail_lib(rc) : 1;
+    return rc;
   }
   cJSON *arr = cJSON_Parse(json);
   bk_free(json);
@@ -188,7 +213,7 @@ static int list_files(cli *c, const char *arg, int human, int recursive, int tre
       if (*str(e, "uploadedAt")) cJSON_AddStringToObject(o, "uploaded_at", str(e, "uploadedAt"));
       cJSON_AddItemToArray(out, o);
     }
-    char *s = cJSON_Print(out);
+    char *s = cli_json_dumps(out, 0);
     printf("%s\n", s ? s : "[]");
     free(s);
     cJSON_Delete(out);
@@ -251,7 +276,16 @@ int cmd_list(cli *c, int argc, char **argv) {
   setlocale(LC_CTYPE, "");
   int r = cli_parse(c, argc, argv, opts, pos, 1, &np, USAGE);
   if (r) return r < 0 ? 2 : 0;
+  if (cli_bucket_args(c, pos, np)) return 2;
   const char *arg = np ? pos[0] : NULL;
+  char nsbuf[256];
+  if (arg && strncmp(arg, "hf://buckets/", 13) == 0 && strlen(arg + 13) < sizeof nsbuf) {
+    /* hf://buckets/NS[/] names a namespace, as in the official CLI */
+    snprintf(nsbuf, sizeof nsbuf, "%s", arg + 13);
+    size_t l = strlen(nsbuf);
+    while (l > 0 && nsbuf[l - 1] == '/') nsbuf[--l] = 0;
+    if (l && !strchr(nsbuf, '/')) arg = nsbuf;
+  }
   int files = arg && (strchr(arg, '/') || bk_uri_is_remote(arg));
   if (!files) {
     if (tree || recursive) return cli_fail("--tree and -R apply to file listings (give ns/name[/prefix])");

@@ -45,6 +45,10 @@ int cmd_rm(cli *c, int argc, char **argv) {
     ret = cli_fail("missing ARGUMENT (see --help)");
     goto out;
   }
+  if (cli_bucket_args(c, pos, np)) {
+    ret = 2;
+    goto out;
+  }
   int rc = bk_uri_parse(pos[0], 1, &id, &path);
   if (rc) {
     ret = cli_fail_lib(rc);
@@ -80,12 +84,12 @@ int cmd_rm(cli *c, int argc, char **argv) {
     const char *one[1] = {path};
     rc = bk_bucket_delete_files(cl, id, one, 1);
     if (rc) {
-      ret = cli_fail_lib(rc);
+      ret = cli_fail_bucket(rc, id);
       goto out;
     }
     const char *k[] = {"path", "bucket_id"};
     const char *v[] = {path, id};
-    cli_result(c, "Removed 1 file", k, v, 2);
+    cli_result(c, "File removed", k, v, 2);
     goto out;
   }
   rc = bk_bucket_tree(cl, id, path, 1, &json);
@@ -93,7 +97,7 @@ int cmd_rm(cli *c, int argc, char **argv) {
   for (size_t i = 0; !rc && i < inc.n; i++) rc = bk_filter_include(f, inc.v[i]);
   for (size_t i = 0; !rc && i < exc.n; i++) rc = bk_filter_exclude(f, exc.v[i]);
   if (rc) {
-    ret = cli_fail_lib(rc);
+    ret = cli_fail_bucket(rc, id);
     goto out;
   }
   arr = cJSON_Parse(json);
@@ -123,8 +127,10 @@ int cmd_rm(cli *c, int argc, char **argv) {
     printf("(dry run) %zu file(s) totaling %s would be removed.\n", n, tsz);
     goto out;
   }
-  if (!c->yes && c->format == FMT_HUMAN && isatty(0))
-    for (size_t i = 0; i < n; i++) fprintf(stderr, "  %s\n", paths[i]);
+  if (!c->yes && c->format == FMT_HUMAN) { /* the list, then the question (official order) */
+    for (size_t i = 0; i < n; i++) printf("  %s\n", paths[i]);
+    fflush(stdout);
+  }
   char q[600];
   snprintf(q, sizeof q, "Remove %zu file(s) totaling %s from '%s'?", n, tsz, id);
   int ok = cli_confirm(c, q);
@@ -134,15 +140,15 @@ int cmd_rm(cli *c, int argc, char **argv) {
   }
   rc = bk_bucket_delete_files(cl, id, paths, n);
   if (rc) {
-    ret = cli_fail_lib(rc);
+    ret = cli_fail_bucket(rc, id);
     goto out;
   }
   char msg[700], cnt[32];
   snprintf(msg, sizeof msg, "Removed %zu file(s) totaling %s from '%s'", n, tsz, id);
   snprintf(cnt, sizeof cnt, "\001%zu", n);
-  const char *k[] = {"removed", "bucket_id"};
-  const char *v[] = {cnt, id};
-  cli_result(c, msg, k, v, 2);
+  const char *k[] = {"bucket_id", "files_deleted", "size"};
+  const char *v[] = {id, cnt, tsz};
+  cli_result(c, msg, k, v, 3);
 out:
   free(paths);
   cJSON_Delete(arr);

@@ -18,7 +18,9 @@ typedef struct cmd {
 
 static const cmd CMDS[] = {
     {"auth", "login", cmd_auth_login, "Save a token ($HF_HOME/token) after checking it"},
-    {"auth", "logout", cmd_auth_logout, "Remove the saved token"},
+    {"auth", "logout", cmd_auth_logout, "Remove the saved tokens (or one: --token-name)"},
+    {"auth", "list", cmd_auth_list, "List the saved tokens ($HF_HOME/stored_tokens)"},
+    {"auth", "switch", cmd_auth_switch, "Make another saved token the active one"},
     {"auth", "whoami", cmd_auth_whoami, "Show the user the token belongs to"},
     {"buckets", "create", cmd_create, "Create a bucket"},
     {"buckets", "list", cmd_list, "List buckets, or files in a bucket (alias: ls)"},
@@ -63,6 +65,7 @@ static char **hoist_globals(int *argc, char **argv) {
     const char *a = argv[k];
     if ((strcmp(a, "--token") == 0 || strcmp(a, "--format") == 0) && k + 1 < n) k += 2;
     else if (strcmp(a, "--json") == 0 || strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0 ||
+             strcmp(a, "--no-truncate") == 0 ||
              strncmp(a, "--token=", 8) == 0 || strncmp(a, "--format=", 9) == 0)
       k += 1;
     else break;
@@ -127,6 +130,7 @@ static int run(int argc, char **argv) {
   int rc = found->fn(&c, argc - shift, argv + shift);
   fflush(stdout);
   if (c.client) bk_client_free(c.client);
+  for (int i = 0; i < c.nowned; i++) free(c.owned[i]);
   return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "buckets/error.h"
+#include "buckets/fsutil.h"
 #include "buckets/sync.h"
 #include "client/internal.h"
 
@@ -125,6 +126,242 @@ int bk_token_delete(const char *hf_home) {
   free(home);
   if (unlink(path) && errno != ENOENT) return bk_seterr(BK_EIO, "cannot remove %s: %s", path, strerror(errno));
   return 0;
+}
+
+/* ---- several saved tokens: $HF_HOME/stored_tokens (huggingface_hub's
+ * layout: an INI file, one "[name]" section with "hf_token = ..." per token;
+ * the active one is copied to $HF_HOME/token). */
+
+#define TOK_MAX 256          /* entries */
+#define TOK_FILE_MAX (256u << 10)
+
+typedef struct tokset {
+  size_t n;
+  char *name[TOK_MAX];
+  char *tok[TOK_MAX];
+} tokset;
+
+static void tokset_free(tokset *t) {
+  for (size_t i = 0; i < t->n; i++) {
+    free(t->name[i]);
+    free(t->tok[i]);
+  }
+  t->n = 0;
+}
+
+static char *trim(char *s) {
+  while (*s == ' ' || *s == '\t') s++;
+  size_t n = strlen(s);
+  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) s[--n] = 0;
+  return s;
+}
+
+/* A name or token we can write back unchanged and read again: 1..200 bytes,
+ * no control characters; names have no '[' or ']' and no space at either
+ * end, tokens no space at all. */
+static int tok_word_ok(const char *s, int is_name) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 200 || s[0] == ' ' || s[n - 1] == ' ') return 0;
+  for (const char *p = s; *p; p++) {
+    unsigned char ch = (unsigned char)*p;
+    if (ch < 0x20 || ch == 0x7f || ch == '\t') return 0;
+    if (ch == ' ' && !is_name) return 0;
+    if (is_name && (ch == '[' || ch == ']')) return 0;
+  }
+  return 1;
+}
+
+static int tokset_load(const char *home, tokset *t) {
+  memset(t, 0, sizeof *t);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/stored_tokens", home);
+  FILE *f = fopen(path, "r");
+  if (!f) return errno == ENOENT ? 0 : bk_seterr(BK_EIO, "cannot read %s: %s", path, strerror(errno));
+  char line[1024];
+  char *cur = NULL;
+  size_t total = 0;
+  int rc = 0;
+  while (!rc && fgets(line, sizeof line, f)) {
+    total += strlen(line);
+    if (total > TOK_FILE_MAX) rc = bk_seterr(BK_ELIMIT, "%s is larger than 256 KiB", path);
+    char *l = trim(line);
+    size_t ln = strlen(l);
+    if (ln && l[ln - 1] == '\n') l[--ln] = 0;
+    l = trim(l);
+    if (rc || !*l || *l == '#' || *l == ';') continue;
+    if (*l == '[') {
+      char *e = strchr(l, ']');
+      free(cur);
+      cur = e ? strndup(l + 1, (size_t)(e - l - 1)) : NULL;
+      continue;
+    }
+    char *eq = strchr(l, '=');
+    if (!eq || !cur) continue;
+    *eq = 0;
+    if (strcmp(trim(l), "hf_token") != 0) continue;
+    char *v = trim(eq + 1);
+    if (!*v) continue;
+    size_t i = 0;
+    while (i < t->n && strcmp(t->name[i], cur) != 0) i++;
+    if (i == TOK_MAX) {
+      rc = bk_seterr(BK_ELIMIT, "%s holds more than %d tokens", path, TOK_MAX);
+      break;
+    }
+    char *nv = strdup(v), *nn = i < t->n ? NULL : strdup(cur);
+    if (!nv || (i == t->n && !nn)) {
+      free(nv);
+      free(nn);
+      rc = bk_seterr(BK_ENOMEM, "out of memory");
+      break;
+    }
+    if (i < t->n) {
+      free(t->tok[i]);
+      t->tok[i] = nv;
+    } else {
+      t->name[i] = nn;
+      t->tok[i] = nv;
+      t->n++;
+    }
+  }
+  free(cur);
+  fclose(f);
+  if (rc) tokset_free(t);
+  return rc;
+}
+
+static int tokset_save(const char *home, const tokset *t) {
+  bk_buf b;
+  bk_buf_init(&b, TOK_FILE_MAX + 4096);
+  int rc = 0;
+  for (size_t i = 0; !rc && i < t->n; i++)
+    rc = bk_buf_printf(&b, "[%s]\nhf_token = %s\n\n", t->name[i], t->tok[i]);
+  if (!rc) rc = mkdir_p(home);
+  if (!rc) rc = bk_write_file_durable_mode(home, "stored_tokens", b.p ? b.p : (const uint8_t *)"", b.len, 0600);
+  bk_buf_free(&b);
+  return rc;
+}
+
+static char *home_or_default(const char *hf_home) {
+  char *h = hf_home ? strdup(hf_home) : default_hf_home();
+  if (!h) bk_seterr(BK_ENOMEM, "out of memory");
+  return h;
+}
+
+int bk_token_store(const char *hf_home, const char *name, const char *token) {
+  if (!name || !tok_word_ok(name, 1)) return bk_seterr(BK_EINVAL, "invalid token name '%s'", name ? name : "");
+  if (!token || !tok_word_ok(token, 0)) return bk_seterr(BK_EINVAL, "invalid token");
+  char *home = home_or_default(hf_home);
+  if (!home) return BK_ENOMEM;
+  tokset t;
+  int rc = tokset_load(home, &t);
+  if (rc) goto out;
+  size_t i = 0;
+  while (i < t.n && strcmp(t.name[i], name) != 0) i++;
+  if (i == TOK_MAX) {
+    rc = bk_seterr(BK_ELIMIT, "too many stored tokens (%d)", TOK_MAX);
+    goto done;
+  }
+  char *nv = strdup(token);
+  char *nn = i < t.n ? NULL : strdup(name);
+  if (!nv || (i == t.n && !nn)) {
+    free(nv);
+    free(nn);
+    rc = bk_seterr(BK_ENOMEM, "out of memory");
+    goto done;
+  }
+  if (i < t.n) {
+    free(t.tok[i]);
+    t.tok[i] = nv;
+  } else {
+    t.name[i] = nn;
+    t.tok[i] = nv;
+    t.n++;
+  }
+  rc = tokset_save(home, &t);
+done:
+  tokset_free(&t);
+out:
+  free(home);
+  return rc;
+}
+
+int bk_token_list(const char *hf_home, char **json) {
+  *json = NULL;
+  char *home = home_or_default(hf_home);
+  if (!home) return BK_ENOMEM;
+  tokset t;
+  int rc = tokset_load(home, &t);
+  char *active = rc ? NULL : read_token_file(home);
+  free(home);
+  if (rc) return rc;
+  cJSON *arr = cJSON_CreateArray();
+  for (size_t i = 0; arr && i < t.n; i++) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) break;
+    cJSON_AddStringToObject(o, "name", t.name[i]);
+    cJSON_AddStringToObject(o, "token", t.tok[i]);
+    cJSON_AddBoolToObject(o, "active", active && strcmp(active, t.tok[i]) == 0);
+    cJSON_AddItemToArray(arr, o);
+  }
+  free(active);
+  tokset_free(&t);
+  *json = arr ? cJSON_PrintUnformatted(arr) : NULL;
+  cJSON_Delete(arr);
+  return *json ? 0 : bk_seterr(BK_ENOMEM, "out of memory");
+}
+
+int bk_token_switch(const char *hf_home, const char *name) {
+  char *home = home_or_default(hf_home);
+  if (!home) return BK_ENOMEM;
+  tokset t;
+  int rc = tokset_load(home, &t);
+  if (!rc) {
+    size_t i = 0;
+    while (i < t.n && strcmp(t.name[i], name) != 0) i++;
+    if (i == t.n) rc = bk_seterr(BK_ENOTFOUND, "Access token %s not found in %s/stored_tokens", name, home);
+    else rc = bk_token_save(home, t.tok[i]);
+    tokset_free(&t);
+  }
+  free(home);
+  return rc;
+}
+
+int bk_token_forget(const char *hf_home, const char *name) {
+  char *home = home_or_default(hf_home);
+  if (!home) return BK_ENOMEM;
+  tokset t;
+  int rc = tokset_load(home, &t);
+  if (rc) goto out;
+  if (!name) { /* everything: the stored tokens and the active one */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/stored_tokens", home);
+    if (unlink(path) && errno != ENOENT) rc = bk_seterr(BK_EIO, "cannot remove %s: %s", path, strerror(errno));
+    if (!rc) rc = bk_token_delete(home);
+    goto done;
+  }
+  size_t i = 0;
+  while (i < t.n && strcmp(t.name[i], name) != 0) i++;
+  if (i == t.n) {
+    rc = bk_seterr(BK_ENOTFOUND, "Access token %s not found in %s/stored_tokens", name, home);
+    goto done;
+  }
+  char *active = read_token_file(home);
+  int was_active = active && strcmp(active, t.tok[i]) == 0;
+  free(active);
+  free(t.name[i]);
+  free(t.tok[i]);
+  for (size_t k = i + 1; k < t.n; k++) {
+    t.name[k - 1] = t.name[k];
+    t.tok[k - 1] = t.tok[k];
+  }
+  t.n--;
+  rc = tokset_save(home, &t);
+  if (!rc && was_active) rc = bk_token_delete(home);
+done:
+  tokset_free(&t);
+out:
+  free(home);
+  return rc;
 }
 
 int bk_client_new(const bk_client_opts *o, bk_client **out) {

@@ -19,6 +19,18 @@ fail_run() { # name, args: expect non-zero and a one-line "Error:" message
   if [ $RC -ne 0 ] && [ "$(printf '%s\n' "$ERR" | grep -c .)" -eq 1 ] && [[ "$ERR" == Error:* ]]; then bk_ok "$n"
   else bk_fail "$n" "rc=$RC err=$ERR"; fi
 }
+nf_run() { # name, bucket id, args: the official "not found" text (three lines), exit 1
+  local n=$1 id=$2; shift 2; run "$@"
+  local want="Error: Bucket '$id' not found.
+If the bucket is private, make sure you are authenticated and your token has the required permissions.
+If the bucket does not exist, create it with: hf buckets create $id"
+  if [ $RC -eq 1 ] && [ "$ERR" = "$want" ]; then bk_ok "$n"; else bk_fail "$n" "rc=$RC err=$ERR"; fi
+}
+decline_run() { # name, args (stdin: no answer): asks, then "Error: aborted", exit 1
+  local n=$1; shift; run "$@"
+  if [ $RC -eq 1 ] && [[ "$ERR" == *"[y/N]: "* ]] && [ "$(printf '%s\n' "$ERR" | tail -n 1)" = "Error: aborted" ]; then bk_ok "$n"
+  else bk_fail "$n" "rc=$RC err=$ERR"; fi
+}
 has() { case "$OUT" in *"$2"*) bk_ok "$1";; *) bk_fail "$1" "output lacks [$2]: $OUT";; esac; }
 py() { "$BK_PY" -c "$@"; }
 
@@ -58,7 +70,7 @@ run buckets info alice/priv --json
 bk_expect "info private" True "$(printf '%s' "$OUT" | py 'import json,sys; print(json.load(sys.stdin)["private"])')"
 bk_expect "info keys" ok "$(printf '%s' "$OUT" | py 'import json,sys; d=json.load(sys.stdin); print("ok" if {"id","private","created_at","size","total_files"} <= set(d) else sorted(d))')"
 run buckets info alice/priv -q; bk_expect "info -q" alice/priv "$OUT"
-fail_run "info missing bucket" buckets info alice/nope
+nf_run "info missing bucket" alice/nope buckets info alice/nope
 ok_run "ls buckets" buckets ls; has "ls header" "ID"; has "ls has demo" "alice/demo"
 run buckets list -q; bk_expect "list -q ids" "alice/agentb alice/demo alice/other alice/priv" "$(echo $OUT | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
 run buckets ls --search dem -q; bk_expect "ls --search" alice/demo "$OUT"
@@ -123,7 +135,7 @@ for p in logs/a.txt logs/sub/b.txt logs.json logs_backup/c.txt keep.txt x.tmp; d
 done
 run buckets rm alice/demo/logs -R --dry-run
 bk_expect "rm -R --dry-run lists boundary files only" "delete: hf://buckets/alice/demo/logs/a.txt|delete: hf://buckets/alice/demo/logs/sub/b.txt|(dry run) 2 file(s) totaling 12 B would be removed." "$(printf '%s' "$OUT" | tr '\n' '|')"
-fail_run "rm -R without -y refuses (no tty)" buckets rm alice/demo/logs -R </dev/null
+decline_run "rm -R without -y and no answer declines" buckets rm alice/demo/logs -R </dev/null
 ok_run "rm -R -y" buckets rm hf://buckets/alice/demo/logs -R -y
 run buckets ls alice/demo -R -q
 echo "$OUT" | grep -qx "logs.json" && echo "$OUT" | grep -qx "logs_backup/c.txt" && ! echo "$OUT" | grep -q "^logs/" \
@@ -139,10 +151,10 @@ run buckets rm alice/demo/nomatch -R -y; bk_expect "rm nothing" "No files to rem
 
 # ---- private bucket access
 "$HF" cp "$W/b.txt" hf://buckets/alice/priv/secret.txt >/dev/null 2>&1
-fail_run "private info refused to bob" buckets info alice/priv --token "$B"
-fail_run "private ls refused to bob" buckets ls alice/priv --token "$B"
-fail_run "private download refused to bob" cp hf://buckets/alice/priv/secret.txt "$W/x" --token "$B"
-fail_run "private upload refused to bob" cp "$W/b.txt" hf://buckets/alice/priv/y.txt --token "$B"
+nf_run "private info refused to bob" alice/priv buckets info alice/priv --token "$B"
+nf_run "private ls refused to bob" alice/priv buckets ls alice/priv --token "$B"
+nf_run "private download refused to bob" alice/priv cp hf://buckets/alice/priv/secret.txt "$W/x" --token "$B"
+nf_run "private upload refused to bob" alice/priv cp "$W/b.txt" hf://buckets/alice/priv/y.txt --token "$B"
 HF_HOME=$BK_TMP/anon run buckets ls alice/priv
 [ $RC -ne 0 ] && bk_ok "private ls refused to anonymous" || bk_fail "private ls refused to anonymous"
 HF_HOME=$BK_TMP/anon run cp hf://buckets/alice/demo/keep.txt "$W/anon.txt"
@@ -154,20 +166,20 @@ ok_run "settings --public" buckets settings alice/priv --public; has "settings m
 run buckets info alice/priv --json; bk_expect "now public" False "$(printf '%s' "$OUT" | py 'import json,sys; print(json.load(sys.stdin)["private"])')"
 ok_run "bob reads after --public" cp hf://buckets/alice/priv/secret.txt "$W/pub.txt" --token "$B"
 ok_run "settings --private" buckets settings alice/priv --private
-fail_run "bob refused again" buckets info alice/priv --token "$B"
+nf_run "bob refused again" alice/priv buckets info alice/priv --token "$B"
 fail_run "settings needs a flag" buckets settings alice/priv
 
 # ---- move
 ok_run "move" buckets move alice/other alice/moved; has "move message" "Bucket moved"
-fail_run "old name gone" buckets info alice/other
+nf_run "old name gone" alice/other buckets info alice/other
 run buckets ls alice/moved -R -q; bk_expect "moved contents" "a.bin docs/b.txt docs/renamed.txt" "$(echo $OUT)"
 fail_run "move with path rejected" buckets move alice/moved/x alice/y
 
 # ---- delete
-fail_run "delete without -y refuses" buckets delete alice/moved </dev/null
+decline_run "delete without -y and no answer declines" buckets delete alice/moved </dev/null
 fail_run "delete bare name rejected" buckets delete moved -y
 ok_run "delete -y" buckets delete alice/moved -y; has "delete message" "Bucket deleted"
-fail_run "delete missing" buckets delete alice/moved -y
+nf_run "delete missing" alice/moved buckets delete alice/moved -y
 ok_run "delete --missing-ok" buckets delete alice/moved -y --missing-ok
 
 # ---- logout
