@@ -37,6 +37,7 @@
 typedef struct xorb_upload {
   struct bk_server *srv;
   bk_hash want;
+  int64_t bucket_id;   /* the token's bucket: it references the xorb once stored */
   bk_xorb_stream *verify;
   bk_blob_writer *w;   /* NULL when the blob is stored already, or after a failure */
   int present;         /* a blob of this name and size was stored at the start */
@@ -93,6 +94,7 @@ int cas_xorb_start(struct bk_server *srv, struct bk_http_req *req, const char *s
   if (!u) return bk_http_error(req, 503, "ServiceUnavailable", "out of memory"), 1;
   u->srv = srv;
   u->want = want;
+  u->bucket_id = c.bucket_id;
   req->body_state = u;
   req->body_free = upload_free;
   if (bk_xorb_stream_new(BK_XORB_ALLOW_FOOTER, &u->verify) != 0)
@@ -132,6 +134,9 @@ int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *se
     rc = bk_db_xorb_register(srv->db, srv->blobs, &u->want, req->body_received,
                              bk_xorb_chunks(x), bk_xorb_count(x), &existed_row);
   bk_xorb_free(x);
+  /* the uploading bucket references the xorb (namespace / bucket dedup
+   * scopes find it before its shard is registered) */
+  if (rc == 0) rc = bk_db_xorb_ref(srv->db, &u->want, u->bucket_id);
   /* a concurrent gc removed the blob between the start and the register:
    * the bytes are gone with the body, so the client sends them again */
   if (rc == BK_ENOTFOUND)
