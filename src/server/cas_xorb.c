@@ -134,14 +134,15 @@ int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *se
     rc = bk_db_xorb_register(srv->db, srv->blobs, &u->want, req->body_received,
                              bk_xorb_chunks(x), bk_xorb_count(x), &existed_row);
   bk_xorb_free(x);
-  /* the uploading bucket references the xorb (namespace / bucket dedup
-   * scopes find it before its shard is registered) */
-  if (rc == 0) rc = bk_db_xorb_ref(srv->db, &u->want, u->bucket_id);
   /* a concurrent gc removed the blob between the start and the register:
    * the bytes are gone with the body, so the client sends them again */
   if (rc == BK_ENOTFOUND)
     return bk_http_error(req, 503, "ServiceUnavailable", "xorb storage raced with gc; retry"), 1;
   if (rc != 0) return cas_reply_store_error(req, rc, "storing xorb");
+  /* the uploading bucket references the xorb: the namespace / bucket dedup
+   * scopes find it for this bucket before its shard is registered */
+  rc = bk_db_xorb_ref(srv->db, &u->want, u->bucket_id);
+  if (rc != 0) return cas_reply_store_error(req, rc, "recording the xorb for the bucket");
   bk_http_reply_json(req, 200, existed_row ? "{\"was_inserted\":false}" : "{\"was_inserted\":true}");
   return 1;
 }

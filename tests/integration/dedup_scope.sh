@@ -29,6 +29,7 @@ FIRST=$("$XS" --chunks "$BK_TMP/f.bin" | head -n 1 | awk '{print $3}')
 UNKNOWN=$(printf '%064d' 4242)
 
 xorb_posts() { grep -cE 'POST /v1/xorbs/default/[0-9a-f]+ 200 ' "$BK_LOG"; }
+blob_bytes() { du -sb "$BK_DATA/blobs" | cut -f1; } # xorbs + shards on disk
 read_token() { # HF_TOKEN NS/NAME -> CAS read token of that bucket
   bk_req GET "/api/buckets/$2/xet-read-token" "$1"
   bk_json 'j["accessToken"]'
@@ -71,9 +72,13 @@ for scope in global namespace bucket; do
 
   # second copy, same bucket, fresh client cache: only the dedup query helps
   P0=$(xorb_posts)
+  D0=$(blob_bytes)
   HF_TOKEN=$A HF_HOME=$BK_TMP/h-$scope-2 "$HF" cp "$BK_TMP/f.bin" hf://buckets/alice/priv/copy.bin \
     >/dev/null 2>&1 || bk_fail "$scope: second copy into alice/priv"
   bk_expect "$scope: second copy into the same bucket posts no xorb" "$P0" "$(xorb_posts)"
+  D1=$(blob_bytes)
+  [ $((D1 - D0)) -lt $((64 * 1024)) ] && bk_ok "$scope: second copy stores ~nothing ($((D1 - D0)) bytes of 3 MiB)" \
+    || bk_fail "$scope: second copy stores ~nothing" "$((D1 - D0)) bytes"
   # copy into the namespace's other bucket: deduplicated unless scope=bucket
   P0=$(xorb_posts)
   HF_TOKEN=$A HF_HOME=$BK_TMP/h-$scope-3 "$HF" cp "$BK_TMP/f.bin" hf://buckets/alice/second/f.bin \
