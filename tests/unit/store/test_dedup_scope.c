@@ -243,9 +243,22 @@ static void test_lookup_time(void) {
    * 1 + (k * 7919) % NB for k in [x*REFS - REFS, x*REFS) (x = xorb id) */
   enum { N = 2000 };
   const char *names[3] = {"global", "namespace", "bucket"};
-  double t_hit[3] = {0}, t_miss[3] = {0};
-  int hits[3] = {0}, misses[3] = {0};
+  double t_hit[3] = {0}, t_miss[3] = {0}, t_unknown[3] = {0};
+  int hits[3] = {0}, misses[3] = {0}, unknown_found = 0;
   for (int scope = 0; scope < 3; scope++) {
+    /* chunks nobody stored, spread over the key space like the stored ones
+     * (next to a stored key: a stored key with its last digit replaced):
+     * the baseline an out-of-scope miss is compared to */
+    double t0 = now_ms();
+    for (int k = 0; k < N; k++) {
+      bk_hash c;
+      char s[40];
+      snprintf(s, sizeof s, "%032d", (int)(((uint64_t)k * 104729u) % (NX * CPX)));
+      s[31] = 'u';
+      memcpy(c.b, s, 32);
+      if (look(db, &c, scope, 1 + k % NB, NULL) != BK_ENOTFOUND) unknown_found++;
+    }
+    t_unknown[scope] = (now_ms() - t0) / N;
     for (int pass = 0; pass < 2; pass++) { /* 0: caller in scope, 1: outside */
       double t0 = now_ms();
       for (int k = 0; k < N; k++) {
@@ -264,11 +277,12 @@ static void test_lookup_time(void) {
       (pass ? t_miss : t_hit)[scope] = (now_ms() - t0) / N;
     }
     printf("# dedup lookup, %s scope: %.1f us/lookup caller in scope (%d/%d found), "
-           "%.1f us/lookup caller outside (%d/%d found); store %d xorbs, %d indexed chunks, "
-           "%d buckets, %d references\n",
+           "%.1f us/lookup caller outside (%d/%d found), %.1f us/lookup unknown chunk; store %d "
+           "xorbs, %d indexed chunks, %d buckets, %d references\n",
            names[scope], t_hit[scope] * 1e3, hits[scope], N, t_miss[scope] * 1e3, misses[scope],
-           N, NX, NX * CPX, NB, NX * REFS);
+           N, t_unknown[scope] * 1e3, NX, NX * CPX, NB, NX * REFS);
   }
+  CHECK_EQ_INT(unknown_found, 0);
   CHECK_EQ_INT(hits[0], N);
   CHECK_EQ_INT(hits[1], N);
   CHECK_EQ_INT(hits[2], N);
