@@ -329,12 +329,33 @@ int bk_db_shard_list(bk_db *db, bk_shard_cb cb, void *ctx);
  * bk_db_shard_register). */
 int bk_db_file_grant(bk_db *db, const bk_hash *file, int64_t bucket_id);
 
-/* ---- CAS: global dedup ---- */
+/* ---- CAS: dedup ---- */
 
-/* Looks up an eligible chunk hash: the xorb holding it and its index.
- * Touches the xorb (so a concurrent gc keeps it). BK_ENOTFOUND (normal). */
-int bk_db_dedup_lookup(bk_db *db, const bk_hash *chunk, bk_hash *xorb,
-                       uint32_t *idx);
+/* Which xorbs a dedup query may answer with (`bucketd serve --dedup-scope`).
+ * A bucket "references" a xorb when it was granted or lists a file whose
+ * terms use the xorb, or when the xorb was uploaded with a write token of the
+ * bucket (table xorb_refs; rows stay until the bucket or the xorb is
+ * deleted). */
+enum bk_dedup_scope {
+  BK_DEDUP_GLOBAL = 0,    /* any stored xorb (the Hub's behaviour) */
+  BK_DEDUP_NAMESPACE = 1, /* xorbs referenced by a bucket of the caller's namespace */
+  BK_DEDUP_BUCKET = 2     /* xorbs referenced by the caller's bucket */
+};
+
+/* Looks up an eligible chunk hash: the (lowest-id) xorb holding it that is
+ * inside `scope` as seen from bucket_id (ignored for BK_DEDUP_GLOBAL), and
+ * the chunk's index in it. Point lookups only: the dedup index by chunk hash,
+ * then per candidate xorb one xorb_refs probe (bucket) or one probe per
+ * bucket of the namespace (namespace). Touches the xorb (so a concurrent gc
+ * keeps it). BK_ENOTFOUND (normal; also for a chunk only held outside the
+ * scope), BK_EINVAL (unknown scope). */
+int bk_db_dedup_lookup(bk_db *db, const bk_hash *chunk, int scope, int64_t bucket_id,
+                       bk_hash *xorb, uint32_t *idx);
+
+/* Records that bucket_id references the xorb (it uploaded it with one of its
+ * write tokens), for the namespace and bucket dedup scopes. Idempotent.
+ * BK_ENOTFOUND when the xorb is not registered or the bucket does not exist. */
+int bk_db_xorb_ref(bk_db *db, const bk_hash *xorb, int64_t bucket_id);
 
 /* ---- gc ---- */
 

@@ -1,6 +1,9 @@
-/* CAS global dedup: GET /v1/chunks/default-merkledb/{chunk} (and aliases).
+/* CAS dedup: GET /v1/chunks/default-merkledb/{chunk} (and aliases).
  *
- * Answers 404 for an unknown (or ineligible) chunk, else a shard with footer,
+ * The xorbs a query may answer with depend on `bucketd serve --dedup-scope`
+ * (srv->dedup_scope, bk_dedup_scope in db.h): any (global), those referenced
+ * by a bucket of the token's namespace, or by the token's bucket only.
+ * Answers 404 for an unknown (or ineligible, or out-of-scope) chunk, else a shard with footer,
  * an empty file-info section and one xorb block: the xorb holding the chunk,
  * every chunk hash replaced by blake3_keyed(key, raw hash) under a fresh
  * random key per response (footer chunk_hash_hmac_key, expiry now + 1 day).
@@ -25,7 +28,7 @@ int cas_get_dedup(struct bk_server *srv, struct bk_http_req *req, const char *se
 
   bk_hash xh;
   uint32_t idx = 0;
-  int rc = bk_db_dedup_lookup(srv->db, &ch, &xh, &idx);
+  int rc = bk_db_dedup_lookup(srv->db, &ch, srv->dedup_scope, c.bucket_id, &xh, &idx);
   if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "NotFound", "chunk not known"), 1;
   if (rc != 0) return cas_reply_store_error(req, rc, "dedup query");
 

@@ -392,6 +392,18 @@ static int parse_pair(const char *s, uint64_t *a, uint64_t *b) {
   return parse_u64(s, d, a) || parse_u64(d + 1, d + 1 + strlen(d + 1), b) || *b < *a ? -1 : 0;
 }
 
+/* The Range header of a signed fetch: "bytes=A-B" exactly, numbers of any
+ * length (saturating, so a huge B is "outside the signed range", not
+ * malformed, and nothing wraps). */
+static int parse_range_pair(const char *s, uint64_t *a, uint64_t *b) {
+  const char *d = strchr(s, '-');
+  if (!d) return -1;
+  return bk_http_parse_dec(s, d, a) || bk_http_parse_dec(d + 1, d + 1 + strlen(d + 1), b) ||
+                 *b < *a
+             ? -1
+             : 0;
+}
+
 int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const char *seg) {
   bk_hash xh;
   if (!cas_path_hash(req, seg, &xh)) return 1;
@@ -408,7 +420,7 @@ int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const cha
   uint64_t a, b;
   if (!rh) return bk_http_error(req, 403, "Forbidden", "a Range header (as signed) is required"), 1;
   while (*rh == ' ') rh++;
-  if (strncmp(rh, "bytes=", 6) != 0 || parse_pair(rh + 6, &a, &b))
+  if (strncmp(rh, "bytes=", 6) != 0 || parse_range_pair(rh + 6, &a, &b))
     return bk_http_error(req, 403, "Forbidden", "Range must be a single bytes=S-E range"), 1;
   if (a < ss || b > se)
     return bk_http_error(req, 403, "Forbidden", "requested range is outside the signed range"), 1;

@@ -37,6 +37,7 @@
 typedef struct xorb_upload {
   struct bk_server *srv;
   bk_hash want;
+  int64_t bucket_id;   /* the token's bucket: it references the xorb once stored */
   bk_xorb_stream *verify;
   bk_blob_writer *w;   /* NULL when the blob is stored already, or after a failure */
   int present;         /* a blob of this name and size was stored at the start */
@@ -93,6 +94,7 @@ int cas_xorb_start(struct bk_server *srv, struct bk_http_req *req, const char *s
   if (!u) return bk_http_error(req, 503, "ServiceUnavailable", "out of memory"), 1;
   u->srv = srv;
   u->want = want;
+  u->bucket_id = c.bucket_id;
   req->body_state = u;
   req->body_free = upload_free;
   if (bk_xorb_stream_new(BK_XORB_ALLOW_FOOTER, &u->verify) != 0)
@@ -137,6 +139,10 @@ int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *se
   if (rc == BK_ENOTFOUND)
     return bk_http_error(req, 503, "ServiceUnavailable", "xorb storage raced with gc; retry"), 1;
   if (rc != 0) return cas_reply_store_error(req, rc, "storing xorb");
+  /* the uploading bucket references the xorb: the namespace / bucket dedup
+   * scopes find it for this bucket before its shard is registered */
+  rc = bk_db_xorb_ref(srv->db, &u->want, u->bucket_id);
+  if (rc != 0) return cas_reply_store_error(req, rc, "recording the xorb for the bucket");
   bk_http_reply_json(req, 200, existed_row ? "{\"was_inserted\":false}" : "{\"was_inserted\":true}");
   return 1;
 }

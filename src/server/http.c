@@ -273,46 +273,49 @@ int bk_http_escape(bk_buf *b, const char *s, int keep_slash) {
   return 0;
 }
 
-static int parse_u64(const char *s, const char *e, uint64_t *out) {
-  if (s == e || e - s > 19) return -1;
+int bk_http_parse_dec(const char *s, const char *e, uint64_t *out) {
+  if (s >= e) return -1;
   uint64_t v = 0;
   for (; s < e; s++) {
     if (*s < '0' || *s > '9') return -1;
-    v = v * 10 + (uint64_t)(*s - '0');
+    unsigned d = (unsigned)(*s - '0');
+    /* saturate: a position past 2^64-1 is past the end of any file */
+    v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
   }
   *out = v;
   return 0;
 }
 
+static int ows(char c) { return c == ' ' || c == '\t'; }
+
 int bk_http_parse_range(const char *hdr, uint64_t size, uint64_t *start, uint64_t *end) {
   if (!hdr) return 0;
-  while (*hdr == ' ') hdr++;
+  while (ows(*hdr)) hdr++;
   if (strncasecmp(hdr, "bytes=", 6) != 0) return 0;
   const char *s = hdr + 6;
-  while (*s == ' ') s++;
+  while (ows(*s)) s++;
   const char *stop = s + strlen(s);
-  while (stop > s && stop[-1] == ' ') stop--;
+  while (stop > s && ows(stop[-1])) stop--;
   if (memchr(s, ',', (size_t)(stop - s))) return 0; /* multi-range: serve whole body */
   const char *dash = memchr(s, '-', (size_t)(stop - s));
   if (!dash) return 0;
   uint64_t a, b;
-  if (dash == s) { /* suffix: last N bytes */
-    if (parse_u64(dash + 1, stop, &b)) return 0;
-    if (b == 0) return -1;
-    if (size == 0) return -1;
+  if (dash == s) { /* suffix: last N bytes (N saturates: "all of it") */
+    if (bk_http_parse_dec(dash + 1, stop, &b)) return 0;
+    if (b == 0 || size == 0) return -1;
     *start = b >= size ? 0 : size - b;
     *end = size - 1;
     return 1;
   }
-  if (parse_u64(s, dash, &a)) return 0;
+  if (bk_http_parse_dec(s, dash, &a)) return 0;
   if (dash + 1 == stop) {
     b = UINT64_MAX;
   } else {
-    if (parse_u64(dash + 1, stop, &b)) return 0;
-    if (b < a) return 0; /* syntactically invalid: ignore (RFC 7233) */
+    if (bk_http_parse_dec(dash + 1, stop, &b)) return 0;
+    if (b < a) return 0; /* invalid range-spec: ignore the header (RFC 9110 14.1.1) */
   }
-  if (a >= size) return -1;
-  if (b >= size) b = size - 1;
+  if (a >= size) return -1; /* also a first-pos past 2^64-1 */
+  if (b >= size) b = size - 1; /* last-pos past the end: clamped */
   *start = a;
   *end = b;
   return 1;

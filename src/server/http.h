@@ -147,10 +147,18 @@ char *bk_http_unescape(const char *src, size_t len, int plus_space, size_t *out_
 /* Percent-encodes s for a URL path segment (keep_slash = 1 keeps '/') or a
  * query value (keep_slash = 0) and appends it to b. */
 int bk_http_escape(bk_buf *b, const char *s, int keep_slash);
-/* Parses "bytes=S-E" / "bytes=S-" / "bytes=-N" against size. Returns 1 with
- * [*start, *end] inclusive when it is a satisfiable single range, 0 when there
- * is no usable Range (ignore it: full body), -1 when unsatisfiable (416). */
+/* Parses "bytes=S-E" / "bytes=S-" / "bytes=-N" against size (RFC 9110 14.1).
+ * Returns 1 with [*start, *end] inclusive when it is a satisfiable single
+ * range, 0 when there is no usable Range (ignore it: full body; also for a
+ * multi-range, E < S, whitespace inside the spec, signs or other characters,
+ * an empty spec), -1 when unsatisfiable (416: S >= size, "-0", any range of
+ * an empty body). Numbers of any length are accepted and saturate at
+ * 2^64-1: a huge S is unsatisfiable, a huge E is clamped to size - 1, a huge
+ * suffix N means the whole body. *start / *end are only written on 1. */
 int bk_http_parse_range(const char *hdr, uint64_t size, uint64_t *start, uint64_t *end);
+/* Strict unsigned decimal s[0..e): digits only (no sign, no space), at least
+ * one; values past 2^64-1 saturate to UINT64_MAX. 0 ok, -1 malformed. */
+int bk_http_parse_dec(const char *s, const char *e, uint64_t *out);
 /* Splits a raw request target ("/path?query#fragment") the way bucketd routes
  * it: *raw_path (still encoded), *query (between '?' and '#', "" when none;
  * the fragment is dropped) and *path, the path percent-decoded once (*path_len bytes). A path

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buckets/db.h"
 #include "buckets/error.h"
 #include "server/admin.h"
 #include "server/ratelimit.h"
@@ -18,6 +19,7 @@ static void usage(FILE *f) {
           "usage: bucketd [serve] [--listen HOST:PORT] [--data DIR] [--public-url URL]\n"
           "               [--threads N] [--max-conns N] [--timeout SECONDS]\n"
           "               [--body-timeout SECONDS] [--rate-limit SPEC] [--quiet]\n"
+          "               [--dedup-scope global|namespace|bucket]\n"
           "       bucketd user add NAME [--data DIR]\n"
           "       bucketd token add USER --role read|write [--data DIR]\n"
           "       bucketd token list USER | token revoke ID [--data DIR]\n"
@@ -36,6 +38,9 @@ static void usage(FILE *f) {
           "                       total time until a request body is complete (1800)\n"
           "  --rate-limit SPEC    Hub-style limits per user (or client IP) and window:\n"
           "                       api=N,resolvers=N,pages=N[,window=SECONDS] (off; window 300)\n"
+          "  --dedup-scope SCOPE  which stored xorbs a dedup query may reveal and reuse:\n"
+          "                       global (any, as on the Hub; default), namespace (those the\n"
+          "                       caller's namespace references) or bucket (its bucket's own)\n"
           "  --quiet              no per-request log lines\n"
           "Environment: BUCKETD_DATA, BUCKETD_LISTEN, BUCKETD_PUBLIC_URL set the defaults.\n");
 }
@@ -86,6 +91,11 @@ static int serve(int argc, char **argv) {
         fprintf(stderr, "bucketd: %s\n", bk_errmsg());
         return 2;
       }
+    } else if (!strcmp(a, "--dedup-scope")) {
+      if (!strcmp(v, "global")) cfg.dedup_scope = BK_DEDUP_GLOBAL;
+      else if (!strcmp(v, "namespace")) cfg.dedup_scope = BK_DEDUP_NAMESPACE;
+      else if (!strcmp(v, "bucket")) cfg.dedup_scope = BK_DEDUP_BUCKET;
+      else goto bad;
     } else if (!strcmp(a, "--body-timeout")) {
       if (parse_uint(v, 86400, &cfg.body_timeout) || !cfg.body_timeout) goto bad;
     } else {

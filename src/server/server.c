@@ -5,10 +5,9 @@
  * the request context; the first access-handler call (headers complete)
  * parses path/query/headers, decides the body cap through the router and
  * answers 413 at once when Content-Length exceeds it; later calls append body
- * bytes (chunked bodies over the cap are discarded and answered 413, or the
- * connection is dropped once the excess passes 16 MiB); the final call
- * authenticates and routes. The completion callback writes the log line and
- * frees the context.
+ * bytes (a chunked body that passes the cap is answered 413 at once, see
+ * reply_too_big, and the rest discarded); the final call authenticates and
+ * routes. The completion callback writes the log line and frees the context.
  */
 #include "server/server.h"
 
@@ -18,6 +17,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +62,7 @@ struct conn_ctx {
   int started;
   int replied;  /* a response was queued */
   int too_big;  /* body exceeded the cap */
+  int raw_replied; /* the 413 was written to the socket by reply_too_big */
   uint64_t discarded;
 };
 
@@ -213,6 +214,80 @@ static enum MHD_Result queue(struct MHD_Connection *con, struct conn_ctx *c) {
   return MHD_queue_response(con, (unsigned)r->status, r->resp);
 }
 
+struct raw_hdrs {
+  char *p;
+  size_t len, cap;
+  int fail;
+};
+
+static enum MHD_Result raw_hdr(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value) {
+  (void)kind;
+  struct raw_hdrs *h = cls;
+  int n = snprintf(h->p + h->len, h->cap - h->len, "%s: %s\r\n", key, value);
+  if (n < 0 || (size_t)n >= h->cap - h->len) {
+    h->fail = 1;
+    return MHD_NO;
+  }
+  h->len += (size_t)n;
+  return MHD_YES;
+}
+
+/* Writes all of buf to the connection's socket within 2 s. 0 / -1. */
+static int raw_send(int fd, const char *buf, size_t len) {
+  double deadline = bk_mono_ms() + 2000.0;
+  while (len) {
+    ssize_t w = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w > 0) {
+      buf += w;
+      len -= (size_t)w;
+      continue;
+    }
+    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
+    double left = deadline - bk_mono_ms();
+    if (left <= 0) return -1;
+    struct pollfd pf = {.fd = fd, .events = POLLOUT};
+    (void)poll(&pf, 1, (int)left + 1);
+  }
+  return 0;
+}
+
+/* A chunked body just passed the cap. libmicrohttpd (0.9.75) refuses
+ * MHD_queue_response while a body is still arriving, which leaves "read the
+ * whole body, then answer" or "drop the connection" — the client got a
+ * 100 Continue and then a reset. Instead the complete 413 (the usual error
+ * headers and JSON body, Connection: close) is written straight to the
+ * socket: nothing else is written on this connection while MHD is reading
+ * the body, and it writes nothing more for this request (the final call
+ * returns MHD_NO, closing the connection). The write side is then shut
+ * (FIN after the answer) and what is still in flight is discarded, up to
+ * DISCARD_MAX. Returns 0 when the answer was sent. */
+static int reply_too_big(struct MHD_Connection *con, struct conn_ctx *c) {
+  struct bk_http_req *r = &c->req;
+  char msg[96];
+  snprintf(msg, sizeof msg, "request body too large (limit %zu bytes)", r->body_limit);
+  if (!r->resp) bk_http_error(r, 413, NULL, "%s", msg); /* headers, status, log size */
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (!r->resp || r->status != 413 || !ci) return -1;
+  char body[160];
+  int blen = snprintf(body, sizeof body, "{\"error\":\"%s\"}", msg);
+  char buf[4096];
+  struct raw_hdrs h = {buf, 0, sizeof buf, 0};
+  int n = snprintf(buf, sizeof buf,
+                   "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n"
+                   "Content-Length: %d\r\n", blen);
+  h.len = (size_t)n;
+  MHD_get_response_headers(r->resp, raw_hdr, &h);
+  if (h.fail || h.len + 2 + (size_t)blen >= sizeof buf) return -1;
+  memcpy(buf + h.len, "\r\n", 2);
+  memcpy(buf + h.len + 2, body, (size_t)blen);
+  if (raw_send(ci->connect_fd, buf, h.len + 2 + (size_t)blen)) return -1;
+  shutdown(ci->connect_fd, SHUT_WR);
+  c->raw_replied = 1;
+  return 0;
+}
+
 /* First call: request line + headers are complete. Returns 1 when a reply
  * was prepared already (error), 0 to go on reading the body. */
 static int start_request(struct bk_server *srv, struct MHD_Connection *con,
@@ -318,12 +393,15 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
     else if (!c->too_big && bk_buf_append(&r->body, upload_data, n) != 0) c->too_big = 1;
     if (c->too_big) {
       bk_buf_free(&r->body);
+      /* answered now; if the answer cannot be written, drop the connection */
+      if (!c->raw_replied && reply_too_big(con, c)) return MHD_NO;
       c->discarded += n;
       if (c->discarded > DISCARD_MAX) return MHD_NO;
     }
     return MHD_YES;
   }
   struct bk_http_req *r = &c->req;
+  if (c->raw_replied) return MHD_NO; /* the 413 is out: close the connection */
   if (c->too_big) {
     bk_http_error(r, 413, NULL, "request body too large (limit %zu bytes)", r->body_limit);
     return queue(con, c);
@@ -505,6 +583,7 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   srv->conn_timeout = cfg->conn_timeout;
   srv->threads = cfg->threads;
   srv->body_timeout = cfg->body_timeout ? cfg->body_timeout : BK_BODY_TIMEOUT_DEFAULT;
+  srv->dedup_scope = cfg->dedup_scope;
   srv->quiet = cfg->quiet;
   if (cfg->rate_quota[0] || cfg->rate_quota[1] || cfg->rate_quota[2]) {
     rc = bk_ratelimit_new(cfg->rate_quota, cfg->rate_window, &srv->rl);

@@ -48,6 +48,7 @@ struct bk_server_config {
   unsigned rate_quota[3]; /* requests per window for api, resolvers, pages
                              (0 = unlimited; all 0 = no rate limiting) */
   unsigned rate_window;   /* seconds (0 = 300) */
+  int dedup_scope;        /* enum bk_dedup_scope (buckets/db.h); 0 = global */
 };
 
 struct bk_server {
@@ -66,6 +67,10 @@ struct bk_server {
   /* 32 random bytes, created on first start (data_dir/secret.key, mode 0600).
    * Used to sign CAS tokens and xorb URLs. Never logged. */
   uint8_t secret[BK_SERVER_SECRET_LEN];
+
+  /* which xorbs dedup queries and web uploads may reuse: enum
+   * bk_dedup_scope (buckets/db.h), from --dedup-scope */
+  int dedup_scope;
 
   /* request rate limits (server/ratelimit.h); NULL when off */
   struct bk_ratelimit *rl;

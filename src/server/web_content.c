@@ -232,8 +232,9 @@ static void free_ingest(struct ingest *g) {
   bk_xorb_builder_free(g->b);
 }
 
-int web_content_ingest(bk_db *db, bk_blobstore *bs, int64_t bucket_id, const uint8_t *data,
-                       size_t len, bk_hash *file, struct web_ingest_stats *st) {
+int web_content_ingest(bk_db *db, bk_blobstore *bs, int64_t bucket_id, int dedup_scope,
+                       const uint8_t *data, size_t len, bk_hash *file,
+                       struct web_ingest_stats *st) {
   uint64_t *ends = NULL;
   bk_hash *hashes = NULL;
   struct loc *locs = NULL;
@@ -281,7 +282,7 @@ int web_content_ingest(bk_db *db, bk_blobstore *bs, int64_t bucket_id, const uin
     if (!l && (i == 0 || bk_hash_tail_u64(&hashes[i]) % 1024 == 0)) {
       bk_hash xh;
       uint32_t idx;
-      if (bk_db_dedup_lookup(db, &hashes[i], &xh, &idx) == 0) {
+      if (bk_db_dedup_lookup(db, &hashes[i], dedup_scope, bucket_id, &xh, &idx) == 0) {
         if ((rc = load_xorb(&g, &xh)) < 0) goto done;
         l = cmap_get(&g.map, &hashes[i]);
       }

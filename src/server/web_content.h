@@ -5,8 +5,8 @@
  * Ingest: the bytes are cut with the Xet CDC chunker and hashed; the file
  * hash is computed; when the file is already known the bucket is only
  * granted it. Otherwise each chunk is looked up (first in the chunks already
- * placed during this upload and in xorbs found through the global dedup
- * index — a hit loads the whole chunk table of that xorb, like a Xet client
+ * placed during this upload and in xorbs found through the dedup index
+ * (within the server's --dedup-scope) — a hit loads the whole chunk table of that xorb, like a Xet client
  * does with a dedup shard), and only new chunks are packed into new xorbs
  * (compressed, stored, registered). A shard describing the file (terms
  * pointing at old and new xorbs) is then stored and registered with the
@@ -35,8 +35,10 @@ struct web_ingest_stats {
   int whole_file_dedup;    /* the file hash was already known */
 };
 
-/* Ingests data[0..len) for bucket_id; *file receives the Xet file hash. */
-int web_content_ingest(bk_db *db, bk_blobstore *bs, int64_t bucket_id,
+/* Ingests data[0..len) for bucket_id; *file receives the Xet file hash.
+ * dedup_scope (enum bk_dedup_scope) limits which stored xorbs chunks may be
+ * reused from, as for a client's dedup queries. */
+int web_content_ingest(bk_db *db, bk_blobstore *bs, int64_t bucket_id, int dedup_scope,
                        const uint8_t *data, size_t len, bk_hash *file,
                        struct web_ingest_stats *st);
 

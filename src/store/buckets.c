@@ -868,6 +868,7 @@ static int apply_op(struct dbc *c, struct dacc *acc, int64_t bucket_id, bk_batch
   if (ctype) sqlite3_bind_text(st, 7, ctype, -1, SQLITE_TRANSIENT);
   int rc = dbc_step_done(c, st, "put file");
   if (rc == 0) rc = dacc_add(acc, op->path, had ? 0 : 1, size - prev);
+  if (rc == 0) rc = db_file_xorb_refs(c, &op->xet_hash, bucket_id); /* dedup scopes */
   if (rc == 0 && op->type == BK_OP_COPY) {
     if (!(st = dbc_stmt(c, SQL_GRANT))) return BK_EDB;
     bind_hash(st, 1, &op->xet_hash);

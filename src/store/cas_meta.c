@@ -26,6 +26,14 @@ static const char SQL_XORB_LIST[] =
     "SELECT hash, bytes_on_disk, unpacked_bytes, nchunks, created_ms, touched_ms "
     "FROM xorbs ORDER BY id";
 static const char SQL_XORB_TOUCH[] = "UPDATE xorbs SET touched_ms = ?2 WHERE id = ?1";
+static const char SQL_XORB_REF[] =
+    "INSERT OR IGNORE INTO xorb_refs(bucket_id, xorb_id, ns_id)"
+    " SELECT id, ?2, ns_id FROM buckets WHERE id = ?1";
+static const char SQL_BUCKET_EXISTS[] = "SELECT 1 FROM buckets WHERE id = ?1";
+static const char SQL_FILE_XORB_REFS[] =
+    "INSERT OR IGNORE INTO xorb_refs(bucket_id, xorb_id, ns_id)"
+    " SELECT DISTINCT b.id, t.xorb_id, b.ns_id FROM buckets b, files f"
+    " JOIN file_terms t ON t.file_id = f.id WHERE b.id = ?2 AND f.hash = ?1";
 static const char SQL_XORB_INSERT[] =
     "INSERT INTO xorbs(hash, bytes_on_disk, unpacked_bytes, nchunks, created_ms, touched_ms) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?5)";
@@ -538,12 +546,19 @@ int bk_db_cas_file_terms(bk_db *db, const bk_hash *file, bk_file_term **terms, s
 
 int bk_db_file_grant(bk_db *db, const bk_hash *file, int64_t bucket_id) {
   struct dbc *c;
-  sqlite3_stmt *st;
-  int rc = dbc_acquire_stmt(db, SQL_GRANT_INSERT, &c, &st);
+  int rc = dbc_acquire(db, &c);
   if (rc) return rc;
-  bind_hash(st, 1, file);
-  sqlite3_bind_int64(st, 2, bucket_id);
-  rc = dbc_step_done(c, st, "grant");
+  rc = dbc_begin(c);
+  sqlite3_stmt *st = rc == 0 ? dbc_stmt(c, SQL_GRANT_INSERT) : NULL;
+  if (rc == 0 && !st) rc = BK_EDB;
+  if (rc == 0) {
+    bind_hash(st, 1, file);
+    sqlite3_bind_int64(st, 2, bucket_id);
+    rc = dbc_step_done(c, st, "grant");
+  }
+  if (rc == 0) rc = db_file_xorb_refs(c, file, bucket_id);
+  if (rc == 0) rc = dbc_commit(c);
+  else dbc_rollback(c);
   dbc_release(db, c);
   return rc;
 }
@@ -721,6 +736,7 @@ int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
       break;
     }
     rc = exec_id2(c, SQL_XORB_TOUCH, xid, now, "touch xorb");
+    if (rc == 0 && bucket_id > 0) rc = exec_id2(c, SQL_XORB_REF, bucket_id, xid, "xorb reference");
     for (uint32_t k = 0; rc == 0 && k < x->nchunks; k++) {
       if (!(x->chunks[k].flags & BK_SHARD_CHUNK_GLOBAL_DEDUP)) continue;
       sqlite3_stmt *st = dbc_stmt(c, SQL_DEDUP_FROM_CHUNK_H);
@@ -742,8 +758,11 @@ int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
       uint32_t n;
       rc = xorb_lookup_cached(c, &xc, &s->files[i].terms[t].xorb_hash, &xid, &n, missing);
       if (rc == 0 && (t == 0 || !bk_hash_eq(&s->files[i].terms[t].xorb_hash,
-                                             &s->files[i].terms[t - 1].xorb_hash)))
+                                             &s->files[i].terms[t - 1].xorb_hash))) {
         rc = exec_id2(c, SQL_XORB_TOUCH, xid, now, "touch xorb");
+        if (rc == 0 && bucket_id > 0)
+          rc = exec_id2(c, SQL_XORB_REF, bucket_id, xid, "xorb reference");
+      }
     }
   }
   if (rc == 0) rc = dbc_commit(c);
@@ -785,16 +804,31 @@ int bk_db_shard_list(bk_db *db, bk_shard_cb cb, void *ctx) {
 
 /* ---- dedup ---- */
 
+/* ?2 = scope, ?3 = the caller's bucket. Driven by the dedup primary key
+ * (chunk_hash, xorb_id); each candidate xorb then costs one probe of
+ * xorb_refs: by (bucket_id, xorb_id) under bucket scope, by (ns_id, xorb_id)
+ * under namespace scope (the caller's ns_id is one rowid lookup). */
 static const char SQL_DEDUP_LOOKUP[] =
     "SELECT x.hash, d.idx, x.id FROM dedup d JOIN xorbs x ON x.id = d.xorb_id "
-    "WHERE d.chunk_hash = ?1 ORDER BY d.xorb_id LIMIT 1";
+    "WHERE d.chunk_hash = ?1"
+    " AND (?2 = 0"
+    "  OR (?2 = 2 AND EXISTS(SELECT 1 FROM xorb_refs r"
+    "      WHERE r.bucket_id = ?3 AND r.xorb_id = d.xorb_id))"
+    "  OR (?2 = 1 AND EXISTS(SELECT 1 FROM xorb_refs r"
+    "      WHERE r.ns_id = (SELECT ns_id FROM buckets WHERE id = ?3) AND r.xorb_id = d.xorb_id)))"
+    " ORDER BY d.xorb_id LIMIT 1";
 
-int bk_db_dedup_lookup(bk_db *db, const bk_hash *chunk, bk_hash *xorb, uint32_t *idx) {
+int bk_db_dedup_lookup(bk_db *db, const bk_hash *chunk, int scope, int64_t bucket_id,
+                       bk_hash *xorb, uint32_t *idx) {
+  if (scope != BK_DEDUP_GLOBAL && scope != BK_DEDUP_NAMESPACE && scope != BK_DEDUP_BUCKET)
+    return bk_seterr(BK_EINVAL, "unknown dedup scope %d", scope);
   struct dbc *c;
   sqlite3_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_DEDUP_LOOKUP, &c, &st);
   if (rc) return rc;
   bind_hash(st, 1, chunk);
+  sqlite3_bind_int(st, 2, scope);
+  sqlite3_bind_int64(st, 3, bucket_id);
   int r = sqlite3_step(st);
   int64_t xid = 0;
   if (r == SQLITE_ROW) {
@@ -814,6 +848,32 @@ int bk_db_dedup_lookup(bk_db *db, const bk_hash *chunk, bk_hash *xorb, uint32_t 
   dbc_release(db, c);
   if (rc == 0) bk_clearerr();
   return rc;
+}
+
+int bk_db_xorb_ref(bk_db *db, const bk_hash *xorb, int64_t bucket_id) {
+  struct dbc *c;
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_BUCKET_EXISTS, &c, &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, bucket_id);
+  int r = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (r == SQLITE_DONE) rc = bk_seterr(BK_ENOTFOUND, "bucket not found");
+  else if (r != SQLITE_ROW) rc = dbc_err(c, r, "bucket lookup");
+  int64_t xid = 0;
+  uint32_t n = 0;
+  if (rc == 0) rc = xorb_id_c(c, xorb, &xid, &n);
+  if (rc == 0) rc = exec_id2(c, SQL_XORB_REF, bucket_id, xid, "xorb reference");
+  dbc_release(db, c);
+  return rc;
+}
+
+int db_file_xorb_refs(struct dbc *c, const bk_hash *file, int64_t bucket_id) {
+  sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_XORB_REFS);
+  if (!st) return BK_EDB;
+  bind_hash(st, 1, file);
+  sqlite3_bind_int64(st, 2, bucket_id);
+  return dbc_step_done(c, st, "xorb references");
 }
 
 /* ---- gc ---- */

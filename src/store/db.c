@@ -8,7 +8,7 @@
 #include "buckets/error.h"
 #include "store/db_internal.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define POOL_MAX 8
 #define BUSY_TIMEOUT_MS 10000
 
@@ -296,6 +296,32 @@ static const char *SCHEMA_V3 =
     "ALTER TABLE dedup_v3 RENAME TO dedup;"
     "CREATE INDEX dedup_xorb ON dedup(xorb_id);";
 
+/* v4: which buckets reference which xorbs, for the namespace / bucket dedup
+ * scopes (see bk_dedup_scope in db.h). Keyed (bucket_id, xorb_id) for the
+ * bucket-scope probe; ns_id (the bucket's namespace, kept in step by a
+ * trigger when a bucket moves) indexed with xorb_id for the namespace-scope
+ * probe, so neither depends on how many buckets a namespace has or how many
+ * buckets reference a xorb; indexed by xorb for the cascade when gc removes
+ * a xorb. The upgrade fills it from the files every bucket lists or was
+ * granted (xorbs uploaded before the upgrade whose shard is not registered
+ * yet have no uploader recorded: only the global scope finds them). */
+static const char *SCHEMA_V4 =
+    "CREATE TABLE IF NOT EXISTS xorb_refs("
+    " bucket_id INTEGER NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,"
+    " xorb_id INTEGER NOT NULL REFERENCES xorbs(id) ON DELETE CASCADE,"
+    " ns_id INTEGER NOT NULL,"
+    " PRIMARY KEY(bucket_id, xorb_id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS xorb_refs_ns ON xorb_refs(ns_id, xorb_id);"
+    "CREATE INDEX IF NOT EXISTS xorb_refs_xorb ON xorb_refs(xorb_id);"
+    "CREATE TRIGGER IF NOT EXISTS xorb_refs_move AFTER UPDATE OF ns_id ON buckets"
+    " BEGIN UPDATE xorb_refs SET ns_id = NEW.ns_id WHERE bucket_id = NEW.id; END;"
+    "INSERT OR IGNORE INTO xorb_refs(bucket_id, xorb_id, ns_id)"
+    " SELECT b.id, t.xorb_id, b.ns_id FROM bucket_files bf JOIN buckets b ON b.id = bf.bucket_id"
+    " JOIN files f ON f.hash = bf.xet_hash JOIN file_terms t ON t.file_id = f.id;"
+    "INSERT OR IGNORE INTO xorb_refs(bucket_id, xorb_id, ns_id)"
+    " SELECT b.id, t.xorb_id, b.ns_id FROM file_grants g JOIN buckets b ON b.id = g.bucket_id"
+    " JOIN files f ON f.hash = g.file_hash JOIN file_terms t ON t.file_id = f.id;";
+
 static int ensure_schema(struct dbc *c) {
   int rc = dbc_begin(c);
   if (rc) return rc;
@@ -318,6 +344,11 @@ static int ensure_schema(struct dbc *c) {
     rc = dbc_exec(c, SCHEMA_V3);
     if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=3");
     v = 3;
+  }
+  if (rc == 0 && v == 3) { /* upgrade: bucket -> xorb references (dedup scopes) */
+    rc = dbc_exec(c, SCHEMA_V4);
+    if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=4");
+    v = 4;
   }
   if (rc) {
     dbc_rollback(c);

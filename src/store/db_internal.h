@@ -71,6 +71,10 @@ int64_t db_now_ms(void);
 int db_dirs_adjust(struct dbc *c, int64_t bucket_id, const char *path, int64_t dn,
                    int64_t dbytes, int64_t now);
 int db_dirs_rebuild(struct dbc *c);
+/* Records that bucket_id references every xorb of the file's terms (table
+ * xorb_refs, dedup scopes; cas_meta.c). A file without terms or not
+ * registered adds nothing. Inside the caller's transaction. */
+int db_file_xorb_refs(struct dbc *c, const bk_hash *file, int64_t bucket_id);
 
 /* Binding helpers. */
 static inline int bind_hash(sqlite3_stmt *st, int i, const bk_hash *h) {

@@ -41,8 +41,113 @@ static void test_range(void) {
   CHECK_EQ_INT(bk_http_parse_range("bytes=0-1,5-6", 100, &s, &e), 0);
   CHECK_EQ_INT(bk_http_parse_range("bytes=a-b", 100, &s, &e), 0);
   CHECK_EQ_INT(bk_http_parse_range("bytes=-", 100, &s, &e), 0);
-  CHECK_EQ_INT(bk_http_parse_range("bytes=99999999999999999999-", 100, &s, &e), 0);
-  CHECK_EQ_INT(bk_http_parse_range("bytes=1-99999999999999999999", 100, &s, &e), 0);
+  /* numbers past 2^64-1: a first-pos is past the end (416), a last-pos is
+   * clamped (RFC 9110 14.1.2) */
+  CHECK_EQ_INT(bk_http_parse_range("bytes=99999999999999999999-", 100, &s, &e), -1);
+  s = e = 7;
+  CHECK_EQ_INT(bk_http_parse_range("bytes=1-99999999999999999999", 100, &s, &e), 1);
+  CHECK_EQ_INT(s, 1);
+  CHECK_EQ_INT(e, 99);
+}
+
+/* One case: header, size -> want (1/0/-1) and, for 1, the exact range. */
+struct rcase {
+  const char *h;
+  uint64_t size;
+  int want;
+  uint64_t s, e;
+};
+
+static void test_range_edges(void) {
+  static const struct rcase cases[] = {
+      /* the two headers */
+      {"bytes=18446744073709551616-", 1000, -1, 0, 0},
+      {"bytes=0-18446744073709551616", 1000, 1, 0, 999},
+      /* around 2^64 - 1 */
+      {"bytes=18446744073709551615-", 1000, -1, 0, 0},
+      {"bytes=18446744073709551614-18446744073709551615", UINT64_MAX, 1,
+       18446744073709551614ull, 18446744073709551614ull},
+      {"bytes=0-18446744073709551615", UINT64_MAX, 1, 0, UINT64_MAX - 1},
+      {"bytes=18446744073709551615-", UINT64_MAX, -1, 0, 0},
+      {"bytes=00000000000000000000000000000005-000000000000000000000000000009", 100, 1, 5, 9},
+      {"bytes=184467440737095516160000-", 1000, -1, 0, 0},
+      {"bytes=10-184467440737095516160000", 1000, 1, 10, 999},
+      /* huge suffix: the whole body; "-0" and any range of an empty body: 416 */
+      {"bytes=-18446744073709551616", 1000, 1, 0, 999},
+      {"bytes=-99999999999999999999999999", 1000, 1, 0, 999},
+      {"bytes=-0", 1000, -1, 0, 0},
+      {"bytes=-00", 1000, -1, 0, 0},
+      {"bytes=-1", 0, -1, 0, 0},
+      {"bytes=0-", 0, -1, 0, 0},
+      {"bytes=-1", 1000, 1, 999, 999},
+      {"bytes=999-", 1000, 1, 999, 999},
+      {"bytes=1000-", 1000, -1, 0, 0},
+      {"bytes=1000-2000", 1000, -1, 0, 0},
+      /* empty and malformed: ignored (whole body) */
+      {"", 1000, 0, 0, 0},
+      {" ", 1000, 0, 0, 0},
+      {"bytes=", 1000, 0, 0, 0},
+      {"bytes= ", 1000, 0, 0, 0},
+      {"bytes=-", 1000, 0, 0, 0},
+      {"bytes=--5", 1000, 0, 0, 0},
+      {"bytes=5--6", 1000, 0, 0, 0},
+      {"bytes=+5-6", 1000, 0, 0, 0},
+      {"bytes=-+5", 1000, 0, 0, 0},
+      {"bytes=5-+6", 1000, 0, 0, 0},
+      {"bytes=0x10-20", 1000, 0, 0, 0},
+      {"bytes=1e3-", 1000, 0, 0, 0},
+      {"bytes=5", 1000, 0, 0, 0},
+      {"bytes 0-5", 1000, 0, 0, 0},
+      {"bytes:0-5", 1000, 0, 0, 0},
+      {"bits=0-5", 1000, 0, 0, 0},
+      {"bytes=9-5", 1000, 0, 0, 0},
+      {"bytes=18446744073709551616-5", 1000, 0, 0, 0}, /* last < first */
+      /* multiple ranges: ignored (a server may), also with a huge one */
+      {"bytes=0-1,5-6", 1000, 0, 0, 0},
+      {"bytes=0-1, 5-6", 1000, 0, 0, 0},
+      {"bytes=0-1,", 1000, 0, 0, 0},
+      {"bytes=,0-1", 1000, 0, 0, 0},
+      {"bytes=18446744073709551616-,0-1", 1000, 0, 0, 0},
+      /* whitespace: around the value and after '=' tolerated, inside not */
+      {"  bytes=5-6  ", 1000, 1, 5, 6},
+      {"\tbytes=\t5-6\t", 1000, 1, 5, 6},
+      {"bytes=5 -6", 1000, 0, 0, 0},
+      {"bytes=5- 6", 1000, 0, 0, 0},
+      {"bytes=- 5", 1000, 0, 0, 0},
+      {"bytes =5-6", 1000, 0, 0, 0},
+      {"Bytes=5-6", 1000, 1, 5, 6},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const struct rcase *c = &cases[i];
+    uint64_t s = 12345, e = 67890;
+    int r = bk_http_parse_range(c->h, c->size, &s, &e);
+    if (r != c->want) fprintf(stderr, "  case \"%s\" size %llu\n", c->h, (unsigned long long)c->size);
+    CHECK_EQ_INT(r, c->want);
+    if (c->want == 1) {
+      CHECK(s == c->s);
+      CHECK(e == c->e);
+    } else {
+      CHECK_EQ_INT(s, 12345); /* untouched */
+      CHECK_EQ_INT(e, 67890);
+    }
+  }
+  /* the decimal parser itself */
+  uint64_t v = 1;
+  const char *d = "18446744073709551615";
+  CHECK_EQ_INT(bk_http_parse_dec(d, d + strlen(d), &v), 0);
+  CHECK(v == UINT64_MAX);
+  d = "18446744073709551616";
+  CHECK_EQ_INT(bk_http_parse_dec(d, d + strlen(d), &v), 0);
+  CHECK(v == UINT64_MAX);
+  d = "1844674407370955161";
+  CHECK_EQ_INT(bk_http_parse_dec(d, d + strlen(d), &v), 0);
+  CHECK(v == 1844674407370955161ull);
+  d = "";
+  CHECK_EQ_INT(bk_http_parse_dec(d, d, &v), -1);
+  d = "12a";
+  CHECK_EQ_INT(bk_http_parse_dec(d, d + 3, &v), -1);
+  d = "-1";
+  CHECK_EQ_INT(bk_http_parse_dec(d, d + 2, &v), -1);
 }
 
 static void test_unescape(void) {
@@ -230,6 +335,7 @@ static void test_json(void) {
 
 int main(void) {
   RUN(test_range);
+  RUN(test_range_edges);
   RUN(test_unescape);
   RUN(test_escape);
   RUN(test_utf8);

@@ -945,10 +945,10 @@ static void test_xorbs(void) {
   /* dedup by modulus: chunk 2 eligible, others not */
   bk_hash dx;
   uint32_t idx = 99;
-  CHECK_EQ_INT(bk_db_dedup_lookup(db, &ch[2].hash, &dx, &idx), 0);
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &ch[2].hash, BK_DEDUP_GLOBAL, 0, &dx, &idx), 0);
   CHECK(bk_hash_eq(&dx, &x));
   CHECK_EQ_INT(idx, 2);
-  CHECK_EQ_INT(bk_db_dedup_lookup(db, &ch[1].hash, &dx, &idx), BK_ENOTFOUND);
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &ch[1].hash, BK_DEDUP_GLOBAL, 0, &dx, &idx), BK_ENOTFOUND);
   /* blob presence check with a store */
   char p[400];
   snprintf(p, sizeof p, "%s/blobs-x", root);
@@ -1177,11 +1177,11 @@ static void test_shards(void) {
   /* dedup: first chunk of the file (x1 #1) and the flagged chunk (x1 #3) */
   bk_hash dx;
   uint32_t idx;
-  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c1[1].hash, &dx, &idx), 0);
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c1[1].hash, BK_DEDUP_GLOBAL, 0, &dx, &idx), 0);
   CHECK(bk_hash_eq(&dx, &x1) && idx == 1);
-  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c1[3].hash, &dx, &idx), 0);
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c1[3].hash, BK_DEDUP_GLOBAL, 0, &dx, &idx), 0);
   CHECK_EQ_INT(idx, 3);
-  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c1[2].hash, &dx, &idx), BK_ENOTFOUND);
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c1[2].hash, BK_DEDUP_GLOBAL, 0, &dx, &idx), BK_ENOTFOUND);
   /* the upload bucket is granted the file */
   bk_batch_op op = {.type = BK_OP_ADD, .path = "f", .xet_hash = fh, .mtime_ms = -1, .size = -1};
   size_t nf;
@@ -1384,7 +1384,7 @@ static void test_gc(void) {
   uint32_t idx;
   mk_hash(&c0, 32 * 1000 + 1);
   memset(c0.b + 24, 0, 8);
-  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c0, &dx, &idx), BK_ENOTFOUND);
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c0, BK_DEDUP_GLOBAL, 0, &dx, &idx), BK_ENOTFOUND);
   /* second pass: nothing left */
   tr.n = 0;
   CHECK_EQ_INT(bk_db_gc(db, future, on_trash, &tr, &st), 0);
@@ -1700,13 +1700,13 @@ static void test_dedup_holders(void) {
   CHECK_EQ_INT(sql_int(p, count_c), 1);
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   if (!db) return;
-  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), 3);
+  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), 4);
   CHECK_EQ_INT(sql_int(p, count_c), 2);
 
   /* the first holder answers while it lives */
   bk_hash dx;
   uint32_t idx = 99;
-  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c, &dx, &idx), 0);
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c, BK_DEDUP_GLOBAL, 0, &dx, &idx), 0);
   CHECK(bk_hash_eq(&dx, &xa));
   CHECK_EQ_INT(idx, 1);
   /* gc removes it: the entry falls through to the other live holder */
@@ -1717,7 +1717,7 @@ static void test_dedup_holders(void) {
   CHECK_EQ_INT(bk_db_xorb_exists(db, &xa), 0);
   CHECK_EQ_INT(bk_db_xorb_exists(db, &xb), 1);
   idx = 99;
-  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c, &dx, &idx), 0);
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c, BK_DEDUP_GLOBAL, 0, &dx, &idx), 0);
   CHECK(bk_hash_eq(&dx, &xb));
   CHECK_EQ_INT(idx, 0);
   /* no holder left: dropped */
@@ -1725,7 +1725,7 @@ static void test_dedup_holders(void) {
   CHECK_EQ_INT(bk_db_batch(db, b.id, &del, 1, 0, &nf), 0);
   CHECK_EQ_INT(bk_db_gc(db, future, NULL, NULL, &st), 0);
   CHECK_EQ_INT(bk_db_xorb_exists(db, &xb), 0);
-  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c, &dx, &idx), BK_ENOTFOUND);
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &c, BK_DEDUP_GLOBAL, 0, &dx, &idx), BK_ENOTFOUND);
   CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM dedup"), 0);
   CHECK_EQ_INT(bk_db_check(db, NULL, NULL), 0);
   bk_db_close(db);
@@ -1752,7 +1752,7 @@ static void test_reopen(void) {
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   CHECK_EQ_INT(bk_db_ns_get(db, "persist", &x), 0);
   bk_db_close(db);
-  CHECK_EQ_INT(bk_db_schema_version(), 3);
+  CHECK_EQ_INT(bk_db_schema_version(), 4);
   CHECK_EQ_INT(bk_db_open("/nonexistent/dir/x.db", &db), BK_EDB);
 }
 
