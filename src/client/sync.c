@@ -519,6 +519,22 @@ static void *batch_worker(void *arg) {
   }
 }
 
+/* 1 when msg starts with path (localfs messages name the path, cut to 300
+ * bytes). */
+static int names_path(const char *msg, const char *path) {
+  size_t pl = strlen(path);
+  if (pl > 300) pl = 300;
+  return strncmp(msg, path, pl) == 0;
+}
+
+/* msg after its leading path (as matched by names_path) and ": " or " ". */
+static const char *skip_path(const char *msg, const char *path) {
+  size_t pl = strlen(path);
+  const char *p = msg + (pl > 300 ? 300 : pl);
+  if (p[0] == ':' && p[1] == ' ') return p + 2;
+  return *p == ' ' ? p + 1 : p;
+}
+
 /* Reports every failed op (log level 2, in plan order) and returns 0, the
  * fatal error, or BK_EPARTIAL naming the count and the first failure. */
 static int report_failures(dljob *j, const char *what) {
@@ -527,15 +543,14 @@ static int report_failures(dljob *j, const char *what) {
     if (!j->errs[i]) continue;
     if (!nfail++) first = i;
     const char *path = j->ops[i]->path, *msg = j->errs[i];
-    size_t pl = strlen(path);
-    if (strncmp(msg, path, pl) == 0) bk_client_log(j->c, 2, "%s", msg);
-    else bk_client_log(j->c, 2, "%s: %s", path, msg);
+    if (names_path(msg, path)) msg = skip_path(msg, path);
+    bk_client_log(j->c, 2, "%s: %s", path, msg);
   }
   if (j->err) return bk_seterr(j->err, "%s", j->errmsg);
   if (!nfail) return 0;
   const char *msg = j->errs[first], *path = j->ops[first]->path;
-  int with_path = strncmp(msg, path, strlen(path)) != 0;
-  return bk_seterr(BK_EPARTIAL, "%zu of %zu files could not be %s; the other %zu were (first failure: %.150s%s%.250s)",
+  int with_path = !names_path(msg, path);
+  return bk_seterr(BK_EPARTIAL, "%zu of %zu files could not be %s (%zu done; first failure: %.150s%s%.250s)",
                    nfail, j->n, what, j->n - nfail, with_path ? path : "", with_path ? ": " : "", msg);
 }
 
