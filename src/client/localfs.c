@@ -280,22 +280,81 @@ static int on_chunk(void *ctx, uint64_t off, const uint8_t *data, size_t len, co
   return bk_merkle_push(((hctx *)ctx)->m, h, len);
 }
 
+#define HASH_PARALLEL_MIN (32u << 20)
+#define HASH_WIN (64u << 20)
+
+/* Big files: 64 MiB windows chunked and hashed on all cores
+ * (bk_cdc_chunks_parallel); the unfinished last chunk of a window is moved
+ * in front of the next one, so the boundaries equal the streaming
+ * chunker's (a boundary resets the gear state), as in the upload. */
+static int hash_windows(int fd, bk_merkle *m) {
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned nt = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
+  uint8_t *buf = malloc((size_t)BK_CDC_MAX + HASH_WIN);
+  if (!buf) return bk_seterr(BK_ENOMEM, "out of memory");
+  size_t tail = 0;
+  int rc = 0, eof = 0;
+  while (!rc && !eof) {
+    size_t got = 0;
+    while (got < HASH_WIN) {
+      ssize_t r = read(fd, buf + BK_CDC_MAX + got, HASH_WIN - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) {
+        rc = bk_seterr(BK_EIO, "read: %s", strerror(errno));
+        break;
+      }
+      if (r == 0) {
+        eof = 1;
+        break;
+      }
+      got += (size_t)r;
+    }
+    uint8_t *win = buf + BK_CDC_MAX - tail;
+    size_t have = tail + got;
+    if (rc || have == 0) break;
+    uint64_t *ends = NULL;
+    bk_hash *hashes = NULL;
+    size_t n = 0;
+    rc = bk_cdc_chunks_parallel(win, have, nt, &ends, &hashes, &n);
+    size_t use = eof ? n : (n > 0 ? n - 1 : 0);
+    if (!rc && !eof && use == 0) rc = bk_seterr(BK_EINVAL, "chunking window too small");
+    size_t prev = 0;
+    for (size_t i = 0; !rc && i < use; i++) {
+      rc = bk_merkle_push(m, &hashes[i], ends[i] - prev);
+      prev = (size_t)ends[i];
+    }
+    free(ends);
+    free(hashes);
+    tail = have - prev;
+    if (!rc && tail > BK_CDC_MAX) rc = bk_seterr(BK_EINVAL, "unfinished chunk longer than the maximum");
+    if (!rc && !eof) memmove(buf + BK_CDC_MAX - tail, win + prev, tail);
+  }
+  free(buf);
+  return rc;
+}
+
 int bk_lfs_hash_fd(int fd, char hex[65]) {
   enum { BLOCK = 1 << 20 };
-  uint8_t *buf = malloc(BLOCK);
   hctx h = {0};
   bk_chunker *k = NULL;
-  int rc = buf ? 0 : bk_seterr(BK_ENOMEM, "out of memory");
-  if (!rc) rc = bk_merkle_new(&h.m);
-  if (!rc) rc = bk_chunker_new(on_chunk, &h, &k);
-  while (!rc) {
-    ssize_t r = read(fd, buf, BLOCK);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) rc = bk_seterr(BK_EIO, "read: %s", strerror(errno));
-    if (r <= 0) break;
-    rc = bk_chunker_feed(k, buf, (size_t)r);
+  uint8_t *buf = NULL;
+  int rc = bk_merkle_new(&h.m);
+  struct stat st;
+  if (!rc && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)HASH_PARALLEL_MIN) {
+    rc = hash_windows(fd, h.m);
+  } else if (!rc) {
+    buf = malloc(BLOCK);
+    if (!buf) rc = bk_seterr(BK_ENOMEM, "out of memory");
+    if (!rc) rc = bk_chunker_new(on_chunk, &h, &k);
+    while (!rc) {
+      ssize_t r = read(fd, buf, BLOCK);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) rc = bk_seterr(BK_EIO, "read: %s", strerror(errno));
+      if (r <= 0) break;
+      rc = bk_chunker_feed(k, buf, (size_t)r);
+    }
+    if (!rc) rc = bk_chunker_finish(k);
   }
-  if (!rc) rc = bk_chunker_finish(k);
   bk_hash root, fh;
   if (!rc) rc = bk_merkle_finish(h.m, &root);
   if (!rc) {

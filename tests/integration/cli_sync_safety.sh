@@ -57,6 +57,17 @@ case "$OUT" in *"Nothing to sync."*) bk_fail "upload: immediate rewrite is not '
   *) bk_ok "upload: immediate rewrite is not 'Nothing to sync'";; esac
 bk_expect "upload: immediate rewrite arrives" "BBBBBBBB" "$(rcat "$R/h.txt")"
 
+# a file above 32 MiB is hashed in parallel 64 MiB windows (here two): same hash as the upload's
+head -c $((72 << 20)) /dev/urandom >"$L/big.bin"; touch -d "@$T0.100" "$L/big.bin"
+"$HF" sync "$L" "$R" >/dev/null 2>&1 || bk_fail "upload big.bin"
+touch -d "@$T0.600" "$L/big.bin"
+"$HF" sync "$L" "$R" --dry-run >"$BK_TMP/plan" 2>/dev/null
+bk_expect "upload: 72 MiB file, touched only: skip" "skip|identical" "$(op "$BK_TMP/plan" big.bin)"
+printf 'Z' | dd of="$L/big.bin" bs=1 seek=$((70 << 20)) conv=notrunc 2>/dev/null; touch -d "@$T0.800" "$L/big.bin"
+"$HF" sync "$L" "$R" --dry-run >"$BK_TMP/plan" 2>/dev/null
+bk_expect "upload: 72 MiB file, one byte changed: upload" "upload|content differs" "$(op "$BK_TMP/plan" big.bin)"
+rm -f "$L/big.bin"; "$HF" buckets rm alice/t/big.bin -y >/dev/null 2>&1
+
 # download direction: the remote copy is replaced (same size) 0.5 s after ours
 D=$W/down
 run sync "$R" "$D"; bk_expect "download: first sync" 0 "$RC"
