@@ -213,8 +213,12 @@ int bk_lfs_create_temp(int rootfd, const char *rel, char *tmp_rel, size_t n, int
   }
   memcpy(tmp_rel, rel, dl);
   snprintf(tmp_rel + dl, n - dl, "%s", name);
-  (void)unlinkat(dfd, name, 0); /* a leftover of an earlier process with our pid */
-  *fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  *fd = openat(dfd, name, flags, 0644);
+  if (*fd < 0 && errno == EEXIST) { /* a leftover of an earlier process with our pid */
+    (void)unlinkat(dfd, name, 0);
+    *fd = openat(dfd, name, flags, 0644);
+  }
   int e = errno;
   close(dfd);
   if (*fd < 0) return bk_seterr(BK_EIO, "%.300s: cannot create a temp file: %s", rel, strerror(e));
