@@ -61,3 +61,15 @@ def test_sync_download_refuses_symlinks_and_reports_unwritable(api, bucket, tmp_
     assert (dst / "z.txt").read_bytes() == b"zz"
     assert "Failed: link/pwn" in capsys.readouterr().err
     assert not [p for p in dst.rglob("*") if ".bkpart." in p.name]
+
+
+def test_download_bucket_files_refuses_a_symlinked_file_name(api, bucket, tmp_path):
+    api.batch_bucket_files(bucket, add=[(b"new content", "f.txt")])
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"ORIGINAL")
+    (tmp_path / "f.txt").symlink_to(victim)
+    with pytest.raises(OSError, match="symbolic link"):
+        api.download_bucket_files(bucket, [("f.txt", str(tmp_path / "f.txt"))])
+    assert victim.read_bytes() == b"ORIGINAL"
+    assert (tmp_path / "f.txt").is_symlink()
+    assert not [p for p in tmp_path.iterdir() if ".bkpart." in p.name]

@@ -96,9 +96,10 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
  * rel comes from a bucket or a plan: it must pass bk_safe_relpath and is
  * resolved beneath rootfd without following any symlink (openat2
  * RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, else openat O_NOFOLLOW per component;
- * BK_NO_OPENAT2=1 forces the latter). Errors name rel: BK_EPERM for a
- * symlink or an unsafe path, BK_ENOTFOUND for a missing parent (create = 0),
- * BK_EIO otherwise. */
+ * BK_NO_OPENAT2=1 forces the latter). Errors name rel: BK_ENOTFOUND for a
+ * missing parent (create = 0), BK_EIO otherwise (a symlink in the way, an
+ * unsafe path, a name too long, ...: local file problems, OSError in
+ * Python). */
 /* Opens the target directory path (its own symlinks are the caller's
  * choice); create = mkdir -p first. *fd is the caller's to close. */
 int bk_lfs_open_dir(const char *path, int create, int *fd);

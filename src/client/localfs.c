@@ -44,7 +44,7 @@ static int use_openat2(void) {
 static int refuse(int dfd, const char *rel, const char *comp, int err) {
   struct stat st;
   if (fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-    return bk_seterr(BK_EPERM, "%.200s: '%.200s' is a symbolic link (not followed: downloads stay inside the target)",
+    return bk_seterr(BK_EIO, "%.200s: '%.200s' is a symbolic link (not followed: downloads stay inside the target)",
                      rel, comp);
   if (err == ENOTDIR || err == ELOOP)
     return bk_seterr(BK_EIO, "%.200s: '%.200s' is not a directory", rel, comp);
@@ -117,7 +117,7 @@ static int walk_parent(int rootfd, const char *rel, char *dir, int create, int *
 int bk_lfs_parent(int rootfd, const char *rel, int create, int *dirfd, const char **base) {
   *dirfd = -1;
   if (!bk_safe_relpath(rel))
-    return bk_seterr(BK_EPERM, "%.300s: unsafe path (absolute, '..', '.' or empty segment)", rel);
+    return bk_seterr(BK_EIO, "%.300s: unsafe path (absolute, '..', '.' or empty segment)", rel);
   const char *slash = strrchr(rel, '/');
   *base = slash ? slash + 1 : rel;
   if (!slash) {
@@ -153,7 +153,7 @@ int bk_lfs_check_dest(int dirfd, const char *rel, const char *base) {
   struct stat st;
   if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISLNK(st.st_mode))
-      return bk_seterr(BK_EPERM, "%.300s is a symbolic link (not followed, not replaced)", rel);
+      return bk_seterr(BK_EIO, "%.300s is a symbolic link (not followed, not replaced)", rel);
     if (!S_ISREG(st.st_mode)) return bk_seterr(BK_EIO, "%.300s exists and is not a regular file", rel);
     return 0;
   }
