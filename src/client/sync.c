@@ -349,7 +349,10 @@ static void op_fail_locked(dljob *j, size_t i, int rc) {
     }
     return;
   }
-  if (!j->errs[i] && !(j->errs[i] = strdup(bk_errmsg()))) j->err = BK_ENOMEM;
+  if (!j->errs[i] && !(j->errs[i] = strdup(bk_errmsg())) && !j->err) {
+    j->err = BK_ENOMEM;
+    snprintf(j->errmsg, sizeof j->errmsg, "out of memory");
+  }
 }
 
 static void op_fail(dljob *j, size_t i, int rc) {
