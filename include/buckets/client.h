@@ -55,7 +55,8 @@ typedef struct bk_progress {
 } bk_progress;
 typedef void (*bk_progress_cb)(void *ctx, const bk_progress *p);
 /* Status lines ("Scanning local directory (N files)", "  Uploading: p (r)").
- * level 0 = status, 1 = verbose per-file. */
+ * level 0 = status, 1 = verbose per-file, 2 = one file failed and was
+ * skipped ("path: why"; the call then returns BK_EPARTIAL). */
 typedef void (*bk_log_cb)(void *ctx, int level, const char *line);
 void bk_client_set_progress(bk_client *c, bk_progress_cb cb, void *ctx);
 void bk_client_set_log(bk_client *c, bk_log_cb cb, void *ctx);

@@ -62,6 +62,13 @@ typedef struct bk_sync_side {
 int bk_sync_decide(const bk_sync_mode *m, const bk_sync_side *src,
                    const bk_sync_side *dst, const char **reason);
 
+/* 1 when a default-mode "identical" would rest on the mtimes alone: both
+ * sides present, same size, mtimes different but within the window (a
+ * rewrite within a second, or a remote time coarser than the local one).
+ * Only the content can decide these (bk_plan_compute_ex). */
+int bk_sync_ambiguous(const bk_sync_mode *m, const bk_sync_side *src,
+                      const bk_sync_side *dst);
+
 /* ---- plans ---- */
 typedef struct bk_plan_op {
   int action;
@@ -106,6 +113,20 @@ typedef struct bk_sync_entry {
 int bk_plan_compute(bk_plan *p, const bk_sync_mode *m, const bk_filter *f,
                     const bk_sync_entry *src, size_t nsrc,
                     const bk_sync_entry *dst, size_t ndst);
+
+/* Content check for the ambiguous rows (bk_sync_ambiguous): sets *same to
+ * 1 when the local file's Xet hash equals the remote entry's xet_hash.
+ * Returns 0, or a negative BK_E* to abort the plan (a local file that cannot
+ * be read is "not the same", not an error). */
+typedef int (*bk_sync_same_fn)(void *ctx, const bk_sync_entry *local,
+                               const bk_sync_entry *remote, int *same);
+/* bk_plan_compute plus the content check: an ambiguous skip becomes a
+ * transfer with reason "content differs" when same() says so. same may be
+ * NULL (= bk_plan_compute). */
+int bk_plan_compute_ex(bk_plan *p, const bk_sync_mode *m, const bk_filter *f,
+                       const bk_sync_entry *src, size_t nsrc,
+                       const bk_sync_entry *dst, size_t ndst,
+                       bk_sync_same_fn same, void *ctx);
 
 /* JSONL serialization (header line + one line per op, '\n' terminated). */
 int bk_plan_to_jsonl(const bk_plan *p, bk_buf *out);

@@ -7,7 +7,7 @@ from ._buckets import (BucketFile, BucketFolder, BucketInfo, BucketUrl, HfUri, S
                        SyncPlan)
 from .errors import (BadRequestError, BucketNotFoundError, BucketsError, EntryNotFoundError,
                      HfHubConnectionError, HfHubHTTPError, RemoteEntryNotFoundError,
-                     RepositoryNotFoundError, SyncPlanStaleError)
+                     RepositoryNotFoundError, SyncIncompleteError, SyncPlanStaleError)
 from .hf_api import (BucketFileMetadata, HfApi, XetFileData, batch_bucket_files, bucket_info,
                      copy_files, create_bucket, delete_bucket, download_bucket_files,
                      get_bucket_file_metadata, get_bucket_paths_info, list_bucket_tree,
@@ -20,7 +20,8 @@ __all__ = [
     "BadRequestError", "BucketFile", "BucketFileMetadata", "BucketFolder", "BucketInfo",
     "BucketNotFoundError", "BucketUrl", "BucketsError", "EntryNotFoundError", "HfApi",
     "HfFileSystem", "HfHubConnectionError", "HfHubHTTPError", "HfUri", "RemoteEntryNotFoundError",
-    "RepositoryNotFoundError", "SyncOperation", "SyncPlan", "SyncPlanStaleError", "XetFileData",
+    "RepositoryNotFoundError", "SyncIncompleteError", "SyncOperation", "SyncPlan",
+    "SyncPlanStaleError", "XetFileData",
     "batch_bucket_files", "bucket_info", "copy_files", "create_bucket", "delete_bucket",
     "download_bucket_files", "get_bucket_file_metadata", "get_bucket_paths_info", "hffs",
     "list_bucket_tree", "list_buckets", "move_bucket", "sync_bucket", "update_bucket_settings",

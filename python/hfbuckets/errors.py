@@ -10,6 +10,7 @@ from typing import Optional
 # libbuckets codes (include/buckets/error.h)
 BK_EINVAL, BK_EIO, BK_ENOTFOUND, BK_EEXIST, BK_EPERM = -2, -3, -9, -10, -11
 BK_ENET, BK_EHTTP, BK_EAUTH, BK_ESTALE = -14, -15, -16, -17
+BK_EPARTIAL = -20
 
 
 class BucketsError(Exception):
@@ -60,6 +61,16 @@ class SyncPlanStaleError(BucketsError):
     """--apply refused: a source changed since the plan was made."""
 
 
+class SyncIncompleteError(BucketsError):
+    """Some files could not be transferred (e.g. a key that would leave the
+    target through a symlink, or a name too long for the local filesystem);
+    every other file was. `failed` lists "path: reason" per failed file."""
+
+    def __init__(self, message: str, code: int = BK_EPARTIAL, failed: Optional[list] = None):
+        super().__init__(message, code)
+        self.failed = list(failed or [])
+
+
 def from_code(rc: int, msg: str, name: str, *, what: str = "", bucket_id: Optional[str] = None,
               path: Optional[str] = None) -> BaseException:
     text = msg or name
@@ -92,4 +103,6 @@ def from_code(rc: int, msg: str, name: str, *, what: str = "", bucket_id: Option
         return OSError(text)
     if rc == BK_ESTALE:
         return SyncPlanStaleError(text, rc)
+    if rc == BK_EPARTIAL:
+        return SyncIncompleteError(text, rc)
     return BucketsError(text, rc)

@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, List, Optional, Tuple, Union
 from . import _lib
 from ._buckets import (BucketFile, BucketFolder, BucketInfo, BucketUrl, SyncPlan, tree_entry)
 from ._lib import b, check, take_str
-from .errors import RemoteEntryNotFoundError
+from .errors import RemoteEntryNotFoundError, SyncIncompleteError
 
 TokenT = Union[str, bool, None]
 
@@ -418,64 +418,80 @@ class HfApi:
         if force and not apply:
             raise ValueError("force only applies to apply.")
         c = self._c(token)
-        log = None
-        if verbose and not quiet:
-            log = lambda level, line: print(line, flush=True)  # noqa: E731
-        elif not quiet and not dry_run:
-            log = lambda level, line: level == 0 and print(line, file=sys.stderr, flush=True)  # noqa: E731
+        failed: List[str] = []
+
+        def log(level: int, line: str) -> None:
+            if level == 2:  # one file failed and was skipped; the others go on
+                failed.append(line)
+                if not quiet:
+                    print(f"Failed: {line}", file=sys.stderr, flush=True)
+            elif verbose and not quiet:
+                print(line, flush=True)
+            elif level == 0 and not quiet and not dry_run:
+                print(line, file=sys.stderr, flush=True)
         c.set_log(log)
         try:
-            if apply is not None:
-                if any([source, dest, delete, ignore_times, ignore_sizes, existing, ignore_existing,
-                        include, exclude, filter_from, plan, dry_run]):
-                    raise ValueError("apply cannot be combined with other sync options.")
-                text = Path(apply).read_text()
-                st = _lib.TransferStats()
-                check(_lib.lib.bk_sync_apply_jsonl(c.h, b(text), 1 if force else 0, byref(st)),
-                      f"apply {apply}")
-                self.last_transfer = st.as_dict()
-                result = SyncPlan.from_jsonl(text)
-                if not quiet:
-                    _print_summary(result, "Sync completed.")
-                return result
-            if not source or not dest:
-                raise ValueError("source and dest are required (or apply=PLAN)")
-            o = _lib.SyncOpts()
-            o.source, o.dest = b(str(source)), b(str(dest))
-            o.delete_files = 1 if delete else 0
-            o.ignore_times, o.ignore_sizes = int(ignore_times), int(ignore_sizes)
-            o.existing, o.ignore_existing = int(existing), int(ignore_existing)
-            inc, exc = list(include or []), list(exclude or [])
-            ia, ea = _cstr_array(inc), _cstr_array(exc)
-            o.include, o.n_include = ctypes.cast(ia, ctypes.POINTER(c_char_p)), len(inc)
-            o.exclude, o.n_exclude = ctypes.cast(ea, ctypes.POINTER(c_char_p)), len(exc)
-            o.filter_from = b(os.fspath(filter_from)) if filter_from else None
-            o.verbose = 1 if verbose else 0
-            out = c_void_p()
-            if plan is not None or dry_run:
-                check(_lib.lib.bk_sync_plan_jsonl(c.h, byref(o), byref(out)),
-                      f"sync {source} -> {dest}")
-                text = take_str(out)
-                result = SyncPlan.from_jsonl(text)
-                if plan is not None:
-                    Path(plan).write_text(text)
-                    if not quiet:
-                        _print_summary(result, f"Plan saved to: {plan}")
-                elif not quiet:
-                    sys.stdout.write(text)
-                    sys.stdout.flush()
-                return result
+            return self._sync_bucket(c, source, dest, delete, ignore_times, ignore_sizes,
+                                     existing, ignore_existing, include, exclude, filter_from,
+                                     plan, apply, dry_run, verbose, quiet, force)
+        except SyncIncompleteError as e:
+            e.failed = failed
+            raise
+        finally:
+            c.set_log(None)
+
+    def _sync_bucket(self, c, source, dest, delete, ignore_times, ignore_sizes, existing,
+                     ignore_existing, include, exclude, filter_from, plan, apply, dry_run,
+                     verbose, quiet, force) -> SyncPlan:
+        if apply is not None:
+            if any([source, dest, delete, ignore_times, ignore_sizes, existing, ignore_existing,
+                    include, exclude, filter_from, plan, dry_run]):
+                raise ValueError("apply cannot be combined with other sync options.")
+            text = Path(apply).read_text()
             st = _lib.TransferStats()
-            rc = _lib.lib.bk_sync(c.h, byref(o), byref(out), byref(st))
-            text = take_str(out) if out.value else ""
-            check(rc, f"sync {source} -> {dest}")
+            check(_lib.lib.bk_sync_apply_jsonl(c.h, b(text), 1 if force else 0, byref(st)),
+                  f"apply {apply}")
             self.last_transfer = st.as_dict()
             result = SyncPlan.from_jsonl(text)
             if not quiet:
                 _print_summary(result, "Sync completed.")
             return result
-        finally:
-            c.set_log(None)
+        if not source or not dest:
+            raise ValueError("source and dest are required (or apply=PLAN)")
+        o = _lib.SyncOpts()
+        o.source, o.dest = b(str(source)), b(str(dest))
+        o.delete_files = 1 if delete else 0
+        o.ignore_times, o.ignore_sizes = int(ignore_times), int(ignore_sizes)
+        o.existing, o.ignore_existing = int(existing), int(ignore_existing)
+        inc, exc = list(include or []), list(exclude or [])
+        ia, ea = _cstr_array(inc), _cstr_array(exc)
+        o.include, o.n_include = ctypes.cast(ia, ctypes.POINTER(c_char_p)), len(inc)
+        o.exclude, o.n_exclude = ctypes.cast(ea, ctypes.POINTER(c_char_p)), len(exc)
+        o.filter_from = b(os.fspath(filter_from)) if filter_from else None
+        o.verbose = 1 if verbose else 0
+        out = c_void_p()
+        if plan is not None or dry_run:
+            check(_lib.lib.bk_sync_plan_jsonl(c.h, byref(o), byref(out)),
+                  f"sync {source} -> {dest}")
+            text = take_str(out)
+            result = SyncPlan.from_jsonl(text)
+            if plan is not None:
+                Path(plan).write_text(text)
+                if not quiet:
+                    _print_summary(result, f"Plan saved to: {plan}")
+            elif not quiet:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            return result
+        st = _lib.TransferStats()
+        rc = _lib.lib.bk_sync(c.h, byref(o), byref(out), byref(st))
+        text = take_str(out) if out.value else ""
+        check(rc, f"sync {source} -> {dest}")
+        self.last_transfer = st.as_dict()
+        result = SyncPlan.from_jsonl(text)
+        if not quiet:
+            _print_summary(result, "Sync completed.")
+        return result
 
 
 def _print_summary(plan: SyncPlan, last: str) -> None:

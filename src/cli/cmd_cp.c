@@ -21,7 +21,9 @@ static const char USAGE[] =
     "  hf cp - hf://buckets/ns/b/x.bin              upload standard input\n"
     "  hf cp hf://buckets/ns/b/x.bin [DST]          download (DST dir, file, or '-' for stdout)\n"
     "  hf cp hf://buckets/ns/a/f hf://buckets/ns/b/ server-side copy (files or folders)\n"
-    "Directories: use 'hf buckets sync'. Transfers are deduplicated: only new chunks travel.\n";
+    "Directories: use 'hf buckets sync'. Transfers are deduplicated: only new chunks travel.\n"
+    "A download never follows (nor replaces) a symlink at the destination file name; the\n"
+    "temp file is created beside it (O_EXCL|O_NOFOLLOW) and renamed when verified.\n";
 
 static const char *base_name(const char *p) {
   const char *s = strrchr(p, '/');

@@ -19,9 +19,14 @@ static const char USAGE[] =
     "  hf sync ./ckpt hf://buckets/ns/b/ckpt      upload what is new or changed\n"
     "  hf sync hf://buckets/ns/b/ckpt ./ckpt      download what is new or changed\n"
     "A file is transferred when it is new, its size differs, or the source is newer by\n"
-    "more than 1 s; otherwise it is skipped. Uploads are deduplicated by content: only\n"
-    "chunks the server does not have are sent. Downloaded files get the remote mtime, so\n"
-    "a repeated sync skips them. An interrupted sync can simply be run again.\n\n"
+    "more than 1 s; otherwise it is skipped. When the sizes match and the mtimes differ\n"
+    "by 1 s or less, the local file's Xet hash is computed and compared with the remote\n"
+    "one (\"content differs\"). Uploads are deduplicated by content: only chunks the\n"
+    "server does not have are sent. Downloaded files get the remote mtime, so a repeated\n"
+    "sync skips them. An interrupted sync can simply be run again.\n"
+    "Downloads stay inside DEST: no symlink below it is followed (nor replaced) and a\n"
+    "file that cannot be written there is reported (\"Failed: path: why\") and skipped;\n"
+    "the other files are still transferred and the exit status is 1.\n\n"
     "Options:\n"
     "  --delete            delete destination files that are not in the source\n"
     "  --ignore-times      compare sizes only\n"
@@ -124,6 +129,10 @@ static int execute(cli *c, bk_client *cl, bk_plan *plan, int force) {
   cli_progress_attach(c);
   int rc = bk_sync_execute_plan(cl, plan, force, &st);
   cli_progress_done(c);
+  if (rc == BK_EPARTIAL) { /* each failed file was printed ("Failed: ..."); the rest is done */
+    print_stats(c, &st);
+    return cli_fail_lib(rc);
+  }
   if (rc) return cli_fail_lib(rc);
   print_stats(c, &st);
   print_json_result(c, plan, &st);

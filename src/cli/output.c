@@ -508,6 +508,13 @@ static void on_progress(void *ctx, const bk_progress *p) {
 
 static void on_log(void *ctx, int level, const char *line) {
   cli *c = ctx;
+  if (level == 2) { /* one file failed (the others go on): always shown */
+    if (g_ps.printed) fprintf(stderr, "\r\x1b[K");
+    g_ps.printed = 0;
+    fprintf(stderr, "Failed: %s\n", line);
+    fflush(stderr);
+    return;
+  }
   if (level == 1) {
     if (c->verbose && c->format == FMT_HUMAN) printf("%s\n", line);
     return;

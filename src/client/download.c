@@ -13,7 +13,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -686,25 +685,9 @@ int bk_read_range(bk_client *c, const char *bucket_id, const char *xet_hash, uin
   return rc;
 }
 
-static int mkparents(const char *path) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path);
-  char *slash = strrchr(buf, '/');
-  if (!slash || slash == buf) return 0;
-  *slash = 0;
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(buf, 0755) && errno != EEXIST) return bk_seterr(BK_EIO, "mkdir %s: %s", buf, strerror(errno));
-    *p = '/';
-  }
-  if (mkdir(buf, 0755) && errno != EEXIST) return bk_seterr(BK_EIO, "mkdir %s: %s", buf, strerror(errno));
-  return 0;
-}
-
 int bk_download_hash_ex(bk_client *c, const char *bucket_id, const char *xet_hash,
-                        uint64_t size, int64_t mtime_ms, const char *local_path, int durable,
-                        char *tmp_out, size_t tmp_n, bk_transfer_stats *stats) {
+                        uint64_t size, int64_t mtime_ms, int rootfd, const char *rel,
+                        int durable, char *tmp_out, size_t tmp_n, bk_transfer_stats *stats) {
   bk_transfer_stats local;
   if (!stats) stats = &local;
   char *id;
@@ -715,18 +698,9 @@ int bk_download_hash_ex(bk_client *c, const char *bucket_id, const char *xet_has
     free(id);
     return bk_seterr(BK_EINVAL, "bad xet hash: %s", xet_hash);
   }
-  rc = mkparents(local_path);
-  char tmp[4200], dir[4096];
-  snprintf(dir, sizeof dir, "%s", local_path);
-  char *dn = dirname(dir);
-  const char *base = strrchr(local_path, '/');
-  base = base ? base + 1 : local_path;
-  snprintf(tmp, sizeof tmp, "%s/.%.200s.bkpart.%d", dn, base, (int)getpid());
+  char tmp[4400];
   int fd = -1;
-  if (!rc) {
-    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) rc = bk_seterr(BK_EIO, "cannot create %s: %s", tmp, strerror(errno));
-  }
+  rc = bk_lfs_create_temp(rootfd, rel, tmp, sizeof tmp, &fd);
   uint64_t got = 0;
   if (!rc && !bk_hash_is_zero(&h)) rc = fetch_file(c, id, xet_hash, 1, 0, 0, fd, NULL, &got, stats);
   if (!rc && bk_hash_is_zero(&h) && size != 0) rc = bk_seterr(BK_EHASH, "empty-file hash for a non-empty file");
@@ -743,33 +717,57 @@ int bk_download_hash_ex(bk_client *c, const char *bucket_id, const char *xet_has
     ts[0].tv_nsec = ts[1].tv_nsec = (long)(mtime_ms % 1000) * 1000000L;
     futimens(fd, ts);
   }
-  if (fd >= 0 && close(fd) && !rc) rc = bk_seterr(BK_EIO, "close %s: %s", tmp, strerror(errno));
+  if (fd >= 0 && close(fd) && !rc) rc = bk_seterr(BK_EIO, "close %.300s: %s", tmp, strerror(errno));
   if (!rc && !durable) {
     /* the caller makes it durable (syncfs) and renames it */
     if (tmp_out) snprintf(tmp_out, tmp_n, "%s", tmp);
-  } else if (!rc && rename(tmp, local_path)) {
-    rc = bk_seterr(BK_EIO, "rename to %s: %s", local_path, strerror(errno));
   } else if (!rc) {
-    int dfd = open(dn, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-      fsync(dfd);
-      close(dfd);
-    }
+    rc = bk_lfs_commit(rootfd, tmp, rel, 1); /* removes the temp file on failure */
+    fd = -1;
   }
   if (!rc) {
     stats->files++;
     stats->bytes += size;
   } else if (fd >= 0) {
-    unlink(tmp);
+    int dfd;
+    const char *base;
+    if (bk_lfs_parent(rootfd, tmp, 0, &dfd, &base) == 0) {
+      (void)unlinkat(dfd, base, 0);
+      close(dfd);
+    }
   }
   free(id);
   return rc;
 }
 
+/* Splits a caller-chosen local path into its directory (created, opened:
+ * the caller's symlinks there are honoured) and its file name. */
+static int open_path_dest(const char *local_path, int *rootfd, const char **base) {
+  *rootfd = -1;
+  const char *slash = strrchr(local_path, '/');
+  *base = slash ? slash + 1 : local_path;
+  if (!**base) return bk_seterr(BK_EINVAL, "%.300s: not a file name", local_path);
+  if (!slash) return bk_lfs_open_dir(".", 0, rootfd);
+  if (slash == local_path) return bk_lfs_open_dir("/", 0, rootfd);
+  size_t n = (size_t)(slash - local_path);
+  char *dir = malloc(n + 1);
+  if (!dir) return bk_seterr(BK_ENOMEM, "out of memory");
+  memcpy(dir, local_path, n);
+  dir[n] = 0;
+  int rc = bk_lfs_open_dir(dir, 1, rootfd);
+  free(dir);
+  return rc;
+}
+
 int bk_download_hash(bk_client *c, const char *bucket_id, const char *xet_hash, uint64_t size,
                      int64_t mtime_ms, const char *local_path, bk_transfer_stats *stats) {
-  return bk_download_hash_ex(c, bucket_id, xet_hash, size, mtime_ms, local_path, 1, NULL, 0,
-                             stats);
+  int rootfd;
+  const char *base;
+  int rc = open_path_dest(local_path, &rootfd, &base);
+  if (!rc) rc = bk_download_hash_ex(c, bucket_id, xet_hash, size, mtime_ms, rootfd, base, 1, NULL,
+                                    0, stats);
+  if (rootfd >= 0) close(rootfd);
+  return rc;
 }
 
 int bk_download(bk_client *c, const char *bucket_id, const char *remote_path,
@@ -908,20 +906,14 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
   if (!rc && files) rc = sort_children(files, &byname, &nnames);
   for (size_t i = 0; !rc && i < n; i++) {
     bk_dl_item *it = &items[i];
-    if ((rc = mkparents(it->local_path))) break;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", it->local_path);
-    const char *base = strrchr(it->local_path, '/');
-    base = base ? base + 1 : it->local_path;
+    int rfd = it->rootfd;
+    if (rfd < 0 && (rc = bk_lfs_open_dir(it->root_path, 1, &rfd))) break;
     char tmp[4400];
-    snprintf(tmp, sizeof tmp, "%s/.%.200s.bkpart.%d", dirname(dir), base, (int)getpid());
+    rc = bk_lfs_create_temp(rfd, it->rel, tmp, sizeof tmp, &tg[i].fd);
+    if (rfd != it->rootfd) close(rfd);
+    if (rc) break;
     if (!(it->tmp = strdup(tmp))) {
       rc = bk_seterr(BK_ENOMEM, "out of memory");
-      break;
-    }
-    tg[i].fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    if (tg[i].fd < 0) {
-      rc = bk_seterr(BK_EIO, "cannot create %s: %s", tmp, strerror(errno));
       break;
     }
     const cJSON *terms = find_terms(byname, nnames, it->hash);
@@ -983,7 +975,7 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
     }
     if (rc) break;
     if (total != it->size) {
-      rc = bk_seterr(BK_ESIZE, "%s: reconstruction has %llu bytes, expected %llu", it->local_path,
+      rc = bk_seterr(BK_ESIZE, "%.300s: reconstruction has %llu bytes, expected %llu", it->rel,
                      (unsigned long long)total, (unsigned long long)it->size);
       break;
     }
@@ -998,7 +990,7 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
     if (rc) break;
     bk_file_hash_from_root(&root, tg[i].nleaves > 0, NULL, &fh);
     if (bk_hash_parse(items[i].hash, &want) || !bk_hash_eq(&fh, &want))
-      rc = bk_seterr(BK_EHASH, "%s: downloaded data does not match its hash", items[i].local_path);
+      rc = bk_seterr(BK_EHASH, "%.300s: downloaded data does not match its hash", items[i].rel);
   }
   for (size_t i = 0; tg && i < n; i++) {
     if (tg[i].fd >= 0) {
@@ -1014,7 +1006,16 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
   }
   if (rc) {
     for (size_t i = 0; i < n; i++) {
-      if (items[i].tmp) unlink(items[i].tmp);
+      if (items[i].tmp) {
+        int rfd = items[i].rootfd, dfd;
+        const char *base;
+        if (rfd < 0 && bk_lfs_open_dir(items[i].root_path, 0, &rfd)) rfd = -1;
+        if (rfd >= 0 && bk_lfs_parent(rfd, items[i].tmp, 0, &dfd, &base) == 0) {
+          (void)unlinkat(dfd, base, 0);
+          close(dfd);
+        }
+        if (rfd >= 0 && rfd != items[i].rootfd) close(rfd);
+      }
       free(items[i].tmp);
       items[i].tmp = NULL;
     }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,7 +60,9 @@ static int64_t st_mtime_ms(const struct stat *st) {
   return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
 }
 
-static int walk(const char *root, const char *rel, entries *out, int depth) {
+/* nofollow (download direction): symlinks are not listed at all, so they
+ * are neither compared, nor deleted, nor written through. */
+static int walk(const char *root, const char *rel, entries *out, int depth, int nofollow) {
   if (depth > 256) return bk_seterr(BK_ELIMIT, "directory tree too deep");
   char dir[8192];
   snprintf(dir, sizeof dir, "%s%s%s", root, *rel ? "/" : "", rel);
@@ -75,11 +78,11 @@ static int walk(const char *root, const char *rel, entries *out, int depth) {
         snprintf(full, sizeof full, "%s/%s", root, r2) >= (int)sizeof full)
       continue;
     struct stat st;
-    if (stat(full, &st)) continue;
+    if (nofollow ? lstat(full, &st) : stat(full, &st)) continue;
     if (S_ISDIR(st.st_mode)) {
       struct stat lst;
       if (lstat(full, &lst) == 0 && S_ISLNK(lst.st_mode)) continue;
-      rc = walk(root, r2, out, depth + 1);
+      rc = walk(root, r2, out, depth + 1, nofollow);
     } else if (S_ISREG(st.st_mode)) {
       rc = entries_add(out, r2, (uint64_t)st.st_size, st_mtime_ms(&st), NULL);
     }
@@ -172,6 +175,43 @@ static char *join_remote(const char *prefix, const char *rel) {
   return s;
 }
 
+/* Content check of the ambiguous rows: the local file's Xet hash (read and
+ * chunked here, the only place a plan reads file content) against the
+ * remote xetHash. Download direction: the file is opened beneath the
+ * target without following symlinks. */
+typedef struct same_ctx {
+  bk_client *c;
+  int upload;
+  const char *local;
+  int rootfd;
+  size_t hashed;
+} same_ctx;
+
+static int same_content(void *ctx, const bk_sync_entry *l, const bk_sync_entry *r, int *same) {
+  same_ctx *sc = ctx;
+  *same = 0;
+  if (!r->xet_hash) return 0;
+  int fd = -1;
+  if (sc->upload) {
+    size_t n = strlen(sc->local) + strlen(l->path) + 2;
+    char *full = malloc(n);
+    if (!full) return bk_seterr(BK_ENOMEM, "out of memory");
+    snprintf(full, n, "%s/%s", sc->local, l->path);
+    fd = open(full, O_RDONLY | O_CLOEXEC);
+    free(full);
+  } else if (sc->rootfd >= 0 && bk_lfs_open_read(sc->rootfd, l->path, &fd)) {
+    fd = -1;
+  }
+  if (fd < 0) return 0; /* unreadable: transfer (the transfer reports why) */
+  char hex[65];
+  int rc = bk_lfs_hash_fd(fd, hex);
+  close(fd);
+  sc->hashed++;
+  if (rc == BK_ENOMEM) return rc;
+  *same = rc == 0 && strcasecmp(hex, r->xet_hash) == 0;
+  return 0;
+}
+
 int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, bk_plan *plan) {
   if (o->ignore_times && o->ignore_sizes)
     return bk_seterr(BK_EINVAL, "--ignore-times and --ignore-sizes cannot be combined");
@@ -189,11 +229,12 @@ int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, bk_plan *plan) {
   for (size_t i = 0; !rc && i < o->n_include; i++) rc = bk_filter_include(f, o->include[i]);
   for (size_t i = 0; !rc && i < o->n_exclude; i++) rc = bk_filter_exclude(f, o->exclude[i]);
   entries loc = {0}, rem = {0};
+  int rootfd = -1;
   if (!rc && e.upload) {
     struct stat st;
     if (stat(e.local, &st) || !S_ISDIR(st.st_mode))
       rc = bk_seterr(BK_EINVAL, "source %s is not a directory", e.local);
-    if (!rc) rc = walk(e.local, "", &loc, 0);
+    if (!rc) rc = walk(e.local, "", &loc, 0, 0);
     if (!rc) {
       if (loc.n) qsort(loc.e, loc.n, sizeof *loc.e, cmp_entry);
       bk_client_log(c, 0, "Scanning local directory (%zu files)", loc.n);
@@ -206,17 +247,16 @@ int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, bk_plan *plan) {
       rc = bk_seterr(BK_EINVAL, "destination %s is not a directory", e.local);
     if (!rc) rc = list_remote(c, e.id, e.prefix, &rem, 0);
     if (!rc) bk_client_log(c, 0, "Scanning remote bucket (%zu files)", rem.n);
-    if (!rc && stat(e.local, &st) == 0) {
+    if (!rc && stat(e.local, &st) == 0 && (rc = bk_lfs_open_dir(e.local, 0, &rootfd)) == 0) {
       if (o->delete_files) {
-        rc = walk(e.local, "", &loc, 0);
+        rc = walk(e.local, "", &loc, 0, 1);
         if (loc.n) qsort(loc.e, loc.n, sizeof *loc.e, cmp_entry);
       } else {
-        for (size_t i = 0; !rc && i < rem.n; i++) {
-          char full[8192];
-          snprintf(full, sizeof full, "%s/%s", e.local, rem.e[i].path);
-          if (stat(full, &st) == 0 && S_ISREG(st.st_mode))
+        /* beneath the target, no symlink followed: a path through a
+         * symlink counts as absent here and is refused when downloading */
+        for (size_t i = 0; !rc && i < rem.n; i++)
+          if (bk_lfs_lstat(rootfd, rem.e[i].path, &st) == 0 && S_ISREG(st.st_mode))
             rc = entries_add(&loc, rem.e[i].path, (uint64_t)st.st_size, st_mtime_ms(&st), NULL);
-        }
       }
       if (!rc) bk_client_log(c, 0, "Scanning local directory (%zu files)", loc.n);
     }
@@ -230,9 +270,12 @@ int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, bk_plan *plan) {
     plan->source = strdup(o->source);
     plan->dest = strdup(o->dest);
     plan->timestamp = strdup(ts);
-    if (e.upload) rc = bk_plan_compute(plan, &m, f, loc.e, loc.n, rem.e, rem.n);
-    else rc = bk_plan_compute(plan, &m, f, rem.e, rem.n, loc.e, loc.n);
+    same_ctx sc = {c, e.upload, e.local, rootfd, 0};
+    if (e.upload) rc = bk_plan_compute_ex(plan, &m, f, loc.e, loc.n, rem.e, rem.n, same_content, &sc);
+    else rc = bk_plan_compute_ex(plan, &m, f, rem.e, rem.n, loc.e, loc.n, same_content, &sc);
+    if (!rc && sc.hashed) bk_client_log(c, 0, "Compared the content of %zu files (same size, mtimes within 1 s)", sc.hashed);
   }
+  if (rootfd >= 0) close(rootfd);
   entries_free(&loc);
   entries_free(&rem);
   bk_filter_free(f);
@@ -261,24 +304,61 @@ int bk_sync_plan_jsonl(bk_client *c, const bk_sync_opts *o, char **jsonl) {
 
 typedef struct dljob {
   size_t bnext, done_batched; /* batch cursor and count (guarded by mu) */
-  const char *const *fulls;   /* full local paths per op (bk_download_files), or NULL */
+  int rootfd;                 /* sync: the target directory */
+  const char *const *roots;   /* bk_download_files: directory of each op, or NULL */
+  const char *const *rels;    /* ... and its file name */
   bk_client *c;
-  char **tmps; /* per op: temp file awaiting syncfs + rename */
+  char **tmps; /* per op: temp file (relative to its root) awaiting syncfs + rename */
+  char **errs; /* per op: why it failed (reported, skipped), or NULL */
   const char *id;
-  const char *local;
-  const char *prefix;
   bk_plan_op **ops;
   size_t n, next;
   pthread_mutex_t mu;
-  int err;
+  int err; /* fatal (network, auth, memory): stops every transfer */
   char errmsg[512];
   bk_transfer_stats st;
 } dljob;
 
-/* Local path of op i: fulls[i], else local/op->path. */
-static void op_local(const dljob *j, size_t i, char *out, size_t n) {
-  if (j->fulls) snprintf(out, n, "%s", j->fulls[i]);
-  else snprintf(out, n, "%s/%s", j->local, j->ops[i]->path);
+/* Root directory fd and relative path of op i. With roots (explicit local
+ * paths) the directory is opened (created) here and the caller closes it
+ * with op_dest_done. */
+static int op_dest(const dljob *j, size_t i, int create, int *fd, const char **rel) {
+  if (!j->roots) {
+    *fd = j->rootfd;
+    *rel = j->ops[i]->path;
+    return 0;
+  }
+  *rel = j->rels[i];
+  return bk_lfs_open_dir(j->roots[i], create, fd);
+}
+
+static void op_dest_done(const dljob *j, int fd) {
+  if (j->roots && fd >= 0) close(fd);
+}
+
+/* Network, authentication and memory failures stop the whole transfer;
+ * anything else concerns one file: it is reported and the others go on. */
+static int fatal_error(int rc) { return rc == BK_ENET || rc == BK_EAUTH || rc == BK_ENOMEM; }
+
+/* Records op i's failure (message from bk_errmsg); call with j->mu held. */
+static void op_fail_locked(dljob *j, size_t i, int rc) {
+  if (fatal_error(rc)) {
+    if (!j->err) {
+      j->err = rc;
+      snprintf(j->errmsg, sizeof j->errmsg, "%.200s: %s", j->ops[i]->path, bk_errmsg());
+    }
+    return;
+  }
+  if (!j->errs[i] && !(j->errs[i] = strdup(bk_errmsg())) && !j->err) {
+    j->err = BK_ENOMEM;
+    snprintf(j->errmsg, sizeof j->errmsg, "out of memory");
+  }
+}
+
+static void op_fail(dljob *j, size_t i, int rc) {
+  pthread_mutex_lock(&j->mu);
+  op_fail_locked(j, i, rc);
+  pthread_mutex_unlock(&j->mu);
 }
 
 static void *dl_files(void *arg) {
@@ -287,24 +367,27 @@ static void *dl_files(void *arg) {
     pthread_mutex_lock(&j->mu);
     size_t i = j->next++;
     int stop = j->err != 0;
+    int skip = i < j->n && (j->tmps[i] || j->errs[i]); /* done by a batch, or failed */
     pthread_mutex_unlock(&j->mu);
     if (stop || i >= j->n) return NULL;
-    if (j->tmps[i]) continue; /* done by a batch */
+    if (skip) continue;
     bk_plan_op *op = j->ops[i];
-    char full[8192];
-    op_local(j, i, full, sizeof full);
     bk_transfer_stats st;
     memset(&st, 0, sizeof st);
     char tmp[4400];
-    int rc = bk_download_hash_ex(j->c, j->id, op->xet_hash, op->has_size ? op->size : (uint64_t)-1,
-                                 op->has_remote_mtime ? op->remote_mtime_ms : -1, full, 0, tmp,
-                                 sizeof tmp, &st);
-    if (!rc && !(j->tmps[i] = strdup(tmp))) rc = bk_seterr(BK_ENOMEM, "out of memory");
+    int fd;
+    const char *rel;
+    int rc = op_dest(j, i, 1, &fd, &rel);
+    if (!rc)
+      rc = bk_download_hash_ex(j->c, j->id, op->xet_hash, op->has_size ? op->size : (uint64_t)-1,
+                               op->has_remote_mtime ? op->remote_mtime_ms : -1, fd, rel, 0, tmp,
+                               sizeof tmp, &st);
+    op_dest_done(j, fd);
+    char *t = rc ? NULL : strdup(tmp);
+    if (!rc && !t) rc = bk_seterr(BK_ENOMEM, "out of memory");
     pthread_mutex_lock(&j->mu);
-    if (rc && !j->err) {
-      j->err = rc;
-      snprintf(j->errmsg, sizeof j->errmsg, "%s: %s", op->path, bk_errmsg());
-    }
+    if (rc) op_fail_locked(j, i, rc);
+    else j->tmps[i] = t;
     j->st.files += st.files;
     j->st.bytes += st.bytes;
     j->st.bytes_received += st.bytes_received;
@@ -316,54 +399,81 @@ static void *dl_files(void *arg) {
   }
 }
 
-/* Batch durability for downloads: one syncfs for all verified temp files,
- * then renames, then one fsync per distinct directory. On failure the temp
- * files are removed. */
-static int commit_downloads(dljob *j, int rc) {
-  if (!rc && j->n) {
-    /* one syncfs per filesystem in practice: per distinct parent dir of the
-     * first file (sync) or of each run of files (bk_download_files) */
-    char last[8192] = "";
-    for (size_t i = 0; !rc && i < j->n; i++) {
-      if (!j->tmps[i]) continue;
-      char dir[8192];
-      snprintf(dir, sizeof dir, "%s", j->tmps[i]);
-      char *sl = strrchr(dir, '/');
-      if (sl) *sl = 0;
-      else snprintf(dir, sizeof dir, ".");
-      if (strcmp(dir, last) == 0 || (!j->fulls && *last)) continue;
-      int fd = open(dir, O_RDONLY | O_DIRECTORY);
-      if (fd < 0 || syncfs(fd)) rc = bk_seterr(BK_EIO, "syncfs %s: %s", dir, strerror(errno));
-      if (fd >= 0) close(fd);
-      snprintf(last, sizeof last, "%s", dir);
-    }
+/* Before any transfer: each destination's parents are created beneath the
+ * target and its file name checked (no symlink, not a directory, not too
+ * long for the filesystem). A file that cannot be written is reported and
+ * not fetched at all. */
+static void preflight(dljob *j) {
+  for (size_t i = 0; i < j->n && !j->err; i++) {
+    int fd, dfd = -1;
+    const char *rel, *base;
+    int rc = op_dest(j, i, 1, &fd, &rel);
+    if (!rc) rc = bk_lfs_parent(fd, rel, 1, &dfd, &base);
+    if (!rc) rc = bk_lfs_check_dest(dfd, rel, base);
+    if (dfd >= 0) close(dfd);
+    op_dest_done(j, fd);
+    if (rc) op_fail(j, i, rc);
   }
-  char lastdir[8192] = "";
+}
+
+/* The directory part of op i's destination, for grouping directory fsyncs. */
+static int same_dir(const dljob *j, size_t a, size_t b) {
+  const char *ra = j->roots ? j->rels[a] : j->ops[a]->path;
+  const char *rb = j->roots ? j->rels[b] : j->ops[b]->path;
+  if (j->roots && strcmp(j->roots[a], j->roots[b]) != 0) return 0;
+  const char *sa = strrchr(ra, '/'), *sb = strrchr(rb, '/');
+  size_t la = sa ? (size_t)(sa - ra) : 0, lb = sb ? (size_t)(sb - rb) : 0;
+  return la == lb && strncmp(ra, rb, la) == 0;
+}
+
+/* Batch durability for downloads: one syncfs for all verified temp files,
+ * then the renames, then one fsync per directory after its last rename. A
+ * file whose rename fails is reported; its temp file is removed. After a
+ * fatal error the verified files are still committed (they are whole). */
+static void commit_downloads(dljob *j) {
+  int synced_rc = 0;
+  const char *last_root = NULL;
+  for (size_t i = 0; i < j->n && !synced_rc; i++) {
+    if (!j->tmps[i]) continue;
+    if (!j->roots && last_root) break; /* one target: one syncfs */
+    if (j->roots && last_root && strcmp(last_root, j->roots[i]) == 0) continue;
+    int fd;
+    const char *rel;
+    int rc = op_dest(j, i, 0, &fd, &rel);
+    if (!rc && syncfs(fd)) rc = bk_seterr(BK_EIO, "syncfs: %s", strerror(errno));
+    op_dest_done(j, fd);
+    if (rc) synced_rc = rc;
+    last_root = j->roots ? j->roots[i] : "";
+  }
   for (size_t i = 0; i < j->n; i++) {
     if (!j->tmps[i]) continue;
-    char full[8192];
-    op_local(j, i, full, sizeof full);
-    if (rc) {
-      unlink(j->tmps[i]);
-      continue;
-    }
-    if (rename(j->tmps[i], full)) {
-      rc = bk_seterr(BK_EIO, "rename to %s: %s", full, strerror(errno));
-      unlink(j->tmps[i]);
-      continue;
-    }
-    char *slash = strrchr(full, '/');
-    if (slash) *slash = 0;
-    if (strcmp(full, lastdir) != 0) {
-      int dfd = open(full, O_RDONLY | O_DIRECTORY);
-      if (dfd >= 0) {
-        fsync(dfd);
+    int fd;
+    const char *rel;
+    int rc = op_dest(j, i, 0, &fd, &rel);
+    if (!rc && synced_rc) {
+      rc = bk_seterr(synced_rc, "%.300s: not made durable (syncfs failed)", rel);
+      int dfd;
+      const char *base;
+      if (bk_lfs_parent(fd, j->tmps[i], 0, &dfd, &base) == 0) {
+        (void)unlinkat(dfd, base, 0);
         close(dfd);
       }
-      snprintf(lastdir, sizeof lastdir, "%s", full);
+    } else if (!rc) {
+      size_t k = i + 1;
+      while (k < j->n && !j->tmps[k]) k++;
+      rc = bk_lfs_commit(fd, j->tmps[i], rel, k >= j->n || !same_dir(j, i, k));
     }
+    op_dest_done(j, fd);
+    if (rc) {
+      op_fail(j, i, rc);
+      pthread_mutex_lock(&j->mu);
+      j->st.files -= j->st.files > 0;
+      j->st.bytes -= j->st.bytes >= j->ops[i]->size ? j->ops[i]->size : j->st.bytes;
+      pthread_mutex_unlock(&j->mu);
+    }
+    free(j->tmps[i]);
+    j->tmps[i] = NULL;
   }
-  return rc;
 }
 
 #define BATCH_FILES 100
@@ -374,32 +484,29 @@ static void *batch_worker(void *arg) {
   for (;;) {
     bk_dl_item items[BATCH_FILES];
     size_t idx[BATCH_FILES], m = 0;
-    char *fulls[BATCH_FILES];
     pthread_mutex_lock(&j->mu);
     size_t i = j->bnext;
-    for (; i < j->n && m < BATCH_FILES; i++) {
+    for (; i < j->n && m < BATCH_FILES && !j->err; i++) {
       bk_plan_op *op = j->ops[i];
-      if (!op->has_size || op->size > BATCH_MAX_SIZE || !op->xet_hash) continue;
+      if (!op->has_size || op->size > BATCH_MAX_SIZE || !op->xet_hash || j->errs[i]) continue;
       idx[m++] = i;
     }
     j->bnext = i;
     pthread_mutex_unlock(&j->mu);
     if (m == 0) return NULL;
-    size_t ok = 0;
     for (size_t k = 0; k < m; k++) {
       bk_plan_op *op = j->ops[idx[k]];
-      if (!(fulls[k] = malloc(8192))) break;
-      op_local(j, idx[k], fulls[k], 8192);
       items[k].hash = op->xet_hash;
       items[k].size = op->size;
       items[k].mtime_ms = op->has_remote_mtime ? op->remote_mtime_ms : -1;
-      items[k].local_path = fulls[k];
+      items[k].rootfd = j->roots ? -1 : j->rootfd;
+      items[k].root_path = j->roots ? j->roots[idx[k]] : NULL;
+      items[k].rel = j->roots ? j->rels[idx[k]] : op->path;
       items[k].tmp = NULL;
-      ok++;
     }
     bk_transfer_stats bst;
     memset(&bst, 0, sizeof bst);
-    if (ok == m && bk_download_batch(j->c, j->id, items, m, &bst) == 0) {
+    if (bk_download_batch(j->c, j->id, items, m, &bst) == 0) {
       pthread_mutex_lock(&j->mu);
       for (size_t k = 0; k < m; k++) j->tmps[idx[k]] = items[k].tmp;
       j->done_batched += m;
@@ -412,30 +519,53 @@ static void *batch_worker(void *arg) {
       bk_client_progress(j->c);
       pthread_mutex_unlock(&j->c->mu);
     }
-    for (size_t k = 0; k < ok; k++) free(fulls[k]);
   }
 }
 
-static void remove_empty_parents(const char *root, const char *rel) {
-  char buf[8192];
-  snprintf(buf, sizeof buf, "%s", rel);
-  for (;;) {
-    char *s = strrchr(buf, '/');
-    if (!s) return;
-    *s = 0;
-    char full[16384];
-    snprintf(full, sizeof full, "%s/%s", root, buf);
-    if (rmdir(full)) return;
-  }
+/* 1 when msg starts with path (localfs messages name the path, cut to 300
+ * bytes). */
+static int names_path(const char *msg, const char *path) {
+  size_t pl = strlen(path);
+  if (pl > 300) pl = 300;
+  return strncmp(msg, path, pl) == 0;
 }
 
-/* Batches for small files, then 8 threads for the rest, then the batch
- * commit (syncfs, renames, dir fsyncs). */
+/* msg after its leading path (as matched by names_path) and ": " or " ". */
+static const char *skip_path(const char *msg, const char *path) {
+  size_t pl = strlen(path);
+  const char *p = msg + (pl > 300 ? 300 : pl);
+  if (p[0] == ':' && p[1] == ' ') return p + 2;
+  return *p == ' ' ? p + 1 : p;
+}
+
+/* Reports every failed op (log level 2, in plan order) and returns 0, the
+ * fatal error, or BK_EPARTIAL naming the count and the first failure. */
+static int report_failures(dljob *j, const char *what) {
+  size_t nfail = 0, first = 0;
+  for (size_t i = 0; i < j->n; i++) {
+    if (!j->errs[i]) continue;
+    if (!nfail++) first = i;
+    const char *path = j->ops[i]->path, *msg = j->errs[i];
+    if (names_path(msg, path)) msg = skip_path(msg, path);
+    bk_client_log(j->c, 2, "%s: %s", path, msg);
+  }
+  if (j->err) return bk_seterr(j->err, "%s", j->errmsg);
+  if (!nfail) return 0;
+  const char *msg = j->errs[first], *path = j->ops[first]->path;
+  int with_path = !names_path(msg, path);
+  return bk_seterr(BK_EPARTIAL, "%zu of %zu files could not be %s (%zu done; first failure: %.150s%s%.250s)",
+                   nfail, j->n, what, j->n - nfail, with_path ? path : "", with_path ? ": " : "", msg);
+}
+
+/* Preflight, batches for small files, then 8 threads for the rest, then
+ * the batch commit (syncfs, renames, dir fsyncs). The caller reports the
+ * failures (report_failures). */
 static int run_downloads(bk_client *c, dljob *jp, bk_transfer_stats *stats) {
-  int rc = 0;
+  if (!jp->n) return 0;
+  preflight(jp);
   /* small files: batch reconstructions of up to 100 files, 8 batches in
    * parallel (falls back to one file at a time for a batch that fails) */
-  if (!rc && jp->n && !getenv("BK_NO_BATCH_DOWNLOAD")) {
+  if (!jp->err && !getenv("BK_NO_BATCH_DOWNLOAD")) {
     pthread_t bt[8];
     unsigned bstarted = 0, nbt = c->parallel < 8 ? c->parallel : 8;
     for (unsigned i = 1; i < nbt; i++) {
@@ -445,8 +575,7 @@ static int run_downloads(bk_client *c, dljob *jp, bk_transfer_stats *stats) {
     batch_worker(jp);
     for (unsigned i = 1; i <= bstarted; i++) pthread_join(bt[i], NULL);
   }
-  size_t done_batched = jp->done_batched;
-  if (!rc && jp->n > done_batched) {
+  if (!jp->err && jp->n > jp->done_batched) {
     unsigned nt = c->parallel < 8 ? c->parallel : 8;
     if (nt > jp->n) nt = (unsigned)jp->n;
     pthread_t th[8];
@@ -457,17 +586,14 @@ static int run_downloads(bk_client *c, dljob *jp, bk_transfer_stats *stats) {
     }
     dl_files(jp);
     for (unsigned i = 1; i <= started; i++) pthread_join(th[i], NULL);
-    if (jp->err) rc = bk_seterr(jp->err, "%s", jp->errmsg);
   }
-  if (jp->n) {
-    rc = commit_downloads(jp, rc);
-    if (stats) {
-      stats->files += jp->st.files;
-      stats->bytes += jp->st.bytes;
-      stats->bytes_received += jp->st.bytes_received;
-    }
+  commit_downloads(jp);
+  if (stats) {
+    stats->files += jp->st.files;
+    stats->bytes += jp->st.bytes;
+    stats->bytes_received += jp->st.bytes_received;
   }
-  return rc;
+  return 0;
 }
 
 typedef struct relent {
@@ -651,19 +777,19 @@ static int execute(bk_client *c, bk_plan *p, int force, bk_transfer_stats *stats
       nx += p->ops[i].action == BK_ACT_DELETE;
     }
     bk_client_log(c, 0, "Downloading %zu files", nd);
-    if (mkdir(e.local, 0755) && errno != EEXIST)
-      rc = bk_seterr(BK_EIO, "mkdir %s: %s", e.local, strerror(errno));
     dljob j;
     memset(&j, 0, sizeof j);
+    j.rootfd = -1;
+    rc = bk_lfs_open_dir(e.local, 1, &j.rootfd);
     j.c = c;
     j.id = e.id;
-    j.local = e.local;
-    j.prefix = e.prefix;
     pthread_mutex_init(&j.mu, NULL);
-    j.ops = calloc(nd ? nd : 1, sizeof *j.ops);
-    j.tmps = calloc(nd ? nd : 1, sizeof *j.tmps);
-    if (!j.tmps && !rc) rc = bk_seterr(BK_ENOMEM, "out of memory");
-    if (!j.ops && !rc) rc = bk_seterr(BK_ENOMEM, "out of memory");
+    /* deletes are ops too: their failures are reported the same way */
+    size_t cap = nd + nx ? nd + nx : 1;
+    j.ops = calloc(cap, sizeof *j.ops);
+    j.tmps = calloc(cap, sizeof *j.tmps);
+    j.errs = calloc(cap, sizeof *j.errs);
+    if ((!j.tmps || !j.ops || !j.errs) && !rc) rc = bk_seterr(BK_ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < p->nops; i++)
       if (p->ops[i].action == BK_ACT_DOWNLOAD) j.ops[j.n++] = &p->ops[i];
     pthread_mutex_lock(&c->mu);
@@ -673,18 +799,23 @@ static int execute(bk_client *c, bk_plan *p, int force, bk_transfer_stats *stats
     c->prog.bytes_total = sum.total_size;
     pthread_mutex_unlock(&c->mu);
     if (!rc) rc = run_downloads(c, &j, stats);
-    for (size_t i = 0; j.tmps && i < j.n; i++) free(j.tmps[i]);
-    free(j.tmps);
-    free(j.ops);
-    pthread_mutex_destroy(&j.mu);
-    if (!rc && nx) bk_client_log(c, 0, "Deleting %zu local files", nx);
-    for (size_t i = 0; !rc && i < p->nops; i++) {
+    if (!rc && !j.err && nx) bk_client_log(c, 0, "Deleting %zu local files", nx);
+    for (size_t i = 0; !rc && !j.err && i < p->nops; i++) {
       if (p->ops[i].action != BK_ACT_DELETE) continue;
-      char full[8192];
-      snprintf(full, sizeof full, "%s/%s", e.local, p->ops[i].path);
-      if (unlink(full) && errno != ENOENT) rc = bk_seterr(BK_EIO, "cannot delete %s: %s", full, strerror(errno));
-      else remove_empty_parents(e.local, p->ops[i].path);
+      size_t k = j.n++;
+      j.ops[k] = &p->ops[i];
+      int r = bk_lfs_unlink(j.rootfd, p->ops[i].path);
+      if (r) op_fail(&j, k, r);
+      else bk_lfs_rmdir_parents(j.rootfd, p->ops[i].path);
     }
+    if (!rc) rc = report_failures(&j, nx ? "downloaded or deleted" : "downloaded");
+    for (size_t i = 0; j.tmps && i < j.n; i++) free(j.tmps[i]);
+    for (size_t i = 0; j.errs && i < j.n; i++) free(j.errs[i]);
+    free(j.tmps);
+    free(j.errs);
+    free(j.ops);
+    if (j.rootfd >= 0) close(j.rootfd);
+    pthread_mutex_destroy(&j.mu);
   }
   ends_free(&e);
   return rc;
@@ -749,33 +880,47 @@ int bk_download_files(bk_client *c, const char *bucket_id, const bk_download_ite
   double t0 = bk_mono_s();
   bk_plan_op *ops = calloc(n, sizeof *ops);
   bk_plan_op **pops = calloc(n, sizeof *pops);
-  const char **fulls = calloc(n, sizeof *fulls);
+  char **roots = calloc(n, sizeof *roots);
+  const char **rels = calloc(n, sizeof *rels);
   dljob j;
   memset(&j, 0, sizeof j);
+  j.rootfd = -1;
   j.tmps = calloc(n, sizeof *j.tmps);
-  if (!ops || !pops || !fulls || !j.tmps) rc = bk_seterr(BK_ENOMEM, "out of memory");
+  j.errs = calloc(n, sizeof *j.errs);
+  if (!ops || !pops || !roots || !rels || !j.tmps || !j.errs) rc = bk_seterr(BK_ENOMEM, "out of memory");
   uint64_t total = 0;
   for (size_t i = 0; !rc && i < n; i++) {
-    if (!items[i].xet_hash || !items[i].local_path) {
+    const char *lp = items[i].local_path;
+    if (!items[i].xet_hash || !lp || !*lp) {
       rc = bk_seterr(BK_EINVAL, "download item %zu lacks a hash or a path", i);
       break;
     }
+    /* the directory is the caller's choice; the file name is written
+     * beneath it without following a symlink */
+    const char *slash = strrchr(lp, '/');
+    size_t dl = slash ? (slash == lp ? 1 : (size_t)(slash - lp)) : 1;
+    if (!(roots[i] = malloc(dl + 1))) {
+      rc = bk_seterr(BK_ENOMEM, "out of memory");
+      break;
+    }
+    memcpy(roots[i], slash ? lp : ".", dl);
+    roots[i][dl] = 0;
+    rels[i] = slash ? slash + 1 : lp;
     ops[i].action = BK_ACT_DOWNLOAD;
-    ops[i].path = (char *)items[i].local_path; /* borrowed: messages only */
+    ops[i].path = (char *)lp; /* borrowed: messages only */
     ops[i].xet_hash = (char *)items[i].xet_hash;
     ops[i].has_size = 1;
     ops[i].size = items[i].size;
     ops[i].has_remote_mtime = items[i].mtime_ms >= 0;
     ops[i].remote_mtime_ms = items[i].mtime_ms;
     pops[i] = &ops[i];
-    fulls[i] = items[i].local_path;
     total += items[i].size;
   }
   if (!rc) {
-    /* two items writing one path would share a temp file: refuse */
+    /* two items writing one path: refuse */
     const char **sorted = malloc(n * sizeof *sorted);
     if (!sorted) rc = bk_seterr(BK_ENOMEM, "out of memory");
-    for (size_t i = 0; !rc && i < n; i++) sorted[i] = fulls[i];
+    for (size_t i = 0; !rc && i < n; i++) sorted[i] = items[i].local_path;
     if (!rc) qsort(sorted, n, sizeof *sorted, cmp_cstr);
     for (size_t i = 1; !rc && i < n; i++)
       if (strcmp(sorted[i - 1], sorted[i]) == 0)
@@ -785,11 +930,10 @@ int bk_download_files(bk_client *c, const char *bucket_id, const bk_download_ite
   if (!rc) {
     j.c = c;
     j.id = id;
-    j.local = ".";
-    j.prefix = "";
     j.ops = pops;
     j.n = n;
-    j.fulls = fulls;
+    j.roots = (const char *const *)roots;
+    j.rels = rels;
     pthread_mutex_init(&j.mu, NULL);
     pthread_mutex_lock(&c->mu);
     memset(&c->prog, 0, sizeof c->prog);
@@ -798,13 +942,18 @@ int bk_download_files(bk_client *c, const char *bucket_id, const bk_download_ite
     c->prog.bytes_total = total;
     pthread_mutex_unlock(&c->mu);
     rc = run_downloads(c, &j, stats);
+    if (!rc) rc = report_failures(&j, "downloaded");
     pthread_mutex_destroy(&j.mu);
   }
   for (size_t i = 0; j.tmps && i < n; i++) free(j.tmps[i]);
+  for (size_t i = 0; j.errs && i < n; i++) free(j.errs[i]);
+  for (size_t i = 0; roots && i < n; i++) free(roots[i]);
   free(j.tmps);
+  free(j.errs);
+  free(roots);
+  free(rels);
   free(ops);
   free(pops);
-  free(fulls);
   free(id);
   stats->seconds = bk_mono_s() - t0;
   return rc;

@@ -252,6 +252,14 @@ int bk_sync_decide(const bk_sync_mode *m, const bk_sync_side *src,
   return BK_ACT_SKIP;
 }
 
+int bk_sync_ambiguous(const bk_sync_mode *m, const bk_sync_side *src, const bk_sync_side *dst) {
+  if (!src->present || !dst->present || m->ignore_existing || m->ignore_times || m->ignore_sizes)
+    return 0;
+  if (src->size != dst->size) return 0;
+  int64_t diff = src->mtime_ms - dst->mtime_ms;
+  return diff != 0 && diff <= BK_SYNC_TIME_WINDOW_MS && -diff <= BK_SYNC_TIME_WINDOW_MS;
+}
+
 /* ---------------------------------------------------------------- plans */
 
 void bk_plan_init(bk_plan *p) { memset(p, 0, sizeof *p); }
@@ -317,6 +325,13 @@ void bk_plan_summarize(const bk_plan *p, bk_plan_summary *s) {
 int bk_plan_compute(bk_plan *p, const bk_sync_mode *m, const bk_filter *f,
                     const bk_sync_entry *src, size_t nsrc,
                     const bk_sync_entry *dst, size_t ndst) {
+  return bk_plan_compute_ex(p, m, f, src, nsrc, dst, ndst, NULL, NULL);
+}
+
+int bk_plan_compute_ex(bk_plan *p, const bk_sync_mode *m, const bk_filter *f,
+                       const bk_sync_entry *src, size_t nsrc,
+                       const bk_sync_entry *dst, size_t ndst,
+                       bk_sync_same_fn same, void *ctx) {
   size_t i = 0, j = 0;
   while (i < nsrc || j < ndst) {
     int c;
@@ -334,6 +349,16 @@ int bk_plan_compute(bk_plan *p, const bk_sync_mode *m, const bk_filter *f,
     const char *reason;
     int act = bk_sync_decide(m, &s, &d, &reason);
     if (act == BK_ACT_NONE) continue;
+    if (act == BK_ACT_SKIP && same && bk_sync_ambiguous(m, &s, &d)) {
+      /* same size, mtimes within the window: only the content can tell */
+      int eq = 0;
+      int rc = same(ctx, m->upload ? se : de, m->upload ? de : se, &eq);
+      if (rc) return rc;
+      if (!eq) {
+        act = m->upload ? BK_ACT_UPLOAD : BK_ACT_DOWNLOAD;
+        reason = "content differs";
+      }
+    }
     const bk_sync_side *local = m->upload ? &s : &d;
     const bk_sync_side *remote = m->upload ? &d : &s;
     uint64_t size = act == BK_ACT_DELETE ? d.size : s.size;

@@ -1,5 +1,6 @@
 /* Unit tests for the pure client parts: decision table (row by row), filters,
- * plan JSONL round trip, URI parsing, ISO-8601 times, path boundaries. */
+ * plan JSONL round trip, URI parsing, ISO-8601 times, path boundaries, the
+ * rows decided by content (same size, mtimes within the window). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +273,93 @@ static void test_plan_parse_errors(void) {
   CHECK(bk_plan_from_jsonl("", 0, &q) != 0);
 }
 
+/* The rows that only content can decide: same size, mtimes within the
+ * window but not equal, default mode only. */
+static void test_ambiguous_rows(void) {
+  bk_sync_mode up = {1, 0, 0, 0, 0, 0}, down = {0, 0, 0, 0, 0, 0};
+  bk_sync_side a = S(1, 9, 10200), b = S(1, 9, 10700);
+  CHECK_EQ_INT(bk_sync_ambiguous(&up, &b, &a), 1);   /* source newer by 0.5 s */
+  CHECK_EQ_INT(bk_sync_ambiguous(&up, &a, &b), 1);   /* dest newer by 0.5 s */
+  CHECK_EQ_INT(bk_sync_ambiguous(&down, &b, &a), 1);
+  bk_sync_side w = S(1, 9, 10200 + BK_SYNC_TIME_WINDOW_MS);
+  CHECK_EQ_INT(bk_sync_ambiguous(&up, &w, &a), 1);   /* exactly the window */
+  bk_sync_side far = S(1, 9, 10201 + BK_SYNC_TIME_WINDOW_MS);
+  CHECK_EQ_INT(bk_sync_ambiguous(&up, &far, &a), 0); /* decided by the mtimes */
+  CHECK_EQ_INT(bk_sync_ambiguous(&up, &a, &far), 0);
+  CHECK_EQ_INT(bk_sync_ambiguous(&up, &a, &a), 0);   /* equal to the ms: identical */
+  bk_sync_side other = S(1, 8, 10700);
+  CHECK_EQ_INT(bk_sync_ambiguous(&up, &other, &a), 0); /* size differs */
+  bk_sync_side none = S(0, 0, 0);
+  CHECK_EQ_INT(bk_sync_ambiguous(&up, &none, &a), 0);
+  CHECK_EQ_INT(bk_sync_ambiguous(&up, &b, &none), 0);
+  bk_sync_mode it = {1, 0, 1, 0, 0, 0}, is = {1, 0, 0, 1, 0, 0}, ie = {1, 0, 0, 0, 0, 1};
+  CHECK_EQ_INT(bk_sync_ambiguous(&it, &b, &a), 0);   /* --ignore-times: sizes only, by request */
+  CHECK_EQ_INT(bk_sync_ambiguous(&is, &b, &a), 0);
+  CHECK_EQ_INT(bk_sync_ambiguous(&ie, &b, &a), 0);
+}
+
+typedef struct same_log {
+  int calls;
+  char seen[4][16];
+} same_log;
+
+/* "same" when the local path names the remote hash (a pure stand-in for the
+ * Xet hash comparison of sync.c). */
+static int fake_same(void *ctx, const bk_sync_entry *l, const bk_sync_entry *r, int *same) {
+  same_log *lg = ctx;
+  if (lg->calls < 4) snprintf(lg->seen[lg->calls], sizeof lg->seen[0], "%s", l->path);
+  lg->calls++;
+  *same = r->xet_hash && strncmp(l->path, r->xet_hash, strlen(r->xet_hash)) == 0;
+  return 0;
+}
+
+static void test_plan_compute_content_check(void) {
+  /* upload: local is the source */
+  bk_sync_entry loc[] = {{"aaa", 5, 10700, NULL}, {"bbb", 5, 10700, NULL},
+                         {"ccc", 5, 10200, NULL}, {"ddd", 5, 20000, NULL}};
+  bk_sync_entry rem[] = {{"aaa", 5, 10200, "aaa"}, {"bbb", 5, 10200, "zzz"},
+                         {"ccc", 5, 10200, "zzz"}, {"ddd", 5, 10200, "zzz"}};
+  bk_sync_mode up = {1, 0, 0, 0, 0, 0};
+  bk_plan p;
+  bk_plan_init(&p);
+  same_log lg;
+  memset(&lg, 0, sizeof lg);
+  CHECK_EQ_INT(bk_plan_compute_ex(&p, &up, NULL, loc, 4, rem, 4, fake_same, &lg), 0);
+  CHECK_EQ_INT(lg.calls, 2); /* only aaa and bbb are ambiguous */
+  CHECK_EQ_STR(lg.seen[0], "aaa");
+  CHECK_EQ_STR(lg.seen[1], "bbb");
+  CHECK_EQ_INT(p.nops, 4);
+  CHECK_EQ_INT(p.ops[0].action, BK_ACT_SKIP);
+  CHECK_EQ_STR(bk_plan_op_reason(&p.ops[0]), "identical");
+  CHECK_EQ_INT(p.ops[1].action, BK_ACT_UPLOAD);
+  CHECK_EQ_STR(bk_plan_op_reason(&p.ops[1]), "content differs");
+  CHECK_EQ_INT(p.ops[2].action, BK_ACT_SKIP); /* equal mtimes: trusted */
+  CHECK_EQ_INT(p.ops[3].action, BK_ACT_UPLOAD);
+  CHECK_EQ_STR(bk_plan_op_reason(&p.ops[3]), "local newer");
+  bk_plan_free(&p);
+  /* download: the remote is the source; the callback still gets (local, remote) */
+  bk_sync_mode down = {0, 0, 0, 0, 0, 0};
+  bk_plan_init(&p);
+  memset(&lg, 0, sizeof lg);
+  CHECK_EQ_INT(bk_plan_compute_ex(&p, &down, NULL, rem, 4, loc, 4, fake_same, &lg), 0);
+  CHECK_EQ_INT(lg.calls, 2);
+  CHECK_EQ_INT(p.ops[0].action, BK_ACT_SKIP);
+  CHECK_EQ_INT(p.ops[1].action, BK_ACT_DOWNLOAD);
+  CHECK_EQ_STR(bk_plan_op_reason(&p.ops[1]), "content differs");
+  bk_buf b;
+  bk_buf_init(&b, 1 << 20);
+  CHECK_EQ_INT(bk_plan_to_jsonl(&p, &b), 0);
+  bk_buf_append_u8(&b, 0);
+  CHECK(strstr((const char *)b.p, "{\"type\":\"operation\",\"action\":\"download\",\"path\":\"bbb\",\"reason\":\"content differs\",\"size\":5,") != NULL);
+  bk_buf_free(&b);
+  bk_plan_free(&p);
+  /* without a callback: the reference table (bk_plan_compute) */
+  bk_plan_init(&p);
+  CHECK_EQ_INT(bk_plan_compute(&p, &up, NULL, loc, 4, rem, 4), 0);
+  CHECK_EQ_INT(p.ops[1].action, BK_ACT_SKIP);
+  bk_plan_free(&p);
+}
+
 int main(void) {
   RUN(test_decision_new_file);
   RUN(test_decision_ignore_existing);
@@ -284,6 +372,8 @@ int main(void) {
   RUN(test_path_under);
   RUN(test_iso);
   RUN(test_plan_compute_and_jsonl);
+  RUN(test_ambiguous_rows);
+  RUN(test_plan_compute_content_check);
   RUN(test_plan_parse_errors);
   return test_summary();
 }
