@@ -371,10 +371,12 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
   if (c->started || (term != MHD_REQUEST_TERMINATED_CLIENT_ABORT && cut != CUT_HEADERS))
     log_request(cls, c, (int)term);
   /* keep-alive: the next request's headers are due header_timeout from now */
-  if (t && atomic_load(&t->phase) != PH_CUT) {
+  if (t) { /* t_idle first: the watchdog reads it as soon as the phase is PH_HEADERS */
     atomic_store(&t->t_idle, mono_ms_i());
-    atomic_store(&t->body_bytes, 0);
-    atomic_store(&t->phase, PH_HEADERS);
+    int ph = atomic_load(&t->phase);
+    while (ph != PH_CUT && ph != PH_HEADERS &&
+           !atomic_compare_exchange_weak(&t->phase, &ph, PH_HEADERS)) {
+    }
   }
   ctx_free(c);
   *con_cls = NULL;
@@ -548,10 +550,14 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
     return MHD_YES;
   }
   if (!c->started) {
-    /* headers complete: from here the body clock runs */
-    if (!track_move(c->track, PH_HEADERS, PH_BODY)) return MHD_NO; /* cut meanwhile */
+    /* headers complete: from here the body clock runs (set before the
+     * phase changes: the watchdog reads them as soon as it is PH_BODY) */
     c->t_body = bk_mono_ms();
-    if (c->track) atomic_store(&c->track->t_body, mono_ms_i());
+    if (c->track) {
+      atomic_store(&c->track->t_body, mono_ms_i());
+      atomic_store(&c->track->body_bytes, 0);
+    }
+    if (!track_move(c->track, PH_HEADERS, PH_BODY)) return MHD_NO; /* cut meanwhile */
     if (start_request(srv, con, c, method)) return queue(con, c);
     return MHD_YES;
   }
