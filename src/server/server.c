@@ -537,7 +537,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
      * connection. The watchdog also checks while nothing arrives. */
     double now = bk_mono_ms();
     int why = body_overdue(srv, (int64_t)(now - c->t0), (int64_t)(now - c->t_body),
-                           c->req.body_received);
+                           c->req.body_received + *upload_data_size);
     if (why != CUT_NONE) {
       snprintf(c->req.err_code, sizeof c->req.err_code, "%s", cut_names[why]);
       return MHD_NO;
@@ -742,8 +742,10 @@ int bk_server_start(struct bk_server *srv) {
                                           MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
                                           MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   if (!d) {
+    /* lfd is not closed here: libmicrohttpd may have closed it already on
+     * its failure path, and closing a number twice could hit a reused one;
+     * the caller exits anyway */
     int e = errno;
-    close(lfd);
     watch_stop_thread(srv);
     watch_free(srv);
     char hp[320];
