@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "buckets/db.h"
 #include "buckets/error.h"
@@ -17,9 +18,10 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: bucketd [serve] [--listen HOST:PORT] [--data DIR] [--public-url URL]\n"
-          "               [--threads N] [--max-conns N] [--timeout SECONDS]\n"
-          "               [--body-timeout SECONDS] [--rate-limit SPEC] [--quiet]\n"
-          "               [--dedup-scope global|namespace|bucket]\n"
+          "               [--threads N] [--max-conns N] [--max-conns-per-ip N]\n"
+          "               [--timeout SECONDS] [--header-timeout SECONDS]\n"
+          "               [--body-timeout SECONDS] [--min-body-rate BYTES]\n"
+           "               [--rate-limit SPEC] [--quiet] [--dedup-scope global|namespace|bucket]\n"
           "       bucketd user add NAME [--data DIR]\n"
           "       bucketd token add USER --role read|write [--data DIR]\n"
           "       bucketd token list USER | token revoke ID [--data DIR]\n"
@@ -32,10 +34,17 @@ static void usage(FILE *f) {
           "  --public-url URL     base URL clients reach this server at (http://HOST:PORT);\n"
           "                       used for casUrl, Link headers and bucket urls\n"
           "  --threads N          0 = one thread per connection (default), N = pool of N\n"
-          "  --max-conns N        total connection limit (256)\n"
+          "  --max-conns N        total connection limit (512)\n"
+          "  --max-conns-per-ip N connections per client address, 0 = no cap (64)\n"
           "  --timeout SECONDS    idle timeout per connection (60)\n"
+          "  --header-timeout SECONDS\n"
+          "                       total time to receive the request line and headers,\n"
+          "                       from connect or the end of the previous response (30)\n"
           "  --body-timeout SECONDS\n"
           "                       total time until a request body is complete (1800)\n"
+          "  --min-body-rate BYTES\n"
+          "                       a body must average BYTES/s after a grace of\n"
+          "                       --header-timeout seconds, 0 = no minimum (1024)\n"
           "  --rate-limit SPEC    Hub-style limits per user (or client IP) and window:\n"
           "                       api=N,resolvers=N,pages=N[,window=SECONDS] (off; window 300)\n"
           "  --dedup-scope SCOPE  which stored xorbs a dedup query may reveal and reuse:\n"
@@ -53,13 +62,30 @@ static int parse_uint(const char *s, unsigned max, unsigned *out) {
   return 0;
 }
 
+/* Each connection costs two descriptors (the socket and the watchdog's dup,
+ * see server.c) plus the files a request opens: lift the soft descriptor
+ * limit toward the hard one when the default (often 1,024) is too small for
+ * --max-conns. Best effort: without it accept(2) fails with EMFILE under load,
+ * which libmicrohttpd logs. */
+static void raise_fd_limit(unsigned max_conns) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t want = 1024 + 2 * (rlim_t)max_conns + 256; /* dups start at 1,024 */
+  if (rl.rlim_cur >= want) return;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 static int serve(int argc, char **argv) {
   struct bk_server_config cfg = {0};
   cfg.listen = getenv("BUCKETD_LISTEN") ? getenv("BUCKETD_LISTEN") : "127.0.0.1:8080";
   cfg.data_dir = getenv("BUCKETD_DATA") ? getenv("BUCKETD_DATA") : "./var";
   cfg.public_url = getenv("BUCKETD_PUBLIC_URL");
-  cfg.max_conns = 256;
+  cfg.max_conns = BK_MAX_CONNS_DEFAULT;
+  cfg.max_conns_per_ip = BK_MAX_CONNS_PER_IP_DEFAULT;
   cfg.conn_timeout = 60;
+  cfg.header_timeout = BK_HEADER_TIMEOUT_DEFAULT;
+  cfg.min_body_rate = BK_MIN_BODY_RATE_DEFAULT;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -84,8 +110,14 @@ static int serve(int argc, char **argv) {
       if (parse_uint(v, 256, &cfg.threads)) goto bad;
     } else if (!strcmp(a, "--max-conns")) {
       if (parse_uint(v, 100000, &cfg.max_conns) || !cfg.max_conns) goto bad;
+    } else if (!strcmp(a, "--max-conns-per-ip")) {
+      if (parse_uint(v, 100000, &cfg.max_conns_per_ip)) goto bad;
     } else if (!strcmp(a, "--timeout")) {
       if (parse_uint(v, 86400, &cfg.conn_timeout)) goto bad;
+    } else if (!strcmp(a, "--header-timeout")) {
+      if (parse_uint(v, 86400, &cfg.header_timeout) || !cfg.header_timeout) goto bad;
+    } else if (!strcmp(a, "--min-body-rate")) {
+      if (parse_uint(v, 1000000000u, &cfg.min_body_rate)) goto bad;
     } else if (!strcmp(a, "--rate-limit")) {
       if (bk_ratelimit_parse(v, cfg.rate_quota, &cfg.rate_window)) {
         fprintf(stderr, "bucketd: %s\n", bk_errmsg());
@@ -118,6 +150,8 @@ static int serve(int argc, char **argv) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
+
+  raise_fd_limit(cfg.max_conns);
 
   struct bk_server srv;
   memset(&srv, 0, sizeof srv);

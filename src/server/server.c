@@ -8,21 +8,37 @@
  * bytes (a chunked body that passes the cap is answered 413 at once, see
  * reply_too_big, and the rest discarded); the final call authenticates and
  * routes. The completion callback writes the log line and frees the context.
+ *
+ * Slow clients: every connection is tracked from accept to close (MHD's
+ * connection notification) in a list that a watchdog thread scans four times
+ * a second. A connection is in one phase: waiting for its request line and
+ * headers (since accept or since its previous response ended), receiving a
+ * body, or being handled/answered. The watchdog cuts (shutdown(2) on our own
+ * dup of the socket, so a reused descriptor number is never touched) a
+ * connection whose headers are not complete after header_timeout, or whose
+ * body falls behind min_body_rate after a grace of header_timeout, or is not
+ * complete after body_timeout. Phase changes are compare-and-swap, so a
+ * connection is either cut or moves on, never both.
  */
 #include "server/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,13 +68,213 @@ double bk_mono_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* ---- slow-client watchdog -------------------------------------------- */
+
+enum { PH_HEADERS, PH_BODY, PH_HANDLER, PH_CUT };
+enum { CUT_NONE, CUT_HEADERS, CUT_SLOW_BODY, CUT_BODY_TIMEOUT };
+static const char *const cut_names[] = {"", "header-timeout", "slow-body", "body-timeout"};
+
+#define WATCH_PERIOD_MS 250
+
+/* One open connection (MHD socket context). Written by its connection
+ * thread, read and cut by the watchdog; linked under watch.mu. */
+struct conn_track {
+  struct conn_track *prev, *next;
+  int fd;                   /* our dup of the socket (-1: not watched) */
+  _Atomic int phase;        /* PH_* */
+  _Atomic int reason;       /* CUT_* once phase is PH_CUT */
+  _Atomic int64_t t_idle;   /* PH_HEADERS since (ms, monotonic) */
+  _Atomic int64_t t_req;    /* request line seen (body_timeout counts from here) */
+  _Atomic int64_t t_body;   /* headers complete (the body rate counts from here) */
+  _Atomic uint64_t body_bytes;
+  char addr[64];
+};
+
+struct watch {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct conn_track *head;
+  int stop;
+  pthread_t thread;
+  struct bk_server *srv;
+};
+
+static int64_t mono_ms_i(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Moves t from phase `from` to `to`; 0 when it was not in `from` (cut). */
+static int track_move(struct conn_track *t, int from, int to) {
+  if (!t) return 1;
+  int want = from;
+  return atomic_compare_exchange_strong(&t->phase, &want, to);
+}
+
+/* Why a body that has taken elapsed_ms since the request line (req_ms) /
+ * the end of the headers (body_ms) with n bytes so far is overdue, or
+ * CUT_NONE. body_timeout caps req_ms at 86,400 s and min_body_rate is capped
+ * at 1e9, so the products fit in 64 bits. */
+static int body_overdue(const struct bk_server *srv, int64_t req_ms, int64_t body_ms, uint64_t n) {
+  if (req_ms > 1000 * (int64_t)srv->body_timeout) return CUT_BODY_TIMEOUT;
+  int64_t grace = 1000 * (int64_t)srv->header_timeout;
+  if (!srv->min_body_rate || body_ms <= grace) return CUT_NONE;
+  if (body_ms > req_ms) body_ms = req_ms; /* both <= body_timeout from here on */
+  uint64_t due = (uint64_t)(body_ms - grace) * srv->min_body_rate / 1000;
+  return n < due ? CUT_SLOW_BODY : CUT_NONE;
+}
+
+/* Decides whether t is overdue at now; returns the CUT_* reason. */
+static int track_overdue(const struct bk_server *srv, struct conn_track *t, int64_t now) {
+  int ph = atomic_load(&t->phase);
+  if (ph == PH_HEADERS)
+    return now - atomic_load(&t->t_idle) > 1000 * (int64_t)srv->header_timeout ? CUT_HEADERS
+                                                                                : CUT_NONE;
+  if (ph != PH_BODY) return CUT_NONE;
+  return body_overdue(srv, now - atomic_load(&t->t_req), now - atomic_load(&t->t_body),
+                      atomic_load(&t->body_bytes));
+}
+
+static void log_cut(struct bk_server *srv, struct conn_track *t, int reason) {
+  if (srv->quiet || reason != CUT_HEADERS) return; /* body cuts: the request's own log line */
+  char ts[32], line[256];
+  bk_iso8601_ms(bk_now_ms(), ts);
+  int n = snprintf(line, sizeof line,
+                   "%s %s - - 0 0B %.1fms header-timeout (aborted: request line and headers "
+                   "not complete after %u s)\n",
+                   ts, t->addr[0] ? t->addr : "-", (double)(mono_ms_i() - atomic_load(&t->t_idle)),
+                   srv->header_timeout);
+  if (n > 0) {
+    ssize_t w = write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    (void)w;
+  }
+}
+
+static void *watch_main(void *arg) {
+  struct watch *w = arg;
+  pthread_mutex_lock(&w->mu);
+  while (!w->stop) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += WATCH_PERIOD_MS * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    if (w->stop) break;
+    int64_t now = mono_ms_i();
+    for (struct conn_track *t = w->head; t; t = t->next) {
+      if (t->fd < 0) continue;
+      int why = track_overdue(w->srv, t, now);
+      if (why == CUT_NONE) continue;
+      int ph = why == CUT_HEADERS ? PH_HEADERS : PH_BODY;
+      if (!track_move(t, ph, PH_CUT)) continue; /* moved on meanwhile */
+      atomic_store(&t->reason, why);
+      shutdown(t->fd, SHUT_RDWR); /* the connection thread sees EOF and closes */
+      log_cut(w->srv, t, why);
+    }
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+static void client_addr(struct MHD_Connection *con, char out[64]);
+
+static void notify_conn_cb(void *cls, struct MHD_Connection *con, void **socket_context,
+                           enum MHD_ConnectionNotificationCode code) {
+  struct bk_server *srv = cls;
+  struct watch *w = srv->watch;
+  if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+    struct conn_track *t = *socket_context;
+    *socket_context = NULL;
+    if (!t) return;
+    pthread_mutex_lock(&w->mu);
+    if (t->prev) t->prev->next = t->next;
+    else w->head = t->next;
+    if (t->next) t->next->prev = t->prev;
+    pthread_mutex_unlock(&w->mu);
+    if (t->fd >= 0) close(t->fd);
+    free(t);
+    return;
+  }
+  if (code != MHD_CONNECTION_NOTIFY_STARTED || !w) return;
+  struct conn_track *t = calloc(1, sizeof *t);
+  if (!t) return; /* not watched: the idle timeout still applies */
+  t->fd = -1;
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (ci) {
+    /* above the descriptors select() can watch when the limit allows, so
+     * the dups never push MHD's own sockets out of FD_SETSIZE */
+    t->fd = fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 1024);
+    if (t->fd < 0) t->fd = fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0);
+  }
+  client_addr(con, t->addr);
+  int64_t now = mono_ms_i();
+  atomic_init(&t->phase, PH_HEADERS);
+  atomic_init(&t->reason, CUT_NONE);
+  atomic_init(&t->t_idle, now);
+  atomic_init(&t->t_req, now);
+  atomic_init(&t->t_body, now);
+  atomic_init(&t->body_bytes, 0);
+  pthread_mutex_lock(&w->mu);
+  t->next = w->head;
+  if (w->head) w->head->prev = t;
+  w->head = t;
+  pthread_mutex_unlock(&w->mu);
+  *socket_context = t;
+}
+
+static int watch_start(struct bk_server *srv) {
+  struct watch *w = calloc(1, sizeof *w);
+  if (!w) return BK_ENOMEM;
+  w->srv = srv;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  int e = pthread_mutex_init(&w->mu, NULL);
+  if (!e) e = pthread_cond_init(&w->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (!e) e = pthread_create(&w->thread, NULL, watch_main, w);
+  if (e) {
+    free(w);
+    return bk_seterr(BK_EIO, "cannot start the connection watchdog: %s", strerror(e));
+  }
+  srv->watch = w;
+  return 0;
+}
+
+/* Stops the thread; the list itself empties as MHD closes connections. */
+static void watch_stop_thread(struct bk_server *srv) {
+  struct watch *w = srv->watch;
+  if (!w) return;
+  pthread_mutex_lock(&w->mu);
+  w->stop = 1;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->thread, NULL);
+}
+
+static void watch_free(struct bk_server *srv) {
+  struct watch *w = srv->watch;
+  if (!w) return;
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+  free(w);
+  srv->watch = NULL;
+}
+
 struct conn_ctx {
   struct bk_http_req req;
+  struct conn_track *track; /* the connection's (NULL: not watched) */
   char *raw_uri;
   char *raw_path_buf;
   char *query_buf;
   char *method_buf;
-  double t0;
+  double t0;     /* request line seen (ms, monotonic) */
+  double t_body; /* headers complete */
   int started;
   int replied;  /* a response was queued */
   int too_big;  /* body exceeded the cap */
@@ -94,10 +310,13 @@ static void ctx_free(struct conn_ctx *c) {
 static _Atomic uint64_t request_counter;
 
 static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con) {
-  (void)con;
   struct conn_ctx *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   struct bk_server *srv = cls;
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  c->track = ci ? ci->socket_context : NULL;
+  if (c->track) atomic_store(&c->track->t_req, mono_ms_i());
   c->req.srv = srv;
   snprintf(c->req.request_id, sizeof c->req.request_id, "%08x-%" PRIx64,
            (unsigned)srv->started_at, ++request_counter);
@@ -143,9 +362,23 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
   (void)con;
   struct conn_ctx *c = *con_cls;
   if (!c) return;
+  struct conn_track *t = c->track;
+  int cut = t ? atomic_load(&t->reason) : CUT_NONE;
+  if (cut != CUT_NONE && !c->req.err_code[0])
+    snprintf(c->req.err_code, sizeof c->req.err_code, "%s", cut_names[cut]);
   /* requests libmicrohttpd refused itself (headers too large, broken
-   * request line) never reached the handler: log them with status 0 */
-  if (c->started || term != MHD_REQUEST_TERMINATED_CLIENT_ABORT) log_request(cls, c, (int)term);
+   * request line) never reached the handler: log them with status 0 (a
+   * header-timeout cut was logged by the watchdog) */
+  if (c->started || (term != MHD_REQUEST_TERMINATED_CLIENT_ABORT && cut != CUT_HEADERS))
+    log_request(cls, c, (int)term);
+  /* keep-alive: the next request's headers are due header_timeout from now */
+  if (t) { /* t_idle first: the watchdog reads it as soon as the phase is PH_HEADERS */
+    atomic_store(&t->t_idle, mono_ms_i());
+    int ph = atomic_load(&t->phase);
+    while (ph != PH_CUT && ph != PH_HEADERS &&
+           !atomic_compare_exchange_weak(&t->phase, &ph, PH_HEADERS)) {
+    }
+  }
   ctx_free(c);
   *con_cls = NULL;
 }
@@ -210,6 +443,10 @@ static enum MHD_Result queue(struct MHD_Connection *con, struct conn_ctx *c) {
   struct bk_http_req *r = &c->req;
   if (!r->resp) bk_http_error(r, 500, NULL, "internal error: no response");
   if (!r->resp) return MHD_NO;
+  /* the watchdog leaves an answered request alone (a body that still
+   * trickles in after an early answer is checked on arrival) */
+  if (!track_move(c->track, PH_BODY, PH_HANDLER) && atomic_load(&c->track->phase) != PH_HANDLER)
+    return MHD_NO; /* cut by the watchdog */
   c->replied = 1;
   return MHD_queue_response(con, (unsigned)r->status, r->resp);
 }
@@ -369,23 +606,39 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
   struct bk_server *srv = cls;
   struct conn_ctx *c = *con_cls;
   if (!c) return MHD_NO; /* allocation failed in the URI callback */
+  if (*upload_data_size && c->started) {
+    /* a body still arriving after its deadline or behind the minimum rate
+     * (a trickling client that never trips the idle timeout): drop the
+     * connection. The watchdog also checks while nothing arrives. */
+    double now = bk_mono_ms();
+    int why = body_overdue(srv, (int64_t)(now - c->t0), (int64_t)(now - c->t_body),
+                           c->req.body_received + *upload_data_size);
+    if (why != CUT_NONE) {
+      snprintf(c->req.err_code, sizeof c->req.err_code, "%s", cut_names[why]);
+      return MHD_NO;
+    }
+    if (c->track) atomic_fetch_add(&c->track->body_bytes, *upload_data_size);
+  }
   if (c->replied) { /* early reply queued; swallow whatever follows */
+    c->req.body_received += *upload_data_size;
     if (*upload_data_size) *upload_data_size = 0;
     return MHD_YES;
   }
   if (!c->started) {
+    /* headers complete: from here the body clock runs (set before the
+     * phase changes: the watchdog reads them as soon as it is PH_BODY) */
+    c->t_body = bk_mono_ms();
+    if (c->track) {
+      atomic_store(&c->track->t_body, mono_ms_i());
+      atomic_store(&c->track->body_bytes, 0);
+    }
+    if (!track_move(c->track, PH_HEADERS, PH_BODY)) return MHD_NO; /* cut meanwhile */
     if (start_request(srv, con, c, method)) return queue(con, c);
     return MHD_YES;
   }
   if (*upload_data_size) {
     size_t n = *upload_data_size;
     *upload_data_size = 0;
-    if (bk_mono_ms() - c->t0 > 1000.0 * srv->body_timeout) {
-      /* a body still arriving after the total deadline (a trickling client
-       * that never trips the idle timeout): drop the connection */
-      snprintf(c->req.err_code, sizeof c->req.err_code, "body-timeout");
-      return MHD_NO;
-    }
     struct bk_http_req *r = &c->req;
     r->body_received += n;
     if (r->body_received > r->body_limit) c->too_big = 1;
@@ -406,6 +659,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
     bk_http_error(r, 413, NULL, "request body too large (limit %zu bytes)", r->body_limit);
     return queue(con, c);
   }
+  /* body complete: the handler may take its time (xorb verification) */
+  if (!track_move(c->track, PH_BODY, PH_HANDLER)) return MHD_NO;
   bk_auth_request(srv, r);
   if (!rate_allowed(srv, r)) return queue(con, c);
   bk_router_dispatch(srv, r);
@@ -451,6 +706,65 @@ static int parse_listen(const char *s, char **host, uint16_t *port) {
   return 0;
 }
 
+/* "127.0.0.1:8080" / "[::1]:8080" */
+static void host_port(const struct bk_server *srv, char *out, size_t n) {
+  int v6 = strchr(srv->listen_host, ':') != NULL;
+  snprintf(out, n, "%s%s%s:%u", v6 ? "[" : "", srv->listen_host, v6 ? "]" : "",
+           (unsigned)srv->port);
+}
+
+/* The listening socket, made here rather than by MHD so that a port in use is
+ * told apart from other failures. SO_REUSEADDR (a port whose previous owner
+ * stopped and left connections in TIME_WAIT binds at once) but never
+ * SO_REUSEPORT (with it a second server on the same port would bind too and
+ * the kernel would split the connections between the two). */
+static int open_listener(struct bk_server *srv, const struct sockaddr_storage *ss, int *out) {
+  int v6 = ss->ss_family == AF_INET6;
+  socklen_t len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return bk_seterr(BK_EIO, "cannot create a socket: %s", strerror(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  char hp[320];
+  host_port(srv, hp, sizeof hp);
+  if (bind(fd, (const struct sockaddr *)ss, len) != 0) {
+    int e = errno;
+    close(fd);
+    if (e == EADDRINUSE)
+      return bk_seterr(BK_EEXIST, "%s is already in use (is another bucketd running?)", hp);
+    return bk_seterr(BK_EIO, "cannot listen on %s (%s)", hp, strerror(e));
+  }
+  if (listen(fd, SOMAXCONN) != 0) {
+    int e = errno;
+    close(fd);
+    if (e == EADDRINUSE) /* port 0 raced with another listener */
+      return bk_seterr(BK_EEXIST, "%s is already in use (is another bucketd running?)", hp);
+    return bk_seterr(BK_EIO, "cannot listen on %s (%s)", hp, strerror(e));
+  }
+  struct sockaddr_storage got;
+  socklen_t glen = sizeof got;
+  if (getsockname(fd, (struct sockaddr *)&got, &glen) == 0)
+    srv->port = ntohs(v6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                         : ((struct sockaddr_in *)&got)->sin_port);
+  *out = fd;
+  return 0;
+}
+
+/* Rewrites the serve lock's content in place ("PID URL\n"): the lock lives
+ * on the file's inode, so no temp file + rename here; the content is only
+ * advice for a second `serve` (no fsync: it means nothing after a crash). */
+static void lock_note(struct bk_server *srv, const char *url) {
+  if (!srv->locked) return;
+  char line[512];
+  int n = snprintf(line, sizeof line, "%ld %s\n", (long)getpid(), url ? url : "starting");
+  if (n <= 0 || (size_t)n >= sizeof line) return;
+  if (ftruncate(srv->lock_fd, 0) == 0) {
+    ssize_t w = pwrite(srv->lock_fd, line, (size_t)n, 0);
+    (void)w;
+  }
+}
+
 int bk_server_start(struct bk_server *srv) {
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
@@ -476,17 +790,28 @@ int bk_server_start(struct bk_server *srv) {
   if (srv->threads == 0)
     flags |= MHD_USE_THREAD_PER_CONNECTION | (srv->max_conns > 900 ? MHD_USE_POLL : 0);
   else flags |= MHD_USE_AUTO;
+  int lfd = -1;
+  int rc = open_listener(srv, &ss, &lfd);
+  if (rc) return rc;
+  rc = watch_start(srv);
+  if (rc) {
+    close(lfd);
+    return rc;
+  }
   struct MHD_OptionItem opts[16];
   int n = 0;
-  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, lfd, NULL};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)srv->max_conns, NULL};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)srv->conn_timeout, NULL};
+  if (srv->max_conns_per_ip)
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                        (intptr_t)srv->max_conns_per_ip, NULL};
   /* headers + read buffer of one connection: caps the total header size */
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 128 * 1024, NULL};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_log_cb, srv};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed_cb, srv};
+  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify_conn_cb, srv};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)no_unescape, NULL};
-  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
   if (srv->threads > 0)
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)srv->threads, NULL};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
@@ -494,30 +819,54 @@ int bk_server_start(struct bk_server *srv) {
   struct MHD_Daemon *d = MHD_start_daemon(flags, srv->port, NULL, NULL, access_cb, srv,
                                           MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
                                           MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
-  if (!d)
-    return bk_seterr(BK_EIO, "cannot listen on %s:%u (%s)", srv->listen_host,
-                     (unsigned)srv->port, strerror(errno));
-  const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-  if (di && di->port) srv->port = di->port;
+  if (!d) {
+    /* lfd is not closed here: libmicrohttpd may have closed it already on
+     * its failure path, and closing a number twice could hit a reused one;
+     * the caller exits anyway */
+    int e = errno;
+    watch_stop_thread(srv);
+    watch_free(srv);
+    char hp[320];
+    host_port(srv, hp, sizeof hp);
+    return bk_seterr(BK_EIO, "cannot serve on %s (%s)", hp, strerror(e));
+  }
   srv->mhd = d;
   if (!srv->public_url) {
-    char u[320];
-    int v6 = strchr(srv->listen_host, ':') != NULL;
-    snprintf(u, sizeof u, "http://%s%s%s:%u", v6 ? "[" : "", srv->listen_host, v6 ? "]" : "",
-             (unsigned)srv->port);
+    char u[320], hp[300];
+    host_port(srv, hp, sizeof hp);
+    snprintf(u, sizeof u, "http://%s", hp);
     srv->public_url = strdup(u);
     if (!srv->public_url) {
       bk_server_stop(srv);
       return BK_ENOMEM;
     }
   }
+  char u[320], hp[300];
+  host_port(srv, hp, sizeof hp);
+  snprintf(u, sizeof u, "http://%s", hp);
+  lock_note(srv, u);
   return 0;
 }
 
 void bk_server_stop(struct bk_server *srv) {
-  if (!srv->mhd) return;
-  MHD_stop_daemon(srv->mhd);
+  watch_stop_thread(srv);
+  if (srv->mhd) MHD_stop_daemon(srv->mhd); /* closes every connection (and untracks it) */
   srv->mhd = NULL;
+  watch_free(srv);
+}
+
+/* Releases the serve lock: the file goes first (still locked, so a
+ * concurrent start cannot take a lock on a name that is about to vanish
+ * without noticing: see lock_data_dir), then the lock. */
+static void unlock_data_dir(struct bk_server *srv) {
+  if (!srv->locked) return;
+  char path[4096];
+  if (srv->data_dir &&
+      snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_PID_FILE) < (int)sizeof path)
+    unlink(path);
+  close(srv->lock_fd);
+  srv->locked = 0;
+  srv->lock_fd = -1;
 }
 
 void bk_server_close(struct bk_server *srv) {
@@ -528,11 +877,52 @@ void bk_server_close(struct bk_server *srv) {
   srv->blobs = NULL;
   bk_ratelimit_free(srv->rl);
   srv->rl = NULL;
+  unlock_data_dir(srv);
   free(srv->listen_host);
   free(srv->data_dir);
   free(srv->public_url);
   srv->listen_host = srv->data_dir = srv->public_url = NULL;
   memset(srv->secret, 0, sizeof srv->secret);
+}
+
+/* One `serve` per data dir: an exclusive flock on data_dir/BK_PID_FILE, held
+ * while the process lives (the kernel drops it when the process dies, so a
+ * file left by a crash is stale by construction and simply taken over).
+ * A lock won on a file that a stopping server unlinked meanwhile would be
+ * worthless, so the locked inode must still be the one at the path. */
+static int lock_data_dir(struct bk_server *srv) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_PID_FILE) >= (int)sizeof path)
+    return bk_seterr(BK_EINVAL, "data dir path too long");
+  for (int tries = 0; tries < 16; tries++) {
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return bk_seterr(BK_EIO, "cannot open %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      int e = errno;
+      char info[256];
+      ssize_t n = e == EWOULDBLOCK ? pread(fd, info, sizeof info - 1, 0) : -1;
+      close(fd);
+      if (e != EWOULDBLOCK) return bk_seterr(BK_EIO, "cannot lock %s: %s", path, strerror(e));
+      info[n > 0 ? n : 0] = 0;
+      long pid = 0;
+      char url[200] = "";
+      if (sscanf(info, "%ld %199s", &pid, url) < 1 || pid <= 0)
+        return bk_seterr(BK_EEXIST, "data dir %s is already served by another bucketd "
+                                    "(starting; %s is locked)", srv->data_dir, path);
+      return bk_seterr(BK_EEXIST, "data dir %s is already served by bucketd pid %ld on %s "
+                                  "(stop it first, or use another --data)",
+                       srv->data_dir, pid, url[0] ? url : "(starting)");
+    }
+    struct stat a, b;
+    if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+      srv->lock_fd = fd;
+      srv->locked = 1;
+      lock_note(srv, NULL);
+      return 0;
+    }
+    close(fd); /* unlinked (or replaced) between open and flock: again */
+  }
+  return bk_seterr(BK_EIO, "cannot lock %s: it keeps being replaced", path);
 }
 
 /* Reads data_dir/secret.key (32 bytes) or creates it durably (mode 0600). */
@@ -566,6 +956,7 @@ static int load_secret(struct bk_server *srv) {
 
 int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   memset(srv, 0, sizeof *srv);
+  srv->lock_fd = -1;
   int rc = parse_listen(cfg->listen ? cfg->listen : "127.0.0.1:8080", &srv->listen_host,
                         &srv->port);
   if (rc) return bk_seterr(BK_EINVAL, "bad listen address '%s' (want HOST:PORT)", cfg->listen);
@@ -579,11 +970,16 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
     size_t n = strlen(srv->public_url);
     while (n > 8 && srv->public_url[n - 1] == '/') srv->public_url[--n] = 0;
   }
-  srv->max_conns = cfg->max_conns ? cfg->max_conns : 256;
+  srv->max_conns = cfg->max_conns ? cfg->max_conns : BK_MAX_CONNS_DEFAULT;
   srv->conn_timeout = cfg->conn_timeout;
   srv->threads = cfg->threads;
   srv->body_timeout = cfg->body_timeout ? cfg->body_timeout : BK_BODY_TIMEOUT_DEFAULT;
   srv->dedup_scope = cfg->dedup_scope;
+  if (srv->body_timeout > 86400) srv->body_timeout = 86400; /* keeps body_overdue in range */
+  srv->header_timeout = cfg->header_timeout ? cfg->header_timeout : BK_HEADER_TIMEOUT_DEFAULT;
+  srv->min_body_rate = cfg->min_body_rate;
+  if (srv->min_body_rate > 1000000000u) srv->min_body_rate = 1000000000u;
+  srv->max_conns_per_ip = cfg->max_conns_per_ip;
   srv->quiet = cfg->quiet;
   if (cfg->rate_quota[0] || cfg->rate_quota[1] || cfg->rate_quota[2]) {
     rc = bk_ratelimit_new(cfg->rate_quota, cfg->rate_window, &srv->rl);
@@ -592,6 +988,8 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
 
   rc = bk_mkdir_p(srv->data_dir, 0700);
   if (rc) return bk_seterr(rc, "cannot create data dir %s: %s", srv->data_dir, bk_errmsg());
+  rc = lock_data_dir(srv);
+  if (rc) return rc;
   rc = load_secret(srv);
   if (rc) return rc;
   char path[4096];

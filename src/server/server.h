@@ -29,22 +29,36 @@ struct bk_blobstore; /* include/buckets/blobstore.h (store helper) */
 #define BK_DB_FILE "buckets.db"     /* SQLite metadata (WAL) */
 #define BK_BLOBS_DIR "blobs"        /* blob store root */
 #define BK_SECRET_FILE "secret.key" /* 32-byte server secret, 0600 */
+#define BK_PID_FILE "bucketd.pid"   /* "PID URL" of the serving process, flock'ed while it
+                                       runs (one `serve` per data dir), removed on exit */
 
 /* Total time from the request line to the end of the body (libmicrohttpd only
  * has the idle timeout, which a client sending a byte now and then never
  * hits). 30 min: a 256 MiB web upload still passes at 150 KB/s. */
 #define BK_BODY_TIMEOUT_DEFAULT 1800u
 
+/* Slow-client defaults (see docs/server.md, "Slow clients"). */
+#define BK_MAX_CONNS_DEFAULT 512u      /* total connections */
+#define BK_MAX_CONNS_PER_IP_DEFAULT 64u /* connections per client address */
+#define BK_HEADER_TIMEOUT_DEFAULT 30u  /* seconds to receive request line + headers */
+#define BK_MIN_BODY_RATE_DEFAULT 1024u /* bytes/s a request body must average */
+
 struct bk_server_config {
   const char *listen;     /* "HOST:PORT", default "127.0.0.1:8080"; port 0 = ephemeral */
   const char *data_dir;   /* default "./var" */
   const char *public_url; /* default "http://HOST:PORT" (no trailing '/') */
-  unsigned max_conns;     /* total connection limit (default 256) */
+  unsigned max_conns;     /* total connection limit (0 = BK_MAX_CONNS_DEFAULT) */
   unsigned conn_timeout;  /* idle seconds per connection (default 60) */
   unsigned threads;       /* 0 = one thread per connection (default); N = pool of N */
   unsigned body_timeout;  /* seconds a request may take until its body is complete
                              (0 = BK_BODY_TIMEOUT_DEFAULT) */
   int quiet;              /* 1 = no per-request log lines */
+  unsigned max_conns_per_ip; /* connections per client address (0 = no cap) */
+  unsigned header_timeout;   /* seconds from connection start (or the end of the
+                                previous response) until the request line and
+                                headers are complete (0 = BK_HEADER_TIMEOUT_DEFAULT) */
+  unsigned min_body_rate;    /* bytes/s a body must average after a grace of
+                                header_timeout seconds (0 = no minimum) */
   unsigned rate_quota[3]; /* requests per window for api, resolvers, pages
                              (0 = unlimited; all 0 = no rate limiting) */
   unsigned rate_window;   /* seconds (0 = 300) */
@@ -59,6 +73,7 @@ struct bk_server {
   char *public_url;       /* no trailing '/'; used for casUrl, Link headers, bucket urls */
   unsigned max_conns, conn_timeout, threads, body_timeout;
   int quiet;
+  unsigned max_conns_per_ip, header_timeout, min_body_rate;
 
   /* storage */
   struct bk_db *db;
@@ -78,17 +93,28 @@ struct bk_server {
   /* internal (server.c) */
   void *mhd;             /* struct MHD_Daemon * */
   int64_t started_at;    /* unix seconds */
+  void *watch;           /* slow-client watchdog (server.c), NULL when not started */
+  int lock_fd;           /* data_dir/BK_PID_FILE, flock'ed; valid when locked */
+  int locked;
 };
 
-/* Creates/opens the data dir, database, blob store and secret. On failure the
+/* Creates/opens the data dir, database, blob store and secret. Takes the data
+ * dir's serve lock first (BK_PID_FILE, flock): when another live process
+ * serves the same data dir, fails with BK_EEXIST and a message naming its pid
+ * and address (a stale file of a dead process is taken over). On failure the
  * context is left closed (safe to call bk_server_close). */
 int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg);
 /* Binds and starts serving (returns immediately; requests run on MHD threads).
- * srv->port holds the bound port afterwards. */
+ * srv->port holds the bound port afterwards. The listening socket has
+ * SO_REUSEADDR only (a port left in TIME_WAIT binds at once), never
+ * SO_REUSEPORT: a port another process listens on fails with BK_EEXIST
+ * ("HOST:PORT is already in use ..."). Also starts the slow-client watchdog
+ * (header deadline, minimum body rate). */
 int bk_server_start(struct bk_server *srv);
 /* Stops accepting and finishes in-flight requests. Idempotent. */
 void bk_server_stop(struct bk_server *srv);
-/* Releases everything (calls bk_server_stop first). Idempotent. */
+/* Releases everything (calls bk_server_stop first), removes BK_PID_FILE when
+ * this context holds the lock. Idempotent. */
 void bk_server_close(struct bk_server *srv);
 
 /* Current unix time in seconds / milliseconds (wall clock). */
