@@ -449,6 +449,7 @@ def run_crash(a):
             elif r < 0.7:
                 gc_delay = rng.randrange(a.kill_ms + 1) / 1000
             # ---- run them, kill -9 bucketd (and gc) at the chosen moment
+            present_before = {p for _, _, eff in ops for p, _ in eff if ledger.get(p, {None}) != {None}}
             for kind, argv, eff in ops:          # an interrupted op may leave old or new: allow both now
                 for path, h in eff:
                     ledger.setdefault(path, {None}).add(h)
@@ -504,7 +505,7 @@ def run_crash(a):
                     for path, h in eff:
                         ledger[path] = {h}
                         if h is None:
-                            stats["acked_deletes"] += 1
+                            stats["acked_deletes"] += path in present_before
                         else:
                             stats["acked_writes"] += 1
                 else:
@@ -684,12 +685,41 @@ def xorb_region(blob, off):
 
 
 def shard_region(blob, off):
-    # header 48 bytes, footer 200 bytes at the end (xet.md §4); sections in between
+    """Category of byte `off` in a shard (xet.md §4: header, file-info and xorb-info sections with their
+    48-byte bookends, optional 200-byte footer)."""
     if off < 48:
         return "shard header"
-    if off >= len(blob) - 200:
+    footer = int.from_bytes(blob[40:48], "little")
+    if footer and off >= len(blob) - footer:
         return "shard footer"
-    return "shard sections"
+    book = b"\xff" * 32 + b"\x00" * 16
+    pos = 48
+    while pos + 48 <= len(blob):                  # file-info section
+        if blob[pos:pos + 48] == book:
+            if off < pos + 48:
+                return "shard file bookend"
+            pos += 48
+            break
+        flags = int.from_bytes(blob[pos + 32:pos + 36], "little")
+        n = int.from_bytes(blob[pos + 36:pos + 40], "little")
+        parts = [("shard file header", 48), ("shard file terms", 48 * n)]
+        if flags & 0x80000000:
+            parts.append(("shard file verification", 48 * n))
+        if flags & 0x40000000:
+            parts.append(("shard file metadata", 48))
+        for name, ln in parts:
+            if off < pos + ln:
+                return name
+            pos += ln
+    while pos + 48 <= len(blob):                  # xorb-info section
+        if blob[pos:pos + 48] == book:
+            return "shard xorb bookend" if off < pos + 48 else "shard tail"
+        n = int.from_bytes(blob[pos + 36:pos + 40], "little")
+        for name, ln in (("shard xorb header", 48), ("shard xorb chunk entries", 48 * n)):
+            if off < pos + ln:
+                return name
+            pos += ln
+    return "shard tail"
 
 
 def bitrot_files(rng):
@@ -1025,7 +1055,7 @@ def main():
     c.add_argument("--build", default="build")
     c.add_argument("--cycles", type=int, default=200)
     c.add_argument("--seed", type=int)
-    c.add_argument("--kill-ms", type=int, default=400)
+    c.add_argument("--kill-ms", type=int, default=300)
     c.add_argument("--selftest", action="store_true")
     b = sub.add_parser("bitrot")
     b.add_argument("--build", default="build")
