@@ -1048,6 +1048,84 @@ def run_gckill(a):
     return tally.summary()
 
 
+# ------------------------------------------------------------ shard-race ----
+
+def run_shard_race(a):
+    """Regression: a `bucketd gc --grace 0s` that runs between a shard's blob put and its registration
+    (bucketd stopped there by a gdb breakpoint on bk_db_shard_register, gc run from the breakpoint) removes
+    the blob as an orphan; the registration must still leave the shard's blob in place (fsck clean).
+    The upload is a prefix of an already stored file ending on a chunk boundary: it needs no new xorb,
+    so gc has nothing else to remove and the upload is acknowledged."""
+    tally = Tally()
+    gdb = shutil.which("gdb")
+    if not gdb:
+        tally.check("gdb is installed (scripts/deps.sh)", False)
+        return tally.summary()
+    env = Env(a.build, "shardrace")
+    gproc = None
+    try:
+        env.server.stop()                          # restart it under gdb
+        tmp = env.tmp
+        flag = os.path.join(tmp, "gc-on")
+        with open(os.path.join(tmp, "gdb.cmds"), "w") as f:
+            f.write("set pagination off\nset confirm off\nhandle SIGPIPE nostop noprint pass\n"
+                    "break bk_db_shard_register\ncommands\nsilent\n"
+                    "shell [ ! -e %s ] || %s gc --grace 0s --data %s >> %s/gc.out 2>&1\n"
+                    "continue\nend\nrun\n" % (flag, env.server.bucketd, env.data, tmp))
+        log = os.path.join(tmp, "gdb.log")
+        with open(log, "w") as lf:
+            gproc = subprocess.Popen([gdb, "-q", "-batch", "-x", os.path.join(tmp, "gdb.cmds"), "--args",
+                                      env.server.bucketd, "serve", "--listen", "127.0.0.1:0", "--data", env.data,
+                                      "--quiet"], stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        port = None
+        deadline = time.time() + 60
+        while port is None and time.time() < deadline and gproc.poll() is None:
+            m = re.search(r"^bucketd: listening on http://127\.0\.0\.1:(\d+) ", open(log).read(), re.M)
+            port = int(m.group(1)) if m else None
+            time.sleep(0.05)
+        if port is None:
+            raise RuntimeError("bucketd under gdb did not start: " + open(log).read()[-500:])
+        env.server.port = port
+        rng = random.Random(a.seed)
+        rc, _, err = env.hf_run("buckets", "create", BUCKET)
+        full = os.path.join(tmp, "full.bin")
+        with open(full, "wb") as f:
+            f.write(rng.randbytes(300000))
+        rc, _, err = env.hf_run("buckets", "cp", full, "hf://buckets/%s/full.bin" % BUCKET)
+        tally.check("upload of the whole file", rc == 0, err.strip())
+        r = subprocess.run([os.path.join(env.bindir, "xetsum"), "--chunks", full], capture_output=True,
+                           text=True, check=True)
+        cut = int(r.stdout.splitlines()[2].split()[0])   # start of the third chunk
+        part = os.path.join(tmp, "prefix.bin")
+        with open(full, "rb") as f, open(part, "wb") as g:
+            g.write(f.read(cut))
+        open(flag, "w").close()
+        rc, _, err = env.hf_run("buckets", "cp", part, "hf://buckets/%s/prefix.bin" % BUCKET)
+        os.unlink(flag)
+        gc_out = open(os.path.join(tmp, "gc.out")).read() if os.path.exists(os.path.join(tmp, "gc.out")) else ""
+        tally.check("gc ran between the shard's put and its registration and removed it as an orphan",
+                    "1 orphan blobs" in gc_out, gc_out.strip())
+        tally.check("upload of the prefix (no new xorb) is acknowledged", rc == 0, err.strip())
+        frc, damage, warns, summ = fsck(env.server)
+        tally.check("fsck --read-data: the registered shard has its blob", frc == 0 and not damage,
+                    "; ".join(damage[:2]) or summ)
+        out = os.path.join(tmp, "dl.bin")
+        rc, _, err = env.hf_run("buckets", "cp", "hf://buckets/%s/prefix.bin" % BUCKET, out)
+        tally.check("the prefix downloads byte-for-byte", rc == 0 and same_bytes(out, part), err.strip())
+    except Exception as e:
+        tally.check("shard-race harness runs to the end", False, "%s: %s" % (type(e).__name__, e))
+    finally:
+        if gproc is not None and gproc.poll() is None:
+            gproc.send_signal(signal.SIGTERM)      # gdb kills its inferior (bucketd) on exit
+            try:
+                gproc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                gproc.kill()
+                gproc.wait()
+        env.cleanup()
+    return tally.summary()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -1068,7 +1146,12 @@ def main():
     g.add_argument("--attempts", type=int, default=3)
     g.add_argument("--nfiles", type=int, default=20)
     g.add_argument("--seed", type=int)
+    r = sub.add_parser("shard-race")
+    r.add_argument("--build", default="build")
+    r.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
+    if a.cmd == "shard-race":
+        return run_shard_race(a)
     if a.cmd == "gc-kill":
         if not 1 <= a.attempts <= 100 or not 1 <= a.nfiles <= 1000:
             ap.error("attempts 1..100, nfiles 1..1000")

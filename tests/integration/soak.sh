@@ -4,6 +4,8 @@
 # gc-kill regression. Each part starts its own bucketd on 127.0.0.1 with a temp data dir (bench/soak.py).
 #   gc-kill: `bucketd gc` killed -9 the moment it has blobs in the trash: fsck clean, a deduplicating
 #            re-upload downloads (failed before the fix in src/server/admin.c gc)
+#   shard-race: gc --grace 0s run (from a gdb breakpoint) between a shard's blob put and its registration:
+#            the registered shard keeps its blob (failed before the fix in src/server/cas_ingest.c)
 #   crash:   8 cycles of kill -9 during uploads/sync/rm/gc, ledger + byte-for-byte + fsck checks, and a
 #            self-test: a corrupted ledger (changed file, lost file), a differing local copy and a flipped
 #            xorb byte must each be reported — so the checker can fail
@@ -26,6 +28,7 @@ part() { # name, args...
   P=$((P + p)); F=$((F + f))
 }
 part gc-kill gc-kill --attempts 2 --nfiles 15 --seed "${SOAK_SEED:-11}"
+part shard-race shard-race --seed "${SOAK_SEED:-14}"
 part crash crash --cycles 8 --kill-ms 300 --seed "${SOAK_SEED:-12}" --selftest
 part bitrot bitrot --flips 10 --heal "${SOAK_TEST_HEAL:-report}" --seed "${SOAK_SEED:-13}" --selftest
 echo "$P passed, $F failed"
