@@ -722,6 +722,45 @@ def shard_region(blob, off):
     return "shard tail"
 
 
+def xorb_structure(blob):
+    """Offsets of the structural bytes of a xorb: record headers, and in LZ4 payloads the frame header,
+    block size fields and end mark (a handful of bytes among many kilobytes: uniform flips hardly hit them)."""
+    hdr, lz = [], []
+    pos = 0
+    while pos + 8 <= len(blob):
+        clen = int.from_bytes(blob[pos + 1:pos + 4], "little")
+        hdr.extend(range(pos, pos + 8))
+        if blob[pos + 4] in (1, 2):
+            base = pos + 8
+            p = blob[base:base + clen]
+            if len(p) >= 7 and p[:4] == b"\x04\x22\x4d\x18":
+                flg = p[4]
+                fh = 7 + (8 if flg & 0x08 else 0) + (4 if flg & 0x01 else 0)
+                lz.extend(range(base, base + fh))
+                q = fh
+                while q + 4 <= len(p):
+                    lz.extend(range(base + q, base + q + 4))
+                    size = int.from_bytes(p[q:q + 4], "little")
+                    if size == 0:
+                        break
+                    q += 4 + (size & 0x7fffffff) + (4 if flg & 0x10 else 0)
+        pos += 8 + clen
+    return hdr, lz
+
+
+def pick_offset(rng, kind, blob):
+    """Byte to flip: uniform, except that for xorbs 1/4 of the flips target a record header and 1/4 an
+    LZ4 frame's structural bytes (when the xorb has compressed records), so every category is measured."""
+    if kind == "xorb":
+        hdr, lz = xorb_structure(blob)
+        r = rng.random()
+        if r < 0.25 and hdr:
+            return rng.choice(hdr)
+        if r < 0.5 and lz:
+            return rng.choice(lz)
+    return rng.randrange(len(blob))
+
+
 def bitrot_files(rng):
     words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randrange(2, 9)))
              for _ in range(400)]
@@ -848,7 +887,7 @@ def run_bitrot(a):
             kind, h, bpath = rng.choice(blobs)
             with open(bpath, "rb") as f:
                 orig = f.read()
-            off = rng.randrange(len(orig))
+            off = pick_offset(rng, kind, orig)
             bit = rng.randrange(8)
             cat = (xorb_region(orig, off) if kind == "xorb" else shard_region(orig, off))
             cat = "%s / %s" % (kind, cat)
