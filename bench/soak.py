@@ -70,6 +70,9 @@ class Tally:
         return 0 if self.failed == 0 else 1
 
 
+SAN_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
+
+
 class Server:
     """One bucketd process on 127.0.0.1; restartable on the same data dir (and port, when free)."""
 
@@ -83,6 +86,9 @@ class Server:
     def admin(self, *args, check=True):
         r = subprocess.run([self.bucketd, *args, "--data", self.data], capture_output=True, text=True,
                            timeout=600)
+        if SAN_RE.search(r.stderr):                # sanitizer builds: keep the report for sanitizer_check
+            with open(self.logpath, "a") as f:
+                f.write(r.stderr)
         if check and r.returncode != 0:
             raise RuntimeError("bucketd %s failed: %s" % (" ".join(args), r.stderr.strip()))
         return r
@@ -226,8 +232,17 @@ class Env:
             return None, "listing is not JSON: %s" % e
         return {e["path"]: e["xet_hash"] for e in entries if e.get("type") == "file"}, ""
 
-    def cleanup(self):
+    def sanitizer_check(self, tally):
+        """Under ASan/UBSan: no report in the bucketd log (serve, and admin commands' stderr)."""
+        with open(self.server.logpath, errors="replace") as f:
+            log = f.read()
+        m = SAN_RE.search(log)
+        tally.check("no sanitizer reports from bucketd", m is None, log[m.start():m.start() + 1500] if m else "")
+
+    def cleanup(self, tally=None):
         self.server.stop()
+        if tally is not None:
+            self.sanitizer_check(tally)
         if os.environ.get("SOAK_KEEP") == "1":
             print("kept " + self.tmp, file=sys.stderr)
         else:
@@ -581,7 +596,7 @@ def run_crash(a):
     except Exception as e:                         # a crash of the harness is a failure, not a pass
         tally.check("soak-crash harness runs to the end", False, "%s: %s" % (type(e).__name__, e))
     finally:
-        env.cleanup()
+        env.cleanup(tally)
     return tally.summary()
 
 
@@ -995,7 +1010,7 @@ def run_bitrot(a):
     except Exception as e:
         tally.check("soak-bitrot harness runs to the end", False, "%s: %s" % (type(e).__name__, e))
     finally:
-        env.cleanup()
+        env.cleanup(tally)
     return tally.summary()
 
 
@@ -1083,7 +1098,7 @@ def run_gckill(a):
     except Exception as e:
         tally.check("gc-kill harness runs to the end", False, "%s: %s" % (type(e).__name__, e))
     finally:
-        env.cleanup()
+        env.cleanup(tally)
     return tally.summary()
 
 
@@ -1161,7 +1176,11 @@ def run_shard_race(a):
             except subprocess.TimeoutExpired:
                 gproc.kill()
                 gproc.wait()
-        env.cleanup()
+        glog = os.path.join(env.tmp, "gdb.log")
+        if os.path.exists(glog):                   # bucketd's stderr went to gdb's log
+            with open(glog, errors="replace") as f, open(env.server.logpath, "a") as g:
+                g.write(f.read())
+        env.cleanup(tally)
     return tally.summary()
 
 
