@@ -1065,16 +1065,27 @@ def run_gckill(a):
             rc, _, err = env.hf_run("buckets", "rm", "%s/g" % BUCKET, "-R", "-y")
             if rc != 0:
                 raise RuntimeError("rm: " + err)
-            gc = subprocess.Popen([env.server.bucketd, "gc", "--grace", "0s", "--data", env.data],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.time() + 30
             hit = False
-            while gc.poll() is None and time.time() < deadline:
-                if os.listdir(trash):
-                    gc.send_signal(signal.SIGKILL)
-                    hit = True
-                    break
-            gc.wait()
+            gdb = shutil.which("gdb")
+            if gdb:                                    # deterministic: SIGKILL right after the first blob is trashed
+                cmds = os.path.join(env.tmp, "gc.gdb")
+                with open(cmds, "w") as f:
+                    f.write("set pagination off\nset confirm off\nbreak bk_blob_trash\nrun\nfinish\n"
+                            "print \"soak: trashed one\"\nkill\nquit\n")
+                r = subprocess.run([gdb, "-q", "-batch", "-x", cmds, "--args", env.server.bucketd, "gc",
+                                    "--grace", "0s", "--data", env.data], capture_output=True, text=True,
+                                   timeout=120, stdin=subprocess.DEVNULL)
+                hit = "soak: trashed one" in r.stdout and bool(os.listdir(trash))
+            else:                                      # without gdb: poll the trash and kill as soon as it fills
+                gc = subprocess.Popen([env.server.bucketd, "gc", "--grace", "0s", "--data", env.data],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                deadline = time.time() + 30
+                while gc.poll() is None and time.time() < deadline:
+                    if os.listdir(trash):
+                        gc.send_signal(signal.SIGKILL)
+                        hit = True
+                        break
+                gc.wait()
             landed += hit
             frc, damage, warns, summ = fsck(env.server)
             damaged += bool(damage)
