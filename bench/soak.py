@@ -3,6 +3,8 @@
 
     python3 bench/soak.py crash  [--build DIR] [--cycles N] [--seed S] [--kill-ms MS] [--selftest]
     python3 bench/soak.py bitrot [--build DIR] [--flips N] [--seed S] [--heal require|report] [--selftest]
+    python3 bench/soak.py gc-kill [--build DIR] [--attempts N] [--nfiles N] [--seed S]     (regression)
+    python3 bench/soak.py shard-race [--build DIR] [--seed S]                              (regression, gdb)
 
 Normally run through bench/soak-crash.sh and bench/soak-bitrot.sh (which map env variables onto these
 flags). Both start their own bucketd on a free 127.0.0.1 port with a temporary data dir, drive it with the
