@@ -8,7 +8,7 @@ PKGS=(
   liblz4-dev libcjson-dev libsqlite3-dev sqlite3
   libmicrohttpd-dev libcurl4-openssl-dev
   python3 python3-venv python3-fsspec python3-pandas python3-pytest python3-requests
-  curl ca-certificates
+  curl ca-certificates gdb
   chromium tidy
 )
 missing=()

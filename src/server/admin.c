@@ -320,8 +320,18 @@ static void hlist_free(struct hlist *l) {
 struct gc_ctx {
   struct store *s;
   struct hlist trashed;  /* moved to the trash in the current transaction */
+  struct hlist removed;  /* xorb/shard rows deleted by the metadata pass: their blobs go next */
   uint64_t missing;      /* rows whose blob was already gone */
 };
+
+/* Metadata pass: only note the blob. Its rows are deleted first and committed; the blob stays in
+ * place until then, so a gc killed before that COMMIT leaves rows and blobs as they were (moving
+ * the blob to the trash inside the transaction left a row without its blob until the next gc —
+ * an upload deduplicating against that xorb meanwhile was acknowledged and then unreadable). */
+static int gc_note(void *ctx, bk_blob_kind kind, const bk_hash *h) {
+  struct gc_ctx *g = ctx;
+  return hlist_add(&g->removed, kind, h, 0);
+}
 
 static int gc_trash(void *ctx, bk_blob_kind kind, const bk_hash *h) {
   struct gc_ctx *g = ctx;
@@ -346,7 +356,6 @@ static void gc_purge(struct gc_ctx *g) {
   g->trashed.n = 0;
 }
 
-static void gc_committed(void *ctx) { gc_purge(ctx); }
 
 /* Trash left by an interrupted gc: restore what still has a row. */
 struct recover_ctx {
@@ -435,17 +444,25 @@ static int cmd_gc(struct args *a) {
     goto out;
   }
 
-  /* 2. unreferenced metadata and their blobs */
+  /* 2. unreferenced metadata, then their blobs: once the rows are committed away the blobs are
+   * orphans, removed like any orphan (re-checked inside a write transaction: one registered again
+   * meanwhile is kept). A rolled-back batch's blobs still have rows, so the re-check keeps them. */
   struct gc_ctx g = {.s = &s};
   bk_gc_stats st;
-  rc = bk_db_gc_ex(s.db, cutoff_ms, GC_BATCH, gc_trash, gc_committed, &g, &st);
-  if (rc) {
-    gc_undo(&g); /* the rolled-back transaction's blobs go back */
+  rc = bk_db_gc_ex(s.db, cutoff_ms, GC_BATCH, gc_note, NULL, &g, &st);
+  if (rc) ret = fail("gc", rc);
+  for (size_t off = 0; off < g.removed.n; off += GC_BATCH) {
+    size_t k = g.removed.n - off < GC_BATCH ? g.removed.n - off : GC_BATCH;
+    int r2 = bk_db_gc_orphans(s.db, g.removed.kinds + off, g.removed.h + off, k, gc_trash, &g, NULL);
+    if (r2) gc_undo(&g);
+    else gc_purge(&g);
+    if (r2 && !ret) ret = fail("gc (blobs)", r2);
+  }
+  hlist_free(&g.removed);
+  if (ret) {
     hlist_free(&g.trashed);
-    ret = fail("gc", rc);
     goto out;
   }
-  gc_purge(&g);
 
   /* 3. orphan blobs (no row) older than the grace period */
   char root[4096];

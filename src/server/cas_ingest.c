@@ -261,6 +261,12 @@ static int ingest_shard(struct bk_server *srv, struct bk_http_req *req,
       rc = bk_blob_put(srv->blobs, BK_BLOB_SHARD, &sh, req->body.p, req->body.len, NULL);
       if (rc != 0) break;
       rc = bk_db_shard_register(srv->db, &sh, req->body.len, s, c->bucket_id, &missing, existed);
+      /* a concurrent gc may have removed the blob as an orphan between the put and the
+       * registration (no row yet); the row now protects it from gc: put it again */
+      if (rc == 0 && (rc = bk_blob_exists(srv->blobs, BK_BLOB_SHARD, &sh)) == 0)
+        rc = bk_blob_put(srv->blobs, BK_BLOB_SHARD, &sh, req->body.p, req->body.len, NULL);
+      else if (rc == 1)
+        rc = 0;
       if (rc != BK_ENOTFOUND) break;
       /* a xorb vanished between verification and registration (gc race):
        * the retry re-checks; a second miss is reported */

@@ -368,6 +368,11 @@ int web_content_ingest(bk_db *db, bk_blobstore *bs, int64_t bucket_id, int dedup
   rc = bk_blob_put(bs, BK_BLOB_SHARD, &shh, shard_bytes.p, shard_bytes.len, NULL);
   if (rc >= 0)
     rc = bk_db_shard_register(db, &shh, shard_bytes.len, parsed, bucket_id, NULL, NULL);
+  /* as in cas_ingest.c: a gc between the put and the registration may have removed the blob */
+  if (rc >= 0 && (rc = bk_blob_exists(bs, BK_BLOB_SHARD, &shh)) == 0)
+    rc = bk_blob_put(bs, BK_BLOB_SHARD, &shh, shard_bytes.p, shard_bytes.len, NULL);
+  else if (rc == 1)
+    rc = 0;
   bk_shard_free(parsed);
 done_sx:
   for (size_t i = 0; i < k; i++) free(sx[i].chunks);
