@@ -43,13 +43,15 @@ REPLAY_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/replay_%,$(FUZZ
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRC))
 DEPS_STAMP := $(BUILD)/.deps-ok
+# Fault-injection shim (LD_PRELOAD) and its control tool, see tests/fault/faultinject.h.
+FAULT_BIN := $(BUILD)/tests/fault/libfaultinject.so $(BUILD)/tests/fault/faultctl
 
 # Python package hfbuckets (python/) installed into .venv (see docs/python.md).
 EXTRA_ALL += python
 
 .SECONDARY:
 .PHONY: all deps test test-only sanitize fuzz bench bench-core run python clean
-all: $(LIBA) $(LIBSO) $(BINS) $(UNIT_BIN) $(REPLAY_BIN) $(BENCH_BIN) $(INTEG_BIN) $(EXTRA_ALL)
+all: $(LIBA) $(LIBSO) $(BINS) $(UNIT_BIN) $(REPLAY_BIN) $(BENCH_BIN) $(INTEG_BIN) $(FAULT_BIN) $(EXTRA_ALL)
 
 deps: ; @scripts/deps.sh
 $(DEPS_STAMP): scripts/deps.sh
@@ -103,6 +105,15 @@ $(BUILD)/tests/fuzz/replay_%: $(call obj,tests/fuzz/fuzz_%.c) $(call obj,tests/f
 $(BUILD)/tests/integration/%: $(call obj,tests/integration/%.c) $(SRVA) $(CLIA) $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+# Built without sanitizers: preloaded into a (possibly sanitized) bucketd.
+FAULT_CFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE $(CFLAGS)
+$(BUILD)/tests/fault/libfaultinject.so: tests/fault/faultinject.c tests/fault/faultinject.h
+	@mkdir -p $(@D)
+	$(CC) $(FAULT_CFLAGS) -fPIC -shared -o $@ $< -ldl
+$(BUILD)/tests/fault/faultctl: tests/fault/faultctl.c tests/fault/faultinject.h
+	@mkdir -p $(@D)
+	$(CC) $(FAULT_CFLAGS) -o $@ $<
 
 $(BUILD)/bench/%: $(call obj,bench/%.c) $(SRVA) $(CLIA) $(LIBA)
 	@mkdir -p $(@D)

@@ -34,13 +34,17 @@ static int db_code(struct dbc *c, int src) {
   return c && c->h ? bk_errno_code(sqlite3_system_errno(c->h)) : BK_EIO;
 }
 
+/* SQLite says "disk I/O error" when growing -shm fails with ENOSPC: add why */
+static const char *full_note(struct dbc *c, int src) {
+  return (src & 0xff) == SQLITE_IOERR && db_code(c, src) == BK_ENOSPC ? " (no space left on device)"
+                                                                      : "";
+}
+
 int dbc_err(struct dbc *c, int src, const char *what) {
   const char *m = c && c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(src);
   if (src == SQLITE_BUSY || src == SQLITE_LOCKED)
     return bk_seterr(BK_EDB, "%s: database busy (%s)", what, m);
-  int code = db_code(c, src);
-  if (code == BK_ENOSPC) return bk_seterr(code, "%s: %s (disk is full)", what, m);
-  return bk_seterr(code, "%s: %s", what, m);
+  return bk_seterr(db_code(c, src), "%s: %s%s", what, m, full_note(c, src));
 }
 
 static const char *SCHEMA_V1 =
@@ -201,9 +205,8 @@ int dbc_exec(struct dbc *c, const char *sql) {
   char *msg = NULL;
   int rc = sqlite3_exec(c->h, sql, NULL, NULL, &msg);
   if (rc != SQLITE_OK) {
-    int code = db_code(c, rc);
-    int e = bk_seterr(code, "%s: %s%s", sql, msg ? msg : sqlite3_errstr(rc),
-                      code == BK_ENOSPC ? " (disk is full)" : "");
+    int e = bk_seterr(db_code(c, rc), "%s: %s%s", sql, msg ? msg : sqlite3_errstr(rc),
+                      full_note(c, rc));
     sqlite3_free(msg);
     return e;
   }
@@ -255,10 +258,8 @@ static int dbc_open(const char *path, struct dbc **out) {
                                SQLITE_OPEN_NOMUTEX,
                            NULL);
   if (rc != SQLITE_OK) {
-    int code = db_code(c, rc);
-    int e = bk_seterr(code, "open %s: %s%s", path,
-                      c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc),
-                      code == BK_ENOSPC ? " (disk is full)" : "");
+    int e = bk_seterr(db_code(c, rc), "open %s: %s%s", path,
+                      c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc), full_note(c, rc));
     dbc_close(c);
     return e;
   }

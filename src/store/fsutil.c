@@ -232,7 +232,9 @@ static int rename_noreplace(int odfd, const char *old, int ndfd, const char *new
 static int afile_commit_to(bk_afile *f, int final_dfd, const char *final_name, int noreplace) {
   int rc = 0;
   if (fsync(f->fd) != 0) rc = fail_errno("fsync", NULL);
-  if (rc == 0 && close(f->fd) != 0) rc = fail_errno("close", NULL);
+  /* closed also when fsync failed: an open descriptor would keep the removed
+   * temp file's blocks allocated (found by tests/integration/store_faults.sh) */
+  if (close(f->fd) != 0 && rc == 0) rc = fail_errno("close", NULL);
   f->fd = -1;
   if (rc == 0 && noreplace) rc = rename_noreplace(f->dfd, f->tmp, final_dfd, final_name);
   else if (rc == 0 && renameat(f->dfd, f->tmp, final_dfd, final_name) != 0)
