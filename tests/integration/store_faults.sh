@@ -9,9 +9,9 @@
 #   EIO, once (a transient error: hf retries a 500 and may succeed), and
 #   ENOSPC, sticky (the disk stays full from the Nth call on).
 # Each run must end clean: hf exits 0 (and the files read back) or non-zero
-# with an HTTP 5xx error message (never a hang or a crash); bucketd still
-# answers; whatever the bucket lists reads back intact (all 3 files or none:
-# one batch); no temp file and no descriptor of a removed file is left
+# with an HTTP 5xx error message (507 for ENOSPC; never a hang or a crash);
+# bucketd still answers; whatever the bucket lists reads back intact (all 3
+# files or none: one batch); no temp file and no descriptor of a removed file is left
 # behind; `bucketd fsck --read-data` finds no damage; after a failed run the
 # same upload succeeds once the fault is gone, without a restart; every
 # bucketd exits 0 on SIGTERM. One check per run; tallies are printed last.
@@ -128,6 +128,8 @@ one_run() { # ERRNO N [sticky]
   elif ! kill -0 "$FPID" 2>/dev/null; then why="bucketd died"
   elif [ "$rc" -ne 0 ] && ! grep -Eq '(HTTP |\()5[0-9][0-9]' "$BK_TMP/hf.err"; then
     why="hf failed without an HTTP 5xx message: $(head -c 300 "$BK_TMP/hf.err")"
+  elif [ "$rc" -ne 0 ] && [ "$err" = ENOSPC ] && ! grep -q '507' "$BK_TMP/hf.err"; then
+    why="a full disk was not answered 507: $(head -c 300 "$BK_TMP/hf.err")"
   fi
   if [ -z "$why" ]; then
     bk_req GET /api/whoami-v2 "$TOK"
