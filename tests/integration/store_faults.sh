@@ -54,14 +54,17 @@ export HF_TOKEN=$TOK
 # Every run gets its own copy of the template, control file and log, so a
 # server still shutting down (SIGTERM sent, not waited for: the exit statuses
 # are collected at the end) can neither touch nor be counted by the next run.
+# S is the scratch dir of the current sweep (sweeps run side by side).
+TPL=$BK_TMP/tpl
+S=$BK_TMP/count; mkdir -p "$S"
 nruns=0
 SERVERS=()
 start_run() {
   nruns=$((nruns + 1))
-  RUN=$BK_TMP/r$nruns CTL=$BK_TMP/r$nruns.ctl LOG=$BK_TMP/r$nruns.log
-  cp -a "$BK_TMP/tpl" "$RUN"
+  RUN=$S/r$nruns CTL=$S/r$nruns.ctl LOG=$S/r$nruns.log
+  cp -a "$TPL" "$RUN"
   "$FC" "$CTL" init
-  rm -rf "$BK_TMP/home"
+  rm -rf "$S/home"
   serve_run
 }
 serve_run() { # bucketd (under the shim, disarmed) on $RUN; appends to $LOG
@@ -71,24 +74,24 @@ serve_run() { # bucketd (under the shim, disarmed) on $RUN; appends to $LOG
   SERVERS+=("$FPID")
   local i port=""
   for i in $(seq 1 1000); do
-    port=$(tail -n +$((from + 1)) "$LOG" | sed -n 's|^bucketd: listening on http://127\.0\.0\.1:\([0-9]*\) .*|\1|p')
+    port=$(tail -n +$((from + 1)) "$LOG" 2>/dev/null | sed -n 's|^bucketd: listening on http://127\.0\.0\.1:\([0-9]*\) .*|\1|p')
     [ -n "$port" ] && break
     kill -0 "$FPID" 2>/dev/null || break
     sleep 0.01
   done
   [ -n "$port" ] || { cat "$LOG"; bk_fail "bucketd under the shim starts"; bk_summary; }
   export BK_DATA=$RUN BK_URL=http://127.0.0.1:$port HF_ENDPOINT=http://127.0.0.1:$port
-  export HF_HOME=$BK_TMP/home
+  export HF_HOME=$S/home
 }
 stop_run() { kill -TERM "$FPID" 2>/dev/null; }
 
-upload() { timeout 60 "$HF" buckets sync "$SRC" hf://buckets/alice/b/up >/dev/null 2>"$BK_TMP/hf.err"; }
+upload() { timeout 60 "$HF" buckets sync "$SRC" hf://buckets/alice/b/up >/dev/null 2>"$S/hf.err"; }
 # every file the bucket lists under up/ reads back identical; prints the count
 listed_ok() {
-  rm -rf "$BK_TMP/dl"; mkdir -p "$BK_TMP/dl"
-  timeout 60 "$HF" buckets sync hf://buckets/alice/b/up "$BK_TMP/dl" >/dev/null 2>"$BK_TMP/dl.err" || return 1
+  rm -rf "$S/dl"; mkdir -p "$S/dl"
+  timeout 60 "$HF" buckets sync hf://buckets/alice/b/up "$S/dl" >/dev/null 2>"$S/dl.err" || return 1
   local n=0 f
-  for f in "$BK_TMP/dl"/*; do
+  for f in "$S/dl"/*; do
     [ -e "$f" ] || continue
     cmp -s "$f" "$SRC/${f##*/}" || return 1
     n=$((n + 1))
@@ -112,7 +115,6 @@ bk_expect "counting run reads back" 3 "$(listed_ok)"
 stop_run
 [ "${K:-0}" -gt 200 ] && K=200   # bound the sweep
 
-declare -A TALLY
 one_run() { # ERRNO N [sticky]
   local err=$1 n=$2 sticky=${3:-} why="" rc show cls at nl
   start_run
@@ -126,17 +128,17 @@ one_run() { # ERRNO N [sticky]
   at=${at/$RUN\//}
   if [ "$rc" -eq 124 ]; then why="hf hung (timeout)"
   elif ! kill -0 "$FPID" 2>/dev/null; then why="bucketd died"
-  elif [ "$rc" -ne 0 ] && ! grep -Eq '(HTTP |\()5[0-9][0-9]' "$BK_TMP/hf.err"; then
-    why="hf failed without an HTTP 5xx message: $(head -c 300 "$BK_TMP/hf.err")"
-  elif [ "$rc" -ne 0 ] && [ "$err" = ENOSPC ] && ! grep -q '507' "$BK_TMP/hf.err"; then
-    why="a full disk was not answered 507: $(head -c 300 "$BK_TMP/hf.err")"
+  elif [ "$rc" -ne 0 ] && ! grep -Eq '(HTTP |\()5[0-9][0-9]' "$S/hf.err"; then
+    why="hf failed without an HTTP 5xx message: $(head -c 300 "$S/hf.err")"
+  elif [ "$rc" -ne 0 ] && [ "$err" = ENOSPC ] && ! grep -q '507' "$S/hf.err"; then
+    why="a full disk was not answered 507: $(head -c 300 "$S/hf.err")"
   fi
   if [ -z "$why" ]; then
     bk_req GET /api/whoami-v2 "$TOK"
     [ "$BK_STATUS" = 200 ] || why="bucketd does not answer after the fault ($BK_STATUS)"
   fi
   if [ -z "$why" ]; then
-    nl=$(listed_ok) || why="a listed file does not read back: $(head -c 300 "$BK_TMP/dl.err")"
+    nl=$(listed_ok) || why="a listed file does not read back: $(head -c 300 "$S/dl.err")"
     [ -z "$why" ] && [ "$rc" -eq 0 ] && [ "$nl" != 3 ] && why="hf succeeded but $nl files are listed"
     [ -z "$why" ] && [ "$nl" != 0 ] && [ "$nl" != 3 ] && why="half a batch is visible ($nl files)"
   fi
@@ -147,17 +149,16 @@ one_run() { # ERRNO N [sticky]
     [ -n "$tmps" ] && why="temp files left: $tmps"
     [ "$deleted" != 0 ] && why="bucketd holds $deleted descriptor(s) of removed files: $(ls -l "/proc/$FPID/fd" | grep '(deleted)' | head -2)"
   fi
-  if [ -z "$why" ] && ! bk_admin fsck --read-data >"$BK_TMP/fsck" 2>&1; then
-    why="fsck: $(grep DAMAGE "$BK_TMP/fsck" | head -3)"
+  if [ -z "$why" ] && ! bk_admin fsck --read-data >"$S/fsck" 2>&1; then
+    why="fsck: $(grep DAMAGE "$S/fsck" | head -3)"
   fi
   if [ -z "$why" ] && [ "$rc" -ne 0 ]; then # the fault is gone: same upload, same process
-    upload || why="upload after the fault failed: $(head -c 300 "$BK_TMP/hf.err")"
+    upload || why="upload after the fault failed: $(head -c 300 "$S/hf.err")"
     [ -z "$why" ] && [ "$(listed_ok)" != 3 ] && why="files do not read back after the re-upload"
   fi
   stop_run
-  local out; out=$([ "$rc" -eq 0 ] && echo succeeded || echo failed-cleanly)
-  TALLY[$err $out]=$((${TALLY[$err $out]:-0} + 1))
-  TALLY[$err fault-in-$cls]=$((${TALLY[$err fault-in-$cls]:-0} + 1))
+  echo "tally $err $([ "$rc" -eq 0 ] && echo succeeded || echo failed-cleanly)"
+  echo "tally $err fault-in-$cls"
   if [ -z "$why" ]; then
     bk_ok "$err #$n${sticky:+ ($sticky)}: hf rc=$rc, fault in $cls: ${at:-nothing failed}"
   else
@@ -203,22 +204,52 @@ shutdown_run() { # ERRNO N
     local nl; nl=$(listed_ok) || why="a listed file does not read back after the restart"
     [ -z "$why" ] && [ "$nl" != 3 ] && why="$nl of 3 committed files listed after the restart"
   fi
-  if [ -z "$why" ] && ! bk_admin fsck --read-data >"$BK_TMP/fsck" 2>&1; then
-    why="fsck: $(grep DAMAGE "$BK_TMP/fsck" | head -3)"
+  if [ -z "$why" ] && ! bk_admin fsck --read-data >"$S/fsck" 2>&1; then
+    why="fsck: $(grep DAMAGE "$S/fsck" | head -3)"
   fi
   stop_run
-  TALLY[shutdown-$err runs]=$((${TALLY[shutdown-$err runs]:-0} + 1))
+  echo "tally shutdown-$err runs"
   if [ -z "$why" ]; then bk_ok "shutdown $err #$n: fault in ${at:-nothing}"
   else bk_fail "shutdown $err #$n: ($show)" "$why"; tail -n 5 "$LOG"; fi
 }
 
+# The sweeps run side by side (EIO | ENOSPC, then shutdown), each in a
+# subshell with its own scratch dir; their check lines are replayed here.
+sweep() { # NAME FUNCTION ARGS...
+  local name=$1; shift
+  ( S=$BK_TMP/$name; mkdir -p "$S"; BK_TMP=$S; nruns=0; SERVERS=(); BK_PASS=0; BK_FAILN=0
+    "$@"
+    bad=0
+    for p in "${SERVERS[@]}"; do wait "$p" || bad=$((bad + 1)); done
+    bk_expect "$name: every bucketd under the shim exited 0 on SIGTERM (${#SERVERS[@]})" 0 "$bad"
+    echo "runs $nruns"
+  ) >"$BK_TMP/$name.out" 2>&1 &
+}
+sweep_upload() { local n; for n in $(seq 1 "$K"); do one_run "$1" "$n" ${2:-}; done; }
+sweep_shutdown() { local n; for n in $(seq 1 "$KS"); do shutdown_run EIO "$n"; done; }
+sweep_full() { sweep_upload ENOSPC sticky; sweep_shutdown; }
+
 T0=$(date +%s)
-for n in $(seq 1 "$K"); do one_run EIO "$n"; done
-for n in $(seq 1 "$K"); do one_run ENOSPC "$n" sticky; done
-for n in $(seq 1 "$KS"); do shutdown_run EIO "$n"; done
+sweep eio sweep_upload EIO; P1=$!
+sweep enospc sweep_full; P2=$!
+wait "$P1" "$P2"
 bad=0
 for p in "${SERVERS[@]}"; do wait "$p" || bad=$((bad + 1)); done
-bk_expect "every bucketd under the shim exited 0 on SIGTERM (${#SERVERS[@]})" 0 "$bad"
-echo "swept N = 1..$K of the upload for EIO (once) and ENOSPC (sticky), N = 1..$KS of the shutdown for EIO: $((nruns - 2)) runs in $(($(date +%s) - T0)) s"
+bk_expect "counting runs: every bucketd exited 0 on SIGTERM (${#SERVERS[@]})" 0 "$bad"
+declare -A TALLY
+total=0
+for name in eio enospc; do
+  while IFS= read -r line; do
+    case $line in
+      "ok   "*) BK_PASS=$((BK_PASS + 1)); echo "$line" ;;
+      "FAIL "*) BK_FAILN=$((BK_FAILN + 1)); echo "$line" ;;
+      "tally "*) k=${line#tally }; TALLY[$k]=$((${TALLY[$k]:-0} + 1)) ;;
+      "runs "*) total=$((total + ${line#runs })) ;;
+      *) echo "  $line" ;;
+    esac
+  done <"$BK_TMP/$name.out"
+done
+bk_check "both sweeps ran ($total runs)" test "$total" -eq $((2 * K + KS))
+echo "swept N = 1..$K of the upload for EIO (once) and ENOSPC (sticky), N = 1..$KS of the shutdown for EIO: $total runs in $(($(date +%s) - T0)) s"
 for k in "${!TALLY[@]}"; do echo "  $k: ${TALLY[$k]}"; done | sort
 bk_summary
