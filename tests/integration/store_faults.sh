@@ -14,7 +14,8 @@
 # files or none: one batch); no temp file and no descriptor of a removed file is left
 # behind; `bucketd fsck --read-data` finds no damage; after a failed run the
 # same upload succeeds once the fault is gone, without a restart; every
-# bucketd exits 0 on SIGTERM. One check per run; tallies are printed last.
+# bucketd exits 0 on SIGTERM; and no fault is swallowed (the request that hit
+# it is answered 5xx). One check per run; tallies are printed last.
 
 # data dirs on tmpfs when there is one (/dev/shm): the shim works at the libc
 # level, so the filesystem below changes nothing but the fsync latency
@@ -132,6 +133,13 @@ one_run() { # ERRNO N [sticky]
     why="hf failed without an HTTP 5xx message: $(head -c 300 "$S/hf.err")"
   elif [ "$rc" -ne 0 ] && [ "$err" = ENOSPC ] && ! grep -q '507' "$S/hf.err"; then
     why="a full disk was not answered 507: $(head -c 300 "$S/hf.err")"
+  fi
+  # a failed call is never swallowed: the request that hit it is answered 5xx
+  # (hf may then retry and succeed). Exception: SQLite ignores the result of
+  # its one fsync of the data directory (unixSync, UNIXFILE_DIRSYNC).
+  if [ -z "$why" ] && [ "$cls" != none ] && [ "$at" != "fsync $RUN" ] &&
+     ! grep -Eq ' (5[0-9][0-9]) [0-9]+B ' "$LOG"; then
+    why="the fault ($at) was swallowed: no request was answered 5xx"
   fi
   if [ -z "$why" ]; then
     bk_req GET /api/whoami-v2 "$TOK"
