@@ -46,6 +46,8 @@ REPLAY_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/replay_%,$(FUZZ
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRC))
 DEPS_STAMP := $(BUILD)/.deps-ok
+# Fault-injection shim (LD_PRELOAD) and its control tool, see tests/fault/faultinject.h.
+FAULT_BIN := $(BUILD)/tests/fault/libfaultinject.so $(BUILD)/tests/fault/faultctl
 
 # Python package hfbuckets (python/) installed into .venv (see docs/python.md).
 EXTRA_ALL += python
@@ -57,7 +59,7 @@ all: $(DEPS_STAMP)
 
 # The real build; entered through `all` (or test/run/sanitize) so that B3DIR is
 # computed after scripts/deps.sh installed librust-blake3-dev.
-build-all: $(LIBA) $(LIBSO) $(BINS) $(UNIT_BIN) $(REPLAY_BIN) $(BENCH_BIN) $(INTEG_BIN) $(EXTRA_ALL)
+build-all: $(LIBA) $(LIBSO) $(BINS) $(UNIT_BIN) $(REPLAY_BIN) $(BENCH_BIN) $(INTEG_BIN) $(FAULT_BIN) $(EXTRA_ALL)
 build-unit: $(UNIT_BIN)
 ifneq ($(filter build-all build-unit,$(MAKECMDGOALS)),)
 ifeq ($(B3DIR),)
@@ -117,6 +119,15 @@ $(BUILD)/tests/fuzz/replay_%: $(call obj,tests/fuzz/fuzz_%.c) $(call obj,tests/f
 $(BUILD)/tests/integration/%: $(call obj,tests/integration/%.c) $(SRVA) $(CLIA) $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+# Built without sanitizers: preloaded into a (possibly sanitized) bucketd.
+FAULT_CFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE $(CFLAGS)
+$(BUILD)/tests/fault/libfaultinject.so: tests/fault/faultinject.c tests/fault/faultinject.h
+	@mkdir -p $(@D)
+	$(CC) $(FAULT_CFLAGS) -fPIC -shared -o $@ $< -ldl
+$(BUILD)/tests/fault/faultctl: tests/fault/faultctl.c tests/fault/faultinject.h
+	@mkdir -p $(@D)
+	$(CC) $(FAULT_CFLAGS) -o $@ $<
 
 $(BUILD)/bench/%: $(call obj,bench/%.c) $(SRVA) $(CLIA) $(LIBA)
 	@mkdir -p $(@D)

@@ -31,6 +31,7 @@ enum bk_error {
   BK_EAUTH = -16,     /* authentication required or refused */
   BK_ESTALE = -17,    /* precondition no longer holds (stale plan, changed file) */
   BK_EDB = -18,       /* metadata database error */
+  BK_ENOSPC = -19,    /* storage full: ENOSPC/EDQUOT, SQLITE_FULL (disk or quota) */
   BK_EPARTIAL = -20,  /* some items failed (each reported), the others were done */
 };
 

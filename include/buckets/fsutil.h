@@ -21,9 +21,14 @@
 
 #include "buckets/buf.h"
 
+/* BK_ENOSPC for errno ENOSPC or EDQUOT (the disk or the quota is full), else
+ * BK_EIO: the code every failed write, fsync, rename, link, mkdir or create
+ * of the store reports, so a full disk reaches callers as one named error. */
+int bk_errno_code(int e);
+
 /* Creates directory `path` and its missing parents (mode, e.g. 0755). Every
  * directory it creates is made durable (its parent is fsync'ed). Existing
- * directories are fine. Errors: BK_EINVAL (empty path), BK_EIO. */
+ * directories are fine. Errors: BK_EINVAL (empty path), BK_EIO, BK_ENOSPC. */
 int bk_mkdir_p(const char *path, mode_t mode);
 
 /* fsync a directory (so that a rename/creation inside it is durable). */
@@ -33,7 +38,8 @@ int bk_fsync_dir(const char *path);
  * "dir/.tmp.<name>.<random>", write, fsync, rename, fsync(dir). The file gets
  * mode 0644 (use bk_write_file_durable_mode for another one). `name` must be
  * a single path component (no '/'). On failure the temp file is removed and
- * the old content (if any) is unchanged. Errors: BK_EINVAL, BK_EIO. */
+ * the old content (if any) is unchanged. Errors: BK_EINVAL, BK_EIO, BK_ENOSPC
+ * (disk or quota full). */
 int bk_write_file_durable(const char *dir, const char *name, const void *data,
                           size_t len);
 int bk_write_file_durable_mode(const char *dir, const char *name,

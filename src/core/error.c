@@ -27,6 +27,7 @@ const char *bk_strerror(int code) {
   case BK_EAUTH: return "authentication failed";
   case BK_ESTALE: return "stale";
   case BK_EDB: return "database error";
+  case BK_ENOSPC: return "disk is full";
   case BK_EPARTIAL: return "some items failed";
   default: return "unknown error";
   }

@@ -67,6 +67,10 @@ int cas_reply_store_error(struct bk_http_req *req, int rc, const char *what) {
   switch (rc) {
   case BK_ENOMEM:
     return bk_http_error(req, 503, "ServiceUnavailable", "%s: out of memory", what), 1;
+  case BK_ENOSPC:
+    return bk_http_error(req, 507, "InsufficientStorage",
+                         "%s: the server's disk is full, nothing was stored; retry when space "
+                         "has been freed", what), 1;
   case BK_EDB:
   case BK_EIO:
     return bk_http_error(req, 500, "InternalError", "%s: storage error", what), 1;

@@ -110,6 +110,10 @@ static int fail(shard_err *e, int status, const char *code, const char *fmt, ...
 }
 
 static int fail_store(shard_err *e, int rc, const char *what) {
+  if (rc == BK_ENOSPC)
+    return fail(e, 507, "InsufficientStorage",
+                "%s: the server's disk is full, nothing was stored; retry when space has been "
+                "freed", what);
   if (rc == BK_EDB || rc == BK_EIO || rc == BK_ENOMEM)
     return fail(e, rc == BK_ENOMEM ? 503 : 500, "InternalError", "%s: storage error", what);
   return fail(e, 400, "InvalidShard", "%s: %s", what, bk_errmsg());

@@ -104,8 +104,8 @@ int cas_xorb_start(struct bk_server *srv, struct bk_http_req *req, const char *s
   u->present = req->content_length >= 0 &&
                bk_blob_stat(srv->blobs, BK_BLOB_XORB, &want, &have) == 0 &&
                have == (uint64_t)req->content_length;
-  if (!u->present && bk_blob_writer_open(srv->blobs, BK_BLOB_XORB, &u->w) != 0)
-    return cas_reply_store_error(req, BK_EIO, "storing xorb");
+  int rc = u->present ? 0 : bk_blob_writer_open(srv->blobs, BK_BLOB_XORB, &u->w);
+  if (rc) return cas_reply_store_error(req, rc == BK_ENOSPC ? rc : BK_EIO, "storing xorb");
   req->body_sink = xorb_sink;
   return 0;
 }
@@ -117,7 +117,8 @@ int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *se
     return bk_http_error(req, 500, "InternalError", "xorb upload was not streamed"), 1;
   if (req->body_received == 0)
     return bk_http_error(req, 400, "InvalidXorb", "empty xorb body"), 1;
-  if (u->store_rc) return cas_reply_store_error(req, BK_EIO, "storing xorb");
+  if (u->store_rc)
+    return cas_reply_store_error(req, u->store_rc == BK_ENOSPC ? BK_ENOSPC : BK_EIO, "storing xorb");
   bk_xorb *x = NULL;
   int rc = u->verify_rc ? u->verify_rc : bk_xorb_stream_finish(u->verify, &u->want, &x);
   if (rc != 0) {

@@ -32,6 +32,10 @@ int hub_store_error(struct bk_http_req *req, int rc) {
     fprintf(stderr, "bucketd: %s %s: store error %s: %s\n", req->method, req->raw_path,
             bk_strerror(rc), bk_errmsg());
   switch (rc) {
+  case BK_ENOSPC:
+    return bk_http_error(req, 507, NULL,
+                         "the server's disk is full, nothing was changed; retry when space has "
+                         "been freed"), 1;
   case BK_EDB:
     bk_http_add_header(req, "Retry-After", "1");
     return bk_http_error(req, 503, NULL, "metadata database busy, retry"), 1;

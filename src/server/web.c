@@ -1099,7 +1099,7 @@ static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
   }
   const char *prefix = web_form_get(&f, "prefix");
   if (prefix && *prefix && !bk_path_valid(prefix, strlen(prefix))) prefix = NULL;
-  long done = 0;
+  long done = 0, full = 0;
   char err[300] = "";
   for (size_t i = 0; i < f.n; i++) {
     struct web_field *fd = &f.f[i];
@@ -1118,13 +1118,16 @@ static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
     struct web_ingest_stats st;
     rc = web_content_ingest(c->srv->db, c->srv->blobs, b->id, c->srv->dedup_scope, fd->data, fd->len, &fh, &st);
     if (rc < 0) {
-      snprintf(err, sizeof err, "Storing %.200s failed.", fn);
+      full = rc == BK_ENOSPC;
+      snprintf(err, sizeof err, "Storing %.200s failed%s", fn,
+               full ? ": the server's disk is full." : ".");
       break;
     }
     bk_batch_op op = {.type = BK_OP_ADD, .path = path, .xet_hash = fh,
                       .mtime_ms = bk_now_ms(), .size = (int64_t)fd->len};
     rc = bk_db_batch(c->srv->db, b->id, &op, 1, BK_BATCH_REQUIRE_GRANT, NULL);
     if (rc < 0 || op.result < 0) {
+      full = rc == BK_ENOSPC;
       snprintf(err, sizeof err, "Adding %.200s failed: %s", fn, op.error ? op.error : bk_errmsg());
       break;
     }
@@ -1136,7 +1139,7 @@ static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
   web_form_free(&f);
   if (err[0]) {
     free(u);
-    return message_page(c, 400, "Upload failed", err, "/", "Home");
+    return message_page(c, full ? 507 : 400, "Upload failed", err, "/", "Home");
   }
   return redirect_free(c, u);
 }

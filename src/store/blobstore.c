@@ -422,7 +422,7 @@ int bk_blob_trash(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h) {
   if (rc) return rc;
   if (rename(from, to) != 0) {
     if (errno == ENOENT) return bk_seterr(BK_ENOTFOUND, "%s not found", KIND_NAME[kind]);
-    return bk_seterr(BK_EIO, "rename %s: %s", from, strerror(errno));
+    return bk_seterr(bk_errno_code(errno), "rename %s: %s", from, strerror(errno));
   }
   return 0;
 }
@@ -448,7 +448,7 @@ int bk_blob_untrash(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h) {
       return 0;
     }
     if (errno == ENOENT) return bk_seterr(BK_ENOTFOUND, "not in the trash");
-    return bk_seterr(BK_EIO, "rename %s: %s", from, strerror(errno));
+    return bk_seterr(bk_errno_code(errno), "rename %s: %s", from, strerror(errno));
   }
   return bk_fsync_dir(dir);
 }

@@ -6,11 +6,15 @@
 #include <time.h>
 
 #include "buckets/error.h"
+#include "buckets/fsutil.h"
 #include "store/db_internal.h"
 
 #define SCHEMA_VERSION 4
 #define POOL_MAX 8
 #define BUSY_TIMEOUT_MS 10000
+/* the WAL is cut back to this after a checkpoint restarts it, and to 0 bytes
+ * on close (it stays as a file: SQLITE_FCNTL_PERSIST_WAL) */
+#define WAL_SIZE_LIMIT "16777216"
 
 int bk_db_schema_version(void) { return SCHEMA_VERSION; }
 
@@ -20,11 +24,27 @@ int64_t db_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The BK_E* code of an SQLite result: a full disk (SQLITE_FULL, or an I/O
+ * error whose errno is ENOSPC/EDQUOT, e.g. growing the -shm file) is
+ * BK_ENOSPC, any other I/O error BK_EIO, the rest BK_EDB. */
+static int db_code(struct dbc *c, int src) {
+  int primary = src & 0xff;
+  if (primary == SQLITE_FULL) return BK_ENOSPC;
+  if (primary != SQLITE_IOERR) return BK_EDB;
+  return c && c->h ? bk_errno_code(sqlite3_system_errno(c->h)) : BK_EIO;
+}
+
+/* SQLite says "disk I/O error" when growing -shm fails with ENOSPC: add why */
+static const char *full_note(struct dbc *c, int src) {
+  return (src & 0xff) == SQLITE_IOERR && db_code(c, src) == BK_ENOSPC ? " (no space left on device)"
+                                                                      : "";
+}
+
 int dbc_err(struct dbc *c, int src, const char *what) {
   const char *m = c && c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(src);
   if (src == SQLITE_BUSY || src == SQLITE_LOCKED)
     return bk_seterr(BK_EDB, "%s: database busy (%s)", what, m);
-  return bk_seterr(BK_EDB, "%s: %s", what, m);
+  return bk_seterr(db_code(c, src), "%s: %s%s", what, m, full_note(c, src));
 }
 
 static const char *SCHEMA_V1 =
@@ -185,7 +205,8 @@ int dbc_exec(struct dbc *c, const char *sql) {
   char *msg = NULL;
   int rc = sqlite3_exec(c->h, sql, NULL, NULL, &msg);
   if (rc != SQLITE_OK) {
-    int e = bk_seterr(BK_EDB, "%s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+    int e = bk_seterr(db_code(c, rc), "%s: %s%s", sql, msg ? msg : sqlite3_errstr(rc),
+                      full_note(c, rc));
     sqlite3_free(msg);
     return e;
   }
@@ -237,14 +258,21 @@ static int dbc_open(const char *path, struct dbc **out) {
                                SQLITE_OPEN_NOMUTEX,
                            NULL);
   if (rc != SQLITE_OK) {
-    int e = bk_seterr(BK_EDB, "open %s: %s", path,
-                      c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc));
+    int e = bk_seterr(db_code(c, rc), "open %s: %s%s", path,
+                      c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc), full_note(c, rc));
     dbc_close(c);
     return e;
   }
   sqlite3_extended_result_codes(c->h, 0);
   sqlite3_busy_timeout(c->h, BUSY_TIMEOUT_MS);
+  /* Keep buckets.db-wal and -shm when the last connection closes (the WAL is
+   * truncated to 0 bytes then, see journal_size_limit): the next start finds
+   * the 32 KiB wal-index file already allocated, so bucketd can start and
+   * serve reads on a full disk (creating -shm needs free blocks). */
+  int persist = 1;
+  sqlite3_file_control(c->h, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
   rc = dbc_exec(c, "PRAGMA journal_mode=WAL");
+  if (rc == 0) rc = dbc_exec(c, "PRAGMA journal_size_limit=" WAL_SIZE_LIMIT);
   if (rc == 0) rc = dbc_exec(c, "PRAGMA synchronous=FULL");
   if (rc == 0) rc = dbc_exec(c, "PRAGMA foreign_keys=ON");
   if (rc == 0) rc = dbc_exec(c, "PRAGMA temp_store=MEMORY");

@@ -27,13 +27,24 @@ int bk_random_bytes(void *buf, size_t n) {
   return 0;
 }
 
+int bk_errno_code(int e) { return e == ENOSPC || e == EDQUOT ? BK_ENOSPC : BK_EIO; }
+
+/* bk_seterr for the failed call `what` [on name] with the code of errno
+ * (BK_ENOSPC for a full disk or quota, else BK_EIO). Call right after the
+ * failing call, before anything can change errno. */
+static int fail_errno(const char *what, const char *name) {
+  int e = errno;
+  if (name) return bk_seterr(bk_errno_code(e), "%s %s: %s", what, name, strerror(e));
+  return bk_seterr(bk_errno_code(e), "%s: %s", what, strerror(e));
+}
+
 int bk_write_full(int fd, const void *buf, size_t len) {
   const uint8_t *p = buf;
   while (len > 0) {
     ssize_t w = write(fd, p, len);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return bk_seterr(BK_EIO, "write: %s", strerror(errno));
+      return fail_errno("write", NULL);
     }
     p += w;
     len -= (size_t)w;
@@ -60,8 +71,7 @@ int bk_pread_full(int fd, void *buf, size_t len, uint64_t off) {
 }
 
 static int fsync_fd_dir(int dfd) {
-  if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS)
-    return bk_seterr(BK_EIO, "fsync(dir): %s", strerror(errno));
+  if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS) return fail_errno("fsync(dir)", NULL);
   return 0;
 }
 
@@ -95,7 +105,7 @@ int bk_mkdir_p(const char *path, mode_t mode) {
   }
   if (mkdir(buf, mode) != 0) {
     if (errno == EEXIST && stat(buf, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
-    return bk_seterr(BK_EIO, "mkdir %s: %s", buf, strerror(errno));
+    return fail_errno("mkdir", buf);
   }
   /* make the new entry durable: fsync the parent */
   if (slash == buf) return bk_fsync_dir("/");
@@ -125,12 +135,12 @@ int bk_write_file_durable_at(int dirfd, const char *name, const void *data,
   char tmp[256];
   tmp_name(tmp, sizeof tmp, name);
   int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return bk_seterr(BK_EIO, "create %s: %s", tmp, strerror(errno));
+  if (fd < 0) return fail_errno("create", tmp);
   int rc = bk_write_full(fd, data, len);
-  if (rc == 0 && fsync(fd) != 0) rc = bk_seterr(BK_EIO, "fsync %s: %s", name, strerror(errno));
-  if (close(fd) != 0 && rc == 0) rc = bk_seterr(BK_EIO, "close %s: %s", name, strerror(errno));
+  if (rc == 0 && fsync(fd) != 0) rc = fail_errno("fsync", name);
+  if (close(fd) != 0 && rc == 0) rc = fail_errno("close", name);
   if (rc == 0 && renameat(dirfd, tmp, dirfd, name) != 0)
-    rc = bk_seterr(BK_EIO, "rename to %s: %s", name, strerror(errno));
+    rc = fail_errno("rename to", name);
   if (rc) {
     unlinkat(dirfd, tmp, 0);
     return rc;
@@ -177,10 +187,10 @@ int bk_afile_open(const char *dir, const char *name, mode_t mode, bk_afile **out
   tmp_name(f->tmp, sizeof f->tmp, name);
   f->fd = openat(f->dfd, f->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (f->fd < 0) {
-    int e = errno;
+    int rc = fail_errno("create temp in", dir);
     close(f->dfd);
     free(f);
-    return bk_seterr(BK_EIO, "create temp in %s: %s", dir, strerror(e));
+    return rc;
   }
   *out = f;
   return 0;
@@ -210,10 +220,10 @@ static int rename_noreplace(int odfd, const char *old, int ndfd, const char *new
   if (renameat2(odfd, old, ndfd, new_name, RENAME_NOREPLACE) == 0) return 0;
   if (errno == EEXIST) return bk_seterr(BK_EEXIST, "%s exists", new_name);
   if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-    return bk_seterr(BK_EIO, "rename to %s: %s", new_name, strerror(errno));
+    return fail_errno("rename to", new_name);
   if (linkat(odfd, old, ndfd, new_name, 0) != 0) {
     if (errno == EEXIST) return bk_seterr(BK_EEXIST, "%s exists", new_name);
-    return bk_seterr(BK_EIO, "link to %s: %s", new_name, strerror(errno));
+    return fail_errno("link to", new_name);
   }
   unlinkat(odfd, old, 0);
   return 0;
@@ -221,12 +231,14 @@ static int rename_noreplace(int odfd, const char *old, int ndfd, const char *new
 
 static int afile_commit_to(bk_afile *f, int final_dfd, const char *final_name, int noreplace) {
   int rc = 0;
-  if (fsync(f->fd) != 0) rc = bk_seterr(BK_EIO, "fsync: %s", strerror(errno));
-  if (rc == 0 && close(f->fd) != 0) rc = bk_seterr(BK_EIO, "close: %s", strerror(errno));
+  if (fsync(f->fd) != 0) rc = fail_errno("fsync", NULL);
+  /* closed also when fsync failed: an open descriptor would keep the removed
+   * temp file's blocks allocated (found by tests/integration/store_faults.sh) */
+  if (close(f->fd) != 0 && rc == 0) rc = fail_errno("close", NULL);
   f->fd = -1;
   if (rc == 0 && noreplace) rc = rename_noreplace(f->dfd, f->tmp, final_dfd, final_name);
   else if (rc == 0 && renameat(f->dfd, f->tmp, final_dfd, final_name) != 0)
-    rc = bk_seterr(BK_EIO, "rename to %s: %s", final_name, strerror(errno));
+    rc = fail_errno("rename to", final_name);
   if (rc == 0) rc = fsync_fd_dir(final_dfd);
   if (rc) {
     bk_afile_abort(f);

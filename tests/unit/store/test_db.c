@@ -269,7 +269,7 @@ static void test_tokens(void) {
     snprintf(q, sizeof q, "%s%s", p, sfx[k]);
     bk_buf b;
     bk_buf_init(&b, 64 << 20);
-    if (bk_read_file(q, 64 << 20, &b) == 0) {
+    if (bk_read_file(q, 64 << 20, &b) == 0 && b.len > 0) { /* the -wal stays, empty, after close */
       CHECK(memmem(b.p, b.len, t2, BK_TOKEN_LEN) == NULL);
       CHECK(memmem(b.p, b.len, t2 + 3, 20) == NULL);
     }
