@@ -73,6 +73,27 @@ int bk_blob_writer_fd(const bk_blob_writer *w);
  * kept, *existed = 1; may be NULL). Releases w, also on failure. */
 int bk_blob_writer_commit(bk_blob_writer *w, const bk_hash *h, int *existed);
 void bk_blob_writer_abort(bk_blob_writer *w); /* NULL ok; releases w */
+/* Like commit, but when a blob of that name is stored already nothing is
+ * committed, *existed = 1 and w is NOT released (the caller may still
+ * bk_blob_writer_commit_replace or abort it). Otherwise w is released:
+ * *existed = 0 (committed) or 2 (a concurrent put won the race; its blob is
+ * kept and these bytes are dropped). */
+int bk_blob_writer_try_commit(bk_blob_writer *w, const bk_hash *h, int *existed);
+/* fsync + rename OVER an existing blob of that name (atomic: readers see the
+ * old or the new file, open fds keep the old one) + fsync dir. Only for
+ * replacing a blob known to be damaged by bytes known to verify; callers
+ * serialise it with the metadata (bk_db_xorb_register_ex holds the database
+ * write lock). Releases w, also on failure. */
+int bk_blob_writer_commit_replace(bk_blob_writer *w, const bk_hash *h);
+/* Durably writes data as blob (kind, h), replacing a stored one (same rule
+ * as bk_blob_writer_commit_replace). */
+int bk_blob_replace(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, const void *data,
+                    size_t len);
+/* Change token of the stored blob: a non-zero value that changes whenever
+ * the file is written, replaced or resized (filesystem backend: inode,
+ * ctime, mtime, size). Lets a verification be reused while the token is the
+ * same. BK_ENOTFOUND, BK_EIO. */
+int bk_blob_stamp(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, int64_t *stamp);
 
 /* Size of a blob. BK_ENOTFOUND, BK_EIO. */
 int bk_blob_stat(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,

@@ -17,12 +17,14 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: bucketd [serve] [--listen HOST:PORT] [--data DIR] [--public-url URL]\n"
           "               [--threads N] [--max-conns N] [--timeout SECONDS]\n"
-          "               [--body-timeout SECONDS] [--rate-limit SPEC] [--quiet]\n"
+          "               [--body-timeout SECONDS] [--rate-limit SPEC] [--reverify-after SECONDS]\n"
+          "               [--quiet]\n"
           "       bucketd user add NAME [--data DIR]\n"
           "       bucketd token add USER --role read|write [--data DIR]\n"
           "       bucketd token list USER | token revoke ID [--data DIR]\n"
           "       bucketd org add ORG --owner USER | org member ORG USER --role read|write|admin\n"
           "       bucketd gc [--grace DURATION] | fsck [--read-data]   [--data DIR]\n"
+          "       bucketd scrub [--max-bytes N[K|M|G]] [--max-blobs N]  [--data DIR]\n"
           "\n"
           "serve options (defaults):\n"
           "  --listen HOST:PORT   address to bind (127.0.0.1:8080; port 0 = any free port)\n"
@@ -36,6 +38,11 @@ static void usage(FILE *f) {
           "                       total time until a request body is complete (1800)\n"
           "  --rate-limit SPEC    Hub-style limits per user (or client IP) and window:\n"
           "                       api=N,resolvers=N,pages=N[,window=SECONDS] (off; window 300)\n"
+          "  --reverify-after SECONDS\n"
+          "                       a stored xorb verified less than this long ago, whose file\n"
+          "                       is unchanged since, is handed out without reading it again\n"
+          "                       (dedup answers, shard references, served ranges); 0 = read\n"
+          "                       and verify it every time (86400)\n"
           "  --quiet              no per-request log lines\n"
           "Environment: BUCKETD_DATA, BUCKETD_LISTEN, BUCKETD_PUBLIC_URL set the defaults.\n");
 }
@@ -86,6 +93,9 @@ static int serve(int argc, char **argv) {
         fprintf(stderr, "bucketd: %s\n", bk_errmsg());
         return 2;
       }
+    } else if (!strcmp(a, "--reverify-after")) {
+      if (parse_uint(v, 365u * 86400u, &cfg.reverify_after_s)) goto bad;
+      cfg.reverify_set = 1;
     } else if (!strcmp(a, "--body-timeout")) {
       if (parse_uint(v, 86400, &cfg.body_timeout) || !cfg.body_timeout) goto bad;
     } else {

@@ -48,7 +48,13 @@ struct bk_server_config {
   unsigned rate_quota[3]; /* requests per window for api, resolvers, pages
                              (0 = unlimited; all 0 = no rate limiting) */
   unsigned rate_window;   /* seconds (0 = 300) */
+  int reverify_set;       /* 1 = reverify_after_s given (else BK_REVERIFY_DEFAULT_S) */
+  unsigned reverify_after_s; /* trust a xorb verified this recently whose blob is unchanged
+                                (bk_db_xorb_check); 0 = verify every time */
 };
+
+/* Default for --reverify-after: one day (see docs/store.md "Damaged blobs"). */
+#define BK_REVERIFY_DEFAULT_S 86400u
 
 struct bk_server {
   /* configuration (strings owned by the server, normalised) */
@@ -58,6 +64,7 @@ struct bk_server {
   char *public_url;       /* no trailing '/'; used for casUrl, Link headers, bucket urls */
   unsigned max_conns, conn_timeout, threads, body_timeout;
   int quiet;
+  int64_t reverify_ms;    /* max age of a trusted verification (bk_db_xorb_check) */
 
   /* storage */
   struct bk_db *db;

@@ -8,7 +8,7 @@
 #include "buckets/error.h"
 #include "store/db_internal.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define POOL_MAX 8
 #define BUSY_TIMEOUT_MS 10000
 
@@ -296,6 +296,51 @@ static const char *SCHEMA_V3 =
     "ALTER TABLE dedup_v3 RENAME TO dedup;"
     "CREATE INDEX dedup_xorb ON dedup(xorb_id);";
 
+/* v4: damaged blobs are a known state (issue 11). xorbs.damaged = 1 once a
+ * stored xorb was found not to verify (serving it, fsck --read-data, scrub,
+ * a dedup or shard-reference check): it is no longer offered by dedup nor
+ * accepted as a reference, and a POST of bytes that verify replaces it.
+ * verified_ms / blob_stamp record the last full verification and the blob's
+ * change token (bk_blob_stamp) at that time, so a just-verified xorb is not
+ * read again while its file is unchanged. shards.damaged likewise. scrub
+ * keeps its resume point per blob kind in scrub_state. */
+static const struct {
+  const char *table, *column, *decl;
+} V4_COLUMNS[] = {
+    {"xorbs", "damaged", "damaged INTEGER NOT NULL DEFAULT 0"},
+    {"xorbs", "verified_ms", "verified_ms INTEGER NOT NULL DEFAULT 0"},
+    {"xorbs", "blob_stamp", "blob_stamp INTEGER NOT NULL DEFAULT 0"},
+    {"shards", "damaged", "damaged INTEGER NOT NULL DEFAULT 0"},
+};
+static const char *SCHEMA_V4 =
+    "CREATE INDEX IF NOT EXISTS xorbs_damaged ON xorbs(damaged) WHERE damaged != 0;"
+    "CREATE TABLE IF NOT EXISTS scrub_state("
+    " kind INTEGER PRIMARY KEY,"
+    " last_id INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL);";
+
+/* Adds the v4 columns that are not there yet (a file whose user_version was
+ * lowered by hand may have some), then the index and table. */
+static int upgrade_v4(struct dbc *c) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < sizeof V4_COLUMNS / sizeof V4_COLUMNS[0]; i++) {
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info('%s') WHERE name = '%s'",
+             V4_COLUMNS[i].table, V4_COLUMNS[i].column);
+    sqlite3_stmt *st = NULL;
+    int r = sqlite3_prepare_v2(c->h, sql, -1, &st, NULL);
+    int have = 0;
+    if (r == SQLITE_OK && (r = sqlite3_step(st)) == SQLITE_ROW) have = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (r != SQLITE_ROW) rc = dbc_err(c, r, "schema v4");
+    if (rc || have) continue;
+    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s", V4_COLUMNS[i].table,
+             V4_COLUMNS[i].decl);
+    rc = dbc_exec(c, sql);
+  }
+  return rc ? rc : dbc_exec(c, SCHEMA_V4);
+}
+
 static int ensure_schema(struct dbc *c) {
   int rc = dbc_begin(c);
   if (rc) return rc;
@@ -318,6 +363,11 @@ static int ensure_schema(struct dbc *c) {
     rc = dbc_exec(c, SCHEMA_V3);
     if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=3");
     v = 3;
+  }
+  if (rc == 0 && v == 3) { /* upgrade: damaged state, verification record */
+    rc = upgrade_v4(c);
+    if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=4");
+    v = 4;
   }
   if (rc) {
     dbc_rollback(c);

@@ -1700,7 +1700,7 @@ static void test_dedup_holders(void) {
   CHECK_EQ_INT(sql_int(p, count_c), 1);
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   if (!db) return;
-  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), 3);
+  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), 4);
   CHECK_EQ_INT(sql_int(p, count_c), 2);
 
   /* the first holder answers while it lives */
@@ -1752,7 +1752,7 @@ static void test_reopen(void) {
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   CHECK_EQ_INT(bk_db_ns_get(db, "persist", &x), 0);
   bk_db_close(db);
-  CHECK_EQ_INT(bk_db_schema_version(), 3);
+  CHECK_EQ_INT(bk_db_schema_version(), 4);
   CHECK_EQ_INT(bk_db_open("/nonexistent/dir/x.db", &db), BK_EDB);
 }
 
