@@ -249,6 +249,27 @@ static int verify_xorb_info(bk_db *db, xcache *xc, const bk_shard_xorb *sx, shar
   return 0;
 }
 
+/* A file of the shard that is registered already keeps its stored
+ * reconstruction unless that uses a damaged xorb (then the shard's terms
+ * replace it, bk_db_shard_register). Check the xorbs of the stored one first
+ * so that damage nobody has read yet is found (and marked) here: a re-upload
+ * of the original file then repairs it even when its chunks now live in
+ * other xorbs. Errors only leave the marks as they are. */
+static void check_stored_files(struct bk_server *srv, const bk_shard *s) {
+  for (uint32_t i = 0; i < s->nfiles; i++) {
+    bk_file_term *t = NULL;
+    size_t nt = 0;
+    if (s->files[i].nterms == 0 || bk_db_cas_file_terms(srv->db, &s->files[i].file_hash, &t, &nt))
+      continue;
+    for (size_t k = 0; k < nt; k++) {
+      if (k > 0 && bk_hash_eq(&t[k].xorb, &t[k - 1].xorb)) continue;
+      (void)bk_db_xorb_check(srv->db, srv->blobs, &t[k].xorb, srv->reverify_ms);
+    }
+    free(t);
+  }
+  bk_clearerr();
+}
+
 static int verify_shard(struct bk_server *srv, const bk_shard *s, shard_err *e) {
   bk_db *db = srv->db;
   xcache xc = {.bs = srv->blobs, .max_age_ms = srv->reverify_ms};
@@ -258,6 +279,7 @@ static int verify_shard(struct bk_server *srv, const bk_shard *s, shard_err *e) 
   for (uint32_t i = 0; i < s->nfiles && ret == 0; i++)
     ret = verify_file(db, &xc, &s->files[i], i, e);
   xcache_free(&xc);
+  if (ret == 0) check_stored_files(srv, s);
   return ret;
 }
 

@@ -624,6 +624,11 @@ static const char SQL_FILE_TOUCH[] = "UPDATE files SET touched_ms = ?2 WHERE id 
 static const char SQL_TERM_INSERT[] =
     "INSERT INTO file_terms(file_id, seq, xorb_id, chunk_start, chunk_end, unpacked_bytes) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+static const char SQL_FILE_USES_DAMAGED[] =
+    "SELECT 1 FROM file_terms t JOIN xorbs x ON x.id = t.xorb_id "
+    "WHERE t.file_id = ?1 AND x.damaged != 0 LIMIT 1";
+static const char SQL_FILE_TERMS_DEL[] = "DELETE FROM file_terms WHERE file_id = ?1";
+static const char SQL_FILE_NTERMS[] = "UPDATE files SET nterms = ?2 WHERE id = ?1";
 static const char SQL_GRANT_INSERT[] =
     "INSERT OR IGNORE INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2)";
 
@@ -826,8 +831,28 @@ static int register_file(struct dbc *c, struct xcache *xc, const bk_shard_file *
   }
   int64_t fid;
   int rc = file_row_c(c, &f->file_hash, &fid, NULL);
+  int write_terms = 0;
   if (rc == 0) {
     rc = exec_id2(c, SQL_FILE_TOUCH, fid, now, "touch file");
+    /* the stored reconstruction uses a damaged xorb: this shard's terms
+     * (checked against intact xorbs) replace it, so every bucket file with
+     * this content reads again (the file hash fixes the bytes, not where
+     * they are stored) */
+    sqlite3_stmt *st = rc == 0 ? dbc_stmt(c, SQL_FILE_USES_DAMAGED) : NULL;
+    if (rc == 0 && !st) return BK_EDB;
+    if (rc == 0) {
+      sqlite3_bind_int64(st, 1, fid);
+      int r = sqlite3_step(st);
+      sqlite3_reset(st);
+      if (r == SQLITE_ROW) write_terms = 1;
+      else if (r != SQLITE_DONE) rc = dbc_err(c, r, "file terms");
+    }
+    if (rc == 0 && write_terms) {
+      if (!(st = dbc_stmt(c, SQL_FILE_TERMS_DEL))) return BK_EDB;
+      sqlite3_bind_int64(st, 1, fid);
+      rc = dbc_step_done(c, st, "replace terms");
+      if (rc == 0) rc = exec_id2(c, SQL_FILE_NTERMS, fid, f->nterms, "replace terms");
+    }
   } else if (rc == BK_ENOTFOUND) {
     sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_INSERT);
     if (!st) return BK_EDB;
@@ -838,6 +863,10 @@ static int register_file(struct dbc *c, struct xcache *xc, const bk_shard_file *
     sqlite3_bind_int64(st, 5, now);
     if ((rc = dbc_step_done(c, st, "insert file"))) return rc;
     fid = sqlite3_last_insert_rowid(c->h);
+    write_terms = 1;
+  }
+  if (rc == 0 && write_terms) {
+    sqlite3_stmt *st;
     for (uint32_t i = 0; i < f->nterms; i++) {
       const bk_shard_term *t = &f->terms[i];
       int64_t xid;
