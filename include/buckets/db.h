@@ -284,7 +284,9 @@ int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
  * (bk_blob_stamp) is unchanged is trusted without reading the blob (one
  * stat); otherwise the whole blob is parsed (every chunk decoded and hashed,
  * the xorb hash, the chunk table compared with the row) and the outcome
- * recorded. max_age_ms < 0: always read (fsck --read-data, scrub), also a
+ * recorded. max_age_ms == INT64_MAX: read only a blob that changed since its
+ * last verification (a never-verified row is trusted). max_age_ms < 0:
+ * always read (fsck --read-data, scrub), also a
  * xorb marked damaged, whose mark is cleared if it verifies now (restored by
  * an operator). A missing blob counts as damaged. */
 int bk_db_xorb_check(bk_db *db, bk_blobstore *bs, const bk_hash *xorb, int64_t max_age_ms);

@@ -58,6 +58,16 @@ int web_content_read_prefix(bk_db *db, bk_blobstore *bs, const bk_hash *file,
                                      &olen)) < 0)
         goto done;
       off += used;
+      /* never show bytes that do not verify: a damaged xorb is marked
+       * (docs/store.md "Damaged blobs") and the preview fails */
+      bk_hash h;
+      bk_chunk_hash(dst, olen, &h);
+      if (olen != ch[i].unpacked_len || !bk_hash_eq(&h, &ch[i].hash)) {
+        /* re-checked as a whole against the current row, then marked */
+        rc = bk_db_xorb_check(db, bs, &tm->xorb, -1);
+        if (rc == 0) rc = bk_seterr(BK_ESTALE, "xorb changed while read; try again");
+        goto done;
+      }
       size_t take = olen < max - got ? olen : max - got;
       if ((rc = bk_buf_append(out, dst, take)) < 0) goto done;
       got += take;
