@@ -17,9 +17,13 @@
  * that name exists, a put writes nothing and reports *existed = 1 (two valid
  * serializations of one xorb hash can differ in compression; the database
  * row describes the one on disk — bk_db_xorb_register checks it and removes
- * a damaged one, answering BK_ENOTFOUND "put it again"). The store does NOT
- * verify that the content matches the hash: callers (server-cas) verify
- * before putting; fsck --read-data re-verifies.
+ * a damaged one, answering BK_ENOTFOUND "put it again"). The one exception:
+ * a blob known to be damaged is replaced by bytes known to verify
+ * (bk_blob_writer_commit_replace, bk_blob_replace; done under the database
+ * write lock by bk_db_xorb_register_ex, see docs/store.md "Damaged blobs").
+ * The store does NOT verify that the content matches the hash: callers
+ * (server-cas) verify before putting; bk_db_xorb_check, fsck --read-data and
+ * scrub re-verify.
  *
  * Ownership: bk_blobstore_open returns a store owned by the caller
  * (bk_blobstore_close). A bk_blob_writer is owned by the caller until
