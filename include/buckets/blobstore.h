@@ -17,9 +17,13 @@
  * that name exists, a put writes nothing and reports *existed = 1 (two valid
  * serializations of one xorb hash can differ in compression; the database
  * row describes the one on disk — bk_db_xorb_register checks it and removes
- * a damaged one, answering BK_ENOTFOUND "put it again"). The store does NOT
- * verify that the content matches the hash: callers (server-cas) verify
- * before putting; fsck --read-data re-verifies.
+ * a damaged one, answering BK_ENOTFOUND "put it again"). The one exception:
+ * a blob known to be damaged is replaced by bytes known to verify
+ * (bk_blob_writer_commit_replace, bk_blob_replace; done under the database
+ * write lock by bk_db_xorb_register_ex, see docs/store.md "Damaged blobs").
+ * The store does NOT verify that the content matches the hash: callers
+ * (server-cas) verify before putting; bk_db_xorb_check, fsck --read-data and
+ * scrub re-verify.
  *
  * Ownership: bk_blobstore_open returns a store owned by the caller
  * (bk_blobstore_close). A bk_blob_writer is owned by the caller until
@@ -73,6 +77,27 @@ int bk_blob_writer_fd(const bk_blob_writer *w);
  * kept, *existed = 1; may be NULL). Releases w, also on failure. */
 int bk_blob_writer_commit(bk_blob_writer *w, const bk_hash *h, int *existed);
 void bk_blob_writer_abort(bk_blob_writer *w); /* NULL ok; releases w */
+/* Like commit, but when a blob of that name is stored already nothing is
+ * committed, *existed = 1 and w is NOT released (the caller may still
+ * bk_blob_writer_commit_replace or abort it). Otherwise w is released:
+ * *existed = 0 (committed) or 2 (a concurrent put won the race; its blob is
+ * kept and these bytes are dropped). */
+int bk_blob_writer_try_commit(bk_blob_writer *w, const bk_hash *h, int *existed);
+/* fsync + rename OVER an existing blob of that name (atomic: readers see the
+ * old or the new file, open fds keep the old one) + fsync dir. Only for
+ * replacing a blob known to be damaged by bytes known to verify; callers
+ * serialise it with the metadata (bk_db_xorb_register_ex holds the database
+ * write lock). Releases w, also on failure. */
+int bk_blob_writer_commit_replace(bk_blob_writer *w, const bk_hash *h);
+/* Durably writes data as blob (kind, h), replacing a stored one (same rule
+ * as bk_blob_writer_commit_replace). */
+int bk_blob_replace(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, const void *data,
+                    size_t len);
+/* Change token of the stored blob: a non-zero value that changes whenever
+ * the file is written, replaced or resized (filesystem backend: inode,
+ * ctime, mtime, size). Lets a verification be reused while the token is the
+ * same. BK_ENOTFOUND, BK_EIO. */
+int bk_blob_stamp(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, int64_t *stamp);
 
 /* Size of a blob. BK_ENOTFOUND, BK_EIO. */
 int bk_blob_stat(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,

@@ -232,6 +232,10 @@ typedef struct bk_xorb_info {
   uint32_t nchunks;
   int64_t created_ms;
   int64_t touched_ms;       /* last (re-)registration or dedup hit; gc age */
+  int damaged;              /* 1: the stored blob was found not to verify (schema v4) */
+  int64_t verified_ms;      /* last full verification of the stored blob, 0 = never */
+  int64_t blob_stamp;       /* bk_blob_stamp of the blob at that verification */
+  int64_t row_id;           /* internal id (order of registration; scrub cursor) */
 } bk_xorb_info;
 
 /* Registers a verified xorb and its chunk table (chunks[0..n), in order, as
@@ -252,6 +256,60 @@ typedef struct bk_xorb_info {
 int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
                         uint64_t bytes_on_disk, const bk_xorb_chunk *chunks,
                         size_t n, int *existed);
+
+/* Same, with flags and an optional writer (issue 11, damaged blobs):
+ *  - BK_XORB_REG_VERIFIED: the blob stored under that name is byte-identical
+ *    to bytes the caller just verified: the row is recorded as verified now
+ *    (damaged = 0, verified_ms, blob_stamp).
+ *  - w (needs bs): verified bytes of this xorb that the caller could not
+ *    commit because a blob of that name is stored (bk_blob_writer_try_commit
+ *    gave *existed = 1) and differs from them. Under the write lock the
+ *    stored blob is kept if it verifies (another valid serialization; its
+ *    layout is adopted) or REPLACED by w if the row is marked damaged or the
+ *    blob no longer verifies (the row's record layout is rewritten to w's
+ *    table, the row recorded as verified). w is always released.
+ * *existed = 1 only if the row existed and its blob was not replaced (a
+ * repairing upload reports was_inserted = true). */
+#define BK_XORB_REG_VERIFIED 1u
+struct bk_blob_writer;
+int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
+                           uint64_t bytes_on_disk, const bk_xorb_chunk *chunks, size_t n,
+                           unsigned flags, struct bk_blob_writer *w, int *existed);
+
+/* Makes sure a registered xorb's stored blob verifies before it is handed
+ * out (dedup answer, shard reference, served range). 0: good; BK_EHASH: the
+ * xorb is damaged (marked now, or earlier; message names it); BK_ENOTFOUND:
+ * no row; other errors (BK_EIO, BK_EDB) leave the state unchanged.
+ * A row verified at most max_age_ms ago whose blob change token
+ * (bk_blob_stamp) is unchanged is trusted without reading the blob (one
+ * stat); otherwise the whole blob is parsed (every chunk decoded and hashed,
+ * the xorb hash, the chunk table compared with the row) and the outcome
+ * recorded. max_age_ms == INT64_MAX: read only a blob that changed since its
+ * last verification (a never-verified row is trusted). max_age_ms < 0:
+ * always read (fsck --read-data, scrub), also a
+ * xorb marked damaged, whose mark is cleared if it verifies now (restored by
+ * an operator). A missing blob counts as damaged. */
+int bk_db_xorb_check(bk_db *db, bk_blobstore *bs, const bk_hash *xorb, int64_t max_age_ms);
+/* Sets (1) or clears (0: also forgets the last verification) the damaged
+ * mark. BK_ENOTFOUND. */
+int bk_db_xorb_set_damaged(bk_db *db, const bk_hash *xorb, int damaged);
+
+/* Bucket files whose content references a damaged xorb, ordered by
+ * namespace, bucket, path (one call per (file, damaged xorb)). Strings are
+ * valid during the call. */
+typedef struct bk_damaged_ref {
+  char ns[BK_NAME_MAX + 1];
+  char bucket[BK_NAME_MAX + 1];
+  const char *path;
+  bk_hash xorb;
+} bk_damaged_ref;
+typedef int (*bk_damaged_ref_cb)(void *ctx, const bk_damaged_ref *r);
+int bk_db_damaged_refs(bk_db *db, bk_damaged_ref_cb cb, void *ctx);
+
+/* scrub resume point per blob kind: the internal id of the last row
+ * checked (0 = start). */
+int bk_db_scrub_cursor(bk_db *db, bk_blob_kind kind, int64_t *last_id);
+int bk_db_scrub_set_cursor(bk_db *db, bk_blob_kind kind, int64_t last_id);
 /* BK_ENOTFOUND. */
 int bk_db_xorb_get(bk_db *db, const bk_hash *xorb, bk_xorb_info *out);
 /* 1 / 0 / negative error. */
@@ -268,6 +326,9 @@ int bk_db_xorb_range(bk_db *db, const bk_hash *xorb, uint32_t start,
                      uint64_t *unpacked);
 typedef int (*bk_xorb_cb)(void *ctx, const bk_xorb_info *x);
 int bk_db_xorb_list(bk_db *db, bk_xorb_cb cb, void *ctx);
+/* Rows with internal id > after_id in id order, at most limit (scrub). */
+int bk_db_xorb_list_after(bk_db *db, int64_t after_id, size_t limit, bk_xorb_cb cb, void *ctx);
+
 
 /* ---- CAS: file reconstructions ---- */
 
@@ -305,7 +366,7 @@ struct bk_shard; /* buckets/shard.h */
  * uploaded bytes, size bytes) is already durable. In one transaction:
  * every xorb referenced by a file term or listed in the xorb section must be
  * registered (else BK_ENOTFOUND and *missing, may be NULL, = the first missing
- * xorb); each term's range must lie inside its xorb (BK_EINVAL) and its
+ * xorb) and not marked damaged (else BK_EHASH, *missing = that xorb); each term's range must lie inside its xorb (BK_EINVAL) and its
  * unpacked_bytes must equal the sum of those chunk lengths (BK_ESIZE);
  * new files get rows (existing ones are touched); the first chunk of each
  * file and chunks flagged BK_SHARD_CHUNK_GLOBAL_DEDUP enter the dedup index;
@@ -321,9 +382,19 @@ typedef struct bk_shard_info {
   uint64_t size;
   int64_t created_ms;
   int64_t touched_ms;
+  int damaged;       /* 1: the stored blob does not hash to its name (v4) */
+  int64_t row_id;    /* internal id (scrub cursor) */
 } bk_shard_info;
 typedef int (*bk_shard_cb)(void *ctx, const bk_shard_info *s);
 int bk_db_shard_list(bk_db *db, bk_shard_cb cb, void *ctx);
+int bk_db_shard_list_after(bk_db *db, int64_t after_id, size_t limit, bk_shard_cb cb,
+                           void *ctx);
+/* Sets or clears the damaged mark of a shard row. BK_ENOTFOUND. */
+int bk_db_shard_set_damaged(bk_db *db, const bk_hash *shard_hash, int damaged);
+/* Reads the stored shard blob and checks it hashes to its name; records the
+ * outcome (damaged mark). 0 good, BK_EHASH damaged (also a missing or
+ * unreadable blob), other errors. */
+int bk_db_shard_check(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash);
 
 /* Grants a bucket the right to addFile a file hash (also done by
  * bk_db_shard_register). */
@@ -347,7 +418,8 @@ enum bk_dedup_scope {
  * the chunk's index in it. Point lookups only: the dedup index by chunk hash,
  * then per candidate xorb one xorb_refs probe (bucket) or one probe per
  * bucket of the namespace (namespace). Touches the xorb (so a concurrent gc
- * keeps it). BK_ENOTFOUND (normal; also for a chunk only held outside the
+ * keeps it). Xorbs marked damaged are never answered (the next holder is).
+ * BK_ENOTFOUND (normal; also for a chunk only held outside the
  * scope), BK_EINVAL (unknown scope). */
 int bk_db_dedup_lookup(bk_db *db, const bk_hash *chunk, int scope, int64_t bucket_id,
                        bk_hash *xorb, uint32_t *idx);

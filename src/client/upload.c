@@ -132,8 +132,23 @@ typedef struct sfile {
   uint32_t nterms, cap;
 } sfile;
 
+/* Xorbs the server reported damaged (shard refused with XorbDamaged): their
+ * chunks are never deduplicated against again in this upload. */
+#define MAX_BANNED 64
+typedef struct banned {
+  bk_hash h[MAX_BANNED];
+  size_t n;
+} banned;
+
+static int is_banned(const banned *b, const bk_hash *h) {
+  for (size_t i = 0; b && i < b->n; i++)
+    if (bk_hash_eq(&b->h[i], h)) return 1;
+  return 0;
+}
+
 typedef struct session {
   bk_client *c;
+  banned *ban;        /* owned by xet_upload; grows when a shard is refused */
   const char *bucket;
   char *tok, *cas;
   char cache_dir[4096];
@@ -236,6 +251,7 @@ static int index_shard(session *s, const bk_shard *sh, int from_cache) {
   }
   for (uint32_t i = 0; i < sh->nxorbs; i++) {
     const bk_shard_xorb *xb = &sh->xorbs[i];
+    if (is_banned(s->ban, &xb->xorb_hash)) continue; /* damaged on the server */
     uint32_t xi;
     int rc = xt_add(s, &xb->xorb_hash, NULL, from_cache, &xi);
     if (rc) return rc;
@@ -878,6 +894,21 @@ static int process_item(session *s, bk_chunker *k, const bk_upload_item *it, sfi
 
 /* ---------------------------------------------------------------- shards */
 
+/* A shard was refused because it references a xorb the server found
+ * damaged; its message names it after "damaged xorb " (docs/cas.md). */
+static void note_damaged(session *s, const char *msg) {
+  const char *p = msg ? strstr(msg, "damaged xorb ") : NULL;
+  if (!p || !s->ban || s->ban->n >= MAX_BANNED) return;
+  p += strlen("damaged xorb ");
+  char hex[BK_HASH_HEX_LEN + 1];
+  if (strlen(p) < BK_HASH_HEX_LEN) return;
+  memcpy(hex, p, BK_HASH_HEX_LEN);
+  hex[BK_HASH_HEX_LEN] = 0;
+  bk_hash h;
+  if (bk_hash_parse(hex, &h) || is_banned(s->ban, &h)) return;
+  s->ban->h[s->ban->n++] = h;
+}
+
 static int post_shard(session *s, const bk_shard *sh) {
   bk_buf out;
   bk_buf_init(&out, BK_SHARD_MAX_BYTES);
@@ -889,6 +920,8 @@ static int post_shard(session *s, const bk_shard *sh) {
       if (r.status < 200 || r.status >= 300) {
         rc = bk_http_error(&r, "shard upload");
         if (r.status == 400 || r.status == 404 || r.status == 422) s->shard_rejected = 1;
+        if (r.status == 400 && r.error_code && !strcmp(r.error_code, "XorbDamaged"))
+          note_damaged(s, r.error_message);
       }
       bk_http_resp_free(&r);
     }
@@ -998,10 +1031,11 @@ static void session_free(session *s) {
 
 static int run_session(bk_client *c, const char *id, const bk_upload_item *items, size_t n,
                        char (*hashes)[65], uint64_t *sizes, bk_transfer_stats *st,
-                       int use_cache, int *cache_hits) {
+                       int use_cache, int *cache_hits, banned *ban) {
   session s;
   memset(&s, 0, sizeof s);
   s.c = c;
+  s.ban = ban;
   s.bucket = id;
   s.st = st;
   s.use_cache = use_cache;
@@ -1073,7 +1107,9 @@ static int xet_upload(bk_client *c, const char *bucket_id, const bk_upload_item 
   pthread_mutex_unlock(&c->mu);
   int hits = 0;
   int use_cache = !c->no_shard_cache;
-  int rc = run_session(c, bucket_id, items, n, hashes, sizes, stats, use_cache, &hits);
+  banned ban;
+  memset(&ban, 0, sizeof ban);
+  int rc = run_session(c, bucket_id, items, n, hashes, sizes, stats, use_cache, &hits, &ban);
   if (rc && use_cache && hits > 0) {
     /* the server no longer has something our cache promised: forget the
      * cache and redo the upload without it */
@@ -1081,7 +1117,19 @@ static int xet_upload(bk_client *c, const char *bucket_id, const bk_upload_item 
     cache_dir_for(c, dir, sizeof dir);
     wipe_cache(dir);
     memset(stats, 0, sizeof *stats);
-    rc = run_session(c, bucket_id, items, n, hashes, sizes, stats, 0, &hits);
+    use_cache = 0;
+    rc = run_session(c, bucket_id, items, n, hashes, sizes, stats, 0, &hits, &ban);
+  }
+  /* the server refused a shard naming xorbs it found damaged: redo the
+   * upload without deduplicating against them (their chunks are uploaded
+   * again; if they land in the same xorb, that POST repairs it). Each round
+   * bans at least one more xorb, so this ends. */
+  for (size_t seen = 0; rc && ban.n > seen && ban.n < MAX_BANNED;) {
+    seen = ban.n;
+    bk_client_log(c, 0, "upload: the server reports %zu damaged xorb(s); uploading their chunks again",
+           ban.n);
+    memset(stats, 0, sizeof *stats);
+    rc = run_session(c, bucket_id, items, n, hashes, sizes, stats, use_cache, &hits, &ban);
   }
   stats->seconds = bk_mono_s() - t0;
   return rc;

@@ -30,6 +30,8 @@ struct args {
   const char *role;
   const char *owner;
   const char *grace;
+  const char *max_bytes;
+  const char *max_blobs;
   int read_data;
   int help;
 };
@@ -44,6 +46,8 @@ static void usage(FILE *f) {
           "       bucketd org member ORG USER --role read|write|admin|none [--data DIR]\n"
           "       bucketd gc [--grace DURATION]   (default 1h; e.g. 30m, 0s) [--data DIR]\n"
           "       bucketd fsck [--read-data]                    [--data DIR]\n"
+          "       bucketd scrub [--max-bytes N[K|M|G]] [--max-blobs N] [--data DIR]\n"
+          "                     (default 1G per run; resumes where the last run stopped)\n"
           "--data defaults to $BUCKETD_DATA or ./var\n");
 }
 
@@ -60,6 +64,8 @@ static int parse_args(int argc, char **argv, struct args *a) {
     else if (!strcmp(s, "--role")) slot = &a->role;
     else if (!strcmp(s, "--owner")) slot = &a->owner;
     else if (!strcmp(s, "--grace")) slot = &a->grace;
+    else if (!strcmp(s, "--max-bytes")) slot = &a->max_bytes;
+    else if (!strcmp(s, "--max-blobs")) slot = &a->max_blobs;
     else if (!strncmp(s, "--", 2) && strlen(s) > 2) {
       fprintf(stderr, "bucketd: unknown option '%s'\n", s);
       return 2;
@@ -508,7 +514,7 @@ out:
 struct fsck_ctx {
   struct store *s;
   int read_data;
-  uint64_t damage, warnings, xorbs, shards, blobs, files;
+  uint64_t damage, warnings, xorbs, shards, blobs, files, marked;
   int64_t started_s;
 };
 
@@ -530,48 +536,21 @@ static int db_msg(void *ctx, const char *msg) {
   return 0;
 }
 
+/* --read-data: the whole blob is verified (every chunk decoded and hashed,
+ * the xorb hash, the chunk table against the row) by bk_db_xorb_check, which
+ * records the outcome: a xorb that does not verify is MARKED damaged (the one
+ * write fsck makes; docs/store.md), one that does is recorded as verified. */
 static void check_xorb_data(struct fsck_ctx *f, const bk_xorb_info *x, const char *hex) {
-  bk_buf b;
-  bk_buf_init(&b, (size_t)BK_XORB_MAX_BYTES + (1u << 20));
-  int rc = bk_blob_get(f->s->bs, BK_BLOB_XORB, &x->hash, b.max, &b);
-  if (rc) {
-    report(f, 1, "xorb %s: cannot read: %s", hex, bk_errmsg());
-    bk_buf_free(&b);
-    return;
+  int rc = bk_db_xorb_check(f->s->db, f->s->bs, &x->hash, -1);
+  if (rc == BK_EHASH) {
+    report(f, 1, "xorb %s: content does not verify (%s): %s", hex,
+           x->damaged ? "still marked damaged" : "now marked damaged", bk_errmsg());
+    f->marked += !x->damaged;
+  } else if (rc) {
+    report(f, 1, "xorb %s: cannot check: %s (%s)", hex, bk_errmsg(), bk_strerror(rc));
+  } else if (x->damaged) {
+    printf("repaired: xorb %s verifies again; its damaged mark was cleared\n", hex);
   }
-  bk_xorb *px = NULL;
-  rc = bk_xorb_parse(b.p, b.len, BK_XORB_ALLOW_FOOTER, &x->hash, &px);
-  if (rc) {
-    report(f, 1, "xorb %s: content does not verify: %s (%s)", hex, bk_errmsg(),
-           bk_strerror(rc));
-    bk_buf_free(&b);
-    return;
-  }
-  size_t n = bk_xorb_count(px);
-  const bk_xorb_chunk *pc = bk_xorb_chunks(px);
-  if (n != x->nchunks) {
-    report(f, 1, "xorb %s: %zu chunks in the blob, %u in the database", hex, n, x->nchunks);
-  } else if (n > 0) {
-    bk_xorb_chunk *dc = calloc(n, sizeof *dc);
-    if (!dc) {
-      report(f, 0, "xorb %s: out of memory for the chunk table", hex);
-    } else if ((rc = bk_db_xorb_chunks(f->s->db, &x->hash, 0, (uint32_t)n, dc))) {
-      report(f, 1, "xorb %s: chunk table unreadable: %s", hex, bk_errmsg());
-    } else {
-      for (size_t i = 0; i < n; i++) {
-        if (!bk_hash_eq(&dc[i].hash, &pc[i].hash) || dc[i].record_offset != pc[i].record_offset ||
-            dc[i].record_len != pc[i].record_len ||
-            dc[i].unpacked_offset != pc[i].unpacked_offset ||
-            dc[i].unpacked_len != pc[i].unpacked_len) {
-          report(f, 1, "xorb %s: chunk %zu differs between blob and database", hex, i);
-          break;
-        }
-      }
-    }
-    free(dc);
-  }
-  bk_xorb_free(px);
-  bk_buf_free(&b);
 }
 
 /* --read-data: a file's hash is recomputed from the chunk hashes its terms
@@ -653,6 +632,8 @@ static int fsck_xorb(void *ctx, const bk_xorb_info *x) {
   char hex[BK_HASH_HEX_LEN + 1];
   bk_hash_to_hex(&x->hash, hex);
   f->xorbs++;
+  if (x->damaged && !f->read_data)
+    report(f, 1, "xorb %s: marked damaged (its stored copy did not verify)", hex);
   if (blob_matches_row(f, BK_BLOB_XORB, &x->hash, hex, x->bytes_on_disk) && f->read_data)
     check_xorb_data(f, x, hex);
   return 0;
@@ -663,6 +644,8 @@ static int fsck_shard(void *ctx, const bk_shard_info *si) {
   char hex[BK_HASH_HEX_LEN + 1];
   bk_hash_to_hex(&si->hash, hex);
   f->shards++;
+  if (si->damaged && !f->read_data)
+    report(f, 1, "shard %s: marked damaged (its stored copy did not verify)", hex);
   if (!blob_matches_row(f, BK_BLOB_SHARD, &si->hash, hex, si->size) || !f->read_data) return 0;
   int rc;
   bk_buf b;
@@ -688,6 +671,9 @@ static int fsck_shard(void *ctx, const bk_shard_info *si) {
       report(f, 1, "shard %s: well-formed, but its name is not the BLAKE3 of its bytes (%s)",
              hex, got);
     bk_shard_free(ps);
+    int bad = rc || !named_ok;
+    if (bad != si->damaged && bk_db_shard_set_damaged(f->s->db, &si->hash, bad) == 0)
+      f->marked += bad;
   }
   bk_buf_free(&b);
   return 0;
@@ -711,6 +697,16 @@ static int fsck_blob(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t si
 static int fsck_stray(void *ctx, const char *rel, uint64_t size, int64_t mtime) {
   (void)mtime;
   report(ctx, 0, "stray file blobs/%s (%" PRIu64 " bytes) is not a blob", rel, size);
+  return 0;
+}
+
+/* Every bucket file whose content uses a damaged xorb: the files to
+ * re-upload (a re-upload of the original bytes repairs the xorb). */
+static int print_damaged_ref(void *ctx, const bk_damaged_ref *r) {
+  struct fsck_ctx *f = ctx;
+  char hex[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(&r->xorb, hex);
+  report(f, 1, "file %s/%s/%s references damaged xorb %s", r->ns, r->bucket, r->path, hex);
   return 0;
 }
 
@@ -757,6 +753,7 @@ static int cmd_fsck(struct args *a) {
   free(vf.p);
   for (int k = 0; rc == 0 && k < BK_BLOB_NKINDS; k++)
     rc = bk_blob_list(s.bs, (bk_blob_kind)k, fsck_blob, fsck_stray, &f);
+  if (rc == 0) rc = bk_db_damaged_refs(s.db, print_damaged_ref, &f);
   int ret;
   if (rc < 0) {
     ret = fail("fsck", rc);
@@ -765,7 +762,150 @@ static int cmd_fsck(struct args *a) {
            " files checked%s; %" PRIu64 " damaged, %" PRIu64 " warnings\n",
            f.xorbs, f.shards, f.blobs, f.files, a->read_data ? " (with data)" : "", f.damage,
            f.warnings);
+    if (f.marked)
+      printf("fsck: marked %" PRIu64 " blob(s) damaged: dedup no longer offers them, new shards "
+             "may not reference them, a re-upload of their bytes repairs them\n", f.marked);
     ret = f.damage ? 1 : 0;
+  }
+  close_store(&s);
+  return ret;
+}
+
+/* ---- scrub ---- */
+
+#define SCRUB_DEFAULT_BYTES (1ull << 30)
+#define SCRUB_PAGE 256
+
+/* "N" with an optional K/M/G suffix (powers of 1024). */
+static int parse_size(const char *s, uint64_t *out) {
+  char *end = NULL;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (!s[0] || end == s || s[0] == '-') return -1;
+  unsigned shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10;
+  else if (*end == 'M' || *end == 'm') shift = 20;
+  else if (*end == 'G' || *end == 'g') shift = 30;
+  else if (*end) return -1;
+  if (shift && end[1]) return -1;
+  if (v > (UINT64_MAX >> shift)) return -1;
+  *out = (uint64_t)v << shift;
+  return 0;
+}
+
+struct scrub {
+  struct store *s;
+  uint64_t max_bytes, max_blobs;
+  uint64_t bytes, blobs, xorbs, shards, damaged, errors;
+  int64_t last_id; /* last row checked in the current page */
+  int stop;        /* budget exhausted */
+};
+
+/* Budget: at least one blob per run, then while it fits. */
+static int scrub_fits(struct scrub *k, uint64_t size) {
+  if (k->blobs == 0) return 1;
+  return k->blobs < k->max_blobs && k->bytes + size <= k->max_bytes;
+}
+
+static int scrub_xorb(void *ctx, const bk_xorb_info *x) {
+  struct scrub *k = ctx;
+  if (!scrub_fits(k, x->bytes_on_disk)) {
+    k->stop = 1;
+    return 1;
+  }
+  k->blobs++;
+  k->xorbs++;
+  k->bytes += x->bytes_on_disk;
+  k->last_id = x->row_id;
+  char hex[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(&x->hash, hex);
+  int rc = bk_db_xorb_check(k->s->db, k->s->bs, &x->hash, -1);
+  if (rc == BK_EHASH) {
+    printf("DAMAGE: xorb %s: %s\n", hex, x->damaged ? "still damaged" : bk_errmsg());
+    k->damaged++;
+  } else if (rc) {
+    printf("warning: xorb %s: cannot check: %s (%s)\n", hex, bk_errmsg(), bk_strerror(rc));
+    k->errors++;
+  }
+  return 0;
+}
+
+static int scrub_shard(void *ctx, const bk_shard_info *si) {
+  struct scrub *k = ctx;
+  if (!scrub_fits(k, si->size)) {
+    k->stop = 1;
+    return 1;
+  }
+  k->blobs++;
+  k->shards++;
+  k->bytes += si->size;
+  k->last_id = si->row_id;
+  char hex[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(&si->hash, hex);
+  int rc = bk_db_shard_check(k->s->db, k->s->bs, &si->hash);
+  if (rc == BK_EHASH) {
+    printf("DAMAGE: shard %s: %s\n", hex, bk_errmsg());
+    k->damaged++;
+  } else if (rc) {
+    printf("warning: shard %s: cannot check: %s (%s)\n", hex, bk_errmsg(), bk_strerror(rc));
+    k->errors++;
+  }
+  return 0;
+}
+
+/* Scrubs one kind from its resume point until the budget is spent or the
+ * table ends (then the resume point goes back to the start). */
+static int scrub_kind(struct scrub *k, bk_blob_kind kind) {
+  int64_t cur = 0;
+  int rc = bk_db_scrub_cursor(k->s->db, kind, &cur);
+  while (rc == 0 && !k->stop) {
+    uint64_t before = k->blobs;
+    k->last_id = cur;
+    rc = kind == BK_BLOB_XORB ? bk_db_xorb_list_after(k->s->db, cur, SCRUB_PAGE, scrub_xorb, k)
+                              : bk_db_shard_list_after(k->s->db, cur, SCRUB_PAGE, scrub_shard, k);
+    if (rc == 1) rc = 0; /* budget stop */
+    if (rc) break;
+    cur = k->last_id;
+    int at_end = !k->stop && k->blobs - before < SCRUB_PAGE;
+    if (at_end) cur = 0; /* the next run starts over */
+    rc = bk_db_scrub_set_cursor(k->s->db, kind, cur);
+    if (at_end) break;
+  }
+  return rc;
+}
+
+static int cmd_scrub(struct args *a) {
+  if (a->npos != 0) {
+    usage(stderr);
+    return 2;
+  }
+  struct scrub k;
+  memset(&k, 0, sizeof k);
+  k.max_bytes = SCRUB_DEFAULT_BYTES;
+  k.max_blobs = UINT64_MAX;
+  if (a->max_bytes && (parse_size(a->max_bytes, &k.max_bytes) || k.max_bytes == 0)) {
+    fprintf(stderr, "bucketd: bad --max-bytes '%s'\n", a->max_bytes);
+    return 2;
+  }
+  if (a->max_blobs && (parse_size(a->max_blobs, &k.max_blobs) || k.max_blobs == 0)) {
+    fprintf(stderr, "bucketd: bad --max-blobs '%s'\n", a->max_blobs);
+    return 2;
+  }
+  struct store s;
+  if (open_store(a->data, 1, &s)) return 1;
+  k.s = &s;
+  int rc = scrub_kind(&k, BK_BLOB_XORB);
+  if (rc == 0 && !k.stop) rc = scrub_kind(&k, BK_BLOB_SHARD);
+  struct fsck_ctx f = {.s = &s};
+  if (rc == 0 && k.damaged) rc = bk_db_damaged_refs(s.db, print_damaged_ref, &f);
+  int ret;
+  if (rc < 0) {
+    ret = fail("scrub", rc);
+  } else {
+    printf("scrub: %" PRIu64 " xorbs, %" PRIu64 " shards verified (%" PRIu64 " bytes); %" PRIu64
+           " damaged, %" PRIu64 " not checked (errors)%s\n",
+           k.xorbs, k.shards, k.bytes, k.damaged, k.errors,
+           k.stop ? "; budget reached, the next run resumes here" : "");
+    ret = k.damaged || k.errors ? 1 : 0;
   }
   close_store(&s);
   return ret;
@@ -791,6 +931,7 @@ int bucketd_admin(int argc, char **argv) {
   if (!strcmp(cmd, "org")) return cmd_org(&a);
   if (!strcmp(cmd, "gc")) return cmd_gc(&a);
   if (!strcmp(cmd, "fsck")) return cmd_fsck(&a);
+  if (!strcmp(cmd, "scrub")) return cmd_scrub(&a);
   fprintf(stderr, "bucketd: unknown command '%s'\n", cmd);
   usage(stderr);
   return 2;

@@ -7,7 +7,8 @@
  * an empty file-info section and one xorb block: the xorb holding the chunk,
  * every chunk hash replaced by blake3_keyed(key, raw hash) under a fresh
  * random key per response (footer chunk_hash_hmac_key, expiry now + 1 day).
- * Raw chunk hashes never leave the server.
+ * Raw chunk hashes never leave the server. The xorb is verified before it
+ * is offered (bk_db_xorb_check); damaged xorbs are never offered.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +27,21 @@ int cas_get_dedup(struct bk_server *srv, struct bk_http_req *req, const char *se
   bk_hash ch;
   if (!cas_path_hash(req, seg, &ch)) return 1;
 
+  /* The xorb offered must verify: a client that dedups against it never
+   * sends those chunks again. bk_db_xorb_check reads it unless it was
+   * verified recently and its file is unchanged; a damaged one is marked
+   * (the lookup then skips it) and the next holder is tried. */
   bk_hash xh;
   uint32_t idx = 0;
-  int rc = bk_db_dedup_lookup(srv->db, &ch, srv->dedup_scope, c.bucket_id, &xh, &idx);
-  if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "NotFound", "chunk not known"), 1;
+  int rc = 0;
+  for (int attempt = 0; attempt < CAS_DEDUP_MAX_CHECKS; attempt++) {
+    rc = bk_db_dedup_lookup(srv->db, &ch, srv->dedup_scope, c.bucket_id, &xh, &idx);
+    if (rc != 0) break;
+    rc = bk_db_xorb_check(srv->db, srv->blobs, &xh, srv->reverify_ms);
+    if (rc != BK_EHASH) break;
+  }
+  if (rc == BK_ENOTFOUND || rc == BK_EHASH)
+    return bk_http_error(req, 404, "NotFound", "chunk not known"), 1;
   if (rc != 0) return cas_reply_store_error(req, rc, "dedup query");
 
   bk_xorb_info info;

@@ -42,6 +42,8 @@ typedef struct xcache {
   xcache_ent *e;
   size_t n, cap;
   size_t total_chunks;
+  bk_blobstore *bs;   /* every xorb is checked (bk_db_xorb_check) when loaded */
+  int64_t max_age_ms;
 } xcache;
 
 #define XCACHE_MAX_CHUNKS (1u << 20) /* ~56 MB of chunk rows per request at most */
@@ -49,10 +51,13 @@ typedef struct xcache {
 static void xcache_free(xcache *c) {
   for (size_t i = 0; i < c->n; i++) free(c->e[i].chunks);
   free(c->e);
-  memset(c, 0, sizeof *c);
+  c->e = NULL;
+  c->n = c->cap = c->total_chunks = 0;
 }
 
-/* Chunk table of a stored xorb. BK_ENOTFOUND when the xorb is unknown. The
+/* Chunk table of a stored xorb. BK_ENOTFOUND when the xorb is unknown,
+ * BK_EHASH when it is damaged (a new shard may not reference it: the stored
+ * blob is verified unless that was done recently and it is unchanged). The
  * returned entry is valid until the next call. */
 static int xcache_get(bk_db *db, xcache *c, const bk_hash *xorb, const xcache_ent **out) {
   for (size_t i = c->n; i > 0; i--)
@@ -63,6 +68,7 @@ static int xcache_get(bk_db *db, xcache *c, const bk_hash *xorb, const xcache_en
   bk_xorb_info info;
   int rc = bk_db_xorb_get(db, xorb, &info);
   if (rc != 0) return rc;
+  if (c->bs && (rc = bk_db_xorb_check(db, c->bs, xorb, c->max_age_ms)) != 0) return rc;
   if (info.nchunks == 0 || info.nchunks > BK_XORB_MAX_CHUNKS)
     return bk_seterr(BK_EFORMAT, "stored xorb has %u chunks", info.nchunks);
   if (c->total_chunks + info.nchunks > XCACHE_MAX_CHUNKS) {
@@ -125,6 +131,24 @@ static int fail_missing(shard_err *e, const bk_hash *x, const char *where) {
   return fail(e, 400, "XorbNotFound", "%s references xorb %s, which was not uploaded", where, hx);
 }
 
+/* The client (hf) reads the xorb hash after "damaged xorb " in the message
+ * (docs/cas.md): keep that wording. */
+static int fail_damaged(shard_err *e, const bk_hash *x, const char *where) {
+  char hx[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(x, hx);
+  return fail(e, 400, "XorbDamaged",
+              "%s references damaged xorb %s: its stored copy no longer verifies; upload those "
+              "chunks again (in a new xorb, or POST the xorb's bytes to repair it)",
+              where, hx);
+}
+
+/* Maps an xcache_get failure. */
+static int fail_xorb(shard_err *e, int rc, const bk_hash *x, const char *where) {
+  if (rc == BK_ENOTFOUND) return fail_missing(e, x, where);
+  if (rc == BK_EHASH) return fail_damaged(e, x, where);
+  return fail_store(e, rc, "loading xorb chunks");
+}
+
 /* Re-derives one file from the stored chunk tables. */
 static int verify_file(bk_db *db, xcache *xc, const bk_shard_file *f, size_t fi,
                        shard_err *e) {
@@ -144,12 +168,8 @@ static int verify_file(bk_db *db, xcache *xc, const bk_shard_file *f, size_t fi,
     const bk_shard_term *term = &f->terms[t];
     const xcache_ent *x = NULL;
     int rc = xcache_get(db, xc, &term->xorb_hash, &x);
-    if (rc == BK_ENOTFOUND) {
-      ret = fail_missing(e, &term->xorb_hash, "a file term");
-      break;
-    }
     if (rc != 0) {
-      ret = fail_store(e, rc, "loading xorb chunks");
+      ret = fail_xorb(e, rc, &term->xorb_hash, "a file term");
       break;
     }
     if (term->chunk_start >= term->chunk_end || term->chunk_end > x->n) {
@@ -216,8 +236,7 @@ static int verify_file(bk_db *db, xcache *xc, const bk_shard_file *f, size_t fi,
 static int verify_xorb_info(bk_db *db, xcache *xc, const bk_shard_xorb *sx, shard_err *e) {
   const xcache_ent *x = NULL;
   int rc = xcache_get(db, xc, &sx->xorb_hash, &x);
-  if (rc == BK_ENOTFOUND) return fail_missing(e, &sx->xorb_hash, "the xorb-info section");
-  if (rc != 0) return fail_store(e, rc, "loading xorb chunks");
+  if (rc != 0) return fail_xorb(e, rc, &sx->xorb_hash, "the xorb-info section");
   char hx[BK_HASH_HEX_LEN + 1];
   bk_hash_to_hex(&sx->xorb_hash, hx);
   if (sx->nchunks != x->n)
@@ -234,15 +253,51 @@ static int verify_xorb_info(bk_db *db, xcache *xc, const bk_shard_xorb *sx, shar
   return 0;
 }
 
-static int verify_shard(bk_db *db, const bk_shard *s, shard_err *e) {
-  xcache xc = {0};
+/* A file of the shard that is registered already keeps its stored
+ * reconstruction unless that uses a damaged xorb (then the shard's terms
+ * replace it, bk_db_shard_register). Check the xorbs of the stored one first
+ * so that damage nobody has read yet is found (and marked) here: a re-upload
+ * of the original file then repairs it even when its chunks now live in
+ * other xorbs. Errors only leave the marks as they are. */
+static void check_stored_files(struct bk_server *srv, const bk_shard *s) {
+  for (uint32_t i = 0; i < s->nfiles; i++) {
+    bk_file_term *t = NULL;
+    size_t nt = 0;
+    if (s->files[i].nterms == 0 || bk_db_cas_file_terms(srv->db, &s->files[i].file_hash, &t, &nt))
+      continue;
+    for (size_t k = 0; k < nt; k++) {
+      if (k > 0 && bk_hash_eq(&t[k].xorb, &t[k - 1].xorb)) continue;
+      (void)bk_db_xorb_check(srv->db, srv->blobs, &t[k].xorb, srv->reverify_ms);
+    }
+    free(t);
+  }
+  bk_clearerr();
+}
+
+static int verify_shard(struct bk_server *srv, const bk_shard *s, shard_err *e) {
+  bk_db *db = srv->db;
+  xcache xc = {.bs = srv->blobs, .max_age_ms = srv->reverify_ms};
   int ret = 0;
   for (uint32_t i = 0; i < s->nxorbs && ret == 0; i++)
     ret = verify_xorb_info(db, &xc, &s->xorbs[i], e);
   for (uint32_t i = 0; i < s->nfiles && ret == 0; i++)
     ret = verify_file(db, &xc, &s->files[i], i, e);
   xcache_free(&xc);
+  if (ret == 0) check_stored_files(srv, s);
   return ret;
+}
+
+/* The shard blob named sh is stored already: if its bytes are not body's
+ * (damaged), replace it durably. */
+static int heal_shard_blob(struct bk_server *srv, const bk_hash *sh, const bk_buf *body) {
+  bk_buf b;
+  bk_buf_init(&b, body->len);
+  int rc = bk_blob_get(srv->blobs, BK_BLOB_SHARD, sh, body->len, &b);
+  int same = rc == 0 && b.len == body->len && memcmp(b.p, body->p, b.len) == 0;
+  bk_buf_free(&b);
+  if (rc == BK_ENOMEM) return rc;
+  if (same) return 0;
+  return bk_blob_replace(srv->blobs, BK_BLOB_SHARD, sh, body->p, body->len);
 }
 
 /* Parse, verify, store, register. Returns 0 with *existed, or -1 with e. */
@@ -256,13 +311,17 @@ static int ingest_shard(struct bk_server *srv, struct bk_http_req *req,
   *nfiles = s->nfiles;
   int ret = s->nfiles == 0 && s->nxorbs == 0
                 ? fail(e, 400, "InvalidShard", "shard describes no file and no xorb")
-                : verify_shard(srv->db, s, e);
+                : verify_shard(srv, s, e);
   if (ret == 0) {
     bk_hash sh;
     bk_blake3(req->body.p, req->body.len, sh.b);
     bk_hash missing;
+    int blob_existed = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
-      rc = bk_blob_put(srv->blobs, BK_BLOB_SHARD, &sh, req->body.p, req->body.len, NULL);
+      rc = bk_blob_put(srv->blobs, BK_BLOB_SHARD, &sh, req->body.p, req->body.len, &blob_existed);
+      /* a stored shard of this name must be these very bytes (its name is
+       * their hash): one that differs is damaged and is replaced */
+      if (rc == 0 && blob_existed) rc = heal_shard_blob(srv, &sh, &req->body);
       if (rc != 0) break;
       rc = bk_db_shard_register(srv->db, &sh, req->body.len, s, c->bucket_id, &missing, existed);
       /* a concurrent gc may have removed the blob as an orphan between the put and the
@@ -275,8 +334,11 @@ static int ingest_shard(struct bk_server *srv, struct bk_http_req *req,
       /* a xorb vanished between verification and registration (gc race):
        * the retry re-checks; a second miss is reported */
     }
+    if (rc == 0 && blob_existed) rc = bk_db_shard_set_damaged(srv->db, &sh, 0);
     if (rc == BK_ENOTFOUND)
       ret = fail_missing(e, &missing, "the shard");
+    else if (rc == BK_EHASH)
+      ret = fail_damaged(e, &missing, "the shard");
     else if (rc != 0)
       ret = fail_store(e, rc, "registering shard");
   }

@@ -22,6 +22,7 @@ struct bk_http_req;
 
 #define CAS_DEDUP_KEY_TTL_S 86400
 #define CAS_BATCH_MAX_FILES 1000u
+#define CAS_DEDUP_MAX_CHECKS 4 /* damaged holders skipped per dedup query */
 
 /* Verifies `Authorization: Bearer <CAS token>`. need_write: 1 for upload
  * routes. Returns 1 and fills *c when allowed; otherwise replies (401 missing,

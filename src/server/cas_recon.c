@@ -225,6 +225,33 @@ static int load_file(bk_db *db, const bk_hash *fh, uint64_t *size, bk_file_term 
   return f.size > 0 ? bk_db_cas_file_terms(db, fh, ft, nft) : 0;
 }
 
+/* A damaged xorb is never handed out: 410 XorbDamaged naming it (not
+ * retried by clients; a re-upload of the file repairs it). */
+static int reply_damaged(struct bk_http_req *req, const bk_hash *x) {
+  char hx[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(x, hx);
+  return bk_http_error(req, 410, "XorbDamaged",
+                       "xorb %s is damaged on the server (its stored copy no longer verifies); "
+                       "upload the file again to repair it",
+                       hx),
+         1;
+}
+
+/* Before a reconstruction is answered, every xorb it fetches from must not
+ * be marked damaged, and one whose file changed since its last verification
+ * is verified again (max age unbounded here: the time-based re-read happens
+ * when ranges are served). 1 = replied (damaged or error), 0 = go on. */
+static int check_fetch_xorbs(struct bk_server *srv, struct bk_http_req *req, const rfetch *fe,
+                             size_t nfe) {
+  for (size_t i = 0; i < nfe; i++) {
+    if (i > 0 && bk_hash_eq(&fe[i - 1].xorb, &fe[i].xorb)) continue;
+    int rc = bk_db_xorb_check(srv->db, srv->blobs, &fe[i].xorb, INT64_MAX);
+    if (rc == BK_EHASH) return reply_damaged(req, &fe[i].xorb);
+    if (rc != 0) return cas_reply_store_error(req, rc, "reconstruction");
+  }
+  return 0;
+}
+
 /* Sends the reconstruction JSON built in js; rc is the result of building
  * it (non-zero: it outgrew RECON_JSON_MAX -> 503). Frees js. Returns 1. */
 static int reply_json(struct bk_http_req *req, bk_buf *js, int rc) {
@@ -285,6 +312,11 @@ int cas_get_reconstruction(struct bk_server *srv, struct bk_http_req *req, const
   if (rc != 0) {
     free(l.t);
     return cas_reply_store_error(req, rc, "reconstruction");
+  }
+  if (check_fetch_xorbs(srv, req, fe, nfe)) {
+    free(fe);
+    free(l.t);
+    return 1;
   }
   bk_buf js;
   bk_buf_init(&js, RECON_JSON_MAX);
@@ -351,6 +383,13 @@ int cas_get_reconstruction_batch(struct bk_server *srv, struct bk_http_req *req)
     if (rc == BK_ENOTFOUND)
       return bk_http_error(req, 404, "FileNotFound", "a file_id is not in CAS"), 1;
     return cas_reply_store_error(req, rc, "reconstruction");
+  }
+  if (check_fetch_xorbs(srv, req, fe, nfe)) {
+    free(ids);
+    free(first);
+    free(fe);
+    free(l.t);
+    return 1;
   }
   bk_buf js;
   bk_buf_init(&js, RECON_JSON_MAX);
@@ -425,9 +464,17 @@ int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const cha
   if (a < ss || b > se)
     return bk_http_error(req, 403, "Forbidden", "requested range is outside the signed range"), 1;
 
+  /* Served bytes must verify: unless the xorb was verified within the
+   * --reverify-after window and its file is unchanged since (one stat and
+   * one row read), the whole xorb is verified first; a damaged one is marked
+   * and refused. The bytes then go out zero-copy from the file. */
+  int rc = bk_db_xorb_check(srv->db, srv->blobs, &xh, srv->reverify_ms);
+  if (rc == BK_EHASH) return reply_damaged(req, &xh);
+  if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "NotFound", "xorb not found"), 1;
+  if (rc != 0) return cas_reply_store_error(req, rc, "xorb range");
   int fd = -1;
   uint64_t size = 0;
-  int rc = bk_blob_open(srv->blobs, BK_BLOB_XORB, &xh, &fd, &size);
+  rc = bk_blob_open(srv->blobs, BK_BLOB_XORB, &xh, &fd, &size);
   if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "NotFound", "xorb not found"), 1;
   if (rc != 0) return cas_reply_store_error(req, rc, "xorb range");
   if (b >= size) {

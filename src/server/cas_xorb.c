@@ -9,7 +9,13 @@
  *   2. is written to a temp file of the blob store, whose writeback is
  *      started every 8 MiB, so the final flush only waits for the tail.
  * No body is held in memory (one record at most). A blob of that name and
- * exact size already stored is not written again (still fully verified).
+ * exact size already stored is not written again (still fully verified):
+ * instead each piece is compared with the stored bytes at its offset. The
+ * first difference (a damaged blob, or another serialization of the same
+ * size) switches to writing: the equal prefix is copied from the stored
+ * blob, the rest comes from the body, and at the end the register decides
+ * under the database write lock whether the stored blob is kept (it
+ * verifies) or replaced (marked damaged, or it no longer verifies).
  * When the body is complete, cas_post_xorb finishes the verification (xorb
  * hash against the URL, footer) and only then commits the temp file under
  * the xorb hash (fsync, rename, fsync dir) and registers the row and chunk
@@ -27,6 +33,7 @@
 #include "buckets/blobstore.h"
 #include "buckets/db.h"
 #include "buckets/error.h"
+#include "buckets/fsutil.h"
 #include "buckets/xorb.h"
 #include "server/cas_internal.h"
 #include "server/http.h"
@@ -41,6 +48,10 @@ typedef struct xorb_upload {
   bk_xorb_stream *verify;
   bk_blob_writer *w;   /* NULL when the blob is stored already, or after a failure */
   int present;         /* a blob of this name and size was stored at the start */
+  int cmp_fd;          /* that blob, compared piece by piece while equal; else -1 */
+  uint64_t cmp_off;    /* body bytes found equal to the stored blob so far */
+  uint8_t *cmp_buf;
+  size_t cmp_cap;
   uint64_t flushed;    /* writeback started up to here */
   int verify_rc;       /* first verification failure (sticky in the stream too) */
   int store_rc;        /* first storage failure */
@@ -52,6 +63,8 @@ static void upload_free(void *state) {
   if (!u) return;
   bk_blob_writer_abort(u->w); /* NULL ok: committed writers are NULL here */
   bk_xorb_stream_free(u->verify);
+  if (u->cmp_fd >= 0) close(u->cmp_fd);
+  free(u->cmp_buf);
   free(u);
 }
 
@@ -63,6 +76,45 @@ static void upload_refuse(xorb_upload *u, int *slot, int rc) {
   u->w = NULL;
 }
 
+#define CMP_COPY_STEP (1u << 20)
+
+/* Stops comparing: the body differs from the stored blob at u->cmp_off.
+ * Opens a writer holding the equal prefix (copied from the stored blob). */
+static int cmp_diverge(xorb_upload *u) {
+  int fd = u->cmp_fd;
+  u->cmp_fd = -1;
+  int rc = bk_blob_writer_open(u->srv->blobs, BK_BLOB_XORB, &u->w);
+  uint8_t *buf = rc == 0 ? malloc(CMP_COPY_STEP) : NULL;
+  if (rc == 0 && !buf) rc = bk_seterr(BK_ENOMEM, "out of memory");
+  for (uint64_t off = 0; rc == 0 && off < u->cmp_off;) {
+    size_t n = u->cmp_off - off < CMP_COPY_STEP ? (size_t)(u->cmp_off - off) : CMP_COPY_STEP;
+    rc = bk_pread_full(fd, buf, n, off);
+    if (rc == 0) rc = bk_blob_writer_write(u->w, buf, n);
+    off += n;
+  }
+  free(buf);
+  close(fd);
+  return rc;
+}
+
+/* While present: 1 if data equals the stored blob at cmp_off (and advances),
+ * 0 if not (then the writer holds the equal prefix), negative on error. */
+static int cmp_piece(xorb_upload *u, const uint8_t *data, size_t len) {
+  if (len > u->cmp_cap) {
+    uint8_t *nb = realloc(u->cmp_buf, len);
+    if (!nb) return bk_seterr(BK_ENOMEM, "out of memory");
+    u->cmp_buf = nb;
+    u->cmp_cap = len;
+  }
+  ssize_t got = pread(u->cmp_fd, u->cmp_buf, len, (off_t)u->cmp_off);
+  if (got == (ssize_t)len && memcmp(u->cmp_buf, data, len) == 0) {
+    u->cmp_off += len;
+    return 1;
+  }
+  int rc = cmp_diverge(u);
+  return rc ? rc : 0;
+}
+
 static void xorb_sink(struct bk_http_req *req, const uint8_t *data, size_t len) {
   xorb_upload *u = req->body_state;
   if (u->verify_rc || u->store_rc) return; /* refused already: discard the rest */
@@ -70,6 +122,11 @@ static void xorb_sink(struct bk_http_req *req, const uint8_t *data, size_t len) 
   if (rc) {
     upload_refuse(u, &u->verify_rc, rc);
     return;
+  }
+  if (u->cmp_fd >= 0) {
+    rc = cmp_piece(u, data, len);
+    if (rc < 0) upload_refuse(u, &u->store_rc, rc);
+    if (rc != 0) return;
   }
   if (!u->w) return;
   rc = bk_blob_writer_write(u->w, data, len);
@@ -95,17 +152,27 @@ int cas_xorb_start(struct bk_server *srv, struct bk_http_req *req, const char *s
   u->srv = srv;
   u->want = want;
   u->bucket_id = c.bucket_id;
+  u->cmp_fd = -1;
   req->body_state = u;
   req->body_free = upload_free;
   if (bk_xorb_stream_new(BK_XORB_ALLOW_FOOTER, &u->verify) != 0)
     return bk_http_error(req, 503, "ServiceUnavailable", "out of memory"), 1;
-  /* an intact-looking blob of the announced size is not written again */
+  /* a blob of the announced size is not written again as long as the body
+   * equals it (compared piece by piece, see cmp_piece) */
+  int fd = -1;
   uint64_t have = 0;
-  u->present = req->content_length >= 0 &&
-               bk_blob_stat(srv->blobs, BK_BLOB_XORB, &want, &have) == 0 &&
-               have == (uint64_t)req->content_length;
-  int rc = u->present ? 0 : bk_blob_writer_open(srv->blobs, BK_BLOB_XORB, &u->w);
-  if (rc) return cas_reply_store_error(req, rc == BK_ENOSPC ? rc : BK_EIO, "storing xorb");
+  if (req->content_length >= 0 && bk_blob_open(srv->blobs, BK_BLOB_XORB, &want, &fd, &have) == 0) {
+    if (have == (uint64_t)req->content_length) {
+      u->present = 1;
+      u->cmp_fd = fd;
+    } else {
+      close(fd);
+    }
+  }
+  if (!u->present) {
+    int rc = bk_blob_writer_open(srv->blobs, BK_BLOB_XORB, &u->w);
+    if (rc) return cas_reply_store_error(req, rc == BK_ENOSPC ? rc : BK_EIO, "storing xorb");
+  }
   req->body_sink = xorb_sink;
   return 0;
 }
@@ -126,14 +193,22 @@ int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *se
     const char *code = rc == BK_EHASH ? "XorbHashMismatch" : "InvalidXorb";
     return bk_http_error(req, 400, code, "xorb rejected (%s): %s", bk_strerror(rc), u->msg), 1;
   }
+  /* verified: the stored blob now holds these bytes (committed, or found
+   * byte-identical), unless a different stored blob must be judged by the
+   * register (then the writer goes with it) */
+  unsigned flags = BK_XORB_REG_VERIFIED;
+  bk_blob_writer *pass = NULL;
   if (u->w) {
-    rc = bk_blob_writer_commit(u->w, &u->want, NULL);
-    u->w = NULL; /* released by commit, also on failure */
+    int ex = 0;
+    rc = bk_blob_writer_try_commit(u->w, &u->want, &ex);
+    if (rc == 0 && ex == 1) pass = u->w; /* stored blob differs: the register decides */
+    u->w = NULL;                         /* released (or handed over) */
+    if (ex) flags = 0;
   }
   int existed_row = 0;
   if (rc == 0)
-    rc = bk_db_xorb_register(srv->db, srv->blobs, &u->want, req->body_received,
-                             bk_xorb_chunks(x), bk_xorb_count(x), &existed_row);
+    rc = bk_db_xorb_register_ex(srv->db, srv->blobs, &u->want, req->body_received,
+                                bk_xorb_chunks(x), bk_xorb_count(x), flags, pass, &existed_row);
   bk_xorb_free(x);
   /* a concurrent gc removed the blob between the start and the register:
    * the bytes are gone with the body, so the client sends them again */

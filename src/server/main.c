@@ -22,11 +22,13 @@ static void usage(FILE *f) {
           "               [--timeout SECONDS] [--header-timeout SECONDS]\n"
           "               [--body-timeout SECONDS] [--min-body-rate BYTES]\n"
            "               [--rate-limit SPEC] [--quiet] [--dedup-scope global|namespace|bucket]\n"
+           "               [--reverify-after SECONDS]\n"
           "       bucketd user add NAME [--data DIR]\n"
           "       bucketd token add USER --role read|write [--data DIR]\n"
           "       bucketd token list USER | token revoke ID [--data DIR]\n"
           "       bucketd org add ORG --owner USER | org member ORG USER --role read|write|admin\n"
           "       bucketd gc [--grace DURATION] | fsck [--read-data]   [--data DIR]\n"
+          "       bucketd scrub [--max-bytes N[K|M|G]] [--max-blobs N]  [--data DIR]\n"
           "\n"
           "serve options (defaults):\n"
           "  --listen HOST:PORT   address to bind (127.0.0.1:8080; port 0 = any free port)\n"
@@ -50,6 +52,11 @@ static void usage(FILE *f) {
           "  --dedup-scope SCOPE  which stored xorbs a dedup query may reveal and reuse:\n"
           "                       global (any, as on the Hub; default), namespace (those the\n"
           "                       caller's namespace references) or bucket (its bucket's own)\n"
+          "  --reverify-after SECONDS\n"
+          "                       a stored xorb verified less than this long ago, whose file\n"
+          "                       is unchanged since, is handed out without reading it again\n"
+          "                       (dedup answers, shard references, served ranges); 0 = read\n"
+          "                       and verify it every time (86400)\n"
           "  --quiet              no per-request log lines\n"
           "Environment: BUCKETD_DATA, BUCKETD_LISTEN, BUCKETD_PUBLIC_URL set the defaults.\n");
 }
@@ -128,6 +135,9 @@ static int serve(int argc, char **argv) {
       else if (!strcmp(v, "namespace")) cfg.dedup_scope = BK_DEDUP_NAMESPACE;
       else if (!strcmp(v, "bucket")) cfg.dedup_scope = BK_DEDUP_BUCKET;
       else goto bad;
+    } else if (!strcmp(a, "--reverify-after")) {
+      if (parse_uint(v, 365u * 86400u, &cfg.reverify_after_s)) goto bad;
+      cfg.reverify_set = 1;
     } else if (!strcmp(a, "--body-timeout")) {
       if (parse_uint(v, 86400, &cfg.body_timeout) || !cfg.body_timeout) goto bad;
     } else {

@@ -980,6 +980,8 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   srv->min_body_rate = cfg->min_body_rate;
   if (srv->min_body_rate > 1000000000u) srv->min_body_rate = 1000000000u;
   srv->max_conns_per_ip = cfg->max_conns_per_ip;
+  srv->reverify_ms =
+      1000 * (int64_t)(cfg->reverify_set ? cfg->reverify_after_s : BK_REVERIFY_DEFAULT_S);
   srv->quiet = cfg->quiet;
   if (cfg->rate_quota[0] || cfg->rate_quota[1] || cfg->rate_quota[2]) {
     rc = bk_ratelimit_new(cfg->rate_quota, cfg->rate_window, &srv->rl);

@@ -1116,7 +1116,8 @@ static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
     }
     bk_hash fh;
     struct web_ingest_stats st;
-    rc = web_content_ingest(c->srv->db, c->srv->blobs, b->id, c->srv->dedup_scope, fd->data, fd->len, &fh, &st);
+    rc = web_content_ingest(c->srv->db, c->srv->blobs, b->id, c->srv->dedup_scope, c->srv->reverify_ms,
+                            fd->data, fd->len, &fh, &st);
     if (rc < 0) {
       full = rc == BK_ENOSPC;
       snprintf(err, sizeof err, "Storing %.200s failed%s", fn,

@@ -58,6 +58,16 @@ int web_content_read_prefix(bk_db *db, bk_blobstore *bs, const bk_hash *file,
                                      &olen)) < 0)
         goto done;
       off += used;
+      /* never show bytes that do not verify: a damaged xorb is marked
+       * (docs/store.md "Damaged blobs") and the preview fails */
+      bk_hash h;
+      bk_chunk_hash(dst, olen, &h);
+      if (olen != ch[i].unpacked_len || !bk_hash_eq(&h, &ch[i].hash)) {
+        /* re-checked as a whole against the current row, then marked */
+        rc = bk_db_xorb_check(db, bs, &tm->xorb, -1);
+        if (rc == 0) rc = bk_seterr(BK_ESTALE, "xorb changed while read; try again");
+        goto done;
+      }
       size_t take = olen < max - got ? olen : max - got;
       if ((rc = bk_buf_append(out, dst, take)) < 0) goto done;
       got += take;
@@ -233,7 +243,7 @@ static void free_ingest(struct ingest *g) {
 }
 
 int web_content_ingest(bk_db *db, bk_blobstore *bs, int64_t bucket_id, int dedup_scope,
-                       const uint8_t *data, size_t len, bk_hash *file,
+                       int64_t reverify_ms, const uint8_t *data, size_t len, bk_hash *file,
                        struct web_ingest_stats *st) {
   uint64_t *ends = NULL;
   bk_hash *hashes = NULL;
@@ -282,7 +292,10 @@ int web_content_ingest(bk_db *db, bk_blobstore *bs, int64_t bucket_id, int dedup
     if (!l && (i == 0 || bk_hash_tail_u64(&hashes[i]) % 1024 == 0)) {
       bk_hash xh;
       uint32_t idx;
-      if (bk_db_dedup_lookup(db, &hashes[i], dedup_scope, bucket_id, &xh, &idx) == 0) {
+      /* reuse a stored xorb only once it verifies (bk_db_xorb_check marks a
+       * damaged one; its chunks are then stored again in a new xorb) */
+      if (bk_db_dedup_lookup(db, &hashes[i], dedup_scope, bucket_id, &xh, &idx) == 0 &&
+          bk_db_xorb_check(db, bs, &xh, reverify_ms) == 0) {
         if ((rc = load_xorb(&g, &xh)) < 0) goto done;
         l = cmap_get(&g.map, &hashes[i]);
       }

@@ -37,9 +37,11 @@ struct web_ingest_stats {
 
 /* Ingests data[0..len) for bucket_id; *file receives the Xet file hash.
  * dedup_scope (enum bk_dedup_scope) limits which stored xorbs chunks may be
- * reused from, as for a client's dedup queries. */
+ * reused from, as for a client's dedup queries; a stored xorb is reused only
+ * once bk_db_xorb_check(reverify_ms) passes (a damaged one is marked and its
+ * chunks are stored again). */
 int web_content_ingest(bk_db *db, bk_blobstore *bs, int64_t bucket_id, int dedup_scope,
-                       const uint8_t *data, size_t len, bk_hash *file,
+                       int64_t reverify_ms, const uint8_t *data, size_t len, bk_hash *file,
                        struct web_ingest_stats *st);
 
 #endif

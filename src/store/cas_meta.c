@@ -18,13 +18,14 @@
 
 /* ---- xorbs ---- */
 
-static const char SQL_XORB_ID[] = "SELECT id, nchunks FROM xorbs WHERE hash = ?1";
-static const char SQL_XORB_GET[] =
-    "SELECT hash, bytes_on_disk, unpacked_bytes, nchunks, created_ms, touched_ms "
-    "FROM xorbs WHERE hash = ?1";
-static const char SQL_XORB_LIST[] =
-    "SELECT hash, bytes_on_disk, unpacked_bytes, nchunks, created_ms, touched_ms "
-    "FROM xorbs ORDER BY id";
+static const char SQL_XORB_ID[] = "SELECT id, nchunks, damaged FROM xorbs WHERE hash = ?1";
+#define XORB_COLS \
+  "hash, bytes_on_disk, unpacked_bytes, nchunks, created_ms, touched_ms, damaged, verified_ms, " \
+  "id, blob_stamp "
+static const char SQL_XORB_GET[] = "SELECT " XORB_COLS "FROM xorbs WHERE hash = ?1";
+static const char SQL_XORB_LIST[] = "SELECT " XORB_COLS "FROM xorbs ORDER BY id";
+static const char SQL_XORB_LIST_AFTER[] =
+    "SELECT " XORB_COLS "FROM xorbs WHERE id > ?1 ORDER BY id LIMIT ?2";
 static const char SQL_XORB_TOUCH[] = "UPDATE xorbs SET touched_ms = ?2 WHERE id = ?1";
 static const char SQL_XORB_REF[] =
     "INSERT OR IGNORE INTO xorb_refs(bucket_id, xorb_id, ns_id)"
@@ -59,7 +60,8 @@ static const char SQL_XORB_RANGE[] =
     "WHERE a.xorb_id = ?1 AND a.idx = ?2";
 
 /* id and nchunks of a xorb: 0 found, BK_ENOTFOUND, BK_EDB. */
-static int xorb_id_c(struct dbc *c, const bk_hash *h, int64_t *id, uint32_t *nchunks) {
+static int xorb_id_dc(struct dbc *c, const bk_hash *h, int64_t *id, uint32_t *nchunks,
+                      int *damaged) {
   sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_ID);
   if (!st) return BK_EDB;
   bind_hash(st, 1, h);
@@ -67,6 +69,7 @@ static int xorb_id_c(struct dbc *c, const bk_hash *h, int64_t *id, uint32_t *nch
   if (r == SQLITE_ROW) {
     *id = sqlite3_column_int64(st, 0);
     if (nchunks) *nchunks = (uint32_t)sqlite3_column_int64(st, 1);
+    if (damaged) *damaged = sqlite3_column_int(st, 2) != 0;
   }
   sqlite3_reset(st);
   if (r == SQLITE_ROW) return 0;
@@ -76,6 +79,10 @@ static int xorb_id_c(struct dbc *c, const bk_hash *h, int64_t *id, uint32_t *nch
     return bk_seterr(BK_ENOTFOUND, "xorb %s not found", hex);
   }
   return dbc_err(c, r, "xorb lookup");
+}
+
+static int xorb_id_c(struct dbc *c, const bk_hash *h, int64_t *id, uint32_t *nchunks) {
+  return xorb_id_dc(c, h, id, nchunks, NULL);
 }
 
 static int exec_id2(struct dbc *c, const char *sql, int64_t a, int64_t b, const char *what) {
@@ -210,20 +217,51 @@ static int load_table(struct dbc *c, int64_t id, size_t n, bk_xorb_chunk *out) {
   return 0;
 }
 
+static const char SQL_XORB_VERIFIED[] =
+    "UPDATE xorbs SET damaged = 0, verified_ms = ?2, blob_stamp = ?3 WHERE hash = ?1";
+static const char SQL_XORB_DAMAGED[] =
+    "UPDATE xorbs SET damaged = 1 WHERE hash = ?1 AND verified_ms <= ?2";
+static const char SQL_XORB_DMG_ROW[] = "SELECT damaged FROM xorbs WHERE id = ?1";
+
+/* Records a successful full verification of the stored blob (its change
+ * token at that time). */
+static int set_verified(struct dbc *c, bk_blobstore *bs, const bk_hash *xorb, int64_t now) {
+  int64_t stamp = 0;
+  if (bs && bk_blob_stamp(bs, BK_BLOB_XORB, xorb, &stamp) != 0) stamp = 0;
+  sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_VERIFIED);
+  if (!st) return BK_EDB;
+  bind_hash(st, 1, xorb);
+  sqlite3_bind_int64(st, 2, now);
+  sqlite3_bind_int64(st, 3, stamp);
+  return dbc_step_done(c, st, "xorb verified");
+}
+
 int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
                         uint64_t bytes_on_disk, const bk_xorb_chunk *chunks,
                         size_t n, int *existed) {
-  if (n == 0 || n > BK_XORB_MAX_CHUNKS) return bk_seterr(BK_EINVAL, "bad chunk count %zu", n);
+  return bk_db_xorb_register_ex(db, bs, xorb, bytes_on_disk, chunks, n, 0, NULL, existed);
+}
+
+int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
+                           uint64_t bytes_on_disk, const bk_xorb_chunk *chunks, size_t n,
+                           unsigned flags, bk_blob_writer *w, int *existed) {
+  if (w && !bs) {
+    bk_blob_writer_abort(w);
+    return bk_seterr(BK_EINVAL, "a writer needs the blob store");
+  }
+  int rc = 0;
+  if (n == 0 || n > BK_XORB_MAX_CHUNKS) rc = bk_seterr(BK_EINVAL, "bad chunk count %zu", n);
   uint64_t unpacked = 0;
-  int rc = check_chunk_table(bytes_on_disk, chunks, n, &unpacked);
-  if (rc) return rc;
-  struct dbc *c;
-  if ((rc = dbc_acquire(db, &c))) return rc;
+  if (rc == 0) rc = check_chunk_table(bytes_on_disk, chunks, n, &unpacked);
+  struct dbc *c = NULL;
+  if (rc == 0) rc = dbc_acquire(db, &c);
+  if (rc) {
+    bk_blob_writer_abort(w);
+    return rc;
+  }
   int64_t now = db_now_ms(), id = 0, row_disk = -1;
-  int was = 0;
-  bk_xorb *parsed = NULL;
-  const bk_xorb_chunk *table = chunks; /* the table that describes the stored blob */
-  uint64_t table_disk = bytes_on_disk;
+  int was = 0, row_damaged = 0, replaced = 0;
+  int verified = (flags & BK_XORB_REG_VERIFIED) != 0;
   rc = dbc_begin(c);
   if (rc == 0) {
     sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_DISK);
@@ -241,6 +279,49 @@ int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
       sqlite3_reset(st);
     }
   }
+  if (rc == 0 && was && w) {
+    sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_DMG_ROW);
+    if (!st) rc = BK_EDB;
+    else {
+      sqlite3_bind_int64(st, 1, id);
+      if (sqlite3_step(st) == SQLITE_ROW) row_damaged = sqlite3_column_int(st, 0) != 0;
+      sqlite3_reset(st);
+    }
+  }
+  bk_xorb *parsed = NULL;
+  const bk_xorb_chunk *table = chunks; /* the table that describes the stored blob */
+  uint64_t table_disk = bytes_on_disk;
+  if (rc == 0 && w) {
+    /* The caller holds verified bytes that differ from the stored blob (or
+     * the blob's size differs). Keep the stored blob if it verifies (another
+     * client's compression choice); replace it if it is marked damaged or
+     * no longer verifies. Under the write lock, so the row always describes
+     * the bytes on disk. */
+    uint64_t psize = 0;
+    int replace = row_damaged;
+    if (!replace) {
+      int pr = parse_stored(bs, xorb, &parsed, &psize);
+      if (pr == BK_ENOMEM) rc = pr;
+      else if (pr != 0 || bk_xorb_count(parsed) != n) replace = 1;
+      if (replace) {
+        bk_xorb_free(parsed);
+        parsed = NULL;
+      }
+    }
+    if (rc == 0 && replace) {
+      rc = bk_blob_writer_commit_replace(w, xorb);
+      replaced = rc == 0;
+    } else {
+      bk_blob_writer_abort(w);
+      if (parsed) {
+        table = bk_xorb_chunks(parsed);
+        table_disk = psize;
+      }
+    }
+    w = NULL;
+    verified = 1; /* either our verified bytes or a stored blob that just parsed */
+  }
+  bk_blob_writer_abort(w);
   int need_layout = 0;
   bk_xorb_chunk *rowtab = NULL;
   if (rc == 0 && bs) {
@@ -253,7 +334,7 @@ int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
     if (e == 0) rc = bk_seterr(BK_ENOTFOUND, "xorb blob vanished (concurrent gc?): put it again");
     else if (e < 0) rc = e;
     int row_ok = 0;
-    if (rc == 0 && was) {
+    if (rc == 0 && was && !replaced) {
       rowtab = calloc(n, sizeof *rowtab);
       if (!rowtab) rc = bk_seterr(BK_ENOMEM, "out of memory");
       else if ((rc = load_table(c, id, n, rowtab)) == 0) {
@@ -263,11 +344,13 @@ int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
       }
     }
     if (rc == 0 && !row_ok) {
-      int m = layout_matches(bs, xorb, bytes_on_disk, chunks, n);
+      int m = layout_matches(bs, xorb, table_disk, table, n);
       if (m < 0) {
         rc = m;
       } else if (!m) { /* another serialization is stored: adopt it if it verifies */
         uint64_t psize = 0;
+        bk_xorb_free(parsed);
+        parsed = NULL;
         if (parse_stored(bs, xorb, &parsed, &psize) == 0 && bk_xorb_count(parsed) == n) {
           table = bk_xorb_chunks(parsed);
           table_disk = psize;
@@ -297,13 +380,100 @@ int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
     }
     if (rc == 0) rc = insert_chunks(c, sqlite3_last_insert_rowid(c->h), table, n);
   }
+  if (rc == 0 && verified) rc = set_verified(c, bs, xorb, now);
   if (rc == 0) rc = dbc_commit(c);
   else dbc_rollback(c);
   dbc_release(db, c);
   bk_xorb_free(parsed);
   free(rowtab);
-  if (rc == 0 && existed) *existed = was;
+  if (rc == 0 && existed) *existed = was && !replaced;
   return rc;
+}
+
+/* ---- damaged state ---- */
+
+int bk_db_xorb_set_damaged(bk_db *db, const bk_hash *xorb, int damaged) {
+  struct dbc *c;
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, damaged ? SQL_XORB_DAMAGED : SQL_XORB_VERIFIED, &c, &st);
+  if (rc) return rc;
+  bind_hash(st, 1, xorb);
+  sqlite3_bind_int64(st, 2, damaged ? INT64_MAX : 0); /* cleared: "never verified" */
+  if (!damaged) sqlite3_bind_int64(st, 3, 0);
+  rc = dbc_step_done(c, st, "xorb state");
+  if (rc == 0 && sqlite3_changes(c->h) == 0) rc = bk_seterr(BK_ENOTFOUND, "xorb not found");
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_xorb_check(bk_db *db, bk_blobstore *bs, const bk_hash *xorb, int64_t max_age_ms) {
+  bk_xorb_info xi;
+  int rc = bk_db_xorb_get(db, xorb, &xi);
+  if (rc) return rc;
+  char hex[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(xorb, hex);
+  /* a marked xorb stays refused; only a forced check (max_age_ms < 0: fsck
+   * --read-data, scrub) reads it again, and clears the mark if the blob
+   * verifies now (e.g. restored by an operator) */
+  if (xi.damaged && max_age_ms >= 0)
+    return bk_seterr(BK_EHASH, "xorb %s is damaged on the server", hex);
+  int64_t now = db_now_ms(), stamp = 0;
+  rc = bk_blob_stamp(bs, BK_BLOB_XORB, xorb, &stamp);
+  if (rc && rc != BK_ENOTFOUND) return rc;
+  if (rc == 0 && max_age_ms >= 0 && xi.verified_ms > 0 && stamp == xi.blob_stamp &&
+      now >= xi.verified_ms && now - xi.verified_ms <= max_age_ms)
+    return 0; /* verified recently and the file was not touched since */
+  if (rc == 0 && max_age_ms == INT64_MAX && xi.verified_ms == 0)
+    return 0; /* "changed since verified" only: never verified yet (e.g. a row from
+                 before schema v4) is left to the time-based checks */
+  /* full verification: every record decoded and hashed, the xorb hash over
+   * all chunks, and the chunk table must be the row's */
+  bk_xorb *px = NULL;
+  uint64_t size = 0;
+  int vr = rc == BK_ENOTFOUND ? bk_seterr(BK_ENOTFOUND, "blob missing")
+                              : parse_stored(bs, xorb, &px, &size);
+  if (vr == BK_ENOMEM) return vr;
+  char why[200];
+  snprintf(why, sizeof why, "%s", vr ? bk_errmsg() : "");
+  if (vr == 0 && (size != xi.bytes_on_disk || bk_xorb_count(px) != xi.nchunks)) {
+    vr = BK_ESIZE;
+    snprintf(why, sizeof why, "blob layout differs from its row");
+  }
+  bk_xorb_chunk *rt = NULL;
+  if (vr == 0) {
+    rt = calloc(xi.nchunks, sizeof *rt);
+    if (!rt) {
+      bk_xorb_free(px);
+      return bk_seterr(BK_ENOMEM, "out of memory");
+    }
+    rc = bk_db_xorb_chunks(db, xorb, 0, xi.nchunks, rt);
+    const bk_xorb_chunk *pc = bk_xorb_chunks(px);
+    for (uint32_t i = 0; rc == 0 && vr == 0 && i < xi.nchunks; i++)
+      if (!bk_hash_eq(&rt[i].hash, &pc[i].hash) || rt[i].record_offset != pc[i].record_offset ||
+          rt[i].record_len != pc[i].record_len) {
+        vr = BK_ESIZE;
+        snprintf(why, sizeof why, "chunk %u differs between blob and database", i);
+      }
+  }
+  free(rt);
+  bk_xorb_free(px);
+  if (rc) return rc;
+  struct dbc *c;
+  if ((rc = dbc_acquire(db, &c))) return rc;
+  sqlite3_stmt *st = dbc_stmt(c, vr ? SQL_XORB_DAMAGED : SQL_XORB_VERIFIED);
+  if (!st) rc = BK_EDB;
+  else {
+    bind_hash(st, 1, xorb);
+    /* damaged: only if no verification (e.g. a repairing upload) recorded
+     * since this check started */
+    sqlite3_bind_int64(st, 2, now);
+    if (!vr) sqlite3_bind_int64(st, 3, stamp);
+    rc = dbc_step_done(c, st, "xorb state");
+  }
+  dbc_release(db, c);
+  if (rc) return rc;
+  if (vr) return bk_seterr(BK_EHASH, "xorb %s is damaged on the server: %s", hex, why);
+  return 0;
 }
 
 static void row_xorb(sqlite3_stmt *st, bk_xorb_info *x) {
@@ -313,6 +483,10 @@ static void row_xorb(sqlite3_stmt *st, bk_xorb_info *x) {
   x->nchunks = (uint32_t)sqlite3_column_int64(st, 3);
   x->created_ms = sqlite3_column_int64(st, 4);
   x->touched_ms = sqlite3_column_int64(st, 5);
+  x->damaged = sqlite3_column_int(st, 6) != 0;
+  x->verified_ms = sqlite3_column_int64(st, 7);
+  x->row_id = sqlite3_column_int64(st, 8);
+  x->blob_stamp = sqlite3_column_int64(st, 9);
 }
 
 static void row_xorb_v(sqlite3_stmt *st, void *x) { row_xorb(st, x); }
@@ -428,6 +602,25 @@ int bk_db_xorb_list(bk_db *db, bk_xorb_cb cb, void *ctx) {
   return list_all(db, SQL_XORB_LIST, xorb_row, &it, "list xorbs");
 }
 
+/* Rows of sql (?1 = after id, ?2 = limit) through row. */
+static int list_after(bk_db *db, const char *sql, int64_t after, size_t limit, dbc_row_fn row,
+                      void *it, const char *what) {
+  struct dbc *c;
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, sql, &c, &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, after);
+  sqlite3_bind_int64(st, 2, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
+  rc = dbc_each_row(c, st, row, it, what);
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_xorb_list_after(bk_db *db, int64_t after_id, size_t limit, bk_xorb_cb cb, void *ctx) {
+  struct xorb_it it = {cb, ctx};
+  return list_after(db, SQL_XORB_LIST_AFTER, after_id, limit, xorb_row, &it, "list xorbs");
+}
+
 /* ---- file reconstructions ---- */
 
 static const char SQL_FILE_ROW[] =
@@ -442,6 +635,11 @@ static const char SQL_FILE_TOUCH[] = "UPDATE files SET touched_ms = ?2 WHERE id 
 static const char SQL_TERM_INSERT[] =
     "INSERT INTO file_terms(file_id, seq, xorb_id, chunk_start, chunk_end, unpacked_bytes) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+static const char SQL_FILE_USES_DAMAGED[] =
+    "SELECT 1 FROM file_terms t JOIN xorbs x ON x.id = t.xorb_id "
+    "WHERE t.file_id = ?1 AND x.damaged != 0 LIMIT 1";
+static const char SQL_FILE_TERMS_DEL[] = "DELETE FROM file_terms WHERE file_id = ?1";
+static const char SQL_FILE_NTERMS[] = "UPDATE files SET nterms = ?2 WHERE id = ?1";
 static const char SQL_GRANT_INSERT[] =
     "INSERT OR IGNORE INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2)";
 
@@ -572,7 +770,11 @@ static const char SQL_SHARD_TOUCH[] = "UPDATE shards SET touched_ms = ?2 WHERE i
 static const char SQL_SHARD_REF[] =
     "INSERT OR IGNORE INTO shard_refs(shard_id, kind, hash) VALUES(?1, ?2, ?3)";
 static const char SQL_SHARD_LIST[] =
-    "SELECT hash, size, created_ms, touched_ms FROM shards ORDER BY id";
+    "SELECT hash, size, created_ms, touched_ms, damaged, id FROM shards ORDER BY id";
+static const char SQL_SHARD_LIST_AFTER[] =
+    "SELECT hash, size, created_ms, touched_ms, damaged, id FROM shards WHERE id > ?1 "
+    "ORDER BY id LIMIT ?2";
+static const char SQL_SHARD_DAMAGED[] = "UPDATE shards SET damaged = ?2 WHERE hash = ?1";
 
 static int shard_ref(struct dbc *c, int64_t sid, int kind, const bk_hash *h) {
   sqlite3_stmt *st = dbc_stmt(c, SQL_SHARD_REF);
@@ -598,9 +800,16 @@ static int xorb_lookup_cached(struct dbc *c, struct xcache *xc, const bk_hash *h
     *n = xc->n;
     return 0;
   }
-  int rc = xorb_id_c(c, h, id, n);
+  int damaged = 0;
+  int rc = xorb_id_dc(c, h, id, n, &damaged);
   if (rc == BK_ENOTFOUND && missing) *missing = *h;
   if (rc) return rc;
+  if (damaged) {
+    char hex[BK_HASH_HEX_LEN + 1];
+    bk_hash_to_hex(h, hex);
+    if (missing) *missing = *h;
+    return bk_seterr(BK_EHASH, "xorb %s is damaged on the server", hex);
+  }
   xc->h = *h;
   xc->id = *id;
   xc->n = *n;
@@ -640,8 +849,28 @@ static int register_file(struct dbc *c, struct xcache *xc, const bk_shard_file *
   }
   int64_t fid;
   int rc = file_row_c(c, &f->file_hash, &fid, NULL);
+  int write_terms = 0;
   if (rc == 0) {
     rc = exec_id2(c, SQL_FILE_TOUCH, fid, now, "touch file");
+    /* the stored reconstruction uses a damaged xorb: this shard's terms
+     * (checked against intact xorbs) replace it, so every bucket file with
+     * this content reads again (the file hash fixes the bytes, not where
+     * they are stored) */
+    sqlite3_stmt *st = rc == 0 ? dbc_stmt(c, SQL_FILE_USES_DAMAGED) : NULL;
+    if (rc == 0 && !st) return BK_EDB;
+    if (rc == 0) {
+      sqlite3_bind_int64(st, 1, fid);
+      int r = sqlite3_step(st);
+      sqlite3_reset(st);
+      if (r == SQLITE_ROW) write_terms = 1;
+      else if (r != SQLITE_DONE) rc = dbc_err(c, r, "file terms");
+    }
+    if (rc == 0 && write_terms) {
+      if (!(st = dbc_stmt(c, SQL_FILE_TERMS_DEL))) return BK_EDB;
+      sqlite3_bind_int64(st, 1, fid);
+      rc = dbc_step_done(c, st, "replace terms");
+      if (rc == 0) rc = exec_id2(c, SQL_FILE_NTERMS, fid, f->nterms, "replace terms");
+    }
   } else if (rc == BK_ENOTFOUND) {
     sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_INSERT);
     if (!st) return BK_EDB;
@@ -652,6 +881,10 @@ static int register_file(struct dbc *c, struct xcache *xc, const bk_shard_file *
     sqlite3_bind_int64(st, 5, now);
     if ((rc = dbc_step_done(c, st, "insert file"))) return rc;
     fid = sqlite3_last_insert_rowid(c->h);
+    write_terms = 1;
+  }
+  if (rc == 0 && write_terms) {
+    sqlite3_stmt *st;
     for (uint32_t i = 0; i < f->nterms; i++) {
       const bk_shard_term *t = &f->terms[i];
       int64_t xid;
@@ -794,12 +1027,123 @@ static int shard_row(sqlite3_stmt *st, void *p) {
   si.size = (uint64_t)sqlite3_column_int64(st, 1);
   si.created_ms = sqlite3_column_int64(st, 2);
   si.touched_ms = sqlite3_column_int64(st, 3);
+  si.damaged = sqlite3_column_int(st, 4) != 0;
+  si.row_id = sqlite3_column_int64(st, 5);
   return it->cb(it->ctx, &si);
 }
 
 int bk_db_shard_list(bk_db *db, bk_shard_cb cb, void *ctx) {
   struct shard_it it = {cb, ctx};
   return list_all(db, SQL_SHARD_LIST, shard_row, &it, "list shards");
+}
+
+int bk_db_shard_list_after(bk_db *db, int64_t after_id, size_t limit, bk_shard_cb cb,
+                           void *ctx) {
+  struct shard_it it = {cb, ctx};
+  return list_after(db, SQL_SHARD_LIST_AFTER, after_id, limit, shard_row, &it, "list shards");
+}
+
+int bk_db_shard_set_damaged(bk_db *db, const bk_hash *shard_hash, int damaged) {
+  struct dbc *c;
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_SHARD_DAMAGED, &c, &st);
+  if (rc) return rc;
+  bind_hash(st, 1, shard_hash);
+  sqlite3_bind_int(st, 2, damaged ? 1 : 0);
+  rc = dbc_step_done(c, st, "shard state");
+  if (rc == 0 && sqlite3_changes(c->h) == 0) rc = bk_seterr(BK_ENOTFOUND, "shard not found");
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_shard_check(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash) {
+  bk_buf b;
+  bk_buf_init(&b, (size_t)BK_SHARD_MAX_BYTES + (1u << 20));
+  int rc = bk_blob_get(bs, BK_BLOB_SHARD, shard_hash, b.max, &b);
+  if (rc == BK_ENOMEM) {
+    bk_buf_free(&b);
+    return rc;
+  }
+  bk_hash h;
+  if (rc == 0) bk_blake3(b.p, b.len, h.b);
+  int bad = rc != 0 || !bk_hash_eq(&h, shard_hash);
+  char why[200];
+  snprintf(why, sizeof why, "%s", rc ? bk_errmsg() : "its bytes do not hash to its name");
+  bk_buf_free(&b);
+  rc = bk_db_shard_set_damaged(db, shard_hash, bad);
+  if (rc) return rc;
+  if (!bad) return 0;
+  char hex[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(shard_hash, hex);
+  return bk_seterr(BK_EHASH, "shard %s is damaged on the server: %s", hex, why);
+}
+
+/* ---- files that reference damaged blobs ---- */
+
+static const char SQL_DAMAGED_REFS[] =
+    "SELECT n.name, b.name, bf.path, x.hash FROM xorbs x"
+    " JOIN file_terms t ON t.xorb_id = x.id"
+    " JOIN files f ON f.id = t.file_id"
+    " JOIN bucket_files bf ON bf.xet_hash = f.hash"
+    " JOIN buckets b ON b.id = bf.bucket_id"
+    " JOIN namespaces n ON n.id = b.ns_id"
+    " WHERE x.damaged != 0"
+    " GROUP BY bf.bucket_id, bf.path, x.id ORDER BY n.name, b.name, bf.path";
+
+struct dref_it { bk_damaged_ref_cb cb; void *ctx; };
+
+static int dref_row(sqlite3_stmt *st, void *p) {
+  struct dref_it *it = p;
+  bk_damaged_ref r;
+  col_text(st, 0, r.ns, sizeof r.ns);
+  col_text(st, 1, r.bucket, sizeof r.bucket);
+  r.path = (const char *)sqlite3_column_text(st, 2);
+  if (!r.path) r.path = "";
+  col_hash(st, 3, &r.xorb);
+  return it->cb(it->ctx, &r);
+}
+
+int bk_db_damaged_refs(bk_db *db, bk_damaged_ref_cb cb, void *ctx) {
+  struct dref_it it = {cb, ctx};
+  return list_all(db, SQL_DAMAGED_REFS, dref_row, &it, "damaged references");
+}
+
+/* ---- scrub resume point ---- */
+
+static const char SQL_SCRUB_GET[] = "SELECT last_id FROM scrub_state WHERE kind = ?1";
+static const char SQL_SCRUB_SET[] =
+    "INSERT INTO scrub_state(kind, last_id, updated_ms) VALUES(?1, ?2, ?3) "
+    "ON CONFLICT(kind) DO UPDATE SET last_id = ?2, updated_ms = ?3";
+
+static void row_i64(sqlite3_stmt *st, void *p) { *(int64_t *)p = sqlite3_column_int64(st, 0); }
+
+int bk_db_scrub_cursor(bk_db *db, bk_blob_kind kind, int64_t *last_id) {
+  *last_id = 0;
+  struct dbc *c;
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_SCRUB_GET, &c, &st);
+  if (rc) return rc;
+  sqlite3_bind_int(st, 1, (int)kind);
+  rc = dbc_one_row(c, st, row_i64, last_id, "no scrub yet", "scrub state");
+  dbc_release(db, c);
+  if (rc == BK_ENOTFOUND) {
+    bk_clearerr();
+    rc = 0;
+  }
+  return rc;
+}
+
+int bk_db_scrub_set_cursor(bk_db *db, bk_blob_kind kind, int64_t last_id) {
+  struct dbc *c;
+  sqlite3_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_SCRUB_SET, &c, &st);
+  if (rc) return rc;
+  sqlite3_bind_int(st, 1, (int)kind);
+  sqlite3_bind_int64(st, 2, last_id);
+  sqlite3_bind_int64(st, 3, db_now_ms());
+  rc = dbc_step_done(c, st, "scrub state");
+  dbc_release(db, c);
+  return rc;
 }
 
 /* ---- dedup ---- */
@@ -810,7 +1154,7 @@ int bk_db_shard_list(bk_db *db, bk_shard_cb cb, void *ctx) {
  * under namespace scope (the caller's ns_id is one rowid lookup). */
 static const char SQL_DEDUP_LOOKUP[] =
     "SELECT x.hash, d.idx, x.id FROM dedup d JOIN xorbs x ON x.id = d.xorb_id "
-    "WHERE d.chunk_hash = ?1"
+    "WHERE d.chunk_hash = ?1 AND x.damaged = 0"
     " AND (?2 = 0"
     "  OR (?2 = 2 AND EXISTS(SELECT 1 FROM xorb_refs r"
     "      WHERE r.bucket_id = ?3 AND r.xorb_id = d.xorb_id))"

@@ -9,7 +9,7 @@
 #include "buckets/fsutil.h"
 #include "store/db_internal.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define POOL_MAX 8
 #define BUSY_TIMEOUT_MS 10000
 /* the WAL is cut back to this after a checkpoint restarts it, and to 0 bytes
@@ -350,6 +350,51 @@ static const char *SCHEMA_V4 =
     " SELECT b.id, t.xorb_id, b.ns_id FROM file_grants g JOIN buckets b ON b.id = g.bucket_id"
     " JOIN files f ON f.hash = g.file_hash JOIN file_terms t ON t.file_id = f.id;";
 
+/* v5: damaged blobs are a known state (issue 11). xorbs.damaged = 1 once a
+ * stored xorb was found not to verify (serving it, fsck --read-data, scrub,
+ * a dedup or shard-reference check): it is no longer offered by dedup nor
+ * accepted as a reference, and a POST of bytes that verify replaces it.
+ * verified_ms / blob_stamp record the last full verification and the blob's
+ * change token (bk_blob_stamp) at that time, so a just-verified xorb is not
+ * read again while its file is unchanged. shards.damaged likewise. scrub
+ * keeps its resume point per blob kind in scrub_state. */
+static const struct {
+  const char *table, *column, *decl;
+} V5_COLUMNS[] = {
+    {"xorbs", "damaged", "damaged INTEGER NOT NULL DEFAULT 0"},
+    {"xorbs", "verified_ms", "verified_ms INTEGER NOT NULL DEFAULT 0"},
+    {"xorbs", "blob_stamp", "blob_stamp INTEGER NOT NULL DEFAULT 0"},
+    {"shards", "damaged", "damaged INTEGER NOT NULL DEFAULT 0"},
+};
+static const char *SCHEMA_V5 =
+    "CREATE INDEX IF NOT EXISTS xorbs_damaged ON xorbs(damaged) WHERE damaged != 0;"
+    "CREATE TABLE IF NOT EXISTS scrub_state("
+    " kind INTEGER PRIMARY KEY,"
+    " last_id INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL);";
+
+/* Adds the v5 columns that are not there yet (a file whose user_version was
+ * lowered by hand may have some), then the index and table. */
+static int upgrade_v5(struct dbc *c) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < sizeof V5_COLUMNS / sizeof V5_COLUMNS[0]; i++) {
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info('%s') WHERE name = '%s'",
+             V5_COLUMNS[i].table, V5_COLUMNS[i].column);
+    sqlite3_stmt *st = NULL;
+    int r = sqlite3_prepare_v2(c->h, sql, -1, &st, NULL);
+    int have = 0;
+    if (r == SQLITE_OK && (r = sqlite3_step(st)) == SQLITE_ROW) have = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (r != SQLITE_ROW) rc = dbc_err(c, r, "schema v5");
+    if (rc || have) continue;
+    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s", V5_COLUMNS[i].table,
+             V5_COLUMNS[i].decl);
+    rc = dbc_exec(c, sql);
+  }
+  return rc ? rc : dbc_exec(c, SCHEMA_V5);
+}
+
 static int ensure_schema(struct dbc *c) {
   int rc = dbc_begin(c);
   if (rc) return rc;
@@ -377,6 +422,11 @@ static int ensure_schema(struct dbc *c) {
     rc = dbc_exec(c, SCHEMA_V4);
     if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=4");
     v = 4;
+  }
+  if (rc == 0 && v == 4) { /* upgrade: damaged state, verification record */
+    rc = upgrade_v5(c);
+    if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=5");
+    v = 5;
   }
   if (rc) {
     dbc_rollback(c);

@@ -1700,7 +1700,7 @@ static void test_dedup_holders(void) {
   CHECK_EQ_INT(sql_int(p, count_c), 1);
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   if (!db) return;
-  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), 4);
+  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), 5);
   CHECK_EQ_INT(sql_int(p, count_c), 2);
 
   /* the first holder answers while it lives */
@@ -1752,7 +1752,7 @@ static void test_reopen(void) {
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   CHECK_EQ_INT(bk_db_ns_get(db, "persist", &x), 0);
   bk_db_close(db);
-  CHECK_EQ_INT(bk_db_schema_version(), 4);
+  CHECK_EQ_INT(bk_db_schema_version(), 5);
   CHECK_EQ_INT(bk_db_open("/nonexistent/dir/x.db", &db), BK_EDB);
 }
 
@@ -2002,6 +2002,282 @@ static void test_perf_figures(void) {
   bk_db_close(db);
 }
 
+/* ---- damaged blobs (schema v4, issue 11) ---- */
+
+static void flip_byte(bk_blobstore *bs, bk_blob_kind k, const bk_hash *h, double frac) {
+  char bp[600];
+  bk_blob_path(bs, k, h, bp, sizeof bp);
+  struct stat st;
+  CHECK_EQ_INT(stat(bp, &st), 0);
+  FILE *f = fopen(bp, "r+b");
+  CHECK(f != NULL);
+  if (!f) return;
+  long off = (long)((double)st.st_size * frac);
+  fseek(f, off, SEEK_SET);
+  int c = fgetc(f);
+  fseek(f, off, SEEK_SET);
+  fputc(c ^ 0x40, f);
+  fclose(f);
+}
+
+static int blob_equals(bk_blobstore *bs, const bk_hash *h, const bk_buf *want) {
+  bk_buf b;
+  bk_buf_init(&b, 1 << 20);
+  int ok = bk_blob_get(bs, BK_BLOB_XORB, h, b.max, &b) == 0 && b.len == want->len &&
+           memcmp(b.p, want->p, b.len) == 0;
+  bk_buf_free(&b);
+  return ok;
+}
+
+/* Verified bytes that could not be committed because a blob of that name is
+ * stored: a writer holding them (what server-cas hands to register_ex). */
+static bk_blob_writer *pending(bk_blobstore *bs, const bk_hash *h, const bk_buf *body) {
+  bk_blob_writer *w = NULL;
+  CHECK_EQ_INT(bk_blob_writer_open(bs, BK_BLOB_XORB, &w), 0);
+  if (!w) return NULL;
+  CHECK_EQ_INT(bk_blob_writer_write(w, body->p, body->len), 0);
+  int ex = -1;
+  CHECK_EQ_INT(bk_blob_writer_try_commit(w, h, &ex), 0);
+  CHECK_EQ_INT(ex, 1); /* stored already: w stays open */
+  return w;
+}
+
+struct drefs { int n; char last[200]; };
+static int dref_cb(void *ctx, const bk_damaged_ref *r) {
+  struct drefs *d = ctx;
+  d->n++;
+  snprintf(d->last, sizeof d->last, "%s/%s/%s", r->ns, r->bucket, r->path);
+  return 0;
+}
+
+static void test_damaged_xorbs(void) {
+  bk_hash ha, hb;
+  bk_buf A, B;
+  bk_xorb_chunk ca[3], cb[3], got[3];
+  size_t na = 0, nb = 0;
+  CHECK_EQ_INT(built_xorb(1, &ha, &A, ca, &na), 0);
+  CHECK_EQ_INT(built_xorb(0, &hb, &B, cb, &nb), 0);
+  bk_db *db = fresh_db();
+  char p[400];
+  snprintf(p, sizeof p, "%s/blobs-dmg", root);
+  bk_blobstore *bs;
+  CHECK_EQ_INT(bk_blobstore_open(p, &bs), 0);
+  if (!db || !bs) return;
+  bk_ns u;
+  CHECK_EQ_INT(bk_db_user_add(db, "dmg", &u), 0);
+  bk_bucket bu;
+  CHECK_EQ_INT(bk_db_bucket_create(db, u.id, "b", 0, &bu), 0);
+
+  /* a freshly uploaded (verified) xorb is recorded as verified */
+  int existed = -1;
+  CHECK_EQ_INT(bk_blob_put(bs, BK_BLOB_XORB, &ha, A.p, A.len, &existed), 0);
+  CHECK_EQ_INT(bk_db_xorb_register_ex(db, bs, &ha, A.len, ca, na, BK_XORB_REG_VERIFIED, NULL,
+                                      &existed), 0);
+  CHECK_EQ_INT(existed, 0);
+  bk_xorb_info xi;
+  CHECK_EQ_INT(bk_db_xorb_get(db, &ha, &xi), 0);
+  CHECK_EQ_INT(xi.damaged, 0);
+  CHECK(xi.verified_ms > 0);
+  CHECK(xi.blob_stamp != 0);
+  CHECK_EQ_INT(bk_db_xorb_check(db, bs, &ha, 86400000), 0);
+
+  /* a file uses it; its first chunk enters the dedup index */
+  bk_hash fh, sh;
+  mk_hash(&fh, 9001);
+  mk_hash(&sh, 9002);
+  memset(g_terms, 0, sizeof g_terms);
+  memset(&g_file, 0, sizeof g_file);
+  memset(&g_shard, 0, sizeof g_shard);
+  g_terms[0].xorb_hash = ha;
+  g_terms[0].chunk_start = 0;
+  g_terms[0].chunk_end = 3;
+  g_terms[0].unpacked_bytes = ca[0].unpacked_len + ca[1].unpacked_len + ca[2].unpacked_len;
+  g_file.file_hash = fh;
+  g_file.nterms = 1;
+  g_file.terms = g_terms;
+  g_shard.nfiles = 1;
+  g_shard.files = &g_file;
+  CHECK_EQ_INT(bk_db_shard_register(db, &sh, 10, &g_shard, bu.id, NULL, NULL), 0);
+  bk_batch_op add = {.type = BK_OP_ADD, .path = "dir/f.bin", .xet_hash = fh, .mtime_ms = -1,
+                     .size = -1};
+  size_t nf;
+  CHECK_EQ_INT(bk_db_batch(db, bu.id, &add, 1, 0, &nf), 0);
+  bk_hash dx;
+  uint32_t idx;
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &ca[0].hash, BK_DEDUP_GLOBAL, 0, &dx, &idx), 0);
+  CHECK(bk_hash_eq(&dx, &ha));
+
+  /* one flipped byte, not yet read by anyone: the change token differs, so
+   * the check reads the blob, finds the damage and marks it */
+  flip_byte(bs, BK_BLOB_XORB, &ha, 0.5);
+  CHECK_EQ_INT(bk_db_xorb_check(db, bs, &ha, 86400000), BK_EHASH);
+  CHECK(strstr(bk_errmsg(), "damaged") != NULL);
+  CHECK_EQ_INT(bk_db_xorb_get(db, &ha, &xi), 0);
+  CHECK_EQ_INT(xi.damaged, 1);
+  CHECK_EQ_INT(bk_db_xorb_check(db, bs, &ha, 86400000), BK_EHASH); /* stays refused */
+  /* never offered by dedup, never accepted as a reference */
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &ca[0].hash, BK_DEDUP_GLOBAL, 0, &dx, &idx), BK_ENOTFOUND);
+  bk_hash fh2, sh2, missing;
+  mk_hash(&fh2, 9003);
+  mk_hash(&sh2, 9004);
+  g_file.file_hash = fh2;
+  memset(&missing, 0, sizeof missing);
+  CHECK_EQ_INT(bk_db_shard_register(db, &sh2, 10, &g_shard, bu.id, &missing, NULL), BK_EHASH);
+  CHECK(bk_hash_eq(&missing, &ha));
+  /* the files that use it are listed with their bucket/path */
+  struct drefs d = {0};
+  CHECK_EQ_INT(bk_db_damaged_refs(db, dref_cb, &d), 0);
+  CHECK_EQ_INT(d.n, 1);
+  CHECK_EQ_STR(d.last, "dmg/b/dir/f.bin");
+
+  /* verified bytes of another serialization replace the damaged blob; the
+   * row is re-laid out to them */
+  bk_blob_writer *w = pending(bs, &hb, &B);
+  CHECK_EQ_INT(bk_db_xorb_register_ex(db, bs, &hb, B.len, cb, nb, 0, w, &existed), 0);
+  CHECK_EQ_INT(existed, 0); /* was_inserted: true */
+  CHECK(blob_equals(bs, &ha, &B));
+  CHECK_EQ_INT(bk_db_xorb_get(db, &ha, &xi), 0);
+  CHECK_EQ_INT(xi.damaged, 0);
+  CHECK_EQ_INT(xi.bytes_on_disk, B.len);
+  CHECK_EQ_INT(bk_db_xorb_chunks(db, &ha, 0, 3, got), 0);
+  CHECK_EQ_INT(got[2].record_offset, cb[2].record_offset);
+  CHECK_EQ_INT(bk_db_xorb_check(db, bs, &ha, 86400000), 0);
+  CHECK_EQ_INT(bk_db_dedup_lookup(db, &ca[0].hash, BK_DEDUP_GLOBAL, 0, &dx, &idx), 0);
+  d.n = 0;
+  CHECK_EQ_INT(bk_db_damaged_refs(db, dref_cb, &d), 0);
+  CHECK_EQ_INT(d.n, 0);
+
+  /* the stored blob no longer verifies but is not marked: still replaced */
+  flip_byte(bs, BK_BLOB_XORB, &ha, 0.7);
+  w = pending(bs, &ha, &A);
+  CHECK_EQ_INT(bk_db_xorb_register_ex(db, bs, &ha, A.len, ca, na, 0, w, &existed), 0);
+  CHECK_EQ_INT(existed, 0);
+  CHECK(blob_equals(bs, &ha, &A));
+  CHECK_EQ_INT(bk_db_xorb_get(db, &ha, &xi), 0);
+  CHECK_EQ_INT(xi.bytes_on_disk, A.len);
+  /* an intact stored blob is kept (another client's compression choice) */
+  w = pending(bs, &hb, &B);
+  CHECK_EQ_INT(bk_db_xorb_register_ex(db, bs, &hb, B.len, cb, nb, 0, w, &existed), 0);
+  CHECK_EQ_INT(existed, 1);
+  CHECK(blob_equals(bs, &ha, &A));
+  CHECK_EQ_INT(bk_db_xorb_get(db, &ha, &xi), 0);
+  CHECK_EQ_INT(xi.bytes_on_disk, A.len);
+  CHECK_EQ_INT(bk_db_check(db, NULL, NULL), 0);
+
+  /* a forced check (fsck --read-data, scrub) clears a mark the blob no
+   * longer deserves (restored by an operator) */
+  CHECK_EQ_INT(bk_db_xorb_set_damaged(db, &ha, 1), 0);
+  CHECK_EQ_INT(bk_db_xorb_check(db, bs, &ha, 86400000), BK_EHASH);
+  CHECK_EQ_INT(bk_db_xorb_check(db, bs, &ha, -1), 0);
+  CHECK_EQ_INT(bk_db_xorb_get(db, &ha, &xi), 0);
+  CHECK_EQ_INT(xi.damaged, 0);
+
+  /* a re-registered file whose stored terms use a damaged xorb takes the
+   * new shard's terms */
+  bk_hash hc;
+  bk_xorb_chunk cc[3];
+  reg_xorb(db, &hc, 777, 3, -1, cc);
+  for (int i = 0; i < 3; i++) cc[i].unpacked_len = ca[i].unpacked_len;
+  {
+    /* a xorb with the same unpacked lengths as A's chunks */
+    uint32_t ro = 0, uo = 0;
+    mk_hash(&hc, 778);
+    for (int i = 0; i < 3; i++) {
+      cc[i].record_offset = ro;
+      cc[i].unpacked_offset = uo;
+      ro += cc[i].record_len;
+      uo += cc[i].unpacked_len;
+    }
+    CHECK_EQ_INT(bk_db_xorb_register(db, NULL, &hc, ro, cc, 3, NULL), 0);
+  }
+  CHECK_EQ_INT(bk_db_xorb_set_damaged(db, &ha, 1), 0);
+  g_file.file_hash = fh;
+  g_terms[0].xorb_hash = hc;
+  bk_hash sh3;
+  mk_hash(&sh3, 9005);
+  CHECK_EQ_INT(bk_db_shard_register(db, &sh3, 10, &g_shard, bu.id, NULL, NULL), 0);
+  bk_file_term *ft = NULL;
+  size_t nft = 0;
+  CHECK_EQ_INT(bk_db_cas_file_terms(db, &fh, &ft, &nft), 0);
+  CHECK_EQ_INT(nft, 1);
+  if (nft == 1) CHECK(bk_hash_eq(&ft[0].xorb, &hc));
+  free(ft);
+  d.n = 0;
+  CHECK_EQ_INT(bk_db_damaged_refs(db, dref_cb, &d), 0);
+  CHECK_EQ_INT(d.n, 0);
+  CHECK_EQ_INT(bk_db_check(db, NULL, NULL), 0);
+
+  /* shards: a stored shard that no longer hashes to its name */
+  bk_buf sb;
+  bk_buf_init(&sb, 1 << 20);
+  CHECK_EQ_INT(bk_buf_append(&sb, "shard bytes for the test", 24), 0);
+  bk_hash shh;
+  bk_blake3(sb.p, sb.len, shh.b);
+  CHECK_EQ_INT(bk_blob_put(bs, BK_BLOB_SHARD, &shh, sb.p, sb.len, NULL), 0);
+  g_terms[0].xorb_hash = hc;
+  CHECK_EQ_INT(bk_db_shard_register(db, &shh, sb.len, &g_shard, bu.id, NULL, NULL), 0);
+  CHECK_EQ_INT(bk_db_shard_check(db, bs, &shh), 0);
+  flip_byte(bs, BK_BLOB_SHARD, &shh, 0.5);
+  CHECK_EQ_INT(bk_db_shard_check(db, bs, &shh), BK_EHASH);
+  CHECK_EQ_INT(bk_blob_replace(bs, BK_BLOB_SHARD, &shh, sb.p, sb.len), 0);
+  CHECK_EQ_INT(bk_db_shard_check(db, bs, &shh), 0);
+  bk_buf_free(&sb);
+
+  /* scrub resume point */
+  int64_t cur = -1;
+  CHECK_EQ_INT(bk_db_scrub_cursor(db, BK_BLOB_XORB, &cur), 0);
+  CHECK_EQ_INT(cur, 0);
+  CHECK_EQ_INT(bk_db_scrub_set_cursor(db, BK_BLOB_XORB, 42), 0);
+  CHECK_EQ_INT(bk_db_scrub_cursor(db, BK_BLOB_XORB, &cur), 0);
+  CHECK_EQ_INT(cur, 42);
+  CHECK_EQ_INT(bk_db_scrub_cursor(db, BK_BLOB_SHARD, &cur), 0);
+  CHECK_EQ_INT(cur, 0);
+
+  bk_buf_free(&A);
+  bk_buf_free(&B);
+  bk_blobstore_close(bs);
+  bk_db_close(db);
+}
+
+/* A v4 store (no damaged state) upgrades to v5 in place; rows read as
+ * intact and never verified. */
+static void test_upgrade_v5(void) {
+  char p[400];
+  snprintf(p, sizeof p, "%s/v4.sqlite", root);
+  bk_db *db;
+  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  if (!db) return;
+  bk_hash xh;
+  reg_xorb(db, &xh, 555, 2, -1, NULL);
+  bk_db_close(db);
+  sqlite3 *h;
+  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(h,
+                            "DROP INDEX xorbs_damaged; DROP TABLE scrub_state;"
+                            "ALTER TABLE xorbs DROP COLUMN damaged;"
+                            "ALTER TABLE xorbs DROP COLUMN verified_ms;"
+                            "ALTER TABLE xorbs DROP COLUMN blob_stamp;"
+                            "ALTER TABLE shards DROP COLUMN damaged; PRAGMA user_version=4;",
+                            NULL, NULL, NULL),
+               SQLITE_OK);
+  sqlite3_close(h);
+  CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM pragma_table_info('xorbs') WHERE name = 'damaged'"),
+               0);
+  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  if (!db) return;
+  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), 5);
+  bk_xorb_info xi;
+  CHECK_EQ_INT(bk_db_xorb_get(db, &xh, &xi), 0);
+  CHECK_EQ_INT(xi.damaged, 0);
+  CHECK_EQ_INT(xi.verified_ms, 0);
+  CHECK_EQ_INT(bk_db_xorb_set_damaged(db, &xh, 1), 0);
+  CHECK_EQ_INT(bk_db_xorb_get(db, &xh, &xi), 0);
+  CHECK_EQ_INT(xi.damaged, 1);
+  CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM scrub_state"), 0);
+  CHECK_EQ_INT(bk_db_check(db, NULL, NULL), 0);
+  bk_db_close(db);
+}
+
 int main(void) {
   snprintf(root, sizeof root, "/tmp/bk_db_XXXXXX");
   if (!mkdtemp(root)) return 1;
@@ -2021,6 +2297,8 @@ int main(void) {
   RUN(test_accounting);
   RUN(test_gc);
   RUN(test_dedup_holders);
+  RUN(test_damaged_xorbs);
+  RUN(test_upgrade_v5);
   RUN(test_check_damage);
   RUN(test_dir_aggregates);
   RUN(test_reopen);
