@@ -288,7 +288,9 @@ int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
  * last verification (a never-verified row is trusted). max_age_ms < 0:
  * always read (fsck --read-data, scrub), also a
  * xorb marked damaged, whose mark is cleared if it verifies now (restored by
- * an operator). A missing blob counts as damaged. */
+ * an operator). A missing blob counts as damaged. Recording the outcome is
+ * best effort: when the row cannot be written (full disk, busy database)
+ * the verdict is still returned and the check is simply redone next time. */
 int bk_db_xorb_check(bk_db *db, bk_blobstore *bs, const bk_hash *xorb, int64_t max_age_ms);
 /* Sets (1) or clears (0: also forgets the last verification) the damaged
  * mark. BK_ENOTFOUND. */

@@ -471,8 +471,14 @@ int bk_db_xorb_check(bk_db *db, bk_blobstore *bs, const bk_hash *xorb, int64_t m
     rc = dbc_step_done(c, st, "xorb state");
   }
   dbc_release(db, c);
-  if (rc) return rc;
+  /* recording the outcome is best effort: the verdict stands without it (a
+   * full disk or a busy database must neither turn a good xorb into an error
+   * nor let a damaged one through; an unrecorded check is simply redone) */
+  if (vr && rc)
+    return bk_seterr(BK_EHASH, "xorb %s is damaged on the server: %s (not marked: %s)", hex, why,
+                     bk_strerror(rc));
   if (vr) return bk_seterr(BK_EHASH, "xorb %s is damaged on the server: %s", hex, why);
+  bk_clearerr();
   return 0;
 }
 
@@ -1070,9 +1076,13 @@ int bk_db_shard_check(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash) {
   char why[200];
   snprintf(why, sizeof why, "%s", rc ? bk_errmsg() : "its bytes do not hash to its name");
   bk_buf_free(&b);
+  /* recording is best effort, as for xorbs: the verdict stands without it */
   rc = bk_db_shard_set_damaged(db, shard_hash, bad);
-  if (rc) return rc;
-  if (!bad) return 0;
+  if (rc == BK_ENOTFOUND) return rc;
+  if (!bad) {
+    bk_clearerr();
+    return 0;
+  }
   char hex[BK_HASH_HEX_LEN + 1];
   bk_hash_to_hex(shard_hash, hex);
   return bk_seterr(BK_EHASH, "shard %s is damaged on the server: %s", hex, why);
