@@ -77,12 +77,22 @@ typedef struct bk_bucket {
   int is_private;
   int64_t created_ms;
   int64_t updated_ms;            /* last change of its file index or settings */
+  char region[8];                /* storage region chosen at creation ("us", "eu"),
+                                    "" when none was given */
 } bk_bucket;
 
+/* 1 if region is a storage region a bucket may be created in ("us", "eu"). */
+int bk_region_valid(const char *region);
+
 /* Creates namespace/name. BK_EINVAL (bad name), BK_ENOTFOUND (no such
- * namespace id), BK_EEXIST. out may be NULL. */
+ * namespace id), BK_EEXIST. out may be NULL. No region is recorded. */
 int bk_db_bucket_create(bk_db *db, int64_t ns_id, const char *name,
                         int is_private, bk_bucket *out);
+/* Same with a storage region: NULL = none (stored as NULL, reported as ""),
+ * else it must satisfy bk_region_valid (BK_EINVAL otherwise). region is only
+ * read during the call. */
+int bk_db_bucket_create_ex(bk_db *db, int64_t ns_id, const char *name,
+                           int is_private, const char *region, bk_bucket *out);
 /* By namespace name and bucket name (exact, case-sensitive). BK_ENOTFOUND. */
 int bk_db_bucket_get(bk_db *db, const char *ns, const char *name, bk_bucket *out);
 int bk_db_bucket_get_by_id(bk_db *db, int64_t id, bk_bucket *out);

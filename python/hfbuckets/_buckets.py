@@ -63,14 +63,16 @@ class BucketUrl:
 
 
 class BucketInfo:
-    """`id`, `private`, `created_at`, `size`, `total_files`; unknown JSON keys
-    become extra attributes (snake_cased as given)."""
+    """`id`, `private`, `created_at`, `size`, `total_files`, `region` ("us"/"eu"
+    as chosen at creation, None when none was); unknown JSON keys become extra
+    attributes (as given)."""
 
     id: str
     private: bool
     created_at: Optional[datetime]
     size: int
     total_files: int
+    region: Optional[str]
 
     def __init__(self, **kwargs: Any):
         self.id = kwargs.pop("id")
@@ -78,6 +80,7 @@ class BucketInfo:
         self.created_at = parse_dt(kwargs.pop("createdAt", kwargs.pop("created_at", None)))
         self.size = int(kwargs.pop("size", kwargs.pop("usedStorage", 0)) or 0)
         self.total_files = int(kwargs.pop("totalFiles", kwargs.pop("total_files", 0)) or 0)
+        self.region = kwargs.pop("region", None)
         for k, v in kwargs.items():
             setattr(self, k, v)
 

@@ -458,6 +458,11 @@ class HfApi:
             return result
         if not source or not dest:
             raise ValueError("source and dest are required (or apply=PLAN)")
+        # Hub web URLs of the endpoint (…/buckets/ns/name[/tree/P]) name the bucket side
+        if _is_web_url(str(source)):
+            source = _web_url_to_uri(str(source), c.endpoint)
+        if _is_web_url(str(dest)):
+            dest = _web_url_to_uri(str(dest), c.endpoint)
         o = _lib.SyncOpts()
         o.source, o.dest = b(str(source)), b(str(dest))
         o.delete_files = 1 if delete else 0

@@ -18,6 +18,8 @@ static const char USAGE[] =
     "Synchronises a local directory and a bucket prefix, in either direction:\n"
     "  hf sync ./ckpt hf://buckets/ns/b/ckpt      upload what is new or changed\n"
     "  hf sync hf://buckets/ns/b/ckpt ./ckpt      download what is new or changed\n"
+    "  hf sync hf://buckets/ns/b/dir/f.txt ./out  one remote file: lands as ./out/f.txt\n"
+    "A bucket side may also be a Hub web URL of the endpoint (HOST/buckets/ns/b[/tree/PATH]).\n"
     "A file is transferred when it is new, its size differs, or the source is newer by\n"
     "more than 1 s; otherwise it is skipped. When the sizes match and the mtimes differ\n"
     "by 1 s or less, the local file's Xet hash is computed and compared with the remote\n"
@@ -212,6 +214,10 @@ int cmd_sync(cli *c, int argc, char **argv) {
   }
   if (np < 2) {
     ret = cli_fail("sync needs SOURCE and DEST (see --help)");
+    goto out;
+  }
+  if (cli_bucket_args(c, pos, np)) { /* Hub web URLs -> hf://buckets/... */
+    ret = 2;
     goto out;
   }
   bk_sync_opts o;

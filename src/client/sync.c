@@ -232,7 +232,10 @@ int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, bk_plan *plan) {
   int rootfd = -1;
   if (!rc && e.upload) {
     struct stat st;
-    if (stat(e.local, &st) || !S_ISDIR(st.st_mode))
+    if (stat(e.local, &st) == 0 && S_ISREG(st.st_mode)) /* as the official client */
+      rc = bk_seterr(BK_EINVAL, "source %s is a file: sync uploads a directory (use `hf cp` for one file)",
+                     e.local);
+    else if (stat(e.local, &st) || !S_ISDIR(st.st_mode))
       rc = bk_seterr(BK_EINVAL, "source %s is not a directory", e.local);
     if (!rc) rc = walk(e.local, "", &loc, 0, 0);
     if (!rc) {
@@ -605,12 +608,28 @@ static int relent_cmp(const void *a, const void *b) {
   return strcmp(((const relent *)a)->path, ((const relent *)b)->path);
 }
 
-/* Fills xet hashes (and checks staleness of download sources). */
+/* Last segment of a remote prefix (the whole prefix when it has no '/'). */
+static const char *prefix_base(const char *prefix) {
+  const char *b = strrchr(prefix, '/');
+  return b ? b + 1 : prefix;
+}
+
+/* Fills xet hashes (and checks staleness of download sources). A source that
+ * names one file (hf://buckets/ns/b/dir/file.txt) was planned as that file's
+ * base name (list_remote, as the official client does): besides prefix/PATH,
+ * the prefix itself is asked for, and a file found there answers for its
+ * base name. */
 static int remote_recheck(bk_client *c, const ends *e, bk_plan *p, int force) {
-  size_t n = 0;
-  for (size_t i = 0; i < p->nops; i++) n += p->ops[i].action == BK_ACT_DOWNLOAD;
+  size_t n = 0, nq;
+  int ask_prefix = 0;
+  for (size_t i = 0; i < p->nops; i++) {
+    if (p->ops[i].action != BK_ACT_DOWNLOAD) continue;
+    n++;
+    if (*e->prefix && strcmp(p->ops[i].path, prefix_base(e->prefix)) == 0) ask_prefix = 1;
+  }
   if (!n) return 0;
-  const char **paths = calloc(n, sizeof *paths);
+  nq = n + (size_t)ask_prefix;
+  const char **paths = calloc(nq, sizeof *paths);
   char **own = calloc(n, sizeof *own);
   if (!paths || !own) {
     free(paths);
@@ -626,8 +645,9 @@ static int remote_recheck(bk_client *c, const ends *e, bk_plan *p, int force) {
     paths[k] = own[k];
     k++;
   }
+  if (ask_prefix) paths[n] = e->prefix;
   cJSON *arr = NULL;
-  if (!rc) rc = bk_paths_info_json(c, e->id, paths, n, &arr);
+  if (!rc) rc = bk_paths_info_json(c, e->id, paths, nq, &arr);
   /* the answers by path relative to the prefix, sorted (binary search) */
   size_t pl = strlen(e->prefix), nrel = 0;
   relent *rel = NULL;
@@ -638,8 +658,16 @@ static int remote_recheck(bk_client *c, const ends *e, bk_plan *p, int force) {
   cJSON_ArrayForEach(x, answers) {
     const cJSON *pp = cJSON_GetObjectItemCaseSensitive(x, "path");
     if (!cJSON_IsString(pp)) continue;
-    if (pl && (strncmp(pp->valuestring, e->prefix, pl) || pp->valuestring[pl] != '/')) continue;
-    rel[nrel].path = pl ? pp->valuestring + pl + 1 : pp->valuestring;
+    const char *rp;
+    if (!pl) rp = pp->valuestring;
+    else if (ask_prefix && strcmp(pp->valuestring, e->prefix) == 0) {
+      const cJSON *t = cJSON_GetObjectItemCaseSensitive(x, "type");
+      if (cJSON_IsString(t) && strcmp(t->valuestring, "file") != 0) continue; /* a folder */
+      rp = prefix_base(e->prefix);
+    }
+    else if (strncmp(pp->valuestring, e->prefix, pl) || pp->valuestring[pl] != '/') continue;
+    else rp = pp->valuestring + pl + 1;
+    rel[nrel].path = rp;
     rel[nrel++].item = x;
   }
   if (!rc) qsort(rel, nrel, sizeof *rel, relent_cmp);

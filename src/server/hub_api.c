@@ -149,6 +149,8 @@ static int bucket_json(bk_buf *o, struct bk_server *srv, const bk_bucket *bk, in
   if (!rc) rc = bk_jtime(o, bk->created_ms);
   if (!rc) rc = BK_LIT(o, ",\"updatedAt\":");
   if (!rc) rc = bk_jtime(o, bk->updated_ms);
+  if (!rc) rc = BK_LIT(o, ",\"region\":"); /* null: none was chosen at creation */
+  if (!rc) rc = bk->region[0] ? bk_jstr(o, bk->region) : BK_LIT(o, "null");
   if (!rc) rc = BK_LIT(o, ",\"url\":\"");
   if (!rc) rc = bucket_url(o, srv, bk->ns, bk->name);
   if (!rc) rc = bk_buf_append_u8(o, '"');
@@ -231,6 +233,18 @@ static int parse_visibility(struct bk_http_req *req, cJSON *j, int *priv) {
   return 0;
 }
 
+/* `region` of a create request ("us" | "eu", as huggingface_hub sends it;
+ * absent or null = none): copied to out ("" for none), else 400. */
+static int parse_region(struct bk_http_req *req, cJSON *j, char *out, size_t n) {
+  out[0] = 0;
+  cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "region");
+  if (!r || cJSON_IsNull(r)) return 0;
+  if (!cJSON_IsString(r) || !bk_region_valid(r->valuestring))
+    return bk_http_error(req, 400, NULL, "'region' must be \"us\" or \"eu\""), 1;
+  snprintf(out, n, "%s", r->valuestring);
+  return 0;
+}
+
 /* ---- whoami ---- */
 
 struct orgs_ctx {
@@ -310,7 +324,8 @@ static int h_create(struct bk_server *srv, struct bk_http_req *req, const char *
   cJSON *j = parse_json_body(req, 1, &replied);
   if (!j) return 1;
   int priv;
-  if (parse_visibility(req, j, &priv)) {
+  char region[8];
+  if (parse_visibility(req, j, &priv) || parse_region(req, j, region, sizeof region)) {
     cJSON_Delete(j);
     return 1;
   }
@@ -318,7 +333,7 @@ static int h_create(struct bk_server *srv, struct bk_http_req *req, const char *
   bk_ns nsr;
   if (load_ns_writable(srv, req, ns, &nsr)) return 1;
   bk_bucket b;
-  int rc = bk_db_bucket_create(srv->db, nsr.id, name, priv > 0, &b);
+  int rc = bk_db_bucket_create_ex(srv->db, nsr.id, name, priv > 0, region[0] ? region : NULL, &b);
   if (rc == BK_EEXIST)
     return bk_http_error(req, 409, NULL, "You already created this bucket: %s/%s", nsr.name, name), 1;
   if (rc) return hub_store_error(req, rc);

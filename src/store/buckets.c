@@ -15,7 +15,7 @@ static void usage_invalidate(bk_db *db, int64_t bucket_id);
 /* ---- buckets ---- */
 
 #define BUCKET_COLS \
-  "b.id, b.ns_id, n.name, b.name, b.private, b.created_ms, b.updated_ms"
+  "b.id, b.ns_id, n.name, b.name, b.private, b.created_ms, b.updated_ms, b.region"
 
 static const char SQL_BUCKET_BY_NAME[] =
     "SELECT " BUCKET_COLS " FROM buckets b JOIN namespaces n ON n.id = b.ns_id "
@@ -24,8 +24,8 @@ static const char SQL_BUCKET_BY_ID[] =
     "SELECT " BUCKET_COLS " FROM buckets b JOIN namespaces n ON n.id = b.ns_id "
     "WHERE b.id = ?1";
 static const char SQL_BUCKET_INSERT[] =
-    "INSERT INTO buckets(ns_id, name, private, created_ms, updated_ms) "
-    "VALUES(?1, ?2, ?3, ?4, ?4)";
+    "INSERT INTO buckets(ns_id, name, private, created_ms, updated_ms, region) "
+    "VALUES(?1, ?2, ?3, ?4, ?4, ?5)";
 static const char SQL_BUCKET_EXISTS[] =
     "SELECT id FROM buckets WHERE ns_id = ?1 AND name = ?2";
 static const char SQL_BUCKET_LIST[] =
@@ -49,6 +49,7 @@ static void row_bucket(sqlite3_stmt *st, bk_bucket *b) {
   b->is_private = sqlite3_column_int(st, 4);
   b->created_ms = sqlite3_column_int64(st, 5);
   b->updated_ms = sqlite3_column_int64(st, 6);
+  col_text(st, 7, b->region, sizeof b->region); /* NULL -> "" */
 }
 
 static int bucket_get_c(struct dbc *c, const char *ns, const char *name, int64_t id,
@@ -113,9 +114,20 @@ int bk_db_bucket_get_by_id(bk_db *db, int64_t id, bk_bucket *out) {
   return rc;
 }
 
+int bk_region_valid(const char *region) {
+  return region && (!strcmp(region, "us") || !strcmp(region, "eu"));
+}
+
 int bk_db_bucket_create(bk_db *db, int64_t ns_id, const char *name, int is_private,
                         bk_bucket *out) {
+  return bk_db_bucket_create_ex(db, ns_id, name, is_private, NULL, out);
+}
+
+int bk_db_bucket_create_ex(bk_db *db, int64_t ns_id, const char *name, int is_private,
+                           const char *region, bk_bucket *out) {
   if (!bk_name_valid(name)) return bk_seterr(BK_EINVAL, "invalid bucket name");
+  if (region && !bk_region_valid(region))
+    return bk_seterr(BK_EINVAL, "invalid region (use 'us' or 'eu')");
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
@@ -130,6 +142,8 @@ int bk_db_bucket_create(bk_db *db, int64_t ns_id, const char *name, int is_priva
       sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
       sqlite3_bind_int(st, 3, is_private ? 1 : 0);
       sqlite3_bind_int64(st, 4, db_now_ms());
+      if (region) sqlite3_bind_text(st, 5, region, -1, SQLITE_TRANSIENT);
+      else sqlite3_bind_null(st, 5);
       rc = dbc_step_done(c, st, "insert bucket");
     }
   }

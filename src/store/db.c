@@ -9,7 +9,7 @@
 #include "buckets/fsutil.h"
 #include "store/db_internal.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define POOL_MAX 8
 #define BUSY_TIMEOUT_MS 10000
 /* the WAL is cut back to this after a checkpoint restarts it, and to 0 bytes
@@ -395,6 +395,31 @@ static int upgrade_v5(struct dbc *c) {
   return rc ? rc : dbc_exec(c, SCHEMA_V5);
 }
 
+/* v6: bucket region: buckets get a nullable `region` column ('us' or
+ * 'eu', chosen at creation; NULL = none was asked for, never a made-up
+ * default). Self-contained and safe to run twice: the column is added only
+ * when PRAGMA table_info does not list it yet. */
+static int buckets_have_region(struct dbc *c, int *has) {
+  sqlite3_stmt *st = NULL;
+  *has = 0;
+  int rc = sqlite3_prepare_v2(c->h, "SELECT 1 FROM pragma_table_info('buckets') WHERE name = 'region'",
+                              -1, &st, NULL);
+  if (rc != SQLITE_OK) return dbc_err(c, rc, "table_info buckets");
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_ROW) *has = 1;
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE) return 0;
+  return dbc_err(c, rc, "table_info buckets");
+}
+
+static int upgrade_bucket_region(struct dbc *c) {
+  int has;
+  int rc = buckets_have_region(c, &has);
+  if (rc || has) return rc;
+  return dbc_exec(c, "ALTER TABLE buckets ADD COLUMN region TEXT"
+                     " CHECK(region IS NULL OR region IN ('us', 'eu'))");
+}
+
 static int ensure_schema(struct dbc *c) {
   int rc = dbc_begin(c);
   if (rc) return rc;
@@ -427,6 +452,11 @@ static int ensure_schema(struct dbc *c) {
     rc = upgrade_v5(c);
     if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=5");
     v = 5;
+  }
+  if (rc == 0 && v == 5) { /* upgrade: bucket region (create --region) */
+    rc = upgrade_bucket_region(c);
+    if (rc == 0) rc = dbc_exec(c, "PRAGMA user_version=6");
+    v = 6;
   }
   if (rc) {
     dbc_rollback(c);

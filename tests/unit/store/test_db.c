@@ -1700,7 +1700,7 @@ static void test_dedup_holders(void) {
   CHECK_EQ_INT(sql_int(p, count_c), 1);
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   if (!db) return;
-  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), 5);
+  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), bk_db_schema_version());
   CHECK_EQ_INT(sql_int(p, count_c), 2);
 
   /* the first holder answers while it lives */
@@ -1731,6 +1731,76 @@ static void test_dedup_holders(void) {
   bk_db_close(db);
 }
 
+/* ---- bucket region (create --region) and its schema step ---- */
+
+static void test_bucket_region(void) {
+  char p[400];
+  snprintf(p, sizeof p, "%s/region.sqlite", root);
+  bk_db *db;
+  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  if (!db) return;
+  bk_ns u;
+  CHECK_EQ_INT(bk_db_user_add(db, "reg", &u), 0);
+  bk_bucket b, g;
+  CHECK_EQ_INT(bk_db_bucket_create_ex(db, u.id, "eu1", 0, "eu", &b), 0);
+  CHECK_EQ_STR(b.region, "eu");
+  CHECK_EQ_INT(bk_db_bucket_create_ex(db, u.id, "us1", 1, "us", NULL), 0);
+  CHECK_EQ_INT(bk_db_bucket_get(db, "reg", "us1", &g), 0);
+  CHECK_EQ_STR(g.region, "us");
+  CHECK_EQ_INT(g.is_private, 1);
+  /* none asked for: none stored (NULL), not a default */
+  CHECK_EQ_INT(bk_db_bucket_create(db, u.id, "plain", 0, &b), 0);
+  CHECK_EQ_STR(b.region, "");
+  CHECK_EQ_INT(bk_db_bucket_create_ex(db, u.id, "plain2", 0, NULL, NULL), 0);
+  CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM buckets WHERE region IS NULL"), 2);
+  /* only the Hub's regions */
+  CHECK_EQ_INT(bk_db_bucket_create_ex(db, u.id, "x1", 0, "asia", NULL), BK_EINVAL);
+  CHECK_EQ_INT(bk_db_bucket_create_ex(db, u.id, "x2", 0, "", NULL), BK_EINVAL);
+  CHECK_EQ_INT(bk_db_bucket_create_ex(db, u.id, "x3", 0, "EU", NULL), BK_EINVAL);
+  CHECK_EQ_INT(bk_db_bucket_get(db, "reg", "x1", &g), BK_ENOTFOUND);
+  CHECK_EQ_INT(bk_region_valid("us") && bk_region_valid("eu") && !bk_region_valid(NULL), 1);
+  /* the column refuses other values even from another writer */
+  sqlite3 *h;
+  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
+  CHECK(sqlite3_exec(h, "UPDATE buckets SET region = 'mars' WHERE name = 'plain'", NULL, NULL,
+                     NULL) != SQLITE_OK);
+  sqlite3_close(h);
+  bk_db_close(db);
+
+  /* a store of the previous schema (no region column) is upgraded in place:
+   * its buckets keep everything and report no region */
+  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(h, "ALTER TABLE buckets DROP COLUMN region; PRAGMA user_version=5;",
+                            NULL, NULL, NULL),
+               SQLITE_OK);
+  sqlite3_close(h);
+  CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM pragma_table_info('buckets') WHERE name = 'region'"),
+               0);
+  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  if (!db) return;
+  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), bk_db_schema_version());
+  CHECK_EQ_INT(bk_db_bucket_get(db, "reg", "eu1", &g), 0);
+  CHECK_EQ_STR(g.region, ""); /* the old store had no region to keep */
+  CHECK_EQ_INT(bk_db_bucket_get(db, "reg", "us1", &g), 0);
+  CHECK_EQ_INT(g.is_private, 1);
+  CHECK_EQ_INT(bk_db_bucket_create_ex(db, u.id, "after", 0, "eu", &b), 0);
+  CHECK_EQ_STR(b.region, "eu");
+  bk_db_close(db);
+
+  /* the step is safe to run again: a store that has the column but an older
+   * version number (an interrupted or renumbered upgrade) opens cleanly */
+  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(h, "PRAGMA user_version=5;", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(h);
+  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  if (!db) return;
+  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), bk_db_schema_version());
+  CHECK_EQ_INT(bk_db_bucket_get(db, "reg", "after", &g), 0);
+  CHECK_EQ_STR(g.region, "eu");
+  CHECK_EQ_INT(bk_db_check(db, NULL, NULL), 0);
+  bk_db_close(db);
+}
+
 /* ---- schema persistence and concurrency ---- */
 
 static void test_reopen(void) {
@@ -1752,7 +1822,7 @@ static void test_reopen(void) {
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   CHECK_EQ_INT(bk_db_ns_get(db, "persist", &x), 0);
   bk_db_close(db);
-  CHECK_EQ_INT(bk_db_schema_version(), 5);
+  CHECK_EQ_INT(bk_db_schema_version(), 6);
   CHECK_EQ_INT(bk_db_open("/nonexistent/dir/x.db", &db), BK_EDB);
 }
 
@@ -2265,7 +2335,7 @@ static void test_upgrade_v5(void) {
                0);
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   if (!db) return;
-  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), 5);
+  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), bk_db_schema_version());
   bk_xorb_info xi;
   CHECK_EQ_INT(bk_db_xorb_get(db, &xh, &xi), 0);
   CHECK_EQ_INT(xi.damaged, 0);
@@ -2299,6 +2369,7 @@ int main(void) {
   RUN(test_dedup_holders);
   RUN(test_damaged_xorbs);
   RUN(test_upgrade_v5);
+  RUN(test_bucket_region);
   RUN(test_check_damage);
   RUN(test_dir_aggregates);
   RUN(test_reopen);
