@@ -1232,21 +1232,33 @@ int db_file_xorb_refs(struct dbc *c, const bk_hash *file, int64_t bucket_id) {
 
 /* ---- gc ---- */
 
+/* A file reconstruction no bucket lists that uses a damaged xorb goes at
+ * once too (it cannot be read back; a re-upload registers it again with
+ * good terms), so that the damaged xorb it held can go in the same run. */
 static const char SQL_GC_FILES[] =
-    "SELECT id, hash FROM files f WHERE touched_ms < ?1 AND NOT EXISTS"
+    "SELECT id, hash FROM files f WHERE (touched_ms < ?1 OR EXISTS"
+    " (SELECT 1 FROM file_terms t JOIN xorbs x ON x.id = t.xorb_id"
+    "  WHERE t.file_id = f.id AND x.damaged != 0)) AND NOT EXISTS"
     " (SELECT 1 FROM bucket_files b WHERE b.xet_hash = f.hash) LIMIT ?2";
 static const char SQL_GC_FILE_DEL[] = "DELETE FROM files WHERE id = ?1";
 static const char SQL_GC_GRANT_DEL[] = "DELETE FROM file_grants WHERE file_hash = ?1";
+/* A damaged xorb no file uses any more (its files were re-uploaded into
+ * other xorbs, or deleted) goes at once, whatever its age: no dedup answer
+ * offers it and no new shard may reference it, so no upload in flight can
+ * be about to use it. Likewise a damaged shard: a stored shard is a copy of
+ * what its upload registered (files, terms, xorbs live in the metadata and
+ * no read ever uses the shard blob), so a damaged one holds nothing that is
+ * not held elsewhere; removing it leaves the store without damage. */
 static const char SQL_GC_XORBS[] =
-    "SELECT id, hash, bytes_on_disk FROM xorbs x WHERE touched_ms < ?1 AND NOT EXISTS"
-    " (SELECT 1 FROM file_terms t WHERE t.xorb_id = x.id) LIMIT ?2";
+    "SELECT id, hash, bytes_on_disk FROM xorbs x WHERE (touched_ms < ?1 OR damaged != 0)"
+    " AND NOT EXISTS (SELECT 1 FROM file_terms t WHERE t.xorb_id = x.id) LIMIT ?2";
 static const char SQL_GC_XORB_DEL[] = "DELETE FROM xorbs WHERE id = ?1";
 static const char SQL_GC_SHARDS[] =
-    "SELECT id, hash, size FROM shards s WHERE touched_ms < ?1"
+    "SELECT id, hash, size FROM shards s WHERE damaged != 0 OR (touched_ms < ?1"
     " AND NOT EXISTS (SELECT 1 FROM shard_refs r JOIN files f ON f.hash = r.hash"
     "   WHERE r.shard_id = s.id AND r.kind = 0)"
     " AND NOT EXISTS (SELECT 1 FROM shard_refs r JOIN xorbs x ON x.hash = r.hash"
-    "   WHERE r.shard_id = s.id AND r.kind = 1) LIMIT ?2";
+    "   WHERE r.shard_id = s.id AND r.kind = 1)) LIMIT ?2";
 static const char SQL_GC_SHARD_DEL[] = "DELETE FROM shards WHERE id = ?1";
 
 struct gc_row {

@@ -10,7 +10,7 @@
 #            self-test: a corrupted ledger (changed file, lost file), a differing local copy and a flipped
 #            xorb byte must each be reported — so the checker can fail
 #   bitrot:  10 flips: detected, never a wrong byte served; self-test: the download check calls changed
-#            bytes "wrong". Heal is measured and reported (SOAK_TEST_HEAL=require makes it a check).
+#            bytes "wrong". Heal (re-upload, then the scheduled gc) is a check (SOAK_TEST_HEAL=report only counts it).
 # Seeds are fixed (SOAK_SEED overrides) so a failure replays with the same operations.
 set -u
 : "${BUCKETS_ROOT:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -30,6 +30,6 @@ part() { # name, args...
 part gc-kill gc-kill --attempts 2 --nfiles 15 --seed "${SOAK_SEED:-11}"
 part shard-race shard-race --seed "${SOAK_SEED:-14}"
 part crash crash --cycles 8 --kill-ms 300 --seed "${SOAK_SEED:-12}" --selftest
-part bitrot bitrot --flips 10 --heal "${SOAK_TEST_HEAL:-report}" --seed "${SOAK_SEED:-13}" --selftest
+part bitrot bitrot --flips 10 --heal "${SOAK_TEST_HEAL:-require}" --seed "${SOAK_SEED:-13}" --selftest
 echo "$P passed, $F failed"
 [ "$F" -eq 0 ]
