@@ -3,7 +3,7 @@
 # Bit-rot soak: flip one random bit in a random xorb or shard blob, then every file referencing it must
 # download byte-identical or fail (hf cp and the server-side resolve URL; never other bytes),
 # `bucketd fsck --read-data` must name the blob, and re-uploading the original file(s) with `hf buckets cp`
-# must heal it (downloads identical, fsck clean). Prints `detected N/M, wrong bytes served K, healed H/M`
+# followed by the scheduled `bucketd gc` must heal it (downloads identical, fsck clean). Prints `detected N/M, wrong bytes served K, healed H/M`
 # and a table by category (record header, raw payload, LZ4 frame parts, shard parts, unreferenced blobs).
 # Env defaults: SOAK_FLIPS (1000), SOAK_SEED (random; printed), SOAK_HEAL (require: a flip that does not
 # heal is a failure; report: only counted). Ends with "N passed, N failed". Details: bench/soak.py.

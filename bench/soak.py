@@ -27,8 +27,9 @@ and two that are deleted again (their xorbs and shards stay, referenced by no fi
 flip: pick a random xorb or shard blob under <data>/blobs, flip one random bit (original kept in memory),
 download every file referencing the blob with `hf buckets cp` and with curl from the server-side
 `resolve` URL (each must be byte-identical or fail — never succeed with other bytes), run
-`bucketd fsck --read-data` (must name the blob), re-upload the original file(s) with `hf buckets cp` and
-check that they download identically again and fsck is clean ("healed"). A flip that did not heal is
+`bucketd fsck --read-data` (must name the blob), re-upload the original file(s) with `hf buckets cp`, run
+the operator's scheduled `bucketd gc` (default grace) and check that they download identically again and
+fsck is clean ("healed"). A flip that did not heal is
 undone from the kept copy so that the next flip starts from a clean store.
 """
 import argparse

@@ -374,32 +374,10 @@ void bk_blob_writer_abort(bk_blob_writer *w) {
 }
 
 int bk_blob_writer_commit(bk_blob_writer *w, const bk_hash *h, int *existed) {
-  int rc = bk_blob_stat(w->bs, w->kind, h, NULL);
-  if (rc == 0) { /* immutable: keep the stored one (see fs_put) */
-    if (existed) *existed = 1;
-    bk_blob_writer_abort(w);
-    return 0;
-  }
-  if (rc != BK_ENOTFOUND) {
-    bk_blob_writer_abort(w);
-    return rc;
-  }
-  char hex[BK_HASH_HEX_LEN + 1], dir[PATH_MAX];
-  bk_hash_to_hex(h, hex);
-  rc = blob_dir(w->bs, w->kind, hex, dir, sizeof dir);
-  if (rc == 0) rc = bk_mkdir_p(dir, 0755);
-  if (rc) {
-    bk_blob_writer_abort(w);
-    return rc;
-  }
-  rc = bk_afile_commit_as_noreplace(w->f, dir, hex); /* releases w->f */
-  free(w);
-  if (rc == BK_EEXIST) { /* a concurrent put won: keep its blob */
-    bk_clearerr();
-    if (existed) *existed = 1;
-    return 0;
-  }
-  if (rc == 0 && existed) *existed = 0;
+  int ex = 0;
+  int rc = bk_blob_writer_try_commit(w, h, &ex);
+  if (rc == 0 && ex == 1) bk_blob_writer_abort(w); /* immutable: keep the stored one (see fs_put) */
+  if (rc == 0 && existed) *existed = ex != 0;
   return rc;
 }
 
