@@ -34,7 +34,7 @@ int cmd_delete(cli *c, int argc, char **argv) {
   int ok = cli_confirm(c, q);
   if (ok <= 0) {
     free(id);
-    return ok < 0 ? 1 : cli_fail("aborted");
+    return ok < 0 ? 1 : cli_aborted();
   }
   bk_client *cl = cli_client(c);
   int rc = cl ? bk_bucket_delete(cl, id, missing_ok) : 1;

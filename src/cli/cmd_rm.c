@@ -78,7 +78,7 @@ int cmd_rm(cli *c, int argc, char **argv) {
     snprintf(q, sizeof q, "Remove '%s' from '%s'?", path, id);
     int ok = cli_confirm(c, q);
     if (ok <= 0) {
-      ret = ok < 0 ? 1 : cli_fail("aborted");
+      ret = ok < 0 ? 1 : cli_aborted();
       goto out;
     }
     const char *one[1] = {path};
@@ -135,7 +135,7 @@ int cmd_rm(cli *c, int argc, char **argv) {
   snprintf(q, sizeof q, "Remove %zu file(s) totaling %s from '%s'?", n, tsz, id);
   int ok = cli_confirm(c, q);
   if (ok <= 0) {
-    ret = ok < 0 ? 1 : cli_fail("aborted");
+    ret = ok < 0 ? 1 : cli_aborted();
     goto out;
   }
   rc = bk_bucket_delete_files(cl, id, paths, n);
