@@ -288,7 +288,7 @@ static int list_files(cli *c, const char *arg, int human, int recursive, int tre
       if (*str(e, "uploadedAt")) cJSON_AddStringToObject(o, "uploaded_at", str(e, "uploadedAt"));
       cJSON_AddItemToArray(out, o);
     }
-    char *s = cli_json_dumps(out, 0);
+    char *s = cli_json_dumps(out, 2); /* print_file_listing: json.dumps(indent=2) */
     printf("%s\n", s ? s : "[]");
     free(s);
     cJSON_Delete(out);
