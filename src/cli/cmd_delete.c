@@ -19,15 +19,15 @@ int cmd_delete(cli *c, int argc, char **argv) {
   int np;
   int r = cli_parse(c, argc, argv, opts, pos, 1, &np, USAGE);
   if (r) return r < 0 ? 2 : 0;
-  if (np < 1) return cli_fail("missing BUCKET_ID (see --help)");
+  if (np < 1) return cli_fail("missing BUCKET_ID (see --help)"), 2;
   if (cli_bucket_args(c, pos, np)) return 2;
   char *id = NULL, *path = NULL;
-  if (bk_uri_parse(pos[0], 1, &id, &path)) return cli_fail("'%s': expected namespace/name", pos[0]);
+  if (bk_uri_parse(pos[0], 1, &id, &path)) return cli_fail("'%s': expected namespace/name", pos[0]), 2;
   int bad = *path != 0;
   free(path);
   if (bad) {
     free(id);
-    return cli_fail("'%s' names a path; to remove files use 'hf buckets rm'", pos[0]);
+    return cli_fail("'%s' names a path; to remove files use 'hf buckets rm'", pos[0]), 2;
   }
   char q[600];
   snprintf(q, sizeof q, "Are you sure you want to delete bucket '%s'?", id);

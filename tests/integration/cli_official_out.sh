@@ -5,7 +5,8 @@
 # private bucket, the date only, cells cut at 35 characters unless
 # --no-truncate), `--format agent` file listings in print_file_listing's flat
 # format, the "Use -R" hint in every mode, JSON file listings indented, and
-# the "Hint: set HF_DEBUG=1 ..." line after a failure (none with HF_DEBUG=1).
+# the "Hint: set HF_DEBUG=1 ..." line after a failure (none with HF_DEBUG=1,
+# none after usage errors, which exit 2).
 . "$(dirname "$0")/lib.sh"
 HF="$BK_BIN/hf"
 [ -x "$HF" ] || { bk_fail "hf built"; bk_summary; }
@@ -109,6 +110,24 @@ bk_expect "usage error: no HF_DEBUG hint" 0 "$(grep -c HF_DEBUG "$BK_TMP/err")"
 run buckets ls alice --tree
 rc_is "ls NAMESPACE --tree: usage error, exit 2" 2
 bk_expect "ls NAMESPACE --tree: no HF_DEBUG hint" 0 "$(grep -c HF_DEBUG "$BK_TMP/err")"
+# argument checks are usage errors in the official CLI (typer.BadParameter,
+# click's exit status 2): no HF_DEBUG hint after them
+usage_err() { local n=$1; shift; run "$@"
+  if [ "$RC" -eq 2 ] && [[ "$ERR" == Error:* ]] && [ "$(printf '%s\n' "$ERR" | grep -c .)" -eq 1 ]; then bk_ok "$n"
+  else bk_fail "$n" "rc=$RC err=$ERR"; fi; }
+usage_err "create --region asia: exit 2, no hint" buckets create alice/r --region asia
+usage_err "create without BUCKET_ID" buckets create
+usage_err "delete of a bare name" buckets delete nope -y
+usage_err "delete of a path" buckets delete alice/p/file.txt -y
+usage_err "rm without a path and -R" buckets rm alice/p -y
+usage_err "rm --include without -R" buckets rm alice/p/file.txt --include '*.txt' -y
+usage_err "settings without --public/--private" buckets settings alice/p
+usage_err "ls --search with a bucket" buckets ls alice/p --search x
+usage_err "ls --tree --format json" buckets ls alice/p --tree --format json
+usage_err "move with one argument" buckets move alice/p
+run buckets settings alice/nope --private
+rc_is "settings of a missing bucket: a failure, exit 1" 1
+bk_expect "settings of a missing bucket: the hint" "$HINT" "$(printf '%s\n' "$ERR" | tail -n 1)"
 printf 'n\n' | "$HF" buckets rm alice/p/file.txt >"$BK_TMP/out" 2>"$BK_TMP/err"; RC=$?
 rc_is "declined confirmation: exit 1" 1
 bk_expect "declined confirmation: ends with Error: aborted, no hint" "Error: aborted" "$(tail -n 1 "$BK_TMP/err")"
