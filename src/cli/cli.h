@@ -19,7 +19,7 @@ typedef struct cli {
   int yes;
   int verbose; /* -v: per-file lines */
   int tty_err; /* stderr is a terminal: progress allowed */
-  int no_truncate; /* --no-truncate (accepted; table cells are never truncated) */
+  int no_truncate; /* --no-truncate: human table cells > 35 characters printed whole */
   char *owned[4];  /* arguments rewritten by cli_bucket_args (freed by main) */
   int nowned;
   bk_client *client;

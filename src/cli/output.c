@@ -235,7 +235,7 @@ int cli_parse(cli *c, int argc, char **argv, const opt *opts, const char **pos, 
         c->yes = 1;
         continue;
       }
-      if (strcmp(name, "--no-truncate") == 0) { /* accepted: cells are never truncated */
+      if (strcmp(name, "--no-truncate") == 0) { /* human tables: long cells printed whole */
         c->no_truncate = 1;
         continue;
       }
