@@ -19,7 +19,7 @@ typedef struct cli {
   int yes;
   int verbose; /* -v: per-file lines */
   int tty_err; /* stderr is a terminal: progress allowed */
-  int no_truncate; /* --no-truncate (accepted; table cells are never truncated) */
+  int no_truncate; /* --no-truncate: human table cells > 35 characters printed whole */
   char *owned[4];  /* arguments rewritten by cli_bucket_args (freed by main) */
   int nowned;
   bk_client *client;
@@ -63,7 +63,18 @@ int cli_fail_bucket(int rc, const char *bucket);
  * hf://buckets/ns/name[/PATH]. The new strings are owned by c (freed by
  * main). Returns 0, or -1 (error printed). */
 int cli_bucket_args(cli *c, const char **pos, int np);
+/* "Hint: ..." on stderr, in every output mode (the official out.hint). */
 void cli_hint(cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A declined confirmation: "Error: aborted" on stderr, returns 1. Not followed
+ * by the HF_DEBUG hint (the official CLI aborts through click, no hint). */
+int cli_aborted(void);
+/* Called by main with the command's exit status: after a failure (rc 1) whose
+ * "Error: ..." line came from cli_fail / cli_fail_lib / cli_fail_bucket, prints
+ * the official "Hint: set HF_DEBUG=1 as environment variable for full
+ * traceback." on stderr, unless HF_DEBUG is true (1/on/yes/true: the official
+ * CLI then prints a Python traceback instead; hf has none to print). Usage
+ * errors (rc 2) get no hint, as click's usage errors in the official CLI. */
+void cli_debug_hint(int rc);
 
 /* Result output: message + key/value pairs (values are strings; for JSON,
  * numeric/boolean values can be marked with a leading '\x01' (raw JSON), and

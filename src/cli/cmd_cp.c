@@ -223,7 +223,7 @@ int cmd_cp(cli *c, int argc, char **argv) {
   int np;
   int r = cli_parse(c, argc, argv, NULL, pos, 2, &np, USAGE);
   if (r) return r < 0 ? 2 : 0;
-  if (np < 1) return cli_fail("missing SRC (see --help)");
+  if (np < 1) return cli_fail("missing SRC (see --help)"), 2;
   if (cli_bucket_args(c, pos, np)) return 2;
   const char *src = pos[0], *dst = np > 1 ? pos[1] : NULL;
   int rs = strncmp(src, "hf://", 5) == 0, rd = dst && strncmp(dst, "hf://", 5) == 0;

@@ -22,10 +22,10 @@ int cmd_create(cli *c, int argc, char **argv) {
   int np;
   int r = cli_parse(c, argc, argv, opts, pos, 1, &np, USAGE);
   if (r) return r < 0 ? 2 : 0;
-  if (np < 1) return cli_fail("missing BUCKET_ID (see --help)");
+  if (np < 1) return cli_fail("missing BUCKET_ID (see --help)"), 2;
   if (cli_bucket_args(c, pos, np)) return 2;
   if (region && strcmp(region, "us") && strcmp(region, "eu"))
-    return cli_fail("--region must be 'us' or 'eu'");
+    return cli_fail("--region must be 'us' or 'eu'"), 2;
   bk_client *cl = cli_client(c);
   if (!cl) return 1;
   char *json = NULL;

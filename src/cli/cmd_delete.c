@@ -19,22 +19,22 @@ int cmd_delete(cli *c, int argc, char **argv) {
   int np;
   int r = cli_parse(c, argc, argv, opts, pos, 1, &np, USAGE);
   if (r) return r < 0 ? 2 : 0;
-  if (np < 1) return cli_fail("missing BUCKET_ID (see --help)");
+  if (np < 1) return cli_fail("missing BUCKET_ID (see --help)"), 2;
   if (cli_bucket_args(c, pos, np)) return 2;
   char *id = NULL, *path = NULL;
-  if (bk_uri_parse(pos[0], 1, &id, &path)) return cli_fail("'%s': expected namespace/name", pos[0]);
+  if (bk_uri_parse(pos[0], 1, &id, &path)) return cli_fail("'%s': expected namespace/name", pos[0]), 2;
   int bad = *path != 0;
   free(path);
   if (bad) {
     free(id);
-    return cli_fail("'%s' names a path; to remove files use 'hf buckets rm'", pos[0]);
+    return cli_fail("'%s' names a path; to remove files use 'hf buckets rm'", pos[0]), 2;
   }
   char q[600];
   snprintf(q, sizeof q, "Are you sure you want to delete bucket '%s'?", id);
   int ok = cli_confirm(c, q);
   if (ok <= 0) {
     free(id);
-    return ok < 0 ? 1 : cli_fail("aborted");
+    return ok < 0 ? 1 : cli_aborted();
   }
   bk_client *cl = cli_client(c);
   int rc = cl ? bk_bucket_delete(cl, id, missing_ok) : 1;

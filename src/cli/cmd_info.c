@@ -31,7 +31,7 @@ int cmd_info(cli *c, int argc, char **argv) {
   int np;
   int r = cli_parse(c, argc, argv, NULL, pos, 1, &np, USAGE);
   if (r) return r < 0 ? 2 : 0;
-  if (np < 1) return cli_fail("missing BUCKET_ID (see --help)");
+  if (np < 1) return cli_fail("missing BUCKET_ID (see --help)"), 2;
   if (cli_bucket_args(c, pos, np)) return 2;
   bk_client *cl = cli_client(c);
   if (!cl) return 1;

@@ -45,6 +45,90 @@ static uint64_t u64(const cJSON *e, const char *k) {
   return cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)v->valuedouble : 0;
 }
 
+/* Width of a cell as Python's len() counts it: code points, not bytes. */
+static size_t cell_len(const char *s) {
+  size_t n = 0;
+  for (; *s; s++)
+    if (((unsigned char)*s & 0xc0) != 0x80) n++;
+  return n;
+}
+
+/* One cell padded to w code points (right-aligned when right). */
+static void put_cell(const char *s, size_t w, int right, int last) {
+  size_t l = cell_len(s), pad = w > l ? w - l : 0;
+  if (right) printf("%*s%s", (int)pad, "", s);
+  else printf("%s%*s", s, (int)pad, "");
+  fputs(last ? "\n" : " ", stdout);
+}
+
+enum { NCOL = 5, MAX_CELL = 35 };
+
+/* The official _format_table_cell_human: a cell longer than 35 characters
+ * becomes its first 32 and "...". out >= 4 * 32 + 4 bytes. */
+static const char *truncate_cell(const char *s, char *out, size_t outsz) {
+  if (cell_len(s) <= MAX_CELL) return s;
+  size_t b = 0, cps = 0;
+  while (s[b] && cps < MAX_CELL - 3) {
+    b++;
+    while (((unsigned char)s[b] & 0xc0) == 0x80) b++;
+    cps++;
+  }
+  snprintf(out, outsz, "%.*s...", (int)b, s);
+  return out;
+}
+
+/* The official human bucket table (huggingface_hub's tabulate): headers, a
+ * row of dashes, one space between columns, every column padded to its
+ * widest cell (the last one too), SIZE and TOTAL_FILES right-aligned;
+ * private is a check mark (U+2714) or empty, created_at the date only; cells
+ * longer than 35 characters are cut to 32 + "..." unless --no-truncate. */
+static int human_table(const cJSON *arr, int human, int no_truncate) {
+  static const char *const hdr[NCOL] = {"ID", "PRIVATE", "SIZE", "TOTAL_FILES", "CREATED_AT"};
+  static const int right[NCOL] = {0, 0, 1, 1, 0};
+  size_t n = (size_t)cJSON_GetArraySize(arr);
+  char(*cells)[NCOL][136] = calloc(n ? n : 1, sizeof *cells);
+  const char **ids = calloc(n ? n : 1, sizeof *ids);
+  if (!cells || !ids) {
+    free(cells);
+    free(ids);
+    return BK_ENOMEM;
+  }
+  size_t w[NCOL];
+  for (int k = 0; k < NCOL; k++) w[k] = strlen(hdr[k]);
+  size_t i = 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, arr) {
+    ids[i] = no_truncate ? str(e, "id") : truncate_cell(str(e, "id"), cells[i][0], sizeof cells[i][0]);
+    snprintf(cells[i][1], sizeof cells[i][1], "%s",
+             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "private")) ? "\xe2\x9c\x94" : "");
+    cli_fmt_size(u64(e, "size"), human, cells[i][2]);
+    snprintf(cells[i][3], sizeof cells[i][3], "%llu", (unsigned long long)u64(e, "totalFiles"));
+    int64_t ms;
+    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(e, "createdAt");
+    if (cJSON_IsString(ca) && bk_iso_to_ms(ca->valuestring, &ms) == 0) {
+      time_t t = (time_t)(ms / 1000);
+      struct tm tm;
+      gmtime_r(&t, &tm);
+      strftime(cells[i][4], sizeof cells[i][4], "%Y-%m-%d", &tm);
+    }
+    size_t l = cell_len(ids[i]);
+    if (l > w[0]) w[0] = l;
+    for (int k = 1; k < NCOL; k++)
+      if (cell_len(cells[i][k]) > w[k]) w[k] = cell_len(cells[i][k]);
+    i++;
+  }
+  for (int k = 0; k < NCOL; k++) put_cell(hdr[k], w[k], right[k], k == NCOL - 1);
+  for (int k = 0; k < NCOL; k++) {
+    for (size_t d = 0; d < w[k]; d++) putchar('-');
+    fputs(k == NCOL - 1 ? "\n" : " ", stdout);
+  }
+  for (size_t r = 0; r < i; r++)
+    for (int k = 0; k < NCOL; k++) put_cell(k ? cells[r][k] : ids[r], w[k], right[k], k == NCOL - 1);
+  free(cells);
+  free(ids);
+  return 0;
+}
+
 static int list_buckets(cli *c, const char *ns, const char *search, int human) {
   bk_client *cl = cli_client(c);
   if (!cl) return 1;
@@ -101,19 +185,10 @@ static int list_buckets(cli *c, const char *ns, const char *search, int human) {
              (unsigned long long)u64(e, "totalFiles"), dt);
     }
   } else {
-    int w = 2;
-    cJSON_ArrayForEach(e, arr) {
-      int l = (int)strlen(str(e, "id"));
-      if (l > w) w = l;
-    }
-    printf("%-*s  %-7s  %12s  %11s  %s\n", w, "ID", "PRIVATE", "SIZE", "TOTAL_FILES", "CREATED_AT");
-    cJSON_ArrayForEach(e, arr) {
-      char sz[32], dt[32];
-      cli_fmt_size(u64(e, "size"), human, sz);
-      cli_fmt_date(entry_date(e), human, dt);
-      printf("%-*s  %-7s  %12s  %11llu  %s\n", w, str(e, "id"),
-             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "private")) ? "True" : "False", sz,
-             (unsigned long long)u64(e, "totalFiles"), dt);
+    rc = human_table(arr, human, c->no_truncate);
+    if (rc) {
+      cJSON_Delete(arr);
+      return cli_fail("out of memory");
     }
   }
   cJSON_Delete(arr);
@@ -213,7 +288,7 @@ static int list_files(cli *c, const char *arg, int human, int recursive, int tre
       if (*str(e, "uploadedAt")) cJSON_AddStringToObject(o, "uploaded_at", str(e, "uploadedAt"));
       cJSON_AddItemToArray(out, o);
     }
-    char *s = cli_json_dumps(out, 0);
+    char *s = cli_json_dumps(out, 2); /* print_file_listing: json.dumps(indent=2) */
     printf("%s\n", s ? s : "[]");
     free(s);
     cJSON_Delete(out);
@@ -249,14 +324,14 @@ static int list_files(cli *c, const char *arg, int human, int recursive, int tre
       if (!dir) cli_fmt_size(u64(e, "size"), human, sz);
       int64_t d = entry_date(e);
       if (d) cli_fmt_date(d, human, dt);
-      if (c->format == FMT_AGENT)
-        printf("path=%s%s size=%s date=%s\n", str(e, "path"), dir ? "/" : "", sz, dt);
-      else
-        printf("%12s  %19s  %s%s\n", sz, dt, str(e, "path"), dir ? "/" : "");
+      /* human and agent: the official print_file_listing has one flat format */
+      printf("%12s  %19s  %s%s\n", sz, dt, str(e, "path"), dir ? "/" : "");
     }
   }
-  if (has_dirs && !recursive && c->format == FMT_HUMAN)
-    fprintf(stderr, "Hint: Use -R to list files recursively.\n");
+  if (has_dirs && !recursive) {
+    fflush(stdout);
+    cli_hint(c, "Use -R to list files recursively.");
+  }
   cJSON_Delete(arr);
   free(id);
   free(prefix);
@@ -288,10 +363,11 @@ int cmd_list(cli *c, int argc, char **argv) {
   }
   int files = arg && (strchr(arg, '/') || bk_uri_is_remote(arg));
   if (!files) {
-    if (tree || recursive) return cli_fail("--tree and -R apply to file listings (give ns/name[/prefix])");
+    /* usage errors (exit 2), as typer.BadParameter in the official CLI */
+    if (tree || recursive) return cli_fail("--tree and -R apply to file listings (give ns/name[/prefix])"), 2;
     return list_buckets(c, arg, search, human);
   }
-  if (search) return cli_fail("--search applies to bucket listings only");
-  if (tree && c->format == FMT_JSON) return cli_fail("--tree cannot be combined with --format json");
+  if (search) return cli_fail("--search applies to bucket listings only"), 2;
+  if (tree && c->format == FMT_JSON) return cli_fail("--tree cannot be combined with --format json"), 2;
   return list_files(c, arg, human, recursive, tree);
 }

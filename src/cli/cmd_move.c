@@ -14,7 +14,7 @@ int cmd_move(cli *c, int argc, char **argv) {
   int np;
   int r = cli_parse(c, argc, argv, NULL, pos, 2, &np, USAGE);
   if (r) return r < 0 ? 2 : 0;
-  if (np < 2) return cli_fail("need FROM_ID and TO_ID (see --help)");
+  if (np < 2) return cli_fail("need FROM_ID and TO_ID (see --help)"), 2;
   if (cli_bucket_args(c, pos, np)) return 2;
   bk_client *cl = cli_client(c);
   if (!cl) return 1;

@@ -42,7 +42,7 @@ int cmd_rm(cli *c, int argc, char **argv) {
     goto out;
   }
   if (np < 1) {
-    ret = cli_fail("missing ARGUMENT (see --help)");
+    ret = (cli_fail("missing ARGUMENT (see --help)"), 2);
     goto out;
   }
   if (cli_bucket_args(c, pos, np)) {
@@ -57,11 +57,11 @@ int cmd_rm(cli *c, int argc, char **argv) {
   size_t pl = strlen(path);
   while (pl > 0 && path[pl - 1] == '/') path[--pl] = 0;
   if (!recursive && (inc.n || exc.n)) {
-    ret = cli_fail("--include/--exclude require -R");
+    ret = (cli_fail("--include/--exclude require -R"), 2);
     goto out;
   }
   if (!*path && !recursive) {
-    ret = cli_fail("no path given: use -R to remove every file, or 'hf buckets delete %s' to delete the bucket", id);
+    ret = (cli_fail("no path given: use -R to remove every file, or 'hf buckets delete %s' to delete the bucket", id), 2);
     goto out;
   }
   bk_client *cl = cli_client(c);
@@ -78,7 +78,7 @@ int cmd_rm(cli *c, int argc, char **argv) {
     snprintf(q, sizeof q, "Remove '%s' from '%s'?", path, id);
     int ok = cli_confirm(c, q);
     if (ok <= 0) {
-      ret = ok < 0 ? 1 : cli_fail("aborted");
+      ret = ok < 0 ? 1 : cli_aborted();
       goto out;
     }
     const char *one[1] = {path};
@@ -135,7 +135,7 @@ int cmd_rm(cli *c, int argc, char **argv) {
   snprintf(q, sizeof q, "Remove %zu file(s) totaling %s from '%s'?", n, tsz, id);
   int ok = cli_confirm(c, q);
   if (ok <= 0) {
-    ret = ok < 0 ? 1 : cli_fail("aborted");
+    ret = ok < 0 ? 1 : cli_aborted();
     goto out;
   }
   rc = bk_bucket_delete_files(cl, id, paths, n);

@@ -17,8 +17,8 @@ int cmd_settings(cli *c, int argc, char **argv) {
   int np;
   int r = cli_parse(c, argc, argv, opts, pos, 1, &np, USAGE);
   if (r) return r < 0 ? 2 : 0;
-  if (np < 1) return cli_fail("missing BUCKET_ID (see --help)");
-  if (pub == priv) return cli_fail("give exactly one of --public or --private");
+  if (np < 1) return cli_fail("missing BUCKET_ID (see --help)"), 2;
+  if (pub == priv) return cli_fail("give exactly one of --public or --private"), 2;
   if (cli_bucket_args(c, pos, np)) return 2;
   bk_client *cl = cli_client(c);
   if (!cl) return 1;

@@ -129,6 +129,7 @@ static int run(int argc, char **argv) {
   c.prog = prog;
   int rc = found->fn(&c, argc - shift, argv + shift);
   fflush(stdout);
+  cli_debug_hint(rc);
   if (c.client) bk_client_free(c.client);
   for (int i = 0; i < c.nowned; i++) free(c.owned[i]);
   return rc;

@@ -13,7 +13,12 @@
 #include "buckets/sync.h"
 #include "cli/cli.h"
 
+/* Set once an "Error: ..." line has been printed for a failure the official
+ * CLI reports as a known exception (cli_fail, cli_fail_bucket). */
+static int g_error_printed;
+
 int cli_fail(const char *fmt, ...) {
+  g_error_printed = 1;
   char msg[2048];
   va_list ap;
   va_start(ap, fmt);
@@ -35,6 +40,7 @@ int cli_fail_bucket(int rc, const char *bucket) {
   if (rc != BK_ENOTFOUND || !strstr(m, "bucket not found")) return cli_fail_lib(rc);
   char *id = NULL, *path = NULL;
   if (bk_uri_parse(bucket, 1, &id, &path)) return cli_fail_lib(rc);
+  g_error_printed = 1;
   fprintf(stderr,
           "Error: Bucket '%s' not found.\n"
           "If the bucket is private, make sure you are authenticated and your token has the "
@@ -130,8 +136,26 @@ int cli_bucket_args(cli *c, const char **pos, int np) {
   return 0;
 }
 
+int cli_aborted(void) {
+  fprintf(stderr, "Error: aborted\n");
+  return 1;
+}
+
+/* huggingface_hub's constants._is_true: 1, ON, YES, TRUE in any case. */
+static int env_true(const char *name) {
+  const char *v = getenv(name);
+  if (!v) return 0;
+  return strcmp(v, "1") == 0 || strcasecmp(v, "ON") == 0 || strcasecmp(v, "YES") == 0 ||
+         strcasecmp(v, "TRUE") == 0;
+}
+
+void cli_debug_hint(int rc) {
+  if (rc != 1 || !g_error_printed || env_true("HF_DEBUG")) return;
+  fprintf(stderr, "Hint: set HF_DEBUG=1 as environment variable for full traceback.\n");
+}
+
 void cli_hint(cli *c, const char *fmt, ...) {
-  if (c->format == FMT_QUIET || c->format == FMT_JSON) return;
+  (void)c; /* the official out.hint prints in every mode, always on stderr */
   char msg[2048];
   va_list ap;
   va_start(ap, fmt);
@@ -211,7 +235,7 @@ int cli_parse(cli *c, int argc, char **argv, const opt *opts, const char **pos, 
         c->yes = 1;
         continue;
       }
-      if (strcmp(name, "--no-truncate") == 0) { /* accepted: cells are never truncated */
+      if (strcmp(name, "--no-truncate") == 0) { /* human tables: long cells printed whole */
         c->no_truncate = 1;
         continue;
       }

@@ -14,16 +14,20 @@ W=$BK_TMP/w; mkdir -p "$W"
 
 run() { "$HF" "$@" >"$BK_TMP/out" 2>"$BK_TMP/err"; RC=$?; OUT=$(cat "$BK_TMP/out"); ERR=$(cat "$BK_TMP/err"); }
 ok_run() { local n=$1; shift; run "$@"; if [ $RC -eq 0 ]; then bk_ok "$n"; else bk_fail "$n" "rc=$RC err=$ERR"; fi; }
-fail_run() { # name, args: expect non-zero and a one-line "Error:" message
+HINT="Hint: set HF_DEBUG=1 as environment variable for full traceback."
+fail_run() { # name, args: a one-line "Error:" message; exit 2 (usage), or exit 1 and the official HF_DEBUG hint
   local n=$1; shift; run "$@"
-  if [ $RC -ne 0 ] && [ "$(printf '%s\n' "$ERR" | grep -c .)" -eq 1 ] && [[ "$ERR" == Error:* ]]; then bk_ok "$n"
+  local lines; lines=$(printf '%s\n' "$ERR" | grep -c .)
+  if [[ "$ERR" == Error:* ]] && { { [ $RC -eq 2 ] && [ "$lines" -eq 1 ]; } ||
+       { [ $RC -eq 1 ] && [ "$lines" -eq 2 ] && [ "$(printf '%s\n' "$ERR" | tail -n 1)" = "$HINT" ]; }; }; then bk_ok "$n"
   else bk_fail "$n" "rc=$RC err=$ERR"; fi
 }
-nf_run() { # name, bucket id, args: the official "not found" text (three lines), exit 1
+nf_run() { # name, bucket id, args: the official "not found" text (three lines + hint), exit 1
   local n=$1 id=$2; shift 2; run "$@"
   local want="Error: Bucket '$id' not found.
 If the bucket is private, make sure you are authenticated and your token has the required permissions.
-If the bucket does not exist, create it with: hf buckets create $id"
+If the bucket does not exist, create it with: hf buckets create $id
+$HINT"
   if [ $RC -eq 1 ] && [ "$ERR" = "$want" ]; then bk_ok "$n"; else bk_fail "$n" "rc=$RC err=$ERR"; fi
 }
 decline_run() { # name, args (stdin: no answer): asks, then "Error: aborted", exit 1

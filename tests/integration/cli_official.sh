@@ -94,7 +94,7 @@ bk_expect "json bucket list: one compact line" 1 "$(printf '%s\n' "$OUT" | wc -l
 bk_expect "json bucket list: keys" "alice/off,alice/second id,private,size,total_files,created_at" \
   "$(printf '%s' "$OUT" | py 'import json,sys; d=json.load(sys.stdin); print(",".join(sorted(e["id"] for e in d)), ",".join(d[0]))')"
 run buckets ls alice/off -R --json
-bk_expect "json file list: one compact line" 1 "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')"
+bk_expect "json file list: json.dumps(indent=2), as print_file_listing" '[|  {|    "type": "file",' "$(printf '%s\n' "$OUT" | head -n 3 | tr '\n' '|' | sed 's/|$//')"
 run buckets info alice/off --json
 bk_expect "json info: one compact line" 1 "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')"
 case "$OUT" in '{"id": "alice/off", '*) bk_ok "json as Python's json.dumps (', ' and ': ')";; *) bk_fail "json.dumps separators" "$OUT";; esac
@@ -119,7 +119,8 @@ bk_expect "hf://buckets/NS lists the namespace" "alice/off alice/second" "$(echo
 # ---- the official "not found" text; exit codes unchanged
 WANT="Error: Bucket 'alice/nope' not found.
 If the bucket is private, make sure you are authenticated and your token has the required permissions.
-If the bucket does not exist, create it with: hf buckets create alice/nope"
+If the bucket does not exist, create it with: hf buckets create alice/nope
+Hint: set HF_DEBUG=1 as environment variable for full traceback."
 run buckets info alice/nope; rc_is "info missing: exit 1" 1
 bk_expect "info missing: official text" "$WANT" "$ERR"
 run buckets ls hf://buckets/alice/nope/sub -R; bk_expect "ls missing: official text" "$WANT" "$ERR"
@@ -130,7 +131,8 @@ run buckets info alice/second --token "$B"
 bk_expect "private bucket of another user: same text" "Error: Bucket 'alice/second' not found." "$(printf '%s\n' "$ERR" | head -n 1)"
 run cp hf://buckets/alice/off/none.bin "$W/"
 rc_is "missing file: exit 1" 1
-[ "$(printf '%s\n' "$ERR" | grep -c .)" -eq 1 ] && bk_ok "missing file: one line (not a bucket error)" || bk_fail "missing file: one line" "$ERR"
+[ "$(printf '%s\n' "$ERR" | grep -c .)" -eq 2 ] && [ "$(printf '%s\n' "$ERR" | tail -n 1)" = "Hint: set HF_DEBUG=1 as environment variable for full traceback." ] \
+  && bk_ok "missing file: one error line (not a bucket error) and the hint" || bk_fail "missing file: one line" "$ERR"
 
 # ---- Hub web URLs as bucket arguments
 HOSTPORT=${BK_URL#http://}

@@ -137,7 +137,7 @@ bk_expect "region null = none" 200 "$BK_STATUS"
 bk_req GET /api/buckets/alice/nullr "$A"
 bk_expect "stored as none" null "$(bk_json 'j["region"]')"
 run buckets create alice/bad4 --region asia
-rc_is "hf create --region asia: refused before sending" 1
+rc_is "hf create --region asia: refused before sending (usage error, exit 2 as typer's enum check)" 2
 # the region survives a restart (it is in the database, not in memory)
 bk_stop; bk_start; export HF_ENDPOINT=$BK_URL
 run buckets info alice/eu1 --format json
