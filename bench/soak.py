@@ -1123,8 +1123,9 @@ def run_gckill(a):
 
 def run_shard_race(a):
     """Regression: a `bucketd gc --grace 0s` that runs between a shard's blob put and its registration
-    (bucketd stopped there by a gdb breakpoint on bk_db_shard_register, gc run from the breakpoint) removes
-    the blob as an orphan; the registration must still leave the shard's blob in place (fsck clean).
+    (bucketd stopped there by a gdb breakpoint on bk_db_shard_register_ex, gc run once from the breakpoint)
+    removes the blob as an orphan; the registration must still leave the shard's blob in place (fsck clean):
+    it checks the blob under the write lock and has the caller put it again.
     The upload is a prefix of an already stored file ending on a chunk boundary: it needs no new xorb,
     so gc has nothing else to remove and the upload is acknowledged."""
     tally = Tally()
@@ -1140,9 +1141,9 @@ def run_shard_race(a):
         flag = os.path.join(tmp, "gc-on")
         with open(os.path.join(tmp, "gdb.cmds"), "w") as f:
             f.write("set pagination off\nset confirm off\nhandle SIGPIPE nostop noprint pass\n"
-                    "break bk_db_shard_register\ncommands\nsilent\n"
-                    "shell [ ! -e %s ] || %s gc --grace 0s --data %s >> %s/gc.out 2>&1\n"
-                    "continue\nend\nrun\n" % (flag, env.server.bucketd, env.data, tmp))
+                    "break bk_db_shard_register_ex\ncommands\nsilent\n"
+                    "shell [ ! -e %s ] || { %s gc --grace 0s --data %s >> %s/gc.out 2>&1; rm -f %s; }\n"
+                    "continue\nend\nrun\n" % (flag, env.server.bucketd, env.data, tmp, flag))
         log = os.path.join(tmp, "gdb.log")
         with open(log, "w") as lf:
             gproc = subprocess.Popen([gdb, "-q", "-batch", "-x", os.path.join(tmp, "gdb.cmds"), "--args",
@@ -1172,7 +1173,8 @@ def run_shard_race(a):
             g.write(f.read(cut))
         open(flag, "w").close()
         rc, _, err = env.hf_run("buckets", "cp", part, "hf://buckets/%s/prefix.bin" % BUCKET)
-        os.unlink(flag)
+        if os.path.exists(flag):                   # the breakpoint removes it once gc ran
+            os.unlink(flag)
         gc_out = open(os.path.join(tmp, "gc.out")).read() if os.path.exists(os.path.join(tmp, "gc.out")) else ""
         tally.check("gc ran between the shard's put and its registration and removed it as an orphan",
                     "1 orphan blobs" in gc_out, gc_out.strip())

@@ -388,6 +388,14 @@ struct bk_shard; /* buckets/shard.h */
 int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
                          const struct bk_shard *s, int64_t bucket_id,
                          bk_hash *missing, int *existed);
+/* The same, checking inside its write transaction that the shard's blob is
+ * stored in bs (else BK_ESTALE, nothing changed: a concurrent gc removed it
+ * as an orphan after the caller's put; put it again and retry). Once this
+ * returns 0 the row protects the blob from gc, so a crash at any moment
+ * never leaves a registered shard without its blob. bs NULL = no check. */
+int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash,
+                            uint64_t size, const struct bk_shard *s, int64_t bucket_id,
+                            bk_hash *missing, int *existed);
 int bk_db_shard_exists(bk_db *db, const bk_hash *shard_hash);
 typedef struct bk_shard_info {
   bk_hash hash;

@@ -317,23 +317,21 @@ static int ingest_shard(struct bk_server *srv, struct bk_http_req *req,
     bk_blake3(req->body.p, req->body.len, sh.b);
     bk_hash missing;
     int blob_existed = 0;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; attempt < 3; attempt++) {
       rc = bk_blob_put(srv->blobs, BK_BLOB_SHARD, &sh, req->body.p, req->body.len, &blob_existed);
       /* a stored shard of this name must be these very bytes (its name is
        * their hash): one that differs is damaged and is replaced */
       if (rc == 0 && blob_existed) rc = heal_shard_blob(srv, &sh, &req->body);
       if (rc != 0) break;
-      rc = bk_db_shard_register(srv->db, &sh, req->body.len, s, c->bucket_id, &missing, existed);
-      /* a concurrent gc may have removed the blob as an orphan between the put and the
-       * registration (no row yet); the row now protects it from gc: put it again */
-      if (rc == 0 && (rc = bk_blob_exists(srv->blobs, BK_BLOB_SHARD, &sh)) == 0)
-        rc = bk_blob_put(srv->blobs, BK_BLOB_SHARD, &sh, req->body.p, req->body.len, NULL);
-      else if (rc == 1)
-        rc = 0;
-      if (rc != BK_ENOTFOUND) break;
-      /* a xorb vanished between verification and registration (gc race):
-       * the retry re-checks; a second miss is reported */
+      /* the registration checks the blob under the write lock: a concurrent gc
+       * that removed it as an orphan (no row yet) answers BK_ESTALE: put again */
+      rc = bk_db_shard_register_ex(srv->db, srv->blobs, &sh, req->body.len, s, c->bucket_id,
+                                   &missing, existed);
+      if (rc != BK_ENOTFOUND && rc != BK_ESTALE) break;
+      /* or a xorb vanished between verification and registration (gc race):
+       * the retry re-checks; a further miss is reported */
     }
+    if (rc == BK_ESTALE) rc = bk_seterr(BK_EIO, "shard blob keeps vanishing (concurrent gc)");
     if (rc == 0 && blob_existed) rc = bk_db_shard_set_damaged(srv->db, &sh, 0);
     if (rc == BK_ENOTFOUND)
       ret = fail_missing(e, &missing, "the shard");

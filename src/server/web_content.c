@@ -378,14 +378,15 @@ int web_content_ingest(bk_db *db, bk_blobstore *bs, int64_t bucket_id, int dedup
   if ((rc = bk_shard_parse(shard_bytes.p, shard_bytes.len, &parsed)) < 0) goto done_sx;
   bk_hash shh;
   bk_blake3(shard_bytes.p, shard_bytes.len, shh.b);
-  rc = bk_blob_put(bs, BK_BLOB_SHARD, &shh, shard_bytes.p, shard_bytes.len, NULL);
-  if (rc >= 0)
-    rc = bk_db_shard_register(db, &shh, shard_bytes.len, parsed, bucket_id, NULL, NULL);
-  /* as in cas_ingest.c: a gc between the put and the registration may have removed the blob */
-  if (rc >= 0 && (rc = bk_blob_exists(bs, BK_BLOB_SHARD, &shh)) == 0)
+  /* as in cas_ingest.c: the registration checks the blob under the write
+   * lock; a gc that removed it between the put and the registration (no row
+   * yet) answers BK_ESTALE and the blob is put again */
+  for (int attempt = 0; attempt < 3; attempt++) {
     rc = bk_blob_put(bs, BK_BLOB_SHARD, &shh, shard_bytes.p, shard_bytes.len, NULL);
-  else if (rc == 1)
-    rc = 0;
+    if (rc >= 0)
+      rc = bk_db_shard_register_ex(db, bs, &shh, shard_bytes.len, parsed, bucket_id, NULL, NULL);
+    if (rc != BK_ESTALE) break;
+  }
   bk_shard_free(parsed);
 done_sx:
   for (size_t i = 0; i < k; i++) free(sx[i].chunks);

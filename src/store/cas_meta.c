@@ -928,6 +928,12 @@ static int register_file(struct dbc *c, struct xcache *xc, const bk_shard_file *
 int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
                          const struct bk_shard *s, int64_t bucket_id, bk_hash *missing,
                          int *existed) {
+  return bk_db_shard_register_ex(db, NULL, shard_hash, size, s, bucket_id, missing, existed);
+}
+
+int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash,
+                            uint64_t size, const struct bk_shard *s, int64_t bucket_id,
+                            bk_hash *missing, int *existed) {
   if (!s) return bk_seterr(BK_EINVAL, "no shard");
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
@@ -936,6 +942,15 @@ int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
   int was = 0;
   struct xcache xc = {0};
   rc = dbc_begin(c);
+  /* the blob must be there now, under the write lock: gc removes an orphan
+   * blob only after re-checking, under the same lock, that it has no row, so
+   * once this row commits the blob stays (a gc between the caller's put and
+   * this transaction took it: the caller puts it again) */
+  if (rc == 0 && bs) {
+    int e = bk_blob_exists(bs, BK_BLOB_SHARD, shard_hash);
+    if (e == 0) rc = bk_seterr(BK_ESTALE, "shard blob vanished (concurrent gc?): put it again");
+    else if (e < 0) rc = e;
+  }
   /* shard row */
   if (rc == 0) {
     sqlite3_stmt *st = dbc_stmt(c, SQL_SHARD_ID);
