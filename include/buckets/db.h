@@ -242,7 +242,7 @@ typedef struct bk_xorb_info {
   uint32_t nchunks;
   int64_t created_ms;
   int64_t touched_ms;       /* last (re-)registration or dedup hit; gc age */
-  int damaged;              /* 1: the stored blob was found not to verify (schema v4) */
+  int damaged;              /* 1: the stored blob was found not to verify (schema v5) */
   int64_t verified_ms;      /* last full verification of the stored blob, 0 = never */
   int64_t blob_stamp;       /* bk_blob_stamp of the blob at that verification */
   int64_t row_id;           /* internal id (order of registration; scrub cursor) */
@@ -402,7 +402,7 @@ typedef struct bk_shard_info {
   uint64_t size;
   int64_t created_ms;
   int64_t touched_ms;
-  int damaged;       /* 1: the stored blob does not hash to its name (v4) */
+  int damaged;       /* 1: the stored blob does not hash to its name (v5) */
   int64_t row_id;    /* internal id (scrub cursor) */
 } bk_shard_info;
 typedef int (*bk_shard_cb)(void *ctx, const bk_shard_info *s);

@@ -425,7 +425,7 @@ int bk_db_xorb_check(bk_db *db, bk_blobstore *bs, const bk_hash *xorb, int64_t m
     return 0; /* verified recently and the file was not touched since */
   if (rc == 0 && max_age_ms == INT64_MAX && xi.verified_ms == 0)
     return 0; /* "changed since verified" only: never verified yet (e.g. a row from
-                 before schema v4) is left to the time-based checks */
+                 before schema v5) is left to the time-based checks */
   /* full verification: every record decoded and hashed, the xorb hash over
    * all chunks, and the chunk table must be the row's */
   bk_xorb *px = NULL;
