@@ -424,23 +424,15 @@ static int parse_u64(const char *s, const char *end, uint64_t *v) {
   return 0;
 }
 
-/* "A-B" exactly (both bounds). */
-static int parse_pair(const char *s, uint64_t *a, uint64_t *b) {
-  const char *d = strchr(s, '-');
-  if (!d) return -1;
-  return parse_u64(s, d, a) || parse_u64(d + 1, d + 1 + strlen(d + 1), b) || *b < *a ? -1 : 0;
-}
-
-/* The Range header of a signed fetch: "bytes=A-B" exactly, numbers of any
- * length (saturating, so a huge B is "outside the signed range", not
+/* "A-B" exactly (both bounds), each number read by num: parse_u64 for the
+ * signed `r` parameter, bk_http_parse_dec for the Range header (numbers of
+ * any length, saturating, so a huge B is "outside the signed range", not
  * malformed, and nothing wraps). */
-static int parse_range_pair(const char *s, uint64_t *a, uint64_t *b) {
+static int parse_pair(const char *s, int (*num)(const char *, const char *, uint64_t *),
+                      uint64_t *a, uint64_t *b) {
   const char *d = strchr(s, '-');
   if (!d) return -1;
-  return bk_http_parse_dec(s, d, a) || bk_http_parse_dec(d + 1, d + 1 + strlen(d + 1), b) ||
-                 *b < *a
-             ? -1
-             : 0;
+  return num(s, d, a) || num(d + 1, d + 1 + strlen(d + 1), b) || *b < *a ? -1 : 0;
 }
 
 int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const char *seg) {
@@ -449,7 +441,7 @@ int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const cha
   const char *r = bk_http_param(req, "r"), *ex = bk_http_param(req, "exp"),
              *sig = bk_http_param(req, "sig");
   uint64_t ss, se, expu;
-  if (!r || !ex || !sig || parse_pair(r, &ss, &se) || parse_u64(ex, ex + strlen(ex), &expu) ||
+  if (!r || !ex || !sig || parse_pair(r, parse_u64, &ss, &se) || parse_u64(ex, ex + strlen(ex), &expu) ||
       expu > INT64_MAX)
     return bk_http_error(req, 403, "Forbidden", "malformed signed URL"), 1;
   if (cas_url_verify(srv, &xh, ss, se, (int64_t)expu, sig, bk_now_s()) != 0)
@@ -459,7 +451,7 @@ int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const cha
   uint64_t a, b;
   if (!rh) return bk_http_error(req, 403, "Forbidden", "a Range header (as signed) is required"), 1;
   while (*rh == ' ') rh++;
-  if (strncmp(rh, "bytes=", 6) != 0 || parse_range_pair(rh + 6, &a, &b))
+  if (strncmp(rh, "bytes=", 6) != 0 || parse_pair(rh + 6, bk_http_parse_dec, &a, &b))
     return bk_http_error(req, 403, "Forbidden", "Range must be a single bytes=S-E range"), 1;
   if (a < ss || b > se)
     return bk_http_error(req, 403, "Forbidden", "requested range is outside the signed range"), 1;
