@@ -59,12 +59,15 @@ static void xcache_free(xcache *c) {
  * BK_EHASH when it is damaged (a new shard may not reference it: the stored
  * blob is verified unless that was done recently and it is unchanged). The
  * returned entry is valid until the next call. */
-static int xcache_get(bk_db *db, xcache *c, const bk_hash *xorb, const xcache_ent **out) {
+/* The cached entry of xorb (checked when it was loaded), or NULL. */
+static const xcache_ent *xcache_find(const xcache *c, const bk_hash *xorb) {
   for (size_t i = c->n; i > 0; i--)
-    if (bk_hash_eq(&c->e[i - 1].xorb, xorb)) {
-      *out = &c->e[i - 1];
-      return 0;
-    }
+    if (bk_hash_eq(&c->e[i - 1].xorb, xorb)) return &c->e[i - 1];
+  return NULL;
+}
+
+static int xcache_get(bk_db *db, xcache *c, const bk_hash *xorb, const xcache_ent **out) {
+  if ((*out = xcache_find(c, xorb)) != NULL) return 0;
   bk_xorb_info info;
   int rc = bk_db_xorb_get(db, xorb, &info);
   if (rc != 0) return rc;
@@ -259,7 +262,7 @@ static int verify_xorb_info(bk_db *db, xcache *xc, const bk_shard_xorb *sx, shar
  * so that damage nobody has read yet is found (and marked) here: a re-upload
  * of the original file then repairs it even when its chunks now live in
  * other xorbs. Errors only leave the marks as they are. */
-static void check_stored_files(struct bk_server *srv, const bk_shard *s) {
+static void check_stored_files(struct bk_server *srv, const xcache *xc, const bk_shard *s) {
   for (uint32_t i = 0; i < s->nfiles; i++) {
     bk_file_term *t = NULL;
     size_t nt = 0;
@@ -267,6 +270,7 @@ static void check_stored_files(struct bk_server *srv, const bk_shard *s) {
       continue;
     for (size_t k = 0; k < nt; k++) {
       if (k > 0 && bk_hash_eq(&t[k].xorb, &t[k - 1].xorb)) continue;
+      if (xcache_find(xc, &t[k].xorb)) continue; /* checked already by verify_shard */
       (void)bk_db_xorb_check(srv->db, srv->blobs, &t[k].xorb, srv->reverify_ms);
     }
     free(t);
@@ -282,8 +286,8 @@ static int verify_shard(struct bk_server *srv, const bk_shard *s, shard_err *e) 
     ret = verify_xorb_info(db, &xc, &s->xorbs[i], e);
   for (uint32_t i = 0; i < s->nfiles && ret == 0; i++)
     ret = verify_file(db, &xc, &s->files[i], i, e);
+  if (ret == 0) check_stored_files(srv, &xc, s);
   xcache_free(&xc);
-  if (ret == 0) check_stored_files(srv, s);
   return ret;
 }
 
