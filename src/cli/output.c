@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "buckets/buf.h"
+#include "buckets/clock.h"
 #include "buckets/error.h"
 #include "buckets/sync.h"
 #include "cli/cli.h"
@@ -501,15 +502,9 @@ static void human_bytes(double v, char *out) {
   snprintf(out, 24, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void on_progress(void *ctx, const bk_progress *p) {
   (void)ctx;
-  double t = now_s();
+  double t = bk_mono_ms() / 1e3;
   if (!g_ps.t0) g_ps.t0 = t;
   if (t - g_ps.last < 0.1) return;
   g_ps.last = t;

@@ -285,7 +285,7 @@ static int run_fetch(dl *d, fetch *f, wbuf *w) {
   }
   bk_http_resp r;
   rstream s;
-  bk_http_req rq = {.method = "GET", .url = f->url, .range = range,
+  bk_curl_req rq = {.method = "GET", .url = f->url, .range = range,
                     .max_resp = (size_t)want + 4096, .sink = sink_records, .sink_ctx = &s};
   int rc = 0;
   for (int attempt = 0; attempt < 2; attempt++) {
@@ -312,7 +312,7 @@ static int run_fetch(dl *d, fetch *f, wbuf *w) {
   }
   free((char *)rq.bearer);
   if (s.rc) rc = bk_seterr(s.rc, "%s", s.msg); /* the records were bad, not the transfer */
-  if (!rc && r.status != 206 && r.status != 200) rc = bk_http_error(&r, "xorb range fetch");
+  if (!rc && r.status != 206 && r.status != 200) rc = bk_hub_error_from_response(&r, "xorb range fetch");
   bk_http_resp_free(&r);
   if (rc) return rc;
   pthread_mutex_lock(&d->mu);
@@ -542,7 +542,7 @@ static int get_reconstruction(bk_client *c, const char *bucket, const char *hash
     }
     snprintf(url, n, "%s/v%d/reconstructions/%s", cas, ver, hash);
     bk_http_resp r;
-    bk_http_req rq = {.method = "GET", .url = url, .bearer = tok, .range = range,
+    bk_curl_req rq = {.method = "GET", .url = url, .bearer = tok, .range = range,
                       .max_resp = 256u << 20};
     rc = bk_http_do(c->http, &rq, &r);
     free(url);
@@ -558,7 +558,7 @@ static int get_reconstruction(bk_client *c, const char *bucket, const char *hash
     }
     if (r.status == 401) bk_xet_token_invalidate(c, bucket, 0);
     if (r.status < 200 || r.status >= 300) {
-      rc = bk_http_error(&r, "reconstruction");
+      rc = bk_hub_error_from_response(&r, "reconstruction");
       if (ver == 2 && r.status == 404) {
         bk_http_resp_free(&r);
         continue;
@@ -879,10 +879,10 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
   cJSON *rec = NULL;
   if (!rc && nq) {
     bk_http_resp r;
-    bk_http_req rq = {.method = "GET", .url = (const char *)url.p, .bearer = tok,
+    bk_curl_req rq = {.method = "GET", .url = (const char *)url.p, .bearer = tok,
                       .max_resp = 256u << 20};
     rc = bk_http_do(c->http, &rq, &r);
-    if (!rc && (r.status < 200 || r.status >= 300)) rc = bk_http_error(&r, "batch reconstruction");
+    if (!rc && (r.status < 200 || r.status >= 300)) rc = bk_hub_error_from_response(&r, "batch reconstruction");
     if (!rc && !(rec = cJSON_ParseWithLength((const char *)r.body.p, r.body.len)))
       rc = bk_seterr(BK_EFORMAT, "batch reconstruction: invalid JSON");
     bk_http_resp_free(&r);

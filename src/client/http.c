@@ -71,7 +71,7 @@ void bk_http_resp_free(bk_http_resp *r) {
 }
 
 typedef struct wctx {
-  const bk_http_req *rq;
+  const bk_curl_req *rq;
   bk_http_resp *rs;
   int over;
   int sink_err;
@@ -174,7 +174,7 @@ static void sleep_ms(unsigned ms) {
   nanosleep(&ts, NULL);
 }
 
-static int do_once(bk_http *h, CURL *c, const bk_http_req *rq, bk_http_resp *rs,
+static int do_once(bk_http *h, CURL *c, const bk_curl_req *rq, bk_http_resp *rs,
                    CURLcode *cc) {
   size_t cap = rq->max_resp ? rq->max_resp : (16u << 20);
   bk_buf_init(&rs->body, cap);
@@ -230,7 +230,7 @@ static int do_once(bk_http *h, CURL *c, const bk_http_req *rq, bk_http_resp *rs,
   return 0;
 }
 
-int bk_http_do(bk_http *h, const bk_http_req *rq, bk_http_resp *rs) {
+int bk_http_do(bk_http *h, const bk_curl_req *rq, bk_http_resp *rs) {
   memset(rs, 0, sizeof *rs);
   CURL *c = borrow(h);
   if (!c) return bk_seterr(BK_ENOMEM, "curl_easy_init failed");

@@ -19,7 +19,7 @@ typedef struct bk_http bk_http;
 int bk_http_new(unsigned timeout_s, unsigned retries, bk_http **out);
 void bk_http_free(bk_http *h);
 
-typedef struct bk_http_req {
+typedef struct bk_curl_req {
   const char *method; /* GET POST PUT DELETE HEAD */
   const char *url;
   const char *bearer; /* NULL = no Authorization */
@@ -32,7 +32,7 @@ typedef struct bk_http_req {
   /* optional streaming sink: when set, body bytes go here instead of resp.body */
   int (*sink)(void *ctx, const void *data, size_t len);
   void *sink_ctx;
-} bk_http_req;
+} bk_curl_req;
 
 typedef struct bk_http_resp {
   long status;
@@ -51,7 +51,7 @@ typedef struct bk_http_resp {
 /* Performs the request (with retries). Returns 0 when an HTTP status was
  * received (any status: check resp->status), BK_ENET on transport failure,
  * BK_ELIMIT when the body exceeded max_resp. resp must be freed in all cases. */
-int bk_http_do(bk_http *h, const bk_http_req *rq, bk_http_resp *resp);
+int bk_http_do(bk_http *h, const bk_curl_req *rq, bk_http_resp *resp);
 void bk_http_resp_free(bk_http_resp *r);
 
 /* Percent-encodes s (keeps unreserved chars; keeps '/' if keep_slash). */

@@ -7,25 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "buckets/error.h"
 #include "buckets/fsutil.h"
 #include "buckets/sync.h"
 #include "client/internal.h"
-
-int64_t bk_wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-double bk_mono_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void bk_free(void *p) { free(p); }
 
@@ -440,7 +427,7 @@ void bk_client_progress(bk_client *c) {
 
 /* ---------------------------------------------------------------- errors */
 
-int bk_http_error(const bk_http_resp *r, const char *what) {
+int bk_hub_error_from_response(const bk_http_resp *r, const char *what) {
   char detail[512] = "";
   if (r->error_message) {
     snprintf(detail, sizeof detail, "%s", r->error_message);
@@ -478,7 +465,7 @@ int bk_hub_call(bk_client *c, const char *method, const char *path, const char *
     if (url) snprintf(url, n, "%s%s", c->endpoint, path);
   }
   if (!url) return bk_seterr(BK_ENOMEM, "out of memory");
-  bk_http_req rq = {.method = method, .url = url, .bearer = c->token, .content_type = ctype,
+  bk_curl_req rq = {.method = method, .url = url, .bearer = c->token, .content_type = ctype,
                     .body = body, .body_len = len, .max_resp = 256u << 20};
   int rc = bk_http_do(c->http, &rq, resp);
   free(url);
@@ -487,7 +474,7 @@ int bk_hub_call(bk_client *c, const char *method, const char *path, const char *
     return rc;
   }
   if (resp->status < 200 || resp->status >= 300) {
-    rc = bk_http_error(resp, what);
+    rc = bk_hub_error_from_response(resp, what);
     bk_http_resp_free(resp);
     return rc;
   }
@@ -901,7 +888,7 @@ int bk_bucket_batch(bk_client *c, const char *bucket_id, const char *ndjson, cha
     bk_http_resp r;
     char url[700];
     snprintf(url, sizeof url, "%s%s", c->endpoint, path);
-    bk_http_req rq = {.method = "POST", .url = url, .bearer = c->token,
+    bk_curl_req rq = {.method = "POST", .url = url, .bearer = c->token,
                       .content_type = "application/x-ndjson", .body = start, .body_len = len,
                       .max_resp = 64u << 20};
     rc = bk_http_do(c->http, &rq, &r);
@@ -910,7 +897,7 @@ int bk_bucket_batch(bk_client *c, const char *bucket_id, const char *ndjson, cha
       break;
     }
     if ((r.status < 200 || r.status >= 300) && r.status != 422) {
-      rc = bk_http_error(&r, what);
+      rc = bk_hub_error_from_response(&r, what);
       bk_http_resp_free(&r);
       break;
     }
@@ -982,7 +969,7 @@ int bk_bucket_delete_files(bk_client *c, const char *bucket_id, const char *cons
 /* ---------------------------------------------------------------- xet token */
 
 int bk_xet_token(bk_client *c, const char *bucket_id, int write, char **token, char **cas_url) {
-  int64_t now = bk_wall_ms() / 1000;
+  int64_t now = bk_now_ms() / 1000;
   pthread_mutex_lock(&c->mu);
   for (size_t i = 0; i < sizeof c->xt / sizeof c->xt[0]; i++) {
     bk_xet_tok *t = &c->xt[i];

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "buckets/client.h"
+#include "buckets/clock.h"
 #include "buckets/sync.h"
 #include "client/http.h"
 
@@ -44,7 +45,7 @@ int bk_hub_call(bk_client *c, const char *method, const char *path,
                 const char *ctype, const void *body, size_t len,
                 const char *what, bk_http_resp *resp);
 /* Maps an HTTP answer to an error code + message. */
-int bk_http_error(const bk_http_resp *r, const char *what);
+int bk_hub_error_from_response(const bk_http_resp *r, const char *what);
 
 /* Xet token for a bucket (cached; refreshed 30 s before exp). Copies into
  * caller-provided malloc'd strings. */
@@ -56,8 +57,6 @@ void bk_client_log(bk_client *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void bk_client_progress(bk_client *c); /* reports c->prog (call with mu held) */
 
-int64_t bk_wall_ms(void);
-double bk_mono_s(void);
 
 struct cJSON;
 /* Tree listing (all pages, path-boundary filtered) as a cJSON array. */

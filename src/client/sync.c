@@ -269,7 +269,7 @@ int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, bk_plan *plan) {
                       o->ignore_existing};
     bk_client_log(c, 0, "Comparing files (%zu paths)", loc.n + rem.n);
     char ts[40];
-    bk_iso_from_ms(bk_wall_ms(), ts);
+    bk_iso_from_ms(bk_now_ms(), ts);
     plan->source = strdup(o->source);
     plan->dest = strdup(o->dest);
     plan->timestamp = strdup(ts);
@@ -853,13 +853,13 @@ int bk_sync_apply_jsonl(bk_client *c, const char *jsonl, int force, bk_transfer_
   bk_transfer_stats local;
   if (!stats) stats = &local;
   memset(stats, 0, sizeof *stats);
-  double t0 = bk_mono_s();
+  double t0 = bk_mono_ms();
   bk_plan p;
   int rc = bk_plan_from_jsonl(jsonl, strlen(jsonl), &p);
   if (rc) return rc;
   rc = execute(c, &p, force, stats);
   bk_plan_free(&p);
-  stats->seconds = bk_mono_s() - t0;
+  stats->seconds = (bk_mono_ms() - t0) / 1e3;
   return rc;
 }
 
@@ -867,9 +867,9 @@ int bk_sync_execute_plan(bk_client *c, bk_plan *p, int force, bk_transfer_stats 
   bk_transfer_stats local;
   if (!stats) stats = &local;
   memset(stats, 0, sizeof *stats);
-  double t0 = bk_mono_s();
+  double t0 = bk_mono_ms();
   int rc = execute(c, p, force, stats);
-  stats->seconds = bk_mono_s() - t0;
+  stats->seconds = (bk_mono_ms() - t0) / 1e3;
   return rc;
 }
 
@@ -905,7 +905,7 @@ int bk_download_files(bk_client *c, const char *bucket_id, const bk_download_ite
   char *id = NULL;
   int rc = bk_uri_parse_id(bucket_id, &id);
   if (rc) return rc;
-  double t0 = bk_mono_s();
+  double t0 = bk_mono_ms();
   bk_plan_op *ops = calloc(n, sizeof *ops);
   bk_plan_op **pops = calloc(n, sizeof *pops);
   char **roots = calloc(n, sizeof *roots);
@@ -983,7 +983,7 @@ int bk_download_files(bk_client *c, const char *bucket_id, const bk_download_ite
   free(ops);
   free(pops);
   free(id);
-  stats->seconds = bk_mono_s() - t0;
+  stats->seconds = (bk_mono_ms() - t0) / 1e3;
   return rc;
 }
 

@@ -342,7 +342,7 @@ static void load_cache(session *s) {
   closedir(d);
   if (n) qsort(es, n, sizeof *es, cmp_newest);
   uint64_t total = 0;
-  uint64_t now = (uint64_t)(bk_wall_ms() / 1000);
+  uint64_t now = (uint64_t)(bk_now_ms() / 1000);
   for (size_t i = 0; i < n; i++) {
     char path[4400];
     snprintf(path, sizeof path, "%s/%s", s->cache_dir, es[i].name);
@@ -409,7 +409,7 @@ static int cas_request(session *s, const char *method, const char *path, const v
       return bk_seterr(BK_ENOMEM, "out of memory");
     }
     snprintf(url, n, "%s%s", cas, path);
-    bk_http_req rq = {.method = method, .url = url, .bearer = tok, .body = body, .body_len = len,
+    bk_curl_req rq = {.method = method, .url = url, .bearer = tok, .body = body, .body_len = len,
                       .content_type = body ? "application/octet-stream" : NULL,
                       .max_resp = max_resp};
     rc = bk_http_do(s->c->http, &rq, r);
@@ -443,7 +443,7 @@ static int upload_xorb(session *s, newxorb *nx) {
   rc = cas_request(s, "POST", path, body, blen, 1 << 20, &r);
   if (rc) return rc;
   if (r.status < 200 || r.status >= 300) {
-    rc = bk_http_error(&r, "xorb upload");
+    rc = bk_hub_error_from_response(&r, "xorb upload");
     bk_http_resp_free(&r);
     return rc;
   }
@@ -918,7 +918,7 @@ static int post_shard(session *s, const bk_shard *sh) {
     rc = cas_request(s, "POST", "/v1/shards", out.p, out.len, 1 << 20, &r);
     if (!rc) {
       if (r.status < 200 || r.status >= 300) {
-        rc = bk_http_error(&r, "shard upload");
+        rc = bk_hub_error_from_response(&r, "shard upload");
         if (r.status == 400 || r.status == 404 || r.status == 422) s->shard_rejected = 1;
         if (r.status == 400 && r.error_code && !strcmp(r.error_code, "XorbDamaged"))
           note_damaged(s, r.error_message);
@@ -1091,7 +1091,7 @@ static int xet_upload(bk_client *c, const char *bucket_id, const bk_upload_item 
   bk_transfer_stats local;
   if (!stats) stats = &local;
   memset(stats, 0, sizeof *stats);
-  double t0 = bk_mono_s();
+  double t0 = bk_mono_ms();
   pthread_mutex_lock(&c->mu);
   memset(&c->prog, 0, sizeof c->prog);
   c->prog.phase = 1;
@@ -1131,7 +1131,7 @@ static int xet_upload(bk_client *c, const char *bucket_id, const bk_upload_item 
     memset(stats, 0, sizeof *stats);
     rc = run_session(c, bucket_id, items, n, hashes, sizes, stats, use_cache, &hits, &ban);
   }
-  stats->seconds = bk_mono_s() - t0;
+  stats->seconds = (bk_mono_ms() - t0) / 1e3;
   return rc;
 }
 
@@ -1160,7 +1160,7 @@ int bk_upload(bk_client *c, const char *bucket_id, const bk_upload_item *items, 
    * upload is then registered with its older mtime and re-sent next sync */
   int64_t *mts = calloc(n ? n : 1, sizeof *mts);
   uint64_t *sizes = calloc(n ? n : 1, sizeof *sizes);
-  int64_t now = bk_wall_ms();
+  int64_t now = bk_now_ms();
   if (!mts || !sizes) rc = bk_seterr(BK_ENOMEM, "out of memory");
   for (size_t i = 0; !rc && i < n; i++) {
     mts[i] = items[i].mtime_ms;

@@ -56,17 +56,7 @@
 
 int64_t bk_now_s(void) { return (int64_t)time(NULL); }
 
-int64_t bk_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-double bk_mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+/* bk_now_ms, bk_mono_ms: src/core/clock.c (declared in server.h and buckets/clock.h) */
 
 /* ---- slow-client watchdog -------------------------------------------- */
 
