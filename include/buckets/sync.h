@@ -99,6 +99,11 @@ typedef struct bk_plan_summary {
   uint64_t uploads, downloads, deletes, skips, total_size;
 } bk_plan_summary;
 void bk_plan_summarize(const bk_plan *p, bk_plan_summary *s);
+/* Checks a plan before it is applied (pure, no I/O): every op's path is a
+ * safe relative path (no "", "/x", ".", "..", "//", at most 4096 bytes) and
+ * no path is listed twice. Returns 0, or BK_EINVAL (message names the path)
+ * or BK_ENOMEM. Borrows p. */
+int bk_plan_check(const bk_plan *p);
 
 /* A local/remote listing entry for bk_plan_compute (sorted by path). */
 typedef struct bk_sync_entry {

@@ -852,146 +852,159 @@ static int item_cmp(const void *a, const void *b, void *ctx) {
   return strcmp(items[*(const size_t *)a].hash, items[*(const size_t *)b].hash);
 }
 
-int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
-                      bk_transfer_stats *st) {
-  if (n == 0) return 0;
-  char *tok = NULL, *cas = NULL;
-  int rc = bk_xet_token(c, id, 0, &tok, &cas);
+/* Parse: the batch reconstruction query, "<cas>/v1/reconstructions" with
+ * "file_id=<hash>" for each distinct non-empty hash once (items sorted by
+ * hash to spot repeats). *nq receives the number of ids; url is
+ * NUL-terminated on success. */
+static int batch_query_url(const char *cas, bk_dl_item *items, size_t n, bk_buf *url,
+                           size_t *nq) {
+  *nq = 0;
+  int rc = bk_buf_printf(url, "%s/v1/reconstructions", cas);
   if (rc) return rc;
-  bk_buf url;
-  bk_buf_init(&url, 1u << 20);
-  rc = bk_buf_printf(&url, "%s/v1/reconstructions", cas);
-  /* each distinct non-empty hash once (items sorted by hash to spot repeats) */
-  size_t nq = 0;
   size_t *byhash = malloc(n * sizeof *byhash);
-  if (!rc && !byhash) rc = bk_seterr(BK_ENOMEM, "out of memory");
-  for (size_t i = 0; !rc && i < n; i++) byhash[i] = i;
-  if (!rc) qsort_r(byhash, n, sizeof *byhash, item_cmp, items);
+  if (!byhash) return bk_seterr(BK_ENOMEM, "out of memory");
+  for (size_t i = 0; i < n; i++) byhash[i] = i;
+  qsort_r(byhash, n, sizeof *byhash, item_cmp, items);
   for (size_t j = 0; !rc && j < n; j++) {
     const char *hx = items[byhash[j]].hash;
     bk_hash h;
     if (bk_hash_parse(hx, &h)) rc = bk_seterr(BK_EINVAL, "bad xet hash");
     else if (!bk_hash_is_zero(&h) && (j == 0 || strcmp(items[byhash[j - 1]].hash, hx) != 0))
-      rc = bk_buf_printf(&url, "%cfile_id=%s", nq++ ? '&' : '?', hx);
+      rc = bk_buf_printf(url, "%cfile_id=%s", (*nq)++ ? '&' : '?', hx);
   }
   free(byhash);
-  if (!rc) rc = bk_buf_append_u8(&url, 0);
-  cJSON *rec = NULL;
+  if (rc) return rc;
+  return bk_buf_append_u8(url, 0);
+}
+
+/* Fetch: one batch reconstruction for all items from the CAS at cas with
+ * the read token tok. *rec receives the parsed answer (caller frees with
+ * cJSON_Delete), or NULL when every item is the empty file. */
+static int batch_fetch_reconstruction(bk_client *c, const char *tok, const char *cas,
+                                      bk_dl_item *items, size_t n, cJSON **rec) {
+  *rec = NULL;
+  bk_buf url;
+  bk_buf_init(&url, 1u << 20);
+  size_t nq = 0;
+  int rc = batch_query_url(cas, items, n, &url, &nq);
   if (!rc && nq) {
     bk_http_resp r;
     bk_curl_req rq = {.method = "GET", .url = (const char *)url.p, .bearer = tok,
                       .max_resp = 256u << 20};
     rc = bk_http_do(c->http, &rq, &r);
-    if (!rc && (r.status < 200 || r.status >= 300)) rc = bk_hub_error_from_response(&r, "batch reconstruction");
-    if (!rc && !(rec = cJSON_ParseWithLength((const char *)r.body.p, r.body.len)))
+    if (!rc && (r.status < 200 || r.status >= 300))
+      rc = bk_hub_error_from_response(&r, "batch reconstruction");
+    if (!rc && !(*rec = cJSON_ParseWithLength((const char *)r.body.p, r.body.len)))
       rc = bk_seterr(BK_EFORMAT, "batch reconstruction: invalid JSON");
     bk_http_resp_free(&r);
   }
   bk_buf_free(&url);
-  free(tok);
-  free(cas);
-  dl d;
-  dl_init(&d, c, st, id);
-  target *tg = calloc(n, sizeof *tg);
-  if (!rc && !tg) rc = bk_seterr(BK_ENOMEM, "out of memory");
-  for (size_t i = 0; tg && i < n; i++) tg[i].fd = -1;
-  const cJSON *files = rec ? cJSON_GetObjectItemCaseSensitive(rec, "files") : NULL;
-  if (!rc && nq) {
-    if (!cJSON_IsObject(files)) rc = bk_seterr(BK_EFORMAT, "batch reconstruction: no files");
-    if (!rc) rc = dl_fetches(&d, rec);
+  return rc;
+}
+
+/* Execute: the item's temp file beneath its root; it->tmp receives its path
+ * (owned by the item), tg->fd the open descriptor. */
+static int batch_open_temp(bk_dl_item *it, target *tg) {
+  int rfd = it->rootfd;
+  int rc = rfd < 0 ? bk_lfs_open_dir(it->root_path, 1, &rfd) : 0;
+  if (rc) return rc;
+  char tmp[4400];
+  rc = bk_lfs_create_temp(rfd, it->rel, tmp, sizeof tmp, &tg->fd);
+  if (rfd != it->rootfd) close(rfd);
+  if (rc) return rc;
+  if (!(it->tmp = strdup(tmp))) return bk_seterr(BK_ENOMEM, "out of memory");
+  return 0;
+}
+
+/* Plan: one item's reconstruction terms become uses of the batch's fetch
+ * entries, each with its offset in the file and its first leaf. Checks that
+ * the terms add up to the item's size and sizes the temp file. */
+static int batch_plan_item(dl *d, const cJSON *terms, const bk_dl_item *it, target *tg) {
+  uint64_t total = 0, nchunks = 0;
+  const cJSON *t;
+  cJSON_ArrayForEach(t, terms) {
+    const cJSON *rg = cJSON_GetObjectItemCaseSensitive(t, "range");
+    uint64_t cs, ce;
+    if (num(rg, "start", &cs) || num(rg, "end", &ce) || ce <= cs)
+      return bk_seterr(BK_EFORMAT, "batch reconstruction: bad term");
+    nchunks += ce - cs;
   }
+  tg->nleaves = nchunks;
+  tg->leaves = calloc(nchunks ? nchunks : 1, sizeof *tg->leaves);
+  if (!tg->leaves) return bk_seterr(BK_ENOMEM, "out of memory");
+  nchunks = 0;
+  uint32_t ti = 0;
+  cJSON_ArrayForEach(t, terms) {
+    uint64_t ul, cs, ce;
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(t, "hash");
+    const cJSON *rg = cJSON_GetObjectItemCaseSensitive(t, "range");
+    if (!cJSON_IsString(h) || num(t, "unpacked_length", &ul) || num(rg, "start", &cs) ||
+        num(rg, "end", &ce))
+      return bk_seterr(BK_EFORMAT, "batch reconstruction: bad term");
+    size_t k = find_fetch(d, h->valuestring, cs, ce);
+    if (k == d->nf) return bk_seterr(BK_EFORMAT, "batch reconstruction: no fetch entry for a term");
+    use *u = fetch_add_use(&d->f[k]);
+    if (!u) return bk_seterr(BK_ENOMEM, "out of memory");
+    u->t = tg;
+    u->term = ti++;
+    u->start = (uint32_t)cs;
+    u->end = (uint32_t)ce;
+    u->vo = (int64_t)total;
+    u->chunk_base = nchunks;
+    u->unpacked = (uint32_t)ul;
+    total += ul;
+    nchunks += ce - cs;
+  }
+  if (total != it->size)
+    return bk_seterr(BK_ESIZE, "%.300s: reconstruction has %llu bytes, expected %llu", it->rel,
+                     (unsigned long long)total, (unsigned long long)it->size);
+  tg->limit = total;
+  if (ftruncate(tg->fd, (off_t)total)) return bk_seterr(BK_EIO, "ftruncate: %s", strerror(errno));
+  return 0;
+}
+
+/* Plan: a temp file per item and its terms mapped onto the fetch plan. An
+ * item absent from the answer must be the empty file (no leaves). */
+static int batch_plan(dl *d, const cJSON *files, bk_dl_item *items, target *tg, size_t n) {
   /* the files object by name: cJSON looks keys up one by one */
   size_t nnames = 0;
   const cJSON **byname = NULL;
-  if (!rc && files) rc = sort_children(files, &byname, &nnames);
+  int rc = files ? sort_children(files, &byname, &nnames) : 0;
   for (size_t i = 0; !rc && i < n; i++) {
-    bk_dl_item *it = &items[i];
-    int rfd = it->rootfd;
-    if (rfd < 0 && (rc = bk_lfs_open_dir(it->root_path, 1, &rfd))) break;
-    char tmp[4400];
-    rc = bk_lfs_create_temp(rfd, it->rel, tmp, sizeof tmp, &tg[i].fd);
-    if (rfd != it->rootfd) close(rfd);
+    rc = batch_open_temp(&items[i], &tg[i]);
     if (rc) break;
-    if (!(it->tmp = strdup(tmp))) {
-      rc = bk_seterr(BK_ENOMEM, "out of memory");
-      break;
-    }
-    const cJSON *terms = find_terms(byname, nnames, it->hash);
-    if (!terms) {
-      bk_hash h;
-      bk_hash_parse(it->hash, &h);
-      if (!bk_hash_is_zero(&h)) rc = bk_seterr(BK_EFORMAT, "batch reconstruction lacks %s", it->hash);
-      else if (it->size) rc = bk_seterr(BK_EHASH, "empty-file hash for a non-empty file");
+    const cJSON *terms = find_terms(byname, nnames, items[i].hash);
+    if (terms) {
+      rc = batch_plan_item(d, terms, &items[i], &tg[i]);
       continue;
     }
-    uint64_t total = 0, nchunks = 0;
-    const cJSON *t;
-    cJSON_ArrayForEach(t, terms) {
-      const cJSON *rg = cJSON_GetObjectItemCaseSensitive(t, "range");
-      uint64_t cs, ce;
-      if (num(rg, "start", &cs) || num(rg, "end", &ce) || ce <= cs) {
-        rc = bk_seterr(BK_EFORMAT, "batch reconstruction: bad term");
-        break;
-      }
-      nchunks += ce - cs;
-    }
-    if (rc) break;
-    tg[i].nleaves = nchunks;
-    tg[i].leaves = calloc(nchunks ? nchunks : 1, sizeof *tg[i].leaves);
-    if (!tg[i].leaves) {
-      rc = bk_seterr(BK_ENOMEM, "out of memory");
-      break;
-    }
-    nchunks = 0;
-    uint32_t ti = 0;
-    cJSON_ArrayForEach(t, terms) {
-      uint64_t ul, cs, ce;
-      const cJSON *h = cJSON_GetObjectItemCaseSensitive(t, "hash");
-      const cJSON *rg = cJSON_GetObjectItemCaseSensitive(t, "range");
-      if (!cJSON_IsString(h) || num(t, "unpacked_length", &ul) || num(rg, "start", &cs) ||
-          num(rg, "end", &ce)) {
-        rc = bk_seterr(BK_EFORMAT, "batch reconstruction: bad term");
-        break;
-      }
-      size_t k = find_fetch(&d, h->valuestring, cs, ce);
-      if (k == d.nf) {
-        rc = bk_seterr(BK_EFORMAT, "batch reconstruction: no fetch entry for a term");
-        break;
-      }
-      use *u = fetch_add_use(&d.f[k]);
-      if (!u) {
-        rc = bk_seterr(BK_ENOMEM, "out of memory");
-        break;
-      }
-      u->t = &tg[i];
-      u->term = ti++;
-      u->start = (uint32_t)cs;
-      u->end = (uint32_t)ce;
-      u->vo = (int64_t)total;
-      u->chunk_base = nchunks;
-      u->unpacked = (uint32_t)ul;
-      total += ul;
-      nchunks += ce - cs;
-    }
-    if (rc) break;
-    if (total != it->size) {
-      rc = bk_seterr(BK_ESIZE, "%.300s: reconstruction has %llu bytes, expected %llu", it->rel,
-                     (unsigned long long)total, (unsigned long long)it->size);
-      break;
-    }
-    tg[i].limit = total;
-    if (ftruncate(tg[i].fd, (off_t)total)) rc = bk_seterr(BK_EIO, "ftruncate: %s", strerror(errno));
+    bk_hash h;
+    bk_hash_parse(items[i].hash, &h);
+    if (!bk_hash_is_zero(&h))
+      rc = bk_seterr(BK_EFORMAT, "batch reconstruction lacks %s", items[i].hash);
+    else if (items[i].size) rc = bk_seterr(BK_EHASH, "empty-file hash for a non-empty file");
   }
-  if (!rc && d.nf) rc = dl_run(c, &d);
-  for (size_t i = 0; !rc && i < n; i++) {
+  free(byname);
+  return rc;
+}
+
+/* Verify: each downloaded file's leaves hash to its xet hash. */
+static int batch_verify(const bk_dl_item *items, const target *tg, size_t n) {
+  for (size_t i = 0; i < n; i++) {
     if (!tg[i].leaves) continue; /* empty file */
     bk_hash root, fh, want;
-    rc = bk_merkle_root(tg[i].leaves, tg[i].nleaves, &root);
-    if (rc) break;
+    int rc = bk_merkle_root(tg[i].leaves, tg[i].nleaves, &root);
+    if (rc) return rc;
     bk_file_hash_from_root(&root, tg[i].nleaves > 0, NULL, &fh);
     if (bk_hash_parse(items[i].hash, &want) || !bk_hash_eq(&fh, &want))
-      rc = bk_seterr(BK_EHASH, "%.300s: downloaded data does not match its hash", items[i].rel);
+      return bk_seterr(BK_EHASH, "%.300s: downloaded data does not match its hash", items[i].rel);
   }
+  return 0;
+}
+
+/* Closes the temp files (setting their mtime when all went well, rc == 0)
+ * and frees the leaves. Returns rc, or the first close error. */
+static int batch_close(const bk_dl_item *items, target *tg, size_t n, int rc) {
   for (size_t i = 0; tg && i < n; i++) {
     if (tg[i].fd >= 0) {
       if (!rc && items[i].mtime_ms >= 0) {
@@ -1004,28 +1017,58 @@ int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
     }
     free(tg[i].leaves);
   }
-  if (rc) {
-    for (size_t i = 0; i < n; i++) {
-      if (items[i].tmp) {
-        int rfd = items[i].rootfd, dfd;
-        const char *base;
-        if (rfd < 0 && bk_lfs_open_dir(items[i].root_path, 0, &rfd)) rfd = -1;
-        if (rfd >= 0 && bk_lfs_parent(rfd, items[i].tmp, 0, &dfd, &base) == 0) {
-          (void)unlinkat(dfd, base, 0);
-          close(dfd);
-        }
-        if (rfd >= 0 && rfd != items[i].rootfd) close(rfd);
+  return rc;
+}
+
+/* On failure: removes every temp file created and clears items[].tmp. */
+static void batch_discard(bk_dl_item *items, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (items[i].tmp) {
+      int rfd = items[i].rootfd, dfd;
+      const char *base;
+      if (rfd < 0 && bk_lfs_open_dir(items[i].root_path, 0, &rfd)) rfd = -1;
+      if (rfd >= 0 && bk_lfs_parent(rfd, items[i].tmp, 0, &dfd, &base) == 0) {
+        (void)unlinkat(dfd, base, 0);
+        close(dfd);
       }
-      free(items[i].tmp);
-      items[i].tmp = NULL;
+      if (rfd >= 0 && rfd != items[i].rootfd) close(rfd);
     }
+    free(items[i].tmp);
+    items[i].tmp = NULL;
+  }
+}
+
+int bk_download_batch(bk_client *c, const char *id, bk_dl_item *items, size_t n,
+                      bk_transfer_stats *st) {
+  if (n == 0) return 0;
+  char *tok = NULL, *cas = NULL;
+  int rc = bk_xet_token(c, id, 0, &tok, &cas);
+  if (rc) return rc;
+  cJSON *rec = NULL;
+  rc = batch_fetch_reconstruction(c, tok, cas, items, n, &rec);
+  free(tok);
+  free(cas);
+  dl d;
+  dl_init(&d, c, st, id);
+  target *tg = calloc(n, sizeof *tg);
+  if (!rc && !tg) rc = bk_seterr(BK_ENOMEM, "out of memory");
+  for (size_t i = 0; tg && i < n; i++) tg[i].fd = -1;
+  const cJSON *files = rec ? cJSON_GetObjectItemCaseSensitive(rec, "files") : NULL;
+  if (!rc && rec && !cJSON_IsObject(files))
+    rc = bk_seterr(BK_EFORMAT, "batch reconstruction: no files");
+  if (!rc && rec) rc = dl_fetches(&d, rec);
+  if (!rc) rc = batch_plan(&d, files, items, tg, n);
+  if (!rc && d.nf) rc = dl_run(c, &d);
+  if (!rc) rc = batch_verify(items, tg, n);
+  rc = batch_close(items, tg, n, rc);
+  if (rc) {
+    batch_discard(items, n);
   } else {
     for (size_t i = 0; i < n; i++) {
       st->files++;
       st->bytes += items[i].size;
     }
   }
-  free(byname);
   free(tg);
   dl_free(&d);
   cJSON_Delete(rec);

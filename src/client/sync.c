@@ -706,144 +706,155 @@ static int remote_recheck(bk_client *c, const ends *e, bk_plan *p, int force) {
   return rc;
 }
 
-static int execute(bk_client *c, bk_plan *p, int force, bk_transfer_stats *stats) {
-  ends e;
-  int rc = parse_ends(p->source, p->dest, &e);
-  for (size_t i = 0; !rc && i < p->nops; i++)
-    if (!bk_safe_relpath(p->ops[i].path))
-      rc = bk_seterr(BK_EINVAL, "plan contains an unsafe path: %s", p->ops[i].path);
-  if (!rc && p->nops > 1) {
-    const char **sorted = malloc(p->nops * sizeof *sorted);
-    if (!sorted) rc = bk_seterr(BK_ENOMEM, "out of memory");
-    for (size_t i = 0; !rc && i < p->nops; i++) sorted[i] = p->ops[i].path;
-    if (!rc) qsort(sorted, p->nops, sizeof *sorted, cmp_cstr);
-    for (size_t i = 1; !rc && i < p->nops; i++)
-      if (strcmp(sorted[i - 1], sorted[i]) == 0)
-        rc = bk_seterr(BK_EINVAL, "plan lists %s twice", sorted[i]);
-    free(sorted);
-  }
-  bk_plan_summary sum;
-  bk_plan_summarize(p, &sum);
-  /* staleness: every upload source must still have the planned size/mtime */
-  for (size_t i = 0; !rc && !force && e.upload && i < p->nops; i++) {
-    bk_plan_op *op = &p->ops[i];
+/* Staleness before an upload: every upload source must still be a regular
+ * file with the planned size and mtime. */
+static int check_upload_sources(const ends *e, const bk_plan *p) {
+  for (size_t i = 0; i < p->nops; i++) {
+    const bk_plan_op *op = &p->ops[i];
     if (op->action != BK_ACT_UPLOAD) continue;
     char full[8192];
-    snprintf(full, sizeof full, "%s/%s", e.local, op->path);
+    snprintf(full, sizeof full, "%s/%s", e->local, op->path);
     struct stat st;
-    if (stat(full, &st) || !S_ISREG(st.st_mode)) {
-      rc = bk_seterr(BK_ESTALE, "plan is stale: %s no longer exists (re-plan, or --force to skip the check)", full);
-    } else if ((op->has_size && (uint64_t)st.st_size != op->size) ||
-               (op->has_local_mtime && st_mtime_ms(&st) != op->local_mtime_ms)) {
-      rc = bk_seterr(BK_ESTALE, "plan is stale: %s changed since the plan was made (size %llu -> %lld); re-plan, or --force",
-                     full, (unsigned long long)op->size, (long long)st.st_size);
-    }
+    if (stat(full, &st) || !S_ISREG(st.st_mode))
+      return bk_seterr(BK_ESTALE, "plan is stale: %s no longer exists (re-plan, or --force to skip the check)", full);
+    if ((op->has_size && (uint64_t)st.st_size != op->size) ||
+        (op->has_local_mtime && st_mtime_ms(&st) != op->local_mtime_ms))
+      return bk_seterr(BK_ESTALE, "plan is stale: %s changed since the plan was made (size %llu -> %lld); re-plan, or --force",
+                       full, (unsigned long long)op->size, (long long)st.st_size);
   }
-  if (!rc && !e.upload) rc = remote_recheck(c, &e, p, force);
-  if (rc) {
-    ends_free(&e);
-    return rc;
-  }
+  return 0;
+}
+
+static void log_ops(bk_client *c, const bk_plan *p) {
   for (size_t i = 0; i < p->nops; i++) {
     const bk_plan_op *op = &p->ops[i];
     const char *verb = op->action == BK_ACT_UPLOAD ? "Uploading" : op->action == BK_ACT_DOWNLOAD ? "Downloading"
                        : op->action == BK_ACT_DELETE ? "Deleting" : "Skipping";
     bk_client_log(c, 1, "  %s: %s (%s)", verb, op->path, bk_plan_op_reason(op));
   }
-  if (e.upload) {
-    size_t nu = 0, nd = 0;
-    for (size_t i = 0; i < p->nops; i++) {
-      nu += p->ops[i].action == BK_ACT_UPLOAD;
-      nd += p->ops[i].action == BK_ACT_DELETE;
+}
+
+/* Executes an upload plan: the uploads in one bk_upload, then the remote
+ * deletes in one batch. */
+static int execute_upload(bk_client *c, const ends *e, bk_plan *p, bk_transfer_stats *stats) {
+  size_t nu = 0, nd = 0;
+  for (size_t i = 0; i < p->nops; i++) {
+    nu += p->ops[i].action == BK_ACT_UPLOAD;
+    nd += p->ops[i].action == BK_ACT_DELETE;
+  }
+  bk_client_log(c, 0, "Uploading %zu files, deleting %zu files", nu, nd);
+  int rc = 0;
+  bk_upload_item *items = calloc(nu ? nu : 1, sizeof *items);
+  char **locs = calloc(nu ? nu : 1, sizeof *locs);
+  char **rems = calloc((nu + nd) ? nu + nd : 1, sizeof *rems);
+  if (!items || !locs || !rems) rc = bk_seterr(BK_ENOMEM, "out of memory");
+  size_t ku = 0, kd = 0;
+  for (size_t i = 0; !rc && i < p->nops; i++) {
+    bk_plan_op *op = &p->ops[i];
+    if (op->action != BK_ACT_UPLOAD) continue;
+    size_t n = strlen(e->local) + strlen(op->path) + 2;
+    locs[ku] = malloc(n);
+    rems[ku + kd] = join_remote(e->prefix, op->path);
+    if (!locs[ku] || !rems[ku + kd]) {
+      rc = bk_seterr(BK_ENOMEM, "out of memory");
+      break;
     }
-    bk_client_log(c, 0, "Uploading %zu files, deleting %zu files", nu, nd);
-    bk_upload_item *items = calloc(nu ? nu : 1, sizeof *items);
-    char **locs = calloc(nu ? nu : 1, sizeof *locs);
-    char **rems = calloc((nu + nd) ? nu + nd : 1, sizeof *rems);
-    if (!items || !locs || !rems) rc = bk_seterr(BK_ENOMEM, "out of memory");
-    size_t ku = 0, kd = 0;
-    for (size_t i = 0; !rc && i < p->nops; i++) {
-      bk_plan_op *op = &p->ops[i];
-      if (op->action == BK_ACT_UPLOAD) {
-        size_t n = strlen(e.local) + strlen(op->path) + 2;
-        locs[ku] = malloc(n);
-        rems[ku + kd] = join_remote(e.prefix, op->path);
-        if (!locs[ku] || !rems[ku + kd]) {
-          rc = bk_seterr(BK_ENOMEM, "out of memory");
-          break;
-        }
-        snprintf(locs[ku], n, "%s/%s", e.local, op->path);
-        items[ku].local_path = locs[ku];
-        items[ku].remote_path = rems[ku + kd];
-        items[ku].mtime_ms = -1;
-        ku++;
-      }
+    snprintf(locs[ku], n, "%s/%s", e->local, op->path);
+    items[ku].local_path = locs[ku];
+    items[ku].remote_path = rems[ku + kd];
+    items[ku].mtime_ms = -1;
+    ku++;
+  }
+  if (!rc && nu) rc = bk_upload(c, e->id, items, nu, stats);
+  const char **dels = calloc(nd ? nd : 1, sizeof *dels);
+  for (size_t i = 0; !rc && i < p->nops; i++) {
+    if (p->ops[i].action != BK_ACT_DELETE) continue;
+    rems[nu + kd] = join_remote(e->prefix, p->ops[i].path);
+    if (!rems[nu + kd] || !dels) {
+      rc = bk_seterr(BK_ENOMEM, "out of memory");
+      break;
     }
-    if (!rc && nu) rc = bk_upload(c, e.id, items, nu, stats);
-    const char **dels = calloc(nd ? nd : 1, sizeof *dels);
-    for (size_t i = 0; !rc && i < p->nops; i++) {
-      if (p->ops[i].action != BK_ACT_DELETE) continue;
-      rems[nu + kd] = join_remote(e.prefix, p->ops[i].path);
-      if (!rems[nu + kd] || !dels) {
-        rc = bk_seterr(BK_ENOMEM, "out of memory");
-        break;
-      }
-      dels[kd] = rems[nu + kd];
-      kd++;
-    }
-    if (!rc && kd) rc = bk_bucket_delete_files(c, e.id, dels, kd);
-    free(dels);
-    for (size_t i = 0; i < ku; i++) free(locs[i]);
-    for (size_t i = 0; i < ku + kd; i++) free(rems[i]);
-    free(items);
-    free(locs);
-    free(rems);
-  } else {
-    size_t nd = 0, nx = 0;
-    for (size_t i = 0; i < p->nops; i++) {
-      nd += p->ops[i].action == BK_ACT_DOWNLOAD;
-      nx += p->ops[i].action == BK_ACT_DELETE;
-    }
-    bk_client_log(c, 0, "Downloading %zu files", nd);
-    dljob j;
-    memset(&j, 0, sizeof j);
-    j.rootfd = -1;
-    rc = bk_lfs_open_dir(e.local, 1, &j.rootfd);
-    j.c = c;
-    j.id = e.id;
-    pthread_mutex_init(&j.mu, NULL);
-    /* deletes are ops too: their failures are reported the same way */
-    size_t cap = nd + nx ? nd + nx : 1;
-    j.ops = calloc(cap, sizeof *j.ops);
-    j.tmps = calloc(cap, sizeof *j.tmps);
-    j.errs = calloc(cap, sizeof *j.errs);
-    if ((!j.tmps || !j.ops || !j.errs) && !rc) rc = bk_seterr(BK_ENOMEM, "out of memory");
-    for (size_t i = 0; !rc && i < p->nops; i++)
-      if (p->ops[i].action == BK_ACT_DOWNLOAD) j.ops[j.n++] = &p->ops[i];
-    pthread_mutex_lock(&c->mu);
-    memset(&c->prog, 0, sizeof c->prog);
-    c->prog.phase = 2;
-    c->prog.files_total = nd;
-    c->prog.bytes_total = sum.total_size;
-    pthread_mutex_unlock(&c->mu);
-    if (!rc) rc = run_downloads(c, &j, stats);
-    if (!rc && !j.err && nx) bk_client_log(c, 0, "Deleting %zu local files", nx);
-    for (size_t i = 0; !rc && !j.err && i < p->nops; i++) {
-      if (p->ops[i].action != BK_ACT_DELETE) continue;
-      size_t k = j.n++;
-      j.ops[k] = &p->ops[i];
-      int r = bk_lfs_unlink(j.rootfd, p->ops[i].path);
-      if (r) op_fail(&j, k, r);
-      else bk_lfs_rmdir_parents(j.rootfd, p->ops[i].path);
-    }
-    if (!rc) rc = report_failures(&j, nx ? "downloaded or deleted" : "downloaded");
-    for (size_t i = 0; j.tmps && i < j.n; i++) free(j.tmps[i]);
-    for (size_t i = 0; j.errs && i < j.n; i++) free(j.errs[i]);
-    free(j.tmps);
-    free(j.errs);
-    free(j.ops);
-    if (j.rootfd >= 0) close(j.rootfd);
-    pthread_mutex_destroy(&j.mu);
+    dels[kd] = rems[nu + kd];
+    kd++;
+  }
+  if (!rc && kd) rc = bk_bucket_delete_files(c, e->id, dels, kd);
+  free(dels);
+  for (size_t i = 0; i < ku; i++) free(locs[i]);
+  for (size_t i = 0; i < ku + kd; i++) free(rems[i]);
+  free(items);
+  free(locs);
+  free(rems);
+  return rc;
+}
+
+/* Executes a download plan: the downloads (parallel, each failure reported),
+ * then the local deletes unless a download failed. bytes_total is the
+ * planned total size for the progress report. */
+static int execute_download(bk_client *c, const ends *e, bk_plan *p, uint64_t bytes_total,
+                            bk_transfer_stats *stats) {
+  size_t nd = 0, nx = 0;
+  for (size_t i = 0; i < p->nops; i++) {
+    nd += p->ops[i].action == BK_ACT_DOWNLOAD;
+    nx += p->ops[i].action == BK_ACT_DELETE;
+  }
+  bk_client_log(c, 0, "Downloading %zu files", nd);
+  dljob j;
+  memset(&j, 0, sizeof j);
+  j.rootfd = -1;
+  int rc = bk_lfs_open_dir(e->local, 1, &j.rootfd);
+  j.c = c;
+  j.id = e->id;
+  pthread_mutex_init(&j.mu, NULL);
+  /* deletes are ops too: their failures are reported the same way */
+  size_t cap = nd + nx ? nd + nx : 1;
+  j.ops = calloc(cap, sizeof *j.ops);
+  j.tmps = calloc(cap, sizeof *j.tmps);
+  j.errs = calloc(cap, sizeof *j.errs);
+  if ((!j.tmps || !j.ops || !j.errs) && !rc) rc = bk_seterr(BK_ENOMEM, "out of memory");
+  for (size_t i = 0; !rc && i < p->nops; i++)
+    if (p->ops[i].action == BK_ACT_DOWNLOAD) j.ops[j.n++] = &p->ops[i];
+  pthread_mutex_lock(&c->mu);
+  memset(&c->prog, 0, sizeof c->prog);
+  c->prog.phase = 2;
+  c->prog.files_total = nd;
+  c->prog.bytes_total = bytes_total;
+  pthread_mutex_unlock(&c->mu);
+  if (!rc) rc = run_downloads(c, &j, stats);
+  if (!rc && !j.err && nx) bk_client_log(c, 0, "Deleting %zu local files", nx);
+  for (size_t i = 0; !rc && !j.err && i < p->nops; i++) {
+    if (p->ops[i].action != BK_ACT_DELETE) continue;
+    size_t k = j.n++;
+    j.ops[k] = &p->ops[i];
+    int r = bk_lfs_unlink(j.rootfd, p->ops[i].path);
+    if (r) op_fail(&j, k, r);
+    else bk_lfs_rmdir_parents(j.rootfd, p->ops[i].path);
+  }
+  if (!rc) rc = report_failures(&j, nx ? "downloaded or deleted" : "downloaded");
+  for (size_t i = 0; j.tmps && i < j.n; i++) free(j.tmps[i]);
+  for (size_t i = 0; j.errs && i < j.n; i++) free(j.errs[i]);
+  free(j.tmps);
+  free(j.errs);
+  free(j.ops);
+  if (j.rootfd >= 0) close(j.rootfd);
+  pthread_mutex_destroy(&j.mu);
+  return rc;
+}
+
+/* Checks the plan (paths, then staleness unless force: local sources for an
+ * upload, remote sources for a download, which also fills their xet
+ * hashes), then executes it. */
+static int execute(bk_client *c, bk_plan *p, int force, bk_transfer_stats *stats) {
+  ends e;
+  int rc = parse_ends(p->source, p->dest, &e);
+  if (!rc) rc = bk_plan_check(p);
+  bk_plan_summary sum;
+  bk_plan_summarize(p, &sum);
+  if (!rc && !force && e.upload) rc = check_upload_sources(&e, p);
+  if (!rc && !e.upload) rc = remote_recheck(c, &e, p, force);
+  if (!rc) {
+    log_ops(c, p);
+    rc = e.upload ? execute_upload(c, &e, p, stats)
+                  : execute_download(c, &e, p, sum.total_size, stats);
   }
   ends_free(&e);
   return rc;

@@ -13,6 +13,7 @@
 
 #include "buckets/buf.h"
 #include "buckets/error.h"
+#include "client/internal.h"
 
 /* ---------------------------------------------------------------- URIs */
 
@@ -320,6 +321,27 @@ void bk_plan_summarize(const bk_plan *p, bk_plan_summary *s) {
     default: break;
     }
   }
+}
+
+static int cmp_path(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int bk_plan_check(const bk_plan *p) {
+  for (size_t i = 0; i < p->nops; i++)
+    if (!bk_safe_relpath(p->ops[i].path))
+      return bk_seterr(BK_EINVAL, "plan contains an unsafe path: %s", p->ops[i].path);
+  if (p->nops < 2) return 0;
+  const char **sorted = malloc(p->nops * sizeof *sorted);
+  if (!sorted) return bk_seterr(BK_ENOMEM, "out of memory");
+  for (size_t i = 0; i < p->nops; i++) sorted[i] = p->ops[i].path;
+  qsort(sorted, p->nops, sizeof *sorted, cmp_path);
+  int rc = 0;
+  for (size_t i = 1; !rc && i < p->nops; i++)
+    if (strcmp(sorted[i - 1], sorted[i]) == 0)
+      rc = bk_seterr(BK_EINVAL, "plan lists %s twice", sorted[i]);
+  free(sorted);
+  return rc;
 }
 
 int bk_plan_compute(bk_plan *p, const bk_sync_mode *m, const bk_filter *f,

@@ -360,6 +360,31 @@ static void test_plan_compute_content_check(void) {
   bk_plan_free(&p);
 }
 
+/* bk_plan_check: the path checks a plan passes before it is applied. */
+static void test_plan_check(void) {
+  bk_plan q;
+  bk_plan_init(&q);
+  CHECK_EQ_INT(bk_plan_check(&q), 0); /* empty */
+  CHECK_EQ_INT(bk_plan_add(&q, BK_ACT_UPLOAD, "a/b.txt", "new file", NULL, NULL, 1, 1), 0);
+  CHECK_EQ_INT(bk_plan_check(&q), 0);
+  CHECK_EQ_INT(bk_plan_add(&q, BK_ACT_DELETE, "a/c.txt", "not in source", NULL, NULL, 0, 0), 0);
+  CHECK_EQ_INT(bk_plan_add(&q, BK_ACT_SKIP, "b", "identical", NULL, NULL, 0, 0), 0);
+  CHECK_EQ_INT(bk_plan_check(&q), 0);
+  CHECK_EQ_INT(bk_plan_add(&q, BK_ACT_DOWNLOAD, "a/b.txt", "new file", NULL, NULL, 1, 1), 0);
+  CHECK_EQ_INT(bk_plan_check(&q), BK_EINVAL);
+  CHECK(strstr(bk_errmsg(), "plan lists a/b.txt twice") != NULL);
+  bk_plan_free(&q);
+  static const char *const bad[] = {"", "/etc/passwd", "..", "a/../b", "a//b", "./a"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    bk_plan_init(&q);
+    CHECK_EQ_INT(bk_plan_add(&q, BK_ACT_UPLOAD, "ok", "new file", NULL, NULL, 0, 0), 0);
+    CHECK_EQ_INT(bk_plan_add(&q, BK_ACT_UPLOAD, bad[i], "new file", NULL, NULL, 0, 0), 0);
+    CHECK_EQ_INT(bk_plan_check(&q), BK_EINVAL);
+    CHECK(strstr(bk_errmsg(), "plan contains an unsafe path") != NULL);
+    bk_plan_free(&q);
+  }
+}
+
 int main(void) {
   RUN(test_decision_new_file);
   RUN(test_decision_ignore_existing);
@@ -375,5 +400,6 @@ int main(void) {
   RUN(test_ambiguous_rows);
   RUN(test_plan_compute_content_check);
   RUN(test_plan_parse_errors);
+  RUN(test_plan_check);
   return test_summary();
 }
