@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buckets/buf.h"
 #include "buckets/error.h"
+#include "buckets/fsutil.h"
 #include "buckets/sync.h"
 #include "cli/cli.h"
 
@@ -49,27 +51,21 @@ static const char USAGE[] =
     "downloads,deletes,skips,total_size}}, then one {\"type\":\"operation\",\"action\":\n"
     "upload|download|delete|skip,\"path\",\"reason\",\"size\",\"local_mtime\",\"remote_mtime\"} per path.\n";
 
-static char *read_file(const char *path) {
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) return NULL;
-  struct stat st;
-  if (fstat(fd, &st) || st.st_size > (1ll << 31)) {
-    close(fd);
-    return NULL;
-  }
-  char *b = malloc((size_t)st.st_size + 1);
-  size_t n = 0;
-  while (b && n < (size_t)st.st_size) {
-    ssize_t r = read(fd, b + n, (size_t)st.st_size - n);
-    if (r <= 0) break;
-    n += (size_t)r;
-  }
-  close(fd);
-  if (b) b[n] = 0;
-  return b;
+#define PLAN_FILE_MAX ((size_t)1 << 31)
+
+/* Reads the plan file at path as a NUL-terminated string into out (a
+ * regular file of at most 2 GiB: a FIFO or a directory is refused, never
+ * waited on). Prints the error; returns the exit status. */
+static int read_plan_file(const char *path, bk_buf *out) {
+  bk_buf_init(out, PLAN_FILE_MAX + 1);
+  int rc = bk_read_file(path, PLAN_FILE_MAX, out);
+  if (!rc) rc = bk_buf_append_u8(out, 0);
+  if (rc == BK_ENOTFOUND) return cli_fail("cannot read plan %s: %s", path, strerror(ENOENT));
+  if (rc) return cli_fail("cannot read plan %s: %s", path, bk_errmsg());
+  return 0;
 }
 
-static void print_summary(cli *c, bk_plan *p) {
+static void print_summary(cli *c, const bk_plan *p) {
   if (c->format != FMT_HUMAN) return;
   bk_plan_summary s;
   bk_plan_summarize(p, &s);
@@ -142,150 +138,149 @@ static int execute(cli *c, bk_client *cl, bk_plan *plan, int force) {
   return 0;
 }
 
-int cmd_sync(cli *c, int argc, char **argv) {
-  int del = 0, nodel = 0, itimes = 0, isizes = 0, existing = 0, iexisting = 0, dry = 0,
-      verbose = 0, force = 0;
-  const char *filter_from = NULL, *plan_file = NULL, *apply_file = NULL;
-  strlist inc = {0}, exc = {0};
-  opt opts[] = {{"--delete", 0, OPT_FLAG, &del},
-                {"--no-delete", 0, OPT_FLAG, &nodel},
-                {"--ignore-times", 0, OPT_FLAG, &itimes},
-                {"--ignore-sizes", 0, OPT_FLAG, &isizes},
-                {"--existing", 0, OPT_FLAG, &existing},
-                {"--ignore-existing", 0, OPT_FLAG, &iexisting},
-                {"--include", 0, OPT_MULTI, &inc},
-                {"--exclude", 0, OPT_MULTI, &exc},
-                {"--filter-from", 0, OPT_STR, &filter_from},
-                {"--plan", 0, OPT_STR, &plan_file},
-                {"--apply", 0, OPT_STR, &apply_file},
-                {"--dry-run", 0, OPT_FLAG, &dry},
-                {"--force", 0, OPT_FLAG, &force},
-                {"--verbose", 'v', OPT_FLAG, &verbose},
-                {NULL, 0, 0, NULL}};
+/* The parsed command line. */
+typedef struct sync_args {
+  int del, nodel, itimes, isizes, existing, iexisting, dry, verbose, force;
+  const char *filter_from, *plan_file, *apply_file;
+  strlist inc, exc;
   const char *pos[2];
-  int np, ret = 0;
+  int np;
+} sync_args;
+
+/* Parse: options and the checks between them. Returns -1 to go on, else
+ * the exit status (0 after --help, 2 for a usage error, 1 for a conflict). */
+static int sync_parse(cli *c, int argc, char **argv, sync_args *a) {
+  opt opts[] = {{"--delete", 0, OPT_FLAG, &a->del},
+                {"--no-delete", 0, OPT_FLAG, &a->nodel},
+                {"--ignore-times", 0, OPT_FLAG, &a->itimes},
+                {"--ignore-sizes", 0, OPT_FLAG, &a->isizes},
+                {"--existing", 0, OPT_FLAG, &a->existing},
+                {"--ignore-existing", 0, OPT_FLAG, &a->iexisting},
+                {"--include", 0, OPT_MULTI, &a->inc},
+                {"--exclude", 0, OPT_MULTI, &a->exc},
+                {"--filter-from", 0, OPT_STR, &a->filter_from},
+                {"--plan", 0, OPT_STR, &a->plan_file},
+                {"--apply", 0, OPT_STR, &a->apply_file},
+                {"--dry-run", 0, OPT_FLAG, &a->dry},
+                {"--force", 0, OPT_FLAG, &a->force},
+                {"--verbose", 'v', OPT_FLAG, &a->verbose},
+                {NULL, 0, 0, NULL}};
+  int r = cli_parse(c, argc, argv, opts, a->pos, 2, &a->np, USAGE);
+  if (r) return r < 0 ? 2 : 0;
+  if (a->del && a->nodel) return cli_fail("--delete and --no-delete conflict");
+  if (a->dry && a->plan_file) return cli_fail("--dry-run and --plan cannot be combined");
+  if (a->force && !a->apply_file) return cli_fail("--force only applies to --apply");
+  if (a->apply_file && (a->np || a->del || a->itimes || a->isizes || a->existing ||
+                        a->iexisting || a->inc.n || a->exc.n || a->filter_from || a->plan_file ||
+                        a->dry))
+    return cli_fail("--apply cannot be combined with SOURCE/DEST or other sync options");
+  return -1;
+}
+
+/* Mode --apply: executes a saved plan (re-checked unless --force). */
+static int sync_apply(cli *c, const sync_args *a) {
+  bk_buf text;
+  int ret = read_plan_file(a->apply_file, &text);
+  if (ret) {
+    bk_buf_free(&text);
+    return ret;
+  }
   bk_plan plan;
   bk_plan_init(&plan);
-  char *text = NULL;
-  int r = cli_parse(c, argc, argv, opts, pos, 2, &np, USAGE);
-  if (r) {
-    ret = r < 0 ? 2 : 0;
-    goto out;
-  }
-  if (del && nodel) {
-    ret = cli_fail("--delete and --no-delete conflict");
-    goto out;
-  }
-  if (dry && plan_file) {
-    ret = cli_fail("--dry-run and --plan cannot be combined");
-    goto out;
-  }
-  if (force && !apply_file) {
-    ret = cli_fail("--force only applies to --apply");
-    goto out;
-  }
+  int rc = bk_plan_from_jsonl((const char *)text.p, strlen((const char *)text.p), &plan);
+  bk_buf_free(&text);
   bk_client *cl = NULL;
-  int rc;
-  if (apply_file) {
-    if (np || del || itimes || isizes || existing || iexisting || inc.n || exc.n || filter_from ||
-        plan_file || dry) {
-      ret = cli_fail("--apply cannot be combined with SOURCE/DEST or other sync options");
-      goto out;
-    }
-    text = read_file(apply_file);
-    if (!text) {
-      ret = cli_fail("cannot read plan %s: %s", apply_file, strerror(errno));
-      goto out;
-    }
-    rc = bk_plan_from_jsonl(text, strlen(text), &plan);
-    if (rc) {
-      ret = cli_fail_lib(rc);
-      goto out;
-    }
-    if (!(cl = cli_client(c))) {
-      ret = 1;
-      goto out;
-    }
-    c->verbose = verbose;
+  if (rc) ret = cli_fail_lib(rc);
+  else if (!(cl = cli_client(c))) ret = 1;
+  if (!ret) {
+    c->verbose = a->verbose;
     print_summary(c, &plan);
     if (c->format == FMT_HUMAN) printf("Executing plan...\n");
-    ret = execute(c, cl, &plan, force);
-    goto out;
+    ret = execute(c, cl, &plan, a->force);
   }
-  if (np < 2) {
-    ret = cli_fail("sync needs SOURCE and DEST (see --help)");
-    goto out;
+  bk_plan_free(&plan);
+  return ret;
+}
+
+/* Writes the plan as JSONL to stdout (--dry-run) or to plan_file (--plan). */
+static int write_plan(cli *c, const bk_plan *plan, const char *plan_file) {
+  bk_buf b;
+  bk_buf_init(&b, (size_t)1 << 34);
+  int rc = bk_plan_to_jsonl(plan, &b);
+  if (!rc && !plan_file) {
+    if (fwrite(b.p, 1, b.len, stdout) != b.len) rc = bk_seterr(BK_EIO, "write stdout");
+  } else if (!rc) {
+    FILE *f = fopen(plan_file, "w");
+    if (!f || fwrite(b.p, 1, b.len, f) != b.len) rc = bk_seterr(BK_EIO, "cannot write %s", plan_file);
+    if (f && fclose(f)) rc = bk_seterr(BK_EIO, "cannot write %s", plan_file);
   }
-  if (cli_bucket_args(c, pos, np)) { /* Hub web URLs -> hf://buckets/... */
-    ret = 2;
-    goto out;
+  bk_buf_free(&b);
+  if (rc) return cli_fail_lib(rc);
+  if (plan_file) {
+    print_summary(c, plan);
+    if (c->format == FMT_HUMAN) printf("Plan saved to: %s\n", plan_file);
+    cli_hint(c, "Run `hf buckets sync --apply %s` to execute this plan.", plan_file);
   }
+  return 0;
+}
+
+/* Mode SOURCE DEST: computes the plan, then prints it (--dry-run), saves it
+ * (--plan) or executes it. */
+static int sync_run(cli *c, sync_args *a) {
+  if (a->np < 2) return cli_fail("sync needs SOURCE and DEST (see --help)");
+  if (cli_bucket_args(c, a->pos, a->np)) return 2; /* Hub web URLs -> hf://buckets/... */
   bk_sync_opts o;
   memset(&o, 0, sizeof o);
-  o.source = pos[0];
-  o.dest = pos[1];
-  o.delete_files = del;
-  o.ignore_times = itimes;
-  o.ignore_sizes = isizes;
-  o.existing = existing;
-  o.ignore_existing = iexisting;
-  o.include = inc.v;
-  o.n_include = inc.n;
-  o.exclude = exc.v;
-  o.n_exclude = exc.n;
-  o.filter_from = filter_from;
-  o.verbose = verbose;
-  if (!(cl = cli_client(c))) {
-    ret = 1;
-    goto out;
-  }
+  o.source = a->pos[0];
+  o.dest = a->pos[1];
+  o.delete_files = a->del;
+  o.ignore_times = a->itimes;
+  o.ignore_sizes = a->isizes;
+  o.existing = a->existing;
+  o.ignore_existing = a->iexisting;
+  o.include = a->inc.v;
+  o.n_include = a->inc.n;
+  o.exclude = a->exc.v;
+  o.n_exclude = a->exc.n;
+  o.filter_from = a->filter_from;
+  o.verbose = a->verbose;
+  bk_client *cl = cli_client(c);
+  if (!cl) return 1;
+  bk_plan plan;
+  bk_plan_init(&plan);
   cli_progress_attach(c);
-  rc = bk_sync_plan_compute(cl, &o, &plan);
+  int rc = bk_sync_plan_compute(cl, &o, &plan);
   cli_progress_done(c);
+  int ret = 0;
   if (rc) {
     ret = cli_fail_lib(rc);
-    goto out;
-  }
-  if (dry || plan_file) {
-    bk_buf b;
-    bk_buf_init(&b, (size_t)1 << 34);
-    rc = bk_plan_to_jsonl(&plan, &b);
-    if (!rc && dry) {
-      if (fwrite(b.p, 1, b.len, stdout) != b.len) rc = bk_seterr(BK_EIO, "write stdout");
-    } else if (!rc) {
-      FILE *f = fopen(plan_file, "w");
-      if (!f || fwrite(b.p, 1, b.len, f) != b.len) rc = bk_seterr(BK_EIO, "cannot write %s", plan_file);
-      if (f && fclose(f)) rc = bk_seterr(BK_EIO, "cannot write %s", plan_file);
+  } else if (a->dry || a->plan_file) {
+    ret = write_plan(c, &plan, a->plan_file);
+  } else {
+    print_summary(c, &plan);
+    if (nothing_to_do(&plan)) {
+      if (a->verbose && c->format == FMT_HUMAN)
+        for (size_t i = 0; i < plan.nops; i++)
+          printf("  Skipping: %s (%s)\n", plan.ops[i].path, bk_plan_op_reason(&plan.ops[i]));
+      if (c->format == FMT_HUMAN) printf("Nothing to sync.\n");
+      print_json_result(c, &plan, NULL);
+    } else {
+      if (c->format == FMT_HUMAN) printf("Syncing...\n");
+      fflush(stdout);
+      c->verbose = a->verbose;
+      ret = execute(c, cl, &plan, 1);
     }
-    bk_buf_free(&b);
-    if (rc) {
-      ret = cli_fail_lib(rc);
-      goto out;
-    }
-    if (plan_file) {
-      print_summary(c, &plan);
-      if (c->format == FMT_HUMAN) printf("Plan saved to: %s\n", plan_file);
-      cli_hint(c, "Run `hf buckets sync --apply %s` to execute this plan.", plan_file);
-    }
-    goto out;
   }
-  print_summary(c, &plan);
-  if (nothing_to_do(&plan)) {
-    if (verbose && c->format == FMT_HUMAN)
-      for (size_t i = 0; i < plan.nops; i++)
-        printf("  Skipping: %s (%s)\n", plan.ops[i].path, bk_plan_op_reason(&plan.ops[i]));
-    if (c->format == FMT_HUMAN) printf("Nothing to sync.\n");
-    print_json_result(c, &plan, NULL);
-    goto out;
-  }
-  if (c->format == FMT_HUMAN) printf("Syncing...\n");
-  fflush(stdout);
-  c->verbose = verbose;
-  ret = execute(c, cl, &plan, 1);
-out:
   bk_plan_free(&plan);
-  free(text);
-  free(inc.v);
-  free(exc.v);
+  return ret;
+}
+
+int cmd_sync(cli *c, int argc, char **argv) {
+  sync_args a;
+  memset(&a, 0, sizeof a);
+  int ret = sync_parse(c, argc, argv, &a);
+  if (ret < 0) ret = a.apply_file ? sync_apply(c, &a) : sync_run(c, &a);
+  free(a.inc.v);
+  free(a.exc.v);
   return ret;
 }

@@ -169,6 +169,14 @@ fail_run "plan with ../ path refused" sync --apply "$W/evil.jsonl" --force
 printf '{"type":"header","source":"%s","dest":"%s","timestamp":"x"}\n{"type":"operation","action":"download","path":"a.txt","reason":"x"}\n{"type":"operation","action":"download","path":"a.txt","reason":"x"}\n' "$R" "$W/pd" >"$W/dup.jsonl"
 fail_run "plan listing a path twice refused" sync --apply "$W/dup.jsonl" --force
 [ ! -e "$W/escape.txt" ] && bk_ok "nothing written outside" || bk_fail "nothing written outside"
+# the plan file must be a regular file: a missing one is named, a FIFO is refused, not waited on
+fail_run "missing plan file" sync --apply "$W/no-such-plan.jsonl"
+bk_expect "missing plan file message" "Error: cannot read plan $W/no-such-plan.jsonl: No such file or directory" "$(head -n1 "$BK_TMP/err")"
+mkfifo "$W/plan.fifo"
+timeout 10 "$HF" sync --apply "$W/plan.fifo" >"$BK_TMP/out" 2>"$BK_TMP/err"; RC=$?; ERR=$(cat "$BK_TMP/err")
+bk_expect "plan FIFO refused (exit 1, not a hang)" 1 "$RC"
+case "$ERR" in *"cannot read plan $W/plan.fifo"*"not a regular file"*) bk_ok "plan FIFO message";; *) bk_fail "plan FIFO message" "$ERR";; esac
+rm -f "$W/plan.fifo"
 
 # ---- option conflicts and argument errors
 fail_run "--ignore-times + --ignore-sizes" sync "$L" "$R" --ignore-times --ignore-sizes
