@@ -26,7 +26,14 @@ extern "C" {
 
 typedef struct bk_client bk_client;
 
+/* The layout of bk_client_opts this header describes. A caller sets
+ * version to it (BK_CLIENT_OPTS_INIT does), so a binding that mirrors the
+ * struct by hand (python/hfbuckets/_lib.py) and a library with another
+ * layout refuse each other (BK_EVERSION) instead of misreading fields. */
+#define BK_CLIENT_OPTS_VERSION 1
+
 typedef struct bk_client_opts {
+  unsigned version;     /* BK_CLIENT_OPTS_VERSION */
   const char *endpoint; /* NULL: $HF_ENDPOINT, else http://127.0.0.1:8080 */
   const char *token;    /* NULL: $HF_TOKEN, else $HF_HOME/token; "" = anonymous */
   const char *hf_home;  /* NULL: $HF_HOME, else ~/.cache/huggingface */
@@ -37,7 +44,13 @@ typedef struct bk_client_opts {
   int no_shard_cache;   /* 1 = neither read nor write the local shard cache */
 } bk_client_opts;
 
-/* opts may be NULL (all defaults). */
+/* All defaults: bk_client_opts o = BK_CLIENT_OPTS_INIT; then set fields. */
+#define BK_CLIENT_OPTS_INIT {BK_CLIENT_OPTS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, 0}
+
+/* opts may be NULL (all defaults); otherwise opts->version must be
+ * BK_CLIENT_OPTS_VERSION (BK_EVERSION if not). opts is borrowed (its strings
+ * are copied). On success *out is a new client the caller releases with
+ * bk_client_free. */
 int bk_client_new(const bk_client_opts *opts, bk_client **out);
 void bk_client_free(bk_client *c);
 const char *bk_client_endpoint(const bk_client *c);

@@ -40,8 +40,14 @@ def _find_lib() -> str:
         f"(looked for {cand})")
 
 
+# BK_CLIENT_OPTS_VERSION in include/buckets/client.h: the layout mirrored by
+# ClientOpts. bk_client_new refuses another version (BK_EVERSION), so a
+# library whose struct changed fails loudly instead of misreading fields.
+CLIENT_OPTS_VERSION = 1
+
+
 class ClientOpts(Structure):
-    _fields_ = [("endpoint", c_char_p), ("token", c_char_p), ("hf_home", c_char_p),
+    _fields_ = [("version", c_uint), ("endpoint", c_char_p), ("token", c_char_p), ("hf_home", c_char_p),
                 ("parallel", c_uint), ("timeout_s", c_uint), ("retries", c_uint),
                 ("no_global_dedup", c_int), ("no_shard_cache", c_int)]
 
@@ -161,6 +167,7 @@ class Client:
     def __init__(self, endpoint: Optional[str], token, hf_home: Optional[str] = None,
                  parallel: int = 0):
         opts = ClientOpts()
+        opts.version = CLIENT_OPTS_VERSION
         opts.endpoint = b(endpoint)
         if token is False:
             opts.token = b""

@@ -411,3 +411,21 @@ def test_hub_web_urls_are_accepted(api, bucket):
         api.copy_files(f"{ep}/buckets/{bucket}/blob/dir/x", f"hf://buckets/{bucket}/")
     with pytest.raises(ValueError, match="without a path"):
         api.bucket_info(f"{ep}/buckets/{bucket}/tree/dir")
+
+
+def test_client_opts_version_checked():
+    """ClientOpts mirrors bk_client_opts by hand: its version field must match
+    BK_CLIENT_OPTS_VERSION, and the library refuses any other layout."""
+    import ctypes
+    from hfbuckets import _lib
+    h = ctypes.c_void_p()
+    opts = _lib.ClientOpts()
+    opts.token = b""
+    opts.version = _lib.CLIENT_OPTS_VERSION + 1
+    assert _lib.lib.bk_client_new(ctypes.byref(opts), ctypes.byref(h)) == -5  # BK_EVERSION
+    assert b"BK_CLIENT_OPTS_INIT" in _lib.lib.bk_errmsg()
+    assert not h.value
+    opts.version = _lib.CLIENT_OPTS_VERSION
+    assert _lib.lib.bk_client_new(ctypes.byref(opts), ctypes.byref(h)) == 0
+    assert h.value
+    _lib.lib.bk_client_free(h)

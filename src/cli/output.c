@@ -187,6 +187,89 @@ static int take(const opt *o, const char *val) {
   return 0;
 }
 
+/* The options every command takes (--token, --format, --json, --quiet,
+ * --yes, --no-truncate). Returns 1 if name is one of them (handled, value
+ * taken from val or argv[++*i]), 0 if not, -1 on error (printed). */
+static int parse_global(cli *c, const char *name, const char *val, int argc, char **argv,
+                        int *i) {
+  if (strcmp(name, "--token") == 0 || strcmp(name, "--format") == 0) {
+    if (!val) {
+      if (*i + 1 >= argc) return cli_fail("option %s needs a value", name), -1;
+      val = argv[++*i];
+    }
+    if (name[2] == 't') c->token = val;
+    else if (set_format(c, val)) return -1;
+    return 1;
+  }
+  if (strcmp(name, "--json") == 0) c->format = FMT_JSON;
+  else if (strcmp(name, "--quiet") == 0) c->format = FMT_QUIET;
+  else if (strcmp(name, "--yes") == 0) c->yes = 1;
+  else if (strcmp(name, "--no-truncate") == 0) c->no_truncate = 1; /* long cells printed whole */
+  else return 0;
+  return 1;
+}
+
+/* One "--name[=value]" at argv[*i] (a value may also be the next argument,
+ * then *i advances). Returns 0, or -1 on error (printed). */
+static int parse_long(cli *c, const opt *opts, int argc, char **argv, int *i) {
+  const char *a = argv[*i];
+  char name[128];
+  const char *eq = strchr(a, '=');
+  size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+  if (nl >= sizeof name) return cli_fail("unknown option '%s'", a), -1;
+  memcpy(name, a, nl);
+  name[nl] = 0;
+  const char *val = eq ? eq + 1 : NULL;
+  int g = parse_global(c, name, val, argc, argv, i);
+  if (g) return g < 0 ? -1 : 0;
+  const opt *o = NULL;
+  for (const opt *p = opts; p && (p->lng || p->shrt); p++)
+    if (p->lng && strcmp(p->lng, name) == 0) o = p;
+  if (!o) return cli_fail("unknown option '%s' (see %s --help)", name, c->prog), -1;
+  if (o->kind == OPT_FLAG) {
+    if (val) return cli_fail("option %s takes no value", name), -1;
+    *(int *)o->dst = 1;
+    return 0;
+  }
+  if (!val) {
+    if (*i + 1 >= argc) return cli_fail("option %s needs a value", name), -1;
+    val = argv[++*i];
+  }
+  if (take(o, val)) return cli_fail("out of memory"), -1;
+  return 0;
+}
+
+/* Short options at argv[*i], possibly combined (-Ry); an option with a
+ * value takes the rest of the word or the next argument. Returns 0 or -1. */
+static int parse_shorts(cli *c, const opt *opts, int argc, char **argv, int *i) {
+  for (const char *s = argv[*i] + 1; *s; s++) {
+    if (*s == 'q') {
+      c->format = FMT_QUIET;
+      continue;
+    }
+    if (*s == 'y') {
+      c->yes = 1;
+      continue;
+    }
+    const opt *o = NULL;
+    for (const opt *p = opts; p && (p->lng || p->shrt); p++)
+      if (p->shrt == *s) o = p;
+    if (!o) return cli_fail("unknown option '-%c' (see %s --help)", *s, c->prog), -1;
+    if (o->kind == OPT_FLAG) {
+      *(int *)o->dst = 1;
+      continue;
+    }
+    const char *val = s[1] ? s + 1 : NULL;
+    if (!val) {
+      if (*i + 1 >= argc) return cli_fail("option -%c needs a value", *s), -1;
+      val = argv[++*i];
+    }
+    if (take(o, val)) return cli_fail("out of memory"), -1;
+    break;
+  }
+  return 0;
+}
+
 int cli_parse(cli *c, int argc, char **argv, const opt *opts, const char **pos, int maxpos,
               int *npos, const char *usage) {
   *npos = 0;
@@ -206,90 +289,15 @@ int cli_parse(cli *c, int argc, char **argv, const opt *opts, const char **pos, 
       fputs(usage, stdout);
       return 1;
     }
-    if (a[1] == '-') {
-      char name[128];
-      const char *eq = strchr(a, '=');
-      size_t nl = eq ? (size_t)(eq - a) : strlen(a);
-      if (nl >= sizeof name) return cli_fail("unknown option '%s'", a), -1;
-      memcpy(name, a, nl);
-      name[nl] = 0;
-      const char *val = eq ? eq + 1 : NULL;
-      /* globals */
-      if (strcmp(name, "--token") == 0 || strcmp(name, "--format") == 0) {
-        if (!val) {
-          if (i + 1 >= argc) return cli_fail("option %s needs a value", name), -1;
-          val = argv[++i];
-        }
-        if (name[2] == 't') c->token = val;
-        else if (set_format(c, val)) return -1;
-        continue;
-      }
-      if (strcmp(name, "--json") == 0) {
-        c->format = FMT_JSON;
-        continue;
-      }
-      if (strcmp(name, "--quiet") == 0) {
-        c->format = FMT_QUIET;
-        continue;
-      }
-      if (strcmp(name, "--yes") == 0) {
-        c->yes = 1;
-        continue;
-      }
-      if (strcmp(name, "--no-truncate") == 0) { /* human tables: long cells printed whole */
-        c->no_truncate = 1;
-        continue;
-      }
-      const opt *o = NULL;
-      for (const opt *p = opts; p && (p->lng || p->shrt); p++)
-        if (p->lng && strcmp(p->lng, name) == 0) o = p;
-      if (!o) return cli_fail("unknown option '%s' (see %s --help)", name, c->prog), -1;
-      if (o->kind == OPT_FLAG) {
-        if (val) return cli_fail("option %s takes no value", name), -1;
-        *(int *)o->dst = 1;
-        continue;
-      }
-      if (!val) {
-        if (i + 1 >= argc) return cli_fail("option %s needs a value", name), -1;
-        val = argv[++i];
-      }
-      if (take(o, val)) return cli_fail("out of memory"), -1;
-      continue;
-    }
-    /* short options, possibly combined (-Ry) */
-    for (const char *s = a + 1; *s; s++) {
-      if (*s == 'q') {
-        c->format = FMT_QUIET;
-        continue;
-      }
-      if (*s == 'y') {
-        c->yes = 1;
-        continue;
-      }
-      const opt *o = NULL;
-      for (const opt *p = opts; p && (p->lng || p->shrt); p++)
-        if (p->shrt == *s) o = p;
-      if (!o) return cli_fail("unknown option '-%c' (see %s --help)", *s, c->prog), -1;
-      if (o->kind == OPT_FLAG) {
-        *(int *)o->dst = 1;
-        continue;
-      }
-      const char *val = s[1] ? s + 1 : NULL;
-      if (!val) {
-        if (i + 1 >= argc) return cli_fail("option -%c needs a value", *s), -1;
-        val = argv[++i];
-      }
-      if (take(o, val)) return cli_fail("out of memory"), -1;
-      break;
-    }
+    int rc = a[1] == '-' ? parse_long(c, opts, argc, argv, &i) : parse_shorts(c, opts, argc, argv, &i);
+    if (rc) return -1;
   }
   return 0;
 }
 
 bk_client *cli_client(cli *c) {
   if (c->client) return c->client;
-  bk_client_opts o;
-  memset(&o, 0, sizeof o);
+  bk_client_opts o = BK_CLIENT_OPTS_INIT;
   o.token = c->token;
   int rc = bk_client_new(&o, &c->client);
   if (rc) {

@@ -352,8 +352,13 @@ out:
 }
 
 int bk_client_new(const bk_client_opts *o, bk_client **out) {
-  bk_client_opts d = {0};
+  bk_client_opts d = BK_CLIENT_OPTS_INIT;
   if (!o) o = &d;
+  if (o->version != BK_CLIENT_OPTS_VERSION)
+    return bk_seterr(BK_EVERSION,
+                     "bk_client_opts version %u, this library has version %d "
+                     "(initialise the struct with BK_CLIENT_OPTS_INIT)",
+                     o->version, BK_CLIENT_OPTS_VERSION);
   bk_client *c = calloc(1, sizeof *c);
   if (!c) return bk_seterr(BK_ENOMEM, "out of memory");
   pthread_mutex_init(&c->mu, NULL);

@@ -26,6 +26,7 @@
 #include "buckets/buf.h"
 #include "buckets/cdc.h"
 #include "buckets/error.h"
+#include "buckets/fsutil.h"
 #include "buckets/hash.h"
 #include "buckets/merkle.h"
 #include "buckets/shard.h"
@@ -272,38 +273,6 @@ static void cache_dir_for(bk_client *c, char *out, size_t n) {
   snprintf(out, n, "%s/xet/shard-cache/%s", c->hf_home, hex);
 }
 
-static int mkdirs(const char *dir) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", dir);
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(buf, 0700) && errno != EEXIST) return -1;
-    *p = '/';
-  }
-  return (mkdir(buf, 0700) && errno != EEXIST) ? -1 : 0;
-}
-
-static int read_small_file(const char *path, size_t max, bk_buf *out) {
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) return BK_EIO;
-  struct stat st;
-  if (fstat(fd, &st) || st.st_size < 0 || (uint64_t)st.st_size > max) {
-    close(fd);
-    return BK_ELIMIT;
-  }
-  bk_buf_init(out, max);
-  int rc = bk_buf_reserve(out, (size_t)st.st_size);
-  while (!rc && out->len < (size_t)st.st_size) {
-    ssize_t r = read(fd, out->p + out->len, (size_t)st.st_size - out->len);
-    if (r <= 0) rc = BK_EIO;
-    else out->len += (size_t)r;
-  }
-  close(fd);
-  if (rc) bk_buf_free(out);
-  return rc;
-}
-
 typedef struct centry {
   char name[256];
   int64_t mtime;
@@ -351,7 +320,11 @@ static void load_cache(session *s) {
       continue;
     }
     bk_buf b;
-    if (read_small_file(path, BK_SHARD_MAX_BYTES + 4096, &b)) continue;
+    bk_buf_init(&b, BK_SHARD_MAX_BYTES + 4096);
+    if (bk_read_file(path, BK_SHARD_MAX_BYTES + 4096, &b)) {
+      bk_buf_free(&b);
+      continue;
+    }
     total += b.len;
     bk_shard *sh = NULL;
     if (bk_shard_parse(b.p, b.len, &sh) == 0) {
@@ -382,7 +355,7 @@ static void wipe_cache(const char *dir) {
 }
 
 static void cache_write(session *s, const char *name, const void *data, size_t len) {
-  if (!s->use_cache || mkdirs(s->cache_dir)) return;
+  if (!s->use_cache || bk_mkdir_p(s->cache_dir, 0700)) return;
   char path[4400], tmp[4500];
   snprintf(path, sizeof path, "%s/%s.shard", s->cache_dir, name);
   snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());

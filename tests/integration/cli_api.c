@@ -216,8 +216,7 @@ static void test_errors(void) {
   it.remote_path = "../escape";
   CHECK_EQ_INT(bk_upload(g_c, g_bucket, &it, 1, NULL), BK_EINVAL);
   bk_client *anon;
-  bk_client_opts o;
-  memset(&o, 0, sizeof o);
+  bk_client_opts o = BK_CLIENT_OPTS_INIT;
   o.token = "";
   CHECK_EQ_INT(bk_client_new(&o, &anon), 0);
   CHECK(!bk_client_has_token(anon));
