@@ -614,6 +614,65 @@ static const char *prefix_base(const char *prefix) {
   return b ? b + 1 : prefix;
 }
 
+/* The paths-info answers by path relative to the prefix, sorted for binary
+ * search (entries borrow from arr). The prefix itself, when asked for
+ * (ask_prefix) and a file, answers for its base name. *out is malloc'd. */
+static int index_answers(const ends *e, const cJSON *arr, int ask_prefix, relent **out,
+                         size_t *nout) {
+  size_t pl = strlen(e->prefix), nrel = 0;
+  relent *rel = malloc((size_t)(cJSON_GetArraySize(arr) + 1) * sizeof *rel);
+  if (!rel) return bk_seterr(BK_ENOMEM, "out of memory");
+  const cJSON *x;
+  cJSON_ArrayForEach(x, arr) {
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(x, "path");
+    if (!cJSON_IsString(pp)) continue;
+    const char *rp;
+    if (!pl) rp = pp->valuestring;
+    else if (ask_prefix && strcmp(pp->valuestring, e->prefix) == 0) {
+      const cJSON *t = cJSON_GetObjectItemCaseSensitive(x, "type");
+      if (cJSON_IsString(t) && strcmp(t->valuestring, "file") != 0) continue; /* a folder */
+      rp = prefix_base(e->prefix);
+    }
+    else if (strncmp(pp->valuestring, e->prefix, pl) || pp->valuestring[pl] != '/') continue;
+    else rp = pp->valuestring + pl + 1;
+    rel[nrel].path = rp;
+    rel[nrel++].item = x;
+  }
+  qsort(rel, nrel, sizeof *rel, relent_cmp);
+  *out = rel;
+  *nout = nrel;
+  return 0;
+}
+
+/* Checks each download op against the remote's answer (unless force: size
+ * and mtime as planned) and fills its xet hash, size and remote mtime. */
+static int apply_answers(bk_plan *p, const relent *rel, size_t nrel, int force) {
+  for (size_t i = 0; i < p->nops; i++) {
+    bk_plan_op *op = &p->ops[i];
+    if (op->action != BK_ACT_DOWNLOAD) continue;
+    relent key = {op->path, NULL};
+    const relent *r = bsearch(&key, rel, nrel, sizeof *rel, relent_cmp);
+    const cJSON *hit = r ? r->item : NULL;
+    if (!hit)
+      return bk_seterr(BK_ESTALE, "plan is stale: %s no longer exists in the bucket (re-plan, or --force to skip the check)", op->path);
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(hit, "xetHash");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(hit, "size");
+    uint64_t size = cJSON_IsNumber(s) ? (uint64_t)s->valuedouble : 0;
+    int64_t mt = entry_mtime(hit);
+    if (!force && ((op->has_size && size != op->size) ||
+                   (op->has_remote_mtime && mt != op->remote_mtime_ms)))
+      return bk_seterr(BK_ESTALE, "plan is stale: remote %s changed since the plan was made (re-plan, or --force)", op->path);
+    free(op->xet_hash);
+    op->xet_hash = cJSON_IsString(h) ? strdup(h->valuestring) : NULL;
+    op->size = size;
+    op->has_size = 1;
+    op->remote_mtime_ms = mt;
+    op->has_remote_mtime = 1;
+    if (!op->xet_hash) return bk_seterr(BK_EFORMAT, "%s: no xetHash", op->path);
+  }
+  return 0;
+}
+
 /* Fills xet hashes (and checks staleness of download sources). A source that
  * names one file (hf://buckets/ns/b/dir/file.txt) was planned as that file's
  * base name (list_remote, as the official client does): besides prefix/PATH,
@@ -648,56 +707,10 @@ static int remote_recheck(bk_client *c, const ends *e, bk_plan *p, int force) {
   if (ask_prefix) paths[n] = e->prefix;
   cJSON *arr = NULL;
   if (!rc) rc = bk_paths_info_json(c, e->id, paths, nq, &arr);
-  /* the answers by path relative to the prefix, sorted (binary search) */
-  size_t pl = strlen(e->prefix), nrel = 0;
+  size_t nrel = 0;
   relent *rel = NULL;
-  if (!rc && !(rel = malloc((size_t)(cJSON_GetArraySize(arr) + 1) * sizeof *rel)))
-    rc = bk_seterr(BK_ENOMEM, "out of memory");
-  const cJSON *x;
-  cJSON *answers = rc ? NULL : arr;
-  cJSON_ArrayForEach(x, answers) {
-    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(x, "path");
-    if (!cJSON_IsString(pp)) continue;
-    const char *rp;
-    if (!pl) rp = pp->valuestring;
-    else if (ask_prefix && strcmp(pp->valuestring, e->prefix) == 0) {
-      const cJSON *t = cJSON_GetObjectItemCaseSensitive(x, "type");
-      if (cJSON_IsString(t) && strcmp(t->valuestring, "file") != 0) continue; /* a folder */
-      rp = prefix_base(e->prefix);
-    }
-    else if (strncmp(pp->valuestring, e->prefix, pl) || pp->valuestring[pl] != '/') continue;
-    else rp = pp->valuestring + pl + 1;
-    rel[nrel].path = rp;
-    rel[nrel++].item = x;
-  }
-  if (!rc) qsort(rel, nrel, sizeof *rel, relent_cmp);
-  for (size_t i = 0; i < p->nops && !rc; i++) {
-    bk_plan_op *op = &p->ops[i];
-    if (op->action != BK_ACT_DOWNLOAD) continue;
-    relent key = {op->path, NULL};
-    const relent *r = bsearch(&key, rel, nrel, sizeof *rel, relent_cmp);
-    const cJSON *hit = r ? r->item : NULL;
-    if (!hit) {
-      rc = bk_seterr(BK_ESTALE, "plan is stale: %s no longer exists in the bucket (re-plan, or --force to skip the check)", op->path);
-      break;
-    }
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(hit, "xetHash");
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(hit, "size");
-    uint64_t size = cJSON_IsNumber(s) ? (uint64_t)s->valuedouble : 0;
-    int64_t mt = entry_mtime(hit);
-    if (!force && ((op->has_size && size != op->size) ||
-                   (op->has_remote_mtime && mt != op->remote_mtime_ms))) {
-      rc = bk_seterr(BK_ESTALE, "plan is stale: remote %s changed since the plan was made (re-plan, or --force)", op->path);
-      break;
-    }
-    free(op->xet_hash);
-    op->xet_hash = cJSON_IsString(h) ? strdup(h->valuestring) : NULL;
-    op->size = size;
-    op->has_size = 1;
-    op->remote_mtime_ms = mt;
-    op->has_remote_mtime = 1;
-    if (!op->xet_hash) rc = bk_seterr(BK_EFORMAT, "%s: no xetHash", op->path);
-  }
+  if (!rc) rc = index_answers(e, arr, ask_prefix, &rel, &nrel);
+  if (!rc) rc = apply_answers(p, rel, nrel, force);
   free(rel);
   cJSON_Delete(arr);
   for (size_t i = 0; i < n; i++) free(own[i]);
