@@ -64,21 +64,19 @@ int cas_path_hash(struct bk_http_req *req, const char *seg, bk_hash *out) {
 }
 
 int cas_reply_store_error(struct bk_http_req *req, int rc, const char *what) {
+  int status = bk_http_status(rc);
+  const char *code = bk_http_status_code(status);
   switch (rc) {
-  case BK_ENOMEM:
-    return bk_http_error(req, 503, "ServiceUnavailable", "%s: out of memory", what), 1;
+  case BK_ENOMEM: return bk_http_error_rc(req, rc, code, "%s: out of memory", what);
   case BK_ENOSPC:
-    return bk_http_error(req, 507, "InsufficientStorage",
-                         "%s: the server's disk is full, nothing was stored; retry when space "
-                         "has been freed", what), 1;
-  case BK_EDB:
-  case BK_EIO:
-    return bk_http_error(req, 500, "InternalError", "%s: storage error", what), 1;
-  case BK_ENOTFOUND:
-    return bk_http_error(req, 404, "NotFound", "%s: %s", what, bk_errmsg()), 1;
-  default:
-    return bk_http_error(req, 400, "BadRequest", "%s: %s", what, bk_errmsg()), 1;
+    return bk_http_error_rc(req, rc, code,
+                            "%s: the server's disk is full, nothing was stored; retry when "
+                            "space has been freed", what);
+  case BK_EDB: return bk_http_error_rc(req, rc, code, "%s: metadata database busy, retry", what);
+  default: break;
   }
+  if (status >= 500) return bk_http_error_rc(req, rc, code, "%s: storage error", what);
+  return bk_http_error_rc(req, rc, code, "%s: %s", what, bk_errmsg());
 }
 
 int cas_auth(struct bk_server *srv, struct bk_http_req *req, int need_write,

@@ -28,26 +28,21 @@
 /* ---- small helpers ---- */
 
 int hub_store_error(struct bk_http_req *req, int rc) {
-  if (rc != BK_ELIMIT && rc != BK_EINVAL)
+  int status = bk_http_status(rc);
+  if (status >= 500)
     fprintf(stderr, "bucketd: %s %s: store error %s: %s\n", req->method, req->raw_path,
             bk_strerror(rc), bk_errmsg());
   switch (rc) {
   case BK_ENOSPC:
-    return bk_http_error(req, 507, NULL,
-                         "the server's disk is full, nothing was changed; retry when space has "
-                         "been freed"), 1;
-  case BK_EDB:
-    bk_http_add_header(req, "Retry-After", "1");
-    return bk_http_error(req, 503, NULL, "metadata database busy, retry"), 1;
-  case BK_ENOMEM:
-    return bk_http_error(req, 503, NULL, "out of memory"), 1;
-  case BK_ELIMIT:
-    return bk_http_error(req, 413, NULL, "%s", bk_errmsg()), 1;
-  case BK_EINVAL:
-    return bk_http_error(req, 400, NULL, "%s", bk_errmsg()), 1;
-  default:
-    return bk_http_error(req, 500, NULL, "internal error (%s)", bk_strerror(rc)), 1;
+    return bk_http_error_rc(req, rc, NULL,
+                            "the server's disk is full, nothing was changed; retry when space "
+                            "has been freed");
+  case BK_EDB: return bk_http_error_rc(req, rc, NULL, "metadata database busy, retry");
+  case BK_ENOMEM: return bk_http_error_rc(req, rc, NULL, "out of memory");
+  default: break;
   }
+  if (status < 500) return bk_http_error_rc(req, rc, NULL, "%s", bk_errmsg());
+  return bk_http_error_rc(req, rc, NULL, "internal error (%s)", bk_strerror(rc));
 }
 
 static int reply_buf_json(struct bk_http_req *req, int status, bk_buf *b) {
@@ -55,7 +50,7 @@ static int reply_buf_json(struct bk_http_req *req, int status, bk_buf *b) {
 }
 
 static int oom(struct bk_http_req *req) {
-  return bk_http_error(req, 503, NULL, "out of memory"), 1;
+  return bk_http_error_rc(req, BK_ENOMEM, NULL, "out of memory");
 }
 
 /* Replies 200 with the JSON built in o, or, when building failed (rc), frees

@@ -237,16 +237,17 @@ static int message_page(struct wctx *c, int status, const char *heading, const c
   return reply_page(c, status, heading, &content);
 }
 
-/* A page the store could not read (rc < 0, message in bk_errmsg): logs the
- * error like the API does and answers an error page instead of partial data;
- * 503 + Retry-After for the transient codes (database busy, out of memory),
- * else 500. */
+/* A page the store could not read or write (rc a BK_E* code, message in
+ * bk_errmsg): logs the error like the API does and answers an error page
+ * instead of partial data, with the status of the one error map
+ * (bk_http_status: 503 + Retry-After for database busy / out of memory, 507
+ * for a full disk, else 500). */
 static int store_error_page(struct wctx *c, int rc, const char *msg) {
   fprintf(stderr, "bucketd: %s %s: store error %s: %s\n", c->req->method, c->req->raw_path,
           bk_strerror(rc), bk_errmsg());
-  int status = rc == BK_EDB || rc == BK_ENOMEM ? 503 : 500;
-  if (status == 503) bk_http_add_header(c->req, "Retry-After", "1");
-  return message_page(c, status, "Error", msg, "/", "Home");
+  if (bk_http_retryable(rc))
+    bk_http_add_headerf(c->req, "Retry-After", "%d", BK_HTTP_RETRY_AFTER_S);
+  return message_page(c, bk_http_status(rc), "Error", msg, "/", "Home");
 }
 
 static char *url_escape(const char *s, int keep_slash);
@@ -620,7 +621,7 @@ static int post_namespace(struct wctx *c, const char *nsname) {
   if (rc == BK_EEXIST)
     return message_page(c, 409, "Already exists", "A bucket with that name already exists.",
                         "/", "Home");
-  if (rc < 0) return message_page(c, 500, "Error", "The bucket could not be created.", "/", "Home");
+  if (rc) return store_error_page(c, rc, "The bucket could not be created.");
   char *u = mk_url(&b, NULL, NULL, "?done=created");
   return redirect_free(c, u);
 }
@@ -739,7 +740,7 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
   if (rc < 0) {
     free_listing(&l);
     free(next);
-    return message_page(c, 500, "Error", "The folder could not be listed.", "/", "Home");
+    return store_error_page(c, rc, "The folder could not be listed.");
   }
   /* prefix that is actually a file: show its page */
   if (prefix && l.n == 1 && !l.e[0].is_dir && strcmp(l.e[0].path, prefix) == 0 && !cursor && !q) {
@@ -913,7 +914,7 @@ static int page_blob(struct wctx *c, const bk_bucket *b, int role, const char *p
     char *u = mk_url(b, "tree", path, NULL);
     return redirect_free(c, u);
   }
-  if (rc < 0) return message_page(c, 500, "Error", "The file could not be read.", "/", "Home");
+  if (rc) return store_error_page(c, rc, "The file could not be read.");
   bk_buf data, prev, crumb, content;
   bk_buf_init(&data, WEB_PREVIEW_MAX);
   bk_buf_init(&prev, HTML_MAX);
@@ -1079,7 +1080,7 @@ static int post_delete(struct wctx *c, const bk_bucket *b, int role) {
   free(parent);
   if (n < 0) {
     free(u);
-    return message_page(c, 500, "Error", "Deleting failed.", "/", "Home");
+    return store_error_page(c, (int)n, "Deleting failed.");
   }
   return redirect_free(c, u);
 }
@@ -1099,7 +1100,8 @@ static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
   }
   const char *prefix = web_form_get(&f, "prefix");
   if (prefix && *prefix && !bk_path_valid(prefix, strlen(prefix))) prefix = NULL;
-  long done = 0, full = 0;
+  long done = 0;
+  int fail_rc = BK_EINVAL; /* the store code of the failure: its status (bk_http_status) */
   char err[300] = "";
   for (size_t i = 0; i < f.n; i++) {
     struct web_field *fd = &f.f[i];
@@ -1118,17 +1120,17 @@ static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
     struct web_ingest_stats st;
     rc = web_content_ingest(c->srv->db, c->srv->blobs, b->id, c->srv->dedup_scope, c->srv->reverify_ms,
                             fd->data, fd->len, &fh, &st);
-    if (rc < 0) {
-      full = rc == BK_ENOSPC;
+    if (rc) {
+      fail_rc = rc;
       snprintf(err, sizeof err, "Storing %.200s failed%s", fn,
-               full ? ": the server's disk is full." : ".");
+               rc == BK_ENOSPC ? ": the server's disk is full." : ".");
       break;
     }
     bk_batch_op op = {.type = BK_OP_ADD, .path = path, .xet_hash = fh,
                       .mtime_ms = bk_now_ms(), .size = (int64_t)fd->len};
     rc = bk_db_batch(c->srv->db, b->id, &op, 1, BK_BATCH_REQUIRE_GRANT, NULL);
-    if (rc < 0 || op.result < 0) {
-      full = rc == BK_ENOSPC;
+    if (rc || op.result < 0) {
+      fail_rc = rc ? rc : op.result;
       snprintf(err, sizeof err, "Adding %.200s failed: %s", fn, op.error ? op.error : bk_errmsg());
       break;
     }
@@ -1140,7 +1142,9 @@ static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
   web_form_free(&f);
   if (err[0]) {
     free(u);
-    return message_page(c, full ? 507 : 400, "Upload failed", err, "/", "Home");
+    if (bk_http_retryable(fail_rc))
+      bk_http_add_headerf(c->req, "Retry-After", "%d", BK_HTTP_RETRY_AFTER_S);
+    return message_page(c, bk_http_status(fail_rc), "Upload failed", err, "/", "Home");
   }
   return redirect_free(c, u);
 }
@@ -1162,7 +1166,7 @@ static int post_settings(struct wctx *c, const bk_bucket *b, int role) {
   }
   int rc = bk_db_bucket_set_private(c->srv->db, b->id, strcmp(vis, "private") == 0);
   web_form_free(&f);
-  if (rc < 0) return message_page(c, 500, "Error", "Saving failed.", "/", "Home");
+  if (rc) return store_error_page(c, rc, "Saving failed.");
   char *u = mk_url(b, NULL, NULL, "?done=settings");
   return redirect_free(c, u);
 }
