@@ -17,6 +17,8 @@
 #include "buckets/error.h"
 #include "server/auth.h"
 #include "server/http.h"
+#include "server/ratelimit.h"
+#include "server/router.h"
 #include "server/server.h"
 #include "server/web_acct.h"
 #include "server/web_content.h"
@@ -1180,33 +1182,85 @@ static int serve_static(struct wctx *c, int t, const char *ctype) {
   return 1;
 }
 
-/* ---- routing ---- */
+/* ---- routing: the web route table ---- */
 
-/* Splits "/buckets/ns/name[/action[/rest]]". Returns 0 or -1. */
-static int split_bucket_path(const char *p, char *ns, char *name, char *action,
-                             const char **rest) {
-  const char *s = p + strlen("/buckets/");
-  const char *e = strchr(s, '/');
-  if (!e || (size_t)(e - s) > BK_NAME_MAX) return -1;
-  memcpy(ns, s, (size_t)(e - s));
-  ns[e - s] = 0;
-  s = e + 1;
-  e = strchr(s, '/');
-  size_t nl = e ? (size_t)(e - s) : strlen(s);
-  if (nl == 0 || nl > BK_NAME_MAX) return -1;
-  memcpy(name, s, nl);
-  name[nl] = 0;
-  action[0] = 0;
-  *rest = NULL;
-  if (!e || !e[1]) return 0;
-  s = e + 1;
-  e = strchr(s, '/');
-  size_t al = e ? (size_t)(e - s) : strlen(s);
-  if (al > 15) return -1;
-  memcpy(action, s, al);
-  action[al] = 0;
-  *rest = e ? e + 1 : "";
+/* Sets up the page context: the templates (500 when they cannot be found)
+ * and, with identity, the caller (session cookie or bearer). 1 = replied. */
+static int web_begin(struct wctx *c, struct bk_server *srv, struct bk_http_req *req,
+                     int identity) {
+  pthread_once(&g_once, load_once);
+  if (g_loaded_rc < 0)
+    return bk_http_error(req, 500, "WebAssets",
+                         "web templates not found (set BUCKETD_WEB_DIR to the web/ directory)"),
+           1;
+  memset(c, 0, sizeof *c);
+  c->srv = srv;
+  c->req = req;
+  if (identity) load_identity(c);
   return 0;
+}
+
+#define PAGE(fn, body)                                                       \
+  static int fn(struct bk_server *srv, struct bk_http_req *req, char **a) { \
+    struct wctx c;                                                           \
+    (void)a;                                                                 \
+    if (web_begin(&c, srv, req, 1)) return 1;                                \
+    body                                                                     \
+  }
+
+static int r_css(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  struct wctx c;
+  (void)a;
+  if (web_begin(&c, srv, req, 0)) return 1;
+  return serve_static(&c, A_CSS, "text/css; charset=utf-8");
+}
+static int r_js(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  struct wctx c;
+  (void)a;
+  if (web_begin(&c, srv, req, 0)) return 1;
+  return serve_static(&c, A_JS, "text/javascript; charset=utf-8");
+}
+/* Other /static/ paths: 404, but like assets in no rate-limit class. */
+static int r_no_asset(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  (void)srv;
+  (void)req;
+  (void)a;
+  return 0;
+}
+
+PAGE(r_home, return page_home(&c);)
+PAGE(r_login, return c.signed_in ? redirect(&c, "/") : page_login(&c, NULL, 200);)
+PAGE(r_post_login, return post_login(&c);)
+PAGE(r_logout, return redirect(&c, "/");)
+PAGE(r_post_logout, return post_logout(&c);)
+
+/* "/{ns}": any single segment no other row took, except "" and "api". */
+static int ns_segment(const char *ns) { return *ns && strcmp(ns, "api") != 0; }
+static int r_ns(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  struct wctx c;
+  if (!ns_segment(a[0])) return 0;
+  if (web_begin(&c, srv, req, 1)) return 1;
+  return page_namespace(&c, a[0], NULL);
+}
+static int r_post_ns(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  struct wctx c;
+  if (!ns_segment(a[0])) return 0;
+  if (web_begin(&c, srv, req, 1)) return 1;
+  return post_namespace(&c, a[0]);
+}
+
+/* Bucket pages: a[0] = ns, a[1] = name, a[2] = the path after the action.
+ * A bucket the caller cannot read answers the same 404 page as a missing
+ * one. */
+typedef int (*bucket_page_fn)(struct wctx *c, const bk_bucket *b, int role, const char *rest);
+static int bucket_route(struct bk_server *srv, struct bk_http_req *req, char **a,
+                        bucket_page_fn fn) {
+  struct wctx c;
+  bk_bucket b;
+  int role;
+  if (web_begin(&c, srv, req, 1)) return 1;
+  if (bucket_access(&c, a[0], a[1], &b, &role)) return not_found(&c);
+  return fn(&c, &b, role, a[2]);
 }
 
 /* Strips trailing '/' from a folder path (in place); NULL for root. */
@@ -1216,99 +1270,97 @@ static char *norm_prefix(char *p) {
   return n ? p : NULL;
 }
 
-static int route_bucket(struct wctx *c, int get, int post) {
-  char ns[BK_NAME_MAX + 1], name[BK_NAME_MAX + 1], action[16];
-  const char *rest;
+/* Folder page: rest = folder path ("" or NULL = root, trailing '/' ignored). */
+static int tree_page(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  char *pfx = strdup(rest ? rest : "");
+  if (!pfx) return bk_http_error(c->req, 500, NULL, "oom");
+  char *p = norm_prefix(pfx);
+  int r;
+  if (p && !bk_path_valid(p, strlen(p))) r = not_found(c);
+  else r = page_tree(c, b, role, p);
+  free(pfx);
+  return r;
+}
+static int blob_page(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  if (!rest || !*rest || !bk_path_valid(rest, strlen(rest))) return not_found(c);
+  return page_blob(c, b, role, rest);
+}
+static int delete_page(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  (void)rest;
+  return page_delete_confirm(c, b, role);
+}
+static int delete_post(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  (void)rest;
+  return post_delete(c, b, role);
+}
+static int upload_post(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  (void)rest;
+  return post_upload(c, b, role);
+}
+static int settings_post(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  (void)rest;
+  return post_settings(c, b, role);
+}
+
+#define BUCKET_ROUTE(fn, page)                                               \
+  static int fn(struct bk_server *srv, struct bk_http_req *req, char **a) { \
+    return bucket_route(srv, req, a, page);                                  \
+  }
+BUCKET_ROUTE(r_tree, tree_page)
+BUCKET_ROUTE(r_blob, blob_page)
+BUCKET_ROUTE(r_delete, delete_page)
+BUCKET_ROUTE(r_post_delete, delete_post)
+BUCKET_ROUTE(r_post_upload, upload_post)
+BUCKET_ROUTE(r_post_settings, settings_post)
+
+/* Another method on a web page: 405 with Allow on a bucket page the caller
+ * can read (404 page when not); every other page, and methods forms never
+ * send, fall through to the plain 404. */
+static int not_allowed(struct bk_server *srv, struct bk_http_req *req, const char *allow,
+                       char **a) {
+  struct wctx c;
   bk_bucket b;
   int role;
-  if (split_bucket_path(c->req->path, ns, name, action, &rest) < 0) return 0;
-  if (action[0] && strcmp(action, "tree") && strcmp(action, "blob") && strcmp(action, "delete") &&
-      strcmp(action, "upload") && strcmp(action, "settings"))
+  if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 &&
+      strcmp(req->method, "POST") != 0)
     return 0;
-  if (bucket_access(c, ns, name, &b, &role) < 0) return not_found(c);
-  if (get && (!action[0] || strcmp(action, "tree") == 0)) {
-    char *pfx = strdup(rest ? rest : "");
-    if (!pfx) return bk_http_error(c->req, 500, NULL, "oom");
-    char *p = norm_prefix(pfx);
-    int r;
-    if (p && !bk_path_valid(p, strlen(p))) r = not_found(c);
-    else r = page_tree(c, &b, role, p);
-    free(pfx);
-    return r;
-  }
-  if (get && strcmp(action, "blob") == 0) {
-    if (!rest || !*rest || !bk_path_valid(rest, strlen(rest))) return not_found(c);
-    return page_blob(c, &b, role, rest);
-  }
-  if (get && strcmp(action, "delete") == 0) return page_delete_confirm(c, &b, role);
-  if (post && strcmp(action, "delete") == 0) return post_delete(c, &b, role);
-  if (post && strcmp(action, "upload") == 0) return post_upload(c, &b, role);
-  if (post && strcmp(action, "settings") == 0) return post_settings(c, &b, role);
-  bk_http_add_header(c->req, "Allow", post ? "GET, HEAD" : "POST");
-  return bk_http_error(c->req, 405, NULL, "method not allowed");
+  if (strncmp(req->path, "/buckets/", 9) != 0) return 0;
+  if (web_begin(&c, srv, req, 1)) return 1;
+  if (bucket_access(&c, a[0], a[1], &b, &role)) return not_found(&c);
+  bk_http_add_header(req, "Allow", allow);
+  return bk_http_error(req, 405, NULL, "method not allowed"), 1;
 }
 
-int web_handle(struct bk_server *srv, struct bk_http_req *req) {
-  const char *p = req->path;
-  const char *m = req->method;
-  int get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
-  int post = strcmp(m, "POST") == 0;
-  if (!p || p[0] != '/') return 0;
-  if (strncmp(p, "/api/", 5) == 0 || strcmp(p, "/api") == 0) return 0;
+#define F WEB_FORM_BODY_MAX
+#define P BK_RL_PAGES
+#define B "/buckets/{ns}/{name}"
+static const struct bk_route rows[] = {
+    {"GET", "/static/style.css", 0, BK_RL_NONE, NULL, r_css},
+    {"GET", "/static/app.js", 0, BK_RL_NONE, NULL, r_js},
+    {"*", "/static/{rest...}", BK_DEFAULT_BODY_MAX, BK_RL_NONE, NULL, r_no_asset},
+    {"GET", "/", 0, P, NULL, r_home},
+    {"GET", "/login", 0, P, NULL, r_login},
+    {"POST", "/login", F, P, NULL, r_post_login},
+    {"GET", "/logout", 0, P, NULL, r_logout},
+    {"POST", "/logout", F, P, NULL, r_post_logout},
+    {"GET", B, 0, P, NULL, r_tree},
+    {"GET", B "/", 0, P, NULL, r_tree},
+    {"GET", B "/tree", 0, P, NULL, r_tree},
+    {"GET", B "/tree/{path...}", 0, P, NULL, r_tree},
+    {"GET", B "/blob", 0, P, NULL, r_blob},
+    {"GET", B "/blob/{path...}", 0, P, NULL, r_blob},
+    {"GET", B "/delete", 0, P, NULL, r_delete},
+    {"POST", B "/delete", F, P, NULL, r_post_delete},
+    {"POST", B "/upload", WEB_UPLOAD_BODY_MAX, P, NULL, r_post_upload},
+    {"POST", B "/settings", F, P, NULL, r_post_settings},
+    {"GET", "/{ns}", 0, P, NULL, r_ns},
+    {"POST", "/{ns}", F, P, NULL, r_post_ns},
+};
+#undef F
+#undef P
+#undef B
 
-  /* is this a web path at all? */
-  int is_bucket = strncmp(p, "/buckets/", 9) == 0;
-  int is_static = strncmp(p, "/static/", 8) == 0;
-  int is_fixed = strcmp(p, "/") == 0 || strcmp(p, "/login") == 0 || strcmp(p, "/logout") == 0;
-  int is_ns = !is_bucket && !is_static && !is_fixed && !strchr(p + 1, '/') && p[1] != 0;
-  if (!is_bucket && !is_static && !is_fixed && !is_ns) return 0;
-  if (!get && !post) return 0;
-
-  pthread_once(&g_once, load_once);
-  if (g_loaded_rc < 0)
-    return bk_http_error(req, 500, "WebAssets",
-                         "web templates not found (set BUCKETD_WEB_DIR to the web/ directory)");
-
-  struct wctx c;
-  memset(&c, 0, sizeof c);
-  c.srv = srv;
-  c.req = req;
-
-  if (is_static) {
-    if (!get) return 0;
-    if (strcmp(p, "/static/style.css") == 0) return serve_static(&c, A_CSS, "text/css; charset=utf-8");
-    if (strcmp(p, "/static/app.js") == 0)
-      return serve_static(&c, A_JS, "text/javascript; charset=utf-8");
-    return 0;
-  }
-  load_identity(&c);
-  if (strcmp(p, "/") == 0) return get ? page_home(&c) : 0;
-  if (strcmp(p, "/login") == 0) {
-    if (post) return post_login(&c);
-    if (c.signed_in) return redirect(&c, "/");
-    return page_login(&c, NULL, 200);
-  }
-  if (strcmp(p, "/logout") == 0) {
-    if (post) return post_logout(&c);
-    return redirect(&c, "/");
-  }
-  if (is_bucket) return route_bucket(&c, get, post);
-  if (is_ns) return get ? page_namespace(&c, p + 1, NULL) : post_namespace(&c, p + 1);
-  return 0;
-}
-
-size_t web_body_limit(const char *method, const char *path) {
-  if (!method || !path || strcmp(method, "POST") != 0) return 0;
-  if (strncmp(path, "/api/", 5) == 0) return 0;
-  if (strncmp(path, "/buckets/", 9) == 0) {
-    size_t n = strlen(path);
-    if (n > 7 && strcmp(path + n - 7, "/upload") == 0) return WEB_UPLOAD_BODY_MAX;
-    return WEB_FORM_BODY_MAX;
-  }
-  if (strcmp(path, "/login") == 0 || strcmp(path, "/logout") == 0) return WEB_FORM_BODY_MAX;
-  if (path[0] == '/' && path[1] && !strchr(path + 1, '/')) return WEB_FORM_BODY_MAX;
-  return 0;
-}
+const struct bk_route_table web_routes = BK_ROUTES("web", rows, not_allowed);
 
 int web_session_principal(struct bk_server *srv, const struct bk_http_req *req,
                           struct bk_principal *out) {
