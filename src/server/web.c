@@ -704,76 +704,42 @@ static int bucket_access(struct wctx *c, const char *ns, const char *name, bk_bu
   return 0;
 }
 
-static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *prefix) {
-  const char *cursor = bk_http_param(c->req, "cursor");
-  const char *q = bk_http_param(c->req, "q");
-  struct listing l;
-  char *next = NULL;
-  int rc;
-  memset(&l, 0, sizeof l);
-  if (q && !*q) q = NULL;
-  l.q = q;
-  if (cursor && !*cursor) cursor = NULL;
-  if (!q) {
-    rc = bk_db_tree(c->srv->db, b->id, prefix, 0, cursor, PAGE_SIZE, list_cb, &l, &next);
-  } else {
-    /* filtered: fetch exactly the missing number of entries per call so
-     * that the cursor after each call is exact */
-    char *cur = cursor ? strdup(cursor) : NULL;
-    rc = 0;
-    for (;;) {
-      size_t want = PAGE_SIZE - l.n;
-      free(next);
-      next = NULL;
-      rc = bk_db_tree(c->srv->db, b->id, prefix, 0, cur, want, list_cb, &l, &next);
-      free(cur);
-      cur = NULL;
-      if (rc < 0 || !next || l.n >= PAGE_SIZE || l.scanned >= FILTER_SCAN_MAX) break;
-      cur = strdup(next);
-      if (!cur) { rc = BK_ENOMEM; break; }
-    }
+/* Folder page, in three steps: fetch one page of the listing (tree_fetch),
+ * decide what to answer (page_tree), render it (tree_render with its texts,
+ * tree_text, and links, tree_links). */
+
+/* One page of the folder prefix (NULL = root) after cursor into *l, filtered
+ * by l->q when set (exactly the missing number of entries per call, so that
+ * the cursor after each call is exact; at most FILTER_SCAN_MAX scanned).
+ * *next: the cursor of the next page (malloc'd) or NULL. BK_E* code. */
+static int tree_fetch(struct wctx *c, const bk_bucket *b, const char *prefix,
+                      const char *cursor, struct listing *l, char **next) {
+  if (!l->q)
+    return bk_db_tree(c->srv->db, b->id, prefix, 0, cursor, PAGE_SIZE, list_cb, l, next);
+  char *cur = cursor ? strdup(cursor) : NULL;
+  int rc = 0;
+  for (;;) {
+    free(*next);
+    *next = NULL;
+    rc = bk_db_tree(c->srv->db, b->id, prefix, 0, cur, PAGE_SIZE - l->n, list_cb, l, next);
     free(cur);
+    cur = NULL;
+    if (rc || !*next || l->n >= PAGE_SIZE || l->scanned >= FILTER_SCAN_MAX) break;
+    cur = strdup(*next);
+    if (!cur) {
+      rc = BK_ENOMEM;
+      break;
+    }
   }
-  if (rc == BK_EINVAL) {
-    free_listing(&l);
-    free(next);
-    return message_page(c, 400, "Bad request", "That page link is not valid.", "/", "Home");
-  }
-  if (rc < 0) {
-    free_listing(&l);
-    free(next);
-    return store_error_page(c, rc, "The folder could not be listed.");
-  }
-  /* prefix that is actually a file: show its page */
-  if (prefix && l.n == 1 && !l.e[0].is_dir && strcmp(l.e[0].path, prefix) == 0 && !cursor && !q) {
-    free_listing(&l);
-    free(next);
-    char *u = mk_url(b, "blob", prefix, NULL);
-    return redirect_free(c, u);
-  }
-  if (prefix && l.n == 0 && !cursor && !q) {
-    free_listing(&l);
-    free(next);
-    return not_found(c);
-  }
-  if (l.n > 1) qsort(l.e, l.n, sizeof *l.e, ent_cmp);
+  free(cur);
+  return rc;
+}
 
-  bk_usage u;
-  memset(&u, 0, sizeof u);
-  rc = bk_db_bucket_usage(c->srv->db, b->id, &u); /* cached by the store */
-  if (rc < 0) { /* no page of zeros: the figures could not be read */
-    free_listing(&l);
-    free(next);
-    return store_error_page(c, rc, "The bucket usage could not be read.");
-  }
-
-  bk_buf rows, crumb, content;
-  bk_buf_init(&rows, HTML_MAX);
-  bk_buf_init(&crumb, HTML_MAX);
-  bk_buf_init(&content, HTML_MAX);
-  rc = 0;
-  for (size_t i = 0; i < l.n && rc >= 0; i++) {
-    struct ent *e = &l.e[i];
+/* The table rows of a listing. */
+static int tree_rows(bk_buf *rows, const bk_bucket *b, const struct listing *l) {
+  int rc = 0;
+  for (size_t i = 0; i < l->n && !rc; i++) {
+    const struct ent *e = &l->e[i];
     char sz[80], hs[32], when[32];
     bk_html_date(e->is_dir ? e->uploaded_ms : e->mtime_ms, when);
     bk_human_size(e->size, hs);
@@ -782,122 +748,202 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
                (unsigned long long)e->nfiles, e->nfiles == 1 ? "" : "s");
     else
       snprintf(sz, sizeof sz, "%s", hs);
-    rc = bk_buf_printf(&rows, "<tr class=\"%s\"><td><a href=\"", e->is_dir ? "dir" : "file");
-    if (rc >= 0) rc = bucket_base(&rows, b);
-    if (rc >= 0) rc = bk_buf_printf(&rows, e->is_dir ? "/tree/" : "/blob/");
-    if (rc >= 0) rc = bk_html_url(&rows, e->path, 1);
-    if (rc >= 0) rc = bk_buf_printf(&rows, "\">");
-    if (rc >= 0) rc = bk_html_escape_str(&rows, base_name(e->path));
-    if (rc >= 0 && e->is_dir) rc = bk_buf_append_u8(&rows, '/');
-    if (rc >= 0)
-      rc = bk_buf_printf(&rows, "</a></td><td class=\"num\">%s</td><td class=\"when\">%s</td></tr>\n",
+    rc = bk_buf_printf(rows, "<tr class=\"%s\"><td><a href=\"", e->is_dir ? "dir" : "file");
+    if (!rc) rc = bucket_base(rows, b);
+    if (!rc) rc = bk_buf_printf(rows, e->is_dir ? "/tree/" : "/blob/");
+    if (!rc) rc = bk_html_url(rows, e->path, 1);
+    if (!rc) rc = bk_buf_printf(rows, "\">");
+    if (!rc) rc = bk_html_escape_str(rows, base_name(e->path));
+    if (!rc && e->is_dir) rc = bk_buf_append_u8(rows, '/');
+    if (!rc)
+      rc = bk_buf_printf(rows,
+                         "</a></td><td class=\"num\">%s</td><td class=\"when\">%s</td></tr>\n",
                          sz, when);
   }
-  if (rc >= 0) rc = crumbs(&crumb, b, prefix, 0);
-  bk_buf_append_u8(&rows, 0);
-  bk_buf_append_u8(&crumb, 0);
+  if (!rc) rc = bk_buf_append_u8(rows, 0);
+  return rc;
+}
 
+/* The figures and texts of a folder page. */
+struct tree_text {
   char files[32], logical[32], stored[32], ratio[32];
-  snprintf(files, sizeof files, "%llu", (unsigned long long)u.nfiles);
-  bk_human_size(u.logical_bytes, logical);
-  bk_human_size(u.stored_bytes, stored);
-  bk_dedup_ratio(u.logical_bytes, u.stored_bytes, ratio);
+  char folder_stats[160]; /* "" when not a folder (or no stats) */
+  char uri[2300], sync[2500], label[1100];
+};
 
-  char folder_stats[160] = "";
+static void tree_text(struct wctx *c, const bk_bucket *b, const char *prefix, const bk_usage *u,
+                      struct tree_text *t) {
+  snprintf(t->files, sizeof t->files, "%llu", (unsigned long long)u->nfiles);
+  bk_human_size(u->logical_bytes, t->logical);
+  bk_human_size(u->stored_bytes, t->stored);
+  bk_dedup_ratio(u->logical_bytes, u->stored_bytes, t->ratio);
+  t->folder_stats[0] = 0;
   bk_dir_stats ds;
   if (prefix && bk_db_dir_stats(c->srv->db, b->id, prefix, &ds) == 0) {
     char fb[32], fw[32];
     bk_human_size(ds.bytes, fb);
     bk_html_date(ds.updated_ms, fw);
-    snprintf(folder_stats, sizeof folder_stats, "%llu file%s, %s, last change %s",
+    snprintf(t->folder_stats, sizeof t->folder_stats, "%llu file%s, %s, last change %s",
              (unsigned long long)ds.nfiles, ds.nfiles == 1 ? "" : "s", fb, fw);
   }
-  char uri[2300], sync[2500], label[1100];
-  snprintf(uri, sizeof uri, "hf://buckets/%s/%s%s%s", b->ns, b->name, prefix ? "/" : "",
+  snprintf(t->uri, sizeof t->uri, "hf://buckets/%s/%s%s%s", b->ns, b->name, prefix ? "/" : "",
            prefix ? prefix : "");
-  snprintf(sync, sizeof sync, "hf buckets sync %s ./%s", uri,
+  snprintf(t->sync, sizeof t->sync, "hf buckets sync %s ./%s", t->uri,
            prefix ? base_name(prefix) : b->name);
-  snprintf(label, sizeof label, "%s", prefix ? prefix : "/");
+  snprintf(t->label, sizeof t->label, "%s", prefix ? prefix : "/");
+}
 
-  char *here = mk_url(b, prefix ? "tree" : NULL, prefix, NULL);
-  char *upload = mk_url(b, "upload", NULL, NULL);
-  char *settings = mk_url(b, "settings", NULL, NULL);
-  char *delq = NULL, *first = NULL, *nexturl = NULL;
-  {
-    char *pe = prefix ? url_escape(prefix, 0) : NULL;
-    bk_buf qs;
-    bk_buf_init(&qs, 16384);
-    bk_buf_printf(&qs, "?kind=folder&path=%s", pe ? pe : "");
-    bk_buf_append_u8(&qs, 0);
-    delq = mk_url(b, "delete", NULL, (const char *)qs.p);
-    bk_buf_free(&qs);
-    free(pe);
-  }
+/* The links of a folder page (each malloc'd or NULL; tree_links_free). */
+struct tree_links {
+  char *here, *upload, *settings, *delete_folder, *first, *next;
+};
+
+/* mk_url(b, folder page of prefix, query built from fmt). */
+static char *tree_url(const bk_bucket *b, const char *action, const char *prefix,
+                      const char *fmt, const char *v1, const char *v2) {
+  bk_buf qs;
+  bk_buf_init(&qs, 16384);
+  int rc = bk_buf_printf(&qs, fmt, v1 ? v1 : "", v2 ? v2 : "");
+  if (!rc) rc = bk_buf_append_u8(&qs, 0);
+  char *u = rc ? NULL : mk_url(b, action, prefix, (const char *)qs.p);
+  bk_buf_free(&qs);
+  return u;
+}
+
+static void tree_links(const bk_bucket *b, const char *prefix, const char *cursor, const char *q,
+                       const char *next, struct tree_links *k) {
+  const char *dir = prefix ? "tree" : NULL;
+  char *pe = prefix ? url_escape(prefix, 0) : NULL;
   char *qe = q ? url_escape(q, 0) : NULL;
-  if (cursor) {
-    bk_buf qs;
-    bk_buf_init(&qs, 16384);
-    if (q) bk_buf_printf(&qs, "?q=%s", qe ? qe : "");
-    bk_buf_append_u8(&qs, 0);
-    first = mk_url(b, prefix ? "tree" : NULL, prefix, (const char *)qs.p);
-    bk_buf_free(&qs);
-  }
-  if (next) {
-    char *ce = url_escape(next, 0);
-    bk_buf qs;
-    bk_buf_init(&qs, 16384);
-    bk_buf_printf(&qs, "?cursor=%s", ce ? ce : "");
-    if (q) bk_buf_printf(&qs, "&q=%s", qe ? qe : "");
-    bk_buf_append_u8(&qs, 0);
-    nexturl = mk_url(b, prefix ? "tree" : NULL, prefix, (const char *)qs.p);
-    bk_buf_free(&qs);
-    free(ce);
-  }
+  char *ce = next ? url_escape(next, 0) : NULL;
+  k->here = mk_url(b, dir, prefix, NULL);
+  k->upload = mk_url(b, "upload", NULL, NULL);
+  k->settings = mk_url(b, "settings", NULL, NULL);
+  k->delete_folder = tree_url(b, "delete", NULL, "?kind=folder&path=%s%s", pe, NULL);
+  k->first = !cursor ? NULL
+             : q     ? tree_url(b, dir, prefix, "?q=%s%s", qe, NULL)
+                     : tree_url(b, dir, prefix, "%s%s", NULL, NULL);
+  k->next = !next ? NULL
+            : q   ? tree_url(b, dir, prefix, "?cursor=%s&q=%s", ce, qe)
+                  : tree_url(b, dir, prefix, "?cursor=%s%s", ce, NULL);
+  free(pe);
   free(qe);
-  char fl[160];
-  const char *ft = flash_text(bk_http_param(c->req, "done"), bk_http_param(c->req, "n"), fl,
-                              sizeof fl);
-  if (ft) snprintf(c->flash, sizeof c->flash, "%s", ft);
+  free(ce);
+}
 
+static void tree_links_free(struct tree_links *k) {
+  free(k->here);
+  free(k->upload);
+  free(k->settings);
+  free(k->delete_folder);
+  free(k->first);
+  free(k->next);
+}
+
+/* Renders the folder page of listing l into content. */
+static int tree_render(struct wctx *c, const bk_bucket *b, int role, const char *prefix,
+                       const char *q, const struct listing *l, const struct tree_text *t,
+                       const struct tree_links *k, bk_buf *content) {
+  bk_buf rows, crumb, pager;
+  bk_buf_init(&rows, HTML_MAX);
+  bk_buf_init(&crumb, HTML_MAX);
+  bk_buf_init(&pager, HTML_MAX);
+  int rc = tree_rows(&rows, b, l);
+  if (!rc) rc = crumbs(&crumb, b, prefix, 0);
+  if (!rc) rc = bk_buf_append_u8(&crumb, 0);
+  if (!rc) rc = render_pager(&pager, k->first, k->next);
   int can_write = role >= BK_ROLE_WRITE && is_user(c);
   int is_admin = role >= BK_ROLE_ADMIN && is_user(c);
-  bk_buf pager;
-  bk_buf_init(&pager, HTML_MAX);
-  if (rc >= 0) rc = render_pager(&pager, first, nexturl);
   struct bk_tvar v[] = {
       {"crumbs", (const char *)crumb.p},
       {"ns", b->ns},
       {"name", b->name},
       {"visibility", b->is_private ? "private" : "public"},
       {"private", b->is_private ? "1" : NULL},
-      {"files", files},
-      {"logical", logical},
-      {"stored", stored},
-      {"ratio", ratio},
-      {"uri", uri},
-      {"sync", sync},
-      {"here", here ? here : "/"},
+      {"files", t->files},
+      {"logical", t->logical},
+      {"stored", t->stored},
+      {"ratio", t->ratio},
+      {"uri", t->uri},
+      {"sync", t->sync},
+      {"here", k->here ? k->here : "/"},
       {"q", q},
-      {"is_empty", l.n == 0 ? "1" : NULL},
-      {"folder_label", label},
-      {"folder_stats", folder_stats[0] ? folder_stats : NULL},
+      {"is_empty", l->n == 0 ? "1" : NULL},
+      {"folder_label", t->label},
+      {"folder_stats", t->folder_stats[0] ? t->folder_stats : NULL},
       {"rows", (const char *)rows.p},
-      {"pager", rc >= 0 ? (const char *)pager.p : ""},
+      {"pager", (const char *)pager.p},
       {"can_write", can_write ? "1" : NULL},
-      {"upload_url", upload ? upload : ""},
+      {"upload_url", k->upload ? k->upload : ""},
       {"csrf", c->csrf},
       {"prefix", prefix},
-      {"delete_folder_url", delq ? delq : ""},
+      {"delete_folder_url", k->delete_folder ? k->delete_folder : ""},
       {"is_admin", is_admin ? "1" : NULL},
-      {"settings_url", settings ? settings : ""},
+      {"settings_url", k->settings ? k->settings : ""},
   };
-  if (rc >= 0) rc = render_into(&content, T_BUCKET, v, sizeof v / sizeof v[0]);
+  if (!rc) rc = render_into(content, T_BUCKET, v, sizeof v / sizeof v[0]);
   bk_buf_free(&pager);
-  free(here); free(upload); free(settings); free(delq); free(first); free(nexturl); free(next);
   bk_buf_free(&rows);
   bk_buf_free(&crumb);
+  return rc;
+}
+
+/* What a fetched listing answers other than the folder page (1 = replied):
+ * a bad cursor, a store error, a prefix that is a file (its page), a folder
+ * that does not exist. */
+static int tree_answered(struct wctx *c, const bk_bucket *b, const char *prefix, int first_page,
+                         int rc, const struct listing *l) {
+  if (rc == BK_EINVAL)
+    return message_page(c, 400, "Bad request", "That page link is not valid.", "/", "Home");
+  if (rc) return store_error_page(c, rc, "The folder could not be listed.");
+  if (!prefix || !first_page || l->n > 1) return 0;
+  if (l->n == 1 && !l->e[0].is_dir && strcmp(l->e[0].path, prefix) == 0)
+    return redirect_free(c, mk_url(b, "blob", prefix, NULL));
+  if (l->n == 0) return not_found(c);
+  return 0;
+}
+
+/* Answers the folder page of prefix (NULL = root): query ?cursor= &q= &done= &n=. */
+static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *prefix) {
+  const char *cursor = bk_http_param(c->req, "cursor");
+  const char *q = bk_http_param(c->req, "q");
+  if (q && !*q) q = NULL;
+  if (cursor && !*cursor) cursor = NULL;
+  struct listing l;
+  memset(&l, 0, sizeof l);
+  l.q = q;
+  char *next = NULL;
+  int rc = tree_fetch(c, b, prefix, cursor, &l, &next);
+  int ret = tree_answered(c, b, prefix, !cursor && !q, rc, &l);
+  bk_usage u;
+  memset(&u, 0, sizeof u);
+  if (!ret) rc = bk_db_bucket_usage(c->srv->db, b->id, &u); /* cached by the store */
+  if (!ret && rc) /* no page of zeros: the figures could not be read */
+    ret = store_error_page(c, rc, "The bucket usage could not be read.");
+  if (ret) {
+    free_listing(&l);
+    free(next);
+    return ret;
+  }
+  if (l.n > 1) qsort(l.e, l.n, sizeof *l.e, ent_cmp);
+
+  char fl[160];
+  const char *ft = flash_text(bk_http_param(c->req, "done"), bk_http_param(c->req, "n"), fl,
+                              sizeof fl);
+  if (ft) snprintf(c->flash, sizeof c->flash, "%s", ft);
+  struct tree_text *t = malloc(sizeof *t);
+  struct tree_links k;
+  tree_links(b, prefix, cursor, q, next, &k);
+  bk_buf content;
+  bk_buf_init(&content, HTML_MAX);
+  rc = t ? 0 : BK_ENOMEM;
+  if (!rc) tree_text(c, b, prefix, &u, t);
+  if (!rc) rc = tree_render(c, b, role, prefix, q, &l, t, &k, &content);
+  free(t);
+  tree_links_free(&k);
+  free(next);
   free_listing(&l);
-  if (rc < 0) {
+  if (rc) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed: %s", bk_errmsg());
   }
