@@ -60,10 +60,10 @@ static int read_file(const char *dir, const char *name, char **out, size_t *len)
   size_t n;
   int rc = 0;
   while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-    if ((rc = bk_buf_append(&b, tmp, n)) < 0) break;
+    if ((rc = bk_buf_append(&b, tmp, n)) != 0) break;
   fclose(f);
-  if (rc >= 0) rc = bk_buf_append_u8(&b, 0);
-  if (rc < 0) { bk_buf_free(&b); return -1; }
+  if (!rc) rc = bk_buf_append_u8(&b, 0);
+  if (rc) { bk_buf_free(&b); return -1; }
   *out = (char *)b.p;
   *len = b.len - 1;
   return 0;
@@ -189,7 +189,7 @@ static int render_into(bk_buf *out, int t, const struct bk_tvar *v, size_t n) {
 static int render_pager(bk_buf *out, const char *first_url, const char *next_url) {
   struct bk_tvar v[] = {{"first_url", first_url}, {"next_url", next_url}};
   int rc = render_into(out, T_PAGER, v, 2);
-  if (rc >= 0) rc = bk_buf_append_u8(out, 0);
+  if (!rc) rc = bk_buf_append_u8(out, 0);
   return rc;
 }
 
@@ -215,7 +215,7 @@ static int reply_page(struct wctx *c, int status, const char *title, bk_buf *con
   };
   int rc = render_into(&page, T_LAYOUT, v, sizeof v / sizeof v[0]);
   bk_buf_free(content);
-  if (rc < 0) {
+  if (rc) {
     bk_buf_free(&page);
     return bk_http_error(c->req, 500, "WebTemplate", "page rendering failed: %s", bk_errmsg());
   }
@@ -232,7 +232,7 @@ static int message_page(struct wctx *c, int status, const char *heading, const c
   struct bk_tvar v[] = {{"heading", heading}, {"message", msg},
                         {"back_url", back_url ? back_url : "/"},
                         {"back_label", back_label ? back_label : "Home"}};
-  if (render_into(&content, T_MESSAGE, v, 4) < 0) {
+  if (render_into(&content, T_MESSAGE, v, 4)) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed");
   }
@@ -293,9 +293,9 @@ static int redirect_free(struct wctx *c, char *u) {
 /* "/buckets/<ns>/<name>" escaped, into b. */
 static int bucket_base(bk_buf *b, const bk_bucket *bk) {
   int rc = bk_buf_printf(b, "/buckets/");
-  if (rc >= 0) rc = bk_html_url(b, bk->ns, 0);
-  if (rc >= 0) rc = bk_buf_append_u8(b, '/');
-  if (rc >= 0) rc = bk_html_url(b, bk->name, 0);
+  if (!rc) rc = bk_html_url(b, bk->ns, 0);
+  if (!rc) rc = bk_buf_append_u8(b, '/');
+  if (!rc) rc = bk_html_url(b, bk->name, 0);
   return rc;
 }
 
@@ -305,21 +305,21 @@ static char *mk_url(const bk_bucket *bk, const char *kind, const char *path, con
   bk_buf b;
   bk_buf_init(&b, 16384);
   int rc = bucket_base(&b, bk);
-  if (rc >= 0 && kind) rc = bk_buf_printf(&b, "/%s", kind);
-  if (rc >= 0 && path && *path) {
+  if (!rc && kind) rc = bk_buf_printf(&b, "/%s", kind);
+  if (!rc && path && *path) {
     rc = bk_buf_append_u8(&b, '/');
-    if (rc >= 0) rc = bk_html_url(&b, path, 1);
+    if (!rc) rc = bk_html_url(&b, path, 1);
   }
-  if (rc >= 0 && qs) rc = bk_buf_printf(&b, "%s", qs);
-  if (rc >= 0) rc = bk_buf_append_u8(&b, 0);
-  if (rc < 0) { bk_buf_free(&b); return NULL; }
+  if (!rc && qs) rc = bk_buf_printf(&b, "%s", qs);
+  if (!rc) rc = bk_buf_append_u8(&b, 0);
+  if (rc) { bk_buf_free(&b); return NULL; }
   return (char *)b.p;
 }
 
 static char *url_escape(const char *s, int keep_slash) {
   bk_buf b;
   bk_buf_init(&b, 16384);
-  if (bk_html_url(&b, s, keep_slash) < 0 || bk_buf_append_u8(&b, 0) < 0) {
+  if (bk_html_url(&b, s, keep_slash) || bk_buf_append_u8(&b, 0)) {
     bk_buf_free(&b);
     return NULL;
   }
@@ -330,38 +330,38 @@ static char *url_escape(const char *s, int keep_slash) {
 /* Breadcrumb list items: buckets / ns / name / seg / seg ... */
 static int crumbs(bk_buf *o, const bk_bucket *bk, const char *path, int last_is_file) {
   int rc = bk_buf_printf(o, "<li><a href=\"/\">buckets</a></li><li><a href=\"/");
-  if (rc >= 0) rc = bk_html_url(o, bk->ns, 0);
-  if (rc >= 0) rc = bk_buf_printf(o, "\">");
-  if (rc >= 0) rc = bk_html_escape_str(o, bk->ns);
-  if (rc >= 0) rc = bk_buf_printf(o, "</a></li>");
+  if (!rc) rc = bk_html_url(o, bk->ns, 0);
+  if (!rc) rc = bk_buf_printf(o, "\">");
+  if (!rc) rc = bk_html_escape_str(o, bk->ns);
+  if (!rc) rc = bk_buf_printf(o, "</a></li>");
   int at_root = !path || !*path;
-  if (rc >= 0) rc = bk_buf_printf(o, at_root ? "<li aria-current=\"page\">" : "<li><a href=\"");
-  if (rc >= 0 && !at_root) rc = bucket_base(o, bk);
-  if (rc >= 0 && !at_root) rc = bk_buf_printf(o, "\">");
-  if (rc >= 0) rc = bk_html_escape_str(o, bk->name);
-  if (rc >= 0) rc = bk_buf_printf(o, at_root ? "</li>" : "</a></li>");
-  if (at_root || rc < 0) return rc;
+  if (!rc) rc = bk_buf_printf(o, at_root ? "<li aria-current=\"page\">" : "<li><a href=\"");
+  if (!rc && !at_root) rc = bucket_base(o, bk);
+  if (!rc && !at_root) rc = bk_buf_printf(o, "\">");
+  if (!rc) rc = bk_html_escape_str(o, bk->name);
+  if (!rc) rc = bk_buf_printf(o, at_root ? "</li>" : "</a></li>");
+  if (at_root || rc) return rc;
   const char *s = path;
-  while (rc >= 0 && *s) {
+  while (!rc && *s) {
     const char *e = strchr(s, '/');
     size_t seglen = e ? (size_t)(e - s) : strlen(s);
     int last = !e;
     if (last) {
       rc = bk_buf_printf(o, "<li aria-current=\"page\">");
-      if (rc >= 0) rc = bk_html_escape(o, s, seglen);
-      if (rc >= 0) rc = bk_buf_printf(o, "</li>");
+      if (!rc) rc = bk_html_escape(o, s, seglen);
+      if (!rc) rc = bk_buf_printf(o, "</li>");
       break;
     }
     char *sub = strndup(path, (size_t)(e - path));
     if (!sub) return BK_ENOMEM;
     rc = bk_buf_printf(o, "<li><a href=\"");
-    if (rc >= 0) rc = bucket_base(o, bk);
-    if (rc >= 0) rc = bk_buf_printf(o, "/tree/");
-    if (rc >= 0) rc = bk_html_url(o, sub, 1);
+    if (!rc) rc = bucket_base(o, bk);
+    if (!rc) rc = bk_buf_printf(o, "/tree/");
+    if (!rc) rc = bk_html_url(o, sub, 1);
     free(sub);
-    if (rc >= 0) rc = bk_buf_printf(o, "\">");
-    if (rc >= 0) rc = bk_html_escape(o, s, seglen);
-    if (rc >= 0) rc = bk_buf_printf(o, "</a></li>");
+    if (!rc) rc = bk_buf_printf(o, "\">");
+    if (!rc) rc = bk_html_escape(o, s, seglen);
+    if (!rc) rc = bk_buf_printf(o, "</a></li>");
     s = e + 1;
   }
   (void)last_is_file;
@@ -381,7 +381,7 @@ static int page_login(struct wctx *c, const char *error, int status) {
   bk_buf_init(&content, HTML_MAX);
   struct bk_tvar v[] = {{"csrf", c->csrf}, {"next", safe_next(next) ? next : "/"},
                         {"error", error}};
-  if (render_into(&content, T_LOGIN, v, 3) < 0) {
+  if (render_into(&content, T_LOGIN, v, 3)) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed");
   }
@@ -425,14 +425,14 @@ static int post_login(struct wctx *c) {
   const char *tok = web_form_get(&f, "token");
   const char *next = web_form_get(&f, "next");
   struct web_login wl;
-  if (!tok || web_acct_login(c->srv->db, tok, strlen(tok), &wl) < 0) {
+  if (!tok || web_acct_login(c->srv->db, tok, strlen(tok), &wl)) {
     web_form_free(&f);
     return page_login(c, "That token is not valid.", 401);
   }
   struct web_sess_info si = {wl.user_id, wl.token_id, wl.token_role, ""};
   snprintf(si.name, sizeof si.name, "%s", wl.name);
   char sid[WEB_SESS_ID_HEX + 1];
-  if (web_sess_create(&si, bk_now_ms(), sid) < 0) {
+  if (web_sess_create(&si, bk_now_ms(), sid)) {
     web_form_free(&f);
     return message_page(c, 500, "Error", "Could not create a session.", "/login", "Back");
   }
@@ -462,13 +462,13 @@ struct orgs_out { bk_buf *b; int n; };
 static int home_org_cb(void *ctx, const char *org, int role) {
   struct orgs_out *o = ctx;
   int rc = bk_buf_printf(o->b, "<li><a href=\"/");
-  if (rc >= 0) rc = bk_html_url(o->b, org, 0);
-  if (rc >= 0) rc = bk_buf_printf(o->b, "\">");
-  if (rc >= 0) rc = bk_html_escape_str(o->b, org);
-  if (rc >= 0) rc = bk_buf_printf(o->b, "</a> <span class=\"hint\">(org, %s)</span></li>",
+  if (!rc) rc = bk_html_url(o->b, org, 0);
+  if (!rc) rc = bk_buf_printf(o->b, "\">");
+  if (!rc) rc = bk_html_escape_str(o->b, org);
+  if (!rc) rc = bk_buf_printf(o->b, "</a> <span class=\"hint\">(org, %s)</span></li>",
                                   bk_role_name(role));
   o->n++;
-  return rc < 0 ? 1 : 0;
+  return rc ? 1 : 0;
 }
 
 static int page_home(struct wctx *c) {
@@ -505,7 +505,7 @@ static int page_home(struct wctx *c) {
   int rc = render_into(&content, T_HOME, v, 5);
   free(uurl);
   bk_buf_free(&nsl);
-  if (rc < 0) {
+  if (rc) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed");
   }
@@ -521,17 +521,17 @@ static int ns_row_cb(void *ctx, const bk_bucket *bk) {
   char files[32], logical[32], stored[32], ratio[32], created[32];
   memset(&u, 0, sizeof u);
   int urc = bk_db_bucket_usage(r->c->srv->db, bk->id, &u); /* cached by the store */
-  if (urc < 0) return urc; /* ends the listing with the error (not zeros) */
+  if (urc) return urc; /* ends the listing with the error (not zeros) */
   snprintf(files, sizeof files, "%llu", (unsigned long long)u.nfiles);
   bk_human_size(u.logical_bytes, logical);
   bk_human_size(u.stored_bytes, stored);
   bk_dedup_ratio(u.logical_bytes, u.stored_bytes, ratio);
   bk_html_date(bk->created_ms, created);
   int rc = bk_buf_printf(r->b, "<tr><td><a href=\"");
-  if (rc >= 0) rc = bucket_base(r->b, bk);
-  if (rc >= 0) rc = bk_buf_printf(r->b, "\">");
-  if (rc >= 0) rc = bk_html_escape_str(r->b, bk->name);
-  if (rc >= 0)
+  if (!rc) rc = bucket_base(r->b, bk);
+  if (!rc) rc = bk_buf_printf(r->b, "\">");
+  if (!rc) rc = bk_html_escape_str(r->b, bk->name);
+  if (!rc)
     rc = bk_buf_printf(r->b,
                        "</a></td><td><span class=\"badge %s\">%s</span></td>"
                        "<td class=\"num\">%s</td><td class=\"num\">%s</td>"
@@ -541,12 +541,12 @@ static int ns_row_cb(void *ctx, const bk_bucket *bk) {
                        created);
   snprintf(r->last, sizeof r->last, "%s", bk->name);
   r->n++;
-  return rc < 0 ? 1 : 0;
+  return rc ? 1 : 0;
 }
 
 static int page_namespace(struct wctx *c, const char *nsname, const char *flash) {
   struct web_ns ns;
-  if (!bk_name_valid(nsname) || web_acct_ns_get(c->srv->db, nsname, &ns) < 0) return 0;
+  if (!bk_name_valid(nsname) || web_acct_ns_get(c->srv->db, nsname, &ns)) return 0;
   int role = 0;
   bk_auth_ns_role(c->srv, &c->who, ns.id, &role);
   int nsrole = 0; /* untcapped: may see private buckets with a read token too */
@@ -584,12 +584,12 @@ static int page_namespace(struct wctx *c, const char *nsname, const char *flash)
                         {"rows", (const char *)rows.p},
                         {"can_create", role >= BK_ROLE_WRITE ? "1" : NULL},
                         {"csrf", c->csrf},
-                        {"pager", prc >= 0 ? (const char *)pager.p : ""}};
-  int rc = prc >= 0 ? render_into(&content, T_NS, v, sizeof v / sizeof v[0]) : prc;
+                        {"pager", !prc ? (const char *)pager.p : ""}};
+  int rc = !prc ? render_into(&content, T_NS, v, sizeof v / sizeof v[0]) : prc;
   bk_buf_free(&pager);
   free(nsurl);
   bk_buf_free(&rows);
-  if (rc < 0) {
+  if (rc) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed: %s", bk_errmsg());
   }
@@ -599,7 +599,7 @@ static int page_namespace(struct wctx *c, const char *nsname, const char *flash)
 static int post_namespace(struct wctx *c, const char *nsname) {
   struct web_ns ns;
   struct web_form f;
-  if (!bk_name_valid(nsname) || web_acct_ns_get(c->srv->db, nsname, &ns) < 0) return 0;
+  if (!bk_name_valid(nsname) || web_acct_ns_get(c->srv->db, nsname, &ns)) return 0;
   int ret;
   if (form_refused(c, &f, 1, "Unreadable form.", &ret)) return ret;
   int role = 0;
@@ -698,8 +698,8 @@ static int bucket_access(struct wctx *c, const char *ns, const char *name, bk_bu
   *role = 0;
   if (!bk_name_valid(ns) || !bk_name_valid(name)) return BK_ENOTFOUND;
   int rc = bk_db_bucket_get(c->srv->db, ns, name, b);
-  if (rc < 0) return rc;
-  if (bk_auth_bucket_role(c->srv, &c->who, b, role) < 0 || *role < BK_ROLE_READ)
+  if (rc) return rc;
+  if (bk_auth_bucket_role(c->srv, &c->who, b, role) || *role < BK_ROLE_READ)
     return BK_ENOTFOUND; /* private and not yours: looks like nothing */
   return 0;
 }
@@ -970,7 +970,7 @@ static int page_blob(struct wctx *c, const bk_bucket *b, int role, const char *p
   bk_buf_init(&content, HTML_MAX);
   int truncated = fi.e.size > WEB_PREVIEW_MAX;
   if (web_content_read_prefix(c->srv->db, c->srv->blobs, &fi.e.xet_hash, WEB_PREVIEW_MAX,
-                              &data) < 0) {
+                              &data)) {
     bk_buf_printf(&prev, "<p class=\"error\">The content could not be read for a preview.</p>");
   } else {
     web_preview_render(&prev, path, data.p ? data.p : (const uint8_t *)"", data.len, truncated);
@@ -1005,7 +1005,7 @@ static int page_blob(struct wctx *c, const bk_bucket *b, int role, const char *p
   bk_buf_free(&data);
   bk_buf_free(&prev);
   bk_buf_free(&crumb);
-  if (rc < 0) {
+  if (rc) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed: %s", bk_errmsg());
   }
@@ -1025,11 +1025,11 @@ static int page_delete_confirm(struct wctx *c, const bk_bucket *b, int role) {
   char count[64];
   if (folder) {
     bk_dir_stats ds;
-    if (bk_db_dir_stats(c->srv->db, b->id, path, &ds) < 0) return not_found(c);
+    if (bk_db_dir_stats(c->srv->db, b->id, path, &ds)) return not_found(c);
     snprintf(count, sizeof count, "%llu file(s)", (unsigned long long)ds.nfiles);
   } else {
     bk_file_info fi;
-    if (bk_db_file_get(c->srv->db, b->id, path, &fi) < 0) return not_found(c);
+    if (bk_db_file_get(c->srv->db, b->id, path, &fi)) return not_found(c);
     snprintf(count, sizeof count, "1 file");
   }
   bk_buf crumb, content;
@@ -1050,7 +1050,7 @@ static int page_delete_confirm(struct wctx *c, const bk_bucket *b, int role) {
   free(action);
   free(cancel);
   bk_buf_free(&crumb);
-  if (rc < 0) {
+  if (rc) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed: %s", bk_errmsg());
   }
@@ -1073,7 +1073,7 @@ static long delete_paths(struct bk_server *srv, int64_t bucket_id, const char *p
   if (!folder) {
     bk_batch_op op = {.type = BK_OP_DELETE, .path = path};
     int rc = bk_db_batch(srv->db, bucket_id, &op, 1, 0, NULL);
-    if (rc < 0) return rc;
+    if (rc) return rc;
     return op.result < 0 ? op.result : 1;
   }
   enum { CHUNK = 1000 };
@@ -1086,7 +1086,7 @@ static long delete_paths(struct bk_server *srv, int64_t bucket_id, const char *p
     int rc = bk_db_tree(srv->db, bucket_id, path, BK_TREE_RECURSIVE, NULL, CHUNK, collect_cb,
                         &cc, &next);
     free(next);
-    if (rc < 0 && rc != 1) {
+    if (rc < 0) { /* 1 = collect_cb stopped at CHUNK paths: not an error */
       for (size_t i = 0; i < cc.n; i++) free(paths[i]);
       return rc;
     }
@@ -1095,7 +1095,7 @@ static long delete_paths(struct bk_server *srv, int64_t bucket_id, const char *p
       ops[i] = (bk_batch_op){.type = BK_OP_DELETE, .path = paths[i]};
     rc = bk_db_batch(srv->db, bucket_id, ops, cc.n, 0, NULL);
     for (size_t i = 0; i < cc.n; i++) free(paths[i]);
-    if (rc < 0) return rc;
+    if (rc) return rc;
     total += (long)cc.n;
   }
   return total;
@@ -1416,7 +1416,7 @@ int web_session_principal(struct bk_server *srv, const struct bk_http_req *req,
   char sid[WEB_SESS_ID_HEX + 1];
   struct web_sess_info si;
   if (!ck || !web_cookie_get(ck, "bk_session", sid, sizeof sid)) return 0;
-  if (web_sess_lookup(sid, bk_now_ms(), &si) < 0) return 0;
+  if (web_sess_lookup(sid, bk_now_ms(), &si)) return 0;
   if (!web_acct_token_active(srv->db, si.user_id, si.token_id)) return 0;
   memset(out, 0, sizeof *out);
   out->user_id = si.user_id;
