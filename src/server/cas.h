@@ -18,10 +18,6 @@
 #ifndef BUCKETD_CAS_H
 #define BUCKETD_CAS_H
 
-#include <stddef.h>
-
-struct bk_server;
-struct bk_http_req;
-
+/* The table itself is declared in router.h (cas_routes). */
 
 #endif

@@ -164,9 +164,6 @@ static int bucket_json(bk_buf *o, struct bk_server *srv, const bk_bucket *bk, in
   return rc;
 }
 
-/* Splits path into at most max segments separated by '/'. The copy in buf
- * is modified. Returns the number of segments; the LAST segment keeps any
- * remaining '/' (rest of the path). */
 static cJSON *parse_json_body(struct bk_http_req *req, int allow_empty, int *replied) {
   *replied = 0;
   if (req->body.len == 0) {
