@@ -65,12 +65,17 @@ static int find(const char *method, const char *path, unsigned table, unsigned r
     const struct bk_route_table *t = tables[table];
     while (row < t->nrows) {
       const char *pat = t->rows[row].pattern;
-      unsigned end = row + 1;
-      while (end < t->nrows && strcmp(t->rows[end].pattern, pat) == 0) end++;
-      if (bk_route_match(pat, path, off, len) < 0) {
-        row = end;
+      /* cheap first test: patterns start "/x" and most differ at x */
+      int maybe = pat[1] == '{' || (pat[0] == path[0] && pat[1] == path[1]);
+      if (!maybe || bk_route_match(pat, path, off, len) < 0) {
+        /* skip the pattern's other rows (the compiler merges equal literals;
+         * a copy that is not merged is only matched again) */
+        do row++;
+        while (row < t->nrows && t->rows[row].pattern == pat);
         continue;
       }
+      unsigned end = row + 1;
+      while (end < t->nrows && strcmp(t->rows[end].pattern, pat) == 0) end++;
       *pos = (struct bk_route_pos){1, 0, table, row, end, row};
       for (unsigned i = row; i < end; i++)
         if (method_ok(t->rows[i].method, method)) {
