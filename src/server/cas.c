@@ -1,4 +1,5 @@
-/* CAS API: routing, body caps, bearer-token auth, telemetry. See cas.h. */
+/* CAS API: the route table (body caps, handlers), bearer-token auth, the
+ * store-error reply, telemetry. See cas.h. */
 #include "server/cas.h"
 
 #include <string.h>
@@ -9,51 +10,12 @@
 #include "buckets/xorb.h"
 #include "server/cas_internal.h"
 #include "server/http.h"
+#include "server/ratelimit.h"
+#include "server/router.h"
 #include "server/server.h"
 
 #define CAS_GET_BODY_MAX 4096u
 #define CAS_TELEMETRY_MAX (1u << 20)
-
-static const char P_XORB[] = "/v1/xorbs/default/";
-static const char P_RECON1[] = "/v1/reconstructions/";
-static const char P_RECON2[] = "/v2/reconstructions/";
-static const char P_DEDUP[] = "/v1/chunks/default-merkledb/";
-static const char P_DEDUP_JS[] = "/v1/chunks/default/"; /* huggingface.js */
-static const char P_DEDUP_ALIAS[] = "/v1/chunk/default/";
-static const char P_RANGE[] = "/v1/xorb-range/";
-
-static const char *after(const char *path, const char *prefix) {
-  size_t n = strlen(prefix);
-  return strncmp(path, prefix, n) == 0 ? path + n : NULL;
-}
-
-static const char *dedup_seg(const char *path) {
-  const char *s = after(path, P_DEDUP);
-  if (!s) s = after(path, P_DEDUP_JS);
-  if (!s) s = after(path, P_DEDUP_ALIAS);
-  return s;
-}
-
-size_t cas_body_limit(const char *method, const char *path) {
-  if (!method || !path) return 0;
-  if (strcmp(method, "POST") == 0) {
-    if (after(path, P_XORB)) return BK_XORB_MAX_BYTES;
-    if (strcmp(path, "/v1/shards") == 0 || strcmp(path, "/v2/shards") == 0)
-      return BK_SHARD_MAX_BYTES;
-    if (strcmp(path, "/v1/telemetry") == 0) return CAS_TELEMETRY_MAX;
-    return 0;
-  }
-  if (after(path, P_RECON1) || after(path, P_RECON2) || dedup_seg(path) ||
-      after(path, P_RANGE) || strcmp(path, "/v1/reconstructions") == 0)
-    return CAS_GET_BODY_MAX;
-  return 0;
-}
-
-int cas_body_start(struct bk_server *srv, struct bk_http_req *req) {
-  const char *seg = after(req->path, P_XORB);
-  if (!seg || strcmp(req->method, "POST") != 0) return 0;
-  return cas_xorb_start(srv, req, seg);
-}
 
 int cas_path_hash(struct bk_http_req *req, const char *seg, bk_hash *out) {
   if (strlen(seg) != BK_HASH_HEX_LEN || bk_hash_parse(seg, out) != 0) {
@@ -64,21 +26,19 @@ int cas_path_hash(struct bk_http_req *req, const char *seg, bk_hash *out) {
 }
 
 int cas_reply_store_error(struct bk_http_req *req, int rc, const char *what) {
+  int status = bk_http_status(rc);
+  const char *code = bk_http_status_code(status);
   switch (rc) {
-  case BK_ENOMEM:
-    return bk_http_error(req, 503, "ServiceUnavailable", "%s: out of memory", what), 1;
+  case BK_ENOMEM: return bk_http_error_rc(req, rc, code, "%s: out of memory", what);
   case BK_ENOSPC:
-    return bk_http_error(req, 507, "InsufficientStorage",
-                         "%s: the server's disk is full, nothing was stored; retry when space "
-                         "has been freed", what), 1;
-  case BK_EDB:
-  case BK_EIO:
-    return bk_http_error(req, 500, "InternalError", "%s: storage error", what), 1;
-  case BK_ENOTFOUND:
-    return bk_http_error(req, 404, "NotFound", "%s: %s", what, bk_errmsg()), 1;
-  default:
-    return bk_http_error(req, 400, "BadRequest", "%s: %s", what, bk_errmsg()), 1;
+    return bk_http_error_rc(req, rc, code,
+                            "%s: the server's disk is full, nothing was stored; retry when "
+                            "space has been freed", what);
+  case BK_EDB: return bk_http_error_rc(req, rc, code, "%s: metadata database busy, retry", what);
+  default: break;
   }
+  if (status >= 500) return bk_http_error_rc(req, rc, code, "%s: storage error", what);
+  return bk_http_error_rc(req, rc, code, "%s: %s", what, bk_errmsg());
 }
 
 int cas_auth(struct bk_server *srv, struct bk_http_req *req, int need_write,
@@ -111,46 +71,82 @@ int cas_auth(struct bk_server *srv, struct bk_http_req *req, int need_write,
   return 1;
 }
 
-static int telemetry(struct bk_server *srv, struct bk_http_req *req) {
+/* ---- routing: the CAS route table ---- */
+
+static int telemetry(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  (void)a;
   struct cas_claims c;
   if (!cas_auth(srv, req, 0, &c)) return 1;
   bk_http_reply_json(req, 200, "{}");
   return 1;
 }
 
-int cas_handle(struct bk_server *srv, struct bk_http_req *req) {
-  const char *p = req->path, *m = req->method, *seg;
-  if (!p || !m || (strncmp(p, "/v1/", 4) != 0 && strncmp(p, "/v2/", 4) != 0)) return 0;
-  int get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
-  int post = strcmp(m, "POST") == 0;
+static int not_allowed(struct bk_server *srv, struct bk_http_req *req, const char *allow,
+                       char **a) {
+  (void)srv;
+  (void)a;
+  bk_http_add_header(req, "Allow", allow);
+  return bk_http_error(req, 405, "MethodNotAllowed", "use %s", allow), 1;
+}
 
-  if ((seg = after(p, P_XORB)) != NULL) {
-    if (!post) return bk_http_error(req, 405, "MethodNotAllowed", "use POST"), 1;
-    return cas_post_xorb(srv, req, seg);
-  }
-  if (strcmp(p, "/v1/shards") == 0 || strcmp(p, "/v2/shards") == 0) {
-    if (!post) return bk_http_error(req, 405, "MethodNotAllowed", "use POST"), 1;
-    return cas_post_shard(srv, req, p[2] == '2');
-  }
-  if ((seg = after(p, P_RECON1)) != NULL || (seg = after(p, P_RECON2)) != NULL) {
-    if (!get) return bk_http_error(req, 405, "MethodNotAllowed", "use GET"), 1;
-    return cas_get_reconstruction(srv, req, seg, p[2] == '2');
-  }
-  if (strcmp(p, "/v1/reconstructions") == 0) {
-    if (!get) return bk_http_error(req, 405, "MethodNotAllowed", "use GET"), 1;
-    return cas_get_reconstruction_batch(srv, req);
-  }
-  if ((seg = dedup_seg(p)) != NULL) {
-    if (!get) return bk_http_error(req, 405, "MethodNotAllowed", "use GET"), 1;
-    return cas_get_dedup(srv, req, seg);
-  }
-  if ((seg = after(p, P_RANGE)) != NULL) {
-    if (!get) return bk_http_error(req, 405, "MethodNotAllowed", "use GET"), 1;
-    return cas_get_xorb_range(srv, req, seg);
-  }
-  if (strcmp(p, "/v1/telemetry") == 0) {
-    if (!post) return bk_http_error(req, 405, "MethodNotAllowed", "use POST"), 1;
-    return telemetry(srv, req);
-  }
+/* Unknown /v1/, /v2/ paths: not CAS (the search goes on, ending in 404), but
+ * like CAS traffic they count in no rate-limit class. */
+static int not_cas(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  (void)srv;
+  (void)req;
+  (void)a;
   return 0;
 }
+
+static int r_xorb_start(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return cas_xorb_start(srv, req, a[0]);
+}
+static int r_xorb(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return cas_post_xorb(srv, req, a[0]);
+}
+static int r_shard_v1(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  (void)a;
+  return cas_post_shard(srv, req, 0);
+}
+static int r_shard_v2(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  (void)a;
+  return cas_post_shard(srv, req, 1);
+}
+static int r_recon_v1(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return cas_get_reconstruction(srv, req, a[0], 0);
+}
+static int r_recon_v2(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return cas_get_reconstruction(srv, req, a[0], 1);
+}
+static int r_recon_batch(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  (void)a;
+  return cas_get_reconstruction_batch(srv, req);
+}
+static int r_dedup(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return cas_get_dedup(srv, req, a[0]);
+}
+static int r_xorb_range(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return cas_get_xorb_range(srv, req, a[0]);
+}
+
+#define GETMAX CAS_GET_BODY_MAX
+#define NONE BK_RL_NONE
+static const struct bk_route rows[] = {
+    {"POST", "/v1/xorbs/default/{xorb...}", BK_XORB_MAX_BYTES, NONE, r_xorb_start, r_xorb},
+    {"POST", "/v1/shards", BK_SHARD_MAX_BYTES, NONE, NULL, r_shard_v1},
+    {"POST", "/v2/shards", BK_SHARD_MAX_BYTES, NONE, NULL, r_shard_v2},
+    {"GET", "/v1/reconstructions/{file...}", GETMAX, NONE, NULL, r_recon_v1},
+    {"GET", "/v2/reconstructions/{file...}", GETMAX, NONE, NULL, r_recon_v2},
+    {"GET", "/v1/reconstructions", GETMAX, NONE, NULL, r_recon_batch},
+    {"GET", "/v1/chunks/default-merkledb/{chunk...}", GETMAX, NONE, NULL, r_dedup},
+    {"GET", "/v1/chunks/default/{chunk...}", GETMAX, NONE, NULL, r_dedup}, /* huggingface.js */
+    {"GET", "/v1/chunk/default/{chunk...}", GETMAX, NONE, NULL, r_dedup},
+    {"GET", "/v1/xorb-range/{xorb...}", GETMAX, NONE, NULL, r_xorb_range},
+    {"POST", "/v1/telemetry", CAS_TELEMETRY_MAX, NONE, NULL, telemetry},
+    {"*", "/v1/{rest...}", BK_DEFAULT_BODY_MAX, NONE, NULL, not_cas},
+    {"*", "/v2/{rest...}", BK_DEFAULT_BODY_MAX, NONE, NULL, not_cas},
+};
+#undef GETMAX
+#undef NONE
+
+const struct bk_route_table cas_routes = BK_ROUTES("cas", rows, not_allowed);

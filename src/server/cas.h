@@ -11,21 +11,13 @@
  *   POST /v1/telemetry                         accepted and ignored
  * See docs/cas.md for the design and every choice where spec and clients differ.
  *
- * The router calls cas_body_limit() before reading a body (0 = not a CAS
- * route), cas_body_start() before the first body byte (xorb uploads stream
- * their body; 1 = it replied already) and cas_handle() after; cas_handle
- * returns 1 when it replied.
+ * These are the rows of cas_routes (router.h): body caps, the xorb upload's
+ * start function (it streams its body; may reply before it) and handlers.
+ * Another method on a CAS path answers 405 MethodNotAllowed with Allow.
  */
 #ifndef BUCKETD_CAS_H
 #define BUCKETD_CAS_H
 
-#include <stddef.h>
-
-struct bk_server;
-struct bk_http_req;
-
-int cas_handle(struct bk_server *srv, struct bk_http_req *req);
-size_t cas_body_limit(const char *method, const char *path);
-int cas_body_start(struct bk_server *srv, struct bk_http_req *req);
+/* The table itself is declared in router.h (cas_routes). */
 
 #endif

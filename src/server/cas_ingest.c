@@ -124,7 +124,7 @@ static int fail_store(shard_err *e, int rc, const char *what) {
                 "%s: the server's disk is full, nothing was stored; retry when space has been "
                 "freed", what);
   if (rc == BK_EDB || rc == BK_EIO || rc == BK_ENOMEM)
-    return fail(e, rc == BK_ENOMEM ? 503 : 500, "InternalError", "%s: storage error", what);
+    return fail(e, bk_http_status(rc), "InternalError", "%s: storage error", what);
   return fail(e, 400, "InvalidShard", "%s: %s", what, bk_errmsg());
 }
 
@@ -357,6 +357,8 @@ int cas_post_shard(struct bk_server *srv, struct bk_http_req *req, int v2) {
   int ret = req->body.len == 0 ? fail(&e, 400, "InvalidShard", "empty shard body")
                                : ingest_shard(srv, req, &c, &existed, &nfiles, &e);
   if (!v2) {
+    if (ret != 0 && e.status == 503)
+      bk_http_add_headerf(req, "Retry-After", "%d", BK_HTTP_RETRY_AFTER_S);
     if (ret != 0) return bk_http_error(req, e.status, e.code, "%s", e.msg), 1;
     bk_http_reply_json(req, 200, existed ? "{\"result\":0}" : "{\"result\":1}");
     return 1;

@@ -220,6 +220,59 @@ int bk_http_error(struct bk_http_req *req, int status, const char *code,
   return bk_http_reply_buf(req, status, "application/json", &b);
 }
 
+/* ---- the one map from BK_E* codes to HTTP (see http.h) ---- */
+
+int bk_http_status(int rc) {
+  switch (rc) {
+  case BK_OK: return 200;
+  case BK_EINVAL:
+  case BK_EFORMAT:
+  case BK_ETRUNCATED:
+  case BK_EVERSION:
+  case BK_ESIZE:
+  case BK_EHASH:
+  case BK_ECOMPRESS: return 400;
+  case BK_EAUTH: return 401;
+  case BK_EPERM: return 403;
+  case BK_ENOTFOUND: return 404;
+  case BK_EEXIST: return 409;
+  case BK_ELIMIT: return 413;
+  case BK_ENOMEM:
+  case BK_EDB:
+  case BK_ESTALE: return 503;
+  case BK_ENOSPC: return 507;
+  default: return 500;
+  }
+}
+
+const char *bk_http_status_code(int status) {
+  switch (status) {
+  case 400: return "BadRequest";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "NotFound";
+  case 405: return "MethodNotAllowed";
+  case 409: return "Conflict";
+  case 413: return "PayloadTooLarge";
+  case 503: return "ServiceUnavailable";
+  case 507: return "InsufficientStorage";
+  default: return status >= 500 ? "InternalError" : "Error";
+  }
+}
+
+int bk_http_retryable(int rc) { return bk_http_status(rc) == 503; }
+
+int bk_http_error_rc(struct bk_http_req *req, int rc, const char *code, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (bk_http_retryable(rc)) bk_http_add_headerf(req, "Retry-After", "%d", BK_HTTP_RETRY_AFTER_S);
+  bk_http_error(req, bk_http_status(rc), code, "%s", msg);
+  return 1;
+}
+
 /* ---- helpers ---- */
 
 static int hexval(int c) {

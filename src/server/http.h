@@ -41,6 +41,15 @@ struct bk_principal {
   char name[128];        /* user name, "" when anonymous */
 };
 
+/* Where the router found (method, path) in its route tables (router.c); kept
+ * in the request so that the body cap, the body start, the rate class and
+ * the handler all come from one match. */
+struct bk_route_pos {
+  int found;     /* 1 = a row's pattern matched the path */
+  int allowed;   /* 1 = ... and one row of that pattern accepts the method */
+  unsigned table, group, group_end, row; /* indexes into the router's tables */
+};
+
 struct bk_kv {
   char *key;
   char *val;
@@ -88,6 +97,7 @@ struct bk_http_req {
   size_t nout_headers;
   char err_code[48];     /* X-Error-Code of the reply, for the log */
   char request_id[24];   /* sent as X-Request-Id on every reply and logged */
+  struct bk_route_pos route; /* set by bk_router_body_limit (router.h) */
 };
 
 /* ---- request accessors ---- */
@@ -138,6 +148,30 @@ int bk_http_reply_stream(struct bk_http_req *req, int status, const char *conten
  * Content-Type application/json and the body {"error": "<message>"}. */
 int bk_http_error(struct bk_http_req *req, int status, const char *code,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* ---- the one map from BK_E* codes to HTTP ---- */
+/* HTTP status for a BK_E* code, the same for the Hub API, CAS and the web
+ * pages (docs/server.md, "Errors"):
+ *   BK_EINVAL, BK_EFORMAT, BK_ETRUNCATED, BK_EVERSION, BK_ESIZE, BK_EHASH,
+ *   BK_ECOMPRESS -> 400      BK_EAUTH -> 401     BK_EPERM -> 403
+ *   BK_ENOTFOUND -> 404      BK_EEXIST -> 409    BK_ELIMIT -> 413
+ *   BK_ENOMEM, BK_EDB, BK_ESTALE -> 503 (retryable: Retry-After)
+ *   BK_ENOSPC -> 507         anything else (BK_EIO, ...) -> 500
+ * 0 (no error) -> 200. */
+int bk_http_status(int rc);
+/* 1 when the status for rc asks the client to retry (503): replies for it
+ * carry Retry-After: BK_HTTP_RETRY_AFTER_S. */
+int bk_http_retryable(int rc);
+#define BK_HTTP_RETRY_AFTER_S 1
+/* X-Error-Code for a status when an API has no more specific one (the CAS):
+ * "BadRequest", "NotFound", "ServiceUnavailable", "InsufficientStorage",
+ * ... ("InternalError" for any other 5xx, "Error" for other codes). Static. */
+const char *bk_http_status_code(int status);
+/* Error reply for a BK_E* code: status bk_http_status(rc), Retry-After when
+ * bk_http_retryable(rc), X-Error-Code code (NULL: none, as the Hub API), and
+ * the message as bk_http_error. Returns 1 (the handler's "replied"). */
+int bk_http_error_rc(struct bk_http_req *req, int rc, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* ---- small helpers shared by handlers ---- */
 /* Percent-decodes src[0..len) into a new NUL-terminated string; '+' is kept

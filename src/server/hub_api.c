@@ -16,8 +16,11 @@
 #include "server/http.h"
 #include "server/hub_parse.h"
 #include "server/jsonout.h"
+#include "server/ratelimit.h"
+#include "server/resolve.h"
 #include "server/router.h"
 #include "server/server.h"
+#include "server/web.h"
 
 #define XET_TOKEN_TTL_S 3600
 #define LIST_LIMIT_DEFAULT 100
@@ -28,26 +31,21 @@
 /* ---- small helpers ---- */
 
 int hub_store_error(struct bk_http_req *req, int rc) {
-  if (rc != BK_ELIMIT && rc != BK_EINVAL)
+  int status = bk_http_status(rc);
+  if (status >= 500)
     fprintf(stderr, "bucketd: %s %s: store error %s: %s\n", req->method, req->raw_path,
             bk_strerror(rc), bk_errmsg());
   switch (rc) {
   case BK_ENOSPC:
-    return bk_http_error(req, 507, NULL,
-                         "the server's disk is full, nothing was changed; retry when space has "
-                         "been freed"), 1;
-  case BK_EDB:
-    bk_http_add_header(req, "Retry-After", "1");
-    return bk_http_error(req, 503, NULL, "metadata database busy, retry"), 1;
-  case BK_ENOMEM:
-    return bk_http_error(req, 503, NULL, "out of memory"), 1;
-  case BK_ELIMIT:
-    return bk_http_error(req, 413, NULL, "%s", bk_errmsg()), 1;
-  case BK_EINVAL:
-    return bk_http_error(req, 400, NULL, "%s", bk_errmsg()), 1;
-  default:
-    return bk_http_error(req, 500, NULL, "internal error (%s)", bk_strerror(rc)), 1;
+    return bk_http_error_rc(req, rc, NULL,
+                            "the server's disk is full, nothing was changed; retry when space "
+                            "has been freed");
+  case BK_EDB: return bk_http_error_rc(req, rc, NULL, "metadata database busy, retry");
+  case BK_ENOMEM: return bk_http_error_rc(req, rc, NULL, "out of memory");
+  default: break;
   }
+  if (status < 500) return bk_http_error_rc(req, rc, NULL, "%s", bk_errmsg());
+  return bk_http_error_rc(req, rc, NULL, "internal error (%s)", bk_strerror(rc));
 }
 
 static int reply_buf_json(struct bk_http_req *req, int status, bk_buf *b) {
@@ -55,7 +53,7 @@ static int reply_buf_json(struct bk_http_req *req, int status, bk_buf *b) {
 }
 
 static int oom(struct bk_http_req *req) {
-  return bk_http_error(req, 503, NULL, "out of memory"), 1;
+  return bk_http_error_rc(req, BK_ENOMEM, NULL, "out of memory");
 }
 
 /* Replies 200 with the JSON built in o, or, when building failed (rc), frees
@@ -164,23 +162,6 @@ static int bucket_json(bk_buf *o, struct bk_server *srv, const bk_bucket *bk, in
   }
   if (!rc) rc = bk_buf_append_u8(o, '}');
   return rc;
-}
-
-/* Splits path into at most max segments separated by '/'. The copy in buf
- * is modified. Returns the number of segments; the LAST segment keeps any
- * remaining '/' (rest of the path). */
-static int split(char *buf, char **seg, int max) {
-  int n = 0;
-  char *p = buf;
-  while (n < max) {
-    seg[n++] = p;
-    if (n == max) break;
-    char *s = strchr(p, '/');
-    if (!s) break;
-    *s = 0;
-    p = s + 1;
-  }
-  return n;
 }
 
 static cJSON *parse_json_body(struct bk_http_req *req, int allow_empty, int *replied) {
@@ -843,85 +824,103 @@ static int h_usage(struct bk_server *srv, struct bk_http_req *req, const char *n
   return reply_built(req, rc, &o, 1);
 }
 
-/* ---- routing ---- */
+/* ---- routing: the Hub API route table ---- */
 
-static int method_not_allowed(struct bk_http_req *req, const char *allow) {
+static int method_not_allowed(struct bk_server *srv, struct bk_http_req *req, const char *allow,
+                              char **arg) {
+  (void)srv;
+  (void)arg;
   bk_http_add_header(req, "Allow", allow);
   return bk_http_error(req, 405, NULL, "method %s not allowed here", req->method), 1;
 }
 
-size_t hub_api_body_limit(const char *method, const char *path, int *matched) {
-  *matched = 0;
-  if (strncmp(path, "/api/", 5) != 0) return 0;
-  *matched = 1;
-  if (strcmp(method, "POST") && strcmp(method, "PUT")) return 0;
-  size_t n = strlen(path);
-  if (n >= 6 && !strcmp(path + n - 6, "/batch")) return BK_BATCH_BODY_MAX;
-  if (n >= 11 && !strcmp(path + n - 11, "/paths-info")) return BK_PATHS_INFO_BODY_MAX;
-  return BK_JSON_BODY_MAX;
+static int no_endpoint(struct bk_server *srv, struct bk_http_req *req, char **arg) {
+  (void)srv;
+  (void)arg;
+  return bk_http_error(req, 404, NULL, "no such API endpoint"), 1;
 }
 
-int hub_api_handle(struct bk_server *srv, struct bk_http_req *req) {
-  const char *p = req->path;
-  if (strncmp(p, "/api/", 5) != 0) return 0;
-  const char *m = req->method;
-  int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
-  if (!strcmp(p, "/api/whoami-v2") || !strcmp(p, "/api/whoami")) {
-    if (!get) return method_not_allowed(req, "GET, HEAD");
-    return h_whoami(srv, req);
-  }
-  if (!strcmp(p, "/api/repos/move")) {
-    if (strcmp(m, "POST")) return method_not_allowed(req, "POST");
-    return h_move(srv, req);
-  }
-  if (!strncmp(p, "/api/usage/", 11)) {
-    if (!get) return method_not_allowed(req, "GET, HEAD");
-    if (strchr(p + 11, '/')) return bk_http_error(req, 404, NULL, "not found"), 1;
-    return h_usage(srv, req, p + 11);
-  }
-  if (strncmp(p, "/api/buckets/", 13) != 0)
-    return bk_http_error(req, 404, NULL, "no such API endpoint"), 1;
-  size_t rl = strlen(p + 13);
-  char *buf = malloc(rl + 1);
-  if (!buf) return oom(req);
-  memcpy(buf, p + 13, rl + 1);
-  char *seg[4];
-  int n = split(buf, seg, 4);
-  int r;
-  if (n == 1 || (n == 2 && !*seg[1])) { /* /api/buckets/{ns} */
-    r = get ? h_list(srv, req, seg[0]) : method_not_allowed(req, "GET, HEAD");
-  } else if (n == 2) { /* /api/buckets/{ns}/{name} */
-    if (get) r = h_info(srv, req, seg[0], seg[1]);
-    else if (!strcmp(m, "POST")) r = h_create(srv, req, seg[0], seg[1]);
-    else if (!strcmp(m, "DELETE")) r = h_delete(srv, req, seg[0], seg[1]);
-    else r = method_not_allowed(req, "GET, HEAD, POST, DELETE");
-  } else {
-    const char *act = seg[2];
-    const char *rest = n == 4 ? seg[3] : NULL;
-    if (!strcmp(act, "tree")) {
-      r = get ? h_tree(srv, req, seg[0], seg[1], rest) : method_not_allowed(req, "GET, HEAD");
-    } else if (rest) {
-      /* "xet-read-token/{revision}" is tolerated (repos send a revision) */
-      if (!strcmp(act, "xet-read-token") || !strcmp(act, "xet-write-token"))
-        r = get ? h_xet_token(srv, req, seg[0], seg[1], act[4] == 'w')
-                : method_not_allowed(req, "GET");
-      else
-        r = (bk_http_error(req, 404, NULL, "no such API endpoint"), 1);
-    } else if (!strcmp(act, "settings")) {
-      r = !strcmp(m, "PUT") || !strcmp(m, "PATCH") ? h_settings(srv, req, seg[0], seg[1])
-                                                    : method_not_allowed(req, "PUT");
-    } else if (!strcmp(act, "paths-info")) {
-      r = !strcmp(m, "POST") ? h_paths_info(srv, req, seg[0], seg[1])
-                             : method_not_allowed(req, "POST");
-    } else if (!strcmp(act, "batch")) {
-      r = !strcmp(m, "POST") ? h_batch(srv, req, seg[0], seg[1]) : method_not_allowed(req, "POST");
-    } else if (!strcmp(act, "xet-read-token") || !strcmp(act, "xet-write-token")) {
-      r = get ? h_xet_token(srv, req, seg[0], seg[1], act[4] == 'w')
-              : method_not_allowed(req, "GET");
-    } else {
-      r = (bk_http_error(req, 404, NULL, "no such API endpoint"), 1);
-    }
-  }
-  free(buf);
-  return r;
+static int r_whoami(struct bk_server *srv, struct bk_http_req *req, char **arg) {
+  (void)arg;
+  return h_whoami(srv, req);
 }
+static int r_move(struct bk_server *srv, struct bk_http_req *req, char **arg) {
+  (void)arg;
+  return h_move(srv, req);
+}
+static int r_usage(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  if (strchr(a[0], '/')) return bk_http_error(req, 404, NULL, "not found"), 1;
+  return h_usage(srv, req, a[0]);
+}
+static int r_list(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return h_list(srv, req, a[0]);
+}
+static int r_info(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return h_info(srv, req, a[0], a[1]);
+}
+static int r_create(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return h_create(srv, req, a[0], a[1]);
+}
+static int r_delete(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return h_delete(srv, req, a[0], a[1]);
+}
+/* a[2] is the prefix of .../tree/{prefix...}, NULL for .../tree */
+static int r_tree(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return h_tree(srv, req, a[0], a[1], a[2]);
+}
+static int r_settings(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return h_settings(srv, req, a[0], a[1]);
+}
+static int r_paths_info(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return h_paths_info(srv, req, a[0], a[1]);
+}
+static int r_batch(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return h_batch(srv, req, a[0], a[1]);
+}
+static int r_read_token(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return h_xet_token(srv, req, a[0], a[1], 0);
+}
+static int r_write_token(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return h_xet_token(srv, req, a[0], a[1], 1);
+}
+/* A signed-in browser may download from a private bucket (GET/HEAD only, and
+ * only without an Authorization header). */
+static int r_resolve(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  (void)a;
+  if (!req->auth.user_id && !req->auth.token_invalid)
+    web_session_principal(srv, req, &req->auth);
+  return resolve_handle(srv, req);
+}
+
+#define B "/api/buckets/{ns}/{name}"
+#define J BK_JSON_BODY_MAX
+#define API BK_RL_API
+static const struct bk_route rows[] = {
+    {"GET", "/api/whoami-v2", 0, API, NULL, r_whoami},
+    {"GET", "/api/whoami", 0, API, NULL, r_whoami},
+    {"POST", "/api/repos/move", J, API, NULL, r_move},
+    {"GET", "/api/usage/{ns...}", 0, API, NULL, r_usage},
+    {"GET", "/api/buckets/{ns}", 0, API, NULL, r_list},
+    {"GET", "/api/buckets/{ns}/", 0, API, NULL, r_list},
+    {"GET", B, 0, API, NULL, r_info},
+    {"POST", B, J, API, NULL, r_create},
+    {"DELETE", B, 0, API, NULL, r_delete},
+    {"GET", B "/tree", 0, API, NULL, r_tree},
+    {"GET", B "/tree/{prefix...}", 0, API, NULL, r_tree},
+    {"PUT", B "/settings", J, API, NULL, r_settings},
+    {"PATCH", B "/settings", J, API, NULL, r_settings},
+    {"POST", B "/paths-info", BK_PATHS_INFO_BODY_MAX, API, NULL, r_paths_info},
+    {"POST", B "/batch", BK_BATCH_BODY_MAX, API, NULL, r_batch},
+    /* ".../{revision}" is tolerated (repos send a revision) */
+    {"GET", B "/xet-read-token", 0, API, NULL, r_read_token},
+    {"GET", B "/xet-read-token/{rev...}", 0, API, NULL, r_read_token},
+    {"GET", B "/xet-write-token", 0, API, NULL, r_write_token},
+    {"GET", B "/xet-write-token/{rev...}", 0, API, NULL, r_write_token},
+    {"*", "/api/{rest...}", BK_DEFAULT_BODY_MAX, API, NULL, no_endpoint},
+    {"GET", "/buckets/{ns}/{name}/resolve/{path...}", 0, BK_RL_RESOLVERS, NULL, r_resolve},
+};
+#undef B
+#undef J
+#undef API
+
+const struct bk_route_table hub_api_routes = BK_ROUTES("hub", rows, method_not_allowed);

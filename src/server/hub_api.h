@@ -25,11 +25,10 @@
 struct bk_server;
 struct bk_http_req;
 
-/* 1 if handled (reply queued), 0 if the path is not under /api/. */
-int hub_api_handle(struct bk_server *srv, struct bk_http_req *req);
-/* Body cap for an /api/ route, or 0 when (method, path) takes no body.
- * *matched = 1 when the path is an /api/ path. */
-size_t hub_api_body_limit(const char *method, const char *path, int *matched);
+/* The routes above (and resolve) are the rows of hub_api_routes (router.h):
+ * body caps, rate classes ("api", "resolvers") and handlers. Unknown /api/
+ * paths answer 404 "no such API endpoint", a known path with another method
+ * 405 with Allow. */
 
 /* Shared with resolve.c: looks up {ns}/{name} and checks that the caller has
  * at least need_role on it. Returns 0 with *b filled, or 1 after replying

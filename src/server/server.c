@@ -545,7 +545,7 @@ static int start_request(struct bk_server *srv, struct MHD_Connection *con,
     if (strcasecmp(r->headers[i].key, "Authorization") == 0) nauth++;
   if (nauth > 1) return bk_http_error(r, 400, NULL, "more than one Authorization header"), 1;
 
-  size_t limit = bk_router_body_limit(r->method, r->path);
+  size_t limit = bk_router_body_limit(r);
   r->body_limit = limit;
   bk_buf_init(&r->body, limit ? limit : 1);
   const char *cl = bk_http_header(r, "Content-Length");
@@ -565,7 +565,7 @@ static int start_request(struct bk_server *srv, struct MHD_Connection *con,
 /* Counts the request against its class's quota (when limits are on) and
  * adds the Hub's RateLimit headers; answers 429 and returns 0 over quota. */
 static int rate_allowed(struct bk_server *srv, struct bk_http_req *r) {
-  int cls = srv->rl ? bk_router_rate_class(r->path) : BK_RL_NONE;
+  int cls = srv->rl ? bk_router_rate_class(r) : BK_RL_NONE;
   if (cls == BK_RL_NONE) return 1;
   char caller[96];
   const char *ip = r->client_addr;

@@ -17,6 +17,8 @@
 #include "buckets/error.h"
 #include "server/auth.h"
 #include "server/http.h"
+#include "server/ratelimit.h"
+#include "server/router.h"
 #include "server/server.h"
 #include "server/web_acct.h"
 #include "server/web_content.h"
@@ -58,10 +60,10 @@ static int read_file(const char *dir, const char *name, char **out, size_t *len)
   size_t n;
   int rc = 0;
   while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-    if ((rc = bk_buf_append(&b, tmp, n)) < 0) break;
+    if ((rc = bk_buf_append(&b, tmp, n)) != 0) break;
   fclose(f);
-  if (rc >= 0) rc = bk_buf_append_u8(&b, 0);
-  if (rc < 0) { bk_buf_free(&b); return -1; }
+  if (!rc) rc = bk_buf_append_u8(&b, 0);
+  if (rc) { bk_buf_free(&b); return -1; }
   *out = (char *)b.p;
   *len = b.len - 1;
   return 0;
@@ -187,7 +189,7 @@ static int render_into(bk_buf *out, int t, const struct bk_tvar *v, size_t n) {
 static int render_pager(bk_buf *out, const char *first_url, const char *next_url) {
   struct bk_tvar v[] = {{"first_url", first_url}, {"next_url", next_url}};
   int rc = render_into(out, T_PAGER, v, 2);
-  if (rc >= 0) rc = bk_buf_append_u8(out, 0);
+  if (!rc) rc = bk_buf_append_u8(out, 0);
   return rc;
 }
 
@@ -213,7 +215,7 @@ static int reply_page(struct wctx *c, int status, const char *title, bk_buf *con
   };
   int rc = render_into(&page, T_LAYOUT, v, sizeof v / sizeof v[0]);
   bk_buf_free(content);
-  if (rc < 0) {
+  if (rc) {
     bk_buf_free(&page);
     return bk_http_error(c->req, 500, "WebTemplate", "page rendering failed: %s", bk_errmsg());
   }
@@ -230,23 +232,24 @@ static int message_page(struct wctx *c, int status, const char *heading, const c
   struct bk_tvar v[] = {{"heading", heading}, {"message", msg},
                         {"back_url", back_url ? back_url : "/"},
                         {"back_label", back_label ? back_label : "Home"}};
-  if (render_into(&content, T_MESSAGE, v, 4) < 0) {
+  if (render_into(&content, T_MESSAGE, v, 4)) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed");
   }
   return reply_page(c, status, heading, &content);
 }
 
-/* A page the store could not read (rc < 0, message in bk_errmsg): logs the
- * error like the API does and answers an error page instead of partial data;
- * 503 + Retry-After for the transient codes (database busy, out of memory),
- * else 500. */
+/* A page the store could not read or write (rc a BK_E* code, message in
+ * bk_errmsg): logs the error like the API does and answers an error page
+ * instead of partial data, with the status of the one error map
+ * (bk_http_status: 503 + Retry-After for database busy / out of memory, 507
+ * for a full disk, else 500). */
 static int store_error_page(struct wctx *c, int rc, const char *msg) {
   fprintf(stderr, "bucketd: %s %s: store error %s: %s\n", c->req->method, c->req->raw_path,
           bk_strerror(rc), bk_errmsg());
-  int status = rc == BK_EDB || rc == BK_ENOMEM ? 503 : 500;
-  if (status == 503) bk_http_add_header(c->req, "Retry-After", "1");
-  return message_page(c, status, "Error", msg, "/", "Home");
+  if (bk_http_retryable(rc))
+    bk_http_add_headerf(c->req, "Retry-After", "%d", BK_HTTP_RETRY_AFTER_S);
+  return message_page(c, bk_http_status(rc), "Error", msg, "/", "Home");
 }
 
 static char *url_escape(const char *s, int keep_slash);
@@ -290,9 +293,9 @@ static int redirect_free(struct wctx *c, char *u) {
 /* "/buckets/<ns>/<name>" escaped, into b. */
 static int bucket_base(bk_buf *b, const bk_bucket *bk) {
   int rc = bk_buf_printf(b, "/buckets/");
-  if (rc >= 0) rc = bk_html_url(b, bk->ns, 0);
-  if (rc >= 0) rc = bk_buf_append_u8(b, '/');
-  if (rc >= 0) rc = bk_html_url(b, bk->name, 0);
+  if (!rc) rc = bk_html_url(b, bk->ns, 0);
+  if (!rc) rc = bk_buf_append_u8(b, '/');
+  if (!rc) rc = bk_html_url(b, bk->name, 0);
   return rc;
 }
 
@@ -302,21 +305,21 @@ static char *mk_url(const bk_bucket *bk, const char *kind, const char *path, con
   bk_buf b;
   bk_buf_init(&b, 16384);
   int rc = bucket_base(&b, bk);
-  if (rc >= 0 && kind) rc = bk_buf_printf(&b, "/%s", kind);
-  if (rc >= 0 && path && *path) {
+  if (!rc && kind) rc = bk_buf_printf(&b, "/%s", kind);
+  if (!rc && path && *path) {
     rc = bk_buf_append_u8(&b, '/');
-    if (rc >= 0) rc = bk_html_url(&b, path, 1);
+    if (!rc) rc = bk_html_url(&b, path, 1);
   }
-  if (rc >= 0 && qs) rc = bk_buf_printf(&b, "%s", qs);
-  if (rc >= 0) rc = bk_buf_append_u8(&b, 0);
-  if (rc < 0) { bk_buf_free(&b); return NULL; }
+  if (!rc && qs) rc = bk_buf_printf(&b, "%s", qs);
+  if (!rc) rc = bk_buf_append_u8(&b, 0);
+  if (rc) { bk_buf_free(&b); return NULL; }
   return (char *)b.p;
 }
 
 static char *url_escape(const char *s, int keep_slash) {
   bk_buf b;
   bk_buf_init(&b, 16384);
-  if (bk_html_url(&b, s, keep_slash) < 0 || bk_buf_append_u8(&b, 0) < 0) {
+  if (bk_html_url(&b, s, keep_slash) || bk_buf_append_u8(&b, 0)) {
     bk_buf_free(&b);
     return NULL;
   }
@@ -327,38 +330,38 @@ static char *url_escape(const char *s, int keep_slash) {
 /* Breadcrumb list items: buckets / ns / name / seg / seg ... */
 static int crumbs(bk_buf *o, const bk_bucket *bk, const char *path, int last_is_file) {
   int rc = bk_buf_printf(o, "<li><a href=\"/\">buckets</a></li><li><a href=\"/");
-  if (rc >= 0) rc = bk_html_url(o, bk->ns, 0);
-  if (rc >= 0) rc = bk_buf_printf(o, "\">");
-  if (rc >= 0) rc = bk_html_escape_str(o, bk->ns);
-  if (rc >= 0) rc = bk_buf_printf(o, "</a></li>");
+  if (!rc) rc = bk_html_url(o, bk->ns, 0);
+  if (!rc) rc = bk_buf_printf(o, "\">");
+  if (!rc) rc = bk_html_escape_str(o, bk->ns);
+  if (!rc) rc = bk_buf_printf(o, "</a></li>");
   int at_root = !path || !*path;
-  if (rc >= 0) rc = bk_buf_printf(o, at_root ? "<li aria-current=\"page\">" : "<li><a href=\"");
-  if (rc >= 0 && !at_root) rc = bucket_base(o, bk);
-  if (rc >= 0 && !at_root) rc = bk_buf_printf(o, "\">");
-  if (rc >= 0) rc = bk_html_escape_str(o, bk->name);
-  if (rc >= 0) rc = bk_buf_printf(o, at_root ? "</li>" : "</a></li>");
-  if (at_root || rc < 0) return rc;
+  if (!rc) rc = bk_buf_printf(o, at_root ? "<li aria-current=\"page\">" : "<li><a href=\"");
+  if (!rc && !at_root) rc = bucket_base(o, bk);
+  if (!rc && !at_root) rc = bk_buf_printf(o, "\">");
+  if (!rc) rc = bk_html_escape_str(o, bk->name);
+  if (!rc) rc = bk_buf_printf(o, at_root ? "</li>" : "</a></li>");
+  if (at_root || rc) return rc;
   const char *s = path;
-  while (rc >= 0 && *s) {
+  while (!rc && *s) {
     const char *e = strchr(s, '/');
     size_t seglen = e ? (size_t)(e - s) : strlen(s);
     int last = !e;
     if (last) {
       rc = bk_buf_printf(o, "<li aria-current=\"page\">");
-      if (rc >= 0) rc = bk_html_escape(o, s, seglen);
-      if (rc >= 0) rc = bk_buf_printf(o, "</li>");
+      if (!rc) rc = bk_html_escape(o, s, seglen);
+      if (!rc) rc = bk_buf_printf(o, "</li>");
       break;
     }
     char *sub = strndup(path, (size_t)(e - path));
     if (!sub) return BK_ENOMEM;
     rc = bk_buf_printf(o, "<li><a href=\"");
-    if (rc >= 0) rc = bucket_base(o, bk);
-    if (rc >= 0) rc = bk_buf_printf(o, "/tree/");
-    if (rc >= 0) rc = bk_html_url(o, sub, 1);
+    if (!rc) rc = bucket_base(o, bk);
+    if (!rc) rc = bk_buf_printf(o, "/tree/");
+    if (!rc) rc = bk_html_url(o, sub, 1);
     free(sub);
-    if (rc >= 0) rc = bk_buf_printf(o, "\">");
-    if (rc >= 0) rc = bk_html_escape(o, s, seglen);
-    if (rc >= 0) rc = bk_buf_printf(o, "</a></li>");
+    if (!rc) rc = bk_buf_printf(o, "\">");
+    if (!rc) rc = bk_html_escape(o, s, seglen);
+    if (!rc) rc = bk_buf_printf(o, "</a></li>");
     s = e + 1;
   }
   (void)last_is_file;
@@ -378,7 +381,7 @@ static int page_login(struct wctx *c, const char *error, int status) {
   bk_buf_init(&content, HTML_MAX);
   struct bk_tvar v[] = {{"csrf", c->csrf}, {"next", safe_next(next) ? next : "/"},
                         {"error", error}};
-  if (render_into(&content, T_LOGIN, v, 3) < 0) {
+  if (render_into(&content, T_LOGIN, v, 3)) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed");
   }
@@ -422,14 +425,14 @@ static int post_login(struct wctx *c) {
   const char *tok = web_form_get(&f, "token");
   const char *next = web_form_get(&f, "next");
   struct web_login wl;
-  if (!tok || web_acct_login(c->srv->db, tok, strlen(tok), &wl) < 0) {
+  if (!tok || web_acct_login(c->srv->db, tok, strlen(tok), &wl)) {
     web_form_free(&f);
     return page_login(c, "That token is not valid.", 401);
   }
   struct web_sess_info si = {wl.user_id, wl.token_id, wl.token_role, ""};
   snprintf(si.name, sizeof si.name, "%s", wl.name);
   char sid[WEB_SESS_ID_HEX + 1];
-  if (web_sess_create(&si, bk_now_ms(), sid) < 0) {
+  if (web_sess_create(&si, bk_now_ms(), sid)) {
     web_form_free(&f);
     return message_page(c, 500, "Error", "Could not create a session.", "/login", "Back");
   }
@@ -459,13 +462,13 @@ struct orgs_out { bk_buf *b; int n; };
 static int home_org_cb(void *ctx, const char *org, int role) {
   struct orgs_out *o = ctx;
   int rc = bk_buf_printf(o->b, "<li><a href=\"/");
-  if (rc >= 0) rc = bk_html_url(o->b, org, 0);
-  if (rc >= 0) rc = bk_buf_printf(o->b, "\">");
-  if (rc >= 0) rc = bk_html_escape_str(o->b, org);
-  if (rc >= 0) rc = bk_buf_printf(o->b, "</a> <span class=\"hint\">(org, %s)</span></li>",
+  if (!rc) rc = bk_html_url(o->b, org, 0);
+  if (!rc) rc = bk_buf_printf(o->b, "\">");
+  if (!rc) rc = bk_html_escape_str(o->b, org);
+  if (!rc) rc = bk_buf_printf(o->b, "</a> <span class=\"hint\">(org, %s)</span></li>",
                                   bk_role_name(role));
   o->n++;
-  return rc < 0 ? 1 : 0;
+  return rc ? 1 : 0;
 }
 
 static int page_home(struct wctx *c) {
@@ -502,7 +505,7 @@ static int page_home(struct wctx *c) {
   int rc = render_into(&content, T_HOME, v, 5);
   free(uurl);
   bk_buf_free(&nsl);
-  if (rc < 0) {
+  if (rc) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed");
   }
@@ -518,17 +521,17 @@ static int ns_row_cb(void *ctx, const bk_bucket *bk) {
   char files[32], logical[32], stored[32], ratio[32], created[32];
   memset(&u, 0, sizeof u);
   int urc = bk_db_bucket_usage(r->c->srv->db, bk->id, &u); /* cached by the store */
-  if (urc < 0) return urc; /* ends the listing with the error (not zeros) */
+  if (urc) return urc; /* ends the listing with the error (not zeros) */
   snprintf(files, sizeof files, "%llu", (unsigned long long)u.nfiles);
   bk_human_size(u.logical_bytes, logical);
   bk_human_size(u.stored_bytes, stored);
   bk_dedup_ratio(u.logical_bytes, u.stored_bytes, ratio);
   bk_html_date(bk->created_ms, created);
   int rc = bk_buf_printf(r->b, "<tr><td><a href=\"");
-  if (rc >= 0) rc = bucket_base(r->b, bk);
-  if (rc >= 0) rc = bk_buf_printf(r->b, "\">");
-  if (rc >= 0) rc = bk_html_escape_str(r->b, bk->name);
-  if (rc >= 0)
+  if (!rc) rc = bucket_base(r->b, bk);
+  if (!rc) rc = bk_buf_printf(r->b, "\">");
+  if (!rc) rc = bk_html_escape_str(r->b, bk->name);
+  if (!rc)
     rc = bk_buf_printf(r->b,
                        "</a></td><td><span class=\"badge %s\">%s</span></td>"
                        "<td class=\"num\">%s</td><td class=\"num\">%s</td>"
@@ -538,12 +541,12 @@ static int ns_row_cb(void *ctx, const bk_bucket *bk) {
                        created);
   snprintf(r->last, sizeof r->last, "%s", bk->name);
   r->n++;
-  return rc < 0 ? 1 : 0;
+  return rc ? 1 : 0;
 }
 
 static int page_namespace(struct wctx *c, const char *nsname, const char *flash) {
   struct web_ns ns;
-  if (!bk_name_valid(nsname) || web_acct_ns_get(c->srv->db, nsname, &ns) < 0) return 0;
+  if (!bk_name_valid(nsname) || web_acct_ns_get(c->srv->db, nsname, &ns)) return 0;
   int role = 0;
   bk_auth_ns_role(c->srv, &c->who, ns.id, &role);
   int nsrole = 0; /* untcapped: may see private buckets with a read token too */
@@ -581,12 +584,12 @@ static int page_namespace(struct wctx *c, const char *nsname, const char *flash)
                         {"rows", (const char *)rows.p},
                         {"can_create", role >= BK_ROLE_WRITE ? "1" : NULL},
                         {"csrf", c->csrf},
-                        {"pager", prc >= 0 ? (const char *)pager.p : ""}};
-  int rc = prc >= 0 ? render_into(&content, T_NS, v, sizeof v / sizeof v[0]) : prc;
+                        {"pager", !prc ? (const char *)pager.p : ""}};
+  int rc = !prc ? render_into(&content, T_NS, v, sizeof v / sizeof v[0]) : prc;
   bk_buf_free(&pager);
   free(nsurl);
   bk_buf_free(&rows);
-  if (rc < 0) {
+  if (rc) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed: %s", bk_errmsg());
   }
@@ -596,7 +599,7 @@ static int page_namespace(struct wctx *c, const char *nsname, const char *flash)
 static int post_namespace(struct wctx *c, const char *nsname) {
   struct web_ns ns;
   struct web_form f;
-  if (!bk_name_valid(nsname) || web_acct_ns_get(c->srv->db, nsname, &ns) < 0) return 0;
+  if (!bk_name_valid(nsname) || web_acct_ns_get(c->srv->db, nsname, &ns)) return 0;
   int ret;
   if (form_refused(c, &f, 1, "Unreadable form.", &ret)) return ret;
   int role = 0;
@@ -620,7 +623,7 @@ static int post_namespace(struct wctx *c, const char *nsname) {
   if (rc == BK_EEXIST)
     return message_page(c, 409, "Already exists", "A bucket with that name already exists.",
                         "/", "Home");
-  if (rc < 0) return message_page(c, 500, "Error", "The bucket could not be created.", "/", "Home");
+  if (rc) return store_error_page(c, rc, "The bucket could not be created.");
   char *u = mk_url(&b, NULL, NULL, "?done=created");
   return redirect_free(c, u);
 }
@@ -695,82 +698,48 @@ static int bucket_access(struct wctx *c, const char *ns, const char *name, bk_bu
   *role = 0;
   if (!bk_name_valid(ns) || !bk_name_valid(name)) return BK_ENOTFOUND;
   int rc = bk_db_bucket_get(c->srv->db, ns, name, b);
-  if (rc < 0) return rc;
-  if (bk_auth_bucket_role(c->srv, &c->who, b, role) < 0 || *role < BK_ROLE_READ)
+  if (rc) return rc;
+  if (bk_auth_bucket_role(c->srv, &c->who, b, role) || *role < BK_ROLE_READ)
     return BK_ENOTFOUND; /* private and not yours: looks like nothing */
   return 0;
 }
 
-static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *prefix) {
-  const char *cursor = bk_http_param(c->req, "cursor");
-  const char *q = bk_http_param(c->req, "q");
-  struct listing l;
-  char *next = NULL;
-  int rc;
-  memset(&l, 0, sizeof l);
-  if (q && !*q) q = NULL;
-  l.q = q;
-  if (cursor && !*cursor) cursor = NULL;
-  if (!q) {
-    rc = bk_db_tree(c->srv->db, b->id, prefix, 0, cursor, PAGE_SIZE, list_cb, &l, &next);
-  } else {
-    /* filtered: fetch exactly the missing number of entries per call so
-     * that the cursor after each call is exact */
-    char *cur = cursor ? strdup(cursor) : NULL;
-    rc = 0;
-    for (;;) {
-      size_t want = PAGE_SIZE - l.n;
-      free(next);
-      next = NULL;
-      rc = bk_db_tree(c->srv->db, b->id, prefix, 0, cur, want, list_cb, &l, &next);
-      free(cur);
-      cur = NULL;
-      if (rc < 0 || !next || l.n >= PAGE_SIZE || l.scanned >= FILTER_SCAN_MAX) break;
-      cur = strdup(next);
-      if (!cur) { rc = BK_ENOMEM; break; }
-    }
+/* Folder page, in three steps: fetch one page of the listing (tree_fetch),
+ * decide what to answer (page_tree), render it (tree_render with its texts,
+ * tree_text, and links, tree_links). */
+
+/* One page of the folder prefix (NULL = root) after cursor into *l, filtered
+ * by l->q when set (exactly the missing number of entries per call, so that
+ * the cursor after each call is exact; at most FILTER_SCAN_MAX scanned).
+ * *next: the cursor of the next page (malloc'd) or NULL. BK_E* code. */
+static int tree_fetch(struct wctx *c, const bk_bucket *b, const char *prefix,
+                      const char *cursor, struct listing *l, char **next) {
+  if (!l->q)
+    return bk_db_tree(c->srv->db, b->id, prefix, 0, cursor, PAGE_SIZE, list_cb, l, next);
+  char *cur = cursor ? strdup(cursor) : NULL;
+  int rc = 0;
+  for (;;) {
+    free(*next);
+    *next = NULL;
+    rc = bk_db_tree(c->srv->db, b->id, prefix, 0, cur, PAGE_SIZE - l->n, list_cb, l, next);
     free(cur);
+    cur = NULL;
+    if (rc || !*next || l->n >= PAGE_SIZE || l->scanned >= FILTER_SCAN_MAX) break;
+    cur = strdup(*next);
+    if (!cur) {
+      rc = BK_ENOMEM;
+      break;
+    }
   }
-  if (rc == BK_EINVAL) {
-    free_listing(&l);
-    free(next);
-    return message_page(c, 400, "Bad request", "That page link is not valid.", "/", "Home");
-  }
-  if (rc < 0) {
-    free_listing(&l);
-    free(next);
-    return message_page(c, 500, "Error", "The folder could not be listed.", "/", "Home");
-  }
-  /* prefix that is actually a file: show its page */
-  if (prefix && l.n == 1 && !l.e[0].is_dir && strcmp(l.e[0].path, prefix) == 0 && !cursor && !q) {
-    free_listing(&l);
-    free(next);
-    char *u = mk_url(b, "blob", prefix, NULL);
-    return redirect_free(c, u);
-  }
-  if (prefix && l.n == 0 && !cursor && !q) {
-    free_listing(&l);
-    free(next);
-    return not_found(c);
-  }
-  if (l.n > 1) qsort(l.e, l.n, sizeof *l.e, ent_cmp);
+  free(cur);
+  return rc;
+}
 
-  bk_usage u;
-  memset(&u, 0, sizeof u);
-  rc = bk_db_bucket_usage(c->srv->db, b->id, &u); /* cached by the store */
-  if (rc < 0) { /* no page of zeros: the figures could not be read */
-    free_listing(&l);
-    free(next);
-    return store_error_page(c, rc, "The bucket usage could not be read.");
-  }
-
-  bk_buf rows, crumb, content;
-  bk_buf_init(&rows, HTML_MAX);
-  bk_buf_init(&crumb, HTML_MAX);
-  bk_buf_init(&content, HTML_MAX);
-  rc = 0;
-  for (size_t i = 0; i < l.n && rc >= 0; i++) {
-    struct ent *e = &l.e[i];
+/* The table rows of a listing. */
+static int tree_rows(bk_buf *rows, const bk_bucket *b, const struct listing *l) {
+  int rc = 0;
+  for (size_t i = 0; i < l->n && !rc; i++) {
+    const struct ent *e = &l->e[i];
     char sz[80], hs[32], when[32];
     bk_html_date(e->is_dir ? e->uploaded_ms : e->mtime_ms, when);
     bk_human_size(e->size, hs);
@@ -779,122 +748,202 @@ static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *p
                (unsigned long long)e->nfiles, e->nfiles == 1 ? "" : "s");
     else
       snprintf(sz, sizeof sz, "%s", hs);
-    rc = bk_buf_printf(&rows, "<tr class=\"%s\"><td><a href=\"", e->is_dir ? "dir" : "file");
-    if (rc >= 0) rc = bucket_base(&rows, b);
-    if (rc >= 0) rc = bk_buf_printf(&rows, e->is_dir ? "/tree/" : "/blob/");
-    if (rc >= 0) rc = bk_html_url(&rows, e->path, 1);
-    if (rc >= 0) rc = bk_buf_printf(&rows, "\">");
-    if (rc >= 0) rc = bk_html_escape_str(&rows, base_name(e->path));
-    if (rc >= 0 && e->is_dir) rc = bk_buf_append_u8(&rows, '/');
-    if (rc >= 0)
-      rc = bk_buf_printf(&rows, "</a></td><td class=\"num\">%s</td><td class=\"when\">%s</td></tr>\n",
+    rc = bk_buf_printf(rows, "<tr class=\"%s\"><td><a href=\"", e->is_dir ? "dir" : "file");
+    if (!rc) rc = bucket_base(rows, b);
+    if (!rc) rc = bk_buf_printf(rows, e->is_dir ? "/tree/" : "/blob/");
+    if (!rc) rc = bk_html_url(rows, e->path, 1);
+    if (!rc) rc = bk_buf_printf(rows, "\">");
+    if (!rc) rc = bk_html_escape_str(rows, base_name(e->path));
+    if (!rc && e->is_dir) rc = bk_buf_append_u8(rows, '/');
+    if (!rc)
+      rc = bk_buf_printf(rows,
+                         "</a></td><td class=\"num\">%s</td><td class=\"when\">%s</td></tr>\n",
                          sz, when);
   }
-  if (rc >= 0) rc = crumbs(&crumb, b, prefix, 0);
-  bk_buf_append_u8(&rows, 0);
-  bk_buf_append_u8(&crumb, 0);
+  if (!rc) rc = bk_buf_append_u8(rows, 0);
+  return rc;
+}
 
+/* The figures and texts of a folder page. */
+struct tree_text {
   char files[32], logical[32], stored[32], ratio[32];
-  snprintf(files, sizeof files, "%llu", (unsigned long long)u.nfiles);
-  bk_human_size(u.logical_bytes, logical);
-  bk_human_size(u.stored_bytes, stored);
-  bk_dedup_ratio(u.logical_bytes, u.stored_bytes, ratio);
+  char folder_stats[160]; /* "" when not a folder (or no stats) */
+  char uri[2300], sync[2500], label[1100];
+};
 
-  char folder_stats[160] = "";
+static void tree_text(struct wctx *c, const bk_bucket *b, const char *prefix, const bk_usage *u,
+                      struct tree_text *t) {
+  snprintf(t->files, sizeof t->files, "%llu", (unsigned long long)u->nfiles);
+  bk_human_size(u->logical_bytes, t->logical);
+  bk_human_size(u->stored_bytes, t->stored);
+  bk_dedup_ratio(u->logical_bytes, u->stored_bytes, t->ratio);
+  t->folder_stats[0] = 0;
   bk_dir_stats ds;
   if (prefix && bk_db_dir_stats(c->srv->db, b->id, prefix, &ds) == 0) {
     char fb[32], fw[32];
     bk_human_size(ds.bytes, fb);
     bk_html_date(ds.updated_ms, fw);
-    snprintf(folder_stats, sizeof folder_stats, "%llu file%s, %s, last change %s",
+    snprintf(t->folder_stats, sizeof t->folder_stats, "%llu file%s, %s, last change %s",
              (unsigned long long)ds.nfiles, ds.nfiles == 1 ? "" : "s", fb, fw);
   }
-  char uri[2300], sync[2500], label[1100];
-  snprintf(uri, sizeof uri, "hf://buckets/%s/%s%s%s", b->ns, b->name, prefix ? "/" : "",
+  snprintf(t->uri, sizeof t->uri, "hf://buckets/%s/%s%s%s", b->ns, b->name, prefix ? "/" : "",
            prefix ? prefix : "");
-  snprintf(sync, sizeof sync, "hf buckets sync %s ./%s", uri,
+  snprintf(t->sync, sizeof t->sync, "hf buckets sync %s ./%s", t->uri,
            prefix ? base_name(prefix) : b->name);
-  snprintf(label, sizeof label, "%s", prefix ? prefix : "/");
+  snprintf(t->label, sizeof t->label, "%s", prefix ? prefix : "/");
+}
 
-  char *here = mk_url(b, prefix ? "tree" : NULL, prefix, NULL);
-  char *upload = mk_url(b, "upload", NULL, NULL);
-  char *settings = mk_url(b, "settings", NULL, NULL);
-  char *delq = NULL, *first = NULL, *nexturl = NULL;
-  {
-    char *pe = prefix ? url_escape(prefix, 0) : NULL;
-    bk_buf qs;
-    bk_buf_init(&qs, 16384);
-    bk_buf_printf(&qs, "?kind=folder&path=%s", pe ? pe : "");
-    bk_buf_append_u8(&qs, 0);
-    delq = mk_url(b, "delete", NULL, (const char *)qs.p);
-    bk_buf_free(&qs);
-    free(pe);
-  }
+/* The links of a folder page (each malloc'd or NULL; tree_links_free). */
+struct tree_links {
+  char *here, *upload, *settings, *delete_folder, *first, *next;
+};
+
+/* mk_url(b, folder page of prefix, query built from fmt). */
+static char *tree_url(const bk_bucket *b, const char *action, const char *prefix,
+                      const char *fmt, const char *v1, const char *v2) {
+  bk_buf qs;
+  bk_buf_init(&qs, 16384);
+  int rc = bk_buf_printf(&qs, fmt, v1 ? v1 : "", v2 ? v2 : "");
+  if (!rc) rc = bk_buf_append_u8(&qs, 0);
+  char *u = rc ? NULL : mk_url(b, action, prefix, (const char *)qs.p);
+  bk_buf_free(&qs);
+  return u;
+}
+
+static void tree_links(const bk_bucket *b, const char *prefix, const char *cursor, const char *q,
+                       const char *next, struct tree_links *k) {
+  const char *dir = prefix ? "tree" : NULL;
+  char *pe = prefix ? url_escape(prefix, 0) : NULL;
   char *qe = q ? url_escape(q, 0) : NULL;
-  if (cursor) {
-    bk_buf qs;
-    bk_buf_init(&qs, 16384);
-    if (q) bk_buf_printf(&qs, "?q=%s", qe ? qe : "");
-    bk_buf_append_u8(&qs, 0);
-    first = mk_url(b, prefix ? "tree" : NULL, prefix, (const char *)qs.p);
-    bk_buf_free(&qs);
-  }
-  if (next) {
-    char *ce = url_escape(next, 0);
-    bk_buf qs;
-    bk_buf_init(&qs, 16384);
-    bk_buf_printf(&qs, "?cursor=%s", ce ? ce : "");
-    if (q) bk_buf_printf(&qs, "&q=%s", qe ? qe : "");
-    bk_buf_append_u8(&qs, 0);
-    nexturl = mk_url(b, prefix ? "tree" : NULL, prefix, (const char *)qs.p);
-    bk_buf_free(&qs);
-    free(ce);
-  }
+  char *ce = next ? url_escape(next, 0) : NULL;
+  k->here = mk_url(b, dir, prefix, NULL);
+  k->upload = mk_url(b, "upload", NULL, NULL);
+  k->settings = mk_url(b, "settings", NULL, NULL);
+  k->delete_folder = tree_url(b, "delete", NULL, "?kind=folder&path=%s%s", pe, NULL);
+  k->first = !cursor ? NULL
+             : q     ? tree_url(b, dir, prefix, "?q=%s%s", qe, NULL)
+                     : tree_url(b, dir, prefix, "%s%s", NULL, NULL);
+  k->next = !next ? NULL
+            : q   ? tree_url(b, dir, prefix, "?cursor=%s&q=%s", ce, qe)
+                  : tree_url(b, dir, prefix, "?cursor=%s%s", ce, NULL);
+  free(pe);
   free(qe);
-  char fl[160];
-  const char *ft = flash_text(bk_http_param(c->req, "done"), bk_http_param(c->req, "n"), fl,
-                              sizeof fl);
-  if (ft) snprintf(c->flash, sizeof c->flash, "%s", ft);
+  free(ce);
+}
 
+static void tree_links_free(struct tree_links *k) {
+  free(k->here);
+  free(k->upload);
+  free(k->settings);
+  free(k->delete_folder);
+  free(k->first);
+  free(k->next);
+}
+
+/* Renders the folder page of listing l into content. */
+static int tree_render(struct wctx *c, const bk_bucket *b, int role, const char *prefix,
+                       const char *q, const struct listing *l, const struct tree_text *t,
+                       const struct tree_links *k, bk_buf *content) {
+  bk_buf rows, crumb, pager;
+  bk_buf_init(&rows, HTML_MAX);
+  bk_buf_init(&crumb, HTML_MAX);
+  bk_buf_init(&pager, HTML_MAX);
+  int rc = tree_rows(&rows, b, l);
+  if (!rc) rc = crumbs(&crumb, b, prefix, 0);
+  if (!rc) rc = bk_buf_append_u8(&crumb, 0);
+  if (!rc) rc = render_pager(&pager, k->first, k->next);
   int can_write = role >= BK_ROLE_WRITE && is_user(c);
   int is_admin = role >= BK_ROLE_ADMIN && is_user(c);
-  bk_buf pager;
-  bk_buf_init(&pager, HTML_MAX);
-  if (rc >= 0) rc = render_pager(&pager, first, nexturl);
   struct bk_tvar v[] = {
       {"crumbs", (const char *)crumb.p},
       {"ns", b->ns},
       {"name", b->name},
       {"visibility", b->is_private ? "private" : "public"},
       {"private", b->is_private ? "1" : NULL},
-      {"files", files},
-      {"logical", logical},
-      {"stored", stored},
-      {"ratio", ratio},
-      {"uri", uri},
-      {"sync", sync},
-      {"here", here ? here : "/"},
+      {"files", t->files},
+      {"logical", t->logical},
+      {"stored", t->stored},
+      {"ratio", t->ratio},
+      {"uri", t->uri},
+      {"sync", t->sync},
+      {"here", k->here ? k->here : "/"},
       {"q", q},
-      {"is_empty", l.n == 0 ? "1" : NULL},
-      {"folder_label", label},
-      {"folder_stats", folder_stats[0] ? folder_stats : NULL},
+      {"is_empty", l->n == 0 ? "1" : NULL},
+      {"folder_label", t->label},
+      {"folder_stats", t->folder_stats[0] ? t->folder_stats : NULL},
       {"rows", (const char *)rows.p},
-      {"pager", rc >= 0 ? (const char *)pager.p : ""},
+      {"pager", (const char *)pager.p},
       {"can_write", can_write ? "1" : NULL},
-      {"upload_url", upload ? upload : ""},
+      {"upload_url", k->upload ? k->upload : ""},
       {"csrf", c->csrf},
       {"prefix", prefix},
-      {"delete_folder_url", delq ? delq : ""},
+      {"delete_folder_url", k->delete_folder ? k->delete_folder : ""},
       {"is_admin", is_admin ? "1" : NULL},
-      {"settings_url", settings ? settings : ""},
+      {"settings_url", k->settings ? k->settings : ""},
   };
-  if (rc >= 0) rc = render_into(&content, T_BUCKET, v, sizeof v / sizeof v[0]);
+  if (!rc) rc = render_into(content, T_BUCKET, v, sizeof v / sizeof v[0]);
   bk_buf_free(&pager);
-  free(here); free(upload); free(settings); free(delq); free(first); free(nexturl); free(next);
   bk_buf_free(&rows);
   bk_buf_free(&crumb);
+  return rc;
+}
+
+/* What a fetched listing answers other than the folder page (1 = replied):
+ * a bad cursor, a store error, a prefix that is a file (its page), a folder
+ * that does not exist. */
+static int tree_answered(struct wctx *c, const bk_bucket *b, const char *prefix, int first_page,
+                         int rc, const struct listing *l) {
+  if (rc == BK_EINVAL)
+    return message_page(c, 400, "Bad request", "That page link is not valid.", "/", "Home");
+  if (rc) return store_error_page(c, rc, "The folder could not be listed.");
+  if (!prefix || !first_page || l->n > 1) return 0;
+  if (l->n == 1 && !l->e[0].is_dir && strcmp(l->e[0].path, prefix) == 0)
+    return redirect_free(c, mk_url(b, "blob", prefix, NULL));
+  if (l->n == 0) return not_found(c);
+  return 0;
+}
+
+/* Answers the folder page of prefix (NULL = root): query ?cursor= &q= &done= &n=. */
+static int page_tree(struct wctx *c, const bk_bucket *b, int role, const char *prefix) {
+  const char *cursor = bk_http_param(c->req, "cursor");
+  const char *q = bk_http_param(c->req, "q");
+  if (q && !*q) q = NULL;
+  if (cursor && !*cursor) cursor = NULL;
+  struct listing l;
+  memset(&l, 0, sizeof l);
+  l.q = q;
+  char *next = NULL;
+  int rc = tree_fetch(c, b, prefix, cursor, &l, &next);
+  int ret = tree_answered(c, b, prefix, !cursor && !q, rc, &l);
+  bk_usage u;
+  memset(&u, 0, sizeof u);
+  if (!ret) rc = bk_db_bucket_usage(c->srv->db, b->id, &u); /* cached by the store */
+  if (!ret && rc) /* no page of zeros: the figures could not be read */
+    ret = store_error_page(c, rc, "The bucket usage could not be read.");
+  if (ret) {
+    free_listing(&l);
+    free(next);
+    return ret;
+  }
+  if (l.n > 1) qsort(l.e, l.n, sizeof *l.e, ent_cmp);
+
+  char fl[160];
+  const char *ft = flash_text(bk_http_param(c->req, "done"), bk_http_param(c->req, "n"), fl,
+                              sizeof fl);
+  if (ft) snprintf(c->flash, sizeof c->flash, "%s", ft);
+  struct tree_text *t = malloc(sizeof *t);
+  struct tree_links k;
+  tree_links(b, prefix, cursor, q, next, &k);
+  bk_buf content;
+  bk_buf_init(&content, HTML_MAX);
+  rc = t ? 0 : BK_ENOMEM;
+  if (!rc) tree_text(c, b, prefix, &u, t);
+  if (!rc) rc = tree_render(c, b, role, prefix, q, &l, t, &k, &content);
+  free(t);
+  tree_links_free(&k);
+  free(next);
   free_listing(&l);
-  if (rc < 0) {
+  if (rc) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed: %s", bk_errmsg());
   }
@@ -913,7 +962,7 @@ static int page_blob(struct wctx *c, const bk_bucket *b, int role, const char *p
     char *u = mk_url(b, "tree", path, NULL);
     return redirect_free(c, u);
   }
-  if (rc < 0) return message_page(c, 500, "Error", "The file could not be read.", "/", "Home");
+  if (rc) return store_error_page(c, rc, "The file could not be read.");
   bk_buf data, prev, crumb, content;
   bk_buf_init(&data, WEB_PREVIEW_MAX);
   bk_buf_init(&prev, HTML_MAX);
@@ -921,7 +970,7 @@ static int page_blob(struct wctx *c, const bk_bucket *b, int role, const char *p
   bk_buf_init(&content, HTML_MAX);
   int truncated = fi.e.size > WEB_PREVIEW_MAX;
   if (web_content_read_prefix(c->srv->db, c->srv->blobs, &fi.e.xet_hash, WEB_PREVIEW_MAX,
-                              &data) < 0) {
+                              &data)) {
     bk_buf_printf(&prev, "<p class=\"error\">The content could not be read for a preview.</p>");
   } else {
     web_preview_render(&prev, path, data.p ? data.p : (const uint8_t *)"", data.len, truncated);
@@ -956,7 +1005,7 @@ static int page_blob(struct wctx *c, const bk_bucket *b, int role, const char *p
   bk_buf_free(&data);
   bk_buf_free(&prev);
   bk_buf_free(&crumb);
-  if (rc < 0) {
+  if (rc) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed: %s", bk_errmsg());
   }
@@ -976,11 +1025,11 @@ static int page_delete_confirm(struct wctx *c, const bk_bucket *b, int role) {
   char count[64];
   if (folder) {
     bk_dir_stats ds;
-    if (bk_db_dir_stats(c->srv->db, b->id, path, &ds) < 0) return not_found(c);
+    if (bk_db_dir_stats(c->srv->db, b->id, path, &ds)) return not_found(c);
     snprintf(count, sizeof count, "%llu file(s)", (unsigned long long)ds.nfiles);
   } else {
     bk_file_info fi;
-    if (bk_db_file_get(c->srv->db, b->id, path, &fi) < 0) return not_found(c);
+    if (bk_db_file_get(c->srv->db, b->id, path, &fi)) return not_found(c);
     snprintf(count, sizeof count, "1 file");
   }
   bk_buf crumb, content;
@@ -1001,7 +1050,7 @@ static int page_delete_confirm(struct wctx *c, const bk_bucket *b, int role) {
   free(action);
   free(cancel);
   bk_buf_free(&crumb);
-  if (rc < 0) {
+  if (rc) {
     bk_buf_free(&content);
     return bk_http_error(c->req, 500, "WebTemplate", "rendering failed: %s", bk_errmsg());
   }
@@ -1024,7 +1073,7 @@ static long delete_paths(struct bk_server *srv, int64_t bucket_id, const char *p
   if (!folder) {
     bk_batch_op op = {.type = BK_OP_DELETE, .path = path};
     int rc = bk_db_batch(srv->db, bucket_id, &op, 1, 0, NULL);
-    if (rc < 0) return rc;
+    if (rc) return rc;
     return op.result < 0 ? op.result : 1;
   }
   enum { CHUNK = 1000 };
@@ -1037,7 +1086,7 @@ static long delete_paths(struct bk_server *srv, int64_t bucket_id, const char *p
     int rc = bk_db_tree(srv->db, bucket_id, path, BK_TREE_RECURSIVE, NULL, CHUNK, collect_cb,
                         &cc, &next);
     free(next);
-    if (rc < 0 && rc != 1) {
+    if (rc < 0) { /* 1 = collect_cb stopped at CHUNK paths: not an error */
       for (size_t i = 0; i < cc.n; i++) free(paths[i]);
       return rc;
     }
@@ -1046,7 +1095,7 @@ static long delete_paths(struct bk_server *srv, int64_t bucket_id, const char *p
       ops[i] = (bk_batch_op){.type = BK_OP_DELETE, .path = paths[i]};
     rc = bk_db_batch(srv->db, bucket_id, ops, cc.n, 0, NULL);
     for (size_t i = 0; i < cc.n; i++) free(paths[i]);
-    if (rc < 0) return rc;
+    if (rc) return rc;
     total += (long)cc.n;
   }
   return total;
@@ -1079,7 +1128,7 @@ static int post_delete(struct wctx *c, const bk_bucket *b, int role) {
   free(parent);
   if (n < 0) {
     free(u);
-    return message_page(c, 500, "Error", "Deleting failed.", "/", "Home");
+    return store_error_page(c, (int)n, "Deleting failed.");
   }
   return redirect_free(c, u);
 }
@@ -1099,7 +1148,8 @@ static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
   }
   const char *prefix = web_form_get(&f, "prefix");
   if (prefix && *prefix && !bk_path_valid(prefix, strlen(prefix))) prefix = NULL;
-  long done = 0, full = 0;
+  long done = 0;
+  int fail_rc = BK_EINVAL; /* the store code of the failure: its status (bk_http_status) */
   char err[300] = "";
   for (size_t i = 0; i < f.n; i++) {
     struct web_field *fd = &f.f[i];
@@ -1118,17 +1168,17 @@ static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
     struct web_ingest_stats st;
     rc = web_content_ingest(c->srv->db, c->srv->blobs, b->id, c->srv->dedup_scope, c->srv->reverify_ms,
                             fd->data, fd->len, &fh, &st);
-    if (rc < 0) {
-      full = rc == BK_ENOSPC;
+    if (rc) {
+      fail_rc = rc;
       snprintf(err, sizeof err, "Storing %.200s failed%s", fn,
-               full ? ": the server's disk is full." : ".");
+               rc == BK_ENOSPC ? ": the server's disk is full." : ".");
       break;
     }
     bk_batch_op op = {.type = BK_OP_ADD, .path = path, .xet_hash = fh,
                       .mtime_ms = bk_now_ms(), .size = (int64_t)fd->len};
     rc = bk_db_batch(c->srv->db, b->id, &op, 1, BK_BATCH_REQUIRE_GRANT, NULL);
-    if (rc < 0 || op.result < 0) {
-      full = rc == BK_ENOSPC;
+    if (rc || op.result < 0) {
+      fail_rc = rc ? rc : op.result;
       snprintf(err, sizeof err, "Adding %.200s failed: %s", fn, op.error ? op.error : bk_errmsg());
       break;
     }
@@ -1140,7 +1190,9 @@ static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
   web_form_free(&f);
   if (err[0]) {
     free(u);
-    return message_page(c, full ? 507 : 400, "Upload failed", err, "/", "Home");
+    if (bk_http_retryable(fail_rc))
+      bk_http_add_headerf(c->req, "Retry-After", "%d", BK_HTTP_RETRY_AFTER_S);
+    return message_page(c, bk_http_status(fail_rc), "Upload failed", err, "/", "Home");
   }
   return redirect_free(c, u);
 }
@@ -1162,7 +1214,7 @@ static int post_settings(struct wctx *c, const bk_bucket *b, int role) {
   }
   int rc = bk_db_bucket_set_private(c->srv->db, b->id, strcmp(vis, "private") == 0);
   web_form_free(&f);
-  if (rc < 0) return message_page(c, 500, "Error", "Saving failed.", "/", "Home");
+  if (rc) return store_error_page(c, rc, "Saving failed.");
   char *u = mk_url(b, NULL, NULL, "?done=settings");
   return redirect_free(c, u);
 }
@@ -1176,33 +1228,85 @@ static int serve_static(struct wctx *c, int t, const char *ctype) {
   return 1;
 }
 
-/* ---- routing ---- */
+/* ---- routing: the web route table ---- */
 
-/* Splits "/buckets/ns/name[/action[/rest]]". Returns 0 or -1. */
-static int split_bucket_path(const char *p, char *ns, char *name, char *action,
-                             const char **rest) {
-  const char *s = p + strlen("/buckets/");
-  const char *e = strchr(s, '/');
-  if (!e || (size_t)(e - s) > BK_NAME_MAX) return -1;
-  memcpy(ns, s, (size_t)(e - s));
-  ns[e - s] = 0;
-  s = e + 1;
-  e = strchr(s, '/');
-  size_t nl = e ? (size_t)(e - s) : strlen(s);
-  if (nl == 0 || nl > BK_NAME_MAX) return -1;
-  memcpy(name, s, nl);
-  name[nl] = 0;
-  action[0] = 0;
-  *rest = NULL;
-  if (!e || !e[1]) return 0;
-  s = e + 1;
-  e = strchr(s, '/');
-  size_t al = e ? (size_t)(e - s) : strlen(s);
-  if (al > 15) return -1;
-  memcpy(action, s, al);
-  action[al] = 0;
-  *rest = e ? e + 1 : "";
+/* Sets up the page context: the templates (500 when they cannot be found)
+ * and, with identity, the caller (session cookie or bearer). 1 = replied. */
+static int web_begin(struct wctx *c, struct bk_server *srv, struct bk_http_req *req,
+                     int identity) {
+  pthread_once(&g_once, load_once);
+  if (g_loaded_rc < 0)
+    return bk_http_error(req, 500, "WebAssets",
+                         "web templates not found (set BUCKETD_WEB_DIR to the web/ directory)"),
+           1;
+  memset(c, 0, sizeof *c);
+  c->srv = srv;
+  c->req = req;
+  if (identity) load_identity(c);
   return 0;
+}
+
+#define PAGE(fn, body)                                                       \
+  static int fn(struct bk_server *srv, struct bk_http_req *req, char **a) { \
+    struct wctx c;                                                           \
+    (void)a;                                                                 \
+    if (web_begin(&c, srv, req, 1)) return 1;                                \
+    body                                                                     \
+  }
+
+static int r_css(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  struct wctx c;
+  (void)a;
+  if (web_begin(&c, srv, req, 0)) return 1;
+  return serve_static(&c, A_CSS, "text/css; charset=utf-8");
+}
+static int r_js(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  struct wctx c;
+  (void)a;
+  if (web_begin(&c, srv, req, 0)) return 1;
+  return serve_static(&c, A_JS, "text/javascript; charset=utf-8");
+}
+/* Other /static/ paths: 404, but like assets in no rate-limit class. */
+static int r_no_asset(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  (void)srv;
+  (void)req;
+  (void)a;
+  return 0;
+}
+
+PAGE(r_home, return page_home(&c);)
+PAGE(r_login, return c.signed_in ? redirect(&c, "/") : page_login(&c, NULL, 200);)
+PAGE(r_post_login, return post_login(&c);)
+PAGE(r_logout, return redirect(&c, "/");)
+PAGE(r_post_logout, return post_logout(&c);)
+
+/* "/{ns}": any single segment no other row took, except "" and "api". */
+static int ns_segment(const char *ns) { return *ns && strcmp(ns, "api") != 0; }
+static int r_ns(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  struct wctx c;
+  if (!ns_segment(a[0])) return 0;
+  if (web_begin(&c, srv, req, 1)) return 1;
+  return page_namespace(&c, a[0], NULL);
+}
+static int r_post_ns(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  struct wctx c;
+  if (!ns_segment(a[0])) return 0;
+  if (web_begin(&c, srv, req, 1)) return 1;
+  return post_namespace(&c, a[0]);
+}
+
+/* Bucket pages: a[0] = ns, a[1] = name, a[2] = the path after the action.
+ * A bucket the caller cannot read answers the same 404 page as a missing
+ * one. */
+typedef int (*bucket_page_fn)(struct wctx *c, const bk_bucket *b, int role, const char *rest);
+static int bucket_route(struct bk_server *srv, struct bk_http_req *req, char **a,
+                        bucket_page_fn fn) {
+  struct wctx c;
+  bk_bucket b;
+  int role;
+  if (web_begin(&c, srv, req, 1)) return 1;
+  if (bucket_access(&c, a[0], a[1], &b, &role)) return not_found(&c);
+  return fn(&c, &b, role, a[2]);
 }
 
 /* Strips trailing '/' from a folder path (in place); NULL for root. */
@@ -1212,99 +1316,97 @@ static char *norm_prefix(char *p) {
   return n ? p : NULL;
 }
 
-static int route_bucket(struct wctx *c, int get, int post) {
-  char ns[BK_NAME_MAX + 1], name[BK_NAME_MAX + 1], action[16];
-  const char *rest;
+/* Folder page: rest = folder path ("" or NULL = root, trailing '/' ignored). */
+static int tree_page(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  char *pfx = strdup(rest ? rest : "");
+  if (!pfx) return bk_http_error(c->req, 500, NULL, "oom");
+  char *p = norm_prefix(pfx);
+  int r;
+  if (p && !bk_path_valid(p, strlen(p))) r = not_found(c);
+  else r = page_tree(c, b, role, p);
+  free(pfx);
+  return r;
+}
+static int blob_page(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  if (!rest || !*rest || !bk_path_valid(rest, strlen(rest))) return not_found(c);
+  return page_blob(c, b, role, rest);
+}
+static int delete_page(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  (void)rest;
+  return page_delete_confirm(c, b, role);
+}
+static int delete_post(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  (void)rest;
+  return post_delete(c, b, role);
+}
+static int upload_post(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  (void)rest;
+  return post_upload(c, b, role);
+}
+static int settings_post(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  (void)rest;
+  return post_settings(c, b, role);
+}
+
+#define BUCKET_ROUTE(fn, page)                                               \
+  static int fn(struct bk_server *srv, struct bk_http_req *req, char **a) { \
+    return bucket_route(srv, req, a, page);                                  \
+  }
+BUCKET_ROUTE(r_tree, tree_page)
+BUCKET_ROUTE(r_blob, blob_page)
+BUCKET_ROUTE(r_delete, delete_page)
+BUCKET_ROUTE(r_post_delete, delete_post)
+BUCKET_ROUTE(r_post_upload, upload_post)
+BUCKET_ROUTE(r_post_settings, settings_post)
+
+/* Another method on a web page: 405 with Allow on a bucket page the caller
+ * can read (404 page when not); every other page, and methods forms never
+ * send, fall through to the plain 404. */
+static int not_allowed(struct bk_server *srv, struct bk_http_req *req, const char *allow,
+                       char **a) {
+  struct wctx c;
   bk_bucket b;
   int role;
-  if (split_bucket_path(c->req->path, ns, name, action, &rest) < 0) return 0;
-  if (action[0] && strcmp(action, "tree") && strcmp(action, "blob") && strcmp(action, "delete") &&
-      strcmp(action, "upload") && strcmp(action, "settings"))
+  if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 &&
+      strcmp(req->method, "POST") != 0)
     return 0;
-  if (bucket_access(c, ns, name, &b, &role) < 0) return not_found(c);
-  if (get && (!action[0] || strcmp(action, "tree") == 0)) {
-    char *pfx = strdup(rest ? rest : "");
-    if (!pfx) return bk_http_error(c->req, 500, NULL, "oom");
-    char *p = norm_prefix(pfx);
-    int r;
-    if (p && !bk_path_valid(p, strlen(p))) r = not_found(c);
-    else r = page_tree(c, &b, role, p);
-    free(pfx);
-    return r;
-  }
-  if (get && strcmp(action, "blob") == 0) {
-    if (!rest || !*rest || !bk_path_valid(rest, strlen(rest))) return not_found(c);
-    return page_blob(c, &b, role, rest);
-  }
-  if (get && strcmp(action, "delete") == 0) return page_delete_confirm(c, &b, role);
-  if (post && strcmp(action, "delete") == 0) return post_delete(c, &b, role);
-  if (post && strcmp(action, "upload") == 0) return post_upload(c, &b, role);
-  if (post && strcmp(action, "settings") == 0) return post_settings(c, &b, role);
-  bk_http_add_header(c->req, "Allow", post ? "GET, HEAD" : "POST");
-  return bk_http_error(c->req, 405, NULL, "method not allowed");
+  if (strncmp(req->path, "/buckets/", 9) != 0) return 0;
+  if (web_begin(&c, srv, req, 1)) return 1;
+  if (bucket_access(&c, a[0], a[1], &b, &role)) return not_found(&c);
+  bk_http_add_header(req, "Allow", allow);
+  return bk_http_error(req, 405, NULL, "method not allowed"), 1;
 }
 
-int web_handle(struct bk_server *srv, struct bk_http_req *req) {
-  const char *p = req->path;
-  const char *m = req->method;
-  int get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
-  int post = strcmp(m, "POST") == 0;
-  if (!p || p[0] != '/') return 0;
-  if (strncmp(p, "/api/", 5) == 0 || strcmp(p, "/api") == 0) return 0;
+#define F WEB_FORM_BODY_MAX
+#define P BK_RL_PAGES
+#define B "/buckets/{ns}/{name}"
+static const struct bk_route rows[] = {
+    {"GET", "/static/style.css", 0, BK_RL_NONE, NULL, r_css},
+    {"GET", "/static/app.js", 0, BK_RL_NONE, NULL, r_js},
+    {"*", "/static/{rest...}", BK_DEFAULT_BODY_MAX, BK_RL_NONE, NULL, r_no_asset},
+    {"GET", "/", 0, P, NULL, r_home},
+    {"GET", "/login", 0, P, NULL, r_login},
+    {"POST", "/login", F, P, NULL, r_post_login},
+    {"GET", "/logout", 0, P, NULL, r_logout},
+    {"POST", "/logout", F, P, NULL, r_post_logout},
+    {"GET", B, 0, P, NULL, r_tree},
+    {"GET", B "/", 0, P, NULL, r_tree},
+    {"GET", B "/tree", 0, P, NULL, r_tree},
+    {"GET", B "/tree/{path...}", 0, P, NULL, r_tree},
+    {"GET", B "/blob", 0, P, NULL, r_blob},
+    {"GET", B "/blob/{path...}", 0, P, NULL, r_blob},
+    {"GET", B "/delete", 0, P, NULL, r_delete},
+    {"POST", B "/delete", F, P, NULL, r_post_delete},
+    {"POST", B "/upload", WEB_UPLOAD_BODY_MAX, P, NULL, r_post_upload},
+    {"POST", B "/settings", F, P, NULL, r_post_settings},
+    {"GET", "/{ns}", 0, P, NULL, r_ns},
+    {"POST", "/{ns}", F, P, NULL, r_post_ns},
+};
+#undef F
+#undef P
+#undef B
 
-  /* is this a web path at all? */
-  int is_bucket = strncmp(p, "/buckets/", 9) == 0;
-  int is_static = strncmp(p, "/static/", 8) == 0;
-  int is_fixed = strcmp(p, "/") == 0 || strcmp(p, "/login") == 0 || strcmp(p, "/logout") == 0;
-  int is_ns = !is_bucket && !is_static && !is_fixed && !strchr(p + 1, '/') && p[1] != 0;
-  if (!is_bucket && !is_static && !is_fixed && !is_ns) return 0;
-  if (!get && !post) return 0;
-
-  pthread_once(&g_once, load_once);
-  if (g_loaded_rc < 0)
-    return bk_http_error(req, 500, "WebAssets",
-                         "web templates not found (set BUCKETD_WEB_DIR to the web/ directory)");
-
-  struct wctx c;
-  memset(&c, 0, sizeof c);
-  c.srv = srv;
-  c.req = req;
-
-  if (is_static) {
-    if (!get) return 0;
-    if (strcmp(p, "/static/style.css") == 0) return serve_static(&c, A_CSS, "text/css; charset=utf-8");
-    if (strcmp(p, "/static/app.js") == 0)
-      return serve_static(&c, A_JS, "text/javascript; charset=utf-8");
-    return 0;
-  }
-  load_identity(&c);
-  if (strcmp(p, "/") == 0) return get ? page_home(&c) : 0;
-  if (strcmp(p, "/login") == 0) {
-    if (post) return post_login(&c);
-    if (c.signed_in) return redirect(&c, "/");
-    return page_login(&c, NULL, 200);
-  }
-  if (strcmp(p, "/logout") == 0) {
-    if (post) return post_logout(&c);
-    return redirect(&c, "/");
-  }
-  if (is_bucket) return route_bucket(&c, get, post);
-  if (is_ns) return get ? page_namespace(&c, p + 1, NULL) : post_namespace(&c, p + 1);
-  return 0;
-}
-
-size_t web_body_limit(const char *method, const char *path) {
-  if (!method || !path || strcmp(method, "POST") != 0) return 0;
-  if (strncmp(path, "/api/", 5) == 0) return 0;
-  if (strncmp(path, "/buckets/", 9) == 0) {
-    size_t n = strlen(path);
-    if (n > 7 && strcmp(path + n - 7, "/upload") == 0) return WEB_UPLOAD_BODY_MAX;
-    return WEB_FORM_BODY_MAX;
-  }
-  if (strcmp(path, "/login") == 0 || strcmp(path, "/logout") == 0) return WEB_FORM_BODY_MAX;
-  if (path[0] == '/' && path[1] && !strchr(path + 1, '/')) return WEB_FORM_BODY_MAX;
-  return 0;
-}
+const struct bk_route_table web_routes = BK_ROUTES("web", rows, not_allowed);
 
 int web_session_principal(struct bk_server *srv, const struct bk_http_req *req,
                           struct bk_principal *out) {
@@ -1314,7 +1416,7 @@ int web_session_principal(struct bk_server *srv, const struct bk_http_req *req,
   char sid[WEB_SESS_ID_HEX + 1];
   struct web_sess_info si;
   if (!ck || !web_cookie_get(ck, "bk_session", sid, sizeof sid)) return 0;
-  if (web_sess_lookup(sid, bk_now_ms(), &si) < 0) return 0;
+  if (web_sess_lookup(sid, bk_now_ms(), &si)) return 0;
   if (!web_acct_token_active(srv->db, si.user_id, si.token_id)) return 0;
   memset(out, 0, sizeof *out);
   out->user_id = si.user_id;

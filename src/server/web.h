@@ -22,10 +22,9 @@ struct bk_server;
 struct bk_http_req;
 struct bk_principal;
 
-/* Returns 1 when it replied, 0 when the path is not a web page. */
-int web_handle(struct bk_server *srv, struct bk_http_req *req);
-/* Body cap for web form posts; 0 when (method, path) takes no body here. */
-size_t web_body_limit(const char *method, const char *path);
+/* The pages above are the rows of web_routes (router.h). Another method on a
+ * bucket page answers 405 with Allow (after the read check: 404 page for a
+ * bucket the caller cannot see); anything else unknown is the plain 404. */
 
 /* For the router (optional): fills *out from the browser session cookie of
  * req, for safe (GET/HEAD) requests without an Authorization header, so that
