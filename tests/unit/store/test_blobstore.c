@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "buckets/blobstore.h"
+#include "store/blob_fs.h" /* bk_blob_path: tests damage blobs on disk */
 #include "buckets/error.h"
 #include "buckets/fsutil.h"
 #include "../test.h"
