@@ -340,8 +340,7 @@ static int fs_reader_read_at(struct bk_blob_reader *br, uint64_t off, void *buf,
   ssize_t n;
   do n = pread(r->fd, buf, len, (off_t)off);
   while (n < 0 && errno == EINTR);
-  if (n < 0) return bk_seterr(bk_errno_code(errno), "read %s: %s", bk_blob_kind_name(br->kind),
-                              strerror(errno));
+  if (n < 0) return bk_seterr(BK_EIO, "pread %s: %s", bk_blob_kind_name(br->kind), strerror(errno));
   *got = (size_t)n;
   return 0;
 }

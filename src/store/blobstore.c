@@ -233,7 +233,7 @@ static int read_exact(bk_blob_reader *r, uint64_t off, void *dst, size_t len) {
   size_t got = 0;
   int rc = bk_blob_reader_read_at(r, off, dst, len, &got);
   if (rc == 0 && got != len)
-    rc = bk_seterr(BK_EIO, "%s shrank while being read", KIND_NAME[r->kind]);
+    rc = bk_seterr(BK_ETRUNCATED, "%s ends before the requested range", KIND_NAME[r->kind]);
   return rc;
 }
 
