@@ -29,6 +29,7 @@ const char *bk_strerror(int code) {
   case BK_EDB: return "database error";
   case BK_ENOSPC: return "disk is full";
   case BK_EPARTIAL: return "some items failed";
+  case BK_ENOTSUP: return "not supported";
   default: return "unknown error";
   }
 }

@@ -1,408 +1,346 @@
-/* buckets — content-addressed blob store, filesystem backend
- * (see include/buckets/blobstore.h).
+/* buckets — blob store front (see include/buckets/blobstore.h).
  *
- * The public functions validate arguments and dispatch through a small
- * operations table so that another backend (S3, ...) can be added later
- * without touching callers. Only the filesystem backend exists today.
+ * Backend-independent: picks the backend by URL scheme, checks kinds and
+ * arguments, maps "already exists" to *existed, and builds get / read_range /
+ * the deprecated fd calls on the reader — once, for every backend. Backends
+ * implement struct bk_blob_backend (src/store/blob_backend.h); only they know
+ * where and how bytes are stored.
  */
 #include "buckets/blobstore.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
-
-struct blob_ops {
-  int (*put)(bk_blobstore *bs, bk_blob_kind k, const bk_hash *h, const void *d,
-             size_t len, int *existed);
-  int (*stat)(bk_blobstore *bs, bk_blob_kind k, const bk_hash *h, uint64_t *size);
-  int (*open)(bk_blobstore *bs, bk_blob_kind k, const bk_hash *h, int *fd,
-              uint64_t *size);
-  int (*del)(bk_blobstore *bs, bk_blob_kind k, const bk_hash *h);
-  int (*list)(bk_blobstore *bs, bk_blob_kind k, bk_blob_list_cb cb,
-              bk_blob_stray_cb stray, void *ctx);
-};
+#include "store/blob_backend.h"
 
 struct bk_blobstore {
-  const struct blob_ops *ops;
-  char root[PATH_MAX / 2];
+  bk_blob_backend *be;
 };
 
-static const char *KIND_DIR[BK_BLOB_NKINDS] = {"xorbs", "shards"};
+/* Backends by URL scheme. */
+static const struct {
+  const char *scheme;
+  bk_blob_backend_open_fn open;
+} BACKENDS[] = {
+    {"file", bk_blob_fs_open},
+};
+
 static const char *KIND_NAME[BK_BLOB_NKINDS] = {"xorb", "shard"};
 
 const char *bk_blob_kind_name(bk_blob_kind kind) {
   return (unsigned)kind < BK_BLOB_NKINDS ? KIND_NAME[kind] : "?";
 }
 
-/* out = a + "/" + b; -1 when it does not fit. */
-static int join2(char *out, size_t n, const char *a, const char *b) {
-  int w = snprintf(out, n, "%s/%s", a, b);
-  return (w < 0 || (size_t)w >= n) ? -1 : 0;
-}
-
-static int kind_ok(bk_blob_kind k) {
-  return (unsigned)k < BK_BLOB_NKINDS;
-}
-
-/* <root>/<kinddir>/<ab>/<cd> and the file name <hex>. */
-static int blob_dir(const bk_blobstore *bs, bk_blob_kind k, const char *hex,
-                    char *out, size_t n) {
-  int w = snprintf(out, n, "%s/%s/%.2s/%.2s", bs->root, KIND_DIR[k], hex, hex + 2);
-  if (w < 0 || (size_t)w >= n) return bk_seterr(BK_ELIMIT, "blob path too long");
+static int check(const bk_blobstore *bs, bk_blob_kind kind, const void *h) {
+  if (!bs) return bk_seterr(BK_EINVAL, "no blob store");
+  if ((unsigned)kind >= BK_BLOB_NKINDS) return bk_seterr(BK_EINVAL, "bad blob kind");
+  if (!h) return bk_seterr(BK_EINVAL, "no blob hash");
   return 0;
 }
 
-int bk_blob_path(const bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
-                 char *out, size_t n) {
-  if (!kind_ok(kind)) return bk_seterr(BK_EINVAL, "bad blob kind");
-  char hex[BK_HASH_HEX_LEN + 1];
-  bk_hash_to_hex(h, hex);
-  int w = snprintf(out, n, "%s/%s/%.2s/%.2s/%s", bs->root, KIND_DIR[kind], hex,
-                   hex + 2, hex);
-  if (w < 0 || (size_t)w >= n) return bk_seterr(BK_ELIMIT, "blob path too long");
-  return 0;
-}
-
-/* ---- filesystem backend ---- */
-
-static int fs_stat(bk_blobstore *bs, bk_blob_kind k, const bk_hash *h,
-                   uint64_t *size) {
-  char path[PATH_MAX];
-  int rc = bk_blob_path(bs, k, h, path, sizeof path);
-  if (rc) return rc;
-  struct stat st;
-  if (stat(path, &st) != 0) {
-    if (errno == ENOENT) return bk_seterr(BK_ENOTFOUND, "%s not found", KIND_NAME[k]);
-    return bk_seterr(BK_EIO, "stat %s: %s", path, strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) return bk_seterr(BK_EIO, "%s is not a regular file", path);
-  if (size) *size = (uint64_t)st.st_size;
-  return 0;
-}
-
-static int fs_put(bk_blobstore *bs, bk_blob_kind k, const bk_hash *h,
-                  const void *data, size_t len, int *existed) {
-  /* Blobs are immutable: an existing blob is never replaced (two valid
-   * serializations of one xorb may differ; the database row describes the
-   * one on disk, see bk_db_xorb_register). A damaged blob is removed by
-   * whoever detects it (register, fsck operator) and then re-created. */
-  int rc = fs_stat(bs, k, h, NULL);
-  if (rc == 0) {
-    if (existed) *existed = 1;
+/* A backend instance must be complete: every required operation set, and
+ * an optional one exactly when its capability is announced. */
+static int backend_ok(const bk_blob_backend *be) {
+  if (be->version != BK_BLOB_BACKEND_VERSION) return 0;
+  if (!be->close || !be->put || !be->stat || !be->del || !be->list) return 0;
+  if (!be->writer_open || !be->writer_write || !be->writer_size || !be->writer_commit ||
+      !be->writer_abort)
     return 0;
-  }
-  if (rc != BK_ENOTFOUND) return rc;
-  char hex[BK_HASH_HEX_LEN + 1], dir[PATH_MAX];
-  bk_hash_to_hex(h, hex);
-  if ((rc = blob_dir(bs, k, hex, dir, sizeof dir))) return rc;
-  if ((rc = bk_mkdir_p(dir, 0755))) return rc;
-  rc = bk_write_file_durable_noreplace(dir, hex, data, len, 0644);
-  if (rc == BK_EEXIST) { /* a concurrent put won: keep its blob */
-    bk_clearerr();
-    if (existed) *existed = 1;
-    return 0;
-  }
-  if (rc) return rc;
-  if (existed) *existed = 0;
-  return 0;
+  if (!be->reader_open || !be->reader_read_at || !be->reader_close) return 0;
+  if (!be->trash || !be->untrash || !be->trash_purge || !be->trash_list) return 0;
+  int fd = (be->caps & BK_BLOB_CAP_FD) != 0;
+  if (fd != (be->reader_fd != NULL) || fd != (be->writer_fd != NULL)) return 0;
+  return ((be->caps & BK_BLOB_CAP_PRESIGN) != 0) == (be->presign != NULL);
 }
 
-static int fs_open(bk_blobstore *bs, bk_blob_kind k, const bk_hash *h, int *fd,
-                   uint64_t *size) {
-  char path[PATH_MAX];
-  int rc = bk_blob_path(bs, k, h, path, sizeof path);
-  if (rc) return rc;
-  int f = open(path, O_RDONLY | O_CLOEXEC);
-  if (f < 0) {
-    if (errno == ENOENT) return bk_seterr(BK_ENOTFOUND, "%s not found", KIND_NAME[k]);
-    return bk_seterr(BK_EIO, "open %s: %s", path, strerror(errno));
-  }
-  struct stat st;
-  if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(f);
-    return bk_seterr(BK_EIO, "%s: not a readable regular file", path);
-  }
-  *fd = f;
-  if (size) *size = (uint64_t)st.st_size;
-  return 0;
-}
-
-static int fs_del(bk_blobstore *bs, bk_blob_kind k, const bk_hash *h) {
-  char path[PATH_MAX];
-  int rc = bk_blob_path(bs, k, h, path, sizeof path);
-  if (rc) return rc;
-  if (unlink(path) != 0) {
-    if (errno == ENOENT) return bk_seterr(BK_ENOTFOUND, "%s not found", KIND_NAME[k]);
-    return bk_seterr(BK_EIO, "unlink %s: %s", path, strerror(errno));
-  }
-  return 0;
-}
-
-static int is_hex2(const char *s) {
-  for (int i = 0; i < 2; i++)
-    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
-  return s[2] == 0;
-}
-
-/* A valid blob file name: 64 lowercase hex chars whose first 4 match the
- * two directory levels. */
-static int parse_blob_name(const char *name, const char *d1, const char *d2,
-                           bk_hash *h) {
-  if (strlen(name) != BK_HASH_HEX_LEN) return 0;
-  for (int i = 0; i < BK_HASH_HEX_LEN; i++) {
-    char c = name[i];
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return 0;
-  }
-  if (memcmp(name, d1, 2) != 0 || memcmp(name + 2, d2, 2) != 0) return 0;
-  return bk_hash_parse(name, h) == 0;
-}
-
-static int report_stray(bk_blob_stray_cb stray, void *ctx, const char *rel,
-                        const struct stat *st) {
-  if (!stray) return 0;
-  return stray(ctx, rel, st ? (uint64_t)st->st_size : 0, st ? (int64_t)st->st_mtime : 0);
-}
-
-static int fs_list(bk_blobstore *bs, bk_blob_kind k, bk_blob_list_cb cb,
-                   bk_blob_stray_cb stray, void *ctx) {
-  char top[PATH_MAX];
-  if (join2(top, sizeof top, bs->root, KIND_DIR[k])) return bk_seterr(BK_ELIMIT, "path too long");
-  DIR *d0 = opendir(top);
-  if (!d0) {
-    if (errno == ENOENT) return 0;
-    return bk_seterr(BK_EIO, "opendir %s: %s", top, strerror(errno));
-  }
-  int rc = 0;
-  struct dirent *e0;
-  while (rc == 0 && (e0 = readdir(d0))) {
-    if (!strcmp(e0->d_name, ".") || !strcmp(e0->d_name, "..")) continue;
-    char p1[PATH_MAX], rel[PATH_MAX];
-    if (join2(p1, sizeof p1, top, e0->d_name)) continue;
-    if (join2(rel, sizeof rel, KIND_DIR[k], e0->d_name)) continue;
-    struct stat st;
-    if (!is_hex2(e0->d_name) || stat(p1, &st) != 0 || !S_ISDIR(st.st_mode)) {
-      rc = report_stray(stray, ctx, rel, stat(p1, &st) == 0 ? &st : NULL);
-      continue;
-    }
-    DIR *d1 = opendir(p1);
-    if (!d1) { rc = bk_seterr(BK_EIO, "opendir %s: %s", p1, strerror(errno)); break; }
-    struct dirent *e1;
-    while (rc == 0 && (e1 = readdir(d1))) {
-      if (!strcmp(e1->d_name, ".") || !strcmp(e1->d_name, "..")) continue;
-      char p2[PATH_MAX], rel2[PATH_MAX];
-      if (join2(p2, sizeof p2, p1, e1->d_name)) continue;
-      if (join2(rel2, sizeof rel2, rel, e1->d_name)) continue;
-      if (!is_hex2(e1->d_name) || stat(p2, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        rc = report_stray(stray, ctx, rel2, stat(p2, &st) == 0 ? &st : NULL);
-        continue;
-      }
-      DIR *d2 = opendir(p2);
-      if (!d2) { rc = bk_seterr(BK_EIO, "opendir %s: %s", p2, strerror(errno)); break; }
-      struct dirent *e2;
-      while (rc == 0 && (e2 = readdir(d2))) {
-        if (!strcmp(e2->d_name, ".") || !strcmp(e2->d_name, "..")) continue;
-        char p3[PATH_MAX + 80], rel3[PATH_MAX + 80];
-        if (join2(p3, sizeof p3, p2, e2->d_name)) continue;
-        if (join2(rel3, sizeof rel3, rel2, e2->d_name)) continue;
-        bk_hash h;
-        int have = stat(p3, &st) == 0;
-        if (have && S_ISREG(st.st_mode) &&
-            parse_blob_name(e2->d_name, e0->d_name, e1->d_name, &h))
-          rc = cb(ctx, k, &h, (uint64_t)st.st_size, (int64_t)st.st_mtime);
-        else
-          rc = report_stray(stray, ctx, rel3, have ? &st : NULL);
-      }
-      closedir(d2);
-    }
-    closedir(d1);
-  }
-  closedir(d0);
-  return rc;
-}
-
-static const struct blob_ops FS_OPS = {fs_put, fs_stat, fs_open, fs_del, fs_list};
-
-/* ---- public API ---- */
-
-int bk_blobstore_open(const char *root, bk_blobstore **out) {
+static int wrap(const char *scheme, bk_blob_backend_open_fn open, const char *rest,
+                bk_blobstore **out) {
   *out = NULL;
-  if (!root || !*root) return bk_seterr(BK_EINVAL, "empty blob store root");
-  bk_blobstore *bs = calloc(1, sizeof *bs);
-  if (!bs) return bk_seterr(BK_ENOMEM, "out of memory");
-  size_t n = strlen(root);
-  while (n > 1 && root[n - 1] == '/') n--;
-  if (n + 100 >= sizeof bs->root) {
-    free(bs);
-    return bk_seterr(BK_EINVAL, "blob store root path too long");
+  bk_blob_backend *be = NULL;
+  int rc = open(rest, &be);
+  if (rc) return rc;
+  if (!backend_ok(be)) {
+    be->close(be);
+    return bk_seterr(BK_EINVAL, "blob backend %s:// is incomplete", scheme);
   }
-  memcpy(bs->root, root, n);
-  bs->root[n] = 0;
-  bs->ops = &FS_OPS;
-  const char *subs[] = {"xorbs", "shards", "tmp", "trash"};
-  for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
-    char p[PATH_MAX];
-    if (join2(p, sizeof p, bs->root, subs[i])) { free(bs); return bk_seterr(BK_ELIMIT, "path too long"); }
-    int rc = bk_mkdir_p(p, 0755);
-    if (rc) {
-      free(bs);
-      return rc;
-    }
+  bk_blobstore *bs = malloc(sizeof *bs);
+  if (!bs) {
+    be->close(be);
+    return bk_seterr(BK_ENOMEM, "out of memory");
   }
+  bs->be = be;
   *out = bs;
   return 0;
 }
 
-void bk_blobstore_close(bk_blobstore *bs) { free(bs); }
-
-int bk_blob_put(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
-                const void *data, size_t len, int *existed) {
-  if (!kind_ok(kind)) return bk_seterr(BK_EINVAL, "bad blob kind");
-  return bs->ops->put(bs, kind, h, data, len, existed);
+/* file:// URLs: an absolute path, no host, nothing to decode. */
+static int check_file_url(const char *url, const char *rest) {
+  if (rest[0] != '/')
+    return bk_seterr(BK_EINVAL, "blob store URL %s: file:// needs an absolute path (file:///dir)", url);
+  if (strpbrk(rest, "%?#"))
+    return bk_seterr(BK_EINVAL, "blob store URL %s: %%-escapes, queries and fragments are not supported",
+                     url);
+  return 0;
 }
 
-int bk_blob_stat(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
-                 uint64_t *size) {
-  if (!kind_ok(kind)) return bk_seterr(BK_EINVAL, "bad blob kind");
-  return bs->ops->stat(bs, kind, h, size);
+int bk_blobstore_open_url(const char *url, bk_blobstore **out) {
+  *out = NULL;
+  if (!url || !*url) return bk_seterr(BK_EINVAL, "empty blob store URL");
+  const char *sep = strstr(url, "://");
+  if (!sep || sep == url)
+    return bk_seterr(BK_EINVAL, "blob store URL %s has no scheme (e.g. file:///var/blobs)", url);
+  size_t sl = (size_t)(sep - url);
+  const char *rest = sep + 3;
+  for (size_t i = 0; i < sizeof BACKENDS / sizeof BACKENDS[0]; i++) {
+    if (strlen(BACKENDS[i].scheme) != sl || strncmp(url, BACKENDS[i].scheme, sl) != 0) continue;
+    if (!strcmp(BACKENDS[i].scheme, "file")) {
+      int rc = check_file_url(url, rest);
+      if (rc) return rc;
+    }
+    return wrap(BACKENDS[i].scheme, BACKENDS[i].open, rest, out);
+  }
+  return bk_seterr(BK_EINVAL, "blob store URL %s: unknown scheme %.*s:// (supported: file://)", url,
+                   (int)(sl > 32 ? 32 : sl), url);
+}
+
+int bk_blobstore_open(const char *root, bk_blobstore **out) {
+  *out = NULL;
+  if (!root || !*root) return bk_seterr(BK_EINVAL, "empty blob store root");
+  return wrap("file", bk_blob_fs_open, root, out);
+}
+
+void bk_blobstore_close(bk_blobstore *bs) {
+  if (!bs) return;
+  bs->be->close(bs->be);
+  free(bs);
+}
+
+unsigned bk_blobstore_caps(const bk_blobstore *bs) { return bs->be->caps; }
+const char *bk_blobstore_scheme(const bk_blobstore *bs) { return bs->be->scheme; }
+bk_blob_backend *bk_blobstore_backend(const bk_blobstore *bs) { return bs->be; }
+
+/* ---- whole blobs ---- */
+
+/* put / replace: BK_EEXIST from the backend is "existed" */
+int bk_blob_put(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, const void *data,
+                size_t len, int *existed) {
+  int rc = check(bs, kind, h);
+  if (rc) return rc;
+  if (!data && len) return bk_seterr(BK_EINVAL, "no data");
+  rc = bs->be->put(bs->be, kind, h, data, len, 0);
+  if (rc == BK_EEXIST) { /* stored already, or a concurrent put won: keep it */
+    bk_clearerr();
+    if (existed) *existed = 1;
+    return 0;
+  }
+  if (rc == 0 && existed) *existed = 0;
+  return rc;
+}
+
+int bk_blob_replace(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, const void *data,
+                    size_t len) {
+  int rc = check(bs, kind, h);
+  if (rc) return rc;
+  if (!data && len) return bk_seterr(BK_EINVAL, "no data");
+  return bs->be->put(bs->be, kind, h, data, len, 1);
+}
+
+int bk_blob_stat(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, uint64_t *size) {
+  int rc = check(bs, kind, h);
+  if (rc) return rc;
+  return bs->be->stat(bs->be, kind, h, size, NULL);
+}
+
+int bk_blob_stamp(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, int64_t *stamp) {
+  int rc = check(bs, kind, h);
+  if (rc) return rc;
+  return bs->be->stat(bs->be, kind, h, NULL, stamp);
 }
 
 int bk_blob_exists(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h) {
   int rc = bk_blob_stat(bs, kind, h, NULL);
   if (rc == 0) return 1;
-  if (rc == BK_ENOTFOUND) return 0;
-  return rc;
-}
-
-int bk_blob_open(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, int *fd,
-                 uint64_t *size) {
-  if (!kind_ok(kind)) return bk_seterr(BK_EINVAL, "bad blob kind");
-  return bs->ops->open(bs, kind, h, fd, size);
-}
-
-int bk_blob_get(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
-                size_t max, bk_buf *out) {
-  int fd;
-  uint64_t size;
-  int rc = bk_blob_open(bs, kind, h, &fd, &size);
-  if (rc) return rc;
-  if (size > max || size > out->max - out->len) {
-    close(fd);
-    return bk_seterr(BK_ELIMIT, "%s of %llu bytes exceeds the limit",
-                     KIND_NAME[kind], (unsigned long long)size);
+  if (rc == BK_ENOTFOUND) {
+    bk_clearerr();
+    return 0;
   }
-  rc = bk_buf_reserve(out, (size_t)size);
-  if (rc == 0) rc = bk_pread_full(fd, out->p + out->len, (size_t)size, 0);
-  close(fd);
-  if (rc == 0) out->len += (size_t)size;
-  return rc;
-}
-
-int bk_blob_read_range(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
-                       uint64_t off, size_t len, void *dst) {
-  int fd;
-  uint64_t size;
-  int rc = bk_blob_open(bs, kind, h, &fd, &size);
-  if (rc) return rc;
-  if (off > size || len > size - off) {
-    close(fd);
-    return bk_seterr(BK_ETRUNCATED, "range passes the end of the %s",
-                     KIND_NAME[kind]);
-  }
-  rc = bk_pread_full(fd, dst, len, off);
-  close(fd);
   return rc;
 }
 
 int bk_blob_delete(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h) {
-  if (!kind_ok(kind)) return bk_seterr(BK_EINVAL, "bad blob kind");
-  return bs->ops->del(bs, kind, h);
+  int rc = check(bs, kind, h);
+  if (rc) return rc;
+  return bs->be->del(bs->be, kind, h);
 }
 
 int bk_blob_list(bk_blobstore *bs, bk_blob_kind kind, bk_blob_list_cb cb,
                  bk_blob_stray_cb stray_cb, void *ctx) {
-  if (!kind_ok(kind)) return bk_seterr(BK_EINVAL, "bad blob kind");
-  return bs->ops->list(bs, kind, cb, stray_cb, ctx);
+  int rc = check(bs, kind, cb);
+  if (rc) return rc;
+  return bs->be->list(bs->be, kind, cb, stray_cb, ctx);
+}
+
+/* ---- reader ---- */
+
+int bk_blob_reader_open(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
+                        bk_blob_reader **out) {
+  *out = NULL;
+  int rc = check(bs, kind, h);
+  if (rc) return rc;
+  return bs->be->reader_open(bs->be, kind, h, out);
+}
+
+int bk_blob_reader_read_at(bk_blob_reader *r, uint64_t off, void *buf, size_t len, size_t *got) {
+  *got = 0;
+  if (!buf && len) return bk_seterr(BK_EINVAL, "no buffer");
+  if (off >= r->size || len == 0) return 0;
+  if (len > r->size - off) len = (size_t)(r->size - off);
+  /* a backend may answer short (a partial pread, an HTTP range cut short):
+   * loop until len or the backend has nothing more */
+  size_t done = 0;
+  while (done < len) {
+    size_t n = 0;
+    int rc = r->be->reader_read_at(r, off + done, (char *)buf + done, len - done, &n);
+    if (rc) return rc;
+    if (n == 0) break;
+    if (n > len - done) return bk_seterr(BK_EIO, "blob backend read past the buffer");
+    done += n;
+  }
+  *got = done;
+  return 0;
+}
+
+uint64_t bk_blob_reader_size(const bk_blob_reader *r) { return r->size; }
+
+int bk_blob_reader_fd(const bk_blob_reader *r) {
+  if (!(r->be->caps & BK_BLOB_CAP_FD))
+    return bk_seterr(BK_ENOTSUP, "the %s:// blob store has no local file descriptors", r->be->scheme);
+  return r->be->reader_fd(r);
+}
+
+void bk_blob_reader_close(bk_blob_reader *r) {
+  if (r) r->be->reader_close(r);
+}
+
+/* Reads exactly len bytes at off; BK_ETRUNCATED when the blob (as opened)
+ * is shorter. */
+static int read_exact(bk_blob_reader *r, uint64_t off, void *dst, size_t len) {
+  if (off > r->size || len > r->size - off)
+    return bk_seterr(BK_ETRUNCATED, "range passes the end of the %s", KIND_NAME[r->kind]);
+  size_t got = 0;
+  int rc = bk_blob_reader_read_at(r, off, dst, len, &got);
+  if (rc == 0 && got != len)
+    rc = bk_seterr(BK_ETRUNCATED, "%s ends before the requested range", KIND_NAME[r->kind]);
+  return rc;
+}
+
+int bk_blob_get(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, size_t max, bk_buf *out) {
+  bk_blob_reader *r;
+  int rc = bk_blob_reader_open(bs, kind, h, &r);
+  if (rc) return rc;
+  uint64_t size = r->size;
+  if (size > max || size > out->max - out->len) {
+    bk_blob_reader_close(r);
+    return bk_seterr(BK_ELIMIT, "%s of %llu bytes exceeds the limit", KIND_NAME[kind],
+                     (unsigned long long)size);
+  }
+  rc = bk_buf_reserve(out, (size_t)size);
+  if (rc == 0) rc = read_exact(r, 0, out->p + out->len, (size_t)size);
+  bk_blob_reader_close(r);
+  if (rc == 0) out->len += (size_t)size;
+  return rc;
+}
+
+int bk_blob_read_range(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, uint64_t off,
+                       size_t len, void *dst) {
+  bk_blob_reader *r;
+  int rc = bk_blob_reader_open(bs, kind, h, &r);
+  if (rc) return rc;
+  rc = read_exact(r, off, dst, len);
+  bk_blob_reader_close(r);
+  return rc;
+}
+
+int bk_blob_open(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, int *fd, uint64_t *size) {
+  int rc = check(bs, kind, h);
+  if (rc) return rc;
+  if (!(bs->be->caps & BK_BLOB_CAP_FD))
+    return bk_seterr(BK_ENOTSUP, "the %s:// blob store has no local file descriptors", bs->be->scheme);
+  bk_blob_reader *r;
+  if ((rc = bk_blob_reader_open(bs, kind, h, &r))) return rc;
+  int dup = fcntl(r->be->reader_fd(r), F_DUPFD_CLOEXEC, 0);
+  uint64_t sz = r->size;
+  bk_blob_reader_close(r);
+  if (dup < 0) return bk_seterr(BK_EIO, "dup of a %s descriptor failed", KIND_NAME[kind]);
+  *fd = dup;
+  if (size) *size = sz;
+  return 0;
+}
+
+int bk_blob_presign(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, uint64_t off,
+                    uint64_t len, int64_t expires_at, char *url, size_t n) {
+  int rc = check(bs, kind, h);
+  if (rc) return rc;
+  if (!(bs->be->caps & BK_BLOB_CAP_PRESIGN))
+    return bk_seterr(BK_ENOTSUP, "the %s:// blob store cannot presign URLs", bs->be->scheme);
+  if (!url || n == 0) return bk_seterr(BK_ELIMIT, "no room for the URL");
+  if (len == 0) return bk_seterr(BK_EINVAL, "empty range");
+  uint64_t size;
+  if ((rc = bs->be->stat(bs->be, kind, h, &size, NULL))) return rc;
+  if (off > size || len > size - off)
+    return bk_seterr(BK_ETRUNCATED, "range passes the end of the %s", KIND_NAME[kind]);
+  return bs->be->presign(bs->be, kind, h, off, len, expires_at, url, n);
 }
 
 /* ---- streaming writer ---- */
 
-struct bk_blob_writer {
-  bk_blobstore *bs;
-  bk_blob_kind kind;
-  bk_afile *f;
-};
-
 int bk_blob_writer_open(bk_blobstore *bs, bk_blob_kind kind, bk_blob_writer **out) {
   *out = NULL;
-  if (!kind_ok(kind)) return bk_seterr(BK_EINVAL, "bad blob kind");
-  bk_blob_writer *w = calloc(1, sizeof *w);
-  if (!w) return bk_seterr(BK_ENOMEM, "out of memory");
-  char tmp[PATH_MAX];
-  snprintf(tmp, sizeof tmp, "%s/tmp", bs->root);
-  int rc = bk_afile_open(tmp, NULL, 0644, &w->f);
-  if (rc) {
-    free(w);
-    return rc;
-  }
-  w->bs = bs;
-  w->kind = kind;
-  *out = w;
-  return 0;
+  int rc = check(bs, kind, bs); /* no hash yet: bs stands in for it */
+  if (rc) return rc;
+  return bs->be->writer_open(bs->be, kind, out);
 }
 
 int bk_blob_writer_write(bk_blob_writer *w, const void *data, size_t len) {
-  return bk_afile_write(w->f, data, len);
+  if (len == 0) return 0;
+  if (!data) return bk_seterr(BK_EINVAL, "no data");
+  return w->be->writer_write(w, data, len);
 }
 
-uint64_t bk_blob_writer_size(const bk_blob_writer *w) { return bk_afile_size(w->f); }
-int bk_blob_writer_fd(const bk_blob_writer *w) { return bk_afile_fd(w->f); }
+uint64_t bk_blob_writer_size(const bk_blob_writer *w) { return w->be->writer_size(w); }
+
+int bk_blob_writer_fd(const bk_blob_writer *w) {
+  if (!(w->be->caps & BK_BLOB_CAP_FD))
+    return bk_seterr(BK_ENOTSUP, "the %s:// blob store has no local file descriptors", w->be->scheme);
+  return w->be->writer_fd(w);
+}
 
 void bk_blob_writer_abort(bk_blob_writer *w) {
-  if (!w) return;
-  bk_afile_abort(w->f);
-  free(w);
-}
-
-int bk_blob_writer_commit(bk_blob_writer *w, const bk_hash *h, int *existed) {
-  int ex = 0;
-  int rc = bk_blob_writer_try_commit(w, h, &ex);
-  if (rc == 0 && ex == 1) bk_blob_writer_abort(w); /* immutable: keep the stored one (see fs_put) */
-  if (rc == 0 && existed) *existed = ex != 0;
-  return rc;
+  if (w) w->be->writer_abort(w);
 }
 
 int bk_blob_writer_try_commit(bk_blob_writer *w, const bk_hash *h, int *existed) {
   *existed = 0;
-  int rc = bk_blob_stat(w->bs, w->kind, h, NULL);
-  if (rc == 0) {
+  bk_blob_backend *be = w->be;
+  if (!h) {
+    be->writer_abort(w);
+    return bk_seterr(BK_EINVAL, "no blob hash");
+  }
+  int rc = be->stat(be, w->kind, h, NULL, NULL);
+  if (rc == 0) { /* stored already: the caller decides (w stays open) */
     *existed = 1;
     return 0;
   }
   if (rc != BK_ENOTFOUND) {
-    bk_blob_writer_abort(w);
+    be->writer_abort(w);
     return rc;
   }
-  char hex[BK_HASH_HEX_LEN + 1], dir[PATH_MAX];
-  bk_hash_to_hex(h, hex);
-  rc = blob_dir(w->bs, w->kind, hex, dir, sizeof dir);
-  if (rc == 0) rc = bk_mkdir_p(dir, 0755);
-  if (rc) {
-    bk_blob_writer_abort(w);
-    return rc;
-  }
-  rc = bk_afile_commit_as_noreplace(w->f, dir, hex); /* releases w->f */
-  free(w);
-  if (rc == BK_EEXIST) { /* lost a race with a concurrent put: its blob stays */
+  bk_clearerr();
+  rc = be->writer_commit(w, h, 0); /* releases w */
+  if (rc == BK_EEXIST) {           /* lost a race with a concurrent put: its blob stays */
     bk_clearerr();
     *existed = 2;
     return 0;
@@ -410,165 +348,51 @@ int bk_blob_writer_try_commit(bk_blob_writer *w, const bk_hash *h, int *existed)
   return rc;
 }
 
+int bk_blob_writer_commit(bk_blob_writer *w, const bk_hash *h, int *existed) {
+  int ex = 0;
+  int rc = bk_blob_writer_try_commit(w, h, &ex);
+  if (rc == 0 && ex == 1) bk_blob_writer_abort(w); /* immutable: keep the stored one */
+  if (rc == 0 && existed) *existed = ex != 0;
+  return rc;
+}
+
 int bk_blob_writer_commit_replace(bk_blob_writer *w, const bk_hash *h) {
-  char hex[BK_HASH_HEX_LEN + 1], dir[PATH_MAX];
-  bk_hash_to_hex(h, hex);
-  int rc = blob_dir(w->bs, w->kind, hex, dir, sizeof dir);
-  if (rc == 0) rc = bk_mkdir_p(dir, 0755);
-  if (rc) {
-    bk_blob_writer_abort(w);
-    return rc;
+  if (!h) {
+    w->be->writer_abort(w);
+    return bk_seterr(BK_EINVAL, "no blob hash");
   }
-  rc = bk_afile_commit_as(w->f, dir, hex); /* fsync, rename over, fsync dir; releases f */
-  free(w);
-  return rc;
+  return w->be->writer_commit(w, h, 1);
 }
 
-int bk_blob_replace(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, const void *data,
-                    size_t len) {
-  if (!kind_ok(kind)) return bk_seterr(BK_EINVAL, "bad blob kind");
-  char hex[BK_HASH_HEX_LEN + 1], dir[PATH_MAX];
-  bk_hash_to_hex(h, hex);
-  int rc = blob_dir(bs, kind, hex, dir, sizeof dir);
-  if (rc == 0) rc = bk_mkdir_p(dir, 0755);
-  if (rc == 0) rc = bk_write_file_durable_mode(dir, hex, data, len, 0644);
-  return rc;
-}
-
-int bk_blob_stamp(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, int64_t *stamp) {
-  if (!kind_ok(kind)) return bk_seterr(BK_EINVAL, "bad blob kind");
-  char path[PATH_MAX];
-  int rc = bk_blob_path(bs, kind, h, path, sizeof path);
-  if (rc) return rc;
-  struct stat st;
-  if (stat(path, &st) != 0) {
-    if (errno == ENOENT) return bk_seterr(BK_ENOTFOUND, "%s not found", KIND_NAME[kind]);
-    return bk_seterr(BK_EIO, "stat %s: %s", path, strerror(errno));
-  }
-  /* any write to the file changes its ctime (and mtime); a replacement
-   * changes the inode: mix them into one 63-bit token */
-  uint64_t v[6] = {(uint64_t)st.st_ino, (uint64_t)st.st_dev, (uint64_t)st.st_size,
-                   (uint64_t)st.st_ctim.tv_sec, (uint64_t)st.st_ctim.tv_nsec,
-                   (uint64_t)st.st_mtim.tv_sec ^ ((uint64_t)st.st_mtim.tv_nsec << 32)};
-  uint64_t x = 0xcbf29ce484222325ull;
-  for (int i = 0; i < 6; i++) {
-    x ^= v[i];
-    x *= 0x100000001b3ull;
-    x ^= x >> 29;
-  }
-  *stamp = (int64_t)(x >> 1) | 1; /* never 0: 0 means "not recorded" */
-  return 0;
-}
-
-/* ---- trash (gc) ---- */
-
-static int trash_path(const bk_blobstore *bs, bk_blob_kind k, const bk_hash *h,
-                      char *out, size_t n) {
-  char hex[BK_HASH_HEX_LEN + 1];
-  bk_hash_to_hex(h, hex);
-  int w = snprintf(out, n, "%s/trash/%s-%s", bs->root, KIND_NAME[k], hex);
-  if (w < 0 || (size_t)w >= n) return bk_seterr(BK_ELIMIT, "path too long");
-  return 0;
-}
+/* ---- two-phase delete, abandoned writes ---- */
 
 int bk_blob_trash(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h) {
-  if (!kind_ok(kind)) return bk_seterr(BK_EINVAL, "bad blob kind");
-  char from[PATH_MAX], to[PATH_MAX];
-  int rc = bk_blob_path(bs, kind, h, from, sizeof from);
-  if (rc == 0) rc = trash_path(bs, kind, h, to, sizeof to);
+  int rc = check(bs, kind, h);
   if (rc) return rc;
-  if (rename(from, to) != 0) {
-    if (errno == ENOENT) return bk_seterr(BK_ENOTFOUND, "%s not found", KIND_NAME[kind]);
-    return bk_seterr(bk_errno_code(errno), "rename %s: %s", from, strerror(errno));
-  }
-  return 0;
+  return bs->be->trash(bs->be, kind, h);
 }
 
 int bk_blob_untrash(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h) {
-  if (!kind_ok(kind)) return bk_seterr(BK_EINVAL, "bad blob kind");
-  char from[PATH_MAX], to[PATH_MAX], hex[BK_HASH_HEX_LEN + 1], dir[PATH_MAX];
-  bk_hash_to_hex(h, hex);
-  int rc = trash_path(bs, kind, h, from, sizeof from);
-  if (rc == 0) rc = blob_dir(bs, kind, hex, dir, sizeof dir);
-  if (rc == 0) rc = bk_mkdir_p(dir, 0755);
+  int rc = check(bs, kind, h);
   if (rc) return rc;
-  if (join2(to, sizeof to, dir, hex)) return bk_seterr(BK_ELIMIT, "path too long");
-  /* never over a blob put meantime (its row may already describe it) */
-  int r = renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
-  if (r != 0 && (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)) {
-    r = link(from, to);
-    if (r == 0) unlink(from);
-  }
-  if (r != 0) {
-    if (errno == EEXIST) { /* a newer copy is in place: drop the trashed one */
-      unlink(from);
-      return 0;
-    }
-    if (errno == ENOENT) return bk_seterr(BK_ENOTFOUND, "not in the trash");
-    return bk_seterr(bk_errno_code(errno), "rename %s: %s", from, strerror(errno));
-  }
-  return bk_fsync_dir(dir);
+  return bs->be->untrash(bs->be, kind, h);
 }
 
 int bk_blob_trash_purge(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h) {
-  if (!kind_ok(kind)) return bk_seterr(BK_EINVAL, "bad blob kind");
-  char p[PATH_MAX];
-  int rc = trash_path(bs, kind, h, p, sizeof p);
+  int rc = check(bs, kind, h);
   if (rc) return rc;
-  if (unlink(p) != 0) {
-    if (errno == ENOENT) return bk_seterr(BK_ENOTFOUND, "not in the trash");
-    return bk_seterr(BK_EIO, "unlink %s: %s", p, strerror(errno));
-  }
-  return 0;
+  return bs->be->trash_purge(bs->be, kind, h);
 }
 
 int bk_blob_trash_list(bk_blobstore *bs, bk_blob_list_cb cb, void *ctx) {
-  char dir[PATH_MAX];
-  snprintf(dir, sizeof dir, "%s/trash", bs->root);
-  DIR *d = opendir(dir);
-  if (!d) {
-    if (errno == ENOENT) return 0;
-    return bk_seterr(BK_EIO, "opendir %s: %s", dir, strerror(errno));
-  }
-  int rc = 0;
-  struct dirent *e;
-  while (rc == 0 && (e = readdir(d))) {
-    for (int k = 0; k < BK_BLOB_NKINDS; k++) {
-      size_t kl = strlen(KIND_NAME[k]);
-      if (strncmp(e->d_name, KIND_NAME[k], kl) != 0 || e->d_name[kl] != '-') continue;
-      const char *hex = e->d_name + kl + 1;
-      bk_hash h;
-      if (strlen(hex) != BK_HASH_HEX_LEN || bk_hash_parse(hex, &h) != 0) continue;
-      char p[PATH_MAX + 300];
-      struct stat st;
-      if (join2(p, sizeof p, dir, e->d_name)) continue;
-      if (stat(p, &st) != 0) continue;
-      rc = cb(ctx, (bk_blob_kind)k, &h, (uint64_t)st.st_size, (int64_t)st.st_mtime);
-    }
-  }
-  closedir(d);
-  return rc;
+  if (!bs || !cb) return bk_seterr(BK_EINVAL, "no blob store or callback");
+  return bs->be->trash_list(bs->be, cb, ctx);
 }
 
 int bk_blob_clean_tmp(bk_blobstore *bs, int64_t older_than, size_t *removed) {
-  char dir[PATH_MAX];
-  snprintf(dir, sizeof dir, "%s/tmp", bs->root);
-  if (removed) *removed = 0;
-  DIR *d = opendir(dir);
-  if (!d) {
-    if (errno == ENOENT) return 0;
-    return bk_seterr(BK_EIO, "opendir %s: %s", dir, strerror(errno));
-  }
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    char p[PATH_MAX + 300];
-    struct stat st;
-    if (join2(p, sizeof p, dir, e->d_name)) continue;
-    if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if ((int64_t)st.st_mtime >= older_than) continue;
-    if (unlink(p) == 0 && removed) (*removed)++;
-  }
-  closedir(d);
-  return 0;
+  size_t n = 0;
+  if (!bs) return bk_seterr(BK_EINVAL, "no blob store");
+  int rc = bs->be->clean_stale ? bs->be->clean_stale(bs->be, older_than, &n) : 0;
+  if (removed) *removed = n;
+  return rc;
 }

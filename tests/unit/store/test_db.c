@@ -7,6 +7,7 @@
 
 #include "buckets/accounts.h"
 #include "buckets/blobstore.h"
+#include "store/blob_fs.h" /* bk_blob_path: tests damage blobs on disk */
 #include "buckets/db.h"
 #include "buckets/error.h"
 #include "buckets/fsutil.h"
