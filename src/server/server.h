@@ -22,6 +22,7 @@
 
 struct bk_db;        /* include/buckets/db.h (store helper) */
 struct bk_blobstore; /* include/buckets/blobstore.h (store helper) */
+struct bk_svc;       /* src/service/service.h */
 
 #define BK_SERVER_SECRET_LEN 32
 
@@ -85,6 +86,10 @@ struct bk_server {
   /* storage */
   struct bk_db *db;
   struct bk_blobstore *blobs;
+  /* the storage service (src/service/service.h): the only coordinator of
+   * xorb/shard/CAS metadata and blobs; handlers call bk_svc_* on it. It
+   * borrows db and blobs. */
+  struct bk_svc *svc;
 
   /* 32 random bytes, created on first start (data_dir/secret.key, mode 0600).
    * Used to sign CAS tokens and xorb URLs. Never logged. */
