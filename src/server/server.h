@@ -66,7 +66,7 @@ struct bk_server_config {
   int dedup_scope;        /* enum bk_dedup_scope (buckets/db.h); 0 = global */
   int reverify_set;       /* 1 = reverify_after_s given (else BK_REVERIFY_DEFAULT_S) */
   unsigned reverify_after_s; /* trust a xorb verified this recently whose blob is unchanged
-                                (bk_db_xorb_check); 0 = verify every time */
+                                (the service re-verifies older ones); 0 = verify every time */
 };
 
 /* Default for --reverify-after: one day (see docs/store.md "Damaged blobs"). */
@@ -81,7 +81,7 @@ struct bk_server {
   unsigned max_conns, conn_timeout, threads, body_timeout;
   int quiet;
   unsigned max_conns_per_ip, header_timeout, min_body_rate;
-  int64_t reverify_ms;    /* max age of a trusted verification (bk_db_xorb_check) */
+  int64_t reverify_ms;    /* max age of a trusted verification (service: xorb checks) */
 
   /* storage */
   struct bk_db *db;

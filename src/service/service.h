@@ -212,6 +212,8 @@ typedef struct bk_svc_gc_result {
   uint64_t temp_files;
   uint64_t missing;        /* removed rows that had no blob */
   uint64_t restored, purged; /* recovery of an interrupted gc */
+  int summary;             /* 1 = the orphan step ran: the counts above are a result
+                              (also when that step then failed) */
 } bk_svc_gc_result;
 
 /* Removes unreferenced metadata older than cutoff_ms, then their blobs,

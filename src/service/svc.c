@@ -90,3 +90,7 @@ int svc_shard_store(bk_svc *svc, const uint8_t *body, size_t len, const bk_shard
   if (rc == 0 && blob_existed) rc = bk_db_shard_set_damaged(svc->db, &sh, 0);
   return rc;
 }
+
+int svc_row_exists(bk_db *db, bk_blob_kind kind, const bk_hash *h) {
+  return kind == BK_BLOB_XORB ? bk_db_xorb_exists(db, h) : bk_db_shard_exists(db, h);
+}

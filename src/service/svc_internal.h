@@ -29,4 +29,7 @@ int svc_xorb_register(bk_svc *svc, const bk_hash *xorb, uint64_t size,
 int svc_shard_store(bk_svc *svc, const uint8_t *body, size_t len, const bk_shard *s,
                     int64_t bucket_id, bk_hash *missing, int *existed);
 
+/* 1 if a xorb/shard row exists for the blob, 0 if not, negative on error. */
+int svc_row_exists(bk_db *db, bk_blob_kind kind, const bk_hash *h);
+
 #endif
