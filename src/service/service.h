@@ -75,9 +75,6 @@ int bk_svc_xorb_open(bk_svc *svc, const bk_hash *want, int64_t bucket_id, int64_
                      bk_svc_xorb_put **out);
 void bk_svc_xorb_write(bk_svc_xorb_put *p, const uint8_t *data, size_t len);
 int bk_svc_xorb_commit(bk_svc_xorb_put *p, int *inserted, int *verify_failed);
-/* The first storage failure seen by write (0 none). */
-int bk_svc_xorb_store_error(const bk_svc_xorb_put *p);
-uint64_t bk_svc_xorb_received(const bk_svc_xorb_put *p);
 void bk_svc_xorb_free(bk_svc_xorb_put *p);
 
 /* ----------------------------------------------------------- put a shard */
@@ -130,8 +127,8 @@ typedef struct bk_svc_fetch {
 } bk_svc_fetch;
 
 /* A reconstruction: terms (per file, in order) and fetch entries (per xorb,
- * merged ranges, sorted by xorb then chunk). Caller frees with
- * bk_svc_recon_free. */
+ * merged ranges, sorted by xorb then chunk). The caller zero-initialises
+ * it, owns it and frees its arrays with bk_svc_recon_free. */
 typedef struct bk_svc_recon {
   bk_svc_term *terms;
   size_t nterms, cap;

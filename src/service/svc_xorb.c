@@ -59,9 +59,6 @@ void bk_svc_xorb_free(bk_svc_xorb_put *u) {
   free(u);
 }
 
-int bk_svc_xorb_store_error(const bk_svc_xorb_put *u) { return u->store_rc; }
-uint64_t bk_svc_xorb_received(const bk_svc_xorb_put *u) { return u->received; }
-
 /* Records the first failure (into *slot) and drops the temp file. */
 static void upload_refuse(bk_svc_xorb_put *u, int *slot, int rc) {
   *slot = rc;

@@ -1,7 +1,7 @@
 /* Unit tests: the storage service (src/service/service.h) on a real SQLite
  * database and a real blob store in a temp dir. Covers the streamed xorb
  * put (good bytes, wrong hash, corrupt bytes, an identical re-put, a re-put
- * that repairs a damaged blob), the shard put (a missing xorb, a valid
+ * that repairs a damaged blob, the gc race answered BK_ESTALE), the shard put (a missing xorb, a valid
  * shard), ingest from bytes then ranged reads back, the dedup lookup, gc of
  * an unreferenced xorb, and fsck / scrub finding a damaged blob. */
 #include <fcntl.h>
@@ -421,10 +421,52 @@ static void test_fsck_damaged(void) {
   bk_svc_close(svc);
 }
 
+/* The one gc-race policy (docs/store.md): a gc that removed the (orphan)
+ * blob before the registration -> BK_ESTALE, nothing registered; the
+ * bytes sent again are stored. */
+static void test_xorb_gc_race(void) {
+  int64_t bid = 0;
+  bk_svc *svc = open_fresh(&bid);
+  CHECK(svc != NULL);
+  if (!svc) return;
+  bk_hash xh;
+  uint8_t *body = NULL;
+  size_t len = 0;
+  CHECK_EQ_INT(make_xorb(5, 3, &xh, &body, &len), 0);
+  /* an orphan blob of that name (an earlier upload that never registered) */
+  char dir[400], path[1024];
+  snprintf(dir, sizeof dir, "%s/d%d/blobs", root, ndir - 1);
+  bk_blobstore *bs = NULL;
+  CHECK_EQ_INT(bk_blobstore_open(dir, &bs), 0);
+  if (!bs) return;
+  CHECK_EQ_INT(bk_blob_put(bs, BK_BLOB_XORB, &xh, body, len, NULL), 0);
+  xorb_blob_path(&xh, path, sizeof path);
+  /* the upload compares against it ... */
+  bk_svc_xorb_put *p = NULL;
+  CHECK_EQ_INT(bk_svc_xorb_open(svc, &xh, bid, (int64_t)len, &p), 0);
+  if (p) bk_svc_xorb_write(p, body, len);
+  /* ... while gc removes it as an orphan */
+  CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_XORB, &xh), 0);
+  int ins = -1, vf = -1;
+  if (p) CHECK_EQ_INT(bk_svc_xorb_commit(p, &ins, &vf), BK_ESTALE);
+  CHECK_EQ_INT(vf, 0);
+  bk_svc_xorb_free(p);
+  CHECK(!has_row(svc, &xh));
+  CHECK(access(path, F_OK) != 0);
+  /* the client sends it again */
+  CHECK_EQ_INT(put_xorb(svc, bid, &xh, body, len, &ins, &vf), 0);
+  CHECK_EQ_INT(ins, 1);
+  CHECK(has_row(svc, &xh));
+  bk_blobstore_close(bs);
+  free(body);
+  bk_svc_close(svc);
+}
+
 int main(void) {
   snprintf(root, sizeof root, "/tmp/bk_svc_test_XXXXXX");
   if (!mkdtemp(root)) return 1;
   RUN(test_xorb_put);
+  RUN(test_xorb_gc_race);
   RUN(test_shard_put);
   RUN(test_ingest_read);
   RUN(test_gc_unreferenced);
