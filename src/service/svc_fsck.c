@@ -15,7 +15,6 @@
 
 #define SCRUB_PAGE 256
 
-
 struct fsck_ctx {
   bk_svc *s;
   int read_data;
