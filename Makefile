@@ -17,7 +17,7 @@ CFLAGS_ALL = -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC \
              -Iinclude -Isrc -I$(B3DIR) $(PKG_CFLAGS) $(SAN) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(SAN)
 
-LIB_SRC    := $(wildcard src/core/*.c src/store/*.c src/client/*.c)
+LIB_SRC    := $(wildcard src/core/*.c src/store/*.c src/service/*.c src/client/*.c)
 SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
 CLI_SRC    := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
 UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)

@@ -8,18 +8,18 @@
  * every chunk hash replaced by blake3_keyed(key, raw hash) under a fresh
  * random key per response (footer chunk_hash_hmac_key, expiry now + 1 day).
  * Raw chunk hashes never leave the server. The xorb is verified before it
- * is offered (bk_db_xorb_check); damaged xorbs are never offered.
+ * is offered (bk_svc_dedup_lookup); damaged xorbs are never offered.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "buckets/db.h"
 #include "buckets/error.h"
 #include "buckets/fsutil.h"
 #include "buckets/shard.h"
 #include "server/cas_internal.h"
 #include "server/http.h"
 #include "server/server.h"
+#include "service/service.h"
 
 int cas_get_dedup(struct bk_server *srv, struct bk_http_req *req, const char *seg) {
   struct cas_claims c;
@@ -27,40 +27,24 @@ int cas_get_dedup(struct bk_server *srv, struct bk_http_req *req, const char *se
   bk_hash ch;
   if (!cas_path_hash(req, seg, &ch)) return 1;
 
-  /* The xorb offered must verify: a client that dedups against it never
-   * sends those chunks again. bk_db_xorb_check reads it unless it was
-   * verified recently and its file is unchanged; a damaged one is marked
-   * (the lookup then skips it) and the next holder is tried. */
+  /* the service verifies the xorb before it is offered (damaged holders
+   * are marked and skipped) */
   bk_hash xh;
-  uint32_t idx = 0;
-  int rc = 0;
-  for (int attempt = 0; attempt < CAS_DEDUP_MAX_CHECKS; attempt++) {
-    rc = bk_db_dedup_lookup(srv->db, &ch, srv->dedup_scope, c.bucket_id, &xh, &idx);
-    if (rc != 0) break;
-    rc = bk_db_xorb_check(srv->db, srv->blobs, &xh, srv->reverify_ms);
-    if (rc != BK_EHASH) break;
-  }
-  if (rc == BK_ENOTFOUND || rc == BK_EHASH)
-    return bk_http_error(req, 404, "NotFound", "chunk not known"), 1;
-  if (rc != 0) return cas_reply_store_error(req, rc, "dedup query");
-
   bk_xorb_info info;
-  rc = bk_db_xorb_get(srv->db, &xh, &info);
+  bk_xorb_chunk *xc = NULL;
+  int rc = bk_svc_dedup_lookup(srv->svc, &ch, c.bucket_id, CAS_DEDUP_MAX_CHECKS, &xh, &info, &xc);
   if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "NotFound", "chunk not known"), 1;
-  if (rc != 0) return cas_reply_store_error(req, rc, "dedup query");
-  if (info.nchunks == 0 || info.nchunks > BK_XORB_MAX_CHUNKS)
+  if (rc == BK_EFORMAT)
     return bk_http_error(req, 500, "InternalError", "stored xorb has a bad chunk count"), 1;
-
-  bk_xorb_chunk *xc = malloc((size_t)info.nchunks * sizeof *xc);
+  if (rc == BK_ENOMEM) return bk_http_error(req, 503, "InternalError", "out of memory"), 1;
+  if (rc != 0) return cas_reply_store_error(req, rc, "dedup query");
   bk_shard_chunk *sc = calloc(info.nchunks, sizeof *sc);
-  if (!xc || !sc) {
+  if (!sc) {
     free(xc);
-    free(sc);
     return bk_http_error(req, 503, "InternalError", "out of memory"), 1;
   }
-  rc = bk_db_xorb_chunks(srv->db, &xh, 0, info.nchunks, xc);
   uint8_t key[32];
-  if (rc == 0) rc = bk_random_bytes(key, sizeof key);
+  rc = bk_random_bytes(key, sizeof key);
   if (rc != 0) {
     free(xc);
     free(sc);

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buckets/blobstore.h"
 #include "buckets/buf.h"
 #include "buckets/db.h"
 #include "buckets/error.h"
@@ -20,149 +19,17 @@
 #include "server/cas_internal.h"
 #include "server/http.h"
 #include "server/server.h"
+#include "service/service.h"
 
 #define RECON_JSON_MAX (256u << 20)
 
-typedef struct rterm {
-  bk_hash xorb;
-  uint32_t cs, ce;
-  uint64_t ulen;
-} rterm;
-
-typedef struct rfetch {
-  bk_hash xorb;
-  uint32_t cs, ce;
-  uint64_t bs, be;
-} rfetch;
-
-static int cmp_term_idx(const void *a, const void *b, void *ctx) {
-  const rterm *t = ctx;
-  const rterm *x = &t[*(const size_t *)a], *y = &t[*(const size_t *)b];
-  int c = memcmp(x->xorb.b, y->xorb.b, BK_HASH_LEN);
-  if (c) return c;
-  if (x->cs != y->cs) return x->cs < y->cs ? -1 : 1;
-  return 0;
-}
-
-/* Trims term [pos, pos+len) of the file to the byte range [s, e]. */
-static int trim_term(bk_db *db, const bk_file_term *ft, uint64_t pos, uint64_t s, uint64_t e,
-                     rterm *out, uint64_t *first_start) {
-  if (ft->chunk_end <= ft->chunk_start) return bk_seterr(BK_EFORMAT, "empty stored term");
-  uint32_t n = ft->chunk_end - ft->chunk_start;
-  bk_xorb_chunk *ch = malloc((size_t)n * sizeof *ch);
-  if (!ch) return bk_seterr(BK_ENOMEM, "out of memory");
-  int rc = bk_db_xorb_chunks(db, &ft->xorb, ft->chunk_start, ft->chunk_end, ch);
-  if (rc != 0) {
-    free(ch);
-    return rc;
-  }
-  uint32_t k = 0;
-  uint64_t cpos = pos;
-  while (k < n && cpos + ch[k].unpacked_len <= s) cpos += ch[k++].unpacked_len;
-  uint64_t start = cpos;
-  uint32_t kk = k;
-  while (kk < n && cpos <= e) cpos += ch[kk++].unpacked_len;
-  free(ch);
-  if (k >= n || kk <= k) return bk_seterr(BK_EFORMAT, "term chunks do not cover the range");
-  out->xorb = ft->xorb;
-  out->cs = ft->chunk_start + k;
-  out->ce = ft->chunk_start + kk;
-  out->ulen = cpos - start;
-  *first_start = start;
-  return 0;
-}
+typedef bk_svc_term rterm;
+typedef bk_svc_fetch rfetch;
 
 static int put_hash_key(bk_buf *b, const bk_hash *h) {
   char hx[BK_HASH_HEX_LEN + 1];
   bk_hash_to_hex(h, hx);
   return bk_buf_printf(b, "\"%s\"", hx);
-}
-
-/* Growable term list. */
-typedef struct rterms {
-  rterm *t;
-  size_t n, cap;
-} rterms;
-
-static int rterms_push(rterms *l, const rterm *t) {
-  rterm *nt = bk_grow(l->t, l->n, &l->cap, sizeof *nt, 64, 0);
-  if (!nt) return bk_seterr(BK_ENOMEM, "out of memory");
-  l->t = nt;
-  l->t[l->n++] = *t;
-  return 0;
-}
-
-/* Appends the terms of file ft[0..nft) (size bytes) restricted to bytes
- * [s, e] to l; *offset_first = bytes to skip in the first appended term. */
-static int collect_terms(bk_db *db, const bk_file_term *ft, size_t nft, uint64_t size,
-                         uint64_t s, uint64_t e, rterms *l, uint64_t *offset_first) {
-  uint64_t pos = 0;
-  size_t n0 = l->n;
-  *offset_first = 0;
-  for (size_t i = 0; size > 0 && i < nft; i++) {
-    uint64_t tend = pos + ft[i].unpacked_bytes;
-    if (tend <= s) {
-      pos = tend;
-      continue;
-    }
-    if (pos > e) break;
-    rterm t;
-    if (pos < s || tend - 1 > e) {
-      uint64_t start = 0;
-      int rc = trim_term(db, &ft[i], pos, s, e, &t, &start);
-      if (rc != 0) return rc;
-      if (l->n == n0) *offset_first = s > start ? s - start : 0;
-    } else {
-      t.xorb = ft[i].xorb;
-      t.cs = ft[i].chunk_start;
-      t.ce = ft[i].chunk_end;
-      t.ulen = ft[i].unpacked_bytes;
-    }
-    int rc = rterms_push(l, &t);
-    if (rc != 0) return rc;
-    pos = tend;
-  }
-  return 0;
-}
-
-/* Fetch entries: per xorb, the union of the terms' chunk ranges (overlapping
- * or adjacent ranges merged), each with its record byte range. *fe is
- * malloc'd (sorted by xorb, then chunk). */
-static int build_fetch(bk_db *db, const rterm *rt, size_t nrt, rfetch **out, size_t *nout) {
-  size_t *idx = malloc((nrt ? nrt : 1) * sizeof *idx);
-  rfetch *fe = calloc(nrt ? nrt : 1, sizeof *fe);
-  size_t nfe = 0;
-  if (!idx || !fe) {
-    free(idx);
-    free(fe);
-    return bk_seterr(BK_ENOMEM, "out of memory");
-  }
-  for (size_t i = 0; i < nrt; i++) idx[i] = i;
-  qsort_r(idx, nrt, sizeof *idx, cmp_term_idx, (void *)rt);
-  for (size_t i = 0; i < nrt; i++) {
-    const rterm *t = &rt[idx[i]];
-    if (nfe > 0 && bk_hash_eq(&fe[nfe - 1].xorb, &t->xorb) && t->cs <= fe[nfe - 1].ce) {
-      if (t->ce > fe[nfe - 1].ce) fe[nfe - 1].ce = t->ce;
-      continue;
-    }
-    fe[nfe].xorb = t->xorb;
-    fe[nfe].cs = t->cs;
-    fe[nfe].ce = t->ce;
-    nfe++;
-  }
-  free(idx);
-  int rc = 0;
-  for (size_t i = 0; i < nfe && rc == 0; i++) {
-    uint64_t unp;
-    rc = bk_db_xorb_range(db, &fe[i].xorb, fe[i].cs, fe[i].ce, &fe[i].bs, &fe[i].be, &unp);
-  }
-  if (rc != 0) {
-    free(fe);
-    return rc;
-  }
-  *out = fe;
-  *nout = nfe;
-  return 0;
 }
 
 static int emit_terms(bk_buf *js, const rterm *rt, size_t n) {
@@ -209,22 +76,6 @@ static int emit_fetch(const struct bk_server *srv, bk_buf *js, const rfetch *fe,
   return rc ? rc : bk_buf_printf(js, "%s}", nfe ? "]" : "");
 }
 
-/* Loads a file's size and terms. The unregistered empty file (zero hash)
- * is size 0 with no terms. Returns 0, BK_ENOTFOUND, or a store error. */
-static int load_file(bk_db *db, const bk_hash *fh, uint64_t *size, bk_file_term **ft,
-                     size_t *nft) {
-  bk_cas_file f;
-  memset(&f, 0, sizeof f);
-  *ft = NULL;
-  *nft = 0;
-  *size = 0;
-  int rc = bk_db_cas_file_get(db, fh, &f);
-  if (rc == BK_ENOTFOUND && bk_hash_is_zero(fh)) return 0;
-  if (rc != 0) return rc;
-  *size = f.size;
-  return f.size > 0 ? bk_db_cas_file_terms(db, fh, ft, nft) : 0;
-}
-
 /* A damaged xorb is never handed out: 410 XorbDamaged naming it (not
  * retried by clients; a re-upload of the file repairs it). */
 static int reply_damaged(struct bk_http_req *req, const bk_hash *x) {
@@ -237,19 +88,16 @@ static int reply_damaged(struct bk_http_req *req, const bk_hash *x) {
          1;
 }
 
-/* Before a reconstruction is answered, every xorb it fetches from must not
- * be marked damaged, and one whose file changed since its last verification
- * is verified again (max age unbounded here: the time-based re-read happens
- * when ranges are served). 1 = replied (damaged or error), 0 = go on. */
-static int check_fetch_xorbs(struct bk_server *srv, struct bk_http_req *req, const rfetch *fe,
-                             size_t nfe) {
-  for (size_t i = 0; i < nfe; i++) {
-    if (i > 0 && bk_hash_eq(&fe[i - 1].xorb, &fe[i].xorb)) continue;
-    int rc = bk_db_xorb_check(srv->db, srv->blobs, &fe[i].xorb, INT64_MAX);
-    if (rc == BK_EHASH) return reply_damaged(req, &fe[i].xorb);
-    if (rc != 0) return cas_reply_store_error(req, rc, "reconstruction");
-  }
-  return 0;
+/* Builds the fetch entries; the service checks their xorbs (a damaged one
+ * is never handed out). 1 = replied (damaged or error), 0 = go on. */
+static int finish_recon(struct bk_server *srv, struct bk_http_req *req, bk_svc_recon *r,
+                        int batch) {
+  int rc = bk_svc_recon_finish(srv->svc, r);
+  if (rc == 0) return 0;
+  if (rc == BK_EHASH) return reply_damaged(req, &r->damaged);
+  if (batch && rc == BK_ENOTFOUND && !r->fetch) /* building the fetch entries failed */
+    return bk_http_error(req, 404, "FileNotFound", "a file_id is not in CAS"), 1;
+  return cas_reply_store_error(req, rc, "reconstruction");
 }
 
 /* Sends the reconstruction JSON built in js; rc is the result of building
@@ -290,7 +138,7 @@ int cas_get_reconstruction(struct bk_server *srv, struct bk_http_req *req, const
   uint64_t size = 0;
   bk_file_term *ft = NULL;
   size_t nft = 0;
-  int rc = load_file(srv->db, &fh, &size, &ft, &nft);
+  int rc = bk_svc_file_terms(srv->svc, &fh, &size, &ft, &nft);
   if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "FileNotFound", "no such file in CAS"), 1;
   if (rc != 0) return cas_reply_store_error(req, rc, "reconstruction");
 
@@ -302,31 +150,27 @@ int cas_get_reconstruction(struct bk_server *srv, struct bk_http_req *req, const
                          "range starts at or past the end of the file (%" PRIu64 " bytes)", size),
            1;
   }
-  rterms l = {0};
+  bk_svc_recon r;
+  memset(&r, 0, sizeof r);
   uint64_t offset_first = 0;
-  rc = collect_terms(srv->db, ft, nft, size, s, e, &l, &offset_first);
+  rc = bk_svc_recon_add(srv->svc, &r, ft, nft, size, s, e, &offset_first);
   free(ft);
-  rfetch *fe = NULL;
-  size_t nfe = 0;
-  if (rc == 0) rc = build_fetch(srv->db, l.t, l.n, &fe, &nfe);
   if (rc != 0) {
-    free(l.t);
+    bk_svc_recon_free(&r);
     return cas_reply_store_error(req, rc, "reconstruction");
   }
-  if (check_fetch_xorbs(srv, req, fe, nfe)) {
-    free(fe);
-    free(l.t);
+  if (finish_recon(srv, req, &r, 0)) {
+    bk_svc_recon_free(&r);
     return 1;
   }
   bk_buf js;
   bk_buf_init(&js, RECON_JSON_MAX);
   rc = bk_buf_printf(&js, "{\"offset_into_first_range\":%" PRIu64 ",\"terms\":", offset_first);
-  if (rc == 0) rc = emit_terms(&js, l.t, l.n);
+  if (rc == 0) rc = emit_terms(&js, r.terms, r.nterms);
   if (rc == 0) rc = bk_buf_printf(&js, ",\"%s\":", v2 ? "xorbs" : "fetch_info");
-  if (rc == 0) rc = emit_fetch(srv, &js, fe, nfe, v2);
+  if (rc == 0) rc = emit_fetch(srv, &js, r.fetch, r.nfetch, v2);
   if (rc == 0) rc = bk_buf_printf(&js, "}");
-  free(fe);
-  free(l.t);
+  bk_svc_recon_free(&r);
   return reply_json(req, &js, rc);
 }
 
@@ -345,7 +189,8 @@ int cas_get_reconstruction_batch(struct bk_server *srv, struct bk_http_req *req)
            1;
   bk_hash *ids = calloc(nids, sizeof *ids);
   size_t *first = calloc(nids + 1, sizeof *first);
-  rterms l = {0};
+  bk_svc_recon r;
+  memset(&r, 0, sizeof r);
   int rc = ids && first ? 0 : bk_seterr(BK_ENOMEM, "out of memory");
   size_t k = 0;
   for (size_t i = 0; i < req->nparams && rc == 0; i++) {
@@ -354,41 +199,37 @@ int cas_get_reconstruction_batch(struct bk_server *srv, struct bk_http_req *req)
     if (strlen(v) != BK_HASH_HEX_LEN || bk_hash_parse(v, &ids[k]) != 0) {
       free(ids);
       free(first);
-      free(l.t);
+      bk_svc_recon_free(&r);
       return bk_http_error(req, 400, "InvalidHash", "file_id must be a 64-character hex hash"), 1;
     }
     if (!check_readable(srv, req, &c, &ids[k])) {
       free(ids);
       free(first);
-      free(l.t);
+      bk_svc_recon_free(&r);
       return 1;
     }
     uint64_t size = 0, off;
     bk_file_term *ft = NULL;
     size_t nft = 0;
-    first[k] = l.n;
-    rc = load_file(srv->db, &ids[k], &size, &ft, &nft);
-    if (rc == 0) rc = collect_terms(srv->db, ft, nft, size, 0, size ? size - 1 : 0, &l, &off);
+    first[k] = r.nterms;
+    rc = bk_svc_file_terms(srv->svc, &ids[k], &size, &ft, &nft);
+    if (rc == 0) rc = bk_svc_recon_add(srv->svc, &r, ft, nft, size, 0, size ? size - 1 : 0, &off);
     free(ft);
     k++;
   }
-  first[nids] = l.n;
-  rfetch *fe = NULL;
-  size_t nfe = 0;
-  if (rc == 0) rc = build_fetch(srv->db, l.t, l.n, &fe, &nfe);
   if (rc != 0) {
     free(ids);
     free(first);
-    free(l.t);
+    bk_svc_recon_free(&r);
     if (rc == BK_ENOTFOUND)
       return bk_http_error(req, 404, "FileNotFound", "a file_id is not in CAS"), 1;
     return cas_reply_store_error(req, rc, "reconstruction");
   }
-  if (check_fetch_xorbs(srv, req, fe, nfe)) {
+  first[nids] = r.nterms;
+  if (finish_recon(srv, req, &r, 1)) {
     free(ids);
     free(first);
-    free(fe);
-    free(l.t);
+    bk_svc_recon_free(&r);
     return 1;
   }
   bk_buf js;
@@ -398,15 +239,14 @@ int cas_get_reconstruction_batch(struct bk_server *srv, struct bk_http_req *req)
     if (i) rc = bk_buf_printf(&js, ",");
     if (rc == 0) rc = put_hash_key(&js, &ids[i]);
     if (rc == 0) rc = bk_buf_printf(&js, ":");
-    if (rc == 0) rc = emit_terms(&js, l.t + first[i], first[i + 1] - first[i]);
+    if (rc == 0) rc = emit_terms(&js, r.terms + first[i], first[i + 1] - first[i]);
   }
   if (rc == 0) rc = bk_buf_printf(&js, "},\"fetch_info\":");
-  if (rc == 0) rc = emit_fetch(srv, &js, fe, nfe, 0);
+  if (rc == 0) rc = emit_fetch(srv, &js, r.fetch, r.nfetch, 0);
   if (rc == 0) rc = bk_buf_printf(&js, "}");
   free(ids);
   free(first);
-  free(fe);
-  free(l.t);
+  bk_svc_recon_free(&r);
   return reply_json(req, &js, rc);
 }
 
@@ -456,17 +296,14 @@ int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const cha
   if (a < ss || b > se)
     return bk_http_error(req, 403, "Forbidden", "requested range is outside the signed range"), 1;
 
-  /* Served bytes must verify: unless the xorb was verified within the
-   * --reverify-after window and its file is unchanged since (one stat and
-   * one row read), the whole xorb is verified first; a damaged one is marked
-   * and refused. The bytes then go out zero-copy from the file. */
-  int rc = bk_db_xorb_check(srv->db, srv->blobs, &xh, srv->reverify_ms);
-  if (rc == BK_EHASH) return reply_damaged(req, &xh);
-  if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "NotFound", "xorb not found"), 1;
-  if (rc != 0) return cas_reply_store_error(req, rc, "xorb range");
+  /* Served bytes must verify (the service re-verifies the xorb unless that
+   * was done within --reverify-after and its file is unchanged; a damaged
+   * one is marked and refused). The bytes then go out zero-copy from the
+   * file. */
   int fd = -1;
   uint64_t size = 0;
-  rc = bk_blob_open(srv->blobs, BK_BLOB_XORB, &xh, &fd, &size);
+  int rc = bk_svc_xorb_open_range(srv->svc, &xh, &fd, &size);
+  if (rc == BK_EHASH) return reply_damaged(req, &xh);
   if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "NotFound", "xorb not found"), 1;
   if (rc != 0) return cas_reply_store_error(req, rc, "xorb range");
   if (b >= size) {

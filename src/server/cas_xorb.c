@@ -1,145 +1,28 @@
 /* CAS xorb upload: POST /v1/xorbs/default/{hash}, verified as it streams.
  *
- * cas_xorb_start runs when the headers are complete, before any body byte:
- * it checks the CAS token (write scope) and the hash in the path, so a
- * request that will be refused is answered at once instead of after 64 MiB.
- * Then each body piece, as libmicrohttpd hands it over (xorb_sink):
- *   1. goes through the streaming verifier (bk_xorb_stream: every complete
- *      record is decoded and its chunk hash recomputed right away), and
- *   2. is written to a temp file of the blob store, whose writeback is
- *      started every 8 MiB, so the final flush only waits for the tail.
- * No body is held in memory (one record at most). A blob of that name and
- * exact size already stored is not written again (still fully verified):
- * instead each piece is compared with the stored bytes at its offset. The
- * first difference (a damaged blob, or another serialization of the same
- * size) switches to writing: the equal prefix is copied from the stored
- * blob, the rest comes from the body, and at the end the register decides
- * under the database write lock whether the stored blob is kept (it
- * verifies) or replaced (marked damaged, or it no longer verifies).
- * When the body is complete, cas_post_xorb finishes the verification (xorb
- * hash against the URL, footer) and only then commits the temp file under
- * the xorb hash (fsync, rename, fsync dir) and registers the row and chunk
- * table. Any failure leaves nothing behind: the temp file is removed, also
- * when the client goes away mid-body (body_free).
+ * HTTP only; the storage work is the service's (bk_svc_xorb_*, see
+ * src/service/svc_xorb.c and docs/service.md). cas_xorb_start runs when the
+ * headers are complete, before any body byte: it checks the CAS token
+ * (write scope) and the hash in the path, so a request that will be refused
+ * is answered at once instead of after 64 MiB, then opens the service's
+ * streaming put. Each body piece goes to bk_svc_xorb_write (xorb_sink);
+ * when the body is complete, cas_post_xorb commits and replies. Any failure
+ * leaves nothing behind, also when the client goes away mid-body
+ * (body_free).
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "buckets/blobstore.h"
-#include "buckets/db.h"
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
-#include "buckets/xorb.h"
 #include "server/cas_internal.h"
 #include "server/http.h"
 #include "server/server.h"
+#include "service/service.h"
 
-#define WRITEBACK_STEP (8u << 20)
-
-typedef struct xorb_upload {
-  struct bk_server *srv;
-  bk_hash want;
-  int64_t bucket_id;   /* the token's bucket: it references the xorb once stored */
-  bk_xorb_stream *verify;
-  bk_blob_writer *w;   /* NULL when the blob is stored already, or after a failure */
-  int present;         /* a blob of this name and size was stored at the start */
-  int cmp_fd;          /* that blob, compared piece by piece while equal; else -1 */
-  uint64_t cmp_off;    /* body bytes found equal to the stored blob so far */
-  uint8_t *cmp_buf;
-  size_t cmp_cap;
-  uint64_t flushed;    /* writeback started up to here */
-  int verify_rc;       /* first verification failure (sticky in the stream too) */
-  int store_rc;        /* first storage failure */
-  char msg[400];
-} xorb_upload;
-
-static void upload_free(void *state) {
-  xorb_upload *u = state;
-  if (!u) return;
-  bk_blob_writer_abort(u->w); /* NULL ok: committed writers are NULL here */
-  bk_xorb_stream_free(u->verify);
-  if (u->cmp_fd >= 0) close(u->cmp_fd);
-  free(u->cmp_buf);
-  free(u);
-}
-
-/* Records the first failure (into *slot) and drops the temp file. */
-static void upload_refuse(xorb_upload *u, int *slot, int rc) {
-  *slot = rc;
-  snprintf(u->msg, sizeof u->msg, "%s", bk_errmsg());
-  bk_blob_writer_abort(u->w);
-  u->w = NULL;
-}
-
-#define CMP_COPY_STEP (1u << 20)
-
-/* Stops comparing: the body differs from the stored blob at u->cmp_off.
- * Opens a writer holding the equal prefix (copied from the stored blob). */
-static int cmp_diverge(xorb_upload *u) {
-  int fd = u->cmp_fd;
-  u->cmp_fd = -1;
-  int rc = bk_blob_writer_open(u->srv->blobs, BK_BLOB_XORB, &u->w);
-  uint8_t *buf = rc == 0 ? malloc(CMP_COPY_STEP) : NULL;
-  if (rc == 0 && !buf) rc = bk_seterr(BK_ENOMEM, "out of memory");
-  for (uint64_t off = 0; rc == 0 && off < u->cmp_off;) {
-    size_t n = u->cmp_off - off < CMP_COPY_STEP ? (size_t)(u->cmp_off - off) : CMP_COPY_STEP;
-    rc = bk_pread_full(fd, buf, n, off);
-    if (rc == 0) rc = bk_blob_writer_write(u->w, buf, n);
-    off += n;
-  }
-  free(buf);
-  close(fd);
-  return rc;
-}
-
-/* While present: 1 if data equals the stored blob at cmp_off (and advances),
- * 0 if not (then the writer holds the equal prefix), negative on error. */
-static int cmp_piece(xorb_upload *u, const uint8_t *data, size_t len) {
-  if (len > u->cmp_cap) {
-    uint8_t *nb = realloc(u->cmp_buf, len);
-    if (!nb) return bk_seterr(BK_ENOMEM, "out of memory");
-    u->cmp_buf = nb;
-    u->cmp_cap = len;
-  }
-  ssize_t got = pread(u->cmp_fd, u->cmp_buf, len, (off_t)u->cmp_off);
-  if (got == (ssize_t)len && memcmp(u->cmp_buf, data, len) == 0) {
-    u->cmp_off += len;
-    return 1;
-  }
-  int rc = cmp_diverge(u);
-  return rc ? rc : 0;
-}
+static void upload_free(void *state) { bk_svc_xorb_free(state); }
 
 static void xorb_sink(struct bk_http_req *req, const uint8_t *data, size_t len) {
-  xorb_upload *u = req->body_state;
-  if (u->verify_rc || u->store_rc) return; /* refused already: discard the rest */
-  int rc = bk_xorb_stream_feed(u->verify, data, len);
-  if (rc) {
-    upload_refuse(u, &u->verify_rc, rc);
-    return;
-  }
-  if (u->cmp_fd >= 0) {
-    rc = cmp_piece(u, data, len);
-    if (rc < 0) upload_refuse(u, &u->store_rc, rc);
-    if (rc != 0) return;
-  }
-  if (!u->w) return;
-  rc = bk_blob_writer_write(u->w, data, len);
-  if (rc) {
-    upload_refuse(u, &u->store_rc, rc);
-    return;
-  }
-  uint64_t size = bk_blob_writer_size(u->w);
-  if (size - u->flushed >= WRITEBACK_STEP) {
-    (void)sync_file_range(bk_blob_writer_fd(u->w), (off64_t)u->flushed,
-                          (off64_t)(size - u->flushed), SYNC_FILE_RANGE_WRITE);
-    u->flushed = size;
-  }
+  bk_svc_xorb_write(req->body_state, data, len);
 }
 
 int cas_xorb_start(struct bk_server *srv, struct bk_http_req *req, const char *seg) {
@@ -147,78 +30,37 @@ int cas_xorb_start(struct bk_server *srv, struct bk_http_req *req, const char *s
   if (!cas_auth(srv, req, 1, &c)) return 1;
   bk_hash want;
   if (!cas_path_hash(req, seg, &want)) return 1;
-  xorb_upload *u = calloc(1, sizeof *u);
-  if (!u) return bk_http_error(req, 503, "ServiceUnavailable", "out of memory"), 1;
-  u->srv = srv;
-  u->want = want;
-  u->bucket_id = c.bucket_id;
-  u->cmp_fd = -1;
+  bk_svc_xorb_put *u = NULL;
+  int rc = bk_svc_xorb_open(srv->svc, &want, c.bucket_id, req->content_length, &u);
+  if (rc == BK_ENOMEM)
+    return bk_http_error(req, 503, "ServiceUnavailable", "out of memory"), 1;
+  if (rc) return cas_reply_store_error(req, rc, "storing xorb");
   req->body_state = u;
   req->body_free = upload_free;
-  if (bk_xorb_stream_new(BK_XORB_ALLOW_FOOTER, &u->verify) != 0)
-    return bk_http_error(req, 503, "ServiceUnavailable", "out of memory"), 1;
-  /* a blob of the announced size is not written again as long as the body
-   * equals it (compared piece by piece, see cmp_piece) */
-  int fd = -1;
-  uint64_t have = 0;
-  if (req->content_length >= 0 && bk_blob_open(srv->blobs, BK_BLOB_XORB, &want, &fd, &have) == 0) {
-    if (have == (uint64_t)req->content_length) {
-      u->present = 1;
-      u->cmp_fd = fd;
-    } else {
-      close(fd);
-    }
-  }
-  if (!u->present) {
-    int rc = bk_blob_writer_open(srv->blobs, BK_BLOB_XORB, &u->w);
-    if (rc) return cas_reply_store_error(req, rc == BK_ENOSPC ? rc : BK_EIO, "storing xorb");
-  }
   req->body_sink = xorb_sink;
   return 0;
 }
 
 int cas_post_xorb(struct bk_server *srv, struct bk_http_req *req, const char *seg) {
+  (void)srv;
   (void)seg; /* checked by cas_xorb_start */
-  xorb_upload *u = req->body_state;
+  bk_svc_xorb_put *u = req->body_state;
   if (!u || req->body_sink != xorb_sink)
     return bk_http_error(req, 500, "InternalError", "xorb upload was not streamed"), 1;
   if (req->body_received == 0)
     return bk_http_error(req, 400, "InvalidXorb", "empty xorb body"), 1;
-  if (u->store_rc)
-    return cas_reply_store_error(req, u->store_rc == BK_ENOSPC ? BK_ENOSPC : BK_EIO, "storing xorb");
-  bk_xorb *x = NULL;
-  int rc = u->verify_rc ? u->verify_rc : bk_xorb_stream_finish(u->verify, &u->want, &x);
-  if (rc != 0) {
-    if (!u->verify_rc) snprintf(u->msg, sizeof u->msg, "%s", bk_errmsg());
+  int inserted = 0, verify_failed = 0;
+  int rc = bk_svc_xorb_commit(u, &inserted, &verify_failed);
+  if (rc != 0 && verify_failed) {
     const char *code = rc == BK_EHASH ? "XorbHashMismatch" : "InvalidXorb";
-    return bk_http_error(req, 400, code, "xorb rejected (%s): %s", bk_strerror(rc), u->msg), 1;
+    return bk_http_error(req, 400, code, "xorb rejected (%s): %s", bk_strerror(rc), bk_errmsg()),
+           1;
   }
-  /* verified: the stored blob now holds these bytes (committed, or found
-   * byte-identical), unless a different stored blob must be judged by the
-   * register (then the writer goes with it) */
-  unsigned flags = BK_XORB_REG_VERIFIED;
-  bk_blob_writer *pass = NULL;
-  if (u->w) {
-    int ex = 0;
-    rc = bk_blob_writer_try_commit(u->w, &u->want, &ex);
-    if (rc == 0 && ex == 1) pass = u->w; /* stored blob differs: the register decides */
-    u->w = NULL;                         /* released (or handed over) */
-    if (ex) flags = 0;
-  }
-  int existed_row = 0;
-  if (rc == 0)
-    rc = bk_db_xorb_register_ex(srv->db, srv->blobs, &u->want, req->body_received,
-                                bk_xorb_chunks(x), bk_xorb_count(x), flags, pass, &existed_row);
-  bk_xorb_free(x);
   /* a concurrent gc removed the blob between the start and the register:
    * the bytes are gone with the body, so the client sends them again */
-  if (rc == BK_ENOTFOUND)
+  if (rc == BK_ESTALE)
     return bk_http_error(req, 503, "ServiceUnavailable", "xorb storage raced with gc; retry"), 1;
   if (rc != 0) return cas_reply_store_error(req, rc, "storing xorb");
-  /* the uploading bucket references the xorb: the namespace / bucket dedup
-   * scopes find it for this bucket before its shard is registered */
-  rc = bk_db_xorb_ref(srv->db, &u->want, u->bucket_id);
-  if (rc != 0) return cas_reply_store_error(req, rc, "recording the xorb for the bucket");
-  bk_http_reply_json(req, 200, existed_row ? "{\"was_inserted\":false}" : "{\"was_inserted\":true}");
+  bk_http_reply_json(req, 200, inserted ? "{\"was_inserted\":true}" : "{\"was_inserted\":false}");
   return 1;
 }

@@ -50,6 +50,7 @@
 #include "server/http.h"
 #include "server/ratelimit.h"
 #include "server/router.h"
+#include "service/service.h"
 
 #define DISCARD_MAX (16u * 1024u * 1024u)
 #define MAX_HEADERS 128
@@ -861,6 +862,8 @@ static void unlock_data_dir(struct bk_server *srv) {
 
 void bk_server_close(struct bk_server *srv) {
   bk_server_stop(srv);
+  bk_svc_close(srv->svc);
+  srv->svc = NULL;
   bk_db_close(srv->db);
   srv->db = NULL;
   bk_blobstore_close(srv->blobs);
@@ -992,5 +995,8 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_DB_FILE);
   rc = bk_db_open(path, &srv->db);
   if (rc) return rc;
-  return 0;
+  snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_BLOBS_DIR);
+  struct bk_svc_config sc = {.db = srv->db, .blobs = srv->blobs, .blob_root = path,
+                             .dedup_scope = srv->dedup_scope, .reverify_ms = srv->reverify_ms};
+  return bk_svc_open(&sc, &srv->svc);
 }

@@ -22,6 +22,7 @@
 
 struct bk_db;        /* include/buckets/db.h (store helper) */
 struct bk_blobstore; /* include/buckets/blobstore.h (store helper) */
+struct bk_svc;       /* src/service/service.h */
 
 #define BK_SERVER_SECRET_LEN 32
 
@@ -65,7 +66,7 @@ struct bk_server_config {
   int dedup_scope;        /* enum bk_dedup_scope (buckets/db.h); 0 = global */
   int reverify_set;       /* 1 = reverify_after_s given (else BK_REVERIFY_DEFAULT_S) */
   unsigned reverify_after_s; /* trust a xorb verified this recently whose blob is unchanged
-                                (bk_db_xorb_check); 0 = verify every time */
+                                (the service re-verifies older ones); 0 = verify every time */
 };
 
 /* Default for --reverify-after: one day (see docs/store.md "Damaged blobs"). */
@@ -80,11 +81,15 @@ struct bk_server {
   unsigned max_conns, conn_timeout, threads, body_timeout;
   int quiet;
   unsigned max_conns_per_ip, header_timeout, min_body_rate;
-  int64_t reverify_ms;    /* max age of a trusted verification (bk_db_xorb_check) */
+  int64_t reverify_ms;    /* max age of a trusted verification (service: xorb checks) */
 
   /* storage */
   struct bk_db *db;
   struct bk_blobstore *blobs;
+  /* the storage service (src/service/service.h): the only coordinator of
+   * xorb/shard/CAS metadata and blobs; handlers call bk_svc_* on it. It
+   * borrows db and blobs. */
+  struct bk_svc *svc;
 
   /* 32 random bytes, created on first start (data_dir/secret.key, mode 0600).
    * Used to sign CAS tokens and xorb URLs. Never logged. */

@@ -21,11 +21,11 @@
 #include "server/router.h"
 #include "server/server.h"
 #include "server/web_acct.h"
-#include "server/web_content.h"
 #include "server/web_form.h"
 #include "server/web_html.h"
 #include "server/web_preview.h"
 #include "server/web_session.h"
+#include "service/service.h"
 
 #define PAGE_SIZE 100
 #define NS_PAGE_SIZE 500
@@ -969,8 +969,7 @@ static int page_blob(struct wctx *c, const bk_bucket *b, int role, const char *p
   bk_buf_init(&crumb, HTML_MAX);
   bk_buf_init(&content, HTML_MAX);
   int truncated = fi.e.size > WEB_PREVIEW_MAX;
-  if (web_content_read_prefix(c->srv->db, c->srv->blobs, &fi.e.xet_hash, WEB_PREVIEW_MAX,
-                              &data)) {
+  if (bk_svc_read_prefix(c->srv->svc, &fi.e.xet_hash, WEB_PREVIEW_MAX, &data)) {
     bk_buf_printf(&prev, "<p class=\"error\">The content could not be read for a preview.</p>");
   } else {
     web_preview_render(&prev, path, data.p ? data.p : (const uint8_t *)"", data.len, truncated);
@@ -1165,9 +1164,8 @@ static int post_upload(struct wctx *c, const bk_bucket *b, int role) {
       break;
     }
     bk_hash fh;
-    struct web_ingest_stats st;
-    rc = web_content_ingest(c->srv->db, c->srv->blobs, b->id, c->srv->dedup_scope, c->srv->reverify_ms,
-                            fd->data, fd->len, &fh, &st);
+    struct bk_svc_ingest_stats st;
+    rc = bk_svc_ingest(c->srv->svc, b->id, fd->data, fd->len, &fh, &st);
     if (rc) {
       fail_rc = rc;
       snprintf(err, sizeof err, "Storing %.200s failed%s", fn,

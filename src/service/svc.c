@@ -1,0 +1,96 @@
+/* buckets storage service — open/close and the shared put-then-register
+ * steps (see service.h, docs/service.md). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buckets/error.h"
+#include "service/svc_internal.h"
+
+int bk_svc_open(const struct bk_svc_config *cfg, bk_svc **out) {
+  *out = NULL;
+  if (!cfg || !cfg->blob_root || (!cfg->db && !cfg->db_path))
+    return bk_seterr(BK_EINVAL, "service: a database and a blob root are required");
+  bk_svc *svc = calloc(1, sizeof *svc);
+  if (!svc) return bk_seterr(BK_ENOMEM, "out of memory");
+  svc->blob_root = strdup(cfg->blob_root);
+  svc->dedup_scope = cfg->dedup_scope;
+  svc->reverify_ms = cfg->reverify_ms;
+  int rc = svc->blob_root ? 0 : bk_seterr(BK_ENOMEM, "out of memory");
+  if (rc == 0 && cfg->blobs) {
+    svc->bs = cfg->blobs;
+  } else if (rc == 0) {
+    rc = bk_blobstore_open(cfg->blob_root, &svc->bs);
+    svc->own_bs = rc == 0;
+  }
+  if (rc == 0 && cfg->db) {
+    svc->db = cfg->db;
+  } else if (rc == 0) {
+    rc = bk_db_open(cfg->db_path, &svc->db);
+    svc->own_db = rc == 0;
+  }
+  if (rc != 0) {
+    bk_svc_close(svc);
+    return rc;
+  }
+  *out = svc;
+  return 0;
+}
+
+void bk_svc_close(bk_svc *svc) {
+  if (!svc) return;
+  if (svc->own_db) bk_db_close(svc->db);
+  if (svc->own_bs) bk_blobstore_close(svc->bs);
+  free(svc->blob_root);
+  free(svc);
+}
+
+bk_db *bk_svc_db(const bk_svc *svc) { return svc->db; }
+
+int svc_xorb_register(bk_svc *svc, const bk_hash *xorb, uint64_t size,
+                      const bk_xorb_chunk *chunks, size_t n, unsigned flags,
+                      bk_blob_writer *pass, int *existed) {
+  int rc = bk_db_xorb_register_ex(svc->db, svc->bs, xorb, size, chunks, n, flags, pass, existed);
+  if (rc == BK_ENOTFOUND)
+    return bk_seterr(BK_ESTALE, "xorb storage raced with gc; retry");
+  return rc;
+}
+
+/* The shard blob named sh is stored already: if its bytes are not body's
+ * (damaged), replace it durably. */
+static int heal_shard_blob(bk_svc *svc, const bk_hash *sh, const uint8_t *body, size_t len) {
+  bk_buf b;
+  bk_buf_init(&b, len);
+  int rc = bk_blob_get(svc->bs, BK_BLOB_SHARD, sh, len, &b);
+  int same = rc == 0 && b.len == len && memcmp(b.p, body, b.len) == 0;
+  bk_buf_free(&b);
+  if (rc == BK_ENOMEM) return rc;
+  if (same) return 0;
+  return bk_blob_replace(svc->bs, BK_BLOB_SHARD, sh, body, len);
+}
+
+int svc_shard_store(bk_svc *svc, const uint8_t *body, size_t len, const bk_shard *s,
+                    int64_t bucket_id, bk_hash *missing, int *existed) {
+  bk_hash sh;
+  bk_blake3(body, len, sh.b);
+  int blob_existed = 0, rc = 0;
+  for (int attempt = 0; attempt < 3; attempt++) {
+    rc = bk_blob_put(svc->bs, BK_BLOB_SHARD, &sh, body, len, &blob_existed);
+    /* a stored shard of this name must be these very bytes (its name is
+     * their hash): one that differs is damaged and is replaced */
+    if (rc == 0 && blob_existed) rc = heal_shard_blob(svc, &sh, body, len);
+    if (rc != 0) break;
+    /* the registration checks the blob under the write lock: a concurrent gc
+     * that removed it as an orphan (no row yet) answers BK_ESTALE: put again */
+    rc = bk_db_shard_register_ex(svc->db, svc->bs, &sh, len, s, bucket_id, missing, existed);
+    if (rc != BK_ENOTFOUND && rc != BK_ESTALE) break;
+    /* or a xorb vanished between verification and registration (gc race):
+     * the retry re-checks; a further miss is reported */
+  }
+  if (rc == BK_ESTALE) rc = bk_seterr(BK_EIO, "shard blob keeps vanishing (concurrent gc)");
+  if (rc == 0 && blob_existed) rc = bk_db_shard_set_damaged(svc->db, &sh, 0);
+  return rc;
+}
+
+int svc_row_exists(bk_db *db, bk_blob_kind kind, const bk_hash *h) {
+  return kind == BK_BLOB_XORB ? bk_db_xorb_exists(db, h) : bk_db_shard_exists(db, h);
+}

@@ -1,0 +1,219 @@
+/* buckets storage service — gc (service.h, docs/store.md "Garbage
+ * collection"). Safe while the server runs: only objects older than the
+ * cutoff are removed, each batch under the database write lock. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buckets/error.h"
+#include "service/svc_internal.h"
+
+
+struct hlist {
+  bk_blob_kind *kinds;
+  bk_hash *h;
+  uint64_t *size;
+  size_t n, cap;
+};
+
+static int hlist_add(struct hlist *l, bk_blob_kind k, const bk_hash *h, uint64_t size) {
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 64;
+    bk_blob_kind *nk = realloc(l->kinds, nc * sizeof *nk);
+    if (nk) l->kinds = nk;
+    bk_hash *nh = realloc(l->h, nc * sizeof *nh);
+    if (nh) l->h = nh;
+    uint64_t *ns = realloc(l->size, nc * sizeof *ns);
+    if (ns) l->size = ns;
+    if (!nk || !nh || !ns) return bk_seterr(BK_ENOMEM, "out of memory");
+    l->cap = nc;
+  }
+  l->kinds[l->n] = k;
+  l->h[l->n] = *h;
+  l->size[l->n] = size;
+  l->n++;
+  return 0;
+}
+
+static void hlist_free(struct hlist *l) {
+  free(l->kinds);
+  free(l->h);
+  free(l->size);
+  memset(l, 0, sizeof *l);
+}
+
+struct gc_ctx {
+  bk_svc *s;
+  struct hlist trashed;  /* moved to the trash in the current transaction */
+  struct hlist removed;  /* xorb/shard rows deleted by the metadata pass: their blobs go next */
+  uint64_t missing;      /* rows whose blob was already gone */
+};
+
+/* Metadata pass: only note the blob. Its rows are deleted first and committed; the blob stays in
+ * place until then, so a gc killed before that COMMIT leaves rows and blobs as they were (moving
+ * the blob to the trash inside the transaction left a row without its blob until the next gc —
+ * an upload deduplicating against that xorb meanwhile was acknowledged and then unreadable). */
+static int gc_note(void *ctx, bk_blob_kind kind, const bk_hash *h) {
+  struct gc_ctx *g = ctx;
+  return hlist_add(&g->removed, kind, h, 0);
+}
+
+static int gc_trash(void *ctx, bk_blob_kind kind, const bk_hash *h) {
+  struct gc_ctx *g = ctx;
+  int rc = bk_blob_trash(g->s->bs, kind, h);
+  if (rc == BK_ENOTFOUND) {
+    g->missing++;
+    return 0;
+  }
+  if (rc) return rc;
+  return hlist_add(&g->trashed, kind, h, 0);
+}
+
+static void gc_undo(struct gc_ctx *g) {
+  for (size_t i = 0; i < g->trashed.n; i++)
+    bk_blob_untrash(g->s->bs, g->trashed.kinds[i], &g->trashed.h[i]);
+  g->trashed.n = 0;
+}
+
+static void gc_purge(struct gc_ctx *g) {
+  for (size_t i = 0; i < g->trashed.n; i++)
+    bk_blob_trash_purge(g->s->bs, g->trashed.kinds[i], &g->trashed.h[i]);
+  g->trashed.n = 0;
+}
+
+
+/* Trash left by an interrupted gc: restore what still has a row. */
+struct recover_ctx {
+  bk_svc *s;
+  uint64_t restored, purged;
+};
+
+
+static int recover_one(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t size,
+                       int64_t mtime) {
+  (void)size;
+  (void)mtime;
+  struct recover_ctx *r = ctx;
+  int e = svc_row_exists(r->s->db, kind, h);
+  if (e < 0) return e;
+  if (e) {
+    if (bk_blob_untrash(r->s->bs, kind, h) == 0) r->restored++;
+  } else if (bk_blob_trash_purge(r->s->bs, kind, h) == 0) {
+    r->purged++;
+  }
+  return 0;
+}
+
+struct orphan_ctx {
+  bk_svc *s;
+  int64_t cutoff_s;
+  struct hlist cand;
+  uint64_t strays_removed;
+  const char *blobroot;
+};
+
+static int orphan_scan(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t size,
+                       int64_t mtime) {
+  struct orphan_ctx *o = ctx;
+  if (mtime >= o->cutoff_s) return 0;
+  int e = svc_row_exists(o->s->db, kind, h);
+  if (e < 0) return e;
+  if (e) return 0;
+  return hlist_add(&o->cand, kind, h, size);
+}
+
+static int stray_scan(void *ctx, const char *rel, uint64_t size, int64_t mtime) {
+  (void)size;
+  struct orphan_ctx *o = ctx;
+  const char *base = strrchr(rel, '/');
+  base = base ? base + 1 : rel;
+  /* only leftovers of interrupted durable writes are removed */
+  if (strncmp(base, ".tmp.", 5) != 0 || mtime >= o->cutoff_s) return 0;
+  char p[4600];
+  if (snprintf(p, sizeof p, "%s/%s", o->blobroot, rel) >= (int)sizeof p) return 0;
+  if (remove(p) == 0) o->strays_removed++;
+  return 0;
+}
+
+/* Keeps the first failure: its step and message survive later calls. */
+struct gc_fail {
+  int rc;
+  const char *what;
+  char msg[512];
+};
+
+static void gc_failed(struct gc_fail *f, const char *what, int rc) {
+  if (f->rc) return;
+  f->rc = rc;
+  f->what = what;
+  snprintf(f->msg, sizeof f->msg, "%s", bk_errmsg());
+}
+
+int bk_svc_gc(bk_svc *svc, int64_t cutoff_ms, int64_t cutoff_s, size_t batch,
+              bk_svc_gc_result *out, const char **what) {
+  memset(out, 0, sizeof *out);
+  struct gc_fail f = {0};
+  if (batch == 0) batch = 500;
+  if (what) *what = NULL;
+
+  /* 1. finish an interrupted gc */
+  struct recover_ctx rcx = {svc, 0, 0};
+  int rc = bk_blob_trash_list(svc->bs, recover_one, &rcx);
+  out->restored = rcx.restored;
+  out->purged = rcx.purged;
+  if (rc) {
+    if (what) *what = "gc (trash recovery)";
+    return rc;
+  }
+
+  /* 2. unreferenced metadata, then their blobs: once the rows are committed away the blobs are
+   * orphans, removed like any orphan (re-checked inside a write transaction: one registered again
+   * meanwhile is kept). A rolled-back batch's blobs still have rows, so the re-check keeps them. */
+  struct gc_ctx g = {.s = svc};
+  rc = bk_db_gc_ex(svc->db, cutoff_ms, batch, gc_note, NULL, &g, &out->st);
+  if (rc) gc_failed(&f, "gc", rc);
+  for (size_t off = 0; off < g.removed.n; off += batch) {
+    size_t k = g.removed.n - off < batch ? g.removed.n - off : batch;
+    int r2 = bk_db_gc_orphans(svc->db, g.removed.kinds + off, g.removed.h + off, k, gc_trash, &g,
+                              NULL);
+    if (r2) gc_undo(&g);
+    else gc_purge(&g);
+    if (r2) gc_failed(&f, "gc (blobs)", r2);
+  }
+  hlist_free(&g.removed);
+  out->missing = g.missing;
+  if (f.rc) {
+    hlist_free(&g.trashed);
+    if (what) *what = f.what;
+    return bk_seterr(f.rc, "%s", f.msg);
+  }
+
+  /* 3. orphan blobs (no row) and temp files older than cutoff_s */
+  struct orphan_ctx o = {.s = svc, .cutoff_s = cutoff_s, .blobroot = svc->blob_root};
+  for (int k = 0; k < BK_BLOB_NKINDS && rc == 0; k++)
+    rc = bk_blob_list(svc->bs, (bk_blob_kind)k, orphan_scan, stray_scan, &o);
+  if (rc) gc_failed(&f, "gc (orphan scan)", rc);
+  for (size_t off = 0; rc == 0 && off < o.cand.n; off += batch) {
+    size_t k = o.cand.n - off < batch ? o.cand.n - off : batch, got = 0;
+    rc = bk_db_gc_orphans(svc->db, o.cand.kinds + off, o.cand.h + off, k, gc_trash, &g, &got);
+    if (rc) {
+      gc_undo(&g);
+      gc_failed(&f, "gc (orphans)", rc);
+    } else {
+      gc_purge(&g);
+      out->orphans += got;
+    }
+  }
+  size_t ntmp = 0;
+  bk_blob_clean_tmp(svc->bs, o.cutoff_s, &ntmp);
+  out->temp_files = (uint64_t)(ntmp + o.strays_removed);
+  out->missing = g.missing;
+  out->summary = 1;
+  hlist_free(&g.trashed);
+  hlist_free(&o.cand);
+  if (f.rc) {
+    if (what) *what = f.what;
+    return bk_seterr(f.rc, "%s", f.msg);
+  }
+  return 0;
+}
