@@ -18,6 +18,7 @@
 #include "buckets/shard.h"
 #include "buckets/xorb.h"
 #include "service/service.h"
+#include "store/blob_fs.h"
 #include "../test.h"
 
 static char root[256];
