@@ -299,6 +299,16 @@ struct bk_blob_writer;
 int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
                            uint64_t bytes_on_disk, const bk_xorb_chunk *chunks, size_t n,
                            unsigned flags, struct bk_blob_writer *w, int *existed);
+/* The same registration inside a transaction the caller holds (bk_db_tx_begin
+ * with BK_TX_GC_FENCE, so gc cannot remove the blob between the caller's
+ * check and the commit; BK_TX_WRITE is accepted, BK_TX_READ is BK_EINVAL).
+ * Touches no blob: the caller has checked that the blob exists and that
+ * bytes_on_disk / chunks describe it. With BK_XORB_REG_VERIFIED, blob_stamp
+ * is recorded as the blob's change token (bk_blob_stamp). Nothing is durable
+ * before bk_db_tx_commit. */
+int bk_db_xorb_register_tx(bk_db_tx *tx, const bk_hash *xorb, uint64_t bytes_on_disk,
+                           const bk_xorb_chunk *chunks, size_t n, unsigned flags,
+                           int64_t blob_stamp, int *existed);
 
 /* Makes sure a registered xorb's stored blob verifies before it is handed
  * out (dedup answer, shard reference, served range). 0: good; BK_EHASH: the
@@ -410,6 +420,11 @@ int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
 int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash,
                             uint64_t size, const struct bk_shard *s, int64_t bucket_id,
                             bk_hash *missing, int *existed);
+/* The same inside a transaction the caller holds (as bk_db_xorb_register_tx:
+ * BK_TX_GC_FENCE; no blob check: the caller checked the shard blob). */
+int bk_db_shard_register_tx(bk_db_tx *tx, const bk_hash *shard_hash, uint64_t size,
+                            const struct bk_shard *s, int64_t bucket_id, bk_hash *missing,
+                            int *existed);
 int bk_db_shard_exists(bk_db *db, const bk_hash *shard_hash);
 typedef struct bk_shard_info {
   bk_hash hash;

@@ -219,37 +219,54 @@ int bk_db_org_member_role(bk_db *db, int64_t org_id, int64_t user_id, int *role)
 
 static const char SQL_USER_ORGS[] =
     "SELECT n.id, n.kind, n.name, n.created_ms, m.role FROM org_members m "
-    "JOIN namespaces n ON n.id = m.org_id WHERE m.user_id = ?1 ORDER BY n.name";
+    "JOIN namespaces n ON n.id = m.org_id WHERE m.user_id = ?1 AND n.name > ?2 ORDER BY n.name "
+    "LIMIT ?3";
 static const char SQL_ORG_MEMBERS[] =
     "SELECT n.id, n.kind, n.name, n.created_ms, m.role FROM org_members m "
-    "JOIN namespaces n ON n.id = m.user_id WHERE m.org_id = ?1 ORDER BY n.name";
+    "JOIN namespaces n ON n.id = m.user_id WHERE m.org_id = ?1 AND n.name > ?2 ORDER BY n.name "
+    "LIMIT ?3";
 
-/* Runs a listing query whose only parameter ?1 is an id. */
-static int list_by_id(bk_db *db, const char *sql, int64_t id, dbc_row_fn row, void *it,
-                      const char *what) {
-  struct dbc *c;
-  bk_sql_stmt *st;
-  int rc = dbc_acquire_stmt(db, sql, &c, &st);
-  if (rc) return rc;
-  bk_sql_bind_int64(st, 1, id);
-  rc = dbc_each_row(c, st, row, it, what);
-  dbc_release(db, c);
-  return rc;
+/* Member listings are read in pages keyed by name (?1 = id, ?2 = after
+ * name, ?3 = limit); the connection is given back before cb runs. */
+struct member_el {
+  bk_ns ns;
+  int role;
+};
+
+struct member_pager {
+  int64_t id;
+  char after[BK_NAME_MAX + 1];
+};
+
+static void bind_member_page(bk_sql_stmt *st, const void *arg) {
+  const struct member_pager *p = arg;
+  bk_sql_bind_int64(st, 1, p->id);
+  bk_sql_bind_text(st, 2, p->after, -1);
+  bk_sql_bind_int64(st, 3, DB_PAGE);
 }
 
-struct member_it { int (*cb)(void *, const bk_ns *, int); void *ctx; };
-
-static int member_row(bk_sql_stmt *st, void *p) {
-  struct member_it *it = p;
-  bk_ns ns;
-  row_ns(st, &ns);
-  return it->cb(it->ctx, &ns, bk_sql_column_int(st, 4));
+static void member_conv(bk_sql_stmt *st, void *dst) {
+  struct member_el *e = dst;
+  row_ns(st, &e->ns);
+  e->role = bk_sql_column_int(st, 4);
 }
 
 static int list_members(bk_db *db, const char *sql, int64_t id,
                         int (*cb)(void *, const bk_ns *, int), void *ctx) {
-  struct member_it it = {cb, ctx};
-  return list_by_id(db, sql, id, member_row, &it, "list members");
+  struct db_page pg = {NULL, 0, 0, sizeof(struct member_el)};
+  struct member_pager p = {id, ""};
+  int rc = 0;
+  for (;;) {
+    rc = db_page_read(db, sql, bind_member_page, &p, member_conv, DB_PAGE, &pg, "list members");
+    for (size_t i = 0; rc == 0 && i < pg.n; i++) {
+      struct member_el *e = db_page_at(&pg, i);
+      rc = cb(ctx, &e->ns, e->role);
+    }
+    if (rc || pg.n < DB_PAGE) break;
+    memcpy(p.after, ((struct member_el *)db_page_at(&pg, pg.n - 1))->ns.name, sizeof p.after);
+  }
+  db_page_free(&pg);
+  return rc;
 }
 
 int bk_db_user_orgs(bk_db *db, int64_t user_id, bk_org_cb cb, void *ctx) {
@@ -305,7 +322,8 @@ static const char SQL_TOKEN_LOOKUP[] =
     "FROM tokens t JOIN namespaces n ON n.id = t.user_id WHERE t.token_hash = ?1";
 static const char SQL_TOKEN_LIST[] =
     "SELECT t.id, t.user_id, n.name, t.role, t.created_ms, t.revoked "
-    "FROM tokens t JOIN namespaces n ON n.id = t.user_id WHERE t.user_id = ?1 ORDER BY t.id";
+    "FROM tokens t JOIN namespaces n ON n.id = t.user_id WHERE t.user_id = ?1 AND t.id > ?2 "
+    "ORDER BY t.id LIMIT ?3";
 static const char SQL_TOKEN_REVOKE[] = "UPDATE tokens SET revoked = 1 WHERE id = ?1";
 
 int bk_db_token_add(bk_db *db, int64_t user_id, int role,
@@ -390,18 +408,29 @@ int bk_db_token_lookup(bk_db *db, const char *token, size_t len, bk_token_info *
   return rc;
 }
 
-struct token_it { bk_token_cb cb; void *ctx; };
-
-static int token_row(bk_sql_stmt *st, void *p) {
-  struct token_it *it = p;
-  bk_token_info t;
-  row_token(st, &t);
-  return it->cb(it->ctx, &t);
+static void bind_token_page(bk_sql_stmt *st, const void *arg) {
+  const int64_t *p = arg; /* user id, after token id */
+  bk_sql_bind_int64(st, 1, p[0]);
+  bk_sql_bind_int64(st, 2, p[1]);
+  bk_sql_bind_int64(st, 3, DB_PAGE);
 }
 
+static void token_conv(bk_sql_stmt *st, void *dst) { row_token(st, dst); }
+
+/* In pages keyed by token id; the connection is given back before cb runs. */
 int bk_db_token_list(bk_db *db, int64_t user_id, bk_token_cb cb, void *ctx) {
-  struct token_it it = {cb, ctx};
-  return list_by_id(db, SQL_TOKEN_LIST, user_id, token_row, &it, "list tokens");
+  struct db_page pg = {NULL, 0, 0, sizeof(bk_token_info)};
+  int64_t p[2] = {user_id, 0};
+  int rc = 0;
+  for (;;) {
+    rc = db_page_read(db, SQL_TOKEN_LIST, bind_token_page, p, token_conv, DB_PAGE, &pg,
+                      "list tokens");
+    for (size_t i = 0; rc == 0 && i < pg.n; i++) rc = cb(ctx, db_page_at(&pg, i));
+    if (rc || pg.n < DB_PAGE) break;
+    p[1] = ((bk_token_info *)db_page_at(&pg, pg.n - 1))->id;
+  }
+  db_page_free(&pg);
+  return rc;
 }
 
 static const char SQL_TOKEN_GET[] =

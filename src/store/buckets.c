@@ -31,7 +31,7 @@ static const char SQL_BUCKET_EXISTS[] =
 static const char SQL_BUCKET_LIST[] =
     "SELECT " BUCKET_COLS " FROM buckets b JOIN namespaces n ON n.id = b.ns_id "
     "WHERE b.ns_id = ?1 AND b.name > ?2 AND (?3 OR b.private = 0) "
-    "AND (?4 IS NULL OR instr(lower(b.name), lower(?4)) > 0) "
+    "AND (?4 IS NULL OR lower(b.name) LIKE ?4 ESCAPE '!') "
     "ORDER BY b.name LIMIT ?5";
 static const char SQL_BUCKET_DELETE[] = "DELETE FROM buckets WHERE id = ?1";
 static const char SQL_BUCKET_MOVE[] =
@@ -151,47 +151,74 @@ int bk_db_bucket_create_ex(bk_db *db, int64_t ns_id, const char *name, int is_pr
   return rc;
 }
 
-/* Hands up to limit buckets to cb; a row beyond them sets more and stops. */
-struct bucket_it {
-  bk_bucket_cb cb;
-  void *ctx;
-  size_t limit, n;
+/* Collects up to limit buckets into a page; a row beyond them sets more. */
+struct bucket_page {
+  bk_bucket *v;
+  size_t n, cap, limit;
   int more;
 };
 
 static int bucket_row(bk_sql_stmt *st, void *p) {
-  struct bucket_it *it = p;
-  if (it->n == it->limit) {
-    it->more = 1;
+  struct bucket_page *pg = p;
+  if (pg->n == pg->limit) {
+    pg->more = 1;
     return 1;
   }
-  bk_bucket b;
-  row_bucket(st, &b);
-  it->n++;
-  return it->cb(it->ctx, &b);
+  int rc = db_vec_grow((void **)&pg->v, &pg->cap, pg->n + 1, sizeof *pg->v, pg->limit);
+  if (rc) return rc;
+  row_bucket(st, &pg->v[pg->n++]);
+  return 0;
 }
 
+/* "%<s>%" for LIKE ... ESCAPE '!', s lowered (ASCII, as SQL lower()) and its
+ * %, _ and ! escaped: a case-insensitive substring match in portable SQL.
+ * Caller frees *out. */
+static int like_pattern(const char *s, char **out) {
+  size_t n = strlen(s);
+  if (n > BK_PATH_MAX) n = BK_PATH_MAX + 1; /* longer than any name: matches nothing anyway */
+  char *p = malloc(2 * n + 3);
+  if (!p) return bk_seterr(BK_ENOMEM, "out of memory");
+  size_t k = 0;
+  p[k++] = '%';
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (ch == '%' || ch == '_' || ch == '!') p[k++] = '!';
+    p[k++] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+  }
+  p[k++] = '%';
+  p[k] = 0;
+  *out = p;
+  return 0;
+}
+
+/* The page of rows is read and the connection given back BEFORE cb runs. */
 int bk_db_bucket_list(bk_db *db, int64_t ns_id, const char *search,
                       int include_private, const char *after, size_t limit,
                       bk_bucket_cb cb, void *ctx, int *more) {
   if (more) *more = 0;
   if (limit == 0 || limit > BK_TREE_LIMIT_MAX) return bk_seterr(BK_EINVAL, "bad limit");
+  char *pat = NULL;
+  if (search && *search && like_pattern(search, &pat)) return BK_ENOMEM;
   struct dbc *c;
   bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_BUCKET_LIST, &c, &st);
-  if (rc) return rc;
+  if (rc) {
+    free(pat);
+    return rc;
+  }
   bk_sql_bind_int64(st, 1, ns_id);
   bk_sql_bind_text(st, 2, after ? after : "", -1);
   bk_sql_bind_int64(st, 3, include_private ? 1 : 0);
-  if (search && *search) bk_sql_bind_text(st, 4, search, -1);
+  if (pat) bk_sql_bind_text(st, 4, pat, -1);
   bk_sql_bind_int64(st, 5, (int64_t)limit + 1);
-  struct bucket_it it = {cb, ctx, limit, 0, 0};
-  rc = dbc_each_row(c, st, bucket_row, &it, "list buckets");
-  if (it.more) {
-    rc = 0;
-    if (more) *more = 1;
-  }
+  struct bucket_page pg = {NULL, 0, 0, limit, 0};
+  rc = dbc_each_row(c, st, bucket_row, &pg, "list buckets");
+  if (pg.more) rc = 0;
   dbc_release(db, c);
+  free(pat);
+  for (size_t i = 0; rc == 0 && i < pg.n; i++) rc = cb(ctx, &pg.v[i]);
+  if (rc == 0 && pg.more && more) *more = 1;
+  free(pg.v);
   return rc;
 }
 
@@ -294,16 +321,82 @@ int bk_db_file_get(bk_db *db, int64_t bucket_id, const char *path, bk_file_info 
   return rc;
 }
 
-int bk_db_paths_info(bk_db *db, int64_t bucket_id, const char *const *paths,
-                     size_t n, bk_file_cb cb, void *ctx) {
-  if (n > BK_PATHS_INFO_MAX)
-    return bk_seterr(BK_ELIMIT, "at most %d paths per request", BK_PATHS_INFO_MAX);
-  struct dbc *c;
-  bk_sql_stmt *st;
-  int rc = dbc_acquire_stmt(db, SQL_FILE_GET, &c, &st);
+/* ---- pages of entries (rows read, connection given back, then callbacks) ---- */
+
+/* Entries with their strings copied into one arena (offsets while it grows;
+ * pointers fixed by ents_finish). Bounded by the caller's limit. */
+struct ents {
+  bk_file_entry *v;
+  size_t n, cap, max;
+  size_t *poff, *coff; /* path / content type offsets (SIZE_MAX = NULL) */
+  size_t pcap;
+  char *arena;
+  size_t alen, acap;
+};
+
+static int arena_add(struct ents *es, const char *p, size_t n, size_t *off) {
+  if (n > BK_PATH_MAX) return bk_seterr(BK_ELIMIT, "string too long");
+  size_t need = es->alen + n + 1;
+  if (need > es->acap) {
+    size_t nc = es->acap ? es->acap * 2 : 4096;
+    while (nc < need) nc *= 2;
+    char *q = realloc(es->arena, nc);
+    if (!q) return bk_seterr(BK_ENOMEM, "out of memory");
+    es->arena = q;
+    es->acap = nc;
+  }
+  memcpy(es->arena + es->alen, p, n);
+  es->arena[es->alen + n] = 0;
+  *off = es->alen;
+  es->alen = need;
+  return 0;
+}
+
+/* Appends e (path of plen bytes) with copies of its strings. */
+static int ents_add(struct ents *es, const bk_file_entry *e, size_t plen) {
+  int rc = db_vec_grow((void **)&es->v, &es->cap, es->n + 1, sizeof *es->v, es->max);
+  size_t pc = es->pcap;
+  if (rc == 0) rc = db_vec_grow((void **)&es->poff, &pc, es->n + 1, sizeof(size_t), es->max);
+  if (rc == 0) rc = db_vec_grow((void **)&es->coff, &es->pcap, es->n + 1, sizeof(size_t), es->max);
   if (rc) return rc;
-  /* one read transaction: a consistent snapshot */
-  rc = dbc_exec(c, "BEGIN");
+  size_t po, co = SIZE_MAX;
+  rc = arena_add(es, e->path, plen, &po);
+  if (rc == 0 && e->content_type) rc = arena_add(es, e->content_type, strlen(e->content_type), &co);
+  if (rc) return rc;
+  es->v[es->n] = *e;
+  es->poff[es->n] = po;
+  es->coff[es->n] = co;
+  es->n++;
+  return 0;
+}
+
+static void ents_finish(struct ents *es) {
+  for (size_t i = 0; i < es->n; i++) {
+    es->v[i].path = es->arena + es->poff[i];
+    es->v[i].content_type = es->coff[i] == SIZE_MAX ? NULL : es->arena + es->coff[i];
+  }
+}
+
+static int ents_emit(struct ents *es, bk_file_cb cb, void *ctx) {
+  ents_finish(es);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < es->n; i++) rc = cb(ctx, &es->v[i]);
+  return rc;
+}
+
+static void ents_free(struct ents *es) {
+  free(es->v);
+  free(es->poff);
+  free(es->coff);
+  free(es->arena);
+}
+
+/* The rows of paths (one read snapshot), into es. */
+static int paths_info_read(struct dbc *c, int64_t bucket_id, const char *const *paths, size_t n,
+                           struct ents *es) {
+  bk_sql_stmt *st = dbc_stmt(c, SQL_FILE_GET);
+  if (!st) return BK_EDB;
+  int rc = dbc_begin_mode(c, BK_TX_READ);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     if (!paths[i]) continue;
     bk_sql_reset(st);
@@ -313,14 +406,31 @@ int bk_db_paths_info(bk_db *db, int64_t bucket_id, const char *const *paths,
     if (s == BK_SQL_ROW) {
       bk_file_entry e;
       row_file(st, &e);
-      rc = cb(ctx, &e);
+      rc = ents_add(es, &e, bk_sql_column_bytes(st, 0));
     } else if (s != BK_SQL_DONE) {
       rc = dbc_err(c, s, "paths-info");
     }
   }
   bk_sql_reset(st);
-  if (bk_sql_in_tx(c->h)) dbc_exec(c, "COMMIT");
+  if (bk_sql_in_tx(c->h)) {
+    if (rc == 0) rc = dbc_commit(c);
+    else dbc_rollback(c);
+  }
+  return rc;
+}
+
+int bk_db_paths_info(bk_db *db, int64_t bucket_id, const char *const *paths,
+                     size_t n, bk_file_cb cb, void *ctx) {
+  if (n > BK_PATHS_INFO_MAX)
+    return bk_seterr(BK_ELIMIT, "at most %d paths per request", BK_PATHS_INFO_MAX);
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  struct ents es = {.max = BK_PATHS_INFO_MAX};
+  rc = paths_info_read(c, bucket_id, paths, n, &es);
   dbc_release(db, c);
+  if (rc == 0) rc = ents_emit(&es, cb, ctx);
+  ents_free(&es);
   return rc;
 }
 
@@ -448,92 +558,116 @@ static int scan_seek(struct tree_scan *s, const char *key, size_t klen, int ge) 
   return 0;
 }
 
-int bk_db_tree(bk_db *db, int64_t bucket_id, const char *prefix, unsigned flags,
-               const char *cursor, size_t limit, bk_file_cb cb, void *ctx,
-               char **next_cursor) {
-  *next_cursor = NULL;
-  if (limit == 0 || limit > BK_TREE_LIMIT_MAX) return bk_seterr(BK_EINVAL, "bad limit");
-  /* normalised prefix without trailing '/' */
+/* A tree request, decoded: the "prefix/" range [lo, hi) and the resume
+ * point (cursor: 'f' or 'd' + path). */
+struct tree_req {
+  int64_t bucket_id;
+  const char *prefix;
+  size_t plen;   /* prefix without trailing '/'; 0 = bucket root */
+  unsigned flags;
+  size_t limit;
+  char lo[BK_PATH_MAX + 2], hi[BK_PATH_MAX + 2];
+  size_t lolen;
+  uint8_t cbuf[BK_PATH_MAX + 3];
+  long clen;     /* 0 = first page */
+  int c_dir;
+};
+
+/* Normalises the prefix and decodes the cursor. */
+static int tree_decode(struct tree_req *q, const char *prefix, const char *cursor) {
   size_t plen = prefix ? strlen(prefix) : 0;
   while (plen > 0 && prefix[plen - 1] == '/') plen--;
   if (plen > BK_PATH_MAX) return bk_seterr(BK_EINVAL, "prefix too long");
-  char lo[BK_PATH_MAX + 2], hi[BK_PATH_MAX + 2];
-  size_t lolen = 0;
+  q->prefix = prefix;
+  q->plen = plen;
+  q->lo[0] = 0;
+  q->lolen = 0;
   if (plen) {
-    memcpy(lo, prefix, plen);
-    lo[plen] = '/';
-    lolen = plen + 1;
-    lo[lolen] = 0;
-    memcpy(hi, prefix, plen);
-    hi[plen] = '0'; /* '/' + 1: end of the "prefix/" range */
-    hi[plen + 1] = 0;
-  } else {
-    lo[0] = 0;
+    memcpy(q->lo, prefix, plen);
+    q->lo[plen] = '/';
+    q->lolen = plen + 1;
+    q->lo[q->lolen] = 0;
+    memcpy(q->hi, prefix, plen);
+    q->hi[plen] = '0'; /* '/' + 1: end of the "prefix/" range */
+    q->hi[plen + 1] = 0;
   }
-  /* resume point */
-  uint8_t cbuf[BK_PATH_MAX + 3];
-  long clen = 0;
-  int c_dir = 0;
-  if (cursor && *cursor) {
-    if (strlen(cursor) > (BK_PATH_MAX + 1) * 4 / 3 + 4 ||
-        (clen = b64url_decode(cursor, cbuf, sizeof cbuf - 2)) < 2 ||
-        (cbuf[0] != 'f' && cbuf[0] != 'd') || memchr(cbuf, 0, (size_t)clen))
-      return bk_seterr(BK_EINVAL, "invalid cursor");
-    c_dir = cbuf[0] == 'd';
-    cbuf[clen] = 0;
-  }
-  struct dbc *c;
-  int rc = dbc_acquire(db, &c);
-  if (rc) return rc;
-  rc = dbc_exec(c, "BEGIN"); /* read snapshot across re-seeks */
-  struct tree_scan s = {c, NULL, bucket_id, plen ? hi : NULL};
-  size_t emitted = 0;
-  char last[BK_PATH_MAX + 2];
-  int last_dir = 0, stopped_more = 0;
-  char key[BK_PATH_MAX + 3];
+  q->clen = 0;
+  q->c_dir = 0;
+  if (!cursor || !*cursor) return 0;
+  if (strlen(cursor) > (BK_PATH_MAX + 1) * 4 / 3 + 4 ||
+      (q->clen = b64url_decode(cursor, q->cbuf, sizeof q->cbuf - 2)) < 2 ||
+      (q->cbuf[0] != 'f' && q->cbuf[0] != 'd') || memchr(q->cbuf, 0, (size_t)q->clen))
+    return bk_seterr(BK_EINVAL, "invalid cursor");
+  q->c_dir = q->cbuf[0] == 'd';
+  q->cbuf[q->clen] = 0;
+  return 0;
+}
 
-  /* the prefix itself, when it is a file (only on the first page) */
-  if (rc == 0 && plen && clen == 0) {
-    bk_sql_stmt *st = dbc_stmt(c, SQL_FILE_GET);
-    if (!st) rc = BK_EDB;
-    else {
-      bk_sql_bind_int64(st, 1, bucket_id);
-      bk_sql_bind_text(st, 2, prefix, (int)plen);
-      int r = bk_sql_step(st);
-      if (r == BK_SQL_ROW) {
-        bk_file_entry e;
-        row_file(st, &e);
-        snprintf(last, sizeof last, "%s", e.path);
-        last_dir = 0;
-        emitted++;
-        rc = cb(ctx, &e);
-      } else if (r != BK_SQL_DONE) {
-        rc = dbc_err(c, r, "tree");
-      }
-      bk_sql_reset(st);
-    }
+/* Positions the scan at the first path of the page. */
+static int tree_seek_start(struct tree_scan *s, const struct tree_req *q) {
+  if (q->clen == 0) return scan_seek(s, q->lo, q->lolen, 1);
+  const char *cp = (const char *)q->cbuf + 1;
+  size_t cl = (size_t)q->clen - 1;
+  /* cursor must not point before the range start */
+  size_t m = cl < q->lolen ? cl : q->lolen;
+  int cmp = memcmp(cp, q->lo, m);
+  if (q->plen && (cmp < 0 || (cmp == 0 && cl < q->lolen)))
+    return scan_seek(s, q->lo, q->lolen, 1); /* at/below the prefix itself: range start */
+  if (!q->c_dir) return scan_seek(s, cp, cl, 0);
+  char key[BK_PATH_MAX + 3];
+  memcpy(key, cp, cl);
+  key[cl] = '0';
+  return scan_seek(s, key, cl + 1, 1);
+}
+
+/* The directory entry dpath (dl bytes) with its aggregates: one point
+ * lookup in bucket_dirs. */
+static int tree_dir_entry(struct dbc *c, int64_t bucket_id, const char *dpath, size_t dl,
+                          int64_t uploaded_ms, bk_file_entry *e) {
+  memset(e, 0, sizeof *e);
+  e->is_dir = 1;
+  e->path = dpath;
+  e->uploaded_ms = uploaded_ms;
+  bk_sql_stmt *m = dbc_stmt(c, SQL_DIR_GET);
+  if (!m) return BK_EDB;
+  bk_sql_bind_int64(m, 1, bucket_id);
+  bk_sql_bind_text(m, 2, dpath, (int)dl);
+  if (bk_sql_step(m) == BK_SQL_ROW) {
+    e->nfiles = (uint64_t)bk_sql_column_int64(m, 0);
+    e->size = (uint64_t)bk_sql_column_int64(m, 1);
+    e->uploaded_ms = bk_sql_column_int64(m, 2);
   }
-  if (rc == 0) {
-    if (clen > 0) {
-      const char *cp = (const char *)cbuf + 1;
-      size_t cl = (size_t)clen - 1;
-      /* cursor must not point before the range start */
-      size_t m = cl < lolen ? cl : lolen;
-      int cmp = memcmp(cp, lo, m);
-      if (plen && (cmp < 0 || (cmp == 0 && cl < lolen))) {
-        /* cursor at/below the prefix itself: restart at the range start */
-        rc = scan_seek(&s, lo, lolen, 1);
-      } else if (c_dir) {
-        memcpy(key, cp, cl);
-        key[cl] = '0';
-        rc = scan_seek(&s, key, cl + 1, 1);
-      } else {
-        rc = scan_seek(&s, cp, cl, 0);
-      }
-    } else {
-      rc = scan_seek(&s, lo, lolen, 1);
-    }
+  bk_sql_reset(m);
+  return 0;
+}
+
+/* The prefix itself, when it is a file (first page only). */
+static int tree_prefix_file(struct dbc *c, const struct tree_req *q, struct ents *es) {
+  if (!q->plen || q->clen != 0) return 0;
+  bk_sql_stmt *st = dbc_stmt(c, SQL_FILE_GET);
+  if (!st) return BK_EDB;
+  bk_sql_bind_int64(st, 1, q->bucket_id);
+  bk_sql_bind_text(st, 2, q->prefix, (int)q->plen);
+  int rc = 0, r = bk_sql_step(st);
+  if (r == BK_SQL_ROW) {
+    bk_file_entry e;
+    row_file(st, &e);
+    rc = ents_add(es, &e, bk_sql_column_bytes(st, 0));
+  } else if (r != BK_SQL_DONE) {
+    rc = dbc_err(c, r, "tree");
   }
+  bk_sql_reset(st);
+  return rc;
+}
+
+/* Reads one page (at most q->limit entries; *more = 1 when another entry
+ * follows) in one read snapshot across the re-seeks. */
+static int tree_read_page(struct dbc *c, const struct tree_req *q, struct ents *es, int *more) {
+  *more = 0;
+  int rc = dbc_begin_mode(c, BK_TX_READ);
+  struct tree_scan s = {c, NULL, q->bucket_id, q->plen ? q->hi : NULL};
+  if (rc == 0) rc = tree_prefix_file(c, q, es);
+  if (rc == 0) rc = tree_seek_start(&s, q);
   while (rc == 0) {
     int r = bk_sql_step(s.st);
     if (r == BK_SQL_DONE) break;
@@ -541,63 +675,69 @@ int bk_db_tree(bk_db *db, int64_t bucket_id, const char *prefix, unsigned flags,
       rc = dbc_err(c, r, "tree");
       break;
     }
-    const char *path = (const char *)bk_sql_column_text(s.st, 0);
-    size_t pl = (size_t)bk_sql_column_bytes(s.st, 0);
-    if (!path || pl < lolen || pl > BK_PATH_MAX) continue;
-    const char *slash = (flags & BK_TREE_RECURSIVE) ? NULL
-                                                     : memchr(path + lolen, '/', pl - lolen);
-    if (emitted == limit) {
-      stopped_more = 1;
+    const char *path = bk_sql_column_text(s.st, 0);
+    size_t pl = bk_sql_column_bytes(s.st, 0);
+    if (!path || pl < q->lolen || pl > BK_PATH_MAX) continue;
+    const char *slash = (q->flags & BK_TREE_RECURSIVE)
+                            ? NULL
+                            : memchr(path + q->lolen, '/', pl - q->lolen);
+    if (es->n == q->limit) {
+      *more = 1;
       break;
     }
     if (!slash) {
       bk_file_entry e;
       row_file(s.st, &e);
-      memcpy(last, path, pl);
-      last[pl] = 0;
-      last_dir = 0;
-      emitted++;
-      rc = cb(ctx, &e);
+      rc = ents_add(es, &e, pl);
       continue;
     }
-    /* a directory: emit it, then jump past its subtree */
+    /* a directory: add it, then jump past its subtree */
     size_t dl = (size_t)(slash - path);
-    char dpath[BK_PATH_MAX + 2];
+    char dpath[BK_PATH_MAX + 3];
     memcpy(dpath, path, dl);
     dpath[dl] = 0;
-    bk_file_entry e = {0};
-    e.is_dir = 1;
-    e.path = dpath;
-    e.uploaded_ms = bk_sql_column_int64(s.st, 4);
-    {
-      /* aggregates: one point lookup (bucket_dirs) */
-      bk_sql_stmt *m = dbc_stmt(c, SQL_DIR_GET);
-      if (!m) { rc = BK_EDB; break; }
-      bk_sql_bind_int64(m, 1, bucket_id);
-      bk_sql_bind_text(m, 2, dpath, (int)dl);
-      if (bk_sql_step(m) == BK_SQL_ROW) {
-        e.nfiles = (uint64_t)bk_sql_column_int64(m, 0);
-        e.size = (uint64_t)bk_sql_column_int64(m, 1);
-        e.uploaded_ms = bk_sql_column_int64(m, 2);
-      }
-      bk_sql_reset(m);
-    }
-    memcpy(last, dpath, dl + 1);
-    last_dir = 1;
-    emitted++;
-    rc = cb(ctx, &e);
+    bk_file_entry e;
+    rc = tree_dir_entry(c, q->bucket_id, dpath, dl, bk_sql_column_int64(s.st, 4), &e);
+    if (rc == 0) rc = ents_add(es, &e, dl);
     if (rc) break;
-    memcpy(key, dpath, dl);
-    key[dl] = '0';
-    rc = scan_seek(&s, key, dl + 1, 1);
+    dpath[dl] = '0';
+    rc = scan_seek(&s, dpath, dl + 1, 1);
   }
   if (s.st) bk_sql_reset(s.st);
-  if (bk_sql_in_tx(c->h)) dbc_exec(c, "COMMIT");
-  dbc_release(db, c);
-  if (rc == 0 && stopped_more) {
-    *next_cursor = make_cursor(last_dir, last);
-    if (!*next_cursor) return bk_seterr(BK_ENOMEM, "out of memory");
+  if (bk_sql_in_tx(c->h)) {
+    if (rc == 0) rc = dbc_commit(c);
+    else dbc_rollback(c);
   }
+  return rc;
+}
+
+int bk_db_tree(bk_db *db, int64_t bucket_id, const char *prefix, unsigned flags,
+               const char *cursor, size_t limit, bk_file_cb cb, void *ctx,
+               char **next_cursor) {
+  *next_cursor = NULL;
+  if (limit == 0 || limit > BK_TREE_LIMIT_MAX) return bk_seterr(BK_EINVAL, "bad limit");
+  struct tree_req *q = malloc(sizeof *q);
+  if (!q) return bk_seterr(BK_ENOMEM, "out of memory");
+  q->bucket_id = bucket_id;
+  q->flags = flags;
+  q->limit = limit;
+  int rc = tree_decode(q, prefix, cursor);
+  struct dbc *c = NULL;
+  if (rc == 0) rc = dbc_acquire(db, &c);
+  struct ents es = {.max = limit};
+  int more = 0;
+  if (rc == 0) {
+    rc = tree_read_page(c, q, &es, &more);
+    dbc_release(db, c);
+  }
+  free(q);
+  if (rc == 0) rc = ents_emit(&es, cb, ctx); /* the connection is back in the pool */
+  if (rc == 0 && more) {
+    const bk_file_entry *l = &es.v[es.n - 1];
+    *next_cursor = make_cursor(l->is_dir, l->path);
+    if (!*next_cursor) rc = bk_seterr(BK_ENOMEM, "out of memory");
+  }
+  ents_free(&es);
   return rc;
 }
 
@@ -611,12 +751,15 @@ static const char SQL_SRC_FILE[] =
     "SELECT size, mtime_ms, content_type FROM bucket_files "
     "WHERE bucket_id = ?1 AND xet_hash = ?2 LIMIT 1";
 static const char SQL_FILE_PUT[] =
-    "INSERT OR REPLACE INTO bucket_files(bucket_id, path, xet_hash, size, mtime_ms, "
-    "uploaded_ms, content_type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    "INSERT INTO bucket_files(bucket_id, path, xet_hash, size, mtime_ms, "
+    "uploaded_ms, content_type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "ON CONFLICT(bucket_id, path) DO UPDATE SET xet_hash = excluded.xet_hash, "
+    "size = excluded.size, mtime_ms = excluded.mtime_ms, uploaded_ms = excluded.uploaded_ms, "
+    "content_type = excluded.content_type";
 static const char SQL_FILE_DEL[] =
     "DELETE FROM bucket_files WHERE bucket_id = ?1 AND path = ?2";
 static const char SQL_GRANT[] =
-    "INSERT OR IGNORE INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2)";
+    "INSERT INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2) ON CONFLICT DO NOTHING";
 
 static const char SQL_OLD_SIZE[] =
     "SELECT size FROM bucket_files WHERE bucket_id = ?1 AND path = ?2";

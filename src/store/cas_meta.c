@@ -23,18 +23,17 @@ static const char SQL_XORB_ID[] = "SELECT id, nchunks, damaged FROM xorbs WHERE 
   "hash, bytes_on_disk, unpacked_bytes, nchunks, created_ms, touched_ms, damaged, verified_ms, " \
   "id, blob_stamp "
 static const char SQL_XORB_GET[] = "SELECT " XORB_COLS "FROM xorbs WHERE hash = ?1";
-static const char SQL_XORB_LIST[] = "SELECT " XORB_COLS "FROM xorbs ORDER BY id";
 static const char SQL_XORB_LIST_AFTER[] =
     "SELECT " XORB_COLS "FROM xorbs WHERE id > ?1 ORDER BY id LIMIT ?2";
 static const char SQL_XORB_TOUCH[] = "UPDATE xorbs SET touched_ms = ?2 WHERE id = ?1";
 static const char SQL_XORB_REF[] =
-    "INSERT OR IGNORE INTO xorb_refs(bucket_id, xorb_id, ns_id)"
-    " SELECT id, ?2, ns_id FROM buckets WHERE id = ?1";
+    "INSERT INTO xorb_refs(bucket_id, xorb_id, ns_id)"
+    " SELECT id, ?2, ns_id FROM buckets WHERE id = ?1 ON CONFLICT DO NOTHING";
 static const char SQL_BUCKET_EXISTS[] = "SELECT 1 FROM buckets WHERE id = ?1";
 static const char SQL_FILE_XORB_REFS[] =
-    "INSERT OR IGNORE INTO xorb_refs(bucket_id, xorb_id, ns_id)"
+    "INSERT INTO xorb_refs(bucket_id, xorb_id, ns_id)"
     " SELECT DISTINCT b.id, t.xorb_id, b.ns_id FROM buckets b, files f"
-    " JOIN file_terms t ON t.file_id = f.id WHERE b.id = ?2 AND f.hash = ?1";
+    " JOIN file_terms t ON t.file_id = f.id WHERE b.id = ?2 AND f.hash = ?1 ON CONFLICT DO NOTHING";
 static const char SQL_XORB_INSERT[] =
     "INSERT INTO xorbs(hash, bytes_on_disk, unpacked_bytes, nchunks, created_ms, touched_ms) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?5)";
@@ -42,14 +41,14 @@ static const char SQL_CHUNK_INSERT[] =
     "INSERT INTO xorb_chunks(xorb_id, idx, chunk_hash, record_offset, record_len, "
     "unpacked_offset, unpacked_len) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 static const char SQL_DEDUP_INSERT[] =
-    "INSERT OR IGNORE INTO dedup(chunk_hash, xorb_id, idx) VALUES(?1, ?2, ?3)";
+    "INSERT INTO dedup(chunk_hash, xorb_id, idx) VALUES(?1, ?2, ?3) ON CONFLICT DO NOTHING";
 static const char SQL_DEDUP_FROM_CHUNK[] =
-    "INSERT OR IGNORE INTO dedup(chunk_hash, xorb_id, idx) "
-    "SELECT chunk_hash, xorb_id, idx FROM xorb_chunks WHERE xorb_id = ?1 AND idx = ?2";
+    "INSERT INTO dedup(chunk_hash, xorb_id, idx) "
+    "SELECT chunk_hash, xorb_id, idx FROM xorb_chunks WHERE xorb_id = ?1 AND idx = ?2 ON CONFLICT DO NOTHING";
 static const char SQL_DEDUP_FROM_CHUNK_H[] =
-    "INSERT OR IGNORE INTO dedup(chunk_hash, xorb_id, idx) "
+    "INSERT INTO dedup(chunk_hash, xorb_id, idx) "
     "SELECT chunk_hash, xorb_id, idx FROM xorb_chunks WHERE xorb_id = ?1 AND idx = ?2 "
-    "AND chunk_hash = ?3";
+    "AND chunk_hash = ?3 ON CONFLICT DO NOTHING";
 static const char SQL_CHUNKS_RANGE[] =
     "SELECT chunk_hash, record_offset, record_len, unpacked_offset, unpacked_len "
     "FROM xorb_chunks WHERE xorb_id = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx";
@@ -225,8 +224,9 @@ static const char SQL_XORB_DMG_ROW[] = "SELECT damaged FROM xorbs WHERE id = ?1"
 
 /* Records a successful full verification of the stored blob (its change
  * token at that time). */
-static int set_verified(struct dbc *c, bk_blobstore *bs, const bk_hash *xorb, int64_t now) {
-  int64_t stamp = 0;
+/* stamp: the blob's change token when bs is NULL (a _tx registration). */
+static int set_verified(struct dbc *c, bk_blobstore *bs, const bk_hash *xorb, int64_t now,
+                        int64_t stamp) {
   if (bs && bk_blob_stamp(bs, BK_BLOB_XORB, xorb, &stamp) != 0) stamp = 0;
   bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_VERIFIED);
   if (!st) return BK_EDB;
@@ -242,19 +242,16 @@ int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
   return bk_db_xorb_register_ex(db, bs, xorb, bytes_on_disk, chunks, n, 0, NULL, existed);
 }
 
-int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
+/* The registration itself, inside the caller's write transaction on c
+ * (bs NULL: no blob check, no writer; stamp is then the blob change token
+ * recorded with BK_XORB_REG_VERIFIED). Consumes w. */
+static int xorb_register_c(struct dbc *c, bk_blobstore *bs, const bk_hash *xorb,
                            uint64_t bytes_on_disk, const bk_xorb_chunk *chunks, size_t n,
-                           unsigned flags, bk_blob_writer *w, int *existed) {
-  if (w && !bs) {
-    bk_blob_writer_abort(w);
-    return bk_seterr(BK_EINVAL, "a writer needs the blob store");
-  }
+                           unsigned flags, bk_blob_writer *w, int64_t stamp, int *existed) {
   int rc = 0;
   if (n == 0 || n > BK_XORB_MAX_CHUNKS) rc = bk_seterr(BK_EINVAL, "bad chunk count %zu", n);
   uint64_t unpacked = 0;
   if (rc == 0) rc = check_chunk_table(bytes_on_disk, chunks, n, &unpacked);
-  struct dbc *c = NULL;
-  if (rc == 0) rc = dbc_acquire(db, &c);
   if (rc) {
     bk_blob_writer_abort(w);
     return rc;
@@ -262,8 +259,7 @@ int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
   int64_t now = db_now_ms(), id = 0, row_disk = -1;
   int was = 0, row_damaged = 0, replaced = 0;
   int verified = (flags & BK_XORB_REG_VERIFIED) != 0;
-  rc = dbc_begin(c);
-  if (rc == 0) {
+  {
     bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_DISK);
     if (!st) rc = BK_EDB;
     else {
@@ -380,14 +376,49 @@ int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
     }
     if (rc == 0) rc = insert_chunks(c, bk_sql_last_id(c->h), table, n);
   }
-  if (rc == 0 && verified) rc = set_verified(c, bs, xorb, now);
-  if (rc == 0) rc = dbc_commit(c);
-  else dbc_rollback(c);
-  dbc_release(db, c);
+  if (rc == 0 && verified) rc = set_verified(c, bs, xorb, now, stamp);
   bk_xorb_free(parsed);
   free(rowtab);
   if (rc == 0 && existed) *existed = was && !replaced;
   return rc;
+}
+
+int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
+                           uint64_t bytes_on_disk, const bk_xorb_chunk *chunks, size_t n,
+                           unsigned flags, bk_blob_writer *w, int *existed) {
+  if (w && !bs) {
+    bk_blob_writer_abort(w);
+    return bk_seterr(BK_EINVAL, "a writer needs the blob store");
+  }
+  struct dbc *c = NULL;
+  int rc = dbc_acquire(db, &c);
+  if (rc == 0) rc = dbc_begin_mode(c, BK_TX_GC_FENCE);
+  if (rc) {
+    bk_blob_writer_abort(w);
+    dbc_release(db, c);
+    return rc;
+  }
+  rc = xorb_register_c(c, bs, xorb, bytes_on_disk, chunks, n, flags, w, 0, existed);
+  if (rc == 0) rc = dbc_commit(c);
+  else dbc_rollback(c);
+  dbc_release(db, c);
+  return rc;
+}
+
+/* A tx that may write: WRITE or GC_FENCE. */
+static int tx_writable(bk_db_tx *tx) {
+  if (!tx) return bk_seterr(BK_EINVAL, "no transaction");
+  if (db_tx_mode(tx) == BK_TX_READ) return bk_seterr(BK_EINVAL, "a read transaction cannot register");
+  return 0;
+}
+
+int bk_db_xorb_register_tx(bk_db_tx *tx, const bk_hash *xorb, uint64_t bytes_on_disk,
+                           const bk_xorb_chunk *chunks, size_t n, unsigned flags,
+                           int64_t blob_stamp, int *existed) {
+  int rc = tx_writable(tx);
+  if (rc) return rc;
+  return xorb_register_c(db_tx_conn(tx), NULL, xorb, bytes_on_disk, chunks, n, flags, NULL,
+                         blob_stamp, existed);
 }
 
 /* ---- damaged state ---- */
@@ -583,48 +614,55 @@ int bk_db_xorb_range(bk_db *db, const bk_hash *xorb, uint32_t start, uint32_t en
   return rc;
 }
 
-/* Runs a parameterless listing query through a per-row converter. */
-static int list_all(bk_db *db, const char *sql, dbc_row_fn row, void *it, const char *what) {
-  struct dbc *c;
-  bk_sql_stmt *st;
-  int rc = dbc_acquire_stmt(db, sql, &c, &st);
-  if (rc) return rc;
-  rc = dbc_each_row(c, st, row, it, what);
-  dbc_release(db, c);
+/* Keyset paging over an id-ordered query (?1 = after id, ?2 = limit). */
+struct id_pager {
+  int64_t after, lim;
+};
+
+static void bind_after(bk_sql_stmt *st, const void *arg) {
+  const struct id_pager *p = arg;
+  bk_sql_bind_int64(st, 1, p->after);
+  bk_sql_bind_int64(st, 2, p->lim);
+}
+
+/* Hands the rows of sql with id > after (at most limit in all; SIZE_MAX =
+ * all) to emit, DB_PAGE rows per connection borrow; the connection is given
+ * back before emit runs. id_of gives an element's id (the next cursor). */
+static int list_pages(bk_db *db, const char *sql, int64_t after, size_t limit, size_t elem,
+                      void (*conv)(bk_sql_stmt *, void *), int64_t (*id_of)(const void *),
+                      int (*emit)(const void *it, const void *e), const void *it,
+                      const char *what) {
+  struct db_page pg = {NULL, 0, 0, elem};
+  int rc = 0;
+  size_t left = limit;
+  while (rc == 0 && left > 0) {
+    struct id_pager p = {after, (int64_t)(left < DB_PAGE ? left : DB_PAGE)};
+    rc = db_page_read(db, sql, bind_after, &p, conv, (size_t)p.lim, &pg, what);
+    for (size_t i = 0; rc == 0 && i < pg.n; i++) rc = emit(it, db_page_at(&pg, i));
+    if (rc || pg.n < (size_t)p.lim) break;
+    after = id_of(db_page_at(&pg, pg.n - 1));
+    left -= pg.n;
+  }
+  db_page_free(&pg);
   return rc;
 }
 
 struct xorb_it { bk_xorb_cb cb; void *ctx; };
 
-static int xorb_row(bk_sql_stmt *st, void *p) {
-  struct xorb_it *it = p;
-  bk_xorb_info x;
-  row_xorb(st, &x);
-  return it->cb(it->ctx, &x);
+static int xorb_emit(const void *p, const void *e) {
+  const struct xorb_it *it = p;
+  return it->cb(it->ctx, e);
 }
+static int64_t xorb_id_of(const void *e) { return ((const bk_xorb_info *)e)->row_id; }
 
 int bk_db_xorb_list(bk_db *db, bk_xorb_cb cb, void *ctx) {
-  struct xorb_it it = {cb, ctx};
-  return list_all(db, SQL_XORB_LIST, xorb_row, &it, "list xorbs");
-}
-
-/* Rows of sql (?1 = after id, ?2 = limit) through row. */
-static int list_after(bk_db *db, const char *sql, int64_t after, size_t limit, dbc_row_fn row,
-                      void *it, const char *what) {
-  struct dbc *c;
-  bk_sql_stmt *st;
-  int rc = dbc_acquire_stmt(db, sql, &c, &st);
-  if (rc) return rc;
-  bk_sql_bind_int64(st, 1, after);
-  bk_sql_bind_int64(st, 2, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
-  rc = dbc_each_row(c, st, row, it, what);
-  dbc_release(db, c);
-  return rc;
+  return bk_db_xorb_list_after(db, 0, SIZE_MAX, cb, ctx);
 }
 
 int bk_db_xorb_list_after(bk_db *db, int64_t after_id, size_t limit, bk_xorb_cb cb, void *ctx) {
   struct xorb_it it = {cb, ctx};
-  return list_after(db, SQL_XORB_LIST_AFTER, after_id, limit, xorb_row, &it, "list xorbs");
+  return list_pages(db, SQL_XORB_LIST_AFTER, after_id, limit, sizeof(bk_xorb_info), row_xorb_v,
+                    xorb_id_of, xorb_emit, &it, "list xorbs");
 }
 
 /* ---- file reconstructions ---- */
@@ -647,7 +685,7 @@ static const char SQL_FILE_USES_DAMAGED[] =
 static const char SQL_FILE_TERMS_DEL[] = "DELETE FROM file_terms WHERE file_id = ?1";
 static const char SQL_FILE_NTERMS[] = "UPDATE files SET nterms = ?2 WHERE id = ?1";
 static const char SQL_GRANT_INSERT[] =
-    "INSERT OR IGNORE INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2)";
+    "INSERT INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2) ON CONFLICT DO NOTHING";
 
 /* Columns id, hash, size, sha256, nterms, created_ms of a files row. */
 static void row_file(bk_sql_stmt *st, bk_cas_file *out) {
@@ -676,21 +714,33 @@ static int file_row_c(struct dbc *c, const bk_hash *h, int64_t *id, bk_cas_file 
   return dbc_one_row(c, st, file_row_v, &o, "file not found", "file lookup");
 }
 
-static const char SQL_FILE_LIST[] =
-    "SELECT id, hash, size, sha256, nterms, created_ms FROM files ORDER BY id";
+static const char SQL_FILE_LIST_AFTER[] =
+    "SELECT id, hash, size, sha256, nterms, created_ms FROM files WHERE id > ?1 ORDER BY id "
+    "LIMIT ?2";
+
+struct file_el {
+  int64_t id;
+  bk_cas_file f;
+};
+
+static void file_conv(bk_sql_stmt *st, void *dst) {
+  struct file_el *e = dst;
+  e->id = bk_sql_column_int64(st, 0);
+  row_file(st, &e->f);
+}
+static int64_t file_id_of(const void *e) { return ((const struct file_el *)e)->id; }
 
 struct file_it { bk_cas_file_cb cb; void *ctx; };
 
-static int file_row(bk_sql_stmt *st, void *p) {
-  struct file_it *it = p;
-  bk_cas_file f;
-  row_file(st, &f);
-  return it->cb(it->ctx, &f);
+static int file_emit(const void *p, const void *e) {
+  const struct file_it *it = p;
+  return it->cb(it->ctx, &((const struct file_el *)e)->f);
 }
 
 int bk_db_cas_file_list(bk_db *db, bk_cas_file_cb cb, void *ctx) {
   struct file_it it = {cb, ctx};
-  return list_all(db, SQL_FILE_LIST, file_row, &it, "list files");
+  return list_pages(db, SQL_FILE_LIST_AFTER, 0, SIZE_MAX, sizeof(struct file_el), file_conv,
+                    file_id_of, file_emit, &it, "list files");
 }
 
 int bk_db_cas_file_get(bk_db *db, const bk_hash *file, bk_cas_file *out) {
@@ -774,9 +824,7 @@ static const char SQL_SHARD_INSERT[] =
     "INSERT INTO shards(hash, size, created_ms, touched_ms) VALUES(?1, ?2, ?3, ?3)";
 static const char SQL_SHARD_TOUCH[] = "UPDATE shards SET touched_ms = ?2 WHERE id = ?1";
 static const char SQL_SHARD_REF[] =
-    "INSERT OR IGNORE INTO shard_refs(shard_id, kind, hash) VALUES(?1, ?2, ?3)";
-static const char SQL_SHARD_LIST[] =
-    "SELECT hash, size, created_ms, touched_ms, damaged, id FROM shards ORDER BY id";
+    "INSERT INTO shard_refs(shard_id, kind, hash) VALUES(?1, ?2, ?3) ON CONFLICT DO NOTHING";
 static const char SQL_SHARD_LIST_AFTER[] =
     "SELECT hash, size, created_ms, touched_ms, damaged, id FROM shards WHERE id > ?1 "
     "ORDER BY id LIMIT ?2";
@@ -931,17 +979,15 @@ int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
   return bk_db_shard_register_ex(db, NULL, shard_hash, size, s, bucket_id, missing, existed);
 }
 
-int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash,
+/* The registration itself, inside the caller's write transaction on c (bs
+ * NULL: no blob check). */
+static int shard_register_c(struct dbc *c, bk_blobstore *bs, const bk_hash *shard_hash,
                             uint64_t size, const struct bk_shard *s, int64_t bucket_id,
                             bk_hash *missing, int *existed) {
   if (!s) return bk_seterr(BK_EINVAL, "no shard");
-  struct dbc *c;
-  int rc = dbc_acquire(db, &c);
-  if (rc) return rc;
   int64_t now = db_now_ms(), sid = 0;
-  int was = 0;
+  int was = 0, rc = 0;
   struct xcache xc = {0};
-  rc = dbc_begin(c);
   /* the blob must be there now, under the write lock: gc removes an orphan
    * blob only after re-checking, under the same lock, that it has no row, so
    * once this row commits the blob stays (a gc between the caller's put and
@@ -1019,11 +1065,31 @@ int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_ha
       }
     }
   }
+  if (rc == 0 && existed) *existed = was;
+  return rc;
+}
+
+int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash,
+                            uint64_t size, const struct bk_shard *s, int64_t bucket_id,
+                            bk_hash *missing, int *existed) {
+  if (!s) return bk_seterr(BK_EINVAL, "no shard");
+  struct dbc *c = NULL;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  rc = dbc_begin_mode(c, BK_TX_GC_FENCE);
+  if (rc == 0) rc = shard_register_c(c, bs, shard_hash, size, s, bucket_id, missing, existed);
   if (rc == 0) rc = dbc_commit(c);
   else dbc_rollback(c);
   dbc_release(db, c);
-  if (rc == 0 && existed) *existed = was;
   return rc;
+}
+
+int bk_db_shard_register_tx(bk_db_tx *tx, const bk_hash *shard_hash, uint64_t size,
+                            const struct bk_shard *s, int64_t bucket_id, bk_hash *missing,
+                            int *existed) {
+  int rc = tx_writable(tx);
+  if (rc) return rc;
+  return shard_register_c(db_tx_conn(tx), NULL, shard_hash, size, s, bucket_id, missing, existed);
 }
 
 int bk_db_shard_exists(bk_db *db, const bk_hash *shard_hash) {
@@ -1041,27 +1107,31 @@ int bk_db_shard_exists(bk_db *db, const bk_hash *shard_hash) {
 
 struct shard_it { bk_shard_cb cb; void *ctx; };
 
-static int shard_row(bk_sql_stmt *st, void *p) {
-  struct shard_it *it = p;
-  bk_shard_info si;
-  col_hash(st, 0, &si.hash);
-  si.size = (uint64_t)bk_sql_column_int64(st, 1);
-  si.created_ms = bk_sql_column_int64(st, 2);
-  si.touched_ms = bk_sql_column_int64(st, 3);
-  si.damaged = bk_sql_column_int(st, 4) != 0;
-  si.row_id = bk_sql_column_int64(st, 5);
-  return it->cb(it->ctx, &si);
+static void shard_conv(bk_sql_stmt *st, void *dst) {
+  bk_shard_info *si = dst;
+  col_hash(st, 0, &si->hash);
+  si->size = (uint64_t)bk_sql_column_int64(st, 1);
+  si->created_ms = bk_sql_column_int64(st, 2);
+  si->touched_ms = bk_sql_column_int64(st, 3);
+  si->damaged = bk_sql_column_int(st, 4) != 0;
+  si->row_id = bk_sql_column_int64(st, 5);
+}
+static int64_t shard_id_of(const void *e) { return ((const bk_shard_info *)e)->row_id; }
+
+static int shard_emit(const void *p, const void *e) {
+  const struct shard_it *it = p;
+  return it->cb(it->ctx, e);
 }
 
 int bk_db_shard_list(bk_db *db, bk_shard_cb cb, void *ctx) {
-  struct shard_it it = {cb, ctx};
-  return list_all(db, SQL_SHARD_LIST, shard_row, &it, "list shards");
+  return bk_db_shard_list_after(db, 0, SIZE_MAX, cb, ctx);
 }
 
 int bk_db_shard_list_after(bk_db *db, int64_t after_id, size_t limit, bk_shard_cb cb,
                            void *ctx) {
   struct shard_it it = {cb, ctx};
-  return list_after(db, SQL_SHARD_LIST_AFTER, after_id, limit, shard_row, &it, "list shards");
+  return list_pages(db, SQL_SHARD_LIST_AFTER, after_id, limit, sizeof(bk_shard_info),
+                    shard_conv, shard_id_of, shard_emit, &it, "list shards");
 }
 
 int bk_db_shard_set_damaged(bk_db *db, const bk_hash *shard_hash, int damaged) {
@@ -1105,6 +1175,8 @@ int bk_db_shard_check(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash) {
 
 /* ---- files that reference damaged blobs ---- */
 
+/* Paged by LIMIT ?1 OFFSET ?2 (a total order: x.id breaks ties); damaged
+ * references are few, so the offset scan stays cheap. */
 static const char SQL_DAMAGED_REFS[] =
     "SELECT n.name, b.name, bf.path, x.hash FROM xorbs x"
     " JOIN file_terms t ON t.xorb_id = x.id"
@@ -1113,24 +1185,48 @@ static const char SQL_DAMAGED_REFS[] =
     " JOIN buckets b ON b.id = bf.bucket_id"
     " JOIN namespaces n ON n.id = b.ns_id"
     " WHERE x.damaged != 0"
-    " GROUP BY bf.bucket_id, bf.path, x.id ORDER BY n.name, b.name, bf.path";
+    " GROUP BY bf.bucket_id, bf.path, x.id ORDER BY n.name, b.name, bf.path, x.id"
+    " LIMIT ?1 OFFSET ?2";
 
-struct dref_it { bk_damaged_ref_cb cb; void *ctx; };
+struct dref_el {
+  char ns[BK_NAME_MAX + 1], bucket[BK_NAME_MAX + 1], path[BK_PATH_MAX + 1];
+  bk_hash xorb;
+};
 
-static int dref_row(bk_sql_stmt *st, void *p) {
-  struct dref_it *it = p;
-  bk_damaged_ref r;
-  col_text(st, 0, r.ns, sizeof r.ns);
-  col_text(st, 1, r.bucket, sizeof r.bucket);
-  r.path = (const char *)bk_sql_column_text(st, 2);
-  if (!r.path) r.path = "";
-  col_hash(st, 3, &r.xorb);
-  return it->cb(it->ctx, &r);
+static void dref_conv(bk_sql_stmt *st, void *dst) {
+  struct dref_el *e = dst;
+  col_text(st, 0, e->ns, sizeof e->ns);
+  col_text(st, 1, e->bucket, sizeof e->bucket);
+  col_text(st, 2, e->path, sizeof e->path);
+  col_hash(st, 3, &e->xorb);
+}
+
+static void bind_offset(bk_sql_stmt *st, const void *arg) {
+  bk_sql_bind_int64(st, 1, DB_PAGE);
+  bk_sql_bind_int64(st, 2, *(const int64_t *)arg);
 }
 
 int bk_db_damaged_refs(bk_db *db, bk_damaged_ref_cb cb, void *ctx) {
-  struct dref_it it = {cb, ctx};
-  return list_all(db, SQL_DAMAGED_REFS, dref_row, &it, "damaged references");
+  struct db_page pg = {NULL, 0, 0, sizeof(struct dref_el)};
+  int64_t off = 0;
+  int rc = 0;
+  for (;;) {
+    rc = db_page_read(db, SQL_DAMAGED_REFS, bind_offset, &off, dref_conv, DB_PAGE, &pg,
+                      "damaged references");
+    for (size_t i = 0; rc == 0 && i < pg.n; i++) {
+      struct dref_el *e = db_page_at(&pg, i);
+      bk_damaged_ref r;
+      memcpy(r.ns, e->ns, sizeof r.ns);
+      memcpy(r.bucket, e->bucket, sizeof r.bucket);
+      r.path = e->path;
+      r.xorb = e->xorb;
+      rc = cb(ctx, &r);
+    }
+    if (rc || pg.n < DB_PAGE) break;
+    off += (int64_t)pg.n;
+  }
+  db_page_free(&pg);
+  return rc;
 }
 
 /* ---- scrub resume point ---- */
@@ -1363,7 +1459,7 @@ int bk_db_gc_ex(bk_db *db, int64_t cutoff_ms, size_t max_per_txn, bk_gc_trash_cb
   while (rc == 0 && phase < 3) {
     bk_gc_stats round = z;
     int64_t budget = max_per_txn ? (int64_t)max_per_txn : INT64_MAX;
-    rc = dbc_begin(c);
+    rc = dbc_begin_mode(c, BK_TX_GC_FENCE);
     while (rc == 0 && phase < 3 && budget > 0) {
       int done = 0;
       rc = gc_phase(c, phase, cutoff_ms, &budget, trash, ctx, &round, &done);
@@ -1387,11 +1483,57 @@ int bk_db_gc(bk_db *db, int64_t cutoff_ms, bk_gc_trash_cb trash, void *ctx,
 
 /* ---- integrity ---- */
 
+/* Problems bk_db_check found, collected before the connection is given
+ * back (the caller's callback then runs without it). */
+#define CHECK_MSGS_MAX 100000
+struct msgs {
+  char **v;
+  size_t n, cap;
+  int dropped; /* beyond CHECK_MSGS_MAX: counted in one last message */
+};
+
+static int msgs_add(struct msgs *m, const char *s) {
+  if (m->n == CHECK_MSGS_MAX) {
+    m->dropped++;
+    return 0;
+  }
+  int rc = db_vec_grow((void **)&m->v, &m->cap, m->n + 1, sizeof *m->v, CHECK_MSGS_MAX);
+  if (rc) return rc;
+  if (!(m->v[m->n] = strdup(s))) return bk_seterr(BK_ENOMEM, "out of memory");
+  m->n++;
+  return 0;
+}
+
+static void msgs_free(struct msgs *m) {
+  for (size_t i = 0; i < m->n; i++) free(m->v[i]);
+  free(m->v);
+}
+
+static int check_collect(struct dbc *c, struct msgs *out);
+
 int bk_db_check(bk_db *db, bk_msg_cb cb, void *ctx) {
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
-  int found = 0;
+  struct msgs m = {0};
+  rc = check_collect(c, &m);
+  dbc_release(db, c);
+  for (size_t i = 0; rc == 0 && cb && i < m.n; i++) rc = cb(ctx, m.v[i]);
+  if (rc == 0 && cb && m.dropped) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "... and %d more problems not listed", m.dropped);
+    rc = cb(ctx, msg);
+  }
+  int found = m.n > 0;
+  msgs_free(&m);
+  if (rc < 0) return rc;
+  return found;
+}
+
+/* The check queries (SQLite dialect: PRAGMA quick_check / foreign_key_check,
+ * hex(), quote(), zeroblob(), instr(); see docs/store.md). */
+static int check_collect(struct dbc *c, struct msgs *out) {
+  int rc = 0;
   const char *qs[] = {"PRAGMA quick_check", "PRAGMA foreign_key_check",
                       /* every file's terms are all there */
                       "SELECT 'file ' || hex(f.hash) || ': ' || count(t.seq) || ' of ' || f.nterms "
@@ -1440,15 +1582,12 @@ int bk_db_check(bk_db *db, bk_msg_cb cb, void *ctx) {
       } else {
         snprintf(msg, sizeof msg, "%s", (const char *)bk_sql_column_text(st, 0));
       }
-      found = 1;
-      if (cb && (rc = cb(ctx, msg))) break;
+      if ((rc = msgs_add(out, msg))) break;
     }
     if (!rc && r < 0) rc = dbc_err(c, r, "check");
     bk_sql_finalize(st);
   }
-  dbc_release(db, c);
-  if (rc < 0) return rc;
-  return found;
+  return rc;
 }
 
 /* ---- orphan blobs ---- */
@@ -1461,7 +1600,7 @@ int bk_db_gc_orphans(bk_db *db, const bk_blob_kind *kinds, const bk_hash *hashes
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
   size_t k = 0;
-  rc = dbc_begin(c);
+  rc = dbc_begin_mode(c, BK_TX_GC_FENCE);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     bk_sql_stmt *st = dbc_stmt(c, kinds[i] == BK_BLOB_XORB ? SQL_XORB_ID : SQL_SHARD_ID);
     if (!st) { rc = BK_EDB; break; }

@@ -2,6 +2,7 @@
  * statement helpers, open/close and the transaction handles
  * (see include/buckets/db.h). Engine-specific code is in the driver
  * (sql_sqlite.c); the schema and its migrations in schema.c. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,51 @@ int dbc_err(struct dbc *c, int err, const char *what) {
   char m[512];
   snprintf(m, sizeof m, "%s", bk_errmsg());
   return bk_seterr(err < 0 ? err : BK_EDB, "%s: %s", what, m);
+}
+
+int db_vec_grow(void **v, size_t *cap, size_t need, size_t elem, size_t max) {
+  if (need <= *cap) return 0;
+  if (need > max) return bk_seterr(BK_ELIMIT, "more than %zu rows", max);
+  size_t nc = *cap ? *cap * 2 : 16;
+  if (nc < need) nc = need;
+  if (nc > max) nc = max;
+  if (elem && nc > SIZE_MAX / elem) return bk_seterr(BK_ENOMEM, "out of memory");
+  void *p = realloc(*v, nc * elem);
+  if (!p) return bk_seterr(BK_ENOMEM, "out of memory");
+  *v = p;
+  *cap = nc;
+  return 0;
+}
+
+struct page_fill {
+  struct db_page *pg;
+  void (*conv)(bk_sql_stmt *, void *);
+  size_t max;
+};
+
+static int page_row(bk_sql_stmt *st, void *p) {
+  struct page_fill *f = p;
+  struct db_page *pg = f->pg;
+  int rc = db_vec_grow(&pg->v, &pg->cap, pg->n + 1, pg->elem, f->max);
+  if (rc) return rc;
+  f->conv(st, db_page_at(pg, pg->n));
+  pg->n++;
+  return 0;
+}
+
+int db_page_read(bk_db *db, const char *sql, void (*bind)(bk_sql_stmt *st, const void *arg),
+                 const void *arg, void (*conv)(bk_sql_stmt *st, void *dst), size_t max,
+                 struct db_page *pg, const char *what) {
+  pg->n = 0;
+  struct dbc *c;
+  bk_sql_stmt *st;
+  int rc = dbc_acquire_stmt(db, sql, &c, &st);
+  if (rc) return rc;
+  if (bind) bind(st, arg);
+  struct page_fill f = {pg, conv, max};
+  rc = dbc_each_row(c, st, page_row, &f, what);
+  dbc_release(db, c);
+  return rc;
 }
 
 /* ---- statements ---- */
@@ -107,6 +153,8 @@ static int dbc_open(bk_db *db, struct dbc **out) {
  * one or opens an extra one beyond the pool size, so callbacks can never
  * deadlock the pool. Extra connections are closed when released. */
 static _Thread_local int tl_held;
+
+int db_conns_held(void) { return tl_held; }
 
 int dbc_acquire(bk_db *db, struct dbc **out) {
   pthread_mutex_lock(&db->mu);

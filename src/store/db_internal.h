@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buckets/db.h"
@@ -44,6 +45,9 @@ struct bk_db {
 };
 
 int dbc_acquire(bk_db *db, struct dbc **out);
+/* Connections the calling thread holds right now (any bk_db): 0 inside
+ * every caller callback except gc's trash callbacks (test hook). */
+int db_conns_held(void);
 void dbc_release(bk_db *db, struct dbc *c);
 
 /* Cached, reset statement for sql (a string literal / static array: cached
@@ -80,6 +84,37 @@ int db_dirs_rebuild(struct dbc *c);
  * xorb_refs, dedup scopes; cas_meta.c). A file without terms or not
  * registered adds nothing. Inside the caller's transaction. */
 int db_file_xorb_refs(struct dbc *c, const bk_hash *file, int64_t bucket_id);
+
+/* Grows the array *v (elements of size elem, capacity *cap) to hold at least
+ * need elements, never beyond max: BK_ELIMIT past max, BK_ENOMEM. For the
+ * pages of rows a function collects before it releases its connection and
+ * calls the caller's callbacks. */
+int db_vec_grow(void **v, size_t *cap, size_t need, size_t elem, size_t max);
+
+/* Pages of rows (no caller callback runs while a connection is held): a
+ * listing reads at most DB_PAGE rows into memory with db_page_read (which
+ * borrows and gives back a connection), then hands them to the caller's
+ * callback, then reads the next page after the last key (keyset paging:
+ * each page is its own snapshot). */
+#define DB_PAGE 1000
+struct db_page {
+  void *v;          /* elements, elem bytes each (owned; db_page_free) */
+  size_t n, cap, elem;
+};
+/* Runs sql after bind(st, arg) and converts each row into the next element
+ * with conv, at most max rows (BK_ELIMIT beyond: the query's LIMIT keeps it
+ * there). pg->n is reset first; the buffer is reused. */
+int db_page_read(bk_db *db, const char *sql, void (*bind)(bk_sql_stmt *st, const void *arg),
+                 const void *arg, void (*conv)(bk_sql_stmt *st, void *dst), size_t max,
+                 struct db_page *pg, const char *what);
+static inline void *db_page_at(struct db_page *pg, size_t i) {
+  return (char *)pg->v + i * pg->elem;
+}
+static inline void db_page_free(struct db_page *pg) {
+  free(pg->v);
+  pg->v = NULL;
+  pg->n = pg->cap = 0;
+}
 
 /* Binding helpers. */
 static inline int bind_hash(bk_sql_stmt *st, int i, const bk_hash *h) {
