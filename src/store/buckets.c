@@ -324,70 +324,72 @@ int bk_db_file_get(bk_db *db, int64_t bucket_id, const char *path, bk_file_info 
 /* ---- pages of entries (rows read, connection given back, then callbacks) ---- */
 
 /* Entries with their strings copied into one arena (offsets while it grows;
- * pointers fixed by ents_finish). Bounded by the caller's limit. */
+ * pointers set by ents_emit). Bounded by the caller's limit. */
+struct ent {
+  bk_file_entry e;
+  size_t poff, coff; /* path / content type offsets in the arena (SIZE_MAX = NULL) */
+};
+
 struct ents {
-  bk_file_entry *v;
+  struct ent *v;
   size_t n, cap, max;
-  size_t *poff, *coff; /* path / content type offsets (SIZE_MAX = NULL) */
-  size_t pcap;
   char *arena;
   size_t alen, acap;
 };
 
-static int arena_add(struct ents *es, const char *p, size_t n, size_t *off) {
-  if (n > BK_PATH_MAX) return bk_seterr(BK_ELIMIT, "string too long");
-  size_t need = es->alen + n + 1;
-  if (need > es->acap) {
-    size_t nc = es->acap ? es->acap * 2 : 4096;
-    while (nc < need) nc *= 2;
-    char *q = realloc(es->arena, nc);
-    if (!q) return bk_seterr(BK_ENOMEM, "out of memory");
-    es->arena = q;
-    es->acap = nc;
-  }
-  memcpy(es->arena + es->alen, p, n);
-  es->arena[es->alen + n] = 0;
-  *off = es->alen;
-  es->alen = need;
+/* Room for need more arena bytes (amortised doubling). */
+static int arena_reserve(struct ents *es, size_t need) {
+  if (need > BK_PATH_MAX + BK_CTYPE_MAX + 2) return bk_seterr(BK_ELIMIT, "entry too long");
+  if (es->acap - es->alen >= need) return 0;
+  size_t nc = es->acap ? es->acap * 2 : 16384;
+  while (nc - es->alen < need) nc *= 2;
+  char *q = realloc(es->arena, nc);
+  if (!q) return bk_seterr(BK_ENOMEM, "out of memory");
+  es->arena = q;
+  es->acap = nc;
   return 0;
 }
 
 /* Appends e (path of plen bytes) with copies of its strings. */
 static int ents_add(struct ents *es, const bk_file_entry *e, size_t plen) {
-  int rc = db_vec_grow((void **)&es->v, &es->cap, es->n + 1, sizeof *es->v, es->max);
-  size_t pc = es->pcap;
-  if (rc == 0) rc = db_vec_grow((void **)&es->poff, &pc, es->n + 1, sizeof(size_t), es->max);
-  if (rc == 0) rc = db_vec_grow((void **)&es->coff, &es->pcap, es->n + 1, sizeof(size_t), es->max);
+  if (es->n == es->cap) {
+    size_t want = es->cap ? es->cap * 2 : 1024; /* one allocation for a usual page */
+    int rc = db_vec_grow((void **)&es->v, &es->cap, want < es->max ? want : es->max,
+                         sizeof *es->v, es->max);
+    if (rc) return rc;
+  }
+  if (es->n == es->cap) return bk_seterr(BK_ELIMIT, "more than %zu entries", es->max);
+  size_t clen = e->content_type ? strlen(e->content_type) : 0;
+  int rc = arena_reserve(es, plen + 1 + (e->content_type ? clen + 1 : 0));
   if (rc) return rc;
-  size_t po, co = SIZE_MAX;
-  rc = arena_add(es, e->path, plen, &po);
-  if (rc == 0 && e->content_type) rc = arena_add(es, e->content_type, strlen(e->content_type), &co);
-  if (rc) return rc;
-  es->v[es->n] = *e;
-  es->poff[es->n] = po;
-  es->coff[es->n] = co;
-  es->n++;
+  struct ent *x = &es->v[es->n++];
+  x->e = *e;
+  x->poff = es->alen;
+  memcpy(es->arena + es->alen, e->path, plen);
+  es->arena[es->alen + plen] = 0;
+  es->alen += plen + 1;
+  x->coff = SIZE_MAX;
+  if (e->content_type) {
+    x->coff = es->alen;
+    memcpy(es->arena + es->alen, e->content_type, clen + 1);
+    es->alen += clen + 1;
+  }
   return 0;
 }
 
-static void ents_finish(struct ents *es) {
-  for (size_t i = 0; i < es->n; i++) {
-    es->v[i].path = es->arena + es->poff[i];
-    es->v[i].content_type = es->coff[i] == SIZE_MAX ? NULL : es->arena + es->coff[i];
-  }
-}
-
 static int ents_emit(struct ents *es, bk_file_cb cb, void *ctx) {
-  ents_finish(es);
   int rc = 0;
-  for (size_t i = 0; rc == 0 && i < es->n; i++) rc = cb(ctx, &es->v[i]);
+  for (size_t i = 0; rc == 0 && i < es->n; i++) {
+    struct ent *x = &es->v[i];
+    x->e.path = es->arena + x->poff;
+    x->e.content_type = x->coff == SIZE_MAX ? NULL : es->arena + x->coff;
+    rc = cb(ctx, &x->e);
+  }
   return rc;
 }
 
 static void ents_free(struct ents *es) {
   free(es->v);
-  free(es->poff);
-  free(es->coff);
   free(es->arena);
 }
 
@@ -733,7 +735,7 @@ int bk_db_tree(bk_db *db, int64_t bucket_id, const char *prefix, unsigned flags,
   free(q);
   if (rc == 0) rc = ents_emit(&es, cb, ctx); /* the connection is back in the pool */
   if (rc == 0 && more) {
-    const bk_file_entry *l = &es.v[es.n - 1];
+    const bk_file_entry *l = &es.v[es.n - 1].e; /* pointers set by ents_emit */
     *next_cursor = make_cursor(l->is_dir, l->path);
     if (!*next_cursor) rc = bk_seterr(BK_ENOMEM, "out of memory");
   }
