@@ -1120,7 +1120,7 @@ static int usage(bk_db *db, int is_ns, int64_t id, bk_usage *out) {
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
-  rc = dbc_exec(c, "BEGIN"); /* key and values from one snapshot */
+  rc = dbc_begin_mode(c, BK_TX_READ); /* key and values from one snapshot */
   int64_t k1 = 0, k2 = 0;
   int hit = 0;
   if (rc == 0) {
@@ -1162,7 +1162,7 @@ static int usage(bk_db *db, int is_ns, int64_t id, bk_usage *out) {
     }
     bk_sql_reset(st);
   }
-  if (bk_sql_in_tx(c->h)) dbc_exec(c, "COMMIT");
+  if (bk_sql_in_tx(c->h)) (void)bk_sql_commit(c->h); /* read only: nothing to lose */
   dbc_release(db, c);
   if (rc == 0 && !hit) {
     pthread_mutex_lock(&db->umu);

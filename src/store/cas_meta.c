@@ -33,7 +33,8 @@ static const char SQL_BUCKET_EXISTS[] = "SELECT 1 FROM buckets WHERE id = ?1";
 static const char SQL_FILE_XORB_REFS[] =
     "INSERT INTO xorb_refs(bucket_id, xorb_id, ns_id)"
     " SELECT DISTINCT b.id, t.xorb_id, b.ns_id FROM buckets b, files f"
-    " JOIN file_terms t ON t.file_id = f.id WHERE b.id = ?2 AND f.hash = ?1 ON CONFLICT DO NOTHING";
+    " JOIN file_terms t ON t.file_id = f.id WHERE b.id = ?2 AND f.hash = ?1"
+    " ON CONFLICT DO NOTHING";
 static const char SQL_XORB_INSERT[] =
     "INSERT INTO xorbs(hash, bytes_on_disk, unpacked_bytes, nchunks, created_ms, touched_ms) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?5)";
@@ -44,7 +45,8 @@ static const char SQL_DEDUP_INSERT[] =
     "INSERT INTO dedup(chunk_hash, xorb_id, idx) VALUES(?1, ?2, ?3) ON CONFLICT DO NOTHING";
 static const char SQL_DEDUP_FROM_CHUNK[] =
     "INSERT INTO dedup(chunk_hash, xorb_id, idx) "
-    "SELECT chunk_hash, xorb_id, idx FROM xorb_chunks WHERE xorb_id = ?1 AND idx = ?2 ON CONFLICT DO NOTHING";
+    "SELECT chunk_hash, xorb_id, idx FROM xorb_chunks WHERE xorb_id = ?1 AND idx = ?2 "
+    "ON CONFLICT DO NOTHING";
 static const char SQL_DEDUP_FROM_CHUNK_H[] =
     "INSERT INTO dedup(chunk_hash, xorb_id, idx) "
     "SELECT chunk_hash, xorb_id, idx FROM xorb_chunks WHERE xorb_id = ?1 AND idx = ?2 "
@@ -408,7 +410,8 @@ int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
 /* A tx that may write: WRITE or GC_FENCE. */
 static int tx_writable(bk_db_tx *tx) {
   if (!tx) return bk_seterr(BK_EINVAL, "no transaction");
-  if (db_tx_mode(tx) == BK_TX_READ) return bk_seterr(BK_EINVAL, "a read transaction cannot register");
+  if (db_tx_mode(tx) == BK_TX_READ)
+    return bk_seterr(BK_EINVAL, "a read transaction cannot register");
   return 0;
 }
 
@@ -760,7 +763,7 @@ int bk_db_cas_file_terms(bk_db *db, const bk_hash *file, bk_file_term **terms, s
   if (rc) return rc;
   bk_cas_file f;
   int64_t id;
-  rc = dbc_exec(c, "BEGIN");
+  rc = dbc_begin_mode(c, BK_TX_READ);
   if (rc == 0) rc = file_row_c(c, file, &id, &f);
   bk_file_term *t = NULL;
   size_t k = 0;
@@ -787,7 +790,7 @@ int bk_db_cas_file_terms(bk_db *db, const bk_hash *file, bk_file_term **terms, s
       bk_sql_reset(st);
     }
   }
-  if (bk_sql_in_tx(c->h)) dbc_exec(c, "COMMIT");
+  if (bk_sql_in_tx(c->h)) (void)bk_sql_commit(c->h); /* read only: nothing to lose */
   dbc_release(db, c);
   if (rc) {
     free(t);

@@ -2597,7 +2597,8 @@ int main(void) {
   snprintf(def, sizeof def, "sqlite://%s", root);
   if (!urls || !*urls) urls = def;
   char *list = strdup(urls);
-  for (char *sv = NULL, *u = list ? strtok_r(list, " ", &sv) : NULL; u; u = strtok_r(NULL, " ", &sv))
+  char *sv = NULL;
+  for (char *u = list ? strtok_r(list, " ", &sv) : NULL; u; u = strtok_r(NULL, " ", &sv))
     run_suite(u);
   free(list);
   snprintf(meta_base, sizeof meta_base, "sqlite://%s", root);
