@@ -217,17 +217,24 @@ int bk_db_org_member_role(bk_db *db, int64_t org_id, int64_t user_id, int *role)
   return rc;
 }
 
+/* First page: no LIMIT (ORDER BY ... LIMIT makes SQLite open a temporary
+ * b-tree per call, +2 us on every whoami); read stops after DB_PAGE rows.
+ * Later pages (rare: > DB_PAGE members) continue after the last name. */
 static const char SQL_USER_ORGS[] =
     "SELECT n.id, n.kind, n.name, n.created_ms, m.role FROM org_members m "
-    "JOIN namespaces n ON n.id = m.org_id WHERE m.user_id = ?1 AND n.name > ?2 ORDER BY n.name "
-    "LIMIT ?3";
+    "JOIN namespaces n ON n.id = m.org_id WHERE m.user_id = ?1 ORDER BY n.name";
+static const char SQL_USER_ORGS_AFTER[] =
+    "SELECT n.id, n.kind, n.name, n.created_ms, m.role FROM org_members m "
+    "JOIN namespaces n ON n.id = m.org_id WHERE m.user_id = ?1 AND n.name > ?2 ORDER BY n.name";
 static const char SQL_ORG_MEMBERS[] =
     "SELECT n.id, n.kind, n.name, n.created_ms, m.role FROM org_members m "
-    "JOIN namespaces n ON n.id = m.user_id WHERE m.org_id = ?1 AND n.name > ?2 ORDER BY n.name "
-    "LIMIT ?3";
+    "JOIN namespaces n ON n.id = m.user_id WHERE m.org_id = ?1 ORDER BY n.name";
+static const char SQL_ORG_MEMBERS_AFTER[] =
+    "SELECT n.id, n.kind, n.name, n.created_ms, m.role FROM org_members m "
+    "JOIN namespaces n ON n.id = m.user_id WHERE m.org_id = ?1 AND n.name > ?2 ORDER BY n.name";
 
-/* Member listings are read in pages keyed by name (?1 = id, ?2 = after
- * name, ?3 = limit); the connection is given back before cb runs. */
+/* Member listings are read in pages of at most DB_PAGE rows (see above); the
+ * connection is given back before cb runs. */
 struct member_el {
   bk_ns ns;
   int role;
@@ -241,8 +248,7 @@ struct member_pager {
 static void bind_member_page(bk_sql_stmt *st, const void *arg) {
   const struct member_pager *p = arg;
   bk_sql_bind_int64(st, 1, p->id);
-  bk_sql_bind_text(st, 2, p->after, -1);
-  bk_sql_bind_int64(st, 3, DB_PAGE);
+  if (p->after[0]) bk_sql_bind_text(st, 2, p->after, -1);
 }
 
 static void member_conv(bk_sql_stmt *st, void *dst) {
@@ -251,13 +257,14 @@ static void member_conv(bk_sql_stmt *st, void *dst) {
   e->role = bk_sql_column_int(st, 4);
 }
 
-static int list_members(bk_db *db, const char *sql, int64_t id,
+static int list_members(bk_db *db, const char *sql, const char *sql_after, int64_t id,
                         int (*cb)(void *, const bk_ns *, int), void *ctx) {
   struct db_page pg = {NULL, 0, 0, sizeof(struct member_el)};
   struct member_pager p = {id, ""};
   int rc = 0;
   for (;;) {
-    rc = db_page_read(db, sql, bind_member_page, &p, member_conv, DB_PAGE, &pg, "list members");
+    rc = db_page_read(db, p.after[0] ? sql_after : sql, bind_member_page, &p, member_conv,
+                      DB_PAGE, &pg, "list members");
     for (size_t i = 0; rc == 0 && i < pg.n; i++) {
       struct member_el *e = db_page_at(&pg, i);
       rc = cb(ctx, &e->ns, e->role);
@@ -270,11 +277,11 @@ static int list_members(bk_db *db, const char *sql, int64_t id,
 }
 
 int bk_db_user_orgs(bk_db *db, int64_t user_id, bk_org_cb cb, void *ctx) {
-  return list_members(db, SQL_USER_ORGS, user_id, cb, ctx);
+  return list_members(db, SQL_USER_ORGS, SQL_USER_ORGS_AFTER, user_id, cb, ctx);
 }
 
 int bk_db_org_members(bk_db *db, int64_t org_id, bk_member_cb cb, void *ctx) {
-  return list_members(db, SQL_ORG_MEMBERS, org_id, cb, ctx);
+  return list_members(db, SQL_ORG_MEMBERS, SQL_ORG_MEMBERS_AFTER, org_id, cb, ctx);
 }
 
 /* ---- tokens ---- */

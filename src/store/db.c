@@ -50,6 +50,7 @@ struct page_fill {
 static int page_row(bk_sql_stmt *st, void *p) {
   struct page_fill *f = p;
   struct db_page *pg = f->pg;
+  if (pg->n == f->max) return 1; /* page full: stop (a query without LIMIT) */
   int rc = db_vec_grow(&pg->v, &pg->cap, pg->n + 1, pg->elem, f->max);
   if (rc) return rc;
   f->conv(st, db_page_at(pg, pg->n));
@@ -69,7 +70,7 @@ int db_page_read(bk_db *db, const char *sql, void (*bind)(bk_sql_stmt *st, const
   struct page_fill f = {pg, conv, max};
   rc = dbc_each_row(c, st, page_row, &f, what);
   dbc_release(db, c);
-  return rc;
+  return rc == 1 ? 0 : rc;
 }
 
 /* ---- statements ---- */

@@ -102,8 +102,8 @@ struct db_page {
   size_t n, cap, elem;
 };
 /* Runs sql after bind(st, arg) and converts each row into the next element
- * with conv, at most max rows (BK_ELIMIT beyond: the query's LIMIT keeps it
- * there). pg->n is reset first; the buffer is reused. */
+ * with conv, at most max rows (a query without LIMIT stops there). pg->n is
+ * reset first; the buffer is reused. */
 int db_page_read(bk_db *db, const char *sql, void (*bind)(bk_sql_stmt *st, const void *arg),
                  const void *arg, void (*conv)(bk_sql_stmt *st, void *dst), size_t max,
                  struct db_page *pg, const char *what);
