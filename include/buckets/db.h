@@ -34,12 +34,11 @@
 
 #include "buckets/blobstore.h"
 #include "buckets/hash.h"
+#include "buckets/names.h"
 #include "buckets/xorb.h"
 
 typedef struct bk_db bk_db;
 
-#define BK_NAME_MAX 96          /* namespace / user / org / bucket names */
-#define BK_PATH_MAX 1024        /* object keys, bytes */
 #define BK_CTYPE_MAX 255        /* content type, bytes */
 #define BK_PATHS_INFO_MAX 1000  /* paths per bk_db_paths_info call */
 #define BK_BATCH_MAX 100000     /* ops per bk_db_batch call */
@@ -49,23 +48,41 @@ typedef struct bk_db bk_db;
 
 /* Opens (creating on first use) the database file at path, creates or
  * upgrades the schema (PRAGMA user_version). Errors: BK_EDB, BK_EVERSION
- * (file made by a newer schema), BK_ENOMEM. */
+ * (file made by a newer schema), BK_ENOMEM. Shorthand for
+ * bk_db_open_url("sqlite://" path). */
 int bk_db_open(const char *path, bk_db **out);
+/* Same by metadata URL; the scheme chooses the SQL driver:
+ * "sqlite:///abs/path/meta.db" (the only driver today). BK_EINVAL for an
+ * unknown scheme or a URL without one. url is only read during the call. */
+int bk_db_open_url(const char *url, bk_db **out);
 void bk_db_close(bk_db *db); /* NULL ok */
 /* Schema version this code writes. */
 int bk_db_schema_version(void);
 
-/* ---- validation (pure) ---- */
+/* ---- transactions (for the layer above: the service) ---- */
 
-/* Namespace/user/org/bucket name: [A-Za-z0-9][A-Za-z0-9._-]{0,95}, no "--"
- * and no ".." (Hub-like). 1 = valid, 0 = not. (User and org creation
- * additionally refuses a few reserved names such as "me", "api", "static".) */
-int bk_name_valid(const char *name);
+/* Named lock modes (the driver maps them, see docs/store.md):
+ *  BK_TX_READ      a read snapshot;
+ *  BK_TX_WRITE     a write transaction holding the write lock from BEGIN;
+ *  BK_TX_GC_FENCE  the mode gc and xorb/shard registration use to exclude
+ *                  each other (SQLite: BEGIN IMMEDIATE; PostgreSQL will take
+ *                  pg_advisory_xact_lock on a fixed key). */
+typedef enum bk_tx_mode { BK_TX_READ = 1, BK_TX_WRITE = 2, BK_TX_GC_FENCE = 3 } bk_tx_mode;
+typedef struct bk_db_tx bk_db_tx;
+/* Begins a transaction on a connection borrowed from db's pool for the
+ * transaction's lifetime. The handle (*out) is owned by the caller and is
+ * freed by exactly one of commit / rollback (which also give the connection
+ * back). A thread holding a tx may call other bk_db functions: they use
+ * another connection (so they do NOT see the tx's uncommitted writes, and a
+ * write from the same thread waits for the tx: use the _tx variants).
+ * BK_EINVAL (bad mode), BK_EDB (busy after the timeout). */
+int bk_db_tx_begin(bk_db *db, bk_tx_mode mode, bk_db_tx **out);
+/* Commits (on failure the tx is rolled back). Frees tx in every case. */
+int bk_db_tx_commit(bk_db_tx *tx);
+void bk_db_tx_rollback(bk_db_tx *tx); /* NULL ok; frees tx */
 
-/* Object key: valid UTF-8 (no overlongs/surrogates), 1..1024 bytes, no NUL
- * or control characters (< 0x20, 0x7f), no backslash, no empty, "." or ".."
- * segment, no leading or trailing '/'. 1 = valid, 0 = not. */
-int bk_path_valid(const char *path, size_t len);
+/* Validation (bk_name_valid, bk_path_valid, bk_region_valid, BK_NAME_MAX,
+ * BK_PATH_MAX): buckets/names.h, included here. */
 
 /* ---- buckets ---- */
 
@@ -80,9 +97,6 @@ typedef struct bk_bucket {
   char region[8];                /* storage region chosen at creation ("us", "eu"),
                                     "" when none was given */
 } bk_bucket;
-
-/* 1 if region is a storage region a bucket may be created in ("us", "eu"). */
-int bk_region_valid(const char *region);
 
 /* Creates namespace/name. BK_EINVAL (bad name), BK_ENOTFOUND (no such
  * namespace id), BK_EEXIST. out may be NULL. No region is recorded. */
@@ -285,6 +299,16 @@ struct bk_blob_writer;
 int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
                            uint64_t bytes_on_disk, const bk_xorb_chunk *chunks, size_t n,
                            unsigned flags, struct bk_blob_writer *w, int *existed);
+/* The same registration inside a transaction the caller holds (bk_db_tx_begin
+ * with BK_TX_GC_FENCE, so gc cannot remove the blob between the caller's
+ * check and the commit; BK_TX_WRITE is accepted, BK_TX_READ is BK_EINVAL).
+ * Touches no blob: the caller has checked that the blob exists and that
+ * bytes_on_disk / chunks describe it. With BK_XORB_REG_VERIFIED, blob_stamp
+ * is recorded as the blob's change token (bk_blob_stamp). Nothing is durable
+ * before bk_db_tx_commit. */
+int bk_db_xorb_register_tx(bk_db_tx *tx, const bk_hash *xorb, uint64_t bytes_on_disk,
+                           const bk_xorb_chunk *chunks, size_t n, unsigned flags,
+                           int64_t blob_stamp, int *existed);
 
 /* Makes sure a registered xorb's stored blob verifies before it is handed
  * out (dedup answer, shard reference, served range). 0: good; BK_EHASH: the
@@ -396,6 +420,11 @@ int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
 int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash,
                             uint64_t size, const struct bk_shard *s, int64_t bucket_id,
                             bk_hash *missing, int *existed);
+/* The same inside a transaction the caller holds (as bk_db_xorb_register_tx:
+ * BK_TX_GC_FENCE; no blob check: the caller checked the shard blob). */
+int bk_db_shard_register_tx(bk_db_tx *tx, const bk_hash *shard_hash, uint64_t size,
+                            const struct bk_shard *s, int64_t bucket_id, bk_hash *missing,
+                            int *existed);
 int bk_db_shard_exists(bk_db *db, const bk_hash *shard_hash);
 typedef struct bk_shard_info {
   bk_hash hash;

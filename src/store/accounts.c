@@ -47,11 +47,11 @@ static int ns_name_check(const char *name) {
   return 0;
 }
 
-static void row_ns(sqlite3_stmt *st, bk_ns *out) {
-  out->id = sqlite3_column_int64(st, 0);
-  out->kind = sqlite3_column_int(st, 1);
+static void row_ns(bk_sql_stmt *st, bk_ns *out) {
+  out->id = bk_sql_column_int64(st, 0);
+  out->kind = bk_sql_column_int(st, 1);
   col_text(st, 2, out->name, sizeof out->name);
-  out->created_ms = sqlite3_column_int64(st, 3);
+  out->created_ms = bk_sql_column_int64(st, 3);
 }
 
 static const char SQL_NS_INSERT[] =
@@ -70,18 +70,18 @@ static const char SQL_MEMBER_ROLE[] =
     "SELECT role FROM org_members WHERE org_id = ?1 AND user_id = ?2";
 
 static int ns_get_c(struct dbc *c, const char *name, int64_t id, bk_ns *out) {
-  sqlite3_stmt *st = dbc_stmt(c, name ? SQL_NS_BY_NAME : SQL_NS_BY_ID);
+  bk_sql_stmt *st = dbc_stmt(c, name ? SQL_NS_BY_NAME : SQL_NS_BY_ID);
   if (!st) return BK_EDB;
-  if (name) sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-  else sqlite3_bind_int64(st, 1, id);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
+  if (name) bk_sql_bind_text(st, 1, name, -1);
+  else bk_sql_bind_int64(st, 1, id);
+  int rc = bk_sql_step(st);
+  if (rc == BK_SQL_ROW) {
     row_ns(st, out);
-    sqlite3_reset(st);
+    bk_sql_reset(st);
     return 0;
   }
-  sqlite3_reset(st);
-  if (rc == SQLITE_DONE)
+  bk_sql_reset(st);
+  if (rc == BK_SQL_DONE)
     return name ? bk_seterr(BK_ENOTFOUND, "no such user or organization '%s'", name)
                 : bk_seterr(BK_ENOTFOUND, "no such namespace id %lld", (long long)id);
   return dbc_err(c, rc, "namespace lookup");
@@ -112,15 +112,15 @@ static int ns_insert(struct dbc *c, const char *name, int kind, bk_ns *out) {
   int rc = ns_get_c(c, name, 0, &tmp);
   if (rc == 0) return bk_seterr(BK_EEXIST, "name '%s' is already taken", name);
   if (rc != BK_ENOTFOUND) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_NS_INSERT);
+  bk_sql_stmt *st = dbc_stmt(c, SQL_NS_INSERT);
   if (!st) return BK_EDB;
   int64_t now = db_now_ms();
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(st, 2, kind);
-  sqlite3_bind_int64(st, 3, now);
+  bk_sql_bind_text(st, 1, name, -1);
+  bk_sql_bind_int64(st, 2, kind);
+  bk_sql_bind_int64(st, 3, now);
   rc = dbc_step_done(c, st, "insert namespace");
   if (rc) return rc;
-  out->id = sqlite3_last_insert_rowid(c->h);
+  out->id = bk_sql_last_id(c->h);
   out->kind = kind;
   snprintf(out->name, sizeof out->name, "%s", name);
   out->created_ms = now;
@@ -150,17 +150,17 @@ static int member_set_c(struct dbc *c, int64_t org_id, int64_t user_id, int role
   rc = ns_get_c(c, NULL, user_id, &user);
   if (rc) return rc;
   if (user.kind != BK_NS_USER) return bk_seterr(BK_EINVAL, "'%s' is not a user", user.name);
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   if (role == BK_ROLE_NONE) {
     if (!(st = dbc_stmt(c, SQL_MEMBER_DEL))) return BK_EDB;
-    sqlite3_bind_int64(st, 1, org_id);
-    sqlite3_bind_int64(st, 2, user_id);
+    bk_sql_bind_int64(st, 1, org_id);
+    bk_sql_bind_int64(st, 2, user_id);
     return dbc_step_done(c, st, "remove member");
   }
   if (!(st = dbc_stmt(c, SQL_MEMBER_SET))) return BK_EDB;
-  sqlite3_bind_int64(st, 1, org_id);
-  sqlite3_bind_int64(st, 2, user_id);
-  sqlite3_bind_int(st, 3, role);
+  bk_sql_bind_int64(st, 1, org_id);
+  bk_sql_bind_int64(st, 2, user_id);
+  bk_sql_bind_int64(st, 3, role);
   return dbc_step_done(c, st, "set member");
 }
 
@@ -197,14 +197,14 @@ int bk_db_org_member_set(bk_db *db, int64_t org_id, int64_t user_id, int role) {
 }
 
 static int member_role_c(struct dbc *c, int64_t org_id, int64_t user_id, int *role) {
-  sqlite3_stmt *st = dbc_stmt(c, SQL_MEMBER_ROLE);
+  bk_sql_stmt *st = dbc_stmt(c, SQL_MEMBER_ROLE);
   if (!st) return BK_EDB;
-  sqlite3_bind_int64(st, 1, org_id);
-  sqlite3_bind_int64(st, 2, user_id);
-  int rc = sqlite3_step(st);
-  *role = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : BK_ROLE_NONE;
-  sqlite3_reset(st);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return dbc_err(c, rc, "member role");
+  bk_sql_bind_int64(st, 1, org_id);
+  bk_sql_bind_int64(st, 2, user_id);
+  int rc = bk_sql_step(st);
+  *role = rc == BK_SQL_ROW ? bk_sql_column_int(st, 0) : BK_ROLE_NONE;
+  bk_sql_reset(st);
+  if (rc != BK_SQL_ROW && rc != BK_SQL_DONE) return dbc_err(c, rc, "member role");
   return 0;
 }
 
@@ -217,47 +217,71 @@ int bk_db_org_member_role(bk_db *db, int64_t org_id, int64_t user_id, int *role)
   return rc;
 }
 
+/* First page: no LIMIT (ORDER BY ... LIMIT makes SQLite open a temporary
+ * b-tree per call, +2 us on every whoami); read stops after DB_PAGE rows.
+ * Later pages (rare: > DB_PAGE members) continue after the last name. */
 static const char SQL_USER_ORGS[] =
     "SELECT n.id, n.kind, n.name, n.created_ms, m.role FROM org_members m "
     "JOIN namespaces n ON n.id = m.org_id WHERE m.user_id = ?1 ORDER BY n.name";
+static const char SQL_USER_ORGS_AFTER[] =
+    "SELECT n.id, n.kind, n.name, n.created_ms, m.role FROM org_members m "
+    "JOIN namespaces n ON n.id = m.org_id WHERE m.user_id = ?1 AND n.name > ?2 ORDER BY n.name";
 static const char SQL_ORG_MEMBERS[] =
     "SELECT n.id, n.kind, n.name, n.created_ms, m.role FROM org_members m "
     "JOIN namespaces n ON n.id = m.user_id WHERE m.org_id = ?1 ORDER BY n.name";
+static const char SQL_ORG_MEMBERS_AFTER[] =
+    "SELECT n.id, n.kind, n.name, n.created_ms, m.role FROM org_members m "
+    "JOIN namespaces n ON n.id = m.user_id WHERE m.org_id = ?1 AND n.name > ?2 ORDER BY n.name";
 
-/* Runs a listing query whose only parameter ?1 is an id. */
-static int list_by_id(bk_db *db, const char *sql, int64_t id, dbc_row_fn row, void *it,
-                      const char *what) {
-  struct dbc *c;
-  sqlite3_stmt *st;
-  int rc = dbc_acquire_stmt(db, sql, &c, &st);
-  if (rc) return rc;
-  sqlite3_bind_int64(st, 1, id);
-  rc = dbc_each_row(c, st, row, it, what);
-  dbc_release(db, c);
+/* Member listings are read in pages of at most DB_PAGE rows (see above); the
+ * connection is given back before cb runs. */
+struct member_el {
+  bk_ns ns;
+  int role;
+};
+
+struct member_pager {
+  int64_t id;
+  char after[BK_NAME_MAX + 1];
+};
+
+static void bind_member_page(bk_sql_stmt *st, const void *arg) {
+  const struct member_pager *p = arg;
+  bk_sql_bind_int64(st, 1, p->id);
+  if (p->after[0]) bk_sql_bind_text(st, 2, p->after, -1);
+}
+
+static void member_conv(bk_sql_stmt *st, void *dst) {
+  struct member_el *e = dst;
+  row_ns(st, &e->ns);
+  e->role = bk_sql_column_int(st, 4);
+}
+
+static int list_members(bk_db *db, const char *sql, const char *sql_after, int64_t id,
+                        int (*cb)(void *, const bk_ns *, int), void *ctx) {
+  struct db_page pg = {NULL, 0, 0, sizeof(struct member_el)};
+  struct member_pager p = {id, ""};
+  int rc = 0;
+  for (;;) {
+    rc = db_page_read(db, p.after[0] ? sql_after : sql, bind_member_page, &p, member_conv,
+                      DB_PAGE, &pg, "list members");
+    for (size_t i = 0; rc == 0 && i < pg.n; i++) {
+      struct member_el *e = db_page_at(&pg, i);
+      rc = cb(ctx, &e->ns, e->role);
+    }
+    if (rc || pg.n < DB_PAGE) break;
+    memcpy(p.after, ((struct member_el *)db_page_at(&pg, pg.n - 1))->ns.name, sizeof p.after);
+  }
+  db_page_free(&pg);
   return rc;
 }
 
-struct member_it { int (*cb)(void *, const bk_ns *, int); void *ctx; };
-
-static int member_row(sqlite3_stmt *st, void *p) {
-  struct member_it *it = p;
-  bk_ns ns;
-  row_ns(st, &ns);
-  return it->cb(it->ctx, &ns, sqlite3_column_int(st, 4));
-}
-
-static int list_members(bk_db *db, const char *sql, int64_t id,
-                        int (*cb)(void *, const bk_ns *, int), void *ctx) {
-  struct member_it it = {cb, ctx};
-  return list_by_id(db, sql, id, member_row, &it, "list members");
-}
-
 int bk_db_user_orgs(bk_db *db, int64_t user_id, bk_org_cb cb, void *ctx) {
-  return list_members(db, SQL_USER_ORGS, user_id, cb, ctx);
+  return list_members(db, SQL_USER_ORGS, SQL_USER_ORGS_AFTER, user_id, cb, ctx);
 }
 
 int bk_db_org_members(bk_db *db, int64_t org_id, bk_member_cb cb, void *ctx) {
-  return list_members(db, SQL_ORG_MEMBERS, org_id, cb, ctx);
+  return list_members(db, SQL_ORG_MEMBERS, SQL_ORG_MEMBERS_AFTER, org_id, cb, ctx);
 }
 
 /* ---- tokens ---- */
@@ -305,7 +329,8 @@ static const char SQL_TOKEN_LOOKUP[] =
     "FROM tokens t JOIN namespaces n ON n.id = t.user_id WHERE t.token_hash = ?1";
 static const char SQL_TOKEN_LIST[] =
     "SELECT t.id, t.user_id, n.name, t.role, t.created_ms, t.revoked "
-    "FROM tokens t JOIN namespaces n ON n.id = t.user_id WHERE t.user_id = ?1 ORDER BY t.id";
+    "FROM tokens t JOIN namespaces n ON n.id = t.user_id WHERE t.user_id = ?1 AND t.id > ?2 "
+    "ORDER BY t.id LIMIT ?3";
 static const char SQL_TOKEN_REVOKE[] = "UPDATE tokens SET revoked = 1 WHERE id = ?1";
 
 int bk_db_token_add(bk_db *db, int64_t user_id, int role,
@@ -324,18 +349,18 @@ int bk_db_token_add(bk_db *db, int64_t user_id, int role,
   if (rc == 0) {
     uint8_t dg[32];
     token_digest(token, BK_TOKEN_LEN, dg);
-    sqlite3_stmt *st = dbc_stmt(c, SQL_TOKEN_INSERT);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_TOKEN_INSERT);
     if (!st) rc = BK_EDB;
     else {
-      sqlite3_bind_int64(st, 1, user_id);
-      sqlite3_bind_int(st, 2, role);
-      sqlite3_bind_blob(st, 3, dg, 32, SQLITE_TRANSIENT);
-      sqlite3_bind_int64(st, 4, db_now_ms());
+      bk_sql_bind_int64(st, 1, user_id);
+      bk_sql_bind_int64(st, 2, role);
+      bk_sql_bind_blob(st, 3, dg, 32);
+      bk_sql_bind_int64(st, 4, db_now_ms());
       rc = dbc_step_done(c, st, "insert token");
     }
     memset(dg, 0, sizeof dg);
   }
-  int64_t tid = rc == 0 ? sqlite3_last_insert_rowid(c->h) : 0;
+  int64_t tid = rc == 0 ? bk_sql_last_id(c->h) : 0;
   if (rc == 0) rc = dbc_commit(c);
   else dbc_rollback(c);
   dbc_release(db, c);
@@ -347,13 +372,13 @@ int bk_db_token_add(bk_db *db, int64_t user_id, int role,
   return 0;
 }
 
-static void row_token(sqlite3_stmt *st, bk_token_info *t) {
-  t->id = sqlite3_column_int64(st, 0);
-  t->user_id = sqlite3_column_int64(st, 1);
+static void row_token(bk_sql_stmt *st, bk_token_info *t) {
+  t->id = bk_sql_column_int64(st, 0);
+  t->user_id = bk_sql_column_int64(st, 1);
   col_text(st, 2, t->user, sizeof t->user);
-  t->role = sqlite3_column_int(st, 3);
-  t->created_ms = sqlite3_column_int64(st, 4);
-  t->revoked = sqlite3_column_int(st, 5);
+  t->role = bk_sql_column_int(st, 3);
+  t->created_ms = bk_sql_column_int64(st, 4);
+  t->revoked = bk_sql_column_int(st, 5);
 }
 
 static int ct_equal(const uint8_t *a, const uint8_t *b, size_t n) {
@@ -368,40 +393,51 @@ int bk_db_token_lookup(bk_db *db, const char *token, size_t len, bk_token_info *
   uint8_t dg[32];
   token_digest(token, len, dg);
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_TOKEN_LOOKUP, &c, &st);
   if (rc) return rc;
-  sqlite3_bind_blob(st, 1, dg, 32, SQLITE_TRANSIENT);
-  int s = sqlite3_step(st);
+  bk_sql_bind_blob(st, 1, dg, 32);
+  int s = bk_sql_step(st);
   rc = bk_seterr(BK_EAUTH, "invalid token");
-  if (s == SQLITE_ROW) {
-    const void *stored = sqlite3_column_blob(st, 6);
-    if (stored && sqlite3_column_bytes(st, 6) == 32 && ct_equal(stored, dg, 32)) {
+  if (s == BK_SQL_ROW) {
+    const void *stored = bk_sql_column_blob(st, 6);
+    if (stored && bk_sql_column_bytes(st, 6) == 32 && ct_equal(stored, dg, 32)) {
       row_token(st, out);
       rc = out->revoked ? bk_seterr(BK_EAUTH, "invalid token") : 0;
     }
-  } else if (s != SQLITE_DONE) {
+  } else if (s != BK_SQL_DONE) {
     rc = dbc_err(c, s, "token lookup");
   }
-  sqlite3_reset(st);
+  bk_sql_reset(st);
   dbc_release(db, c);
   memset(dg, 0, sizeof dg);
   if (rc == 0) bk_clearerr();
   return rc;
 }
 
-struct token_it { bk_token_cb cb; void *ctx; };
-
-static int token_row(sqlite3_stmt *st, void *p) {
-  struct token_it *it = p;
-  bk_token_info t;
-  row_token(st, &t);
-  return it->cb(it->ctx, &t);
+static void bind_token_page(bk_sql_stmt *st, const void *arg) {
+  const int64_t *p = arg; /* user id, after token id */
+  bk_sql_bind_int64(st, 1, p[0]);
+  bk_sql_bind_int64(st, 2, p[1]);
+  bk_sql_bind_int64(st, 3, DB_PAGE);
 }
 
+static void token_conv(bk_sql_stmt *st, void *dst) { row_token(st, dst); }
+
+/* In pages keyed by token id; the connection is given back before cb runs. */
 int bk_db_token_list(bk_db *db, int64_t user_id, bk_token_cb cb, void *ctx) {
-  struct token_it it = {cb, ctx};
-  return list_by_id(db, SQL_TOKEN_LIST, user_id, token_row, &it, "list tokens");
+  struct db_page pg = {NULL, 0, 0, sizeof(bk_token_info)};
+  int64_t p[2] = {user_id, 0};
+  int rc = 0;
+  for (;;) {
+    rc = db_page_read(db, SQL_TOKEN_LIST, bind_token_page, p, token_conv, DB_PAGE, &pg,
+                      "list tokens");
+    for (size_t i = 0; rc == 0 && i < pg.n; i++) rc = cb(ctx, db_page_at(&pg, i));
+    if (rc || pg.n < DB_PAGE) break;
+    p[1] = ((bk_token_info *)db_page_at(&pg, pg.n - 1))->id;
+  }
+  db_page_free(&pg);
+  return rc;
 }
 
 static const char SQL_TOKEN_GET[] =
@@ -410,28 +446,28 @@ static const char SQL_TOKEN_GET[] =
 
 int bk_db_token_get(bk_db *db, int64_t token_id, bk_token_info *out) {
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_TOKEN_GET, &c, &st);
   if (rc) return rc;
-  sqlite3_bind_int64(st, 1, token_id);
-  int s = sqlite3_step(st);
-  if (s == SQLITE_ROW) row_token(st, out);
-  rc = s == SQLITE_ROW ? 0
-       : s == SQLITE_DONE ? bk_seterr(BK_ENOTFOUND, "no token with id %lld", (long long)token_id)
+  bk_sql_bind_int64(st, 1, token_id);
+  int s = bk_sql_step(st);
+  if (s == BK_SQL_ROW) row_token(st, out);
+  rc = s == BK_SQL_ROW ? 0
+       : s == BK_SQL_DONE ? bk_seterr(BK_ENOTFOUND, "no token with id %lld", (long long)token_id)
                           : dbc_err(c, s, "token lookup");
-  sqlite3_reset(st);
+  bk_sql_reset(st);
   dbc_release(db, c);
   return rc;
 }
 
 int bk_db_token_revoke(bk_db *db, int64_t token_id) {
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_TOKEN_REVOKE, &c, &st);
   if (rc) return rc;
-  sqlite3_bind_int64(st, 1, token_id);
+  bk_sql_bind_int64(st, 1, token_id);
   rc = dbc_step_done(c, st, "revoke token");
-  if (rc == 0 && sqlite3_changes(c->h) == 0)
+  if (rc == 0 && bk_sql_changes(c->h) == 0)
     rc = bk_seterr(BK_ENOTFOUND, "no token with id %lld", (long long)token_id);
   dbc_release(db, c);
   return rc;

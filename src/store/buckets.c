@@ -31,7 +31,7 @@ static const char SQL_BUCKET_EXISTS[] =
 static const char SQL_BUCKET_LIST[] =
     "SELECT " BUCKET_COLS " FROM buckets b JOIN namespaces n ON n.id = b.ns_id "
     "WHERE b.ns_id = ?1 AND b.name > ?2 AND (?3 OR b.private = 0) "
-    "AND (?4 IS NULL OR instr(lower(b.name), lower(?4)) > 0) "
+    "AND (?4 IS NULL OR lower(b.name) LIKE ?4 ESCAPE '!') "
     "ORDER BY b.name LIMIT ?5";
 static const char SQL_BUCKET_DELETE[] = "DELETE FROM buckets WHERE id = ?1";
 static const char SQL_BUCKET_MOVE[] =
@@ -41,45 +41,45 @@ static const char SQL_BUCKET_PRIVATE[] =
 static const char SQL_BUCKET_TOUCH[] = "UPDATE buckets SET updated_ms = ?2 WHERE id = ?1";
 static const char SQL_NS_EXISTS[] = "SELECT 1 FROM namespaces WHERE id = ?1";
 
-static void row_bucket(sqlite3_stmt *st, bk_bucket *b) {
-  b->id = sqlite3_column_int64(st, 0);
-  b->ns_id = sqlite3_column_int64(st, 1);
+static void row_bucket(bk_sql_stmt *st, bk_bucket *b) {
+  b->id = bk_sql_column_int64(st, 0);
+  b->ns_id = bk_sql_column_int64(st, 1);
   col_text(st, 2, b->ns, sizeof b->ns);
   col_text(st, 3, b->name, sizeof b->name);
-  b->is_private = sqlite3_column_int(st, 4);
-  b->created_ms = sqlite3_column_int64(st, 5);
-  b->updated_ms = sqlite3_column_int64(st, 6);
+  b->is_private = bk_sql_column_int(st, 4);
+  b->created_ms = bk_sql_column_int64(st, 5);
+  b->updated_ms = bk_sql_column_int64(st, 6);
   col_text(st, 7, b->region, sizeof b->region); /* NULL -> "" */
 }
 
 static int bucket_get_c(struct dbc *c, const char *ns, const char *name, int64_t id,
                         bk_bucket *out) {
-  sqlite3_stmt *st = dbc_stmt(c, ns ? SQL_BUCKET_BY_NAME : SQL_BUCKET_BY_ID);
+  bk_sql_stmt *st = dbc_stmt(c, ns ? SQL_BUCKET_BY_NAME : SQL_BUCKET_BY_ID);
   if (!st) return BK_EDB;
   if (ns) {
-    sqlite3_bind_text(st, 1, ns, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+    bk_sql_bind_text(st, 1, ns, -1);
+    bk_sql_bind_text(st, 2, name, -1);
   } else {
-    sqlite3_bind_int64(st, 1, id);
+    bk_sql_bind_int64(st, 1, id);
   }
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) row_bucket(st, out);
-  sqlite3_reset(st);
-  if (rc == SQLITE_ROW) return 0;
-  if (rc == SQLITE_DONE) return bk_seterr(BK_ENOTFOUND, "bucket not found");
+  int rc = bk_sql_step(st);
+  if (rc == BK_SQL_ROW) row_bucket(st, out);
+  bk_sql_reset(st);
+  if (rc == BK_SQL_ROW) return 0;
+  if (rc == BK_SQL_DONE) return bk_seterr(BK_ENOTFOUND, "bucket not found");
   return dbc_err(c, rc, "bucket lookup");
 }
 
 /* 1 if a row exists for the single-int-param query, 0 if not, <0 error. */
 static int exists_q(struct dbc *c, const char *sql, int64_t a, const char *s) {
-  sqlite3_stmt *st = dbc_stmt(c, sql);
+  bk_sql_stmt *st = dbc_stmt(c, sql);
   if (!st) return BK_EDB;
-  sqlite3_bind_int64(st, 1, a);
-  if (s) sqlite3_bind_text(st, 2, s, -1, SQLITE_TRANSIENT);
-  int rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  if (rc == SQLITE_ROW) return 1;
-  if (rc == SQLITE_DONE) return 0;
+  bk_sql_bind_int64(st, 1, a);
+  if (s) bk_sql_bind_text(st, 2, s, -1);
+  int rc = bk_sql_step(st);
+  bk_sql_reset(st);
+  if (rc == BK_SQL_ROW) return 1;
+  if (rc == BK_SQL_DONE) return 0;
   return dbc_err(c, rc, "lookup");
 }
 
@@ -114,10 +114,6 @@ int bk_db_bucket_get_by_id(bk_db *db, int64_t id, bk_bucket *out) {
   return rc;
 }
 
-int bk_region_valid(const char *region) {
-  return region && (!strcmp(region, "us") || !strcmp(region, "eu"));
-}
-
 int bk_db_bucket_create(bk_db *db, int64_t ns_id, const char *name, int is_private,
                         bk_bucket *out) {
   return bk_db_bucket_create_ex(db, ns_id, name, is_private, NULL, out);
@@ -135,19 +131,19 @@ int bk_db_bucket_create_ex(bk_db *db, int64_t ns_id, const char *name, int is_pr
   rc = dbc_begin(c);
   if (rc == 0) rc = bucket_name_free(c, ns_id, name, 1);
   if (rc == 0) {
-    sqlite3_stmt *st = dbc_stmt(c, SQL_BUCKET_INSERT);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_BUCKET_INSERT);
     if (!st) rc = BK_EDB;
     else {
-      sqlite3_bind_int64(st, 1, ns_id);
-      sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-      sqlite3_bind_int(st, 3, is_private ? 1 : 0);
-      sqlite3_bind_int64(st, 4, db_now_ms());
-      if (region) sqlite3_bind_text(st, 5, region, -1, SQLITE_TRANSIENT);
-      else sqlite3_bind_null(st, 5);
+      bk_sql_bind_int64(st, 1, ns_id);
+      bk_sql_bind_text(st, 2, name, -1);
+      bk_sql_bind_int64(st, 3, is_private ? 1 : 0);
+      bk_sql_bind_int64(st, 4, db_now_ms());
+      if (region) bk_sql_bind_text(st, 5, region, -1);
+      else bk_sql_bind_null(st, 5);
       rc = dbc_step_done(c, st, "insert bucket");
     }
   }
-  if (rc == 0) rc = bucket_get_c(c, NULL, NULL, sqlite3_last_insert_rowid(c->h), &b);
+  if (rc == 0) rc = bucket_get_c(c, NULL, NULL, bk_sql_last_id(c->h), &b);
   if (rc == 0) rc = dbc_commit(c);
   else dbc_rollback(c);
   dbc_release(db, c);
@@ -155,64 +151,91 @@ int bk_db_bucket_create_ex(bk_db *db, int64_t ns_id, const char *name, int is_pr
   return rc;
 }
 
-/* Hands up to limit buckets to cb; a row beyond them sets more and stops. */
-struct bucket_it {
-  bk_bucket_cb cb;
-  void *ctx;
-  size_t limit, n;
+/* Collects up to limit buckets into a page; a row beyond them sets more. */
+struct bucket_page {
+  bk_bucket *v;
+  size_t n, cap, limit;
   int more;
 };
 
-static int bucket_row(sqlite3_stmt *st, void *p) {
-  struct bucket_it *it = p;
-  if (it->n == it->limit) {
-    it->more = 1;
+static int bucket_row(bk_sql_stmt *st, void *p) {
+  struct bucket_page *pg = p;
+  if (pg->n == pg->limit) {
+    pg->more = 1;
     return 1;
   }
-  bk_bucket b;
-  row_bucket(st, &b);
-  it->n++;
-  return it->cb(it->ctx, &b);
+  int rc = db_vec_grow((void **)&pg->v, &pg->cap, pg->n + 1, sizeof *pg->v, pg->limit);
+  if (rc) return rc;
+  row_bucket(st, &pg->v[pg->n++]);
+  return 0;
 }
 
+/* "%<s>%" for LIKE ... ESCAPE '!', s lowered (ASCII, as SQL lower()) and its
+ * %, _ and ! escaped: a case-insensitive substring match in portable SQL.
+ * Caller frees *out. */
+static int like_pattern(const char *s, char **out) {
+  size_t n = strlen(s);
+  if (n > BK_PATH_MAX) n = BK_PATH_MAX + 1; /* longer than any name: matches nothing anyway */
+  char *p = malloc(2 * n + 3);
+  if (!p) return bk_seterr(BK_ENOMEM, "out of memory");
+  size_t k = 0;
+  p[k++] = '%';
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (ch == '%' || ch == '_' || ch == '!') p[k++] = '!';
+    p[k++] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+  }
+  p[k++] = '%';
+  p[k] = 0;
+  *out = p;
+  return 0;
+}
+
+/* The page of rows is read and the connection given back BEFORE cb runs. */
 int bk_db_bucket_list(bk_db *db, int64_t ns_id, const char *search,
                       int include_private, const char *after, size_t limit,
                       bk_bucket_cb cb, void *ctx, int *more) {
   if (more) *more = 0;
   if (limit == 0 || limit > BK_TREE_LIMIT_MAX) return bk_seterr(BK_EINVAL, "bad limit");
+  char *pat = NULL;
+  if (search && *search && like_pattern(search, &pat)) return BK_ENOMEM;
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_BUCKET_LIST, &c, &st);
-  if (rc) return rc;
-  sqlite3_bind_int64(st, 1, ns_id);
-  sqlite3_bind_text(st, 2, after ? after : "", -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(st, 3, include_private ? 1 : 0);
-  if (search && *search) sqlite3_bind_text(st, 4, search, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 5, (int64_t)limit + 1);
-  struct bucket_it it = {cb, ctx, limit, 0, 0};
-  rc = dbc_each_row(c, st, bucket_row, &it, "list buckets");
-  if (it.more) {
-    rc = 0;
-    if (more) *more = 1;
+  if (rc) {
+    free(pat);
+    return rc;
   }
+  bk_sql_bind_int64(st, 1, ns_id);
+  bk_sql_bind_text(st, 2, after ? after : "", -1);
+  bk_sql_bind_int64(st, 3, include_private ? 1 : 0);
+  if (pat) bk_sql_bind_text(st, 4, pat, -1);
+  bk_sql_bind_int64(st, 5, (int64_t)limit + 1);
+  struct bucket_page pg = {NULL, 0, 0, limit, 0};
+  rc = dbc_each_row(c, st, bucket_row, &pg, "list buckets");
+  if (pg.more) rc = 0;
   dbc_release(db, c);
+  free(pat);
+  for (size_t i = 0; rc == 0 && i < pg.n; i++) rc = cb(ctx, &pg.v[i]);
+  if (rc == 0 && pg.more && more) *more = 1;
+  free(pg.v);
   return rc;
 }
 
 static int bucket_update(bk_db *db, const char *sql, int64_t id, int64_t a,
                          const char *s) {
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, sql, &c, &st);
   if (rc) return rc;
-  sqlite3_bind_int64(st, 1, id);
+  bk_sql_bind_int64(st, 1, id);
   if (sql == SQL_BUCKET_PRIVATE) {
-    sqlite3_bind_int64(st, 2, a);
-    sqlite3_bind_int64(st, 3, db_now_ms());
+    bk_sql_bind_int64(st, 2, a);
+    bk_sql_bind_int64(st, 3, db_now_ms());
   }
   (void)s;
   rc = dbc_step_done(c, st, "update bucket");
-  if (rc == 0 && sqlite3_changes(c->h) == 0) rc = bk_seterr(BK_ENOTFOUND, "bucket not found");
+  if (rc == 0 && bk_sql_changes(c->h) == 0) rc = bk_seterr(BK_ENOTFOUND, "bucket not found");
   dbc_release(db, c);
   usage_invalidate(db, id);
   return rc;
@@ -239,13 +262,13 @@ int bk_db_bucket_move(bk_db *db, int64_t bucket_id, int64_t new_ns_id,
     rc = bucket_name_free(c, new_ns_id, new_name,
                           !(b.ns_id == new_ns_id && !strcmp(b.name, new_name)));
   if (rc == 0) {
-    sqlite3_stmt *st = dbc_stmt(c, SQL_BUCKET_MOVE);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_BUCKET_MOVE);
     if (!st) rc = BK_EDB;
     else {
-      sqlite3_bind_int64(st, 1, bucket_id);
-      sqlite3_bind_int64(st, 2, new_ns_id);
-      sqlite3_bind_text(st, 3, new_name, -1, SQLITE_TRANSIENT);
-      sqlite3_bind_int64(st, 4, db_now_ms());
+      bk_sql_bind_int64(st, 1, bucket_id);
+      bk_sql_bind_int64(st, 2, new_ns_id);
+      bk_sql_bind_text(st, 3, new_name, -1);
+      bk_sql_bind_int64(st, 4, db_now_ms());
       rc = dbc_step_done(c, st, "move bucket");
     }
   }
@@ -263,18 +286,18 @@ int bk_db_bucket_move(bk_db *db, int64_t bucket_id, int64_t new_ns_id,
 static const char SQL_FILE_GET[] =
     "SELECT " FILE_COLS " FROM bucket_files WHERE bucket_id = ?1 AND path = ?2";
 
-static void row_file(sqlite3_stmt *st, bk_file_entry *e) {
+static void row_file(bk_sql_stmt *st, bk_file_entry *e) {
   e->is_dir = 0;
-  e->path = (const char *)sqlite3_column_text(st, 0);
+  e->path = (const char *)bk_sql_column_text(st, 0);
   col_hash(st, 1, &e->xet_hash);
-  e->size = (uint64_t)sqlite3_column_int64(st, 2);
-  e->mtime_ms = sqlite3_column_int64(st, 3);
-  e->uploaded_ms = sqlite3_column_int64(st, 4);
-  e->content_type = (const char *)sqlite3_column_text(st, 5);
+  e->size = (uint64_t)bk_sql_column_int64(st, 2);
+  e->mtime_ms = bk_sql_column_int64(st, 3);
+  e->uploaded_ms = bk_sql_column_int64(st, 4);
+  e->content_type = (const char *)bk_sql_column_text(st, 5);
 }
 
 /* A SQL_FILE_GET row copied into out (strings into its buffers). */
-static void file_info_row(sqlite3_stmt *st, void *p) {
+static void file_info_row(bk_sql_stmt *st, void *p) {
   bk_file_info *out = p;
   row_file(st, &out->e);
   col_text(st, 0, out->path_buf, sizeof out->path_buf);
@@ -288,13 +311,113 @@ static void file_info_row(sqlite3_stmt *st, void *p) {
 int bk_db_file_get(bk_db *db, int64_t bucket_id, const char *path, bk_file_info *out) {
   if (!path) return bk_seterr(BK_EINVAL, "missing path");
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_FILE_GET, &c, &st);
   if (rc) return rc;
-  sqlite3_bind_int64(st, 1, bucket_id);
-  sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+  bk_sql_bind_int64(st, 1, bucket_id);
+  bk_sql_bind_text(st, 2, path, -1);
   rc = dbc_one_row(c, st, file_info_row, out, "entry not found", "file lookup");
   dbc_release(db, c);
+  return rc;
+}
+
+/* ---- pages of entries (rows read, connection given back, then callbacks) ---- */
+
+/* Entries with their strings copied into one arena (offsets while it grows;
+ * pointers set by ents_emit). Bounded by the caller's limit. */
+struct ent {
+  bk_file_entry e;
+  size_t poff, coff; /* path / content type offsets in the arena (SIZE_MAX = NULL) */
+};
+
+struct ents {
+  struct ent *v;
+  size_t n, cap, max;
+  char *arena;
+  size_t alen, acap;
+};
+
+/* Room for need more arena bytes (amortised doubling). */
+static int arena_reserve(struct ents *es, size_t need) {
+  if (need > BK_PATH_MAX + BK_CTYPE_MAX + 2) return bk_seterr(BK_ELIMIT, "entry too long");
+  if (es->acap - es->alen >= need) return 0;
+  size_t nc = es->acap ? es->acap * 2 : 16384;
+  while (nc - es->alen < need) nc *= 2;
+  char *q = realloc(es->arena, nc);
+  if (!q) return bk_seterr(BK_ENOMEM, "out of memory");
+  es->arena = q;
+  es->acap = nc;
+  return 0;
+}
+
+/* Appends e (path of plen bytes) with copies of its strings. */
+static int ents_add(struct ents *es, const bk_file_entry *e, size_t plen) {
+  if (es->n == es->cap) {
+    size_t want = es->cap ? es->cap * 2 : 1024; /* one allocation for a usual page */
+    int rc = db_vec_grow((void **)&es->v, &es->cap, want < es->max ? want : es->max,
+                         sizeof *es->v, es->max);
+    if (rc) return rc;
+  }
+  if (es->n == es->cap) return bk_seterr(BK_ELIMIT, "more than %zu entries", es->max);
+  size_t clen = e->content_type ? strlen(e->content_type) : 0;
+  int rc = arena_reserve(es, plen + 1 + (e->content_type ? clen + 1 : 0));
+  if (rc) return rc;
+  struct ent *x = &es->v[es->n++];
+  x->e = *e;
+  x->poff = es->alen;
+  memcpy(es->arena + es->alen, e->path, plen);
+  es->arena[es->alen + plen] = 0;
+  es->alen += plen + 1;
+  x->coff = SIZE_MAX;
+  if (e->content_type) {
+    x->coff = es->alen;
+    memcpy(es->arena + es->alen, e->content_type, clen + 1);
+    es->alen += clen + 1;
+  }
+  return 0;
+}
+
+static int ents_emit(struct ents *es, bk_file_cb cb, void *ctx) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < es->n; i++) {
+    struct ent *x = &es->v[i];
+    x->e.path = es->arena + x->poff;
+    x->e.content_type = x->coff == SIZE_MAX ? NULL : es->arena + x->coff;
+    rc = cb(ctx, &x->e);
+  }
+  return rc;
+}
+
+static void ents_free(struct ents *es) {
+  free(es->v);
+  free(es->arena);
+}
+
+/* The rows of paths (one read snapshot), into es. */
+static int paths_info_read(struct dbc *c, int64_t bucket_id, const char *const *paths, size_t n,
+                           struct ents *es) {
+  bk_sql_stmt *st = dbc_stmt(c, SQL_FILE_GET);
+  if (!st) return BK_EDB;
+  int rc = dbc_begin_mode(c, BK_TX_READ);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (!paths[i]) continue;
+    bk_sql_reset(st);
+    bk_sql_bind_int64(st, 1, bucket_id);
+    bk_sql_bind_text(st, 2, paths[i], -1);
+    int s = bk_sql_step(st);
+    if (s == BK_SQL_ROW) {
+      bk_file_entry e;
+      row_file(st, &e);
+      rc = ents_add(es, &e, bk_sql_column_bytes(st, 0));
+    } else if (s != BK_SQL_DONE) {
+      rc = dbc_err(c, s, "paths-info");
+    }
+  }
+  bk_sql_reset(st);
+  if (bk_sql_in_tx(c->h)) {
+    if (rc == 0) rc = dbc_commit(c);
+    else dbc_rollback(c);
+  }
   return rc;
 }
 
@@ -303,28 +426,13 @@ int bk_db_paths_info(bk_db *db, int64_t bucket_id, const char *const *paths,
   if (n > BK_PATHS_INFO_MAX)
     return bk_seterr(BK_ELIMIT, "at most %d paths per request", BK_PATHS_INFO_MAX);
   struct dbc *c;
-  sqlite3_stmt *st;
-  int rc = dbc_acquire_stmt(db, SQL_FILE_GET, &c, &st);
+  int rc = dbc_acquire(db, &c);
   if (rc) return rc;
-  /* one read transaction: a consistent snapshot */
-  rc = dbc_exec(c, "BEGIN");
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    if (!paths[i]) continue;
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, bucket_id);
-    sqlite3_bind_text(st, 2, paths[i], -1, SQLITE_TRANSIENT);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-      bk_file_entry e;
-      row_file(st, &e);
-      rc = cb(ctx, &e);
-    } else if (s != SQLITE_DONE) {
-      rc = dbc_err(c, s, "paths-info");
-    }
-  }
-  sqlite3_reset(st);
-  if (!sqlite3_get_autocommit(c->h)) dbc_exec(c, "COMMIT");
+  struct ents es = {.max = BK_PATHS_INFO_MAX};
+  rc = paths_info_read(c, bucket_id, paths, n, &es);
   dbc_release(db, c);
+  if (rc == 0) rc = ents_emit(&es, cb, ctx);
+  ents_free(&es);
   return rc;
 }
 
@@ -334,11 +442,11 @@ static const char SQL_ROOT_STATS[] =
     "SELECT count(*), coalesce(sum(size), 0), coalesce(max(uploaded_ms), 0) FROM bucket_files "
     "WHERE bucket_id = ?1";
 
-static void dir_stats_row(sqlite3_stmt *st, void *p) {
+static void dir_stats_row(bk_sql_stmt *st, void *p) {
   bk_dir_stats *out = p;
-  out->nfiles = (uint64_t)sqlite3_column_int64(st, 0);
-  out->bytes = (uint64_t)sqlite3_column_int64(st, 1);
-  out->updated_ms = sqlite3_column_int64(st, 2);
+  out->nfiles = (uint64_t)bk_sql_column_int64(st, 0);
+  out->bytes = (uint64_t)bk_sql_column_int64(st, 1);
+  out->updated_ms = bk_sql_column_int64(st, 2);
 }
 
 int bk_db_dir_stats(bk_db *db, int64_t bucket_id, const char *path, bk_dir_stats *out) {
@@ -346,11 +454,11 @@ int bk_db_dir_stats(bk_db *db, int64_t bucket_id, const char *path, bk_dir_stats
   while (pl > 0 && path[pl - 1] == '/') pl--;
   if (pl > BK_PATH_MAX) return bk_seterr(BK_EINVAL, "path too long");
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, pl ? SQL_DIR_STATS : SQL_ROOT_STATS, &c, &st);
   if (rc) return rc;
-  sqlite3_bind_int64(st, 1, bucket_id);
-  if (pl) sqlite3_bind_text(st, 2, path, (int)pl, SQLITE_TRANSIENT);
+  bk_sql_bind_int64(st, 1, bucket_id);
+  if (pl) bk_sql_bind_text(st, 2, path, (int)pl);
   rc = dbc_one_row(c, st, dir_stats_row, out, "no file below this path", "directory stats");
   if (rc == 0 && out->nfiles == 0) rc = bk_seterr(BK_ENOTFOUND, "no file below this path");
   dbc_release(db, c);
@@ -434,7 +542,7 @@ static const char SQL_DIR_GET[] =
 
 struct tree_scan {
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int64_t bucket_id;
   const char *hi; /* NULL = unbounded */
 };
@@ -443,13 +551,166 @@ struct tree_scan {
 static int scan_seek(struct tree_scan *s, const char *key, size_t klen, int ge) {
   const char *sql = s->hi ? (ge ? SQL_TREE_GE_HI : SQL_TREE_GT_HI)
                           : (ge ? SQL_TREE_GE : SQL_TREE_GT);
-  if (s->st) sqlite3_reset(s->st);
+  if (s->st) bk_sql_reset(s->st);
   s->st = dbc_stmt(s->c, sql);
   if (!s->st) return BK_EDB;
-  sqlite3_bind_int64(s->st, 1, s->bucket_id);
-  sqlite3_bind_text(s->st, 2, key, (int)klen, SQLITE_TRANSIENT);
-  if (s->hi) sqlite3_bind_text(s->st, 3, s->hi, -1, SQLITE_STATIC);
+  bk_sql_bind_int64(s->st, 1, s->bucket_id);
+  bk_sql_bind_text(s->st, 2, key, (int)klen);
+  if (s->hi) bk_sql_bind_text(s->st, 3, s->hi, -1);
   return 0;
+}
+
+/* A tree request, decoded: the "prefix/" range [lo, hi) and the resume
+ * point (cursor: 'f' or 'd' + path). */
+struct tree_req {
+  int64_t bucket_id;
+  const char *prefix;
+  size_t plen;   /* prefix without trailing '/'; 0 = bucket root */
+  unsigned flags;
+  size_t limit;
+  char lo[BK_PATH_MAX + 2], hi[BK_PATH_MAX + 2];
+  size_t lolen;
+  uint8_t cbuf[BK_PATH_MAX + 3];
+  long clen;     /* 0 = first page */
+  int c_dir;
+};
+
+/* Normalises the prefix and decodes the cursor. */
+static int tree_decode(struct tree_req *q, const char *prefix, const char *cursor) {
+  size_t plen = prefix ? strlen(prefix) : 0;
+  while (plen > 0 && prefix[plen - 1] == '/') plen--;
+  if (plen > BK_PATH_MAX) return bk_seterr(BK_EINVAL, "prefix too long");
+  q->prefix = prefix;
+  q->plen = plen;
+  q->lo[0] = 0;
+  q->lolen = 0;
+  if (plen) {
+    memcpy(q->lo, prefix, plen);
+    q->lo[plen] = '/';
+    q->lolen = plen + 1;
+    q->lo[q->lolen] = 0;
+    memcpy(q->hi, prefix, plen);
+    q->hi[plen] = '0'; /* '/' + 1: end of the "prefix/" range */
+    q->hi[plen + 1] = 0;
+  }
+  q->clen = 0;
+  q->c_dir = 0;
+  if (!cursor || !*cursor) return 0;
+  if (strlen(cursor) > (BK_PATH_MAX + 1) * 4 / 3 + 4 ||
+      (q->clen = b64url_decode(cursor, q->cbuf, sizeof q->cbuf - 2)) < 2 ||
+      (q->cbuf[0] != 'f' && q->cbuf[0] != 'd') || memchr(q->cbuf, 0, (size_t)q->clen))
+    return bk_seterr(BK_EINVAL, "invalid cursor");
+  q->c_dir = q->cbuf[0] == 'd';
+  q->cbuf[q->clen] = 0;
+  return 0;
+}
+
+/* Positions the scan at the first path of the page. */
+static int tree_seek_start(struct tree_scan *s, const struct tree_req *q) {
+  if (q->clen == 0) return scan_seek(s, q->lo, q->lolen, 1);
+  const char *cp = (const char *)q->cbuf + 1;
+  size_t cl = (size_t)q->clen - 1;
+  /* cursor must not point before the range start */
+  size_t m = cl < q->lolen ? cl : q->lolen;
+  int cmp = memcmp(cp, q->lo, m);
+  if (q->plen && (cmp < 0 || (cmp == 0 && cl < q->lolen)))
+    return scan_seek(s, q->lo, q->lolen, 1); /* at/below the prefix itself: range start */
+  if (!q->c_dir) return scan_seek(s, cp, cl, 0);
+  char key[BK_PATH_MAX + 3];
+  memcpy(key, cp, cl);
+  key[cl] = '0';
+  return scan_seek(s, key, cl + 1, 1);
+}
+
+/* The directory entry dpath (dl bytes) with its aggregates: one point
+ * lookup in bucket_dirs. */
+static int tree_dir_entry(struct dbc *c, int64_t bucket_id, const char *dpath, size_t dl,
+                          int64_t uploaded_ms, bk_file_entry *e) {
+  memset(e, 0, sizeof *e);
+  e->is_dir = 1;
+  e->path = dpath;
+  e->uploaded_ms = uploaded_ms;
+  bk_sql_stmt *m = dbc_stmt(c, SQL_DIR_GET);
+  if (!m) return BK_EDB;
+  bk_sql_bind_int64(m, 1, bucket_id);
+  bk_sql_bind_text(m, 2, dpath, (int)dl);
+  if (bk_sql_step(m) == BK_SQL_ROW) {
+    e->nfiles = (uint64_t)bk_sql_column_int64(m, 0);
+    e->size = (uint64_t)bk_sql_column_int64(m, 1);
+    e->uploaded_ms = bk_sql_column_int64(m, 2);
+  }
+  bk_sql_reset(m);
+  return 0;
+}
+
+/* The prefix itself, when it is a file (first page only). */
+static int tree_prefix_file(struct dbc *c, const struct tree_req *q, struct ents *es) {
+  if (!q->plen || q->clen != 0) return 0;
+  bk_sql_stmt *st = dbc_stmt(c, SQL_FILE_GET);
+  if (!st) return BK_EDB;
+  bk_sql_bind_int64(st, 1, q->bucket_id);
+  bk_sql_bind_text(st, 2, q->prefix, (int)q->plen);
+  int rc = 0, r = bk_sql_step(st);
+  if (r == BK_SQL_ROW) {
+    bk_file_entry e;
+    row_file(st, &e);
+    rc = ents_add(es, &e, bk_sql_column_bytes(st, 0));
+  } else if (r != BK_SQL_DONE) {
+    rc = dbc_err(c, r, "tree");
+  }
+  bk_sql_reset(st);
+  return rc;
+}
+
+/* Reads one page (at most q->limit entries; *more = 1 when another entry
+ * follows) in one read snapshot across the re-seeks. */
+static int tree_read_page(struct dbc *c, const struct tree_req *q, struct ents *es, int *more) {
+  *more = 0;
+  int rc = dbc_begin_mode(c, BK_TX_READ);
+  struct tree_scan s = {c, NULL, q->bucket_id, q->plen ? q->hi : NULL};
+  if (rc == 0) rc = tree_prefix_file(c, q, es);
+  if (rc == 0) rc = tree_seek_start(&s, q);
+  while (rc == 0) {
+    int r = bk_sql_step(s.st);
+    if (r == BK_SQL_DONE) break;
+    if (r != BK_SQL_ROW) {
+      rc = dbc_err(c, r, "tree");
+      break;
+    }
+    const char *path = bk_sql_column_text(s.st, 0);
+    size_t pl = bk_sql_column_bytes(s.st, 0);
+    if (!path || pl < q->lolen || pl > BK_PATH_MAX) continue;
+    const char *slash = (q->flags & BK_TREE_RECURSIVE)
+                            ? NULL
+                            : memchr(path + q->lolen, '/', pl - q->lolen);
+    if (es->n == q->limit) {
+      *more = 1;
+      break;
+    }
+    if (!slash) {
+      bk_file_entry e;
+      row_file(s.st, &e);
+      rc = ents_add(es, &e, pl);
+      continue;
+    }
+    /* a directory: add it, then jump past its subtree */
+    size_t dl = (size_t)(slash - path);
+    char dpath[BK_PATH_MAX + 3];
+    memcpy(dpath, path, dl);
+    dpath[dl] = 0;
+    bk_file_entry e;
+    rc = tree_dir_entry(c, q->bucket_id, dpath, dl, bk_sql_column_int64(s.st, 4), &e);
+    if (rc == 0) rc = ents_add(es, &e, dl);
+    if (rc) break;
+    dpath[dl] = '0';
+    rc = scan_seek(&s, dpath, dl + 1, 1);
+  }
+  if (s.st) bk_sql_reset(s.st);
+  if (bk_sql_in_tx(c->h)) {
+    if (rc == 0) rc = dbc_commit(c);
+    else dbc_rollback(c);
+  }
+  return rc;
 }
 
 int bk_db_tree(bk_db *db, int64_t bucket_id, const char *prefix, unsigned flags,
@@ -457,151 +718,28 @@ int bk_db_tree(bk_db *db, int64_t bucket_id, const char *prefix, unsigned flags,
                char **next_cursor) {
   *next_cursor = NULL;
   if (limit == 0 || limit > BK_TREE_LIMIT_MAX) return bk_seterr(BK_EINVAL, "bad limit");
-  /* normalised prefix without trailing '/' */
-  size_t plen = prefix ? strlen(prefix) : 0;
-  while (plen > 0 && prefix[plen - 1] == '/') plen--;
-  if (plen > BK_PATH_MAX) return bk_seterr(BK_EINVAL, "prefix too long");
-  char lo[BK_PATH_MAX + 2], hi[BK_PATH_MAX + 2];
-  size_t lolen = 0;
-  if (plen) {
-    memcpy(lo, prefix, plen);
-    lo[plen] = '/';
-    lolen = plen + 1;
-    lo[lolen] = 0;
-    memcpy(hi, prefix, plen);
-    hi[plen] = '0'; /* '/' + 1: end of the "prefix/" range */
-    hi[plen + 1] = 0;
-  } else {
-    lo[0] = 0;
-  }
-  /* resume point */
-  uint8_t cbuf[BK_PATH_MAX + 3];
-  long clen = 0;
-  int c_dir = 0;
-  if (cursor && *cursor) {
-    if (strlen(cursor) > (BK_PATH_MAX + 1) * 4 / 3 + 4 ||
-        (clen = b64url_decode(cursor, cbuf, sizeof cbuf - 2)) < 2 ||
-        (cbuf[0] != 'f' && cbuf[0] != 'd') || memchr(cbuf, 0, (size_t)clen))
-      return bk_seterr(BK_EINVAL, "invalid cursor");
-    c_dir = cbuf[0] == 'd';
-    cbuf[clen] = 0;
-  }
-  struct dbc *c;
-  int rc = dbc_acquire(db, &c);
-  if (rc) return rc;
-  rc = dbc_exec(c, "BEGIN"); /* read snapshot across re-seeks */
-  struct tree_scan s = {c, NULL, bucket_id, plen ? hi : NULL};
-  size_t emitted = 0;
-  char last[BK_PATH_MAX + 2];
-  int last_dir = 0, stopped_more = 0;
-  char key[BK_PATH_MAX + 3];
-
-  /* the prefix itself, when it is a file (only on the first page) */
-  if (rc == 0 && plen && clen == 0) {
-    sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_GET);
-    if (!st) rc = BK_EDB;
-    else {
-      sqlite3_bind_int64(st, 1, bucket_id);
-      sqlite3_bind_text(st, 2, prefix, (int)plen, SQLITE_TRANSIENT);
-      int r = sqlite3_step(st);
-      if (r == SQLITE_ROW) {
-        bk_file_entry e;
-        row_file(st, &e);
-        snprintf(last, sizeof last, "%s", e.path);
-        last_dir = 0;
-        emitted++;
-        rc = cb(ctx, &e);
-      } else if (r != SQLITE_DONE) {
-        rc = dbc_err(c, r, "tree");
-      }
-      sqlite3_reset(st);
-    }
-  }
+  struct tree_req *q = malloc(sizeof *q);
+  if (!q) return bk_seterr(BK_ENOMEM, "out of memory");
+  q->bucket_id = bucket_id;
+  q->flags = flags;
+  q->limit = limit;
+  int rc = tree_decode(q, prefix, cursor);
+  struct dbc *c = NULL;
+  if (rc == 0) rc = dbc_acquire(db, &c);
+  struct ents es = {.max = limit};
+  int more = 0;
   if (rc == 0) {
-    if (clen > 0) {
-      const char *cp = (const char *)cbuf + 1;
-      size_t cl = (size_t)clen - 1;
-      /* cursor must not point before the range start */
-      size_t m = cl < lolen ? cl : lolen;
-      int cmp = memcmp(cp, lo, m);
-      if (plen && (cmp < 0 || (cmp == 0 && cl < lolen))) {
-        /* cursor at/below the prefix itself: restart at the range start */
-        rc = scan_seek(&s, lo, lolen, 1);
-      } else if (c_dir) {
-        memcpy(key, cp, cl);
-        key[cl] = '0';
-        rc = scan_seek(&s, key, cl + 1, 1);
-      } else {
-        rc = scan_seek(&s, cp, cl, 0);
-      }
-    } else {
-      rc = scan_seek(&s, lo, lolen, 1);
-    }
+    rc = tree_read_page(c, q, &es, &more);
+    dbc_release(db, c);
   }
-  while (rc == 0) {
-    int r = sqlite3_step(s.st);
-    if (r == SQLITE_DONE) break;
-    if (r != SQLITE_ROW) {
-      rc = dbc_err(c, r, "tree");
-      break;
-    }
-    const char *path = (const char *)sqlite3_column_text(s.st, 0);
-    size_t pl = (size_t)sqlite3_column_bytes(s.st, 0);
-    if (!path || pl < lolen || pl > BK_PATH_MAX) continue;
-    const char *slash = (flags & BK_TREE_RECURSIVE) ? NULL
-                                                     : memchr(path + lolen, '/', pl - lolen);
-    if (emitted == limit) {
-      stopped_more = 1;
-      break;
-    }
-    if (!slash) {
-      bk_file_entry e;
-      row_file(s.st, &e);
-      memcpy(last, path, pl);
-      last[pl] = 0;
-      last_dir = 0;
-      emitted++;
-      rc = cb(ctx, &e);
-      continue;
-    }
-    /* a directory: emit it, then jump past its subtree */
-    size_t dl = (size_t)(slash - path);
-    char dpath[BK_PATH_MAX + 2];
-    memcpy(dpath, path, dl);
-    dpath[dl] = 0;
-    bk_file_entry e = {0};
-    e.is_dir = 1;
-    e.path = dpath;
-    e.uploaded_ms = sqlite3_column_int64(s.st, 4);
-    {
-      /* aggregates: one point lookup (bucket_dirs) */
-      sqlite3_stmt *m = dbc_stmt(c, SQL_DIR_GET);
-      if (!m) { rc = BK_EDB; break; }
-      sqlite3_bind_int64(m, 1, bucket_id);
-      sqlite3_bind_text(m, 2, dpath, (int)dl, SQLITE_TRANSIENT);
-      if (sqlite3_step(m) == SQLITE_ROW) {
-        e.nfiles = (uint64_t)sqlite3_column_int64(m, 0);
-        e.size = (uint64_t)sqlite3_column_int64(m, 1);
-        e.uploaded_ms = sqlite3_column_int64(m, 2);
-      }
-      sqlite3_reset(m);
-    }
-    memcpy(last, dpath, dl + 1);
-    last_dir = 1;
-    emitted++;
-    rc = cb(ctx, &e);
-    if (rc) break;
-    memcpy(key, dpath, dl);
-    key[dl] = '0';
-    rc = scan_seek(&s, key, dl + 1, 1);
+  free(q);
+  if (rc == 0) rc = ents_emit(&es, cb, ctx); /* the connection is back in the pool */
+  if (rc == 0 && more) {
+    const bk_file_entry *l = &es.v[es.n - 1].e; /* pointers set by ents_emit */
+    *next_cursor = make_cursor(l->is_dir, l->path);
+    if (!*next_cursor) rc = bk_seterr(BK_ENOMEM, "out of memory");
   }
-  if (s.st) sqlite3_reset(s.st);
-  if (!sqlite3_get_autocommit(c->h)) dbc_exec(c, "COMMIT");
-  dbc_release(db, c);
-  if (rc == 0 && stopped_more) {
-    *next_cursor = make_cursor(last_dir, last);
-    if (!*next_cursor) return bk_seterr(BK_ENOMEM, "out of memory");
-  }
+  ents_free(&es);
   return rc;
 }
 
@@ -615,12 +753,15 @@ static const char SQL_SRC_FILE[] =
     "SELECT size, mtime_ms, content_type FROM bucket_files "
     "WHERE bucket_id = ?1 AND xet_hash = ?2 LIMIT 1";
 static const char SQL_FILE_PUT[] =
-    "INSERT OR REPLACE INTO bucket_files(bucket_id, path, xet_hash, size, mtime_ms, "
-    "uploaded_ms, content_type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    "INSERT INTO bucket_files(bucket_id, path, xet_hash, size, mtime_ms, "
+    "uploaded_ms, content_type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "ON CONFLICT(bucket_id, path) DO UPDATE SET xet_hash = excluded.xet_hash, "
+    "size = excluded.size, mtime_ms = excluded.mtime_ms, uploaded_ms = excluded.uploaded_ms, "
+    "content_type = excluded.content_type";
 static const char SQL_FILE_DEL[] =
     "DELETE FROM bucket_files WHERE bucket_id = ?1 AND path = ?2";
 static const char SQL_GRANT[] =
-    "INSERT OR IGNORE INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2)";
+    "INSERT INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2) ON CONFLICT DO NOTHING";
 
 static const char SQL_OLD_SIZE[] =
     "SELECT size FROM bucket_files WHERE bucket_id = ?1 AND path = ?2";
@@ -634,15 +775,15 @@ static const char SQL_DIR_PRUNE[] =
 
 /* Size of the file at path: 1 + *size if present, 0 if not, <0 error. */
 static int old_size(struct dbc *c, int64_t bucket_id, const char *path, int64_t *size) {
-  sqlite3_stmt *st = dbc_stmt(c, SQL_OLD_SIZE);
+  bk_sql_stmt *st = dbc_stmt(c, SQL_OLD_SIZE);
   if (!st) return BK_EDB;
-  sqlite3_bind_int64(st, 1, bucket_id);
-  sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
-  int r = sqlite3_step(st);
-  if (r == SQLITE_ROW) *size = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
-  if (r == SQLITE_ROW) return 1;
-  if (r == SQLITE_DONE) return 0;
+  bk_sql_bind_int64(st, 1, bucket_id);
+  bk_sql_bind_text(st, 2, path, -1);
+  int r = bk_sql_step(st);
+  if (r == BK_SQL_ROW) *size = bk_sql_column_int64(st, 0);
+  bk_sql_reset(st);
+  if (r == BK_SQL_ROW) return 1;
+  if (r == BK_SQL_DONE) return 0;
   return dbc_err(c, r, "file lookup");
 }
 
@@ -650,19 +791,19 @@ int db_dirs_adjust(struct dbc *c, int64_t bucket_id, const char *path, int64_t d
                    int64_t dbytes, int64_t now) {
   for (const char *sl = strchr(path, '/'); sl; sl = strchr(sl + 1, '/')) {
     int dl = (int)(sl - path);
-    sqlite3_stmt *st = dbc_stmt(c, SQL_DIR_ADD);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_DIR_ADD);
     if (!st) return BK_EDB;
-    sqlite3_bind_int64(st, 1, bucket_id);
-    sqlite3_bind_text(st, 2, path, dl, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, dn);
-    sqlite3_bind_int64(st, 4, dbytes);
-    sqlite3_bind_int64(st, 5, now);
+    bk_sql_bind_int64(st, 1, bucket_id);
+    bk_sql_bind_text(st, 2, path, dl);
+    bk_sql_bind_int64(st, 3, dn);
+    bk_sql_bind_int64(st, 4, dbytes);
+    bk_sql_bind_int64(st, 5, now);
     int rc = dbc_step_done(c, st, "directory aggregate");
     if (rc) return rc;
     if (dn < 0) {
       if (!(st = dbc_stmt(c, SQL_DIR_PRUNE))) return BK_EDB;
-      sqlite3_bind_int64(st, 1, bucket_id);
-      sqlite3_bind_text(st, 2, path, dl, SQLITE_TRANSIENT);
+      bk_sql_bind_int64(st, 1, bucket_id);
+      bk_sql_bind_text(st, 2, path, dl);
       if ((rc = dbc_step_done(c, st, "directory prune"))) return rc;
     }
   }
@@ -672,19 +813,19 @@ int db_dirs_adjust(struct dbc *c, int64_t bucket_id, const char *path, int64_t d
 int db_dirs_rebuild(struct dbc *c) {
   int rc = dbc_exec(c, "DELETE FROM bucket_dirs");
   if (rc) return rc;
-  sqlite3_stmt *st = NULL;
-  int r = sqlite3_prepare_v2(c->h,
-                             "SELECT bucket_id, path, size, uploaded_ms FROM bucket_files "
-                             "WHERE instr(path, '/') > 0",
-                             -1, &st, NULL);
-  if (r != SQLITE_OK) return dbc_err(c, r, "rebuild directories");
-  while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *p = (const char *)sqlite3_column_text(st, 1);
-    if (p) rc = db_dirs_adjust(c, sqlite3_column_int64(st, 0), p, 1, sqlite3_column_int64(st, 2),
-                               sqlite3_column_int64(st, 3));
+  bk_sql_stmt *st = NULL;
+  int r = bk_sql_prepare_temp(c->h,
+                               "SELECT bucket_id, path, size, uploaded_ms FROM bucket_files "
+                               "WHERE path LIKE '%/%'",
+                               &st);
+  if (r) return dbc_err(c, r, "rebuild directories");
+  while (rc == 0 && (r = bk_sql_step(st)) == BK_SQL_ROW) {
+    const char *p = (const char *)bk_sql_column_text(st, 1);
+    if (p) rc = db_dirs_adjust(c, bk_sql_column_int64(st, 0), p, 1, bk_sql_column_int64(st, 2),
+                               bk_sql_column_int64(st, 3));
   }
-  if (rc == 0 && r != SQLITE_DONE) rc = dbc_err(c, r, "rebuild directories");
-  sqlite3_finalize(st);
+  if (rc == 0 && r != BK_SQL_DONE) rc = dbc_err(c, r, "rebuild directories");
+  bk_sql_finalize(st);
   return rc;
 }
 
@@ -766,19 +907,19 @@ static int dacc_add(struct dacc *a, const char *path, int64_t dn, int64_t db) {
 static int dacc_flush(struct dbc *c, struct dacc *a, int64_t bucket_id, int64_t now) {
   for (size_t i = 0; i < a->n; i++) {
     struct dent *d = &a->e[i];
-    sqlite3_stmt *st = dbc_stmt(c, SQL_DIR_ADD);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_DIR_ADD);
     if (!st) return BK_EDB;
-    sqlite3_bind_int64(st, 1, bucket_id);
-    sqlite3_bind_text(st, 2, d->path, (int)d->len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, d->dn);
-    sqlite3_bind_int64(st, 4, d->db);
-    sqlite3_bind_int64(st, 5, now);
+    bk_sql_bind_int64(st, 1, bucket_id);
+    bk_sql_bind_text(st, 2, d->path, (int)d->len);
+    bk_sql_bind_int64(st, 3, d->dn);
+    bk_sql_bind_int64(st, 4, d->db);
+    bk_sql_bind_int64(st, 5, now);
     int rc = dbc_step_done(c, st, "directory aggregate");
     if (rc) return rc;
     if (d->dn < 0) {
       if (!(st = dbc_stmt(c, SQL_DIR_PRUNE))) return BK_EDB;
-      sqlite3_bind_int64(st, 1, bucket_id);
-      sqlite3_bind_text(st, 2, d->path, (int)d->len, SQLITE_STATIC);
+      bk_sql_bind_int64(st, 1, bucket_id);
+      bk_sql_bind_text(st, 2, d->path, (int)d->len);
       if ((rc = dbc_step_done(c, st, "directory prune"))) return rc;
     }
   }
@@ -798,15 +939,15 @@ static int apply_op(struct dbc *c, struct dacc *acc, int64_t bucket_id, bk_batch
   op->error = NULL;
   if (!op->path || !bk_path_valid(op->path, strlen(op->path)))
     return op_fail(op, BK_EINVAL, "invalid path");
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int r;
   int64_t prev = 0;
   if (op->type == BK_OP_DELETE) {
     int had = old_size(c, bucket_id, op->path, &prev);
     if (had <= 0) return had; /* missing: nothing to do (not an error) */
     if (!(st = dbc_stmt(c, SQL_FILE_DEL))) return BK_EDB;
-    sqlite3_bind_int64(st, 1, bucket_id);
-    sqlite3_bind_text(st, 2, op->path, -1, SQLITE_TRANSIENT);
+    bk_sql_bind_int64(st, 1, bucket_id);
+    bk_sql_bind_text(st, 2, op->path, -1);
     int rc = dbc_step_done(c, st, "delete file");
     if (rc == 0) rc = dacc_add(acc, op->path, -1, -prev);
     return rc;
@@ -828,14 +969,14 @@ static int apply_op(struct dbc *c, struct dacc *acc, int64_t bucket_id, bk_batch
   if (op->type == BK_OP_ADD) {
     if (!(st = dbc_stmt(c, SQL_CAS_FILE_SIZE))) return BK_EDB;
     bind_hash(st, 1, &op->xet_hash);
-    r = sqlite3_step(st);
-    if (r == SQLITE_ROW) size = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (r == SQLITE_DONE) {
+    r = bk_sql_step(st);
+    if (r == BK_SQL_ROW) size = bk_sql_column_int64(st, 0);
+    bk_sql_reset(st);
+    if (r == BK_SQL_DONE) {
       if (!bk_hash_is_zero(&op->xet_hash))
         return op_fail(op, BK_ENOTFOUND, "unknown xetHash (upload the file through CAS first)");
       size = 0; /* the empty file */
-    } else if (r != SQLITE_ROW) {
+    } else if (r != BK_SQL_ROW) {
       return dbc_err(c, r, "file lookup");
     }
     if (op->size >= 0 && op->size != size)
@@ -843,50 +984,50 @@ static int apply_op(struct dbc *c, struct dacc *acc, int64_t bucket_id, bk_batch
     if ((flags & BK_BATCH_REQUIRE_GRANT) && !bk_hash_is_zero(&op->xet_hash)) {
       if (!(st = dbc_stmt(c, SQL_GRANTED))) return BK_EDB;
       bind_hash(st, 1, &op->xet_hash);
-      sqlite3_bind_int64(st, 2, bucket_id);
-      r = sqlite3_step(st);
-      sqlite3_reset(st);
-      if (r == SQLITE_DONE)
+      bk_sql_bind_int64(st, 2, bucket_id);
+      r = bk_sql_step(st);
+      bk_sql_reset(st);
+      if (r == BK_SQL_DONE)
         return op_fail(op, BK_EPERM, "xetHash was not uploaded to this bucket");
-      if (r != SQLITE_ROW) return dbc_err(c, r, "grant lookup");
+      if (r != BK_SQL_ROW) return dbc_err(c, r, "grant lookup");
     }
   } else {
     if (op->src_bucket_id <= 0) return op_fail(op, BK_ENOTFOUND, "source not found");
     if (!(st = dbc_stmt(c, SQL_SRC_FILE))) return BK_EDB;
-    sqlite3_bind_int64(st, 1, op->src_bucket_id);
+    bk_sql_bind_int64(st, 1, op->src_bucket_id);
     bind_hash(st, 2, &op->xet_hash);
-    r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-      size = sqlite3_column_int64(st, 0);
-      if (mtime < 0) mtime = sqlite3_column_int64(st, 1);
-      if (!ctype && sqlite3_column_type(st, 2) == SQLITE_TEXT) {
+    r = bk_sql_step(st);
+    if (r == BK_SQL_ROW) {
+      size = bk_sql_column_int64(st, 0);
+      if (mtime < 0) mtime = bk_sql_column_int64(st, 1);
+      if (!ctype && !bk_sql_column_is_null(st, 2)) {
         col_text(st, 2, ctbuf, sizeof ctbuf);
         ctype = ctbuf;
       }
     }
-    sqlite3_reset(st);
-    if (r == SQLITE_DONE)
+    bk_sql_reset(st);
+    if (r == BK_SQL_DONE)
       return op_fail(op, BK_ENOTFOUND, "xetHash not found in the source bucket");
-    if (r != SQLITE_ROW) return dbc_err(c, r, "copy source lookup");
+    if (r != BK_SQL_ROW) return dbc_err(c, r, "copy source lookup");
   }
   if (mtime < 0) mtime = now;
   int had = old_size(c, bucket_id, op->path, &prev);
   if (had < 0) return had;
   if (!(st = dbc_stmt(c, SQL_FILE_PUT))) return BK_EDB;
-  sqlite3_bind_int64(st, 1, bucket_id);
-  sqlite3_bind_text(st, 2, op->path, -1, SQLITE_TRANSIENT);
+  bk_sql_bind_int64(st, 1, bucket_id);
+  bk_sql_bind_text(st, 2, op->path, -1);
   bind_hash(st, 3, &op->xet_hash);
-  sqlite3_bind_int64(st, 4, size);
-  sqlite3_bind_int64(st, 5, mtime);
-  sqlite3_bind_int64(st, 6, now);
-  if (ctype) sqlite3_bind_text(st, 7, ctype, -1, SQLITE_TRANSIENT);
+  bk_sql_bind_int64(st, 4, size);
+  bk_sql_bind_int64(st, 5, mtime);
+  bk_sql_bind_int64(st, 6, now);
+  if (ctype) bk_sql_bind_text(st, 7, ctype, -1);
   int rc = dbc_step_done(c, st, "put file");
   if (rc == 0) rc = dacc_add(acc, op->path, had ? 0 : 1, size - prev);
   if (rc == 0) rc = db_file_xorb_refs(c, &op->xet_hash, bucket_id); /* dedup scopes */
   if (rc == 0 && op->type == BK_OP_COPY) {
     if (!(st = dbc_stmt(c, SQL_GRANT))) return BK_EDB;
     bind_hash(st, 1, &op->xet_hash);
-    sqlite3_bind_int64(st, 2, bucket_id);
+    bk_sql_bind_int64(st, 2, bucket_id);
     rc = dbc_step_done(c, st, "grant");
   }
   return rc;
@@ -917,11 +1058,11 @@ int bk_db_batch(bk_db *db, int64_t bucket_id, bk_batch_op *ops, size_t n,
   if (rc == 0) rc = dacc_flush(c, &acc, bucket_id, now);
   dacc_free(&acc);
   if (rc == 0 && ok > 0) {
-    sqlite3_stmt *st = dbc_stmt(c, SQL_BUCKET_TOUCH);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_BUCKET_TOUCH);
     if (!st) rc = BK_EDB;
     else {
-      sqlite3_bind_int64(st, 1, bucket_id);
-      sqlite3_bind_int64(st, 2, now);
+      bk_sql_bind_int64(st, 1, bucket_id);
+      bk_sql_bind_int64(st, 2, now);
       rc = dbc_step_done(c, st, "touch bucket");
     }
   }
@@ -979,22 +1120,22 @@ static int usage(bk_db *db, int is_ns, int64_t id, bk_usage *out) {
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
-  rc = dbc_exec(c, "BEGIN"); /* key and values from one snapshot */
+  rc = dbc_begin_mode(c, BK_TX_READ); /* key and values from one snapshot */
   int64_t k1 = 0, k2 = 0;
   int hit = 0;
   if (rc == 0) {
-    sqlite3_stmt *st = dbc_stmt(c, is_ns ? SQL_UKEY_NS : SQL_UKEY_B);
+    bk_sql_stmt *st = dbc_stmt(c, is_ns ? SQL_UKEY_NS : SQL_UKEY_B);
     if (!st) rc = BK_EDB;
     else {
-      sqlite3_bind_int64(st, 1, id);
-      int r = sqlite3_step(st);
-      if (r == SQLITE_ROW) {
-        k1 = sqlite3_column_int64(st, 0);
-        k2 = sqlite3_column_int64(st, 1);
-      } else if (r != SQLITE_DONE) {
+      bk_sql_bind_int64(st, 1, id);
+      int r = bk_sql_step(st);
+      if (r == BK_SQL_ROW) {
+        k1 = bk_sql_column_int64(st, 0);
+        k2 = bk_sql_column_int64(st, 1);
+      } else if (r != BK_SQL_DONE) {
         rc = dbc_err(c, r, "usage key");
       }
-      sqlite3_reset(st);
+      bk_sql_reset(st);
     }
   }
   if (rc == 0) {
@@ -1007,21 +1148,21 @@ static int usage(bk_db *db, int is_ns, int64_t id, bk_usage *out) {
   }
   const char *qs[2] = {q1, q2};
   for (int i = 0; rc == 0 && !hit && i < 2; i++) {
-    sqlite3_stmt *st = dbc_stmt(c, qs[i]);
+    bk_sql_stmt *st = dbc_stmt(c, qs[i]);
     if (!st) { rc = BK_EDB; break; }
-    sqlite3_bind_int64(st, 1, id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-      uint64_t a = (uint64_t)sqlite3_column_int64(st, 0);
-      uint64_t b = (uint64_t)sqlite3_column_int64(st, 1);
+    bk_sql_bind_int64(st, 1, id);
+    int r = bk_sql_step(st);
+    if (r == BK_SQL_ROW) {
+      uint64_t a = (uint64_t)bk_sql_column_int64(st, 0);
+      uint64_t b = (uint64_t)bk_sql_column_int64(st, 1);
       if (i == 0) { out->nfiles = a; out->logical_bytes = b; }
       else { out->nchunks = a; out->stored_bytes = b; }
     } else {
       rc = dbc_err(c, r, "usage");
     }
-    sqlite3_reset(st);
+    bk_sql_reset(st);
   }
-  if (!sqlite3_get_autocommit(c->h)) dbc_exec(c, "COMMIT");
+  if (bk_sql_in_tx(c->h)) (void)bk_sql_commit(c->h); /* read only: nothing to lose */
   dbc_release(db, c);
   if (rc == 0 && !hit) {
     pthread_mutex_lock(&db->umu);

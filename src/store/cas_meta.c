@@ -23,18 +23,18 @@ static const char SQL_XORB_ID[] = "SELECT id, nchunks, damaged FROM xorbs WHERE 
   "hash, bytes_on_disk, unpacked_bytes, nchunks, created_ms, touched_ms, damaged, verified_ms, " \
   "id, blob_stamp "
 static const char SQL_XORB_GET[] = "SELECT " XORB_COLS "FROM xorbs WHERE hash = ?1";
-static const char SQL_XORB_LIST[] = "SELECT " XORB_COLS "FROM xorbs ORDER BY id";
 static const char SQL_XORB_LIST_AFTER[] =
     "SELECT " XORB_COLS "FROM xorbs WHERE id > ?1 ORDER BY id LIMIT ?2";
 static const char SQL_XORB_TOUCH[] = "UPDATE xorbs SET touched_ms = ?2 WHERE id = ?1";
 static const char SQL_XORB_REF[] =
-    "INSERT OR IGNORE INTO xorb_refs(bucket_id, xorb_id, ns_id)"
-    " SELECT id, ?2, ns_id FROM buckets WHERE id = ?1";
+    "INSERT INTO xorb_refs(bucket_id, xorb_id, ns_id)"
+    " SELECT id, ?2, ns_id FROM buckets WHERE id = ?1 ON CONFLICT DO NOTHING";
 static const char SQL_BUCKET_EXISTS[] = "SELECT 1 FROM buckets WHERE id = ?1";
 static const char SQL_FILE_XORB_REFS[] =
-    "INSERT OR IGNORE INTO xorb_refs(bucket_id, xorb_id, ns_id)"
+    "INSERT INTO xorb_refs(bucket_id, xorb_id, ns_id)"
     " SELECT DISTINCT b.id, t.xorb_id, b.ns_id FROM buckets b, files f"
-    " JOIN file_terms t ON t.file_id = f.id WHERE b.id = ?2 AND f.hash = ?1";
+    " JOIN file_terms t ON t.file_id = f.id WHERE b.id = ?2 AND f.hash = ?1"
+    " ON CONFLICT DO NOTHING";
 static const char SQL_XORB_INSERT[] =
     "INSERT INTO xorbs(hash, bytes_on_disk, unpacked_bytes, nchunks, created_ms, touched_ms) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?5)";
@@ -42,14 +42,15 @@ static const char SQL_CHUNK_INSERT[] =
     "INSERT INTO xorb_chunks(xorb_id, idx, chunk_hash, record_offset, record_len, "
     "unpacked_offset, unpacked_len) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 static const char SQL_DEDUP_INSERT[] =
-    "INSERT OR IGNORE INTO dedup(chunk_hash, xorb_id, idx) VALUES(?1, ?2, ?3)";
+    "INSERT INTO dedup(chunk_hash, xorb_id, idx) VALUES(?1, ?2, ?3) ON CONFLICT DO NOTHING";
 static const char SQL_DEDUP_FROM_CHUNK[] =
-    "INSERT OR IGNORE INTO dedup(chunk_hash, xorb_id, idx) "
-    "SELECT chunk_hash, xorb_id, idx FROM xorb_chunks WHERE xorb_id = ?1 AND idx = ?2";
-static const char SQL_DEDUP_FROM_CHUNK_H[] =
-    "INSERT OR IGNORE INTO dedup(chunk_hash, xorb_id, idx) "
+    "INSERT INTO dedup(chunk_hash, xorb_id, idx) "
     "SELECT chunk_hash, xorb_id, idx FROM xorb_chunks WHERE xorb_id = ?1 AND idx = ?2 "
-    "AND chunk_hash = ?3";
+    "ON CONFLICT DO NOTHING";
+static const char SQL_DEDUP_FROM_CHUNK_H[] =
+    "INSERT INTO dedup(chunk_hash, xorb_id, idx) "
+    "SELECT chunk_hash, xorb_id, idx FROM xorb_chunks WHERE xorb_id = ?1 AND idx = ?2 "
+    "AND chunk_hash = ?3 ON CONFLICT DO NOTHING";
 static const char SQL_CHUNKS_RANGE[] =
     "SELECT chunk_hash, record_offset, record_len, unpacked_offset, unpacked_len "
     "FROM xorb_chunks WHERE xorb_id = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx";
@@ -62,18 +63,18 @@ static const char SQL_XORB_RANGE[] =
 /* id and nchunks of a xorb: 0 found, BK_ENOTFOUND, BK_EDB. */
 static int xorb_id_dc(struct dbc *c, const bk_hash *h, int64_t *id, uint32_t *nchunks,
                       int *damaged) {
-  sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_ID);
+  bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_ID);
   if (!st) return BK_EDB;
   bind_hash(st, 1, h);
-  int r = sqlite3_step(st);
-  if (r == SQLITE_ROW) {
-    *id = sqlite3_column_int64(st, 0);
-    if (nchunks) *nchunks = (uint32_t)sqlite3_column_int64(st, 1);
-    if (damaged) *damaged = sqlite3_column_int(st, 2) != 0;
+  int r = bk_sql_step(st);
+  if (r == BK_SQL_ROW) {
+    *id = bk_sql_column_int64(st, 0);
+    if (nchunks) *nchunks = (uint32_t)bk_sql_column_int64(st, 1);
+    if (damaged) *damaged = bk_sql_column_int(st, 2) != 0;
   }
-  sqlite3_reset(st);
-  if (r == SQLITE_ROW) return 0;
-  if (r == SQLITE_DONE) {
+  bk_sql_reset(st);
+  if (r == BK_SQL_ROW) return 0;
+  if (r == BK_SQL_DONE) {
     char hex[BK_HASH_HEX_LEN + 1];
     bk_hash_to_hex(h, hex);
     return bk_seterr(BK_ENOTFOUND, "xorb %s not found", hex);
@@ -86,10 +87,10 @@ static int xorb_id_c(struct dbc *c, const bk_hash *h, int64_t *id, uint32_t *nch
 }
 
 static int exec_id2(struct dbc *c, const char *sql, int64_t a, int64_t b, const char *what) {
-  sqlite3_stmt *st = dbc_stmt(c, sql);
+  bk_sql_stmt *st = dbc_stmt(c, sql);
   if (!st) return BK_EDB;
-  sqlite3_bind_int64(st, 1, a);
-  sqlite3_bind_int64(st, 2, b);
+  bk_sql_bind_int64(st, 1, a);
+  bk_sql_bind_int64(st, 2, b);
   return dbc_step_done(c, st, what);
 }
 
@@ -148,21 +149,21 @@ static int parse_stored(bk_blobstore *bs, const bk_hash *x, bk_xorb **out, uint6
 static int insert_chunks(struct dbc *c, int64_t id, const bk_xorb_chunk *chunks, size_t n) {
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    sqlite3_stmt *st = dbc_stmt(c, SQL_CHUNK_INSERT);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_CHUNK_INSERT);
     if (!st) return BK_EDB;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, (int64_t)i);
+    bk_sql_bind_int64(st, 1, id);
+    bk_sql_bind_int64(st, 2, (int64_t)i);
     bind_hash(st, 3, &chunks[i].hash);
-    sqlite3_bind_int64(st, 4, chunks[i].record_offset);
-    sqlite3_bind_int64(st, 5, chunks[i].record_len);
-    sqlite3_bind_int64(st, 6, chunks[i].unpacked_offset);
-    sqlite3_bind_int64(st, 7, chunks[i].unpacked_len);
+    bk_sql_bind_int64(st, 4, chunks[i].record_offset);
+    bk_sql_bind_int64(st, 5, chunks[i].record_len);
+    bk_sql_bind_int64(st, 6, chunks[i].unpacked_offset);
+    bk_sql_bind_int64(st, 7, chunks[i].unpacked_len);
     rc = dbc_step_done(c, st, "insert chunk");
     if (rc == 0 && bk_hash_tail_u64(&chunks[i].hash) % DEDUP_MODULUS == 0) {
       if (!(st = dbc_stmt(c, SQL_DEDUP_INSERT))) return BK_EDB;
       bind_hash(st, 1, &chunks[i].hash);
-      sqlite3_bind_int64(st, 2, id);
-      sqlite3_bind_int64(st, 3, (int64_t)i);
+      bk_sql_bind_int64(st, 2, id);
+      bk_sql_bind_int64(st, 3, (int64_t)i);
       rc = dbc_step_done(c, st, "insert dedup");
     }
   }
@@ -174,45 +175,45 @@ static int insert_chunks(struct dbc *c, int64_t id, const bk_xorb_chunk *chunks,
  * fixed by the xorb hash; only record offsets/lengths differ). */
 static int relayout(struct dbc *c, int64_t id, uint64_t bytes_on_disk, const bk_xorb_chunk *ch,
                     size_t n, int64_t now) {
-  sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_SET_DISK);
+  bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_SET_DISK);
   if (!st) return BK_EDB;
-  sqlite3_bind_int64(st, 1, id);
-  sqlite3_bind_int64(st, 2, (int64_t)bytes_on_disk);
-  sqlite3_bind_int64(st, 3, now);
+  bk_sql_bind_int64(st, 1, id);
+  bk_sql_bind_int64(st, 2, (int64_t)bytes_on_disk);
+  bk_sql_bind_int64(st, 3, now);
   int rc = dbc_step_done(c, st, "xorb layout");
   for (size_t i = 0; rc == 0 && i < n; i++) {
     if (!(st = dbc_stmt(c, SQL_CHUNK_RELAYOUT))) return BK_EDB;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, (int64_t)i);
-    sqlite3_bind_int64(st, 3, ch[i].record_offset);
-    sqlite3_bind_int64(st, 4, ch[i].record_len);
+    bk_sql_bind_int64(st, 1, id);
+    bk_sql_bind_int64(st, 2, (int64_t)i);
+    bk_sql_bind_int64(st, 3, ch[i].record_offset);
+    bk_sql_bind_int64(st, 4, ch[i].record_len);
     rc = dbc_step_done(c, st, "chunk layout");
   }
   return rc;
 }
 
 /* A SQL_CHUNKS_RANGE row. */
-static void row_chunk(sqlite3_stmt *st, bk_xorb_chunk *k) {
+static void row_chunk(bk_sql_stmt *st, bk_xorb_chunk *k) {
   col_hash(st, 0, &k->hash);
-  k->record_offset = (uint32_t)sqlite3_column_int64(st, 1);
-  k->record_len = (uint32_t)sqlite3_column_int64(st, 2);
-  k->unpacked_offset = (uint32_t)sqlite3_column_int64(st, 3);
-  k->unpacked_len = (uint32_t)sqlite3_column_int64(st, 4);
+  k->record_offset = (uint32_t)bk_sql_column_int64(st, 1);
+  k->record_len = (uint32_t)bk_sql_column_int64(st, 2);
+  k->unpacked_offset = (uint32_t)bk_sql_column_int64(st, 3);
+  k->unpacked_len = (uint32_t)bk_sql_column_int64(st, 4);
   k->scheme = 0xff;
 }
 
 /* The stored chunk table of xorb row id (n rows expected). */
 static int load_table(struct dbc *c, int64_t id, size_t n, bk_xorb_chunk *out) {
-  sqlite3_stmt *st = dbc_stmt(c, SQL_CHUNKS_RANGE);
+  bk_sql_stmt *st = dbc_stmt(c, SQL_CHUNKS_RANGE);
   if (!st) return BK_EDB;
-  sqlite3_bind_int64(st, 1, id);
-  sqlite3_bind_int64(st, 2, 0);
-  sqlite3_bind_int64(st, 3, (int64_t)n);
+  bk_sql_bind_int64(st, 1, id);
+  bk_sql_bind_int64(st, 2, 0);
+  bk_sql_bind_int64(st, 3, (int64_t)n);
   size_t i = 0;
   int r;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW && i < n) row_chunk(st, &out[i++]);
-  sqlite3_reset(st);
-  if (r != SQLITE_DONE && r != SQLITE_ROW) return dbc_err(c, r, "xorb chunks");
+  while ((r = bk_sql_step(st)) == BK_SQL_ROW && i < n) row_chunk(st, &out[i++]);
+  bk_sql_reset(st);
+  if (r != BK_SQL_DONE && r != BK_SQL_ROW) return dbc_err(c, r, "xorb chunks");
   if (i != n) return bk_seterr(BK_EINVAL, "xorb registered with another chunk count");
   return 0;
 }
@@ -225,14 +226,15 @@ static const char SQL_XORB_DMG_ROW[] = "SELECT damaged FROM xorbs WHERE id = ?1"
 
 /* Records a successful full verification of the stored blob (its change
  * token at that time). */
-static int set_verified(struct dbc *c, bk_blobstore *bs, const bk_hash *xorb, int64_t now) {
-  int64_t stamp = 0;
+/* stamp: the blob's change token when bs is NULL (a _tx registration). */
+static int set_verified(struct dbc *c, bk_blobstore *bs, const bk_hash *xorb, int64_t now,
+                        int64_t stamp) {
   if (bs && bk_blob_stamp(bs, BK_BLOB_XORB, xorb, &stamp) != 0) stamp = 0;
-  sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_VERIFIED);
+  bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_VERIFIED);
   if (!st) return BK_EDB;
   bind_hash(st, 1, xorb);
-  sqlite3_bind_int64(st, 2, now);
-  sqlite3_bind_int64(st, 3, stamp);
+  bk_sql_bind_int64(st, 2, now);
+  bk_sql_bind_int64(st, 3, stamp);
   return dbc_step_done(c, st, "xorb verified");
 }
 
@@ -242,19 +244,16 @@ int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
   return bk_db_xorb_register_ex(db, bs, xorb, bytes_on_disk, chunks, n, 0, NULL, existed);
 }
 
-int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
+/* The registration itself, inside the caller's write transaction on c
+ * (bs NULL: no blob check, no writer; stamp is then the blob change token
+ * recorded with BK_XORB_REG_VERIFIED). Consumes w. */
+static int xorb_register_c(struct dbc *c, bk_blobstore *bs, const bk_hash *xorb,
                            uint64_t bytes_on_disk, const bk_xorb_chunk *chunks, size_t n,
-                           unsigned flags, bk_blob_writer *w, int *existed) {
-  if (w && !bs) {
-    bk_blob_writer_abort(w);
-    return bk_seterr(BK_EINVAL, "a writer needs the blob store");
-  }
+                           unsigned flags, bk_blob_writer *w, int64_t stamp, int *existed) {
   int rc = 0;
   if (n == 0 || n > BK_XORB_MAX_CHUNKS) rc = bk_seterr(BK_EINVAL, "bad chunk count %zu", n);
   uint64_t unpacked = 0;
   if (rc == 0) rc = check_chunk_table(bytes_on_disk, chunks, n, &unpacked);
-  struct dbc *c = NULL;
-  if (rc == 0) rc = dbc_acquire(db, &c);
   if (rc) {
     bk_blob_writer_abort(w);
     return rc;
@@ -262,30 +261,29 @@ int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
   int64_t now = db_now_ms(), id = 0, row_disk = -1;
   int was = 0, row_damaged = 0, replaced = 0;
   int verified = (flags & BK_XORB_REG_VERIFIED) != 0;
-  rc = dbc_begin(c);
-  if (rc == 0) {
-    sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_DISK);
+  {
+    bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_DISK);
     if (!st) rc = BK_EDB;
     else {
       bind_hash(st, 1, xorb);
-      int r = sqlite3_step(st);
-      if (r == SQLITE_ROW) {
-        id = sqlite3_column_int64(st, 0);
-        row_disk = sqlite3_column_int64(st, 1);
+      int r = bk_sql_step(st);
+      if (r == BK_SQL_ROW) {
+        id = bk_sql_column_int64(st, 0);
+        row_disk = bk_sql_column_int64(st, 1);
         was = 1;
-      } else if (r != SQLITE_DONE) {
+      } else if (r != BK_SQL_DONE) {
         rc = dbc_err(c, r, "xorb lookup");
       }
-      sqlite3_reset(st);
+      bk_sql_reset(st);
     }
   }
   if (rc == 0 && was && w) {
-    sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_DMG_ROW);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_DMG_ROW);
     if (!st) rc = BK_EDB;
     else {
-      sqlite3_bind_int64(st, 1, id);
-      if (sqlite3_step(st) == SQLITE_ROW) row_damaged = sqlite3_column_int(st, 0) != 0;
-      sqlite3_reset(st);
+      bk_sql_bind_int64(st, 1, id);
+      if (bk_sql_step(st) == BK_SQL_ROW) row_damaged = bk_sql_column_int(st, 0) != 0;
+      bk_sql_reset(st);
     }
   }
   bk_xorb *parsed = NULL;
@@ -368,40 +366,76 @@ int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
     rc = need_layout ? relayout(c, id, table_disk, table, n, now)
                      : exec_id2(c, SQL_XORB_TOUCH, id, now, "touch xorb");
   } else if (rc == 0) {
-    sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_INSERT);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_INSERT);
     if (!st) rc = BK_EDB;
     else {
       bind_hash(st, 1, xorb);
-      sqlite3_bind_int64(st, 2, (int64_t)table_disk);
-      sqlite3_bind_int64(st, 3, (int64_t)unpacked);
-      sqlite3_bind_int64(st, 4, (int64_t)n);
-      sqlite3_bind_int64(st, 5, now);
+      bk_sql_bind_int64(st, 2, (int64_t)table_disk);
+      bk_sql_bind_int64(st, 3, (int64_t)unpacked);
+      bk_sql_bind_int64(st, 4, (int64_t)n);
+      bk_sql_bind_int64(st, 5, now);
       rc = dbc_step_done(c, st, "insert xorb");
     }
-    if (rc == 0) rc = insert_chunks(c, sqlite3_last_insert_rowid(c->h), table, n);
+    if (rc == 0) rc = insert_chunks(c, bk_sql_last_id(c->h), table, n);
   }
-  if (rc == 0 && verified) rc = set_verified(c, bs, xorb, now);
-  if (rc == 0) rc = dbc_commit(c);
-  else dbc_rollback(c);
-  dbc_release(db, c);
+  if (rc == 0 && verified) rc = set_verified(c, bs, xorb, now, stamp);
   bk_xorb_free(parsed);
   free(rowtab);
   if (rc == 0 && existed) *existed = was && !replaced;
   return rc;
 }
 
+int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
+                           uint64_t bytes_on_disk, const bk_xorb_chunk *chunks, size_t n,
+                           unsigned flags, bk_blob_writer *w, int *existed) {
+  if (w && !bs) {
+    bk_blob_writer_abort(w);
+    return bk_seterr(BK_EINVAL, "a writer needs the blob store");
+  }
+  struct dbc *c = NULL;
+  int rc = dbc_acquire(db, &c);
+  if (rc == 0) rc = dbc_begin_mode(c, BK_TX_GC_FENCE);
+  if (rc) {
+    bk_blob_writer_abort(w);
+    dbc_release(db, c);
+    return rc;
+  }
+  rc = xorb_register_c(c, bs, xorb, bytes_on_disk, chunks, n, flags, w, 0, existed);
+  if (rc == 0) rc = dbc_commit(c);
+  else dbc_rollback(c);
+  dbc_release(db, c);
+  return rc;
+}
+
+/* A tx that may write: WRITE or GC_FENCE. */
+static int tx_writable(bk_db_tx *tx) {
+  if (!tx) return bk_seterr(BK_EINVAL, "no transaction");
+  if (db_tx_mode(tx) == BK_TX_READ)
+    return bk_seterr(BK_EINVAL, "a read transaction cannot register");
+  return 0;
+}
+
+int bk_db_xorb_register_tx(bk_db_tx *tx, const bk_hash *xorb, uint64_t bytes_on_disk,
+                           const bk_xorb_chunk *chunks, size_t n, unsigned flags,
+                           int64_t blob_stamp, int *existed) {
+  int rc = tx_writable(tx);
+  if (rc) return rc;
+  return xorb_register_c(db_tx_conn(tx), NULL, xorb, bytes_on_disk, chunks, n, flags, NULL,
+                         blob_stamp, existed);
+}
+
 /* ---- damaged state ---- */
 
 int bk_db_xorb_set_damaged(bk_db *db, const bk_hash *xorb, int damaged) {
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, damaged ? SQL_XORB_DAMAGED : SQL_XORB_VERIFIED, &c, &st);
   if (rc) return rc;
   bind_hash(st, 1, xorb);
-  sqlite3_bind_int64(st, 2, damaged ? INT64_MAX : 0); /* cleared: "never verified" */
-  if (!damaged) sqlite3_bind_int64(st, 3, 0);
+  bk_sql_bind_int64(st, 2, damaged ? INT64_MAX : 0); /* cleared: "never verified" */
+  if (!damaged) bk_sql_bind_int64(st, 3, 0);
   rc = dbc_step_done(c, st, "xorb state");
-  if (rc == 0 && sqlite3_changes(c->h) == 0) rc = bk_seterr(BK_ENOTFOUND, "xorb not found");
+  if (rc == 0 && bk_sql_changes(c->h) == 0) rc = bk_seterr(BK_ENOTFOUND, "xorb not found");
   dbc_release(db, c);
   return rc;
 }
@@ -460,14 +494,14 @@ int bk_db_xorb_check(bk_db *db, bk_blobstore *bs, const bk_hash *xorb, int64_t m
   if (rc) return rc;
   struct dbc *c;
   if ((rc = dbc_acquire(db, &c))) return rc;
-  sqlite3_stmt *st = dbc_stmt(c, vr ? SQL_XORB_DAMAGED : SQL_XORB_VERIFIED);
+  bk_sql_stmt *st = dbc_stmt(c, vr ? SQL_XORB_DAMAGED : SQL_XORB_VERIFIED);
   if (!st) rc = BK_EDB;
   else {
     bind_hash(st, 1, xorb);
     /* damaged: only if no verification (e.g. a repairing upload) recorded
      * since this check started */
-    sqlite3_bind_int64(st, 2, now);
-    if (!vr) sqlite3_bind_int64(st, 3, stamp);
+    bk_sql_bind_int64(st, 2, now);
+    if (!vr) bk_sql_bind_int64(st, 3, stamp);
     rc = dbc_step_done(c, st, "xorb state");
   }
   dbc_release(db, c);
@@ -482,24 +516,24 @@ int bk_db_xorb_check(bk_db *db, bk_blobstore *bs, const bk_hash *xorb, int64_t m
   return 0;
 }
 
-static void row_xorb(sqlite3_stmt *st, bk_xorb_info *x) {
+static void row_xorb(bk_sql_stmt *st, bk_xorb_info *x) {
   col_hash(st, 0, &x->hash);
-  x->bytes_on_disk = (uint64_t)sqlite3_column_int64(st, 1);
-  x->unpacked_bytes = (uint64_t)sqlite3_column_int64(st, 2);
-  x->nchunks = (uint32_t)sqlite3_column_int64(st, 3);
-  x->created_ms = sqlite3_column_int64(st, 4);
-  x->touched_ms = sqlite3_column_int64(st, 5);
-  x->damaged = sqlite3_column_int(st, 6) != 0;
-  x->verified_ms = sqlite3_column_int64(st, 7);
-  x->row_id = sqlite3_column_int64(st, 8);
-  x->blob_stamp = sqlite3_column_int64(st, 9);
+  x->bytes_on_disk = (uint64_t)bk_sql_column_int64(st, 1);
+  x->unpacked_bytes = (uint64_t)bk_sql_column_int64(st, 2);
+  x->nchunks = (uint32_t)bk_sql_column_int64(st, 3);
+  x->created_ms = bk_sql_column_int64(st, 4);
+  x->touched_ms = bk_sql_column_int64(st, 5);
+  x->damaged = bk_sql_column_int(st, 6) != 0;
+  x->verified_ms = bk_sql_column_int64(st, 7);
+  x->row_id = bk_sql_column_int64(st, 8);
+  x->blob_stamp = bk_sql_column_int64(st, 9);
 }
 
-static void row_xorb_v(sqlite3_stmt *st, void *x) { row_xorb(st, x); }
+static void row_xorb_v(bk_sql_stmt *st, void *x) { row_xorb(st, x); }
 
 int bk_db_xorb_get(bk_db *db, const bk_hash *xorb, bk_xorb_info *out) {
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_XORB_GET, &c, &st);
   if (rc) return rc;
   bind_hash(st, 1, xorb);
@@ -523,7 +557,7 @@ int bk_db_xorb_exists(bk_db *db, const bk_hash *xorb) {
 /* Statement sql with ?1 = the id of xorb and ?2 = start bound, once the
  * chunk range [start,end) is checked against the xorb's chunk count. */
 static int xorb_range_stmt(struct dbc *c, const bk_hash *xorb, uint32_t start, uint32_t end,
-                           const char *sql, sqlite3_stmt **st) {
+                           const char *sql, bk_sql_stmt **st) {
   if (start >= end) return bk_seterr(BK_EINVAL, "empty chunk range");
   int64_t id;
   uint32_t nchunks;
@@ -533,8 +567,8 @@ static int xorb_range_stmt(struct dbc *c, const bk_hash *xorb, uint32_t start, u
     return bk_seterr(BK_EINVAL, "chunk range [%u,%u) outside the xorb (%u chunks)", start, end,
                      nchunks);
   if (!(*st = dbc_stmt(c, sql))) return BK_EDB;
-  sqlite3_bind_int64(*st, 1, id);
-  sqlite3_bind_int64(*st, 2, start);
+  bk_sql_bind_int64(*st, 1, id);
+  bk_sql_bind_int64(*st, 2, start);
   return 0;
 }
 
@@ -543,16 +577,16 @@ int bk_db_xorb_chunks(bk_db *db, const bk_hash *xorb, uint32_t start, uint32_t e
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
-  sqlite3_stmt *st = NULL;
+  bk_sql_stmt *st = NULL;
   rc = xorb_range_stmt(c, xorb, start, end, SQL_CHUNKS_RANGE, &st);
   if (rc == 0) {
-    sqlite3_bind_int64(st, 3, end);
+    bk_sql_bind_int64(st, 3, end);
     uint32_t i = 0;
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW && i < end - start) row_chunk(st, &out[i++]);
-    if (r != SQLITE_DONE && r != SQLITE_ROW) rc = dbc_err(c, r, "xorb chunks");
+    while ((r = bk_sql_step(st)) == BK_SQL_ROW && i < end - start) row_chunk(st, &out[i++]);
+    if (r != BK_SQL_DONE && r != BK_SQL_ROW) rc = dbc_err(c, r, "xorb chunks");
     else if (i != end - start) rc = bk_seterr(BK_EDB, "xorb chunk table is incomplete");
-    sqlite3_reset(st);
+    bk_sql_reset(st);
   }
   dbc_release(db, c);
   return rc;
@@ -563,68 +597,75 @@ int bk_db_xorb_range(bk_db *db, const bk_hash *xorb, uint32_t start, uint32_t en
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
-  sqlite3_stmt *st = NULL;
+  bk_sql_stmt *st = NULL;
   rc = xorb_range_stmt(c, xorb, start, end, SQL_XORB_RANGE, &st);
   if (rc == 0) {
-    sqlite3_bind_int64(st, 3, (int64_t)end - 1);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-      *byte_start = (uint64_t)sqlite3_column_int64(st, 0);
-      *byte_end = (uint64_t)sqlite3_column_int64(st, 1) - 1;
-      if (unpacked) *unpacked = (uint64_t)sqlite3_column_int64(st, 2);
-    } else if (r == SQLITE_DONE) {
+    bk_sql_bind_int64(st, 3, (int64_t)end - 1);
+    int r = bk_sql_step(st);
+    if (r == BK_SQL_ROW) {
+      *byte_start = (uint64_t)bk_sql_column_int64(st, 0);
+      *byte_end = (uint64_t)bk_sql_column_int64(st, 1) - 1;
+      if (unpacked) *unpacked = (uint64_t)bk_sql_column_int64(st, 2);
+    } else if (r == BK_SQL_DONE) {
       rc = bk_seterr(BK_EDB, "xorb chunk table is incomplete");
     } else {
       rc = dbc_err(c, r, "xorb range");
     }
-    sqlite3_reset(st);
+    bk_sql_reset(st);
   }
   dbc_release(db, c);
   return rc;
 }
 
-/* Runs a parameterless listing query through a per-row converter. */
-static int list_all(bk_db *db, const char *sql, dbc_row_fn row, void *it, const char *what) {
-  struct dbc *c;
-  sqlite3_stmt *st;
-  int rc = dbc_acquire_stmt(db, sql, &c, &st);
-  if (rc) return rc;
-  rc = dbc_each_row(c, st, row, it, what);
-  dbc_release(db, c);
+/* Keyset paging over an id-ordered query (?1 = after id, ?2 = limit). */
+struct id_pager {
+  int64_t after, lim;
+};
+
+static void bind_after(bk_sql_stmt *st, const void *arg) {
+  const struct id_pager *p = arg;
+  bk_sql_bind_int64(st, 1, p->after);
+  bk_sql_bind_int64(st, 2, p->lim);
+}
+
+/* Hands the rows of sql with id > after (at most limit in all; SIZE_MAX =
+ * all) to emit, DB_PAGE rows per connection borrow; the connection is given
+ * back before emit runs. id_of gives an element's id (the next cursor). */
+static int list_pages(bk_db *db, const char *sql, int64_t after, size_t limit, size_t elem,
+                      void (*conv)(bk_sql_stmt *, void *), int64_t (*id_of)(const void *),
+                      int (*emit)(const void *it, const void *e), const void *it,
+                      const char *what) {
+  struct db_page pg = {NULL, 0, 0, elem};
+  int rc = 0;
+  size_t left = limit;
+  while (rc == 0 && left > 0) {
+    struct id_pager p = {after, (int64_t)(left < DB_PAGE ? left : DB_PAGE)};
+    rc = db_page_read(db, sql, bind_after, &p, conv, (size_t)p.lim, &pg, what);
+    for (size_t i = 0; rc == 0 && i < pg.n; i++) rc = emit(it, db_page_at(&pg, i));
+    if (rc || pg.n < (size_t)p.lim) break;
+    after = id_of(db_page_at(&pg, pg.n - 1));
+    left -= pg.n;
+  }
+  db_page_free(&pg);
   return rc;
 }
 
 struct xorb_it { bk_xorb_cb cb; void *ctx; };
 
-static int xorb_row(sqlite3_stmt *st, void *p) {
-  struct xorb_it *it = p;
-  bk_xorb_info x;
-  row_xorb(st, &x);
-  return it->cb(it->ctx, &x);
+static int xorb_emit(const void *p, const void *e) {
+  const struct xorb_it *it = p;
+  return it->cb(it->ctx, e);
 }
+static int64_t xorb_id_of(const void *e) { return ((const bk_xorb_info *)e)->row_id; }
 
 int bk_db_xorb_list(bk_db *db, bk_xorb_cb cb, void *ctx) {
-  struct xorb_it it = {cb, ctx};
-  return list_all(db, SQL_XORB_LIST, xorb_row, &it, "list xorbs");
-}
-
-/* Rows of sql (?1 = after id, ?2 = limit) through row. */
-static int list_after(bk_db *db, const char *sql, int64_t after, size_t limit, dbc_row_fn row,
-                      void *it, const char *what) {
-  struct dbc *c;
-  sqlite3_stmt *st;
-  int rc = dbc_acquire_stmt(db, sql, &c, &st);
-  if (rc) return rc;
-  sqlite3_bind_int64(st, 1, after);
-  sqlite3_bind_int64(st, 2, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
-  rc = dbc_each_row(c, st, row, it, what);
-  dbc_release(db, c);
-  return rc;
+  return bk_db_xorb_list_after(db, 0, SIZE_MAX, cb, ctx);
 }
 
 int bk_db_xorb_list_after(bk_db *db, int64_t after_id, size_t limit, bk_xorb_cb cb, void *ctx) {
   struct xorb_it it = {cb, ctx};
-  return list_after(db, SQL_XORB_LIST_AFTER, after_id, limit, xorb_row, &it, "list xorbs");
+  return list_pages(db, SQL_XORB_LIST_AFTER, after_id, limit, sizeof(bk_xorb_info), row_xorb_v,
+                    xorb_id_of, xorb_emit, &it, "list xorbs");
 }
 
 /* ---- file reconstructions ---- */
@@ -647,50 +688,62 @@ static const char SQL_FILE_USES_DAMAGED[] =
 static const char SQL_FILE_TERMS_DEL[] = "DELETE FROM file_terms WHERE file_id = ?1";
 static const char SQL_FILE_NTERMS[] = "UPDATE files SET nterms = ?2 WHERE id = ?1";
 static const char SQL_GRANT_INSERT[] =
-    "INSERT OR IGNORE INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2)";
+    "INSERT INTO file_grants(file_hash, bucket_id) VALUES(?1, ?2) ON CONFLICT DO NOTHING";
 
 /* Columns id, hash, size, sha256, nterms, created_ms of a files row. */
-static void row_file(sqlite3_stmt *st, bk_cas_file *out) {
+static void row_file(bk_sql_stmt *st, bk_cas_file *out) {
   col_hash(st, 1, &out->hash);
-  out->size = (uint64_t)sqlite3_column_int64(st, 2);
-  out->has_sha256 = sqlite3_column_type(st, 3) == SQLITE_BLOB;
+  out->size = (uint64_t)bk_sql_column_int64(st, 2);
+  out->has_sha256 = !bk_sql_column_is_null(st, 3);
   if (out->has_sha256) col_hash(st, 3, &out->sha256);
   else memset(&out->sha256, 0, sizeof out->sha256);
-  out->nterms = (uint32_t)sqlite3_column_int64(st, 4);
-  out->created_ms = sqlite3_column_int64(st, 5);
+  out->nterms = (uint32_t)bk_sql_column_int64(st, 4);
+  out->created_ms = bk_sql_column_int64(st, 5);
 }
 
 struct file_row_out { int64_t *id; bk_cas_file *out; };
 
-static void file_row_v(sqlite3_stmt *st, void *p) {
+static void file_row_v(bk_sql_stmt *st, void *p) {
   struct file_row_out *o = p;
-  if (o->id) *o->id = sqlite3_column_int64(st, 0);
+  if (o->id) *o->id = bk_sql_column_int64(st, 0);
   if (o->out) row_file(st, o->out);
 }
 
 static int file_row_c(struct dbc *c, const bk_hash *h, int64_t *id, bk_cas_file *out) {
-  sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_ROW);
+  bk_sql_stmt *st = dbc_stmt(c, SQL_FILE_ROW);
   if (!st) return BK_EDB;
   bind_hash(st, 1, h);
   struct file_row_out o = {id, out};
   return dbc_one_row(c, st, file_row_v, &o, "file not found", "file lookup");
 }
 
-static const char SQL_FILE_LIST[] =
-    "SELECT id, hash, size, sha256, nterms, created_ms FROM files ORDER BY id";
+static const char SQL_FILE_LIST_AFTER[] =
+    "SELECT id, hash, size, sha256, nterms, created_ms FROM files WHERE id > ?1 ORDER BY id "
+    "LIMIT ?2";
+
+struct file_el {
+  int64_t id;
+  bk_cas_file f;
+};
+
+static void file_conv(bk_sql_stmt *st, void *dst) {
+  struct file_el *e = dst;
+  e->id = bk_sql_column_int64(st, 0);
+  row_file(st, &e->f);
+}
+static int64_t file_id_of(const void *e) { return ((const struct file_el *)e)->id; }
 
 struct file_it { bk_cas_file_cb cb; void *ctx; };
 
-static int file_row(sqlite3_stmt *st, void *p) {
-  struct file_it *it = p;
-  bk_cas_file f;
-  row_file(st, &f);
-  return it->cb(it->ctx, &f);
+static int file_emit(const void *p, const void *e) {
+  const struct file_it *it = p;
+  return it->cb(it->ctx, &((const struct file_el *)e)->f);
 }
 
 int bk_db_cas_file_list(bk_db *db, bk_cas_file_cb cb, void *ctx) {
   struct file_it it = {cb, ctx};
-  return list_all(db, SQL_FILE_LIST, file_row, &it, "list files");
+  return list_pages(db, SQL_FILE_LIST_AFTER, 0, SIZE_MAX, sizeof(struct file_el), file_conv,
+                    file_id_of, file_emit, &it, "list files");
 }
 
 int bk_db_cas_file_get(bk_db *db, const bk_hash *file, bk_cas_file *out) {
@@ -710,7 +763,7 @@ int bk_db_cas_file_terms(bk_db *db, const bk_hash *file, bk_file_term **terms, s
   if (rc) return rc;
   bk_cas_file f;
   int64_t id;
-  rc = dbc_exec(c, "BEGIN");
+  rc = dbc_begin_mode(c, BK_TX_READ);
   if (rc == 0) rc = file_row_c(c, file, &id, &f);
   bk_file_term *t = NULL;
   size_t k = 0;
@@ -720,24 +773,24 @@ int bk_db_cas_file_terms(bk_db *db, const bk_hash *file, bk_file_term **terms, s
     if (!t) rc = bk_seterr(BK_ENOMEM, "out of memory");
   }
   if (rc == 0 && f.nterms > 0) {
-    sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_TERMS);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_FILE_TERMS);
     if (!st) rc = BK_EDB;
     else {
-      sqlite3_bind_int64(st, 1, id);
+      bk_sql_bind_int64(st, 1, id);
       int r;
-      while ((r = sqlite3_step(st)) == SQLITE_ROW && k < f.nterms) {
+      while ((r = bk_sql_step(st)) == BK_SQL_ROW && k < f.nterms) {
         col_hash(st, 0, &t[k].xorb);
-        t[k].chunk_start = (uint32_t)sqlite3_column_int64(st, 1);
-        t[k].chunk_end = (uint32_t)sqlite3_column_int64(st, 2);
-        t[k].unpacked_bytes = (uint32_t)sqlite3_column_int64(st, 3);
+        t[k].chunk_start = (uint32_t)bk_sql_column_int64(st, 1);
+        t[k].chunk_end = (uint32_t)bk_sql_column_int64(st, 2);
+        t[k].unpacked_bytes = (uint32_t)bk_sql_column_int64(st, 3);
         k++;
       }
-      if (r != SQLITE_DONE && r != SQLITE_ROW) rc = dbc_err(c, r, "file terms");
+      if (r != BK_SQL_DONE && r != BK_SQL_ROW) rc = dbc_err(c, r, "file terms");
       else if (k != f.nterms) rc = bk_seterr(BK_EDB, "file term table is incomplete");
-      sqlite3_reset(st);
+      bk_sql_reset(st);
     }
   }
-  if (!sqlite3_get_autocommit(c->h)) dbc_exec(c, "COMMIT");
+  if (bk_sql_in_tx(c->h)) (void)bk_sql_commit(c->h); /* read only: nothing to lose */
   dbc_release(db, c);
   if (rc) {
     free(t);
@@ -753,11 +806,11 @@ int bk_db_file_grant(bk_db *db, const bk_hash *file, int64_t bucket_id) {
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
   rc = dbc_begin(c);
-  sqlite3_stmt *st = rc == 0 ? dbc_stmt(c, SQL_GRANT_INSERT) : NULL;
+  bk_sql_stmt *st = rc == 0 ? dbc_stmt(c, SQL_GRANT_INSERT) : NULL;
   if (rc == 0 && !st) rc = BK_EDB;
   if (rc == 0) {
     bind_hash(st, 1, file);
-    sqlite3_bind_int64(st, 2, bucket_id);
+    bk_sql_bind_int64(st, 2, bucket_id);
     rc = dbc_step_done(c, st, "grant");
   }
   if (rc == 0) rc = db_file_xorb_refs(c, file, bucket_id);
@@ -774,19 +827,17 @@ static const char SQL_SHARD_INSERT[] =
     "INSERT INTO shards(hash, size, created_ms, touched_ms) VALUES(?1, ?2, ?3, ?3)";
 static const char SQL_SHARD_TOUCH[] = "UPDATE shards SET touched_ms = ?2 WHERE id = ?1";
 static const char SQL_SHARD_REF[] =
-    "INSERT OR IGNORE INTO shard_refs(shard_id, kind, hash) VALUES(?1, ?2, ?3)";
-static const char SQL_SHARD_LIST[] =
-    "SELECT hash, size, created_ms, touched_ms, damaged, id FROM shards ORDER BY id";
+    "INSERT INTO shard_refs(shard_id, kind, hash) VALUES(?1, ?2, ?3) ON CONFLICT DO NOTHING";
 static const char SQL_SHARD_LIST_AFTER[] =
     "SELECT hash, size, created_ms, touched_ms, damaged, id FROM shards WHERE id > ?1 "
     "ORDER BY id LIMIT ?2";
 static const char SQL_SHARD_DAMAGED[] = "UPDATE shards SET damaged = ?2 WHERE hash = ?1";
 
 static int shard_ref(struct dbc *c, int64_t sid, int kind, const bk_hash *h) {
-  sqlite3_stmt *st = dbc_stmt(c, SQL_SHARD_REF);
+  bk_sql_stmt *st = dbc_stmt(c, SQL_SHARD_REF);
   if (!st) return BK_EDB;
-  sqlite3_bind_int64(st, 1, sid);
-  sqlite3_bind_int(st, 2, kind);
+  bk_sql_bind_int64(st, 1, sid);
+  bk_sql_bind_int64(st, 2, kind);
   bind_hash(st, 3, h);
   return dbc_step_done(c, st, "shard ref");
 }
@@ -838,15 +889,15 @@ static int register_file(struct dbc *c, struct xcache *xc, const bk_shard_file *
     if (t->chunk_start >= t->chunk_end || t->chunk_end > n)
       return bk_seterr(BK_EINVAL, "file %s term %u: chunk range [%u,%u) outside the xorb (%u chunks)",
                        fhex, i, t->chunk_start, t->chunk_end, n);
-    sqlite3_stmt *st = dbc_stmt(c, SQL_XORB_RANGE);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_RANGE);
     if (!st) return BK_EDB;
-    sqlite3_bind_int64(st, 1, xid);
-    sqlite3_bind_int64(st, 2, t->chunk_start);
-    sqlite3_bind_int64(st, 3, (int64_t)t->chunk_end - 1);
-    int r = sqlite3_step(st);
-    int64_t unpacked = r == SQLITE_ROW ? sqlite3_column_int64(st, 2) : -1;
-    sqlite3_reset(st);
-    if (r != SQLITE_ROW) return r == SQLITE_DONE ? bk_seterr(BK_EDB, "chunk table incomplete")
+    bk_sql_bind_int64(st, 1, xid);
+    bk_sql_bind_int64(st, 2, t->chunk_start);
+    bk_sql_bind_int64(st, 3, (int64_t)t->chunk_end - 1);
+    int r = bk_sql_step(st);
+    int64_t unpacked = r == BK_SQL_ROW ? bk_sql_column_int64(st, 2) : -1;
+    bk_sql_reset(st);
+    if (r != BK_SQL_ROW) return r == BK_SQL_DONE ? bk_seterr(BK_EDB, "chunk table incomplete")
                                                  : dbc_err(c, r, "term range");
     if (unpacked != (int64_t)t->unpacked_bytes)
       return bk_seterr(BK_ESIZE, "file %s term %u: unpacked_bytes %u != %lld of the chunks",
@@ -862,47 +913,47 @@ static int register_file(struct dbc *c, struct xcache *xc, const bk_shard_file *
      * (checked against intact xorbs) replace it, so every bucket file with
      * this content reads again (the file hash fixes the bytes, not where
      * they are stored) */
-    sqlite3_stmt *st = rc == 0 ? dbc_stmt(c, SQL_FILE_USES_DAMAGED) : NULL;
+    bk_sql_stmt *st = rc == 0 ? dbc_stmt(c, SQL_FILE_USES_DAMAGED) : NULL;
     if (rc == 0 && !st) return BK_EDB;
     if (rc == 0) {
-      sqlite3_bind_int64(st, 1, fid);
-      int r = sqlite3_step(st);
-      sqlite3_reset(st);
-      if (r == SQLITE_ROW) write_terms = 1;
-      else if (r != SQLITE_DONE) rc = dbc_err(c, r, "file terms");
+      bk_sql_bind_int64(st, 1, fid);
+      int r = bk_sql_step(st);
+      bk_sql_reset(st);
+      if (r == BK_SQL_ROW) write_terms = 1;
+      else if (r != BK_SQL_DONE) rc = dbc_err(c, r, "file terms");
     }
     if (rc == 0 && write_terms) {
       if (!(st = dbc_stmt(c, SQL_FILE_TERMS_DEL))) return BK_EDB;
-      sqlite3_bind_int64(st, 1, fid);
+      bk_sql_bind_int64(st, 1, fid);
       rc = dbc_step_done(c, st, "replace terms");
       if (rc == 0) rc = exec_id2(c, SQL_FILE_NTERMS, fid, f->nterms, "replace terms");
     }
   } else if (rc == BK_ENOTFOUND) {
-    sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_INSERT);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_FILE_INSERT);
     if (!st) return BK_EDB;
     bind_hash(st, 1, &f->file_hash);
-    sqlite3_bind_int64(st, 2, (int64_t)size);
+    bk_sql_bind_int64(st, 2, (int64_t)size);
     if (f->flags & BK_SHARD_FILE_META) bind_hash(st, 3, &f->sha256);
-    sqlite3_bind_int64(st, 4, f->nterms);
-    sqlite3_bind_int64(st, 5, now);
+    bk_sql_bind_int64(st, 4, f->nterms);
+    bk_sql_bind_int64(st, 5, now);
     if ((rc = dbc_step_done(c, st, "insert file"))) return rc;
-    fid = sqlite3_last_insert_rowid(c->h);
+    fid = bk_sql_last_id(c->h);
     write_terms = 1;
   }
   if (rc == 0 && write_terms) {
-    sqlite3_stmt *st;
+    bk_sql_stmt *st;
     for (uint32_t i = 0; i < f->nterms; i++) {
       const bk_shard_term *t = &f->terms[i];
       int64_t xid;
       uint32_t n;
       if ((rc = xorb_lookup_cached(c, xc, &t->xorb_hash, &xid, &n, missing))) return rc;
       if (!(st = dbc_stmt(c, SQL_TERM_INSERT))) return BK_EDB;
-      sqlite3_bind_int64(st, 1, fid);
-      sqlite3_bind_int64(st, 2, i);
-      sqlite3_bind_int64(st, 3, xid);
-      sqlite3_bind_int64(st, 4, t->chunk_start);
-      sqlite3_bind_int64(st, 5, t->chunk_end);
-      sqlite3_bind_int64(st, 6, t->unpacked_bytes);
+      bk_sql_bind_int64(st, 1, fid);
+      bk_sql_bind_int64(st, 2, i);
+      bk_sql_bind_int64(st, 3, xid);
+      bk_sql_bind_int64(st, 4, t->chunk_start);
+      bk_sql_bind_int64(st, 5, t->chunk_end);
+      bk_sql_bind_int64(st, 6, t->unpacked_bytes);
       if ((rc = dbc_step_done(c, st, "insert term"))) return rc;
     }
   }
@@ -916,10 +967,10 @@ static int register_file(struct dbc *c, struct xcache *xc, const bk_shard_file *
       return rc;
   }
   if (bucket_id > 0) {
-    sqlite3_stmt *st = dbc_stmt(c, SQL_GRANT_INSERT);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_GRANT_INSERT);
     if (!st) return BK_EDB;
     bind_hash(st, 1, &f->file_hash);
-    sqlite3_bind_int64(st, 2, bucket_id);
+    bk_sql_bind_int64(st, 2, bucket_id);
     if ((rc = dbc_step_done(c, st, "grant"))) return rc;
   }
   return 0;
@@ -931,17 +982,15 @@ int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
   return bk_db_shard_register_ex(db, NULL, shard_hash, size, s, bucket_id, missing, existed);
 }
 
-int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash,
+/* The registration itself, inside the caller's write transaction on c (bs
+ * NULL: no blob check). */
+static int shard_register_c(struct dbc *c, bk_blobstore *bs, const bk_hash *shard_hash,
                             uint64_t size, const struct bk_shard *s, int64_t bucket_id,
                             bk_hash *missing, int *existed) {
   if (!s) return bk_seterr(BK_EINVAL, "no shard");
-  struct dbc *c;
-  int rc = dbc_acquire(db, &c);
-  if (rc) return rc;
   int64_t now = db_now_ms(), sid = 0;
-  int was = 0;
+  int was = 0, rc = 0;
   struct xcache xc = {0};
-  rc = dbc_begin(c);
   /* the blob must be there now, under the write lock: gc removes an orphan
    * blob only after re-checking, under the same lock, that it has no row, so
    * once this row commits the blob stays (a gc between the caller's put and
@@ -953,26 +1002,26 @@ int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_ha
   }
   /* shard row */
   if (rc == 0) {
-    sqlite3_stmt *st = dbc_stmt(c, SQL_SHARD_ID);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_SHARD_ID);
     if (!st) rc = BK_EDB;
     else {
       bind_hash(st, 1, shard_hash);
-      int r = sqlite3_step(st);
-      if (r == SQLITE_ROW) { sid = sqlite3_column_int64(st, 0); was = 1; }
-      else if (r != SQLITE_DONE) rc = dbc_err(c, r, "shard lookup");
-      sqlite3_reset(st);
+      int r = bk_sql_step(st);
+      if (r == BK_SQL_ROW) { sid = bk_sql_column_int64(st, 0); was = 1; }
+      else if (r != BK_SQL_DONE) rc = dbc_err(c, r, "shard lookup");
+      bk_sql_reset(st);
     }
   }
   if (rc == 0 && was) rc = exec_id2(c, SQL_SHARD_TOUCH, sid, now, "touch shard");
   if (rc == 0 && !was) {
-    sqlite3_stmt *st = dbc_stmt(c, SQL_SHARD_INSERT);
+    bk_sql_stmt *st = dbc_stmt(c, SQL_SHARD_INSERT);
     if (!st) rc = BK_EDB;
     else {
       bind_hash(st, 1, shard_hash);
-      sqlite3_bind_int64(st, 2, (int64_t)size);
-      sqlite3_bind_int64(st, 3, now);
+      bk_sql_bind_int64(st, 2, (int64_t)size);
+      bk_sql_bind_int64(st, 3, now);
       rc = dbc_step_done(c, st, "insert shard");
-      sid = sqlite3_last_insert_rowid(c->h);
+      sid = bk_sql_last_id(c->h);
     }
   }
   /* xorb section: every xorb must exist; flagged chunks join the dedup index */
@@ -993,10 +1042,10 @@ int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_ha
     if (rc == 0 && bucket_id > 0) rc = exec_id2(c, SQL_XORB_REF, bucket_id, xid, "xorb reference");
     for (uint32_t k = 0; rc == 0 && k < x->nchunks; k++) {
       if (!(x->chunks[k].flags & BK_SHARD_CHUNK_GLOBAL_DEDUP)) continue;
-      sqlite3_stmt *st = dbc_stmt(c, SQL_DEDUP_FROM_CHUNK_H);
+      bk_sql_stmt *st = dbc_stmt(c, SQL_DEDUP_FROM_CHUNK_H);
       if (!st) { rc = BK_EDB; break; }
-      sqlite3_bind_int64(st, 1, xid);
-      sqlite3_bind_int64(st, 2, k);
+      bk_sql_bind_int64(st, 1, xid);
+      bk_sql_bind_int64(st, 2, k);
       bind_hash(st, 3, &x->chunks[k].hash);
       rc = dbc_step_done(c, st, "dedup");
     }
@@ -1019,60 +1068,84 @@ int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_ha
       }
     }
   }
-  if (rc == 0) rc = dbc_commit(c);
-  else dbc_rollback(c);
-  dbc_release(db, c);
   if (rc == 0 && existed) *existed = was;
   return rc;
 }
 
+int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash,
+                            uint64_t size, const struct bk_shard *s, int64_t bucket_id,
+                            bk_hash *missing, int *existed) {
+  if (!s) return bk_seterr(BK_EINVAL, "no shard");
+  struct dbc *c = NULL;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  rc = dbc_begin_mode(c, BK_TX_GC_FENCE);
+  if (rc == 0) rc = shard_register_c(c, bs, shard_hash, size, s, bucket_id, missing, existed);
+  if (rc == 0) rc = dbc_commit(c);
+  else dbc_rollback(c);
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_shard_register_tx(bk_db_tx *tx, const bk_hash *shard_hash, uint64_t size,
+                            const struct bk_shard *s, int64_t bucket_id, bk_hash *missing,
+                            int *existed) {
+  int rc = tx_writable(tx);
+  if (rc) return rc;
+  return shard_register_c(db_tx_conn(tx), NULL, shard_hash, size, s, bucket_id, missing, existed);
+}
+
 int bk_db_shard_exists(bk_db *db, const bk_hash *shard_hash) {
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_SHARD_ID, &c, &st);
   if (rc) return rc;
   bind_hash(st, 1, shard_hash);
-  int r = sqlite3_step(st);
-  rc = r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : dbc_err(c, r, "shard lookup");
-  sqlite3_reset(st);
+  int r = bk_sql_step(st);
+  rc = r == BK_SQL_ROW ? 1 : r == BK_SQL_DONE ? 0 : dbc_err(c, r, "shard lookup");
+  bk_sql_reset(st);
   dbc_release(db, c);
   return rc;
 }
 
 struct shard_it { bk_shard_cb cb; void *ctx; };
 
-static int shard_row(sqlite3_stmt *st, void *p) {
-  struct shard_it *it = p;
-  bk_shard_info si;
-  col_hash(st, 0, &si.hash);
-  si.size = (uint64_t)sqlite3_column_int64(st, 1);
-  si.created_ms = sqlite3_column_int64(st, 2);
-  si.touched_ms = sqlite3_column_int64(st, 3);
-  si.damaged = sqlite3_column_int(st, 4) != 0;
-  si.row_id = sqlite3_column_int64(st, 5);
-  return it->cb(it->ctx, &si);
+static void shard_conv(bk_sql_stmt *st, void *dst) {
+  bk_shard_info *si = dst;
+  col_hash(st, 0, &si->hash);
+  si->size = (uint64_t)bk_sql_column_int64(st, 1);
+  si->created_ms = bk_sql_column_int64(st, 2);
+  si->touched_ms = bk_sql_column_int64(st, 3);
+  si->damaged = bk_sql_column_int(st, 4) != 0;
+  si->row_id = bk_sql_column_int64(st, 5);
+}
+static int64_t shard_id_of(const void *e) { return ((const bk_shard_info *)e)->row_id; }
+
+static int shard_emit(const void *p, const void *e) {
+  const struct shard_it *it = p;
+  return it->cb(it->ctx, e);
 }
 
 int bk_db_shard_list(bk_db *db, bk_shard_cb cb, void *ctx) {
-  struct shard_it it = {cb, ctx};
-  return list_all(db, SQL_SHARD_LIST, shard_row, &it, "list shards");
+  return bk_db_shard_list_after(db, 0, SIZE_MAX, cb, ctx);
 }
 
 int bk_db_shard_list_after(bk_db *db, int64_t after_id, size_t limit, bk_shard_cb cb,
                            void *ctx) {
   struct shard_it it = {cb, ctx};
-  return list_after(db, SQL_SHARD_LIST_AFTER, after_id, limit, shard_row, &it, "list shards");
+  return list_pages(db, SQL_SHARD_LIST_AFTER, after_id, limit, sizeof(bk_shard_info),
+                    shard_conv, shard_id_of, shard_emit, &it, "list shards");
 }
 
 int bk_db_shard_set_damaged(bk_db *db, const bk_hash *shard_hash, int damaged) {
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_SHARD_DAMAGED, &c, &st);
   if (rc) return rc;
   bind_hash(st, 1, shard_hash);
-  sqlite3_bind_int(st, 2, damaged ? 1 : 0);
+  bk_sql_bind_int64(st, 2, damaged ? 1 : 0);
   rc = dbc_step_done(c, st, "shard state");
-  if (rc == 0 && sqlite3_changes(c->h) == 0) rc = bk_seterr(BK_ENOTFOUND, "shard not found");
+  if (rc == 0 && bk_sql_changes(c->h) == 0) rc = bk_seterr(BK_ENOTFOUND, "shard not found");
   dbc_release(db, c);
   return rc;
 }
@@ -1105,6 +1178,8 @@ int bk_db_shard_check(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash) {
 
 /* ---- files that reference damaged blobs ---- */
 
+/* Paged by LIMIT ?1 OFFSET ?2 (a total order: x.id breaks ties); damaged
+ * references are few, so the offset scan stays cheap. */
 static const char SQL_DAMAGED_REFS[] =
     "SELECT n.name, b.name, bf.path, x.hash FROM xorbs x"
     " JOIN file_terms t ON t.xorb_id = x.id"
@@ -1113,24 +1188,48 @@ static const char SQL_DAMAGED_REFS[] =
     " JOIN buckets b ON b.id = bf.bucket_id"
     " JOIN namespaces n ON n.id = b.ns_id"
     " WHERE x.damaged != 0"
-    " GROUP BY bf.bucket_id, bf.path, x.id ORDER BY n.name, b.name, bf.path";
+    " GROUP BY bf.bucket_id, bf.path, x.id ORDER BY n.name, b.name, bf.path, x.id"
+    " LIMIT ?1 OFFSET ?2";
 
-struct dref_it { bk_damaged_ref_cb cb; void *ctx; };
+struct dref_el {
+  char ns[BK_NAME_MAX + 1], bucket[BK_NAME_MAX + 1], path[BK_PATH_MAX + 1];
+  bk_hash xorb;
+};
 
-static int dref_row(sqlite3_stmt *st, void *p) {
-  struct dref_it *it = p;
-  bk_damaged_ref r;
-  col_text(st, 0, r.ns, sizeof r.ns);
-  col_text(st, 1, r.bucket, sizeof r.bucket);
-  r.path = (const char *)sqlite3_column_text(st, 2);
-  if (!r.path) r.path = "";
-  col_hash(st, 3, &r.xorb);
-  return it->cb(it->ctx, &r);
+static void dref_conv(bk_sql_stmt *st, void *dst) {
+  struct dref_el *e = dst;
+  col_text(st, 0, e->ns, sizeof e->ns);
+  col_text(st, 1, e->bucket, sizeof e->bucket);
+  col_text(st, 2, e->path, sizeof e->path);
+  col_hash(st, 3, &e->xorb);
+}
+
+static void bind_offset(bk_sql_stmt *st, const void *arg) {
+  bk_sql_bind_int64(st, 1, DB_PAGE);
+  bk_sql_bind_int64(st, 2, *(const int64_t *)arg);
 }
 
 int bk_db_damaged_refs(bk_db *db, bk_damaged_ref_cb cb, void *ctx) {
-  struct dref_it it = {cb, ctx};
-  return list_all(db, SQL_DAMAGED_REFS, dref_row, &it, "damaged references");
+  struct db_page pg = {NULL, 0, 0, sizeof(struct dref_el)};
+  int64_t off = 0;
+  int rc = 0;
+  for (;;) {
+    rc = db_page_read(db, SQL_DAMAGED_REFS, bind_offset, &off, dref_conv, DB_PAGE, &pg,
+                      "damaged references");
+    for (size_t i = 0; rc == 0 && i < pg.n; i++) {
+      struct dref_el *e = db_page_at(&pg, i);
+      bk_damaged_ref r;
+      memcpy(r.ns, e->ns, sizeof r.ns);
+      memcpy(r.bucket, e->bucket, sizeof r.bucket);
+      r.path = e->path;
+      r.xorb = e->xorb;
+      rc = cb(ctx, &r);
+    }
+    if (rc || pg.n < DB_PAGE) break;
+    off += (int64_t)pg.n;
+  }
+  db_page_free(&pg);
+  return rc;
 }
 
 /* ---- scrub resume point ---- */
@@ -1140,15 +1239,15 @@ static const char SQL_SCRUB_SET[] =
     "INSERT INTO scrub_state(kind, last_id, updated_ms) VALUES(?1, ?2, ?3) "
     "ON CONFLICT(kind) DO UPDATE SET last_id = ?2, updated_ms = ?3";
 
-static void row_i64(sqlite3_stmt *st, void *p) { *(int64_t *)p = sqlite3_column_int64(st, 0); }
+static void row_i64(bk_sql_stmt *st, void *p) { *(int64_t *)p = bk_sql_column_int64(st, 0); }
 
 int bk_db_scrub_cursor(bk_db *db, bk_blob_kind kind, int64_t *last_id) {
   *last_id = 0;
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_SCRUB_GET, &c, &st);
   if (rc) return rc;
-  sqlite3_bind_int(st, 1, (int)kind);
+  bk_sql_bind_int64(st, 1, (int)kind);
   rc = dbc_one_row(c, st, row_i64, last_id, "no scrub yet", "scrub state");
   dbc_release(db, c);
   if (rc == BK_ENOTFOUND) {
@@ -1160,12 +1259,12 @@ int bk_db_scrub_cursor(bk_db *db, bk_blob_kind kind, int64_t *last_id) {
 
 int bk_db_scrub_set_cursor(bk_db *db, bk_blob_kind kind, int64_t last_id) {
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_SCRUB_SET, &c, &st);
   if (rc) return rc;
-  sqlite3_bind_int(st, 1, (int)kind);
-  sqlite3_bind_int64(st, 2, last_id);
-  sqlite3_bind_int64(st, 3, db_now_ms());
+  bk_sql_bind_int64(st, 1, (int)kind);
+  bk_sql_bind_int64(st, 2, last_id);
+  bk_sql_bind_int64(st, 3, db_now_ms());
   rc = dbc_step_done(c, st, "scrub state");
   dbc_release(db, c);
   return rc;
@@ -1192,25 +1291,25 @@ int bk_db_dedup_lookup(bk_db *db, const bk_hash *chunk, int scope, int64_t bucke
   if (scope != BK_DEDUP_GLOBAL && scope != BK_DEDUP_NAMESPACE && scope != BK_DEDUP_BUCKET)
     return bk_seterr(BK_EINVAL, "unknown dedup scope %d", scope);
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_DEDUP_LOOKUP, &c, &st);
   if (rc) return rc;
   bind_hash(st, 1, chunk);
-  sqlite3_bind_int(st, 2, scope);
-  sqlite3_bind_int64(st, 3, bucket_id);
-  int r = sqlite3_step(st);
+  bk_sql_bind_int64(st, 2, scope);
+  bk_sql_bind_int64(st, 3, bucket_id);
+  int r = bk_sql_step(st);
   int64_t xid = 0;
-  if (r == SQLITE_ROW) {
+  if (r == BK_SQL_ROW) {
     col_hash(st, 0, xorb);
-    *idx = (uint32_t)sqlite3_column_int64(st, 1);
-    xid = sqlite3_column_int64(st, 2);
+    *idx = (uint32_t)bk_sql_column_int64(st, 1);
+    xid = bk_sql_column_int64(st, 2);
     rc = 0;
-  } else if (r == SQLITE_DONE) {
+  } else if (r == BK_SQL_DONE) {
     rc = bk_seterr(BK_ENOTFOUND, "chunk not known");
   } else {
     rc = dbc_err(c, r, "dedup lookup");
   }
-  sqlite3_reset(st);
+  bk_sql_reset(st);
   /* keep the xorb alive for a client about to reference it (best effort:
    * a busy database must not fail the lookup) */
   if (rc == 0) exec_id2(c, SQL_XORB_TOUCH, xid, db_now_ms(), "touch xorb");
@@ -1221,14 +1320,14 @@ int bk_db_dedup_lookup(bk_db *db, const bk_hash *chunk, int scope, int64_t bucke
 
 int bk_db_xorb_ref(bk_db *db, const bk_hash *xorb, int64_t bucket_id) {
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_BUCKET_EXISTS, &c, &st);
   if (rc) return rc;
-  sqlite3_bind_int64(st, 1, bucket_id);
-  int r = sqlite3_step(st);
-  sqlite3_reset(st);
-  if (r == SQLITE_DONE) rc = bk_seterr(BK_ENOTFOUND, "bucket not found");
-  else if (r != SQLITE_ROW) rc = dbc_err(c, r, "bucket lookup");
+  bk_sql_bind_int64(st, 1, bucket_id);
+  int r = bk_sql_step(st);
+  bk_sql_reset(st);
+  if (r == BK_SQL_DONE) rc = bk_seterr(BK_ENOTFOUND, "bucket not found");
+  else if (r != BK_SQL_ROW) rc = dbc_err(c, r, "bucket lookup");
   int64_t xid = 0;
   uint32_t n = 0;
   if (rc == 0) rc = xorb_id_c(c, xorb, &xid, &n);
@@ -1238,10 +1337,10 @@ int bk_db_xorb_ref(bk_db *db, const bk_hash *xorb, int64_t bucket_id) {
 }
 
 int db_file_xorb_refs(struct dbc *c, const bk_hash *file, int64_t bucket_id) {
-  sqlite3_stmt *st = dbc_stmt(c, SQL_FILE_XORB_REFS);
+  bk_sql_stmt *st = dbc_stmt(c, SQL_FILE_XORB_REFS);
   if (!st) return BK_EDB;
   bind_hash(st, 1, file);
-  sqlite3_bind_int64(st, 2, bucket_id);
+  bk_sql_bind_int64(st, 2, bucket_id);
   return dbc_step_done(c, st, "xorb references");
 }
 
@@ -1288,22 +1387,22 @@ static int gc_collect(struct dbc *c, const char *sql, int64_t cutoff, int64_t li
   *rows = NULL;
   *n = 0;
   size_t cap = 0;
-  sqlite3_stmt *st = dbc_stmt(c, sql);
+  bk_sql_stmt *st = dbc_stmt(c, sql);
   if (!st) return BK_EDB;
-  sqlite3_bind_int64(st, 1, cutoff);
-  sqlite3_bind_int64(st, 2, limit);
+  bk_sql_bind_int64(st, 1, cutoff);
+  bk_sql_bind_int64(st, 2, limit);
   int r, rc = 0;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+  while ((r = bk_sql_step(st)) == BK_SQL_ROW) {
     struct gc_row *p = bk_grow(*rows, *n, &cap, sizeof *p, 64, 0);
     if (!p) { rc = bk_seterr(BK_ENOMEM, "out of memory"); break; }
     *rows = p;
     struct gc_row *g = &(*rows)[(*n)++];
-    g->id = sqlite3_column_int64(st, 0);
+    g->id = bk_sql_column_int64(st, 0);
     col_hash(st, 1, &g->h);
-    g->size = has_size ? (uint64_t)sqlite3_column_int64(st, 2) : 0;
+    g->size = has_size ? (uint64_t)bk_sql_column_int64(st, 2) : 0;
   }
-  if (!rc && r != SQLITE_DONE && r != SQLITE_ROW) rc = dbc_err(c, r, "gc scan");
-  sqlite3_reset(st);
+  if (!rc && r != BK_SQL_DONE && r != BK_SQL_ROW) rc = dbc_err(c, r, "gc scan");
+  bk_sql_reset(st);
   if (rc) {
     free(*rows);
     *rows = NULL;
@@ -1313,9 +1412,9 @@ static int gc_collect(struct dbc *c, const char *sql, int64_t cutoff, int64_t li
 }
 
 static int del_id(struct dbc *c, const char *sql, int64_t id) {
-  sqlite3_stmt *st = dbc_stmt(c, sql);
+  bk_sql_stmt *st = dbc_stmt(c, sql);
   if (!st) return BK_EDB;
-  sqlite3_bind_int64(st, 1, id);
+  bk_sql_bind_int64(st, 1, id);
   return dbc_step_done(c, st, "gc delete");
 }
 
@@ -1331,7 +1430,7 @@ static int gc_phase(struct dbc *c, int phase, int64_t cutoff, int64_t *budget,
   for (size_t i = 0; rc == 0 && i < n; i++) {
     rc = del_id(c, DEL[phase], rows[i].id);
     if (rc == 0 && phase == 0) {
-      sqlite3_stmt *st = dbc_stmt(c, SQL_GC_GRANT_DEL);
+      bk_sql_stmt *st = dbc_stmt(c, SQL_GC_GRANT_DEL);
       if (!st) rc = BK_EDB;
       else {
         bind_hash(st, 1, &rows[i].h);
@@ -1363,7 +1462,7 @@ int bk_db_gc_ex(bk_db *db, int64_t cutoff_ms, size_t max_per_txn, bk_gc_trash_cb
   while (rc == 0 && phase < 3) {
     bk_gc_stats round = z;
     int64_t budget = max_per_txn ? (int64_t)max_per_txn : INT64_MAX;
-    rc = dbc_begin(c);
+    rc = dbc_begin_mode(c, BK_TX_GC_FENCE);
     while (rc == 0 && phase < 3 && budget > 0) {
       int done = 0;
       rc = gc_phase(c, phase, cutoff_ms, &budget, trash, ctx, &round, &done);
@@ -1387,11 +1486,57 @@ int bk_db_gc(bk_db *db, int64_t cutoff_ms, bk_gc_trash_cb trash, void *ctx,
 
 /* ---- integrity ---- */
 
+/* Problems bk_db_check found, collected before the connection is given
+ * back (the caller's callback then runs without it). */
+#define CHECK_MSGS_MAX 100000
+struct msgs {
+  char **v;
+  size_t n, cap;
+  int dropped; /* beyond CHECK_MSGS_MAX: counted in one last message */
+};
+
+static int msgs_add(struct msgs *m, const char *s) {
+  if (m->n == CHECK_MSGS_MAX) {
+    m->dropped++;
+    return 0;
+  }
+  int rc = db_vec_grow((void **)&m->v, &m->cap, m->n + 1, sizeof *m->v, CHECK_MSGS_MAX);
+  if (rc) return rc;
+  if (!(m->v[m->n] = strdup(s))) return bk_seterr(BK_ENOMEM, "out of memory");
+  m->n++;
+  return 0;
+}
+
+static void msgs_free(struct msgs *m) {
+  for (size_t i = 0; i < m->n; i++) free(m->v[i]);
+  free(m->v);
+}
+
+static int check_collect(struct dbc *c, struct msgs *out);
+
 int bk_db_check(bk_db *db, bk_msg_cb cb, void *ctx) {
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
-  int found = 0;
+  struct msgs m = {0};
+  rc = check_collect(c, &m);
+  dbc_release(db, c);
+  for (size_t i = 0; rc == 0 && cb && i < m.n; i++) rc = cb(ctx, m.v[i]);
+  if (rc == 0 && cb && m.dropped) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "... and %d more problems not listed", m.dropped);
+    rc = cb(ctx, msg);
+  }
+  int found = m.n > 0;
+  msgs_free(&m);
+  if (rc < 0) return rc;
+  return found;
+}
+
+/* The check queries (SQLite dialect: PRAGMA quick_check / foreign_key_check,
+ * hex(), quote(), zeroblob(), instr(); see docs/store.md). */
+static int check_collect(struct dbc *c, struct msgs *out) {
+  int rc = 0;
   const char *qs[] = {"PRAGMA quick_check", "PRAGMA foreign_key_check",
                       /* every file's terms are all there */
                       "SELECT 'file ' || hex(f.hash) || ': ' || count(t.seq) || ' of ' || f.nterms "
@@ -1423,32 +1568,29 @@ int bk_db_check(bk_db *db, bk_msg_cb cb, void *ctx) {
                       " ': aggregate (files, bytes) disagrees with the file index' FROM bad"
                       " GROUP BY bucket_id, path LIMIT 1000"};
   for (size_t q = 0; rc == 0 && q < sizeof qs / sizeof qs[0]; q++) {
-    sqlite3_stmt *st = NULL;
-    int r = sqlite3_prepare_v2(c->h, qs[q], -1, &st, NULL);
-    if (r != SQLITE_OK) { rc = dbc_err(c, r, "check"); break; }
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    bk_sql_stmt *st = NULL;
+    int r = bk_sql_prepare_temp(c->h, qs[q], &st);
+    if (r) { rc = dbc_err(c, r, "check"); break; }
+    while ((r = bk_sql_step(st)) == BK_SQL_ROW) {
       char msg[512];
       if (q == 0) {
-        const char *t = (const char *)sqlite3_column_text(st, 0);
+        const char *t = (const char *)bk_sql_column_text(st, 0);
         if (t && !strcmp(t, "ok")) continue;
         snprintf(msg, sizeof msg, "sqlite quick_check: %s", t ? t : "?");
       } else if (q == 1) {
         snprintf(msg, sizeof msg, "foreign key violation in %s rowid %lld (-> %s)",
-                 (const char *)sqlite3_column_text(st, 0),
-                 (long long)sqlite3_column_int64(st, 1),
-                 (const char *)sqlite3_column_text(st, 2));
+                 (const char *)bk_sql_column_text(st, 0),
+                 (long long)bk_sql_column_int64(st, 1),
+                 (const char *)bk_sql_column_text(st, 2));
       } else {
-        snprintf(msg, sizeof msg, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(msg, sizeof msg, "%s", (const char *)bk_sql_column_text(st, 0));
       }
-      found = 1;
-      if (cb && (rc = cb(ctx, msg))) break;
+      if ((rc = msgs_add(out, msg))) break;
     }
-    if (!rc && r != SQLITE_DONE && r != SQLITE_ROW) rc = dbc_err(c, r, "check");
-    sqlite3_finalize(st);
+    if (!rc && r < 0) rc = dbc_err(c, r, "check");
+    bk_sql_finalize(st);
   }
-  dbc_release(db, c);
-  if (rc < 0) return rc;
-  return found;
+  return rc;
 }
 
 /* ---- orphan blobs ---- */
@@ -1461,15 +1603,15 @@ int bk_db_gc_orphans(bk_db *db, const bk_blob_kind *kinds, const bk_hash *hashes
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
   size_t k = 0;
-  rc = dbc_begin(c);
+  rc = dbc_begin_mode(c, BK_TX_GC_FENCE);
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    sqlite3_stmt *st = dbc_stmt(c, kinds[i] == BK_BLOB_XORB ? SQL_XORB_ID : SQL_SHARD_ID);
+    bk_sql_stmt *st = dbc_stmt(c, kinds[i] == BK_BLOB_XORB ? SQL_XORB_ID : SQL_SHARD_ID);
     if (!st) { rc = BK_EDB; break; }
     bind_hash(st, 1, &hashes[i]);
-    int r = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (r == SQLITE_ROW) continue; /* registered meanwhile: keep */
-    if (r != SQLITE_DONE) { rc = dbc_err(c, r, "orphan check"); break; }
+    int r = bk_sql_step(st);
+    bk_sql_reset(st);
+    if (r == BK_SQL_ROW) continue; /* registered meanwhile: keep */
+    if (r != BK_SQL_DONE) { rc = dbc_err(c, r, "orphan check"); break; }
     rc = trash(ctx, kinds[i], &hashes[i]);
     if (rc == 0) k++;
   }

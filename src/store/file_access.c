@@ -10,11 +10,11 @@ static const char SQL_READABLE[] =
 
 int bk_db_bucket_file_readable(bk_db *db, int64_t bucket_id, const bk_hash *file) {
   struct dbc *c;
-  sqlite3_stmt *st;
+  bk_sql_stmt *st;
   int rc = dbc_acquire_stmt(db, SQL_READABLE, &c, &st);
   if (rc) return rc;
   bind_hash(st, 1, file);
-  sqlite3_bind_int64(st, 2, bucket_id);
+  bk_sql_bind_int64(st, 2, bucket_id);
   rc = dbc_one_row(c, st, NULL, NULL, "file not readable", "file access check");
   if (rc == 0) rc = 1;
   else if (rc == BK_ENOTFOUND) rc = 0;

@@ -2,7 +2,6 @@
  * real store (xorbs built by the core builder, shards serialized by the
  * core shard writer) damaged in every way fsck must notice. */
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 #include "buckets/xorb.h"
 #include "server/admin.h"
 #include "server/server.h"
+#include "store/sql.h"
 #include "../test.h"
 
 static char data[256];
@@ -74,17 +74,16 @@ static bk_db *open_db(void) {
   return db;
 }
 
-/* Runs sql directly on the store's database file (foreign keys on, like
- * bucketd), as a damaging operator or a tampering tool would. */
+/* Runs sql directly on the store's database (through the SQL driver, which
+ * connects like bucketd: foreign keys on), as a damaging operator or a
+ * tampering tool would. 0 or a negative BK_E*. */
 static int db_exec(const char *sql) {
-  char p[400];
-  snprintf(p, sizeof p, "%s/%s", data, BK_DB_FILE);
-  sqlite3 *h;
-  if (sqlite3_open(p, &h) != SQLITE_OK) return -1;
-  sqlite3_busy_timeout(h, 5000);
-  int rc = sqlite3_exec(h, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
-  if (rc == SQLITE_OK) rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
-  sqlite3_close(h);
+  char url[420];
+  snprintf(url, sizeof url, "sqlite://%s/%s", data, BK_DB_FILE);
+  bk_sql_conn *c = NULL;
+  int rc = bk_sql_connect_url(url, &c);
+  if (rc == 0) rc = bk_sql_exec(c, sql);
+  bk_sql_close(c);
   return rc;
 }
 
@@ -345,7 +344,7 @@ static void test_gc_fsck(void) {
     for (int i = 0; i < BK_HASH_LEN; i++)
       dl += snprintf(del + dl, sizeof del - (size_t)dl, "%02x", foreign.b[i]);
     snprintf(del + dl, sizeof del - (size_t)dl, "'");
-    CHECK_EQ_INT(db_exec(del), SQLITE_OK);
+    CHECK_EQ_INT(db_exec(del), 0);
     CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_SHARD, &foreign), 0);
     CHECK_EQ_INT(admin("fsck", "--read-data", NULL), 0);
     bk_shard_free(ps);
@@ -369,7 +368,7 @@ static void test_gc_fsck(void) {
   CHECK_EQ_INT(admin("fsck", NULL), 1);
   CHECK(strstr(out, "warning: stray file") != NULL);
   /* metadata tampering: a chunk hash in the database no longer matches */
-  CHECK_EQ_INT(db_exec("UPDATE xorb_chunks SET chunk_hash = zeroblob(32) WHERE idx = 0"), SQLITE_OK);
+  CHECK_EQ_INT(db_exec("UPDATE xorb_chunks SET chunk_hash = zeroblob(32) WHERE idx = 0"), 0);
   CHECK_EQ_INT(admin("fsck", "--read-data", NULL), 1);
   CHECK(strstr(out, "hash of its chunks does not match") != NULL);
   CHECK(strstr(out, "differs between blob and database") != NULL);

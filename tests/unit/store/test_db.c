@@ -1,6 +1,5 @@
 /* Unit tests: src/store/db.c, accounts.c, buckets.c, cas_meta.c */
 #include <pthread.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,15 +13,17 @@
 #include "buckets/shard.h"
 #include "buckets/xorb.h"
 #include "../test.h"
+#include "meta_sql.h"
+#include "store/db_internal.h" /* db_conns_held (test hook) */
 
-static char root[256];
+static char root[200];
 static int dbn;
 
 static bk_db *fresh_db(void) {
   char p[400];
-  snprintf(p, sizeof p, "%s/db%d.sqlite", root, dbn++);
+  snprintf(p, sizeof p, "%s/db%d.sqlite", meta_base, dbn++);
   bk_db *db = NULL;
-  if (bk_db_open(p, &db) != 0) {
+  if (bk_db_open_url(p, &db) != 0) {
     fprintf(stderr, "open: %s\n", bk_errmsg());
     return NULL;
   }
@@ -261,9 +262,10 @@ static void test_tokens(void) {
   CHECK_EQ_INT(bk_db_token_list(db, u.id, count_tokens, &n), 0);
   CHECK_EQ_INT(n, 2);
   bk_db_close(db);
-  /* the plaintext is nowhere in the database files */
+  /* the plaintext is nowhere in the database files (SQLite: one file) */
+  if (!meta_is_sqlite()) return;
   char p[400];
-  snprintf(p, sizeof p, "%s/db%d.sqlite", root, dbn - 1);
+  snprintf(p, sizeof p, "%s/db%d.sqlite", meta_base + strlen("sqlite://"), dbn - 1);
   const char *sfx[] = {"", "-wal"};
   for (int k = 0; k < 2; k++) {
     char q[420];
@@ -1283,8 +1285,8 @@ static void test_accounting(void) {
   bk_db *other = NULL;
   {
     char p2[400];
-    snprintf(p2, sizeof p2, "%s/db%d.sqlite", root, dbn - 1);
-    CHECK_EQ_INT(bk_db_open(p2, &other), 0);
+    snprintf(p2, sizeof p2, "%s/db%d.sqlite", meta_base, dbn - 1);
+    CHECK_EQ_INT(bk_db_open_url(p2, &other), 0);
   }
   usleep(2000);
   bk_batch_op xo = {.type = BK_OP_ADD, .path = "from-other", .xet_hash = f2, .mtime_ms = -1,
@@ -1411,9 +1413,9 @@ static int msg_count(void *ctx, const char *m) {
  * editing the database behind the store's back). */
 static void test_check_damage(void) {
   char p[400];
-  snprintf(p, sizeof p, "%s/damage.sqlite", root);
+  meta_url(p, sizeof p, "damage.sqlite");
   bk_db *db;
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   bk_ns u;
   bk_db_user_add(db, "dmg", &u);
   bk_bucket b;
@@ -1432,16 +1434,12 @@ static void test_check_damage(void) {
   CHECK_EQ_INT(bk_db_check(db, msg_count, &n), 0);
   CHECK_EQ_INT(n, 0);
   bk_db_close(db);
-  sqlite3 *h;
-  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
-  CHECK_EQ_INT(sqlite3_exec(h, "DELETE FROM file_terms; DELETE FROM files;", NULL, NULL, NULL),
-               SQLITE_OK);
-  CHECK_EQ_INT(sqlite3_exec(h, "DELETE FROM xorb_chunks WHERE idx = 1", NULL, NULL, NULL),
-               SQLITE_OK);
-  CHECK_EQ_INT(sqlite3_exec(h, "INSERT INTO bucket_dirs VALUES(1, 'ghost', 3, 4, 5)", NULL, NULL,
-                            NULL), SQLITE_OK);
-  sqlite3_close(h);
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(meta_exec(p, "DELETE FROM file_terms; DELETE FROM files;"),
+               0);
+  CHECK_EQ_INT(meta_exec(p, "DELETE FROM xorb_chunks WHERE idx = 1"),
+               0);
+  CHECK_EQ_INT(meta_exec(p, "INSERT INTO bucket_dirs VALUES(1, 'ghost', 3, 4, 5)"), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   n = 0;
   CHECK_EQ_INT(bk_db_check(db, msg_count, &n), 1);
   CHECK_EQ_INT(n, 3); /* orphaned bucket file, short chunk table, ghost directory */
@@ -1512,9 +1510,9 @@ static int check_aggregates(bk_db *db, int64_t bid, struct agg_list *files) {
 
 static void test_dir_aggregates(void) {
   char p[400];
-  snprintf(p, sizeof p, "%s/agg.sqlite", root);
+  meta_url(p, sizeof p, "agg.sqlite");
   bk_db *db;
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   bk_ns u;
   bk_db_user_add(db, "agg", &u);
   bk_bucket b;
@@ -1571,17 +1569,11 @@ static void test_dir_aggregates(void) {
     CHECK_EQ_INT(bk_db_batch(db, b.id, del, (size_t)n, 0, &nf), 0);
   }
   bk_db_close(db);
-  sqlite3 *h;
-  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
-  sqlite3_stmt *st;
-  CHECK_EQ_INT(sqlite3_prepare_v2(h, "SELECT count(*) FROM bucket_dirs", -1, &st, NULL), SQLITE_OK);
-  CHECK_EQ_INT(sqlite3_step(st), SQLITE_ROW);
-  CHECK_EQ_INT(sqlite3_column_int(st, 0), 0);
-  sqlite3_finalize(st);
-  sqlite3_close(h);
+  CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM bucket_dirs"), 0);
 
+  if (!meta_is_sqlite()) return; /* SQLite schema history below */
   /* upgrade from schema 1: the table is rebuilt from bucket_files */
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   bk_batch_op ops[6] = {
       {.type = BK_OP_ADD, .path = "a/b/1", .xet_hash = fh[0], .mtime_ms = -1, .size = -1},
       {.type = BK_OP_ADD, .path = "a/b/2", .xet_hash = fh[4], .mtime_ms = -1, .size = -1},
@@ -1593,11 +1585,9 @@ static void test_dir_aggregates(void) {
   size_t nf;
   CHECK_EQ_INT(bk_db_batch(db, b.id, ops, 6, 0, &nf), 0);
   bk_db_close(db);
-  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
-  CHECK_EQ_INT(sqlite3_exec(h, "DROP TABLE bucket_dirs; PRAGMA user_version=1;", NULL, NULL, NULL),
-               SQLITE_OK);
-  sqlite3_close(h);
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(meta_exec(p, "DROP TABLE bucket_dirs; PRAGMA user_version=1;"),
+               0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   CHECK_EQ_INT(check_aggregates(db, b.id, &files), 0);
   CHECK_EQ_INT(files.n, 6);
   struct listing l = {0};
@@ -1640,25 +1630,12 @@ static void reg_xorb_sharing(bk_db *db, bk_hash *xh, uint64_t seed, uint32_t n, 
   CHECK_EQ_INT(bk_db_xorb_register(db, NULL, xh, ro, ch, n, NULL), 0);
 }
 
-/* First column of the first row of sql on the database file p (-1 on error). */
-static int64_t sql_int(const char *p, const char *sql) {
-  sqlite3 *h;
-  int64_t v = -1;
-  if (sqlite3_open(p, &h) != SQLITE_OK) return -1;
-  sqlite3_busy_timeout(h, 5000);
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-    v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return v;
-}
 
 static void test_dedup_holders(void) {
   char p[400];
-  snprintf(p, sizeof p, "%s/dedup.sqlite", root);
+  meta_url(p, sizeof p, "dedup.sqlite");
   bk_db *db;
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   if (!db) return;
   bk_ns u;
   CHECK_EQ_INT(bk_db_user_add(db, "dd", &u), 0);
@@ -1684,22 +1661,19 @@ static void test_dedup_holders(void) {
   CHECK_EQ_INT(sql_int(p, count_c), 2); /* both holders are indexed */
   bk_db_close(db);
 
+  if (!meta_is_sqlite()) return; /* SQLite schema history below */
   /* a schema-2 store knew only the first holder: the upgrade finds the others */
-  sqlite3 *h;
-  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
-  CHECK_EQ_INT(sqlite3_exec(h,
+  CHECK_EQ_INT(meta_exec(p,
                             "CREATE TABLE d2(chunk_hash BLOB PRIMARY KEY, xorb_id INTEGER NOT NULL "
                             "REFERENCES xorbs(id) ON DELETE CASCADE, idx INTEGER NOT NULL) "
                             "WITHOUT ROWID;"
                             "INSERT OR IGNORE INTO d2 SELECT chunk_hash, xorb_id, idx FROM dedup "
                             "ORDER BY xorb_id;"
                             "DROP TABLE dedup; ALTER TABLE d2 RENAME TO dedup;"
-                            "CREATE INDEX dedup_xorb ON dedup(xorb_id); PRAGMA user_version=2;",
-                            NULL, NULL, NULL),
-               SQLITE_OK);
-  sqlite3_close(h);
+                            "CREATE INDEX dedup_xorb ON dedup(xorb_id); PRAGMA user_version=2;"),
+               0);
   CHECK_EQ_INT(sql_int(p, count_c), 1);
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   if (!db) return;
   CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), bk_db_schema_version());
   CHECK_EQ_INT(sql_int(p, count_c), 2);
@@ -1736,9 +1710,9 @@ static void test_dedup_holders(void) {
 
 static void test_bucket_region(void) {
   char p[400];
-  snprintf(p, sizeof p, "%s/region.sqlite", root);
+  meta_url(p, sizeof p, "region.sqlite");
   bk_db *db;
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   if (!db) return;
   bk_ns u;
   CHECK_EQ_INT(bk_db_user_add(db, "reg", &u), 0);
@@ -1761,23 +1735,17 @@ static void test_bucket_region(void) {
   CHECK_EQ_INT(bk_db_bucket_get(db, "reg", "x1", &g), BK_ENOTFOUND);
   CHECK_EQ_INT(bk_region_valid("us") && bk_region_valid("eu") && !bk_region_valid(NULL), 1);
   /* the column refuses other values even from another writer */
-  sqlite3 *h;
-  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
-  CHECK(sqlite3_exec(h, "UPDATE buckets SET region = 'mars' WHERE name = 'plain'", NULL, NULL,
-                     NULL) != SQLITE_OK);
-  sqlite3_close(h);
+  CHECK(meta_exec(p, "UPDATE buckets SET region = 'mars' WHERE name = 'plain'") != 0);
   bk_db_close(db);
 
+  if (!meta_is_sqlite()) return; /* SQLite schema history below */
   /* a store of the previous schema (no region column) is upgraded in place:
    * its buckets keep everything and report no region */
-  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
-  CHECK_EQ_INT(sqlite3_exec(h, "ALTER TABLE buckets DROP COLUMN region; PRAGMA user_version=5;",
-                            NULL, NULL, NULL),
-               SQLITE_OK);
-  sqlite3_close(h);
+  CHECK_EQ_INT(meta_exec(p, "ALTER TABLE buckets DROP COLUMN region; PRAGMA user_version=5;"),
+               0);
   CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM pragma_table_info('buckets') WHERE name = 'region'"),
                0);
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   if (!db) return;
   CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), bk_db_schema_version());
   CHECK_EQ_INT(bk_db_bucket_get(db, "reg", "eu1", &g), 0);
@@ -1790,10 +1758,8 @@ static void test_bucket_region(void) {
 
   /* the step is safe to run again: a store that has the column but an older
    * version number (an interrupted or renumbered upgrade) opens cleanly */
-  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
-  CHECK_EQ_INT(sqlite3_exec(h, "PRAGMA user_version=5;", NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(h);
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(meta_exec(p, "PRAGMA user_version=5;"), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   if (!db) return;
   CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), bk_db_schema_version());
   CHECK_EQ_INT(bk_db_bucket_get(db, "reg", "after", &g), 0);
@@ -1806,21 +1772,21 @@ static void test_bucket_region(void) {
 
 static void test_reopen(void) {
   char p[400];
-  snprintf(p, sizeof p, "%s/persist.sqlite", root);
+  meta_url(p, sizeof p, "persist.sqlite");
   bk_db *db;
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   bk_ns u;
   CHECK_EQ_INT(bk_db_user_add(db, "persist", &u), 0);
   /* a second handle (like an admin process) sees it at once */
   bk_db *db2;
-  CHECK_EQ_INT(bk_db_open(p, &db2), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db2), 0);
   bk_ns x;
   CHECK_EQ_INT(bk_db_ns_get(db2, "persist", &x), 0);
   CHECK_EQ_INT(bk_db_user_add(db2, "second", NULL), 0);
   CHECK_EQ_INT(bk_db_ns_get(db, "second", &x), 0);
   bk_db_close(db2);
   bk_db_close(db);
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   CHECK_EQ_INT(bk_db_ns_get(db, "persist", &x), 0);
   bk_db_close(db);
   CHECK_EQ_INT(bk_db_schema_version(), 6);
@@ -2313,28 +2279,25 @@ static void test_damaged_xorbs(void) {
 /* A v4 store (no damaged state) upgrades to v5 in place; rows read as
  * intact and never verified. */
 static void test_upgrade_v5(void) {
+  if (!meta_is_sqlite()) return; /* SQLite schema history */
   char p[400];
-  snprintf(p, sizeof p, "%s/v4.sqlite", root);
+  meta_url(p, sizeof p, "v4.sqlite");
   bk_db *db;
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   if (!db) return;
   bk_hash xh;
   reg_xorb(db, &xh, 555, 2, -1, NULL);
   bk_db_close(db);
-  sqlite3 *h;
-  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
-  CHECK_EQ_INT(sqlite3_exec(h,
+  CHECK_EQ_INT(meta_exec(p,
                             "DROP INDEX xorbs_damaged; DROP TABLE scrub_state;"
                             "ALTER TABLE xorbs DROP COLUMN damaged;"
                             "ALTER TABLE xorbs DROP COLUMN verified_ms;"
                             "ALTER TABLE xorbs DROP COLUMN blob_stamp;"
-                            "ALTER TABLE shards DROP COLUMN damaged; PRAGMA user_version=4;",
-                            NULL, NULL, NULL),
-               SQLITE_OK);
-  sqlite3_close(h);
+                            "ALTER TABLE shards DROP COLUMN damaged; PRAGMA user_version=4;"),
+               0);
   CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM pragma_table_info('xorbs') WHERE name = 'damaged'"),
                0);
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   if (!db) return;
   CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), bk_db_schema_version());
   bk_xorb_info xi;
@@ -2349,11 +2312,252 @@ static void test_upgrade_v5(void) {
   bk_db_close(db);
 }
 
-int main(void) {
-  snprintf(root, sizeof root, "/tmp/bk_db_XXXXXX");
-  if (!mkdtemp(root)) return 1;
-  RUN(test_names);
-  RUN(test_paths);
+/* ---- the SQL seam: metadata URLs, transactions, no callback inside one ---- */
+
+static void test_open_url(void) {
+  char p[600];
+  bk_db *db = NULL;
+  CHECK_EQ_INT(bk_db_open_url(meta_url(p, sizeof p, "url.sqlite"), &db), 0);
+  if (!db) return;
+  CHECK_EQ_INT(bk_db_user_add(db, "viaurl", NULL), 0);
+  bk_db_close(db);
+  bk_ns ns;
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
+  if (!db) return;
+  CHECK_EQ_INT(bk_db_ns_get(db, "viaurl", &ns), 0);
+  bk_db_close(db);
+  CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM namespaces WHERE name = 'viaurl'"), 1);
+  /* unknown or missing scheme: refused before anything is opened */
+  db = (bk_db *)1;
+  CHECK_EQ_INT(bk_db_open_url("postgresx://localhost/meta", &db), BK_EINVAL);
+  CHECK(db == NULL);
+  CHECK(strstr(bk_errmsg(), "scheme") != NULL);
+  CHECK_EQ_INT(bk_db_open_url("/tmp/plain/path.db", &db), BK_EINVAL);
+  CHECK_EQ_INT(bk_db_open_url("sqlite://", &db), BK_EINVAL);
+  CHECK_EQ_INT(bk_db_open_url(NULL, &db), BK_EINVAL);
+  bk_sql_conn *c = NULL;
+  CHECK_EQ_INT(bk_sql_connect_url("nosuch:///x", &c), BK_EINVAL);
+  CHECK(c == NULL);
+}
+
+struct fence_arg {
+  bk_db *db;
+  double waited_ms;
+  int rc;
+};
+
+static void *fence_taker(void *p) {
+  struct fence_arg *a = p;
+  double t0 = now_ms();
+  bk_db_tx *tx = NULL;
+  a->rc = bk_db_tx_begin(a->db, BK_TX_GC_FENCE, &tx);
+  a->waited_ms = now_ms() - t0;
+  if (a->rc == 0) a->rc = bk_db_tx_commit(tx);
+  return NULL;
+}
+
+static void test_tx_register(void) {
+  char p[600];
+  meta_url(p, sizeof p, "tx.sqlite");
+  bk_db *db = NULL, *other = NULL;
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &other), 0);
+  if (!db || !other) return;
+  bk_db_tx *tx = NULL;
+  CHECK_EQ_INT(bk_db_tx_begin(db, (bk_tx_mode)42, &tx), BK_EINVAL);
+  CHECK(tx == NULL);
+  bk_xorb_chunk ch[3];
+  uint32_t ro = 0, uo = 0;
+  bk_hash x, fh, sh;
+  mk_hash(&x, 9001);
+  mk_hash(&fh, 9002);
+  mk_hash(&sh, 9003);
+  for (uint32_t i = 0; i < 3; i++) {
+    mk_hash(&ch[i].hash, 9100 + i);
+    ch[i].hash.b[24] |= 1;
+    ch[i].record_offset = ro;
+    ch[i].record_len = 100 + i;
+    ch[i].unpacked_offset = uo;
+    ch[i].unpacked_len = 1000 + i;
+    ch[i].scheme = 0;
+    ro += ch[i].record_len;
+    uo += ch[i].unpacked_len;
+  }
+  /* a read transaction cannot register */
+  CHECK_EQ_INT(bk_db_tx_begin(db, BK_TX_READ, &tx), 0);
+  CHECK_EQ_INT(bk_db_xorb_register_tx(tx, &x, ro, ch, 3, 0, 0, NULL), BK_EINVAL);
+  bk_db_tx_rollback(tx);
+  /* rolled back: nothing stays */
+  int existed = -1;
+  CHECK_EQ_INT(bk_db_tx_begin(db, BK_TX_GC_FENCE, &tx), 0);
+  CHECK_EQ_INT(bk_db_xorb_register_tx(tx, &x, ro, ch, 3, BK_XORB_REG_VERIFIED, 77, &existed), 0);
+  CHECK_EQ_INT(existed, 0);
+  CHECK_EQ_INT(bk_db_xorb_exists(other, &x), 0); /* not committed yet */
+  bk_db_tx_rollback(tx);
+  CHECK_EQ_INT(bk_db_xorb_exists(db, &x), 0);
+  /* committed: xorb and shard registered in one fenced transaction */
+  CHECK_EQ_INT(bk_db_tx_begin(db, BK_TX_GC_FENCE, &tx), 0);
+  CHECK_EQ_INT(bk_db_xorb_register_tx(tx, &x, ro, ch, 3, BK_XORB_REG_VERIFIED, 77, &existed), 0);
+  CHECK_EQ_INT(existed, 0);
+  bk_hash missing;
+  CHECK_EQ_INT(bk_db_shard_register_tx(tx, &sh, 55, one_file_shard(&fh, &x, 0, 3, NULL, 0, 0), 0,
+                                       &missing, &existed), 0);
+  CHECK_EQ_INT(existed, 0);
+  /* the fence: another handle's fenced transaction waits for this one */
+  struct fence_arg fa = {other, 0, -1};
+  pthread_t th;
+  pthread_create(&th, NULL, fence_taker, &fa);
+  usleep(300 * 1000);
+  CHECK_EQ_INT(bk_db_shard_exists(other, &sh), 0);
+  CHECK_EQ_INT(bk_db_tx_commit(tx), 0);
+  pthread_join(th, NULL);
+  CHECK_EQ_INT(fa.rc, 0);
+  CHECK(fa.waited_ms >= 200);
+  CHECK_EQ_INT(bk_db_xorb_exists(other, &x), 1);
+  CHECK_EQ_INT(bk_db_shard_exists(other, &sh), 1);
+  bk_xorb_info xi;
+  CHECK_EQ_INT(bk_db_xorb_get(other, &x, &xi), 0);
+  CHECK_EQ_INT(xi.nchunks, 3);
+  CHECK_EQ_INT(xi.blob_stamp, 77);
+  CHECK(xi.verified_ms > 0);
+  bk_cas_file f;
+  CHECK_EQ_INT(bk_db_cas_file_get(other, &fh, &f), 0);
+  /* again: existed */
+  CHECK_EQ_INT(bk_db_tx_begin(db, BK_TX_WRITE, &tx), 0);
+  CHECK_EQ_INT(bk_db_xorb_register_tx(tx, &x, ro, ch, 3, 0, 0, &existed), 0);
+  CHECK_EQ_INT(existed, 1);
+  CHECK_EQ_INT(bk_db_tx_commit(tx), 0);
+  /* a shard naming an unknown xorb fails inside the tx, which then rolls back */
+  bk_hash x2, sh2, fh2;
+  mk_hash(&x2, 9004);
+  mk_hash(&sh2, 9005);
+  mk_hash(&fh2, 9006);
+  CHECK_EQ_INT(bk_db_tx_begin(db, BK_TX_GC_FENCE, &tx), 0);
+  CHECK_EQ_INT(bk_db_shard_register_tx(tx, &sh2, 55, one_file_shard(&fh2, &x2, 0, 3, NULL, 0, 0),
+                                       0, &missing, NULL), BK_ENOTFOUND);
+  CHECK(bk_hash_eq(&missing, &x2));
+  bk_db_tx_rollback(tx);
+  CHECK_EQ_INT(bk_db_shard_exists(db, &sh2), 0);
+  CHECK_EQ_INT(bk_db_check(db, NULL, NULL), 0);
+  bk_db_close(other);
+  bk_db_close(db);
+}
+
+/* Every listing reads its rows and gives its connection back BEFORE it calls
+ * the caller's callback (no callback inside an open transaction). */
+struct held_probe {
+  int calls, held;
+};
+
+static int probe_file(void *ctx, const bk_file_entry *e) {
+  (void)e;
+  struct held_probe *h = ctx;
+  h->calls++;
+  h->held += db_conns_held();
+  return 0;
+}
+static int probe_bucket(void *ctx, const bk_bucket *b) { (void)b; return probe_file(ctx, NULL); }
+static int probe_xorb(void *ctx, const bk_xorb_info *x) { (void)x; return probe_file(ctx, NULL); }
+static int probe_shard(void *ctx, const bk_shard_info *s) { (void)s; return probe_file(ctx, NULL); }
+static int probe_cfile(void *ctx, const bk_cas_file *f) { (void)f; return probe_file(ctx, NULL); }
+static int probe_token(void *ctx, const bk_token_info *t) { (void)t; return probe_file(ctx, NULL); }
+static int probe_member(void *ctx, const bk_ns *n, int role) {
+  (void)n;
+  (void)role;
+  return probe_file(ctx, NULL);
+}
+static int probe_msg(void *ctx, const char *m) { (void)m; return probe_file(ctx, NULL); }
+
+static void test_callbacks_outside_tx(void) {
+  bk_db *db = fresh_db();
+  if (!db) { CHECK(0); return; }
+  bk_ns u, org;
+  CHECK_EQ_INT(bk_db_user_add(db, "cbuser", &u), 0);
+  CHECK_EQ_INT(bk_db_org_add(db, "cborg", u.id, &org), 0);
+  char tok[BK_TOKEN_LEN + 1];
+  CHECK_EQ_INT(bk_db_token_add(db, u.id, BK_ROLE_READ, tok, NULL), 0);
+  bk_bucket b;
+  CHECK_EQ_INT(bk_db_bucket_create(db, u.id, "cb1", 0, &b), 0);
+  CHECK_EQ_INT(bk_db_bucket_create(db, u.id, "cb2", 0, NULL), 0);
+  bk_hash x, fh, sh;
+  reg_xorb(db, &x, 9201, 2, -1, NULL);
+  mk_hash(&fh, 9202);
+  mk_hash(&sh, 9203);
+  CHECK_EQ_INT(bk_db_shard_register(db, &sh, 1, one_file_shard(&fh, &x, 0, 2, NULL, 0, 0), b.id,
+                                    NULL, NULL), 0);
+  bk_batch_op ops[3] = {
+      {.type = BK_OP_ADD, .path = "top", .xet_hash = fh, .mtime_ms = -1, .size = -1},
+      {.type = BK_OP_ADD, .path = "d/a", .xet_hash = fh, .mtime_ms = -1, .size = -1},
+      {.type = BK_OP_ADD, .path = "d/b", .xet_hash = fh, .mtime_ms = -1, .size = -1}};
+  size_t nf;
+  CHECK_EQ_INT(bk_db_batch(db, b.id, ops, 3, 0, &nf), 0);
+  CHECK_EQ_INT(db_conns_held(), 0);
+  struct held_probe h = {0, 0};
+  char *next = NULL;
+  CHECK_EQ_INT(bk_db_tree(db, b.id, "", 0, NULL, 10, probe_file, &h, &next), 0);
+  CHECK_EQ_INT(bk_db_tree(db, b.id, "d", BK_TREE_RECURSIVE, NULL, 1, probe_file, &h, &next), 0);
+  CHECK(next != NULL);
+  free(next);
+  const char *paths[] = {"top", "d/a", "nope"};
+  CHECK_EQ_INT(bk_db_paths_info(db, b.id, paths, 3, probe_file, &h), 0);
+  CHECK_EQ_INT(h.calls, 2 + 1 + 2);
+  CHECK_EQ_INT(bk_db_bucket_list(db, u.id, NULL, 1, NULL, 10, probe_bucket, &h, NULL), 0);
+  CHECK_EQ_INT(bk_db_xorb_list(db, probe_xorb, &h), 0);
+  CHECK_EQ_INT(bk_db_xorb_list_after(db, 0, 5, probe_xorb, &h), 0);
+  CHECK_EQ_INT(bk_db_shard_list(db, probe_shard, &h), 0);
+  CHECK_EQ_INT(bk_db_shard_list_after(db, 0, 5, probe_shard, &h), 0);
+  CHECK_EQ_INT(bk_db_cas_file_list(db, probe_cfile, &h), 0);
+  CHECK_EQ_INT(bk_db_token_list(db, u.id, probe_token, &h), 0);
+  CHECK_EQ_INT(bk_db_user_orgs(db, u.id, probe_member, &h), 0);
+  CHECK_EQ_INT(bk_db_org_members(db, org.id, probe_member, &h), 0);
+  /* 5 above, 2 buckets, xorb x2, shard x2, 1 file, 1 token, 1 org, 1 member */
+  CHECK_EQ_INT(h.calls, 5 + 2 + 2 + 2 + 1 + 1 + 1 + 1);
+  CHECK_EQ_INT(h.held, 0);
+  /* bk_db_check's messages too (a damaged chunk table, injected through the driver) */
+  bk_db_close(db);
+  char p[600];
+  snprintf(p, sizeof p, "%s/db%d.sqlite", meta_base, dbn - 1);
+  CHECK_EQ_INT(meta_exec(p, "DELETE FROM xorb_chunks WHERE idx = 1"), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
+  if (!db) return;
+  h = (struct held_probe){0, 0};
+  CHECK_EQ_INT(bk_db_check(db, probe_msg, &h), 1);
+  CHECK_EQ_INT(h.calls, 1);
+  CHECK_EQ_INT(h.held, 0);
+  bk_db_close(db);
+}
+
+/* Bucket search is a plain case-insensitive substring: LIKE wildcards in
+ * the search text match only themselves. */
+static int count_buckets(void *ctx, const bk_bucket *b) {
+  (void)b;
+  (*(int *)ctx)++;
+  return 0;
+}
+
+static void test_bucket_search_literal(void) {
+  bk_db *db = fresh_db();
+  if (!db) { CHECK(0); return; }
+  bk_ns u;
+  CHECK_EQ_INT(bk_db_user_add(db, "srch", &u), 0);
+  const char *names[] = {"Model_A", "modelxa", "data-set", "a.b"};
+  for (int i = 0; i < 4; i++) CHECK_EQ_INT(bk_db_bucket_create(db, u.id, names[i], 0, NULL), 0);
+  struct { const char *q; int n; } cases[] = {
+      {"model", 2}, {"MODEL_a", 1}, {"_", 1}, {"%", 0}, {"l_a", 1}, {"!", 0}, {".", 1},
+      {"a", 4}, {"-S", 1}, {"zz", 0}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int n = 0;
+    CHECK_EQ_INT(bk_db_bucket_list(db, u.id, cases[i].q, 1, NULL, 100, count_buckets, &n, NULL), 0);
+    if (n != cases[i].n) fprintf(stderr, "  search '%s'\n", cases[i].q);
+    CHECK_EQ_INT(n, cases[i].n);
+  }
+  bk_db_close(db);
+}
+
+/* Runs the domain tests against the metadata base URL base. */
+static void run_suite(const char *base) {
+  snprintf(meta_base, sizeof meta_base, "%s", base);
+  fprintf(stderr, "-- metadata suite on %s\n", meta_base);
   RUN(test_users_orgs);
   RUN(test_membership_lists);
   RUN(test_tokens);
@@ -2376,6 +2580,29 @@ int main(void) {
   RUN(test_reopen);
   RUN(test_concurrency);
   RUN(test_nested_callbacks);
+  RUN(test_open_url);
+  RUN(test_tx_register);
+  RUN(test_callbacks_outside_tx);
+  RUN(test_bucket_search_literal);
+}
+
+int main(void) {
+  snprintf(root, sizeof root, "/tmp/bk_db_XXXXXX");
+  if (!mkdtemp(root)) return 1;
+  RUN(test_names);
+  RUN(test_paths);
+  /* BK_TEST_DB_URLS: space-separated metadata base URLs (default: SQLite in
+   * the temp dir); every domain test runs against each */
+  const char *urls = getenv("BK_TEST_DB_URLS");
+  char def[300];
+  snprintf(def, sizeof def, "sqlite://%s", root);
+  if (!urls || !*urls) urls = def;
+  char *list = strdup(urls);
+  char *sv = NULL;
+  for (char *u = list ? strtok_r(list, " ", &sv) : NULL; u; u = strtok_r(NULL, " ", &sv))
+    run_suite(u);
+  free(list);
+  snprintf(meta_base, sizeof meta_base, "sqlite://%s", root);
   RUN(test_perf_figures);
   for (int i = 0; i < npaths; i++) free(paths[i]);
   char cmd[300];

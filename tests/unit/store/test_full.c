@@ -42,9 +42,9 @@ static int set_max_pages(bk_db *db, const char *value) {
   if (dbc_acquire(db, &c)) return -1;
   char sql[80];
   snprintf(sql, sizeof sql, "PRAGMA max_page_count=%s", value);
-  int rc = sqlite3_exec(c->h, sql, NULL, NULL, NULL);
+  int rc = bk_sql_exec(c->h, sql);
   dbc_release(db, c);
-  return rc == SQLITE_OK ? 0 : -1;
+  return rc == 0 ? 0 : -1;
 }
 
 static void test_sqlite_full(void) {

@@ -1,0 +1,283 @@
+/* buckets — the metadata schema and its migrations (schema version in the
+ * driver's bookkeeping: PRAGMA user_version on SQLite).
+ *
+ * DIALECT SECTION: the DDL below is SQLite's (INTEGER PRIMARY KEY row ids,
+ * WITHOUT ROWID tables, COLLATE NOCASE, partial indexes, a trigger, ALTER
+ * TABLE ... RENAME). A PostgreSQL driver brings its own DDL for the same
+ * tables (bigserial ids, bytea hashes, a lower(name) unique index); the
+ * domain SQL in accounts.c / buckets.c / cas_meta.c is shared. Everything
+ * here goes through the SQL seam (store/sql.h): no sqlite3_* call. */
+#include <stdio.h>
+
+#include "buckets/error.h"
+#include "store/db_internal.h"
+
+#define SCHEMA_VERSION 6
+
+int bk_db_schema_version(void) { return SCHEMA_VERSION; }
+
+static const char *SCHEMA_V1 =
+    "CREATE TABLE namespaces("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " kind INTEGER NOT NULL,"         /* 1 user, 2 org */
+    " created_ms INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX namespaces_name ON namespaces(name COLLATE NOCASE);"
+    "CREATE TABLE org_members("
+    " org_id INTEGER NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,"
+    " user_id INTEGER NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,"
+    " role INTEGER NOT NULL,"
+    " PRIMARY KEY(org_id, user_id)) WITHOUT ROWID;"
+    "CREATE INDEX org_members_user ON org_members(user_id);"
+    "CREATE TABLE tokens("
+    " id INTEGER PRIMARY KEY,"
+    " user_id INTEGER NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,"
+    " role INTEGER NOT NULL,"
+    " token_hash BLOB NOT NULL UNIQUE,"
+    " created_ms INTEGER NOT NULL,"
+    " revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX tokens_user ON tokens(user_id);"
+    "CREATE TABLE buckets("
+    " id INTEGER PRIMARY KEY,"
+    " ns_id INTEGER NOT NULL REFERENCES namespaces(id),"
+    " name TEXT NOT NULL,"
+    " private INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " UNIQUE(ns_id, name));"
+    "CREATE TABLE bucket_files("
+    " bucket_id INTEGER NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,"
+    " path TEXT NOT NULL,"
+    " xet_hash BLOB NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " mtime_ms INTEGER NOT NULL,"
+    " uploaded_ms INTEGER NOT NULL,"
+    " content_type TEXT,"
+    " PRIMARY KEY(bucket_id, path)) WITHOUT ROWID;"
+    "CREATE INDEX bucket_files_hash ON bucket_files(xet_hash);"
+    "CREATE TABLE xorbs("
+    " id INTEGER PRIMARY KEY,"
+    " hash BLOB NOT NULL UNIQUE,"
+    " bytes_on_disk INTEGER NOT NULL,"
+    " unpacked_bytes INTEGER NOT NULL,"
+    " nchunks INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " touched_ms INTEGER NOT NULL);"
+    "CREATE TABLE xorb_chunks("
+    " xorb_id INTEGER NOT NULL REFERENCES xorbs(id) ON DELETE CASCADE,"
+    " idx INTEGER NOT NULL,"
+    " chunk_hash BLOB NOT NULL,"
+    " record_offset INTEGER NOT NULL,"
+    " record_len INTEGER NOT NULL,"
+    " unpacked_offset INTEGER NOT NULL,"
+    " unpacked_len INTEGER NOT NULL,"
+    " PRIMARY KEY(xorb_id, idx)) WITHOUT ROWID;"
+    "CREATE TABLE files("
+    " id INTEGER PRIMARY KEY,"
+    " hash BLOB NOT NULL UNIQUE,"
+    " size INTEGER NOT NULL,"
+    " sha256 BLOB,"
+    " nterms INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " touched_ms INTEGER NOT NULL);"
+    "CREATE TABLE file_terms("
+    " file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " xorb_id INTEGER NOT NULL REFERENCES xorbs(id),"
+    " chunk_start INTEGER NOT NULL,"
+    " chunk_end INTEGER NOT NULL,"
+    " unpacked_bytes INTEGER NOT NULL,"
+    " PRIMARY KEY(file_id, seq)) WITHOUT ROWID;"
+    "CREATE INDEX file_terms_xorb ON file_terms(xorb_id);"
+    "CREATE TABLE file_grants("
+    " file_hash BLOB NOT NULL,"
+    " bucket_id INTEGER NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,"
+    " PRIMARY KEY(file_hash, bucket_id)) WITHOUT ROWID;"
+    "CREATE INDEX file_grants_bucket ON file_grants(bucket_id);"
+    "CREATE TABLE shards("
+    " id INTEGER PRIMARY KEY,"
+    " hash BLOB NOT NULL UNIQUE,"
+    " size INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " touched_ms INTEGER NOT NULL);"
+    "CREATE TABLE shard_refs("
+    " shard_id INTEGER NOT NULL REFERENCES shards(id) ON DELETE CASCADE,"
+    " kind INTEGER NOT NULL,"          /* 0 file, 1 xorb */
+    " hash BLOB NOT NULL,"
+    " PRIMARY KEY(shard_id, kind, hash)) WITHOUT ROWID;"
+    "CREATE TABLE dedup("
+    " chunk_hash BLOB PRIMARY KEY,"
+    " xorb_id INTEGER NOT NULL REFERENCES xorbs(id) ON DELETE CASCADE,"
+    " idx INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX dedup_xorb ON dedup(xorb_id);";
+
+static int user_version(struct dbc *c, int *v) {
+  int rc = c->h->drv->schema_version(c->h, v);
+  return rc ? dbc_err(c, rc, "user_version") : 0;
+}
+
+static int set_version(struct dbc *c, int v) {
+  int rc = c->h->drv->set_schema_version(c->h, v);
+  return rc ? dbc_err(c, rc, "user_version") : 0;
+}
+
+static int has_column(struct dbc *c, const char *table, const char *column, int *has) {
+  int rc = c->h->drv->has_column(c->h, table, column, has);
+  if (!rc) return 0;
+  char what[96];
+  snprintf(what, sizeof what, "table_info %s", table);
+  return dbc_err(c, rc, what);
+}
+
+/* v2: per-directory aggregates of each bucket's file index (maintained by
+ * every change of bucket_files, see buckets.c dirs_adjust). */
+static const char *SCHEMA_V2 =
+    "CREATE TABLE bucket_dirs("
+    " bucket_id INTEGER NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,"
+    " path TEXT NOT NULL,"
+    " nfiles INTEGER NOT NULL,"
+    " bytes INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(bucket_id, path)) WITHOUT ROWID;";
+
+/* v3: the global dedup index holds every registered (chunk, xorb) pair of an
+ * eligible chunk, not only the first one: when gc removes a xorb, its rows
+ * go (cascade) and a lookup falls through to the next live xorb holding that
+ * chunk. The upgrade keeps the existing entries and adds every other xorb
+ * that holds one of their chunks (one scan of xorb_chunks). */
+static const char *SCHEMA_V3 =
+    "CREATE TABLE dedup_v3("
+    " chunk_hash BLOB NOT NULL,"
+    " xorb_id INTEGER NOT NULL REFERENCES xorbs(id) ON DELETE CASCADE,"
+    " idx INTEGER NOT NULL,"
+    " PRIMARY KEY(chunk_hash, xorb_id)) WITHOUT ROWID;"
+    "INSERT INTO dedup_v3(chunk_hash, xorb_id, idx) SELECT chunk_hash, xorb_id, idx FROM dedup;"
+    "INSERT OR IGNORE INTO dedup_v3(chunk_hash, xorb_id, idx)"
+    " SELECT c.chunk_hash, c.xorb_id, c.idx FROM xorb_chunks c"
+    " WHERE c.chunk_hash IN (SELECT chunk_hash FROM dedup) ORDER BY c.xorb_id, c.idx;"
+    "DROP TABLE dedup;"
+    "ALTER TABLE dedup_v3 RENAME TO dedup;"
+    "CREATE INDEX dedup_xorb ON dedup(xorb_id);";
+
+/* v4: which buckets reference which xorbs, for the namespace / bucket dedup
+ * scopes (see bk_dedup_scope in db.h). Keyed (bucket_id, xorb_id) for the
+ * bucket-scope probe; ns_id (the bucket's namespace, kept in step by a
+ * trigger when a bucket moves) indexed with xorb_id for the namespace-scope
+ * probe, so neither depends on how many buckets a namespace has or how many
+ * buckets reference a xorb; indexed by xorb for the cascade when gc removes
+ * a xorb. The upgrade fills it from the files every bucket lists or was
+ * granted (xorbs uploaded before the upgrade whose shard is not registered
+ * yet have no uploader recorded: only the global scope finds them). */
+static const char *SCHEMA_V4 =
+    "CREATE TABLE IF NOT EXISTS xorb_refs("
+    " bucket_id INTEGER NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,"
+    " xorb_id INTEGER NOT NULL REFERENCES xorbs(id) ON DELETE CASCADE,"
+    " ns_id INTEGER NOT NULL,"
+    " PRIMARY KEY(bucket_id, xorb_id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS xorb_refs_ns ON xorb_refs(ns_id, xorb_id);"
+    "CREATE INDEX IF NOT EXISTS xorb_refs_xorb ON xorb_refs(xorb_id);"
+    "CREATE TRIGGER IF NOT EXISTS xorb_refs_move AFTER UPDATE OF ns_id ON buckets"
+    " BEGIN UPDATE xorb_refs SET ns_id = NEW.ns_id WHERE bucket_id = NEW.id; END;"
+    "INSERT OR IGNORE INTO xorb_refs(bucket_id, xorb_id, ns_id)"
+    " SELECT b.id, t.xorb_id, b.ns_id FROM bucket_files bf JOIN buckets b ON b.id = bf.bucket_id"
+    " JOIN files f ON f.hash = bf.xet_hash JOIN file_terms t ON t.file_id = f.id;"
+    "INSERT OR IGNORE INTO xorb_refs(bucket_id, xorb_id, ns_id)"
+    " SELECT b.id, t.xorb_id, b.ns_id FROM file_grants g JOIN buckets b ON b.id = g.bucket_id"
+    " JOIN files f ON f.hash = g.file_hash JOIN file_terms t ON t.file_id = f.id;";
+
+/* v5: damaged blobs are a known state (issue 11). xorbs.damaged = 1 once a
+ * stored xorb was found not to verify (serving it, fsck --read-data, scrub,
+ * a dedup or shard-reference check): it is no longer offered by dedup nor
+ * accepted as a reference, and a POST of bytes that verify replaces it.
+ * verified_ms / blob_stamp record the last full verification and the blob's
+ * change token (bk_blob_stamp) at that time, so a just-verified xorb is not
+ * read again while its file is unchanged. shards.damaged likewise. scrub
+ * keeps its resume point per blob kind in scrub_state. */
+static const struct {
+  const char *table, *column, *decl;
+} V5_COLUMNS[] = {
+    {"xorbs", "damaged", "damaged INTEGER NOT NULL DEFAULT 0"},
+    {"xorbs", "verified_ms", "verified_ms INTEGER NOT NULL DEFAULT 0"},
+    {"xorbs", "blob_stamp", "blob_stamp INTEGER NOT NULL DEFAULT 0"},
+    {"shards", "damaged", "damaged INTEGER NOT NULL DEFAULT 0"},
+};
+static const char *SCHEMA_V5 =
+    "CREATE INDEX IF NOT EXISTS xorbs_damaged ON xorbs(damaged) WHERE damaged != 0;"
+    "CREATE TABLE IF NOT EXISTS scrub_state("
+    " kind INTEGER PRIMARY KEY,"
+    " last_id INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL);";
+
+/* Adds the v5 columns that are not there yet (a file whose user_version was
+ * lowered by hand may have some), then the index and table. */
+static int upgrade_v5(struct dbc *c) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < sizeof V5_COLUMNS / sizeof V5_COLUMNS[0]; i++) {
+    int have = 0;
+    rc = has_column(c, V5_COLUMNS[i].table, V5_COLUMNS[i].column, &have);
+    if (rc || have) continue;
+    char sql[256];
+    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s", V5_COLUMNS[i].table,
+             V5_COLUMNS[i].decl);
+    rc = dbc_exec(c, sql);
+  }
+  return rc ? rc : dbc_exec(c, SCHEMA_V5);
+}
+
+/* v6: bucket region: buckets get a nullable `region` column ('us' or
+ * 'eu', chosen at creation; NULL = none was asked for, never a made-up
+ * default). Self-contained and safe to run twice: the column is added only
+ * when PRAGMA table_info does not list it yet. */
+static int upgrade_bucket_region(struct dbc *c) {
+  int has;
+  int rc = has_column(c, "buckets", "region", &has);
+  if (rc || has) return rc;
+  return dbc_exec(c, "ALTER TABLE buckets ADD COLUMN region TEXT"
+                     " CHECK(region IS NULL OR region IN ('us', 'eu'))");
+}
+
+int db_schema_ensure(struct dbc *c) {
+  int rc = dbc_begin(c);
+  if (rc) return rc;
+  int v = 0;
+  rc = user_version(c, &v);
+  if (rc == 0 && v > SCHEMA_VERSION)
+    rc = bk_seterr(BK_EVERSION, "database schema %d is newer than this program (%d)",
+                   v, SCHEMA_VERSION);
+  if (rc == 0 && v == 0) {
+    rc = dbc_exec(c, SCHEMA_V1);
+    if (rc == 0) rc = dbc_exec(c, SCHEMA_V2);
+    v = 2;
+  }
+  if (rc == 0 && v == 1) { /* upgrade: build the directory aggregates */
+    rc = dbc_exec(c, SCHEMA_V2);
+    if (rc == 0) rc = db_dirs_rebuild(c);
+    v = 2;
+  }
+  if (rc == 0 && v == 2) { /* upgrade: dedup index with every holder */
+    rc = dbc_exec(c, SCHEMA_V3);
+    if (rc == 0) rc = set_version(c, 3);
+    v = 3;
+  }
+  if (rc == 0 && v == 3) { /* upgrade: bucket -> xorb references (dedup scopes) */
+    rc = dbc_exec(c, SCHEMA_V4);
+    if (rc == 0) rc = set_version(c, 4);
+    v = 4;
+  }
+  if (rc == 0 && v == 4) { /* upgrade: damaged state, verification record */
+    rc = upgrade_v5(c);
+    if (rc == 0) rc = set_version(c, 5);
+    v = 5;
+  }
+  if (rc == 0 && v == 5) { /* upgrade: bucket region (create --region) */
+    rc = upgrade_bucket_region(c);
+    if (rc == 0) rc = set_version(c, 6);
+    v = 6;
+  }
+  if (rc) {
+    dbc_rollback(c);
+    return rc;
+  }
+  return dbc_commit(c);
+}
+
