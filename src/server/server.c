@@ -1001,11 +1001,14 @@ static int secret_local_copy(const char *path, uint8_t out[32]) {
   return rc ? rc : 1;
 }
 
-/* The database's secret, created (or imported from `mine`) if it has none. */
+/* The database's secret, created (or imported from `mine`) if it has none.
+ * Read first, so that a restart writes nothing (starts on a full disk). */
 static int secret_from_db(bk_db *db, const uint8_t mine[32], uint8_t out[32]) {
   size_t n = 0;
-  int rc = bk_db_setting_add_once(db, BK_SETTING_SECRET, mine, BK_SERVER_SECRET_LEN, out,
-                                  BK_SERVER_SECRET_LEN, &n);
+  int rc = bk_db_setting_get(db, BK_SETTING_SECRET, out, BK_SERVER_SECRET_LEN, &n);
+  if (rc == BK_ENOTFOUND)
+    rc = bk_db_setting_add_once(db, BK_SETTING_SECRET, mine, BK_SERVER_SECRET_LEN, out,
+                                BK_SERVER_SECRET_LEN, &n);
   if (rc == BK_EFORMAT || (!rc && n != BK_SERVER_SECRET_LEN))
     return bk_seterr(BK_EFORMAT, "database setting %s is not %d bytes (damaged? refusing to start)",
                      BK_SETTING_SECRET, BK_SERVER_SECRET_LEN);
