@@ -179,20 +179,20 @@ static int sess_ended(const struct sess_row *r, int64_t now_ms, const bk_session
 }
 
 /* Deletes an ended session's row, or records its use; then says NOTFOUND
- * or 0. */
-static int sess_settle(struct dbc *c, const struct sess_row *r, int64_t now_ms,
+ * or 0. Both writes are best effort: the answer comes from the row read, so
+ * a failed write (a full disk, a busy database) never signs anyone out nor
+ * keeps an ended session alive. */
+static int sess_settle(struct dbc *c, struct sess_row *r, int64_t now_ms,
                        const bk_session_limits *lim) {
   if (sess_ended(r, now_ms, lim)) {
     sqlite3_stmt *st = dbc_stmt(c, SQL_SESS_DEL_ID);
-    if (!st) return BK_EDB;
-    sqlite3_bind_int64(st, 1, r->id);
-    int rc = dbc_step_done(c, st, "session end");
-    return rc ? rc : bk_seterr(BK_ENOTFOUND, "session ended");
+    if (st) sqlite3_bind_int64(st, 1, r->id);
+    if (st) dbc_step_done(c, st, "session end");
+    return bk_seterr(BK_ENOTFOUND, "session ended");
   }
   if (now_ms - r->s->last_ms < lim->touch_ms) return 0;
-  int rc = sess_exec2(c, SQL_SESS_TOUCH, r->id, now_ms, "session touch");
-  if (!rc) r->s->last_ms = now_ms;
-  return rc;
+  if (sess_exec2(c, SQL_SESS_TOUCH, r->id, now_ms, "session touch") == 0) r->s->last_ms = now_ms;
+  return 0;
 }
 
 int bk_db_session_get(bk_db *db, const bk_hash *idhash, int64_t now_ms,
