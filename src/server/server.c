@@ -973,6 +973,9 @@ static int secret_from_file(const char *path, uint8_t out[32]) {
   if (!rc && (st.st_mode & 077))
     rc = bk_seterr(BK_EPERM, "--secret-file %s: mode %04o lets group or others access it "
                              "(chmod 600 it; refusing to start)", path, (unsigned)(st.st_mode & 07777));
+  if (!rc && st.st_size != 32 && st.st_size != 64 && st.st_size != 65)
+    rc = bk_seterr(BK_EFORMAT, "%s: expected 32 raw bytes or 64 hex characters, found %lld bytes "
+                               "(refusing to start)", path, (long long)st.st_size);
   while (!rc && n < sizeof buf) {
     ssize_t r = read(fd, buf + n, sizeof buf - n);
     if (r < 0 && errno == EINTR) continue;
