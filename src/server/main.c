@@ -22,7 +22,7 @@ static void usage(FILE *f) {
           "               [--timeout SECONDS] [--header-timeout SECONDS]\n"
           "               [--body-timeout SECONDS] [--min-body-rate BYTES]\n"
            "               [--rate-limit SPEC] [--quiet] [--dedup-scope global|namespace|bucket]\n"
-           "               [--reverify-after SECONDS]\n"
+           "               [--reverify-after SECONDS] [--secret-file FILE] [--rate-limit-shared]\n"
           "       bucketd user add NAME [--data DIR]\n"
           "       bucketd token add USER --role read|write [--data DIR]\n"
           "       bucketd token list USER | token revoke ID [--data DIR]\n"
@@ -49,6 +49,12 @@ static void usage(FILE *f) {
           "                       --header-timeout seconds, 0 = no minimum (1024)\n"
           "  --rate-limit SPEC    Hub-style limits per user (or client IP) and window:\n"
           "                       api=N,resolvers=N,pages=N[,window=SECONDS] (off; window 300)\n"
+          "  --rate-limit-shared  count --rate-limit windows in the metadata database, so several\n"
+          "                       bucketd nodes on one database enforce one quota (one write per\n"
+          "                       counted request; default: in memory, per process)\n"
+          "  --secret-file FILE   token-signing secret: 32 raw bytes or 64 hex characters (and a\n"
+          "                       newline), mode 0600 or stricter (default: the one stored in the\n"
+          "                       metadata database, created by the first node to start)\n"
           "  --dedup-scope SCOPE  which stored xorbs a dedup query may reveal and reuse:\n"
           "                       global (any, as on the Hub; default), namespace (those the\n"
           "                       caller's namespace references) or bucket (its bucket's own)\n"
@@ -103,6 +109,9 @@ static int serve(int argc, char **argv) {
     } else if (!strcmp(a, "--quiet")) {
       cfg.quiet = 1;
       takes = 0;
+    } else if (!strcmp(a, "--rate-limit-shared")) {
+      cfg.rate_limit_shared = 1;
+      takes = 0;
     } else if (!v) {
       fprintf(stderr, "bucketd: unknown or incomplete option '%s'\n", a);
       usage(stderr);
@@ -111,6 +120,9 @@ static int serve(int argc, char **argv) {
       cfg.listen = v;
     } else if (!strcmp(a, "--data")) {
       cfg.data_dir = v;
+    } else if (!strcmp(a, "--secret-file")) {
+      if (!*v) goto bad;
+      cfg.secret_file = v;
     } else if (!strcmp(a, "--public-url")) {
       cfg.public_url = v;
     } else if (!strcmp(a, "--threads")) {
@@ -149,6 +161,11 @@ static int serve(int argc, char **argv) {
     continue;
   bad:
     fprintf(stderr, "bucketd: bad value for %s: '%s'\n", a, v);
+    return 2;
+  }
+
+  if (cfg.rate_limit_shared && !cfg.rate_quota[0] && !cfg.rate_quota[1] && !cfg.rate_quota[2]) {
+    fprintf(stderr, "bucketd: --rate-limit-shared needs --rate-limit with a quota\n");
     return 2;
   }
 

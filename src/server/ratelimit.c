@@ -2,12 +2,14 @@
 #include "server/ratelimit.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buckets/error.h"
 #include "buckets/fsutil.h"
 #include "buckets/hash.h"
+#include "buckets/settings.h"
 
 #define PROBE 32u
 
@@ -22,8 +24,10 @@ struct bk_ratelimit {
   unsigned quota[BK_RL_NCLASSES];
   unsigned window;
   uint8_t key[32]; /* random: callers cannot aim at each other's slots */
-  slot *slots;
+  slot *slots;                   /* in-process mode; NULL in shared mode */
   slot overflow[BK_RL_NCLASSES];
+  struct bk_db *db;              /* shared mode: counters in the database */
+  int64_t pruned_w, err_w;       /* shared mode: last window pruned / error logged */
 };
 
 static const char *const names[BK_RL_NCLASSES] = {"api", "resolvers", "pages"};
@@ -32,18 +36,37 @@ const char *bk_ratelimit_class_name(int cls) {
   return cls >= 0 && cls < BK_RL_NCLASSES ? names[cls] : "none";
 }
 
-int bk_ratelimit_new(const unsigned quota[BK_RL_NCLASSES], unsigned window, bk_ratelimit **out) {
+static int rl_alloc(const unsigned quota[BK_RL_NCLASSES], unsigned window, bk_ratelimit **out) {
   bk_ratelimit *rl = calloc(1, sizeof *rl);
   if (!rl) return bk_seterr(BK_ENOMEM, "out of memory");
-  rl->slots = calloc(BK_RL_SLOTS, sizeof *rl->slots);
-  if (!rl->slots || bk_random_bytes(rl->key, sizeof rl->key) != 0) {
-    free(rl->slots);
-    free(rl);
-    return bk_seterr(BK_ENOMEM, "rate limiter: out of memory");
-  }
   memcpy(rl->quota, quota, sizeof rl->quota);
   rl->window = window ? window : BK_RL_WINDOW_DEFAULT;
   pthread_mutex_init(&rl->mu, NULL);
+  *out = rl;
+  return 0;
+}
+
+int bk_ratelimit_new(const unsigned quota[BK_RL_NCLASSES], unsigned window, bk_ratelimit **out) {
+  bk_ratelimit *rl = NULL;
+  int rc = rl_alloc(quota, window, &rl);
+  if (rc) return rc;
+  rl->slots = calloc(BK_RL_SLOTS, sizeof *rl->slots);
+  if (!rl->slots || bk_random_bytes(rl->key, sizeof rl->key) != 0) {
+    bk_ratelimit_free(rl);
+    return bk_seterr(BK_ENOMEM, "rate limiter: out of memory");
+  }
+  *out = rl;
+  return 0;
+}
+
+int bk_ratelimit_new_shared(const unsigned quota[BK_RL_NCLASSES], unsigned window,
+                            struct bk_db *db, const uint8_t key[32], bk_ratelimit **out) {
+  if (!db || !key) return bk_seterr(BK_EINVAL, "shared rate limiter needs a database and a key");
+  bk_ratelimit *rl = NULL;
+  int rc = rl_alloc(quota, window, &rl);
+  if (rc) return rc;
+  rl->db = db;
+  memcpy(rl->key, key, sizeof rl->key);
   *out = rl;
   return 0;
 }
@@ -83,6 +106,35 @@ static slot *find_slot(bk_ratelimit *rl, int cls, uint64_t id, int64_t w) {
   return free_slot;
 }
 
+/* Shared mode: one UPSERT in the database; old windows pruned once per
+ * window per limiter; a database error lets the request through. */
+static int take_shared(bk_ratelimit *rl, uint64_t id, int64_t w, bk_rl_state *st) {
+  int prune = 0;
+  pthread_mutex_lock(&rl->mu);
+  if (w > rl->pruned_w) {
+    rl->pruned_w = w;
+    prune = 1;
+  }
+  pthread_mutex_unlock(&rl->mu);
+  int allowed = 1;
+  unsigned count = 0;
+  int rc = bk_db_rate_take(rl->db, (int64_t)id, w, st->quota, &allowed, &count);
+  if (!rc && prune) rc = bk_db_rate_prune(rl->db, w - (int64_t)rl->window);
+  if (rc) {
+    pthread_mutex_lock(&rl->mu);
+    int log = w > rl->err_w;
+    if (log) rl->err_w = w;
+    pthread_mutex_unlock(&rl->mu);
+    if (log) fprintf(stderr, "bucketd: shared rate limit: %s (requests let through)\n", bk_errmsg());
+    if (count == 0) { /* the count itself failed: no limit for this request */
+      memset(st, 0, sizeof *st);
+      return 1;
+    }
+  }
+  st->remaining = st->quota - count;
+  return allowed;
+}
+
 int bk_ratelimit_take(bk_ratelimit *rl, int cls, const char *caller, int64_t now, bk_rl_state *st) {
   memset(st, 0, sizeof *st);
   if (!rl || cls < 0 || cls >= BK_RL_NCLASSES || rl->quota[cls] == 0) return 1;
@@ -91,6 +143,7 @@ int bk_ratelimit_take(bk_ratelimit *rl, int cls, const char *caller, int64_t now
   st->window = rl->window;
   st->reset = (unsigned)(w + (int64_t)rl->window - now);
   uint64_t id = caller_id(rl, cls, caller ? caller : "");
+  if (rl->db) return take_shared(rl, id, w, st);
   pthread_mutex_lock(&rl->mu);
   slot *s = find_slot(rl, cls, id, w);
   if (s->window != w) { /* a new window for this caller (or the overflow) */

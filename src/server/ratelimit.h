@@ -15,7 +15,17 @@
  * shares one overflow counter per class with every other such caller: the
  * limit still holds in aggregate and memory never grows.
  *
- * Ownership: bk_ratelimit_new returns an object owned by the caller
+ * Shared mode (bk_ratelimit_new_shared, `bucketd serve --rate-limit-shared`):
+ * the window counters live in the metadata database (table rate_windows,
+ * buckets/settings.h) instead, so several bucketd nodes on one database
+ * enforce one quota. Each counted request is one UPSERT .. RETURNING; windows
+ * older than the previous one are deleted when a limiter first sees a new
+ * window. The caller key is derived from a key all nodes share (the server
+ * secret), so every node counts a caller in the same row. A database error
+ * lets the request through (fail open: no RateLimit headers for it) and is
+ * logged to stderr at most once per window.
+ *
+ * Ownership: bk_ratelimit_new / _new_shared return an object owned by the caller
  * (bk_ratelimit_free). Thread-safe: bk_ratelimit_take may be called from any
  * thread (one mutex).
  */
@@ -23,6 +33,8 @@
 #define BUCKETD_RATELIMIT_H
 
 #include <stdint.h>
+
+struct bk_db;
 
 enum bk_rl_class { BK_RL_API = 0, BK_RL_RESOLVERS = 1, BK_RL_PAGES = 2, BK_RL_NCLASSES = 3 };
 #define BK_RL_NONE (-1)
@@ -41,6 +53,11 @@ typedef struct bk_rl_state {
 /* quota[c] = requests per window for class c (0 = unlimited); window in
  * seconds (0 = BK_RL_WINDOW_DEFAULT). BK_ENOMEM. */
 int bk_ratelimit_new(const unsigned quota[BK_RL_NCLASSES], unsigned window, bk_ratelimit **out);
+/* Shared mode: the same limits, counted in db (borrowed: it must outlive the
+ * limiter). key: 32 bytes every node sharing the quota passes alike (callers
+ * are stored as keyed 64-bit hashes). BK_ENOMEM, BK_EINVAL (db NULL). */
+int bk_ratelimit_new_shared(const unsigned quota[BK_RL_NCLASSES], unsigned window,
+                            struct bk_db *db, const uint8_t key[32], bk_ratelimit **out);
 void bk_ratelimit_free(bk_ratelimit *rl); /* NULL ok */
 
 /* Counts one request of class cls by caller (any NUL-terminated string) at

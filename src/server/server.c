@@ -46,6 +46,8 @@
 #include "buckets/db.h"
 #include "buckets/error.h"
 #include "buckets/fsutil.h"
+#include "buckets/hash.h"
+#include "buckets/settings.h"
 #include "server/auth.h"
 #include "server/http.h"
 #include "server/ratelimit.h"
@@ -918,32 +920,128 @@ static int lock_data_dir(struct bk_server *srv) {
   return bk_seterr(BK_EIO, "cannot lock %s: it keeps being replaced", path);
 }
 
-/* Reads data_dir/secret.key (32 bytes) or creates it durably (mode 0600). */
-static int load_secret(struct bk_server *srv) {
-  char path[4096];
-  if (snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_SECRET_FILE) >= (int)sizeof path)
-    return bk_seterr(BK_EINVAL, "data dir path too long");
+/* ---- the token-signing secret ----
+ * Source order: --secret-file; else the metadata database's setting
+ * BK_SETTING_SECRET, created once by the first node (an existing
+ * data_dir/secret.key is imported when the database has none, so tokens
+ * issued before the upgrade stay valid). data_dir/secret.key is kept as a
+ * local copy of the database's secret (0600, for downgrades and tools that
+ * read it); a copy that differs from the database's stops the start. */
+
+static int hexval(int c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* 32 raw bytes, or 64 hex chars and an optional final newline. */
+static int secret_decode(const char *path, const uint8_t *p, size_t n, uint8_t out[32]) {
+  if (n == BK_SERVER_SECRET_LEN) {
+    memcpy(out, p, BK_SERVER_SECRET_LEN);
+    return 0;
+  }
+  if (n == 2 * BK_SERVER_SECRET_LEN + 1 && p[n - 1] == '\n') n--;
+  if (n != 2 * BK_SERVER_SECRET_LEN)
+    return bk_seterr(BK_EFORMAT, "%s: expected 32 raw bytes or 64 hex characters, found %zu bytes "
+                                 "(refusing to start)", path, n);
+  for (size_t i = 0; i < BK_SERVER_SECRET_LEN; i++) {
+    int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      return bk_seterr(BK_EFORMAT, "%s: 64 bytes but not hex (want 64 hex characters or 32 raw "
+                                   "bytes; refusing to start)", path);
+    out[i] = (uint8_t)(hi << 4 | lo);
+  }
+  return 0;
+}
+
+/* --secret-file: a regular file, no group/other permission bits. */
+static int secret_from_file(const char *path, uint8_t out[32]) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
+  if (fd < 0) return bk_seterr(BK_EIO, "--secret-file %s: %s", path, strerror(errno));
+  struct stat st;
+  uint8_t buf[2 * BK_SERVER_SECRET_LEN + 2];
+  size_t n = 0;
+  int rc = fstat(fd, &st) ? bk_seterr(BK_EIO, "--secret-file %s: %s", path, strerror(errno)) : 0;
+  if (!rc && !S_ISREG(st.st_mode))
+    rc = bk_seterr(BK_EINVAL, "--secret-file %s: not a regular file", path);
+  if (!rc && (st.st_mode & 077))
+    rc = bk_seterr(BK_EPERM, "--secret-file %s: mode %04o lets group or others access it "
+                             "(chmod 600 it; refusing to start)", path, (unsigned)(st.st_mode & 07777));
+  if (!rc && st.st_size != 32 && st.st_size != 64 && st.st_size != 65)
+    rc = bk_seterr(BK_EFORMAT, "%s: expected 32 raw bytes or 64 hex characters, found %lld bytes "
+                               "(refusing to start)", path, (long long)st.st_size);
+  while (!rc && n < sizeof buf) {
+    ssize_t r = read(fd, buf + n, sizeof buf - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) rc = bk_seterr(BK_EIO, "--secret-file %s: %s", path, strerror(errno));
+    if (r <= 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  if (!rc) rc = secret_decode(path, buf, n, out);
+  memset(buf, 0, sizeof buf);
+  return rc;
+}
+
+/* data_dir/secret.key: 1 and the 32 bytes when present, 0 when absent. */
+static int secret_local_copy(const char *path, uint8_t out[32]) {
   bk_buf b;
   bk_buf_init(&b, 4096);
   int rc = bk_read_file(path, 4096, &b);
-  if (rc == 0) {
-    if (b.len != BK_SERVER_SECRET_LEN) {
-      bk_buf_free(&b);
-      return bk_seterr(BK_EFORMAT, "%s: expected %d bytes, found %zu (damaged? refusing to start)",
-                       path, BK_SERVER_SECRET_LEN, b.len);
-    }
-    memcpy(srv->secret, b.p, BK_SERVER_SECRET_LEN);
-    bk_buf_free(&b);
-    return 0;
-  }
+  if (rc == 0 && b.len != BK_SERVER_SECRET_LEN)
+    rc = bk_seterr(BK_EFORMAT, "%s: expected %d bytes, found %zu (damaged? refusing to start)",
+                   path, BK_SERVER_SECRET_LEN, b.len);
+  if (rc == 0) memcpy(out, b.p, BK_SERVER_SECRET_LEN);
+  if (b.p) memset(b.p, 0, b.len);
   bk_buf_free(&b);
-  if (rc != BK_ENOTFOUND) return rc;
-  uint8_t key[BK_SERVER_SECRET_LEN];
-  rc = bk_random_bytes(key, sizeof key);
-  if (!rc)
+  if (rc == BK_ENOTFOUND) return 0;
+  return rc ? rc : 1;
+}
+
+/* The database's secret, created (or imported from `mine`) if it has none.
+ * Read first, so that a restart writes nothing (starts on a full disk). */
+static int secret_from_db(bk_db *db, const uint8_t mine[32], uint8_t out[32]) {
+  size_t n = 0;
+  int rc = bk_db_setting_get(db, BK_SETTING_SECRET, out, BK_SERVER_SECRET_LEN, &n);
+  if (rc == BK_ENOTFOUND)
+    rc = bk_db_setting_add_once(db, BK_SETTING_SECRET, mine, BK_SERVER_SECRET_LEN, out,
+                                BK_SERVER_SECRET_LEN, &n);
+  if (rc == BK_EFORMAT || (!rc && n != BK_SERVER_SECRET_LEN))
+    return bk_seterr(BK_EFORMAT, "database setting %s is not %d bytes (damaged? refusing to start)",
+                     BK_SETTING_SECRET, BK_SERVER_SECRET_LEN);
+  return rc;
+}
+
+static int load_secret(struct bk_server *srv, const char *secret_file) {
+  if (secret_file && *secret_file) return secret_from_file(secret_file, srv->secret);
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_SECRET_FILE) >= (int)sizeof path)
+    return bk_seterr(BK_EINVAL, "data dir path too long");
+  uint8_t local[BK_SERVER_SECRET_LEN], key[BK_SERVER_SECRET_LEN];
+  int have = secret_local_copy(path, local);
+  int rc = have < 0 ? have : have ? 0 : bk_random_bytes(local, sizeof local);
+  if (!rc) rc = secret_from_db(srv->db, local, key);
+  if (!rc && have && memcmp(local, key, sizeof key))
+    rc = bk_seterr(BK_EEXIST, "%s differs from the token-signing secret in the database (shared by "
+                              "every node on it); move it away to use the database's secret, or "
+                              "pass --secret-file (refusing to start)", path);
+  if (!rc && !have)
     rc = bk_write_file_durable_mode(srv->data_dir, BK_SECRET_FILE, key, sizeof key, 0600);
   if (!rc) memcpy(srv->secret, key, sizeof key);
+  memset(local, 0, sizeof local);
   memset(key, 0, sizeof key);
+  return rc;
+}
+
+/* Request rate limits (off when no class has a quota): in process, or in
+ * the database (--rate-limit-shared) keyed from the shared secret. */
+static int open_ratelimit(struct bk_server *srv, const struct bk_server_config *cfg) {
+  if (!cfg->rate_quota[0] && !cfg->rate_quota[1] && !cfg->rate_quota[2]) return 0;
+  if (!cfg->rate_limit_shared) return bk_ratelimit_new(cfg->rate_quota, cfg->rate_window, &srv->rl);
+  static const char label[] = "bucketd rate-limit caller v1";
+  bk_hash k;
+  bk_keyed_hash(srv->secret, label, sizeof label - 1, &k);
+  int rc = bk_ratelimit_new_shared(cfg->rate_quota, cfg->rate_window, srv->db, k.b, &srv->rl);
+  memset(&k, 0, sizeof k);
   return rc;
 }
 
@@ -976,16 +1074,10 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   srv->reverify_ms =
       1000 * (int64_t)(cfg->reverify_set ? cfg->reverify_after_s : BK_REVERIFY_DEFAULT_S);
   srv->quiet = cfg->quiet;
-  if (cfg->rate_quota[0] || cfg->rate_quota[1] || cfg->rate_quota[2]) {
-    rc = bk_ratelimit_new(cfg->rate_quota, cfg->rate_window, &srv->rl);
-    if (rc) return rc;
-  }
 
   rc = bk_mkdir_p(srv->data_dir, 0700);
   if (rc) return bk_seterr(rc, "cannot create data dir %s: %s", srv->data_dir, bk_errmsg());
   rc = lock_data_dir(srv);
-  if (rc) return rc;
-  rc = load_secret(srv);
   if (rc) return rc;
   char path[4096];
   if (snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_BLOBS_DIR) >= (int)sizeof path)
@@ -994,6 +1086,10 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   if (rc) return rc;
   snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_DB_FILE);
   rc = bk_db_open(path, &srv->db);
+  if (rc) return rc;
+  rc = load_secret(srv, cfg->secret_file);
+  if (rc) return rc;
+  rc = open_ratelimit(srv, cfg);
   if (rc) return rc;
   snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_BLOBS_DIR);
   struct bk_svc_config sc = {.db = srv->db, .blobs = srv->blobs, .blob_root = path,

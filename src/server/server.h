@@ -1,8 +1,9 @@
 /* bucketd — process-wide server context (owned by server-http).
  *
  * One struct bk_server per process. bk_server_open creates the data dir on
- * first start (metadata db, blob store, 32-byte server secret written through
- * the durable write helper) and fills the context; bk_server_start binds the
+ * first start (metadata db, blob store), loads the 32-byte server secret
+ * (--secret-file, else the database's shared one, see `secret` below) and
+ * fills the context; bk_server_start binds the
  * HTTP listener (libmicrohttpd) and returns; bk_server_stop stops accepting
  * and waits for in-flight requests; bk_server_close releases everything.
  *
@@ -25,11 +26,13 @@ struct bk_blobstore; /* include/buckets/blobstore.h (store helper) */
 struct bk_svc;       /* src/service/service.h */
 
 #define BK_SERVER_SECRET_LEN 32
+/* settings row (buckets/settings.h) holding the shared token-signing secret */
+#define BK_SETTING_SECRET "token_secret"
 
 /* Layout of the data dir (shared with `bucketd` admin commands). */
 #define BK_DB_FILE "buckets.db"     /* SQLite metadata (WAL) */
 #define BK_BLOBS_DIR "blobs"        /* blob store root */
-#define BK_SECRET_FILE "secret.key" /* 32-byte server secret, 0600 */
+#define BK_SECRET_FILE "secret.key" /* local copy of the database's 32-byte secret, 0600 */
 #define BK_PID_FILE "bucketd.pid"   /* "PID URL" of the serving process, flock'ed while it
                                        runs (one `serve` per data dir), removed on exit */
 
@@ -67,6 +70,9 @@ struct bk_server_config {
   int reverify_set;       /* 1 = reverify_after_s given (else BK_REVERIFY_DEFAULT_S) */
   unsigned reverify_after_s; /* trust a xorb verified this recently whose blob is unchanged
                                 (the service re-verifies older ones); 0 = verify every time */
+  const char *secret_file; /* token-signing secret: 32 raw bytes or 64 hex chars (+ newline),
+                              no group/other access; NULL = the database's (see load_secret) */
+  int rate_limit_shared;   /* 1 = rate-limit windows counted in the metadata database */
 };
 
 /* Default for --reverify-after: one day (see docs/store.md "Damaged blobs"). */
@@ -91,8 +97,10 @@ struct bk_server {
    * borrows db and blobs. */
   struct bk_svc *svc;
 
-  /* 32 random bytes, created on first start (data_dir/secret.key, mode 0600).
-   * Used to sign CAS tokens and xorb URLs. Never logged. */
+  /* 32 bytes that sign CAS tokens, xorb URLs and CSRF tokens. Never logged.
+   * From --secret-file, else the metadata database (created once by the
+   * first node; data_dir/secret.key imported on upgrade and kept as a local
+   * copy, mode 0600), so every node on one database shares it. */
   uint8_t secret[BK_SERVER_SECRET_LEN];
 
   /* which xorbs dedup queries and web uploads may reuse: enum

@@ -134,7 +134,7 @@ static void load_identity(struct wctx *c) {
   const char *ck = bk_http_header(c->req, "Cookie");
   struct web_sess_info si;
   if (ck && web_cookie_get(ck, "bk_session", c->sid, sizeof c->sid) &&
-      web_sess_lookup(c->sid, bk_now_ms(), &si) == 0 &&
+      web_sess_lookup(c->srv->db, c->sid, bk_now_ms(), &si) == 0 &&
       web_acct_token_active(c->srv->db, si.user_id, si.token_id)) {
     c->signed_in = 1;
     memset(&c->who, 0, sizeof c->who);
@@ -432,7 +432,7 @@ static int post_login(struct wctx *c) {
   struct web_sess_info si = {wl.user_id, wl.token_id, wl.token_role, ""};
   snprintf(si.name, sizeof si.name, "%s", wl.name);
   char sid[WEB_SESS_ID_HEX + 1];
-  if (web_sess_create(&si, bk_now_ms(), sid)) {
+  if (web_sess_create(c->srv->db, &si, bk_now_ms(), sid)) {
     web_form_free(&f);
     return message_page(c, 500, "Error", "Could not create a session.", "/login", "Back");
   }
@@ -451,7 +451,7 @@ static int post_logout(struct wctx *c) {
   int ok = csrf_ok(c, web_form_get(&f, "csrf"));
   web_form_free(&f);
   if (!ok) return message_page(c, 403, "Forbidden", "The form expired; please try again.", "/", "Home");
-  if (c->signed_in) web_sess_destroy(c->sid);
+  if (c->signed_in) web_sess_destroy(c->srv->db, c->sid);
   bk_http_add_headerf(c->req, "Set-Cookie", "bk_session=%s; Max-Age=0", cookie_attrs(c->srv));
   return redirect(c, "/");
 }
@@ -1414,7 +1414,7 @@ int web_session_principal(struct bk_server *srv, const struct bk_http_req *req,
   char sid[WEB_SESS_ID_HEX + 1];
   struct web_sess_info si;
   if (!ck || !web_cookie_get(ck, "bk_session", sid, sizeof sid)) return 0;
-  if (web_sess_lookup(sid, bk_now_ms(), &si)) return 0;
+  if (web_sess_lookup(srv->db, sid, bk_now_ms(), &si)) return 0;
   if (!web_acct_token_active(srv->db, si.user_id, si.token_id)) return 0;
   memset(out, 0, sizeof *out);
   out->user_id = si.user_id;

@@ -1,23 +1,13 @@
 /* bucketd web — sessions and CSRF (see web_session.h). */
 #include "server/web_session.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "blake3.h"
 #include "buckets/error.h"
-
-struct sess {
-  uint8_t idhash[32];
-  int used;
-  int64_t created_ms, last_ms;
-  struct web_sess_info info;
-};
-
-static struct sess g_sess[WEB_SESS_MAX];
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+#include "buckets/settings.h"
 
 static int hex_decode32(const char *hex, uint8_t out[32]) {
   if (!hex || strlen(hex) != 64) return -1;
@@ -68,64 +58,50 @@ int web_random_hex(char out[WEB_SESS_ID_HEX + 1]) {
   return 0;
 }
 
-static int expired(const struct sess *s, int64_t now) {
-  return now - s->last_ms > WEB_SESS_IDLE_MS || now - s->created_ms > WEB_SESS_TTL_MS;
-}
+static const bk_session_limits LIMITS = {
+    .idle_ms = WEB_SESS_IDLE_MS,
+    .ttl_ms = WEB_SESS_TTL_MS,
+    .touch_ms = WEB_SESS_TOUCH_MS,
+    .max_total = WEB_SESS_MAX,
+    .max_per_user = WEB_SESS_MAX_PER_USER,
+};
 
-int web_sess_create(const struct web_sess_info *info, int64_t now_ms,
-                    char id_hex[WEB_SESS_ID_HEX + 1]) {
+/* The stored key of a cookie value; -1 when it is not 64 hex chars. */
+static int id_key(const char *id_hex, bk_hash *out) {
   uint8_t id[32];
-  int rc = web_random_hex(id_hex);
-  if (rc < 0) return rc;
-  hex_decode32(id_hex, id);
-  pthread_mutex_lock(&g_lock);
-  struct sess *slot = NULL, *oldest = &g_sess[0];
-  for (size_t i = 0; i < WEB_SESS_MAX; i++) {
-    struct sess *s = &g_sess[i];
-    if (!s->used || expired(s, now_ms)) { slot = s; break; }
-    if (s->last_ms < oldest->last_ms) oldest = s;
-  }
-  if (!slot) slot = oldest;
-  memset(slot, 0, sizeof *slot);
-  id_digest(id, slot->idhash);
-  slot->used = 1;
-  slot->created_ms = slot->last_ms = now_ms;
-  slot->info = *info;
-  pthread_mutex_unlock(&g_lock);
+  if (hex_decode32(id_hex, id) < 0) return -1;
+  id_digest(id, out->b);
   return 0;
 }
 
-static struct sess *find(const char *id_hex) {
-  uint8_t id[32], dg[32];
-  if (hex_decode32(id_hex, id) < 0) return NULL;
-  id_digest(id, dg);
-  for (size_t i = 0; i < WEB_SESS_MAX; i++)
-    if (g_sess[i].used && ct_eq(g_sess[i].idhash, dg, 32)) return &g_sess[i];
-  return NULL;
+int web_sess_create(struct bk_db *db, const struct web_sess_info *info, int64_t now_ms,
+                    char id_hex[WEB_SESS_ID_HEX + 1]) {
+  bk_hash key;
+  int rc = web_random_hex(id_hex);
+  if (rc < 0) return rc;
+  id_key(id_hex, &key);
+  return bk_db_session_add(db, &key, info->user_id, info->token_id, info->token_role, now_ms,
+                           &LIMITS);
 }
 
-int web_sess_lookup(const char *id_hex, int64_t now_ms, struct web_sess_info *out) {
-  int rc = BK_ENOTFOUND;
-  pthread_mutex_lock(&g_lock);
-  struct sess *s = find(id_hex);
-  if (s && expired(s, now_ms)) {
-    memset(s, 0, sizeof *s);
-    s = NULL;
-  }
-  if (s) {
-    s->last_ms = now_ms;
-    *out = s->info;
-    rc = 0;
-  }
-  pthread_mutex_unlock(&g_lock);
-  return rc;
+int web_sess_lookup(struct bk_db *db, const char *id_hex, int64_t now_ms,
+                    struct web_sess_info *out) {
+  bk_hash key;
+  bk_session s;
+  if (id_key(id_hex, &key) < 0) return bk_seterr(BK_ENOTFOUND, "no such session");
+  int rc = bk_db_session_get(db, &key, now_ms, &LIMITS, &s);
+  if (rc < 0) return rc;
+  memset(out, 0, sizeof *out);
+  out->user_id = s.user_id;
+  out->token_id = s.token_id;
+  out->token_role = s.role;
+  snprintf(out->name, sizeof out->name, "%s", s.name);
+  return 0;
 }
 
-void web_sess_destroy(const char *id_hex) {
-  pthread_mutex_lock(&g_lock);
-  struct sess *s = find(id_hex);
-  if (s) memset(s, 0, sizeof *s);
-  pthread_mutex_unlock(&g_lock);
+void web_sess_destroy(struct bk_db *db, const char *id_hex) {
+  bk_hash key;
+  if (id_key(id_hex, &key) == 0) bk_db_session_del(db, &key);
 }
 
 static void csrf_raw(const uint8_t secret[32], const char *id_hex, uint8_t out[32]) {

@@ -12,7 +12,7 @@
 #include "buckets/error.h"
 #include "store/db_internal.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 int bk_db_schema_version(void) { return SCHEMA_VERSION; }
 
@@ -236,6 +236,32 @@ static int upgrade_bucket_region(struct dbc *c) {
                      " CHECK(region IS NULL OR region IN ('us', 'eu'))");
 }
 
+/* v7: state several bucketd nodes on one database share (settings.c):
+ * write-once settings (the token-signing secret), web sessions (keyed by a
+ * digest of the session id; the user's and token's rows cascade) and the
+ * windows of the shared rate-limit mode. New tables only: safe to run twice. */
+static const char *SCHEMA_V7 =
+    "CREATE TABLE IF NOT EXISTS settings("
+    " key TEXT PRIMARY KEY,"
+    " value BLOB NOT NULL,"
+    " created_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS web_sessions("
+    " id INTEGER PRIMARY KEY,"
+    " id_hash BLOB NOT NULL UNIQUE,"
+    " user_id INTEGER NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,"
+    " token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+    " role INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " last_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user_id, last_ms);"
+    "CREATE INDEX IF NOT EXISTS web_sessions_last ON web_sessions(last_ms);"
+    "CREATE INDEX IF NOT EXISTS web_sessions_token ON web_sessions(token_id);"
+    "CREATE TABLE IF NOT EXISTS rate_windows("
+    " window_start INTEGER NOT NULL,"
+    " caller INTEGER NOT NULL,"
+    " count INTEGER NOT NULL,"
+    " PRIMARY KEY(window_start, caller)) WITHOUT ROWID;";
+
 int db_schema_ensure(struct dbc *c) {
   int rc = dbc_begin(c);
   if (rc) return rc;
@@ -273,6 +299,11 @@ int db_schema_ensure(struct dbc *c) {
     rc = upgrade_bucket_region(c);
     if (rc == 0) rc = set_version(c, 6);
     v = 6;
+  }
+  if (rc == 0 && v == 6) { /* upgrade: shared node state (settings, sessions, rate windows) */
+    rc = dbc_exec(c, SCHEMA_V7);
+    if (rc == 0) rc = set_version(c, 7);
+    v = 7;
   }
   if (rc) {
     dbc_rollback(c);

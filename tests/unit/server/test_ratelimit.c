@@ -1,7 +1,9 @@
 /* Unit tests: fixed-window rate limits (src/server/ratelimit.c). */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "../test.h"
+#include "buckets/db.h"
 #include "buckets/error.h"
 #include "server/ratelimit.h"
 
@@ -60,6 +62,71 @@ static void test_many_callers(void) {
   bk_ratelimit_free(rl);
 }
 
+/* Shared mode: two limiters on two bk_db handles of one database file (two
+ * nodes) enforce one quota per caller and class; the state reported is the
+ * same as in process. */
+static void test_shared_two_nodes(void) {
+  char dir[] = "/tmp/bk_rl_XXXXXX", path[64];
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(path, sizeof path, "%s/b.db", dir);
+  bk_db *da = NULL, *db = NULL;
+  CHECK_EQ_INT(bk_db_open(path, &da), 0);
+  CHECK_EQ_INT(bk_db_open(path, &db), 0);
+  unsigned q[BK_RL_NCLASSES] = {4, 0, 1};
+  uint8_t key[32] = {9, 8, 7};
+  bk_ratelimit *a = NULL, *b = NULL;
+  CHECK_EQ_INT(bk_ratelimit_new_shared(q, 60, da, key, &a), 0);
+  CHECK_EQ_INT(bk_ratelimit_new_shared(q, 60, db, key, &b), 0);
+  CHECK_EQ_INT(bk_ratelimit_new_shared(q, 60, NULL, key, &b), BK_EINVAL);
+  bk_rl_state st;
+  int64_t t = 6000;
+  for (unsigned i = 0; i < 4; i++) {
+    CHECK_EQ_INT(bk_ratelimit_take(i % 2 ? b : a, BK_RL_API, "user:1", t + 10, &st), 1);
+    CHECK_EQ_INT(st.remaining, 3 - i);
+    CHECK_EQ_INT(st.quota, 4);
+    CHECK_EQ_INT(st.reset, 50);
+    CHECK_EQ_INT(st.window, 60);
+  }
+  /* the 5th request is refused on either node */
+  CHECK_EQ_INT(bk_ratelimit_take(a, BK_RL_API, "user:1", t + 20, &st), 0);
+  CHECK_EQ_INT(st.remaining, 0);
+  CHECK_EQ_INT(bk_ratelimit_take(b, BK_RL_API, "user:1", t + 20, &st), 0);
+  /* other callers and classes count apart; a class without quota is free */
+  CHECK_EQ_INT(bk_ratelimit_take(b, BK_RL_API, "user:2", t + 20, &st), 1);
+  CHECK_EQ_INT(st.remaining, 3);
+  CHECK_EQ_INT(bk_ratelimit_take(a, BK_RL_PAGES, "user:1", t + 20, &st), 1);
+  CHECK_EQ_INT(bk_ratelimit_take(b, BK_RL_PAGES, "user:1", t + 20, &st), 0);
+  CHECK_EQ_INT(bk_ratelimit_take(b, BK_RL_RESOLVERS, "user:1", t + 20, &st), 1);
+  CHECK_EQ_INT(st.quota, 0);
+  /* the next window starts afresh, for both */
+  CHECK_EQ_INT(bk_ratelimit_take(b, BK_RL_API, "user:1", t + 60, &st), 1);
+  CHECK_EQ_INT(st.remaining, 3);
+  CHECK_EQ_INT(st.reset, 60);
+  CHECK_EQ_INT(bk_ratelimit_take(a, BK_RL_API, "user:1", t + 61, &st), 1);
+  CHECK_EQ_INT(st.remaining, 2);
+  /* a limiter with another key (another deployment) counts elsewhere */
+  bk_ratelimit *c = NULL;
+  uint8_t key2[32] = {1};
+  CHECK_EQ_INT(bk_ratelimit_new_shared(q, 60, db, key2, &c), 0);
+  CHECK_EQ_INT(bk_ratelimit_take(c, BK_RL_API, "user:1", t + 62, &st), 1);
+  CHECK_EQ_INT(st.remaining, 3);
+  /* the in-process limiter (the default) does not share: a fresh one has
+   * the whole quota */
+  bk_ratelimit *local = NULL;
+  CHECK_EQ_INT(bk_ratelimit_new(q, 60, &local), 0);
+  CHECK_EQ_INT(bk_ratelimit_take(local, BK_RL_API, "user:1", t + 62, &st), 1);
+  CHECK_EQ_INT(st.remaining, 3);
+  bk_ratelimit_free(local);
+  bk_ratelimit_free(c);
+  bk_ratelimit_free(b);
+  bk_ratelimit_free(a);
+  bk_db_close(db);
+  bk_db_close(da);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK_EQ_INT(system(cmd), 0);
+}
+
 static void test_parse(void) {
   unsigned q[BK_RL_NCLASSES] = {0, 0, 0}, w = 0;
   CHECK_EQ_INT(bk_ratelimit_parse("api=1000,resolvers=5000,window=120", q, &w), 0);
@@ -82,5 +149,6 @@ int main(void) {
   RUN(test_quota_and_window);
   RUN(test_many_callers);
   RUN(test_parse);
+  RUN(test_shared_two_nodes);
   return test_summary();
 }

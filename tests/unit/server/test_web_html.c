@@ -2,6 +2,9 @@
 #include <string.h>
 
 #include "../test.h"
+#include <stdlib.h>
+
+#include "buckets/accounts.h"
 #include "buckets/buf.h"
 #include "buckets/error.h"
 #include "server/web_form.h"
@@ -203,21 +206,36 @@ static void test_preview(void) {
 
 static void test_session_csrf_cookie(void) {
   uint8_t secret[32] = {1, 2, 3};
-  struct web_sess_info si = {42, 7, 2, "alice"}, out;
+  /* sessions are rows of the metadata database: a user and a token first */
+  char dir[] = "/tmp/bk_webhtml_XXXXXX", path[64];
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(path, sizeof path, "%s/b.db", dir);
+  bk_db *db = NULL;
+  CHECK_EQ_INT(bk_db_open(path, &db), 0);
+  bk_ns alice;
+  char token[BK_TOKEN_LEN + 1];
+  int64_t tid = 0;
+  CHECK_EQ_INT(bk_db_user_add(db, "alice", &alice), 0);
+  CHECK_EQ_INT(bk_db_token_add(db, alice.id, BK_ROLE_WRITE, token, &tid), 0);
+  struct web_sess_info si = {alice.id, tid, 2, "alice"}, out;
   char sid[WEB_SESS_ID_HEX + 1], tok[WEB_CSRF_HEX + 1], other[WEB_SESS_ID_HEX + 1];
-  CHECK_EQ_INT(web_sess_create(&si, 1000, sid), 0);
+  CHECK_EQ_INT(web_sess_create(db, &si, 1000, sid), 0);
   CHECK_EQ_INT(strlen(sid), 64);
-  CHECK_EQ_INT(web_sess_lookup(sid, 2000, &out), 0);
-  CHECK_EQ_INT(out.user_id, 42);
+  CHECK_EQ_INT(web_sess_lookup(db, sid, 2000, &out), 0);
+  CHECK_EQ_INT(out.user_id, alice.id);
   CHECK_EQ_STR(out.name, "alice");
   web_random_hex(other);
-  CHECK_EQ_INT(web_sess_lookup(other, 2000, &out), BK_ENOTFOUND);
-  CHECK_EQ_INT(web_sess_lookup("zz", 2000, &out), BK_ENOTFOUND);
+  CHECK_EQ_INT(web_sess_lookup(db, other, 2000, &out), BK_ENOTFOUND);
+  CHECK_EQ_INT(web_sess_lookup(db, "zz", 2000, &out), BK_ENOTFOUND);
   /* idle expiry */
-  CHECK_EQ_INT(web_sess_lookup(sid, 2000 + WEB_SESS_IDLE_MS + 1, &out), BK_ENOTFOUND);
-  CHECK_EQ_INT(web_sess_create(&si, 1000, sid), 0);
-  web_sess_destroy(sid);
-  CHECK_EQ_INT(web_sess_lookup(sid, 1500, &out), BK_ENOTFOUND);
+  CHECK_EQ_INT(web_sess_lookup(db, sid, 2000 + WEB_SESS_IDLE_MS + 1, &out), BK_ENOTFOUND);
+  CHECK_EQ_INT(web_sess_create(db, &si, 1000, sid), 0);
+  web_sess_destroy(db, sid);
+  CHECK_EQ_INT(web_sess_lookup(db, sid, 1500, &out), BK_ENOTFOUND);
+  bk_db_close(db);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK_EQ_INT(system(cmd), 0);
   web_csrf_token(secret, sid, tok);
   CHECK(web_csrf_check(secret, sid, tok));
   CHECK(!web_csrf_check(secret, other, tok));

@@ -1789,7 +1789,7 @@ static void test_reopen(void) {
   CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   CHECK_EQ_INT(bk_db_ns_get(db, "persist", &x), 0);
   bk_db_close(db);
-  CHECK_EQ_INT(bk_db_schema_version(), 6);
+  CHECK_EQ_INT(bk_db_schema_version(), 7);
   CHECK_EQ_INT(bk_db_open("/nonexistent/dir/x.db", &db), BK_EDB);
 }
 
