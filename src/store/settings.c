@@ -87,7 +87,9 @@ static const char SQL_SESS_EXPIRE[] =
 static const char SQL_SESS_ADD[] =
     "INSERT INTO web_sessions(id_hash, user_id, token_id, role, created_ms, last_ms)"
     " SELECT ?1, ?2, ?3, ?4, ?5, ?5 WHERE EXISTS"
-    " (SELECT 1 FROM tokens WHERE id = ?3 AND user_id = ?2)";
+    " (SELECT 1 FROM tokens WHERE id = ?3 AND user_id = ?2)"
+    " ON CONFLICT(id_hash) DO NOTHING";
+static const char SQL_SESS_HAS[] = "SELECT 1 FROM web_sessions WHERE id_hash = ?1";
 /* keep the user's max_per_user most recently used (ties: the newest row) */
 static const char SQL_SESS_CAP_USER[] =
     "DELETE FROM web_sessions WHERE id IN (SELECT id FROM web_sessions WHERE user_id = ?1"
@@ -124,10 +126,18 @@ static int sess_insert(struct dbc *c, const bk_hash *idhash, int64_t user_id, in
   bk_sql_bind_int64(st, 3, token_id);
   bk_sql_bind_int64(st, 4, role);
   bk_sql_bind_int64(st, 5, now_ms);
-  int r = dbc_step_done(c, st, "session add"); /* an id_hash collision (2^-256) is BK_EDB */
+  int r = dbc_step_done(c, st, "session add");
   if (r) return r;
-  if (bk_sql_changes(c->h) == 0) return bk_seterr(BK_ENOTFOUND, "no such user or token");
-  return 0;
+  if (bk_sql_changes(c->h) != 0) return 0;
+  /* nothing inserted: the id is taken (inside this write transaction), or
+   * the user or token does not exist */
+  st = dbc_stmt(c, SQL_SESS_HAS);
+  if (!st) return BK_EDB;
+  bind_hash(st, 1, idhash);
+  r = dbc_one_row(c, st, NULL, NULL, "no such session", "session add");
+  if (r == 0) return bk_seterr(BK_EEXIST, "session id already in use");
+  if (r != BK_ENOTFOUND) return r;
+  return bk_seterr(BK_ENOTFOUND, "no such user or token");
 }
 
 int bk_db_session_add(bk_db *db, const bk_hash *idhash, int64_t user_id, int64_t token_id,
