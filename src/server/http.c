@@ -241,6 +241,7 @@ int bk_http_status(int rc) {
   case BK_EDB:
   case BK_ESTALE: return 503;
   case BK_ENOSPC: return 507;
+  case BK_ENOTSUP: return 501; /* a backend lacks an optional capability */
   default: return 500;
   }
 }
@@ -254,6 +255,7 @@ const char *bk_http_status_code(int status) {
   case 405: return "MethodNotAllowed";
   case 409: return "Conflict";
   case 413: return "PayloadTooLarge";
+  case 501: return "NotImplemented";
   case 503: return "ServiceUnavailable";
   case 507: return "InsufficientStorage";
   default: return status >= 500 ? "InternalError" : "Error";

@@ -333,6 +333,24 @@ static void test_json(void) {
   bk_buf_free(&b);
 }
 
+/* The one BK_E* -> HTTP status map (docs/server.md "Errors"), used by the
+ * Hub API, CAS and web pages alike. */
+static void test_status_map(void) {
+  static const struct { int rc, status; } T[] = {
+      {BK_OK, 200},         {BK_EINVAL, 400},    {BK_EFORMAT, 400}, {BK_ETRUNCATED, 400},
+      {BK_EVERSION, 400},   {BK_ESIZE, 400},     {BK_EHASH, 400},   {BK_ECOMPRESS, 400},
+      {BK_EAUTH, 401},      {BK_EPERM, 403},     {BK_ENOTFOUND, 404}, {BK_EEXIST, 409},
+      {BK_ELIMIT, 413},     {BK_ENOMEM, 503},    {BK_EDB, 503},     {BK_ESTALE, 503},
+      {BK_ENOSPC, 507},     {BK_ENOTSUP, 501},   {BK_EIO, 500},
+  };
+  for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
+    CHECK_EQ_INT(bk_http_status(T[i].rc), T[i].status);
+    CHECK_EQ_INT(bk_http_retryable(T[i].rc), T[i].status == 503);
+  }
+  CHECK(strcmp(bk_http_status_code(501), "NotImplemented") == 0);
+  CHECK(strcmp(bk_http_status_code(503), "ServiceUnavailable") == 0);
+}
+
 int main(void) {
   RUN(test_range);
   RUN(test_range_edges);
@@ -344,5 +362,6 @@ int main(void) {
   RUN(test_bearer);
   RUN(test_iso8601);
   RUN(test_json);
+  RUN(test_status_map);
   return test_summary();
 }

@@ -2,7 +2,6 @@
  * BK_DEDUP_BUCKET, bk_db_xorb_ref, the xorb_refs table kept by shard
  * registration, grants and batch adds, the schema-4 upgrade) and the lookup
  * time on a large-ish store. */
-#include <sqlite3.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 #include "buckets/shard.h"
 #include "buckets/xorb.h"
 #include "../test.h"
+#include "meta_sql.h"
 
 static char root[256];
 
@@ -165,21 +165,15 @@ static void test_scopes(void) {
 
   /* deleting a bucket drops its references */
   CHECK_EQ_INT(bk_db_bucket_delete(db, a1.id), 0);
-  sqlite3 *h;
-  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
-  sqlite3_stmt *st = NULL;
-  char q[160];
+  char url[600], q[160];
+  snprintf(url, sizeof url, "sqlite://%s", p);
   snprintf(q, sizeof q, "SELECT count(*) FROM xorb_refs WHERE bucket_id = %lld", (long long)a1.id);
-  CHECK_EQ_INT(sqlite3_prepare_v2(h, q, -1, &st, NULL), SQLITE_OK);
-  CHECK_EQ_INT(sqlite3_step(st), SQLITE_ROW);
-  CHECK_EQ_INT(sqlite3_column_int(st, 0), 0);
-  sqlite3_finalize(st);
+  CHECK_EQ_INT(sql_int(url, q), 0);
 
-  /* upgrade from schema 3: the references are rebuilt from files and grants */
+  /* upgrade from schema 3: the references are rebuilt from files and grants
+   * (the version is the SQLite dialect's PRAGMA user_version) */
   bk_db_close(db);
-  CHECK_EQ_INT(sqlite3_exec(h, "DROP TABLE xorb_refs; PRAGMA user_version=3;", NULL, NULL, NULL),
-               SQLITE_OK);
-  sqlite3_close(h);
+  CHECK_EQ_INT(meta_exec(url, "DROP TABLE xorb_refs; PRAGMA user_version=3;"), 0);
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   if (!db) return;
   CHECK_EQ_INT(look(db, &c, BK_DEDUP_BUCKET, a2.id, &dx), 0); /* grant */
@@ -209,8 +203,8 @@ static void test_lookup_time(void) {
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   if (!db) return;
   bk_db_close(db);
-  sqlite3 *h;
-  CHECK_EQ_INT(sqlite3_open(p, &h), SQLITE_OK);
+  char url[600];
+  snprintf(url, sizeof url, "sqlite://%s", p);
   char sql[2048];
   snprintf(sql, sizeof sql,
            "PRAGMA foreign_keys=OFF; BEGIN;"
@@ -230,12 +224,9 @@ static void test_lookup_time(void) {
            " SELECT 1 + (i * 7919) %% %d, 1 + i / %d, 1 + ((i * 7919) %% %d) / 10 FROM n;"
            "COMMIT;",
            NB / 10, NB, NX, CPX, NX * CPX - 1, CPX, CPX, NX * REFS - 1, NB, REFS, NB);
-  char *err = NULL;
-  int r = sqlite3_exec(h, sql, NULL, NULL, &err);
-  if (r != SQLITE_OK) fprintf(stderr, "build: %s\n", err ? err : "?");
-  sqlite3_free(err);
-  CHECK_EQ_INT(r, SQLITE_OK);
-  sqlite3_close(h);
+  int r = meta_exec(url, sql); /* SQLite dialect (randomblob, printf) */
+  if (r) fprintf(stderr, "build: %s\n", bk_errmsg());
+  CHECK_EQ_INT(r, 0);
   CHECK_EQ_INT(bk_db_open(p, &db), 0);
   if (!db) return;
 
