@@ -64,4 +64,9 @@ run --data "$D" --listen 127.0.0.1:1 --listen nonsense; bk_expect "later --liste
 run --data "$D" --threads 999 --timeout x; bk_expect "first bad value reported" "2 bucketd: bad value for --threads: '999'" "$RC $ERR"
 BUCKETD_LISTEN=nonsense run --data "$D"; bk_expect "BUCKETD_LISTEN default" "1 bucketd: bad listen address 'nonsense' (want HOST:PORT)" "$RC $ERR"
 bk_check "nothing bound, no data dir made" test ! -e "$D/buckets.db"
+# addresses refused when the server starts (after the options parsed)
+run --data "$BK_TMP/d2" --listen 1.2.3:0
+bk_expect "IPv4 address checked" "1 bucketd: bad listen address '1.2.3' (numeric IP expected)" "$RC $ERR"
+run --data "$BK_TMP/d2" --listen '[1.2.3.4:5]:0'
+bk_expect "IPv6 address checked" "1 bucketd: bad IPv6 listen address '1.2.3.4:5'" "$RC $ERR"
 bk_summary
