@@ -382,27 +382,108 @@ static void *par_worker(void *arg) {
   return NULL;
 }
 
+/* How many threads to use for len bytes (1..64): segments shorter than a
+ * few max chunks are not worth a thread. Sets *per to the segment length. */
+static unsigned par_plan(size_t len, unsigned nthreads, size_t *per) {
+  if (nthreads < 1) nthreads = 1;
+  if (nthreads > 64) nthreads = 64;
+  *per = len / nthreads;
+  if (*per < 16 * (size_t)BK_CDC_MAX) {
+    nthreads = (unsigned)(len / (16 * (size_t)BK_CDC_MAX));
+    if (nthreads < 1) nthreads = 1;
+    *per = len / nthreads;
+  }
+  return nthreads;
+}
+
+/* Runs the s->nt workers w[] (set up by the caller) to completion: threads
+ * 1.. on their own, thread 0 on the calling thread. */
+static void par_run(par_shared *s, par_thread *w) {
+  pthread_t tid[64];
+  int running[64] = {0};
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  for (unsigned t = 1; t < s->nt; t++) {
+    if (pthread_create(&tid[t], NULL, par_worker, &w[t]) == 0)
+      running[t] = 1;
+    else
+      publish(s, t, P_NONE); /* cannot start: the previous thread covers it */
+  }
+  par_worker(&w[0]);
+  for (unsigned t = 1; t < s->nt; t++)
+    if (running[t]) pthread_join(tid[t], NULL);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+}
+
+/* Concatenates the nt workers' owned chunks (in order) into fresh arrays
+ * *ends and, when hashing, *hashes; *total entries. Returns 0 or BK_ENOMEM
+ * (nothing allocated). */
+static int par_gather(const par_thread *w, unsigned nt, int hashing, uint64_t **ends,
+                      bk_hash **hashes, size_t *total) {
+  size_t n = 0;
+  for (unsigned t = 0; t < nt; t++) n += w[t].e.n;
+  uint64_t *out = malloc((n ? n : 1) * sizeof *out);
+  bk_hash *hout = hashing ? malloc((n ? n : 1) * sizeof *hout) : NULL;
+  if (!out || (hashing && !hout)) {
+    free(out);
+    free(hout);
+    return BK_ENOMEM;
+  }
+  size_t k = 0;
+  for (unsigned t = 0; t < nt; t++) {
+    size_t m = w[t].e.n;
+    if (m == 0) continue;
+    memcpy(out + k, w[t].e.v, m * sizeof *out);
+    if (hashing) memcpy(hout + k, w[t].hash, m * sizeof *hout);
+    k += m;
+  }
+  *ends = out;
+  *hashes = hout;
+  *total = n;
+  return 0;
+}
+
+/* The sequential chunking (and hashing, if hashes) of the whole input: the
+ * fallback after a mismatch between threads. */
+static int seq_fallback(const uint8_t *data, size_t len, uint64_t **ends, bk_hash **hashes,
+                        size_t *n) {
+  g_par_fallbacks++;
+  uint64_t *out = NULL;
+  size_t total = 0;
+  int r = bk_cdc_boundaries(data, len, &out, &total);
+  if (r) return r;
+  bk_hash *hout = NULL;
+  if (hashes) {
+    hout = malloc((total ? total : 1) * sizeof *hout);
+    if (!hout) {
+      free(out);
+      return bk_seterr(BK_ENOMEM, "cdc: out of memory");
+    }
+    uint64_t st = 0;
+    for (size_t i = 0; i < total; i++) {
+      bk_chunk_hash(data + st, (size_t)(out[i] - st), &hout[i]);
+      st = out[i];
+    }
+    *hashes = hout;
+  }
+  *ends = out;
+  *n = total;
+  return 0;
+}
+
 /* Shared implementation; hashes may be NULL (boundaries only). */
 static int par_chunk(const uint8_t *data, size_t len, unsigned nthreads,
                      uint64_t **ends, bk_hash **hashes, size_t *n) {
   *ends = NULL;
   if (hashes) *hashes = NULL;
   *n = 0;
-  if (nthreads < 1) nthreads = 1;
-  if (nthreads > 64) nthreads = 64;
-  /* segments shorter than a few max chunks are not worth a thread */
-  size_t per = len / nthreads;
-  if (per < 16 * (size_t)BK_CDC_MAX) {
-    nthreads = (unsigned)(len / (16 * (size_t)BK_CDC_MAX));
-    if (nthreads < 1) nthreads = 1;
-    per = len / nthreads;
-  }
+  size_t per;
+  nthreads = par_plan(len, nthreads, &per);
   par_shared s = {.data = data, .len = len, .nt = nthreads};
   size_t segs[65];
   uint64_t pts[64];
   par_thread w[64];
-  pthread_t tid[64];
-  int running[64] = {0};
   s.seg = segs;
   s.p = pts;
   for (unsigned t = 0; t < nthreads; t++) {
@@ -414,70 +495,22 @@ static int par_chunk(const uint8_t *data, size_t len, unsigned nthreads,
     w[t].hashing = hashes != NULL;
   }
   segs[nthreads] = len;
-  pthread_mutex_init(&s.mu, NULL);
-  pthread_cond_init(&s.cv, NULL);
-  for (unsigned t = 1; t < nthreads; t++) {
-    if (pthread_create(&tid[t], NULL, par_worker, &w[t]) == 0)
-      running[t] = 1;
-    else
-      publish(&s, t, P_NONE); /* cannot start: the previous thread covers it */
-  }
-  par_worker(&w[0]);
-  for (unsigned t = 1; t < nthreads; t++)
-    if (running[t]) pthread_join(tid[t], NULL);
-  pthread_mutex_destroy(&s.mu);
-  pthread_cond_destroy(&s.cv);
+  par_run(&s, w);
 
   int rc = 0;
-  size_t total = 0;
-  for (unsigned t = 0; t < nthreads; t++) {
+  for (unsigned t = 0; t < nthreads; t++)
     if (w[t].rc) rc = w[t].rc;
-    total += w[t].e.n;
-  }
   uint64_t *out = NULL;
   bk_hash *hout = NULL;
-  if (!rc && !s.mismatch) {
-    out = malloc((total ? total : 1) * sizeof *out);
-    if (hashes) hout = malloc((total ? total : 1) * sizeof *hout);
-    if (!out || (hashes && !hout)) rc = BK_ENOMEM;
-  }
-  if (!rc && !s.mismatch) {
-    size_t k = 0;
-    for (unsigned t = 0; t < nthreads; t++) {
-      size_t m = w[t].e.n;
-      if (m == 0) continue;
-      memcpy(out + k, w[t].e.v, m * sizeof *out);
-      if (hashes) memcpy(hout + k, w[t].hash, m * sizeof *hout);
-      k += m;
-    }
-  }
+  size_t total = 0;
+  if (!rc && !s.mismatch) rc = par_gather(w, nthreads, hashes != NULL, &out, &hout, &total);
   for (unsigned t = 0; t < nthreads; t++) {
     free(w[t].e.v);
     free(w[t].hash);
   }
-  if (rc) {
-    free(out);
-    free(hout);
-    return bk_seterr(BK_ENOMEM, "cdc: out of memory for parallel boundaries");
-  }
-  if (s.mismatch) {
-    /* never expected (see the proof in docs/core.md); stay correct anyway */
-    g_par_fallbacks++;
-    int r = bk_cdc_boundaries(data, len, &out, &total);
-    if (r) return r;
-    if (hashes) {
-      hout = malloc((total ? total : 1) * sizeof *hout);
-      if (!hout) {
-        free(out);
-        return bk_seterr(BK_ENOMEM, "cdc: out of memory");
-      }
-      uint64_t st = 0;
-      for (size_t i = 0; i < total; i++) {
-        bk_chunk_hash(data + st, (size_t)(out[i] - st), &hout[i]);
-        st = out[i];
-      }
-    }
-  }
+  if (rc) return bk_seterr(BK_ENOMEM, "cdc: out of memory for parallel boundaries");
+  /* never expected (see the proof in docs/core.md); stay correct anyway */
+  if (s.mismatch) return seq_fallback(data, len, ends, hashes, n);
   *ends = out;
   if (hashes) *hashes = hout;
   *n = total;

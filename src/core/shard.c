@@ -180,11 +180,10 @@ static int check_footer(const bk_shard_footer *f, size_t len, const walk *w) {
   return 0;
 }
 
-int bk_shard_parse(const uint8_t *data, size_t len, bk_shard **out) {
-  if (!out || (!data && len)) return bk_seterr(BK_EINVAL, "shard parse: bad argument");
-  *out = NULL;
-  if (len > BK_SHARD_MAX_BYTES)
-    return bk_seterr(BK_ELIMIT, "shard of %zu bytes exceeds %u", len, BK_SHARD_MAX_BYTES);
+/* The 48-byte header and, when it announces one, the footer's version: sets
+ * *has_footer and *foot (zeroed without a footer). */
+static int parse_header(const uint8_t *data, size_t len, int *has_footer,
+                        bk_shard_footer *foot) {
   if (len < BK_SHARD_HEADER_LEN)
     return bk_seterr(BK_ETRUNCATED, "shard header needs 48 bytes, got %zu", len);
   if (memcmp(data, BK_SHARD_MAGIC, 32) != 0)
@@ -196,50 +195,42 @@ int bk_shard_parse(const uint8_t *data, size_t len, bk_shard **out) {
   if (fsz != 0 && fsz != BK_SHARD_FOOTER_LEN)
     return bk_seterr(BK_EFORMAT, "shard footer_size %llu (0 or 200 expected)",
                      (unsigned long long)fsz);
-  int has_footer = fsz != 0;
-  size_t end = len;
-  bk_shard_footer foot;
-  memset(&foot, 0, sizeof foot);
-  if (has_footer) {
-    if (len < BK_SHARD_HEADER_LEN + 2 * ENTRY + BK_SHARD_FOOTER_LEN)
-      return bk_seterr(BK_ETRUNCATED, "shard of %zu bytes is too short for a footer", len);
-    end = len - BK_SHARD_FOOTER_LEN;
-    read_footer(data + end, &foot);
-    if (foot.version != FOOTER_VERSION)
-      return bk_seterr(BK_EVERSION, "shard footer version %llu (only 1 is known)",
-                       (unsigned long long)foot.version);
-  }
+  *has_footer = fsz != 0;
+  memset(foot, 0, sizeof *foot);
+  if (!*has_footer) return 0;
+  if (len < BK_SHARD_HEADER_LEN + 2 * ENTRY + BK_SHARD_FOOTER_LEN)
+    return bk_seterr(BK_ETRUNCATED, "shard of %zu bytes is too short for a footer", len);
+  read_footer(data + len - BK_SHARD_FOOTER_LEN, foot);
+  if (foot->version != FOOTER_VERSION)
+    return bk_seterr(BK_EVERSION, "shard footer version %llu (only 1 is known)",
+                     (unsigned long long)foot->version);
+  return 0;
+}
 
-  walk w;
-  memset(&w, 0, sizeof w);
-  int rc = walk_files(data, end, &w);
-  if (rc) return rc;
-  if ((rc = walk_xorbs(data, end, &w))) return rc;
-  if (has_footer) {
-    if ((rc = check_footer(&foot, len, &w))) return rc;
-  } else if (w.xorb_end != len) {
-    return bk_seterr(BK_EFORMAT, "%zu stray bytes after the xorb section", len - w.xorb_end);
-  }
-
-  /* Pass 2: counts are bounded by len / 48. */
+/* Pass 2 allocation: exactly the counts pass 1 found (bounded by len / 48). */
+static int shard_alloc_arrays(const walk *w, shard_alloc **out) {
   shard_alloc *a = calloc(1, sizeof *a);
   if (!a) return bk_seterr(BK_ENOMEM, "shard");
   bk_shard *s = &a->s;
-  if ((w.nfiles && !(s->files = calloc(w.nfiles, sizeof *s->files))) ||
-      (w.nterms && !(a->terms = calloc(w.nterms, sizeof *a->terms))) ||
-      (w.nxorbs && !(s->xorbs = calloc(w.nxorbs, sizeof *s->xorbs))) ||
-      (w.nchunks && !(a->chunks = calloc(w.nchunks, sizeof *a->chunks)))) {
+  if ((w->nfiles && !(s->files = calloc(w->nfiles, sizeof *s->files))) ||
+      (w->nterms && !(a->terms = calloc(w->nterms, sizeof *a->terms))) ||
+      (w->nxorbs && !(s->xorbs = calloc(w->nxorbs, sizeof *s->xorbs))) ||
+      (w->nchunks && !(a->chunks = calloc(w->nchunks, sizeof *a->chunks)))) {
     bk_shard_free(s);
     return bk_seterr(BK_ENOMEM, "shard arrays");
   }
-  s->nfiles = w.nfiles;
-  s->nxorbs = w.nxorbs;
-  s->has_footer = has_footer;
-  s->footer = foot;
+  s->nfiles = w->nfiles;
+  s->nxorbs = w->nxorbs;
+  *out = a;
+  return 0;
+}
 
-  const uint8_t *p = data + w.file_start;
+/* Pass 2 over the file-info section (already walked: every count fits). */
+static void fill_files(shard_alloc *a, const uint8_t *data, const walk *w) {
+  bk_shard *s = &a->s;
+  const uint8_t *p = data + w->file_start;
   bk_shard_term *t = a->terms;
-  for (uint32_t i = 0; i < w.nfiles; i++) {
+  for (uint32_t i = 0; i < w->nfiles; i++) {
     bk_shard_file *f = &s->files[i];
     get_hash(&f->file_hash, p);
     f->flags = bk_load_u32le(p + 32);
@@ -261,9 +252,14 @@ int bk_shard_parse(const uint8_t *data, size_t len, bk_shard **out) {
     }
     if (f->nterms) t += f->nterms;
   }
-  p = data + w.xorb_start;
+}
+
+/* Pass 2 over the xorb-info section (already walked: every count fits). */
+static void fill_xorbs(shard_alloc *a, const uint8_t *data, const walk *w) {
+  bk_shard *s = &a->s;
+  const uint8_t *p = data + w->xorb_start;
   bk_shard_chunk *c = a->chunks;
-  for (uint32_t i = 0; i < w.nxorbs; i++) {
+  for (uint32_t i = 0; i < w->nxorbs; i++) {
     bk_shard_xorb *x = &s->xorbs[i];
     get_hash(&x->xorb_hash, p);
     x->flags = bk_load_u32le(p + 32);
@@ -280,7 +276,38 @@ int bk_shard_parse(const uint8_t *data, size_t len, bk_shard **out) {
     }
     if (x->nchunks) c += x->nchunks;
   }
-  *out = s;
+}
+
+int bk_shard_parse(const uint8_t *data, size_t len, bk_shard **out) {
+  if (!out || (!data && len)) return bk_seterr(BK_EINVAL, "shard parse: bad argument");
+  *out = NULL;
+  if (len > BK_SHARD_MAX_BYTES)
+    return bk_seterr(BK_ELIMIT, "shard of %zu bytes exceeds %u", len, BK_SHARD_MAX_BYTES);
+  int has_footer = 0;
+  bk_shard_footer foot;
+  int rc = parse_header(data, len, &has_footer, &foot);
+  if (rc) return rc;
+
+  /* Pass 1: every section, every count against the bytes left; no allocation. */
+  size_t end = has_footer ? len - BK_SHARD_FOOTER_LEN : len;
+  walk w;
+  memset(&w, 0, sizeof w);
+  if ((rc = walk_files(data, end, &w))) return rc;
+  if ((rc = walk_xorbs(data, end, &w))) return rc;
+  if (has_footer) {
+    if ((rc = check_footer(&foot, len, &w))) return rc;
+  } else if (w.xorb_end != len) {
+    return bk_seterr(BK_EFORMAT, "%zu stray bytes after the xorb section", len - w.xorb_end);
+  }
+
+  /* Pass 2: allocate what pass 1 counted, fill it in. */
+  shard_alloc *a = NULL;
+  if ((rc = shard_alloc_arrays(&w, &a))) return rc;
+  a->s.has_footer = has_footer;
+  a->s.footer = foot;
+  fill_files(a, data, &w);
+  fill_xorbs(a, data, &w);
+  *out = &a->s;
   return 0;
 }
 
@@ -366,42 +393,48 @@ static int check_input(const bk_shard *s) {
   return 0;
 }
 
-int bk_shard_serialize(const bk_shard *s, unsigned flags, bk_buf *out) {
-  if (!s || !out) return bk_seterr(BK_EINVAL, "shard serialize: bad argument");
-  int rc = check_input(s);
-  if (rc) return rc;
-  int with_footer = (flags & BK_SHARD_WITH_FOOTER) != 0;
-  size_t total = bk_shard_serialized_size(s, flags);
-  if (total == 0 || total > BK_SHARD_MAX_BYTES)
-    return bk_seterr(BK_ELIMIT, "shard would exceed %u bytes", BK_SHARD_MAX_BYTES);
-  if ((rc = bk_buf_reserve(out, total))) return rc;
+/* Serialization state: the output cursor, the lookup entries collected on
+ * the way (only with a footer) and the footer's totals. */
+typedef struct ser {
+  uint8_t *base, *p;
+  lk *fl, *xl, *cl; /* file, xorb, chunk lookup entries (NULL: no footer) */
+  size_t nc;        /* chunk lookup entries filled */
+  size_t xorb_off;  /* offset of the xorb-info section */
+  uint64_t materialized, on_disk, in_xorbs;
+} ser;
 
+static void ser_free_lookups(ser *w) {
+  free(w->fl);
+  free(w->xl);
+  free(w->cl);
+}
+
+/* One spare entry each, so that empty tables still allocate. */
+static int ser_alloc_lookups(ser *w, const bk_shard *s) {
   uint64_t nchunks = 0;
   for (uint32_t i = 0; i < s->nxorbs; i++) nchunks += s->xorbs[i].nchunks;
-  lk *fl = NULL, *xl = NULL, *cl = NULL;
-  if (with_footer) {
-    fl = malloc((s->nfiles + 1) * sizeof *fl);
-    xl = malloc((s->nxorbs + 1) * sizeof *xl);
-    cl = malloc((nchunks + 1) * sizeof *cl);
-    if (!fl || !xl || !cl) {
-      free(fl);
-      free(xl);
-      free(cl);
-      return bk_seterr(BK_ENOMEM, "shard lookup tables");
-    }
-  }
+  w->fl = malloc((s->nfiles + 1) * sizeof *w->fl);
+  w->xl = malloc((s->nxorbs + 1) * sizeof *w->xl);
+  w->cl = malloc((nchunks + 1) * sizeof *w->cl);
+  if (w->fl && w->xl && w->cl) return 0;
+  ser_free_lookups(w);
+  return bk_seterr(BK_ENOMEM, "shard lookup tables");
+}
 
-  uint8_t *base = out->p + out->len, *p = base;
-  memcpy(p, BK_SHARD_MAGIC, 32);
-  bk_store_u64le(p + 32, SHARD_VERSION);
-  bk_store_u64le(p + 40, with_footer ? BK_SHARD_FOOTER_LEN : 0);
-  p += BK_SHARD_HEADER_LEN;
+static void ser_header(ser *w, int with_footer) {
+  memcpy(w->p, BK_SHARD_MAGIC, 32);
+  bk_store_u64le(w->p + 32, SHARD_VERSION);
+  bk_store_u64le(w->p + 40, with_footer ? BK_SHARD_FOOTER_LEN : 0);
+  w->p += BK_SHARD_HEADER_LEN;
+}
 
-  uint64_t materialized = 0;
+/* The file-info section and its bookend. */
+static void ser_files(ser *w, const bk_shard *s) {
+  uint8_t *p = w->p;
   uint32_t idx = 0;
   for (uint32_t i = 0; i < s->nfiles; i++) {
     const bk_shard_file *f = &s->files[i];
-    if (fl) fl[i] = (lk){bk_hash_head_u64(&f->file_hash), idx, 0};
+    if (w->fl) w->fl[i] = (lk){bk_hash_head_u64(&f->file_hash), idx, 0};
     p = put_hash(p, &f->file_hash);
     bk_store_u32le(p, f->flags);
     bk_store_u32le(p + 4, f->nterms);
@@ -411,7 +444,7 @@ int bk_shard_serialize(const bk_shard *s, unsigned flags, bk_buf *out) {
       const bk_shard_term *t = &f->terms[k];
       p = put_hash(p, &t->xorb_hash);
       p = put_u32x4(p, t->xorb_flags, t->unpacked_bytes, t->chunk_start, t->chunk_end);
-      materialized += t->unpacked_bytes;
+      w->materialized += t->unpacked_bytes;
     }
     if (f->flags & BK_SHARD_FILE_VERIFY)
       for (uint32_t k = 0; k < f->nterms; k++) {
@@ -426,74 +459,96 @@ int bk_shard_serialize(const bk_shard *s, unsigned flags, bk_buf *out) {
     }
     idx += 1 + (uint32_t)file_entries(f->flags, f->nterms);
   }
-  p = put_bookend(p);
+  w->p = put_bookend(p);
+}
 
-  size_t xorb_off = (size_t)(p - base);
-  uint64_t on_disk = 0, in_xorbs = 0;
-  size_t nc = 0;
-  idx = 0;
+/* The xorb-info section and its bookend. */
+static void ser_xorbs(ser *w, const bk_shard *s) {
+  uint8_t *p = w->p;
+  w->xorb_off = (size_t)(p - w->base);
+  uint32_t idx = 0;
   for (uint32_t i = 0; i < s->nxorbs; i++) {
     const bk_shard_xorb *x = &s->xorbs[i];
-    if (xl) xl[i] = (lk){bk_hash_head_u64(&x->xorb_hash), idx, 0};
+    if (w->xl) w->xl[i] = (lk){bk_hash_head_u64(&x->xorb_hash), idx, 0};
     p = put_hash(p, &x->xorb_hash);
     p = put_u32x4(p, x->flags, x->nchunks, x->bytes_in_xorb, x->bytes_on_disk);
-    on_disk += x->bytes_on_disk;
-    in_xorbs += x->bytes_in_xorb;
+    w->on_disk += x->bytes_on_disk;
+    w->in_xorbs += x->bytes_in_xorb;
     for (uint32_t k = 0; k < x->nchunks; k++) {
       const bk_shard_chunk *c = &x->chunks[k];
-      if (cl) cl[nc++] = (lk){bk_hash_head_u64(&c->hash), idx, k};
+      if (w->cl) w->cl[w->nc++] = (lk){bk_hash_head_u64(&c->hash), idx, k};
       p = put_hash(p, &c->hash);
       p = put_u32x4(p, c->byte_start, c->len, c->flags, 0);
     }
     idx += 1 + x->nchunks;
   }
-  p = put_bookend(p);
+  w->p = put_bookend(p);
+}
 
-  if (with_footer) {
-    qsort(fl, s->nfiles, sizeof *fl, lk_cmp);
-    qsort(xl, s->nxorbs, sizeof *xl, lk_cmp);
-    qsort(cl, nc, sizeof *cl, lk_cmp);
-    size_t file_lk = (size_t)(p - base);
-    for (uint32_t i = 0; i < s->nfiles; i++, p += 12) {
-      bk_store_u64le(p, fl[i].key);
-      bk_store_u32le(p + 8, fl[i].a);
-    }
-    size_t xorb_lk = (size_t)(p - base);
-    for (uint32_t i = 0; i < s->nxorbs; i++, p += 12) {
-      bk_store_u64le(p, xl[i].key);
-      bk_store_u32le(p + 8, xl[i].a);
-    }
-    size_t chunk_lk = (size_t)(p - base);
-    for (size_t i = 0; i < nc; i++, p += 16) {
-      bk_store_u64le(p, cl[i].key);
-      bk_store_u32le(p + 8, cl[i].a);
-      bk_store_u32le(p + 12, cl[i].b);
-    }
-    size_t foot = (size_t)(p - base);
-    const bk_shard_footer *in = &s->footer;
-    bk_store_u64le(p, FOOTER_VERSION);
-    bk_store_u64le(p + 8, BK_SHARD_HEADER_LEN);
-    bk_store_u64le(p + 16, xorb_off);
-    bk_store_u64le(p + 24, file_lk);
-    bk_store_u64le(p + 32, s->nfiles);
-    bk_store_u64le(p + 40, xorb_lk);
-    bk_store_u64le(p + 48, s->nxorbs);
-    bk_store_u64le(p + 56, chunk_lk);
-    bk_store_u64le(p + 64, nc);
-    memcpy(p + 72, in->chunk_hash_hmac_key, 32);
-    bk_store_u64le(p + 104, in->creation_timestamp);
-    bk_store_u64le(p + 112, in->key_expiry);
-    memset(p + 120, 0, 48);
-    bk_store_u64le(p + 168, on_disk);
-    bk_store_u64le(p + 176, materialized);
-    bk_store_u64le(p + 184, in_xorbs);
-    bk_store_u64le(p + 192, foot);
-    p += BK_SHARD_FOOTER_LEN;
+/* The three sorted lookup tables, then the footer describing them. */
+static void ser_footer(ser *w, const bk_shard *s) {
+  uint8_t *p = w->p;
+  qsort(w->fl, s->nfiles, sizeof *w->fl, lk_cmp);
+  qsort(w->xl, s->nxorbs, sizeof *w->xl, lk_cmp);
+  qsort(w->cl, w->nc, sizeof *w->cl, lk_cmp);
+  size_t file_lk = (size_t)(p - w->base);
+  for (uint32_t i = 0; i < s->nfiles; i++, p += 12) {
+    bk_store_u64le(p, w->fl[i].key);
+    bk_store_u32le(p + 8, w->fl[i].a);
   }
-  free(fl);
-  free(xl);
-  free(cl);
-  out->len += (size_t)(p - base);
+  size_t xorb_lk = (size_t)(p - w->base);
+  for (uint32_t i = 0; i < s->nxorbs; i++, p += 12) {
+    bk_store_u64le(p, w->xl[i].key);
+    bk_store_u32le(p + 8, w->xl[i].a);
+  }
+  size_t chunk_lk = (size_t)(p - w->base);
+  for (size_t i = 0; i < w->nc; i++, p += 16) {
+    bk_store_u64le(p, w->cl[i].key);
+    bk_store_u32le(p + 8, w->cl[i].a);
+    bk_store_u32le(p + 12, w->cl[i].b);
+  }
+  size_t foot = (size_t)(p - w->base);
+  const bk_shard_footer *in = &s->footer;
+  bk_store_u64le(p, FOOTER_VERSION);
+  bk_store_u64le(p + 8, BK_SHARD_HEADER_LEN);
+  bk_store_u64le(p + 16, w->xorb_off);
+  bk_store_u64le(p + 24, file_lk);
+  bk_store_u64le(p + 32, s->nfiles);
+  bk_store_u64le(p + 40, xorb_lk);
+  bk_store_u64le(p + 48, s->nxorbs);
+  bk_store_u64le(p + 56, chunk_lk);
+  bk_store_u64le(p + 64, w->nc);
+  memcpy(p + 72, in->chunk_hash_hmac_key, 32);
+  bk_store_u64le(p + 104, in->creation_timestamp);
+  bk_store_u64le(p + 112, in->key_expiry);
+  memset(p + 120, 0, 48);
+  bk_store_u64le(p + 168, w->on_disk);
+  bk_store_u64le(p + 176, w->materialized);
+  bk_store_u64le(p + 184, w->in_xorbs);
+  bk_store_u64le(p + 192, foot);
+  w->p = p + BK_SHARD_FOOTER_LEN;
+}
+
+int bk_shard_serialize(const bk_shard *s, unsigned flags, bk_buf *out) {
+  if (!s || !out) return bk_seterr(BK_EINVAL, "shard serialize: bad argument");
+  int rc = check_input(s);
+  if (rc) return rc;
+  int with_footer = (flags & BK_SHARD_WITH_FOOTER) != 0;
+  size_t total = bk_shard_serialized_size(s, flags);
+  if (total == 0 || total > BK_SHARD_MAX_BYTES)
+    return bk_seterr(BK_ELIMIT, "shard would exceed %u bytes", BK_SHARD_MAX_BYTES);
+  if ((rc = bk_buf_reserve(out, total))) return rc;
+
+  ser w;
+  memset(&w, 0, sizeof w);
+  if (with_footer && (rc = ser_alloc_lookups(&w, s))) return rc;
+  w.base = w.p = out->p + out->len;
+  ser_header(&w, with_footer);
+  ser_files(&w, s);
+  ser_xorbs(&w, s);
+  if (with_footer) ser_footer(&w, s);
+  ser_free_lookups(&w);
+  out->len += (size_t)(w.p - w.base);
   return 0;
 }
 

@@ -519,24 +519,26 @@ static int finish_hash(bk_xorb *x, const bk_hash *expected) {
   return bk_seterr(BK_EHASH, "xorb hash %s, expected %s", got, want);
 }
 
-int bk_xorb_parse(const uint8_t *data, size_t len, unsigned flags,
-                  const bk_hash *expected, bk_xorb **out) {
-  if (!out || (!data && len)) return bk_seterr(BK_EINVAL, "xorb parse: bad argument");
-  *out = NULL;
-  int allow_footer = (flags & BK_XORB_ALLOW_FOOTER) != 0;
-  size_t max_total = BK_XORB_MAX_BYTES + (allow_footer ? FOOTER_MAX : 0);
-  if (len > max_total)
-    return bk_seterr(BK_ELIMIT, "xorb of %zu bytes exceeds %zu", len, max_total);
+/* What pass 1 of bk_xorb_parse found: record count and sizes, all bounded. */
+typedef struct xorb_scan {
+  size_t n;         /* chunk records */
+  uint64_t unpacked; /* total content bytes */
+  int has_footer;
+  size_t footer_at; /* offset of the footer (has_footer) */
+  size_t body_len;  /* bytes of records */
+} xorb_scan;
 
-  /* Pass 1: every header, no allocation. */
-  size_t off = 0, n = 0, footer_at = 0;
+/* Pass 1: every record header, no allocation; every count and size against
+ * the limits. */
+static int scan_records(const uint8_t *data, size_t len, int allow_footer, xorb_scan *sc) {
+  size_t off = 0, n = 0;
   uint64_t unpacked = 0;
-  int has_footer = 0;
+  memset(sc, 0, sizeof *sc);
   while (off < len) {
     size_t rem = len - off;
     if (allow_footer && rem >= 7 && memcmp(data + off, FOOTER_IDENT, 7) == 0) {
-      has_footer = 1;
-      footer_at = off;
+      sc->has_footer = 1;
+      sc->footer_at = off;
       break;
     }
     if (allow_footer && rem == 4 && memcmp(data + off, "XETB", 4) == 0)
@@ -559,65 +561,92 @@ int bk_xorb_parse(const uint8_t *data, size_t len, unsigned flags,
     off += rlen;
     n++;
   }
-  size_t body_len = has_footer ? footer_at : off;
   if (n == 0) return bk_seterr(BK_EFORMAT, "xorb holds no chunk records");
+  sc->n = n;
+  sc->unpacked = unpacked;
+  sc->body_len = sc->has_footer ? sc->footer_at : off;
+  return 0;
+}
 
-  /* Pass 2: decode and hash; all sizes are now validated and bounded. */
-  bk_xorb *x = calloc(1, sizeof *x);
+/* Makes room in x->data (capacity *cap) for content up to byte `need`:
+ * grows geometrically with what actually decodes, never to the declared
+ * total up front (a tiny input can claim 64 MiB), and never past `total`. */
+static int grow_data(bk_xorb *x, size_t *cap, uint64_t need, uint64_t total) {
+  if (need <= *cap) return 0;
+  size_t ncap = *cap ? *cap * 2 : (size_t)1 << 20;
+  while (ncap < need) ncap *= 2;
+  if (ncap > total) ncap = (size_t)total;
+  uint8_t *nd = realloc(x->data, ncap);
+  if (!nd) return bk_seterr(BK_ENOMEM, "xorb parse: out of memory");
+  x->data = nd;
+  *cap = ncap;
+  return 0;
+}
+
+/* Pass 2: decodes and hashes the sc->n records pass 1 validated into
+ * x->chunks (allocated by the caller); keeps the content in x->data with
+ * BK_XORB_KEEP_DATA. */
+static int decode_records(bk_xorb *x, const uint8_t *data, size_t len, unsigned flags,
+                          const xorb_scan *sc) {
   bk_xorb_codec *codec = NULL;
   uint8_t *scratch = NULL;
-  int rc = BK_ENOMEM;
-  size_t data_cap = 0;
+  int keep = (flags & BK_XORB_KEEP_DATA) != 0;
+  size_t data_cap = 0, off = 0;
   uint64_t uoff = 0;
-  if (!x) return bk_seterr(BK_ENOMEM, "xorb");
-  x->chunks = malloc(n * sizeof *x->chunks);
-  if (!x->chunks) goto nomem;
-  if ((rc = bk_xorb_codec_new(&codec))) goto fail;
-  if (!(flags & BK_XORB_KEEP_DATA)) {
-    scratch = malloc(BK_XORB_CHUNK_MAX);
-    if (!scratch) goto nomem;
+  int rc = bk_xorb_codec_new(&codec);
+  if (rc) return rc;
+  if (!keep && !(scratch = malloc(BK_XORB_CHUNK_MAX))) {
+    rc = bk_seterr(BK_ENOMEM, "xorb parse: out of memory");
+    goto done;
   }
-  off = 0;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < sc->n; i++) {
     uint8_t scheme;
     uint32_t clen, ulen;
     bk_xorb_record_header(data + off, len - off, &scheme, &clen, &ulen);
-    uint8_t *dst = scratch;
-    if (flags & BK_XORB_KEEP_DATA) {
-      /* Grow geometrically with what actually decodes, never to the
-       * declared total up front (a tiny input can claim 64 MiB). */
-      if (uoff + ulen > data_cap) {
-        size_t ncap = data_cap ? data_cap * 2 : (size_t)1 << 20;
-        while (ncap < uoff + ulen) ncap *= 2;
-        if (ncap > unpacked) ncap = (size_t)unpacked;
-        uint8_t *nd = realloc(x->data, ncap);
-        if (!nd) goto nomem;
-        x->data = nd;
-        data_cap = ncap;
-      }
-      dst = x->data + uoff;
-    }
+    if (keep && (rc = grow_data(x, &data_cap, uoff + ulen, sc->unpacked))) goto done;
+    uint8_t *dst = keep ? x->data + uoff : scratch;
     bk_xorb_chunk *c = &x->chunks[i];
     rc = verify_record(codec, data + off, scheme, clen, ulen, dst, i, off, uoff, c);
-    if (rc) goto fail;
+    if (rc) goto done;
     off += c->record_len;
     uoff += ulen;
   }
-  x->n = n;
-  x->body_len = body_len;
-  x->unpacked = unpacked;
-  if ((rc = finish_hash(x, expected))) goto fail;
-  if (has_footer && (rc = check_footer(x, data + footer_at, len - footer_at))) goto fail;
+done:
   free(scratch);
   bk_xorb_codec_free(codec);
+  return rc;
+}
+
+int bk_xorb_parse(const uint8_t *data, size_t len, unsigned flags,
+                  const bk_hash *expected, bk_xorb **out) {
+  if (!out || (!data && len)) return bk_seterr(BK_EINVAL, "xorb parse: bad argument");
+  *out = NULL;
+  int allow_footer = (flags & BK_XORB_ALLOW_FOOTER) != 0;
+  size_t max_total = BK_XORB_MAX_BYTES + (allow_footer ? FOOTER_MAX : 0);
+  if (len > max_total)
+    return bk_seterr(BK_ELIMIT, "xorb of %zu bytes exceeds %zu", len, max_total);
+  xorb_scan sc;
+  int rc = scan_records(data, len, allow_footer, &sc);
+  if (rc) return rc;
+
+  /* Pass 2: all sizes are now validated and bounded. */
+  bk_xorb *x = calloc(1, sizeof *x);
+  if (!x) return bk_seterr(BK_ENOMEM, "xorb");
+  if (!(x->chunks = malloc(sc.n * sizeof *x->chunks))) {
+    rc = bk_seterr(BK_ENOMEM, "xorb parse: out of memory");
+    goto fail;
+  }
+  if ((rc = decode_records(x, data, len, flags, &sc))) goto fail;
+  x->n = sc.n;
+  x->body_len = sc.body_len;
+  x->unpacked = sc.unpacked;
+  if ((rc = finish_hash(x, expected))) goto fail;
+  if (sc.has_footer && (rc = check_footer(x, data + sc.footer_at, len - sc.footer_at)))
+    goto fail;
   *out = x;
   return 0;
 
-nomem:
-  rc = bk_seterr(BK_ENOMEM, "xorb parse: out of memory");
 fail:
-  free(scratch);
-  bk_xorb_codec_free(codec);
   bk_xorb_free(x);
   return rc;
 }

@@ -685,6 +685,65 @@ static int64_t resolve_source(struct bk_server *srv, struct bk_http_req *req, co
   return result;
 }
 
+/* Plan: resolves copy sources (readable buckets only), checks paths, and
+ * lists the operations without a failure so far in dbops (db_idx[k] = their
+ * index in hb); sets *ndb. */
+static void batch_plan(struct bk_server *srv, struct bk_http_req *req, const bk_bucket *b,
+                       hub_batch *hb, bk_batch_op *dbops, size_t *db_idx, size_t *ndb) {
+  struct src_cache cache[16];
+  size_t ncache = 0;
+  *ndb = 0;
+  for (size_t i = 0; i < hb->nops; i++) {
+    bk_batch_op *op = &hb->ops[i];
+    if (hb->src_type[i])
+      op->src_bucket_id = resolve_source(srv, req, b, hb->src_type[i], hb->src_id[i], cache,
+                                         &ncache, &hb->pre_err[i]);
+    if (!hb->pre_err[i] && !bk_path_valid(op->path, strlen(op->path)))
+      hb->pre_err[i] = "invalid path";
+    if (!hb->pre_err[i]) {
+      dbops[*ndb] = *op;
+      db_idx[(*ndb)++] = i;
+    }
+  }
+}
+
+/* Carries the store's per-operation failures back into hb. */
+static void batch_merge(hub_batch *hb, const bk_batch_op *dbops, const size_t *db_idx,
+                        size_t ndb) {
+  for (size_t i = 0; i < ndb; i++) {
+    if (!dbops[i].result) continue;
+    hb->ops[db_idx[i]].result = dbops[i].result;
+    hb->pre_err[db_idx[i]] = dbops[i].result == BK_ENOTFOUND && dbops[i].type == BK_OP_ADD
+                                 ? "unknown xetHash: upload the file through the Xet CAS first"
+                                 : (dbops[i].error ? dbops[i].error : bk_strerror(dbops[i].result));
+  }
+}
+
+/* Emit: the Hub's batch summary into o. Returns the HTTP status: 200, 422
+ * (some operation failed) or 503 (out of memory). */
+static int batch_emit(const hub_batch *hb, bk_buf *o) {
+  size_t nops = hb->nops, failed = 0;
+  int rc = BK_LIT(o, "{\"success\":");
+  for (size_t i = 0; i < nops; i++)
+    if (hb->pre_err[i]) failed++;
+  if (!rc)
+    rc = bk_buf_printf(o, "%s,\"processed\":%zu,\"succeeded\":%zu,\"failed\":[",
+                       failed ? "false" : "true", nops, nops - failed);
+  size_t k = 0;
+  for (size_t i = 0; !rc && i < nops; i++) {
+    if (!hb->pre_err[i]) continue;
+    const char *path = hb->ops[i].path;
+    if (k++) rc = bk_buf_append_u8(o, ',');
+    if (!rc) rc = BK_LIT(o, "{\"path\":");
+    if (!rc) rc = bk_jstr(o, bk_utf8_valid(path, strlen(path)) ? path : "?");
+    if (!rc) rc = BK_LIT(o, ",\"error\":");
+    if (!rc) rc = bk_jstr(o, hb->pre_err[i]);
+    if (!rc) rc = bk_buf_append_u8(o, '}');
+  }
+  if (!rc) rc = BK_LIT(o, "]}");
+  return rc ? 503 : (failed ? 422 : 200);
+}
+
 static int h_batch(struct bk_server *srv, struct bk_http_req *req, const char *ns,
                    const char *name) {
   bk_bucket b;
@@ -696,67 +755,24 @@ static int h_batch(struct bk_server *srv, struct bk_http_req *req, const char *n
     hub_batch_free(&hb);
     return 1;
   }
-  size_t nops = hb.nops, ndb = 0;
-  bk_batch_op *ops = hb.ops;
-  const char **pre_err = hb.pre_err;
+  size_t nops = hb.nops, ndb = 0, nfailed = 0;
   size_t *db_idx = calloc(nops ? nops : 1, sizeof *db_idx);
   bk_batch_op *dbops = calloc(nops ? nops : 1, sizeof *dbops);
-  struct src_cache cache[16];
-  size_t ncache = 0;
   bk_buf o;
   bk_buf_init(&o, 256u << 20);
   if (!db_idx || !dbops) {
     status = 503;
     goto out;
   }
-  for (size_t i = 0; i < nops; i++) {
-    bk_batch_op *op = &ops[i];
-    if (hb.src_type[i])
-      op->src_bucket_id = resolve_source(srv, req, &b, hb.src_type[i], hb.src_id[i], cache,
-                                         &ncache, &pre_err[i]);
-    if (!pre_err[i] && !bk_path_valid(op->path, strlen(op->path))) pre_err[i] = "invalid path";
-    if (!pre_err[i]) {
-      dbops[ndb] = *op;
-      db_idx[ndb++] = i;
-    }
+  batch_plan(srv, req, &b, &hb, dbops, db_idx, &ndb);
+  int rc = ndb ? bk_db_batch(srv->db, b.id, dbops, ndb, BK_BATCH_REQUIRE_GRANT, &nfailed) : 0;
+  if (rc) {
+    hub_store_error(req, rc);
+    status = -1;
+    goto out;
   }
-  size_t nfailed = 0;
-  if (ndb) {
-    int rc = bk_db_batch(srv->db, b.id, dbops, ndb, BK_BATCH_REQUIRE_GRANT, &nfailed);
-    if (rc) {
-      hub_store_error(req, rc);
-      status = -1;
-      goto out;
-    }
-  }
-  for (size_t i = 0; i < ndb; i++) {
-    if (dbops[i].result) {
-      ops[db_idx[i]].result = dbops[i].result;
-      pre_err[db_idx[i]] = dbops[i].result == BK_ENOTFOUND && dbops[i].type == BK_OP_ADD
-                               ? "unknown xetHash: upload the file through the Xet CAS first"
-                               : (dbops[i].error ? dbops[i].error : bk_strerror(dbops[i].result));
-    }
-  }
-  size_t failed = 0;
-  int rc = BK_LIT(&o, "{\"success\":");
-  for (size_t i = 0; i < nops; i++)
-    if (pre_err[i]) failed++;
-  if (!rc)
-    rc = bk_buf_printf(&o, "%s,\"processed\":%zu,\"succeeded\":%zu,\"failed\":[",
-                       failed ? "false" : "true", nops, nops - failed);
-  size_t k = 0;
-  for (size_t i = 0; !rc && i < nops; i++) {
-    if (!pre_err[i]) continue;
-    const char *path = ops[i].path;
-    if (k++) rc = bk_buf_append_u8(&o, ',');
-    if (!rc) rc = BK_LIT(&o, "{\"path\":");
-    if (!rc) rc = bk_jstr(&o, bk_utf8_valid(path, strlen(path)) ? path : "?");
-    if (!rc) rc = BK_LIT(&o, ",\"error\":");
-    if (!rc) rc = bk_jstr(&o, pre_err[i]);
-    if (!rc) rc = bk_buf_append_u8(&o, '}');
-  }
-  if (!rc) rc = BK_LIT(&o, "]}");
-  status = rc ? 503 : (failed ? 422 : 200);
+  batch_merge(&hb, dbops, db_idx, ndb);
+  status = batch_emit(&hb, &o);
 out:
   if (status == 503) bk_http_error(req, 503, NULL, "out of memory");
   else if (status > 0) bk_http_reply_buf(req, status, "application/json", &o);

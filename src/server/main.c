@@ -4,6 +4,7 @@
  * taken with sigwait by the main thread). */
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,86 +90,132 @@ static void raise_fd_limit(unsigned max_conns) {
   setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-static int serve(int argc, char **argv) {
-  struct bk_server_config cfg = {0};
-  cfg.listen = getenv("BUCKETD_LISTEN") ? getenv("BUCKETD_LISTEN") : "127.0.0.1:8080";
-  cfg.data_dir = getenv("BUCKETD_DATA") ? getenv("BUCKETD_DATA") : "./var";
-  cfg.public_url = getenv("BUCKETD_PUBLIC_URL");
-  cfg.max_conns = BK_MAX_CONNS_DEFAULT;
-  cfg.max_conns_per_ip = BK_MAX_CONNS_PER_IP_DEFAULT;
-  cfg.conn_timeout = 60;
-  cfg.header_timeout = BK_HEADER_TIMEOUT_DEFAULT;
-  cfg.min_body_rate = BK_MIN_BODY_RATE_DEFAULT;
+/* ---- serve options: one table, parsed in order (later flags win) ---- */
+
+enum serve_opt_kind {
+  SO_FLAG,  /* no value; sets an int field to 1 */
+  SO_STR,   /* const char * field */
+  SO_UINT,  /* unsigned field, 0..max */
+  SO_RATE,  /* --rate-limit SPEC (rate_quota, rate_window) */
+  SO_SCOPE, /* --dedup-scope global|namespace|bucket */
+};
+
+struct serve_opt {
+  const char *name;
+  enum serve_opt_kind kind;
+  size_t off;        /* the field in struct bk_server_config */
+  unsigned max;      /* SO_UINT: the largest value */
+  int nonzero;       /* SO_UINT: 0 refused; SO_STR: "" refused */
+  int marks_reverify; /* also sets reverify_set */
+};
+
+#define CFG_OFF(f) offsetof(struct bk_server_config, f)
+static const struct serve_opt serve_opts[] = {
+    {"--quiet", SO_FLAG, CFG_OFF(quiet), 0, 0, 0},
+    {"--rate-limit-shared", SO_FLAG, CFG_OFF(rate_limit_shared), 0, 0, 0},
+    {"--listen", SO_STR, CFG_OFF(listen), 0, 0, 0},
+    {"--data", SO_STR, CFG_OFF(data_dir), 0, 0, 0},
+    {"--secret-file", SO_STR, CFG_OFF(secret_file), 0, 1, 0},
+    {"--public-url", SO_STR, CFG_OFF(public_url), 0, 0, 0},
+    {"--threads", SO_UINT, CFG_OFF(threads), 256, 0, 0},
+    {"--max-conns", SO_UINT, CFG_OFF(max_conns), 100000, 1, 0},
+    {"--max-conns-per-ip", SO_UINT, CFG_OFF(max_conns_per_ip), 100000, 0, 0},
+    {"--timeout", SO_UINT, CFG_OFF(conn_timeout), 86400, 0, 0},
+    {"--header-timeout", SO_UINT, CFG_OFF(header_timeout), 86400, 1, 0},
+    {"--min-body-rate", SO_UINT, CFG_OFF(min_body_rate), 1000000000u, 0, 0},
+    {"--rate-limit", SO_RATE, 0, 0, 0, 0},
+    {"--dedup-scope", SO_SCOPE, CFG_OFF(dedup_scope), 0, 0, 0},
+    {"--reverify-after", SO_UINT, CFG_OFF(reverify_after_s), 365u * 86400u, 0, 1},
+    {"--body-timeout", SO_UINT, CFG_OFF(body_timeout), 86400, 1, 0},
+};
+#undef CFG_OFF
+
+static const struct serve_opt *serve_opt_find(const char *name) {
+  for (size_t i = 0; i < sizeof serve_opts / sizeof serve_opts[0]; i++)
+    if (!strcmp(serve_opts[i].name, name)) return &serve_opts[i];
+  return NULL;
+}
+
+/* The defaults, from the environment where it sets them. */
+static void serve_defaults(struct bk_server_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->listen = getenv("BUCKETD_LISTEN") ? getenv("BUCKETD_LISTEN") : "127.0.0.1:8080";
+  cfg->data_dir = getenv("BUCKETD_DATA") ? getenv("BUCKETD_DATA") : "./var";
+  cfg->public_url = getenv("BUCKETD_PUBLIC_URL");
+  cfg->max_conns = BK_MAX_CONNS_DEFAULT;
+  cfg->max_conns_per_ip = BK_MAX_CONNS_PER_IP_DEFAULT;
+  cfg->conn_timeout = 60;
+  cfg->header_timeout = BK_HEADER_TIMEOUT_DEFAULT;
+  cfg->min_body_rate = BK_MIN_BODY_RATE_DEFAULT;
+}
+
+/* Stores value v of option o into cfg. Returns 0, or the exit code (2) after
+ * printing why (a bad value). */
+static int serve_opt_set(const struct serve_opt *o, const char *v, struct bk_server_config *cfg) {
+  char *field = (char *)cfg + o->off;
+  switch (o->kind) {
+  case SO_FLAG:
+    *(int *)field = 1;
+    return 0;
+  case SO_STR:
+    if (o->nonzero && !*v) break;
+    *(const char **)field = v;
+    return 0;
+  case SO_UINT:
+    if (parse_uint(v, o->max, (unsigned *)field) || (o->nonzero && !*(unsigned *)field)) break;
+    if (o->marks_reverify) cfg->reverify_set = 1;
+    return 0;
+  case SO_RATE:
+    if (!bk_ratelimit_parse(v, cfg->rate_quota, &cfg->rate_window)) return 0;
+    fprintf(stderr, "bucketd: %s\n", bk_errmsg());
+    return 2;
+  case SO_SCOPE:
+    if (!strcmp(v, "global")) cfg->dedup_scope = BK_DEDUP_GLOBAL;
+    else if (!strcmp(v, "namespace")) cfg->dedup_scope = BK_DEDUP_NAMESPACE;
+    else if (!strcmp(v, "bucket")) cfg->dedup_scope = BK_DEDUP_BUCKET;
+    else break;
+    return 0;
+  }
+  fprintf(stderr, "bucketd: bad value for %s: '%s'\n", o->name, v);
+  return 2;
+}
+
+/* Parses the serve options into cfg (defaults already set). Returns -1 to go
+ * on, else the exit code: 0 after --help, 2 for a usage error (printed). */
+static int serve_parse(int argc, char **argv, struct bk_server_config *cfg) {
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    int takes = 1;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
-    } else if (!strcmp(a, "--quiet")) {
-      cfg.quiet = 1;
-      takes = 0;
-    } else if (!strcmp(a, "--rate-limit-shared")) {
-      cfg.rate_limit_shared = 1;
-      takes = 0;
-    } else if (!v) {
-      fprintf(stderr, "bucketd: unknown or incomplete option '%s'\n", a);
-      usage(stderr);
-      return 2;
-    } else if (!strcmp(a, "--listen")) {
-      cfg.listen = v;
-    } else if (!strcmp(a, "--data")) {
-      cfg.data_dir = v;
-    } else if (!strcmp(a, "--secret-file")) {
-      if (!*v) goto bad;
-      cfg.secret_file = v;
-    } else if (!strcmp(a, "--public-url")) {
-      cfg.public_url = v;
-    } else if (!strcmp(a, "--threads")) {
-      if (parse_uint(v, 256, &cfg.threads)) goto bad;
-    } else if (!strcmp(a, "--max-conns")) {
-      if (parse_uint(v, 100000, &cfg.max_conns) || !cfg.max_conns) goto bad;
-    } else if (!strcmp(a, "--max-conns-per-ip")) {
-      if (parse_uint(v, 100000, &cfg.max_conns_per_ip)) goto bad;
-    } else if (!strcmp(a, "--timeout")) {
-      if (parse_uint(v, 86400, &cfg.conn_timeout)) goto bad;
-    } else if (!strcmp(a, "--header-timeout")) {
-      if (parse_uint(v, 86400, &cfg.header_timeout) || !cfg.header_timeout) goto bad;
-    } else if (!strcmp(a, "--min-body-rate")) {
-      if (parse_uint(v, 1000000000u, &cfg.min_body_rate)) goto bad;
-    } else if (!strcmp(a, "--rate-limit")) {
-      if (bk_ratelimit_parse(v, cfg.rate_quota, &cfg.rate_window)) {
-        fprintf(stderr, "bucketd: %s\n", bk_errmsg());
-        return 2;
-      }
-    } else if (!strcmp(a, "--dedup-scope")) {
-      if (!strcmp(v, "global")) cfg.dedup_scope = BK_DEDUP_GLOBAL;
-      else if (!strcmp(v, "namespace")) cfg.dedup_scope = BK_DEDUP_NAMESPACE;
-      else if (!strcmp(v, "bucket")) cfg.dedup_scope = BK_DEDUP_BUCKET;
-      else goto bad;
-    } else if (!strcmp(a, "--reverify-after")) {
-      if (parse_uint(v, 365u * 86400u, &cfg.reverify_after_s)) goto bad;
-      cfg.reverify_set = 1;
-    } else if (!strcmp(a, "--body-timeout")) {
-      if (parse_uint(v, 86400, &cfg.body_timeout) || !cfg.body_timeout) goto bad;
-    } else {
-      fprintf(stderr, "bucketd: unknown option '%s'\n", a);
+    }
+    const struct serve_opt *o = serve_opt_find(a);
+    if (o && o->kind == SO_FLAG) {
+      serve_opt_set(o, NULL, cfg);
+      continue;
+    }
+    if (!v || !o) {
+      fprintf(stderr, v ? "bucketd: unknown option '%s'\n"
+                        : "bucketd: unknown or incomplete option '%s'\n", a);
       usage(stderr);
       return 2;
     }
-    i += takes;
-    continue;
-  bad:
-    fprintf(stderr, "bucketd: bad value for %s: '%s'\n", a, v);
-    return 2;
+    int rc = serve_opt_set(o, v, cfg);
+    if (rc) return rc;
+    i++;
   }
-
-  if (cfg.rate_limit_shared && !cfg.rate_quota[0] && !cfg.rate_quota[1] && !cfg.rate_quota[2]) {
+  if (cfg->rate_limit_shared && !cfg->rate_quota[0] && !cfg->rate_quota[1] &&
+      !cfg->rate_quota[2]) {
     fprintf(stderr, "bucketd: --rate-limit-shared needs --rate-limit with a quota\n");
     return 2;
   }
+  return -1;
+}
 
+/* Opens and starts the server for cfg, then waits for SIGINT/SIGTERM and
+ * shuts it down. Returns the exit code (1 when the server cannot start). */
+static int serve_run(const struct bk_server_config *cfg) {
   /* Block the stop signals before any thread exists, so that every MHD
    * thread inherits the mask and only sigwait below sees them. */
   sigset_t set;
@@ -178,16 +225,11 @@ static int serve(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  raise_fd_limit(cfg.max_conns);
+  raise_fd_limit(cfg->max_conns);
 
   struct bk_server srv;
   memset(&srv, 0, sizeof srv);
-  if (bk_server_open(&srv, &cfg)) {
-    fprintf(stderr, "bucketd: %s\n", bk_errmsg());
-    bk_server_close(&srv);
-    return 1;
-  }
-  if (bk_server_start(&srv)) {
+  if (bk_server_open(&srv, cfg) || bk_server_start(&srv)) {
     fprintf(stderr, "bucketd: %s\n", bk_errmsg());
     bk_server_close(&srv);
     return 1;
@@ -196,7 +238,7 @@ static int serve(int argc, char **argv) {
           strchr(srv.listen_host, ':') ? "[" : "", srv.listen_host,
           strchr(srv.listen_host, ':') ? "]" : "", (unsigned)srv.port, srv.data_dir,
           srv.public_url, srv.threads ? "thread pool" : "thread per connection");
-  if (!cfg.public_url && (!strcmp(srv.listen_host, "0.0.0.0") || !strcmp(srv.listen_host, "::")))
+  if (!cfg->public_url && (!strcmp(srv.listen_host, "0.0.0.0") || !strcmp(srv.listen_host, "::")))
     fprintf(stderr, "bucketd: warning: listening on all interfaces without --public-url; clients "
                     "are sent %s in casUrl and Link headers, which only works on this host\n",
             srv.public_url);
@@ -207,6 +249,13 @@ static int serve(int argc, char **argv) {
   bk_server_close(&srv);
   fprintf(stderr, "bucketd: stopped\n");
   return 0;
+}
+
+static int serve(int argc, char **argv) {
+  struct bk_server_config cfg;
+  serve_defaults(&cfg);
+  int rc = serve_parse(argc, argv, &cfg);
+  return rc >= 0 ? rc : serve_run(&cfg);
 }
 
 int main(int argc, char **argv) {
