@@ -80,7 +80,8 @@ else bk_fail "BK_API used outside include/" "$(echo $outside)"; fi
 
 # --- what libbuckets.so exports ----------------------------------------------------------
 nm -D --defined-only "$SO" | awk 'NF==3 && $2 ~ /^[TDRBVWGS]$/ {print $3}' |
-  grep -v -E '^(_init|_fini|_edata|_end|__bss_start)$' | sort -u >"$T/exported"
+  grep -v -E '^(_init|_fini|_edata|_end|__bss_start)$' |
+  grep -v -E '^__(odr_asan|asan_|ubsan_|sancov_)' | sort -u >"$T/exported"  # sanitizer instrumentation
 n_exp=$(wc -l <"$T/exported")
 extra=$(comm -23 "$T/exported" "$T/api")
 missing=$(comm -13 "$T/exported" "$T/api")
