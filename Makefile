@@ -61,8 +61,9 @@ SRVA   := $(BUILD)/lib/libbucketd.a
 CLIA   := $(BUILD)/lib/libhfcli.a
 STOREA := $(BUILD)/lib/libbkstore.a
 SVCA   := $(BUILD)/lib/libbksvc.a
-# What bucketd, the tests, the fuzz replays and the benches link, in order.
+# What bucketd links, in order; the tests, fuzz replays and benches link ALLLIBS.
 SRVLIBS := $(SRVA) $(SVCA) $(STOREA) $(LIBA)
+ALLLIBS := $(SRVA) $(CLIA) $(SVCA) $(STOREA) $(LIBA)
 BINS   := $(if $(wildcard src/xetsum/xetsum.c),$(BUILD)/bin/xetsum) \
           $(if $(wildcard src/server/main.c),$(BUILD)/bin/bucketd) \
           $(if $(wildcard src/cli/main.c),$(BUILD)/bin/hf)
@@ -146,17 +147,17 @@ $(BUILD)/bin/hf: $(call obj,src/cli/main.c) $(CLIA) $(LIBA)
 
 # Unit tests link every library: the server side, the CLI objects (minus main)
 # and the public library.
-$(BUILD)/tests/unit/%: $(call obj,tests/unit/%.c) $(SRVA) $(CLIA) $(SVCA) $(STOREA) $(LIBA)
+$(BUILD)/tests/unit/%: $(call obj,tests/unit/%.c) $(ALLLIBS)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 # Fuzz corpora replayed as plain regression tests (any compiler).
-$(BUILD)/tests/fuzz/replay_%: $(call obj,tests/fuzz/fuzz_%.c) $(call obj,tests/fuzz/replay_main.c) $(SRVA) $(CLIA) $(SVCA) $(STOREA) $(LIBA)
+$(BUILD)/tests/fuzz/replay_%: $(call obj,tests/fuzz/fuzz_%.c) $(call obj,tests/fuzz/replay_main.c) $(ALLLIBS)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 # Helper programs driven by tests/integration/*.sh (not run on their own).
-$(BUILD)/tests/integration/%: $(call obj,tests/integration/%.c) $(SRVA) $(CLIA) $(SVCA) $(STOREA) $(LIBA)
+$(BUILD)/tests/integration/%: $(call obj,tests/integration/%.c) $(ALLLIBS)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
@@ -169,7 +170,7 @@ $(BUILD)/tests/fault/faultctl: tests/fault/faultctl.c tests/fault/faultinject.h
 	@mkdir -p $(@D)
 	$(CC) $(FAULT_CFLAGS) -o $@ $<
 
-$(BUILD)/bench/%: $(call obj,bench/%.c) $(SRVA) $(CLIA) $(SVCA) $(STOREA) $(LIBA)
+$(BUILD)/bench/%: $(call obj,bench/%.c) $(ALLLIBS)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
