@@ -5,7 +5,7 @@
 #  - every declaration in a public header (one that uses BK_API) carries BK_API, and no
 #    header outside include/ uses it;
 #  - every function the Python package binds (python/hfbuckets/) is exported;
-#  - libbuckets.so and libbuckets.a need neither SQLite nor libmicrohttpd;
+#  - libbuckets.so and libbuckets.a need neither SQLite nor libmicrohttpd, nor do hf and xetsum;
 #  - no global symbol is defined twice in the static libraries $BUILD/lib/lib*.a.
 # Reads only the build and the sources; independent of where internal headers live.
 . "$(dirname "$0")/lib.sh"
@@ -106,6 +106,11 @@ else bk_fail "functions Python binds are exported" "$n_py found; not exported: $
 needed=$(readelf -d "$SO" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
 if ! echo "$needed" | grep -qE 'libsqlite3|libmicrohttpd'; then bk_ok "libbuckets.so needs no SQLite/libmicrohttpd ($needed)"
 else bk_fail "libbuckets.so needs SQLite or libmicrohttpd" "$needed"; fi
+for prog in hf xetsum; do  # client programs stand on the public library alone
+  needed=$(readelf -d "$BK_BIN/$prog" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+  if [ -n "$needed" ] && ! echo "$needed" | grep -qE 'libsqlite3|libmicrohttpd'; then bk_ok "$prog needs no SQLite/libmicrohttpd"
+  else bk_fail "$prog needs no SQLite/libmicrohttpd" "${needed:-not built}"; fi
+done
 srv_refs=$(nm -u "$SO" "$A" 2>/dev/null | awk '{print $NF}' | grep -E '^(sqlite3_|MHD_)' | sort -u)
 if [ -z "$srv_refs" ]; then bk_ok "libbuckets.{a,so} call no sqlite3_*/MHD_* function"
 else bk_fail "libbuckets calls server-side libraries" "$(echo $srv_refs | cut -c1-2000)"; fi
