@@ -8,16 +8,34 @@ BUILD   ?= build
 CC      ?= cc
 OPT     ?= -O2
 SAN     ?=
-PKGS    := libmicrohttpd libcurl sqlite3 liblz4 libcjson
+# The public library needs only PUB_PKGS; the server side adds SRV_PKGS.
+PUB_PKGS := libcurl liblz4 libcjson
+SRV_PKGS := libmicrohttpd sqlite3
+PKGS    := $(SRV_PKGS) $(PUB_PKGS)
 B3DIR   := $(firstword $(wildcard /usr/share/cargo/registry/blake3-*/c))
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
-CFLAGS_ALL = -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC \
+# -fvisibility=hidden: only declarations marked BK_API (include/buckets/api.h)
+# are exported from libbuckets.so (docs/architecture.md "Libraries and the
+# public API"); static linking is not affected.
+CFLAGS_ALL = -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC -fvisibility=hidden \
              -Iinclude -Isrc -I$(B3DIR) $(PKG_CFLAGS) $(SAN) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(SAN)
+LDLIBS_PUB = $(shell pkg-config --libs $(PUB_PKGS)) -lpthread -lm $(SAN)
 
-LIB_SRC    := $(wildcard src/core/*.c src/store/*.c src/service/*.c src/client/*.c)
+# Libraries (docs/architecture.md "Libraries and the public API"):
+#   libbuckets.{a,so}  public: src/core, src/client, the durable-write helper
+#                      (fsutil, also used by the client) and BLAKE3; no SQLite,
+#                      no libmicrohttpd. The .so exports only BK_API.
+#   libbkstore.a       server side: src/store (metadata, SQL driver, blob backends)
+#   libbksvc.a         server side: src/service (the storage service)
+#   libbucketd.a       src/server (HTTP), libhfcli.a: src/cli (the hf commands)
+# Link order: bucketd.a bksvc.a bkstore.a buckets.a (each only calls rightwards).
+FSUTIL_SRC := $(wildcard src/store/fsutil.c)
+LIB_SRC    := $(wildcard src/core/*.c src/util/*.c src/client/*.c) $(FSUTIL_SRC)
+STORE_SRC  := $(filter-out $(FSUTIL_SRC),$(wildcard src/store/*.c))
+SVC_SRC    := $(wildcard src/service/*.c)
 SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
 CLI_SRC    := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
 UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
@@ -30,7 +48,10 @@ B3_S       := blake3_sse2_x86-64_unix.S blake3_sse41_x86-64_unix.S \
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 B3_OBJ     := $(addprefix $(BUILD)/obj/blake3/,$(B3_C:.c=.o) $(B3_S:.S=.o))
+B3A        := $(BUILD)/obj/blake3/libb3.a
 LIB_OBJ    := $(call obj,$(LIB_SRC)) $(B3_OBJ)
+STORE_OBJ  := $(call obj,$(STORE_SRC))
+SVC_OBJ    := $(call obj,$(SVC_SRC))
 SERVER_OBJ := $(call obj,$(SERVER_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 
@@ -38,6 +59,11 @@ LIBA   := $(BUILD)/lib/libbuckets.a
 LIBSO  := $(BUILD)/lib/libbuckets.so
 SRVA   := $(BUILD)/lib/libbucketd.a
 CLIA   := $(BUILD)/lib/libhfcli.a
+STOREA := $(BUILD)/lib/libbkstore.a
+SVCA   := $(BUILD)/lib/libbksvc.a
+# What bucketd links, in order; the tests, fuzz replays and benches link ALLLIBS.
+SRVLIBS := $(SRVA) $(SVCA) $(STOREA) $(LIBA)
+ALLLIBS := $(SRVA) $(CLIA) $(SVCA) $(STOREA) $(LIBA)
 BINS   := $(if $(wildcard src/xetsum/xetsum.c),$(BUILD)/bin/xetsum) \
           $(if $(wildcard src/server/main.c),$(BUILD)/bin/bucketd) \
           $(if $(wildcard src/cli/main.c),$(BUILD)/bin/hf)
@@ -59,7 +85,7 @@ all: $(DEPS_STAMP)
 
 # The real build; entered through `all` (or test/run/sanitize) so that B3DIR is
 # computed after scripts/deps.sh installed librust-blake3-dev.
-build-all: $(LIBA) $(LIBSO) $(BINS) $(UNIT_BIN) $(REPLAY_BIN) $(BENCH_BIN) $(INTEG_BIN) $(FAULT_BIN) $(EXTRA_ALL)
+build-all: $(LIBA) $(LIBSO) $(STOREA) $(SVCA) $(BINS) $(UNIT_BIN) $(REPLAY_BIN) $(BENCH_BIN) $(INTEG_BIN) $(FAULT_BIN) $(EXTRA_ALL)
 build-unit: $(UNIT_BIN)
 ifneq ($(filter build-all build-unit,$(MAKECMDGOALS)),)
 ifeq ($(B3DIR),)
@@ -77,7 +103,7 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 
 $(BUILD)/obj/blake3/%.o: $(B3DIR)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -O3 -g -fPIC $(SAN) -c $< -o $@
+	$(CC) -std=c11 -O3 -g -fPIC -fvisibility=hidden $(SAN) -c $< -o $@
 $(BUILD)/obj/blake3/%.o: $(B3DIR)/%.S | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -fPIC -c $< -o $@
@@ -85,9 +111,23 @@ $(BUILD)/obj/blake3/%.o: $(B3DIR)/%.S | $(DEPS_STAMP)
 $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
-$(LIBSO): $(LIB_OBJ)
+# BLAKE3 (third-party; its assembly symbols cannot be hidden by a compiler
+# flag) goes into the .so through a private archive, whose symbols
+# --exclude-libs keeps out of the dynamic symbol table. -z defs: the .so must
+# not need anything outside itself and PUB_PKGS (skipped under sanitizers,
+# whose runtime lives in the executable).
+$(B3A): $(B3_OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(LIBSO): $(call obj,$(LIB_SRC)) $(B3A)
 	@mkdir -p $(@D)
-	$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+	$(CC) -shared -o $@ $(call obj,$(LIB_SRC)) $(B3A) -Wl,--exclude-libs,libb3.a \
+	  $(if $(SAN),,-Wl,-z,defs) $(LDLIBS_PUB)
+$(STOREA): $(STORE_OBJ) $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $(STORE_OBJ)
+$(SVCA): $(SVC_OBJ) $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $(SVC_OBJ)
 $(SRVA): $(SERVER_OBJ) $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $(SERVER_OBJ)
@@ -97,26 +137,27 @@ $(CLIA): $(CLI_OBJ) $(LIB_OBJ)
 
 $(BUILD)/bin/xetsum: $(call obj,src/xetsum/xetsum.c) $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $^ $(LDLIBS_ALL)
-$(BUILD)/bin/bucketd: $(call obj,src/server/main.c) $(SRVA) $(LIBA)
+	$(CC) -o $@ $^ $(LDLIBS_PUB)
+$(BUILD)/bin/bucketd: $(call obj,src/server/main.c) $(SRVLIBS)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 $(BUILD)/bin/hf: $(call obj,src/cli/main.c) $(CLIA) $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) -o $@ $^ $(LDLIBS_PUB)
 
-# Unit tests link the library plus the server and CLI objects (minus main).
-$(BUILD)/tests/unit/%: $(call obj,tests/unit/%.c) $(SRVA) $(CLIA) $(LIBA)
+# Unit tests link every library: the server side, the CLI objects (minus main)
+# and the public library.
+$(BUILD)/tests/unit/%: $(call obj,tests/unit/%.c) $(ALLLIBS)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 # Fuzz corpora replayed as plain regression tests (any compiler).
-$(BUILD)/tests/fuzz/replay_%: $(call obj,tests/fuzz/fuzz_%.c) $(call obj,tests/fuzz/replay_main.c) $(SRVA) $(CLIA) $(LIBA)
+$(BUILD)/tests/fuzz/replay_%: $(call obj,tests/fuzz/fuzz_%.c) $(call obj,tests/fuzz/replay_main.c) $(ALLLIBS)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 # Helper programs driven by tests/integration/*.sh (not run on their own).
-$(BUILD)/tests/integration/%: $(call obj,tests/integration/%.c) $(SRVA) $(CLIA) $(LIBA)
+$(BUILD)/tests/integration/%: $(call obj,tests/integration/%.c) $(ALLLIBS)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
@@ -129,7 +170,7 @@ $(BUILD)/tests/fault/faultctl: tests/fault/faultctl.c tests/fault/faultinject.h
 	@mkdir -p $(@D)
 	$(CC) $(FAULT_CFLAGS) -o $@ $<
 
-$(BUILD)/bench/%: $(call obj,bench/%.c) $(SRVA) $(CLIA) $(LIBA)
+$(BUILD)/bench/%: $(call obj,bench/%.c) $(ALLLIBS)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 

@@ -9,10 +9,12 @@
 #ifndef BUCKETS_BG4_H
 #define BUCKETS_BG4_H
 
+#include "buckets/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-void bk_bg4_split(const uint8_t *in, size_t n, uint8_t *out);
-void bk_bg4_join(const uint8_t *in, size_t n, uint8_t *out);
+BK_API void bk_bg4_split(const uint8_t *in, size_t n, uint8_t *out);
+BK_API void bk_bg4_join(const uint8_t *in, size_t n, uint8_t *out);
 
 #endif

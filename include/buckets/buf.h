@@ -8,6 +8,8 @@
 #ifndef BUCKETS_BUF_H
 #define BUCKETS_BUF_H
 
+#include "buckets/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,16 +20,16 @@ typedef struct bk_buf {
   size_t max;
 } bk_buf;
 
-void bk_buf_init(bk_buf *b, size_t max);
-void bk_buf_free(bk_buf *b);
-void bk_buf_reset(bk_buf *b);                    /* len = 0, keeps storage */
-int bk_buf_reserve(bk_buf *b, size_t extra);     /* ensure cap >= len+extra */
-int bk_buf_append(bk_buf *b, const void *data, size_t n);
-int bk_buf_append_u8(bk_buf *b, uint8_t v);
-int bk_buf_append_u32le(bk_buf *b, uint32_t v);
-int bk_buf_append_u64le(bk_buf *b, uint64_t v);
-int bk_buf_append_zeros(bk_buf *b, size_t n);
-int bk_buf_printf(bk_buf *b, const char *fmt, ...)
+BK_API void bk_buf_init(bk_buf *b, size_t max);
+BK_API void bk_buf_free(bk_buf *b);
+BK_API void bk_buf_reset(bk_buf *b);                    /* len = 0, keeps storage */
+BK_API int bk_buf_reserve(bk_buf *b, size_t extra);     /* ensure cap >= len+extra */
+BK_API int bk_buf_append(bk_buf *b, const void *data, size_t n);
+BK_API int bk_buf_append_u8(bk_buf *b, uint8_t v);
+BK_API int bk_buf_append_u32le(bk_buf *b, uint32_t v);
+BK_API int bk_buf_append_u64le(bk_buf *b, uint64_t v);
+BK_API int bk_buf_append_zeros(bk_buf *b, size_t n);
+BK_API int bk_buf_printf(bk_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Growable arrays: room for element n. Returns arr itself while n < *cap;
@@ -36,7 +38,7 @@ int bk_buf_printf(bk_buf *b, const char *fmt, ...)
  * out of memory, when the size would overflow, or when the array is already
  * at max: arr is then unchanged and still the caller's. No error message is
  * set (callers report in their own words). */
-void *bk_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first, size_t max);
+BK_API void *bk_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first, size_t max);
 
 /* Little-endian loads/stores on raw memory (no bounds checks: callers check). */
 static inline uint32_t bk_load_u24le(const uint8_t *p) {

@@ -17,6 +17,8 @@
 #ifndef BUCKETS_CLIENT_H
 #define BUCKETS_CLIENT_H
 
+#include "buckets/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,11 +53,11 @@ typedef struct bk_client_opts {
  * BK_CLIENT_OPTS_VERSION (BK_EVERSION if not). opts is borrowed (its strings
  * are copied). On success *out is a new client the caller releases with
  * bk_client_free. */
-int bk_client_new(const bk_client_opts *opts, bk_client **out);
-void bk_client_free(bk_client *c);
-const char *bk_client_endpoint(const bk_client *c);
-int bk_client_has_token(const bk_client *c);
-void bk_free(void *p);
+BK_API int bk_client_new(const bk_client_opts *opts, bk_client **out);
+BK_API void bk_client_free(bk_client *c);
+BK_API const char *bk_client_endpoint(const bk_client *c);
+BK_API int bk_client_has_token(const bk_client *c);
+BK_API void bk_free(void *p);
 
 /* ---- progress and log callbacks (optional) ---- */
 typedef struct bk_progress {
@@ -71,14 +73,14 @@ typedef void (*bk_progress_cb)(void *ctx, const bk_progress *p);
  * level 0 = status, 1 = verbose per-file, 2 = one file failed and was
  * skipped ("path: why"; the call then returns BK_EPARTIAL). */
 typedef void (*bk_log_cb)(void *ctx, int level, const char *line);
-void bk_client_set_progress(bk_client *c, bk_progress_cb cb, void *ctx);
-void bk_client_set_log(bk_client *c, bk_log_cb cb, void *ctx);
+BK_API void bk_client_set_progress(bk_client *c, bk_progress_cb cb, void *ctx);
+BK_API void bk_client_set_log(bk_client *c, bk_log_cb cb, void *ctx);
 
 /* ---- token file helpers ($HF_HOME/token) ---- */
-int bk_token_save(const char *hf_home, const char *token); /* hf_home NULL = default */
-int bk_token_delete(const char *hf_home);
+BK_API int bk_token_save(const char *hf_home, const char *token); /* hf_home NULL = default */
+BK_API int bk_token_delete(const char *hf_home);
 /* Returns the token that a client would use (malloc'd) or NULL. */
-char *bk_token_resolve(const char *hf_home);
+BK_API char *bk_token_resolve(const char *hf_home);
 /* Several saved tokens, huggingface_hub's layout: $HF_HOME/stored_tokens is an
  * INI file ("[name]" + "hf_token = T" per token, mode 0600, written durably);
  * the active token is the one in $HF_HOME/token. Names and tokens are
@@ -88,39 +90,39 @@ char *bk_token_resolve(const char *hf_home);
  * $HF_HOME/token (BK_ENOTFOUND if unknown). bk_token_forget removes `name`
  * (and $HF_HOME/token if it was the active one); name NULL removes every
  * stored token and the active one. */
-int bk_token_store(const char *hf_home, const char *name, const char *token);
-int bk_token_list(const char *hf_home, char **json);
-int bk_token_switch(const char *hf_home, const char *name);
-int bk_token_forget(const char *hf_home, const char *name);
+BK_API int bk_token_store(const char *hf_home, const char *name, const char *token);
+BK_API int bk_token_list(const char *hf_home, char **json);
+BK_API int bk_token_switch(const char *hf_home, const char *name);
+BK_API int bk_token_forget(const char *hf_home, const char *name);
 
 /* ---- Hub API (JSON results) ---- */
-int bk_whoami(bk_client *c, char **json);
+BK_API int bk_whoami(bk_client *c, char **json);
 /* private_: -1 = not sent, 0/1 = sent. region may be NULL. exist_ok: 409
  * (or 401/403 on a readable bucket) is success. *json = {"url","id","uri"}. */
-int bk_bucket_create(bk_client *c, const char *bucket_id, int private_,
+BK_API int bk_bucket_create(bk_client *c, const char *bucket_id, int private_,
                      const char *region, int exist_ok, char **json);
-int bk_bucket_info(bk_client *c, const char *bucket_id, char **json);
+BK_API int bk_bucket_info(bk_client *c, const char *bucket_id, char **json);
 /* ns NULL = "me". search may be NULL. JSON array (all pages). */
-int bk_bucket_list(bk_client *c, const char *ns, const char *search, char **json);
-int bk_bucket_delete(bk_client *c, const char *bucket_id, int missing_ok);
-int bk_bucket_move(bk_client *c, const char *from_id, const char *to_id);
-int bk_bucket_settings(bk_client *c, const char *bucket_id, int private_);
+BK_API int bk_bucket_list(bk_client *c, const char *ns, const char *search, char **json);
+BK_API int bk_bucket_delete(bk_client *c, const char *bucket_id, int missing_ok);
+BK_API int bk_bucket_move(bk_client *c, const char *from_id, const char *to_id);
+BK_API int bk_bucket_settings(bk_client *c, const char *bucket_id, int private_);
 /* Tree under prefix (NULL/"" = root). Entries are filtered to the path
  * boundary (prefix itself or prefix/...). JSON array, all pages. */
-int bk_bucket_tree(bk_client *c, const char *bucket_id, const char *prefix,
+BK_API int bk_bucket_tree(bk_client *c, const char *bucket_id, const char *prefix,
                    int recursive, char **json);
 /* JSON array of file entries for existing paths (batched by 1000). */
-int bk_bucket_paths_info(bk_client *c, const char *bucket_id,
+BK_API int bk_bucket_paths_info(bk_client *c, const char *bucket_id,
                          const char *const *paths, size_t n, char **json);
 /* Raw batch: ndjson lines; sent in groups of <= 1000 lines. *json = merged
  * {"processed","succeeded","failed":[...]}; BK_EHTTP if anything failed. */
-int bk_bucket_batch(bk_client *c, const char *bucket_id, const char *ndjson,
+BK_API int bk_bucket_batch(bk_client *c, const char *bucket_id, const char *ndjson,
                     char **json);
-int bk_bucket_delete_files(bk_client *c, const char *bucket_id,
+BK_API int bk_bucket_delete_files(bk_client *c, const char *bucket_id,
                            const char *const *paths, size_t n);
 /* Server-side copy of one file or a folder (by xet hash) between buckets.
  * src/dst are hf://buckets/... URIs; cp -r destination rules (spec §2). */
-int bk_bucket_copy(bk_client *c, const char *src_uri, const char *dst_uri);
+BK_API int bk_bucket_copy(bk_client *c, const char *src_uri, const char *dst_uri);
 
 /* ---- transfers ---- */
 typedef struct bk_transfer_stats {
@@ -144,21 +146,21 @@ typedef struct bk_upload_item {
 
 /* Uploads (dedup, xorbs, shard) and registers every item with addFile.
  * stats may be NULL. */
-int bk_upload(bk_client *c, const char *bucket_id, const bk_upload_item *items,
+BK_API int bk_upload(bk_client *c, const char *bucket_id, const bk_upload_item *items,
               size_t n, bk_transfer_stats *stats);
 /* Xet upload only (no registration): writes each item's 64-hex file hash
  * into hashes[i] (char[65]). */
-int bk_xet_upload(bk_client *c, const char *bucket_id,
+BK_API int bk_xet_upload(bk_client *c, const char *bucket_id,
                   const bk_upload_item *items, size_t n, char (*hashes)[65],
                   bk_transfer_stats *stats);
 
 /* Downloads remote_path into local_path (temp file + fsync + rename; mtime
  * set to the remote mtime). Every chunk is hashed and the file hash checked. */
-int bk_download(bk_client *c, const char *bucket_id, const char *remote_path,
+BK_API int bk_download(bk_client *c, const char *bucket_id, const char *remote_path,
                 const char *local_path, bk_transfer_stats *stats);
 /* Downloads a file by xet hash (size and mtime_ms known by the caller;
  * mtime_ms < 0 leaves the filesystem time). */
-int bk_download_hash(bk_client *c, const char *bucket_id, const char *xet_hash,
+BK_API int bk_download_hash(bk_client *c, const char *bucket_id, const char *xet_hash,
                      uint64_t size, int64_t mtime_ms, const char *local_path,
                      bk_transfer_stats *stats);
 /* Downloads many files at once: small files (<= 8 MiB) through batch
@@ -172,12 +174,12 @@ typedef struct bk_download_item {
   int64_t mtime_ms;
   const char *local_path;
 } bk_download_item;
-int bk_download_files(bk_client *c, const char *bucket_id, const bk_download_item *items,
+BK_API int bk_download_files(bk_client *c, const char *bucket_id, const bk_download_item *items,
                       size_t n, bk_transfer_stats *stats);
 
 /* Reads bytes [offset, offset+len) of a file (by xet hash) into buf.
  * *got = bytes read (short at end of file). */
-int bk_read_range(bk_client *c, const char *bucket_id, const char *xet_hash,
+BK_API int bk_read_range(bk_client *c, const char *bucket_id, const char *xet_hash,
                   uint64_t offset, uint64_t len, void *buf, uint64_t *got);
 
 /* ---- sync (spec §3.8) ---- */
@@ -195,22 +197,22 @@ typedef struct bk_sync_opts {
 } bk_sync_opts;
 
 /* Computes the plan and returns it as JSONL (header + operations). */
-int bk_sync_plan_jsonl(bk_client *c, const bk_sync_opts *o, char **jsonl);
+BK_API int bk_sync_plan_jsonl(bk_client *c, const bk_sync_opts *o, char **jsonl);
 /* Executes a JSONL plan. Unless force, every upload source is rechecked
  * (size and mtime) and every download source re-listed: a changed source
  * refuses the whole plan with BK_ESTALE before anything is transferred. */
-int bk_sync_apply_jsonl(bk_client *c, const char *jsonl, int force,
+BK_API int bk_sync_apply_jsonl(bk_client *c, const char *jsonl, int force,
                         bk_transfer_stats *stats);
 /* plan + apply in one call; *jsonl (may be NULL) receives the plan. */
-int bk_sync(bk_client *c, const bk_sync_opts *o, char **jsonl,
+BK_API int bk_sync(bk_client *c, const bk_sync_opts *o, char **jsonl,
             bk_transfer_stats *stats);
 
 /* Lower level (for CLIs): compute a plan into a struct bk_plan (see
  * buckets/sync.h; bk_plan_init before, bk_plan_free after), and execute a
  * plan (force = skip the staleness re-check). */
 struct bk_plan;
-int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, struct bk_plan *plan);
-int bk_sync_execute_plan(bk_client *c, struct bk_plan *p, int force, bk_transfer_stats *stats);
+BK_API int bk_sync_plan_compute(bk_client *c, const bk_sync_opts *o, struct bk_plan *plan);
+BK_API int bk_sync_execute_plan(bk_client *c, struct bk_plan *p, int force, bk_transfer_stats *stats);
 
 #ifdef __cplusplus
 }

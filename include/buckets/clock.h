@@ -6,6 +6,8 @@
 #ifndef BUCKETS_CLOCK_H
 #define BUCKETS_CLOCK_H
 
+#include "buckets/api.h"
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -13,11 +15,11 @@ extern "C" {
 #endif
 
 /* Wall-clock time (CLOCK_REALTIME) in milliseconds since the Unix epoch. */
-int64_t bk_now_ms(void);
+BK_API int64_t bk_now_ms(void);
 
 /* Monotonic time (CLOCK_MONOTONIC) in milliseconds, with sub-millisecond
  * fraction, from an arbitrary origin: only differences are meaningful. */
-double bk_mono_ms(void);
+BK_API double bk_mono_ms(void);
 
 #ifdef __cplusplus
 }

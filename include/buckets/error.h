@@ -7,6 +7,8 @@
 #ifndef BUCKETS_ERROR_H
 #define BUCKETS_ERROR_H
 
+#include "buckets/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -37,20 +39,20 @@ enum bk_error {
 };
 
 /* Static name of an error code, e.g. "truncated". Never NULL. */
-const char *bk_strerror(int code);
+BK_API const char *bk_strerror(int code);
 
 /* Detail message of the last failure on this thread (static thread-local
  * storage owned by the library; valid until the next bk_seterr on this
  * thread). Never NULL; "" when no detail was set. */
-const char *bk_errmsg(void);
+BK_API const char *bk_errmsg(void);
 
 /* Sets the per-thread detail message (printf-style) and returns code, so that
  * callers can write `return bk_seterr(BK_EINVAL, "bad key %s", k);`. */
-int bk_seterr(int code, const char *fmt, ...)
+BK_API int bk_seterr(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Clears the per-thread message. */
-void bk_clearerr(void);
+BK_API void bk_clearerr(void);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,8 @@
 #ifndef BUCKETS_NAMES_H
 #define BUCKETS_NAMES_H
 
+#include "buckets/api.h"
+
 #include <stddef.h>
 
 #define BK_NAME_MAX 96          /* namespace / user / org / bucket names */
@@ -11,14 +13,14 @@
 /* Namespace/user/org/bucket name: [A-Za-z0-9][A-Za-z0-9._-]{0,95}, no "--"
  * and no ".." (Hub-like). 1 = valid, 0 = not. (User and org creation
  * additionally refuses a few reserved names such as "me", "api", "static".) */
-int bk_name_valid(const char *name);
+BK_API int bk_name_valid(const char *name);
 
 /* Object key: valid UTF-8 (no overlongs/surrogates), 1..1024 bytes, no NUL
  * or control characters (< 0x20, 0x7f), no backslash, no empty, "." or ".."
  * segment, no leading or trailing '/'. 1 = valid, 0 = not. */
-int bk_path_valid(const char *path, size_t len);
+BK_API int bk_path_valid(const char *path, size_t len);
 
 /* 1 if region is a storage region a bucket may be created in ("us", "eu"). */
-int bk_region_valid(const char *region);
+BK_API int bk_region_valid(const char *region);
 
 #endif

@@ -10,6 +10,8 @@
 #ifndef BUCKETS_SHARD_H
 #define BUCKETS_SHARD_H
 
+#include "buckets/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,7 +25,7 @@
 #define BK_SHARD_FILE_META 0x40000000u
 #define BK_SHARD_CHUNK_GLOBAL_DEDUP 0x80000000u
 
-extern const uint8_t BK_SHARD_MAGIC[32];
+BK_API extern const uint8_t BK_SHARD_MAGIC[32];
 
 typedef struct bk_shard_term {
   bk_hash xorb_hash;
@@ -83,8 +85,8 @@ typedef struct bk_shard {
 /* Parses a shard with or without footer. Structural validation only (hashes
  * inside are not recomputed here: that needs the xorbs). Errors:
  * BK_ETRUNCATED, BK_EFORMAT, BK_EVERSION, BK_ELIMIT, BK_ENOMEM. */
-int bk_shard_parse(const uint8_t *data, size_t len, bk_shard **out);
-void bk_shard_free(bk_shard *s);
+BK_API int bk_shard_parse(const uint8_t *data, size_t len, bk_shard **out);
+BK_API void bk_shard_free(bk_shard *s);
 
 enum {
   BK_SHARD_WITH_FOOTER = 1, /* write lookup tables + 200-byte footer */
@@ -92,12 +94,12 @@ enum {
 /* Serializes s onto out. With BK_SHARD_WITH_FOOTER, the footer fields
  * offsets/counts/bytes are computed; hmac key, timestamps come from
  * s->footer (zero-initialise it for defaults). */
-int bk_shard_serialize(const bk_shard *s, unsigned flags, bk_buf *out);
+BK_API int bk_shard_serialize(const bk_shard *s, unsigned flags, bk_buf *out);
 
 /* ---- extensions ---- */
 
 /* Bytes bk_shard_serialize would write (0 on arithmetic overflow). */
-size_t bk_shard_serialized_size(const bk_shard *s, unsigned flags);
+BK_API size_t bk_shard_serialized_size(const bk_shard *s, unsigned flags);
 
 /* Builds a global-dedup response shard (xet.md §4 "Dedup response shards",
  * §8): header, empty file-info section, the given xorb blocks, lookup tables
@@ -106,12 +108,12 @@ size_t bk_shard_serialized_size(const bk_shard *s, unsigned flags);
  * chunk_hash_hmac_key (chunk lookup keys then use the keyed hashes).
  * created / expiry are unix seconds for the footer (expiry UINT64_MAX =
  * never). The input arrays are not modified. Appends to out. */
-int bk_shard_build_dedup_response(const bk_shard_xorb *xorbs, uint32_t nxorbs,
+BK_API int bk_shard_build_dedup_response(const bk_shard_xorb *xorbs, uint32_t nxorbs,
                                   const uint8_t key[32], uint64_t created,
                                   uint64_t expiry, bk_buf *out);
 
 /* The form of chunk hash h as stored in shard s: hmac(h, key) when the
  * footer carries a non-zero chunk_hash_hmac_key, else h itself. */
-void bk_shard_stored_chunk_hash(const bk_shard *s, const bk_hash *h, bk_hash *out);
+BK_API void bk_shard_stored_chunk_hash(const bk_shard *s, const bk_hash *h, bk_hash *out);
 
 #endif

@@ -8,6 +8,8 @@
 #ifndef BUCKETS_SYNC_H
 #define BUCKETS_SYNC_H
 
+#include "buckets/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,28 +24,28 @@ extern "C" {
  * and "/buckets/ns/name[/resolve|tree/path]" web forms). Writes the bucket id
  * "ns/name" and the path ("" when none; trailing '/' kept) into malloc'd
  * strings. BK_EINVAL on anything else (revisions "@", one segment, ...). */
-int bk_uri_parse(const char *s, int allow_short, char **bucket_id, char **path);
-int bk_uri_is_remote(const char *s); /* starts with hf:// */
+BK_API int bk_uri_parse(const char *s, int allow_short, char **bucket_id, char **path);
+BK_API int bk_uri_is_remote(const char *s); /* starts with hf:// */
 
 /* 1 if path equals prefix or lies under prefix/ (prefix "" matches all). */
-int bk_path_under(const char *path, const char *prefix);
+BK_API int bk_path_under(const char *path, const char *prefix);
 
 /* ---- filters ---- */
 typedef struct bk_filter bk_filter;
-int bk_filter_new(bk_filter **out);
-void bk_filter_free(bk_filter *f);
-int bk_filter_include(bk_filter *f, const char *pattern);
-int bk_filter_exclude(bk_filter *f, const char *pattern);
+BK_API int bk_filter_new(bk_filter **out);
+BK_API void bk_filter_free(bk_filter *f);
+BK_API int bk_filter_include(bk_filter *f, const char *pattern);
+BK_API int bk_filter_exclude(bk_filter *f, const char *pattern);
 /* Adds "+ pat" / "- pat" / "pat" rules (file rules, first match decides). */
-int bk_filter_rule(bk_filter *f, const char *line);
-int bk_filter_load(bk_filter *f, const char *file);
+BK_API int bk_filter_rule(bk_filter *f, const char *line);
+BK_API int bk_filter_load(bk_filter *f, const char *file);
 /* 1 = included. */
-int bk_filter_match(const bk_filter *f, const char *path);
+BK_API int bk_filter_match(const bk_filter *f, const char *path);
 
 /* ---- decision table ---- */
 enum bk_action { BK_ACT_NONE = 0, BK_ACT_UPLOAD, BK_ACT_DOWNLOAD, BK_ACT_DELETE, BK_ACT_SKIP };
-const char *bk_action_name(int action);
-int bk_action_parse(const char *s);
+BK_API const char *bk_action_name(int action);
+BK_API int bk_action_parse(const char *s);
 
 typedef struct bk_sync_mode {
   int upload; /* 1 = local -> remote, 0 = remote -> local */
@@ -59,14 +61,14 @@ typedef struct bk_sync_side {
 #define BK_SYNC_TIME_WINDOW_MS 1000
 
 /* Decides one path. reason points to a static string. */
-int bk_sync_decide(const bk_sync_mode *m, const bk_sync_side *src,
+BK_API int bk_sync_decide(const bk_sync_mode *m, const bk_sync_side *src,
                    const bk_sync_side *dst, const char **reason);
 
 /* 1 when a default-mode "identical" would rest on the mtimes alone: both
  * sides present, same size, mtimes different but within the window (a
  * rewrite within a second, or a remote time coarser than the local one).
  * Only the content can decide these (bk_plan_compute_ex). */
-int bk_sync_ambiguous(const bk_sync_mode *m, const bk_sync_side *src,
+BK_API int bk_sync_ambiguous(const bk_sync_mode *m, const bk_sync_side *src,
                       const bk_sync_side *dst);
 
 /* ---- plans ---- */
@@ -88,22 +90,22 @@ typedef struct bk_plan {
   size_t nops, cap;
 } bk_plan;
 
-void bk_plan_init(bk_plan *p);
-void bk_plan_free(bk_plan *p);
-int bk_plan_add(bk_plan *p, int action, const char *path, const char *reason,
+BK_API void bk_plan_init(bk_plan *p);
+BK_API void bk_plan_free(bk_plan *p);
+BK_API int bk_plan_add(bk_plan *p, int action, const char *path, const char *reason,
                 const bk_sync_side *local, const bk_sync_side *remote,
                 uint64_t size, int has_size);
-const char *bk_plan_op_reason(const bk_plan_op *op);
+BK_API const char *bk_plan_op_reason(const bk_plan_op *op);
 
 typedef struct bk_plan_summary {
   uint64_t uploads, downloads, deletes, skips, total_size;
 } bk_plan_summary;
-void bk_plan_summarize(const bk_plan *p, bk_plan_summary *s);
+BK_API void bk_plan_summarize(const bk_plan *p, bk_plan_summary *s);
 /* Checks a plan before it is applied (pure, no I/O): every op's path is a
  * safe relative path (no "", "/x", ".", "..", "//", at most 4096 bytes) and
  * no path is listed twice. Returns 0, or BK_EINVAL (message names the path)
  * or BK_ENOMEM. Borrows p. */
-int bk_plan_check(const bk_plan *p);
+BK_API int bk_plan_check(const bk_plan *p);
 
 /* A local/remote listing entry for bk_plan_compute (sorted by path). */
 typedef struct bk_sync_entry {
@@ -115,7 +117,7 @@ typedef struct bk_sync_entry {
 
 /* Computes the plan over the union of src and dst (both sorted by path with
  * strcmp, no duplicates); filter may be NULL. Appends to p->ops. */
-int bk_plan_compute(bk_plan *p, const bk_sync_mode *m, const bk_filter *f,
+BK_API int bk_plan_compute(bk_plan *p, const bk_sync_mode *m, const bk_filter *f,
                     const bk_sync_entry *src, size_t nsrc,
                     const bk_sync_entry *dst, size_t ndst);
 
@@ -128,20 +130,20 @@ typedef int (*bk_sync_same_fn)(void *ctx, const bk_sync_entry *local,
 /* bk_plan_compute plus the content check: an ambiguous skip becomes a
  * transfer with reason "content differs" when same() says so. same may be
  * NULL (= bk_plan_compute). */
-int bk_plan_compute_ex(bk_plan *p, const bk_sync_mode *m, const bk_filter *f,
+BK_API int bk_plan_compute_ex(bk_plan *p, const bk_sync_mode *m, const bk_filter *f,
                        const bk_sync_entry *src, size_t nsrc,
                        const bk_sync_entry *dst, size_t ndst,
                        bk_sync_same_fn same, void *ctx);
 
 /* JSONL serialization (header line + one line per op, '\n' terminated). */
-int bk_plan_to_jsonl(const bk_plan *p, bk_buf *out);
+BK_API int bk_plan_to_jsonl(const bk_plan *p, bk_buf *out);
 /* Parses JSONL: line 1 must be the header; non-operation lines ignored. */
-int bk_plan_from_jsonl(const char *text, size_t len, bk_plan *p);
+BK_API int bk_plan_from_jsonl(const char *text, size_t len, bk_plan *p);
 
 /* ISO-8601 helpers. Formats UTC with "+00:00" ("...T..:..:..[.mmm000]+00:00"). */
-void bk_iso_from_ms(int64_t ms, char out[40]);
+BK_API void bk_iso_from_ms(int64_t ms, char out[40]);
 /* Accepts "YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|+HH:MM|-HH:MM]". */
-int bk_iso_to_ms(const char *s, int64_t *ms);
+BK_API int bk_iso_to_ms(const char *s, int64_t *ms);
 
 #ifdef __cplusplus
 }
