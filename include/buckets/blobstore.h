@@ -39,14 +39,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buckets/blobkind.h"
 #include "buckets/buf.h"
 #include "buckets/hash.h"
-
-typedef enum bk_blob_kind {
-  BK_BLOB_XORB = 0,
-  BK_BLOB_SHARD = 1,
-} bk_blob_kind;
-#define BK_BLOB_NKINDS 2
 
 typedef struct bk_blobstore bk_blobstore;
 
