@@ -275,10 +275,6 @@ static uint64_t fs_writer_size(const struct bk_blob_writer *bw) {
   return bk_afile_size(((const fs_writer *)bw)->f);
 }
 
-static int fs_writer_fd(const struct bk_blob_writer *bw) {
-  return bk_afile_fd(((const fs_writer *)bw)->f);
-}
-
 static void fs_writer_abort(struct bk_blob_writer *bw) {
   fs_writer *w = (fs_writer *)bw;
   bk_afile_abort(w->f);
@@ -516,7 +512,6 @@ static const bk_blob_backend FS_TEMPLATE = {
     .writer_size = fs_writer_size,
     .writer_commit = fs_writer_commit,
     .writer_abort = fs_writer_abort,
-    .writer_fd = fs_writer_fd,
     .reader_open = fs_reader_open,
     .reader_read_at = fs_reader_read_at,
     .reader_close = fs_reader_close,
