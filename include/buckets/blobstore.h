@@ -178,7 +178,8 @@ int bk_blob_trash_purge(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h);
 int bk_blob_trash_list(bk_blobstore *bs, bk_blob_list_cb cb, void *ctx);
 
 /* Removes staged writes abandoned (by a crash) before older_than (unix
- * seconds; filesystem: temp files in <root>/tmp); *removed (may be NULL)
+ * seconds; filesystem: temp files in <root>/tmp and ".tmp.*" leftovers of
+ * interrupted durable writes inside the blob directories); *removed (may be NULL)
  * counts them. 0 removed on a backend that leaves none behind. */
 int bk_blob_clean_tmp(bk_blobstore *bs, int64_t older_than, size_t *removed);
 
