@@ -3,12 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "buckets/buf.h"
 #include "buckets/db.h"
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
 #include "buckets/shard.h"
 #include "buckets/xorb.h"
 #include "store/db_internal.h"
