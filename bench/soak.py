@@ -1123,7 +1123,7 @@ def run_gckill(a):
 
 def run_shard_race(a):
     """Regression: a `bucketd gc --grace 0s` that runs between a shard's blob put and its registration
-    (bucketd stopped there by a gdb breakpoint on bk_db_shard_register_ex, gc run once from the breakpoint)
+    (bucketd stopped there by a gdb breakpoint on svc_shard_register, gc run once from the breakpoint)
     removes the blob as an orphan; the registration must still leave the shard's blob in place (fsck clean):
     it checks the blob under the write lock and has the caller put it again.
     The upload is a prefix of an already stored file ending on a chunk boundary: it needs no new xorb,
@@ -1141,7 +1141,7 @@ def run_shard_race(a):
         flag = os.path.join(tmp, "gc-on")
         with open(os.path.join(tmp, "gdb.cmds"), "w") as f:
             f.write("set pagination off\nset confirm off\nhandle SIGPIPE nostop noprint pass\n"
-                    "break bk_db_shard_register_ex\ncommands\nsilent\n"
+                    "break svc_shard_register\ncommands\nsilent\n"
                     "shell [ ! -e %s ] || { %s gc --grace 0s --data %s >> %s/gc.out 2>&1; rm -f %s; }\n"
                     "continue\nend\nrun\n" % (flag, env.server.bucketd, env.data, tmp, flag))
         log = os.path.join(tmp, "gdb.log")

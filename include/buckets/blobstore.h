@@ -39,14 +39,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buckets/blobkind.h"
 #include "buckets/buf.h"
 #include "buckets/hash.h"
-
-typedef enum bk_blob_kind {
-  BK_BLOB_XORB = 0,
-  BK_BLOB_SHARD = 1,
-} bk_blob_kind;
-#define BK_BLOB_NKINDS 2
 
 typedef struct bk_blobstore bk_blobstore;
 
@@ -83,10 +78,6 @@ typedef struct bk_blob_writer bk_blob_writer;
 int bk_blob_writer_open(bk_blobstore *bs, bk_blob_kind kind, bk_blob_writer **out);
 int bk_blob_writer_write(bk_blob_writer *w, const void *data, size_t len);
 uint64_t bk_blob_writer_size(const bk_blob_writer *w);
-/* Deprecated: removed once callers stop starting writeback themselves (the
- * filesystem writer does it). The staging file's fd, owned by w, on a
- * BK_BLOB_CAP_FD store; BK_ENOTSUP (negative) on others. */
-int bk_blob_writer_fd(const bk_blob_writer *w);
 /* fsync + rename to the blob named h (like bk_blob_put: an existing blob is
  * kept, *existed = 1; may be NULL). Releases w, also on failure. */
 int bk_blob_writer_commit(bk_blob_writer *w, const bk_hash *h, int *existed);
@@ -148,12 +139,6 @@ uint64_t bk_blob_reader_size(const bk_blob_reader *r);
 int bk_blob_reader_fd(const bk_blob_reader *r);
 void bk_blob_reader_close(bk_blob_reader *r); /* NULL ok; releases r */
 
-/* Deprecated: removed once callers use the reader. Opens the blob read-only
- * for zero-copy responses: *fd (caller closes it, O_CLOEXEC) and *size. The
- * fd stays valid even if gc later unlinks the blob. BK_ENOTFOUND, BK_EIO;
- * BK_ENOTSUP on a store without BK_BLOB_CAP_FD. */
-int bk_blob_open(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
-                 int *fd, uint64_t *size);
 
 /* BK_BLOB_CAP_PRESIGN stores: writes into url[0..n) a URL from which any
  * HTTP client may GET bytes [off, off+len) of the blob until expires_at
@@ -193,7 +178,8 @@ int bk_blob_trash_purge(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h);
 int bk_blob_trash_list(bk_blobstore *bs, bk_blob_list_cb cb, void *ctx);
 
 /* Removes staged writes abandoned (by a crash) before older_than (unix
- * seconds; filesystem: temp files in <root>/tmp); *removed (may be NULL)
+ * seconds; filesystem: temp files in <root>/tmp and ".tmp.*" leftovers of
+ * interrupted durable writes inside the blob directories); *removed (may be NULL)
  * counts them. 0 removed on a backend that leaves none behind. */
 int bk_blob_clean_tmp(bk_blobstore *bs, int64_t older_than, size_t *removed);
 

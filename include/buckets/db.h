@@ -20,8 +20,12 @@
  *    copies; strings passed to callbacks are valid only during the call.
  *  - Callbacks return 0 to continue; a non-zero value stops the iteration
  *    and is returned by the function. Callbacks may call other bk_db
- *    functions (read-only ones, or writes outside bk_db_gc/_orphans): a
- *    nested call uses another connection and never waits for the pool.
+ *    functions: a nested call uses another connection and never waits for
+ *    the pool.
+ *  - The metadata layer never touches blobs: it takes no blob store, and
+ *    the steps that need both (registration under the gc fence, checks,
+ *    gc) are driven by the storage service (src/service/, docs/service.md)
+ *    through the _tx functions and bk_db_gc_page_tx below.
  *
  * Ownership: bk_db_open returns a handle owned by the caller (bk_db_close).
  * Pointers filled with malloc'd memory say so ("caller frees").
@@ -32,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buckets/blobstore.h"
+#include "buckets/blobkind.h"
 #include "buckets/hash.h"
 #include "buckets/names.h"
 #include "buckets/xorb.h"
@@ -263,69 +267,48 @@ typedef struct bk_xorb_info {
 } bk_xorb_info;
 
 /* Registers a verified xorb and its chunk table (chunks[0..n), in order, as
- * produced by bk_xorb_parse; bytes_on_disk = the serialized length). Call
- * ONLY after bk_blob_put returned. Idempotent: an existing row is touched
+ * produced by bk_xorb_parse; bytes_on_disk = the serialized length), in its
+ * own BK_TX_GC_FENCE transaction. Touches no blob: the caller (the service)
+ * checked that the blob is stored and laid out as chunks say (see
+ * bk_db_xorb_register_tx). Idempotent: an existing row is touched
  * (*existed = 1, may be NULL). Chunks whose hash is global-dedup eligible
- * (bk_hash_tail_u64 % 1024 == 0) enter the dedup index.
- * With bs (the server always passes it), inside the write transaction:
- *  - the blob must exist (else BK_ENOTFOUND "blob vanished", e.g. a
- *    concurrent gc: put it again and retry);
- *  - the registered table must describe the STORED blob (size and every
- *    record header). If another serialization of this xorb is stored (a
- *    client with other compression choices got there first), its table is
- *    adopted after a full bk_xorb_parse; if the stored blob does not verify,
- *    it is removed and BK_ENOTFOUND asks the caller to put its bytes again.
- *    A row whose blob was replaced (operator removed a damaged blob, the next
- *    upload re-created it) gets its record layout rewritten. */
-int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
-                        uint64_t bytes_on_disk, const bk_xorb_chunk *chunks,
-                        size_t n, int *existed);
+ * (bk_hash_tail_u64 % 1024 == 0) enter the dedup index. BK_EINVAL / BK_ESIZE
+ * for a malformed table. */
+int bk_db_xorb_register(bk_db *db, const bk_hash *xorb, uint64_t bytes_on_disk,
+                        const bk_xorb_chunk *chunks, size_t n, int *existed);
 
-/* Same, with flags and an optional writer (issue 11, damaged blobs):
- *  - BK_XORB_REG_VERIFIED: the blob stored under that name is byte-identical
- *    to bytes the caller just verified: the row is recorded as verified now
- *    (damaged = 0, verified_ms, blob_stamp).
- *  - w (needs bs): verified bytes of this xorb that the caller could not
- *    commit because a blob of that name is stored (bk_blob_writer_try_commit
- *    gave *existed = 1) and differs from them. Under the write lock the
- *    stored blob is kept if it verifies (another valid serialization; its
- *    layout is adopted) or REPLACED by w if the row is marked damaged or the
- *    blob no longer verifies (the row's record layout is rewritten to w's
- *    table, the row recorded as verified). w is always released.
- * *existed = 1 only if the row existed and its blob was not replaced (a
- * repairing upload reports was_inserted = true). */
+/* Registration flags:
+ *  - BK_XORB_REG_VERIFIED: the stored blob was verified by the caller just
+ *    now: the row is recorded as verified (damaged = 0, verified_ms = now,
+ *    blob_stamp = the given change token, bk_blob_stamp).
+ *  - BK_XORB_REG_RELAYOUT: an existing row describes another serialization
+ *    than the blob now stored: its bytes_on_disk and record layout are
+ *    rewritten to bytes_on_disk / chunks (no effect on a new row). */
 #define BK_XORB_REG_VERIFIED 1u
-struct bk_blob_writer;
-int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
-                           uint64_t bytes_on_disk, const bk_xorb_chunk *chunks, size_t n,
-                           unsigned flags, struct bk_blob_writer *w, int *existed);
-/* The same registration inside a transaction the caller holds (bk_db_tx_begin
+#define BK_XORB_REG_RELAYOUT 2u
+/* The registration inside a transaction the caller holds (bk_db_tx_begin
  * with BK_TX_GC_FENCE, so gc cannot remove the blob between the caller's
  * check and the commit; BK_TX_WRITE is accepted, BK_TX_READ is BK_EINVAL).
  * Touches no blob: the caller has checked that the blob exists and that
- * bytes_on_disk / chunks describe it. With BK_XORB_REG_VERIFIED, blob_stamp
- * is recorded as the blob's change token (bk_blob_stamp). Nothing is durable
- * before bk_db_tx_commit. */
+ * bytes_on_disk / chunks describe it. *existed = 1 when the row existed.
+ * Nothing is durable before bk_db_tx_commit. */
 int bk_db_xorb_register_tx(bk_db_tx *tx, const bk_hash *xorb, uint64_t bytes_on_disk,
                            const bk_xorb_chunk *chunks, size_t n, unsigned flags,
                            int64_t blob_stamp, int *existed);
+/* bk_db_xorb_get / bk_db_xorb_chunks inside the caller's transaction (they
+ * see its uncommitted writes). */
+int bk_db_xorb_get_tx(bk_db_tx *tx, const bk_hash *xorb, bk_xorb_info *out);
+int bk_db_xorb_chunks_tx(bk_db_tx *tx, const bk_hash *xorb, uint32_t start, uint32_t end,
+                         bk_xorb_chunk *out);
 
-/* Makes sure a registered xorb's stored blob verifies before it is handed
- * out (dedup answer, shard reference, served range). 0: good; BK_EHASH: the
- * xorb is damaged (marked now, or earlier; message names it); BK_ENOTFOUND:
- * no row; other errors (BK_EIO, BK_EDB) leave the state unchanged.
- * A row verified at most max_age_ms ago whose blob change token
- * (bk_blob_stamp) is unchanged is trusted without reading the blob (one
- * stat); otherwise the whole blob is parsed (every chunk decoded and hashed,
- * the xorb hash, the chunk table compared with the row) and the outcome
- * recorded. max_age_ms == INT64_MAX: read only a blob that changed since its
- * last verification (a never-verified row is trusted). max_age_ms < 0:
- * always read (fsck --read-data, scrub), also a
- * xorb marked damaged, whose mark is cleared if it verifies now (restored by
- * an operator). A missing blob counts as damaged. Recording the outcome is
- * best effort: when the row cannot be written (full disk, busy database)
- * the verdict is still returned and the check is simply redone next time. */
-int bk_db_xorb_check(bk_db *db, bk_blobstore *bs, const bk_hash *xorb, int64_t max_age_ms);
+/* Records the verdict of a full verification of the stored blob that the
+ * caller (the service's xorb check) started at started_ms: damaged = 0
+ * records it verified (damaged cleared, verified_ms = started_ms,
+ * blob_stamp = stamp); damaged = 1 marks the row damaged unless a
+ * verification was recorded after started_ms (e.g. a repairing upload).
+ * A missing row is not an error (nothing to record). */
+int bk_db_xorb_set_verdict(bk_db *db, const bk_hash *xorb, int damaged, int64_t started_ms,
+                           int64_t stamp);
 /* Sets (1) or clears (0: also forgets the last verification) the damaged
  * mark. BK_ENOTFOUND. */
 int bk_db_xorb_set_damaged(bk_db *db, const bk_hash *xorb, int damaged);
@@ -399,7 +382,9 @@ int bk_db_cas_file_terms(bk_db *db, const bk_hash *file, bk_file_term **terms,
 struct bk_shard; /* buckets/shard.h */
 
 /* Registers a parsed, verified shard whose blob (shard_hash = hash of the
- * uploaded bytes, size bytes) is already durable. In one transaction:
+ * uploaded bytes, size bytes) is already durable, in its own BK_TX_GC_FENCE
+ * transaction (no blob check: the service's shard put checks the blob under
+ * the fence and uses bk_db_shard_register_tx). In one transaction:
  * every xorb referenced by a file term or listed in the xorb section must be
  * registered (else BK_ENOTFOUND and *missing, may be NULL, = the first missing
  * xorb) and not marked damaged (else BK_EHASH, *missing = that xorb); each term's range must lie inside its xorb (BK_EINVAL) and its
@@ -412,14 +397,6 @@ struct bk_shard; /* buckets/shard.h */
 int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
                          const struct bk_shard *s, int64_t bucket_id,
                          bk_hash *missing, int *existed);
-/* The same, checking inside its write transaction that the shard's blob is
- * stored in bs (else BK_ESTALE, nothing changed: a concurrent gc removed it
- * as an orphan after the caller's put; put it again and retry). Once this
- * returns 0 the row protects the blob from gc, so a crash at any moment
- * never leaves a registered shard without its blob. bs NULL = no check. */
-int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash,
-                            uint64_t size, const struct bk_shard *s, int64_t bucket_id,
-                            bk_hash *missing, int *existed);
 /* The same inside a transaction the caller holds (as bk_db_xorb_register_tx:
  * BK_TX_GC_FENCE; no blob check: the caller checked the shard blob). */
 int bk_db_shard_register_tx(bk_db_tx *tx, const bk_hash *shard_hash, uint64_t size,
@@ -440,11 +417,6 @@ int bk_db_shard_list_after(bk_db *db, int64_t after_id, size_t limit, bk_shard_c
                            void *ctx);
 /* Sets or clears the damaged mark of a shard row. BK_ENOTFOUND. */
 int bk_db_shard_set_damaged(bk_db *db, const bk_hash *shard_hash, int damaged);
-/* Reads the stored shard blob and checks it hashes to its name; records the
- * outcome (damaged mark). 0 good, BK_EHASH damaged (also a missing or
- * unreadable blob), other errors. */
-int bk_db_shard_check(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash);
-
 /* Grants a bucket the right to addFile a file hash (also done by
  * bk_db_shard_register). */
 int bk_db_file_grant(bk_db *db, const bk_hash *file, int64_t bucket_id);
@@ -487,35 +459,33 @@ typedef struct bk_gc_stats {
   uint64_t xorb_bytes, shard_bytes;
 } bk_gc_stats;
 
-/* One gc pass over the metadata, in ONE write transaction: removes file
+/* One page of a gc pass over the metadata, inside the caller's transaction
+ * (the service's gc opens it with BK_TX_GC_FENCE): removes file
  * reconstructions no bucket file references, then xorbs no file term
  * references, then shards none of whose files/xorbs survive — each only if
- * its touched time is older than cutoff_ms. For every removed xorb/shard,
- * calls trash(ctx, kind, hash) INSIDE the transaction (the caller moves the
- * blob to the trash; a non-zero return aborts the whole pass and nothing is
- * removed). After commit the caller purges the trash. */
-typedef int (*bk_gc_trash_cb)(void *ctx, bk_blob_kind kind, const bk_hash *h);
-int bk_db_gc(bk_db *db, int64_t cutoff_ms, bk_gc_trash_cb trash, void *ctx,
-             bk_gc_stats *stats);
+ * its touched time is older than cutoff_ms (damaged xorbs/shards whatever
+ * their age, docs/store.md) — at most limit rows (1..BK_GC_PAGE_MAX) in
+ * all. *phase (start with 0) is the step to continue from, advanced as steps
+ * run out; 3 = the pass is complete. The removed xorb and shard rows are
+ * returned in items[0..*nitems) (the caller's array of limit entries): their
+ * blobs are the caller's to remove once the transaction committed. Adds the
+ * removed counts to *stats (may be NULL). Touches no blob. On error
+ * *nitems = 0 and the caller rolls the transaction back. */
+#define BK_GC_PAGE_MAX 100000
+typedef struct bk_gc_item {
+  bk_blob_kind kind;
+  bk_hash hash;
+  uint64_t size;
+} bk_gc_item;
+int bk_db_gc_page_tx(bk_db_tx *tx, int64_t cutoff_ms, int *phase, size_t limit,
+                     bk_gc_item *items, size_t *nitems, bk_gc_stats *stats);
 
-/* Same in bounded transactions of at most max_per_txn removed objects each
- * (0 = one transaction), so a large collection never holds the write lock
- * long enough to make concurrent uploads time out. After each commit,
- * committed(ctx) is called (the caller purges the blobs trashed so far). On
- * error the current transaction is rolled back (earlier ones stay) and
- * *stats counts what was committed. */
-typedef void (*bk_gc_commit_cb)(void *ctx);
-int bk_db_gc_ex(bk_db *db, int64_t cutoff_ms, size_t max_per_txn, bk_gc_trash_cb trash,
-                bk_gc_commit_cb committed, void *ctx, bk_gc_stats *stats);
-
-/* Orphan blobs (a blob without a database row): for each (kinds[i],
- * hashes[i]), inside ONE write transaction, re-checks that no row exists and
- * then calls trash(ctx, kind, hash) (a concurrent registration either
- * committed before — the row is seen and the blob kept — or runs after and
- * finds the blob gone, see bk_db_xorb_register). *ntrashed (may be NULL)
- * counts the trash calls. A non-zero trash return aborts. */
-int bk_db_gc_orphans(bk_db *db, const bk_blob_kind *kinds, const bk_hash *hashes,
-                     size_t n, bk_gc_trash_cb trash, void *ctx, size_t *ntrashed);
+/* 1 if a xorb (kind BK_BLOB_XORB) or shard row named h exists, as seen by
+ * the caller's transaction; 0 if not; negative on error. The orphan re-check
+ * of gc: under BK_TX_GC_FENCE a concurrent registration either committed
+ * before (the row is seen, the blob kept) or runs after and finds the blob
+ * gone (BK_ESTALE from the service). */
+int bk_db_blob_row_exists_tx(bk_db_tx *tx, bk_blob_kind kind, const bk_hash *h);
 
 /* ---- integrity ---- */
 

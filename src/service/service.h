@@ -13,9 +13,11 @@
  * knows nothing of HTTP, HTML or forms: results are BK_E* codes (details in
  * bk_errmsg), structs, or report lines through a callback.
  *
- * Ownership: bk_svc_open copies the configuration. The db and blob store
- * given in the config are BORROWED (the caller keeps them open until after
- * bk_svc_close); paths given instead are opened and OWNED by the service.
+ * Ownership: bk_svc_open copies what it needs of the configuration (the
+ * strings are only read during the call). The db and blob store given in
+ * the config are BORROWED (the caller keeps them open until after
+ * bk_svc_close); URLs or paths given instead are opened and OWNED by the
+ * service (a URL wins over a path).
  * Objects returned by the service (writers, readers, plans) are owned by the
  * caller and released with their free or close function.
  *
@@ -40,12 +42,14 @@
 typedef struct bk_svc bk_svc;
 
 struct bk_svc_config {
-  bk_db *db;               /* borrowed when set; else db_path is opened (owned) */
-  bk_blobstore *blobs;     /* borrowed when set; else blob_root is opened (owned) */
-  const char *db_path;     /* SQLite file (used when db is NULL) */
-  const char *blob_root;   /* blob store root; required (gc removes stray temp files there) */
+  bk_db *db;               /* borrowed when set; else db_url or db_path is opened (owned) */
+  bk_blobstore *blobs;     /* borrowed when set; else blob_url or blob_root is opened (owned) */
+  const char *db_url;      /* metadata URL ("sqlite:///abs/meta.db"), used when db is NULL */
+  const char *blob_url;    /* blob store URL ("file:///abs/blobs"), used when blobs is NULL */
+  const char *db_path;     /* SQLite file: shorthand for db_url "sqlite://" path */
+  const char *blob_root;   /* blob store root: shorthand for blob_url "file://" path */
   int dedup_scope;         /* enum bk_dedup_scope (buckets/db.h) */
-  int64_t reverify_ms;     /* trust a verification this recent (bk_db_xorb_check) */
+  int64_t reverify_ms;     /* trust a verification this recent (the xorb check) */
 };
 
 /* Opens the service. On failure *out is NULL and nothing stays open. */

@@ -6,28 +6,41 @@
 #include "buckets/error.h"
 #include "service/svc_internal.h"
 
+static int open_blobs(const struct bk_svc_config *cfg, bk_svc *svc) {
+  if (cfg->blobs) {
+    svc->bs = cfg->blobs;
+    return 0;
+  }
+  int rc = 0;
+  if (cfg->blob_url) rc = bk_blobstore_open_url(cfg->blob_url, &svc->bs);
+  else rc = bk_blobstore_open(cfg->blob_root, &svc->bs);
+  svc->own_bs = rc == 0;
+  return rc;
+}
+
+static int open_db(const struct bk_svc_config *cfg, bk_svc *svc) {
+  if (cfg->db) {
+    svc->db = cfg->db;
+    return 0;
+  }
+  int rc = 0;
+  if (cfg->db_url) rc = bk_db_open_url(cfg->db_url, &svc->db);
+  else rc = bk_db_open(cfg->db_path, &svc->db);
+  svc->own_db = rc == 0;
+  return rc;
+}
+
 int bk_svc_open(const struct bk_svc_config *cfg, bk_svc **out) {
   *out = NULL;
-  if (!cfg || !cfg->blob_root || (!cfg->db && !cfg->db_path))
-    return bk_seterr(BK_EINVAL, "service: a database and a blob root are required");
+  if (!cfg || (!cfg->blobs && !cfg->blob_url && !cfg->blob_root) ||
+      (!cfg->db && !cfg->db_url && !cfg->db_path))
+    return bk_seterr(BK_EINVAL, "service: a database and a blob store are required");
   bk_svc *svc = calloc(1, sizeof *svc);
   if (!svc) return bk_seterr(BK_ENOMEM, "out of memory");
-  svc->blob_root = strdup(cfg->blob_root);
   svc->dedup_scope = cfg->dedup_scope;
   svc->reverify_ms = cfg->reverify_ms;
-  int rc = svc->blob_root ? 0 : bk_seterr(BK_ENOMEM, "out of memory");
-  if (rc == 0 && cfg->blobs) {
-    svc->bs = cfg->blobs;
-  } else if (rc == 0) {
-    rc = bk_blobstore_open(cfg->blob_root, &svc->bs);
-    svc->own_bs = rc == 0;
-  }
-  if (rc == 0 && cfg->db) {
-    svc->db = cfg->db;
-  } else if (rc == 0) {
-    rc = bk_db_open(cfg->db_path, &svc->db);
-    svc->own_db = rc == 0;
-  }
+  int rc = open_blobs(cfg, svc);
+  if (rc == 0) rc = open_db(cfg, svc);
   if (rc != 0) {
     bk_svc_close(svc);
     return rc;
@@ -40,20 +53,10 @@ void bk_svc_close(bk_svc *svc) {
   if (!svc) return;
   if (svc->own_db) bk_db_close(svc->db);
   if (svc->own_bs) bk_blobstore_close(svc->bs);
-  free(svc->blob_root);
   free(svc);
 }
 
 bk_db *bk_svc_db(const bk_svc *svc) { return svc->db; }
-
-int svc_xorb_register(bk_svc *svc, const bk_hash *xorb, uint64_t size,
-                      const bk_xorb_chunk *chunks, size_t n, unsigned flags,
-                      bk_blob_writer *pass, int *existed) {
-  int rc = bk_db_xorb_register_ex(svc->db, svc->bs, xorb, size, chunks, n, flags, pass, existed);
-  if (rc == BK_ENOTFOUND)
-    return bk_seterr(BK_ESTALE, "xorb storage raced with gc; retry");
-  return rc;
-}
 
 /* The shard blob named sh is stored already: if its bytes are not body's
  * (damaged), replace it durably. */
@@ -81,7 +84,7 @@ int svc_shard_store(bk_svc *svc, const uint8_t *body, size_t len, const bk_shard
     if (rc != 0) break;
     /* the registration checks the blob under the write lock: a concurrent gc
      * that removed it as an orphan (no row yet) answers BK_ESTALE: put again */
-    rc = bk_db_shard_register_ex(svc->db, svc->bs, &sh, len, s, bucket_id, missing, existed);
+    rc = svc_shard_register(svc, &sh, len, s, bucket_id, missing, existed);
     if (rc != BK_ENOTFOUND && rc != BK_ESTALE) break;
     /* or a xorb vanished between verification and registration (gc race):
      * the retry re-checks; a further miss is reported */

@@ -4,7 +4,7 @@
  * (bk_dedup_scope in db.h): any (global), those referenced by a bucket of
  * the asking bucket's namespace, or by that bucket only. The xorb offered
  * must verify: a client that dedups against it never sends those chunks
- * again. bk_db_xorb_check reads it unless it was verified recently and its
+ * again. svc_xorb_check reads it unless it was verified recently and its
  * file is unchanged; a damaged one is marked (the lookup then skips it) and
  * the next holder is tried. */
 #include <stdlib.h>
@@ -21,7 +21,7 @@ int bk_svc_dedup_lookup(bk_svc *svc, const bk_hash *chunk, int64_t bucket_id, in
   for (int attempt = 0; attempt < max_checks; attempt++) {
     rc = bk_db_dedup_lookup(svc->db, chunk, svc->dedup_scope, bucket_id, xh, &idx);
     if (rc != 0) break;
-    rc = bk_db_xorb_check(svc->db, svc->bs, xh, svc->reverify_ms);
+    rc = svc_xorb_check(svc, xh, svc->reverify_ms);
     if (rc != BK_EHASH) break;
   }
   if (rc == BK_EHASH) return bk_seterr(BK_ENOTFOUND, "chunk not known");

@@ -54,11 +54,11 @@ static int db_msg(void *ctx, const char *msg) {
 }
 
 /* --read-data: the whole blob is verified (every chunk decoded and hashed,
- * the xorb hash, the chunk table against the row) by bk_db_xorb_check, which
+ * the xorb hash, the chunk table against the row) by svc_xorb_check, which
  * records the outcome: a xorb that does not verify is MARKED damaged (the one
  * write fsck makes; docs/store.md), one that does is recorded as verified. */
 static void check_xorb_data(struct fsck_ctx *f, const bk_xorb_info *x, const char *hex) {
-  int rc = bk_db_xorb_check(f->s->db, f->s->bs, &x->hash, -1);
+  int rc = svc_xorb_check(f->s, &x->hash, -1);
   if (rc == BK_EHASH) {
     report(f, 1, "xorb %s: content does not verify (%s): %s", hex,
            x->damaged ? "still marked damaged" : "now marked damaged", bk_errmsg());
@@ -287,7 +287,7 @@ static int scrub_xorb(void *ctx, const bk_xorb_info *x) {
   k->last_id = x->row_id;
   char hex[BK_HASH_HEX_LEN + 1];
   bk_hash_to_hex(&x->hash, hex);
-  int rc = bk_db_xorb_check(k->s->db, k->s->bs, &x->hash, -1);
+  int rc = svc_xorb_check(k->s, &x->hash, -1);
   if (rc == BK_EHASH) {
     scrub_line(k, "DAMAGE: xorb %s: %s", hex, x->damaged ? "still damaged" : bk_errmsg());
     k->damaged++;
@@ -310,7 +310,7 @@ static int scrub_shard(void *ctx, const bk_shard_info *si) {
   k->last_id = si->row_id;
   char hex[BK_HASH_HEX_LEN + 1];
   bk_hash_to_hex(&si->hash, hex);
-  int rc = bk_db_shard_check(k->s->db, k->s->bs, &si->hash);
+  int rc = svc_shard_check(k->s, &si->hash);
   if (rc == BK_EHASH) {
     scrub_line(k, "DAMAGE: shard %s: %s", hex, bk_errmsg());
     k->damaged++;

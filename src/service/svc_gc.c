@@ -49,17 +49,7 @@ struct gc_ctx {
   uint64_t missing;      /* rows whose blob was already gone */
 };
 
-/* Metadata pass: only note the blob. Its rows are deleted first and committed; the blob stays in
- * place until then, so a gc killed before that COMMIT leaves rows and blobs as they were (moving
- * the blob to the trash inside the transaction left a row without its blob until the next gc —
- * an upload deduplicating against that xorb meanwhile was acknowledged and then unreadable). */
-static int gc_note(void *ctx, bk_blob_kind kind, const bk_hash *h) {
-  struct gc_ctx *g = ctx;
-  return hlist_add(&g->removed, kind, h, 0);
-}
-
-static int gc_trash(void *ctx, bk_blob_kind kind, const bk_hash *h) {
-  struct gc_ctx *g = ctx;
+static int gc_trash(struct gc_ctx *g, bk_blob_kind kind, const bk_hash *h) {
   int rc = bk_blob_trash(g->s->bs, kind, h);
   if (rc == BK_ENOTFOUND) {
     g->missing++;
@@ -108,8 +98,6 @@ struct orphan_ctx {
   bk_svc *s;
   int64_t cutoff_s;
   struct hlist cand;
-  uint64_t strays_removed;
-  const char *blobroot;
 };
 
 static int orphan_scan(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t size,
@@ -122,16 +110,72 @@ static int orphan_scan(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t 
   return hlist_add(&o->cand, kind, h, size);
 }
 
-static int stray_scan(void *ctx, const char *rel, uint64_t size, int64_t mtime) {
-  (void)size;
-  struct orphan_ctx *o = ctx;
-  const char *base = strrchr(rel, '/');
-  base = base ? base + 1 : rel;
-  /* only leftovers of interrupted durable writes are removed */
-  if (strncmp(base, ".tmp.", 5) != 0 || mtime >= o->cutoff_s) return 0;
-  char p[4600];
-  if (snprintf(p, sizeof p, "%s/%s", o->blobroot, rel) >= (int)sizeof p) return 0;
-  if (remove(p) == 0) o->strays_removed++;
+/* The metadata pass: pages of at most batch rows, each in its own
+ * BK_TX_GC_FENCE transaction (so a large collection never holds the fence
+ * long enough to make concurrent uploads time out). Rows only: the blobs of
+ * the removed xorbs/shards are noted in g->removed and stay in place until
+ * their rows' deletion committed, so a gc killed before a COMMIT leaves rows
+ * and blobs as they were (moving a blob to the trash before its row's
+ * deletion committed would leave a row without its blob until the next gc:
+ * an upload deduplicating against that xorb meanwhile would be acknowledged
+ * and then unreadable). *st counts what was committed. */
+static int gc_rows(bk_svc *svc, int64_t cutoff_ms, size_t batch, struct gc_ctx *g,
+                   bk_gc_stats *st) {
+  bk_gc_item *items = calloc(batch, sizeof *items);
+  if (!items) return bk_seterr(BK_ENOMEM, "out of memory");
+  int phase = 0, rc = 0;
+  while (rc == 0 && phase < 3) {
+    bk_db_tx *tx = NULL;
+    bk_gc_stats round = {0};
+    size_t n = 0;
+    if ((rc = bk_db_tx_begin(svc->db, BK_TX_GC_FENCE, &tx))) break;
+    rc = bk_db_gc_page_tx(tx, cutoff_ms, &phase, batch, items, &n, &round);
+    if (rc) {
+      bk_db_tx_rollback(tx);
+      break;
+    }
+    if ((rc = bk_db_tx_commit(tx))) break;
+    st->files += round.files;
+    st->xorbs += round.xorbs;
+    st->shards += round.shards;
+    st->xorb_bytes += round.xorb_bytes;
+    st->shard_bytes += round.shard_bytes;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+      rc = hlist_add(&g->removed, items[i].kind, &items[i].hash, items[i].size);
+  }
+  free(items);
+  return rc;
+}
+
+/* Blobs without a row: inside ONE BK_TX_GC_FENCE transaction, re-checks
+ * that each (kinds[i], h[i]) still has no row and moves its blob to the
+ * trash (a concurrent registration either committed before — the row is
+ * seen and the blob kept — or runs after and finds the blob gone, BK_ESTALE).
+ * On success the trashed blobs are purged after the COMMIT; on any failure
+ * (a check, a trash, the commit) the transaction is rolled back and every
+ * blob trashed here is put back. *got (may be NULL) counts the trashed. */
+static int gc_orphans(struct gc_ctx *g, const bk_blob_kind *kinds, const bk_hash *h, size_t n,
+                      size_t *got) {
+  size_t k = 0;
+  bk_db_tx *tx = NULL;
+  int rc = bk_db_tx_begin(g->s->db, BK_TX_GC_FENCE, &tx);
+  if (rc) return rc;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    int e = bk_db_blob_row_exists_tx(tx, kinds[i], &h[i]);
+    if (e < 0) rc = e;
+    if (e != 0) continue; /* registered meanwhile: keep */
+    size_t before = g->trashed.n;
+    rc = gc_trash(g, kinds[i], &h[i]);
+    if (rc == 0 && g->trashed.n > before) k++;
+  }
+  if (rc == 0) rc = bk_db_tx_commit(tx);
+  else bk_db_tx_rollback(tx);
+  if (rc) {
+    gc_undo(g);
+    return rc;
+  }
+  gc_purge(g);
+  if (got) *got = k;
   return 0;
 }
 
@@ -167,17 +211,14 @@ int bk_svc_gc(bk_svc *svc, int64_t cutoff_ms, int64_t cutoff_s, size_t batch,
   }
 
   /* 2. unreferenced metadata, then their blobs: once the rows are committed away the blobs are
-   * orphans, removed like any orphan (re-checked inside a write transaction: one registered again
-   * meanwhile is kept). A rolled-back batch's blobs still have rows, so the re-check keeps them. */
+   * orphans, removed like any orphan (re-checked inside a fence transaction: one registered again
+   * meanwhile is kept). A rolled-back page's blobs still have rows, so the re-check keeps them. */
   struct gc_ctx g = {.s = svc};
-  rc = bk_db_gc_ex(svc->db, cutoff_ms, batch, gc_note, NULL, &g, &out->st);
+  rc = gc_rows(svc, cutoff_ms, batch, &g, &out->st);
   if (rc) gc_failed(&f, "gc", rc);
   for (size_t off = 0; off < g.removed.n; off += batch) {
     size_t k = g.removed.n - off < batch ? g.removed.n - off : batch;
-    int r2 = bk_db_gc_orphans(svc->db, g.removed.kinds + off, g.removed.h + off, k, gc_trash, &g,
-                              NULL);
-    if (r2) gc_undo(&g);
-    else gc_purge(&g);
+    int r2 = gc_orphans(&g, g.removed.kinds + off, g.removed.h + off, k, NULL);
     if (r2) gc_failed(&f, "gc (blobs)", r2);
   }
   hlist_free(&g.removed);
@@ -188,25 +229,21 @@ int bk_svc_gc(bk_svc *svc, int64_t cutoff_ms, int64_t cutoff_s, size_t batch,
     return bk_seterr(f.rc, "%s", f.msg);
   }
 
-  /* 3. orphan blobs (no row) and temp files older than cutoff_s */
-  struct orphan_ctx o = {.s = svc, .cutoff_s = cutoff_s, .blobroot = svc->blob_root};
+  /* 3. orphan blobs (no row), then staged writes and temp files older than cutoff_s (the blob
+   * store's own business: bk_blob_clean_tmp) */
+  struct orphan_ctx o = {.s = svc, .cutoff_s = cutoff_s};
   for (int k = 0; k < BK_BLOB_NKINDS && rc == 0; k++)
-    rc = bk_blob_list(svc->bs, (bk_blob_kind)k, orphan_scan, stray_scan, &o);
+    rc = bk_blob_list(svc->bs, (bk_blob_kind)k, orphan_scan, NULL, &o);
   if (rc) gc_failed(&f, "gc (orphan scan)", rc);
   for (size_t off = 0; rc == 0 && off < o.cand.n; off += batch) {
     size_t k = o.cand.n - off < batch ? o.cand.n - off : batch, got = 0;
-    rc = bk_db_gc_orphans(svc->db, o.cand.kinds + off, o.cand.h + off, k, gc_trash, &g, &got);
-    if (rc) {
-      gc_undo(&g);
-      gc_failed(&f, "gc (orphans)", rc);
-    } else {
-      gc_purge(&g);
-      out->orphans += got;
-    }
+    rc = gc_orphans(&g, o.cand.kinds + off, o.cand.h + off, k, &got);
+    if (rc) gc_failed(&f, "gc (orphans)", rc);
+    else out->orphans += got;
   }
   size_t ntmp = 0;
   bk_blob_clean_tmp(svc->bs, o.cutoff_s, &ntmp);
-  out->temp_files = (uint64_t)(ntmp + o.strays_removed);
+  out->temp_files = (uint64_t)ntmp;
   out->missing = g.missing;
   out->summary = 1;
   hlist_free(&g.trashed);

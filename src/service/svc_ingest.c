@@ -211,14 +211,14 @@ static int ingest_parse(const uint8_t *data, size_t len, struct chunked *c, bk_h
 
 /* A dedup candidate (the first chunk and every 1024th by hash, as a Xet
  * client queries): reuse a stored xorb only once it verifies
- * (bk_db_xorb_check marks a damaged one; its chunks are then stored again
+ * (svc_xorb_check marks a damaged one; its chunks are then stored again
  * in a new xorb). */
 static int ingest_dedup(struct ingest *g, const bk_hash *h) {
   bk_hash xh;
   uint32_t idx;
   bk_svc *svc = g->svc;
   if (bk_db_dedup_lookup(svc->db, h, svc->dedup_scope, g->bucket_id, &xh, &idx) != 0 ||
-      bk_db_xorb_check(svc->db, svc->bs, &xh, svc->reverify_ms) != 0)
+      svc_xorb_check(svc, &xh, svc->reverify_ms) != 0)
     return 0;
   return load_xorb(g, &xh);
 }

@@ -2,8 +2,10 @@
  *
  * The reader walks the file's reconstruction terms in order. For each term
  * it loads the chunk rows (record offsets, lengths, hashes) from the
- * database, opens the xorb blob, reads the records through a window buffer
- * (up to 4 MiB per pread, or a read-only mapping of the whole xorb),
+ * database, opens the xorb blob with the blob reader, reads the records
+ * through a window buffer (up to 4 MiB per bk_blob_reader_read_at, or, on a
+ * store with local files (BK_BLOB_CAP_FD), a read-only mapping of the whole
+ * xorb),
  * decodes each chunk into a 128 KiB buffer with bk_xorb_decode_chunk and
  * checks its BLAKE3 chunk hash before any byte of it is returned. Chunks
  * wholly before the requested range are skipped without being read. Any
@@ -37,7 +39,7 @@ struct bk_svc_reader {
   bk_xorb_chunk *chunks;
   uint32_t nch, ci;
   uint64_t term_unpacked; /* decoded bytes of this term so far (incl. skipped) */
-  int fd;
+  bk_blob_reader *blob; /* the term's xorb, opened version */
   uint64_t xorb_size;
   uint8_t *map;     /* whole xorb mapped read-only (NULL: pread window) */
   size_t map_len;
@@ -52,8 +54,8 @@ struct bk_svc_reader {
 static void rs_close_term(struct bk_svc_reader *s) {
   if (s->map) munmap(s->map, s->map_len);
   s->map = NULL;
-  if (s->fd >= 0) close(s->fd);
-  s->fd = -1;
+  bk_blob_reader_close(s->blob);
+  s->blob = NULL;
   free(s->chunks);
   s->chunks = NULL;
   s->term_open = 0;
@@ -77,7 +79,7 @@ static int rs_fail(struct bk_svc_reader *s, int code, const char *what) {
   char hex[BK_HASH_HEX_LEN + 1] = "-";
   if (s->ti < s->nterms) bk_hash_to_hex(&s->terms[s->ti].xorb, hex);
   if ((s->flags & BK_SVC_READ_MARK_DAMAGED) && s->ti < s->nterms && code == BK_EHASH) {
-    code = bk_db_xorb_check(s->svc->db, s->svc->bs, &s->terms[s->ti].xorb, -1);
+    code = svc_xorb_check(s->svc, &s->terms[s->ti].xorb, -1);
     if (code == 0) code = bk_seterr(BK_ESTALE, "xorb changed while read; try again");
   }
   char msg[300];
@@ -96,18 +98,22 @@ static int rs_open_term(struct bk_svc_reader *s) {
     return bk_seterr(BK_ENOMEM, "out of memory"), rs_fail(s, BK_ENOMEM, "chunk table");
   int rc = bk_db_xorb_chunks(s->svc->db, &t->xorb, t->chunk_start, t->chunk_end, s->chunks);
   if (rc) return rs_fail(s, rc, "chunk table");
-  rc = bk_blob_open(s->svc->bs, BK_BLOB_XORB, &t->xorb, &s->fd, &s->xorb_size);
+  rc = bk_blob_reader_open(s->svc->bs, BK_BLOB_XORB, &t->xorb, &s->blob);
   if (rc) return rs_fail(s, rc, "xorb blob");
+  s->xorb_size = bk_blob_reader_size(s->blob);
   s->ci = 0;
   s->term_unpacked = 0;
   s->term_open = 1;
   s->win_len = 0;
   /* Blobs are immutable (written to a temp file, renamed; gc unlinks), so a
-   * mapping cannot be truncated under us. Saves the pread copy. */
-  static int no_mmap = -1; /* BUCKETD_RESOLVE_PREAD=1: pread window (for comparisons) */
+   * mapping cannot be truncated under us. Saves the read copy. Only where
+   * the store has local files; else (or when mmap fails) the read_at window. */
+  static int no_mmap = -1; /* BUCKETD_RESOLVE_PREAD=1: read window (for comparisons) */
   if (no_mmap < 0) no_mmap = getenv("BUCKETD_RESOLVE_PREAD") != NULL;
-  if (!no_mmap && s->xorb_size > 0 && s->xorb_size <= (uint64_t)BK_XORB_MAX_BYTES + (16u << 20)) {
-    void *m = mmap(NULL, (size_t)s->xorb_size, PROT_READ, MAP_SHARED, s->fd, 0);
+  int fd = (bk_blobstore_caps(s->svc->bs) & BK_BLOB_CAP_FD) ? bk_blob_reader_fd(s->blob) : -1;
+  if (!no_mmap && fd >= 0 && s->xorb_size > 0 &&
+      s->xorb_size <= (uint64_t)BK_XORB_MAX_BYTES + (16u << 20)) {
+    void *m = mmap(NULL, (size_t)s->xorb_size, PROT_READ, MAP_SHARED, fd, 0);
     if (m != MAP_FAILED) {
       s->map = m;
       s->map_len = (size_t)s->xorb_size;
@@ -142,7 +148,12 @@ static const uint8_t *rs_window(struct bk_svc_reader *s, uint64_t off, size_t le
     s->win = malloc(WINDOW_MAX > len ? WINDOW_MAX : len);
     if (!s->win) return NULL;
   }
-  if (bk_pread_full(s->fd, s->win, (size_t)want, off)) return NULL;
+  size_t got = 0;
+  if (bk_blob_reader_read_at(s->blob, off, s->win, (size_t)want, &got)) return NULL;
+  if (got != (size_t)want) {
+    bk_seterr(BK_ETRUNCATED, "xorb shorter than its chunk table");
+    return NULL;
+  }
   s->win_off = off;
   s->win_len = (size_t)want;
   return s->win;
@@ -266,7 +277,6 @@ int bk_svc_reader_open(bk_svc *svc, const bk_hash *file, unsigned flags, uint64_
   if (!s) return bk_seterr(BK_ENOMEM, "out of memory");
   s->svc = svc;
   s->flags = flags;
-  s->fd = -1;
   if (!bk_hash_is_zero(file)) { /* the empty file has no row and no terms */
     bk_cas_file cf;
     int rc = bk_db_cas_file_get(svc->db, file, &cf);

@@ -5,6 +5,7 @@
  * terms need, with overlapping or adjacent ranges merged, each with its
  * record byte range. The caller turns them into its protocol (signed URLs).
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -158,7 +159,7 @@ int bk_svc_recon_finish(bk_svc *svc, bk_svc_recon *r) {
   if (rc != 0) return rc;
   for (size_t i = 0; i < r->nfetch; i++) {
     if (i > 0 && bk_hash_eq(&r->fetch[i - 1].xorb, &r->fetch[i].xorb)) continue;
-    rc = bk_db_xorb_check(svc->db, svc->bs, &r->fetch[i].xorb, INT64_MAX);
+    rc = svc_xorb_check(svc, &r->fetch[i].xorb, INT64_MAX);
     if (rc == BK_EHASH) r->damaged = r->fetch[i].xorb;
     if (rc != 0) return rc;
   }
@@ -177,7 +178,21 @@ void bk_svc_recon_free(bk_svc_recon *r) {
  * refused. */
 int bk_svc_xorb_open_range(bk_svc *svc, const bk_hash *xh, int *fd, uint64_t *size) {
   *fd = -1;
-  int rc = bk_db_xorb_check(svc->db, svc->bs, xh, svc->reverify_ms);
+  int rc = svc_xorb_check(svc, xh, svc->reverify_ms);
   if (rc != 0) return rc;
-  return bk_blob_open(svc->bs, BK_BLOB_XORB, xh, fd, size);
+  /* the zero-copy response (sendfile) needs a local file: a store without
+   * one answers BK_ENOTSUP (its ranges go through presigned URLs or a
+   * reader-backed response, docs/service.md) */
+  if (!(bk_blobstore_caps(svc->bs) & BK_BLOB_CAP_FD))
+    return bk_seterr(BK_ENOTSUP, "the %s:// blob store has no local files to serve from",
+                     bk_blobstore_scheme(svc->bs));
+  bk_blob_reader *r = NULL;
+  if ((rc = bk_blob_reader_open(svc->bs, BK_BLOB_XORB, xh, &r))) return rc;
+  int own = bk_blob_reader_fd(r);
+  int dup = own >= 0 ? fcntl(own, F_DUPFD_CLOEXEC, 0) : -1;
+  *size = bk_blob_reader_size(r);
+  bk_blob_reader_close(r);
+  if (dup < 0) return bk_seterr(BK_EIO, "cannot duplicate the xorb's descriptor");
+  *fd = dup; /* stays valid even if gc later unlinks the blob */
+  return 0;
 }

@@ -30,7 +30,7 @@ typedef struct xcache {
   xcache_ent *e;
   size_t n, cap;
   size_t total_chunks;
-  bk_blobstore *bs;   /* every xorb is checked (bk_db_xorb_check) when loaded */
+  bk_svc *svc;        /* every xorb is checked (svc_xorb_check) when loaded */
   int64_t max_age_ms;
 } xcache;
 
@@ -59,7 +59,7 @@ static int xcache_get(bk_db *db, xcache *c, const bk_hash *xorb, const xcache_en
   bk_xorb_info info;
   int rc = bk_db_xorb_get(db, xorb, &info);
   if (rc != 0) return rc;
-  if (c->bs && (rc = bk_db_xorb_check(db, c->bs, xorb, c->max_age_ms)) != 0) return rc;
+  if (c->svc && (rc = svc_xorb_check(c->svc, xorb, c->max_age_ms)) != 0) return rc;
   if (info.nchunks == 0 || info.nchunks > BK_XORB_MAX_CHUNKS)
     return bk_seterr(BK_EFORMAT, "stored xorb has %u chunks", info.nchunks);
   if (c->total_chunks + info.nchunks > XCACHE_MAX_CHUNKS) {
@@ -259,7 +259,7 @@ static void check_stored_files(bk_svc *svc, const xcache *xc, const bk_shard *s)
     for (size_t k = 0; k < nt; k++) {
       if (k > 0 && bk_hash_eq(&t[k].xorb, &t[k - 1].xorb)) continue;
       if (xcache_find(xc, &t[k].xorb)) continue; /* checked already by verify_shard */
-      (void)bk_db_xorb_check(svc->db, svc->bs, &t[k].xorb, svc->reverify_ms);
+      (void)svc_xorb_check(svc, &t[k].xorb, svc->reverify_ms);
     }
     free(t);
   }
@@ -268,7 +268,7 @@ static void check_stored_files(bk_svc *svc, const xcache *xc, const bk_shard *s)
 
 static int verify_shard(bk_svc *svc, const bk_shard *s, shard_err *e) {
   bk_db *db = svc->db;
-  xcache xc = {.bs = svc->bs, .max_age_ms = svc->reverify_ms};
+  xcache xc = {.svc = svc, .max_age_ms = svc->reverify_ms};
   int ret = 0;
   for (uint32_t i = 0; i < s->nxorbs && ret == 0; i++)
     ret = verify_xorb_info(db, &xc, &s->xorbs[i], e);

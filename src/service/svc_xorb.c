@@ -18,18 +18,14 @@
  * and registers the row and chunk table. Any failure leaves nothing behind:
  * the temp file is removed, also when the caller frees an unfinished put.
  */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
 #include "buckets/xorb.h"
 #include "service/svc_internal.h"
 
-#define WRITEBACK_STEP (8u << 20)
 #define CMP_COPY_STEP (1u << 20)
 
 struct bk_svc_xorb_put {
@@ -39,11 +35,10 @@ struct bk_svc_xorb_put {
   bk_xorb_stream *verify;
   bk_blob_writer *w;   /* NULL when the blob is stored already, or after a failure */
   int present;         /* a blob of this name and size was stored at the start */
-  int cmp_fd;          /* that blob, compared piece by piece while equal; else -1 */
+  bk_blob_reader *cmp; /* that blob, compared piece by piece while equal; else NULL */
   uint64_t cmp_off;    /* body bytes found equal to the stored blob so far */
   uint8_t *cmp_buf;
   size_t cmp_cap;
-  uint64_t flushed;    /* writeback started up to here */
   uint64_t received;
   int verify_rc;       /* first verification failure (sticky in the stream too) */
   int store_rc;        /* first storage failure */
@@ -54,7 +49,7 @@ void bk_svc_xorb_free(bk_svc_xorb_put *u) {
   if (!u) return;
   bk_blob_writer_abort(u->w); /* NULL ok: committed writers are NULL here */
   bk_xorb_stream_free(u->verify);
-  if (u->cmp_fd >= 0) close(u->cmp_fd);
+  bk_blob_reader_close(u->cmp);
   free(u->cmp_buf);
   free(u);
 }
@@ -70,19 +65,21 @@ static void upload_refuse(bk_svc_xorb_put *u, int *slot, int rc) {
 /* Stops comparing: the body differs from the stored blob at u->cmp_off.
  * Opens a writer holding the equal prefix (copied from the stored blob). */
 static int cmp_diverge(bk_svc_xorb_put *u) {
-  int fd = u->cmp_fd;
-  u->cmp_fd = -1;
+  bk_blob_reader *r = u->cmp;
+  u->cmp = NULL;
   int rc = bk_blob_writer_open(u->svc->bs, BK_BLOB_XORB, &u->w);
   uint8_t *buf = rc == 0 ? malloc(CMP_COPY_STEP) : NULL;
   if (rc == 0 && !buf) rc = bk_seterr(BK_ENOMEM, "out of memory");
   for (uint64_t off = 0; rc == 0 && off < u->cmp_off;) {
     size_t n = u->cmp_off - off < CMP_COPY_STEP ? (size_t)(u->cmp_off - off) : CMP_COPY_STEP;
-    rc = bk_pread_full(fd, buf, n, off);
+    size_t got = 0;
+    rc = bk_blob_reader_read_at(r, off, buf, n, &got);
+    if (rc == 0 && got != n) rc = bk_seterr(BK_EIO, "stored xorb shrank while compared");
     if (rc == 0) rc = bk_blob_writer_write(u->w, buf, n);
     off += n;
   }
   free(buf);
-  close(fd);
+  bk_blob_reader_close(r);
   return rc;
 }
 
@@ -95,8 +92,9 @@ static int cmp_piece(bk_svc_xorb_put *u, const uint8_t *data, size_t len) {
     u->cmp_buf = nb;
     u->cmp_cap = len;
   }
-  ssize_t got = pread(u->cmp_fd, u->cmp_buf, len, (off_t)u->cmp_off);
-  if (got == (ssize_t)len && memcmp(u->cmp_buf, data, len) == 0) {
+  size_t got = 0;
+  int rr = bk_blob_reader_read_at(u->cmp, u->cmp_off, u->cmp_buf, len, &got);
+  if (rr == 0 && got == len && memcmp(u->cmp_buf, data, len) == 0) {
     u->cmp_off += len;
     return 1;
   }
@@ -112,21 +110,19 @@ int bk_svc_xorb_open(bk_svc *svc, const bk_hash *want, int64_t bucket_id, int64_
   u->svc = svc;
   u->want = *want;
   u->bucket_id = bucket_id;
-  u->cmp_fd = -1;
   if (bk_xorb_stream_new(BK_XORB_ALLOW_FOOTER, &u->verify) != 0) {
     bk_svc_xorb_free(u);
     return bk_seterr(BK_ENOMEM, "out of memory");
   }
   /* a blob of the announced size is not written again as long as the body
    * equals it (compared piece by piece, see cmp_piece) */
-  int fd = -1;
-  uint64_t have = 0;
-  if (expected_len >= 0 && bk_blob_open(svc->bs, BK_BLOB_XORB, want, &fd, &have) == 0) {
-    if (have == (uint64_t)expected_len) {
+  bk_blob_reader *r = NULL;
+  if (expected_len >= 0 && bk_blob_reader_open(svc->bs, BK_BLOB_XORB, want, &r) == 0) {
+    if (bk_blob_reader_size(r) == (uint64_t)expected_len) {
       u->present = 1;
-      u->cmp_fd = fd;
+      u->cmp = r;
     } else {
-      close(fd);
+      bk_blob_reader_close(r);
     }
   }
   if (!u->present) {
@@ -148,23 +144,15 @@ void bk_svc_xorb_write(bk_svc_xorb_put *u, const uint8_t *data, size_t len) {
     upload_refuse(u, &u->verify_rc, rc);
     return;
   }
-  if (u->cmp_fd >= 0) {
+  if (u->cmp) {
     rc = cmp_piece(u, data, len);
     if (rc < 0) upload_refuse(u, &u->store_rc, rc);
     if (rc != 0) return;
   }
   if (!u->w) return;
+  /* the writer starts writeback itself as the data grows (blob_fs.c) */
   rc = bk_blob_writer_write(u->w, data, len);
-  if (rc) {
-    upload_refuse(u, &u->store_rc, rc);
-    return;
-  }
-  uint64_t size = bk_blob_writer_size(u->w);
-  if (size - u->flushed >= WRITEBACK_STEP) {
-    (void)sync_file_range(bk_blob_writer_fd(u->w), (off64_t)u->flushed,
-                          (off64_t)(size - u->flushed), SYNC_FILE_RANGE_WRITE);
-    u->flushed = size;
-  }
+  if (rc) upload_refuse(u, &u->store_rc, rc);
 }
 
 int bk_svc_xorb_commit(bk_svc_xorb_put *u, int *inserted, int *verify_failed) {

@@ -82,9 +82,6 @@ struct bk_blob_backend {
    * replace = 0 and the name is taken). Always releases w. */
   int (*writer_commit)(struct bk_blob_writer *w, const bk_hash *h, int replace);
   void (*writer_abort)(struct bk_blob_writer *w); /* releases w */
-  /* BK_BLOB_CAP_FD only (else NULL): the staging file's fd, owned by w.
-   * Deprecated with bk_blob_writer_fd. */
-  int (*writer_fd)(const struct bk_blob_writer *w);
 
   /* Opens one version of the blob for reading; sets base.size.
    * BK_ENOTFOUND, BK_EIO. */

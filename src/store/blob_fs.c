@@ -275,10 +275,6 @@ static uint64_t fs_writer_size(const struct bk_blob_writer *bw) {
   return bk_afile_size(((const fs_writer *)bw)->f);
 }
 
-static int fs_writer_fd(const struct bk_blob_writer *bw) {
-  return bk_afile_fd(((const fs_writer *)bw)->f);
-}
-
 static void fs_writer_abort(struct bk_blob_writer *bw) {
   fs_writer *w = (fs_writer *)bw;
   bk_afile_abort(w->f);
@@ -446,7 +442,37 @@ static int fs_trash_list(bk_blob_backend *be, bk_blob_list_cb cb, void *ctx) {
   return rc;
 }
 
+/* Leftovers of durable writes interrupted inside the kind directories
+ * (".tmp.*" next to the blob they were to become), older than older_than. */
+struct stale_ctx {
+  const char *root;
+  int64_t older_than;
+  size_t *removed;
+};
+
+static int skip_blob(void *ctx, bk_blob_kind k, const bk_hash *h, uint64_t size, int64_t mtime) {
+  (void)ctx, (void)k, (void)h, (void)size, (void)mtime;
+  return 0;
+}
+
+static int stale_stray(void *ctx, const char *rel, uint64_t size, int64_t mtime) {
+  (void)size;
+  struct stale_ctx *s = ctx;
+  const char *base = strrchr(rel, '/');
+  base = base ? base + 1 : rel;
+  if (strncmp(base, ".tmp.", 5) != 0 || mtime >= s->older_than) return 0;
+  char p[PATH_MAX + 300];
+  if (join2(p, sizeof p, s->root, rel)) return 0;
+  if (unlink(p) == 0 && s->removed) (*s->removed)++;
+  return 0;
+}
+
 static int fs_clean_stale(bk_blob_backend *be, int64_t older_than, size_t *removed) {
+  struct stale_ctx sc = {fsb(be)->root, older_than, removed};
+  for (int k = 0; k < BK_BLOB_NKINDS; k++) {
+    int rc = fs_list(be, (bk_blob_kind)k, skip_blob, stale_stray, &sc);
+    if (rc) return rc;
+  }
   char dir[PATH_MAX];
   if (join2(dir, sizeof dir, fsb(be)->root, "tmp")) return bk_seterr(BK_ELIMIT, "path too long");
   DIR *d = opendir(dir);
@@ -486,7 +512,6 @@ static const bk_blob_backend FS_TEMPLATE = {
     .writer_size = fs_writer_size,
     .writer_commit = fs_writer_commit,
     .writer_abort = fs_writer_abort,
-    .writer_fd = fs_writer_fd,
     .reader_open = fs_reader_open,
     .reader_read_at = fs_reader_read_at,
     .reader_close = fs_reader_close,

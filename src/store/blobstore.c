@@ -52,7 +52,7 @@ static int backend_ok(const bk_blob_backend *be) {
   if (!be->reader_open || !be->reader_read_at || !be->reader_close) return 0;
   if (!be->trash || !be->untrash || !be->trash_purge || !be->trash_list) return 0;
   int fd = (be->caps & BK_BLOB_CAP_FD) != 0;
-  if (fd != (be->reader_fd != NULL) || fd != (be->writer_fd != NULL)) return 0;
+  if (fd != (be->reader_fd != NULL)) return 0;
   return ((be->caps & BK_BLOB_CAP_PRESIGN) != 0) == (be->presign != NULL);
 }
 
@@ -264,22 +264,6 @@ int bk_blob_read_range(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, ui
   return rc;
 }
 
-int bk_blob_open(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, int *fd, uint64_t *size) {
-  int rc = check(bs, kind, h);
-  if (rc) return rc;
-  if (!(bs->be->caps & BK_BLOB_CAP_FD))
-    return bk_seterr(BK_ENOTSUP, "the %s:// blob store has no local file descriptors", bs->be->scheme);
-  bk_blob_reader *r;
-  if ((rc = bk_blob_reader_open(bs, kind, h, &r))) return rc;
-  int dup = fcntl(r->be->reader_fd(r), F_DUPFD_CLOEXEC, 0);
-  uint64_t sz = r->size;
-  bk_blob_reader_close(r);
-  if (dup < 0) return bk_seterr(BK_EIO, "dup of a %s descriptor failed", KIND_NAME[kind]);
-  *fd = dup;
-  if (size) *size = sz;
-  return 0;
-}
-
 int bk_blob_presign(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, uint64_t off,
                     uint64_t len, int64_t expires_at, char *url, size_t n) {
   int rc = check(bs, kind, h);
@@ -311,12 +295,6 @@ int bk_blob_writer_write(bk_blob_writer *w, const void *data, size_t len) {
 }
 
 uint64_t bk_blob_writer_size(const bk_blob_writer *w) { return w->be->writer_size(w); }
-
-int bk_blob_writer_fd(const bk_blob_writer *w) {
-  if (!(w->be->caps & BK_BLOB_CAP_FD))
-    return bk_seterr(BK_ENOTSUP, "the %s:// blob store has no local file descriptors", w->be->scheme);
-  return w->be->writer_fd(w);
-}
 
 void bk_blob_writer_abort(bk_blob_writer *w) {
   if (w) w->be->writer_abort(w);

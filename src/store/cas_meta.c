@@ -3,12 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "buckets/buf.h"
 #include "buckets/db.h"
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
 #include "buckets/shard.h"
 #include "buckets/xorb.h"
 #include "store/db_internal.h"
@@ -114,38 +112,6 @@ static const char SQL_XORB_SET_DISK[] = "UPDATE xorbs SET bytes_on_disk = ?2, to
 static const char SQL_CHUNK_RELAYOUT[] =
     "UPDATE xorb_chunks SET record_offset = ?3, record_len = ?4 WHERE xorb_id = ?1 AND idx = ?2";
 
-/* 1 if the stored blob is laid out as the table says (same size, and every
- * record header at its offset declares that record's lengths), 0 if not,
- * negative on error (BK_ENOTFOUND: no blob). */
-static int layout_matches(bk_blobstore *bs, const bk_hash *x, uint64_t bytes_on_disk,
-                          const bk_xorb_chunk *ch, size_t n) {
-  int fd;
-  uint64_t size;
-  int rc = bk_blob_open(bs, BK_BLOB_XORB, x, &fd, &size);
-  if (rc) return rc;
-  int ok = size == bytes_on_disk;
-  for (size_t i = 0; ok && i < n; i++) {
-    uint8_t h[8];
-    if (bk_pread_full(fd, h, 8, ch[i].record_offset) != 0) { ok = 0; break; }
-    uint32_t clen = bk_load_u24le(h + 1), ulen = bk_load_u24le(h + 5);
-    ok = h[0] == 0 && (uint64_t)clen + 8 == ch[i].record_len && ulen == ch[i].unpacked_len;
-  }
-  close(fd);
-  bk_clearerr();
-  return ok;
-}
-
-/* Parses the stored blob (full verification against the xorb hash). */
-static int parse_stored(bk_blobstore *bs, const bk_hash *x, bk_xorb **out, uint64_t *size) {
-  bk_buf b;
-  bk_buf_init(&b, (size_t)BK_XORB_MAX_BYTES + (1u << 20));
-  int rc = bk_blob_get(bs, BK_BLOB_XORB, x, b.max, &b);
-  if (rc == 0) rc = bk_xorb_parse(b.p, b.len, BK_XORB_ALLOW_FOOTER, x, out);
-  if (rc == 0) *size = b.len;
-  bk_buf_free(&b);
-  return rc;
-}
-
 static int insert_chunks(struct dbc *c, int64_t id, const bk_xorb_chunk *chunks, size_t n) {
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -202,34 +168,14 @@ static void row_chunk(bk_sql_stmt *st, bk_xorb_chunk *k) {
   k->scheme = 0xff;
 }
 
-/* The stored chunk table of xorb row id (n rows expected). */
-static int load_table(struct dbc *c, int64_t id, size_t n, bk_xorb_chunk *out) {
-  bk_sql_stmt *st = dbc_stmt(c, SQL_CHUNKS_RANGE);
-  if (!st) return BK_EDB;
-  bk_sql_bind_int64(st, 1, id);
-  bk_sql_bind_int64(st, 2, 0);
-  bk_sql_bind_int64(st, 3, (int64_t)n);
-  size_t i = 0;
-  int r;
-  while ((r = bk_sql_step(st)) == BK_SQL_ROW && i < n) row_chunk(st, &out[i++]);
-  bk_sql_reset(st);
-  if (r != BK_SQL_DONE && r != BK_SQL_ROW) return dbc_err(c, r, "xorb chunks");
-  if (i != n) return bk_seterr(BK_EINVAL, "xorb registered with another chunk count");
-  return 0;
-}
-
 static const char SQL_XORB_VERIFIED[] =
     "UPDATE xorbs SET damaged = 0, verified_ms = ?2, blob_stamp = ?3 WHERE hash = ?1";
 static const char SQL_XORB_DAMAGED[] =
     "UPDATE xorbs SET damaged = 1 WHERE hash = ?1 AND verified_ms <= ?2";
-static const char SQL_XORB_DMG_ROW[] = "SELECT damaged FROM xorbs WHERE id = ?1";
 
 /* Records a successful full verification of the stored blob (its change
- * token at that time). */
-/* stamp: the blob's change token when bs is NULL (a _tx registration). */
-static int set_verified(struct dbc *c, bk_blobstore *bs, const bk_hash *xorb, int64_t now,
-                        int64_t stamp) {
-  if (bs && bk_blob_stamp(bs, BK_BLOB_XORB, xorb, &stamp) != 0) stamp = 0;
+ * token `stamp` at that time, given by the caller: the service). */
+static int set_verified(struct dbc *c, const bk_hash *xorb, int64_t now, int64_t stamp) {
   bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_VERIFIED);
   if (!st) return BK_EDB;
   bind_hash(st, 1, xorb);
@@ -238,173 +184,57 @@ static int set_verified(struct dbc *c, bk_blobstore *bs, const bk_hash *xorb, in
   return dbc_step_done(c, st, "xorb verified");
 }
 
-int bk_db_xorb_register(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
-                        uint64_t bytes_on_disk, const bk_xorb_chunk *chunks,
-                        size_t n, int *existed) {
-  return bk_db_xorb_register_ex(db, bs, xorb, bytes_on_disk, chunks, n, 0, NULL, existed);
-}
-
-/* The registration itself, inside the caller's write transaction on c
- * (bs NULL: no blob check, no writer; stamp is then the blob change token
- * recorded with BK_XORB_REG_VERIFIED). Consumes w. */
-static int xorb_register_c(struct dbc *c, bk_blobstore *bs, const bk_hash *xorb,
-                           uint64_t bytes_on_disk, const bk_xorb_chunk *chunks, size_t n,
-                           unsigned flags, bk_blob_writer *w, int64_t stamp, int *existed) {
-  int rc = 0;
-  if (n == 0 || n > BK_XORB_MAX_CHUNKS) rc = bk_seterr(BK_EINVAL, "bad chunk count %zu", n);
+/* The registration itself, inside the caller's write transaction on c.
+ * Touches no blob (the service checked it). */
+static int xorb_register_c(struct dbc *c, const bk_hash *xorb, uint64_t bytes_on_disk,
+                           const bk_xorb_chunk *chunks, size_t n, unsigned flags, int64_t stamp,
+                           int *existed) {
+  if (n == 0 || n > BK_XORB_MAX_CHUNKS) return bk_seterr(BK_EINVAL, "bad chunk count %zu", n);
   uint64_t unpacked = 0;
-  if (rc == 0) rc = check_chunk_table(bytes_on_disk, chunks, n, &unpacked);
-  if (rc) {
-    bk_blob_writer_abort(w);
-    return rc;
+  int rc = check_chunk_table(bytes_on_disk, chunks, n, &unpacked);
+  if (rc) return rc;
+  int64_t now = db_now_ms(), id = 0;
+  int was = 0;
+  bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_DISK);
+  if (!st) return BK_EDB;
+  bind_hash(st, 1, xorb);
+  int r = bk_sql_step(st);
+  if (r == BK_SQL_ROW) {
+    id = bk_sql_column_int64(st, 0);
+    was = 1;
   }
-  int64_t now = db_now_ms(), id = 0, row_disk = -1;
-  int was = 0, row_damaged = 0, replaced = 0;
-  int verified = (flags & BK_XORB_REG_VERIFIED) != 0;
-  {
-    bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_DISK);
-    if (!st) rc = BK_EDB;
-    else {
-      bind_hash(st, 1, xorb);
-      int r = bk_sql_step(st);
-      if (r == BK_SQL_ROW) {
-        id = bk_sql_column_int64(st, 0);
-        row_disk = bk_sql_column_int64(st, 1);
-        was = 1;
-      } else if (r != BK_SQL_DONE) {
-        rc = dbc_err(c, r, "xorb lookup");
-      }
-      bk_sql_reset(st);
-    }
+  bk_sql_reset(st);
+  if (r != BK_SQL_ROW && r != BK_SQL_DONE) return dbc_err(c, r, "xorb lookup");
+  if (was && (flags & BK_XORB_REG_RELAYOUT)) {
+    rc = relayout(c, id, bytes_on_disk, chunks, n, now);
+  } else if (was) {
+    rc = exec_id2(c, SQL_XORB_TOUCH, id, now, "touch xorb");
+  } else {
+    if (!(st = dbc_stmt(c, SQL_XORB_INSERT))) return BK_EDB;
+    bind_hash(st, 1, xorb);
+    bk_sql_bind_int64(st, 2, (int64_t)bytes_on_disk);
+    bk_sql_bind_int64(st, 3, (int64_t)unpacked);
+    bk_sql_bind_int64(st, 4, (int64_t)n);
+    bk_sql_bind_int64(st, 5, now);
+    rc = dbc_step_done(c, st, "insert xorb");
+    if (rc == 0) rc = insert_chunks(c, bk_sql_last_id(c->h), chunks, n);
   }
-  if (rc == 0 && was && w) {
-    bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_DMG_ROW);
-    if (!st) rc = BK_EDB;
-    else {
-      bk_sql_bind_int64(st, 1, id);
-      if (bk_sql_step(st) == BK_SQL_ROW) row_damaged = bk_sql_column_int(st, 0) != 0;
-      bk_sql_reset(st);
-    }
-  }
-  bk_xorb *parsed = NULL;
-  const bk_xorb_chunk *table = chunks; /* the table that describes the stored blob */
-  uint64_t table_disk = bytes_on_disk;
-  if (rc == 0 && w) {
-    /* The caller holds verified bytes that differ from the stored blob (or
-     * the blob's size differs). Keep the stored blob if it verifies (another
-     * client's compression choice); replace it if it is marked damaged or
-     * no longer verifies. Under the write lock, so the row always describes
-     * the bytes on disk. */
-    uint64_t psize = 0;
-    int replace = row_damaged;
-    if (!replace) {
-      int pr = parse_stored(bs, xorb, &parsed, &psize);
-      if (pr == BK_ENOMEM) rc = pr;
-      else if (pr != 0 || bk_xorb_count(parsed) != n) replace = 1;
-      if (replace) {
-        bk_xorb_free(parsed);
-        parsed = NULL;
-      }
-    }
-    if (rc == 0 && replace) {
-      rc = bk_blob_writer_commit_replace(w, xorb);
-      replaced = rc == 0;
-    } else {
-      bk_blob_writer_abort(w);
-      if (parsed) {
-        table = bk_xorb_chunks(parsed);
-        table_disk = psize;
-      }
-    }
-    w = NULL;
-    verified = 1; /* either our verified bytes or a stored blob that just parsed */
-  }
-  bk_blob_writer_abort(w);
-  int need_layout = 0;
-  bk_xorb_chunk *rowtab = NULL;
-  if (rc == 0 && bs) {
-    /* Under the write lock: the blob must be there (a concurrent gc may have
-     * trashed it) and the row must describe ITS layout. Blobs are never
-     * replaced by puts, but two clients may upload different serializations
-     * (compression choices) of one xorb hash, and an operator may delete a
-     * damaged blob so that the next upload re-creates it. */
-    int e = bk_blob_exists(bs, BK_BLOB_XORB, xorb);
-    if (e == 0) rc = bk_seterr(BK_ENOTFOUND, "xorb blob vanished (concurrent gc?): put it again");
-    else if (e < 0) rc = e;
-    int row_ok = 0;
-    if (rc == 0 && was && !replaced) {
-      rowtab = calloc(n, sizeof *rowtab);
-      if (!rowtab) rc = bk_seterr(BK_ENOMEM, "out of memory");
-      else if ((rc = load_table(c, id, n, rowtab)) == 0) {
-        int m = layout_matches(bs, xorb, (uint64_t)row_disk, rowtab, n);
-        if (m < 0) rc = m;
-        else row_ok = m;
-      }
-    }
-    if (rc == 0 && !row_ok) {
-      int m = layout_matches(bs, xorb, table_disk, table, n);
-      if (m < 0) {
-        rc = m;
-      } else if (!m) { /* another serialization is stored: adopt it if it verifies */
-        uint64_t psize = 0;
-        bk_xorb_free(parsed);
-        parsed = NULL;
-        if (parse_stored(bs, xorb, &parsed, &psize) == 0 && bk_xorb_count(parsed) == n) {
-          table = bk_xorb_chunks(parsed);
-          table_disk = psize;
-        } else {
-          /* the stored blob is damaged: no row can describe it, and we hold
-           * the write lock: remove it and let the caller put its bytes */
-          bk_blob_delete(bs, BK_BLOB_XORB, xorb);
-          rc = bk_seterr(BK_ENOTFOUND, "stored xorb blob was damaged and removed: put it again");
-        }
-      }
-      need_layout = was;
-    }
-  }
-  if (rc == 0 && was) {
-    rc = need_layout ? relayout(c, id, table_disk, table, n, now)
-                     : exec_id2(c, SQL_XORB_TOUCH, id, now, "touch xorb");
-  } else if (rc == 0) {
-    bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_INSERT);
-    if (!st) rc = BK_EDB;
-    else {
-      bind_hash(st, 1, xorb);
-      bk_sql_bind_int64(st, 2, (int64_t)table_disk);
-      bk_sql_bind_int64(st, 3, (int64_t)unpacked);
-      bk_sql_bind_int64(st, 4, (int64_t)n);
-      bk_sql_bind_int64(st, 5, now);
-      rc = dbc_step_done(c, st, "insert xorb");
-    }
-    if (rc == 0) rc = insert_chunks(c, bk_sql_last_id(c->h), table, n);
-  }
-  if (rc == 0 && verified) rc = set_verified(c, bs, xorb, now, stamp);
-  bk_xorb_free(parsed);
-  free(rowtab);
-  if (rc == 0 && existed) *existed = was && !replaced;
+  if (rc == 0 && (flags & BK_XORB_REG_VERIFIED)) rc = set_verified(c, xorb, now, stamp);
+  if (rc == 0 && existed) *existed = was;
   return rc;
 }
 
-int bk_db_xorb_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *xorb,
-                           uint64_t bytes_on_disk, const bk_xorb_chunk *chunks, size_t n,
-                           unsigned flags, bk_blob_writer *w, int *existed) {
-  if (w && !bs) {
-    bk_blob_writer_abort(w);
-    return bk_seterr(BK_EINVAL, "a writer needs the blob store");
-  }
-  struct dbc *c = NULL;
-  int rc = dbc_acquire(db, &c);
-  if (rc == 0) rc = dbc_begin_mode(c, BK_TX_GC_FENCE);
+int bk_db_xorb_register(bk_db *db, const bk_hash *xorb, uint64_t bytes_on_disk,
+                        const bk_xorb_chunk *chunks, size_t n, int *existed) {
+  bk_db_tx *tx = NULL;
+  int rc = bk_db_tx_begin(db, BK_TX_GC_FENCE, &tx);
+  if (rc) return rc;
+  rc = xorb_register_c(db_tx_conn(tx), xorb, bytes_on_disk, chunks, n, 0, 0, existed);
   if (rc) {
-    bk_blob_writer_abort(w);
-    dbc_release(db, c);
+    bk_db_tx_rollback(tx);
     return rc;
   }
-  rc = xorb_register_c(c, bs, xorb, bytes_on_disk, chunks, n, flags, w, 0, existed);
-  if (rc == 0) rc = dbc_commit(c);
-  else dbc_rollback(c);
-  dbc_release(db, c);
-  return rc;
+  return bk_db_tx_commit(tx);
 }
 
 /* A tx that may write: WRITE or GC_FENCE. */
@@ -420,8 +250,8 @@ int bk_db_xorb_register_tx(bk_db_tx *tx, const bk_hash *xorb, uint64_t bytes_on_
                            int64_t blob_stamp, int *existed) {
   int rc = tx_writable(tx);
   if (rc) return rc;
-  return xorb_register_c(db_tx_conn(tx), NULL, xorb, bytes_on_disk, chunks, n, flags, NULL,
-                         blob_stamp, existed);
+  return xorb_register_c(db_tx_conn(tx), xorb, bytes_on_disk, chunks, n, flags, blob_stamp,
+                         existed);
 }
 
 /* ---- damaged state ---- */
@@ -440,80 +270,20 @@ int bk_db_xorb_set_damaged(bk_db *db, const bk_hash *xorb, int damaged) {
   return rc;
 }
 
-int bk_db_xorb_check(bk_db *db, bk_blobstore *bs, const bk_hash *xorb, int64_t max_age_ms) {
-  bk_xorb_info xi;
-  int rc = bk_db_xorb_get(db, xorb, &xi);
-  if (rc) return rc;
-  char hex[BK_HASH_HEX_LEN + 1];
-  bk_hash_to_hex(xorb, hex);
-  /* a marked xorb stays refused; only a forced check (max_age_ms < 0: fsck
-   * --read-data, scrub) reads it again, and clears the mark if the blob
-   * verifies now (e.g. restored by an operator) */
-  if (xi.damaged && max_age_ms >= 0)
-    return bk_seterr(BK_EHASH, "xorb %s is damaged on the server", hex);
-  int64_t now = db_now_ms(), stamp = 0;
-  rc = bk_blob_stamp(bs, BK_BLOB_XORB, xorb, &stamp);
-  if (rc && rc != BK_ENOTFOUND) return rc;
-  if (rc == 0 && max_age_ms >= 0 && xi.verified_ms > 0 && stamp == xi.blob_stamp &&
-      now >= xi.verified_ms && now - xi.verified_ms <= max_age_ms)
-    return 0; /* verified recently and the file was not touched since */
-  if (rc == 0 && max_age_ms == INT64_MAX && xi.verified_ms == 0)
-    return 0; /* "changed since verified" only: never verified yet (e.g. a row from
-                 before schema v5) is left to the time-based checks */
-  /* full verification: every record decoded and hashed, the xorb hash over
-   * all chunks, and the chunk table must be the row's */
-  bk_xorb *px = NULL;
-  uint64_t size = 0;
-  int vr = rc == BK_ENOTFOUND ? bk_seterr(BK_ENOTFOUND, "blob missing")
-                              : parse_stored(bs, xorb, &px, &size);
-  if (vr == BK_ENOMEM) return vr;
-  char why[200];
-  snprintf(why, sizeof why, "%s", vr ? bk_errmsg() : "");
-  if (vr == 0 && (size != xi.bytes_on_disk || bk_xorb_count(px) != xi.nchunks)) {
-    vr = BK_ESIZE;
-    snprintf(why, sizeof why, "blob layout differs from its row");
-  }
-  bk_xorb_chunk *rt = NULL;
-  if (vr == 0) {
-    rt = calloc(xi.nchunks, sizeof *rt);
-    if (!rt) {
-      bk_xorb_free(px);
-      return bk_seterr(BK_ENOMEM, "out of memory");
-    }
-    rc = bk_db_xorb_chunks(db, xorb, 0, xi.nchunks, rt);
-    const bk_xorb_chunk *pc = bk_xorb_chunks(px);
-    for (uint32_t i = 0; rc == 0 && vr == 0 && i < xi.nchunks; i++)
-      if (!bk_hash_eq(&rt[i].hash, &pc[i].hash) || rt[i].record_offset != pc[i].record_offset ||
-          rt[i].record_len != pc[i].record_len) {
-        vr = BK_ESIZE;
-        snprintf(why, sizeof why, "chunk %u differs between blob and database", i);
-      }
-  }
-  free(rt);
-  bk_xorb_free(px);
-  if (rc) return rc;
+int bk_db_xorb_set_verdict(bk_db *db, const bk_hash *xorb, int damaged, int64_t started_ms,
+                           int64_t stamp) {
   struct dbc *c;
-  if ((rc = dbc_acquire(db, &c))) return rc;
-  bk_sql_stmt *st = dbc_stmt(c, vr ? SQL_XORB_DAMAGED : SQL_XORB_VERIFIED);
-  if (!st) rc = BK_EDB;
-  else {
-    bind_hash(st, 1, xorb);
-    /* damaged: only if no verification (e.g. a repairing upload) recorded
-     * since this check started */
-    bk_sql_bind_int64(st, 2, now);
-    if (!vr) bk_sql_bind_int64(st, 3, stamp);
-    rc = dbc_step_done(c, st, "xorb state");
-  }
+  bk_sql_stmt *st;
+  int rc = dbc_acquire_stmt(db, damaged ? SQL_XORB_DAMAGED : SQL_XORB_VERIFIED, &c, &st);
+  if (rc) return rc;
+  bind_hash(st, 1, xorb);
+  /* damaged: only if no verification (e.g. a repairing upload) recorded
+   * since the check started */
+  bk_sql_bind_int64(st, 2, started_ms);
+  if (!damaged) bk_sql_bind_int64(st, 3, stamp);
+  rc = dbc_step_done(c, st, "xorb state");
   dbc_release(db, c);
-  /* recording the outcome is best effort: the verdict stands without it (a
-   * full disk or a busy database must neither turn a good xorb into an error
-   * nor let a damaged one through; an unrecorded check is simply redone) */
-  if (vr && rc)
-    return bk_seterr(BK_EHASH, "xorb %s is damaged on the server: %s (not marked: %s)", hex, why,
-                     bk_strerror(rc));
-  if (vr) return bk_seterr(BK_EHASH, "xorb %s is damaged on the server: %s", hex, why);
-  bk_clearerr();
-  return 0;
+  return rc;
 }
 
 static void row_xorb(bk_sql_stmt *st, bk_xorb_info *x) {
@@ -531,15 +301,25 @@ static void row_xorb(bk_sql_stmt *st, bk_xorb_info *x) {
 
 static void row_xorb_v(bk_sql_stmt *st, void *x) { row_xorb(st, x); }
 
+static int xorb_get_c(struct dbc *c, const bk_hash *xorb, bk_xorb_info *out) {
+  bk_sql_stmt *st = dbc_stmt(c, SQL_XORB_GET);
+  if (!st) return BK_EDB;
+  bind_hash(st, 1, xorb);
+  return dbc_one_row(c, st, row_xorb_v, out, "xorb not found", "xorb lookup");
+}
+
 int bk_db_xorb_get(bk_db *db, const bk_hash *xorb, bk_xorb_info *out) {
   struct dbc *c;
-  bk_sql_stmt *st;
-  int rc = dbc_acquire_stmt(db, SQL_XORB_GET, &c, &st);
+  int rc = dbc_acquire(db, &c);
   if (rc) return rc;
-  bind_hash(st, 1, xorb);
-  rc = dbc_one_row(c, st, row_xorb_v, out, "xorb not found", "xorb lookup");
+  rc = xorb_get_c(c, xorb, out);
   dbc_release(db, c);
   return rc;
+}
+
+int bk_db_xorb_get_tx(bk_db_tx *tx, const bk_hash *xorb, bk_xorb_info *out) {
+  if (!tx) return bk_seterr(BK_EINVAL, "no transaction");
+  return xorb_get_c(db_tx_conn(tx), xorb, out);
 }
 
 int bk_db_xorb_exists(bk_db *db, const bk_hash *xorb) {
@@ -572,24 +352,35 @@ static int xorb_range_stmt(struct dbc *c, const bk_hash *xorb, uint32_t start, u
   return 0;
 }
 
+static int xorb_chunks_c(struct dbc *c, const bk_hash *xorb, uint32_t start, uint32_t end,
+                         bk_xorb_chunk *out) {
+  bk_sql_stmt *st = NULL;
+  int rc = xorb_range_stmt(c, xorb, start, end, SQL_CHUNKS_RANGE, &st);
+  if (rc) return rc;
+  bk_sql_bind_int64(st, 3, end);
+  uint32_t i = 0;
+  int r;
+  while ((r = bk_sql_step(st)) == BK_SQL_ROW && i < end - start) row_chunk(st, &out[i++]);
+  if (r != BK_SQL_DONE && r != BK_SQL_ROW) rc = dbc_err(c, r, "xorb chunks");
+  else if (i != end - start) rc = bk_seterr(BK_EDB, "xorb chunk table is incomplete");
+  bk_sql_reset(st);
+  return rc;
+}
+
 int bk_db_xorb_chunks(bk_db *db, const bk_hash *xorb, uint32_t start, uint32_t end,
                       bk_xorb_chunk *out) {
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;
-  bk_sql_stmt *st = NULL;
-  rc = xorb_range_stmt(c, xorb, start, end, SQL_CHUNKS_RANGE, &st);
-  if (rc == 0) {
-    bk_sql_bind_int64(st, 3, end);
-    uint32_t i = 0;
-    int r;
-    while ((r = bk_sql_step(st)) == BK_SQL_ROW && i < end - start) row_chunk(st, &out[i++]);
-    if (r != BK_SQL_DONE && r != BK_SQL_ROW) rc = dbc_err(c, r, "xorb chunks");
-    else if (i != end - start) rc = bk_seterr(BK_EDB, "xorb chunk table is incomplete");
-    bk_sql_reset(st);
-  }
+  rc = xorb_chunks_c(c, xorb, start, end, out);
   dbc_release(db, c);
   return rc;
+}
+
+int bk_db_xorb_chunks_tx(bk_db_tx *tx, const bk_hash *xorb, uint32_t start, uint32_t end,
+                         bk_xorb_chunk *out) {
+  if (!tx) return bk_seterr(BK_EINVAL, "no transaction");
+  return xorb_chunks_c(db_tx_conn(tx), xorb, start, end, out);
 }
 
 int bk_db_xorb_range(bk_db *db, const bk_hash *xorb, uint32_t start, uint32_t end,
@@ -979,27 +770,27 @@ static int register_file(struct dbc *c, struct xcache *xc, const bk_shard_file *
 int bk_db_shard_register(bk_db *db, const bk_hash *shard_hash, uint64_t size,
                          const struct bk_shard *s, int64_t bucket_id, bk_hash *missing,
                          int *existed) {
-  return bk_db_shard_register_ex(db, NULL, shard_hash, size, s, bucket_id, missing, existed);
+  if (!s) return bk_seterr(BK_EINVAL, "no shard");
+  bk_db_tx *tx = NULL;
+  int rc = bk_db_tx_begin(db, BK_TX_GC_FENCE, &tx);
+  if (rc) return rc;
+  rc = bk_db_shard_register_tx(tx, shard_hash, size, s, bucket_id, missing, existed);
+  if (rc) {
+    bk_db_tx_rollback(tx);
+    return rc;
+  }
+  return bk_db_tx_commit(tx);
 }
 
-/* The registration itself, inside the caller's write transaction on c (bs
- * NULL: no blob check). */
-static int shard_register_c(struct dbc *c, bk_blobstore *bs, const bk_hash *shard_hash,
+/* The registration itself, inside the caller's write transaction on c. Touches
+ * no blob: the service checked, under the same fence, that the blob is stored. */
+static int shard_register_c(struct dbc *c, const bk_hash *shard_hash,
                             uint64_t size, const struct bk_shard *s, int64_t bucket_id,
                             bk_hash *missing, int *existed) {
   if (!s) return bk_seterr(BK_EINVAL, "no shard");
   int64_t now = db_now_ms(), sid = 0;
   int was = 0, rc = 0;
   struct xcache xc = {0};
-  /* the blob must be there now, under the write lock: gc removes an orphan
-   * blob only after re-checking, under the same lock, that it has no row, so
-   * once this row commits the blob stays (a gc between the caller's put and
-   * this transaction took it: the caller puts it again) */
-  if (rc == 0 && bs) {
-    int e = bk_blob_exists(bs, BK_BLOB_SHARD, shard_hash);
-    if (e == 0) rc = bk_seterr(BK_ESTALE, "shard blob vanished (concurrent gc?): put it again");
-    else if (e < 0) rc = e;
-  }
   /* shard row */
   if (rc == 0) {
     bk_sql_stmt *st = dbc_stmt(c, SQL_SHARD_ID);
@@ -1072,27 +863,12 @@ static int shard_register_c(struct dbc *c, bk_blobstore *bs, const bk_hash *shar
   return rc;
 }
 
-int bk_db_shard_register_ex(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash,
-                            uint64_t size, const struct bk_shard *s, int64_t bucket_id,
-                            bk_hash *missing, int *existed) {
-  if (!s) return bk_seterr(BK_EINVAL, "no shard");
-  struct dbc *c = NULL;
-  int rc = dbc_acquire(db, &c);
-  if (rc) return rc;
-  rc = dbc_begin_mode(c, BK_TX_GC_FENCE);
-  if (rc == 0) rc = shard_register_c(c, bs, shard_hash, size, s, bucket_id, missing, existed);
-  if (rc == 0) rc = dbc_commit(c);
-  else dbc_rollback(c);
-  dbc_release(db, c);
-  return rc;
-}
-
 int bk_db_shard_register_tx(bk_db_tx *tx, const bk_hash *shard_hash, uint64_t size,
                             const struct bk_shard *s, int64_t bucket_id, bk_hash *missing,
                             int *existed) {
   int rc = tx_writable(tx);
   if (rc) return rc;
-  return shard_register_c(db_tx_conn(tx), NULL, shard_hash, size, s, bucket_id, missing, existed);
+  return shard_register_c(db_tx_conn(tx), shard_hash, size, s, bucket_id, missing, existed);
 }
 
 int bk_db_shard_exists(bk_db *db, const bk_hash *shard_hash) {
@@ -1148,32 +924,6 @@ int bk_db_shard_set_damaged(bk_db *db, const bk_hash *shard_hash, int damaged) {
   if (rc == 0 && bk_sql_changes(c->h) == 0) rc = bk_seterr(BK_ENOTFOUND, "shard not found");
   dbc_release(db, c);
   return rc;
-}
-
-int bk_db_shard_check(bk_db *db, bk_blobstore *bs, const bk_hash *shard_hash) {
-  bk_buf b;
-  bk_buf_init(&b, (size_t)BK_SHARD_MAX_BYTES + (1u << 20));
-  int rc = bk_blob_get(bs, BK_BLOB_SHARD, shard_hash, b.max, &b);
-  if (rc == BK_ENOMEM) {
-    bk_buf_free(&b);
-    return rc;
-  }
-  bk_hash h;
-  if (rc == 0) bk_blake3(b.p, b.len, h.b);
-  int bad = rc != 0 || !bk_hash_eq(&h, shard_hash);
-  char why[200];
-  snprintf(why, sizeof why, "%s", rc ? bk_errmsg() : "its bytes do not hash to its name");
-  bk_buf_free(&b);
-  /* recording is best effort, as for xorbs: the verdict stands without it */
-  rc = bk_db_shard_set_damaged(db, shard_hash, bad);
-  if (rc == BK_ENOTFOUND) return rc;
-  if (!bad) {
-    bk_clearerr();
-    return 0;
-  }
-  char hex[BK_HASH_HEX_LEN + 1];
-  bk_hash_to_hex(shard_hash, hex);
-  return bk_seterr(BK_EHASH, "shard %s is damaged on the server: %s", hex, why);
 }
 
 /* ---- files that reference damaged blobs ---- */
@@ -1419,9 +1169,10 @@ static int del_id(struct dbc *c, const char *sql, int64_t id) {
 }
 
 /* Removes up to *budget candidates of one phase (0 files, 1 xorbs, 2 shards)
- * inside the open transaction; *done = 1 when the phase has no more. */
-static int gc_phase(struct dbc *c, int phase, int64_t cutoff, int64_t *budget,
-                    bk_gc_trash_cb trash, void *ctx, bk_gc_stats *z, int *done) {
+ * inside the open transaction, appending removed xorbs/shards to items;
+ * *done = 1 when the phase has no more. */
+static int gc_phase(struct dbc *c, int phase, int64_t cutoff, int64_t *budget, bk_gc_item *items,
+                    size_t *nitems, bk_gc_stats *z, int *done) {
   static const char *const SEL[3] = {SQL_GC_FILES, SQL_GC_XORBS, SQL_GC_SHARDS};
   static const char *const DEL[3] = {SQL_GC_FILE_DEL, SQL_GC_XORB_DEL, SQL_GC_SHARD_DEL};
   struct gc_row *rows = NULL;
@@ -1437,9 +1188,13 @@ static int gc_phase(struct dbc *c, int phase, int64_t cutoff, int64_t *budget,
         rc = dbc_step_done(c, st, "gc grants");
       }
     }
-    if (rc == 0 && phase > 0 && trash)
-      rc = trash(ctx, phase == 1 ? BK_BLOB_XORB : BK_BLOB_SHARD, &rows[i].h);
     if (rc) break;
+    if (phase > 0) {
+      bk_gc_item *it = &items[(*nitems)++];
+      it->kind = phase == 1 ? BK_BLOB_XORB : BK_BLOB_SHARD;
+      it->hash = rows[i].h;
+      it->size = rows[i].size;
+    }
     if (phase == 0) z->files++;
     else if (phase == 1) { z->xorbs++; z->xorb_bytes += rows[i].size; }
     else { z->shards++; z->shard_bytes += rows[i].size; }
@@ -1452,36 +1207,33 @@ static int gc_phase(struct dbc *c, int phase, int64_t cutoff, int64_t *budget,
   return rc;
 }
 
-int bk_db_gc_ex(bk_db *db, int64_t cutoff_ms, size_t max_per_txn, bk_gc_trash_cb trash,
-                bk_gc_commit_cb committed, void *ctx, bk_gc_stats *stats) {
-  bk_gc_stats z = {0};
-  struct dbc *c;
-  int rc = dbc_acquire(db, &c);
+int bk_db_gc_page_tx(bk_db_tx *tx, int64_t cutoff_ms, int *phase, size_t limit,
+                     bk_gc_item *items, size_t *nitems, bk_gc_stats *stats) {
+  *nitems = 0;
+  int rc = tx_writable(tx);
   if (rc) return rc;
-  int phase = 0;
-  while (rc == 0 && phase < 3) {
-    bk_gc_stats round = z;
-    int64_t budget = max_per_txn ? (int64_t)max_per_txn : INT64_MAX;
-    rc = dbc_begin_mode(c, BK_TX_GC_FENCE);
-    while (rc == 0 && phase < 3 && budget > 0) {
-      int done = 0;
-      rc = gc_phase(c, phase, cutoff_ms, &budget, trash, ctx, &round, &done);
-      if (rc == 0 && done) phase++;
-    }
-    if (rc == 0) rc = dbc_commit(c);
-    else dbc_rollback(c);
-    if (rc) break;
-    z = round;
-    if (committed) committed(ctx);
+  if (limit == 0 || limit > BK_GC_PAGE_MAX) return bk_seterr(BK_EINVAL, "bad gc page size");
+  if (*phase < 0 || *phase > 3) return bk_seterr(BK_EINVAL, "bad gc phase");
+  struct dbc *c = db_tx_conn(tx);
+  bk_gc_stats z = {0};
+  int64_t budget = (int64_t)limit;
+  while (rc == 0 && *phase < 3 && budget > 0) {
+    int done = 0;
+    rc = gc_phase(c, *phase, cutoff_ms, &budget, items, nitems, &z, &done);
+    if (rc == 0 && done) (*phase)++;
   }
-  dbc_release(db, c);
-  if (stats) *stats = z;
-  return rc;
-}
-
-int bk_db_gc(bk_db *db, int64_t cutoff_ms, bk_gc_trash_cb trash, void *ctx,
-             bk_gc_stats *stats) {
-  return bk_db_gc_ex(db, cutoff_ms, 0, trash, NULL, ctx, stats);
+  if (rc) {
+    *nitems = 0;
+    return rc;
+  }
+  if (stats) {
+    stats->files += z.files;
+    stats->xorbs += z.xorbs;
+    stats->shards += z.shards;
+    stats->xorb_bytes += z.xorb_bytes;
+    stats->shard_bytes += z.shard_bytes;
+  }
+  return 0;
 }
 
 /* ---- integrity ---- */
@@ -1593,31 +1345,19 @@ static int check_collect(struct dbc *c, struct msgs *out) {
   return rc;
 }
 
-/* ---- orphan blobs ---- */
+/* ---- rows of blobs ---- */
 
-int bk_db_gc_orphans(bk_db *db, const bk_blob_kind *kinds, const bk_hash *hashes,
-                     size_t n, bk_gc_trash_cb trash, void *ctx, size_t *ntrashed) {
-  if (ntrashed) *ntrashed = 0;
-  if (n == 0) return 0;
-  struct dbc *c;
-  int rc = dbc_acquire(db, &c);
-  if (rc) return rc;
-  size_t k = 0;
-  rc = dbc_begin_mode(c, BK_TX_GC_FENCE);
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    bk_sql_stmt *st = dbc_stmt(c, kinds[i] == BK_BLOB_XORB ? SQL_XORB_ID : SQL_SHARD_ID);
-    if (!st) { rc = BK_EDB; break; }
-    bind_hash(st, 1, &hashes[i]);
-    int r = bk_sql_step(st);
-    bk_sql_reset(st);
-    if (r == BK_SQL_ROW) continue; /* registered meanwhile: keep */
-    if (r != BK_SQL_DONE) { rc = dbc_err(c, r, "orphan check"); break; }
-    rc = trash(ctx, kinds[i], &hashes[i]);
-    if (rc == 0) k++;
-  }
-  if (rc == 0) rc = dbc_commit(c);
-  else dbc_rollback(c);
-  dbc_release(db, c);
-  if (rc == 0 && ntrashed) *ntrashed = k;
-  return rc;
+int bk_db_blob_row_exists_tx(bk_db_tx *tx, bk_blob_kind kind, const bk_hash *h) {
+  if (!tx) return bk_seterr(BK_EINVAL, "no transaction");
+  if (kind != BK_BLOB_XORB && kind != BK_BLOB_SHARD)
+    return bk_seterr(BK_EINVAL, "unknown blob kind %d", (int)kind);
+  struct dbc *c = db_tx_conn(tx);
+  bk_sql_stmt *st = dbc_stmt(c, kind == BK_BLOB_XORB ? SQL_XORB_ID : SQL_SHARD_ID);
+  if (!st) return BK_EDB;
+  bind_hash(st, 1, h);
+  int r = bk_sql_step(st);
+  bk_sql_reset(st);
+  if (r == BK_SQL_ROW) return 1;
+  if (r == BK_SQL_DONE) return 0;
+  return dbc_err(c, r, "blob row lookup");
 }

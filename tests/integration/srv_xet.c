@@ -153,7 +153,7 @@ static void put_xorb(struct ctx *c, const bk_hash *h, const uint8_t *body, size_
   bk_xorb *x = NULL;
   if (bk_xorb_parse(body, len, 0, h, &x)) die("parse own xorb");
   if (bk_blob_put(c->bs, BK_BLOB_XORB, h, body, len, NULL)) die("blob put");
-  if (bk_db_xorb_register(c->db, c->bs, h, len, bk_xorb_chunks(x), bk_xorb_count(x), NULL))
+  if (bk_db_xorb_register(c->db, h, len, bk_xorb_chunks(x), bk_xorb_count(x), NULL))
     die("xorb register");
   bk_xorb_free(x);
 }

@@ -198,7 +198,7 @@ static int build_file(bk_db *db, bk_blobstore *bs, uint32_t seed, int nchunks,
   o->xorb_len = blen;
   if (bk_blob_put(bs, BK_BLOB_XORB, &o->xorb, body, blen, NULL)) return -4;
   if (register_xorb &&
-      bk_db_xorb_register(db, bs, &o->xorb, blen, bk_xorb_builder_chunks(xb),
+      bk_db_xorb_register(db, &o->xorb, blen, bk_xorb_builder_chunks(xb),
                           bk_xorb_builder_count(xb), NULL))
     return -5;
   if (!register_xorb) {

@@ -45,7 +45,7 @@ static void reg_xorb(bk_db *db, bk_hash *xh, uint64_t seed, uint32_t n, uint32_t
     ro += ch[i].record_len;
     uo += ch[i].unpacked_len;
   }
-  CHECK_EQ_INT(bk_db_xorb_register(db, NULL, xh, ro, ch, n, NULL), 0);
+  CHECK_EQ_INT(bk_db_xorb_register(db, xh, ro, ch, n, NULL), 0);
 }
 
 /* A shard with one file made of chunks [0, n) of xorb xh. */
