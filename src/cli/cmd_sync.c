@@ -10,7 +10,7 @@
 
 #include "buckets/buf.h"
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "buckets/sync.h"
 #include "cli/cli.h"
 

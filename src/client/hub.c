@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "buckets/sync.h"
 #include "client/internal.h"
 

@@ -26,7 +26,7 @@
 #include "buckets/buf.h"
 #include "buckets/cdc.h"
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "buckets/hash.h"
 #include "buckets/merkle.h"
 #include "buckets/shard.h"

@@ -1,5 +1,5 @@
 /* bucketd — administration subcommands (see admin.h). Accounts through
- * the store APIs (buckets/db.h, accounts.h); gc, fsck and scrub through the
+ * the store APIs (store/db.h, accounts.h); gc, fsck and scrub through the
  * storage service (src/service/service.h): this file only parses arguments
  * and prints. Never parses HTTP. */
 #include "server/admin.h"
@@ -10,11 +10,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "buckets/accounts.h"
+#include "store/accounts.h"
 #include "buckets/buf.h"
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "server/server.h"
 #include "service/service.h"
 

@@ -13,8 +13,8 @@
 #ifndef BUCKETD_AUTH_H
 #define BUCKETD_AUTH_H
 
-#include "buckets/accounts.h"
-#include "buckets/db.h"
+#include "store/accounts.h"
+#include "store/db.h"
 #include "server/http.h"
 
 struct bk_server;

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/error.h"
 #include "buckets/shard.h"
 #include "buckets/xorb.h"

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "buckets/shard.h"
 #include "server/cas_internal.h"
 #include "server/http.h"

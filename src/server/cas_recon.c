@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "buckets/buf.h"
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/error.h"
-#include "buckets/file_access.h"
+#include "store/file_access.h"
 #include "server/cas_internal.h"
 #include "server/http.h"
 #include "server/server.h"

@@ -25,7 +25,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "buckets/accounts.h" /* enum bk_role */
+#include "store/accounts.h" /* enum bk_role */
 #include "buckets/buf.h"
 
 struct bk_server;

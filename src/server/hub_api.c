@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "buckets/accounts.h"
+#include "store/accounts.h"
 #include "buckets/error.h"
 #include "server/auth.h"
 #include "server/cas_token.h"

@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 
-#include "buckets/db.h"
+#include "store/db.h"
 
 struct bk_server;
 struct bk_http_req;

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buckets/db.h"
+#include "store/db.h"
 
 struct cJSON;
 

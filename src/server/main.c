@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/error.h"
 #include "server/admin.h"
 #include "server/ratelimit.h"

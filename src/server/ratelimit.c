@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "buckets/hash.h"
-#include "buckets/settings.h"
+#include "store/settings.h"
 
 #define PROBE 32u
 

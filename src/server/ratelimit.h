@@ -17,7 +17,7 @@
  *
  * Shared mode (bk_ratelimit_new_shared, `bucketd serve --rate-limit-shared`):
  * the window counters live in the metadata database (table rate_windows,
- * buckets/settings.h) instead, so several bucketd nodes on one database
+ * store/settings.h) instead, so several bucketd nodes on one database
  * enforce one quota. Each counted request is one UPSERT .. RETURNING; windows
  * older than the previous one are deleted when a limiter first sees a new
  * window. The caller key is derived from a key all nodes share (the server

@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "buckets/hash.h"
 #include "server/hub_api.h"
 #include "server/http.h"

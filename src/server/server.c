@@ -42,12 +42,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buckets/blobstore.h"
-#include "buckets/db.h"
+#include "store/blobstore.h"
+#include "store/db.h"
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "buckets/hash.h"
-#include "buckets/settings.h"
+#include "store/settings.h"
 #include "server/auth.h"
 #include "server/http.h"
 #include "server/ratelimit.h"

@@ -21,12 +21,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct bk_db;        /* include/buckets/db.h (store helper) */
-struct bk_blobstore; /* include/buckets/blobstore.h (store helper) */
+struct bk_db;        /* store/db.h (store helper) */
+struct bk_blobstore; /* store/blobstore.h (store helper) */
 struct bk_svc;       /* src/service/service.h */
 
 #define BK_SERVER_SECRET_LEN 32
-/* settings row (buckets/settings.h) holding the shared token-signing secret */
+/* settings row (store/settings.h) holding the shared token-signing secret */
 #define BK_SETTING_SECRET "token_secret"
 
 /* Layout of the data dir (shared with `bucketd` admin commands). */
@@ -66,7 +66,7 @@ struct bk_server_config {
   unsigned rate_quota[3]; /* requests per window for api, resolvers, pages
                              (0 = unlimited; all 0 = no rate limiting) */
   unsigned rate_window;   /* seconds (0 = 300) */
-  int dedup_scope;        /* enum bk_dedup_scope (buckets/db.h); 0 = global */
+  int dedup_scope;        /* enum bk_dedup_scope (store/db.h); 0 = global */
   int reverify_set;       /* 1 = reverify_after_s given (else BK_REVERIFY_DEFAULT_S) */
   unsigned reverify_after_s; /* trust a xorb verified this recently whose blob is unchanged
                                 (the service re-verifies older ones); 0 = verify every time */
@@ -104,7 +104,7 @@ struct bk_server {
   uint8_t secret[BK_SERVER_SECRET_LEN];
 
   /* which xorbs dedup queries and web uploads may reuse: enum
-   * bk_dedup_scope (buckets/db.h), from --dedup-scope */
+   * bk_dedup_scope (store/db.h), from --dedup-scope */
   int dedup_scope;
 
   /* request rate limits (server/ratelimit.h); NULL when off */

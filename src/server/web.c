@@ -11,9 +11,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "buckets/accounts.h"
+#include "store/accounts.h"
 #include "buckets/buf.h"
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/error.h"
 #include "server/auth.h"
 #include "server/http.h"

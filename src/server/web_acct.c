@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "buckets/accounts.h"
+#include "store/accounts.h"
 #include "buckets/error.h"
 
 int web_acct_login(bk_db *db, const char *token, size_t len, struct web_login *out) {

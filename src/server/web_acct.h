@@ -2,7 +2,7 @@
  * plain ints (owned by the web helper).
  *
  * Kept in their own file so that the page code does not include
- * buckets/accounts.h next to server/http.h (both declare enum bk_role; the
+ * store/accounts.h next to server/http.h (both declare enum bk_role; the
  * role numbers are the same: 0 none, 1 read, 2 write, 3 admin).
  */
 #ifndef BUCKETD_WEB_ACCT_H
@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buckets/db.h"
+#include "store/db.h"
 
 #define WEB_ROLE_NONE 0
 #define WEB_ROLE_READ 1

@@ -7,7 +7,7 @@
 
 #include "blake3.h"
 #include "buckets/error.h"
-#include "buckets/settings.h"
+#include "store/settings.h"
 
 static int hex_decode32(const char *hex, uint8_t out[32]) {
   if (!hex || strlen(hex) != 64) return -1;

@@ -4,7 +4,7 @@
  * a random 32-byte session id (cookie `bk_session`, 64 hex chars, HttpOnly,
  * SameSite=Strict, Path=/). The server keeps only BLAKE3(id) (derive-key
  * digest), as a row of the metadata database (table web_sessions,
- * buckets/settings.h) with the user, the id of the token used to sign in, its
+ * store/settings.h) with the user, the id of the token used to sign in, its
  * role, and the creation and last-use times. So a session survives a bucketd
  * restart and is valid on every node that shares the database. At most
  * WEB_SESS_MAX sessions in all and WEB_SESS_MAX_PER_USER per user are kept

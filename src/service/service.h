@@ -33,9 +33,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "buckets/blobstore.h"
+#include "store/blobstore.h"
 #include "buckets/buf.h"
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/hash.h"
 #include "buckets/shard.h"
 
@@ -48,7 +48,7 @@ struct bk_svc_config {
   const char *blob_url;    /* blob store URL ("file:///abs/blobs"), used when blobs is NULL */
   const char *db_path;     /* SQLite file: shorthand for db_url "sqlite://" path */
   const char *blob_root;   /* blob store root: shorthand for blob_url "file://" path */
-  int dedup_scope;         /* enum bk_dedup_scope (buckets/db.h) */
+  int dedup_scope;         /* enum bk_dedup_scope (store/db.h) */
   int64_t reverify_ms;     /* trust a verification this recent (the xorb check) */
 };
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "buckets/xorb.h"
 #include "service/svc_internal.h"
 

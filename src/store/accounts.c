@@ -1,6 +1,6 @@
 /* buckets — namespaces, org membership, tokens, permissions
- * (see include/buckets/accounts.h). */
-#include "buckets/accounts.h"
+ * (see store/accounts.h). */
+#include "store/accounts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "buckets/hash.h"
 #include "store/db_internal.h"
 

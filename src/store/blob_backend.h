@@ -1,7 +1,7 @@
 /* buckets — blob backend interface, for backend authors (not public API).
  *
  * The generic front (src/store/blobstore.c) implements the public
- * include/buckets/blobstore.h once for every backend: it checks kinds and
+ * store/blobstore.h once for every backend: it checks kinds and
  * arguments, maps "already exists" to *existed, loops short reads, builds
  * get / read_range on the reader, and answers BK_ENOTSUP for an optional
  * operation a backend leaves NULL. A backend implements the operations below
@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buckets/blobstore.h"
+#include "store/blobstore.h"
 
 #define BK_BLOB_BACKEND_VERSION 1
 

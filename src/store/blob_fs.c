@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "store/blob_backend.h"
 
 /* A streaming writer starts the kernel's writeback of what it staged every

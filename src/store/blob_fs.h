@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "buckets/blobstore.h"
+#include "store/blobstore.h"
 
 /* Writes the filesystem path of blob (kind, h) of a file:// store into
  * out[0..n). BK_ELIMIT if n is too small, BK_EINVAL for a bad kind,

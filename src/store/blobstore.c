@@ -1,4 +1,4 @@
-/* buckets — blob store front (see include/buckets/blobstore.h).
+/* buckets — blob store front (see store/blobstore.h).
  *
  * Backend-independent: picks the backend by URL scheme, checks kinds and
  * arguments, maps "already exists" to *existed, and builds get / read_range /
@@ -6,7 +6,7 @@
  * implement struct bk_blob_backend (src/store/blob_backend.h); only they know
  * where and how bytes are stored.
  */
-#include "buckets/blobstore.h"
+#include "store/blobstore.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

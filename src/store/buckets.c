@@ -1,12 +1,12 @@
 /* buckets — buckets, bucket file index, tree listing, batch, accounting
- * (see include/buckets/db.h). */
+ * (see store/db.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "buckets/accounts.h"
+#include "store/accounts.h"
 #include "buckets/buf.h"
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/error.h"
 #include "store/db_internal.h"
 

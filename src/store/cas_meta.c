@@ -1,11 +1,11 @@
 /* buckets — CAS metadata: xorbs, chunk tables, file reconstructions,
- * shards, global dedup index, gc, integrity (see include/buckets/db.h). */
+ * shards, global dedup index, gc, integrity (see store/db.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buckets/buf.h"
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/error.h"
 #include "buckets/shard.h"
 #include "buckets/xorb.h"

@@ -1,6 +1,6 @@
 /* buckets — metadata database: the connection pool over the SQL driver,
  * statement helpers, open/close and the transaction handles
- * (see include/buckets/db.h). Engine-specific code is in the driver
+ * (see store/db.h). Engine-specific code is in the driver
  * (sql_sqlite.c); the schema and its migrations in schema.c. */
 #include <stdint.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "store/db_internal.h"
 
 #define POOL_MAX 8

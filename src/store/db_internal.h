@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buckets/db.h"
+#include "store/db.h"
 #include "store/sql.h"
 
 struct dbc {

@@ -1,5 +1,5 @@
-/* Per-bucket read check for CAS file hashes (see buckets/file_access.h). */
-#include "buckets/file_access.h"
+/* Per-bucket read check for CAS file hashes (see store/file_access.h). */
+#include "store/file_access.h"
 
 #include "buckets/error.h"
 #include "db_internal.h"

@@ -1,8 +1,8 @@
 /* buckets — shared node state in the metadata database: settings, web
- * sessions, shared rate-limit windows (see include/buckets/settings.h).
+ * sessions, shared rate-limit windows (see store/settings.h).
  * Domain SQL over the driver seam (store/sql.h); the tables are created by
  * schema v7 (schema.c). */
-#include "buckets/settings.h"
+#include "store/settings.h"
 
 #include "buckets/error.h"
 #include "store/db_internal.h"

@@ -35,7 +35,7 @@
 #define BK_SQL_DONE 0
 #define BK_SQL_ROW 1
 
-/* Named transaction lock modes (enum bk_tx_mode in buckets/db.h).
+/* Named transaction lock modes (enum bk_tx_mode in store/db.h).
  *  BK_TX_READ      a read snapshot (SQLite: deferred BEGIN).
  *  BK_TX_WRITE     a write transaction that takes the write lock at once
  *                  (SQLite: BEGIN IMMEDIATE), so two writers never deadlock
@@ -45,7 +45,7 @@
  *                  interleave with a gc that removes it). SQLite: BEGIN
  *                  IMMEDIATE (one writer at a time is the fence); PostgreSQL
  *                  will take pg_advisory_xact_lock(<fixed key>) after BEGIN. */
-#include "buckets/db.h" /* bk_tx_mode */
+#include "store/db.h" /* bk_tx_mode */
 
 struct bk_sql_driver;
 

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "store/sql.h"
 
 #define BUSY_TIMEOUT_MS 10000

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "buckets/buf.h"
-#include "buckets/db.h"
+#include "store/db.h"
 #include "server/http.h"
 #include "server/hub_parse.h"
 

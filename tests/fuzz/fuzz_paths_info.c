@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buckets/db.h"
+#include "store/db.h"
 #include "server/hub_parse.h"
 
 #define ASSERT(c) \

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buckets/accounts.h"
-#include "buckets/db.h"
+#include "store/accounts.h"
+#include "store/db.h"
 #include "buckets/error.h"
 #include "server/hub_parse.h"
 

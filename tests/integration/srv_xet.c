@@ -24,12 +24,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "buckets/blobstore.h"
+#include "store/blobstore.h"
 #include "buckets/buf.h"
 #include "buckets/cdc.h"
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "buckets/hash.h"
 #include "buckets/merkle.h"
 #include "buckets/shard.h"

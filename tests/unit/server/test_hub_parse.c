@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buckets/db.h"
+#include "store/db.h"
 #include "server/hub_parse.h"
 #include "../test.h"
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "../test.h"
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/error.h"
 #include "server/ratelimit.h"
 

@@ -4,7 +4,7 @@
 #include "../test.h"
 #include <stdlib.h>
 
-#include "buckets/accounts.h"
+#include "store/accounts.h"
 #include "buckets/buf.h"
 #include "buckets/error.h"
 #include "server/web_form.h"

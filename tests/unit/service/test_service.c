@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buckets/accounts.h"
-#include "buckets/blobstore.h"
-#include "buckets/db.h"
+#include "store/accounts.h"
+#include "store/blobstore.h"
+#include "store/db.h"
 #include "buckets/error.h"
 #include "buckets/merkle.h"
 #include "buckets/shard.h"

@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buckets/accounts.h"
-#include "buckets/blobstore.h"
-#include "buckets/db.h"
+#include "store/accounts.h"
+#include "store/blobstore.h"
+#include "store/db.h"
 #include "buckets/error.h"
 #include "buckets/shard.h"
 #include "buckets/xorb.h"

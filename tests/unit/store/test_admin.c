@@ -6,12 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buckets/accounts.h"
-#include "buckets/blobstore.h"
+#include "store/accounts.h"
+#include "store/blobstore.h"
 #include "store/blob_fs.h" /* bk_blob_path: tests damage blobs on disk */
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "buckets/hash.h"
 #include "buckets/merkle.h"
 #include "buckets/shard.h"

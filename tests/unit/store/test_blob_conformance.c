@@ -1,5 +1,5 @@
 /* Blob-store conformance suite: every operation and error code of
- * include/buckets/blobstore.h, run against every backend by URL.
+ * store/blobstore.h, run against every backend by URL.
  *
  *   BK_TEST_BLOB_URLS="file:///tmp/a file:///tmp/b"  (space-separated)
  *
@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buckets/blobstore.h"
+#include "store/blobstore.h"
 #include "buckets/error.h"
 #include "../test.h"
 

@@ -4,10 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buckets/blobstore.h"
+#include "store/blobstore.h"
 #include "store/blob_fs.h" /* bk_blob_path: tests damage blobs on disk */
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "../test.h"
 
 static char root[256];

@@ -4,10 +4,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buckets/accounts.h"
-#include "buckets/db.h"
+#include "store/accounts.h"
+#include "store/db.h"
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "buckets/shard.h"
 #include "buckets/xorb.h"
 #include "../test.h"

@@ -5,8 +5,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buckets/accounts.h"
-#include "buckets/db.h"
+#include "store/accounts.h"
+#include "store/db.h"
 #include "buckets/error.h"
 #include "buckets/shard.h"
 #include "buckets/xorb.h"

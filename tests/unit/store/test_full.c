@@ -6,10 +6,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "buckets/accounts.h"
-#include "buckets/db.h"
+#include "store/accounts.h"
+#include "store/db.h"
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "store/db_internal.h"
 #include "../test.h"
 

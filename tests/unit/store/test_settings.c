@@ -7,9 +7,9 @@
 #include <stdlib.h>
 
 #include "../test.h"
-#include "buckets/accounts.h"
+#include "store/accounts.h"
 #include "buckets/error.h"
-#include "buckets/settings.h"
+#include "store/settings.h"
 
 static char root[64];
 static int ndb;

@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buckets/blobkind.h"
+#include "store/blobkind.h"
 #include "buckets/buf.h"
 #include "buckets/hash.h"
 

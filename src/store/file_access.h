@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/hash.h"
 
 /* Returns 1 if bucket_id may read file, 0 if not, a negative BK_E* on a

@@ -1,7 +1,7 @@
 /* buckets — accounts in the metadata database: namespaces (users and orgs
  * share one name space), org membership, access tokens, permissions.
  *
- * Same bk_db handle and conventions as buckets/db.h (thread-safe, 0 or
+ * Same bk_db handle and conventions as store/db.h (thread-safe, 0 or
  * negative BK_E*, times in unix milliseconds).
  *
  * Tokens: "hf_" + 37 random [A-Za-z0-9] characters (getrandom). Only a
@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buckets/db.h"
+#include "store/db.h"
 
 enum bk_ns_kind { BK_NS_USER = 1, BK_NS_ORG = 2 };
 

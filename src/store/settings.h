@@ -2,7 +2,7 @@
  * settings (the token-signing secret), web sessions and shared rate-limit
  * windows (schema v7).
  *
- * Same bk_db handle and conventions as buckets/db.h: thread-safe, every
+ * Same bk_db handle and conventions as store/db.h: thread-safe, every
  * function returns 0 or a negative BK_E* (detail in bk_errmsg()), times are
  * unix milliseconds unless named otherwise. Nothing here keeps state in the
  * process: two bk_db handles (two processes, two nodes) on one database see
@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buckets/db.h"
+#include "store/db.h"
 #include "buckets/hash.h"
 
 /* ---- settings: write-once key -> value rows ---- */

@@ -1,7 +1,7 @@
 /* buckets — metadata database (SQLite): buckets, bucket files, CAS metadata
  * (xorbs, chunk tables, file reconstructions, shards, global dedup index),
  * accounting and gc support. Users, orgs, tokens and permissions are in
- * buckets/accounts.h (same bk_db handle).
+ * store/accounts.h (same bk_db handle).
  *
  * Concurrency model: a bk_db is one process-wide handle, safe to use from any
  * number of threads at once. Internally it keeps a small pool of SQLite
@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buckets/blobkind.h"
+#include "store/blobkind.h"
 #include "buckets/hash.h"
 #include "buckets/names.h"
 #include "buckets/xorb.h"

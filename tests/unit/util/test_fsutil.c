@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "buckets/error.h"
-#include "buckets/fsutil.h"
+#include "util/fsutil.h"
 #include "../test.h"
 
 static char root[256];

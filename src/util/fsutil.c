@@ -1,5 +1,5 @@
-/* buckets — filesystem helpers (see include/buckets/fsutil.h). */
-#include "buckets/fsutil.h"
+/* buckets — filesystem helpers (see util/fsutil.h). */
+#include "util/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* buckets — the kinds of stored blobs, shared by the blob store
- * (buckets/blobstore.h) and the metadata layer (buckets/db.h: scrub cursors,
+ * (store/blobstore.h) and the metadata layer (store/db.h: scrub cursors,
  * gc pages), which otherwise know nothing of each other. */
 #ifndef BUCKETS_BLOBKIND_H
 #define BUCKETS_BLOBKIND_H
