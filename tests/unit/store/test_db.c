@@ -11,6 +11,7 @@
 #include "buckets/shard.h"
 #include "buckets/xorb.h"
 #include "../test.h"
+#include "meta_fixtures.h"
 #include "meta_sql.h"
 #include "store/db_internal.h" /* db_conns_held (test hook) */
 
@@ -40,13 +41,6 @@ static double cpu_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void mk_hash(bk_hash *h, uint64_t seed) {
-  seed ^= 0x9E3779B97F4A7C15ull;
-  for (int i = 0; i < 32; i++) {
-    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-    h->b[i] = (uint8_t)(seed >> 56);
-  }
-}
 
 /* ---- validation ---- */
 
@@ -650,31 +644,6 @@ static int pinfo_cb(void *ctx, const bk_file_entry *e) {
   return 0;
 }
 
-/* Registers a xorb with n chunks (record_len 100+i, unpacked 1000+i) in db;
- * chunk hashes derived from seed; chunk `dedup_idx` (if >= 0) gets a tail
- * of 0 (eligible for global dedup). */
-static void reg_xorb(bk_db *db, bk_hash *xh, uint64_t seed, uint32_t n, int dedup_idx,
-                     bk_xorb_chunk *out) {
-  bk_xorb_chunk ch[64];
-  uint32_t ro = 0, uo = 0;
-  mk_hash(xh, seed);
-  for (uint32_t i = 0; i < n; i++) {
-    mk_hash(&ch[i].hash, seed * 1000 + i + 1);
-    if ((int)i == dedup_idx) memset(ch[i].hash.b + 24, 0, 8);
-    else ch[i].hash.b[24] |= 1; /* tail % 1024 != 0 */
-    ch[i].record_offset = ro;
-    ch[i].record_len = 100 + i;
-    ch[i].unpacked_offset = uo;
-    ch[i].unpacked_len = 1000 + i;
-    ch[i].scheme = 0;
-    ro += ch[i].record_len;
-    uo += ch[i].unpacked_len;
-  }
-  int existed = -1;
-  CHECK_EQ_INT(bk_db_xorb_register(db, xh, ro, ch, n, &existed), 0);
-  CHECK_EQ_INT(existed, 0);
-  if (out) memcpy(out, ch, n * sizeof ch[0]);
-}
 
 static uint32_t unpacked_of(uint32_t s, uint32_t e) {
   uint32_t t = 0;
