@@ -902,10 +902,9 @@ static int r_write_token(struct bk_server *srv, struct bk_http_req *req, char **
 /* A signed-in browser may download from a private bucket (GET/HEAD only, and
  * only without an Authorization header). */
 static int r_resolve(struct bk_server *srv, struct bk_http_req *req, char **a) {
-  (void)a;
   if (!req->auth.user_id && !req->auth.token_invalid)
     web_session_principal(srv, req, &req->auth);
-  return resolve_handle(srv, req);
+  return resolve_handle(srv, req, a[0], a[1], a[2]);
 }
 
 #define B "/api/buckets/{ns}/{name}"

@@ -127,30 +127,84 @@ static int content_disposition(struct bk_http_req *req, const char *key) {
   return rc;
 }
 
-int resolve_handle(struct bk_server *srv, struct bk_http_req *req) {
-  const char *p = req->path;
-  if (strncmp(p, "/buckets/", 9) != 0) return 0;
-  const char *ns = p + 9;
-  const char *s1 = strchr(ns, '/');
-  if (!s1) return 0;
-  const char *s2 = strchr(s1 + 1, '/');
-  if (!s2 || strncmp(s2, "/resolve/", 9) != 0) return 0;
-  char nsb[BK_NAME_MAX + 2], nameb[BK_NAME_MAX + 2];
-  size_t nl = (size_t)(s1 - ns), ml = (size_t)(s2 - s1 - 1);
-  if (nl > BK_NAME_MAX || ml > BK_NAME_MAX || !nl || !ml)
-    return bk_http_error(req, 404, "RepoNotFound", "bucket not found"), 1;
-  memcpy(nsb, ns, nl);
-  nsb[nl] = 0;
-  memcpy(nameb, s1 + 1, ml);
-  nameb[ml] = 0;
-  const char *key = s2 + 9;
-  int head = bk_http_is_head(req);
-  if (!head && strcmp(req->method, "GET")) {
-    bk_http_add_header(req, "Allow", "GET, HEAD");
-    return bk_http_error(req, 405, NULL, "method %s not allowed here", req->method), 1;
+/* The Xet file-info answer (Accept: application/vnd.xet-fileinfo+json). */
+static int reply_fileinfo(struct bk_server *srv, struct bk_http_req *req, const bk_bucket *b,
+                          const bk_file_info *fi, const char *hex) {
+  uint64_t size = fi->e.size;
+  if (common_headers(srv, req, b, fi, hex, 1)) return hub_store_error(req, BK_ENOMEM);
+  bk_http_add_headerf(req, "X-Linked-Size", "%" PRIu64, size);
+  bk_http_add_headerf(req, "X-Linked-ETag", "\"%s\"", hex);
+  bk_http_add_header(req, "Vary", "Accept");
+  char body[1024];
+  snprintf(body, sizeof body,
+           "{\"hash\":\"%s\",\"size\":%" PRIu64 ",\"etag\":\"\\\"%s\\\"\","
+           "\"reconstructionUrl\":\"%s/v1/reconstructions/%s\"}",
+           hex, size, hex, srv->public_url, hex);
+  return bk_http_reply(req, 200, "application/vnd.xet-fileinfo+json", body, strlen(body)), 1;
+}
+
+/* Conditional and Range headers of a file of size bytes: 1 = answered (304,
+ * 416), else 0 with [*start, *end] to send and *status 200 or 206. */
+static int plan_range(struct bk_http_req *req, const char *hex, uint64_t size, uint64_t *start,
+                      uint64_t *end, int *status) {
+  /* conditional requests: the ETag is the content hash, so it is strong */
+  const char *inm = bk_http_header(req, "If-None-Match");
+  if (inm && etag_matches(inm, hex)) return bk_http_reply(req, 304, NULL, "", 0), 1;
+  const char *range = bk_http_header(req, "Range");
+  const char *ifr = bk_http_header(req, "If-Range");
+  if (range && ifr && !etag_matches(ifr, hex)) range = NULL; /* changed: send it all */
+  *start = 0;
+  *end = size ? size - 1 : 0;
+  *status = 200;
+  if (range && size == 0) {
+    /* An empty file has no satisfiable range; answer 200 with the size in
+     * Content-Range so size probes (Range: bytes=0-0) still learn it. */
+    bk_http_add_header(req, "Content-Range", "bytes */0");
+    return 0;
   }
+  if (!range) return 0;
+  int r = bk_http_parse_range(range, size, start, end);
+  if (r < 0) {
+    bk_http_add_headerf(req, "Content-Range", "bytes */%" PRIu64, size);
+    return bk_http_error(req, 416, NULL, "range not satisfiable (file size %" PRIu64 ")", size), 1;
+  }
+  if (r == 0) {
+    *start = 0;
+    *end = size ? size - 1 : 0;
+    return 0;
+  }
+  *status = 206;
+  bk_http_add_headerf(req, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, *start,
+                      *end, size);
+  return 0;
+}
+
+/* Streams [start, end] of the file through the storage service's reader. */
+static int stream_content(struct bk_server *srv, struct bk_http_req *req, const bk_file_info *fi,
+                          const char *ctype, int status, uint64_t start, uint64_t end) {
+  uint64_t size = fi->e.size, cas_size = 0, terms_size = 0;
+  bk_svc_reader *s = NULL;
+  int rc = bk_svc_reader_open(srv->svc, &fi->e.xet_hash, 0, &cas_size, &terms_size, &s);
+  if (rc == BK_ENOTFOUND)
+    return bk_http_error(req, 500, NULL, "file content is missing from the CAS (run bucketd fsck)"), 1;
+  if (rc) return hub_store_error(req, rc);
+  if (cas_size != size) {
+    bk_svc_reader_close(s);
+    return bk_http_error(req, 500, NULL, "size mismatch between bucket index and CAS"), 1;
+  }
+  if (terms_size != size) {
+    bk_svc_reader_close(s);
+    return bk_http_error(req, 500, NULL, "reconstruction terms do not add up to the file size"), 1;
+  }
+  bk_svc_reader_range(s, start, end);
+  bk_http_reply_stream(req, status, ctype, end - start + 1, rs_read, s, rs_free);
+  return 1;
+}
+
+int resolve_handle(struct bk_server *srv, struct bk_http_req *req, const char *ns,
+                   const char *name, const char *key) {
   bk_bucket b;
-  if (hub_load_bucket(srv, req, nsb, nameb, BK_ROLE_READ, &b, NULL)) return 1;
+  if (hub_load_bucket(srv, req, ns, name, BK_ROLE_READ, &b, NULL)) return 1;
   size_t klen = strlen(key);
   if (!klen || !bk_path_valid(key, klen))
     return bk_http_error(req, 400, NULL, "invalid file path"), 1;
@@ -166,70 +220,16 @@ int resolve_handle(struct bk_server *srv, struct bk_http_req *req) {
   uint64_t size = fi.e.size;
   const char *ctype = fi.e.content_type && *fi.e.content_type ? fi.e.content_type
                                                                : "application/octet-stream";
-
-  if (accepts_fileinfo(req) && size > 0) {
-    if (common_headers(srv, req, &b, &fi, hex, 1)) return hub_store_error(req, BK_ENOMEM);
-    bk_http_add_headerf(req, "X-Linked-Size", "%" PRIu64, size);
-    bk_http_add_headerf(req, "X-Linked-ETag", "\"%s\"", hex);
-    bk_http_add_header(req, "Vary", "Accept");
-    char body[1024];
-    snprintf(body, sizeof body,
-             "{\"hash\":\"%s\",\"size\":%" PRIu64 ",\"etag\":\"\\\"%s\\\"\","
-             "\"reconstructionUrl\":\"%s/v1/reconstructions/%s\"}",
-             hex, size, hex, srv->public_url, hex);
-    return bk_http_reply(req, 200, "application/vnd.xet-fileinfo+json", body, strlen(body)), 1;
-  }
+  if (accepts_fileinfo(req) && size > 0) return reply_fileinfo(srv, req, &b, &fi, hex);
 
   if (common_headers(srv, req, &b, &fi, hex, 0)) return hub_store_error(req, BK_ENOMEM);
   if (!bk_http_param(req, "noContentDisposition") && content_disposition(req, key))
     return hub_store_error(req, BK_ENOMEM);
-  /* conditional requests: the ETag is the content hash, so it is strong */
-  const char *inm = bk_http_header(req, "If-None-Match");
-  if (inm && etag_matches(inm, hex)) return bk_http_reply(req, 304, NULL, "", 0), 1;
-  const char *range = bk_http_header(req, "Range");
-  const char *ifr = bk_http_header(req, "If-Range");
-  if (range && ifr && !etag_matches(ifr, hex)) range = NULL; /* changed: send it all */
-  uint64_t start = 0, end = size ? size - 1 : 0;
-  int ranged = 0;
-  if (range && size == 0) {
-    /* An empty file has no satisfiable range; answer 200 with the size in
-     * Content-Range so size probes (Range: bytes=0-0) still learn it. */
-    bk_http_add_header(req, "Content-Range", "bytes */0");
-  } else if (range) {
-    int r = bk_http_parse_range(range, size, &start, &end);
-    if (r < 0) {
-      bk_http_add_headerf(req, "Content-Range", "bytes */%" PRIu64, size);
-      return bk_http_error(req, 416, NULL, "range not satisfiable (file size %" PRIu64 ")", size), 1;
-    }
-    if (r > 0) {
-      ranged = 1;
-      bk_http_add_headerf(req, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, start,
-                          end, size);
-    } else {
-      start = 0;
-      end = size ? size - 1 : 0;
-    }
-  }
-  int status = ranged ? 206 : 200;
+  uint64_t start, end;
+  int status;
+  if (plan_range(req, hex, size, &start, &end, &status)) return 1;
   if (size == 0) return bk_http_reply(req, 200, ctype, "", 0), 1;
-  uint64_t len = end - start + 1;
-  if (head) return bk_http_reply_stream(req, status, ctype, len, no_read, NULL, NULL), 1;
-
-  uint64_t cas_size = 0, terms_size = 0;
-  bk_svc_reader *s = NULL;
-  rc = bk_svc_reader_open(srv->svc, &fi.e.xet_hash, 0, &cas_size, &terms_size, &s);
-  if (rc == BK_ENOTFOUND)
-    return bk_http_error(req, 500, NULL, "file content is missing from the CAS (run bucketd fsck)"), 1;
-  if (rc) return hub_store_error(req, rc);
-  if (cas_size != size) {
-    bk_svc_reader_close(s);
-    return bk_http_error(req, 500, NULL, "size mismatch between bucket index and CAS"), 1;
-  }
-  if (terms_size != size) {
-    bk_svc_reader_close(s);
-    return bk_http_error(req, 500, NULL, "reconstruction terms do not add up to the file size"), 1;
-  }
-  bk_svc_reader_range(s, start, end);
-  bk_http_reply_stream(req, status, ctype, len, rs_read, s, rs_free);
-  return 1;
+  if (bk_http_is_head(req))
+    return bk_http_reply_stream(req, status, ctype, end - start + 1, no_read, NULL, NULL), 1;
+  return stream_content(srv, req, &fi, ctype, status, start, end);
 }

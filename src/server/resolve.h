@@ -17,7 +17,10 @@
 struct bk_server;
 struct bk_http_req;
 
-/* 1 if handled, 0 if not a resolve path. */
-int resolve_handle(struct bk_server *srv, struct bk_http_req *req);
+/* Answers the request for key in bucket ns/name (the captures of the route
+ * row "/buckets/{ns}/{name}/resolve/{path...}", GET and HEAD; strings are
+ * borrowed for the call). Always 1 (answered). */
+int resolve_handle(struct bk_server *srv, struct bk_http_req *req, const char *ns,
+                   const char *name, const char *key);
 
 #endif

@@ -665,12 +665,11 @@ static int xorb_lookup_cached(struct dbc *c, struct xcache *xc, const bk_hash *h
   return 0;
 }
 
-static int register_file(struct dbc *c, struct xcache *xc, const bk_shard_file *f,
-                         int64_t bucket_id, int64_t now, bk_hash *missing) {
-  /* validate every term and compute the size */
-  uint64_t size = 0;
-  char fhex[BK_HASH_HEX_LEN + 1];
-  bk_hash_to_hex(&f->file_hash, fhex);
+/* Validates every term of f against the chunk tables (range inside its
+ * xorb, unpacked bytes equal to the chunks') and sums the file size. */
+static int check_terms(struct dbc *c, struct xcache *xc, const bk_shard_file *f, const char *fhex,
+                       bk_hash *missing, uint64_t *size) {
+  *size = 0;
   for (uint32_t i = 0; i < f->nterms; i++) {
     const bk_shard_term *t = &f->terms[i];
     int64_t xid;
@@ -693,61 +692,81 @@ static int register_file(struct dbc *c, struct xcache *xc, const bk_shard_file *
     if (unpacked != (int64_t)t->unpacked_bytes)
       return bk_seterr(BK_ESIZE, "file %s term %u: unpacked_bytes %u != %lld of the chunks",
                        fhex, i, t->unpacked_bytes, (long long)unpacked);
-    size += t->unpacked_bytes;
+    *size += t->unpacked_bytes;
   }
-  int64_t fid;
-  int rc = file_row_c(c, &f->file_hash, &fid, NULL);
-  int write_terms = 0;
-  if (rc == 0) {
-    rc = exec_id2(c, SQL_FILE_TOUCH, fid, now, "touch file");
-    /* the stored reconstruction uses a damaged xorb: this shard's terms
-     * (checked against intact xorbs) replace it, so every bucket file with
-     * this content reads again (the file hash fixes the bytes, not where
-     * they are stored) */
-    bk_sql_stmt *st = rc == 0 ? dbc_stmt(c, SQL_FILE_USES_DAMAGED) : NULL;
-    if (rc == 0 && !st) return BK_EDB;
-    if (rc == 0) {
-      bk_sql_bind_int64(st, 1, fid);
-      int r = bk_sql_step(st);
-      bk_sql_reset(st);
-      if (r == BK_SQL_ROW) write_terms = 1;
-      else if (r != BK_SQL_DONE) rc = dbc_err(c, r, "file terms");
-    }
-    if (rc == 0 && write_terms) {
-      if (!(st = dbc_stmt(c, SQL_FILE_TERMS_DEL))) return BK_EDB;
-      bk_sql_bind_int64(st, 1, fid);
-      rc = dbc_step_done(c, st, "replace terms");
-      if (rc == 0) rc = exec_id2(c, SQL_FILE_NTERMS, fid, f->nterms, "replace terms");
-    }
-  } else if (rc == BK_ENOTFOUND) {
-    bk_sql_stmt *st = dbc_stmt(c, SQL_FILE_INSERT);
+  return 0;
+}
+
+/* An existing file row: touched; its terms are to be rewritten (*write_terms)
+ * when the stored reconstruction uses a damaged xorb — this shard's terms
+ * (checked against intact xorbs) replace it, so every bucket file with this
+ * content reads again (the file hash fixes the bytes, not where they are
+ * stored). */
+static int touch_file(struct dbc *c, int64_t fid, uint32_t nterms, int64_t now,
+                      int *write_terms) {
+  int rc = exec_id2(c, SQL_FILE_TOUCH, fid, now, "touch file");
+  if (rc) return rc;
+  bk_sql_stmt *st = dbc_stmt(c, SQL_FILE_USES_DAMAGED);
+  if (!st) return BK_EDB;
+  bk_sql_bind_int64(st, 1, fid);
+  int r = bk_sql_step(st);
+  bk_sql_reset(st);
+  if (r != BK_SQL_ROW) return r == BK_SQL_DONE ? 0 : dbc_err(c, r, "file terms");
+  *write_terms = 1;
+  if (!(st = dbc_stmt(c, SQL_FILE_TERMS_DEL))) return BK_EDB;
+  bk_sql_bind_int64(st, 1, fid);
+  rc = dbc_step_done(c, st, "replace terms");
+  return rc ? rc : exec_id2(c, SQL_FILE_NTERMS, fid, nterms, "replace terms");
+}
+
+static int insert_file(struct dbc *c, const bk_shard_file *f, uint64_t size, int64_t now,
+                       int64_t *fid) {
+  bk_sql_stmt *st = dbc_stmt(c, SQL_FILE_INSERT);
+  if (!st) return BK_EDB;
+  bind_hash(st, 1, &f->file_hash);
+  bk_sql_bind_int64(st, 2, (int64_t)size);
+  if (f->flags & BK_SHARD_FILE_META) bind_hash(st, 3, &f->sha256);
+  bk_sql_bind_int64(st, 4, f->nterms);
+  bk_sql_bind_int64(st, 5, now);
+  int rc = dbc_step_done(c, st, "insert file");
+  if (!rc) *fid = bk_sql_last_id(c->h);
+  return rc;
+}
+
+static int write_terms(struct dbc *c, struct xcache *xc, const bk_shard_file *f, int64_t fid,
+                       bk_hash *missing) {
+  for (uint32_t i = 0; i < f->nterms; i++) {
+    const bk_shard_term *t = &f->terms[i];
+    int64_t xid;
+    uint32_t n;
+    int rc = xorb_lookup_cached(c, xc, &t->xorb_hash, &xid, &n, missing);
+    if (rc) return rc;
+    bk_sql_stmt *st = dbc_stmt(c, SQL_TERM_INSERT);
     if (!st) return BK_EDB;
-    bind_hash(st, 1, &f->file_hash);
-    bk_sql_bind_int64(st, 2, (int64_t)size);
-    if (f->flags & BK_SHARD_FILE_META) bind_hash(st, 3, &f->sha256);
-    bk_sql_bind_int64(st, 4, f->nterms);
-    bk_sql_bind_int64(st, 5, now);
-    if ((rc = dbc_step_done(c, st, "insert file"))) return rc;
-    fid = bk_sql_last_id(c->h);
-    write_terms = 1;
+    bk_sql_bind_int64(st, 1, fid);
+    bk_sql_bind_int64(st, 2, i);
+    bk_sql_bind_int64(st, 3, xid);
+    bk_sql_bind_int64(st, 4, t->chunk_start);
+    bk_sql_bind_int64(st, 5, t->chunk_end);
+    bk_sql_bind_int64(st, 6, t->unpacked_bytes);
+    if ((rc = dbc_step_done(c, st, "insert term"))) return rc;
   }
-  if (rc == 0 && write_terms) {
-    bk_sql_stmt *st;
-    for (uint32_t i = 0; i < f->nterms; i++) {
-      const bk_shard_term *t = &f->terms[i];
-      int64_t xid;
-      uint32_t n;
-      if ((rc = xorb_lookup_cached(c, xc, &t->xorb_hash, &xid, &n, missing))) return rc;
-      if (!(st = dbc_stmt(c, SQL_TERM_INSERT))) return BK_EDB;
-      bk_sql_bind_int64(st, 1, fid);
-      bk_sql_bind_int64(st, 2, i);
-      bk_sql_bind_int64(st, 3, xid);
-      bk_sql_bind_int64(st, 4, t->chunk_start);
-      bk_sql_bind_int64(st, 5, t->chunk_end);
-      bk_sql_bind_int64(st, 6, t->unpacked_bytes);
-      if ((rc = dbc_step_done(c, st, "insert term"))) return rc;
-    }
-  }
+  return 0;
+}
+
+static int register_file(struct dbc *c, struct xcache *xc, const bk_shard_file *f,
+                         int64_t bucket_id, int64_t now, bk_hash *missing) {
+  char fhex[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(&f->file_hash, fhex);
+  uint64_t size;
+  int rc = check_terms(c, xc, f, fhex, missing, &size);
+  if (rc) return rc;
+  int64_t fid;
+  int terms = 0;
+  rc = file_row_c(c, &f->file_hash, &fid, NULL);
+  if (rc == 0) rc = touch_file(c, fid, f->nterms, now, &terms);
+  else if (rc == BK_ENOTFOUND && (rc = insert_file(c, f, size, now, &fid)) == 0) terms = 1;
+  if (rc == 0 && terms) rc = write_terms(c, xc, f, fid, missing);
   if (rc) return rc;
   /* first chunk of the file is global-dedup eligible */
   if (f->nterms > 0) {
