@@ -9,36 +9,22 @@
 #include "service/svc_internal.h"
 
 
+/* A list of blobs (kind, hash, size), grown with bk_grow. */
 struct hlist {
-  bk_blob_kind *kinds;
-  bk_hash *h;
-  uint64_t *size;
+  bk_gc_item *e;
   size_t n, cap;
 };
 
 static int hlist_add(struct hlist *l, bk_blob_kind k, const bk_hash *h, uint64_t size) {
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 64;
-    bk_blob_kind *nk = realloc(l->kinds, nc * sizeof *nk);
-    if (nk) l->kinds = nk;
-    bk_hash *nh = realloc(l->h, nc * sizeof *nh);
-    if (nh) l->h = nh;
-    uint64_t *ns = realloc(l->size, nc * sizeof *ns);
-    if (ns) l->size = ns;
-    if (!nk || !nh || !ns) return bk_seterr(BK_ENOMEM, "out of memory");
-    l->cap = nc;
-  }
-  l->kinds[l->n] = k;
-  l->h[l->n] = *h;
-  l->size[l->n] = size;
-  l->n++;
+  bk_gc_item *ne = bk_grow(l->e, l->n, &l->cap, sizeof *ne, 64, 0);
+  if (!ne) return bk_seterr(BK_ENOMEM, "out of memory");
+  l->e = ne;
+  l->e[l->n++] = (bk_gc_item){.kind = k, .hash = *h, .size = size};
   return 0;
 }
 
 static void hlist_free(struct hlist *l) {
-  free(l->kinds);
-  free(l->h);
-  free(l->size);
+  free(l->e);
   memset(l, 0, sizeof *l);
 }
 
@@ -61,13 +47,13 @@ static int gc_trash(struct gc_ctx *g, bk_blob_kind kind, const bk_hash *h) {
 
 static void gc_undo(struct gc_ctx *g) {
   for (size_t i = 0; i < g->trashed.n; i++)
-    bk_blob_untrash(g->s->bs, g->trashed.kinds[i], &g->trashed.h[i]);
+    bk_blob_untrash(g->s->bs, g->trashed.e[i].kind, &g->trashed.e[i].hash);
   g->trashed.n = 0;
 }
 
 static void gc_purge(struct gc_ctx *g) {
   for (size_t i = 0; i < g->trashed.n; i++)
-    bk_blob_trash_purge(g->s->bs, g->trashed.kinds[i], &g->trashed.h[i]);
+    bk_blob_trash_purge(g->s->bs, g->trashed.e[i].kind, &g->trashed.e[i].hash);
   g->trashed.n = 0;
 }
 
@@ -148,24 +134,23 @@ static int gc_rows(bk_svc *svc, int64_t cutoff_ms, size_t batch, struct gc_ctx *
 }
 
 /* Blobs without a row: inside ONE BK_TX_GC_FENCE transaction, re-checks
- * that each (kinds[i], h[i]) still has no row and moves its blob to the
+ * that each blob of items still has no row and moves its blob to the
  * trash (a concurrent registration either committed before — the row is
  * seen and the blob kept — or runs after and finds the blob gone, BK_ESTALE).
  * On success the trashed blobs are purged after the COMMIT; on any failure
  * (a check, a trash, the commit) the transaction is rolled back and every
  * blob trashed here is put back. *got (may be NULL) counts the trashed. */
-static int gc_orphans(struct gc_ctx *g, const bk_blob_kind *kinds, const bk_hash *h, size_t n,
-                      size_t *got) {
+static int gc_orphans(struct gc_ctx *g, const bk_gc_item *items, size_t n, size_t *got) {
   size_t k = 0;
   bk_db_tx *tx = NULL;
   int rc = bk_db_tx_begin(g->s->db, BK_TX_GC_FENCE, &tx);
   if (rc) return rc;
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    int e = bk_db_blob_row_exists_tx(tx, kinds[i], &h[i]);
+    int e = bk_db_blob_row_exists_tx(tx, items[i].kind, &items[i].hash);
     if (e < 0) rc = e;
     if (e != 0) continue; /* registered meanwhile: keep */
     size_t before = g->trashed.n;
-    rc = gc_trash(g, kinds[i], &h[i]);
+    rc = gc_trash(g, items[i].kind, &items[i].hash);
     if (rc == 0 && g->trashed.n > before) k++;
   }
   if (rc == 0) rc = bk_db_tx_commit(tx);
@@ -218,7 +203,7 @@ int bk_svc_gc(bk_svc *svc, int64_t cutoff_ms, int64_t cutoff_s, size_t batch,
   if (rc) gc_failed(&f, "gc", rc);
   for (size_t off = 0; off < g.removed.n; off += batch) {
     size_t k = g.removed.n - off < batch ? g.removed.n - off : batch;
-    int r2 = gc_orphans(&g, g.removed.kinds + off, g.removed.h + off, k, NULL);
+    int r2 = gc_orphans(&g, g.removed.e + off, k, NULL);
     if (r2) gc_failed(&f, "gc (blobs)", r2);
   }
   hlist_free(&g.removed);
@@ -237,7 +222,7 @@ int bk_svc_gc(bk_svc *svc, int64_t cutoff_ms, int64_t cutoff_s, size_t batch,
   if (rc) gc_failed(&f, "gc (orphan scan)", rc);
   for (size_t off = 0; rc == 0 && off < o.cand.n; off += batch) {
     size_t k = o.cand.n - off < batch ? o.cand.n - off : batch, got = 0;
-    rc = gc_orphans(&g, o.cand.kinds + off, o.cand.h + off, k, &got);
+    rc = gc_orphans(&g, o.cand.e + off, k, &got);
     if (rc) gc_failed(&f, "gc (orphans)", rc);
     else out->orphans += got;
   }
