@@ -1108,8 +1108,7 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   if (rc) return rc;
   rc = open_ratelimit(srv, cfg);
   if (rc) return rc;
-  snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_BLOBS_DIR);
-  struct bk_svc_config sc = {.db = srv->db, .blobs = srv->blobs, .blob_root = path,
-                             .dedup_scope = srv->dedup_scope, .reverify_ms = srv->reverify_ms};
+  struct bk_svc_config sc = {.db = srv->db, .blobs = srv->blobs, .dedup_scope = srv->dedup_scope,
+                             .reverify_ms = srv->reverify_ms};
   return bk_svc_open(&sc, &srv->svc);
 }
