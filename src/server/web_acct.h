@@ -27,8 +27,6 @@ struct web_login {
 
 /* Authenticates a presented access token. BK_EAUTH when unknown/revoked. */
 int web_acct_login(bk_db *db, const char *token, size_t len, struct web_login *out);
-/* 1 when the token (by id) still exists and is not revoked, 0 otherwise. */
-int web_acct_token_active(bk_db *db, int64_t user_id, int64_t token_id);
 
 struct web_ns {
   int64_t id;

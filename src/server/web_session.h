@@ -10,8 +10,8 @@
  * WEB_SESS_MAX sessions in all and WEB_SESS_MAX_PER_USER per user are kept
  * (the least recently used is evicted). Sessions end on sign-out (the row is
  * deleted), after WEB_SESS_IDLE_MS without use, WEB_SESS_TTL_MS after
- * creation, or when the token is revoked (the lookup joins the token row; the
- * caller checks it again on each request). The last use is written at most
+ * creation, or when the token is revoked or deleted (every lookup joins the
+ * token row, so a revocation takes effect on the next request). The last use is written at most
  * once per WEB_SESS_TOUCH_MS, so a page view is not a database write each
  * time; idle expiry is exact to within that minute.
  *
