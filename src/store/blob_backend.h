@@ -107,7 +107,8 @@ struct bk_blob_backend {
    * once but stays recoverable; untrash: restores it (a blob of that name put
    * meanwhile wins, the trashed copy is dropped; 0 either way); trash_purge:
    * removes it for good; trash_list: what is trashed (after a crash).
-   * BK_ENOTFOUND when there is nothing to move. Required. */
+   * BK_ENOTFOUND when there is nothing to move. BK_BLOB_CAP_TRASH only (all
+   * four set, else all four NULL). */
   int (*trash)(bk_blob_backend *be, bk_blob_kind kind, const bk_hash *h);
   int (*untrash)(bk_blob_backend *be, bk_blob_kind kind, const bk_hash *h);
   int (*trash_purge)(bk_blob_backend *be, bk_blob_kind kind, const bk_hash *h);

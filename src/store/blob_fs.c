@@ -500,7 +500,7 @@ static void fs_close(bk_blob_backend *be) { free(be); }
 
 static const bk_blob_backend FS_TEMPLATE = {
     .version = BK_BLOB_BACKEND_VERSION,
-    .caps = BK_BLOB_CAP_FD,
+    .caps = BK_BLOB_CAP_FD | BK_BLOB_CAP_TRASH,
     .scheme = "file",
     .close = fs_close,
     .put = fs_put,

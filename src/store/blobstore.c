@@ -50,7 +50,10 @@ static int backend_ok(const bk_blob_backend *be) {
       !be->writer_abort)
     return 0;
   if (!be->reader_open || !be->reader_read_at || !be->reader_close) return 0;
-  if (!be->trash || !be->untrash || !be->trash_purge || !be->trash_list) return 0;
+  int tr = (be->caps & BK_BLOB_CAP_TRASH) != 0;
+  int ops = (be->trash != NULL) + (be->untrash != NULL) + (be->trash_purge != NULL) +
+            (be->trash_list != NULL);
+  if (ops != (tr ? 4 : 0)) return 0;
   int fd = (be->caps & BK_BLOB_CAP_FD) != 0;
   if (fd != (be->reader_fd != NULL)) return 0;
   return ((be->caps & BK_BLOB_CAP_PRESIGN) != 0) == (be->presign != NULL);
@@ -344,26 +347,35 @@ int bk_blob_writer_commit_replace(bk_blob_writer *w, const bk_hash *h) {
 
 /* ---- two-phase delete, abandoned writes ---- */
 
+static int no_trash(const bk_blobstore *bs) {
+  return bk_seterr(BK_ENOTSUP, "the %s:// blob store has no two-phase delete (gc uses the "
+                   "pending-delete table)", bs->be->scheme);
+}
+
 int bk_blob_trash(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h) {
   int rc = check(bs, kind, h);
   if (rc) return rc;
+  if (!(bs->be->caps & BK_BLOB_CAP_TRASH)) return no_trash(bs);
   return bs->be->trash(bs->be, kind, h);
 }
 
 int bk_blob_untrash(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h) {
   int rc = check(bs, kind, h);
   if (rc) return rc;
+  if (!(bs->be->caps & BK_BLOB_CAP_TRASH)) return no_trash(bs);
   return bs->be->untrash(bs->be, kind, h);
 }
 
 int bk_blob_trash_purge(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h) {
   int rc = check(bs, kind, h);
   if (rc) return rc;
+  if (!(bs->be->caps & BK_BLOB_CAP_TRASH)) return no_trash(bs);
   return bs->be->trash_purge(bs->be, kind, h);
 }
 
 int bk_blob_trash_list(bk_blobstore *bs, bk_blob_list_cb cb, void *ctx) {
   if (!bs || !cb) return bk_seterr(BK_EINVAL, "no blob store or callback");
+  if (!(bs->be->caps & BK_BLOB_CAP_TRASH)) return no_trash(bs);
   return bs->be->trash_list(bs->be, cb, ctx);
 }
 

@@ -48,6 +48,7 @@ typedef struct bk_blobstore bk_blobstore;
 /* Optional backend capabilities (bk_blobstore_caps). */
 #define BK_BLOB_CAP_FD 0x1u      /* readers have a local fd (bk_blob_reader_fd) */
 #define BK_BLOB_CAP_PRESIGN 0x2u /* bk_blob_presign makes direct-download URLs */
+#define BK_BLOB_CAP_TRASH 0x4u   /* bk_blob_trash & co.: a native two-phase delete */
 
 /* Opens the store a URL names: "file:///abs/path" (filesystem backend rooted
  * at /abs/path, directories created as needed; no host, no %-escapes, no
@@ -169,7 +170,11 @@ int bk_blob_list(bk_blobstore *bs, bk_blob_kind kind, bk_blob_list_cb cb,
  * blobs in the trash; bk_blob_trash_list lets the next gc restore
  * (bk_blob_untrash) those whose database row still exists and delete
  * (bk_blob_trash_purge) the rest. Where the trash lives is the backend's
- * business (filesystem: <root>/trash/<kind>-<64-hex>). */
+ * business (filesystem: <root>/trash/<kind>-<64-hex>).
+ * Optional: only BK_BLOB_CAP_TRASH stores have it; the others answer
+ * BK_ENOTSUP to all four calls (an object store has no cheap atomic move;
+ * gc then records garbage in the metadata's pending-delete table and
+ * deletes the blob after a grace period instead). */
 int bk_blob_trash(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h);
 /* Restores a trashed blob; if a blob of that name was put meanwhile, that one
  * is kept and the trashed copy is dropped (returns 0 either way). */

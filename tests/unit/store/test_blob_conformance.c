@@ -563,7 +563,7 @@ static void test_caps(void) {
   bk_blobstore *bs = open_store();
   if (!bs) { CHECK(0); return; }
   unsigned caps = bk_blobstore_caps(bs);
-  CHECK_EQ_INT(caps & ~(BK_BLOB_CAP_FD | BK_BLOB_CAP_PRESIGN), 0);
+  CHECK_EQ_INT(caps & ~(BK_BLOB_CAP_FD | BK_BLOB_CAP_PRESIGN | BK_BLOB_CAP_TRASH), 0);
   bk_hash h, nope;
   mk_hash(&h, 60);
   mk_hash(&nope, 61);
@@ -633,6 +633,18 @@ static void test_trash(void) {
   bk_hash a, b;
   mk_hash(&a, 70);
   mk_hash(&b, 71);
+  if (!(bk_blobstore_caps(bs) & BK_BLOB_CAP_TRASH)) {
+    /* no two-phase delete: every call says so and touches nothing */
+    CHECK_EQ_INT(bk_blob_put(bs, BK_BLOB_XORB, &a, "aaaa", 4, NULL), 0);
+    CHECK_EQ_INT(bk_blob_trash(bs, BK_BLOB_XORB, &a), BK_ENOTSUP);
+    CHECK_EQ_INT(bk_blob_untrash(bs, BK_BLOB_XORB, &a), BK_ENOTSUP);
+    CHECK_EQ_INT(bk_blob_trash_purge(bs, BK_BLOB_XORB, &a), BK_ENOTSUP);
+    CHECK_EQ_INT(bk_blob_trash_list(bs, on_blob, NULL), BK_ENOTSUP);
+    CHECK(content_is(bs, BK_BLOB_XORB, &a, "aaaa", 4));
+    CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_XORB, &a), 0);
+    bk_blobstore_close(bs);
+    return;
+  }
   CHECK_EQ_INT(bk_blob_trash(bs, BK_BLOB_XORB, &a), BK_ENOTFOUND);
   CHECK_EQ_INT(bk_blob_untrash(bs, BK_BLOB_XORB, &a), BK_ENOTFOUND);
   CHECK_EQ_INT(bk_blob_trash_purge(bs, BK_BLOB_XORB, &a), BK_ENOTFOUND);
