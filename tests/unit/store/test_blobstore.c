@@ -350,7 +350,7 @@ static void test_file_url(void) {
   CHECK_EQ_INT(bk_blobstore_open_url(u, &a), 0);
   if (!a || !b) { CHECK(0); bk_blobstore_close(a); bk_blobstore_close(b); return; }
   CHECK_EQ_STR(bk_blobstore_scheme(a), "file");
-  CHECK_EQ_INT(bk_blobstore_caps(a), BK_BLOB_CAP_FD);
+  CHECK_EQ_INT(bk_blobstore_caps(a), BK_BLOB_CAP_FD | BK_BLOB_CAP_TRASH);
   bk_hash h;
   mk_hash(&h, 42);
   CHECK_EQ_INT(bk_blob_put(a, BK_BLOB_SHARD, &h, "via url", 7, NULL), 0);
