@@ -211,9 +211,11 @@ static int fsck_blob(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t si
   if (e) { /* gc recorded it (a store without the trash): not damage, not a warning */
     int64_t left = (due - bk_now_ms()) / 1000;
     f->r.pending++;
-    line(f, "pending delete: %s blob %s (%" PRIu64 " bytes) is deleted by gc %s%" PRId64 "%s",
-         bk_blob_kind_name(kind), hex, size, left > 0 ? "in " : "(due", left > 0 ? left : 0,
-         left > 0 ? " s" : " now)");
+    char when[48];
+    if (left > 0) snprintf(when, sizeof when, "in %" PRId64 " s", left);
+    else snprintf(when, sizeof when, "(due now)");
+    line(f, "pending delete: %s blob %s (%" PRIu64 " bytes) is deleted by gc %s",
+         bk_blob_kind_name(kind), hex, size, when);
     return 0;
   }
   report(f, 0, "orphan %s blob %s (%" PRIu64 " bytes%s; gc removes it after the grace period)",

@@ -186,6 +186,7 @@ static void test_gc_pending_grace(void) {
   CHECK_EQ_INT(f.warnings, 0);
   CHECK_EQ_INT(f.pending, 1);
   CHECK(strstr(l.all, "pending delete: xorb blob ") != NULL);
+  CHECK(strstr(l.all, "is deleted by gc in 5") || strstr(l.all, "is deleted by gc in 6"));
   CHECK(strstr(l.all, "orphan") == NULL);
   /* not due: the next gc keeps it and does not record it again */
   CHECK_EQ_INT(gc(e.svc, &r), 0);
@@ -194,8 +195,11 @@ static void test_gc_pending_grace(void) {
   int64_t due2 = 0;
   CHECK_EQ_INT(bk_db_pending_get(e.mdb, BK_BLOB_XORB, &xh, &due2), 1);
   CHECK_EQ_INT(due2, due);
-  /* the grace passes (the due time moved into the past) */
+  /* the grace passes (the due time moved into the past): fsck says so */
   CHECK_EQ_INT(env_sql(&e, "UPDATE pending_deletes SET due_ms = due_ms - 61000"), 0);
+  memset(&l, 0, sizeof l);
+  CHECK_EQ_INT(bk_svc_fsck(e.svc, 0, collect, &l, &f), 0);
+  CHECK(strstr(l.all, "is deleted by gc (due now)") != NULL);
   CHECK_EQ_INT(gc(e.svc, &r), 0);
   CHECK_EQ_INT(r.deleted, 1);
   CHECK(!has_blob(&e, &xh));
