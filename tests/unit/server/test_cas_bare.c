@@ -11,11 +11,15 @@
  * partial transfer), never with other bytes; with --direct-downloads the v1,
  * v2 and batch answers carry the store's presigned URLs for exactly the
  * url_range bytes (expiry BK_SVC_PRESIGN_TTL_S) and everything else in the
- * answer equals the answer without the flag; bk_server_open refuses
- * --direct-downloads on the file store. The store is swapped after
+ * answer equals the answer without the flag; the client library
+ * (bk_download_hash) downloads a file from such a server, its xorb bytes
+ * coming from a stand-in object endpoint on 127.0.0.1 that serves the
+ * presigned URLs; bk_server_open refuses --direct-downloads on the file
+ * store. The store is swapped after
  * bk_server_open (the fields are plain; test-only, bucketd opens by URL). */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <microhttpd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buckets/client.h"
 #include "store/accounts.h"
 #include "store/blobstore.h"
 #include "store/db.h"
@@ -38,11 +43,12 @@ static char root[200];
 static int ndir;
 
 #define PRESIGN_BASE "http://127.0.0.1:9/objs"
+static const char *presign_base = PRESIGN_BASE; /* what tsrv_open(kind 2) presigns with */
 
 struct tsrv {
   struct bk_server srv;
   char dir[300];
-  int64_t bid;
+  int64_t bid, uid;
   char *tok;
   char base[64];
 };
@@ -60,7 +66,7 @@ static int tsrv_open(struct tsrv *t, int kind) {
     t->srv.blobs = NULL;
     char blobs[400];
     snprintf(blobs, sizeof blobs, "%s/blobs", t->dir);
-    if (bare_store_open(blobs, kind == 2 ? PRESIGN_BASE : NULL, &t->srv.blobs)) return -2;
+    if (bare_store_open(blobs, kind == 2 ? presign_base : NULL, &t->srv.blobs)) return -2;
     t->srv.direct_downloads = kind == 2;
     struct bk_svc_config sc = {.db = t->srv.db, .blobs = t->srv.blobs,
                                .reverify_ms = t->srv.reverify_ms,
@@ -74,6 +80,7 @@ static int tsrv_open(struct tsrv *t, int kind) {
   if (bk_db_user_add(t->srv.db, "alice", &u) || bk_db_bucket_create(t->srv.db, u.id, "d", 0, &b))
     return -5;
   t->bid = b.id;
+  t->uid = u.id;
   return cas_token_mint(&t->srv, b.id, 0, 3600, &t->tok, NULL);
 }
 
@@ -382,6 +389,104 @@ static void test_direct_downloads_recon(void) {
   tsrv_close(&dd);
 }
 
+/* ---- a stand-in object store endpoint for the presigned URLs ----
+ * GET /objs/xorb/<hex>?r=S-E&exp=T with "Range: bytes=A-B" inside [S, E]
+ * answers 206 with those bytes of the blob under obj_root (a file store);
+ * anything else 403/404. Counts what it served. Test-only, 127.0.0.1. */
+static char obj_root[400];
+static volatile uint64_t obj_bytes, obj_gets;
+
+static enum MHD_Result obj_reply(struct MHD_Connection *con, unsigned status, void *body,
+                                 size_t n, const char *crange) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
+  if (!r) return MHD_NO;
+  if (crange) MHD_add_response_header(r, "Content-Range", crange);
+  enum MHD_Result q = MHD_queue_response(con, status, r);
+  MHD_destroy_response(r);
+  return q;
+}
+
+static enum MHD_Result obj_cb(void *cls, struct MHD_Connection *con, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_len, void **con_cls) {
+  (void)cls, (void)version, (void)upload, (void)upload_len, (void)con_cls;
+  bk_hash h;
+  const char *rq = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "r");
+  const char *rg = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Range");
+  unsigned long long s = 0, e = 0, a = 0, b = 0;
+  if (strcmp(method, "GET") || strncmp(url, "/objs/xorb/", 11) || bk_hash_parse(url + 11, &h) ||
+      !rq || !rg || sscanf(rq, "%llu-%llu", &s, &e) != 2 ||
+      sscanf(rg, "bytes=%llu-%llu", &a, &b) != 2 || a < s || b > e || b < a || b - a > (64u << 20))
+    return obj_reply(con, 403, NULL, 0, NULL);
+  bk_blobstore *fs = NULL;
+  uint8_t *buf = malloc((size_t)(b - a + 1));
+  int rc = buf ? bk_blobstore_open(obj_root, &fs) : BK_ENOMEM;
+  if (rc == 0) rc = bk_blob_read_range(fs, BK_BLOB_XORB, &h, a, (size_t)(b - a + 1), buf);
+  bk_blobstore_close(fs);
+  if (rc) {
+    free(buf);
+    return obj_reply(con, 404, NULL, 0, NULL);
+  }
+  char cr[96];
+  snprintf(cr, sizeof cr, "bytes %llu-%llu/*", a, b);
+  obj_bytes += b - a + 1;
+  obj_gets++;
+  return obj_reply(con, 206, buf, (size_t)(b - a + 1), cr);
+}
+
+/* The real client library (bk_download_hash: hub read token, reconstruction,
+ * ranged GETs of the fetch URLs) downloads a file from a --direct-downloads
+ * server: every xorb byte comes from the object endpoint, the file verifies. */
+static void test_direct_downloads_client(void) {
+  struct MHD_Daemon *od = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+                                           0, NULL, NULL, obj_cb, NULL, MHD_OPTION_END);
+  CHECK(od != NULL);
+  if (!od) return;
+  const union MHD_DaemonInfo *di = MHD_get_daemon_info(od, MHD_DAEMON_INFO_BIND_PORT);
+  char base[64];
+  snprintf(base, sizeof base, "http://127.0.0.1:%u/objs", di ? (unsigned)di->port : 0u);
+  presign_base = base;
+  struct tsrv t;
+  CHECK_EQ_INT(tsrv_open(&t, 2), 0);
+  presign_base = PRESIGN_BASE;
+  snprintf(obj_root, sizeof obj_root, "%s/blobs", t.dir);
+  bk_hash fh;
+  size_t len = 2200 * 1000;
+  uint8_t *d = ingest(&t, len, 11, &fh);
+  CHECK(d != NULL);
+  char utok[BK_TOKEN_LEN + 1], hex[BK_HASH_HEX_LEN + 1], out[400];
+  CHECK_EQ_INT(bk_db_token_add(t.srv.db, t.uid, BK_ROLE_READ, utok, NULL), 0);
+  bk_hash_to_hex(&fh, hex);
+  snprintf(out, sizeof out, "%s/downloaded.bin", t.dir);
+  bk_client_opts o = BK_CLIENT_OPTS_INIT;
+  o.endpoint = t.base;
+  o.token = utok;
+  o.hf_home = t.dir;
+  bk_client *c = NULL;
+  CHECK_EQ_INT(bk_client_new(&o, &c), 0);
+  bk_transfer_stats st;
+  memset(&st, 0, sizeof st);
+  obj_bytes = obj_gets = 0;
+  int rc = c && d ? bk_download_hash(c, "alice/d", hex, len, -1, out, &st) : -1;
+  if (rc) fprintf(stderr, "  download: %s\n", bk_errmsg());
+  CHECK_EQ_INT(rc, 0);
+  FILE *f = fopen(out, "rb");
+  uint8_t *got = malloc(len + 1);
+  size_t n = f && got ? fread(got, 1, len + 1, f) : 0;
+  if (f) fclose(f);
+  CHECK_EQ_INT(n, len);
+  CHECK(d && got && n == len && memcmp(got, d, len) == 0);
+  CHECK(obj_gets > 0);
+  CHECK(obj_bytes > len / 2); /* the (incompressible) xorb bytes came from the object endpoint */
+  fprintf(stderr, "  direct: %" PRIu64 " GETs, %" PRIu64 " bytes from the object endpoint\n",
+          (uint64_t)obj_gets, (uint64_t)obj_bytes);
+  free(got);
+  free(d);
+  bk_client_free(c);
+  tsrv_close(&t);
+  MHD_stop_daemon(od);
+}
+
 /* bk_server_open refuses --direct-downloads on a store that cannot presign. */
 static void test_direct_downloads_refused(void) {
   char dir[300];
@@ -402,6 +507,7 @@ int main(void) {
   RUN(test_range_deleted_midstream);
   RUN(test_direct_downloads_recon);
   RUN(test_direct_downloads_refused);
+  RUN(test_direct_downloads_client);
   curl_global_cleanup();
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
