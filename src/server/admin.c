@@ -28,6 +28,7 @@ struct args {
   const char *role;
   const char *owner;
   const char *grace;
+  const char *delete_grace;
   const char *max_bytes;
   const char *max_blobs;
   int read_data;
@@ -43,6 +44,8 @@ static void usage(FILE *f) {
           "       bucketd org add ORG --owner USER              [--data DIR]\n"
           "       bucketd org member ORG USER --role read|write|admin|none [--data DIR]\n"
           "       bucketd gc [--grace DURATION]   (default 1h; e.g. 30m, 0s) [--data DIR]\n"
+          "                  [--delete-grace DURATION] (object stores: how long a blob gc\n"
+          "                  unreferenced stays readable before it is deleted; default 20m)\n"
           "       bucketd fsck [--read-data]                    [--data DIR]\n"
           "       bucketd scrub [--max-bytes N[K|M|G]] [--max-blobs N] [--data DIR]\n"
           "                     (default 1G per run; resumes where the last run stopped)\n"
@@ -62,6 +65,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
     else if (!strcmp(s, "--role")) slot = &a->role;
     else if (!strcmp(s, "--owner")) slot = &a->owner;
     else if (!strcmp(s, "--grace")) slot = &a->grace;
+    else if (!strcmp(s, "--delete-grace")) slot = &a->delete_grace;
     else if (!strcmp(s, "--max-bytes")) slot = &a->max_bytes;
     else if (!strcmp(s, "--max-blobs")) slot = &a->max_blobs;
     else if (!strncmp(s, "--", 2) && strlen(s) > 2) {
@@ -282,13 +286,14 @@ static int cmd_org(struct args *a) {
 /* ---- gc, fsck, scrub: the storage service does the work ---- */
 
 /* Opens the data dir's service (db + blob store owned by it). */
-static int open_svc(const char *data, bk_svc **svc) {
+static int open_svc(const char *data, int64_t delete_grace_ms, bk_svc **svc) {
   char db[4096], blobs[4096];
   int rc = bk_mkdir_p(data, 0700);
   if (rc == 0 && (snprintf(db, sizeof db, "%s/%s", data, BK_DB_FILE) >= (int)sizeof db ||
                   snprintf(blobs, sizeof blobs, "%s/%s", data, BK_BLOBS_DIR) >= (int)sizeof blobs))
     rc = bk_seterr(BK_EINVAL, "data dir path too long");
-  struct bk_svc_config cfg = {.db_path = db, .blob_root = blobs};
+  struct bk_svc_config cfg = {.db_path = db, .blob_root = blobs,
+                              .delete_grace_ms = delete_grace_ms};
   if (rc == 0) rc = bk_svc_open(&cfg, svc);
   if (rc)
     fprintf(stderr, "bucketd: cannot open the data dir %s: %s (%s)\n", data, bk_errmsg(),
@@ -311,8 +316,14 @@ static int cmd_gc(struct args *a) {
     fprintf(stderr, "bucketd: bad --grace '%s' (e.g. 1h, 30m, 0s)\n", a->grace);
     return 2;
   }
+  int64_t dgrace = 0; /* 0: the service's default (BK_SVC_DELETE_GRACE_MS) */
+  if (a->delete_grace && (bk_parse_duration(a->delete_grace, &dgrace) || dgrace > 3650 * 86400)) {
+    fprintf(stderr, "bucketd: bad --delete-grace '%s' (e.g. 20m, 0s)\n", a->delete_grace);
+    return 2;
+  }
+  if (a->delete_grace) dgrace = dgrace == 0 ? BK_SVC_DELETE_NOW : dgrace * 1000;
   bk_svc *svc = NULL;
-  if (open_svc(a->data, &svc)) return 1;
+  if (open_svc(a->data, dgrace, &svc)) return 1;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -337,6 +348,10 @@ static int cmd_gc(struct args *a) {
       printf("gc: recovered an interrupted gc: %" PRIu64 " blobs restored, %" PRIu64
              " purged\n",
              r.restored, r.purged);
+    if (r.pending || r.deleted || r.kept)
+      printf("gc: pending deletes: %" PRIu64 " blobs recorded, %" PRIu64 " deleted (due), %" PRIu64
+             " kept (registered again)\n",
+             r.pending, r.deleted, r.kept);
   }
   bk_svc_close(svc);
   return ret;
@@ -348,7 +363,7 @@ static int cmd_fsck(struct args *a) {
     return 2;
   }
   bk_svc *svc = NULL;
-  if (open_svc(a->data, &svc)) return 1;
+  if (open_svc(a->data, 0, &svc)) return 1;
   bk_svc_fsck_result f;
   int rc = bk_svc_fsck(svc, a->read_data, print_line, NULL, &f);
   int ret;
@@ -359,6 +374,8 @@ static int cmd_fsck(struct args *a) {
            " files checked%s; %" PRIu64 " damaged, %" PRIu64 " warnings\n",
            f.xorbs, f.shards, f.blobs, f.files, a->read_data ? " (with data)" : "", f.damage,
            f.warnings);
+    if (f.pending)
+      printf("fsck: %" PRIu64 " blob(s) pending deletion by gc (not damage)\n", f.pending);
     if (f.marked)
       printf("fsck: marked %" PRIu64 " blob(s) damaged: dedup no longer offers them, new shards "
              "may not reference them, a re-upload of their bytes repairs them\n", f.marked);
@@ -401,7 +418,7 @@ static int cmd_scrub(struct args *a) {
     return 2;
   }
   bk_svc *svc = NULL;
-  if (open_svc(a->data, &svc)) return 1;
+  if (open_svc(a->data, 0, &svc)) return 1;
   bk_svc_scrub_result k;
   int rc = bk_svc_scrub(svc, max_bytes, max_blobs, print_line, NULL, &k);
   int ret;

@@ -8,6 +8,7 @@
  * v2 in `xorbs` with one range per URL (no multi-range responses).
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,10 +19,12 @@
 #include "store/file_access.h"
 #include "server/cas_internal.h"
 #include "server/http.h"
+#include "server/jsonout.h"
 #include "server/server.h"
 #include "service/service.h"
 
 #define RECON_JSON_MAX (256u << 20)
+#define CAS_PRESIGN_URL_MAX 4096 /* longest presigned URL accepted from the blob store */
 
 typedef bk_svc_term rterm;
 typedef bk_svc_fetch rfetch;
@@ -44,11 +47,31 @@ static int emit_terms(bk_buf *js, const rterm *rt, size_t n) {
   return rc ? rc : bk_buf_printf(js, "]");
 }
 
+/* The URL of one fetch entry: bucketd's own signed /v1/xorb-range URL, or
+ * with --direct-downloads a presigned GET URL of the blob store for exactly
+ * the entry's record bytes (the client sends them as its Range header, as
+ * for bucketd's URLs). A failure to presign is a store error (never an
+ * oversized answer): BK_ELIMIT from the store is reported as BK_EIO. */
+static int emit_url(const struct bk_server *srv, bk_buf *js, const rfetch *fe, int64_t exp) {
+  if (!srv->direct_downloads) {
+    int rc = bk_buf_printf(js, "\"");
+    if (rc == 0) rc = cas_url_sign(srv, &fe->xorb, fe->bs, fe->be, exp, js);
+    return rc ? rc : bk_buf_printf(js, "\"");
+  }
+  char url[CAS_PRESIGN_URL_MAX];
+  int rc = bk_svc_xorb_presign(srv->svc, &fe->xorb, fe->bs, fe->be, exp, url, sizeof url);
+  if (rc == BK_ELIMIT) return bk_seterr(BK_EIO, "presigned URL longer than %u bytes",
+                                        (unsigned)sizeof url);
+  if (rc) return rc;
+  rc = bk_jstr(js, url);
+  return rc == BK_ELIMIT ? BK_ELIMIT : rc;
+}
+
 /* The fetch map: v1 `{xorb: [{range, url, url_range}]}`, v2
  * `{xorb: [{url, ranges: [{chunks, bytes}]}]}` (one range per URL). */
 static int emit_fetch(const struct bk_server *srv, bk_buf *js, const rfetch *fe, size_t nfe,
                       int v2) {
-  int64_t exp = bk_now_s() + CAS_URL_TTL_S;
+  int64_t exp = bk_now_s() + (srv->direct_downloads ? BK_SVC_PRESIGN_TTL_S : CAS_URL_TTL_S);
   int rc = bk_buf_printf(js, "{");
   for (size_t i = 0; i < nfe && rc == 0; i++) {
     int first_of_xorb = i == 0 || !bk_hash_eq(&fe[i - 1].xorb, &fe[i].xorb);
@@ -59,17 +82,17 @@ static int emit_fetch(const struct bk_server *srv, bk_buf *js, const rfetch *fe,
     } else {
       rc = bk_buf_printf(js, ",");
     }
-    if (rc == 0) rc = bk_buf_printf(js, "{\"url\":\"");
-    if (rc == 0) rc = cas_url_sign(srv, &fe[i].xorb, fe[i].bs, fe[i].be, exp, js);
+    if (rc == 0) rc = bk_buf_printf(js, "{\"url\":");
+    if (rc == 0) rc = emit_url(srv, js, &fe[i], exp);
     if (rc != 0) break;
     if (v2)
       rc = bk_buf_printf(js,
-                         "\",\"ranges\":[{\"chunks\":{\"start\":%u,\"end\":%u},"
+                         ",\"ranges\":[{\"chunks\":{\"start\":%u,\"end\":%u},"
                          "\"bytes\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 "}}]}",
                          fe[i].cs, fe[i].ce, fe[i].bs, fe[i].be);
     else
       rc = bk_buf_printf(js,
-                         "\",\"range\":{\"start\":%u,\"end\":%u},"
+                         ",\"range\":{\"start\":%u,\"end\":%u},"
                          "\"url_range\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 "}}",
                          fe[i].cs, fe[i].ce, fe[i].bs, fe[i].be);
   }
@@ -101,10 +124,12 @@ static int finish_recon(struct bk_server *srv, struct bk_http_req *req, bk_svc_r
 }
 
 /* Sends the reconstruction JSON built in js; rc is the result of building
- * it (non-zero: it outgrew RECON_JSON_MAX -> 503). Frees js. Returns 1. */
+ * it (BK_ELIMIT: it outgrew RECON_JSON_MAX -> 503; another error: a
+ * presigned URL could not be made -> the store error). Frees js. Returns 1. */
 static int reply_json(struct bk_http_req *req, bk_buf *js, int rc) {
   if (rc != 0) {
     bk_buf_free(js);
+    if (rc != BK_ELIMIT) return cas_reply_store_error(req, rc, "reconstruction (direct URLs)");
     return bk_http_error(req, 503, "InternalError", "reconstruction too large"), 1;
   }
   bk_http_add_header(req, "Cache-Control", "no-store");
@@ -275,6 +300,45 @@ static int parse_pair(const char *s, int (*num)(const char *, const char *, uint
   return num(s, d, a) || num(d + 1, d + 1 + strlen(d + 1), b) || *b < *a ? -1 : 0;
 }
 
+/* The reader-backed range response: bytes [a, b] of the xorb streamed from
+ * the service's reader in blocks of at most the stream's buffer
+ * (libmicrohttpd's 256 KiB), the reader closed when the response is freed.
+ * A read that fails (the blob vanished or changed mid-stream) aborts the
+ * connection: the client sees a short body, never other bytes. */
+struct range_stream {
+  bk_svc_xorb_reader *rd;
+  uint64_t a;   /* first byte of the range in the xorb */
+};
+
+static ssize_t range_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  struct range_stream *r = cls;
+  ssize_t n = bk_svc_xorb_reader_read(r->rd, r->a + pos, buf, max);
+  if (n > 0) return n;
+  if (n == 0) return BK_HTTP_STREAM_END;
+  fprintf(stderr, "bucketd: xorb range: %s\n", bk_errmsg());
+  return BK_HTTP_STREAM_ERROR;
+}
+
+static void range_free(void *cls) {
+  struct range_stream *r = cls;
+  bk_svc_xorb_reader_close(r->rd);
+  free(r);
+}
+
+static int reply_reader(struct bk_http_req *req, bk_svc_xorb_reader *rd, uint64_t a, uint64_t b) {
+  struct range_stream *r = malloc(sizeof *r);
+  if (!r) {
+    bk_svc_xorb_reader_close(rd);
+    return cas_reply_store_error(req, bk_seterr(BK_ENOMEM, "out of memory"), "xorb range");
+  }
+  r->rd = rd;
+  r->a = a;
+  bk_svc_xorb_reader_bound(rd, b + 1);
+  bk_http_reply_stream(req, 206, "application/octet-stream", b - a + 1, range_read, r,
+                       range_free);
+  return 1;
+}
+
 int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const char *seg) {
   bk_hash xh;
   if (!cas_path_hash(req, seg, &xh)) return 1;
@@ -299,20 +363,25 @@ int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const cha
   /* Served bytes must verify (the service re-verifies the xorb unless that
    * was done within --reverify-after and its file is unchanged; a damaged
    * one is marked and refused). The bytes then go out zero-copy from the
-   * file. */
+   * file, or, from a store without local files, streamed from its reader. */
   int fd = -1;
+  bk_svc_xorb_reader *rd = NULL;
   uint64_t size = 0;
-  int rc = bk_svc_xorb_open_range(srv->svc, &xh, &fd, &size);
+  int rc = bk_svc_xorb_open_range(srv->svc, &xh, &fd, &rd, &size);
   if (rc == BK_EHASH) return reply_damaged(req, &xh);
   if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "NotFound", "xorb not found"), 1;
   if (rc != 0) return cas_reply_store_error(req, rc, "xorb range");
   if (b >= size) {
-    close(fd);
+    if (fd >= 0) close(fd);
+    bk_svc_xorb_reader_close(rd);
     bk_http_add_headerf(req, "Content-Range", "bytes */%" PRIu64, size);
     return bk_http_error(req, 416, "RangeNotSatisfiable", "range past the end of the xorb"), 1;
   }
   bk_http_add_headerf(req, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, a, b, size);
   bk_http_add_header(req, "Accept-Ranges", "bytes");
-  bk_http_reply_fd(req, 206, "application/octet-stream", fd, a, b - a + 1);
-  return 1;
+  if (fd >= 0) {
+    bk_http_reply_fd(req, 206, "application/octet-stream", fd, a, b - a + 1);
+    return 1;
+  }
+  return reply_reader(req, rd, a, b);
 }

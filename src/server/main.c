@@ -24,6 +24,7 @@ static void usage(FILE *f) {
           "               [--body-timeout SECONDS] [--min-body-rate BYTES]\n"
            "               [--rate-limit SPEC] [--quiet] [--dedup-scope global|namespace|bucket]\n"
            "               [--reverify-after SECONDS] [--secret-file FILE] [--rate-limit-shared]\n"
+          "               [--direct-downloads]\n"
           "       bucketd user add NAME [--data DIR]\n"
           "       bucketd token add USER --role read|write [--data DIR]\n"
           "       bucketd token list USER | token revoke ID [--data DIR]\n"
@@ -64,6 +65,9 @@ static void usage(FILE *f) {
           "                       is unchanged since, is handed out without reading it again\n"
           "                       (dedup answers, shard references, served ranges); 0 = read\n"
           "                       and verify it every time (86400)\n"
+          "  --direct-downloads   reconstructions hand out presigned GET URLs of the object\n"
+          "                       store (15 min), so file bytes bypass bucketd; needs a blob\n"
+          "                       store that presigns (s3://), refused for file://\n"
           "  --quiet              no per-request log lines\n"
           "Environment: BUCKETD_DATA, BUCKETD_LISTEN, BUCKETD_PUBLIC_URL set the defaults.\n");
 }
@@ -113,6 +117,7 @@ struct serve_opt {
 static const struct serve_opt serve_opts[] = {
     {"--quiet", SO_FLAG, CFG_OFF(quiet), 0, 0, 0},
     {"--rate-limit-shared", SO_FLAG, CFG_OFF(rate_limit_shared), 0, 0, 0},
+    {"--direct-downloads", SO_FLAG, CFG_OFF(direct_downloads), 0, 0, 0},
     {"--listen", SO_STR, CFG_OFF(listen), 0, 0, 0},
     {"--data", SO_STR, CFG_OFF(data_dir), 0, 0, 0},
     {"--secret-file", SO_STR, CFG_OFF(secret_file), 0, 1, 0},

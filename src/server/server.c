@@ -1091,6 +1091,7 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   srv->reverify_ms =
       1000 * (int64_t)(cfg->reverify_set ? cfg->reverify_after_s : BK_REVERIFY_DEFAULT_S);
   srv->quiet = cfg->quiet;
+  srv->direct_downloads = cfg->direct_downloads != 0;
 
   rc = bk_mkdir_p(srv->data_dir, 0700);
   if (rc) return bk_seterr(rc, "cannot create data dir %s: %s", srv->data_dir, bk_errmsg());
@@ -1109,6 +1110,7 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   rc = open_ratelimit(srv, cfg);
   if (rc) return rc;
   struct bk_svc_config sc = {.db = srv->db, .blobs = srv->blobs, .dedup_scope = srv->dedup_scope,
-                             .reverify_ms = srv->reverify_ms};
+                             .reverify_ms = srv->reverify_ms,
+                             .direct_downloads = srv->direct_downloads};
   return bk_svc_open(&sc, &srv->svc);
 }

@@ -73,6 +73,8 @@ struct bk_server_config {
   const char *secret_file; /* token-signing secret: 32 raw bytes or 64 hex chars (+ newline),
                               no group/other access; NULL = the database's (see load_secret) */
   int rate_limit_shared;   /* 1 = rate-limit windows counted in the metadata database */
+  int direct_downloads;    /* 1 = reconstructions carry presigned blob-store URLs (the
+                              store must presign: bk_server_open fails otherwise) */
 };
 
 /* Default for --reverify-after: one day (see docs/store.md "Damaged blobs"). */
@@ -88,6 +90,7 @@ struct bk_server {
   int quiet;
   unsigned max_conns_per_ip, header_timeout, min_body_rate;
   int64_t reverify_ms;    /* max age of a trusted verification (service: xorb checks) */
+  int direct_downloads;   /* --direct-downloads: fetch URLs are presigned by the blob store */
 
   /* storage */
   struct bk_db *db;

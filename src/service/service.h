@@ -50,7 +50,24 @@ struct bk_svc_config {
   const char *blob_root;   /* blob store root: shorthand for blob_url "file://" path */
   int dedup_scope;         /* enum bk_dedup_scope (store/db.h) */
   int64_t reverify_ms;     /* trust a verification this recent (the xorb check) */
+  int64_t delete_grace_ms; /* gc on a store without BK_BLOB_CAP_TRASH: how long a blob
+                              recorded for deletion stays readable (0 = the default
+                              BK_SVC_DELETE_GRACE_MS, BK_SVC_DELETE_NOW = due at once,
+                              > 0 = that many ms); ignored on a store with the trash */
+  int direct_downloads;    /* 1 = reconstructions hand out presigned URLs of the blob
+                              store (bk_svc_xorb_presign); the store must have
+                              BK_BLOB_CAP_PRESIGN, else bk_svc_open fails (BK_EINVAL) */
 };
+
+/* Lifetime of a presigned direct-download URL (bk_svc_xorb_presign callers):
+ * 15 minutes. A client that holds a reconstruction longer asks again (its
+ * CAS read token lives an hour). */
+#define BK_SVC_PRESIGN_TTL_S 900
+/* Default delete grace of gc on a store without the trash: the presigned-URL
+ * lifetime plus 5 minutes, so a client holding a direct-download URL of a xorb
+ * that gc just unreferenced can still finish its download. */
+#define BK_SVC_DELETE_GRACE_MS ((int64_t)(BK_SVC_PRESIGN_TTL_S + 300) * 1000)
+#define BK_SVC_DELETE_NOW ((int64_t)-1)
 
 /* Opens the service. On failure *out is NULL and nothing stays open. */
 int bk_svc_open(const struct bk_svc_config *cfg, bk_svc **out);
@@ -154,10 +171,40 @@ int bk_svc_recon_add(bk_svc *svc, bk_svc_recon *r, const bk_file_term *ft, size_
 int bk_svc_recon_finish(bk_svc *svc, bk_svc_recon *r);
 void bk_svc_recon_free(bk_svc_recon *r);
 
+/* A xorb opened for serving a byte range from a store without local files
+ * (no BK_BLOB_CAP_FD): one version of the blob, read through the blob
+ * store's reader in windows of at most BK_SVC_RANGE_WINDOW bytes. */
+typedef struct bk_svc_xorb_reader bk_svc_xorb_reader;
+#define BK_SVC_RANGE_WINDOW (1u << 20)
+
 /* Opens xorb for serving a byte range: verified unless that was done within
  * reverify_ms and the blob is unchanged. BK_EHASH when damaged,
- * BK_ENOTFOUND when unknown. *fd (caller closes) and *size on success. */
-int bk_svc_xorb_open_range(bk_svc *svc, const bk_hash *xorb, int *fd, uint64_t *size);
+ * BK_ENOTFOUND when unknown. On success *size is the xorb's size and either
+ * *fd >= 0 (a BK_BLOB_CAP_FD store: a private descriptor for sendfile, the
+ * caller closes it; *rd = NULL) or *fd = -1 and *rd a reader (any other
+ * store; the caller releases it with bk_svc_xorb_reader_close). */
+int bk_svc_xorb_open_range(bk_svc *svc, const bk_hash *xorb, int *fd, bk_svc_xorb_reader **rd,
+                           uint64_t *size);
+/* Reads up to max bytes at off (< the bound, default the size) into buf:
+ * > 0 bytes, 0 at the bound, negative BK_E* (the blob vanished or changed
+ * while served: the caller aborts the response; never other bytes). The
+ * reader fetches a window of up to BK_SVC_RANGE_WINDOW bytes (never past the
+ * bound) per blob store read. */
+ssize_t bk_svc_xorb_reader_read(bk_svc_xorb_reader *rd, uint64_t off, void *buf, size_t max);
+/* Reads stop at end (exclusive; clamped to the size): the served range's end,
+ * so no window reads past it. */
+void bk_svc_xorb_reader_bound(bk_svc_xorb_reader *rd, uint64_t end);
+void bk_svc_xorb_reader_close(bk_svc_xorb_reader *rd); /* NULL ok */
+
+/* A URL of the blob store from which any HTTP client may GET record bytes
+ * [first, last] of xorb until expires_at (unix seconds), for
+ * --direct-downloads (BK_SVC_PRESIGN_TTL_S). BK_ENOTSUP when the service was
+ * not opened with direct_downloads, BK_ELIMIT if n is too small, a store
+ * error otherwise. */
+int bk_svc_xorb_presign(bk_svc *svc, const bk_hash *xorb, uint64_t first, uint64_t last,
+                        int64_t expires_at, char *url, size_t n);
+/* 1 when the service was opened with direct_downloads. */
+int bk_svc_direct_downloads(const bk_svc *svc);
 
 /* --------------------------------------------------------- read a file */
 
@@ -213,18 +260,28 @@ typedef struct bk_svc_gc_result {
   uint64_t temp_files;
   uint64_t missing;        /* removed rows that had no blob */
   uint64_t restored, purged; /* recovery of an interrupted gc */
+  /* stores without BK_BLOB_CAP_TRASH (pending deletes, docs/store.md): */
+  uint64_t pending;        /* blobs recorded for deletion after the delete grace */
+  uint64_t deleted;        /* recorded blobs deleted now that they were due */
+  uint64_t kept;           /* recorded blobs registered again meanwhile: kept */
   int summary;             /* 1 = the orphan step ran: the counts above are a result
                               (also when that step then failed) */
 } bk_svc_gc_result;
 
 /* Removes unreferenced metadata older than cutoff_ms, then their blobs,
  * orphan blobs and temp files older than cutoff_s (see docs/store.md).
+ * On a store with BK_BLOB_CAP_TRASH the blobs go at once (two-phase delete).
+ * On one without it the blobs are recorded as pending deletes (due after
+ * the delete grace, in the same fenced transaction that removes their rows)
+ * and deleted by the last step of this or a later run once due, after a
+ * re-check under the fence (a blob registered again meanwhile is kept).
  * `what` (may be NULL) receives the failing step's name on error. */
 int bk_svc_gc(bk_svc *svc, int64_t cutoff_ms, int64_t cutoff_s, size_t batch,
               bk_svc_gc_result *out, const char **what);
 
 typedef struct bk_svc_fsck_result {
   uint64_t damage, warnings, xorbs, shards, blobs, files, marked;
+  uint64_t pending; /* blobs without a row that gc recorded for deletion (not damage) */
 } bk_svc_fsck_result;
 
 /* Checks the database, every row against its blob, orphan and stray blobs,

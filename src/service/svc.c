@@ -30,6 +30,9 @@ static int open_db(const struct bk_svc_config *cfg, bk_svc *svc) {
   return rc;
 }
 
+/* Longest delete grace (ten years): now + grace never overflows. */
+#define DELETE_GRACE_MAX_MS ((int64_t)3650 * 86400 * 1000)
+
 int bk_svc_open(const struct bk_svc_config *cfg, bk_svc **out) {
   *out = NULL;
   if (!cfg || (!cfg->blobs && !cfg->blob_url && !cfg->blob_root) ||
@@ -39,7 +42,17 @@ int bk_svc_open(const struct bk_svc_config *cfg, bk_svc **out) {
   if (!svc) return bk_seterr(BK_ENOMEM, "out of memory");
   svc->dedup_scope = cfg->dedup_scope;
   svc->reverify_ms = cfg->reverify_ms;
+  svc->delete_grace_ms = cfg->delete_grace_ms > 0   ? cfg->delete_grace_ms
+                         : cfg->delete_grace_ms == 0 ? BK_SVC_DELETE_GRACE_MS
+                                                     : 0;
+  if (svc->delete_grace_ms > DELETE_GRACE_MAX_MS) svc->delete_grace_ms = DELETE_GRACE_MAX_MS;
+  svc->direct_downloads = cfg->direct_downloads != 0;
   int rc = open_blobs(cfg, svc);
+  if (rc == 0 && svc->direct_downloads && !(bk_blobstore_caps(svc->bs) & BK_BLOB_CAP_PRESIGN))
+    rc = bk_seterr(BK_EINVAL,
+                   "--direct-downloads needs a blob store that can presign URLs "
+                   "(the %s:// store cannot; use an S3 store)",
+                   bk_blobstore_scheme(svc->bs));
   if (rc == 0) rc = open_db(cfg, svc);
   if (rc != 0) {
     bk_svc_close(svc);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buckets/clock.h"
 #include "buckets/error.h"
 #include "buckets/merkle.h"
 #include "buckets/xorb.h"
@@ -205,6 +206,18 @@ static int fsck_blob(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t si
   if (e) return 0;
   char hex[BK_HASH_HEX_LEN + 1];
   bk_hash_to_hex(h, hex);
+  int64_t due = 0;
+  if ((e = bk_db_pending_get(f->s->db, kind, h, &due)) < 0) return e;
+  if (e) { /* gc recorded it (a store without the trash): not damage, not a warning */
+    int64_t left = (due - bk_now_ms()) / 1000;
+    f->r.pending++;
+    char when[48];
+    if (left > 0) snprintf(when, sizeof when, "in %" PRId64 " s", left);
+    else snprintf(when, sizeof when, "(due now)");
+    line(f, "pending delete: %s blob %s (%" PRIu64 " bytes) is deleted by gc %s",
+         bk_blob_kind_name(kind), hex, size, when);
+    return 0;
+  }
   report(f, 0, "orphan %s blob %s (%" PRIu64 " bytes%s; gc removes it after the grace period)",
          bk_blob_kind_name(kind), hex, size,
          mtime >= f->started_s - 60 ? ", written in the last minute: upload in progress?" : "");

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buckets/clock.h"
 #include "buckets/error.h"
 #include "service/svc_internal.h"
 
@@ -30,6 +31,9 @@ static void hlist_free(struct hlist *l) {
 
 struct gc_ctx {
   bk_svc *s;
+  int pend;              /* 1 = the store has no trash: blobs become pending deletes */
+  int64_t due_ms;        /* when a blob recorded now is due (now + the delete grace) */
+  uint64_t pending;      /* recorded as pending deletes (committed) */
   struct hlist trashed;  /* moved to the trash in the current transaction */
   struct hlist removed;  /* xorb/shard rows deleted by the metadata pass: their blobs go next */
   uint64_t missing;      /* rows whose blob was already gone */
@@ -83,6 +87,7 @@ static int recover_one(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t 
 struct orphan_ctx {
   bk_svc *s;
   int64_t cutoff_s;
+  int pend;            /* store without the trash: skip blobs already recorded */
   struct hlist cand;
 };
 
@@ -93,7 +98,19 @@ static int orphan_scan(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t 
   int e = svc_row_exists(o->s->db, kind, h);
   if (e < 0) return e;
   if (e) return 0;
+  if (o->pend && (e = bk_db_pending_get(o->s->db, kind, h, NULL)) != 0)
+    return e < 0 ? e : 0; /* recorded already: its due time stands */
   return hlist_add(&o->cand, kind, h, size);
+}
+
+/* On a store without the trash: records the blobs of a page's removed rows
+ * as pending deletes inside the page's transaction (so the rows and the
+ * record commit together: no crash can leave a removed row's blob unrecorded). */
+static int gc_record(bk_db_tx *tx, const struct gc_ctx *g, const bk_gc_item *items, size_t n) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = bk_db_pending_add_tx(tx, items[i].kind, &items[i].hash, g->due_ms, 0);
+  return rc;
 }
 
 /* The metadata pass: pages of at most batch rows, each in its own
@@ -104,7 +121,9 @@ static int orphan_scan(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t 
  * and blobs as they were (moving a blob to the trash before its row's
  * deletion committed would leave a row without its blob until the next gc:
  * an upload deduplicating against that xorb meanwhile would be acknowledged
- * and then unreadable). *st counts what was committed. */
+ * and then unreadable). On a store without the trash the blobs are recorded
+ * as pending deletes in the same transaction instead (gc_record) and
+ * g->removed stays empty. *st counts what was committed. */
 static int gc_rows(bk_svc *svc, int64_t cutoff_ms, size_t batch, struct gc_ctx *g,
                    bk_gc_stats *st) {
   bk_gc_item *items = calloc(batch, sizeof *items);
@@ -116,6 +135,7 @@ static int gc_rows(bk_svc *svc, int64_t cutoff_ms, size_t batch, struct gc_ctx *
     size_t n = 0;
     if ((rc = bk_db_tx_begin(svc->db, BK_TX_GC_FENCE, &tx))) break;
     rc = bk_db_gc_page_tx(tx, cutoff_ms, &phase, batch, items, &n, &round);
+    if (rc == 0 && g->pend) rc = gc_record(tx, g, items, n);
     if (rc) {
       bk_db_tx_rollback(tx);
       break;
@@ -126,6 +146,10 @@ static int gc_rows(bk_svc *svc, int64_t cutoff_ms, size_t batch, struct gc_ctx *
     st->shards += round.shards;
     st->xorb_bytes += round.xorb_bytes;
     st->shard_bytes += round.shard_bytes;
+    if (g->pend) {
+      g->pending += n;
+      continue;
+    }
     for (size_t i = 0; rc == 0 && i < n; i++)
       rc = hlist_add(&g->removed, items[i].kind, &items[i].hash, items[i].size);
   }
@@ -164,6 +188,78 @@ static int gc_orphans(struct gc_ctx *g, const bk_gc_item *items, size_t n, size_
   return 0;
 }
 
+/* gc_orphans on a store without the trash: inside ONE BK_TX_GC_FENCE
+ * transaction, re-checks that each blob still has no row and records it as
+ * a pending delete (an existing record keeps its due time). *got (may be
+ * NULL) counts the recorded. */
+static int gc_orphans_pend(struct gc_ctx *g, const bk_gc_item *items, size_t n, size_t *got) {
+  size_t k = 0;
+  bk_db_tx *tx = NULL;
+  int rc = bk_db_tx_begin(g->s->db, BK_TX_GC_FENCE, &tx);
+  if (rc) return rc;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    int e = bk_db_blob_row_exists_tx(tx, items[i].kind, &items[i].hash);
+    if (e < 0) rc = e;
+    if (e != 0) continue; /* registered meanwhile: keep */
+    rc = bk_db_pending_add_tx(tx, items[i].kind, &items[i].hash, g->due_ms, 1);
+    k += rc == 0;
+  }
+  if (rc == 0) rc = bk_db_tx_commit(tx);
+  else bk_db_tx_rollback(tx);
+  if (rc) return rc;
+  g->pending += k;
+  if (got) *got = k;
+  return 0;
+}
+
+/* One page of due pending deletes, in ONE BK_TX_GC_FENCE transaction: a
+ * blob whose row exists again (registered during the grace) is kept and
+ * its record dropped; any other blob is deleted (already gone: fine) and
+ * its record dropped. A registration either committed before (its row is
+ * seen here) or runs after and finds the blob gone (BK_ESTALE, the client
+ * sends it again). A failure rolls back: the records of blobs deleted
+ * before it stay and the next run finishes them (deleting a deleted blob is
+ * not an error). */
+static int gc_due_page(bk_svc *svc, const bk_gc_item *items, size_t n, bk_svc_gc_result *out) {
+  uint64_t deleted = 0, kept = 0;
+  bk_db_tx *tx = NULL;
+  int rc = bk_db_tx_begin(svc->db, BK_TX_GC_FENCE, &tx);
+  if (rc) return rc;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    const bk_gc_item *it = &items[i];
+    int e = bk_db_blob_row_exists_tx(tx, it->kind, &it->hash);
+    if (e < 0) rc = e;
+    if (e == 0) {
+      int d = bk_blob_delete(svc->bs, it->kind, &it->hash);
+      if (d && d != BK_ENOTFOUND) rc = d;
+      deleted += d == 0;
+    }
+    kept += e > 0;
+    if (rc == 0) rc = bk_db_pending_del_tx(tx, it->kind, &it->hash);
+  }
+  if (rc == 0) rc = bk_db_tx_commit(tx);
+  else bk_db_tx_rollback(tx);
+  if (rc) return rc;
+  out->deleted += deleted;
+  out->kept += kept;
+  return 0;
+}
+
+/* Carries out every pending delete due at now_ms, page by page (a page
+ * that committed is gone from the table, so each round makes progress). */
+static int gc_due(bk_svc *svc, int64_t now_ms, size_t batch, bk_svc_gc_result *out) {
+  bk_gc_item *items = calloc(batch, sizeof *items);
+  if (!items) return bk_seterr(BK_ENOMEM, "out of memory");
+  int rc = 0;
+  size_t n = batch;
+  while (rc == 0 && n == batch) {
+    rc = bk_db_pending_due(svc->db, now_ms, batch, items, &n);
+    if (rc == 0 && n > 0) rc = gc_due_page(svc, items, n, out);
+  }
+  free(items);
+  return rc;
+}
+
 /* Keeps the first failure: its step and message survive later calls. */
 struct gc_fail {
   int rc;
@@ -178,16 +274,58 @@ static void gc_failed(struct gc_fail *f, const char *what, int rc) {
   snprintf(f->msg, sizeof f->msg, "%s", bk_errmsg());
 }
 
+/* Pending deletes are carried out in pages of at most this many blobs: the
+ * page holds the fence while the blob store deletes (one request each on an
+ * object store), so a registration never waits long. */
+#define GC_DUE_PAGE 100
+
+/* Step 2: unreferenced metadata, then their blobs. On a store with the trash, once the rows are
+ * committed away the blobs are orphans, removed like any orphan (re-checked inside a fence
+ * transaction: one registered again meanwhile is kept; a rolled-back page's blobs still have rows,
+ * so the re-check keeps them). Without the trash, gc_rows recorded them as pending deletes. */
+static void gc_step_rows(struct gc_ctx *g, int64_t cutoff_ms, size_t batch,
+                         bk_svc_gc_result *out, struct gc_fail *f) {
+  int rc = gc_rows(g->s, cutoff_ms, batch, g, &out->st);
+  if (rc) gc_failed(f, "gc", rc);
+  for (size_t off = 0; off < g->removed.n; off += batch) {
+    size_t k = g->removed.n - off < batch ? g->removed.n - off : batch;
+    int r2 = gc_orphans(g, g->removed.e + off, k, NULL);
+    if (r2) gc_failed(f, "gc (blobs)", r2);
+  }
+  hlist_free(&g->removed);
+}
+
+/* Step 3: orphan blobs (no row) older than cutoff_s: removed (trash), or recorded as pending
+ * deletes (no trash). */
+static void gc_step_orphans(struct gc_ctx *g, int64_t cutoff_s, size_t batch,
+                            bk_svc_gc_result *out, struct gc_fail *f) {
+  struct orphan_ctx o = {.s = g->s, .cutoff_s = cutoff_s, .pend = g->pend};
+  int rc = 0;
+  for (int k = 0; k < BK_BLOB_NKINDS && rc == 0; k++)
+    rc = bk_blob_list(g->s->bs, (bk_blob_kind)k, orphan_scan, NULL, &o);
+  if (rc) gc_failed(f, "gc (orphan scan)", rc);
+  for (size_t off = 0; rc == 0 && off < o.cand.n; off += batch) {
+    size_t k = o.cand.n - off < batch ? o.cand.n - off : batch, got = 0;
+    rc = g->pend ? gc_orphans_pend(g, o.cand.e + off, k, &got)
+                 : gc_orphans(g, o.cand.e + off, k, &got);
+    if (rc) gc_failed(f, "gc (orphans)", rc);
+    else out->orphans += got;
+  }
+  hlist_free(&o.cand);
+}
+
 int bk_svc_gc(bk_svc *svc, int64_t cutoff_ms, int64_t cutoff_s, size_t batch,
               bk_svc_gc_result *out, const char **what) {
   memset(out, 0, sizeof *out);
   struct gc_fail f = {0};
   if (batch == 0) batch = 500;
   if (what) *what = NULL;
+  int pend = !(bk_blobstore_caps(svc->bs) & BK_BLOB_CAP_TRASH);
 
-  /* 1. finish an interrupted gc */
+  /* 1. finish an interrupted gc: the trash's leftovers (a store without the trash: its pending
+   * deletes are finished by step 5) */
   struct recover_ctx rcx = {svc, 0, 0};
-  int rc = bk_blob_trash_list(svc->bs, recover_one, &rcx);
+  int rc = pend ? 0 : bk_blob_trash_list(svc->bs, recover_one, &rcx);
   out->restored = rcx.restored;
   out->purged = rcx.purged;
   if (rc) {
@@ -195,44 +333,34 @@ int bk_svc_gc(bk_svc *svc, int64_t cutoff_ms, int64_t cutoff_s, size_t batch,
     return rc;
   }
 
-  /* 2. unreferenced metadata, then their blobs: once the rows are committed away the blobs are
-   * orphans, removed like any orphan (re-checked inside a fence transaction: one registered again
-   * meanwhile is kept). A rolled-back page's blobs still have rows, so the re-check keeps them. */
-  struct gc_ctx g = {.s = svc};
-  rc = gc_rows(svc, cutoff_ms, batch, &g, &out->st);
-  if (rc) gc_failed(&f, "gc", rc);
-  for (size_t off = 0; off < g.removed.n; off += batch) {
-    size_t k = g.removed.n - off < batch ? g.removed.n - off : batch;
-    int r2 = gc_orphans(&g, g.removed.e + off, k, NULL);
-    if (r2) gc_failed(&f, "gc (blobs)", r2);
-  }
-  hlist_free(&g.removed);
+  /* 2. unreferenced metadata, then (or: recorded for) their blobs */
+  struct gc_ctx g = {.s = svc, .pend = pend, .due_ms = bk_now_ms() + svc->delete_grace_ms};
+  gc_step_rows(&g, cutoff_ms, batch, out, &f);
   out->missing = g.missing;
   if (f.rc) {
     hlist_free(&g.trashed);
+    out->pending = g.pending;
     if (what) *what = f.what;
     return bk_seterr(f.rc, "%s", f.msg);
   }
 
-  /* 3. orphan blobs (no row), then staged writes and temp files older than cutoff_s (the blob
-   * store's own business: bk_blob_clean_tmp) */
-  struct orphan_ctx o = {.s = svc, .cutoff_s = cutoff_s};
-  for (int k = 0; k < BK_BLOB_NKINDS && rc == 0; k++)
-    rc = bk_blob_list(svc->bs, (bk_blob_kind)k, orphan_scan, NULL, &o);
-  if (rc) gc_failed(&f, "gc (orphan scan)", rc);
-  for (size_t off = 0; rc == 0 && off < o.cand.n; off += batch) {
-    size_t k = o.cand.n - off < batch ? o.cand.n - off : batch, got = 0;
-    rc = gc_orphans(&g, o.cand.e + off, k, &got);
-    if (rc) gc_failed(&f, "gc (orphans)", rc);
-    else out->orphans += got;
-  }
+  /* 3. orphan blobs, then 4. staged writes and temp files older than cutoff_s (the blob store's
+   * own business: bk_blob_clean_tmp) */
+  gc_step_orphans(&g, cutoff_s, batch, out, &f);
   size_t ntmp = 0;
-  bk_blob_clean_tmp(svc->bs, o.cutoff_s, &ntmp);
+  bk_blob_clean_tmp(svc->bs, cutoff_s, &ntmp);
   out->temp_files = (uint64_t)ntmp;
   out->missing = g.missing;
+  out->pending = g.pending;
   out->summary = 1;
   hlist_free(&g.trashed);
-  hlist_free(&o.cand);
+
+  /* 5. no trash: the pending deletes that are due now (recorded by an earlier run, or by this
+   * one with a delete grace of 0) */
+  if (pend && f.rc == 0) {
+    rc = gc_due(svc, bk_now_ms(), batch < GC_DUE_PAGE ? batch : GC_DUE_PAGE, out);
+    if (rc) gc_failed(&f, "gc (pending deletes)", rc);
+  }
   if (f.rc) {
     if (what) *what = f.what;
     return bk_seterr(f.rc, "%s", f.msg);

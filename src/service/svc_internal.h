@@ -11,6 +11,8 @@ struct bk_svc {
   int own_db, own_bs;
   int dedup_scope;
   int64_t reverify_ms;
+  int64_t delete_grace_ms; /* resolved: >= 0 */
+  int direct_downloads;
 };
 
 /* The one "blob stored, now register it" step (put a xorb, ingest), in

@@ -172,27 +172,104 @@ void bk_svc_recon_free(bk_svc_recon *r) {
   memset(r, 0, sizeof *r);
 }
 
+/* A xorb served from a store without local files: the reader of one version
+ * and a window of its bytes (allocated on the first read, at most
+ * BK_SVC_RANGE_WINDOW and never more than the bound asks for). */
+struct bk_svc_xorb_reader {
+  bk_blob_reader *r;
+  uint64_t size, end;  /* end: reads stop here (exclusive) */
+  uint8_t *win;
+  size_t cap;
+  uint64_t woff;       /* window holds bytes [woff, woff + wlen) */
+  size_t wlen;
+};
+
 /* Served bytes must verify: unless the xorb was verified within the
  * reverify window and its file is unchanged since (one stat and one row
  * read), the whole xorb is verified first; a damaged one is marked and
- * refused. */
-int bk_svc_xorb_open_range(bk_svc *svc, const bk_hash *xh, int *fd, uint64_t *size) {
+ * refused. A store with local files hands out a private descriptor
+ * (sendfile); any other store a reader (the response streams it). */
+int bk_svc_xorb_open_range(bk_svc *svc, const bk_hash *xh, int *fd, bk_svc_xorb_reader **rd,
+                           uint64_t *size) {
   *fd = -1;
+  *rd = NULL;
   int rc = svc_xorb_check(svc, xh, svc->reverify_ms);
   if (rc != 0) return rc;
-  /* the zero-copy response (sendfile) needs a local file: a store without
-   * one answers BK_ENOTSUP (its ranges go through presigned URLs or a
-   * reader-backed response, docs/service.md) */
-  if (!(bk_blobstore_caps(svc->bs) & BK_BLOB_CAP_FD))
-    return bk_seterr(BK_ENOTSUP, "the %s:// blob store has no local files to serve from",
-                     bk_blobstore_scheme(svc->bs));
   bk_blob_reader *r = NULL;
   if ((rc = bk_blob_reader_open(svc->bs, BK_BLOB_XORB, xh, &r))) return rc;
+  *size = bk_blob_reader_size(r);
+  if (!(bk_blobstore_caps(svc->bs) & BK_BLOB_CAP_FD)) {
+    bk_svc_xorb_reader *x = calloc(1, sizeof *x);
+    if (!x) {
+      bk_blob_reader_close(r);
+      return bk_seterr(BK_ENOMEM, "out of memory");
+    }
+    x->r = r;
+    x->size = x->end = *size;
+    *rd = x;
+    return 0;
+  }
   int own = bk_blob_reader_fd(r);
   int dup = own >= 0 ? fcntl(own, F_DUPFD_CLOEXEC, 0) : -1;
-  *size = bk_blob_reader_size(r);
   bk_blob_reader_close(r);
   if (dup < 0) return bk_seterr(BK_EIO, "cannot duplicate the xorb's descriptor");
   *fd = dup; /* stays valid even if gc later unlinks the blob */
   return 0;
 }
+
+void bk_svc_xorb_reader_bound(bk_svc_xorb_reader *x, uint64_t end) {
+  x->end = end < x->size ? end : x->size;
+}
+
+/* Fills the window with the bytes at off (off < x->end). */
+static int window_fill(bk_svc_xorb_reader *x, uint64_t off) {
+  uint64_t want = x->end - off;
+  if (want > BK_SVC_RANGE_WINDOW) want = BK_SVC_RANGE_WINDOW;
+  if (!x->win || x->cap < want) {
+    /* sized once by the first read: the whole range when it is smaller */
+    uint64_t span = x->end - off > BK_SVC_RANGE_WINDOW ? BK_SVC_RANGE_WINDOW : x->end - off;
+    uint8_t *w = realloc(x->win, (size_t)span);
+    if (!w) return bk_seterr(BK_ENOMEM, "out of memory");
+    x->win = w;
+    x->cap = (size_t)span;
+  }
+  if (want > x->cap) want = x->cap;
+  size_t got = 0;
+  x->wlen = 0;
+  int rc = bk_blob_reader_read_at(x->r, off, x->win, (size_t)want, &got);
+  if (rc) return rc;
+  if (got != want) /* the version we opened is shorter now: never serve other bytes */
+    return bk_seterr(BK_EIO, "xorb changed while it was served");
+  x->woff = off;
+  x->wlen = got;
+  return 0;
+}
+
+ssize_t bk_svc_xorb_reader_read(bk_svc_xorb_reader *x, uint64_t off, void *buf, size_t max) {
+  if (off >= x->end || max == 0) return 0;
+  if (off < x->woff || off >= x->woff + x->wlen) {
+    int rc = window_fill(x, off);
+    if (rc) return rc;
+  }
+  uint64_t avail = x->woff + x->wlen - off;
+  size_t n = avail < max ? (size_t)avail : max;
+  memcpy(buf, x->win + (off - x->woff), n);
+  return (ssize_t)n;
+}
+
+void bk_svc_xorb_reader_close(bk_svc_xorb_reader *x) {
+  if (!x) return;
+  bk_blob_reader_close(x->r);
+  free(x->win);
+  free(x);
+}
+
+int bk_svc_xorb_presign(bk_svc *svc, const bk_hash *xh, uint64_t first, uint64_t last,
+                        int64_t expires_at, char *url, size_t n) {
+  if (!svc->direct_downloads)
+    return bk_seterr(BK_ENOTSUP, "direct downloads are not enabled (--direct-downloads)");
+  if (last < first) return bk_seterr(BK_EINVAL, "empty byte range");
+  return bk_blob_presign(svc->bs, BK_BLOB_XORB, xh, first, last - first + 1, expires_at, url, n);
+}
+
+int bk_svc_direct_downloads(const bk_svc *svc) { return svc->direct_downloads; }

@@ -129,6 +129,15 @@ typedef int (*bk_blob_backend_open_fn)(const char *rest, bk_blob_backend **out);
  * file:///abs/path). Creates <root>/{xorbs,shards,tmp,trash}. */
 int bk_blob_fs_open(const char *rest, bk_blob_backend **out);
 
+/* Opens a store over a backend that is not in the URL registry: open(rest)
+ * builds the instance, the front checks it like a registered one (ops and
+ * caps agree) and owns it from then on. For wrappers and tests (e.g. a
+ * test-only backend announcing fewer capabilities than the one it wraps);
+ * bucketd itself opens stores by URL only. Errors as the open function's,
+ * BK_EINVAL for an incomplete backend. */
+int bk_blobstore_open_backend(bk_blob_backend_open_fn open, const char *rest,
+                              bk_blobstore **out);
+
 /* The backend behind a store (for backend-specific helpers and tests). */
 bk_blob_backend *bk_blobstore_backend(const bk_blobstore *bs);
 

@@ -115,6 +115,13 @@ int bk_blobstore_open(const char *root, bk_blobstore **out) {
   return wrap("file", bk_blob_fs_open, root, out);
 }
 
+int bk_blobstore_open_backend(bk_blob_backend_open_fn open, const char *rest,
+                              bk_blobstore **out) {
+  *out = NULL;
+  if (!open || !rest) return bk_seterr(BK_EINVAL, "no backend open function");
+  return wrap("custom", open, rest, out);
+}
+
 void bk_blobstore_close(bk_blobstore *bs) {
   if (!bs) return;
   bs->be->close(bs->be);

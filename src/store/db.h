@@ -487,6 +487,33 @@ int bk_db_gc_page_tx(bk_db_tx *tx, int64_t cutoff_ms, int *phase, size_t limit,
  * gone (BK_ESTALE from the service). */
 int bk_db_blob_row_exists_tx(bk_db_tx *tx, bk_blob_kind kind, const bk_hash *h);
 
+/* ---- pending deletes (gc on a blob store without BK_BLOB_CAP_TRASH) ----
+ * A blob whose row gc removed (or an orphan blob) is recorded in the table
+ * pending_deletes (kind, hash, due_ms) inside gc's BK_TX_GC_FENCE
+ * transaction and deleted by a later gc step once due_ms has passed, after a
+ * re-check under the fence that no row references it again (pending.c,
+ * docs/store.md "Garbage collection"). Portable SQL (?N placeholders). */
+
+/* Records (kind, h) as due for deletion at due_ms in the caller's writable
+ * transaction. An existing record keeps the later of the two due times
+ * (a blob removed again after a re-registration gets its full grace again);
+ * with keep = 1 an existing record is left as it is (the orphan scan, which
+ * finds pending blobs again on every run). */
+int bk_db_pending_add_tx(bk_db_tx *tx, bk_blob_kind kind, const bk_hash *h, int64_t due_ms,
+                         int keep);
+/* Removes the record of (kind, h) in the caller's writable transaction (0
+ * also when there was none). */
+int bk_db_pending_del_tx(bk_db_tx *tx, bk_blob_kind kind, const bk_hash *h);
+/* The records due at now_ms (due_ms <= now_ms), oldest due first, at most
+ * limit (1..BK_GC_PAGE_MAX) into items[0..*n) (the caller's array; size is
+ * 0). Its own short read; no transaction stays open. */
+int bk_db_pending_due(bk_db *db, int64_t now_ms, size_t limit, bk_gc_item *items, size_t *n);
+/* 1 and *due_ms (may be NULL) when (kind, h) is recorded, 0 if not,
+ * negative on error. */
+int bk_db_pending_get(bk_db *db, bk_blob_kind kind, const bk_hash *h, int64_t *due_ms);
+/* How many records there are (fsck, tests). */
+int bk_db_pending_count(bk_db *db, uint64_t *n);
+
 /* ---- integrity ---- */
 
 /* PRAGMA quick_check + foreign_key_check; problems are reported through cb

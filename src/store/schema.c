@@ -12,7 +12,7 @@
 #include "buckets/error.h"
 #include "store/db_internal.h"
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 int bk_db_schema_version(void) { return SCHEMA_VERSION; }
 
@@ -262,6 +262,20 @@ static const char *SCHEMA_V7 =
     " count INTEGER NOT NULL,"
     " PRIMARY KEY(window_start, caller)) WITHOUT ROWID;";
 
+/* v8: gc on a blob store without a native two-phase delete (no
+ * BK_BLOB_CAP_TRASH, e.g. S3): the blobs of removed rows and orphan blobs are
+ * recorded here, in the fenced transaction that removes the rows, and
+ * deleted once due_ms has passed (service svc_gc.c, docs/store.md "Garbage
+ * collection"). kind: bk_blob_kind (0 xorb, 1 shard); hash: 32 bytes. New
+ * table only: safe to run twice. */
+static const char *SCHEMA_V8 =
+    "CREATE TABLE IF NOT EXISTS pending_deletes("
+    " kind INTEGER NOT NULL,"
+    " hash BLOB NOT NULL,"
+    " due_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(kind, hash)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS pending_deletes_due ON pending_deletes(due_ms);";
+
 int db_schema_ensure(struct dbc *c) {
   int rc = dbc_begin(c);
   if (rc) return rc;
@@ -304,6 +318,11 @@ int db_schema_ensure(struct dbc *c) {
     rc = dbc_exec(c, SCHEMA_V7);
     if (rc == 0) rc = set_version(c, 7);
     v = 7;
+  }
+  if (rc == 0 && v == 7) { /* upgrade: gc's pending deletes (blob stores without trash) */
+    rc = dbc_exec(c, SCHEMA_V8);
+    if (rc == 0) rc = set_version(c, 8);
+    v = 8;
   }
   if (rc) {
     dbc_rollback(c);

@@ -45,6 +45,10 @@ bad --secret-file ""
 ok "string options" --public-url http://x.example --data "$D" --secret-file "$BK_TMP/none"
 ok "flags" --quiet --rate-limit-shared --rate-limit api=5
 ok "--rate-limit spec" --rate-limit api=1,resolvers=2,pages=3,window=60
+ok "--direct-downloads" --direct-downloads
+# --direct-downloads needs a blob store that presigns: the file:// store is refused at startup
+run --data "$BK_TMP/d3" --listen 127.0.0.1:0 --direct-downloads
+bk_expect "--direct-downloads on file://" "1 bucketd: --direct-downloads needs a blob store that can presign URLs (the file:// store cannot; use an S3 store)" "$RC $ERR"
 
 run --rate-limit foo; bk_expect "--rate-limit bad spec" "2 bucketd: rate limit 'foo': expected NAME=NUMBER" "$RC $ERR"
 run --data "$D" --rate-limit-shared --listen nonsense

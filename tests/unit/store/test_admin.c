@@ -162,6 +162,8 @@ static void test_accounts_cli(void) {
   CHECK_EQ_INT(role, BK_ROLE_NONE);
   CHECK_EQ_INT(admin("frobnicate", NULL), 2);
   CHECK_EQ_INT(admin("gc", "--grace", "soon", NULL), 2);
+  CHECK_EQ_INT(admin("gc", "--delete-grace", "soon", NULL), 2);
+  CHECK_EQ_INT(admin("gc", "--delete-grace", "3651d", NULL), 2); /* at most 10 years */
   CHECK_EQ_INT(admin("fsck", "--bogus", NULL), 2);
   bk_db_close(db);
 }
@@ -264,8 +266,9 @@ static void test_gc_fsck(void) {
   CHECK_EQ_INT(build_file(db, bs, 3, 2, 0, &orphan), 0);
   CHECK_EQ_INT(admin("fsck", NULL), 0);
   CHECK(strstr(out, "orphan xorb") != NULL);
-  CHECK_EQ_INT(admin("gc", "--grace", "1h", NULL), 0);
+  CHECK_EQ_INT(admin("gc", "--grace", "1h", "--delete-grace", "0s", NULL), 0);
   CHECK(strstr(out, "0 orphan blobs") != NULL);
+  CHECK(strstr(out, "pending deletes") == NULL); /* the file store has the trash */
   CHECK_EQ_INT(bk_blob_exists(bs, BK_BLOB_XORB, &orphan.xorb), 1);
   /* nothing referenced is touched, even with grace 0 */
   bk_batch_op del = {.type = BK_OP_DELETE, .path = "drop.bin"};

@@ -1672,7 +1672,7 @@ static void test_reopen(void) {
   CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   CHECK_EQ_INT(bk_db_ns_get(db, "persist", &x), 0);
   bk_db_close(db);
-  CHECK_EQ_INT(bk_db_schema_version(), 7);
+  CHECK_EQ_INT(bk_db_schema_version(), 8);
   CHECK_EQ_INT(bk_db_open("/nonexistent/dir/x.db", &db), BK_EDB);
 }
 
@@ -2198,6 +2198,103 @@ static void test_bucket_search_literal(void) {
   bk_db_close(db);
 }
 
+/* gc's pending deletes (schema v8): portable SQL, so this runs on every
+ * metadata URL. Records are written inside a fenced transaction, listed by
+ * due time, the later due time wins on a second add (keep = 0), an existing
+ * record stands with keep = 1, and a read transaction cannot write them. */
+static void test_pending_deletes(void) {
+  char p[400];
+  meta_url(p, sizeof p, "pending.sqlite");
+  bk_db *db;
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
+  if (!db) return;
+  bk_hash a, b, c;
+  mk_hash(&a, 801);
+  mk_hash(&b, 802);
+  mk_hash(&c, 803);
+  bk_db_tx *tx = NULL;
+  CHECK_EQ_INT(bk_db_tx_begin(db, BK_TX_GC_FENCE, &tx), 0);
+  CHECK_EQ_INT(bk_db_pending_add_tx(tx, BK_BLOB_XORB, &a, 1000, 0), 0);
+  CHECK_EQ_INT(bk_db_pending_add_tx(tx, BK_BLOB_SHARD, &a, 3000, 0), 0); /* same hash, other kind */
+  CHECK_EQ_INT(bk_db_pending_add_tx(tx, BK_BLOB_XORB, &b, 2000, 0), 0);
+  CHECK_EQ_INT(bk_db_pending_add_tx(tx, BK_BLOB_XORB, &b, 500, 0), 0);   /* later due wins */
+  CHECK_EQ_INT(bk_db_pending_add_tx(tx, BK_BLOB_XORB, &a, 1500, 1), 0);  /* keep: stays 1000 */
+  CHECK_EQ_INT(bk_db_pending_add_tx(tx, (bk_blob_kind)7, &c, 1, 0), BK_EINVAL);
+  CHECK_EQ_INT(bk_db_tx_commit(tx), 0);
+  uint64_t n = 0;
+  CHECK_EQ_INT(bk_db_pending_count(db, &n), 0);
+  CHECK_EQ_INT((int)n, 3);
+  int64_t due = 0;
+  CHECK_EQ_INT(bk_db_pending_get(db, BK_BLOB_XORB, &a, &due), 1);
+  CHECK_EQ_INT((int)due, 1000);
+  CHECK_EQ_INT(bk_db_pending_get(db, BK_BLOB_XORB, &b, &due), 1);
+  CHECK_EQ_INT((int)due, 2000);
+  CHECK_EQ_INT(bk_db_pending_get(db, BK_BLOB_XORB, &c, &due), 0);
+  bk_gc_item it[4];
+  size_t k = 0;
+  CHECK_EQ_INT(bk_db_pending_due(db, 999, 4, it, &k), 0);
+  CHECK_EQ_INT((int)k, 0);
+  CHECK_EQ_INT(bk_db_pending_due(db, 2500, 4, it, &k), 0);
+  CHECK_EQ_INT((int)k, 2);
+  CHECK(k == 2 && bk_hash_eq(&it[0].hash, &a) && it[0].kind == BK_BLOB_XORB);
+  CHECK(k == 2 && bk_hash_eq(&it[1].hash, &b));
+  CHECK_EQ_INT(bk_db_pending_due(db, 9999, 1, it, &k), 0); /* limit holds */
+  CHECK_EQ_INT((int)k, 1);
+  CHECK_EQ_INT(bk_db_pending_due(db, 9999, 0, it, &k), BK_EINVAL);
+  /* removal: in a writable transaction only; a rollback keeps the record */
+  CHECK_EQ_INT(bk_db_tx_begin(db, BK_TX_READ, &tx), 0);
+  CHECK_EQ_INT(bk_db_pending_del_tx(tx, BK_BLOB_XORB, &a), BK_EINVAL);
+  bk_db_tx_rollback(tx);
+  CHECK_EQ_INT(bk_db_tx_begin(db, BK_TX_GC_FENCE, &tx), 0);
+  CHECK_EQ_INT(bk_db_pending_del_tx(tx, BK_BLOB_XORB, &a), 0);
+  bk_db_tx_rollback(tx);
+  CHECK_EQ_INT(bk_db_pending_get(db, BK_BLOB_XORB, &a, NULL), 1);
+  CHECK_EQ_INT(bk_db_tx_begin(db, BK_TX_GC_FENCE, &tx), 0);
+  CHECK_EQ_INT(bk_db_pending_del_tx(tx, BK_BLOB_XORB, &a), 0);
+  CHECK_EQ_INT(bk_db_pending_del_tx(tx, BK_BLOB_XORB, &c), 0); /* none: fine */
+  CHECK_EQ_INT(bk_db_tx_commit(tx), 0);
+  CHECK_EQ_INT(bk_db_pending_get(db, BK_BLOB_XORB, &a, NULL), 0);
+  CHECK_EQ_INT(bk_db_pending_get(db, BK_BLOB_SHARD, &a, NULL), 1);
+  CHECK_EQ_INT(bk_db_pending_count(db, &n), 0);
+  CHECK_EQ_INT((int)n, 2);
+  bk_db_close(db);
+}
+
+/* v7 -> v8 adds the pending_deletes table (and its index) and keeps
+ * everything else; running the step again is harmless. */
+static void test_upgrade_v8(void) {
+  if (!meta_is_sqlite()) return; /* SQLite schema history */
+  char p[400];
+  meta_url(p, sizeof p, "v7.sqlite");
+  bk_db *db;
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
+  if (!db) return;
+  bk_hash xh;
+  reg_xorb(db, &xh, 777, 2, -1, NULL);
+  bk_db_close(db);
+  CHECK_EQ_INT(meta_exec(p, "DROP TABLE pending_deletes; PRAGMA user_version=7;"), 0);
+  CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM sqlite_master WHERE name = 'pending_deletes'"), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
+  if (!db) return;
+  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), 8);
+  CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM sqlite_master WHERE name = 'pending_deletes'"), 1);
+  CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM sqlite_master WHERE name = 'pending_deletes_due'"),
+               1);
+  CHECK_EQ_INT(bk_db_xorb_exists(db, &xh), 1);
+  bk_db_tx *tx = NULL;
+  CHECK_EQ_INT(bk_db_tx_begin(db, BK_TX_GC_FENCE, &tx), 0);
+  CHECK_EQ_INT(bk_db_pending_add_tx(tx, BK_BLOB_XORB, &xh, 5, 0), 0);
+  CHECK_EQ_INT(bk_db_tx_commit(tx), 0);
+  bk_db_close(db);
+  CHECK_EQ_INT(meta_exec(p, "PRAGMA user_version=7;"), 0); /* the step again: table exists */
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
+  if (!db) return;
+  CHECK_EQ_INT(sql_int(p, "PRAGMA user_version"), 8);
+  CHECK_EQ_INT(bk_db_pending_get(db, BK_BLOB_XORB, &xh, NULL), 1);
+  CHECK_EQ_INT(bk_db_check(db, NULL, NULL), 0);
+  bk_db_close(db);
+}
+
 /* Runs the domain tests against the metadata base URL base. */
 static void run_suite(const char *base) {
   snprintf(meta_base, sizeof meta_base, "%s", base);
@@ -2216,6 +2313,8 @@ static void run_suite(const char *base) {
   RUN(test_gc);
   RUN(test_dedup_holders);
   RUN(test_upgrade_v5);
+  RUN(test_pending_deletes);
+  RUN(test_upgrade_v8);
   RUN(test_bucket_region);
   RUN(test_check_damage);
   RUN(test_dir_aggregates);
