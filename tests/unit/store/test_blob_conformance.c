@@ -785,6 +785,23 @@ static void test_concurrent_writers(void) {
   bk_blobstore_close(bs);
 }
 
+/* An s3:// store is shared (one bucket for every test): each run works under
+ * a fresh key prefix, below the one the URL names if any. */
+static const char *unique_prefix(const char *u, char *out, size_t n) {
+  if (strncmp(u, "s3://", 5) != 0) return u;
+  char sub[64];
+  snprintf(sub, sizeof sub, "conformance-%d-%llx/", (int)getpid(), (unsigned long long)seed0);
+  const char *p = strstr(u, "prefix=");
+  int w;
+  if (p && (p[-1] == '?' || p[-1] == '&')) {
+    size_t end = (size_t)(p + 7 - u) + strcspn(p + 7, "&");
+    w = snprintf(out, n, "%.*s%s%s", (int)end, u, sub, u + end);
+  } else {
+    w = snprintf(out, n, "%s%sprefix=%s", u, strchr(u, '?') ? "&" : "?", sub);
+  }
+  return (w < 0 || (size_t)w >= n) ? u : out;
+}
+
 int main(void) {
   seed0 = (uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid() << 20;
   const char *env = getenv("BK_TEST_BLOB_URLS");
@@ -801,7 +818,8 @@ int main(void) {
   if (!urls) return 1;
   char *save = NULL;
   for (char *u = strtok_r(urls, " \t\n", &save); u; u = strtok_r(NULL, " \t\n", &save)) {
-    url = u;
+    char fresh[2048];
+    url = unique_prefix(u, fresh, sizeof fresh);
     printf("# blob store %s\n", url);
     RUN(test_open_url);
     RUN(test_put_stat_get);
