@@ -36,9 +36,9 @@ run_one() { # name, command...
 # start is a failed check. BK_TEST_BLOB_URLS (if unset): a file:// store and the S3 store under a
 # prefix of this run (each program adds its own fresh prefix below it). docs/store.md "S3 backend".
 S3_PROGS="unit/store/test_blob_conformance unit/store/test_blob_s3"
-cleanup_dirs=()
+cleanup_dirs=(); own_s3=""
 on_exit() {
-  [ -n "${S3_DIR:-}" ] && tests/tools/s3-down "$S3_DIR" >/dev/null 2>&1
+  [ -n "$own_s3" ] && tests/tools/s3-down "$own_s3" >/dev/null 2>&1   # only the one started here
   [ ${#cleanup_dirs[@]} -gt 0 ] && rm -rf "${cleanup_dirs[@]}"
   return 0
 }
@@ -52,6 +52,7 @@ if [ -z "${BK_TEST_S3_URL:-}" ] && needs_s3; then
   s3_log=$(mktemp /tmp/bk-s3-up.XXXXXX)
   if s3_env=$(tests/tools/s3-up 2>"$s3_log"); then
     eval "$s3_env"
+    own_s3=$S3_DIR
     export BK_TEST_S3_URL=$BUCKETS_S3_URL
     echo "(S3: Ceph RGW at $S3_ENDPOINT, $(tail -n 1 "$s3_log" | sed -n 's/.*READY in \([0-9]* ms\).*/started in \1/p'))"
   else

@@ -27,6 +27,7 @@
 #define S3_MAX_PAGES 10000000ul /* bound on pages of one listing */
 #define S3_MAX_PARTS 10000      /* S3's limit on parts of a multipart upload */
 #define S3_PREFIX_MAX 512
+#define S3_MAX_INFLIGHT 8      /* part uploads in flight per writer, at most */
 
 struct s3 {
   bk_blob_backend base; /* first */
@@ -39,6 +40,7 @@ struct s3 {
   char akid[256], secret[256];
   char *token_hdr; /* "x-amz-security-token: ..." or NULL */
   size_t part_size;
+  unsigned inflight; /* part uploads in flight per writer (1..S3_MAX_INFLIGHT) */
   unsigned max_keys;
   int retries;
   long timeout_s, connect_ms;

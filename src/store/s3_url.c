@@ -1,6 +1,6 @@
 /* buckets — the s3:// URL (see s3_int.h, docs/store.md "S3 backend"):
  *
- *   s3://BUCKET?endpoint=URL&region=NAME&prefix=P/&part_size=BYTES&max_keys=N&timeout=S&retries=N
+ *   s3://BUCKET?endpoint=URL&region=NAME&prefix=P/&part_size=BYTES&upload_parallel=N&max_keys=N&timeout=S&retries=N
  *
  * Every parameter is optional: endpoint defaults to AWS
  * (https://s3.<region>.amazonaws.com), region to us-east-1, prefix to none.
@@ -119,6 +119,8 @@ static int set_param(struct s3 *s, const char *k, const char *v) {
     snprintf(s->region, sizeof s->region, "%s", v);
   } else if (!strcmp(k, "part_size")) {
     if (!(rc = num(k, v, MIN_PART, MAX_PART, &x))) s->part_size = (size_t)x;
+  } else if (!strcmp(k, "upload_parallel")) {
+    if (!(rc = num(k, v, 1, S3_MAX_INFLIGHT, &x))) s->inflight = (unsigned)x;
   } else if (!strcmp(k, "max_keys")) {
     if (!(rc = num(k, v, 1, 1000, &x))) s->max_keys = (unsigned)x;
   } else if (!strcmp(k, "timeout")) {
@@ -134,7 +136,8 @@ static int set_param(struct s3 *s, const char *k, const char *v) {
 
 /* one "k=v" of the query */
 static int param(struct s3 *s, const char *p, size_t n, unsigned *seen) {
-  static const char *NAMES[] = {"endpoint", "region", "prefix", "part_size", "max_keys", "timeout", "retries"};
+  static const char *NAMES[] = {"endpoint", "region", "prefix", "part_size", "max_keys", "timeout", "retries",
+                                "upload_parallel"};
   const char *eq = memchr(p, '=', n);
   char k[32], v[1024];
   if (!eq || eq == p || (size_t)(eq - p) >= sizeof k)
@@ -154,6 +157,7 @@ static int param(struct s3 *s, const char *p, size_t n, unsigned *seen) {
 int s3_parse_url(struct s3 *s, const char *rest) {
   s->part_size = DEFAULT_PART;
   s->max_keys = 1000;
+  s->inflight = 2;
   s->timeout_s = 30;
   s->connect_ms = 5000;
   s->retries = 3;

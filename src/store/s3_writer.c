@@ -10,12 +10,25 @@
  * copy. Abort (or any failure) aborts the upload. clean_stale aborts uploads
  * and deletes staging objects under <prefix>tmp/ older than a cutoff.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buckets/error.h"
 #include "store/s3_int.h"
+
+/* one part upload in flight (its own thread) */
+struct part_job {
+  struct s3_writer *w;
+  pthread_t th;
+  int running;
+  char *buf;
+  size_t len, no;
+  int rc;
+  char etag[S3_ETAG_MAX];
+  char err[256];
+};
 
 struct s3_writer {
   struct bk_blob_writer base;
@@ -26,7 +39,11 @@ struct s3_writer {
   char tmpkey[S3_KEY_MAX];
   char upload_id[S3_UPLOAD_ID_MAX];
   char (*etags)[S3_ETAG_MAX];
-  size_t nparts, cap;
+  size_t nparts, cap; /* parts started; etags slots */
+  int failed;         /* a part failed: the first error, kept */
+  char failmsg[256];
+  struct part_job jobs[S3_MAX_INFLIGHT];
+  unsigned next; /* job slot for the next part (round robin) */
 };
 
 static int w_open(bk_blob_backend *be, bk_blob_kind kind, struct bk_blob_writer **out) {
@@ -63,7 +80,44 @@ static int initiate(struct s3_writer *w) {
   return 0;
 }
 
-/* uploads buf[0..len) as the next part */
+static void *part_main(void *arg) {
+  struct part_job *j = arg;
+  struct s3_writer *w = j->w;
+  struct s3 *s = w->s;
+  char uid[S3_UPLOAD_ID_MAX * 3 + 1], query[sizeof uid + 64];
+  j->etag[0] = 0;
+  int rc = s3_uri_encode(w->upload_id, uid, sizeof uid);
+  snprintf(query, sizeof query, "partNumber=%zu&uploadId=%s", j->no, uid);
+  struct s3req q = {.method = "PUT", .key = w->tmpkey, .query = query, .body = j->buf,
+                    .body_len = j->len, .idempotent = 1};
+  if (!rc) rc = s3_do(s, &q);
+  if (!rc && q.status != 200) rc = s3_status_err(s, &q, "upload part");
+  if (!rc && !q.etag[0]) rc = bk_seterr(BK_EIO, "s3://%s: part answer without ETag", s->bucket);
+  if (!rc) snprintf(j->etag, sizeof j->etag, "%s", q.etag);
+  if (rc) snprintf(j->err, sizeof j->err, "%s", bk_errmsg());
+  j->rc = rc;
+  return NULL;
+}
+
+/* waits for a job; its result goes to the writer (the first failure stays) */
+static void join_job(struct s3_writer *w, struct part_job *j) {
+  if (!j->running) return;
+  if (j->running == 1) pthread_join(j->th, NULL);
+  j->running = 0;
+  if (j->rc && !w->failed) {
+    w->failed = j->rc;
+    snprintf(w->failmsg, sizeof w->failmsg, "%s", j->err);
+  }
+  if (!j->rc) snprintf(w->etags[j->no - 1], S3_ETAG_MAX, "%s", j->etag);
+}
+
+static int join_all(struct s3_writer *w) {
+  for (unsigned i = 0; i < S3_MAX_INFLIGHT; i++) join_job(w, &w->jobs[i]);
+  return w->failed ? bk_seterr(w->failed, "%s", w->failmsg) : 0;
+}
+
+/* hands buf[0..len) to a part upload (up to s->inflight at once) and takes a
+ * free buffer back */
 static int flush_part(struct s3_writer *w) {
   struct s3 *s = w->s;
   int rc = w->upload_id[0] ? 0 : initiate(w);
@@ -77,16 +131,20 @@ static int flush_part(struct s3_writer *w) {
     w->etags = p;
     w->cap = nc;
   }
-  char uid[S3_UPLOAD_ID_MAX * 3 + 1], query[sizeof uid + 64];
-  if ((rc = s3_uri_encode(w->upload_id, uid, sizeof uid))) return rc;
-  snprintf(query, sizeof query, "partNumber=%zu&uploadId=%s", w->nparts + 1, uid);
-  struct s3req q = {.method = "PUT", .key = w->tmpkey, .query = query, .body = w->buf,
-                    .body_len = w->len, .idempotent = 1};
-  if ((rc = s3_do(s, &q))) return rc;
-  if (q.status != 200) return s3_status_err(s, &q, "upload part");
-  if (!q.etag[0]) return bk_seterr(BK_EIO, "s3://%s: part answer without ETag", s->bucket);
-  snprintf(w->etags[w->nparts++], S3_ETAG_MAX, "%s", q.etag);
+  struct part_job *j = &w->jobs[w->next];
+  w->next = (w->next + 1) % s->inflight;
+  join_job(w, j);
+  if (w->failed) return bk_seterr(w->failed, "%s", w->failmsg);
+  char *spare = j->buf;
+  if (!spare && !(spare = malloc(s->part_size))) return bk_seterr(BK_ENOMEM, "out of memory");
+  *j = (struct part_job){.w = w, .buf = w->buf, .len = w->len, .no = ++w->nparts};
+  w->buf = spare;
   w->len = 0;
+  j->running = 1;
+  if (pthread_create(&j->th, NULL, part_main, j) != 0) { /* no thread: send it here */
+    part_main(j);
+    j->running = 2;
+  }
   return 0;
 }
 
@@ -112,6 +170,8 @@ static int w_write(struct bk_blob_writer *bw, const void *data, size_t len) {
 static uint64_t w_size(const struct bk_blob_writer *bw) { return ((const struct s3_writer *)bw)->total; }
 
 static void w_free(struct s3_writer *w) {
+  join_all(w);
+  for (unsigned i = 0; i < S3_MAX_INFLIGHT; i++) free(w->jobs[i].buf);
   free(w->buf);
   free(w->etags);
   free(w);
@@ -127,6 +187,7 @@ static void abort_upload(struct s3_writer *w) {
 
 static void w_abort(struct bk_blob_writer *bw) {
   struct s3_writer *w = (struct s3_writer *)bw;
+  join_all(w); /* (its parts may still be running) */
   abort_upload(w);
   w_free(w);
 }
@@ -182,6 +243,8 @@ static int copy_to(struct s3_writer *w, const char *key) {
 
 static int commit_multipart(struct s3_writer *w, const char *key, int replace) {
   int rc = w->len > 0 ? flush_part(w) : 0;
+  int rc2 = join_all(w);
+  if (!rc) rc = rc2;
   if (!rc) rc = complete(w);
   if (rc) return rc;
   /* no conditional copy: HEAD first (concurrent writers of one content-hash
@@ -202,6 +265,7 @@ static int w_commit(struct bk_blob_writer *bw, const bk_hash *h, int replace) {
   int rc = s3_key(w->s, bw->kind, h, key, sizeof key);
   if (!rc && !w->upload_id[0]) rc = s3_put_key(w->s, key, w->buf, w->len, replace);
   else if (!rc) rc = commit_multipart(w, key, replace);
+  join_all(w);
   abort_upload(w); /* after a failure */
   w_free(w);
   return rc;
