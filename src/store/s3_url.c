@@ -95,7 +95,9 @@ static int set_prefix(struct s3 *s, const char *v) {
       strstr(v, "/../") || !strcmp(v, "..") || (n >= 2 && !strcmp(v + n - 2, "/.")) ||
       (n >= 3 && !strcmp(v + n - 3, "/..")))
     return bk_seterr(BK_EINVAL, "s3:// prefix must not hold . or .. segments");
-  snprintf(s->prefix, sizeof s->prefix, "%s%s", v, v[n - 1] == '/' ? "" : "/");
+  memcpy(s->prefix, v, n); /* n <= 400 < sizeof s->prefix - 1, checked */
+  if (v[n - 1] != '/') s->prefix[n++] = '/';
+  s->prefix[n] = 0;
   return 0;
 }
 
@@ -116,7 +118,7 @@ static int set_param(struct s3 *s, const char *k, const char *v) {
   if (!strcmp(k, "prefix")) return set_prefix(s, v);
   if (!strcmp(k, "region")) {
     if (!*v || strlen(v) >= 40 || !only(v, "-")) return bk_seterr(BK_EINVAL, "s3:// region must be a-z 0-9 -");
-    snprintf(s->region, sizeof s->region, "%s", v);
+    memcpy(s->region, v, strlen(v) + 1); /* < 40 bytes, checked */
   } else if (!strcmp(k, "part_size")) {
     if (!(rc = num(k, v, MIN_PART, MAX_PART, &x))) s->part_size = (size_t)x;
   } else if (!strcmp(k, "upload_parallel")) {
