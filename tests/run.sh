@@ -31,6 +31,41 @@ run_one() { # name, command...
   return 0
 }
 
+# S3 for the blob-store suites: unless BK_TEST_S3_URL names one, a throwaway Ceph RGW (tests/tools/s3-up)
+# is started once when a selected program needs it and stopped at exit, also on failure; a failed
+# start is a failed check. BK_TEST_BLOB_URLS (if unset): a file:// store and the S3 store under a
+# prefix of this run (each program adds its own fresh prefix below it). docs/store.md "S3 backend".
+S3_PROGS="unit/store/test_blob_conformance unit/store/test_blob_s3"
+cleanup_dirs=(); own_s3=""
+on_exit() {
+  [ -n "$own_s3" ] && tests/tools/s3-down "$own_s3" >/dev/null 2>&1   # only the one started here
+  [ ${#cleanup_dirs[@]} -gt 0 ] && rm -rf "${cleanup_dirs[@]}"
+  return 0
+}
+trap on_exit EXIT
+needs_s3() {
+  local p
+  for p in $S3_PROGS; do [ -z "$FILTER" ] || [[ "$p" == *"$FILTER"* ]] && return 0; done
+  return 1
+}
+if [ -z "${BK_TEST_S3_URL:-}" ] && needs_s3; then
+  s3_log=$(mktemp /tmp/bk-s3-up.XXXXXX)
+  if s3_env=$(tests/tools/s3-up 2>"$s3_log"); then
+    eval "$s3_env"
+    own_s3=$S3_DIR
+    export BK_TEST_S3_URL=$BUCKETS_S3_URL
+    echo "(S3: Ceph RGW at $S3_ENDPOINT, $(tail -n 1 "$s3_log" | sed -n 's/.*READY in \([0-9]* ms\).*/started in \1/p'))"
+  else
+    echo "=== tools/s3-up"; tail -n 20 "$s3_log"; echo "0 passed, 1 failed"
+    total_f=$((total_f + 1)); failed_progs+=("tools/s3-up")
+  fi
+  rm -f "$s3_log"
+fi
+if [ -n "${BK_TEST_S3_URL:-}" ] && [ -z "${BK_TEST_BLOB_URLS:-}" ]; then
+  blob_tmp=$(mktemp -d /tmp/bk-blobs.XXXXXX); cleanup_dirs+=("$blob_tmp")
+  export BK_TEST_BLOB_URLS="file://$blob_tmp/blobs $BK_TEST_S3_URL&prefix=run-$$-$(date +%s)/"
+fi
+
 for t in $(find "$BUILD/tests/unit" -type f -perm -u+x 2>/dev/null | sort); do
   run_one "unit/${t#$BUILD/tests/unit/}" "$t"
 done

@@ -239,6 +239,7 @@ int bk_http_status(int rc) {
   case BK_ELIMIT: return 413;
   case BK_ENOMEM:
   case BK_EDB:
+  case BK_ENET: /* the object store (S3) unreachable or failing: transient */
   case BK_ESTALE: return 503;
   case BK_ENOSPC: return 507;
   case BK_ENOTSUP: return 501; /* a backend lacks an optional capability */

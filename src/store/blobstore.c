@@ -15,6 +15,7 @@
 
 #include "buckets/error.h"
 #include "store/blob_backend.h"
+#include "store/blob_s3.h"
 
 struct bk_blobstore {
   bk_blob_backend *be;
@@ -26,6 +27,7 @@ static const struct {
   bk_blob_backend_open_fn open;
 } BACKENDS[] = {
     {"file", bk_blob_fs_open},
+    {"s3", bk_blob_s3_open},
 };
 
 static const char *KIND_NAME[BK_BLOB_NKINDS] = {"xorb", "shard"};
@@ -105,7 +107,7 @@ int bk_blobstore_open_url(const char *url, bk_blobstore **out) {
     }
     return wrap(BACKENDS[i].scheme, BACKENDS[i].open, rest, out);
   }
-  return bk_seterr(BK_EINVAL, "blob store URL %s: unknown scheme %.*s:// (supported: file://)", url,
+  return bk_seterr(BK_EINVAL, "blob store URL %s: unknown scheme %.*s:// (supported: file://, s3://)", url,
                    (int)(sl > 32 ? 32 : sl), url);
 }
 

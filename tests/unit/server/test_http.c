@@ -341,7 +341,7 @@ static void test_status_map(void) {
       {BK_EVERSION, 400},   {BK_ESIZE, 400},     {BK_EHASH, 400},   {BK_ECOMPRESS, 400},
       {BK_EAUTH, 401},      {BK_EPERM, 403},     {BK_ENOTFOUND, 404}, {BK_EEXIST, 409},
       {BK_ELIMIT, 413},     {BK_ENOMEM, 503},    {BK_EDB, 503},     {BK_ESTALE, 503},
-      {BK_ENOSPC, 507},     {BK_ENOTSUP, 501},   {BK_EIO, 500},
+      {BK_ENOSPC, 507},     {BK_ENOTSUP, 501},   {BK_EIO, 500},     {BK_ENET, 503},
   };
   for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
     CHECK_EQ_INT(bk_http_status(T[i].rc), T[i].status);
