@@ -291,6 +291,15 @@ static int lite_col_is_null(bk_sql_stmt *st, int i) {
   return sqlite3_column_type(LS(st)->st, i) == SQLITE_NULL;
 }
 
+/* INTEGER PRIMARY KEY ids: SQLite's next rowid is max(rowid) + 1, so rows
+ * inserted with explicit ids need nothing. */
+static int lite_id_sync(bk_sql_conn *c, const char *table, const char *column) {
+  (void)c;
+  (void)table;
+  (void)column;
+  return 0;
+}
+
 const struct bk_sql_driver bk_sql_sqlite = {
     .scheme = "sqlite",
     .connect = lite_connect,
@@ -308,6 +317,7 @@ const struct bk_sql_driver bk_sql_sqlite = {
     .schema_version = lite_schema_version,
     .set_schema_version = lite_set_schema_version,
     .has_column = lite_has_column,
+    .id_sync = lite_id_sync,
     .bind_int64 = lite_bind_int64,
     .bind_text = lite_bind_text,
     .bind_blob = lite_bind_blob,
