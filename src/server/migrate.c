@@ -181,6 +181,13 @@ int bucketd_migrate(int argc, char **argv) {
   const char *k = getenv("BUCKETD_MIGRATE_KILL_AFTER_BLOBS");
   if (k && *k) r.kill_after = strtoull(k, NULL, 10);
   r.kill_table = getenv("BUCKETD_MIGRATE_KILL_AFTER_TABLE");
+  char dbf[4096];
+  struct stat sb;
+  if (snprintf(dbf, sizeof dbf, "%s/%s", a.data, BK_DB_FILE) >= (int)sizeof dbf ||
+      stat(dbf, &sb) != 0) {
+    fprintf(stderr, "bucketd: migrate: %s is not a data dir (no %s)\n", a.data, BK_DB_FILE);
+    return 1;
+  }
   int fd = -1;
   rc = bk_data_dir_lock(a.data, "migrate", &fd);
   if (rc) {

@@ -29,6 +29,8 @@
 #                     s3://BUCKET?...            -> the same with prefix=<prefix>t-<pid>-<n>/
 # sqlite+file keeps the data dir's layout, so tests that look into $BK_DATA still work; a test
 # that needs a local store or the --data mode itself says so first:
+# BK_FIXED_DB_URL / BK_FIXED_BLOBS_URL (both set) serve and administer exactly that store instead
+# (no fresh one: several nodes on one store, a migration target); no --secret-file is added.
 #   bk_require_local_store REASON   skip the whole test (counted: "skip ...") unless the store is
 #                                   sqlite + file
 #   bk_require_data_dir REASON      skip unless bk_start serves --data (serve lock, secret.key copy)
@@ -128,7 +130,9 @@ bk_store_urls() {
 
 # The store arguments of a bucketd command for this BK_DATA.
 bk_store_args() {
-  if bk_url_mode; then
+  if [ -n "${BK_FIXED_DB_URL:-}" ]; then # a given store (several nodes, a migration target)
+    BK_STORE_ARGS=(--db "$BK_FIXED_DB_URL" --blobs "$BK_FIXED_BLOBS_URL")
+  elif bk_url_mode; then
     bk_store_urls || return 1
     BK_STORE_ARGS=(--db "$BK_DB_URL" --blobs "$BK_BLOBS_URL")
   else
@@ -157,7 +161,7 @@ bk_start() {
   : >"$BK_LOG"
   bk_store_args || { bk_fail "fresh store for bk_start"; bk_summary; }
   local extra=()
-  bk_url_mode && extra=(--secret-file "$BK_DATA/secret.key")
+  bk_url_mode && [ -z "${BK_FIXED_DB_URL:-}" ] && extra=(--secret-file "$BK_DATA/secret.key")
   # shellcheck disable=SC2086
   "$BK_BUCKETD" serve --listen 127.0.0.1:0 "${BK_STORE_ARGS[@]}" "${extra[@]}" ${BK_SERVE_ARGS:-} "$@" 2>>"$BK_LOG" &
   BK_PID=$!
