@@ -162,6 +162,7 @@ bk_start() {
   bk_store_args || { bk_fail "fresh store for bk_start"; bk_summary; }
   local extra=()
   bk_url_mode && [ -z "${BK_FIXED_DB_URL:-}" ] && extra=(--secret-file "$BK_DATA/secret.key")
+  case "${BK_STORE_ARGS[0]}" in --db) echo "lib.sh: serving ${BK_STORE_ARGS[*]}" | sed 's|://[^/@]*:[^/@]*@|://***@|' ;; esac
   # shellcheck disable=SC2086
   "$BK_BUCKETD" serve --listen 127.0.0.1:0 "${BK_STORE_ARGS[@]}" "${extra[@]}" ${BK_SERVE_ARGS:-} "$@" 2>>"$BK_LOG" &
   BK_PID=$!
