@@ -167,7 +167,7 @@ static int copy_table(struct dbc *src, struct dbc *dst, const struct tspec *t,
   if (!rc && dst) rc = sql_insert(t, &cl, sql);
   if (!rc && dst) rc = bk_sql_prepare_temp(dst->h, sql, &ins);
   if (rc) rc = dbc_err(src, rc, t->name);
-  int s;
+  int s = BK_SQL_DONE;
   while (!rc && (s = bk_sql_step(sel)) == BK_SQL_ROW) {
     for (size_t i = 0; i < cl.n; i++) row_value(sel, i, cl.type[i], h, ins);
     if (ins) {

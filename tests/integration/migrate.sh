@@ -124,6 +124,14 @@ bk_check "the message names the damaged xorb" grep -q "source xorb $(basename "$
 bk_expect "the damaged xorb was not copied" "" "$(find "$T2/blobs" -name "$(basename "$X")" 2>/dev/null)"
 "$BK_BUCKETD" token list alice --db "sqlite://$T2/meta.db" >/dev/null 2>&1; bk_expect "no rows in the refused target" 1 $?
 cp "$BK_TMP/x.bak" "$X"
+# a row whose blob is missing in the source is refused
+S=$(find "$SRC/blobs/shards" -type f -name '[0-9a-f]*' | head -n 1)
+mv "$S" "$BK_TMP/s.bak"
+T3=$BK_TMP/target3; mkdir -p "$T3"
+"$BK_BUCKETD" migrate --data "$SRC" --to-db "sqlite://$T3/meta.db" --to-blobs "file://$T3/blobs" >"$BK_TMP/m7" 2>&1
+bk_expect "a row without its blob stops the migration" 1 $?
+bk_check "it counts the shard rows without a blob" grep -q "1 shard row(s) of the source have no blob" "$BK_TMP/m7"
+mv "$BK_TMP/s.bak" "$S"
 # a target holding other data is refused
 "$BK_BUCKETD" user add carol --db "sqlite://$T2/other.db" >/dev/null 2>&1
 "$BK_BUCKETD" migrate --data "$SRC" --to-db "sqlite://$T2/other.db" --to-blobs "file://$T2/blobs" >"$BK_TMP/m6" 2>&1
