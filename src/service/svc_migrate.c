@@ -140,8 +140,9 @@ static int migrate_kind(const struct bk_svc_migrate_config *cfg, bk_blob_kind ki
   uint64_t rows = rows_of(&st->meta, kind == BK_BLOB_XORB ? "xorbs" : "shards");
   uint64_t blobs = st->copied[kind] + st->present[kind];
   if (blobs < rows)
-    return bk_seterr(BK_ENOTFOUND, "%llu %s row(s) of the source have no blob (run bucketd fsck "
-                                   "on the source)", (unsigned long long)(rows - blobs),
+    return bk_seterr(BK_ENOTFOUND, "%llu %s row(s) of the source have no blob (run bucketd gc, "
+                                   "which restores an interrupted gc's trash, then bucketd fsck on "
+                                   "the source)", (unsigned long long)(rows - blobs),
                      bk_blob_kind_name(kind));
   return 0;
 }

@@ -84,6 +84,7 @@ bk_check() { local n=$1; shift; if "$@" >/dev/null 2>&1; then bk_ok "$n"; else b
 
 bk_cleanup() {
   BK_IN_TRAP=1 bk_stop
+  local p; for p in ${BK_NODE_PIDS:-}; do kill -KILL "${p#*=}" 2>/dev/null; done
   if [ "${BK_KEEP:-0}" = 1 ]; then echo "kept $BK_TMP" >&2; else rm -rf "$BK_TMP"; fi
 }
 trap bk_cleanup EXIT
@@ -180,6 +181,44 @@ bk_start() {
   BK_PORT=$port
   BK_URL="http://127.0.0.1:$port"
   export BK_PORT BK_URL BK_PID
+}
+
+# More nodes on the same store as bk_start's (BK_FIXED_* or URL mode; --data cannot be shared):
+#   bk_node_start NAME [ARGS...]  another bucketd; sets BK_NODE_URL, log $BK_TMP/bucketd-NAME.log
+#   bk_node_stop NAME [SIGNAL]    SIGTERM (default; records that it exited 0) or e.g. KILL
+bk_node_start() {
+  local name=$1; shift
+  local log="$BK_TMP/bucketd-$name.log" i port=""
+  : "${BK_DATA:=$BK_TMP/data}"; export BK_DATA
+  bk_store_args || { bk_fail "store for node $name"; return 1; }
+  local extra=()
+  bk_url_mode && [ -z "${BK_FIXED_DB_URL:-}" ] && extra=(--secret-file "$BK_DATA/secret.key")
+  : >"$log"
+  # shellcheck disable=SC2086
+  "$BK_BUCKETD" serve --listen 127.0.0.1:0 "${BK_STORE_ARGS[@]}" "${extra[@]}" ${BK_SERVE_ARGS:-} "$@" 2>>"$log" &
+  local pid=$!
+  BK_NODE_PIDS="${BK_NODE_PIDS:-} $name=$pid"
+  for i in $(seq 1 200); do
+    port=$(sed -n 's|^bucketd: listening on http://127\.0\.0\.1:\([0-9]*\) .*|\1|p' "$log" | tail -n 1)
+    [ -n "$port" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { echo "lib.sh: node $name did not start:" >&2; cat "$log" >&2; bk_fail "node $name starts"; return 1; }
+  BK_NODE_URL="http://127.0.0.1:$port"; export BK_NODE_URL
+}
+bk_node_stop() {
+  local name=$1 sig=${2:-TERM} e pid="" rest=""
+  for e in ${BK_NODE_PIDS:-}; do if [ "${e%%=*}" = "$name" ]; then pid=${e#*=}; else rest="$rest $e"; fi; done
+  BK_NODE_PIDS=$rest
+  [ -n "$pid" ] || return 0
+  kill "-$sig" "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null; local rc=$?
+  [ "$sig" = TERM ] || return 0
+  if [ "$rc" -eq 0 ]; then bk_ok "node $name exited cleanly"; else bk_fail "node $name exited cleanly" "status $rc"; fi
+  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$BK_TMP/bucketd-$name.log" 2>/dev/null; then
+    bk_fail "no sanitizer reports in node $name's log"
+  fi
 }
 
 bk_stop() { # stops bucketd; records a failure if it did not exit 0 or a sanitizer complained

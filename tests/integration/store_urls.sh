@@ -39,13 +39,11 @@ BUCKETD_DATA=$U/other "$D" fsck --db "$DB" --blobs "$BL" >/dev/null 2>&1; bk_exp
 # two nodes on one store; the secret comes from the database (no --secret-file, no data dir)
 export BK_FIXED_DB_URL="$DB" BK_FIXED_BLOBS_URL="$BL" BK_DATA=$U/none
 bk_start
-N1_URL=$BK_URL N1_PID=$BK_PID N1_LOG=$BK_LOG
 grep -q "listening on http://127.0.0.1:[0-9]* (db $DB, blobs $BL, " "$BK_LOG" && bk_ok "startup line names db and blobs" || bk_fail "startup line names db and blobs" "$(head -1 "$BK_LOG")"
-BK_PID="" # keep node 1 running while node 2 starts (bk_start replaces BK_PID/BK_LOG)
-BK_LOG_SAVE=$N1_LOG
-bk_start
-N2_URL=$BK_URL
-[ "$N1_URL" != "$N2_URL" ] && bk_ok "a second node starts on the same store (no serve lock)" || bk_fail "second node"
+N1_URL=$BK_URL
+bk_node_start two
+N2_URL=$BK_NODE_URL
+[ -n "$N2_URL" ] && [ "$N1_URL" != "$N2_URL" ] && bk_ok "a second node starts on the same store (no serve lock)" || bk_fail "second node"
 bk_expect "no data dir was created" "no" "$([ -e "$U/none" ] && echo yes || echo no)"
 bk_expect "no bucketd.pid next to the database" "" "$(ls "$U" | grep -c pid | grep -v '^0$')"
 bk_expect "no local secret file" "" "$(find "$U" -name secret.key)"
@@ -59,7 +57,7 @@ curl -sS -H "Authorization: Bearer $A" "$N1_URL/api/buckets/alice/b/xet-read-tok
 CT=$("$BK_PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["accessToken"])' "$BK_TMP/t.json" 2>/dev/null)
 CODE=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $CT" "$N2_URL/v1/reconstructions/0000000000000000000000000000000000000000000000000000000000000000")
 [ -n "$CT" ] && [ "$CODE" != 401 ] && bk_ok "node 1's CAS token is valid on node 2 ($CODE)" || bk_fail "CAS token across nodes" "token [$CT] code $CODE"
-kill -TERM "$N1_PID"; wait "$N1_PID"; bk_expect "node 1 exited cleanly" 0 $?
+bk_node_stop two
 bk_stop
 unset BK_FIXED_DB_URL BK_FIXED_BLOBS_URL BK_DATA
 
