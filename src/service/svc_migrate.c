@@ -13,7 +13,7 @@
 #include "buckets/xorb.h"
 
 #define COPY_STEP (1u << 20)
-#define MAX_BLOBS (1u << 28) /* listing cap per kind (32-byte hash + size each) */
+#define MAX_BLOBS (1u << 25) /* listing cap per kind (40 bytes each: 1.3 GB at most) */
 
 struct blob_ent {
   bk_hash h;

@@ -121,6 +121,7 @@ static int table_exists(struct dbc *c, const struct tspec *t, const struct cols 
 
 /* Feeds column i of the current row to the fingerprint (type, null flag,
  * length, bytes) and, when ins is set, binds it as parameter i+1. */
+/* (Text and blob lengths fit an int: SQLite caps a value at SQLITE_MAX_LENGTH, 1e9.) */
 static void row_value(bk_sql_stmt *st, size_t i, char type, blake3_hasher *h, bk_sql_stmt *ins) {
   uint8_t tag[10] = {(uint8_t)type, 0};
   int null = bk_sql_column_is_null(st, (int)i);
