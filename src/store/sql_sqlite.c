@@ -98,7 +98,10 @@ static int lite_connect(const char *path, bk_sql_conn **out) {
                            NULL);
   if (rc != SQLITE_OK) {
     int e = bk_seterr(lite_code(c, rc), "open %s: %s%s", path,
-                      c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc), full_note(c, rc));
+                      c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc),
+                      (rc & 0xff) == SQLITE_CANTOPEN ? " (does its directory exist? it is not "
+                                                       "created)"
+                                                     : full_note(c, rc));
     lite_close(&c->base);
     return e;
   }
