@@ -17,6 +17,7 @@
 #include "util/fsutil.h"
 #include "server/server.h"
 #include "service/service.h"
+#include "server/storecfg.h"
 
 #define DEFAULT_GRACE_S 3600
 #define GC_BATCH 500 /* objects per gc write transaction */
@@ -24,7 +25,8 @@
 struct args {
   const char *pos[8];
   int npos;
-  const char *data;
+  const char *data, *db, *blobs; /* as given (NULL = not), see server/storecfg.h */
+  struct bk_store_choice store;  /* chosen once the command is known */
   const char *role;
   const char *owner;
   const char *grace;
@@ -37,31 +39,35 @@ struct args {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: bucketd user add NAME                         [--data DIR]\n"
-          "       bucketd token add USER --role read|write      [--data DIR]\n"
-          "       bucketd token list USER                       [--data DIR]\n"
-          "       bucketd token revoke ID                       [--data DIR]\n"
-          "       bucketd org add ORG --owner USER              [--data DIR]\n"
-          "       bucketd org member ORG USER --role read|write|admin|none [--data DIR]\n"
-          "       bucketd gc [--grace DURATION]   (default 1h; e.g. 30m, 0s) [--data DIR]\n"
+          "usage: bucketd user add NAME                         [STORE]\n"
+          "       bucketd token add USER --role read|write      [STORE]\n"
+          "       bucketd token list USER                       [STORE]\n"
+          "       bucketd token revoke ID                       [STORE]\n"
+          "       bucketd org add ORG --owner USER              [STORE]\n"
+          "       bucketd org member ORG USER --role read|write|admin|none [STORE]\n"
+          "       bucketd gc [--grace DURATION]   (default 1h; e.g. 30m, 0s) [STORE]\n"
           "                  [--delete-grace DURATION] (object stores: how long a blob gc\n"
           "                  unreferenced stays readable before it is deleted; default 20m)\n"
-          "       bucketd fsck [--read-data]                    [--data DIR]\n"
-          "       bucketd scrub [--max-bytes N[K|M|G]] [--max-blobs N] [--data DIR]\n"
+          "       bucketd fsck [--read-data]                    [STORE]\n"
+          "       bucketd scrub [--max-bytes N[K|M|G]] [--max-blobs N] [STORE]\n"
           "                     (default 1G per run; resumes where the last run stopped)\n"
-          "--data defaults to $BUCKETD_DATA or ./var\n");
+          "       bucketd migrate --data DIR --to-db URL --to-blobs URL\n"
+          "STORE is --data DIR, or --db URL --blobs URL (user, token, org: --db URL is\n"
+          "enough; a --blobs given with it is not opened); defaults: $BUCKETD_DATA, or\n"
+          "$BUCKETD_DB and $BUCKETD_BLOBS, else ./var\n");
 }
 
 /* Parses argv[1..]; returns 0 or 2 (usage error, message printed). */
 static int parse_args(int argc, char **argv, struct args *a) {
   memset(a, 0, sizeof *a);
-  a->data = getenv("BUCKETD_DATA") ? getenv("BUCKETD_DATA") : "./var";
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
     const char **slot = NULL;
     if (!strcmp(s, "--help") || !strcmp(s, "-h")) { a->help = 1; continue; }
     if (!strcmp(s, "--read-data")) { a->read_data = 1; continue; }
     if (!strcmp(s, "--data")) slot = &a->data;
+    else if (!strcmp(s, "--db")) slot = &a->db;
+    else if (!strcmp(s, "--blobs")) slot = &a->blobs;
     else if (!strcmp(s, "--role")) slot = &a->role;
     else if (!strcmp(s, "--owner")) slot = &a->owner;
     else if (!strcmp(s, "--grace")) slot = &a->grace;
@@ -93,17 +99,25 @@ struct store {
   bk_db *db;
 };
 
-/* The metadata db of the data dir (accounts commands). */
-static int open_store(const char *data, struct store *st) {
+/* The metadata db (accounts commands): DIR/buckets.db or --db URL. */
+static int open_store(const struct bk_store_choice *sc, struct store *st) {
   memset(st, 0, sizeof *st);
-  char path[4096];
-  int rc = bk_mkdir_p(data, 0700);
-  if (rc == 0 && snprintf(path, sizeof path, "%s/%s", data, BK_DB_FILE) >= (int)sizeof path)
-    rc = bk_seterr(BK_EINVAL, "data dir path too long");
-  if (rc == 0) rc = bk_db_open(path, &st->db);
+  char path[4096], desc[1200], m[512];
+  int rc = 0;
+  if (sc->data) {
+    rc = bk_mkdir_p(sc->data, 0700);
+    if (rc == 0 && snprintf(path, sizeof path, "%s/%s", sc->data, BK_DB_FILE) >= (int)sizeof path)
+      rc = bk_seterr(BK_EINVAL, "data dir path too long");
+    if (rc == 0) rc = bk_db_open(path, &st->db);
+  } else {
+    rc = bk_db_open_url(sc->db, &st->db);
+  }
   if (rc) {
-    fprintf(stderr, "bucketd: cannot open the data dir %s: %s (%s)\n", data,
-            bk_errmsg(), bk_strerror(rc));
+    struct bk_store_choice only = {.data = sc->data, .db = sc->db};
+    bk_store_describe(&only, desc, sizeof desc);
+    snprintf(m, sizeof m, "%s", bk_errmsg());
+    bk_url_scrub(sc->db, m, sizeof m);
+    fprintf(stderr, "bucketd: cannot open the store (%s): %s (%s)\n", desc, m, bk_strerror(rc));
     bk_db_close(st->db);
     st->db = NULL;
   }
@@ -145,7 +159,7 @@ static int cmd_user(struct args *a) {
     return 2;
   }
   struct store s;
-  if (open_store(a->data, &s)) return 1;
+  if (open_store(&a->store, &s)) return 1;
   bk_ns u;
   int rc = bk_db_user_add(s.db, a->pos[1], &u);
   int ret = rc ? fail("user add", rc) : 0;
@@ -198,7 +212,7 @@ static int cmd_token(struct args *a) {
     id = v;
   }
   struct store s;
-  if (open_store(a->data, &s)) return 1;
+  if (open_store(&a->store, &s)) return 1;
   int ret = 0, rc;
   bk_ns u;
   if (!strcmp(sub, "add")) {
@@ -257,7 +271,7 @@ static int cmd_org(struct args *a) {
     }
   }
   struct store s;
-  if (open_store(a->data, &s)) return 1;
+  if (open_store(&a->store, &s)) return 1;
   int ret = 0, rc;
   bk_ns u, o;
   if (is_add) {
@@ -285,19 +299,29 @@ static int cmd_org(struct args *a) {
 
 /* ---- gc, fsck, scrub: the storage service does the work ---- */
 
-/* Opens the data dir's service (db + blob store owned by it). */
-static int open_svc(const char *data, int64_t delete_grace_ms, bk_svc **svc) {
-  char db[4096], blobs[4096];
-  int rc = bk_mkdir_p(data, 0700);
-  if (rc == 0 && (snprintf(db, sizeof db, "%s/%s", data, BK_DB_FILE) >= (int)sizeof db ||
-                  snprintf(blobs, sizeof blobs, "%s/%s", data, BK_BLOBS_DIR) >= (int)sizeof blobs))
-    rc = bk_seterr(BK_EINVAL, "data dir path too long");
-  struct bk_svc_config cfg = {.db_path = db, .blob_root = blobs,
+/* Opens the store's service (db + blob store owned by it). */
+static int open_svc(const struct bk_store_choice *sc, int64_t delete_grace_ms, bk_svc **svc) {
+  char db[4096], blobs[4096], desc[1200], m[512];
+  struct bk_svc_config cfg = {.db_url = sc->db, .blob_url = sc->blobs,
                               .delete_grace_ms = delete_grace_ms};
+  int rc = 0;
+  if (sc->data) {
+    rc = bk_mkdir_p(sc->data, 0700);
+    if (rc == 0 && (snprintf(db, sizeof db, "%s/%s", sc->data, BK_DB_FILE) >= (int)sizeof db ||
+                    snprintf(blobs, sizeof blobs, "%s/%s", sc->data, BK_BLOBS_DIR) >=
+                        (int)sizeof blobs))
+      rc = bk_seterr(BK_EINVAL, "data dir path too long");
+    cfg.db_path = db;
+    cfg.blob_root = blobs;
+  }
   if (rc == 0) rc = bk_svc_open(&cfg, svc);
-  if (rc)
-    fprintf(stderr, "bucketd: cannot open the data dir %s: %s (%s)\n", data, bk_errmsg(),
-            bk_strerror(rc));
+  if (rc) {
+    bk_store_describe(sc, desc, sizeof desc);
+    snprintf(m, sizeof m, "%s", bk_errmsg());
+    bk_url_scrub(sc->db, m, sizeof m);
+    bk_url_scrub(sc->blobs, m, sizeof m);
+    fprintf(stderr, "bucketd: cannot open the store (%s): %s (%s)\n", desc, m, bk_strerror(rc));
+  }
   return rc;
 }
 
@@ -323,7 +347,7 @@ static int cmd_gc(struct args *a) {
   }
   if (a->delete_grace) dgrace = dgrace == 0 ? BK_SVC_DELETE_NOW : dgrace * 1000;
   bk_svc *svc = NULL;
-  if (open_svc(a->data, dgrace, &svc)) return 1;
+  if (open_svc(&a->store, dgrace, &svc)) return 1;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -363,7 +387,7 @@ static int cmd_fsck(struct args *a) {
     return 2;
   }
   bk_svc *svc = NULL;
-  if (open_svc(a->data, 0, &svc)) return 1;
+  if (open_svc(&a->store, 0, &svc)) return 1;
   bk_svc_fsck_result f;
   int rc = bk_svc_fsck(svc, a->read_data, print_line, NULL, &f);
   int ret;
@@ -418,7 +442,7 @@ static int cmd_scrub(struct args *a) {
     return 2;
   }
   bk_svc *svc = NULL;
-  if (open_svc(a->data, 0, &svc)) return 1;
+  if (open_svc(&a->store, 0, &svc)) return 1;
   bk_svc_scrub_result k;
   int rc = bk_svc_scrub(svc, max_bytes, max_blobs, print_line, NULL, &k);
   int ret;
@@ -440,6 +464,7 @@ int bucketd_admin(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  if (!strcmp(argv[0], "migrate")) return bucketd_migrate(argc, argv);
   struct args a;
   if (parse_args(argc, argv, &a)) {
     usage(stderr);
@@ -450,6 +475,8 @@ int bucketd_admin(int argc, char **argv) {
     return 0;
   }
   const char *cmd = argv[0];
+  int accounts = !strcmp(cmd, "user") || !strcmp(cmd, "token") || !strcmp(cmd, "org");
+  if (bk_store_choose(a.data, a.db, a.blobs, !accounts, &a.store)) return 2;
   if (!strcmp(cmd, "user")) return cmd_user(&a);
   if (!strcmp(cmd, "token")) return cmd_token(&a);
   if (!strcmp(cmd, "org")) return cmd_org(&a);

@@ -8,7 +8,9 @@
  *   bucketd org member ORG USER --role read|write|admin|none
  *   bucketd gc [--grace DURATION]                (default 1h)
  *   bucketd fsck [--read-data]
- * each with [--data DIR] (default $BUCKETD_DATA or ./var).
+ *   bucketd migrate --data DIR --to-db URL --to-blobs URL   (migrate.c)
+ * each with [--data DIR] or [--db URL --blobs URL] (server/storecfg.h;
+ * user, token and org need only --db).
  *
  * Safe while the server runs (SQLite WAL + busy timeout; gc only removes
  * objects older than the grace period, under the database write lock).
@@ -20,5 +22,9 @@
  * Returns the process exit code: 0 ok, 1 failure / damage found (fsck),
  * 2 usage error. Output on stdout, diagnostics on stderr. */
 int bucketd_admin(int argc, char **argv);
+
+/* `bucketd migrate` (migrate.c): argv[0] = "migrate". Same exit codes
+ * (1: the migration failed or was refused). */
+int bucketd_migrate(int argc, char **argv);
 
 #endif

@@ -15,16 +15,19 @@
 #include "server/admin.h"
 #include "server/ratelimit.h"
 #include "server/server.h"
+#include "server/storecfg.h"
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: bucketd [serve] [--listen HOST:PORT] [--data DIR] [--public-url URL]\n"
+          "usage: bucketd [serve] [--listen HOST:PORT] [--data DIR | --db URL --blobs URL]\n"
+          "               [--public-url URL]\n"
           "               [--threads N] [--max-conns N] [--max-conns-per-ip N]\n"
           "               [--timeout SECONDS] [--header-timeout SECONDS]\n"
           "               [--body-timeout SECONDS] [--min-body-rate BYTES]\n"
            "               [--rate-limit SPEC] [--quiet] [--dedup-scope global|namespace|bucket]\n"
            "               [--reverify-after SECONDS] [--secret-file FILE] [--rate-limit-shared]\n"
           "               [--direct-downloads]\n"
+          "       bucketd migrate --data DIR --to-db URL --to-blobs URL\n"
           "       bucketd user add NAME [--data DIR]\n"
           "       bucketd token add USER --role read|write [--data DIR]\n"
           "       bucketd token list USER | token revoke ID [--data DIR]\n"
@@ -34,7 +37,14 @@ static void usage(FILE *f) {
           "\n"
           "serve options (defaults):\n"
           "  --listen HOST:PORT   address to bind (127.0.0.1:8080; port 0 = any free port)\n"
-          "  --data DIR           data directory: db, blobs, secret (./var)\n"
+          "  --data DIR           data directory: db, blobs, secret (./var); the shorthand for\n"
+          "                       --db sqlite:///DIR/buckets.db --blobs file:///DIR/blobs\n"
+          "  --db URL             metadata database: sqlite:///abs/meta.db or\n"
+          "                       postgresql://user:password@host:port/dbname (with --blobs)\n"
+          "  --blobs URL          blob store: file:///abs/dir or\n"
+          "                       's3://BUCKET?endpoint=http://host:port&region=R[&prefix=P]'\n"
+          "                       (every node of one deployment gets the same --db, --blobs\n"
+          "                       and secret; no data dir, no lock)\n"
           "  --public-url URL     base URL clients reach this server at (http://HOST:PORT);\n"
           "                       used for casUrl, Link headers and bucket urls\n"
           "  --threads N          0 = one thread per connection (default), N = pool of N\n"
@@ -69,7 +79,10 @@ static void usage(FILE *f) {
           "                       store (15 min), so file bytes bypass bucketd; needs a blob\n"
           "                       store that presigns (s3://), refused for file://\n"
           "  --quiet              no per-request log lines\n"
-          "Environment: BUCKETD_DATA, BUCKETD_LISTEN, BUCKETD_PUBLIC_URL set the defaults.\n");
+          "Environment: BUCKETD_DATA, BUCKETD_DB, BUCKETD_BLOBS, BUCKETD_LISTEN,\n"
+          "BUCKETD_PUBLIC_URL set the defaults (--data/--db/--blobs on the command line\n"
+          "override all three store variables). Admin commands take the same\n"
+          "--data or --db/--blobs (user, token, org need only --db).\n");
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out) {
@@ -120,6 +133,8 @@ static const struct serve_opt serve_opts[] = {
     {"--direct-downloads", SO_FLAG, CFG_OFF(direct_downloads), 0, 0, 0},
     {"--listen", SO_STR, CFG_OFF(listen), 0, 0, 0},
     {"--data", SO_STR, CFG_OFF(data_dir), 0, 0, 0},
+    {"--db", SO_STR, CFG_OFF(db_url), 0, 1, 0},
+    {"--blobs", SO_STR, CFG_OFF(blob_url), 0, 1, 0},
     {"--secret-file", SO_STR, CFG_OFF(secret_file), 0, 1, 0},
     {"--public-url", SO_STR, CFG_OFF(public_url), 0, 0, 0},
     {"--threads", SO_UINT, CFG_OFF(threads), 256, 0, 0},
@@ -145,7 +160,6 @@ static const struct serve_opt *serve_opt_find(const char *name) {
 static void serve_defaults(struct bk_server_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->listen = getenv("BUCKETD_LISTEN") ? getenv("BUCKETD_LISTEN") : "127.0.0.1:8080";
-  cfg->data_dir = getenv("BUCKETD_DATA") ? getenv("BUCKETD_DATA") : "./var";
   cfg->public_url = getenv("BUCKETD_PUBLIC_URL");
   cfg->max_conns = BK_MAX_CONNS_DEFAULT;
   cfg->max_conns_per_ip = BK_MAX_CONNS_PER_IP_DEFAULT;
@@ -210,6 +224,11 @@ static int serve_parse(int argc, char **argv, struct bk_server_config *cfg) {
     if (rc) return rc;
     i++;
   }
+  struct bk_store_choice sc;
+  if (bk_store_choose(cfg->data_dir, cfg->db_url, cfg->blob_url, 1, &sc)) return 2;
+  cfg->data_dir = sc.data;
+  cfg->db_url = sc.db;
+  cfg->blob_url = sc.blobs;
   if (cfg->rate_limit_shared && !cfg->rate_quota[0] && !cfg->rate_quota[1] &&
       !cfg->rate_quota[2]) {
     fprintf(stderr, "bucketd: --rate-limit-shared needs --rate-limit with a quota\n");
@@ -239,9 +258,9 @@ static int serve_run(const struct bk_server_config *cfg) {
     bk_server_close(&srv);
     return 1;
   }
-  fprintf(stderr, "bucketd: listening on http://%s%s%s:%u (data %s, public url %s, %s)\n",
+  fprintf(stderr, "bucketd: listening on http://%s%s%s:%u (%s, public url %s, %s)\n",
           strchr(srv.listen_host, ':') ? "[" : "", srv.listen_host,
-          strchr(srv.listen_host, ':') ? "]" : "", (unsigned)srv.port, srv.data_dir,
+          strchr(srv.listen_host, ':') ? "]" : "", (unsigned)srv.port, srv.store_desc,
           srv.public_url, srv.threads ? "thread pool" : "thread per connection");
   if (!cfg->public_url && (!strcmp(srv.listen_host, "0.0.0.0") || !strcmp(srv.listen_host, "::")))
     fprintf(stderr, "bucketd: warning: listening on all interfaces without --public-url; clients "

@@ -21,6 +21,7 @@
  * connection is either cut or moves on, never both.
  */
 #include "server/server.h"
+#include "server/storecfg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -747,15 +748,18 @@ static int open_listener(struct bk_server *srv, const struct sockaddr_storage *s
 /* Rewrites the serve lock's content in place ("PID URL\n"): the lock lives
  * on the file's inode, so no temp file + rename here; the content is only
  * advice for a second `serve` (no fsync: it means nothing after a crash). */
-static void lock_note(struct bk_server *srv, const char *url) {
-  if (!srv->locked) return;
+static void note_fd(int fd, const char *url) {
   char line[512];
   int n = snprintf(line, sizeof line, "%ld %s\n", (long)getpid(), url ? url : "starting");
   if (n <= 0 || (size_t)n >= sizeof line) return;
-  if (ftruncate(srv->lock_fd, 0) == 0) {
-    ssize_t w = pwrite(srv->lock_fd, line, (size_t)n, 0);
+  if (ftruncate(fd, 0) == 0) {
+    ssize_t w = pwrite(fd, line, (size_t)n, 0);
     (void)w;
   }
+}
+
+static void lock_note(struct bk_server *srv, const char *url) {
+  if (srv->locked) note_fd(srv->lock_fd, url);
 }
 
 /* The bind address for srv->listen_host:srv->port into *ss; adds
@@ -868,13 +872,17 @@ void bk_server_stop(struct bk_server *srv) {
 /* Releases the serve lock: the file goes first (still locked, so a
  * concurrent start cannot take a lock on a name that is about to vanish
  * without noticing: see lock_data_dir), then the lock. */
+void bk_data_dir_unlock(const char *dir, int fd) {
+  if (fd < 0) return;
+  char path[4096];
+  if (dir && snprintf(path, sizeof path, "%s/%s", dir, BK_PID_FILE) < (int)sizeof path)
+    unlink(path);
+  close(fd);
+}
+
 static void unlock_data_dir(struct bk_server *srv) {
   if (!srv->locked) return;
-  char path[4096];
-  if (srv->data_dir &&
-      snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_PID_FILE) < (int)sizeof path)
-    unlink(path);
-  close(srv->lock_fd);
+  bk_data_dir_unlock(srv->data_dir, srv->lock_fd);
   srv->locked = 0;
   srv->lock_fd = -1;
 }
@@ -893,8 +901,24 @@ void bk_server_close(struct bk_server *srv) {
   free(srv->listen_host);
   free(srv->data_dir);
   free(srv->public_url);
-  srv->listen_host = srv->data_dir = srv->public_url = NULL;
+  free(srv->store_desc);
+  srv->listen_host = srv->data_dir = srv->public_url = srv->store_desc = NULL;
   memset(srv->secret, 0, sizeof srv->secret);
+}
+
+/* The holder's "PID note" was read from a locked file: the message. */
+static int lock_busy(const char *dir, const char *path, const char *info) {
+  long pid = 0;
+  char url[200] = "";
+  if (sscanf(info, "%ld %199s", &pid, url) < 1 || pid <= 0)
+    return bk_seterr(BK_EEXIST, "data dir %s is already served by another bucketd "
+                                "(starting; %s is locked)", dir, path);
+  if (!strcmp(url, "migrate"))
+    return bk_seterr(BK_EEXIST, "data dir %s is being migrated by bucketd pid %ld (bucketd "
+                                "migrate; wait for it to finish)", dir, pid);
+  return bk_seterr(BK_EEXIST, "data dir %s is already served by bucketd pid %ld on %s "
+                              "(stop it first, or use another --data)",
+                   dir, pid, url[0] ? url : "(starting)");
 }
 
 /* One `serve` per data dir: an exclusive flock on data_dir/BK_PID_FILE, held
@@ -902,9 +926,10 @@ void bk_server_close(struct bk_server *srv) {
  * file left by a crash is stale by construction and simply taken over).
  * A lock won on a file that a stopping server unlinked meanwhile would be
  * worthless, so the locked inode must still be the one at the path. */
-static int lock_data_dir(struct bk_server *srv) {
+int bk_data_dir_lock(const char *dir, const char *note, int *out) {
+  *out = -1;
   char path[4096];
-  if (snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_PID_FILE) >= (int)sizeof path)
+  if (snprintf(path, sizeof path, "%s/%s", dir, BK_PID_FILE) >= (int)sizeof path)
     return bk_seterr(BK_EINVAL, "data dir path too long");
   for (int tries = 0; tries < 16; tries++) {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -916,25 +941,23 @@ static int lock_data_dir(struct bk_server *srv) {
       close(fd);
       if (e != EWOULDBLOCK) return bk_seterr(BK_EIO, "cannot lock %s: %s", path, strerror(e));
       info[n > 0 ? n : 0] = 0;
-      long pid = 0;
-      char url[200] = "";
-      if (sscanf(info, "%ld %199s", &pid, url) < 1 || pid <= 0)
-        return bk_seterr(BK_EEXIST, "data dir %s is already served by another bucketd "
-                                    "(starting; %s is locked)", srv->data_dir, path);
-      return bk_seterr(BK_EEXIST, "data dir %s is already served by bucketd pid %ld on %s "
-                                  "(stop it first, or use another --data)",
-                       srv->data_dir, pid, url[0] ? url : "(starting)");
+      return lock_busy(dir, path, info);
     }
     struct stat a, b;
     if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-      srv->lock_fd = fd;
-      srv->locked = 1;
-      lock_note(srv, NULL);
+      note_fd(fd, note);
+      *out = fd;
       return 0;
     }
     close(fd); /* unlinked (or replaced) between open and flock: again */
   }
   return bk_seterr(BK_EIO, "cannot lock %s: it keeps being replaced", path);
+}
+
+static int lock_data_dir(struct bk_server *srv) {
+  int rc = bk_data_dir_lock(srv->data_dir, NULL, &srv->lock_fd);
+  srv->locked = rc == 0;
+  return rc;
 }
 
 /* ---- the token-signing secret ----
@@ -1028,8 +1051,21 @@ static int secret_from_db(bk_db *db, const uint8_t mine[32], uint8_t out[32]) {
   return rc;
 }
 
+/* --db/--blobs: no data dir, so no local copy: the database's secret
+ * (created from fresh random bytes by the first node). */
+static int load_secret_db(struct bk_server *srv) {
+  uint8_t mine[BK_SERVER_SECRET_LEN], key[BK_SERVER_SECRET_LEN];
+  int rc = bk_random_bytes(mine, sizeof mine);
+  if (!rc) rc = secret_from_db(srv->db, mine, key);
+  if (!rc) memcpy(srv->secret, key, sizeof key);
+  memset(mine, 0, sizeof mine);
+  memset(key, 0, sizeof key);
+  return rc;
+}
+
 static int load_secret(struct bk_server *srv, const char *secret_file) {
   if (secret_file && *secret_file) return secret_from_file(secret_file, srv->secret);
+  if (!srv->data_dir) return load_secret_db(srv);
   char path[4096];
   if (snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_SECRET_FILE) >= (int)sizeof path)
     return bk_seterr(BK_EINVAL, "data dir path too long");
@@ -1062,14 +1098,55 @@ static int open_ratelimit(struct bk_server *srv, const struct bk_server_config *
   return rc;
 }
 
+/* --data DIR: created on first start, locked (one serve per data dir),
+ * DIR/blobs and DIR/buckets.db. */
+static int open_data_dir(struct bk_server *srv) {
+  int rc = bk_mkdir_p(srv->data_dir, 0700);
+  if (rc) return bk_seterr(rc, "cannot create data dir %s: %s", srv->data_dir, bk_errmsg());
+  rc = lock_data_dir(srv);
+  if (rc) return rc;
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_BLOBS_DIR) >= (int)sizeof path)
+    return bk_seterr(BK_EINVAL, "data dir path too long");
+  rc = bk_blobstore_open(path, &srv->blobs);
+  if (rc) return rc;
+  snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_DB_FILE);
+  rc = bk_db_open(path, &srv->db);
+  if (rc) return rc;
+  struct bk_store_choice c = {.data = srv->data_dir};
+  char desc[1200];
+  bk_store_describe(&c, desc, sizeof desc);
+  srv->store_desc = strdup(desc);
+  return srv->store_desc ? 0 : bk_seterr(BK_ENOMEM, "out of memory");
+}
+
+/* --db URL --blobs URL: shared by every node, so no lock and no data dir.
+ * Error messages name the URLs masked (a password never reaches a log). */
+static int open_urls(struct bk_server *srv, const struct bk_server_config *cfg) {
+  struct bk_store_choice c = {.db = cfg->db_url, .blobs = cfg->blob_url};
+  char desc[1200], m[512];
+  bk_store_describe(&c, desc, sizeof desc);
+  srv->store_desc = strdup(desc);
+  if (!srv->store_desc) return bk_seterr(BK_ENOMEM, "out of memory");
+  int rc = bk_blobstore_open_url(cfg->blob_url, &srv->blobs);
+  if (!rc) rc = bk_db_open_url(cfg->db_url, &srv->db);
+  if (!rc) return 0;
+  snprintf(m, sizeof m, "%s", bk_errmsg());
+  bk_url_scrub(cfg->db_url, m, sizeof m);
+  bk_url_scrub(cfg->blob_url, m, sizeof m);
+  return bk_seterr(rc, "cannot open the store (%s): %s", desc, m);
+}
+
 int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   memset(srv, 0, sizeof *srv);
   srv->lock_fd = -1;
   int rc = parse_listen(cfg->listen ? cfg->listen : "127.0.0.1:8080", &srv->listen_host,
                         &srv->port);
   if (rc) return bk_seterr(BK_EINVAL, "bad listen address '%s' (want HOST:PORT)", cfg->listen);
-  srv->data_dir = strdup(cfg->data_dir && *cfg->data_dir ? cfg->data_dir : "./var");
-  if (!srv->data_dir) return BK_ENOMEM;
+  if (!cfg->db_url || !cfg->blob_url) {
+    srv->data_dir = strdup(cfg->data_dir && *cfg->data_dir ? cfg->data_dir : "./var");
+    if (!srv->data_dir) return BK_ENOMEM;
+  }
   if (cfg->public_url && *cfg->public_url) {
     if (strncmp(cfg->public_url, "http://", 7) && strncmp(cfg->public_url, "https://", 8))
       return bk_seterr(BK_EINVAL, "--public-url must start with http:// or https://");
@@ -1093,17 +1170,7 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   srv->quiet = cfg->quiet;
   srv->direct_downloads = cfg->direct_downloads != 0;
 
-  rc = bk_mkdir_p(srv->data_dir, 0700);
-  if (rc) return bk_seterr(rc, "cannot create data dir %s: %s", srv->data_dir, bk_errmsg());
-  rc = lock_data_dir(srv);
-  if (rc) return rc;
-  char path[4096];
-  if (snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_BLOBS_DIR) >= (int)sizeof path)
-    return bk_seterr(BK_EINVAL, "data dir path too long");
-  rc = bk_blobstore_open(path, &srv->blobs);
-  if (rc) return rc;
-  snprintf(path, sizeof path, "%s/%s", srv->data_dir, BK_DB_FILE);
-  rc = bk_db_open(path, &srv->db);
+  rc = cfg->db_url && cfg->blob_url ? open_urls(srv, cfg) : open_data_dir(srv);
   if (rc) return rc;
   rc = load_secret(srv, cfg->secret_file);
   if (rc) return rc;

@@ -75,6 +75,12 @@ struct bk_server_config {
   int rate_limit_shared;   /* 1 = rate-limit windows counted in the metadata database */
   int direct_downloads;    /* 1 = reconstructions carry presigned blob-store URLs (the
                               store must presign: bk_server_open fails otherwise) */
+  /* --db URL --blobs URL (both set, data_dir ignored): the metadata and blob
+   * store by URL (server/storecfg.h). No data dir then: no serve lock (many
+   * nodes share one database by design) and the secret comes from
+   * secret_file or the database, never from a local file. */
+  const char *db_url;
+  const char *blob_url;
 };
 
 /* Default for --reverify-after: one day (see docs/store.md "Damaged blobs"). */
@@ -119,10 +125,21 @@ struct bk_server {
   void *watch;           /* slow-client watchdog (server.c), NULL when not started */
   int lock_fd;           /* data_dir/BK_PID_FILE, flock'ed; valid when locked */
   int locked;
+
+  /* "data DIR" or "db URL, blobs URL" with credentials masked (startup line) */
+  char *store_desc;
 };
 
-/* Creates/opens the data dir, database, blob store and secret. Takes the data
- * dir's serve lock first (BK_PID_FILE, flock): when another live process
+/* The data dir's serve lock (BK_PID_FILE, flock), also taken by `bucketd
+ * migrate` on its source: *fd holds it until bk_data_dir_unlock. note is
+ * written into the file ("PID note"). BK_EEXIST (message names the holder's
+ * pid and note) when a live process holds it. */
+int bk_data_dir_lock(const char *dir, const char *note, int *fd);
+void bk_data_dir_unlock(const char *dir, int fd); /* removes the file, then unlocks */
+
+/* Creates/opens the data dir (or, with cfg->db_url and cfg->blob_url, the
+ * stores those URLs name: no data dir, no lock), database, blob store and
+ * secret. Takes the data dir's serve lock first (BK_PID_FILE, flock): when another live process
  * serves the same data dir, fails with BK_EEXIST and a message naming its pid
  * and address (a stale file of a dead process is taken over). On failure the
  * context is left closed (safe to call bk_server_close). */

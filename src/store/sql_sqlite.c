@@ -98,7 +98,10 @@ static int lite_connect(const char *path, bk_sql_conn **out) {
                            NULL);
   if (rc != SQLITE_OK) {
     int e = bk_seterr(lite_code(c, rc), "open %s: %s%s", path,
-                      c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc), full_note(c, rc));
+                      c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc),
+                      (rc & 0xff) == SQLITE_CANTOPEN ? " (does its directory exist? it is not "
+                                                       "created)"
+                                                     : full_note(c, rc));
     lite_close(&c->base);
     return e;
   }
@@ -291,6 +294,15 @@ static int lite_col_is_null(bk_sql_stmt *st, int i) {
   return sqlite3_column_type(LS(st)->st, i) == SQLITE_NULL;
 }
 
+/* INTEGER PRIMARY KEY ids: SQLite's next rowid is max(rowid) + 1, so rows
+ * inserted with explicit ids need nothing. */
+static int lite_id_sync(bk_sql_conn *c, const char *table, const char *column) {
+  (void)c;
+  (void)table;
+  (void)column;
+  return 0;
+}
+
 const struct bk_sql_driver bk_sql_sqlite = {
     .scheme = "sqlite",
     .connect = lite_connect,
@@ -308,6 +320,7 @@ const struct bk_sql_driver bk_sql_sqlite = {
     .schema_version = lite_schema_version,
     .set_schema_version = lite_set_schema_version,
     .has_column = lite_has_column,
+    .id_sync = lite_id_sync,
     .bind_int64 = lite_bind_int64,
     .bind_text = lite_bind_text,
     .bind_blob = lite_bind_blob,

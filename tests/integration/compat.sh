@@ -6,6 +6,7 @@
 # COMPAT_FILTER=regex runs only the matching JS tests (node --test-name-pattern).
 set -u
 . "$(dirname "$0")/lib.sh"
+bk_require_local_store "reads or damages the data dir's files directly"
 COMPAT="$BUCKETS_ROOT/tests/compat"
 
 if ! command -v node >/dev/null 2>&1; then bk_fail "node is installed"; bk_summary; fi

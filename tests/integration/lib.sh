@@ -18,6 +18,23 @@
 # from it. Set BK_KEEP=1 to keep the temp dir (and print its path) for debugging.
 # BK_SERVE_ARGS (e.g. "--threads 4") is added to every `bucketd serve` started by bk_start.
 #
+# Store URLs (docs/server.md "Store URLs"): with BK_TEST_DB_URL and BK_TEST_BLOBS_URL set, bk_start
+# serves `--db URL --blobs URL --secret-file $BK_DATA/secret.key` instead of `--data $BK_DATA`, and
+# bk_admin passes the same --db/--blobs. Each BK_DATA gets FRESH stores, made once and reused by
+# later bk_start/bk_admin calls with the same BK_DATA (recorded in $BK_DATA/.store-urls):
+#   BK_TEST_DB_URL    sqlite | sqlite://...      -> sqlite://$BK_DATA/buckets.db
+#                     postgresql://.../DB        -> a new database bk_t_<pid>_<n> on that server
+#                                                   (CREATE DATABASE through psql)
+#   BK_TEST_BLOBS_URL file | file://...          -> file://$BK_DATA/blobs
+#                     s3://BUCKET?...            -> the same with prefix=<prefix>t-<pid>-<n>/
+# sqlite+file keeps the data dir's layout, so tests that look into $BK_DATA still work; a test
+# that needs a local store or the --data mode itself says so first:
+# BK_FIXED_DB_URL / BK_FIXED_BLOBS_URL (both set) serve and administer exactly that store instead
+# (no fresh one: several nodes on one store, a migration target); no --secret-file is added.
+#   bk_require_local_store REASON   skip the whole test (counted: "skip ...") unless the store is
+#                                   sqlite + file
+#   bk_require_data_dir REASON      skip unless bk_start serves --data (serve lock, secret.key copy)
+#
 # Functions:
 #   bk_start [ARGS...]          start bucketd (fails the script if it does not come up in 10 s)
 #   bk_stop                     stop it (SIGTERM, wait) and record a check that it exited 0
@@ -53,6 +70,7 @@ BK_BUCKETD="$BK_BIN/bucketd"
 BK_PY=/usr/bin/python3
 BK_PASS=0
 BK_FAILN=0
+BK_SKIPN=0
 BK_PID=""
 BK_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bk-test.XXXXXX")
 export BK_TMP BK_BIN BK_HELPERS BK_BUCKETD BK_PY
@@ -66,9 +84,75 @@ bk_check() { local n=$1; shift; if "$@" >/dev/null 2>&1; then bk_ok "$n"; else b
 
 bk_cleanup() {
   BK_IN_TRAP=1 bk_stop
+  local p; for p in ${BK_NODE_PIDS:-}; do kill -KILL "${p#*=}" 2>/dev/null; done
   if [ "${BK_KEEP:-0}" = 1 ]; then echo "kept $BK_TMP" >&2; else rm -rf "$BK_TMP"; fi
 }
 trap bk_cleanup EXIT
+
+bk_url_mode() { [ -n "${BK_TEST_DB_URL:-}" ] && [ -n "${BK_TEST_BLOBS_URL:-}" ]; }
+
+# A fresh PostgreSQL database on the server of URL $1: prints the new database's URL.
+bk_fresh_pg_db() {
+  local name="bk_t_$$_${RANDOM}${RANDOM}"
+  psql -X -q -v ON_ERROR_STOP=1 "$1" -c "CREATE DATABASE $name" >/dev/null || return 1
+  "$BK_PY" -c 'import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1]); print(u.urlunsplit((p.scheme, p.netloc, "/" + sys.argv[2], p.query, p.fragment)))' "$1" "$name"
+}
+
+# s3://BUCKET?...: the same URL with a fresh key prefix under the given one.
+bk_fresh_s3_prefix() {
+  "$BK_PY" -c 'import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1]); q = u.parse_qsl(p.query, keep_blank_values=True)
+old = [v for k, v in q if k == "prefix"]; base = old[0] if old else ""
+if base and not base.endswith("/"): base += "/"
+q = [(k, v) for k, v in q if k != "prefix"] + [("prefix", base + sys.argv[2] + "/")]
+print(u.urlunsplit((p.scheme, p.netloc, p.path, u.urlencode(q, safe=":/"), p.fragment)))' "$1" "t-$$-${RANDOM}${RANDOM}"
+}
+
+# URL mode: BK_DB_URL / BK_BLOBS_URL of this BK_DATA (made on first use) and its secret file.
+bk_store_urls() {
+  mkdir -p "$BK_DATA" || return 1
+  if [ -f "$BK_DATA/.store-urls" ]; then . "$BK_DATA/.store-urls"; export BK_DB_URL BK_BLOBS_URL; return 0; fi
+  local abs; abs=$(cd "$BK_DATA" && pwd)
+  case "$BK_TEST_DB_URL" in
+    sqlite|sqlite://*) BK_DB_URL="sqlite://$abs/buckets.db" ;;
+    postgresql://*|postgres://*) BK_DB_URL=$(bk_fresh_pg_db "$BK_TEST_DB_URL") || return 1 ;;
+    *) echo "lib.sh: unsupported BK_TEST_DB_URL $BK_TEST_DB_URL" >&2; return 1 ;;
+  esac
+  case "$BK_TEST_BLOBS_URL" in
+    file|file://*) BK_BLOBS_URL="file://$abs/blobs" ;;
+    s3://*) BK_BLOBS_URL=$(bk_fresh_s3_prefix "$BK_TEST_BLOBS_URL") || return 1 ;;
+    *) echo "lib.sh: unsupported BK_TEST_BLOBS_URL $BK_TEST_BLOBS_URL" >&2; return 1 ;;
+  esac
+  [ -f "$BK_DATA/secret.key" ] || (umask 077; head -c 32 /dev/urandom >"$BK_DATA/secret.key")
+  printf 'BK_DB_URL=%q\nBK_BLOBS_URL=%q\n' "$BK_DB_URL" "$BK_BLOBS_URL" >"$BK_DATA/.store-urls"
+  export BK_DB_URL BK_BLOBS_URL
+}
+
+# The store arguments of a bucketd command for this BK_DATA.
+bk_store_args() {
+  if [ -n "${BK_FIXED_DB_URL:-}" ]; then # a given store (several nodes, a migration target)
+    BK_STORE_ARGS=(--db "$BK_FIXED_DB_URL" --blobs "$BK_FIXED_BLOBS_URL")
+  elif bk_url_mode; then
+    bk_store_urls || return 1
+    BK_STORE_ARGS=(--db "$BK_DB_URL" --blobs "$BK_BLOBS_URL")
+  else
+    BK_STORE_ARGS=(--data "$BK_DATA")
+  fi
+}
+
+bk_skip_all() { # REASON: the whole test does not apply to this store
+  BK_SKIPN=$((BK_SKIPN + 1)); echo "skip $(basename "$0"): $1"; bk_summary
+}
+bk_require_local_store() {
+  bk_url_mode || return 0
+  case "$BK_TEST_DB_URL $BK_TEST_BLOBS_URL" in sqlite*" "file*) return 0 ;; esac
+  bk_skip_all "needs a local sqlite+file store (${1:-looks into the data dir})"
+}
+bk_require_data_dir() {
+  bk_url_mode || return 0
+  bk_skip_all "needs bucketd serve --data (${1:-the data dir itself is under test})"
+}
 
 bk_start() {
   [ -x "$BK_BUCKETD" ] || { echo "lib.sh: $BK_BUCKETD not built" >&2; bk_fail "bucketd binary exists"; bk_summary; }
@@ -76,8 +160,12 @@ bk_start() {
   BK_LOG="$BK_TMP/bucketd.log"
   export BK_DATA BK_LOG
   : >"$BK_LOG"
+  bk_store_args || { bk_fail "fresh store for bk_start"; bk_summary; }
+  local extra=()
+  bk_url_mode && [ -z "${BK_FIXED_DB_URL:-}" ] && extra=(--secret-file "$BK_DATA/secret.key")
+  case "${BK_STORE_ARGS[0]}" in --db) echo "lib.sh: serving ${BK_STORE_ARGS[*]}" | sed 's|://[^/@]*:[^/@]*@|://***@|' ;; esac
   # shellcheck disable=SC2086
-  "$BK_BUCKETD" serve --listen 127.0.0.1:0 --data "$BK_DATA" ${BK_SERVE_ARGS:-} "$@" 2>>"$BK_LOG" &
+  "$BK_BUCKETD" serve --listen 127.0.0.1:0 "${BK_STORE_ARGS[@]}" "${extra[@]}" ${BK_SERVE_ARGS:-} "$@" 2>>"$BK_LOG" &
   BK_PID=$!
   local i port=""
   for i in $(seq 1 200); do
@@ -93,6 +181,44 @@ bk_start() {
   BK_PORT=$port
   BK_URL="http://127.0.0.1:$port"
   export BK_PORT BK_URL BK_PID
+}
+
+# More nodes on the same store as bk_start's (BK_FIXED_* or URL mode; --data cannot be shared):
+#   bk_node_start NAME [ARGS...]  another bucketd; sets BK_NODE_URL, log $BK_TMP/bucketd-NAME.log
+#   bk_node_stop NAME [SIGNAL]    SIGTERM (default; records that it exited 0) or e.g. KILL
+bk_node_start() {
+  local name=$1; shift
+  local log="$BK_TMP/bucketd-$name.log" i port=""
+  : "${BK_DATA:=$BK_TMP/data}"; export BK_DATA
+  bk_store_args || { bk_fail "store for node $name"; return 1; }
+  local extra=()
+  bk_url_mode && [ -z "${BK_FIXED_DB_URL:-}" ] && extra=(--secret-file "$BK_DATA/secret.key")
+  : >"$log"
+  # shellcheck disable=SC2086
+  "$BK_BUCKETD" serve --listen 127.0.0.1:0 "${BK_STORE_ARGS[@]}" "${extra[@]}" ${BK_SERVE_ARGS:-} "$@" 2>>"$log" &
+  local pid=$!
+  BK_NODE_PIDS="${BK_NODE_PIDS:-} $name=$pid"
+  for i in $(seq 1 200); do
+    port=$(sed -n 's|^bucketd: listening on http://127\.0\.0\.1:\([0-9]*\) .*|\1|p' "$log" | tail -n 1)
+    [ -n "$port" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { echo "lib.sh: node $name did not start:" >&2; cat "$log" >&2; bk_fail "node $name starts"; return 1; }
+  BK_NODE_URL="http://127.0.0.1:$port"; export BK_NODE_URL
+}
+bk_node_stop() {
+  local name=$1 sig=${2:-TERM} e pid="" rest=""
+  for e in ${BK_NODE_PIDS:-}; do if [ "${e%%=*}" = "$name" ]; then pid=${e#*=}; else rest="$rest $e"; fi; done
+  BK_NODE_PIDS=$rest
+  [ -n "$pid" ] || return 0
+  kill "-$sig" "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null; local rc=$?
+  [ "$sig" = TERM ] || return 0
+  if [ "$rc" -eq 0 ]; then bk_ok "node $name exited cleanly"; else bk_fail "node $name exited cleanly" "status $rc"; fi
+  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$BK_TMP/bucketd-$name.log" 2>/dev/null; then
+    bk_fail "no sanitizer reports in node $name's log"
+  fi
 }
 
 bk_stop() { # stops bucketd; records a failure if it did not exit 0 or a sanitizer complained
@@ -111,7 +237,11 @@ bk_stop() { # stops bucketd; records a failure if it did not exit 0 or a sanitiz
   fi
 }
 
-bk_admin() { "$BK_BUCKETD" "$@" --data "${BK_DATA:-$BK_TMP/data}"; }
+bk_admin() {
+  : "${BK_DATA:=$BK_TMP/data}"; export BK_DATA
+  bk_store_args || return 1
+  "$BK_BUCKETD" "$@" "${BK_STORE_ARGS[@]}"
+}
 bk_user() { bk_admin user add "$1" >/dev/null 2>"$BK_TMP/useradd.err" || grep -qi exist "$BK_TMP/useradd.err"; }
 bk_token() { bk_admin token add "$1" --role "${2:-write}"; }
 bk_user_token() { bk_user "$1" && bk_token "$1" "${2:-write}"; }
@@ -143,6 +273,7 @@ print(json.dumps(r) if isinstance(r,(dict,list,bool)) or r is None else r)' "$BK
 
 bk_summary() {
   bk_stop
+  [ "$BK_SKIPN" -gt 0 ] && echo "($BK_SKIPN skipped)"
   echo "$BK_PASS passed, $BK_FAILN failed"
   [ "$BK_FAILN" -eq 0 ] && exit 0
   exit 1

@@ -12,6 +12,7 @@
 # skipped with REASON printed; every fenced block must name its language; a block naming a
 # URL other than the test server's is refused (no traffic beyond 127.0.0.1).
 . "$(dirname "$0")/lib.sh"
+bk_require_data_dir "the README session administers --data ./var"
 README=${README:-$BUCKETS_ROOT/README.md}
 case "$BUILD" in /*) BDIR=$BUILD ;; *) BDIR=$BUCKETS_ROOT/$BUILD ;; esac
 VENV=${BUCKETS_VENV:-$BUCKETS_ROOT/.venv}

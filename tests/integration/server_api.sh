@@ -5,6 +5,7 @@
 # would write them) so that this test does not depend on the CAS HTTP layer;
 # server_cas_flow.sh covers the same through the CAS API.
 . "$(dirname "$0")/lib.sh"
+bk_require_local_store "reads or damages the data dir's files directly"
 XET="$BK_HELPERS/srv_xet"
 [ -x "$XET" ] || { bk_fail "srv_xet built"; bk_summary; }
 

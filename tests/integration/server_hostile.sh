@@ -3,6 +3,7 @@
 # request lines, lying lengths, encoding tricks, JSON/NDJSON bombs. After all
 # of it the server must still answer and the bucket state must be unchanged.
 . "$(dirname "$0")/lib.sh"
+bk_require_local_store "reads or damages the data dir's files directly"
 XET="$BK_HELPERS/srv_xet"
 bk_start --timeout 2 --max-conns 16
 A=$(bk_user_token alice write)

@@ -7,6 +7,7 @@
 # once (SO_REUSEADDR); a pid file left by a killed server is taken over;
 # several servers started at once on port 0 get distinct ports.
 . "$(dirname "$0")/lib.sh"
+bk_require_data_dir "the data dir serve lock and restarts on it"
 B="$BK_BUCKETD"
 
 second() { # ARGS... -> runs `bucketd serve ARGS` that should fail; sets RC (124 = still running) and ERR

@@ -6,6 +6,7 @@
 #   read ops: info, tree, paths-info, resolve HEAD, xet-read-token
 #   write ops: xet-write-token, batch; admin ops: settings, delete, move
 . "$(dirname "$0")/lib.sh"
+bk_require_local_store "reads or damages the data dir's files directly"
 XET="$BK_HELPERS/srv_xet"
 bk_start
 declare -A T

@@ -4,6 +4,7 @@
 # SIGINT/SIGTERM shut down cleanly, scripts/run.sh (make run) starts it,
 # X-Request-Id on replies, and concurrent clients (mixed reads and writes).
 . "$(dirname "$0")/lib.sh"
+bk_require_data_dir "make run, the data dir lock and its files"
 B="$BK_BUCKETD"
 out=$("$B" --help); rc=$?
 bk_expect "--help exit 0" 0 "$rc"

@@ -7,6 +7,7 @@
 # Two nodes on one database: data dirs A and B, B/buckets.db a symlink to
 # A/buckets.db (SQLite resolves it, so both use one WAL).
 . "$(dirname "$0")/lib.sh"
+bk_require_data_dir "the secret.key copy and data dir restarts"
 TOOL="$BK_HELPERS/cas_tool"
 ZERO=$(printf '%064d' 0)
 

@@ -21,6 +21,7 @@
 # level, so the filesystem below changes nothing but the fsync latency
 [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
 . "$(dirname "$0")/lib.sh"
+bk_require_local_store "injects faults into the local files of the store (LD_PRELOAD shim)"
 HF="$BK_BIN/hf"
 case "$BUILD" in /*) FDIR="$BUILD/tests/fault";; *) FDIR="$BUCKETS_ROOT/$BUILD/tests/fault";; esac
 SO="$FDIR/libfaultinject.so"

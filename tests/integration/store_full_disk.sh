@@ -9,6 +9,7 @@
 # after the filler is removed, writes work again without a restart.
 # Needs `mount -t tmpfs` (root); skips cleanly (0 passed) where that fails.
 . "$(dirname "$0")/lib.sh"
+bk_require_local_store "fills the filesystem of the local store (tmpfs)"
 HF="$BK_BIN/hf"
 TOOL="$BK_HELPERS/cas_tool"
 [ -x "$HF" ] && [ -x "$TOOL" ] || { bk_fail "hf and cas_tool built"; bk_summary; }
