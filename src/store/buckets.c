@@ -30,8 +30,8 @@ static const char SQL_BUCKET_EXISTS[] =
     "SELECT id FROM buckets WHERE ns_id = ?1 AND name = ?2";
 static const char SQL_BUCKET_LIST[] =
     "SELECT " BUCKET_COLS " FROM buckets b JOIN namespaces n ON n.id = b.ns_id "
-    "WHERE b.ns_id = ?1 AND b.name > ?2 AND (?3 OR b.private = 0) "
-    "AND (?4 IS NULL OR lower(b.name) LIKE ?4 ESCAPE '!') "
+    "WHERE b.ns_id = ?1 AND b.name > ?2 AND (?3 <> 0 OR b.private = 0) "
+    "AND (CAST(?4 AS TEXT) IS NULL OR lower(b.name) LIKE ?4 ESCAPE '!') "
     "ORDER BY b.name LIMIT ?5";
 static const char SQL_BUCKET_DELETE[] = "DELETE FROM buckets WHERE id = ?1";
 static const char SQL_BUCKET_MOVE[] =
@@ -768,8 +768,9 @@ static const char SQL_OLD_SIZE[] =
 static const char SQL_DIR_ADD[] =
     "INSERT INTO bucket_dirs(bucket_id, path, nfiles, bytes, updated_ms) "
     "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(bucket_id, path) DO UPDATE SET "
-    "nfiles = nfiles + excluded.nfiles, bytes = bytes + excluded.bytes, "
-    "updated_ms = max(updated_ms, excluded.updated_ms)";
+    "nfiles = bucket_dirs.nfiles + excluded.nfiles, bytes = bucket_dirs.bytes + excluded.bytes, "
+    "updated_ms = CASE WHEN excluded.updated_ms > bucket_dirs.updated_ms "
+    "THEN excluded.updated_ms ELSE bucket_dirs.updated_ms END";
 static const char SQL_DIR_PRUNE[] =
     "DELETE FROM bucket_dirs WHERE bucket_id = ?1 AND path = ?2 AND nfiles <= 0";
 

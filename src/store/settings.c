@@ -93,10 +93,10 @@ static const char SQL_SESS_HAS[] = "SELECT 1 FROM web_sessions WHERE id_hash = ?
 /* keep the user's max_per_user most recently used (ties: the newest row) */
 static const char SQL_SESS_CAP_USER[] =
     "DELETE FROM web_sessions WHERE id IN (SELECT id FROM web_sessions WHERE user_id = ?1"
-    " ORDER BY last_ms DESC, id DESC LIMIT -1 OFFSET ?2)";
+    " ORDER BY last_ms DESC, id DESC LIMIT 9223372036854775807 OFFSET ?2)";
 static const char SQL_SESS_CAP_ALL[] =
     "DELETE FROM web_sessions WHERE id IN (SELECT id FROM web_sessions"
-    " ORDER BY last_ms DESC, id DESC LIMIT -1 OFFSET ?1)";
+    " ORDER BY last_ms DESC, id DESC LIMIT 9223372036854775807 OFFSET ?1)";
 static const char SQL_SESS_GET[] =
     "SELECT s.id, s.user_id, s.token_id, s.role, n.name, s.created_ms, s.last_ms,"
     " coalesce(t.revoked, 1)"

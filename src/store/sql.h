@@ -31,6 +31,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Dialects (struct bk_sql_driver.dialect). */
+#define BK_SQL_SQLITE 1
+#define BK_SQL_PG 2
+
 /* Step results (besides negative errors). */
 #define BK_SQL_DONE 0
 #define BK_SQL_ROW 1
@@ -82,6 +86,13 @@ struct bk_sql_driver {
   int (*schema_version)(bk_sql_conn *c, int *v);
   int (*set_schema_version)(bk_sql_conn *c, int v);
   int (*has_column)(bk_sql_conn *c, const char *table, const char *column, int *has);
+  /* After rows were inserted with explicit ids: the next generated id of table.column is larger than every
+   stored one (SQLite: nothing to do). */
+  int (*id_sync)(bk_sql_conn *c, const char *table, const char *column);
+  /* Which SQL dialect the driver speaks, for the few statements that differ
+   * (schema DDL, the case-insensitive name lookup, fsck): BK_SQL_SQLITE or
+   * BK_SQL_PG. */
+  int dialect;
 
   int (*bind_int64)(bk_sql_stmt *st, int i, int64_t v);
   int (*bind_text)(bk_sql_stmt *st, int i, const char *s, int n); /* n < 0: strlen */
@@ -98,6 +109,9 @@ struct bk_sql_driver {
 
 /* The SQLite driver (sql_sqlite.c). */
 extern const struct bk_sql_driver bk_sql_sqlite;
+/* The PostgreSQL driver (sql_pg.c; schemes "postgresql" and "postgres"). */
+extern const struct bk_sql_driver bk_sql_pg;
+extern const struct bk_sql_driver bk_sql_postgres;
 
 /* Driver for a metadata URL ("sqlite:///abs/path"): sets *drv and *target
  * (pointer into url, after "scheme://"). BK_EINVAL for an unknown scheme or
@@ -123,6 +137,7 @@ static inline void bk_sql_rollback(bk_sql_conn *c) { c->drv->rollback(c); }
 static inline int bk_sql_in_tx(bk_sql_conn *c) { return c->drv->in_tx(c); }
 static inline int64_t bk_sql_last_id(bk_sql_conn *c) { return c->drv->last_id(c); }
 static inline int64_t bk_sql_changes(bk_sql_conn *c) { return c->drv->changes(c); }
+static inline int bk_sql_id_sync(bk_sql_conn *c, const char *t, const char *col) { return c->drv->id_sync(c, t, col); }
 static inline int bk_sql_bind_int64(bk_sql_stmt *st, int i, int64_t v) {
   return st->drv->bind_int64(st, i, v);
 }

@@ -2200,7 +2200,7 @@ static void test_bucket_search_literal(void) {
 
 /* Runs the domain tests against the metadata base URL base. */
 static void run_suite(const char *base) {
-  snprintf(meta_base, sizeof meta_base, "%s", base);
+  meta_set_base(base);
   fprintf(stderr, "-- metadata suite on %s\n", meta_base);
   RUN(test_users_orgs);
   RUN(test_membership_lists);
@@ -2242,7 +2242,10 @@ int main(void) {
   char *list = strdup(urls);
   char *sv = NULL;
   for (char *u = list ? strtok_r(list, " ", &sv) : NULL; u; u = strtok_r(NULL, " ", &sv))
+  {
     run_suite(u);
+    if (meta_drop_all() != 0) fprintf(stderr, "drop databases: %s\n", bk_errmsg());
+  }
   free(list);
   snprintf(meta_base, sizeof meta_base, "sqlite://%s", root);
   RUN(test_perf_figures);
