@@ -84,7 +84,7 @@ static inline int meta_drop_all(void) {
   if (!meta_pg_admin[0]) return 0;
   bk_sql_conn *c = NULL;
   bk_sql_stmt *st = NULL;
-  char names[64][80];
+  char names[256][80];
   int n = 0;
   int rc = bk_sql_connect_url(meta_pg_admin, &c);
   if (rc == 0) rc = bk_sql_prepare_temp(c, "SELECT datname FROM pg_database WHERE"
@@ -92,7 +92,7 @@ static inline int meta_drop_all(void) {
   char pre[80];
   snprintf(pre, sizeof pre, "%s/", meta_pg_prefix);
   if (rc == 0) rc = bk_sql_bind_text(st, 1, pre, -1);
-  while (rc == 0 && n < 64 && bk_sql_step(st) == BK_SQL_ROW)
+  while (rc == 0 && n < 256 && bk_sql_step(st) == BK_SQL_ROW)
     snprintf(names[n++], sizeof names[0], "%s", bk_sql_column_text(st, 0));
   bk_sql_finalize(st);
   for (int i = 0; rc == 0 && i < n; i++) {
