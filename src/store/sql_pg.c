@@ -36,6 +36,7 @@
  * statements by their connection; prepare_temp statements by the caller
  * (finalize). Bound values are copied. */
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,8 +191,16 @@ static void pg_close(bk_sql_conn *bc) {
   free(c);
 }
 
+/* Server notices (e.g. the FATAL of a terminated idle session) are not
+ * printed: errors reach the caller through the next call. */
+static void quiet_notice(void *arg, const char *msg) {
+  (void)arg;
+  (void)msg;
+}
+
 /* Session settings of every (re)connected session. */
 static int session_setup(struct pg_conn *c) {
+  PQsetNoticeProcessor(c->h, quiet_notice, NULL);
   PGresult *r = PQexec(c->h, "SET lock_timeout = '" LOCK_TIMEOUT "';"
                              " SET client_min_messages = warning;"
                              " SET standard_conforming_strings = on");
@@ -309,8 +318,11 @@ static int ensure_conn(struct pg_conn *c) {
   /* outside a transaction, notice a server that closed the session while it
    * was idle (pg_terminate_backend, restart): reads what is pending, never
    * blocks */
-  if (!c->in_tx && !c->broken && PQstatus(c->h) == CONNECTION_OK && !PQconsumeInput(c->h))
-    c->broken = 1;
+  for (int i = 0; i < 4 && !c->in_tx && !c->broken && PQstatus(c->h) == CONNECTION_OK; i++) {
+    struct pollfd pf = {.fd = PQsocket(c->h), .events = POLLIN};
+    if (pf.fd < 0 || poll(&pf, 1, 0) <= 0) break; /* nothing pending: the usual case */
+    if (!PQconsumeInput(c->h)) c->broken = 1;    /* EOF: the server closed it */
+  }
   if (!c->broken && PQstatus(c->h) == CONNECTION_OK) return 0;
   if (c->in_tx) return bk_seterr(BK_EDB, "database busy (connection lost in a transaction)");
   PQreset(c->h);
