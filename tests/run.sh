@@ -31,6 +31,28 @@ run_one() { # name, command...
   return 0
 }
 
+# The metadata conformance suites run on SQLite AND on a throwaway PostgreSQL
+# (tests/tools/pg-up, 127.0.0.1 only, fsync off; stopped at exit, also on
+# failure). A PostgreSQL that cannot start is a failed check, never a skip.
+RUN_TMP=$(mktemp -d /tmp/bk-run.XXXXXX)
+PG_STARTED=""
+cleanup_run() {
+  [ -n "$PG_STARTED" ] && tests/tools/pg-down "$PG_STARTED" >/dev/null 2>&1
+  rm -rf "$RUN_TMP"
+}
+trap cleanup_run EXIT
+if pg_env=$(PG_FAST=1 tests/tools/pg-up 2>"$RUN_TMP/pg-up.log"); then
+  eval "$pg_env"
+  PG_STARTED=$PG_DIR
+  mkdir -p "$RUN_TMP/sqlite"
+  export BK_TEST_DB_URLS="sqlite://$RUN_TMP/sqlite $BUCKETS_PG_URL"
+  echo "=== postgresql: up on ${BUCKETS_PG_URL%%:*}://…@127.0.0.1:$PGPORT (BK_TEST_DB_URLS: sqlite + postgresql)"
+else
+  echo "=== postgresql: FAILED to start (tests/tools/pg-up):"
+  tail -n 20 "$RUN_TMP/pg-up.log"
+  total_f=$((total_f + 1)); failed_progs+=("postgresql(pg-up)")
+fi
+
 for t in $(find "$BUILD/tests/unit" -type f -perm -u+x 2>/dev/null | sort); do
   run_one "unit/${t#$BUILD/tests/unit/}" "$t"
 done

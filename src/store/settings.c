@@ -250,7 +250,8 @@ int bk_db_session_count(bk_db *db, int64_t user_id, int64_t *n) {
 /* The count is raised only below the quota; no row back = over quota. */
 static const char SQL_RATE_TAKE[] =
     "INSERT INTO rate_windows(window_start, caller, count) VALUES(?1, ?2, 1)"
-    " ON CONFLICT(window_start, caller) DO UPDATE SET count = count + 1 WHERE count < ?3"
+    " ON CONFLICT(window_start, caller) DO UPDATE SET count = rate_windows.count + 1"
+    " WHERE rate_windows.count < ?3"
     " RETURNING count";
 static const char SQL_RATE_PRUNE[] = "DELETE FROM rate_windows WHERE window_start < ?1";
 
