@@ -957,7 +957,7 @@ static const char SQL_DAMAGED_REFS[] =
     " JOIN buckets b ON b.id = bf.bucket_id"
     " JOIN namespaces n ON n.id = b.ns_id"
     " WHERE x.damaged != 0"
-    " GROUP BY bf.bucket_id, bf.path, x.id ORDER BY n.name, b.name, bf.path, x.id"
+    " GROUP BY b.id, n.id, bf.path, x.id ORDER BY n.name, b.name, bf.path, x.id"
     " LIMIT ?1 OFFSET ?2";
 
 struct dref_el {

@@ -99,6 +99,10 @@ static inline int meta_drop_all(void) {
     char sql[200];
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%.79s\" WITH (FORCE)", names[i]);
     rc = bk_sql_exec(c, sql);
+    for (int t = 0; rc && t < 20; t++) { /* a session still closing */
+      usleep(50 * 1000);
+      rc = bk_sql_exec(c, sql);
+    }
   }
   bk_sql_close(c);
   return rc;
