@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buckets/error.h"
 #include "store/sql.h"
@@ -240,32 +241,39 @@ static PGconn *connect_maintenance(const char *url) {
 
 /* The database dbname is missing (or the connection failed for another
  * reason): creates it through the maintenance database when the server is
- * reachable, the role may (CREATEDB) and it does not exist. 1 when it was
- * created (or appeared meanwhile: two nodes starting at once), else 0. */
+ * reachable, the role may (CREATEDB) and it does not exist. 1 when it
+ * exists now (created here, by another node meanwhile, or it existed: the
+ * first connect raced its creation), else 0. Two nodes creating at once:
+ * the loser sees 42P04/23505 or the template in use (55006), and retries. */
 static int create_missing_db(const char *url, const char *dbname) {
   if (!dbname || !*dbname || strlen(dbname) > 63) return 0;
   PGconn *h = connect_maintenance(url);
-  int made = 0;
-  if (h && PQstatus(h) == CONNECTION_OK) {
+  int ok = 0;
+  for (int attempt = 0; attempt < 20 && !ok && h && PQstatus(h) == CONNECTION_OK; attempt++) {
     const char *vals[1] = {dbname};
     PGresult *r = PQexecParams(h, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL, vals,
                                NULL, NULL, 0);
-    int exists = PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) > 0;
-    PQclear(r);
-    char *id = exists ? NULL : PQescapeIdentifier(h, dbname, strlen(dbname));
-    if (id) {
-      char sql[200];
-      snprintf(sql, sizeof sql, "CREATE DATABASE %s", id);
-      r = PQexec(h, sql);
-      const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-      made = PQresultStatus(r) == PGRES_COMMAND_OK ||
-             (st && (!strcmp(st, "42P04") || !strcmp(st, "23505")));
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
       PQclear(r);
-      PQfreemem(id);
+      break;
     }
+    ok = PQntuples(r) > 0;
+    PQclear(r);
+    char *id = ok ? NULL : PQescapeIdentifier(h, dbname, strlen(dbname));
+    if (!id) continue;
+    char sql[200];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", id);
+    PQfreemem(id);
+    r = PQexec(h, sql);
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK || (st && !strcmp(st, "42P04"));
+    int retry = st && (!strcmp(st, "23505") || !strcmp(st, "55006") || !strcmp(st, "40P01"));
+    PQclear(r);
+    if (!ok && !retry) break; /* no CREATEDB, a bad name...: the first error stands */
+    if (!ok) usleep(50 * 1000);
   }
   if (h) PQfinish(h);
-  return made;
+  return ok;
 }
 
 static int pg_connect_url(const struct bk_sql_driver *drv, const char *target,

@@ -2203,7 +2203,7 @@ static void test_bucket_search_literal(void) {
 /* Runs the domain tests against the metadata base URL base. */
 static void run_suite(const char *base) {
   meta_set_base(base);
-  fprintf(stderr, "-- metadata suite on %s\n", meta_base);
+  fprintf(stderr, "-- metadata suite on %s\n", meta_is_pg(base) ? "postgresql" : meta_base);
   RUN(test_users_orgs);
   RUN(test_membership_lists);
   RUN(test_tokens);

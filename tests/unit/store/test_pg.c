@@ -288,6 +288,7 @@ static void test_id_sync(void) {
 struct opener {
   const char *name;
   int rc;
+  char msg[300];
 };
 
 static void *open_run(void *p) {
@@ -295,6 +296,7 @@ static void *open_run(void *p) {
   char u[600];
   bk_db *db = NULL;
   o->rc = bk_db_open_url(meta_url(u, sizeof u, o->name), &db);
+  if (o->rc) snprintf(o->msg, sizeof o->msg, "%s", bk_errmsg());
   bk_db_close(db);
   return NULL;
 }
@@ -305,12 +307,13 @@ static void test_concurrent_schema_creation(void) {
   struct opener o[4];
   pthread_t th[4];
   for (int i = 0; i < 4; i++) {
-    o[i] = (struct opener){"race.db", -1};
+    o[i] = (struct opener){"race.db", -1, ""};
     pthread_create(&th[i], NULL, open_run, &o[i]);
   }
   for (int i = 0; i < 4; i++) {
     pthread_join(th[i], NULL);
     CHECK_EQ_INT(o[i].rc, 0);
+    if (o[i].rc) fprintf(stderr, "  node %d: %s\n", i, o[i].msg);
   }
   char u[600];
   CHECK_EQ_INT(sql_int(meta_url(u, sizeof u, "race.db"), "SELECT version FROM bk_schema"), 8);
@@ -332,7 +335,7 @@ int main(void) {
     return test_summary();
   }
   meta_set_base(pg_url);
-  fprintf(stderr, "-- on %s\n", meta_base);
+  fprintf(stderr, "-- on postgresql, databases %s/*\n", meta_pg_prefix);
   RUN(test_write_serialises_nodes);
   RUN(test_fence_excludes_registration);
   RUN(test_killed_connection_replaced);
