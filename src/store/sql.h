@@ -2,9 +2,9 @@
  *
  * The metadata modules (accounts.c, buckets.c, cas_meta.c, file_access.c,
  * schema.c) write their SQL once over this interface; everything specific
- * to one database engine lives in a driver (sql_sqlite.c today; a
- * PostgreSQL driver next). A driver is a table of functions, chosen by the
- * scheme of a metadata URL: "sqlite:///abs/path/meta.db".
+ * to one database engine lives in a driver (sql_sqlite.c, sql_pg.c). A
+ * driver is a table of functions, chosen by the scheme of a metadata URL:
+ * "sqlite:///abs/path/meta.db", "postgresql://user:pw@host:port/db".
  *
  * SQL text conventions (what a driver must accept):
  *  - placeholders are ?1, ?2, ... (a PostgreSQL driver rewrites them to
@@ -48,7 +48,8 @@
  *                  each other (a registration that checked its blob cannot
  *                  interleave with a gc that removes it). SQLite: BEGIN
  *                  IMMEDIATE (one writer at a time is the fence); PostgreSQL
- *                  will take pg_advisory_xact_lock(<fixed key>) after BEGIN. */
+ *                  takes pg_advisory_xact_lock(<fence key>) and then the
+ *                  write key after BEGIN (docs/store.md "PostgreSQL"). */
 #include "store/db.h" /* bk_tx_mode */
 
 struct bk_sql_driver;
