@@ -41,7 +41,9 @@ cleanup_run() {
   rm -rf "$RUN_TMP"
 }
 trap cleanup_run EXIT
-if pg_env=$(PG_FAST=1 tests/tools/pg-up 2>"$RUN_TMP/pg-up.log"); then
+# (a run inside a run, e.g. integration/fresh_clone.sh, must not inherit the outer server's PG* port)
+if pg_env=$(env -u PGPORT -u PGHOST -u PGUSER -u PGPASSWORD -u PGDATABASE -u PG_DIR -u D \
+              PG_FAST=1 tests/tools/pg-up 2>"$RUN_TMP/pg-up.log"); then
   eval "$pg_env"
   PG_STARTED=$PG_DIR
   mkdir -p "$RUN_TMP/sqlite"
@@ -50,6 +52,7 @@ if pg_env=$(PG_FAST=1 tests/tools/pg-up 2>"$RUN_TMP/pg-up.log"); then
 else
   echo "=== postgresql: FAILED to start (tests/tools/pg-up):"
   tail -n 20 "$RUN_TMP/pg-up.log"
+  unset BK_TEST_DB_URLS
   total_f=$((total_f + 1)); failed_progs+=("postgresql(pg-up)")
 fi
 
