@@ -10,7 +10,7 @@ OPT     ?= -O2
 SAN     ?=
 # The public library needs only PUB_PKGS; the server side adds SRV_PKGS.
 PUB_PKGS := libcurl liblz4 libcjson
-SRV_PKGS := libmicrohttpd sqlite3 expat libcrypto
+SRV_PKGS := libmicrohttpd sqlite3 libpq expat libcrypto
 PKGS    := $(SRV_PKGS) $(PUB_PKGS)
 B3DIR   := $(firstword $(wildcard /usr/share/cargo/registry/blake3-*/c))
 

@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config clang libclang-rt-14-dev
   librust-blake3-dev b3sum
-  liblz4-dev libcjson-dev libsqlite3-dev sqlite3
+  liblz4-dev libcjson-dev libsqlite3-dev sqlite3 libpq-dev postgresql postgresql-client
   libmicrohttpd-dev libcurl4-openssl-dev libexpat1-dev libssl-dev
   python3 python3-venv python3-fsspec python3-pandas python3-pytest python3-requests
   curl ca-certificates gdb

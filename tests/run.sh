@@ -31,18 +31,42 @@ run_one() { # name, command...
   return 0
 }
 
+# One exit trap stops what this run started (PostgreSQL, RGW) and removes its temp dirs.
+cleanup_dirs=(); own_s3=""
+on_exit() {
+  [ -n "$PG_STARTED" ] && tests/tools/pg-down "$PG_STARTED" >/dev/null 2>&1
+  [ -n "$own_s3" ] && tests/tools/s3-down "$own_s3" >/dev/null 2>&1   # only the one started here
+  [ ${#cleanup_dirs[@]} -gt 0 ] && rm -rf "${cleanup_dirs[@]}"
+  rm -rf "$RUN_TMP"
+  return 0
+}
+trap on_exit EXIT
+
+# The metadata conformance suites run on SQLite AND on a throwaway PostgreSQL
+# (tests/tools/pg-up, 127.0.0.1 only, fsync off; stopped at exit, also on
+# failure). A PostgreSQL that cannot start is a failed check, never a skip.
+RUN_TMP=$(mktemp -d /tmp/bk-run.XXXXXX)
+PG_STARTED=""
+# (a run inside a run, e.g. integration/fresh_clone.sh, must not inherit the outer server's PG* port)
+if pg_env=$(env -u PGPORT -u PGHOST -u PGUSER -u PGPASSWORD -u PGDATABASE -u PG_DIR -u D \
+              PG_FAST=1 tests/tools/pg-up 2>"$RUN_TMP/pg-up.log"); then
+  eval "$pg_env"
+  PG_STARTED=$PG_DIR
+  mkdir -p "$RUN_TMP/sqlite"
+  export BK_TEST_DB_URLS="sqlite://$RUN_TMP/sqlite $BUCKETS_PG_URL"
+  echo "=== postgresql: up on ${BUCKETS_PG_URL%%:*}://…@127.0.0.1:$PGPORT (BK_TEST_DB_URLS: sqlite + postgresql)"
+else
+  echo "=== postgresql: FAILED to start (tests/tools/pg-up):"
+  tail -n 20 "$RUN_TMP/pg-up.log"
+  unset BK_TEST_DB_URLS
+  total_f=$((total_f + 1)); failed_progs+=("postgresql(pg-up)")
+fi
+
 # S3 for the blob-store suites: unless BK_TEST_S3_URL names one, a throwaway Ceph RGW (tests/tools/s3-up)
 # is started once when a selected program needs it and stopped at exit, also on failure; a failed
 # start is a failed check. BK_TEST_BLOB_URLS (if unset): a file:// store and the S3 store under a
 # prefix of this run (each program adds its own fresh prefix below it). docs/store.md "S3 backend".
 S3_PROGS="unit/store/test_blob_conformance unit/store/test_blob_s3"
-cleanup_dirs=(); own_s3=""
-on_exit() {
-  [ -n "$own_s3" ] && tests/tools/s3-down "$own_s3" >/dev/null 2>&1   # only the one started here
-  [ ${#cleanup_dirs[@]} -gt 0 ] && rm -rf "${cleanup_dirs[@]}"
-  return 0
-}
-trap on_exit EXIT
 needs_s3() {
   local p
   for p in $S3_PROGS; do [ -z "$FILTER" ] || [[ "$p" == *"$FILTER"* ]] && return 0; done

@@ -59,6 +59,11 @@ static const char SQL_NS_INSERT[] =
 static const char SQL_NS_BY_NAME[] =
     "SELECT id, kind, name, created_ms FROM namespaces WHERE name = ?1 COLLATE NOCASE "
     "ORDER BY name = ?1 DESC LIMIT 1";
+/* PostgreSQL: lower() of the "C" column folds ASCII only, as NOCASE (the
+ * unique index is on lower(name)); the parameter is lowered as "C" too */
+static const char SQL_NS_BY_NAME_PG[] =
+    "SELECT id, kind, name, created_ms FROM namespaces WHERE lower(name) = lower(?1 COLLATE \"C\") "
+    "ORDER BY CASE WHEN name = ?1 THEN 0 ELSE 1 END LIMIT 1";
 static const char SQL_NS_BY_ID[] =
     "SELECT id, kind, name, created_ms FROM namespaces WHERE id = ?1";
 static const char SQL_MEMBER_SET[] =
@@ -70,7 +75,8 @@ static const char SQL_MEMBER_ROLE[] =
     "SELECT role FROM org_members WHERE org_id = ?1 AND user_id = ?2";
 
 static int ns_get_c(struct dbc *c, const char *name, int64_t id, bk_ns *out) {
-  bk_sql_stmt *st = dbc_stmt(c, name ? SQL_NS_BY_NAME : SQL_NS_BY_ID);
+  const char *by_name = c->h->drv->dialect == BK_SQL_PG ? SQL_NS_BY_NAME_PG : SQL_NS_BY_NAME;
+  bk_sql_stmt *st = dbc_stmt(c, name ? by_name : SQL_NS_BY_ID);
   if (!st) return BK_EDB;
   if (name) bk_sql_bind_text(st, 1, name, -1);
   else bk_sql_bind_int64(st, 1, id);

@@ -30,8 +30,8 @@ static const char SQL_BUCKET_EXISTS[] =
     "SELECT id FROM buckets WHERE ns_id = ?1 AND name = ?2";
 static const char SQL_BUCKET_LIST[] =
     "SELECT " BUCKET_COLS " FROM buckets b JOIN namespaces n ON n.id = b.ns_id "
-    "WHERE b.ns_id = ?1 AND b.name > ?2 AND (?3 OR b.private = 0) "
-    "AND (?4 IS NULL OR lower(b.name) LIKE ?4 ESCAPE '!') "
+    "WHERE b.ns_id = ?1 AND b.name > ?2 AND (?3 <> 0 OR b.private = 0) "
+    "AND (CAST(?4 AS TEXT) IS NULL OR lower(b.name) LIKE ?4 ESCAPE '!') "
     "ORDER BY b.name LIMIT ?5";
 static const char SQL_BUCKET_DELETE[] = "DELETE FROM buckets WHERE id = ?1";
 static const char SQL_BUCKET_MOVE[] =
@@ -524,18 +524,23 @@ static char *make_cursor(int is_dir, const char *path) {
 
 /* ---- tree ---- */
 
+/* Every scan is bounded (LIMIT): an engine that sends the whole result at
+ * once (PostgreSQL) must not ship the rest of the bucket for one page. A
+ * scan that used up its LIMIT resumes after the last path it returned. */
 static const char SQL_TREE_GT_HI[] =
     "SELECT " FILE_COLS " FROM bucket_files WHERE bucket_id = ?1 AND path > ?2 "
-    "AND path < ?3 ORDER BY path";
+    "AND path < ?3 ORDER BY path LIMIT ?4";
 static const char SQL_TREE_GE_HI[] =
     "SELECT " FILE_COLS " FROM bucket_files WHERE bucket_id = ?1 AND path >= ?2 "
-    "AND path < ?3 ORDER BY path";
+    "AND path < ?3 ORDER BY path LIMIT ?4";
 static const char SQL_TREE_GT[] =
     "SELECT " FILE_COLS " FROM bucket_files WHERE bucket_id = ?1 AND path > ?2 "
-    "ORDER BY path";
+    "ORDER BY path LIMIT ?3";
 static const char SQL_TREE_GE[] =
     "SELECT " FILE_COLS " FROM bucket_files WHERE bucket_id = ?1 AND path >= ?2 "
-    "ORDER BY path";
+    "ORDER BY path LIMIT ?3";
+/* rows a scan asks for beyond the entries the page still needs */
+#define TREE_SCAN_SLACK 16
 
 static const char SQL_DIR_GET[] =
     "SELECT nfiles, bytes, updated_ms FROM bucket_dirs WHERE bucket_id = ?1 AND path = ?2";
@@ -545,6 +550,10 @@ struct tree_scan {
   bk_sql_stmt *st;
   int64_t bucket_id;
   const char *hi; /* NULL = unbounded */
+  size_t want;    /* entries the page still needs (LIMIT = want + slack) */
+  size_t lim, got; /* LIMIT of the current execution, rows it returned */
+  char last[BK_PATH_MAX + 1]; /* the last path returned (resume point) */
+  size_t lastlen;
 };
 
 /* (Re)positions the scan at paths > key (ge = 0) or >= key (ge = 1). */
@@ -557,7 +566,18 @@ static int scan_seek(struct tree_scan *s, const char *key, size_t klen, int ge) 
   bk_sql_bind_int64(s->st, 1, s->bucket_id);
   bk_sql_bind_text(s->st, 2, key, (int)klen);
   if (s->hi) bk_sql_bind_text(s->st, 3, s->hi, -1);
+  s->lim = s->want + TREE_SCAN_SLACK;
+  s->got = 0;
+  bk_sql_bind_int64(s->st, s->hi ? 4 : 3, (int64_t)s->lim);
   return 0;
+}
+
+/* A row of the scan was read: counts it and keeps its path. */
+static void scan_note(struct tree_scan *s, const char *path, size_t pl) {
+  s->got++;
+  if (pl > BK_PATH_MAX) pl = BK_PATH_MAX;
+  memcpy(s->last, path, pl);
+  s->lastlen = pl;
 }
 
 /* A tree request, decoded: the "prefix/" range [lo, hi) and the resume
@@ -667,11 +687,17 @@ static int tree_prefix_file(struct dbc *c, const struct tree_req *q, struct ents
 static int tree_read_page(struct dbc *c, const struct tree_req *q, struct ents *es, int *more) {
   *more = 0;
   int rc = dbc_begin_mode(c, BK_TX_READ);
-  struct tree_scan s = {c, NULL, q->bucket_id, q->plen ? q->hi : NULL};
+  struct tree_scan s = {c, NULL, q->bucket_id, q->plen ? q->hi : NULL, 0, 0, 0, "", 0};
   if (rc == 0) rc = tree_prefix_file(c, q, es);
+  s.want = q->limit - es->n + 1;
   if (rc == 0) rc = tree_seek_start(&s, q);
   while (rc == 0) {
     int r = bk_sql_step(s.st);
+    if (r == BK_SQL_DONE && s.got == s.lim) { /* LIMIT used up: resume after the last row */
+      s.want = q->limit - es->n + 1;
+      rc = scan_seek(&s, s.last, s.lastlen, 0);
+      continue;
+    }
     if (r == BK_SQL_DONE) break;
     if (r != BK_SQL_ROW) {
       rc = dbc_err(c, r, "tree");
@@ -679,6 +705,7 @@ static int tree_read_page(struct dbc *c, const struct tree_req *q, struct ents *
     }
     const char *path = bk_sql_column_text(s.st, 0);
     size_t pl = bk_sql_column_bytes(s.st, 0);
+    if (path) scan_note(&s, path, pl);
     if (!path || pl < q->lolen || pl > BK_PATH_MAX) continue;
     const char *slash = (q->flags & BK_TREE_RECURSIVE)
                             ? NULL
@@ -703,6 +730,7 @@ static int tree_read_page(struct dbc *c, const struct tree_req *q, struct ents *
     if (rc == 0) rc = ents_add(es, &e, dl);
     if (rc) break;
     dpath[dl] = '0';
+    s.want = q->limit - es->n + 1;
     rc = scan_seek(&s, dpath, dl + 1, 1);
   }
   if (s.st) bk_sql_reset(s.st);
@@ -768,8 +796,9 @@ static const char SQL_OLD_SIZE[] =
 static const char SQL_DIR_ADD[] =
     "INSERT INTO bucket_dirs(bucket_id, path, nfiles, bytes, updated_ms) "
     "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(bucket_id, path) DO UPDATE SET "
-    "nfiles = nfiles + excluded.nfiles, bytes = bytes + excluded.bytes, "
-    "updated_ms = max(updated_ms, excluded.updated_ms)";
+    "nfiles = bucket_dirs.nfiles + excluded.nfiles, bytes = bucket_dirs.bytes + excluded.bytes, "
+    "updated_ms = CASE WHEN excluded.updated_ms > bucket_dirs.updated_ms "
+    "THEN excluded.updated_ms ELSE bucket_dirs.updated_ms END";
 static const char SQL_DIR_PRUNE[] =
     "DELETE FROM bucket_dirs WHERE bucket_id = ?1 AND path = ?2 AND nfiles <= 0";
 

@@ -957,7 +957,7 @@ static const char SQL_DAMAGED_REFS[] =
     " JOIN buckets b ON b.id = bf.bucket_id"
     " JOIN namespaces n ON n.id = b.ns_id"
     " WHERE x.damaged != 0"
-    " GROUP BY bf.bucket_id, bf.path, x.id ORDER BY n.name, b.name, bf.path, x.id"
+    " GROUP BY b.id, n.id, bf.path, x.id ORDER BY n.name, b.name, bf.path, x.id"
     " LIMIT ?1 OFFSET ?2";
 
 struct dref_el {
@@ -1304,51 +1304,87 @@ int bk_db_check(bk_db *db, bk_msg_cb cb, void *ctx) {
   return found;
 }
 
-/* The check queries (SQLite dialect: PRAGMA quick_check / foreign_key_check,
- * hex(), quote(), zeroblob(), instr(); see docs/store.md). */
+/* The check queries, per dialect (docs/store.md). SQLite: PRAGMA
+ * quick_check / foreign_key_check first (foreign keys can be off on a
+ * SQLite file), then the domain checks with hex(), quote(), zeroblob(),
+ * instr(). PostgreSQL enforces foreign keys on every write and has no
+ * quick_check: the domain checks only, with encode(), quote_literal(),
+ * decode(), strpos(). */
+static const char *const CHECK_SQLITE[] = {
+    "PRAGMA quick_check", "PRAGMA foreign_key_check",
+    /* every file's terms are all there */
+    "SELECT 'file ' || hex(f.hash) || ': ' || count(t.seq) || ' of ' || f.nterms "
+    "|| ' terms' FROM files f LEFT JOIN file_terms t ON t.file_id = f.id "
+    "GROUP BY f.id HAVING count(t.seq) != f.nterms",
+    /* every xorb's chunk table is complete */
+    "SELECT 'xorb ' || hex(x.hash) || ': ' || count(k.idx) || ' of ' || x.nchunks "
+    "|| ' chunk rows' FROM xorbs x LEFT JOIN xorb_chunks k ON k.xorb_id = x.id "
+    "GROUP BY x.id HAVING count(k.idx) != x.nchunks",
+    /* every bucket file has content (the empty file aside) */
+    "SELECT 'bucket ' || b.bucket_id || ' path ' || quote(b.path) || "
+    "': content ' || hex(b.xet_hash) || ' is not registered' "
+    "FROM bucket_files b WHERE b.xet_hash != zeroblob(32) AND NOT EXISTS "
+    "(SELECT 1 FROM files f WHERE f.hash = b.xet_hash) LIMIT 1000",
+    /* directory aggregates agree with the file index */
+    "WITH RECURSIVE anc(bucket_id, dir, rest, size) AS ("
+    " SELECT bucket_id, '', path, size FROM bucket_files"
+    " UNION ALL SELECT bucket_id,"
+    "  CASE WHEN dir = '' THEN substr(rest, 1, instr(rest, '/') - 1)"
+    "   ELSE dir || '/' || substr(rest, 1, instr(rest, '/') - 1) END,"
+    "  substr(rest, instr(rest, '/') + 1), size FROM anc WHERE instr(rest, '/') > 0),"
+    " calc AS (SELECT bucket_id, dir AS path, count(*) AS n, sum(size) AS b"
+    "  FROM anc WHERE dir != '' GROUP BY bucket_id, dir),"
+    " bad AS (SELECT * FROM (SELECT bucket_id, path, n, b FROM calc EXCEPT"
+    "  SELECT bucket_id, path, nfiles, bytes FROM bucket_dirs)"
+    "  UNION SELECT * FROM (SELECT bucket_id, path, nfiles, bytes FROM bucket_dirs"
+    "  EXCEPT SELECT bucket_id, path, n, b FROM calc))"
+    " SELECT 'bucket ' || bucket_id || ' directory ' || quote(path) ||"
+    " ': aggregate (files, bytes) disagrees with the file index' FROM bad"
+    " GROUP BY bucket_id, path LIMIT 1000"};
+static const char *const CHECK_PG[] = {
+    "SELECT 'file ' || upper(encode(f.hash, 'hex')) || ': ' || count(t.seq) || ' of ' || "
+    "f.nterms || ' terms' FROM files f LEFT JOIN file_terms t ON t.file_id = f.id "
+    "GROUP BY f.id HAVING count(t.seq) != f.nterms",
+    "SELECT 'xorb ' || upper(encode(x.hash, 'hex')) || ': ' || count(k.idx) || ' of ' || "
+    "x.nchunks || ' chunk rows' FROM xorbs x LEFT JOIN xorb_chunks k ON k.xorb_id = x.id "
+    "GROUP BY x.id HAVING count(k.idx) != x.nchunks",
+    "SELECT 'bucket ' || b.bucket_id || ' path ' || quote_literal(b.path) || "
+    "': content ' || upper(encode(b.xet_hash, 'hex')) || ' is not registered' "
+    "FROM bucket_files b WHERE b.xet_hash != decode(repeat('00', 32), 'hex') AND NOT EXISTS "
+    "(SELECT 1 FROM files f WHERE f.hash = b.xet_hash) LIMIT 1000",
+    "WITH RECURSIVE anc(bucket_id, dir, rest, size) AS ("
+    " SELECT bucket_id, CAST('' AS TEXT) COLLATE \"C\", path, size FROM bucket_files"
+    " UNION ALL SELECT bucket_id,"
+    "  CASE WHEN dir = '' THEN substr(rest, 1, strpos(rest, '/') - 1)"
+    "   ELSE dir || '/' || substr(rest, 1, strpos(rest, '/') - 1) END,"
+    "  substr(rest, strpos(rest, '/') + 1), size FROM anc WHERE strpos(rest, '/') > 0),"
+    " calc AS (SELECT bucket_id, dir AS path, count(*) AS n, sum(size) AS b"
+    "  FROM anc WHERE dir != '' GROUP BY bucket_id, dir),"
+    " bad AS (SELECT * FROM (SELECT bucket_id, path, n, b FROM calc EXCEPT"
+    "  SELECT bucket_id, path, nfiles, bytes FROM bucket_dirs) AS x"
+    "  UNION SELECT * FROM (SELECT bucket_id, path, nfiles, bytes FROM bucket_dirs"
+    "  EXCEPT SELECT bucket_id, path, n, b FROM calc) AS y)"
+    " SELECT 'bucket ' || bucket_id || ' directory ' || quote_literal(path) ||"
+    " ': aggregate (files, bytes) disagrees with the file index' FROM bad"
+    " GROUP BY bucket_id, path LIMIT 1000"};
+
 static int check_collect(struct dbc *c, struct msgs *out) {
   int rc = 0;
-  const char *qs[] = {"PRAGMA quick_check", "PRAGMA foreign_key_check",
-                      /* every file's terms are all there */
-                      "SELECT 'file ' || hex(f.hash) || ': ' || count(t.seq) || ' of ' || f.nterms "
-                      "|| ' terms' FROM files f LEFT JOIN file_terms t ON t.file_id = f.id "
-                      "GROUP BY f.id HAVING count(t.seq) != f.nterms",
-                      /* every xorb's chunk table is complete */
-                      "SELECT 'xorb ' || hex(x.hash) || ': ' || count(k.idx) || ' of ' || x.nchunks "
-                      "|| ' chunk rows' FROM xorbs x LEFT JOIN xorb_chunks k ON k.xorb_id = x.id "
-                      "GROUP BY x.id HAVING count(k.idx) != x.nchunks",
-                      /* every bucket file has content (the empty file aside) */
-                      "SELECT 'bucket ' || b.bucket_id || ' path ' || quote(b.path) || "
-                      "': content ' || hex(b.xet_hash) || ' is not registered' "
-                      "FROM bucket_files b WHERE b.xet_hash != zeroblob(32) AND NOT EXISTS "
-                      "(SELECT 1 FROM files f WHERE f.hash = b.xet_hash) LIMIT 1000",
-                      /* directory aggregates agree with the file index */
-                      "WITH RECURSIVE anc(bucket_id, dir, rest, size) AS ("
-                      " SELECT bucket_id, '', path, size FROM bucket_files"
-                      " UNION ALL SELECT bucket_id,"
-                      "  CASE WHEN dir = '' THEN substr(rest, 1, instr(rest, '/') - 1)"
-                      "   ELSE dir || '/' || substr(rest, 1, instr(rest, '/') - 1) END,"
-                      "  substr(rest, instr(rest, '/') + 1), size FROM anc WHERE instr(rest, '/') > 0),"
-                      " calc AS (SELECT bucket_id, dir AS path, count(*) AS n, sum(size) AS b"
-                      "  FROM anc WHERE dir != '' GROUP BY bucket_id, dir),"
-                      " bad AS (SELECT * FROM (SELECT bucket_id, path, n, b FROM calc EXCEPT"
-                      "  SELECT bucket_id, path, nfiles, bytes FROM bucket_dirs)"
-                      "  UNION SELECT * FROM (SELECT bucket_id, path, nfiles, bytes FROM bucket_dirs"
-                      "  EXCEPT SELECT bucket_id, path, n, b FROM calc))"
-                      " SELECT 'bucket ' || bucket_id || ' directory ' || quote(path) ||"
-                      " ': aggregate (files, bytes) disagrees with the file index' FROM bad"
-                      " GROUP BY bucket_id, path LIMIT 1000"};
-  for (size_t q = 0; rc == 0 && q < sizeof qs / sizeof qs[0]; q++) {
+  int pg = c->h->drv->dialect == BK_SQL_PG;
+  const char *const *qs = pg ? CHECK_PG : CHECK_SQLITE;
+  size_t nq = pg ? sizeof CHECK_PG / sizeof CHECK_PG[0] : sizeof CHECK_SQLITE / sizeof CHECK_SQLITE[0];
+  size_t pragmas = pg ? 0 : 2; /* the first ones are SQLite's PRAGMAs */
+  for (size_t q = 0; rc == 0 && q < nq; q++) {
     bk_sql_stmt *st = NULL;
     int r = bk_sql_prepare_temp(c->h, qs[q], &st);
     if (r) { rc = dbc_err(c, r, "check"); break; }
     while ((r = bk_sql_step(st)) == BK_SQL_ROW) {
       char msg[512];
-      if (q == 0) {
+      if (q < pragmas && q == 0) {
         const char *t = (const char *)bk_sql_column_text(st, 0);
         if (t && !strcmp(t, "ok")) continue;
         snprintf(msg, sizeof msg, "sqlite quick_check: %s", t ? t : "?");
-      } else if (q == 1) {
+      } else if (q < pragmas && q == 1) {
         snprintf(msg, sizeof msg, "foreign key violation in %s rowid %lld (-> %s)",
                  (const char *)bk_sql_column_text(st, 0),
                  (long long)bk_sql_column_int64(st, 1),

@@ -69,8 +69,8 @@ int bk_db_schema_version(void);
  *  BK_TX_READ      a read snapshot;
  *  BK_TX_WRITE     a write transaction holding the write lock from BEGIN;
  *  BK_TX_GC_FENCE  the mode gc and xorb/shard registration use to exclude
- *                  each other (SQLite: BEGIN IMMEDIATE; PostgreSQL will take
- *                  pg_advisory_xact_lock on a fixed key). */
+ *                  each other (SQLite: BEGIN IMMEDIATE; PostgreSQL takes
+ *                  advisory locks: the fence key, then the write key). */
 typedef enum bk_tx_mode { BK_TX_READ = 1, BK_TX_WRITE = 2, BK_TX_GC_FENCE = 3 } bk_tx_mode;
 typedef struct bk_db_tx bk_db_tx;
 /* Begins a transaction on a connection borrowed from db's pool for the

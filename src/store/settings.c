@@ -93,10 +93,10 @@ static const char SQL_SESS_HAS[] = "SELECT 1 FROM web_sessions WHERE id_hash = ?
 /* keep the user's max_per_user most recently used (ties: the newest row) */
 static const char SQL_SESS_CAP_USER[] =
     "DELETE FROM web_sessions WHERE id IN (SELECT id FROM web_sessions WHERE user_id = ?1"
-    " ORDER BY last_ms DESC, id DESC LIMIT -1 OFFSET ?2)";
+    " ORDER BY last_ms DESC, id DESC LIMIT 9223372036854775807 OFFSET ?2)";
 static const char SQL_SESS_CAP_ALL[] =
     "DELETE FROM web_sessions WHERE id IN (SELECT id FROM web_sessions"
-    " ORDER BY last_ms DESC, id DESC LIMIT -1 OFFSET ?1)";
+    " ORDER BY last_ms DESC, id DESC LIMIT 9223372036854775807 OFFSET ?1)";
 static const char SQL_SESS_GET[] =
     "SELECT s.id, s.user_id, s.token_id, s.role, n.name, s.created_ms, s.last_ms,"
     " coalesce(t.revoked, 1)"
@@ -250,7 +250,8 @@ int bk_db_session_count(bk_db *db, int64_t user_id, int64_t *n) {
 /* The count is raised only below the quota; no row back = over quota. */
 static const char SQL_RATE_TAKE[] =
     "INSERT INTO rate_windows(window_start, caller, count) VALUES(?1, ?2, 1)"
-    " ON CONFLICT(window_start, caller) DO UPDATE SET count = count + 1 WHERE count < ?3"
+    " ON CONFLICT(window_start, caller) DO UPDATE SET count = rate_windows.count + 1"
+    " WHERE rate_windows.count < ?3"
     " RETURNING count";
 static const char SQL_RATE_PRUNE[] = "DELETE FROM rate_windows WHERE window_start < ?1";
 

@@ -4,7 +4,8 @@
 #include "buckets/error.h"
 #include "store/sql.h"
 
-static const struct bk_sql_driver *const DRIVERS[] = {&bk_sql_sqlite};
+static const struct bk_sql_driver *const DRIVERS[] = {&bk_sql_sqlite, &bk_sql_pg,
+                                                     &bk_sql_postgres};
 
 int bk_sql_driver_for(const char *url, const struct bk_sql_driver **drv, const char **target) {
   *drv = NULL;

@@ -2,9 +2,9 @@
  *
  * The metadata modules (accounts.c, buckets.c, cas_meta.c, file_access.c,
  * schema.c) write their SQL once over this interface; everything specific
- * to one database engine lives in a driver (sql_sqlite.c today; a
- * PostgreSQL driver next). A driver is a table of functions, chosen by the
- * scheme of a metadata URL: "sqlite:///abs/path/meta.db".
+ * to one database engine lives in a driver (sql_sqlite.c, sql_pg.c). A
+ * driver is a table of functions, chosen by the scheme of a metadata URL:
+ * "sqlite:///abs/path/meta.db", "postgresql://user:pw@host:port/db".
  *
  * SQL text conventions (what a driver must accept):
  *  - placeholders are ?1, ?2, ... (a PostgreSQL driver rewrites them to
@@ -31,6 +31,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Dialects (struct bk_sql_driver.dialect). */
+#define BK_SQL_SQLITE 1
+#define BK_SQL_PG 2
+
 /* Step results (besides negative errors). */
 #define BK_SQL_DONE 0
 #define BK_SQL_ROW 1
@@ -44,7 +48,8 @@
  *                  each other (a registration that checked its blob cannot
  *                  interleave with a gc that removes it). SQLite: BEGIN
  *                  IMMEDIATE (one writer at a time is the fence); PostgreSQL
- *                  will take pg_advisory_xact_lock(<fixed key>) after BEGIN. */
+ *                  takes pg_advisory_xact_lock(<fence key>) and then the
+ *                  write key after BEGIN (docs/store.md "PostgreSQL"). */
 #include "store/db.h" /* bk_tx_mode */
 
 struct bk_sql_driver;
@@ -83,8 +88,12 @@ struct bk_sql_driver {
   int (*set_schema_version)(bk_sql_conn *c, int v);
   int (*has_column)(bk_sql_conn *c, const char *table, const char *column, int *has);
   /* After rows were inserted with explicit ids: the next generated id of table.column is larger than every
-  stored one (SQLite: nothing to do). */
+   stored one (SQLite: nothing to do). */
   int (*id_sync)(bk_sql_conn *c, const char *table, const char *column);
+  /* Which SQL dialect the driver speaks, for the few statements that differ
+   * (schema DDL, the case-insensitive name lookup, fsck): BK_SQL_SQLITE or
+   * BK_SQL_PG. */
+  int dialect;
 
   int (*bind_int64)(bk_sql_stmt *st, int i, int64_t v);
   int (*bind_text)(bk_sql_stmt *st, int i, const char *s, int n); /* n < 0: strlen */
@@ -101,6 +110,9 @@ struct bk_sql_driver {
 
 /* The SQLite driver (sql_sqlite.c). */
 extern const struct bk_sql_driver bk_sql_sqlite;
+/* The PostgreSQL driver (sql_pg.c; schemes "postgresql" and "postgres"). */
+extern const struct bk_sql_driver bk_sql_pg;
+extern const struct bk_sql_driver bk_sql_postgres;
 
 /* Driver for a metadata URL ("sqlite:///abs/path"): sets *drv and *target
  * (pointer into url, after "scheme://"). BK_EINVAL for an unknown scheme or

@@ -254,6 +254,7 @@ static int lite_has_column(bk_sql_conn *bc, const char *table, const char *colum
   return rc == SQLITE_ROW ? 0 : lite_err(c, rc);
 }
 
+
 static int bind_rc(struct lite_stmt *s, int rc) { return rc == SQLITE_OK ? 0 : lite_err(s->c, rc); }
 
 static int lite_bind_int64(bk_sql_stmt *st, int i, int64_t v) {
@@ -321,6 +322,7 @@ const struct bk_sql_driver bk_sql_sqlite = {
     .set_schema_version = lite_set_schema_version,
     .has_column = lite_has_column,
     .id_sync = lite_id_sync,
+    .dialect = BK_SQL_SQLITE,
     .bind_int64 = lite_bind_int64,
     .bind_text = lite_bind_text,
     .bind_blob = lite_bind_blob,

@@ -26,13 +26,14 @@
 #include "store/blob_fs.h" /* bk_blob_path: tests damage blobs on disk */
 #include "../test.h"
 #include "../store/meta_fixtures.h"
+#include "../store/meta_sql.h" /* meta_base: BK_TEST_DB_URLS (SQLite + PostgreSQL) */
 
 static char root[200];
 static int dbn;
 
 static bk_db *fresh_db(void) {
   char p[400];
-  snprintf(p, sizeof p, "sqlite://%s/db%d.sqlite", root, dbn++);
+  snprintf(p, sizeof p, "%s/db%d.sqlite", meta_base, dbn++);
   bk_db *db = NULL;
   if (bk_db_open_url(p, &db) != 0) {
     fprintf(stderr, "open: %s\n", bk_errmsg());
@@ -806,12 +807,25 @@ static void test_open_by_url(void) {
 int main(void) {
   snprintf(root, sizeof root, "/tmp/bk_svcmeta_XXXXXX");
   if (!mkdtemp(root)) return 1;
-  RUN(test_xorb_blob_presence);
-  RUN(test_xorb_serializations);
-  RUN(test_damaged_xorbs);
-  RUN(test_register_gc_race);
-  RUN(test_gc_rollback_untrash);
-  RUN(test_check_verdicts);
+  /* the metadata bases: BK_TEST_DB_URLS (tests/run.sh: SQLite and
+   * PostgreSQL), else SQLite in root; blobs are files in root either way */
+  const char *urls = getenv("BK_TEST_DB_URLS");
+  char def[300];
+  snprintf(def, sizeof def, "sqlite://%s", root);
+  char *list = strdup(urls && *urls ? urls : def);
+  char *sv = NULL;
+  for (char *u = list ? strtok_r(list, " ", &sv) : NULL; u; u = strtok_r(NULL, " ", &sv)) {
+    meta_set_base(u);
+    fprintf(stderr, "-- metadata on %s\n", meta_is_pg(u) ? "postgresql" : meta_base);
+    RUN(test_xorb_blob_presence);
+    RUN(test_xorb_serializations);
+    RUN(test_damaged_xorbs);
+    RUN(test_register_gc_race);
+    RUN(test_gc_rollback_untrash);
+    RUN(test_check_verdicts);
+    if (meta_drop_all() != 0) fprintf(stderr, "drop databases: %s\n", bk_errmsg());
+  }
+  free(list);
   RUN(test_open_by_url);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);

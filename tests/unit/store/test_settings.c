@@ -10,15 +10,18 @@
 #include "store/accounts.h"
 #include "buckets/error.h"
 #include "store/settings.h"
+#include "meta_sql.h"
 
+/* Databases are "<meta_base>/<name>": SQLite in a temp dir by default, and
+ * every base of BK_TEST_DB_URLS (a PostgreSQL one included) when set. */
 static char root[64];
 static int ndb;
 
 static bk_db *open_db(const char *name) {
-  char p[128];
-  snprintf(p, sizeof p, "%s/%s", root, name);
+  char p[600];
+  meta_url(p, sizeof p, name);
   bk_db *db = NULL;
-  CHECK_EQ_INT(bk_db_open(p, &db), 0);
+  CHECK_EQ_INT(bk_db_open_url(p, &db), 0);
   return db;
 }
 
@@ -70,9 +73,9 @@ struct racer {
 static void *race(void *arg) {
   struct racer *r = arg;
   bk_db *db = NULL;
-  char p[128];
-  snprintf(p, sizeof p, "%s/%s", root, r->name);
-  r->rc = bk_db_open(p, &db);
+  char p[600];
+  meta_url(p, sizeof p, r->name);
+  r->rc = bk_db_open_url(p, &db);
   uint8_t mine[8];
   memset(mine, 'a' + r->id, sizeof mine);
   size_t n = 0;
@@ -256,11 +259,22 @@ static void test_rate_windows(void) {
 int main(void) {
   snprintf(root, sizeof root, "/tmp/bk_settings_XXXXXX");
   if (!mkdtemp(root)) return 1;
-  RUN(test_setting_once);
-  RUN(test_setting_race);
-  RUN(test_sessions);
-  RUN(test_session_caps);
-  RUN(test_rate_windows);
+  const char *urls = getenv("BK_TEST_DB_URLS");
+  char def[100];
+  snprintf(def, sizeof def, "sqlite://%s", root);
+  char *list = strdup(urls && *urls ? urls : def);
+  char *sv = NULL;
+  for (char *u = list ? strtok_r(list, " ", &sv) : NULL; u; u = strtok_r(NULL, " ", &sv)) {
+    meta_set_base(u);
+    fprintf(stderr, "-- on %s\n", meta_is_pg(u) ? "postgresql" : meta_base);
+    RUN(test_setting_once);
+    RUN(test_setting_race);
+    RUN(test_sessions);
+    RUN(test_session_caps);
+    RUN(test_rate_windows);
+    if (meta_drop_all() != 0) fprintf(stderr, "drop databases: %s\n", bk_errmsg());
+  }
+  free(list);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
