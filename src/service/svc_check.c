@@ -12,26 +12,65 @@
 #include "buckets/error.h"
 #include "service/svc_internal.h"
 
+/* Record headers read through a window: on a store without local files
+ * (S3) every read is a request, so the 8-byte headers of one xorb (up to
+ * ~8,000 of them, ascending) come out of a few large reads instead of one
+ * request each. A store with an fd reads each header directly (a pread). */
+#define LAYOUT_WINDOW (8u << 20)
+struct hdr_win {
+  bk_blob_reader *r;
+  uint8_t *buf; /* NULL: no window, read each header */
+  uint64_t off, size;
+  size_t len;
+};
+
+static int hdr_read(struct hdr_win *w, uint64_t off, uint8_t h[8]) {
+  size_t got = 0;
+  if (!w->buf) {
+    int rc = bk_blob_reader_read_at(w->r, off, h, 8, &got);
+    return rc ? rc : got == 8 ? 0 : BK_ETRUNCATED;
+  }
+  if (off > w->size || w->size - off < 8) return BK_ETRUNCATED;
+  if (off < w->off || off + 8 > w->off + w->len) {
+    uint64_t want = w->size - off < LAYOUT_WINDOW ? w->size - off : LAYOUT_WINDOW;
+    int rc = bk_blob_reader_read_at(w->r, off, w->buf, (size_t)want, &got);
+    if (rc) return rc;
+    w->off = off;
+    w->len = got;
+    if (got < 8) return BK_ETRUNCATED;
+  }
+  memcpy(h, w->buf + (off - w->off), 8);
+  return 0;
+}
+
 /* 1 if the stored blob is laid out as the table says (same size, and every
  * record header at its offset declares that record's lengths), 0 if not,
  * negative on error (BK_ENOTFOUND: no blob). Reads through the blob reader. */
 static int layout_matches(bk_blobstore *bs, const bk_hash *x, uint64_t bytes_on_disk,
                           const bk_xorb_chunk *ch, size_t n) {
-  bk_blob_reader *r;
-  int rc = bk_blob_reader_open(bs, BK_BLOB_XORB, x, &r);
+  struct hdr_win w = {0};
+  int rc = bk_blob_reader_open(bs, BK_BLOB_XORB, x, &w.r);
   if (rc) return rc;
-  int ok = bk_blob_reader_size(r) == bytes_on_disk;
+  w.size = bk_blob_reader_size(w.r);
+  int ok = w.size == bytes_on_disk;
+  if (ok && !(bk_blobstore_caps(bs) & BK_BLOB_CAP_FD)) {
+    w.buf = malloc(w.size < LAYOUT_WINDOW ? (size_t)w.size + 8 : LAYOUT_WINDOW);
+    if (!w.buf) {
+      bk_blob_reader_close(w.r);
+      return bk_seterr(BK_ENOMEM, "out of memory");
+    }
+  }
   for (size_t i = 0; ok && i < n; i++) {
     uint8_t h[8];
-    size_t got = 0;
-    if (bk_blob_reader_read_at(r, ch[i].record_offset, h, 8, &got) != 0 || got != 8) {
+    if (hdr_read(&w, ch[i].record_offset, h) != 0) {
       ok = 0;
       break;
     }
     uint32_t clen = bk_load_u24le(h + 1), ulen = bk_load_u24le(h + 5);
     ok = h[0] == 0 && (uint64_t)clen + 8 == ch[i].record_len && ulen == ch[i].unpacked_len;
   }
-  bk_blob_reader_close(r);
+  free(w.buf);
+  bk_blob_reader_close(w.r);
   bk_clearerr();
   return ok;
 }

@@ -38,6 +38,7 @@
 static char bare_presign_base[256];       /* "" = no BK_BLOB_CAP_PRESIGN */
 static volatile uint64_t bare_delete_at_off = UINT64_MAX;
 static volatile int bare_die_on_delete;
+static volatile unsigned bare_reads; /* read_at calls (each one request on S3) */
 
 struct bare_be {
   bk_blob_backend base; /* first */
@@ -122,6 +123,7 @@ static int bare_read_at(struct bk_blob_reader *rb, uint64_t off, void *buf, size
   bk_blob_backend *in = bare_in(rb->be);
   struct bk_blob_reader *ir = NULL;
   *got = 0;
+  bare_reads++;
   if (off == bare_delete_at_off) {
     bare_delete_at_off = UINT64_MAX;
     in->del(in, rb->kind, &r->h);
