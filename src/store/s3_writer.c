@@ -80,6 +80,15 @@ static int initiate(struct s3_writer *w) {
   return 0;
 }
 
+/* A staged upload that vanished (404: NoSuchUpload / NoSuchKey on tmp/) was aborted by a concurrent
+ * gc's stale-write cleanup (clean_stale below): the caller's race, BK_ESTALE, so the service answers
+ * "retry" (CAS 503) instead of a missing object (404). */
+static int staged_gone(struct s3_writer *w, int rc, const char *what) {
+  if (rc != BK_ENOTFOUND) return rc;
+  return bk_seterr(BK_ESTALE, "s3://%s: %s: staged upload %s vanished (a concurrent gc cleaned it up); retry",
+                   w->s->bucket, what, w->tmpkey);
+}
+
 static void *part_main(void *arg) {
   struct part_job *j = arg;
   struct s3_writer *w = j->w;
@@ -91,7 +100,7 @@ static void *part_main(void *arg) {
   struct s3req q = {.method = "PUT", .key = w->tmpkey, .query = query, .body = j->buf,
                     .body_len = j->len, .idempotent = 1};
   if (!rc) rc = s3_do(s, &q);
-  if (!rc && q.status != 200) rc = s3_status_err(s, &q, "upload part");
+  if (!rc && q.status != 200) rc = staged_gone(w, s3_status_err(s, &q, "upload part"), "upload part");
   if (!rc && !q.etag[0]) rc = bk_seterr(BK_EIO, "s3://%s: part answer without ETag", s->bucket);
   if (!rc) snprintf(j->etag, sizeof j->etag, "%s", q.etag);
   if (rc) snprintf(j->err, sizeof j->err, "%s", bk_errmsg());
@@ -213,7 +222,7 @@ static int complete(struct s3_writer *w) {
                     .body_len = body.len, .out = &ans};
   struct s3_xml_page pg = {0};
   if (!rc) rc = s3_do(s, &q);
-  if (!rc && q.status != 200) rc = s3_status_err(s, &q, "complete multipart upload");
+  if (!rc && q.status != 200) rc = staged_gone(w, s3_status_err(s, &q, "complete multipart upload"), "complete");
   /* S3 may answer 200 and report a failure in the body */
   if (!rc) rc = s3_xml_parse(s, (const char *)ans.p, ans.len, NULL, NULL, NULL, &pg);
   if (!rc && pg.code[0]) rc = bk_seterr(BK_ENET, "s3://%s: completing an upload failed: %s", s->bucket, pg.code);
@@ -234,7 +243,7 @@ static int copy_to(struct s3_writer *w, const char *key) {
   q.hdr[0] = src;
   struct s3_xml_page pg = {0};
   int rc = s3_do(s, &q);
-  if (!rc && q.status != 200) rc = s3_status_err(s, &q, "copy");
+  if (!rc && q.status != 200) rc = staged_gone(w, s3_status_err(s, &q, "copy"), "copy");
   if (!rc) rc = s3_xml_parse(s, (const char *)ans.p, ans.len, NULL, NULL, NULL, &pg);
   if (!rc && pg.code[0]) rc = bk_seterr(BK_ENET, "s3://%s: copy failed: %s", s->bucket, pg.code);
   bk_buf_free(&ans);

@@ -296,6 +296,33 @@ static void test_abort_stale(void) {
   bk_blobstore_close(bs);
 }
 
+/* a writer whose staged upload a concurrent gc cleaned up (clean_stale with --grace 0s on another
+ * node) fails with BK_ESTALE — the race the CAS answers 503 "retry" — never BK_ENOTFOUND (was: 404
+ * "not found (upload part)" to the client; found by tests/integration/cluster.sh) */
+static void test_staged_cleaned(void) {
+  if (!need_server()) return;
+  bk_blobstore *bs = open_url(url);
+  if (!bs) { CHECK(0); return; }
+  uint8_t *p = calloc(1, 9u << 20);
+  bk_hash h;
+  mk_hash(&h, 9);
+  bk_blob_writer *w = NULL;
+  CHECK_EQ_INT(bk_blob_writer_open(bs, BK_BLOB_XORB, &w), 0);
+  CHECK(p && w && bk_blob_writer_write(w, p, 9u << 20) == 0); /* one part sent */
+  CHECK_EQ_INT(uploads(), 1);
+  size_t removed = 0;
+  CHECK_EQ_INT(bk_blob_clean_tmp(bs, (int64_t)time(NULL) + 10, &removed), 0);
+  CHECK_EQ_INT(removed, 1);
+  int rc = w ? bk_blob_writer_write(w, p, 9u << 20) : BK_EINVAL;
+  if (rc == 0) rc = bk_blob_writer_commit(w, &h, NULL);
+  else bk_blob_writer_abort(w);
+  CHECK_EQ_INT(rc, BK_ESTALE);
+  CHECK_EQ_INT(bk_blob_exists(bs, BK_BLOB_XORB, &h), 0);
+  CHECK_EQ_INT(uploads(), 0);
+  free(p);
+  bk_blobstore_close(bs);
+}
+
 struct count {
   size_t n, strays, bad;
   bk_hash *seen;
@@ -457,6 +484,7 @@ int main(void) {
   RUN(test_url_errors);
   RUN(test_multipart);
   RUN(test_abort_stale);
+  RUN(test_staged_cleaned);
   RUN(test_list_pages);
   RUN(test_presign);
   RUN(test_failures);
