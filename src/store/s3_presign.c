@@ -55,7 +55,12 @@ static int sha256_hex(const char *msg, char out[65]) {
 int s3_presign(bk_blob_backend *be, bk_blob_kind kind, const bk_hash *h, uint64_t off, uint64_t len,
                int64_t expires_at, char *url, size_t n) {
   struct s3 *s = (struct s3 *)be;
-  (void)off, (void)len; /* the range is the client's Range header */
+  /* The client sends the range as its Range header; the URL also names it in a signed parameter
+   * S3 ignores (x-bk-range=FIRST-LAST), so two fetch entries of one xorb never share a URL: the
+   * official JS client (@huggingface/hub 2.17) keys its download plan by URL and, given two entries
+   * with one URL, fetched only the first range ("Download workers finished without producing data").
+   * Found by tests/integration/cluster.sh. */
+  if (len == 0 || off > UINT64_MAX - len) return bk_seterr(BK_EINVAL, "presign: empty or overflowing range");
   time_t now = time(NULL);
   if (expires_at <= (int64_t)now) return bk_seterr(BK_EINVAL, "presign: expiry is not in the future");
   int64_t secs = expires_at - (int64_t)now;
@@ -78,7 +83,8 @@ int s3_presign(bk_blob_backend *be, bk_blob_kind kind, const bk_hash *h, uint64_
   char query[sizeof ecred + sizeof tok + 256];
   snprintf(query, sizeof query,
            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s&X-Amz-Date=%s&X-Amz-Expires=%lld%s"
-           "&X-Amz-SignedHeaders=host", ecred, ts, (long long)secs, tok);
+           "&X-Amz-SignedHeaders=host&x-bk-range=%llu-%llu", ecred, ts, (long long)secs, tok,
+           (unsigned long long)off, (unsigned long long)(off + len - 1));
   char creq[sizeof query + S3_KEY_MAX + 1024], ch[65], sts[256], sig[65];
   snprintf(creq, sizeof creq, "GET\n/%s/%s\n%s\nhost:%s\n\nhost\nUNSIGNED-PAYLOAD", s->bucket, key, query,
            s->host);

@@ -412,6 +412,22 @@ static void test_presign(void) {
   CHECK_EQ_INT(plain_get(u, "100-299", &b), 206);
   CHECK(b.n == 200 && memcmp(b.p, data + 100, 200) == 0);
   free(b.p);
+  /* two ranges of one blob get two URLs (the JS client keys its download plan by URL), each
+   * naming its range in a signed parameter: changing it breaks the signature */
+  char u2[2048];
+  CHECK_EQ_INT(bk_blob_presign(bs, BK_BLOB_XORB, &h, 300, 200, (int64_t)time(NULL) + 300, u2, sizeof u2), 0);
+  CHECK(strcmp(u, u2) != 0);
+  CHECK(strstr(u, "x-bk-range=100-299&") != NULL && strstr(u2, "x-bk-range=300-499&") != NULL);
+  memset(&b, 0, sizeof b);
+  CHECK_EQ_INT(plain_get(u2, "300-499", &b), 206);
+  CHECK(b.n == 200 && memcmp(b.p, data + 300, 200) == 0);
+  free(b.p);
+  char *r = strstr(u2, "x-bk-range=300");
+  if (r) r[11] = '1';
+  memset(&b, 0, sizeof b);
+  CHECK_EQ_INT(plain_get(u2, "100-499", &b), 403);
+  free(b.p);
+  CHECK_EQ_INT(bk_blob_presign(bs, BK_BLOB_XORB, &h, 0, 0, (int64_t)time(NULL) + 300, u2, sizeof u2), BK_EINVAL);
   /* tampered: last signature digit changed */
   size_t n = strlen(u);
   u[n - 1] = u[n - 1] == '0' ? '1' : '0';
