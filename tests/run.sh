@@ -66,7 +66,7 @@ fi
 # is started once when a selected program needs it and stopped at exit, also on failure; a failed
 # start is a failed check. BK_TEST_BLOB_URLS (if unset): a file:// store and the S3 store under a
 # prefix of this run (each program adds its own fresh prefix below it). docs/store.md "S3 backend".
-S3_PROGS="unit/store/test_blob_conformance unit/store/test_blob_s3"
+S3_PROGS="unit/store/test_blob_conformance unit/store/test_blob_s3 integration/cluster.sh integration/migrate_cluster.sh"
 needs_s3() {
   local p
   for p in $S3_PROGS; do [ -z "$FILTER" ] || [[ "$p" == *"$FILTER"* ]] && return 0; done
