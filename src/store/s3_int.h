@@ -89,6 +89,7 @@ struct s3_xml_page {
   char next[S3_TOKEN_MAX];           /* NextContinuationToken */
   char next_key[S3_KEY_MAX];         /* NextKeyMarker */
   char next_upload[S3_UPLOAD_ID_MAX]; /* NextUploadIdMarker */
+  char next_part[24];                /* NextPartNumberMarker (ListParts) */
   char upload_id[S3_UPLOAD_ID_MAX];  /* InitiateMultipartUploadResult */
   char code[64];                     /* Error/Code (also in a 200 answer) */
 };

@@ -301,6 +301,39 @@ struct stale {
   int uploads;
 };
 
+static int newest_part(void *ctx, const struct s3_xml_rec *r) {
+  int64_t *when = ctx;
+  if (r->when > *when) *when = r->when;
+  return 0;
+}
+
+/* The last activity of a multipart upload: the newest LastModified of its parts (ListParts, page by
+ * page), at least its Initiated time. An upload is stale when it has not been written to for the cutoff
+ * — as a staged file on the filesystem store, whose mtime every write moves — not when it STARTED before
+ * the cutoff (that aborted a long upload still sending parts). BK_ENOTFOUND: the upload is gone. */
+static int upload_last_active(struct s3 *s, const struct s3_xml_rec *u, const char *uid, int64_t *when) {
+  char pm[sizeof ((struct s3_xml_page *)0)->next_part] = "0";
+  char query[S3_UPLOAD_ID_MAX * 3 + 96];
+  int rc = 0;
+  *when = u->when;
+  for (unsigned long page = 0; !rc && page < S3_MAX_PAGES; page++) {
+    snprintf(query, sizeof query, "part-number-marker=%s&uploadId=%s", pm, uid);
+    bk_buf b;
+    bk_buf_init(&b, S3_XML_MAX);
+    struct s3req q = {.method = "GET", .key = u->key, .query = query, .out = &b, .idempotent = 1};
+    struct s3_xml_page pg = {0};
+    rc = s3_do(s, &q);
+    if (!rc && q.status != 200) rc = s3_status_err(s, &q, "list parts");
+    if (!rc) rc = s3_xml_parse(s, (const char *)b.p, b.len, "Part", newest_part, when, &pg);
+    bk_buf_free(&b);
+    if (rc || !pg.truncated) break;
+    if (!pg.next_part[0] || strspn(pg.next_part, "0123456789") != strlen(pg.next_part) || !strcmp(pg.next_part, pm))
+      rc = bk_seterr(BK_EIO, "s3://%s: truncated part listing without a new marker", s->bucket);
+    snprintf(pm, sizeof pm, "%s", pg.next_part);
+  }
+  return rc;
+}
+
 static int stale_rec(void *ctx, const struct s3_xml_rec *r) {
   struct stale *st = ctx;
   if (r->when >= st->older_than) return 0;
@@ -309,6 +342,11 @@ static int stale_rec(void *ctx, const struct s3_xml_rec *r) {
   if (st->uploads) {
     if ((rc = s3_uri_encode(r->upload_id, uid, sizeof uid))) return rc;
     snprintf(query, sizeof query, "uploadId=%s", uid);
+    int64_t active = 0;
+    rc = upload_last_active(st->s, r, uid, &active);
+    if (rc == BK_ENOTFOUND) return 0; /* completed or aborted meanwhile */
+    if (rc) return rc;
+    if (active >= st->older_than) return 0; /* still being written */
   }
   rc = s3_delete_key(st->s, r->key, st->uploads ? query : NULL);
   if (rc == BK_ENOTFOUND) rc = 0; /* gone meanwhile */

@@ -104,6 +104,7 @@ static void page_field(struct xp *x, const char *name) {
   else if (!strcmp(name, "NextContinuationToken")) copy(pg->next, sizeof pg->next, x->text);
   else if (!strcmp(name, "NextKeyMarker")) copy(pg->next_key, sizeof pg->next_key, x->text);
   else if (!strcmp(name, "NextUploadIdMarker")) copy(pg->next_upload, sizeof pg->next_upload, x->text);
+  else if (!strcmp(name, "NextPartNumberMarker")) copy(pg->next_part, sizeof pg->next_part, x->text);
   else if (!strcmp(name, "UploadId")) copy(pg->upload_id, sizeof pg->upload_id, x->text);
   else if (!strcmp(name, "Code")) copy(pg->code, sizeof pg->code, x->text);
 }

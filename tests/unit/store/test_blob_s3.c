@@ -323,6 +323,44 @@ static void test_staged_cleaned(void) {
   bk_blobstore_close(bs);
 }
 
+/* gc's stale cleanup ages a staged multipart upload by its newest part, not by its start: an upload
+ * that began before the cutoff but is still sending parts is kept and commits (was: aborted, the
+ * writer then failed; found by tests/integration/cluster.sh with gc --grace 0s beside uploads) */
+static void test_stale_by_last_part(void) {
+  if (!need_server()) return;
+  bk_blobstore *bs = open_url(url);
+  if (!bs) { CHECK(0); return; }
+  uint8_t *p = calloc(1, 9u << 20);
+  bk_hash h;
+  mk_hash(&h, 10);
+  bk_blob_writer *w = NULL;
+  int64_t t0 = (int64_t)time(NULL);
+  CHECK_EQ_INT(bk_blob_writer_open(bs, BK_BLOB_XORB, &w), 0);
+  CHECK(p && w && bk_blob_writer_write(w, p, 9u << 20) == 0); /* part 1 at t0 */
+  sleep(3);
+  CHECK(p && w && bk_blob_writer_write(w, p, 8u << 20) == 0); /* part 2 at t0 + 3 */
+  sleep(1);
+  CHECK_EQ_INT(uploads(), 1);
+  size_t removed = 99;
+  CHECK_EQ_INT(bk_blob_clean_tmp(bs, t0 + 2, &removed), 0); /* started before, written after */
+  CHECK_EQ_INT(removed, 0);
+  CHECK_EQ_INT(uploads(), 1);
+  int rc = w ? bk_blob_writer_commit(w, &h, NULL) : BK_EINVAL;
+  CHECK_EQ_INT(rc, 0);
+  CHECK_EQ_INT(bk_blob_exists(bs, BK_BLOB_XORB, &h), 1);
+  CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_XORB, &h), 0);
+  /* not written since the cutoff: aborted */
+  CHECK_EQ_INT(bk_blob_writer_open(bs, BK_BLOB_XORB, &w), 0);
+  CHECK(p && w && bk_blob_writer_write(w, p, 9u << 20) == 0);
+  sleep(2);
+  CHECK_EQ_INT(bk_blob_clean_tmp(bs, (int64_t)time(NULL), &removed), 0);
+  CHECK_EQ_INT(removed, 1);
+  CHECK_EQ_INT(uploads(), 0);
+  bk_blob_writer_abort(w);
+  free(p);
+  bk_blobstore_close(bs);
+}
+
 struct count {
   size_t n, strays, bad;
   bk_hash *seen;
@@ -501,6 +539,7 @@ int main(void) {
   RUN(test_multipart);
   RUN(test_abort_stale);
   RUN(test_staged_cleaned);
+  RUN(test_stale_by_last_part);
   RUN(test_list_pages);
   RUN(test_presign);
   RUN(test_failures);
