@@ -518,7 +518,11 @@ static int ensure_prepared(struct pg_stmt *s) {
   return rc;
 }
 
+static _Thread_local uint64_t exec_count; /* bk_sql_pg_exec_count */
+uint64_t bk_sql_pg_exec_count(void) { return exec_count; }
+
 static int execute(struct pg_stmt *s) {
+  exec_count++;
   struct pg_conn *c = s->c;
   stmt_clear_result(s);
   int rc = ensure_conn(c);
