@@ -1289,10 +1289,14 @@ static int arr_text_n(bk_buf *b, const char *s, size_t n) {
   int rc = bk_buf_append(b, b->len > 1 ? "," : "", b->len > 1 ? 1 : 0);
   if (rc || !s) return rc ? rc : bk_buf_append(b, "NULL", 4);
   if ((rc = bk_buf_append(b, "\"", 1))) return rc;
+  size_t from = 0; /* runs without '"' or '\\' are appended whole */
   for (size_t i = 0; i < n && rc == 0; i++) {
-    if (s[i] == '"' || s[i] == '\\') rc = bk_buf_append(b, "\\", 1);
-    if (rc == 0) rc = bk_buf_append(b, s + i, 1);
+    if (s[i] != '"' && s[i] != '\\') continue;
+    rc = bk_buf_append(b, s + from, i - from);
+    if (rc == 0) rc = bk_buf_append(b, "\\", 1);
+    from = i;
   }
+  if (rc == 0) rc = bk_buf_append(b, s + from, n - from);
   return rc ? rc : bk_buf_append(b, "\"", 1);
 }
 static int arr_text(bk_buf *b, const char *s) { return arr_text_n(b, s, s ? strlen(s) : 0); }
