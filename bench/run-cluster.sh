@@ -12,7 +12,8 @@
 #   4. 1,000-op addFile batches (POST .../batch, 100 of them → 100,000 files sharing one content) and the
 #      recursive tree listing of the 100,000 entries (all pages) on pg+s3 vs --data (sqlite+file)
 #                                                                                  (goal: pg within 3x)
-# Figures only, no timed assertion. Env: CLUSTER_ROUNDS, CLUSTER_MIB (1024), CLUSTER_SKIP (e.g. "3 4").
+# Figures only, no timed assertion. Env: CLUSTER_ROUNDS, CLUSTER_MIB (1024), CLUSTER_SKIP (e.g. "3 4"),
+# CLUSTER_BLOBS_EXTRA (appended to the nodes' s3:// URL, e.g. "&part_size=67108864": a xorb in one PUT).
 set -uo pipefail
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -41,7 +42,7 @@ eval "$(STORE=bluestore BLUESTORE_BYTES=${BLUESTORE_BYTES:-51539607552} tests/to
 S3D=$S3_DIR
 . tests/integration/lib.sh
 trap cleanup EXIT
-export BK_TEST_DB_URL=$BUCKETS_PG_URL BK_TEST_BLOBS_URL=$BUCKETS_S3_URL
+export BK_TEST_DB_URL=$BUCKETS_PG_URL BK_TEST_BLOBS_URL=$BUCKETS_S3_URL${CLUSTER_BLOBS_EXTRA:-}
 SIG=(--aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD')
 CURLB="$S3_ENDPOINT/$S3_BUCKET/bench-curl"
 TCK=$(getconf CLK_TCK)
@@ -73,6 +74,7 @@ ND=$BK_NODE_URL PD=$(node_pid nd)
 export HF_TOKEN; HF_TOKEN=$(bk_user_token bench write 2>/dev/null)
 HF_ENDPOINT=$N1 HF_HOME=$W/hf0 "$HF" buckets create bench/c >/dev/null || { echo "bucket create failed"; exit 1; }
 echo "== cluster bench: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); ${MIB} MiB files; $ROUNDS rounds;"
+echo "   blobs URL options: ${CLUSTER_BLOBS_EXTRA:-(defaults)}"
 echo "   PostgreSQL $(psql -XAtc 'show server_version' "$BUCKETS_PG_URL" 2>/dev/null) + Ceph RGW $(radosgw --version 2>/dev/null | awk '{print $3}') bluestore, all on 127.0.0.1"
 
 round() { # R

@@ -683,16 +683,24 @@ static int tree_prefix_file(struct dbc *c, const struct tree_req *q, struct ents
 }
 
 /* Reads one page (at most q->limit entries; *more = 1 when another entry
- * follows) in one read snapshot across the re-seeks. */
-static int tree_read_page(struct dbc *c, const struct tree_req *q, struct ents *es, int *more) {
+ * follows) in one read snapshot across the re-seeks. single: no transaction
+ * (one statement is its own snapshot) — a page that needs a second statement
+ * stops with TREE_RETRY, to be read again in a transaction. */
+#define TREE_RETRY 1
+static int tree_read_page(struct dbc *c, const struct tree_req *q, struct ents *es, int *more,
+                          int single) {
   *more = 0;
-  int rc = dbc_begin_mode(c, BK_TX_READ);
+  int rc = single ? 0 : dbc_begin_mode(c, BK_TX_READ);
   struct tree_scan s = {c, NULL, q->bucket_id, q->plen ? q->hi : NULL, 0, 0, 0, "", 0};
   if (rc == 0) rc = tree_prefix_file(c, q, es);
   s.want = q->limit - es->n + 1;
   if (rc == 0) rc = tree_seek_start(&s, q);
   while (rc == 0) {
     int r = bk_sql_step(s.st);
+    if (r == BK_SQL_DONE && s.got == s.lim && single) {
+      rc = TREE_RETRY;
+      break;
+    }
     if (r == BK_SQL_DONE && s.got == s.lim) { /* LIMIT used up: resume after the last row */
       s.want = q->limit - es->n + 1;
       rc = scan_seek(&s, s.last, s.lastlen, 0);
@@ -726,6 +734,10 @@ static int tree_read_page(struct dbc *c, const struct tree_req *q, struct ents *
     memcpy(dpath, path, dl);
     dpath[dl] = 0;
     bk_file_entry e;
+    if (single) {
+      rc = TREE_RETRY;
+      break;
+    }
     rc = tree_dir_entry(c, q->bucket_id, dpath, dl, bk_sql_column_int64(s.st, 4), &e);
     if (rc == 0) rc = ents_add(es, &e, dl);
     if (rc) break;
@@ -757,7 +769,16 @@ int bk_db_tree(bk_db *db, int64_t bucket_id, const char *prefix, unsigned flags,
   struct ents es = {.max = limit};
   int more = 0;
   if (rc == 0) {
-    rc = tree_read_page(c, q, &es, &more);
+    /* PostgreSQL: a recursive page is usually one scan; BEGIN and COMMIT
+     * would be two more round trips (SQLite: free, the path stays as is) */
+    int single = c->h->drv->dialect == BK_SQL_PG && (flags & BK_TREE_RECURSIVE) &&
+                 !(q->plen && q->clen == 0);
+    rc = tree_read_page(c, q, &es, &more, single);
+    if (rc == TREE_RETRY) {
+      ents_free(&es);
+      es = (struct ents){.max = limit};
+      rc = tree_read_page(c, q, &es, &more, 0);
+    }
     dbc_release(db, c);
   }
   free(q);

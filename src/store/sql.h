@@ -113,8 +113,8 @@ extern const struct bk_sql_driver bk_sql_sqlite;
 /* The PostgreSQL driver (sql_pg.c; schemes "postgresql" and "postgres"). */
 extern const struct bk_sql_driver bk_sql_pg;
 extern const struct bk_sql_driver bk_sql_postgres;
-/* Statements this thread has executed through the PostgreSQL driver (each a
- * round trip to the server): what tests bound per operation. */
+/* Round trips this thread has made through the PostgreSQL driver
+ * (statements, BEGIN, COMMIT, ROLLBACK): what tests bound per operation. */
 uint64_t bk_sql_pg_exec_count(void);
 
 /* Driver for a metadata URL ("sqlite:///abs/path"): sets *drv and *target
