@@ -113,6 +113,9 @@ extern const struct bk_sql_driver bk_sql_sqlite;
 /* The PostgreSQL driver (sql_pg.c; schemes "postgresql" and "postgres"). */
 extern const struct bk_sql_driver bk_sql_pg;
 extern const struct bk_sql_driver bk_sql_postgres;
+/* Round trips this thread has made through the PostgreSQL driver
+ * (statements, BEGIN, COMMIT, ROLLBACK): what tests bound per operation. */
+uint64_t bk_sql_pg_exec_count(void);
 
 /* Driver for a metadata URL ("sqlite:///abs/path"): sets *drv and *target
  * (pointer into url, after "scheme://"). BK_EINVAL for an unknown scheme or

@@ -475,10 +475,16 @@ static void note_changes(struct pg_conn *c, const PGresult *r) {
   c->changes = strtoll(PQcmdTuples((PGresult *)r), NULL, 10);
 }
 
+/* Round trips of this thread: statements, BEGIN, COMMIT, ROLLBACK
+ * (bk_sql_pg_exec_count). */
+static _Thread_local uint64_t exec_count;
+uint64_t bk_sql_pg_exec_count(void) { return exec_count; }
+
 /* Runs sql (simple protocol; may hold several statements). 0 or BK_E*. */
 static int run_simple(struct pg_conn *c, const char *sql, const char *prefix) {
   int rc = ensure_conn(c);
   if (rc) return rc;
+  exec_count++;
   PGresult *r = PQexec(c->h, sql);
   ExecStatusType t = PQresultStatus(r);
   rc = t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK ? 0 : pg_err(c, r, prefix);
@@ -519,6 +525,7 @@ static int ensure_prepared(struct pg_stmt *s) {
 }
 
 static int execute(struct pg_stmt *s) {
+  exec_count++;
   struct pg_conn *c = s->c;
   stmt_clear_result(s);
   int rc = ensure_conn(c);
@@ -601,6 +608,7 @@ static void pg_rollback(bk_sql_conn *bc) {
   c->in_tx = 0;
   if (!was || c->broken || PQstatus(c->h) != CONNECTION_OK) return;
   if (PQtransactionStatus(c->h) == PQTRANS_IDLE) return;
+  exec_count++;
   PGresult *r = PQexec(c->h, "ROLLBACK");
   if (PQresultStatus(r) != PGRES_COMMAND_OK && PQstatus(c->h) != CONNECTION_OK) c->broken = 1;
   PQclear(r);
@@ -617,6 +625,7 @@ static int pg_begin(bk_sql_conn *bc, bk_tx_mode mode) {
   int rc = ensure_conn(c);
   if (rc) return rc;
   c->in_tx = 1; /* a failed lock leaves an aborted transaction to roll back */
+  exec_count++;
   PGresult *r = PQexec(c->h, sql);
   ExecStatusType t = PQresultStatus(r);
   rc = t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK ? 0 : pg_err(c, r, "");
@@ -638,6 +647,7 @@ static int pg_commit(bk_sql_conn *bc) {
     pg_rollback(bc);
     return bk_seterr(BK_EDB, "transaction failed earlier; rolled back");
   }
+  exec_count++;
   PGresult *r = PQexec(c->h, "COMMIT");
   int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : pg_err(c, r, "");
   PQclear(r);

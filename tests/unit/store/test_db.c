@@ -682,6 +682,85 @@ static bk_shard *one_file_shard(const bk_hash *fh, const bk_hash *x1, uint32_t s
   return &g_shard;
 }
 
+/* A batch of addFile only (on PostgreSQL the set-based path, buckets.c
+ * "batch on PostgreSQL"): per-op results in order, a path named three
+ * times ends as the last op wrote it, the directory counts follow every op,
+ * grants, and paths/content types holding the characters of an array
+ * literal (quote, comma, braces, space; a backslash in the content type,
+ * paths cannot hold one; a path named NULL). */
+static void test_batch_addfile_only(void) {
+  bk_db *db = fresh_db();
+  if (!db) { CHECK(0); return; }
+  bk_ns u;
+  bk_db_user_add(db, "ba", &u);
+  bk_bucket b, other;
+  bk_db_bucket_create(db, u.id, "b", 0, &b);
+  bk_db_bucket_create(db, u.id, "other", 0, &other);
+  bk_hash x, fh, sh;
+  reg_xorb(db, &x, 3, 3, -1, NULL);
+  mk_hash(&fh, 900);
+  mk_hash(&sh, 901);
+  CHECK_EQ_INT(bk_db_shard_register(db, &sh, 10, one_file_shard(&fh, &x, 0, 3, NULL, 0, 0),
+                                    b.id, NULL, NULL), 0);
+  int64_t fsize = unpacked_of(0, 3);
+  bk_batch_op ops[10] = {
+      {.type = BK_OP_ADD, .path = "q/a\"b c,{x}'", .xet_hash = fh, .mtime_ms = 1, .size = -1,
+       .content_type = "te\"xt\\p, {NULL}"},
+      {.type = BK_OP_ADD, .path = "q/dup", .mtime_ms = 5, .size = -1},
+      {.type = BK_OP_ADD, .path = "q/dup", .xet_hash = fh, .mtime_ms = 6, .size = -1,
+       .content_type = "x/y"},
+      {.type = BK_OP_ADD, .path = "bad//p", .mtime_ms = -1, .size = -1},
+      {.type = BK_OP_ADD, .path = "ct", .mtime_ms = -1, .size = -1, .content_type = "a\x01"},
+      {.type = BK_OP_ADD, .path = "unk", .mtime_ms = -1, .size = -1},
+      {.type = BK_OP_ADD, .path = "ws", .xet_hash = fh, .mtime_ms = -1, .size = 5},
+      {.type = BK_OP_ADD, .path = "q/dup", .mtime_ms = 7, .size = 0},
+      {.type = BK_OP_ADD, .path = "NULL", .xet_hash = fh, .mtime_ms = -1, .size = -1},
+      {.type = BK_OP_ADD, .path = "q/e", .xet_hash = fh, .mtime_ms = 9, .size = fsize},
+  };
+  mk_hash(&ops[5].xet_hash, 902);
+  size_t nf = 0;
+  CHECK_EQ_INT(bk_db_batch(db, b.id, ops, 10, BK_BATCH_REQUIRE_GRANT, &nf), 0);
+  CHECK_EQ_INT(nf, 4);
+  int want[10] = {0, 0, 0, BK_EINVAL, BK_EINVAL, BK_ENOTFOUND, BK_ESIZE, 0, 0, 0};
+  for (int i = 0; i < 10; i++) CHECK_EQ_INT(ops[i].result, want[i]);
+  CHECK_EQ_STR(ops[4].error, "contentType must be printable ASCII");
+  bk_file_info fi;
+  CHECK_EQ_INT(bk_db_file_get(db, b.id, "q/a\"b c,{x}'", &fi), 0);
+  CHECK_EQ_INT(fi.e.size, fsize);
+  CHECK_EQ_STR(fi.e.content_type, "te\"xt\\p, {NULL}");
+  CHECK_EQ_INT(bk_db_file_get(db, b.id, "q/dup", &fi), 0);
+  CHECK_EQ_INT(fi.e.size, 0);
+  CHECK_EQ_INT(fi.e.mtime_ms, 7);
+  CHECK(fi.e.content_type == NULL);
+  CHECK(bk_hash_is_zero(&fi.e.xet_hash));
+  CHECK_EQ_INT(bk_db_file_get(db, b.id, "NULL", &fi), 0);
+  CHECK(bk_hash_eq(&fi.e.xet_hash, &fh));
+  CHECK(fi.e.mtime_ms > 1700000000000LL);
+  CHECK_EQ_INT(bk_db_file_get(db, b.id, "ws", &fi), BK_ENOTFOUND);
+  bk_dir_stats ds;
+  CHECK_EQ_INT(bk_db_dir_stats(db, b.id, "q", &ds), 0);
+  CHECK_EQ_INT(ds.nfiles, 3);
+  CHECK_EQ_INT(ds.bytes, 2 * fsize);
+  /* overwrite q/e with the empty file, add q/f: the counts follow */
+  bk_batch_op more[2] = {{.type = BK_OP_ADD, .path = "q/e", .mtime_ms = -1, .size = -1},
+                         {.type = BK_OP_ADD, .path = "q/f", .xet_hash = fh, .mtime_ms = -1, .size = -1}};
+  CHECK_EQ_INT(bk_db_batch(db, b.id, more, 2, 0, &nf), 0);
+  CHECK_EQ_INT(nf, 0);
+  CHECK_EQ_INT(bk_db_dir_stats(db, b.id, "q", &ds), 0);
+  CHECK_EQ_INT(ds.nfiles, 4);
+  CHECK_EQ_INT(ds.bytes, 2 * fsize);
+  /* another bucket was never granted fh: refused there, the empty file is not */
+  bk_batch_op g[2] = {{.type = BK_OP_ADD, .path = "g1", .xet_hash = fh, .mtime_ms = -1, .size = -1},
+                      {.type = BK_OP_ADD, .path = "g2", .mtime_ms = -1, .size = -1}};
+  CHECK_EQ_INT(bk_db_batch(db, other.id, g, 2, BK_BATCH_REQUIRE_GRANT, &nf), 0);
+  CHECK_EQ_INT(nf, 1);
+  CHECK_EQ_INT(g[0].result, BK_EPERM);
+  CHECK_EQ_INT(g[1].result, 0);
+  CHECK_EQ_INT(bk_db_batch(db, other.id, g, 2, 0, &nf), 0); /* without the flag: accepted */
+  CHECK_EQ_INT(nf, 0);
+  bk_db_close(db);
+}
+
 static void test_paths_info_and_batch(void) {
   bk_db *db = fresh_db();
   if (!db) { CHECK(0); return; }
@@ -2309,6 +2388,7 @@ static void run_suite(const char *base) {
   RUN(test_buckets);
   RUN(test_tree_model);
   RUN(test_paths_info_and_batch);
+  RUN(test_batch_addfile_only);
   RUN(test_batch_atomic);
   RUN(test_xorbs);
   RUN(test_shards);
