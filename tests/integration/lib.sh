@@ -141,6 +141,68 @@ bk_store_args() {
   fi
 }
 
+# The store's blobs through its own interface (a file store's directory, or the S3 API with
+# curl --aws-sigv4 and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; the secret goes to curl on stdin, never argv):
+#   bk_local_store              true when the store is the local data dir or sqlite+file (files to look into)
+#   bk_blob_list KIND           print "KIND/<64-hex>" of every stored xorbs|shards blob, one a line
+#   bk_blob_get KIND HEX OUT    copy a stored blob's bytes to OUT
+#   bk_blob_put KIND HEX FILE   overwrite a stored blob with FILE's bytes (damage injection)
+bk_local_store() {
+  bk_url_mode || [ -n "${BK_FIXED_DB_URL:-}" ] || return 0
+  [ -z "${BK_FIXED_DB_URL:-}" ] || return 1
+  case "$BK_TEST_DB_URL $BK_TEST_BLOBS_URL" in sqlite*" "file*) return 0 ;; esac
+  return 1
+}
+bk_blob_dir() { # file store: its directory
+  if bk_url_mode; then bk_store_urls || return 1; echo "${BK_BLOBS_URL#file://}"; else echo "$BK_DATA/blobs"; fi
+}
+bk_s3() { # METHOD KEY OUT [curl args]: the S3 API on the store's bucket; KEY is relative to its prefix,
+          # "?QUERY" lists the bucket (QUERY gets prefix=<the store's prefix> added)
+  local m=$1 key=$2 out=$3; shift 3
+  bk_store_urls || return 1
+  local parts; parts=$("$BK_PY" -c 'import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1]); q = dict(u.parse_qsl(p.query))
+print(q["endpoint"].rstrip("/"), p.netloc, q.get("region", "us-east-1"), q.get("prefix", "") or "-", u.quote(q.get("prefix", ""), safe="") or "-")' "$BK_BLOBS_URL") || return 1
+  local ep bucket region prefix qprefix url; read -r ep bucket region prefix qprefix <<<"$parts"
+  [ "$prefix" = - ] && prefix="" qprefix=""
+  case $key in
+    \?*) url="$ep/$bucket?${key#\?}&prefix=$qprefix" ;;
+    *) url="$ep/$bucket/$prefix$key" ;;
+  esac
+  printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" |
+    curl -sS -f -K - --aws-sigv4 "aws:amz:$region:s3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+      -X "$m" -o "$out" "$@" "$url"
+}
+bk_blob_list() { # KIND
+  if bk_local_store; then
+    local d; d=$(bk_blob_dir) || return 1
+    [ -d "$d/$1" ] || return 0
+    find "$d/$1" -type f | sed -n "s|^.*/\($1\)/[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/\([0-9a-f]\{64\}\)\$|\1/\2|p" | sort
+    return 0
+  fi
+  local xml="$BK_TMP/s3-list.xml" tok="" page
+  for page in $(seq 1 100); do  # ListObjectsV2, 1,000 keys a page (bounded: 100 pages)
+    bk_s3 GET "?list-type=2&max-keys=1000${tok:+&continuation-token=$tok}" "$xml" || return 1
+    "$BK_PY" - "$xml" "$1" "$xml.tok" <<'PY' || return 1
+import re, sys, urllib.parse as u
+x = open(sys.argv[1]).read()
+for k in re.findall(r"<Key>([^<]*)</Key>", x):
+    m = re.search(r"(?:^|/)(%s)/([0-9a-f]{64})$" % sys.argv[2], k)
+    if m: print(m.group(1) + "/" + m.group(2))
+t = re.search(r"<NextContinuationToken>([^<]*)</NextContinuationToken>", x)
+open(sys.argv[3], "w").write(u.quote(t.group(1), safe="") if t and "<IsTruncated>true" in x else "")
+PY
+    tok=$(cat "$xml.tok"); [ -n "$tok" ] || break
+  done | sort
+}
+bk_blob_get() { # KIND HEX OUT
+  if bk_local_store; then local d; d=$(bk_blob_dir) || return 1; cp "$d/$1/${2:0:2}/${2:2:2}/$2" "$3"; return; fi
+  bk_s3 GET "$1/$2" "$3"
+}
+bk_blob_put() { # KIND HEX FILE
+  if bk_local_store; then local d; d=$(bk_blob_dir) || return 1; cp "$3" "$d/$1/${2:0:2}/${2:2:2}/$2"; return; fi
+  bk_s3 PUT "$1/$2" /dev/null --data-binary "@$3"
+}
 bk_skip_all() { # REASON: the whole test does not apply to this store
   BK_SKIPN=$((BK_SKIPN + 1)); echo "skip $(basename "$0"): $1"; bk_summary
 }
