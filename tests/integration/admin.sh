@@ -5,7 +5,6 @@
 # is damaged in every way fsck must notice (orphan, deleted blob, corrupted
 # blob, size change), while the server keeps serving.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 XET="$BK_HELPERS/srv_xet"
 [ -x "$XET" ] || { bk_fail "srv_xet built"; bk_summary; }
 bk_start

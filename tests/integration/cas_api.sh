@@ -6,7 +6,6 @@
 # NDJSON, auth (missing/bad/tampered/expired/read-only tokens) and the signed
 # URL checks. Hostile inputs are in cas_hostile.sh.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 TOOL="$BK_HELPERS/cas_tool"
 [ -x "$TOOL" ] || { bk_fail "cas_tool built"; bk_summary; }
 bk_start

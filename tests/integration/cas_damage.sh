@@ -11,7 +11,6 @@
 #    file reads back; an hf re-upload of the original file heals too;
 #  - bucketd scrub finds and marks damage, bounded per run, resuming.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 HF="$BK_BIN/hf"
 TOOL="$BK_HELPERS/cas_tool"
 [ -x "$HF" ] || { bk_fail "hf built"; bk_summary; }

@@ -4,7 +4,6 @@
 # of the metadata db and the set of stored blobs (name, size) are compared
 # before and after each group of attacks.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 TOOL="$BK_HELPERS/cas_tool"
 [ -x "$TOOL" ] || { bk_fail "cas_tool built"; bk_summary; }
 bk_start

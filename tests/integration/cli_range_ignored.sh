@@ -19,7 +19,6 @@
 # Content-Range, i.e. "pretends it honoured Range"): the download must then
 # fail verification and leave no file behind.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 HF="$BK_BIN/hf"
 [ -x "$HF" ] || { bk_fail "hf built"; bk_summary; }
 

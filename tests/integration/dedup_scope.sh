@@ -8,7 +8,6 @@
 # bucket stores (and posts) no new xorb, while a copy into another bucket of
 # the namespace has to send its xorbs. Invalid option values are refused.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 HF="$BK_BIN/hf"
 XS="$BK_BIN/xetsum"
 [ -x "$HF" ] && [ -x "$XS" ] || { bk_fail "hf and xetsum built"; bk_summary; }

@@ -41,6 +41,7 @@
 #                               without sanitizer reports in its log; bk_start may be called
 #                               again later (same BK_DATA unless you unset it first)
 #   bk_admin ARGS...            run `bucketd ARGS... --data $BK_DATA`; stdout/stderr passed through
+#   bk_xet_seed ARGS...         run `srv_xet seed ARGS...` on the same store (--data or --db/--blobs)
 #   bk_user NAME                create a user (ignores "already exists")
 #   bk_token USER ROLE          print a new token (role read|write)
 #   bk_user_token NAME ROLE     bk_user + bk_token
@@ -144,7 +145,8 @@ bk_store_args() {
 # The store's blobs through its own interface (a file store's directory, or the S3 API with
 # curl --aws-sigv4 and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; the secret goes to curl on stdin, never argv):
 #   bk_local_store              true when the store is the local data dir or sqlite+file (files to look into)
-#   bk_blob_list KIND           print "KIND/<64-hex>" of every stored xorbs|shards blob, one a line
+#   bk_blob_list KIND [sizes]   print "KIND/<64-hex>" of every stored xorbs|shards blob, one a line
+#                               (with "sizes": "KIND/<64-hex> BYTES")
 #   bk_blob_get KIND HEX OUT    copy a stored blob's bytes to OUT
 #   bk_blob_put KIND HEX FILE   overwrite a stored blob with FILE's bytes (damage injection)
 bk_local_store() {
@@ -177,18 +179,20 @@ bk_blob_list() { # KIND
   if bk_local_store; then
     local d; d=$(bk_blob_dir) || return 1
     [ -d "$d/$1" ] || return 0
-    find "$d/$1" -type f | sed -n "s|^.*/\($1\)/[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/\([0-9a-f]\{64\}\)\$|\1/\2|p" | sort
+    find "$d/$1" -type f -printf '%p %s\n' |
+      sed -n "s|^.*/\($1\)/[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/\([0-9a-f]\{64\}\) \([0-9]*\)\$|\1/\2${2:+ \3}|p" | sort
     return 0
   fi
   local xml="$BK_TMP/s3-list.xml" tok="" page
   for page in $(seq 1 100); do  # ListObjectsV2, 1,000 keys a page (bounded: 100 pages)
     bk_s3 GET "?list-type=2&max-keys=1000${tok:+&continuation-token=$tok}" "$xml" || return 1
-    "$BK_PY" - "$xml" "$1" "$xml.tok" <<'PY' || return 1
+    "$BK_PY" - "$xml" "$1" "$xml.tok" "${2:-}" <<'PY' || return 1
 import re, sys, urllib.parse as u
 x = open(sys.argv[1]).read()
-for k in re.findall(r"<Key>([^<]*)</Key>", x):
+for c in re.findall(r"<Contents>(.*?)</Contents>", x, re.S):
+    k = re.search(r"<Key>([^<]*)</Key>", c).group(1)
     m = re.search(r"(?:^|/)(%s)/([0-9a-f]{64})$" % sys.argv[2], k)
-    if m: print(m.group(1) + "/" + m.group(2))
+    if m: print(m.group(1) + "/" + m.group(2) + (" " + re.search(r"<Size>([0-9]+)</Size>", c).group(1) if sys.argv[4] else ""))
 t = re.search(r"<NextContinuationToken>([^<]*)</NextContinuationToken>", x)
 open(sys.argv[3], "w").write(u.quote(t.group(1), safe="") if t and "<IsTruncated>true" in x else "")
 PY
@@ -303,6 +307,11 @@ bk_admin() {
   : "${BK_DATA:=$BK_TMP/data}"; export BK_DATA
   bk_store_args || return 1
   "$BK_BUCKETD" "$@" "${BK_STORE_ARGS[@]}"
+}
+bk_xet_seed() { # srv_xet seed ARGS... into this test's store (--data, or --db/--blobs URLs)
+  : "${BK_DATA:=$BK_TMP/data}"; export BK_DATA
+  bk_store_args || return 1
+  "$BK_HELPERS/srv_xet" seed "${BK_STORE_ARGS[@]}" "$@"
 }
 bk_user() { bk_admin user add "$1" >/dev/null 2>"$BK_TMP/useradd.err" || grep -qi exist "$BK_TMP/useradd.err"; }
 bk_token() { bk_admin token add "$1" --role "${2:-write}"; }

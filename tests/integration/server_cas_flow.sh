@@ -4,7 +4,6 @@
 # (full, ranges, fileinfo variant), CAS token scoping between buckets, and the
 # deduplicated footprint in bucket info.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 XET="$BK_HELPERS/srv_xet"
 [ -x "$XET" ] || { bk_fail "srv_xet built"; bk_summary; }
 bk_start

@@ -5,7 +5,6 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
-bk_require_local_store "the browser tests read the data dir"
 ROOT=$BUCKETS_ROOT
 WEBT="$ROOT/tests/web"
 case "$BUILD" in /*) SHOTS="$BUILD/web-screenshots";; *) SHOTS="$ROOT/$BUILD/web-screenshots";; esac

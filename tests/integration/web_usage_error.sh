@@ -6,7 +6,6 @@
 # The failure is made real in the store: the table the stored-bytes query reads (xorb_chunks)
 # is renamed with the sqlite3 shell while bucketd runs, then renamed back.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 export BUCKETD_WEB_DIR="$BUCKETS_ROOT/web"
 HF=$BK_BIN/hf
 DB() { sqlite3 -cmd '.timeout 5000' "$BK_DATA/buckets.db" "$@"; }
