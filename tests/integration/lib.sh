@@ -41,6 +41,7 @@
 #                               without sanitizer reports in its log; bk_start may be called
 #                               again later (same BK_DATA unless you unset it first)
 #   bk_admin ARGS...            run `bucketd ARGS... --data $BK_DATA`; stdout/stderr passed through
+#   bk_db_sql SQL               run SQL on the store's metadata database (sqlite3 shell or psql), print rows
 #   bk_xet_seed ARGS...         run `srv_xet seed ARGS...` on the same store (--data or --db/--blobs)
 #   bk_user NAME                create a user (ignores "already exists")
 #   bk_token USER ROLE          print a new token (role read|write)
@@ -312,6 +313,15 @@ bk_xet_seed() { # srv_xet seed ARGS... into this test's store (--data, or --db/-
   : "${BK_DATA:=$BK_TMP/data}"; export BK_DATA
   bk_store_args || return 1
   "$BK_HELPERS/srv_xet" seed "${BK_STORE_ARGS[@]}" "$@"
+}
+bk_db_sql() { # SQL: run a statement on this test's metadata database (sqlite3 shell or psql)
+  : "${BK_DATA:=$BK_TMP/data}"; export BK_DATA
+  local url="sqlite://$BK_DATA/buckets.db"
+  if [ -n "${BK_FIXED_DB_URL:-}" ]; then url=$BK_FIXED_DB_URL; elif bk_url_mode; then bk_store_urls || return 1; url=$BK_DB_URL; fi
+  case "$url" in
+    sqlite://*) sqlite3 -cmd '.timeout 5000' "${url#sqlite://}" "$1" ;;
+    *) psql -X -q -v ON_ERROR_STOP=1 -At "$url" -c "$1" ;;
+  esac
 }
 bk_user() { bk_admin user add "$1" >/dev/null 2>"$BK_TMP/useradd.err" || grep -qi exist "$BK_TMP/useradd.err"; }
 bk_token() { bk_admin token add "$1" --role "${2:-write}"; }
