@@ -27,9 +27,8 @@ TOK2=$(bk_user_token compat-other write) || TOK2=""
 export BUCKETS_URL="$BK_URL" BUCKETS_NS=compat BUCKETS_TOKEN="$TOK" BUCKETS_TOKEN2="$TOK2" \
   BUCKETS_DATA_DIR="$BK_DATA" COMPAT_TMP="$BK_TMP" COMPAT_LOG="$BK_TMP/requests.log"
 if ! bk_local_store; then  # stored-bytes accounting through the store's S3 listing (lib.sh bk_blob_list)
-  printf '#!/bin/bash\nexport BK_DATA=%q BUILD=%q BUCKETS_ROOT=%q\n. %q\nbk_blob_list "$1" sizes\n' \
-    "$BK_DATA" "$BUILD" "$BUCKETS_ROOT" "$BUCKETS_ROOT/tests/integration/lib.sh" >"$BK_TMP/blob-list"
-  chmod +x "$BK_TMP/blob-list"; export BUCKETS_BLOB_LIST="$BK_TMP/blob-list"
+  printf '#!/bin/bash\nexec %q list "$1" sizes\n' "$BK_TMP/blob-tool" >"$BK_TMP/blob-list"
+  chmod +x "$BK_TMP/blob-list"; bk_blob_tool "$BK_TMP/blob-tool"; export BUCKETS_BLOB_LIST="$BK_TMP/blob-list"
 fi
 HF_BIN=""; XETSUM_BIN=""
 [ -x "$BK_BIN/hf" ] && HF_BIN="$BK_BIN/hf"

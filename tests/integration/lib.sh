@@ -150,6 +150,7 @@ bk_store_args() {
 #                               (with "sizes": "KIND/<64-hex> BYTES")
 #   bk_blob_get KIND HEX OUT    copy a stored blob's bytes to OUT
 #   bk_blob_put KIND HEX FILE   overwrite a stored blob with FILE's bytes (damage injection)
+#   bk_blob_tool PATH           write a program for other languages: PATH list|get|put ARGS (as above)
 bk_local_store() {
   bk_url_mode || [ -n "${BK_FIXED_DB_URL:-}" ] || return 0
   [ -z "${BK_FIXED_DB_URL:-}" ] || return 1
@@ -207,6 +208,13 @@ bk_blob_get() { # KIND HEX OUT
 bk_blob_put() { # KIND HEX FILE
   if bk_local_store; then local d; d=$(bk_blob_dir) || return 1; cp "$3" "$d/$1/${2:0:2}/${2:2:2}/$2"; return; fi
   bk_s3 PUT "$1/$2" /dev/null --data-binary "@$3"
+}
+bk_blob_tool() { # PATH: write a program "PATH list KIND [sizes]" / "PATH get KIND HEX OUT" on this store
+  : "${BK_DATA:=$BK_TMP/data}"; export BK_DATA
+  bk_store_args || return 1
+  printf '#!/bin/bash\nexport BK_DATA=%q BUILD=%q BUCKETS_ROOT=%q BK_TEST_DB_URL=%q BK_TEST_BLOBS_URL=%q\n. %q\ncmd=$1; shift\nbk_blob_$cmd "$@"\n' \
+    "$BK_DATA" "$BUILD" "$BUCKETS_ROOT" "${BK_TEST_DB_URL:-}" "${BK_TEST_BLOBS_URL:-}" \
+    "$BUCKETS_ROOT/tests/integration/lib.sh" >"$1" && chmod +x "$1"
 }
 bk_skip_all() { # REASON: the whole test does not apply to this store
   BK_SKIPN=$((BK_SKIPN + 1)); echo "skip $(basename "$0"): $1"; bk_summary
