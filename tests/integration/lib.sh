@@ -150,6 +150,7 @@ bk_store_args() {
 #                               (with "sizes": "KIND/<64-hex> BYTES")
 #   bk_blob_get KIND HEX OUT    copy a stored blob's bytes to OUT
 #   bk_blob_put KIND HEX FILE   overwrite a stored blob with FILE's bytes (damage injection)
+#   bk_blob_del KIND HEX        delete a stored blob
 #   bk_blob_tool PATH           write a program for other languages: PATH list|get|put ARGS (as above)
 bk_local_store() {
   bk_url_mode || [ -n "${BK_FIXED_DB_URL:-}" ] || return 0
@@ -208,6 +209,10 @@ bk_blob_get() { # KIND HEX OUT
 bk_blob_put() { # KIND HEX FILE
   if bk_local_store; then local d; d=$(bk_blob_dir) || return 1; cp "$3" "$d/$1/${2:0:2}/${2:2:2}/$2"; return; fi
   bk_s3 PUT "$1/$2" /dev/null --data-binary "@$3"
+}
+bk_blob_del() { # KIND HEX
+  if bk_local_store; then local d; d=$(bk_blob_dir) || return 1; rm -f "$d/$1/${2:0:2}/${2:2:2}/$2"; return; fi
+  bk_s3 DELETE "$1/$2" /dev/null
 }
 bk_blob_tool() { # PATH: write a program "PATH list KIND [sizes]" / "PATH get KIND HEX OUT" on this store
   : "${BK_DATA:=$BK_TMP/data}"; export BK_DATA
