@@ -147,7 +147,8 @@ bk_store_args() {
 # curl --aws-sigv4 and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; the secret goes to curl on stdin, never argv):
 #   bk_local_store              true when the store is the local data dir or sqlite+file (files to look into)
 #   bk_blob_list KIND [sizes]   print "KIND/<64-hex>" of every stored xorbs|shards blob, one a line
-#                               (with "sizes": "KIND/<64-hex> BYTES")
+#                               (with "sizes": "KIND/<64-hex> BYTES"); KIND tmp: staged objects,
+#                               all: every object of the store (relative names)
 #   bk_blob_get KIND HEX OUT    copy a stored blob's bytes to OUT
 #   bk_blob_put KIND HEX FILE   overwrite a stored blob with FILE's bytes (damage injection)
 #   bk_blob_del KIND HEX        delete a stored blob
@@ -170,6 +171,7 @@ p = u.urlsplit(sys.argv[1]); q = dict(u.parse_qsl(p.query))
 print(q["endpoint"].rstrip("/"), p.netloc, q.get("region", "us-east-1"), q.get("prefix", "") or "-", u.quote(q.get("prefix", ""), safe="") or "-")' "$BK_BLOBS_URL") || return 1
   local ep bucket region prefix qprefix url; read -r ep bucket region prefix qprefix <<<"$parts"
   [ "$prefix" = - ] && prefix="" qprefix=""
+  BK_S3_PREFIX=$prefix
   case $key in
     \?*) url="$ep/$bucket?${key#\?}&prefix=$qprefix" ;;
     *) url="$ep/$bucket/$prefix$key" ;;
@@ -178,9 +180,15 @@ print(q["endpoint"].rstrip("/"), p.netloc, q.get("region", "us-east-1"), q.get("
     curl -sS -f -K - --aws-sigv4 "aws:amz:$region:s3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
       -X "$m" -o "$out" "$@" "$url"
 }
-bk_blob_list() { # KIND
+bk_blob_list() { # KIND [sizes]; KIND tmp|all: every object under tmp/ or the whole store, any name
   if bk_local_store; then
     local d; d=$(bk_blob_dir) || return 1
+    case $1 in tmp|all)
+      local sub=$1; [ "$1" = all ] && sub=.
+      [ -d "$d/$sub" ] || return 0
+      (cd "$d" && find "$sub" -type f -printf "%P${2:+ %s}\n" | sed "s|^|${1%all}${1:+/}|; s|^all/||; s|^/||" | sort)
+      return 0 ;;
+    esac
     [ -d "$d/$1" ] || return 0
     find "$d/$1" -type f -printf '%p %s\n' |
       sed -n "s|^.*/\($1\)/[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/\([0-9a-f]\{64\}\) \([0-9]*\)\$|\1/\2${2:+ \3}|p" | sort
@@ -189,13 +197,16 @@ bk_blob_list() { # KIND
   local xml="$BK_TMP/s3-list.xml" tok="" page
   for page in $(seq 1 100); do  # ListObjectsV2, 1,000 keys a page (bounded: 100 pages)
     bk_s3 GET "?list-type=2&max-keys=1000${tok:+&continuation-token=$tok}" "$xml" || return 1
-    "$BK_PY" - "$xml" "$1" "$xml.tok" "${2:-}" <<'PY' || return 1
+    "$BK_PY" - "$xml" "$1" "$xml.tok" "${2:-}" "$BK_S3_PREFIX" <<'PY' || return 1
 import re, sys, urllib.parse as u
 x = open(sys.argv[1]).read()
 for c in re.findall(r"<Contents>(.*?)</Contents>", x, re.S):
-    k = re.search(r"<Key>([^<]*)</Key>", c).group(1)
-    m = re.search(r"(?:^|/)(%s)/([0-9a-f]{64})$" % sys.argv[2], k)
-    if m: print(m.group(1) + "/" + m.group(2) + (" " + re.search(r"<Size>([0-9]+)</Size>", c).group(1) if sys.argv[4] else ""))
+    k = re.search(r"<Key>([^<]*)</Key>", c).group(1)[len(sys.argv[5]):]
+    size = " " + re.search(r"<Size>([0-9]+)</Size>", c).group(1) if sys.argv[4] else ""
+    if sys.argv[2] == "all" or (sys.argv[2] == "tmp" and k.startswith("tmp/")):
+        print(k + size); continue
+    m = re.search(r"^(%s)/([0-9a-f]{64})$" % sys.argv[2], k)
+    if m: print(m.group(1) + "/" + m.group(2) + size)
 t = re.search(r"<NextContinuationToken>([^<]*)</NextContinuationToken>", x)
 open(sys.argv[3], "w").write(u.quote(t.group(1), safe="") if t and "<IsTruncated>true" in x else "")
 PY
