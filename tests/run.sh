@@ -12,12 +12,17 @@ cd "$(dirname "$0")/.."
 export BUILD BUCKETS_ROOT=$PWD   # test data: $BUCKETS_ROOT/tests/data
 total_p=0; total_f=0; failed_progs=()
 
+selected() { [ -z "$FILTER" ] || [[ "$1" == *"$FILTER"* ]]; }
 run_one() { # name, command...
   local name=$1; shift
-  [ -n "$FILTER" ] && [[ "$name" != *"$FILTER"* ]] && return 0
-  echo "=== $name"
-  local out rc line p f
+  selected "$name" || return 0
+  local out rc
   out=$("$@" 2>&1); rc=$?
+  count_one "$name" "$rc" "$out"
+}
+count_one() { # name, exit status, output: prints the output, adds its "N passed, N failed" to the totals
+  local name=$1 rc=$2 out=$3 line p f
+  echo "=== $name"
   printf '%s\n' "$out" | tail -n 400
   line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
   if [ -n "$line" ]; then
@@ -66,10 +71,13 @@ fi
 # is started once when a selected program needs it and stopped at exit, also on failure; a failed
 # start is a failed check. BK_TEST_BLOB_URLS (if unset): a file:// store and the S3 store under a
 # prefix of this run (each program adds its own fresh prefix below it). docs/store.md "S3 backend".
+# The second integration pass (below) is named "integration/X.sh [pg+s3]" and needs both servers.
+PGS3=" [pg+s3]"
 S3_PROGS="unit/store/test_blob_conformance unit/store/test_blob_s3 integration/cluster.sh integration/migrate_cluster.sh"
 needs_s3() {
   local p
-  for p in $S3_PROGS; do [ -z "$FILTER" ] || [[ "$p" == *"$FILTER"* ]] && return 0; done
+  for p in $S3_PROGS; do selected "$p" && return 0; done
+  for p in tests/integration/*.sh; do selected "integration/${p##*/}$PGS3" && return 0; done
   return 1
 }
 if [ -z "${BK_TEST_S3_URL:-}" ] && needs_s3; then
@@ -101,6 +109,37 @@ for t in $(ls tests/integration/*.sh 2>/dev/null | sort); do
   case ${t##*/} in lib.sh|*_lib.sh) continue ;; esac   # sourced helpers, not tests
   run_one "integration/${t##*/}" bash "$t"
 done
+
+# The whole integration suite a second time on postgresql+s3: every bk_start serves a fresh PostgreSQL
+# database and a fresh S3 prefix (lib.sh "Store URLs"). BK_TEST_JOBS scripts at a time (default 2; each
+# uses its own ports, temp dirs, database and prefix); outputs are reported in order once all are done.
+# Selected by a FILTER matching "[pg+s3]" (e.g. `tests/run.sh build pg+s3`, `... 'cli_basic.sh [pg+s3]'`).
+# PostgreSQL or RGW not up while the pass is selected: one failure, never a silent skip.
+pgs3_names=()
+for t in $(ls tests/integration/*.sh 2>/dev/null | sort); do
+  case ${t##*/} in lib.sh|*_lib.sh) continue ;; esac
+  # cluster.sh and migrate_cluster.sh run on postgresql+s3 in the first pass already (their own stores)
+  case ${t##*/} in cluster.sh|migrate_cluster.sh) continue ;; esac
+  selected "integration/${t##*/}$PGS3" && pgs3_names+=("${t##*/}")
+done
+if [ ${#pgs3_names[@]} -gt 0 ]; then
+  if [ -z "$PG_STARTED" ] || [ -z "${BK_TEST_S3_URL:-}" ]; then
+    echo "=== integration$PGS3: FAILED, needs the throwaway PostgreSQL and RGW (see above)"
+    total_f=$((total_f + 1)); failed_progs+=("integration$PGS3")
+  else
+    pgs3_t0=$(date +%s); mkdir -p "$RUN_TMP/pgs3"
+    for n in "${pgs3_names[@]}"; do
+      while [ "$(jobs -rp | wc -l)" -ge "${BK_TEST_JOBS:-2}" ]; do wait -n; done
+      ( BK_TEST_DB_URL=$BUCKETS_PG_URL BK_TEST_BLOBS_URL=$BK_TEST_S3_URL bash "tests/integration/$n" \
+          >"$RUN_TMP/pgs3/$n.out" 2>&1; echo $? >"$RUN_TMP/pgs3/$n.rc" ) &
+    done
+    wait
+    for n in "${pgs3_names[@]}"; do
+      count_one "integration/$n$PGS3" "$(cat "$RUN_TMP/pgs3/$n.rc" 2>/dev/null || echo 1)" "$(cat "$RUN_TMP/pgs3/$n.out")"
+    done
+    echo "(integration$PGS3: ${#pgs3_names[@]} scripts in $(( $(date +%s) - pgs3_t0 )) s, ${BK_TEST_JOBS:-2} at a time)"
+  fi
+fi
 
 echo
 [ ${#failed_progs[@]} -gt 0 ] && echo "failing: ${failed_progs[*]}"

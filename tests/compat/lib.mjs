@@ -5,10 +5,13 @@
 //   BUCKETS_TOKEN      that user's write token (hf_...)
 //   BUCKETS_TOKEN2     optional: a second user's token (for "other user" checks)
 //   BUCKETS_DATA_DIR   optional: the server's data dir (stored-bytes accounting)
+//   BUCKETS_BLOB_LIST  optional: a program printing "xorbs/<64-hex> BYTES" lines of the stored xorbs
+//                      (a store without local files; used instead of BUCKETS_DATA_DIR)
 //   HF_BIN, XETSUM_BIN paths of build/bin/hf and build/bin/xetsum (cross-client checks)
 //   COMPAT_TMP         scratch dir
 //   COMPAT_LOG         optional: append one line per HTTP request the client sends
 import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { appendFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
@@ -18,6 +21,7 @@ export const env = {
   token: process.env.BUCKETS_TOKEN ?? "",
   token2: process.env.BUCKETS_TOKEN2 ?? "",
   dataDir: process.env.BUCKETS_DATA_DIR ?? "",
+  blobList: process.env.BUCKETS_BLOB_LIST ?? "",
   hf: process.env.HF_BIN ?? "",
   xetsum: process.env.XETSUM_BIN ?? "",
   tmp: process.env.COMPAT_TMP ?? "/tmp",
@@ -116,6 +120,14 @@ function logLine(e) {
 /** Sum of sizes of files under dir whose relative path matches re (stored-bytes accounting). */
 export function storedBytes(dir, re) {
   let total = 0, count = 0;
+  if (env.blobList) { // a store without local files (postgresql+s3): its S3 listing, "xorbs/<hex> BYTES" lines
+    for (const line of execFileSync(env.blobList, ["xorbs"], { encoding: "utf8" }).split("\n")) {
+      const m = /^(xorbs\/([0-9a-f]{2})([0-9a-f]{2})[0-9a-f]{60}) ([0-9]+)$/.exec(line);
+      // the same key spelled as the file layout, so one pattern serves both stores
+      if (m && re.test(`xorbs/${m[2]}/${m[3]}/${m[1].slice(6)}`)) { total += Number(m[4]); count++; }
+    }
+    return { total, count };
+  }
   const walk = (d, rel) => {
     for (const ent of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, ent.name), r = rel ? `${rel}/${ent.name}` : ent.name;

@@ -8,7 +8,6 @@
 # bucket stores (and posts) no new xorb, while a copy into another bucket of
 # the namespace has to send its xorbs. Invalid option values are refused.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 HF="$BK_BIN/hf"
 XS="$BK_BIN/xetsum"
 [ -x "$HF" ] && [ -x "$XS" ] || { bk_fail "hf and xetsum built"; bk_summary; }
@@ -30,7 +29,9 @@ FIRST=$("$XS" --chunks "$BK_TMP/f.bin" | head -n 1 | awk '{print $3}')
 UNKNOWN=$(printf '%064d' 4242)
 
 xorb_posts() { grep -cE 'POST /v1/xorbs/default/[0-9a-f]+ 200 ' "$BK_LOG"; }
-blob_bytes() { du -sb "$BK_DATA/blobs" | cut -f1; } # xorbs + shards on disk
+blob_bytes() { # bytes of the stored xorbs + shards (files, or S3 objects: lib.sh bk_blob_list)
+  { bk_blob_list xorbs sizes; bk_blob_list shards sizes; } | awk '{ n += $2 } END { print n + 0 }'
+}
 read_token() { # HF_TOKEN NS/NAME -> CAS read token of that bucket
   bk_req GET "/api/buckets/$2/xet-read-token" "$1"
   bk_json 'j["accessToken"]'

@@ -41,6 +41,8 @@
 #                               without sanitizer reports in its log; bk_start may be called
 #                               again later (same BK_DATA unless you unset it first)
 #   bk_admin ARGS...            run `bucketd ARGS... --data $BK_DATA`; stdout/stderr passed through
+#   bk_db_sql SQL               run SQL on the store's metadata database (sqlite3 shell or psql), print rows
+#   bk_xet_seed ARGS...         run `srv_xet seed ARGS...` on the same store (--data or --db/--blobs)
 #   bk_user NAME                create a user (ignores "already exists")
 #   bk_token USER ROLE          print a new token (role read|write)
 #   bk_user_token NAME ROLE     bk_user + bk_token
@@ -141,6 +143,95 @@ bk_store_args() {
   fi
 }
 
+# The store's blobs through its own interface (a file store's directory, or the S3 API with
+# curl --aws-sigv4 and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; the secret goes to curl on stdin, never argv):
+#   bk_local_store              true when the store is the local data dir or sqlite+file (files to look into)
+#   bk_blob_list KIND [sizes]   print "KIND/<64-hex>" of every stored xorbs|shards blob, one a line
+#                               (with "sizes": "KIND/<64-hex> BYTES"); KIND tmp: staged objects,
+#                               all: every object of the store (relative names)
+#   bk_blob_get KIND HEX OUT    copy a stored blob's bytes to OUT
+#   bk_blob_put KIND HEX FILE   overwrite a stored blob with FILE's bytes (damage injection)
+#   bk_blob_del KIND HEX        delete a stored blob
+#   bk_blob_tool PATH           write a program for other languages: PATH list|get|put ARGS (as above)
+bk_local_store() {
+  bk_url_mode || [ -n "${BK_FIXED_DB_URL:-}" ] || return 0
+  [ -z "${BK_FIXED_DB_URL:-}" ] || return 1
+  case "$BK_TEST_DB_URL $BK_TEST_BLOBS_URL" in sqlite*" "file*) return 0 ;; esac
+  return 1
+}
+bk_blob_dir() { # file store: its directory
+  if bk_url_mode; then bk_store_urls || return 1; echo "${BK_BLOBS_URL#file://}"; else echo "$BK_DATA/blobs"; fi
+}
+bk_s3() { # METHOD KEY OUT [curl args]: the S3 API on the store's bucket; KEY is relative to its prefix,
+          # "?QUERY" lists the bucket (QUERY gets prefix=<the store's prefix> added)
+  local m=$1 key=$2 out=$3; shift 3
+  bk_store_urls || return 1
+  local parts; parts=$("$BK_PY" -c 'import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1]); q = dict(u.parse_qsl(p.query))
+print(q["endpoint"].rstrip("/"), p.netloc, q.get("region", "us-east-1"), q.get("prefix", "") or "-", u.quote(q.get("prefix", ""), safe="") or "-")' "$BK_BLOBS_URL") || return 1
+  local ep bucket region prefix qprefix url; read -r ep bucket region prefix qprefix <<<"$parts"
+  [ "$prefix" = - ] && prefix="" qprefix=""
+  BK_S3_PREFIX=$prefix
+  case $key in
+    \?*) url="$ep/$bucket?${key#\?}&prefix=$qprefix" ;;
+    *) url="$ep/$bucket/$prefix$key" ;;
+  esac
+  printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" |
+    curl -sS -f -K - --aws-sigv4 "aws:amz:$region:s3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+      -X "$m" -o "$out" "$@" "$url"
+}
+bk_blob_list() { # KIND [sizes]; KIND tmp|all: every object under tmp/ or the whole store, any name
+  if bk_local_store; then
+    local d; d=$(bk_blob_dir) || return 1
+    case $1 in tmp|all)
+      local sub=$1; [ "$1" = all ] && sub=.
+      [ -d "$d/$sub" ] || return 0
+      (cd "$d" && find "$sub" -type f -printf "%P${2:+ %s}\n" | sed "s|^|${1%all}${1:+/}|; s|^all/||; s|^/||" | sort)
+      return 0 ;;
+    esac
+    [ -d "$d/$1" ] || return 0
+    find "$d/$1" -type f -printf '%p %s\n' |
+      sed -n "s|^.*/\($1\)/[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/\([0-9a-f]\{64\}\) \([0-9]*\)\$|\1/\2${2:+ \3}|p" | sort
+    return 0
+  fi
+  local xml="$BK_TMP/s3-list.xml" tok="" page
+  for page in $(seq 1 100); do  # ListObjectsV2, 1,000 keys a page (bounded: 100 pages)
+    bk_s3 GET "?list-type=2&max-keys=1000${tok:+&continuation-token=$tok}" "$xml" || return 1
+    "$BK_PY" - "$xml" "$1" "$xml.tok" "${2:-}" "$BK_S3_PREFIX" <<'PY' || return 1
+import re, sys, urllib.parse as u
+x = open(sys.argv[1]).read()
+for c in re.findall(r"<Contents>(.*?)</Contents>", x, re.S):
+    k = re.search(r"<Key>([^<]*)</Key>", c).group(1)[len(sys.argv[5]):]
+    size = " " + re.search(r"<Size>([0-9]+)</Size>", c).group(1) if sys.argv[4] else ""
+    if sys.argv[2] == "all" or (sys.argv[2] == "tmp" and k.startswith("tmp/")):
+        print(k + size); continue
+    m = re.search(r"^(%s)/([0-9a-f]{64})$" % sys.argv[2], k)
+    if m: print(m.group(1) + "/" + m.group(2) + size)
+t = re.search(r"<NextContinuationToken>([^<]*)</NextContinuationToken>", x)
+open(sys.argv[3], "w").write(u.quote(t.group(1), safe="") if t and "<IsTruncated>true" in x else "")
+PY
+    tok=$(cat "$xml.tok"); [ -n "$tok" ] || break
+  done | sort
+}
+bk_blob_get() { # KIND HEX OUT
+  if bk_local_store; then local d; d=$(bk_blob_dir) || return 1; cp "$d/$1/${2:0:2}/${2:2:2}/$2" "$3"; return; fi
+  bk_s3 GET "$1/$2" "$3"
+}
+bk_blob_put() { # KIND HEX FILE
+  if bk_local_store; then local d; d=$(bk_blob_dir) || return 1; cp "$3" "$d/$1/${2:0:2}/${2:2:2}/$2"; return; fi
+  bk_s3 PUT "$1/$2" /dev/null --data-binary "@$3"
+}
+bk_blob_del() { # KIND HEX
+  if bk_local_store; then local d; d=$(bk_blob_dir) || return 1; rm -f "$d/$1/${2:0:2}/${2:2:2}/$2"; return; fi
+  bk_s3 DELETE "$1/$2" /dev/null
+}
+bk_blob_tool() { # PATH: write a program "PATH list KIND [sizes]" / "PATH get KIND HEX OUT" on this store
+  : "${BK_DATA:=$BK_TMP/data}"; export BK_DATA
+  bk_store_args || return 1
+  printf '#!/bin/bash\nexport BK_DATA=%q BUILD=%q BUCKETS_ROOT=%q BK_TEST_DB_URL=%q BK_TEST_BLOBS_URL=%q\n. %q\ncmd=$1; shift\nbk_blob_$cmd "$@"\n' \
+    "$BK_DATA" "$BUILD" "$BUCKETS_ROOT" "${BK_TEST_DB_URL:-}" "${BK_TEST_BLOBS_URL:-}" \
+    "$BUCKETS_ROOT/tests/integration/lib.sh" >"$1" && chmod +x "$1"
+}
 bk_skip_all() { # REASON: the whole test does not apply to this store
   BK_SKIPN=$((BK_SKIPN + 1)); echo "skip $(basename "$0"): $1"; bk_summary
 }
@@ -241,6 +332,20 @@ bk_admin() {
   : "${BK_DATA:=$BK_TMP/data}"; export BK_DATA
   bk_store_args || return 1
   "$BK_BUCKETD" "$@" "${BK_STORE_ARGS[@]}"
+}
+bk_xet_seed() { # srv_xet seed ARGS... into this test's store (--data, or --db/--blobs URLs)
+  : "${BK_DATA:=$BK_TMP/data}"; export BK_DATA
+  bk_store_args || return 1
+  "$BK_HELPERS/srv_xet" seed "${BK_STORE_ARGS[@]}" "$@"
+}
+bk_db_sql() { # SQL: run a statement on this test's metadata database (sqlite3 shell or psql)
+  : "${BK_DATA:=$BK_TMP/data}"; export BK_DATA
+  local url="sqlite://$BK_DATA/buckets.db"
+  if [ -n "${BK_FIXED_DB_URL:-}" ]; then url=$BK_FIXED_DB_URL; elif bk_url_mode; then bk_store_urls || return 1; url=$BK_DB_URL; fi
+  case "$url" in
+    sqlite://*) sqlite3 -cmd '.timeout 5000' "${url#sqlite://}" "$1" ;;
+    *) psql -X -q -v ON_ERROR_STOP=1 -At "$url" -c "$1" ;;
+  esac
 }
 bk_user() { bk_admin user add "$1" >/dev/null 2>"$BK_TMP/useradd.err" || grep -qi exist "$BK_TMP/useradd.err"; }
 bk_token() { bk_admin token add "$1" --role "${2:-write}"; }

@@ -5,7 +5,6 @@
 # would write them) so that this test does not depend on the CAS HTTP layer;
 # server_cas_flow.sh covers the same through the CAS API.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 XET="$BK_HELPERS/srv_xet"
 [ -x "$XET" ] || { bk_fail "srv_xet built"; bk_summary; }
 
@@ -98,9 +97,9 @@ bk_req GET /api/buckets/acme/data "$E"; bk_expect "still there" 200 "$BK_STATUS"
 
 # ---- register files (seed) and batch
 OUT=$BK_TMP/files
-"$XET" seed --data "$BK_DATA" --bucket alice/pub --files 2500 --size 200 --prefix many/f >"$BK_TMP/many.ndjson" 2>"$BK_TMP/xet.err" \
+bk_xet_seed --bucket alice/pub --files 2500 --size 200 --prefix many/f >"$BK_TMP/many.ndjson" 2>"$BK_TMP/xet.err" \
   || { cat "$BK_TMP/xet.err"; bk_fail "seed many"; }
-"$XET" seed --data "$BK_DATA" --bucket alice/pub --files 5 --size 300000 --seed 7 --prefix dir/sub/big --out "$OUT" --mtime 1700000000000 >"$BK_TMP/big.ndjson" 2>>"$BK_TMP/xet.err" \
+bk_xet_seed --bucket alice/pub --files 5 --size 300000 --seed 7 --prefix dir/sub/big --out "$OUT" --mtime 1700000000000 >"$BK_TMP/big.ndjson" 2>>"$BK_TMP/xet.err" \
   || { cat "$BK_TMP/xet.err"; bk_fail "seed big"; }
 bk_check "seeded 2500" test "$(wc -l <"$BK_TMP/many.ndjson")" -eq 2500
 

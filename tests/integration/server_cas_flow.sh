@@ -4,7 +4,6 @@
 # (full, ranges, fileinfo variant), CAS token scoping between buckets, and the
 # deduplicated footprint in bucket info.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 XET="$BK_HELPERS/srv_xet"
 [ -x "$XET" ] || { bk_fail "srv_xet built"; bk_summary; }
 bk_start
@@ -83,8 +82,9 @@ while [ -n "$url" ] && [ $pages -lt 20 ]; do
 done
 bk_expect "paginated listing of 2,345 files" "2345 5" "$n $pages"
 
-# a damaged xorb on disk is never served as data: the stream stops short
-XF=$(find "$BK_DATA/blobs/xorbs" -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
+# a damaged xorb in the store (its file, or its S3 object: lib.sh) is never served as data: the stream stops short
+XH=$(bk_blob_list xorbs sizes | sort -k2 -n | tail -1 | cut -d' ' -f1); XH=${XH#xorbs/}
+XF=$BK_TMP/xorb.flip; bk_blob_get xorbs "$XH" "$XF" || bk_fail "read the largest xorb"
 "$BK_PY" - "$XF" <<'PY'
 import sys
 p = sys.argv[1]; f = open(p, "r+b"); f.seek(0, 2); n = f.tell()
@@ -92,6 +92,7 @@ for off in range(n // 4, n, n // 4):   # flip one byte in each quarter
     f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ 0xFF]))
 f.close()
 PY
+bk_blob_put xorbs "$XH" "$XF" || bk_fail "write the damaged xorb"
 curl -s -o "$BK_TMP/dmg" "$BK_URL/buckets/alice/up/resolve/big/f000000"; rc=$?
 bk_expect "damaged xorb: transfer aborted" yes "$([ $rc -ne 0 ] && echo yes || echo "no (curl $rc)")"
 bk_check "damaged xorb: fewer bytes than the file" test "$(stat -c %s "$BK_TMP/dmg")" -lt 5242880

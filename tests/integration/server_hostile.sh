@@ -3,13 +3,12 @@
 # request lines, lying lengths, encoding tricks, JSON/NDJSON bombs. After all
 # of it the server must still answer and the bucket state must be unchanged.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 XET="$BK_HELPERS/srv_xet"
 bk_start --timeout 2 --max-conns 16
 A=$(bk_user_token alice write)
 J=(-H 'Content-Type: application/json'); ND=(-H 'Content-Type: application/x-ndjson')
 bk_req POST /api/buckets/alice/b "$A" "${J[@]}" -d '{}'
-"$XET" seed --data "$BK_DATA" --bucket alice/b --files 20 --size 500 --prefix d/f >"$BK_TMP/f.nd" 2>/dev/null
+bk_xet_seed --bucket alice/b --files 20 --size 500 --prefix d/f >"$BK_TMP/f.nd" 2>/dev/null
 bk_req POST /api/buckets/alice/b/batch "$A" "${ND[@]}" --data-binary @"$BK_TMP/f.nd"; bk_expect "setup batch" 200 "$BK_STATUS"
 state() { bk_req GET '/api/buckets/alice/b/tree?recursive=true&limit=1000' "$A"; bk_json '[(e["path"],e["xetHash"],e["size"]) for e in j]' | md5sum | cut -c1-32; }
 S0=$(state)

@@ -6,7 +6,6 @@
 #   read ops: info, tree, paths-info, resolve HEAD, xet-read-token
 #   write ops: xet-write-token, batch; admin ops: settings, delete, move
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 XET="$BK_HELPERS/srv_xet"
 bk_start
 declare -A T
@@ -22,7 +21,7 @@ J=(-H 'Content-Type: application/json'); ND=(-H 'Content-Type: application/x-ndj
 for b in pub priv; do
   p=false; [ $b = priv ] && p=true
   bk_req POST /api/buckets/acme/$b "${T[aw]}" "${J[@]}" -d "{\"private\":$p}"; bk_expect "create acme/$b" 200 "$BK_STATUS"
-  "$XET" seed --data "$BK_DATA" --bucket acme/$b --files 1 --size 100 --prefix f >"$BK_TMP/$b.nd" 2>/dev/null
+  bk_xet_seed --bucket acme/$b --files 1 --size 100 --prefix f >"$BK_TMP/$b.nd" 2>/dev/null
   bk_req POST /api/buckets/acme/$b/batch "${T[aw]}" "${ND[@]}" --data-binary @"$BK_TMP/$b.nd"; bk_expect "seed acme/$b" 200 "$BK_STATUS"
 done
 

@@ -3,12 +3,11 @@
 # a metadata database error is 503 + Retry-After on all three (database busy is retryable:
 # huggingface_hub, xet-core and hf retry 5xx), where the CAS used to answer 500 and the web
 # pages 500 case by case. The failure is made real in the store: a table is renamed with the
-# sqlite3 shell while bucketd runs, then renamed back.
+# sqlite3 shell (psql on PostgreSQL) while bucketd runs, then renamed back.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 export BUCKETD_WEB_DIR="$BUCKETS_ROOT/web"
 HF=$BK_BIN/hf
-DB() { sqlite3 -cmd '.timeout 5000' "$BK_DATA/buckets.db" "$@"; }
+DB() { bk_db_sql "$@"; }   # sqlite3 shell or psql (lib.sh)
 command -v sqlite3 >/dev/null || { bk_fail "sqlite3 shell installed (scripts/deps.sh)"; bk_summary; }
 H0=$(printf '%064d' 0 | tr 0 a)
 

@@ -7,7 +7,7 @@
  * must not depend on the CAS HTTP layer).
  *
  *   srv_xet upload --url URL --token TOK --bucket NS/NAME [opts]
- *   srv_xet seed   --data DIR --bucket NS/NAME [opts]
+ *   srv_xet seed   --data DIR | --db URL --blobs URL  --bucket NS/NAME [opts]
  * opts: --files N (1) --size BYTES (1000) --seed K (1) --prefix P ("f")
  *       --out DIR (also write each file's bytes to DIR/<index>)
  *       --text (compressible content instead of random)
@@ -51,7 +51,7 @@ struct file {
 };
 
 struct ctx {
-  const char *mode, *url, *token, *bucket, *data, *prefix, *out;
+  const char *mode, *url, *token, *bucket, *data, *db_url, *blobs_url, *prefix, *out;
   int text;
   long long mtime;
   unsigned long long nfiles, size, seed;
@@ -282,6 +282,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--token")) c.token = v;
     else if (!strcmp(a, "--bucket")) c.bucket = v;
     else if (!strcmp(a, "--data")) c.data = v;
+    else if (!strcmp(a, "--db")) c.db_url = v;
+    else if (!strcmp(a, "--blobs")) c.blobs_url = v;
     else if (!strcmp(a, "--prefix")) c.prefix = v;
     else if (!strcmp(a, "--out")) c.out = v;
     else if (!strcmp(a, "--files")) c.nfiles = strtoull(v, NULL, 10);
@@ -297,12 +299,19 @@ int main(int argc, char **argv) {
     c.curl = curl_easy_init();
     get_token(&c);
   } else if (!strcmp(c.mode, "seed")) {
-    if (!c.data) { fprintf(stderr, "srv_xet: seed needs --data\n"); return 2; }
-    char p[4096];
-    snprintf(p, sizeof p, "%s/" BK_BLOBS_DIR, c.data);
-    if (bk_blobstore_open(p, &c.bs)) die("blobstore");
-    snprintf(p, sizeof p, "%s/" BK_DB_FILE, c.data);
-    if (bk_db_open(p, &c.db)) die("db");
+    if (c.db_url && c.blobs_url) { /* a store by URL (postgresql+s3 as well) */
+      if (bk_blobstore_open_url(c.blobs_url, &c.bs)) die("blobstore");
+      if (bk_db_open_url(c.db_url, &c.db)) die("db");
+    } else if (c.data) {
+      char p[4096];
+      snprintf(p, sizeof p, "%s/" BK_BLOBS_DIR, c.data);
+      if (bk_blobstore_open(p, &c.bs)) die("blobstore");
+      snprintf(p, sizeof p, "%s/" BK_DB_FILE, c.data);
+      if (bk_db_open(p, &c.db)) die("db");
+    } else {
+      fprintf(stderr, "srv_xet: seed needs --data or --db and --blobs\n");
+      return 2;
+    }
     char ns[128];
     snprintf(ns, sizeof ns, "%s", c.bucket);
     char *sl = strchr(ns, '/');

@@ -5,7 +5,6 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
-bk_require_local_store "the browser tests read the data dir"
 ROOT=$BUCKETS_ROOT
 WEBT="$ROOT/tests/web"
 case "$BUILD" in /*) SHOTS="$BUILD/web-screenshots";; *) SHOTS="$ROOT/$BUILD/web-screenshots";; esac
@@ -33,7 +32,8 @@ READ_ID=$(sed -n 's/.*token id \([0-9]*\).*/\1/p' "$BK_TMP/readtok.err" | head -
 rm -rf "$SHOTS"; mkdir -p "$SHOTS"
 
 BK_URL="$BK_URL" TOK_ALICE="$ALICE" TOK_BOB="$BOB" TOK_ALICE_READ="$READ_TOK" TOK_ALICE_READ_ID="$READ_ID" \
-  BK_BUCKETD="$BK_BUCKETD" BK_DATA="$BK_DATA" SHOTS="$SHOTS" CHROMIUM="$CHROMIUM" \
+  BK_BUCKETD="$BK_BUCKETD" BK_STORE_ARGS="$(bk_store_args && printf '%s\n' "${BK_STORE_ARGS[@]}")" \
+  SHOTS="$SHOTS" CHROMIUM="$CHROMIUM" \
   timeout 600 node "$WEBT/web.test.mjs" >"$BK_TMP/node.out" 2>&1
 rc=$?
 cat "$BK_TMP/node.out"

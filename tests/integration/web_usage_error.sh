@@ -4,12 +4,11 @@
 # and log the store error, instead of showing 0 files / 0 B; once the store can read the
 # usage again, both pages show the real figures.
 # The failure is made real in the store: the table the stored-bytes query reads (xorb_chunks)
-# is renamed with the sqlite3 shell while bucketd runs, then renamed back.
+# is renamed with the sqlite3 shell (psql on PostgreSQL) while bucketd runs, then renamed back.
 . "$(dirname "$0")/lib.sh"
-bk_require_local_store "reads or damages the data dir's files directly"
 export BUCKETD_WEB_DIR="$BUCKETS_ROOT/web"
 HF=$BK_BIN/hf
-DB() { sqlite3 -cmd '.timeout 5000' "$BK_DATA/buckets.db" "$@"; }
+DB() { bk_db_sql "$@"; }   # sqlite3 shell or psql (lib.sh)
 J=(-H 'Content-Type: application/json')
 command -v sqlite3 >/dev/null || { bk_fail "sqlite3 shell installed (scripts/deps.sh)"; bk_summary; }
 

@@ -395,7 +395,9 @@ const main = async () => {
     check('read token: private bucket visible', (await rp.locator('table.tree').textContent()).includes('weights.txt'));
     check('read token: no upload form', await rp.locator('#upload-form').count() === 0);
     check('read token: no visibility form', await rp.locator('#vis').count() === 0);
-    execFileSync(process.env.BK_BUCKETD, ['token', 'revoke', process.env.TOK_ALICE_READ_ID, '--data', process.env.BK_DATA]);
+    // BK_STORE_ARGS: the server's store arguments, one a line (--data DIR, or --db URL --blobs URL)
+    execFileSync(process.env.BK_BUCKETD, ['token', 'revoke', process.env.TOK_ALICE_READ_ID,
+      ...process.env.BK_STORE_ARGS.split('\n').filter(Boolean)]);
     const resp = await rp.goto(BASE + '/buckets/alice/secret');
     check('revoked token ends the session', resp.status() === 404 && await rp.locator('header').getByRole('link', { name: 'Sign in' }).count() === 1, `${resp.status()}`);
     await rctx.close();
