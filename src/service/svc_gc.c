@@ -158,12 +158,14 @@ static int gc_rows(bk_svc *svc, int64_t cutoff_ms, size_t batch, struct gc_ctx *
 }
 
 /* Blobs without a row: inside ONE BK_TX_GC_FENCE transaction, re-checks
- * that each blob of items still has no row and moves its blob to the
- * trash (a concurrent registration either committed before — the row is
- * seen and the blob kept — or runs after and finds the blob gone, BK_ESTALE).
- * On success the trashed blobs are purged after the COMMIT; on any failure
- * (a check, a trash, the commit) the transaction is rolled back and every
- * blob trashed here is put back. *got (may be NULL) counts the trashed. */
+ * that each blob of items still has no row (a concurrent registration
+ * either committed before — the row is seen and the blob kept — or runs
+ * after and finds the blob gone, BK_ESTALE), then removes it: on a store
+ * with the trash, moves it to the trash (purged after the COMMIT; on any
+ * failure — a check, a trash, the commit — the transaction is rolled back
+ * and every blob trashed here is put back); without it (g->pend), records
+ * it as a pending delete (an existing record keeps its due time). *got (may
+ * be NULL) counts the trashed or recorded. */
 static int gc_orphans(struct gc_ctx *g, const bk_gc_item *items, size_t n, size_t *got) {
   size_t k = 0;
   bk_db_tx *tx = NULL;
@@ -174,40 +176,18 @@ static int gc_orphans(struct gc_ctx *g, const bk_gc_item *items, size_t n, size_
     if (e < 0) rc = e;
     if (e != 0) continue; /* registered meanwhile: keep */
     size_t before = g->trashed.n;
-    rc = gc_trash(g, items[i].kind, &items[i].hash);
-    if (rc == 0 && g->trashed.n > before) k++;
+    rc = g->pend ? bk_db_pending_add_tx(tx, items[i].kind, &items[i].hash, g->due_ms, 1)
+                 : gc_trash(g, items[i].kind, &items[i].hash);
+    if (rc == 0 && (g->pend || g->trashed.n > before)) k++;
   }
   if (rc == 0) rc = bk_db_tx_commit(tx);
   else bk_db_tx_rollback(tx);
   if (rc) {
-    gc_undo(g);
+    gc_undo(g); /* nothing was trashed without the trash */
     return rc;
   }
   gc_purge(g);
-  if (got) *got = k;
-  return 0;
-}
-
-/* gc_orphans on a store without the trash: inside ONE BK_TX_GC_FENCE
- * transaction, re-checks that each blob still has no row and records it as
- * a pending delete (an existing record keeps its due time). *got (may be
- * NULL) counts the recorded. */
-static int gc_orphans_pend(struct gc_ctx *g, const bk_gc_item *items, size_t n, size_t *got) {
-  size_t k = 0;
-  bk_db_tx *tx = NULL;
-  int rc = bk_db_tx_begin(g->s->db, BK_TX_GC_FENCE, &tx);
-  if (rc) return rc;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    int e = bk_db_blob_row_exists_tx(tx, items[i].kind, &items[i].hash);
-    if (e < 0) rc = e;
-    if (e != 0) continue; /* registered meanwhile: keep */
-    rc = bk_db_pending_add_tx(tx, items[i].kind, &items[i].hash, g->due_ms, 1);
-    k += rc == 0;
-  }
-  if (rc == 0) rc = bk_db_tx_commit(tx);
-  else bk_db_tx_rollback(tx);
-  if (rc) return rc;
-  g->pending += k;
+  if (g->pend) g->pending += k;
   if (got) *got = k;
   return 0;
 }
@@ -306,8 +286,7 @@ static void gc_step_orphans(struct gc_ctx *g, int64_t cutoff_s, size_t batch,
   if (rc) gc_failed(f, "gc (orphan scan)", rc);
   for (size_t off = 0; rc == 0 && off < o.cand.n; off += batch) {
     size_t k = o.cand.n - off < batch ? o.cand.n - off : batch, got = 0;
-    rc = g->pend ? gc_orphans_pend(g, o.cand.e + off, k, &got)
-                 : gc_orphans(g, o.cand.e + off, k, &got);
+    rc = gc_orphans(g, o.cand.e + off, k, &got);
     if (rc) gc_failed(f, "gc (orphans)", rc);
     else out->orphans += got;
   }
