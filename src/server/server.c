@@ -56,6 +56,7 @@
 #include "service/service.h"
 
 #define DISCARD_MAX (16u * 1024u * 1024u)
+#define DEFER_BODY_MAX (1024u * 1024u) /* see defer_reply */
 #define MAX_HEADERS 128
 
 int64_t bk_now_s(void) { return (int64_t)time(NULL); }
@@ -273,6 +274,7 @@ struct conn_ctx {
   int replied;  /* a response was queued */
   int too_big;  /* body exceeded the cap */
   int raw_replied; /* the 413 was written to the socket by reply_too_big */
+  int deferred; /* an error answer is prepared; sent once the small body is read */
   uint64_t discarded;
 };
 
@@ -566,6 +568,25 @@ static int start_request(struct bk_server *srv, struct MHD_Connection *con,
   return bk_router_body_start(srv, r);
 }
 
+/* An answer queued before the body was read makes libmicrohttpd close the
+ * connection with the rest of the body unread: the kernel answers what the
+ * client still sends with a reset, and a client that sends its whole body
+ * before reading (curl without Expect: 100-continue, i.e. bodies up to 1 MB)
+ * fails its send and never reads the answer (curl: status 000). So an error
+ * prepared at the headers of a request that declares a small body
+ * (Content-Length up to DEFER_BODY_MAX, no Expect) is sent after that body was
+ * read and discarded; a larger or chunked body is still refused at once (the
+ * client waits for 100 Continue, or reads the answer: cas_hostile.sh). */
+static int defer_reply(const struct bk_http_req *r) {
+  if (r->status == 413 || r->status == 431) return 0;
+  const char *cl = bk_http_header(r, "Content-Length");
+  if (!cl || bk_http_header(r, "Expect")) return 0;
+  char *end = NULL;
+  errno = 0;
+  unsigned long long v = strtoull(cl, &end, 10);
+  return !errno && end != cl && !*end && v > 0 && v <= DEFER_BODY_MAX;
+}
+
 /* Counts the request against its class's quota (when limits are on) and
  * adds the Hub's RateLimit headers; answers 429 and returns 0 over quota. */
 static int rate_allowed(struct bk_server *srv, struct bk_http_req *r) {
@@ -613,6 +634,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
     }
     if (c->track) atomic_fetch_add(&c->track->body_bytes, *upload_data_size);
   }
+  if (c->deferred) { /* an error waits for the end of a small body */
+    if (!*upload_data_size) return queue(con, c);
+    c->req.body_received += *upload_data_size;
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
   if (c->replied) { /* early reply queued; swallow whatever follows */
     c->req.body_received += *upload_data_size;
     if (*upload_data_size) *upload_data_size = 0;
@@ -627,7 +654,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
       atomic_store(&c->track->body_bytes, 0);
     }
     if (!track_move(c->track, PH_HEADERS, PH_BODY)) return MHD_NO; /* cut meanwhile */
-    if (start_request(srv, con, c, method)) return queue(con, c);
+    if (!start_request(srv, con, c, method)) return MHD_YES;
+    if (!defer_reply(&c->req)) return queue(con, c);
+    c->deferred = 1;
     return MHD_YES;
   }
   if (*upload_data_size) {
