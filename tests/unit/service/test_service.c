@@ -19,6 +19,7 @@
 #include "buckets/xorb.h"
 #include "service/service.h"
 #include "store/blob_fs.h"
+#include "svc_fixture.h"
 #include "../test.h"
 
 static char root[256];
@@ -46,43 +47,10 @@ static bk_svc *open_fresh(int64_t *bid) {
 }
 
 /* Deterministic pseudo-random bytes (incompressible). */
-static void fill(uint8_t *p, size_t n, uint64_t seed) {
-  for (size_t i = 0; i < n; i++) {
-    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-    p[i] = (uint8_t)(seed >> 56);
-  }
-}
-
-/* A serialized xorb of nchunks chunks of 3000 bytes; body copied to *out. */
-static int make_xorb(uint64_t seed, int nchunks, bk_hash *xh, uint8_t **out, size_t *len) {
-  bk_xorb_builder *xb = NULL;
-  if (bk_xorb_builder_new(1, &xb)) return -1;
-  uint8_t chunk[3000];
-  for (int c = 0; c < nchunks; c++) {
-    fill(chunk, sizeof chunk, seed * 100 + (uint64_t)c);
-    if (bk_xorb_builder_add(xb, chunk, sizeof chunk, NULL)) return -2;
-  }
-  const uint8_t *body;
-  if (bk_xorb_builder_finish(xb, xh, &body, len)) return -3;
-  *out = malloc(*len);
-  if (*out) memcpy(*out, body, *len);
-  bk_xorb_builder_free(xb);
-  return *out ? 0 : -4;
-}
-
 /* Streams body in three pieces through the service; returns commit's rc. */
 static int put_xorb(bk_svc *svc, int64_t bid, const bk_hash *want, const uint8_t *body,
                     size_t len, int *inserted, int *vfail) {
-  bk_svc_xorb_put *p = NULL;
-  int rc = bk_svc_xorb_open(svc, want, bid, (int64_t)len, &p);
-  if (rc) return rc;
-  size_t a = len / 3, b = 2 * len / 3;
-  bk_svc_xorb_write(p, body, a);
-  bk_svc_xorb_write(p, body + a, b - a);
-  bk_svc_xorb_write(p, body + b, len - b);
-  rc = bk_svc_xorb_commit(p, inserted, vfail);
-  bk_svc_xorb_free(p);
-  return rc;
+  return put_xorb_ex(svc, bid, want, body, len, inserted, vfail);
 }
 
 /* 1 when the xorb has a row. */
@@ -162,7 +130,7 @@ static void test_shard_put(void) {
   CHECK_EQ_INT(bk_xorb_builder_new(1, &xb), 0);
   uint8_t chunk[3000];
   for (int c = 0; c < 4; c++) {
-    fill(chunk, sizeof chunk, 2 * 100 + (uint64_t)c);
+    fill(chunk, sizeof chunk, 2 * 1000 + (uint64_t)c); /* make_xorb(2, ...)'s chunks */
     bk_xorb_builder_add(xb, chunk, sizeof chunk, NULL);
   }
   bk_xorb_chunk ch[4];

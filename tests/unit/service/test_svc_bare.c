@@ -34,6 +34,7 @@
 #include "buckets/xorb.h"
 #include "service/svc_internal.h"
 #include "bare_backend.h"
+#include "svc_fixture.h"
 #include "../test.h"
 
 static char root[200];
@@ -90,40 +91,9 @@ static int env_sql(struct env *e, const char *sql) {
   return rc == SQLITE_OK ? 0 : -1;
 }
 
-static void fill(uint8_t *p, size_t n, uint64_t seed) {
-  for (size_t i = 0; i < n; i++) {
-    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-    p[i] = (uint8_t)(seed >> 56);
-  }
-}
-
-/* A serialized xorb of nchunks incompressible chunks of 3000 bytes. */
-static int make_xorb(uint64_t seed, int nchunks, bk_hash *xh, uint8_t **out, size_t *len) {
-  bk_xorb_builder *xb = NULL;
-  if (bk_xorb_builder_new(1, &xb)) return -1;
-  uint8_t chunk[3000];
-  for (int c = 0; c < nchunks; c++) {
-    fill(chunk, sizeof chunk, seed * 1000 + (uint64_t)c);
-    if (bk_xorb_builder_add(xb, chunk, sizeof chunk, NULL)) return -2;
-  }
-  const uint8_t *body;
-  if (bk_xorb_builder_finish(xb, xh, &body, len)) return -3;
-  *out = malloc(*len);
-  if (*out) memcpy(*out, body, *len);
-  bk_xorb_builder_free(xb);
-  return *out ? 0 : -4;
-}
-
 static int put_xorb(bk_svc *svc, int64_t bid, const bk_hash *want, const uint8_t *body,
                     size_t len) {
-  bk_svc_xorb_put *p = NULL;
-  int rc = bk_svc_xorb_open(svc, want, bid, (int64_t)len, &p);
-  if (rc) return rc;
-  bk_svc_xorb_write(p, body, len);
-  int ins = 0, vf = 0;
-  rc = bk_svc_xorb_commit(p, &ins, &vf);
-  bk_svc_xorb_free(p);
-  return rc;
+  return put_xorb_ex(svc, bid, want, body, len, NULL, NULL);
 }
 
 static int has_row(struct env *e, const bk_hash *h) { return bk_db_xorb_exists(e->mdb, h) == 1; }
