@@ -4,6 +4,7 @@
 #define BUCKETS_SVC_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "service/service.h"
 #include "store/regions.h"
@@ -49,6 +50,7 @@ struct bk_svc {
   pthread_mutex_t wmu;
   pthread_cond_t wcv;
   uint64_t wakes;
+  _Atomic uint64_t repl_puts; /* PUTs replication made through this service (kill hook) */
 };
 
 /* ---- regions (svc_region.c) ---- */
@@ -75,6 +77,10 @@ int svc_xorb_home(bk_svc *svc, const bk_hash *xorb, struct svc_region **out);
 int svc_place(bk_svc *svc, int64_t bucket_id, const bk_hash *xorb, struct svc_place *pl);
 /* The store holding the xorb's home copy (svc->bs without regions). */
 int svc_xorb_store(bk_svc *svc, const bk_hash *xorb, bk_blobstore **bs);
+/* Makes sure r's store is open (a store that could not be opened when the
+ * region was loaded is tried again): 0, or BK_ENET "region 'x' is
+ * unavailable: <cause>". */
+int svc_region_ready(bk_svc *svc, struct svc_region *r);
 /* rc from an operation on region r's store: BK_ENET becomes "region 'x' is
  * unavailable: <cause>"; other codes are returned unchanged. */
 int svc_region_err(const struct svc_region *r, int rc);
@@ -93,6 +99,12 @@ int svc_fetch_region(bk_svc *svc, const bk_hash *xorb, const char *prefer,
  * when that region holds no copy. *home = 1 when it is the home copy. */
 int svc_region_store(bk_svc *svc, const bk_hash *xorb, const char *region, bk_blobstore **bs,
                      int *home);
+/* Reads the whole xorb blob from bs and verifies it (size, every chunk, the
+ * xorb hash): 0, BK_EHASH / BK_EFORMAT / ... when it does not verify. */
+int svc_xorb_verify_blob(bk_blobstore *bs, const bk_hash *x, uint64_t size);
+/* A snapshot of the configured regions (at most max, removed ones left
+ * out); 0 without regions. Entries stay valid (see struct svc_region). */
+size_t svc_regions_snapshot(bk_svc *svc, struct svc_region **out, size_t max);
 /* Registration hook: with regions configured, records the copy in the
  * placement region and the xorb's home (inside tx). */
 int svc_region_register_tx(bk_svc *svc, bk_db_tx *tx, const bk_hash *xorb,

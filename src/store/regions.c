@@ -89,6 +89,17 @@ static const char SQL_JOB_LIST[] =
     "SELECT " JOB_COLS " FROM prewarm_jobs WHERE bucket_id = ?1 ORDER BY id DESC LIMIT ?2";
 static const char SQL_JOB_GET[] = "SELECT " JOB_COLS " FROM prewarm_jobs WHERE id = ?1";
 
+static const char SQL_UNCOPIED[] =
+    "SELECT x.id, x.hash, x.bytes_on_disk, x.created_ms FROM xorbs x WHERE x.id > ?1 AND NOT"
+    " EXISTS(SELECT 1 FROM blob_copies c WHERE c.kind = 0 AND c.hash = x.hash)"
+    " ORDER BY x.id LIMIT ?2";
+static const char SQL_PRUNE_XORBS[] =
+    "DELETE FROM blob_copies WHERE kind = 0 AND NOT EXISTS("
+    "SELECT 1 FROM xorbs x WHERE x.hash = blob_copies.hash)";
+static const char SQL_PRUNE_SHARDS[] =
+    "DELETE FROM blob_copies WHERE kind = 1 AND NOT EXISTS("
+    "SELECT 1 FROM shards s WHERE s.hash = blob_copies.hash)";
+
 /* the distinct xorbs referenced by a bucket's files under a prefix (?1 bucket,
  * ?2 prefix) */
 #define REFERENCED                                                                    \
@@ -743,6 +754,39 @@ int bk_db_region_stats(bk_db *db, int64_t bucket_id, const char *prefix, int64_t
   bk_sql_bind_text(st, 2, prefix ? prefix : "", -1);
   bk_sql_bind_int64(st, 3, region_id);
   rc = dbc_one_row(c, st, stats_row, s, "no stats", "region stats");
+  dbc_release(db, c);
+  return rc;
+}
+
+int bk_db_xorbs_uncopied(bk_db *db, int64_t after_id, size_t limit, bk_region_xorb *out,
+                         size_t *n) {
+  *n = 0;
+  if (limit == 0 || limit > BK_REGION_PAGE_MAX) return bk_seterr(BK_EINVAL, "bad page size");
+  struct dbc *c;
+  bk_sql_stmt *st;
+  int rc = dbc_acquire_stmt(db, SQL_UNCOPIED, &c, &st);
+  if (rc) return rc;
+  bk_sql_bind_int64(st, 1, after_id);
+  bk_sql_bind_int64(st, 2, (int64_t)limit);
+  struct miss_page p = {out, 0, limit};
+  rc = dbc_each_row(c, st, miss_row, &p, "xorbs without a copy");
+  dbc_release(db, c);
+  *n = p.n;
+  return rc;
+}
+
+int bk_db_copy_prune(bk_db *db, uint64_t *removed) {
+  *removed = 0;
+  struct dbc *c;
+  int rc = dbc_acquire(db, &c);
+  if (rc) return rc;
+  rc = dbc_begin(c);
+  if (rc == 0) rc = exec_ids(c, SQL_PRUNE_XORBS, NULL, 0, "prune xorb copies");
+  if (rc == 0) *removed += nonneg(bk_sql_changes(c->h));
+  if (rc == 0) rc = exec_ids(c, SQL_PRUNE_SHARDS, NULL, 0, "prune shard copies");
+  if (rc == 0) *removed += nonneg(bk_sql_changes(c->h));
+  if (rc == 0) rc = dbc_commit(c);
+  else dbc_rollback(c);
   dbc_release(db, c);
   return rc;
 }

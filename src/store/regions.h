@@ -161,4 +161,11 @@ typedef struct bk_region_stats {
 int bk_db_region_stats(bk_db *db, int64_t bucket_id, const char *prefix, int64_t region_id,
                        bk_region_stats *st);
 
+/* Xorbs with no copy recorded in any region (fsck: damage with regions
+ * configured), id > after_id, ordered by id, at most limit. */
+int bk_db_xorbs_uncopied(bk_db *db, int64_t after_id, size_t limit, bk_region_xorb *out,
+                         size_t *n);
+/* Removes copy rows whose xorb / shard row is gone (gc). */
+int bk_db_copy_prune(bk_db *db, uint64_t *removed);
+
 #endif
