@@ -238,6 +238,10 @@ int bk_svc_reader_open(bk_svc *svc, const bk_hash *file, unsigned flags, uint64_
                        uint64_t *terms_size, bk_svc_reader **out);
 /* Restricts the read to bytes [start, end] (inclusive; default: all). */
 void bk_svc_reader_range(bk_svc_reader *r, uint64_t start, uint64_t end);
+/* Regions: read each xorb from region's copy when it holds one (the client's
+ * region, docs/regions.md), else the home, else any copy (NULL/"" = the home
+ * first). region is copied. */
+void bk_svc_reader_region(bk_svc_reader *r, const char *region);
 /* Reads up to max bytes: > 0 bytes, 0 at the end, negative BK_E* (details
  * in bk_errmsg, naming the xorb and term). */
 ssize_t bk_svc_reader_read(bk_svc_reader *r, void *buf, size_t max);

@@ -28,6 +28,7 @@
 
 struct bk_svc_reader {
   bk_svc *svc;
+  char prefer[BK_REGION_NAME_MAX + 1]; /* regions: the client's region ("" = the home first) */
   unsigned flags;
   int err;             /* sticky failure */
   bk_file_term *terms;
@@ -99,7 +100,7 @@ static int rs_open_term(struct bk_svc_reader *s) {
     return bk_seterr(BK_ENOMEM, "out of memory"), rs_fail(s, BK_ENOMEM, "chunk table");
   int rc = bk_db_xorb_chunks(s->svc->db, &t->xorb, t->chunk_start, t->chunk_end, s->chunks);
   if (rc) return rs_fail(s, rc, "chunk table");
-  rc = svc_xorb_reader(s->svc, &t->xorb, NULL, &s->blob, &s->blob_bs);
+  rc = svc_xorb_reader(s->svc, &t->xorb, s->prefer, &s->blob, &s->blob_bs);
   if (rc) return rs_fail(s, rc, "xorb blob");
   s->xorb_size = bk_blob_reader_size(s->blob);
   s->ci = 0;
@@ -300,6 +301,10 @@ int bk_svc_reader_open(bk_svc *svc, const bk_hash *file, unsigned flags, uint64_
 void bk_svc_reader_range(bk_svc_reader *s, uint64_t start, uint64_t end) {
   s->start = start;
   s->end = end;
+}
+
+void bk_svc_reader_region(bk_svc_reader *s, const char *region) {
+  snprintf(s->prefer, sizeof s->prefer, "%s", region ? region : "");
 }
 
 int bk_svc_read_prefix(bk_svc *svc, const bk_hash *file, size_t max, bk_buf *out) {

@@ -121,6 +121,31 @@ static int recon(bk_svc *svc, const bk_hash *fh, const char *region, bk_svc_reco
   return rc ? rc : bk_svc_recon_finish(svc, r);
 }
 
+/* Reads the whole file through bk_svc_reader for a client in region and
+ * compares it with want: 0 when equal, else the error (or -1). */
+static int read_all(bk_svc *svc, const bk_hash *fh, const char *region, const uint8_t *want,
+                    size_t len) {
+  uint64_t size = 0, ts = 0;
+  bk_svc_reader *r = NULL;
+  int rc = bk_svc_reader_open(svc, fh, 0, &size, &ts, &r);
+  if (rc) return rc;
+  bk_svc_reader_region(r, region);
+  uint8_t *got = malloc(len + 1);
+  size_t off = 0;
+  for (int guard = 0; got && guard < 100000 && off <= len; guard++) {
+    ssize_t n = bk_svc_reader_read(r, got + off, len + 1 - off);
+    if (n <= 0) {
+      rc = (int)n;
+      break;
+    }
+    off += (size_t)n;
+  }
+  bk_svc_reader_close(r);
+  if (rc == 0 && (!got || off != len || memcmp(got, want, len))) rc = -1;
+  free(got);
+  return rc;
+}
+
 static int last_job(bk_svc *svc, int64_t bid, bk_prewarm_job *j) {
   bk_prewarm_job *list = NULL;
   size_t n = 0;
@@ -303,6 +328,8 @@ static void test_place_prewarm(void) {
   if (fd >= 0) close(fd);
   bk_svc_xorb_reader_close(rd);
   CHECK_EQ_INT(bk_svc_xorb_open_range(svc, &xs[0], "mars", &fd, &rd, &sz), BK_ENOTFOUND);
+  /* the file reader of a client in eu: eu's copies (the home's are not needed) */
+  CHECK_EQ_INT(read_all(svc, &f1, "eu", data, len), 0);
 
   /* the next member of the family: ~10 % rewritten; pre-warm copies only
    * the xorbs eu lacks */
@@ -609,6 +636,8 @@ static void test_unavailable(void) {
   bk_svc_xorb_reader *rd = NULL;
   uint64_t sz = 0;
   CHECK_EQ_INT(bk_svc_xorb_open_range(svc, &xs[0], NULL, &fd, &rd, &sz), BK_ENET);
+  CHECK(strstr(bk_errmsg(), "region 'far' is unavailable") != NULL);
+  CHECK_EQ_INT(read_all(svc, &fh, NULL, data, sizeof data), BK_ENET);
   CHECK(strstr(bk_errmsg(), "region 'far' is unavailable") != NULL);
   bk_svc_close(svc);
   env_free(&e);
