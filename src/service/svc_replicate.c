@@ -18,8 +18,9 @@
  *   3. record the blob_copies row.
  * A source that does not verify is refused: nothing is put or recorded, the
  * job carries the error ("failed" once nothing else is left to copy).
- * Memory: one xorb at a time per step. */
+ * Memory: PARALLEL (2) xorbs at a time per step. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,57 @@ struct run {
   char err[BK_PREWARM_ERR_MAX + 1];
 };
 
+/* A few xorbs are copied at once (reading, verifying and writing overlap;
+ * memory: PARALLEL xorbs at most). */
+#define PARALLEL 2
+
+struct worker {
+  bk_svc *svc;
+  const bk_region_xorb *x;
+  struct svc_region *t;
+  struct copy_out o;
+  int rc;
+  char err[400];
+};
+
+static void *copy_thread(void *p) {
+  struct worker *w = p;
+  w->rc = copy_xorb(w->svc, w->x, w->t, &w->o);
+  if (w->rc) snprintf(w->err, sizeof w->err, "%s", bk_errmsg());
+  return NULL;
+}
+
+/* Copies xs[0..n) (n <= PARALLEL) at once: the first on this thread. */
+static void copy_group(struct run *r, const bk_region_xorb *xs, size_t n, struct worker *w) {
+  pthread_t th[PARALLEL];
+  int started[PARALLEL] = {0};
+  for (size_t i = 0; i < n; i++) {
+    w[i] = (struct worker){.svc = r->svc, .x = &xs[i], .t = r->target};
+    if (i > 0) started[i] = pthread_create(&th[i], NULL, copy_thread, &w[i]) == 0;
+    if (i > 0 && !started[i]) copy_thread(&w[i]); /* no thread: do it here */
+  }
+  copy_thread(&w[0]);
+  for (size_t i = 1; i < n; i++)
+    if (started[i]) pthread_join(th[i], NULL);
+}
+
+/* One finished copy: counted, and the job's progress (lease renewed). */
+static int copy_done(struct run *r, struct worker *w) {
+  if (w->rc == BK_EHASH) {
+    r->refused++;
+    if (!r->err[0]) snprintf(r->err, sizeof r->err, "%s", w->err);
+    return 0;
+  }
+  if (w->rc) return bk_seterr(w->rc, "%s", w->err);
+  r->did = 1;
+  r->bytes += w->o.bytes;
+  r->xorbs += w->o.put;
+  if (r->job_id <= 0) return 0;
+  /* BK_ESTALE: the lease was lost (another node took the job) */
+  return bk_db_prewarm_progress(r->svc->db, r->job_id, r->owner, bk_now_ms(), lease_ms(), -1,
+                                w->o.bytes, (uint64_t)w->o.put);
+}
+
 /* Copies what the target lacks until the set is done or the deadline. A
  * refused xorb is skipped (after_id moves past it) and reported. */
 static int run_set(struct run *r) {
@@ -220,24 +272,17 @@ static int run_set(struct run *r) {
       r->done = 1;
       return 0;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i += PARALLEL) {
       if (bk_now_ms() >= r->deadline) return 0;
-      struct copy_out o;
-      rc = copy_xorb(r->svc, &page[i], r->target, &o);
-      after = page[i].id;
-      if (rc == BK_EHASH) {
-        r->refused++;
-        if (!r->err[0]) snprintf(r->err, sizeof r->err, "%s", bk_errmsg());
-        continue;
+      size_t k = n - i < PARALLEL ? n - i : PARALLEL;
+      struct worker w[PARALLEL];
+      copy_group(r, page + i, k, w);
+      after = page[i + k - 1].id;
+      for (size_t j = 0; j < k; j++) {
+        int c = copy_done(r, &w[j]);
+        if (c && !rc) rc = c;
       }
       if (rc) return rc;
-      r->did = 1;
-      r->bytes += o.bytes;
-      r->xorbs += o.put;
-      if (r->job_id > 0 && (rc = bk_db_prewarm_progress(r->svc->db, r->job_id, r->owner,
-                                                        bk_now_ms(), lease_ms(), -1, o.bytes,
-                                                        (uint64_t)o.put)))
-        return rc; /* BK_ESTALE: the lease was lost (another node took the job) */
     }
   }
 }

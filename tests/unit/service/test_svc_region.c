@@ -405,10 +405,11 @@ static void test_kill_resume(void) {
   CHECK_EQ_INT(last_job(svc, b.id, &j), 0);
   CHECK_EQ_STR(j.state, "queued");
   CHECK_EQ_STR(j.lease_owner, "node-dead");
-  CHECK_EQ_INT(j.xorbs_copied, 1); /* the 2nd PUT died before its row */
+  uint64_t before = j.xorbs_copied; /* copies the dead node recorded (2 PUTs, copied in pairs) */
+  CHECK(before <= 1);
   size_t in_us = 0;
   for (size_t i = 0; i < total; i++) in_us += bk_blob_exists(e.us_bs, BK_BLOB_XORB, &xs[i]) == 1;
-  CHECK_EQ_INT(in_us, 2);
+  CHECK_EQ_INT(in_us, 2); /* PUT, but (at least one) never recorded */
   /* while the lease holds, another node does not take the job */
   int did = 0;
   uint64_t p0 = bk_svc_replicate_puts();
@@ -419,7 +420,7 @@ static void test_kill_resume(void) {
   CHECK_EQ_INT(bk_svc_replicate_puts() - p0, total - 2); /* the dead node's 2 are not PUT again */
   CHECK_EQ_INT(last_job(svc, b.id, &j), 0);
   CHECK_EQ_STR(j.state, "done");
-  CHECK_EQ_INT(j.xorbs_copied, total - 1);
+  CHECK_EQ_INT(j.xorbs_copied, before + total - 2);
   for (size_t i = 0; i < total; i++) {
     int fd = -1;
     bk_svc_xorb_reader *rd = NULL;
