@@ -115,6 +115,9 @@ int svc_shard_store(bk_svc *svc, const uint8_t *body, size_t len, const bk_shard
   }
   if (rc == BK_ESTALE) rc = bk_seterr(BK_EIO, "shard blob keeps vanishing (concurrent gc)");
   if (rc == 0 && blob_existed) rc = bk_db_shard_set_damaged(svc->db, &sh, 0);
+  /* regions: shards live in the default region (docs/regions.md) */
+  if (rc == 0 && svc->regions_on)
+    rc = bk_db_copy_add(svc->db, BK_BLOB_SHARD, &sh, svc->default_region);
   return rc;
 }
 

@@ -435,6 +435,9 @@ int bk_svc_region_add(bk_svc *svc, const char *name, const char *blob_url, char 
   bk_region_row *rows = NULL;
   size_t nr = 0;
   int rc = bk_db_region_list(svc->db, &rows, &nr);
+  for (size_t i = 0; rc == 0 && i < nr; i++)
+    if (blob_url && !strcmp(rows[i].blob_url, blob_url))
+      rc = bk_seterr(BK_EEXIST, "region '%s' already uses that blob store", rows[i].name);
   free(rows);
   if (rc) return rc;
   bk_blobstore *bs = NULL;

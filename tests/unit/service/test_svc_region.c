@@ -210,6 +210,7 @@ static void test_registry(void) {
   CHECK(strstr(msg, "recorded") != NULL && strstr(msg, "eu") != NULL);
   CHECK_EQ_INT(bk_svc_region_add(svc, "us", e.us, msg, sizeof msg), 0);
   CHECK_EQ_INT(bk_svc_region_add(svc, "us", e.us, msg, sizeof msg), BK_EEXIST);
+  CHECK_EQ_INT(bk_svc_region_add(svc, "us2", e.us, msg, sizeof msg), BK_EEXIST); /* same store */
   CHECK_EQ_INT(bk_svc_regions_enabled(svc), 1);
   bk_svc_region *rl = NULL;
   CHECK_EQ_INT(bk_svc_region_list(svc, &rl, &n), 0);
@@ -509,6 +510,11 @@ static void test_damaged_warm_remove(void) {
   CHECK_EQ_INT(bk_svc_region_remove(svc, "us", 0), BK_EBUSY);
   CHECK(strstr(bk_errmsg(), "region 'us' still holds data") != NULL);
   CHECK_EQ_INT(bk_svc_region_remove(svc, "mars", 0), BK_ENOTFOUND);
+  /* the default region holds the shards (and bucket w's home) */
+  CHECK_EQ_INT(bk_svc_region_remove(svc, "eu", 0), BK_EBUSY);
+  bk_region_usage ru;
+  CHECK_EQ_INT(bk_db_region_usage(db, 1, "eu", 1, &ru), 0);
+  CHECK(ru.blobs_only >= 1);
   char ap[400];
   snprintf(ap, sizeof ap, "file://%s/ap", e.dir);
   CHECK_EQ_INT(bk_svc_region_add(svc, "ap", ap, msg, sizeof msg), 0);
