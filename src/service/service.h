@@ -22,9 +22,10 @@
  * caller and released with their free or close function.
  *
  * Threads: one bk_svc is shared by all request threads; every bk_svc_*
- * call is safe concurrently (the db and blob store do their own locking,
- * the service keeps no mutable state). A single writer, reader or plan is
- * used by one thread at a time.
+ * call is safe concurrently (the db and blob store do their own locking;
+ * the only mutable state of the service itself, the region cache and the
+ * replication wakeups, is behind its own mutexes). A single writer, reader
+ * or plan is used by one thread at a time.
  */
 #ifndef BUCKETS_SERVICE_H
 #define BUCKETS_SERVICE_H
@@ -372,7 +373,8 @@ int bk_svc_prewarm(bk_svc *svc, int64_t bucket_id, const char *region, const cha
  * or recorded. owner: this node's lease name (<= 63 bytes). */
 int bk_svc_replicate_step(bk_svc *svc, const char *owner, int64_t budget_ms, int *did_work);
 void bk_svc_replicate_wake(bk_svc *svc);          /* called on xorb registration */
-int bk_svc_replicate_wait(bk_svc *svc, int64_t max_ms); /* until woken or max_ms */
+/* Blocks until bk_svc_replicate_wake (1) or max_ms passed (0). */
+int bk_svc_replicate_wait(bk_svc *svc, int64_t max_ms);
 /* Blob PUTs replication made in this process (tests). */
 uint64_t bk_svc_replicate_puts(void);
 

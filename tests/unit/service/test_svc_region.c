@@ -10,6 +10,7 @@
  * second PUT, a damaged source refused and reported, warm-list replication
  * of a new write, removal refusals, gc across regions, and the
  * "region 'x' is unavailable" error of a store that cannot be reached. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,12 @@ static size_t status_of(bk_svc *svc, int64_t bid, const char *name, bk_svc_regio
     }
   free(v);
   return found;
+}
+
+static void *wake_later(void *p) {
+  usleep(50 * 1000);
+  bk_svc_replicate_wake(p);
+  return NULL;
 }
 
 /* Regions over an existing single-store deployment; the first region must
@@ -500,6 +507,10 @@ static void test_damaged_warm_remove(void) {
   CHECK_EQ_INT(s.roles, BK_SVC_ROLE_WARM);
   CHECK_EQ_INT(s.warm, 0);
   CHECK_EQ_INT(bk_svc_replicate_wait(svc, 0), 0); /* nobody woke it since */
+  pthread_t th;
+  CHECK_EQ_INT(pthread_create(&th, NULL, wake_later, svc), 0);
+  CHECK_EQ_INT(bk_svc_replicate_wait(svc, 10000), 1); /* woken, long before the 10 s */
+  pthread_join(th, NULL);
   CHECK_EQ_INT(replicate_all(svc, "n1"), 0);
   for (size_t i = 0; i < nx; i++) CHECK_EQ_INT(bk_blob_exists(e.us_bs, BK_BLOB_XORB, &xs[i]), 1);
   CHECK_EQ_INT(status_of(svc, w.id, "us", &s), 1);
