@@ -375,6 +375,13 @@ int bk_svc_replicate_step(bk_svc *svc, const char *owner, int64_t budget_ms, int
 void bk_svc_replicate_wake(bk_svc *svc);          /* called on xorb registration */
 /* Blocks until bk_svc_replicate_wake (1) or max_ms passed (0). */
 int bk_svc_replicate_wait(bk_svc *svc, int64_t max_ms);
+/* The serve node's replication thread, if the caller wants the service to
+ * run it: loops on bk_svc_replicate_step (budget 2 s) and, when a step did
+ * nothing, waits for a wakeup or poll_ms (0 = 500). owner is copied. stop
+ * joins it (no-op when none runs); bk_svc_close stops it too. Errors of a
+ * step (an unreachable region) are retried after the wait. */
+int bk_svc_replicate_start(bk_svc *svc, const char *owner, int64_t poll_ms);
+void bk_svc_replicate_stop(bk_svc *svc);
 /* Blob PUTs replication made in this process (tests). */
 uint64_t bk_svc_replicate_puts(void);
 

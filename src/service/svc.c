@@ -70,6 +70,7 @@ int bk_svc_open(const struct bk_svc_config *cfg, bk_svc **out) {
 
 void bk_svc_close(bk_svc *svc) {
   if (!svc) return;
+  bk_svc_replicate_stop(svc);
   svc_regions_close(svc);
   if (svc->own_db) bk_db_close(svc->db);
   if (svc->own_cfg_bs) bk_blobstore_close(svc->cfg_bs);

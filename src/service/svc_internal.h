@@ -51,6 +51,12 @@ struct bk_svc {
   pthread_cond_t wcv;
   uint64_t wakes;
   _Atomic uint64_t repl_puts; /* PUTs replication made through this service (kill hook) */
+  /* bk_svc_replicate_start's thread */
+  pthread_t repl_th;
+  int repl_running;
+  _Atomic int repl_stop;
+  char repl_owner[64];
+  int64_t repl_poll_ms;
 };
 
 /* ---- regions (svc_region.c) ---- */

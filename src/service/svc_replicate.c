@@ -67,7 +67,9 @@ void bk_svc_replicate_wake(bk_svc *svc) {
   pthread_mutex_unlock(&svc->wmu);
 }
 
-int bk_svc_replicate_wait(bk_svc *svc, int64_t max_ms) {
+/* Waits until the wake count differs from seen (a wakeup since then) or
+ * max_ms passed: 1 woken, 0 timed out. */
+static int wait_since(bk_svc *svc, uint64_t seen, int64_t max_ms) {
   if (max_ms < 0) max_ms = 0;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -78,12 +80,22 @@ int bk_svc_replicate_wait(bk_svc *svc, int64_t max_ms) {
     ts.tv_nsec -= 1000000000L;
   }
   pthread_mutex_lock(&svc->wmu);
-  uint64_t seen = svc->wakes;
   int rc = 0;
   while (svc->wakes == seen && rc == 0) rc = pthread_cond_timedwait(&svc->wcv, &svc->wmu, &ts);
   int woken = svc->wakes != seen;
   pthread_mutex_unlock(&svc->wmu);
   return woken;
+}
+
+static uint64_t wake_count(bk_svc *svc) {
+  pthread_mutex_lock(&svc->wmu);
+  uint64_t w = svc->wakes;
+  pthread_mutex_unlock(&svc->wmu);
+  return w;
+}
+
+int bk_svc_replicate_wait(bk_svc *svc, int64_t max_ms) {
+  return wait_since(svc, wake_count(svc), max_ms);
 }
 
 /* ------------------------------------------------------------ one copy */
@@ -433,4 +445,39 @@ int bk_svc_bucket_regions(bk_svc *svc, int64_t bucket_id, bk_svc_region_status *
   *out = v;
   *n = k;
   return 0;
+}
+
+/* ------------------------------------------------------- the thread */
+
+static void *repl_loop(void *p) {
+  bk_svc *svc = p;
+  while (!atomic_load(&svc->repl_stop)) {
+    int did = 0;
+    uint64_t gen = wake_count(svc); /* a wakeup during the step is not lost */
+    int rc = bk_svc_replicate_step(svc, svc->repl_owner, 2000, &did);
+    if (atomic_load(&svc->repl_stop)) break;
+    if (rc || !did) wait_since(svc, gen, svc->repl_poll_ms);
+  }
+  return NULL;
+}
+
+int bk_svc_replicate_start(bk_svc *svc, const char *owner, int64_t poll_ms) {
+  if (svc->repl_running) return bk_seterr(BK_EEXIST, "replication thread already running");
+  if (!owner || !*owner || strlen(owner) >= sizeof svc->repl_owner)
+    return bk_seterr(BK_EINVAL, "bad replication owner name");
+  snprintf(svc->repl_owner, sizeof svc->repl_owner, "%s", owner);
+  svc->repl_poll_ms = poll_ms > 0 ? poll_ms : 500;
+  atomic_store(&svc->repl_stop, 0);
+  if (pthread_create(&svc->repl_th, NULL, repl_loop, svc) != 0)
+    return bk_seterr(BK_EIO, "cannot start the replication thread");
+  svc->repl_running = 1;
+  return 0;
+}
+
+void bk_svc_replicate_stop(bk_svc *svc) {
+  if (!svc->repl_running) return;
+  atomic_store(&svc->repl_stop, 1);
+  bk_svc_replicate_wake(svc);
+  pthread_join(svc->repl_th, NULL);
+  svc->repl_running = 0;
 }

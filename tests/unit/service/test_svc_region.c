@@ -533,6 +533,23 @@ static void test_damaged_warm_remove(void) {
   CHECK_EQ_INT(pthread_create(&th, NULL, wake_later, svc), 0);
   CHECK_EQ_INT(bk_svc_replicate_wait(svc, 10000), 1); /* woken, long before the 10 s */
   pthread_join(th, NULL);
+  /* the node's replication thread copies a file written later (the xorb's
+   * registration wakes it; the file is listed by the batch after that, so
+   * the poll, 200 ms here, brings it) */
+  CHECK_EQ_INT(bk_svc_replicate_start(svc, "n1", 200), 0);
+  CHECK_EQ_INT(bk_svc_replicate_start(svc, "n1", 200), BK_EEXIST);
+  bk_hash fh2, x2[8];
+  fill(data, sizeof data, 71);
+  CHECK_EQ_INT(put_file(svc, w.id, "newer", data, sizeof data, &fh2), 0);
+  size_t n2 = file_xorbs(svc, &fh2, x2, 8);
+  for (int i = 0; i < 500; i++) { /* bounded: 5 s */
+    CHECK_EQ_INT(status_of(svc, w.id, "us", &s), 1);
+    if (s.warm) break;
+    usleep(10 * 1000);
+  }
+  CHECK_EQ_INT(s.warm, 1);
+  for (size_t i = 0; i < n2; i++) CHECK_EQ_INT(bk_blob_exists(e.us_bs, BK_BLOB_XORB, &x2[i]), 1);
+  bk_svc_replicate_stop(svc);
   CHECK_EQ_INT(replicate_all(svc, "n1"), 0);
   for (size_t i = 0; i < nx; i++) CHECK_EQ_INT(bk_blob_exists(e.us_bs, BK_BLOB_XORB, &xs[i]), 1);
   CHECK_EQ_INT(status_of(svc, w.id, "us", &s), 1);
