@@ -75,17 +75,17 @@ int svc_region_ready(bk_svc *svc, struct svc_region *r) {
   return 0;
 }
 
-/* Adds the rows not in the cache and flags the cached ones gone (rmu held). */
-static int cache_merge(bk_svc *svc, const bk_region_row *rows, size_t n) {
-  for (size_t i = 0; i < svc->nregions; i++) {
-    int found = 0;
-    for (size_t k = 0; k < n && !found; k++) found = rows[k].id == svc->regions[i]->id;
-    if (!found) svc->regions[i]->removed = 1;
-  }
+/* Entries for the rows not cached yet, their stores opened with no lock
+ * held (opening an object store may take a network round trip). fresh[k]
+ * stays NULL for a row already cached. */
+static int cache_prepare(bk_svc *svc, const bk_region_row *rows, size_t n,
+                         struct svc_region **fresh) {
   for (size_t k = 0; k < n; k++) {
-    if (cache_find_id(svc, rows[k].id)) continue;
-    if (svc->nregions >= sizeof svc->regions / sizeof svc->regions[0])
-      return bk_seterr(BK_ELIMIT, "too many regions added and removed: restart the node");
+    fresh[k] = NULL;
+    pthread_mutex_lock(&svc->rmu);
+    int have = cache_find_id(svc, rows[k].id) != NULL;
+    pthread_mutex_unlock(&svc->rmu);
+    if (have) continue;
     struct svc_region *e = calloc(1, sizeof *e);
     if (!e) return bk_seterr(BK_ENOMEM, "out of memory");
     e->id = rows[k].id;
@@ -96,7 +96,36 @@ static int cache_merge(bk_svc *svc, const bk_region_row *rows, size_t n) {
       free(e);
       return rc;
     }
-    svc->regions[svc->nregions++] = e;
+    fresh[k] = e;
+  }
+  return 0;
+}
+
+static void fresh_free(struct svc_region **fresh, size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    if (!fresh[k]) continue;
+    if (fresh[k]->own_bs) bk_blobstore_close(fresh[k]->bs);
+    free(fresh[k]);
+    fresh[k] = NULL;
+  }
+}
+
+/* Adds the prepared entries (taken: set NULL; one another thread added
+ * meanwhile is left to the caller to free) and flags the cached regions
+ * that are gone (rmu held). */
+static int cache_merge(bk_svc *svc, const bk_region_row *rows, size_t n,
+                       struct svc_region **fresh) {
+  for (size_t i = 0; i < svc->nregions; i++) {
+    int found = 0;
+    for (size_t k = 0; k < n && !found; k++) found = rows[k].id == svc->regions[i]->id;
+    if (!found) svc->regions[i]->removed = 1;
+  }
+  for (size_t k = 0; k < n; k++) {
+    if (!fresh[k] || cache_find_id(svc, rows[k].id)) continue;
+    if (svc->nregions >= sizeof svc->regions / sizeof svc->regions[0])
+      return bk_seterr(BK_ELIMIT, "too many regions added and removed: restart the node");
+    svc->regions[svc->nregions++] = fresh[k];
+    fresh[k] = NULL;
   }
   svc->regions_on = n > 0;
   svc->default_region = n > 0 ? rows[0].id : 0;
@@ -106,14 +135,26 @@ static int cache_merge(bk_svc *svc, const bk_region_row *rows, size_t n) {
   return 0;
 }
 
+/* Prepares (unlocked) and merges (locked) the rows into the cache. */
+static int cache_load(bk_svc *svc, const bk_region_row *rows, size_t n) {
+  struct svc_region *fresh[BK_REGIONS_MAX] = {0};
+  if (n > BK_REGIONS_MAX) n = BK_REGIONS_MAX;
+  int rc = cache_prepare(svc, rows, n, fresh);
+  if (rc == 0) {
+    pthread_mutex_lock(&svc->rmu);
+    rc = cache_merge(svc, rows, n, fresh);
+    pthread_mutex_unlock(&svc->rmu);
+  }
+  fresh_free(fresh, n);
+  return rc;
+}
+
 int svc_regions_reload(bk_svc *svc) {
   bk_region_row *rows = NULL;
   size_t n = 0;
   int rc = bk_db_region_list(svc->db, &rows, &n);
   if (rc) return rc;
-  pthread_mutex_lock(&svc->rmu);
-  rc = cache_merge(svc, rows, n);
-  pthread_mutex_unlock(&svc->rmu);
+  rc = cache_load(svc, rows, n);
   free(rows);
   return rc;
 }
@@ -152,9 +193,7 @@ int svc_regions_open(bk_svc *svc) {
     free(rows);
     return bk_seterr(BK_EINVAL, "service: a blob store is required (no region is configured)");
   }
-  pthread_mutex_lock(&svc->rmu);
-  rc = cache_merge(svc, rows, n);
-  pthread_mutex_unlock(&svc->rmu);
+  rc = cache_load(svc, rows, n);
   free(rows);
   return rc;
 }
