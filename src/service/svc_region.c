@@ -319,6 +319,7 @@ static int read_order(bk_svc *svc, const bk_hash *xorb, const char *prefer,
   int rc = bk_db_copy_regions(svc->db, BK_BLOB_XORB, xorb, ids, BK_REGIONS_MAX, &nids);
   struct svc_region *home = NULL, *p = NULL;
   if (rc == 0 && prefer && *prefer) rc = svc_region_by_name(svc, prefer, &p);
+  if (rc == BK_ENOTFOUND) rc = 0; /* a client in a region that is not configured: no preference */
   if (rc == 0) rc = svc_xorb_home(svc, xorb, &home);
   if (rc) return rc;
   for (size_t i = 0; p && i < nids; i++)

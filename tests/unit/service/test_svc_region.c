@@ -351,6 +351,9 @@ static void test_place_prewarm(void) {
   CHECK_EQ_INT(recon(svc, &f1, NULL, &r), 0);
   for (size_t i = 0; i < r.nfetch; i++) CHECK_EQ_STR(r.fetch[i].region, "us");
   bk_svc_recon_free(&r);
+  CHECK_EQ_INT(recon(svc, &f1, "mars", &r), 0); /* a region not configured: the home */
+  for (size_t i = 0; i < r.nfetch; i++) CHECK_EQ_STR(r.fetch[i].region, "us");
+  bk_svc_recon_free(&r);
   CHECK_EQ_INT(bk_svc_xorb_open_range(svc, &xs[0], "eu", &fd, &rd, &sz), 0);
   uint64_t home_sz = 0;
   CHECK_EQ_INT(bk_blob_stat(e.us_bs, BK_BLOB_XORB, &xs[0], &home_sz), 0);
