@@ -282,6 +282,36 @@ static void test_registry(void) {
   env_free(&e);
 }
 
+/* The next member of a checkpoint family (~10 % rewritten): pre-warm
+ * copies only the xorbs eu lacks; a third pre-warm copies nothing. */
+static void family_prewarm(bk_svc *svc, int64_t bid, uint8_t *data, size_t len) {
+  bk_hash f2;
+  bk_svc_region_status s;
+  bk_prewarm_job j;
+  int64_t job = 0;
+  uint64_t p0;
+  fill(data + len / 2, len / 10, 4242);
+  CHECK_EQ_INT(put_file(svc, bid, "ckpt/step2.bin", data, len, &f2), 0);
+  CHECK_EQ_INT(status_of(svc, bid, "eu", &s), 1);
+  uint64_t missing = s.xorbs_needed - s.xorbs_present;
+  CHECK(missing >= 1);
+  CHECK_EQ_INT(s.warm, 0);
+  CHECK(s.lag_ms >= 0);
+  p0 = bk_svc_replicate_puts();
+  CHECK_EQ_INT(bk_svc_prewarm(svc, bid, "eu", "ckpt/", &job), 0);
+  CHECK_EQ_INT(replicate_all(svc, "node-a"), 0);
+  CHECK_EQ_INT(bk_svc_replicate_puts() - p0, missing);
+  CHECK_EQ_INT(status_of(svc, bid, "eu", &s), 1);
+  CHECK_EQ_INT(s.warm, 1);
+  /* a third pre-warm has nothing to copy */
+  p0 = bk_svc_replicate_puts();
+  CHECK_EQ_INT(bk_svc_prewarm(svc, bid, "eu", NULL, &job), 0);
+  CHECK_EQ_INT(replicate_all(svc, "node-a"), 0);
+  CHECK_EQ_INT(bk_svc_replicate_puts() - p0, 0);
+  CHECK_EQ_INT(last_job(svc, bid, &j), 0);
+  CHECK_EQ_STR(j.state, "done");
+}
+
 /* Placement, reconstruction choice, pre-warm of a checkpoint family. */
 static void test_place_prewarm(void) {
   struct env e;
@@ -300,7 +330,7 @@ static void test_place_prewarm(void) {
   size_t len = 1500000;
   uint8_t *data = malloc(len);
   fill(data, len, 42);
-  bk_hash f1, f2, xs[64];
+  bk_hash f1, xs[64];
   CHECK_EQ_INT(put_file(svc, b.id, "ckpt/step1.bin", data, len, &f1), 0);
   size_t nx = file_xorbs(svc, &f1, xs, 64);
   CHECK(nx >= 1);
@@ -364,28 +394,7 @@ static void test_place_prewarm(void) {
   /* the file reader of a client in eu: eu's copies (the home's are not needed) */
   CHECK_EQ_INT(read_all(svc, &f1, "eu", data, len), 0);
 
-  /* the next member of the family: ~10 % rewritten; pre-warm copies only
-   * the xorbs eu lacks */
-  fill(data + len / 2, len / 10, 4242);
-  CHECK_EQ_INT(put_file(svc, b.id, "ckpt/step2.bin", data, len, &f2), 0);
-  CHECK_EQ_INT(status_of(svc, b.id, "eu", &s), 1);
-  uint64_t missing = s.xorbs_needed - s.xorbs_present;
-  CHECK(missing >= 1);
-  CHECK_EQ_INT(s.warm, 0);
-  CHECK(s.lag_ms >= 0);
-  p0 = bk_svc_replicate_puts();
-  CHECK_EQ_INT(bk_svc_prewarm(svc, b.id, "eu", "ckpt/", &job), 0);
-  CHECK_EQ_INT(replicate_all(svc, "node-a"), 0);
-  CHECK_EQ_INT(bk_svc_replicate_puts() - p0, missing);
-  CHECK_EQ_INT(status_of(svc, b.id, "eu", &s), 1);
-  CHECK_EQ_INT(s.warm, 1);
-  /* a third pre-warm has nothing to copy */
-  p0 = bk_svc_replicate_puts();
-  CHECK_EQ_INT(bk_svc_prewarm(svc, b.id, "eu", NULL, &job), 0);
-  CHECK_EQ_INT(replicate_all(svc, "node-a"), 0);
-  CHECK_EQ_INT(bk_svc_replicate_puts() - p0, 0);
-  CHECK_EQ_INT(last_job(svc, b.id, &j), 0);
-  CHECK_EQ_STR(j.state, "done");
+  family_prewarm(svc, b.id, data, len);
   CHECK_EQ_INT(bk_svc_prewarm(svc, b.id, "mars", NULL, &job), BK_EINVAL);
   bk_svc_close(svc);
   free(data);
@@ -471,6 +480,71 @@ static void test_kill_resume(void) {
   env_free(&e);
 }
 
+/* Warm list: a file written after the setting is copied as it lands (by
+ * steps, then by the node's thread); removal refusals. */
+static void warm_and_remove(bk_svc *svc, struct env *ep, int64_t wid) {
+  struct env e = *ep;
+  bk_db *db = bk_svc_db(svc);
+  char msg[300];
+  static uint8_t data[150000];
+  bk_hash fh, xs[8];
+  size_t nx = 0;
+  bk_svc_region_status s;
+  /* warm list: a file written after the setting is copied as it lands */
+  const char *warm[] = {"us"};
+  CHECK_EQ_INT(bk_svc_bucket_warm_set(svc, wid, warm, 1), 0);
+  const char *bad[] = {"mars"};
+  CHECK_EQ_INT(bk_svc_bucket_warm_set(svc, wid, bad, 1), BK_EINVAL);
+  fill(data, sizeof data, 7);
+  CHECK_EQ_INT(put_file(svc, wid, "new", data, sizeof data, &fh), 0);
+  nx = file_xorbs(svc, &fh, xs, 8);
+  CHECK_EQ_INT(status_of(svc, wid, "us", &s), 1);
+  CHECK_EQ_INT(s.roles, BK_SVC_ROLE_WARM);
+  CHECK_EQ_INT(s.warm, 0);
+  CHECK_EQ_INT(bk_svc_replicate_wait(svc, 0), 0); /* nobody woke it since */
+  pthread_t th;
+  CHECK_EQ_INT(pthread_create(&th, NULL, wake_later, svc), 0);
+  CHECK_EQ_INT(bk_svc_replicate_wait(svc, 10000), 1); /* woken, long before the 10 s */
+  pthread_join(th, NULL);
+  /* the node's replication thread copies a file written later (the xorb's
+   * registration wakes it; the file is listed by the batch after that, so
+   * the poll, 200 ms here, brings it) */
+  CHECK_EQ_INT(bk_svc_replicate_start(svc, "n1", 200), 0);
+  CHECK_EQ_INT(bk_svc_replicate_start(svc, "n1", 200), BK_EEXIST);
+  bk_hash fh2, x2[8];
+  fill(data, sizeof data, 71);
+  CHECK_EQ_INT(put_file(svc, wid, "newer", data, sizeof data, &fh2), 0);
+  size_t n2 = file_xorbs(svc, &fh2, x2, 8);
+  for (int i = 0; i < 500; i++) { /* bounded: 5 s */
+    CHECK_EQ_INT(status_of(svc, wid, "us", &s), 1);
+    if (s.warm) break;
+    usleep(10 * 1000);
+  }
+  CHECK_EQ_INT(s.warm, 1);
+  for (size_t i = 0; i < n2; i++) CHECK_EQ_INT(bk_blob_exists(e.us_bs, BK_BLOB_XORB, &x2[i]), 1);
+  bk_svc_replicate_stop(svc);
+  CHECK_EQ_INT(replicate_all(svc, "n1"), 0);
+  for (size_t i = 0; i < nx; i++) CHECK_EQ_INT(bk_blob_exists(e.us_bs, BK_BLOB_XORB, &xs[i]), 1);
+  CHECK_EQ_INT(status_of(svc, wid, "us", &s), 1);
+  CHECK_EQ_INT(s.warm, 1);
+  CHECK_EQ_INT(s.lag_ms, 0);
+
+  /* removal: refused while data lives there */
+  CHECK_EQ_INT(bk_svc_region_remove(svc, "us", 0), BK_EBUSY);
+  CHECK(strstr(bk_errmsg(), "region 'us' still holds data") != NULL);
+  CHECK_EQ_INT(bk_svc_region_remove(svc, "mars", 0), BK_ENOTFOUND);
+  /* the default region holds the shards (and bucket w's home) */
+  CHECK_EQ_INT(bk_svc_region_remove(svc, "eu", 0), BK_EBUSY);
+  bk_region_usage ru;
+  CHECK_EQ_INT(bk_db_region_usage(db, 1, "eu", 1, &ru), 0);
+  CHECK(ru.blobs_only >= 1);
+  char ap[400];
+  snprintf(ap, sizeof ap, "file://%s/ap", e.dir);
+  CHECK_EQ_INT(bk_svc_region_add(svc, "ap", ap, msg, sizeof msg), 0);
+  CHECK_EQ_INT(bk_svc_region_remove(svc, "ap", 0), 0); /* nothing there */
+  CHECK_EQ_INT(bk_svc_region_check_name(svc, "ap"), BK_EINVAL);
+}
+
 /* A source that does not verify is refused: nothing put, nothing recorded,
  * the job reports it. Warm lists copy new writes; removal refusals. */
 static void test_damaged_warm_remove(void) {
@@ -520,59 +594,7 @@ static void test_damaged_warm_remove(void) {
   CHECK_EQ_INT(status_of(svc, b.id, "eu", &s), 1);
   CHECK_EQ_INT(s.warm, 0);
 
-  /* warm list: a file written after the setting is copied as it lands */
-  const char *warm[] = {"us"};
-  CHECK_EQ_INT(bk_svc_bucket_warm_set(svc, w.id, warm, 1), 0);
-  const char *bad[] = {"mars"};
-  CHECK_EQ_INT(bk_svc_bucket_warm_set(svc, w.id, bad, 1), BK_EINVAL);
-  fill(data, sizeof data, 7);
-  CHECK_EQ_INT(put_file(svc, w.id, "new", data, sizeof data, &fh), 0);
-  nx = file_xorbs(svc, &fh, xs, 8);
-  CHECK_EQ_INT(status_of(svc, w.id, "us", &s), 1);
-  CHECK_EQ_INT(s.roles, BK_SVC_ROLE_WARM);
-  CHECK_EQ_INT(s.warm, 0);
-  CHECK_EQ_INT(bk_svc_replicate_wait(svc, 0), 0); /* nobody woke it since */
-  pthread_t th;
-  CHECK_EQ_INT(pthread_create(&th, NULL, wake_later, svc), 0);
-  CHECK_EQ_INT(bk_svc_replicate_wait(svc, 10000), 1); /* woken, long before the 10 s */
-  pthread_join(th, NULL);
-  /* the node's replication thread copies a file written later (the xorb's
-   * registration wakes it; the file is listed by the batch after that, so
-   * the poll, 200 ms here, brings it) */
-  CHECK_EQ_INT(bk_svc_replicate_start(svc, "n1", 200), 0);
-  CHECK_EQ_INT(bk_svc_replicate_start(svc, "n1", 200), BK_EEXIST);
-  bk_hash fh2, x2[8];
-  fill(data, sizeof data, 71);
-  CHECK_EQ_INT(put_file(svc, w.id, "newer", data, sizeof data, &fh2), 0);
-  size_t n2 = file_xorbs(svc, &fh2, x2, 8);
-  for (int i = 0; i < 500; i++) { /* bounded: 5 s */
-    CHECK_EQ_INT(status_of(svc, w.id, "us", &s), 1);
-    if (s.warm) break;
-    usleep(10 * 1000);
-  }
-  CHECK_EQ_INT(s.warm, 1);
-  for (size_t i = 0; i < n2; i++) CHECK_EQ_INT(bk_blob_exists(e.us_bs, BK_BLOB_XORB, &x2[i]), 1);
-  bk_svc_replicate_stop(svc);
-  CHECK_EQ_INT(replicate_all(svc, "n1"), 0);
-  for (size_t i = 0; i < nx; i++) CHECK_EQ_INT(bk_blob_exists(e.us_bs, BK_BLOB_XORB, &xs[i]), 1);
-  CHECK_EQ_INT(status_of(svc, w.id, "us", &s), 1);
-  CHECK_EQ_INT(s.warm, 1);
-  CHECK_EQ_INT(s.lag_ms, 0);
-
-  /* removal: refused while data lives there */
-  CHECK_EQ_INT(bk_svc_region_remove(svc, "us", 0), BK_EBUSY);
-  CHECK(strstr(bk_errmsg(), "region 'us' still holds data") != NULL);
-  CHECK_EQ_INT(bk_svc_region_remove(svc, "mars", 0), BK_ENOTFOUND);
-  /* the default region holds the shards (and bucket w's home) */
-  CHECK_EQ_INT(bk_svc_region_remove(svc, "eu", 0), BK_EBUSY);
-  bk_region_usage ru;
-  CHECK_EQ_INT(bk_db_region_usage(db, 1, "eu", 1, &ru), 0);
-  CHECK(ru.blobs_only >= 1);
-  char ap[400];
-  snprintf(ap, sizeof ap, "file://%s/ap", e.dir);
-  CHECK_EQ_INT(bk_svc_region_add(svc, "ap", ap, msg, sizeof msg), 0);
-  CHECK_EQ_INT(bk_svc_region_remove(svc, "ap", 0), 0); /* nothing there */
-  CHECK_EQ_INT(bk_svc_region_check_name(svc, "ap"), BK_EINVAL);
+  warm_and_remove(svc, &e, w.id);
   bk_svc_close(svc);
   env_free(&e);
 }

@@ -18,6 +18,24 @@
 
 static char root[256];
 
+/* A bucket's warm list: replaced as a whole, paged over every bucket. */
+static void warm_lists(bk_db *db, int64_t bid, int64_t eu, int64_t us) {
+  int64_t ids[8];
+  size_t n = 0;
+  CHECK_EQ_INT(bk_db_warm_set(db, bid, (int64_t[]){eu, us}, 2), 0);
+  CHECK_EQ_INT(bk_db_warm_get(db, bid, ids, 8, &n), 0);
+  CHECK_EQ_INT(n, 2);
+  CHECK_EQ_INT(bk_db_warm_set(db, bid, (int64_t[]){eu}, 1), 0);
+  CHECK_EQ_INT(bk_db_warm_get(db, bid, ids, 8, &n), 0);
+  CHECK(n == 1 && ids[0] == eu);
+  bk_warm_pair wp[4];
+  CHECK_EQ_INT(bk_db_warm_page(db, 0, 0, 4, wp, &n), 0);
+  CHECK(n == 1 && wp[0].bucket_id == bid && wp[0].region_id == eu);
+  CHECK_EQ_INT(bk_db_warm_page(db, bid, eu, 4, wp, &n), 0);
+  CHECK_EQ_INT(n, 0);
+
+}
+
 static void test_registry(void) {
   char p[400];
   meta_url(p, sizeof p, "reg.sqlite");
@@ -97,19 +115,7 @@ static void test_registry(void) {
   CHECK_EQ_INT(bk_db_region_usage(db, eu, "eu", 1, &ru), 0);
   CHECK_EQ_INT(ru.xorbs_home, 1); /* x2: no home recorded = the default */
 
-  /* warm lists */
-  CHECK_EQ_INT(bk_db_warm_set(db, b.id, (int64_t[]){eu, us}, 2), 0);
-  CHECK_EQ_INT(bk_db_warm_get(db, b.id, ids, 8, &n), 0);
-  CHECK_EQ_INT(n, 2);
-  CHECK_EQ_INT(bk_db_warm_set(db, b.id, (int64_t[]){eu}, 1), 0);
-  CHECK_EQ_INT(bk_db_warm_get(db, b.id, ids, 8, &n), 0);
-  CHECK(n == 1 && ids[0] == eu);
-  bk_warm_pair wp[4];
-  CHECK_EQ_INT(bk_db_warm_page(db, 0, 0, 4, wp, &n), 0);
-  CHECK(n == 1 && wp[0].bucket_id == b.id && wp[0].region_id == eu);
-  CHECK_EQ_INT(bk_db_warm_page(db, b.id, eu, 4, wp, &n), 0);
-  CHECK_EQ_INT(n, 0);
-
+  warm_lists(db, b.id, eu, us);
   /* deleting a region drops its rows and unhomes its xorbs */
   CHECK_EQ_INT(bk_db_region_delete(db, us), 0);
   CHECK_EQ_INT(bk_db_region_delete(db, us), BK_ENOTFOUND);
