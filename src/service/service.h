@@ -62,8 +62,8 @@ struct bk_svc_config {
    * the service opens every region's store from the table. The blob store
    * of the config is then optional; when given, blob_url (also set beside a
    * borrowed `blobs`, naming it) must be a configured region's URL (else
-   * BK_EINVAL) and that region uses it; a borrowed `blobs` without blob_url
-   * is used for the default region. */
+   * BK_EINVAL) and that region uses it; a store given without a URL is not
+   * used for any region (each region's store is opened from its URL). */
 };
 
 /* Lifetime of a presigned direct-download URL (bk_svc_xorb_presign callers):

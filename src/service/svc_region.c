@@ -35,12 +35,13 @@ static struct svc_region *cache_find_name(bk_svc *svc, const char *name) {
   return NULL;
 }
 
-/* A store for row: the configured store when its URL is the region's (or,
- * borrowed without a URL, for the default region), else opened here. */
+/* A store for row: the configured store when its URL is the region's, else
+ * opened here from the region's URL (a configured store known by no URL is
+ * never taken for a region's: it might be another one). */
 static int cache_open(bk_svc *svc, const bk_region_row *row, int is_default,
                       struct svc_region *e) {
-  int cfg_match = svc->cfg_bs && ((svc->cfg_blob_url && !strcmp(svc->cfg_blob_url, row->blob_url)) ||
-                                  (!svc->cfg_blob_url && is_default));
+  int cfg_match =
+      svc->cfg_bs && svc->cfg_blob_url && !strcmp(svc->cfg_blob_url, row->blob_url);
   if (cfg_match) {
     e->bs = svc->cfg_bs;
     return 0;
