@@ -23,4 +23,10 @@ BK_API int bk_path_valid(const char *path, size_t len);
 /* 1 if region is a storage region a bucket may be created in ("us", "eu"). */
 BK_API int bk_region_valid(const char *region);
 
+/* Longest region name (docs/regions.md). */
+#define BK_REGION_NAME_MAX 32
+/* 1 if name is a valid region name: [a-z][a-z0-9-]{0,31} (a configured
+ * region of a multi-region deployment, or a bucket's region label). */
+BK_API int bk_region_name_valid(const char *name);
+
 #endif

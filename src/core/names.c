@@ -66,3 +66,14 @@ int bk_path_valid(const char *path, size_t len) {
 int bk_region_valid(const char *region) {
   return region && (!strcmp(region, "us") || !strcmp(region, "eu"));
 }
+
+int bk_region_name_valid(const char *name) {
+  if (!name || !(name[0] >= 'a' && name[0] <= 'z')) return 0;
+  size_t n = 1;
+  for (; name[n]; n++) {
+    char c = name[n];
+    if (n >= BK_REGION_NAME_MAX) return 0;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return 0;
+  }
+  return 1;
+}

@@ -59,7 +59,7 @@ static int emit_url(const struct bk_server *srv, bk_buf *js, const rfetch *fe, i
     return rc ? rc : bk_buf_printf(js, "\"");
   }
   char url[CAS_PRESIGN_URL_MAX];
-  int rc = bk_svc_xorb_presign(srv->svc, &fe->xorb, fe->bs, fe->be, exp, url, sizeof url);
+  int rc = bk_svc_xorb_presign(srv->svc, &fe->xorb, fe->region, fe->bs, fe->be, exp, url, sizeof url);
   if (rc == BK_ELIMIT) return bk_seterr(BK_EIO, "presigned URL longer than %u bytes",
                                         (unsigned)sizeof url);
   if (rc) return rc;
@@ -367,7 +367,7 @@ int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const cha
   int fd = -1;
   bk_svc_xorb_reader *rd = NULL;
   uint64_t size = 0;
-  int rc = bk_svc_xorb_open_range(srv->svc, &xh, &fd, &rd, &size);
+  int rc = bk_svc_xorb_open_range(srv->svc, &xh, NULL, &fd, &rd, &size);
   if (rc == BK_EHASH) return reply_damaged(req, &xh);
   if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "NotFound", "xorb not found"), 1;
   if (rc != 0) return cas_reply_store_error(req, rc, "xorb range");

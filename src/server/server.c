@@ -1205,7 +1205,10 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   if (rc) return rc;
   rc = open_ratelimit(srv, cfg);
   if (rc) return rc;
-  struct bk_svc_config sc = {.db = srv->db, .blobs = srv->blobs, .dedup_scope = srv->dedup_scope,
+  /* blob_url names the borrowed store: with regions configured it must be a region's (docs/regions.md) */
+  struct bk_svc_config sc = {.db = srv->db, .blobs = srv->blobs,
+                             .blob_url = cfg->db_url && cfg->blob_url ? cfg->blob_url : NULL,
+                             .dedup_scope = srv->dedup_scope,
                              .reverify_ms = srv->reverify_ms,
                              .direct_downloads = srv->direct_downloads};
   return bk_svc_open(&sc, &srv->svc);

@@ -22,9 +22,10 @@
  * caller and released with their free or close function.
  *
  * Threads: one bk_svc is shared by all request threads; every bk_svc_*
- * call is safe concurrently (the db and blob store do their own locking,
- * the service keeps no mutable state). A single writer, reader or plan is
- * used by one thread at a time.
+ * call is safe concurrently (the db and blob store do their own locking;
+ * the only mutable state of the service itself, the region cache and the
+ * replication wakeups, is behind its own mutexes). A single writer, reader
+ * or plan is used by one thread at a time.
  */
 #ifndef BUCKETS_SERVICE_H
 #define BUCKETS_SERVICE_H
@@ -57,6 +58,12 @@ struct bk_svc_config {
   int direct_downloads;    /* 1 = reconstructions hand out presigned URLs of the blob
                               store (bk_svc_xorb_presign); the store must have
                               BK_BLOB_CAP_PRESIGN, else bk_svc_open fails (BK_EINVAL) */
+  /* Regions (docs/regions.md): when the database has regions configured,
+   * the service opens every region's store from the table. The blob store
+   * of the config is then optional; when given, blob_url (also set beside a
+   * borrowed `blobs`, naming it) must be a configured region's URL (else
+   * BK_EINVAL) and that region uses it; a store given without a URL is not
+   * used for any region (each region's store is opened from its URL). */
 };
 
 /* Lifetime of a presigned direct-download URL (bk_svc_xorb_presign callers):
@@ -145,6 +152,9 @@ typedef struct bk_svc_fetch {
   bk_hash xorb;
   uint32_t cs, ce;   /* chunk range [cs, ce) */
   uint64_t bs, be;   /* record bytes [bs, be] */
+  char region[BK_REGION_NAME_MAX + 1]; /* the region to read it from (the client's when
+                                          it holds a copy, else the home); "" when
+                                          regions are not configured */
 } bk_svc_fetch;
 
 /* A reconstruction: terms (per file, in order) and fetch entries (per xorb,
@@ -156,6 +166,8 @@ typedef struct bk_svc_recon {
   bk_svc_fetch *fetch;
   size_t nfetch;
   bk_hash damaged;   /* set when bk_svc_recon_finish answered BK_EHASH */
+  const char *region; /* the client's region (NULL = no preference), set by the
+                         caller before bk_svc_recon_finish; borrowed */
 } bk_svc_recon;
 
 /* Size and terms of a CAS file. The unregistered empty file (zero hash) is
@@ -183,8 +195,12 @@ typedef struct bk_svc_xorb_reader bk_svc_xorb_reader;
  * *fd >= 0 (a BK_BLOB_CAP_FD store: a private descriptor for sendfile, the
  * caller closes it; *rd = NULL) or *fd = -1 and *rd a reader (any other
  * store; the caller releases it with bk_svc_xorb_reader_close). */
-int bk_svc_xorb_open_range(bk_svc *svc, const bk_hash *xorb, int *fd, bk_svc_xorb_reader **rd,
-                           uint64_t *size);
+/* region: the fetch entry's region (NULL/"" = the home); a region that
+ * holds no copy is BK_ENOTFOUND; an unreachable one BK_ENET "region 'x' is
+ * unavailable: ...". A copy outside the home was verified when it was made
+ * (replication); the home copy is checked as described. */
+int bk_svc_xorb_open_range(bk_svc *svc, const bk_hash *xorb, const char *region, int *fd,
+                           bk_svc_xorb_reader **rd, uint64_t *size);
 /* Reads up to max bytes at off (< the bound, default the size) into buf:
  * > 0 bytes, 0 at the bound, negative BK_E* (the blob vanished or changed
  * while served: the caller aborts the response; never other bytes). The
@@ -201,8 +217,8 @@ void bk_svc_xorb_reader_close(bk_svc_xorb_reader *rd); /* NULL ok */
  * --direct-downloads (BK_SVC_PRESIGN_TTL_S). BK_ENOTSUP when the service was
  * not opened with direct_downloads, BK_ELIMIT if n is too small, a store
  * error otherwise. */
-int bk_svc_xorb_presign(bk_svc *svc, const bk_hash *xorb, uint64_t first, uint64_t last,
-                        int64_t expires_at, char *url, size_t n);
+int bk_svc_xorb_presign(bk_svc *svc, const bk_hash *xorb, const char *region, uint64_t first,
+                        uint64_t last, int64_t expires_at, char *url, size_t n);
 /* 1 when the service was opened with direct_downloads. */
 int bk_svc_direct_downloads(const bk_svc *svc);
 
@@ -223,6 +239,10 @@ int bk_svc_reader_open(bk_svc *svc, const bk_hash *file, unsigned flags, uint64_
                        uint64_t *terms_size, bk_svc_reader **out);
 /* Restricts the read to bytes [start, end] (inclusive; default: all). */
 void bk_svc_reader_range(bk_svc_reader *r, uint64_t start, uint64_t end);
+/* Regions: read each xorb from region's copy when it holds one (the client's
+ * region, docs/regions.md), else the home, else any copy (NULL/"" = the home
+ * first). region is copied. */
+void bk_svc_reader_region(bk_svc_reader *r, const char *region);
 /* Reads up to max bytes: > 0 bytes, 0 at the end, negative BK_E* (details
  * in bk_errmsg, naming the xorb and term). */
 ssize_t bk_svc_reader_read(bk_svc_reader *r, void *buf, size_t max);
@@ -299,5 +319,70 @@ typedef struct bk_svc_scrub_result {
  * (at least one blob) or the end; findings go to cb. */
 int bk_svc_scrub(bk_svc *svc, uint64_t max_bytes, uint64_t max_blobs, bk_svc_line_cb cb,
                  void *ctx, bk_svc_scrub_result *out);
+
+/* ------------------------------------------------------------- regions */
+
+/* Regions and pre-warming (docs/regions.md). Without any region configured
+ * the service is the single store of its config and these report so:
+ * bk_svc_regions_enabled 0, lists empty, bucket regions only labels. */
+#define BK_REGION_NAME_MAX 32
+typedef struct bk_svc_region {
+  char name[BK_REGION_NAME_MAX + 1];
+  char url_masked[512]; /* blob URL, secrets masked */
+  int is_default;
+} bk_svc_region;
+/* Adds a region (name [a-z][a-z0-9-]{0,31}, blob_url any URL --blobs takes).
+ * The first region over a database holding xorbs records all of them as
+ * present there after checking a few exist in its store (refused with
+ * BK_EINVAL otherwise). msg: what was done. */
+int bk_svc_region_add(bk_svc *svc, const char *name, const char *blob_url, char *msg,
+                      size_t msgn);
+/* *out malloc'd, caller frees; default first. */
+int bk_svc_region_list(bk_svc *svc, bk_svc_region **out, size_t *n);
+/* BK_EBUSY (message says why) while buckets are homed there or keep it
+ * warm, xorbs are homed there or a blob's only copy is there, unless force;
+ * BK_ENOTFOUND. */
+int bk_svc_region_remove(bk_svc *svc, const char *name, int force);
+/* 1 when regions are configured. */
+int bk_svc_regions_enabled(bk_svc *svc);
+/* 0 if name is a configured region (or, without regions, 'us'/'eu');
+ * BK_EINVAL with a message listing the configured ones. */
+int bk_svc_region_check_name(bk_svc *svc, const char *name);
+/* Replaces the bucket's warm list; BK_EINVAL unknown region. */
+int bk_svc_bucket_warm_set(bk_svc *svc, int64_t bucket_id, const char *const *names, size_t n);
+
+#define BK_SVC_ROLE_HOME 1u
+#define BK_SVC_ROLE_WARM 2u
+#define BK_SVC_ROLE_PREWARM 4u
+typedef struct bk_svc_region_status {
+  char name[BK_REGION_NAME_MAX + 1];
+  unsigned roles;          /* BK_SVC_ROLE_* */
+  int warm;                /* 1 = nothing missing ("warm"), 0 = "warming" */
+  uint64_t bytes_present, bytes_needed, xorbs_present, xorbs_needed;
+  int64_t lag_ms;          /* age of the oldest referenced xorb missing there; 0 when warm */
+} bk_svc_region_status;
+/* Home first, then warm / pre-warm targets; *out malloc'd (NULL, *n = 0
+ * without regions). */
+int bk_svc_bucket_regions(bk_svc *svc, int64_t bucket_id, bk_svc_region_status **out, size_t *n);
+/* Queues a pre-warm job of the bucket's files under prefix (NULL = all)
+ * into region. BK_EINVAL unknown region / no regions. */
+int bk_svc_prewarm(bk_svc *svc, int64_t bucket_id, const char *region, const char *prefix,
+                   int64_t *job_id);
+/* One bounded slice (about budget_ms) of replication work: a leased
+ * pre-warm job, else the warm lists. *did_work = 1 when something was copied
+ * or recorded. owner: this node's lease name (<= 63 bytes). */
+int bk_svc_replicate_step(bk_svc *svc, const char *owner, int64_t budget_ms, int *did_work);
+void bk_svc_replicate_wake(bk_svc *svc);          /* called on xorb registration */
+/* Blocks until bk_svc_replicate_wake (1) or max_ms passed (0). */
+int bk_svc_replicate_wait(bk_svc *svc, int64_t max_ms);
+/* The serve node's replication thread, if the caller wants the service to
+ * run it: loops on bk_svc_replicate_step (budget 2 s) and, when a step did
+ * nothing, waits for a wakeup or poll_ms (0 = 500). owner is copied. stop
+ * joins it (no-op when none runs); bk_svc_close stops it too. Errors of a
+ * step (an unreachable region) are retried after the wait. */
+int bk_svc_replicate_start(bk_svc *svc, const char *owner, int64_t poll_ms);
+void bk_svc_replicate_stop(bk_svc *svc);
+/* Blob PUTs replication made in this process (tests). */
+uint64_t bk_svc_replicate_puts(void);
 
 #endif

@@ -6,15 +6,18 @@
 #include "buckets/error.h"
 #include "service/svc_internal.h"
 
+/* The blob store of the config (optional when regions are configured). */
 static int open_blobs(const struct bk_svc_config *cfg, bk_svc *svc) {
+  if (cfg->blob_url && !(svc->cfg_blob_url = strdup(cfg->blob_url)))
+    return bk_seterr(BK_ENOMEM, "out of memory");
   if (cfg->blobs) {
-    svc->bs = cfg->blobs;
+    svc->cfg_bs = cfg->blobs;
     return 0;
   }
   int rc = 0;
-  if (cfg->blob_url) rc = bk_blobstore_open_url(cfg->blob_url, &svc->bs);
-  else rc = bk_blobstore_open(cfg->blob_root, &svc->bs);
-  svc->own_bs = rc == 0;
+  if (cfg->blob_url) rc = bk_blobstore_open_url(cfg->blob_url, &svc->cfg_bs);
+  else if (cfg->blob_root) rc = bk_blobstore_open(cfg->blob_root, &svc->cfg_bs);
+  svc->own_cfg_bs = rc == 0 && svc->cfg_bs;
   return rc;
 }
 
@@ -35,11 +38,13 @@ static int open_db(const struct bk_svc_config *cfg, bk_svc *svc) {
 
 int bk_svc_open(const struct bk_svc_config *cfg, bk_svc **out) {
   *out = NULL;
-  if (!cfg || (!cfg->blobs && !cfg->blob_url && !cfg->blob_root) ||
-      (!cfg->db && !cfg->db_url && !cfg->db_path))
+  if (!cfg || (!cfg->db && !cfg->db_url && !cfg->db_path))
     return bk_seterr(BK_EINVAL, "service: a database and a blob store are required");
   bk_svc *svc = calloc(1, sizeof *svc);
   if (!svc) return bk_seterr(BK_ENOMEM, "out of memory");
+  pthread_mutex_init(&svc->rmu, NULL);
+  pthread_mutex_init(&svc->wmu, NULL);
+  pthread_cond_init(&svc->wcv, NULL);
   svc->dedup_scope = cfg->dedup_scope;
   svc->reverify_ms = cfg->reverify_ms;
   svc->delete_grace_ms = cfg->delete_grace_ms > 0   ? cfg->delete_grace_ms
@@ -48,12 +53,13 @@ int bk_svc_open(const struct bk_svc_config *cfg, bk_svc **out) {
   if (svc->delete_grace_ms > DELETE_GRACE_MAX_MS) svc->delete_grace_ms = DELETE_GRACE_MAX_MS;
   svc->direct_downloads = cfg->direct_downloads != 0;
   int rc = open_blobs(cfg, svc);
+  if (rc == 0) rc = open_db(cfg, svc);
+  if (rc == 0) rc = svc_regions_open(svc); /* sets svc->bs */
   if (rc == 0 && svc->direct_downloads && !(bk_blobstore_caps(svc->bs) & BK_BLOB_CAP_PRESIGN))
     rc = bk_seterr(BK_EINVAL,
                    "--direct-downloads needs a blob store that can presign URLs "
                    "(the %s:// store cannot; use an S3 store)",
                    bk_blobstore_scheme(svc->bs));
-  if (rc == 0) rc = open_db(cfg, svc);
   if (rc != 0) {
     bk_svc_close(svc);
     return rc;
@@ -64,8 +70,14 @@ int bk_svc_open(const struct bk_svc_config *cfg, bk_svc **out) {
 
 void bk_svc_close(bk_svc *svc) {
   if (!svc) return;
+  bk_svc_replicate_stop(svc);
+  svc_regions_close(svc);
   if (svc->own_db) bk_db_close(svc->db);
-  if (svc->own_bs) bk_blobstore_close(svc->bs);
+  if (svc->own_cfg_bs) bk_blobstore_close(svc->cfg_bs);
+  free(svc->cfg_blob_url);
+  pthread_mutex_destroy(&svc->rmu);
+  pthread_mutex_destroy(&svc->wmu);
+  pthread_cond_destroy(&svc->wcv);
   free(svc);
 }
 
@@ -104,6 +116,9 @@ int svc_shard_store(bk_svc *svc, const uint8_t *body, size_t len, const bk_shard
   }
   if (rc == BK_ESTALE) rc = bk_seterr(BK_EIO, "shard blob keeps vanishing (concurrent gc)");
   if (rc == 0 && blob_existed) rc = bk_db_shard_set_damaged(svc->db, &sh, 0);
+  /* regions: shards live in the default region (docs/regions.md) */
+  if (rc == 0 && svc->regions_on)
+    rc = bk_db_copy_add(svc->db, BK_BLOB_SHARD, &sh, svc->default_region);
   return rc;
 }
 

@@ -99,12 +99,12 @@ struct xreg {
  * the blob's size differs). Keep the stored blob if it verifies (another
  * client's compression choice: its table is adopted); replace it if the row
  * is marked damaged or the blob no longer verifies. Consumes w. */
-static int settle_writer(bk_svc *svc, const bk_hash *xorb, size_t n, bk_blob_writer *w,
+static int settle_writer(bk_blobstore *bs, const bk_hash *xorb, size_t n, bk_blob_writer *w,
                          struct xreg *g) {
   int replace = g->was && g->row.damaged;
   uint64_t psize = 0;
   if (!replace) {
-    int pr = parse_stored(svc->bs, xorb, &g->parsed, &psize);
+    int pr = parse_stored(bs, xorb, &g->parsed, &psize);
     if (pr == BK_ENOMEM) {
       bk_blob_writer_abort(w);
       return pr;
@@ -130,9 +130,9 @@ static int settle_writer(bk_svc *svc, const bk_hash *xorb, size_t n, bk_blob_wri
  * puts, but two clients may upload different serializations (compression
  * choices) of one xorb hash, and an operator may delete a damaged blob so
  * that the next upload re-creates it. */
-static int settle_layout(bk_svc *svc, bk_db_tx *tx, const bk_hash *xorb, size_t n,
+static int settle_layout(bk_blobstore *bs, bk_db_tx *tx, const bk_hash *xorb, size_t n,
                          struct xreg *g) {
-  int e = bk_blob_exists(svc->bs, BK_BLOB_XORB, xorb);
+  int e = bk_blob_exists(bs, BK_BLOB_XORB, xorb);
   if (e == 0) return bk_seterr(BK_ENOTFOUND, "xorb blob vanished (concurrent gc?): put it again");
   if (e < 0) return e;
   int row_ok = 0;
@@ -140,7 +140,7 @@ static int settle_layout(bk_svc *svc, bk_db_tx *tx, const bk_hash *xorb, size_t 
     bk_xorb_chunk *rowtab = calloc(n, sizeof *rowtab);
     if (!rowtab) return bk_seterr(BK_ENOMEM, "out of memory");
     int rc = bk_db_xorb_chunks_tx(tx, xorb, 0, (uint32_t)n, rowtab);
-    int m = rc ? rc : layout_matches(svc->bs, xorb, g->row.bytes_on_disk, rowtab, n);
+    int m = rc ? rc : layout_matches(bs, xorb, g->row.bytes_on_disk, rowtab, n);
     free(rowtab);
     if (m < 0) return m;
     row_ok = m;
@@ -149,28 +149,29 @@ static int settle_layout(bk_svc *svc, bk_db_tx *tx, const bk_hash *xorb, size_t 
   }
   if (row_ok) return 0;
   g->relayout = g->was;
-  int m = layout_matches(svc->bs, xorb, g->table_disk, g->table, n);
+  int m = layout_matches(bs, xorb, g->table_disk, g->table, n);
   if (m < 0) return m;
   if (m) return 0;
   /* another serialization is stored: adopt it if it verifies */
   uint64_t psize = 0;
   bk_xorb_free(g->parsed);
   g->parsed = NULL;
-  if (parse_stored(svc->bs, xorb, &g->parsed, &psize) == 0 && bk_xorb_count(g->parsed) == n) {
+  if (parse_stored(bs, xorb, &g->parsed, &psize) == 0 && bk_xorb_count(g->parsed) == n) {
     g->table = bk_xorb_chunks(g->parsed);
     g->table_disk = psize;
     return 0;
   }
   /* the stored blob is damaged: no row can describe it, and we hold the
    * fence: remove it and let the caller put its bytes */
-  bk_blob_delete(svc->bs, BK_BLOB_XORB, xorb);
+  bk_blob_delete(bs, BK_BLOB_XORB, xorb);
   return bk_seterr(BK_ENOTFOUND, "stored xorb blob was damaged and removed: put it again");
 }
 
 /* The registration inside the fence transaction tx. Consumes pass. */
-static int xorb_register_in(bk_svc *svc, bk_db_tx *tx, const bk_hash *xorb, uint64_t size,
-                            const bk_xorb_chunk *chunks, size_t n, unsigned flags,
-                            bk_blob_writer *pass, int *existed) {
+static int xorb_register_in(bk_svc *svc, const struct svc_place *pl, bk_db_tx *tx,
+                            const bk_hash *xorb, uint64_t size, const bk_xorb_chunk *chunks,
+                            size_t n, unsigned flags, bk_blob_writer *pass, int *existed) {
+  bk_blobstore *bs = pl ? pl->bs : svc->bs;
   struct xreg g = {.table = chunks, .table_disk = size};
   g.verified = (flags & BK_XORB_REG_VERIFIED) != 0;
   int rc = bk_db_xorb_get_tx(tx, xorb, &g.row);
@@ -182,14 +183,15 @@ static int xorb_register_in(bk_svc *svc, bk_db_tx *tx, const bk_hash *xorb, uint
     bk_blob_writer_abort(pass);
     return rc;
   }
-  if (pass) rc = settle_writer(svc, xorb, n, pass, &g);
-  if (rc == 0) rc = settle_layout(svc, tx, xorb, n, &g);
+  if (pass) rc = settle_writer(bs, xorb, n, pass, &g);
+  if (rc == 0) rc = settle_layout(bs, tx, xorb, n, &g);
   int64_t stamp = 0;
-  if (rc == 0 && g.verified && bk_blob_stamp(svc->bs, BK_BLOB_XORB, xorb, &stamp) != 0)
+  if (rc == 0 && g.verified && bk_blob_stamp(bs, BK_BLOB_XORB, xorb, &stamp) != 0)
     stamp = 0;
   unsigned f = (g.verified ? BK_XORB_REG_VERIFIED : 0) | (g.relayout ? BK_XORB_REG_RELAYOUT : 0);
   int was = 0;
   if (rc == 0) rc = bk_db_xorb_register_tx(tx, xorb, g.table_disk, g.table, n, f, stamp, &was);
+  if (rc == 0 && pl) rc = svc_region_register_tx(svc, tx, xorb, pl);
   bk_xorb_free(g.parsed);
   if (rc == 0 && existed) *existed = was && !g.replaced;
   return rc;
@@ -198,13 +200,19 @@ static int xorb_register_in(bk_svc *svc, bk_db_tx *tx, const bk_hash *xorb, uint
 int svc_xorb_register(bk_svc *svc, const bk_hash *xorb, uint64_t size,
                       const bk_xorb_chunk *chunks, size_t n, unsigned flags,
                       bk_blob_writer *pass, int *existed) {
+  return svc_xorb_register_at(svc, NULL, xorb, size, chunks, n, flags, pass, existed);
+}
+
+int svc_xorb_register_at(bk_svc *svc, const struct svc_place *pl, const bk_hash *xorb,
+                         uint64_t size, const bk_xorb_chunk *chunks, size_t n, unsigned flags,
+                         bk_blob_writer *pass, int *existed) {
   bk_db_tx *tx = NULL;
   int rc = bk_db_tx_begin(svc->db, BK_TX_GC_FENCE, &tx);
   if (rc) {
     bk_blob_writer_abort(pass);
     return rc;
   }
-  rc = xorb_register_in(svc, tx, xorb, size, chunks, n, flags, pass, existed);
+  rc = xorb_register_in(svc, pl, tx, xorb, size, chunks, n, flags, pass, existed);
   if (rc == 0) rc = bk_db_tx_commit(tx);
   else bk_db_tx_rollback(tx);
   if (rc == BK_ENOTFOUND) return bk_seterr(BK_ESTALE, "xorb storage raced with gc; retry");
@@ -260,8 +268,10 @@ int svc_xorb_check(bk_svc *svc, const bk_hash *xorb, int64_t max_age_ms) {
   if (xi.damaged && max_age_ms >= 0)
     return bk_seterr(BK_EHASH, "xorb %s is damaged on the server", hex);
   int64_t now = bk_now_ms(), stamp = 0;
-  rc = bk_blob_stamp(svc->bs, BK_BLOB_XORB, xorb, &stamp);
-  if (rc && rc != BK_ENOTFOUND) return rc;
+  bk_blobstore *bs = svc->bs; /* regions: the home copy is the one checked */
+  if ((rc = svc_xorb_store(svc, xorb, &bs))) return rc;
+  rc = bk_blob_stamp(bs, BK_BLOB_XORB, xorb, &stamp);
+  if (rc && rc != BK_ENOTFOUND) return svc_store_err(svc, bs, rc);
   if (rc == 0 && max_age_ms >= 0 && xi.verified_ms > 0 && stamp == xi.blob_stamp &&
       now >= xi.verified_ms && now - xi.verified_ms <= max_age_ms)
     return 0; /* verified recently and the file was not touched since */
@@ -273,7 +283,7 @@ int svc_xorb_check(bk_svc *svc, const bk_hash *xorb, int64_t max_age_ms) {
   bk_xorb *px = NULL;
   uint64_t size = 0;
   int vr = rc == BK_ENOTFOUND ? bk_seterr(BK_ENOTFOUND, "blob missing")
-                              : parse_stored(svc->bs, xorb, &px, &size);
+                              : parse_stored(bs, xorb, &px, &size);
   if (vr == BK_ENOMEM) return vr;
   char why[200];
   snprintf(why, sizeof why, "%s", vr ? bk_errmsg() : "");

@@ -136,7 +136,9 @@ static int blob_matches_row(struct fsck_ctx *f, bk_blob_kind kind, const bk_hash
                             const char *hex, uint64_t want) {
   const char *name = bk_blob_kind_name(kind);
   uint64_t size;
-  int rc = bk_blob_stat(f->s->bs, kind, h, &size);
+  bk_blobstore *bs = f->s->bs; /* regions: a xorb's home copy (shards: the default) */
+  int rc = kind == BK_BLOB_XORB ? svc_xorb_store(f->s, h, &bs) : 0;
+  if (rc == 0) rc = bk_blob_stat(bs, kind, h, &size);
   if (rc == BK_ENOTFOUND) report(f, 1, "%s %s: blob missing", name, hex);
   else if (rc) report(f, 1, "%s %s: %s", name, hex, bk_errmsg());
   else if (size != want)
@@ -355,6 +357,77 @@ static int scrub_kind(struct scrub *k, bk_blob_kind kind) {
   return rc;
 }
 
+/* Regions: every copy recorded in region r must be in its store (with the
+ * row's size; --read-data: a xorb copy outside the home must verify). */
+static int fsck_copy(struct fsck_ctx *f, struct svc_region *r, const bk_copy_row *c) {
+  char hex[BK_HASH_HEX_LEN + 1];
+  bk_hash_to_hex(&c->hash, hex);
+  const char *name = bk_blob_kind_name(c->kind);
+  bk_xorb_info xi = {0};
+  int rc = c->kind == BK_BLOB_XORB ? bk_db_xorb_get(f->s->db, &c->hash, &xi) : 0;
+  if (rc == BK_ENOTFOUND) return 0; /* the row went (gc): the copy row goes with the next gc */
+  if (rc) return rc;
+  uint64_t size = 0;
+  rc = bk_blob_stat(r->bs, c->kind, &c->hash, &size);
+  if (rc == BK_ENOTFOUND)
+    report(f, 1, "%s %s: recorded in region '%s' but missing from its store", name, hex, r->name);
+  else if (rc)
+    report(f, 1, "%s %s in region '%s': %s", name, hex, r->name, bk_errmsg());
+  else if (c->kind == BK_BLOB_XORB && size != xi.bytes_on_disk)
+    report(f, 1, "xorb %s in region '%s': blob is %" PRIu64 " bytes, database says %" PRIu64,
+           hex, r->name, size, xi.bytes_on_disk);
+  else if (c->kind == BK_BLOB_XORB && f->read_data &&
+           (rc = svc_xorb_verify_blob(r->bs, &c->hash, xi.bytes_on_disk)) != 0)
+    report(f, 1, "xorb %s: the copy in region '%s' does not verify: %s", hex, r->name,
+           bk_errmsg());
+  return 0;
+}
+
+static int fsck_region(struct fsck_ctx *f, struct svc_region *r) {
+  int rc = svc_region_ready(f->s, r);
+  if (rc) {
+    report(f, 1, "%s", bk_errmsg());
+    return 0;
+  }
+  bk_copy_row page[256];
+  int after_kind = -1;
+  bk_hash after = {{0}};
+  for (;;) {
+    size_t n = 0;
+    rc = bk_db_copy_page(f->s->db, r->id, after_kind, &after, 256, page, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) rc = fsck_copy(f, r, &page[i]);
+    if (rc || n == 0) return rc;
+    after_kind = (int)page[n - 1].kind;
+    after = page[n - 1].hash;
+  }
+}
+
+/* Regions: each region's copies, its orphan blobs, and a xorb with no copy
+ * recorded anywhere (damage: nothing can serve it). */
+static int fsck_regions(struct fsck_ctx *f) {
+  struct svc_region *rs[BK_REGIONS_MAX * 2];
+  size_t nr = svc_regions_snapshot(f->s, rs, sizeof rs / sizeof rs[0]);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < nr; i++) {
+    rc = fsck_region(f, rs[i]);
+    if (rc || !rs[i]->bs || rs[i]->bs == f->s->bs) continue; /* the default: scanned below */
+    for (int k = 0; rc == 0 && k < BK_BLOB_NKINDS; k++)
+      rc = bk_blob_list(rs[i]->bs, (bk_blob_kind)k, fsck_blob, fsck_stray, f);
+  }
+  bk_region_xorb page[256];
+  int64_t after = 0;
+  for (size_t n = 256; rc == 0 && n == 256;) {
+    rc = bk_db_xorbs_uncopied(f->s->db, after, 256, page, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+      char hex[BK_HASH_HEX_LEN + 1];
+      bk_hash_to_hex(&page[i].hash, hex);
+      report(f, 1, "xorb %s: no region holds a copy", hex);
+      after = page[i].id;
+    }
+  }
+  return rc;
+}
+
 int bk_svc_fsck(bk_svc *svc, int read_data, bk_svc_line_cb cb, void *ctx,
                 bk_svc_fsck_result *out) {
   struct fsck_ctx f = {.s = svc, .read_data = read_data, .started_s = (int64_t)time(NULL),
@@ -373,6 +446,7 @@ int bk_svc_fsck(bk_svc *svc, int read_data, bk_svc_line_cb cb, void *ctx,
   free(vf.p);
   for (int k = 0; rc == 0 && k < BK_BLOB_NKINDS; k++)
     rc = bk_blob_list(svc->bs, (bk_blob_kind)k, fsck_blob, fsck_stray, &f);
+  if (rc == 0 && svc->regions_on) rc = fsck_regions(&f);
   if (rc == 0) rc = bk_db_damaged_refs(svc->db, print_damaged_ref, &f);
   *out = f.r;
   return rc < 0 ? rc : 0;

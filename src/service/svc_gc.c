@@ -31,6 +31,7 @@ static void hlist_free(struct hlist *l) {
 
 struct gc_ctx {
   bk_svc *s;
+  bk_blobstore *bs;      /* the store whose blobs are trashed (regions: one at a time) */
   int pend;              /* 1 = the store has no trash: blobs become pending deletes */
   int64_t due_ms;        /* when a blob recorded now is due (now + the delete grace) */
   uint64_t pending;      /* recorded as pending deletes (committed) */
@@ -40,7 +41,7 @@ struct gc_ctx {
 };
 
 static int gc_trash(struct gc_ctx *g, bk_blob_kind kind, const bk_hash *h) {
-  int rc = bk_blob_trash(g->s->bs, kind, h);
+  int rc = bk_blob_trash(g->bs, kind, h);
   if (rc == BK_ENOTFOUND) {
     g->missing++;
     return 0;
@@ -51,13 +52,13 @@ static int gc_trash(struct gc_ctx *g, bk_blob_kind kind, const bk_hash *h) {
 
 static void gc_undo(struct gc_ctx *g) {
   for (size_t i = 0; i < g->trashed.n; i++)
-    bk_blob_untrash(g->s->bs, g->trashed.e[i].kind, &g->trashed.e[i].hash);
+    bk_blob_untrash(g->bs, g->trashed.e[i].kind, &g->trashed.e[i].hash);
   g->trashed.n = 0;
 }
 
 static void gc_purge(struct gc_ctx *g) {
   for (size_t i = 0; i < g->trashed.n; i++)
-    bk_blob_trash_purge(g->s->bs, g->trashed.e[i].kind, &g->trashed.e[i].hash);
+    bk_blob_trash_purge(g->bs, g->trashed.e[i].kind, &g->trashed.e[i].hash);
   g->trashed.n = 0;
 }
 
@@ -65,6 +66,7 @@ static void gc_purge(struct gc_ctx *g) {
 /* Trash left by an interrupted gc: restore what still has a row. */
 struct recover_ctx {
   bk_svc *s;
+  bk_blobstore *bs;
   uint64_t restored, purged;
 };
 
@@ -77,8 +79,8 @@ static int recover_one(void *ctx, bk_blob_kind kind, const bk_hash *h, uint64_t 
   int e = svc_row_exists(r->s->db, kind, h);
   if (e < 0) return e;
   if (e) {
-    if (bk_blob_untrash(r->s->bs, kind, h) == 0) r->restored++;
-  } else if (bk_blob_trash_purge(r->s->bs, kind, h) == 0) {
+    if (bk_blob_untrash(r->bs, kind, h) == 0) r->restored++;
+  } else if (bk_blob_trash_purge(r->bs, kind, h) == 0) {
     r->purged++;
   }
   return 0;
@@ -192,6 +194,39 @@ static int gc_orphans(struct gc_ctx *g, const bk_gc_item *items, size_t n, size_
   return 0;
 }
 
+/* The stores gc works on: every region's (regions configured; a region
+ * whose store cannot be opened fails the run) or the one store. */
+static int gc_stores(bk_svc *svc, bk_blobstore **out, size_t max, size_t *n) {
+  *n = 0;
+  if (!svc->regions_on) {
+    out[(*n)++] = svc->bs;
+    return 0;
+  }
+  struct svc_region *rs[BK_REGIONS_MAX * 2];
+  size_t nr = svc_regions_snapshot(svc, rs, sizeof rs / sizeof rs[0]);
+  for (size_t i = 0; i < nr && *n < max; i++) {
+    int rc = svc_region_ready(svc, rs[i]);
+    if (rc) return rc;
+    out[(*n)++] = rs[i]->bs;
+  }
+  return 0;
+}
+
+/* Deletes the blob from every store (regions: every region; an unreferenced
+ * blob goes everywhere). 1 = deleted somewhere, 0 = it was nowhere,
+ * negative on error. */
+static int gc_delete_everywhere(bk_svc *svc, bk_blob_kind kind, const bk_hash *h) {
+  bk_blobstore *st[BK_REGIONS_MAX * 2];
+  size_t n = 0;
+  int rc = gc_stores(svc, st, sizeof st / sizeof st[0], &n), any = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    int d = bk_blob_delete(st[i], kind, h);
+    if (d && d != BK_ENOTFOUND) rc = d;
+    any |= d == 0;
+  }
+  return rc ? rc : any;
+}
+
 /* One page of due pending deletes, in ONE BK_TX_GC_FENCE transaction: a
  * blob whose row exists again (registered during the grace) is kept and
  * its record dropped; any other blob is deleted (already gone: fine) and
@@ -210,9 +245,9 @@ static int gc_due_page(bk_svc *svc, const bk_gc_item *items, size_t n, bk_svc_gc
     int e = bk_db_blob_row_exists_tx(tx, it->kind, &it->hash);
     if (e < 0) rc = e;
     if (e == 0) {
-      int d = bk_blob_delete(svc->bs, it->kind, &it->hash);
-      if (d && d != BK_ENOTFOUND) rc = d;
-      deleted += d == 0;
+      int d = gc_delete_everywhere(svc, it->kind, &it->hash);
+      if (d < 0) rc = d;
+      deleted += d == 1;
     }
     kept += e > 0;
     if (rc == 0) rc = bk_db_pending_del_tx(tx, it->kind, &it->hash);
@@ -267,10 +302,16 @@ static void gc_step_rows(struct gc_ctx *g, int64_t cutoff_ms, size_t batch,
                          bk_svc_gc_result *out, struct gc_fail *f) {
   int rc = gc_rows(g->s, cutoff_ms, batch, g, &out->st);
   if (rc) gc_failed(f, "gc", rc);
-  for (size_t off = 0; off < g->removed.n; off += batch) {
-    size_t k = g->removed.n - off < batch ? g->removed.n - off : batch;
-    int r2 = gc_orphans(g, g->removed.e + off, k, NULL);
-    if (r2) gc_failed(f, "gc (blobs)", r2);
+  bk_blobstore *st[BK_REGIONS_MAX * 2];
+  size_t ns = 0;
+  if ((rc = gc_stores(g->s, st, sizeof st / sizeof st[0], &ns))) gc_failed(f, "gc (regions)", rc);
+  for (size_t i = 0; i < ns; i++) { /* regions: the blobs go from every region */
+    g->bs = st[i];
+    for (size_t off = 0; off < g->removed.n; off += batch) {
+      size_t k = g->removed.n - off < batch ? g->removed.n - off : batch;
+      int r2 = gc_orphans(g, g->removed.e + off, k, NULL);
+      if (r2) gc_failed(f, "gc (blobs)", r2);
+    }
   }
   hlist_free(&g->removed);
 }
@@ -282,7 +323,7 @@ static void gc_step_orphans(struct gc_ctx *g, int64_t cutoff_s, size_t batch,
   struct orphan_ctx o = {.s = g->s, .cutoff_s = cutoff_s, .pend = g->pend};
   int rc = 0;
   for (int k = 0; k < BK_BLOB_NKINDS && rc == 0; k++)
-    rc = bk_blob_list(g->s->bs, (bk_blob_kind)k, orphan_scan, NULL, &o);
+    rc = bk_blob_list(g->bs, (bk_blob_kind)k, orphan_scan, NULL, &o);
   if (rc) gc_failed(f, "gc (orphan scan)", rc);
   for (size_t off = 0; rc == 0 && off < o.cand.n; off += batch) {
     size_t k = o.cand.n - off < batch ? o.cand.n - off : batch, got = 0;
@@ -293,27 +334,49 @@ static void gc_step_orphans(struct gc_ctx *g, int64_t cutoff_s, size_t batch,
   hlist_free(&o.cand);
 }
 
+/* Regions: with any store lacking the trash, every blob gc removes becomes
+ * a pending delete (one record per blob, carried out in every region). */
+static int gc_pend(bk_svc *svc, bk_blobstore *const *st, size_t n) {
+  int pend = 0;
+  for (size_t i = 0; i < n; i++) pend |= !(bk_blobstore_caps(st[i]) & BK_BLOB_CAP_TRASH);
+  return svc->regions_on ? pend : !(bk_blobstore_caps(svc->bs) & BK_BLOB_CAP_TRASH);
+}
+
+/* Step 1 on every store with the trash: what an interrupted gc left there. */
+static int gc_recover(bk_svc *svc, bk_blobstore *const *st, size_t n, bk_svc_gc_result *out) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (!(bk_blobstore_caps(st[i]) & BK_BLOB_CAP_TRASH)) continue;
+    struct recover_ctx rcx = {svc, st[i], 0, 0};
+    rc = bk_blob_trash_list(st[i], recover_one, &rcx);
+    out->restored += rcx.restored;
+    out->purged += rcx.purged;
+  }
+  return rc;
+}
+
 int bk_svc_gc(bk_svc *svc, int64_t cutoff_ms, int64_t cutoff_s, size_t batch,
               bk_svc_gc_result *out, const char **what) {
   memset(out, 0, sizeof *out);
   struct gc_fail f = {0};
   if (batch == 0) batch = 500;
   if (what) *what = NULL;
-  int pend = !(bk_blobstore_caps(svc->bs) & BK_BLOB_CAP_TRASH);
+  bk_blobstore *st[BK_REGIONS_MAX * 2];
+  size_t ns = 0;
+  int rc = gc_stores(svc, st, sizeof st / sizeof st[0], &ns);
+  int pend = gc_pend(svc, st, ns);
 
   /* 1. finish an interrupted gc: the trash's leftovers (a store without the trash: its pending
    * deletes are finished by step 5) */
-  struct recover_ctx rcx = {svc, 0, 0};
-  int rc = pend ? 0 : bk_blob_trash_list(svc->bs, recover_one, &rcx);
-  out->restored = rcx.restored;
-  out->purged = rcx.purged;
+  if (rc == 0) rc = gc_recover(svc, st, ns, out);
   if (rc) {
     if (what) *what = "gc (trash recovery)";
     return rc;
   }
 
   /* 2. unreferenced metadata, then (or: recorded for) their blobs */
-  struct gc_ctx g = {.s = svc, .pend = pend, .due_ms = bk_now_ms() + svc->delete_grace_ms};
+  struct gc_ctx g = {.s = svc, .bs = svc->bs, .pend = pend,
+                     .due_ms = bk_now_ms() + svc->delete_grace_ms};
   gc_step_rows(&g, cutoff_ms, batch, out, &f);
   out->missing = g.missing;
   if (f.rc) {
@@ -323,12 +386,15 @@ int bk_svc_gc(bk_svc *svc, int64_t cutoff_ms, int64_t cutoff_s, size_t batch,
     return bk_seterr(f.rc, "%s", f.msg);
   }
 
-  /* 3. orphan blobs, then 4. staged writes and temp files older than cutoff_s (the blob store's
-   * own business: bk_blob_clean_tmp) */
-  gc_step_orphans(&g, cutoff_s, batch, out, &f);
-  size_t ntmp = 0;
-  bk_blob_clean_tmp(svc->bs, cutoff_s, &ntmp);
-  out->temp_files = (uint64_t)ntmp;
+  /* 3. orphan blobs (in every region), then 4. staged writes and temp files older than cutoff_s
+   * (the blob store's own business: bk_blob_clean_tmp) */
+  for (size_t i = 0; i < ns; i++) {
+    g.bs = st[i];
+    gc_step_orphans(&g, cutoff_s, batch, out, &f);
+    size_t ntmp = 0;
+    bk_blob_clean_tmp(st[i], cutoff_s, &ntmp);
+    out->temp_files += (uint64_t)ntmp;
+  }
   out->missing = g.missing;
   out->pending = g.pending;
   out->summary = 1;
@@ -340,6 +406,10 @@ int bk_svc_gc(bk_svc *svc, int64_t cutoff_ms, int64_t cutoff_s, size_t batch,
     rc = gc_due(svc, bk_now_ms(), batch < GC_DUE_PAGE ? batch : GC_DUE_PAGE, out);
     if (rc) gc_failed(&f, "gc (pending deletes)", rc);
   }
+  /* 6. regions: copy rows of blobs whose row is gone */
+  uint64_t pruned = 0;
+  if (svc->regions_on && f.rc == 0 && (rc = bk_db_copy_prune(svc->db, &pruned)))
+    gc_failed(&f, "gc (region copies)", rc);
   if (f.rc) {
     if (what) *what = f.what;
     return bk_seterr(f.rc, "%s", f.msg);

@@ -135,11 +135,14 @@ static int flush_xorb(struct ingest *g) {
   if ((rc = bk_xorb_builder_finish(g->b, &xh, &body, &blen)) < 0) return rc;
   size_t n = bk_xorb_builder_count(g->b);
   const bk_xorb_chunk *ch = bk_xorb_builder_chunks(g->b);
-  if ((rc = bk_blob_put(g->svc->bs, BK_BLOB_XORB, &xh, body, blen, NULL)) < 0) return rc;
+  struct svc_place pl; /* regions: the bucket's home region (docs/regions.md) */
+  if ((rc = svc_place(g->svc, g->bucket_id, &xh, &pl))) return rc;
+  if ((rc = bk_blob_put(pl.bs, BK_BLOB_XORB, &xh, body, blen, NULL)) < 0) return rc;
   /* the one put-then-register policy (svc_xorb_register): a gc that removed
    * the blob before the row existed answers BK_ESTALE, the upload fails and
    * is sent again */
-  rc = svc_xorb_register(g->svc, &xh, blen, ch, n, 0, NULL, NULL);
+  rc = svc_xorb_register_at(g->svc, &pl, &xh, blen, ch, n, 0, NULL, NULL);
+  if (rc == 0 && pl.region_id > 0) bk_svc_replicate_wake(g->svc);
   if (rc < 0) return rc;
   struct xorb_slot *s = &g->x[g->cur];
   s->hash = xh;

@@ -28,6 +28,7 @@
 
 struct bk_svc_reader {
   bk_svc *svc;
+  char prefer[BK_REGION_NAME_MAX + 1]; /* regions: the client's region ("" = the home first) */
   unsigned flags;
   int err;             /* sticky failure */
   bk_file_term *terms;
@@ -40,6 +41,7 @@ struct bk_svc_reader {
   uint32_t nch, ci;
   uint64_t term_unpacked; /* decoded bytes of this term so far (incl. skipped) */
   bk_blob_reader *blob; /* the term's xorb, opened version */
+  bk_blobstore *blob_bs; /* the store blob was opened from (regions: home or a copy) */
   uint64_t xorb_size;
   uint8_t *map;     /* whole xorb mapped read-only (NULL: pread window) */
   size_t map_len;
@@ -98,7 +100,7 @@ static int rs_open_term(struct bk_svc_reader *s) {
     return bk_seterr(BK_ENOMEM, "out of memory"), rs_fail(s, BK_ENOMEM, "chunk table");
   int rc = bk_db_xorb_chunks(s->svc->db, &t->xorb, t->chunk_start, t->chunk_end, s->chunks);
   if (rc) return rs_fail(s, rc, "chunk table");
-  rc = bk_blob_reader_open(s->svc->bs, BK_BLOB_XORB, &t->xorb, &s->blob);
+  rc = svc_xorb_reader(s->svc, &t->xorb, s->prefer, &s->blob, &s->blob_bs);
   if (rc) return rs_fail(s, rc, "xorb blob");
   s->xorb_size = bk_blob_reader_size(s->blob);
   s->ci = 0;
@@ -110,7 +112,7 @@ static int rs_open_term(struct bk_svc_reader *s) {
    * the store has local files; else (or when mmap fails) the read_at window. */
   static int no_mmap = -1; /* BUCKETD_RESOLVE_PREAD=1: read window (for comparisons) */
   if (no_mmap < 0) no_mmap = getenv("BUCKETD_RESOLVE_PREAD") != NULL;
-  int fd = (bk_blobstore_caps(s->svc->bs) & BK_BLOB_CAP_FD) ? bk_blob_reader_fd(s->blob) : -1;
+  int fd = (bk_blobstore_caps(s->blob_bs) & BK_BLOB_CAP_FD) ? bk_blob_reader_fd(s->blob) : -1;
   if (!no_mmap && fd >= 0 && s->xorb_size > 0 &&
       s->xorb_size <= (uint64_t)BK_XORB_MAX_BYTES + (16u << 20)) {
     void *m = mmap(NULL, (size_t)s->xorb_size, PROT_READ, MAP_SHARED, fd, 0);
@@ -299,6 +301,10 @@ int bk_svc_reader_open(bk_svc *svc, const bk_hash *file, unsigned flags, uint64_
 void bk_svc_reader_range(bk_svc_reader *s, uint64_t start, uint64_t end) {
   s->start = start;
   s->end = end;
+}
+
+void bk_svc_reader_region(bk_svc_reader *s, const char *region) {
+  snprintf(s->prefer, sizeof s->prefer, "%s", region ? region : "");
 }
 
 int bk_svc_read_prefix(bk_svc *svc, const bk_hash *file, size_t max, bk_buf *out) {

@@ -158,7 +158,13 @@ int bk_svc_recon_finish(bk_svc *svc, bk_svc_recon *r) {
   int rc = build_fetch(svc->db, r->terms, r->nterms, &r->fetch, &r->nfetch);
   if (rc != 0) return rc;
   for (size_t i = 0; i < r->nfetch; i++) {
-    if (i > 0 && bk_hash_eq(&r->fetch[i - 1].xorb, &r->fetch[i].xorb)) continue;
+    int same = i > 0 && bk_hash_eq(&r->fetch[i - 1].xorb, &r->fetch[i].xorb);
+    if (same) memcpy(r->fetch[i].region, r->fetch[i - 1].region, sizeof r->fetch[i].region);
+    if (same) continue;
+    int home = 1;
+    rc = svc_fetch_region(svc, &r->fetch[i].xorb, r->region, r->fetch[i].region, &home);
+    if (rc != 0) return rc;
+    if (!home) continue; /* a replica: verified when it was copied */
     rc = svc_xorb_check(svc, &r->fetch[i].xorb, INT64_MAX);
     if (rc == BK_EHASH) r->damaged = r->fetch[i].xorb;
     if (rc != 0) return rc;
@@ -189,16 +195,19 @@ struct bk_svc_xorb_reader {
  * read), the whole xorb is verified first; a damaged one is marked and
  * refused. A store with local files hands out a private descriptor
  * (sendfile); any other store a reader (the response streams it). */
-int bk_svc_xorb_open_range(bk_svc *svc, const bk_hash *xh, int *fd, bk_svc_xorb_reader **rd,
-                           uint64_t *size) {
+int bk_svc_xorb_open_range(bk_svc *svc, const bk_hash *xh, const char *region, int *fd,
+                           bk_svc_xorb_reader **rd, uint64_t *size) {
   *fd = -1;
   *rd = NULL;
-  int rc = svc_xorb_check(svc, xh, svc->reverify_ms);
+  bk_blobstore *bs = svc->bs;
+  int home = 1;
+  int rc = svc_region_store(svc, xh, region, &bs, &home);
+  if (rc == 0 && home) rc = svc_xorb_check(svc, xh, svc->reverify_ms);
   if (rc != 0) return rc;
   bk_blob_reader *r = NULL;
-  if ((rc = bk_blob_reader_open(svc->bs, BK_BLOB_XORB, xh, &r))) return rc;
+  if ((rc = bk_blob_reader_open(bs, BK_BLOB_XORB, xh, &r))) return svc_store_err(svc, bs, rc);
   *size = bk_blob_reader_size(r);
-  if (!(bk_blobstore_caps(svc->bs) & BK_BLOB_CAP_FD)) {
+  if (!(bk_blobstore_caps(bs) & BK_BLOB_CAP_FD)) {
     bk_svc_xorb_reader *x = calloc(1, sizeof *x);
     if (!x) {
       bk_blob_reader_close(r);
@@ -264,12 +273,20 @@ void bk_svc_xorb_reader_close(bk_svc_xorb_reader *x) {
   free(x);
 }
 
-int bk_svc_xorb_presign(bk_svc *svc, const bk_hash *xh, uint64_t first, uint64_t last,
-                        int64_t expires_at, char *url, size_t n) {
+int bk_svc_xorb_presign(bk_svc *svc, const bk_hash *xh, const char *region, uint64_t first,
+                        uint64_t last, int64_t expires_at, char *url, size_t n) {
   if (!svc->direct_downloads)
     return bk_seterr(BK_ENOTSUP, "direct downloads are not enabled (--direct-downloads)");
   if (last < first) return bk_seterr(BK_EINVAL, "empty byte range");
-  return bk_blob_presign(svc->bs, BK_BLOB_XORB, xh, first, last - first + 1, expires_at, url, n);
+  bk_blobstore *bs = svc->bs;
+  int home = 1;
+  int rc = svc_region_store(svc, xh, region, &bs, &home);
+  if (rc) return rc;
+  if (!(bk_blobstore_caps(bs) & BK_BLOB_CAP_PRESIGN))
+    return bk_seterr(BK_ENOTSUP, "the %s:// store of this region cannot presign URLs",
+                     bk_blobstore_scheme(bs));
+  rc = bk_blob_presign(bs, BK_BLOB_XORB, xh, first, last - first + 1, expires_at, url, n);
+  return svc_store_err(svc, bs, rc);
 }
 
 int bk_svc_direct_downloads(const bk_svc *svc) { return svc->direct_downloads; }

@@ -30,6 +30,7 @@
 
 struct bk_svc_xorb_put {
   bk_svc *svc;
+  struct svc_place pl; /* where the blob goes (regions: the bucket's home region) */
   bk_hash want;
   int64_t bucket_id;   /* references the xorb once stored */
   bk_xorb_stream *verify;
@@ -67,7 +68,7 @@ static void upload_refuse(bk_svc_xorb_put *u, int *slot, int rc) {
 static int cmp_diverge(bk_svc_xorb_put *u) {
   bk_blob_reader *r = u->cmp;
   u->cmp = NULL;
-  int rc = bk_blob_writer_open(u->svc->bs, BK_BLOB_XORB, &u->w);
+  int rc = bk_blob_writer_open(u->pl.bs, BK_BLOB_XORB, &u->w);
   uint8_t *buf = rc == 0 ? malloc(CMP_COPY_STEP) : NULL;
   if (rc == 0 && !buf) rc = bk_seterr(BK_ENOMEM, "out of memory");
   for (uint64_t off = 0; rc == 0 && off < u->cmp_off;) {
@@ -110,6 +111,11 @@ int bk_svc_xorb_open(bk_svc *svc, const bk_hash *want, int64_t bucket_id, int64_
   u->svc = svc;
   u->want = *want;
   u->bucket_id = bucket_id;
+  int prc = svc_place(svc, bucket_id, want, &u->pl);
+  if (prc) {
+    bk_svc_xorb_free(u);
+    return prc;
+  }
   if (bk_xorb_stream_new(BK_XORB_ALLOW_FOOTER, &u->verify) != 0) {
     bk_svc_xorb_free(u);
     return bk_seterr(BK_ENOMEM, "out of memory");
@@ -117,7 +123,7 @@ int bk_svc_xorb_open(bk_svc *svc, const bk_hash *want, int64_t bucket_id, int64_
   /* a blob of the announced size is not written again as long as the body
    * equals it (compared piece by piece, see cmp_piece) */
   bk_blob_reader *r = NULL;
-  if (expected_len >= 0 && bk_blob_reader_open(svc->bs, BK_BLOB_XORB, want, &r) == 0) {
+  if (expected_len >= 0 && bk_blob_reader_open(u->pl.bs, BK_BLOB_XORB, want, &r) == 0) {
     if (bk_blob_reader_size(r) == (uint64_t)expected_len) {
       u->present = 1;
       u->cmp = r;
@@ -126,7 +132,7 @@ int bk_svc_xorb_open(bk_svc *svc, const bk_hash *want, int64_t bucket_id, int64_
     }
   }
   if (!u->present) {
-    int rc = bk_blob_writer_open(svc->bs, BK_BLOB_XORB, &u->w);
+    int rc = bk_blob_writer_open(u->pl.bs, BK_BLOB_XORB, &u->w);
     if (rc) {
       bk_svc_xorb_free(u);
       return rc == BK_ENOSPC ? rc : BK_EIO;
@@ -180,8 +186,8 @@ int bk_svc_xorb_commit(bk_svc_xorb_put *u, int *inserted, int *verify_failed) {
   }
   int existed_row = 0;
   if (rc == 0)
-    rc = svc_xorb_register(u->svc, &u->want, u->received, bk_xorb_chunks(x), bk_xorb_count(x),
-                           flags, pass, &existed_row);
+    rc = svc_xorb_register_at(u->svc, &u->pl, &u->want, u->received, bk_xorb_chunks(x),
+                              bk_xorb_count(x), flags, pass, &existed_row);
   bk_xorb_free(x);
   if (rc != 0) return rc;
   /* the uploading bucket references the xorb: the namespace / bucket dedup
@@ -189,5 +195,6 @@ int bk_svc_xorb_commit(bk_svc_xorb_put *u, int *inserted, int *verify_failed) {
   rc = bk_db_xorb_ref(u->svc->db, &u->want, u->bucket_id);
   if (rc != 0) return rc;
   *inserted = !existed_row;
+  if (u->pl.region_id > 0) bk_svc_replicate_wake(u->svc); /* warm lists copy it */
   return 0;
 }

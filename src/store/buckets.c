@@ -15,7 +15,8 @@ static void usage_invalidate(bk_db *db, int64_t bucket_id);
 /* ---- buckets ---- */
 
 #define BUCKET_COLS \
-  "b.id, b.ns_id, n.name, b.name, b.private, b.created_ms, b.updated_ms, b.region"
+  "b.id, b.ns_id, n.name, b.name, b.private, b.created_ms, b.updated_ms, " \
+  "COALESCE(b.region_name, b.region)"
 
 static const char SQL_BUCKET_BY_NAME[] =
     "SELECT " BUCKET_COLS " FROM buckets b JOIN namespaces n ON n.id = b.ns_id "
@@ -24,8 +25,10 @@ static const char SQL_BUCKET_BY_ID[] =
     "SELECT " BUCKET_COLS " FROM buckets b JOIN namespaces n ON n.id = b.ns_id "
     "WHERE b.id = ?1";
 static const char SQL_BUCKET_INSERT[] =
-    "INSERT INTO buckets(ns_id, name, private, created_ms, updated_ms, region) "
-    "VALUES(?1, ?2, ?3, ?4, ?4, ?5)";
+    "INSERT INTO buckets(ns_id, name, private, created_ms, updated_ms, region, region_name) "
+    "VALUES(?1, ?2, ?3, ?4, ?4,"
+    " CASE WHEN CAST(?5 AS TEXT) IN ('us', 'eu') THEN CAST(?5 AS TEXT) ELSE NULL END,"
+    " CAST(?5 AS TEXT))";
 static const char SQL_BUCKET_EXISTS[] =
     "SELECT id FROM buckets WHERE ns_id = ?1 AND name = ?2";
 static const char SQL_BUCKET_LIST[] =
@@ -122,8 +125,8 @@ int bk_db_bucket_create(bk_db *db, int64_t ns_id, const char *name, int is_priva
 int bk_db_bucket_create_ex(bk_db *db, int64_t ns_id, const char *name, int is_private,
                            const char *region, bk_bucket *out) {
   if (!bk_name_valid(name)) return bk_seterr(BK_EINVAL, "invalid bucket name");
-  if (region && !bk_region_valid(region))
-    return bk_seterr(BK_EINVAL, "invalid region (use 'us' or 'eu')");
+  if (region && !bk_region_name_valid(region))
+    return bk_seterr(BK_EINVAL, "invalid region name '%.40s' ([a-z][a-z0-9-]{0,31})", region);
   struct dbc *c;
   int rc = dbc_acquire(db, &c);
   if (rc) return rc;

@@ -98,8 +98,9 @@ typedef struct bk_bucket {
   int is_private;
   int64_t created_ms;
   int64_t updated_ms;            /* last change of its file index or settings */
-  char region[8];                /* storage region chosen at creation ("us", "eu"),
-                                    "" when none was given */
+  char region[BK_REGION_NAME_MAX + 1]; /* storage region chosen at creation ("us",
+                                    "eu", or any valid region name of a multi-region
+                                    deployment, docs/regions.md), "" when none was given */
 } bk_bucket;
 
 /* Creates namespace/name. BK_EINVAL (bad name), BK_ENOTFOUND (no such
@@ -107,7 +108,9 @@ typedef struct bk_bucket {
 int bk_db_bucket_create(bk_db *db, int64_t ns_id, const char *name,
                         int is_private, bk_bucket *out);
 /* Same with a storage region: NULL = none (stored as NULL, reported as ""),
- * else it must satisfy bk_region_valid (BK_EINVAL otherwise). region is only
+ * else it must satisfy bk_region_name_valid (BK_EINVAL otherwise; whether it
+ * names a configured region is the service's check, bk_svc_region_check_name).
+ * region is only
  * read during the call. */
 int bk_db_bucket_create_ex(bk_db *db, int64_t ns_id, const char *name,
                            int is_private, const char *region, bk_bucket *out);

@@ -23,7 +23,7 @@ static const struct tspec {
     {"namespaces", "id:i name:t kind:i created_ms:i", "id", "id", 0},
     {"org_members", "org_id:i user_id:i role:i", "org_id, user_id", NULL, 0},
     {"tokens", "id:i user_id:i role:i token_hash:b created_ms:i revoked:i", "id", "id", 0},
-    {"buckets", "id:i ns_id:i name:t private:i created_ms:i updated_ms:i region:t", "id", "id", 0},
+    {"buckets", "id:i ns_id:i name:t private:i created_ms:i updated_ms:i region:t region_name:t", "id", "id", 0},
     {"bucket_files",
      "bucket_id:i path:t xet_hash:b size:i mtime_ms:i uploaded_ms:i content_type:t",
      "bucket_id, path", NULL, 0},
@@ -31,7 +31,7 @@ static const struct tspec {
      0},
     {"xorbs",
      "id:i hash:b bytes_on_disk:i unpacked_bytes:i nchunks:i created_ms:i touched_ms:i "
-     "damaged:i verified_ms:i blob_stamp:i",
+     "damaged:i verified_ms:i blob_stamp:i home_region_id:i",
      "id", "id", 0},
     {"xorb_chunks",
      "xorb_id:i idx:i chunk_hash:b record_offset:i record_len:i unpacked_offset:i unpacked_len:i",
@@ -50,6 +50,13 @@ static const struct tspec {
      "id", 0},
     {"rate_windows", "window_start:i caller:i count:i", "window_start, caller", NULL, 0},
     {"pending_deletes", "kind:i hash:b due_ms:i", "kind, hash", NULL, 1},
+    {"regions", "id:i name:t blob_url:t created_ms:i", "id", "id", 1},
+    {"blob_copies", "kind:i hash:b region_id:i copied_ms:i", "kind, hash, region_id", NULL, 1},
+    {"bucket_warm", "bucket_id:i region_id:i", "bucket_id, region_id", NULL, 1},
+    {"prewarm_jobs",
+     "id:i bucket_id:i region_id:i prefix:t state:t created_ms:i updated_ms:i lease_owner:t "
+     "lease_until_ms:i bytes_needed:i bytes_copied:i xorbs_copied:i error:t",
+     "id", "id", 1},
 };
 #define NTABLES (sizeof TABLES / sizeof TABLES[0])
 

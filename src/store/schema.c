@@ -12,7 +12,7 @@
 #include "buckets/error.h"
 #include "store/db_internal.h"
 
-#define SCHEMA_VERSION 8
+#define SCHEMA_VERSION 9
 
 int bk_db_schema_version(void) { return SCHEMA_VERSION; }
 
@@ -276,6 +276,80 @@ static const char *SCHEMA_V8 =
     " PRIMARY KEY(kind, hash)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS pending_deletes_due ON pending_deletes(due_ms);";
 
+/* v9: regions (docs/regions.md). A deployment whose object stores sit in
+ * several regions records them in `regions` (the default region is the one
+ * with the lowest id); `blob_copies` says which region holds a verified copy
+ * of which blob (kind: bk_blob_kind, one row per region); `bucket_warm` is
+ * a bucket's list of warm regions (new writes are replicated there);
+ * `prewarm_jobs` are the queued / leased / finished pre-warm jobs (state
+ * 'queued', 'done' or 'failed'; a lease = lease_owner + lease_until_ms).
+ * xorbs.home_region_id: the region a xorb was first stored in (NULL = stored
+ * before regions existed = the default region). Bucket regions: the v6
+ * column `region` keeps its CHECK(us|eu) (SQLite cannot drop a CHECK without
+ * rebuilding a table other tables reference); a new column `region_name`
+ * holds any valid region name and is what is read (`region` is still written
+ * for 'us'/'eu', so an older program reading the file sees the same label).
+ * The upgrade copies `region` into `region_name`. Safe to run twice. */
+static const struct {
+  const char *table, *column, *decl;
+} V9_COLUMNS[] = {
+    {"xorbs", "home_region_id", "home_region_id INTEGER"},
+    {"buckets", "region_name", "region_name TEXT"},
+};
+static const char *SCHEMA_V9 =
+    "CREATE TABLE IF NOT EXISTS regions("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " blob_url TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS blob_copies("
+    " kind INTEGER NOT NULL,"
+    " hash BLOB NOT NULL,"
+    " region_id INTEGER NOT NULL REFERENCES regions(id) ON DELETE CASCADE,"
+    " copied_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(kind, hash, region_id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS blob_copies_region ON blob_copies(region_id);"
+    "CREATE TABLE IF NOT EXISTS bucket_warm("
+    " bucket_id INTEGER NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,"
+    " region_id INTEGER NOT NULL REFERENCES regions(id) ON DELETE CASCADE,"
+    " PRIMARY KEY(bucket_id, region_id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS bucket_warm_region ON bucket_warm(region_id);"
+    "CREATE TABLE IF NOT EXISTS prewarm_jobs("
+    " id INTEGER PRIMARY KEY,"
+    " bucket_id INTEGER NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,"
+    " region_id INTEGER NOT NULL REFERENCES regions(id) ON DELETE CASCADE,"
+    " prefix TEXT NOT NULL DEFAULT '',"
+    " state TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " lease_owner TEXT,"
+    " lease_until_ms INTEGER NOT NULL DEFAULT 0,"
+    " bytes_needed INTEGER NOT NULL DEFAULT 0,"
+    " bytes_copied INTEGER NOT NULL DEFAULT 0,"
+    " xorbs_copied INTEGER NOT NULL DEFAULT 0,"
+    " error TEXT);"
+    "CREATE INDEX IF NOT EXISTS prewarm_jobs_bucket ON prewarm_jobs(bucket_id);"
+    "CREATE INDEX IF NOT EXISTS prewarm_jobs_state ON prewarm_jobs(state, id);"
+    "CREATE INDEX IF NOT EXISTS xorbs_home ON xorbs(home_region_id);";
+
+static int upgrade_v9(struct dbc *c) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < sizeof V9_COLUMNS / sizeof V9_COLUMNS[0]; i++) {
+    int have = 0;
+    rc = has_column(c, V9_COLUMNS[i].table, V9_COLUMNS[i].column, &have);
+    if (rc || have) continue;
+    char sql[256];
+    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s", V9_COLUMNS[i].table,
+             V9_COLUMNS[i].decl);
+    rc = dbc_exec(c, sql);
+  }
+  if (rc == 0) rc = dbc_exec(c, SCHEMA_V9);
+  if (rc == 0)
+    rc = dbc_exec(c, "UPDATE buckets SET region_name = region"
+                     " WHERE region_name IS NULL AND region IS NOT NULL");
+  return rc;
+}
+
 /* ---- PostgreSQL dialect (sql_pg.c) ----
  * The same tables at version 8 in one script (PostgreSQL has no older
  * deployments to upgrade): BIGINT everywhere SQLite says INTEGER (64-bit
@@ -288,7 +362,7 @@ static const char *SCHEMA_V8 =
  * trigger as a PL/pgSQL function. Runs inside the BK_TX_WRITE transaction of
  * db_schema_ensure, whose advisory lock serialises two nodes creating or
  * upgrading at once; the second finds version 8 and does nothing. */
-#define PG_SCHEMA_VERSION 8
+#define PG_SCHEMA_VERSION 9
 _Static_assert(PG_SCHEMA_VERSION >= SCHEMA_VERSION,
                "a new schema version needs its PostgreSQL step too (schema_ensure_pg)");
 
@@ -321,6 +395,7 @@ static const char *PG_SCHEMA_V8 =
     " created_ms BIGINT NOT NULL,"
     " updated_ms BIGINT NOT NULL,"
     " region TEXT COLLATE \"C\" CHECK(region IS NULL OR region IN ('us', 'eu')),"
+    " region_name TEXT COLLATE \"C\","
     " UNIQUE(ns_id, name));"
     "CREATE TABLE bucket_files("
     " bucket_id BIGINT NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,"
@@ -349,7 +424,8 @@ static const char *PG_SCHEMA_V8 =
     " touched_ms BIGINT NOT NULL,"
     " damaged BIGINT NOT NULL DEFAULT 0,"
     " verified_ms BIGINT NOT NULL DEFAULT 0,"
-    " blob_stamp BIGINT NOT NULL DEFAULT 0);"
+    " blob_stamp BIGINT NOT NULL DEFAULT 0,"
+    " home_region_id BIGINT);"
     "CREATE INDEX xorbs_damaged ON xorbs(damaged) WHERE damaged != 0;"
     "CREATE TABLE xorb_chunks("
     " xorb_id BIGINT NOT NULL REFERENCES xorbs(id) ON DELETE CASCADE,"
@@ -443,6 +519,48 @@ static const char *PG_SCHEMA_V8 =
     " PRIMARY KEY(kind, hash));"
     "CREATE INDEX pending_deletes_due ON pending_deletes(due_ms);";
 
+/* The v9 tables (regions, docs/regions.md) in PostgreSQL's dialect: part of
+ * a fresh database and the upgrade step 8 -> 9 (with the two columns). */
+static const char *PG_SCHEMA_V9_TABLES =
+    "CREATE TABLE IF NOT EXISTS regions("
+    " id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+    " name TEXT COLLATE \"C\" NOT NULL UNIQUE,"
+    " blob_url TEXT COLLATE \"C\" NOT NULL,"
+    " created_ms BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS blob_copies("
+    " kind BIGINT NOT NULL,"
+    " hash BYTEA NOT NULL,"
+    " region_id BIGINT NOT NULL REFERENCES regions(id) ON DELETE CASCADE,"
+    " copied_ms BIGINT NOT NULL,"
+    " PRIMARY KEY(kind, hash, region_id));"
+    "CREATE INDEX IF NOT EXISTS blob_copies_region ON blob_copies(region_id);"
+    "CREATE TABLE IF NOT EXISTS bucket_warm("
+    " bucket_id BIGINT NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,"
+    " region_id BIGINT NOT NULL REFERENCES regions(id) ON DELETE CASCADE,"
+    " PRIMARY KEY(bucket_id, region_id));"
+    "CREATE INDEX IF NOT EXISTS bucket_warm_region ON bucket_warm(region_id);"
+    "CREATE TABLE IF NOT EXISTS prewarm_jobs("
+    " id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+    " bucket_id BIGINT NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,"
+    " region_id BIGINT NOT NULL REFERENCES regions(id) ON DELETE CASCADE,"
+    " prefix TEXT COLLATE \"C\" NOT NULL DEFAULT '',"
+    " state TEXT COLLATE \"C\" NOT NULL,"
+    " created_ms BIGINT NOT NULL,"
+    " updated_ms BIGINT NOT NULL,"
+    " lease_owner TEXT COLLATE \"C\","
+    " lease_until_ms BIGINT NOT NULL DEFAULT 0,"
+    " bytes_needed BIGINT NOT NULL DEFAULT 0,"
+    " bytes_copied BIGINT NOT NULL DEFAULT 0,"
+    " xorbs_copied BIGINT NOT NULL DEFAULT 0,"
+    " error TEXT COLLATE \"C\");"
+    "CREATE INDEX IF NOT EXISTS prewarm_jobs_bucket ON prewarm_jobs(bucket_id);"
+    "CREATE INDEX IF NOT EXISTS prewarm_jobs_state ON prewarm_jobs(state, id);"
+    "CREATE INDEX IF NOT EXISTS xorbs_home ON xorbs(home_region_id);";
+static const char *PG_UPGRADE_V9_COLUMNS =
+    "ALTER TABLE xorbs ADD COLUMN IF NOT EXISTS home_region_id BIGINT;"
+    "ALTER TABLE buckets ADD COLUMN IF NOT EXISTS region_name TEXT COLLATE \"C\";"
+    "UPDATE buckets SET region_name = region WHERE region_name IS NULL AND region IS NOT NULL;";
+
 static int schema_ensure_pg(struct dbc *c) {
   int rc = dbc_begin(c); /* BK_TX_WRITE: the advisory write lock */
   if (rc) return rc;
@@ -452,7 +570,14 @@ static int schema_ensure_pg(struct dbc *c) {
     rc = bk_seterr(BK_EVERSION, "database schema %d is newer than this program (%d)", v,
                    PG_SCHEMA_VERSION);
   if (rc == 0 && v == 0) rc = dbc_exec(c, PG_SCHEMA_V8);
+  if (rc == 0 && v == 0) rc = dbc_exec(c, PG_SCHEMA_V9_TABLES);
   if (rc == 0 && v == 0) rc = set_version(c, PG_SCHEMA_VERSION);
+  if (rc == 0 && v == 8) { /* upgrade: regions */
+    rc = dbc_exec(c, PG_UPGRADE_V9_COLUMNS);
+    if (rc == 0) rc = dbc_exec(c, PG_SCHEMA_V9_TABLES);
+    if (rc == 0) rc = set_version(c, 9);
+    v = 9;
+  }
   if (rc == 0 && v != 0 && v < PG_SCHEMA_VERSION)
     rc = bk_seterr(BK_EVERSION, "PostgreSQL schema %d cannot be upgraded (no step to %d)", v,
                    PG_SCHEMA_VERSION);
@@ -511,6 +636,11 @@ int db_schema_ensure(struct dbc *c) {
     rc = dbc_exec(c, SCHEMA_V8);
     if (rc == 0) rc = set_version(c, 8);
     v = 8;
+  }
+  if (rc == 0 && v == 8) { /* upgrade: regions (docs/regions.md) */
+    rc = upgrade_v9(c);
+    if (rc == 0) rc = set_version(c, 9);
+    v = 9;
   }
   if (rc) {
     dbc_rollback(c);

@@ -381,7 +381,41 @@ static void test_concurrent_schema_creation(void) {
     if (o[i].rc) fprintf(stderr, "  node %d: %s\n", i, o[i].msg);
   }
   char u[600];
-  CHECK_EQ_INT(sql_int(meta_url(u, sizeof u, "race.db"), "SELECT version FROM bk_schema"), 8);
+  CHECK_EQ_INT(sql_int(meta_url(u, sizeof u, "race.db"), "SELECT version FROM bk_schema"),
+               bk_db_schema_version());
+}
+
+/* A PostgreSQL database at schema 8 (built here: the v9 objects dropped)
+ * is upgraded to 9 in place; the bucket labels move to region_name. */
+static void test_upgrade_8_to_9(void) {
+  char u[600];
+  meta_url(u, sizeof u, "up9.db");
+  bk_db *db = NULL;
+  CHECK_EQ_INT(bk_db_open_url(u, &db), 0);
+  if (!db) return;
+  bk_ns ns;
+  CHECK_EQ_INT(bk_db_user_add(db, "old", &ns), 0);
+  CHECK_EQ_INT(bk_db_bucket_create_ex(db, ns.id, "e", 0, "eu", NULL), 0);
+  bk_db_close(db);
+  CHECK_EQ_INT(meta_exec(u, "DROP TABLE prewarm_jobs; DROP TABLE bucket_warm;"
+                            " DROP TABLE blob_copies; DROP TABLE regions;"
+                            " ALTER TABLE xorbs DROP COLUMN home_region_id;"
+                            " ALTER TABLE buckets DROP COLUMN region_name;"
+                            " UPDATE bk_schema SET version = 8"),
+               0);
+  CHECK_EQ_INT(bk_db_open_url(u, &db), 0);
+  if (!db) return;
+  CHECK_EQ_INT(sql_int(u, "SELECT version FROM bk_schema"), 9);
+  CHECK_EQ_INT(sql_int(u, "SELECT count(*) FROM information_schema.tables WHERE table_name IN"
+                          " ('regions', 'blob_copies', 'bucket_warm', 'prewarm_jobs')"),
+               4);
+  bk_bucket g;
+  CHECK_EQ_INT(bk_db_bucket_get(db, "old", "e", &g), 0);
+  CHECK_EQ_STR(g.region, "eu");
+  /* any valid region name is accepted now */
+  CHECK_EQ_INT(bk_db_bucket_create_ex(db, ns.id, "f", 0, "ap-south-1", &g), 0);
+  CHECK_EQ_STR(g.region, "ap-south-1");
+  bk_db_close(db);
 }
 
 int main(void) {
@@ -411,6 +445,7 @@ int main(void) {
   RUN(test_batch_round_trips);
   RUN(test_id_sync);
   RUN(test_concurrent_schema_creation);
+  RUN(test_upgrade_8_to_9);
   if (meta_drop_all() != 0) fprintf(stderr, "drop databases: %s\n", bk_errmsg());
   return test_summary();
 }
