@@ -36,6 +36,7 @@ enum bk_error {
   BK_ENOSPC = -19,    /* storage full: ENOSPC/EDQUOT, SQLITE_FULL (disk or quota) */
   BK_EPARTIAL = -20,  /* some items failed (each reported), the others were done */
   BK_ENOTSUP = -21,   /* operation or capability not supported by this backend */
+  BK_EBUSY = -22,     /* refused while something still depends on it (message says what) */
 };
 
 /* Static name of an error code, e.g. "truncated". Never NULL. */

@@ -30,6 +30,7 @@ const char *bk_strerror(int code) {
   case BK_ENOSPC: return "disk is full";
   case BK_EPARTIAL: return "some items failed";
   case BK_ENOTSUP: return "not supported";
+  case BK_EBUSY: return "busy";
   default: return "unknown error";
   }
 }

@@ -235,7 +235,8 @@ int bk_http_status(int rc) {
   case BK_EAUTH: return 401;
   case BK_EPERM: return 403;
   case BK_ENOTFOUND: return 404;
-  case BK_EEXIST: return 409;
+  case BK_EEXIST:
+  case BK_EBUSY: return 409;
   case BK_ELIMIT: return 413;
   case BK_ENOMEM:
   case BK_EDB:

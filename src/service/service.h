@@ -41,6 +41,8 @@
 
 typedef struct bk_svc bk_svc;
 
+#define BK_REGION_NAME_MAX 32
+
 struct bk_svc_config {
   bk_db *db;               /* borrowed when set; else db_url or db_path is opened (owned) */
   bk_blobstore *blobs;     /* borrowed when set; else blob_url or blob_root is opened (owned) */
@@ -145,6 +147,8 @@ typedef struct bk_svc_fetch {
   bk_hash xorb;
   uint32_t cs, ce;   /* chunk range [cs, ce) */
   uint64_t bs, be;   /* record bytes [bs, be] */
+  char region[BK_REGION_NAME_MAX + 1]; /* region whose copy to read ("" when regions
+                                          are not configured) */
 } bk_svc_fetch;
 
 /* A reconstruction: terms (per file, in order) and fetch entries (per xorb,
@@ -156,6 +160,8 @@ typedef struct bk_svc_recon {
   bk_svc_fetch *fetch;
   size_t nfetch;
   bk_hash damaged;   /* set when bk_svc_recon_finish answered BK_EHASH */
+  const char *region; /* the client's region (borrowed; NULL = no preference), set
+                         by the caller before bk_svc_recon_finish */
 } bk_svc_recon;
 
 /* Size and terms of a CAS file. The unregistered empty file (zero hash) is
@@ -183,8 +189,8 @@ typedef struct bk_svc_xorb_reader bk_svc_xorb_reader;
  * *fd >= 0 (a BK_BLOB_CAP_FD store: a private descriptor for sendfile, the
  * caller closes it; *rd = NULL) or *fd = -1 and *rd a reader (any other
  * store; the caller releases it with bk_svc_xorb_reader_close). */
-int bk_svc_xorb_open_range(bk_svc *svc, const bk_hash *xorb, int *fd, bk_svc_xorb_reader **rd,
-                           uint64_t *size);
+int bk_svc_xorb_open_range(bk_svc *svc, const bk_hash *xorb, const char *region, int *fd,
+                           bk_svc_xorb_reader **rd, uint64_t *size);
 /* Reads up to max bytes at off (< the bound, default the size) into buf:
  * > 0 bytes, 0 at the bound, negative BK_E* (the blob vanished or changed
  * while served: the caller aborts the response; never other bytes). The
@@ -196,13 +202,16 @@ ssize_t bk_svc_xorb_reader_read(bk_svc_xorb_reader *rd, uint64_t off, void *buf,
 void bk_svc_xorb_reader_bound(bk_svc_xorb_reader *rd, uint64_t end);
 void bk_svc_xorb_reader_close(bk_svc_xorb_reader *rd); /* NULL ok */
 
+/* region (both functions above and below): the region whose store to read
+ * (NULL or "" = the xorb's home, or the default); an unreachable region's
+ * store -> BK_ENET with "region 'eu' is unavailable: ...". */
 /* A URL of the blob store from which any HTTP client may GET record bytes
  * [first, last] of xorb until expires_at (unix seconds), for
  * --direct-downloads (BK_SVC_PRESIGN_TTL_S). BK_ENOTSUP when the service was
  * not opened with direct_downloads, BK_ELIMIT if n is too small, a store
  * error otherwise. */
-int bk_svc_xorb_presign(bk_svc *svc, const bk_hash *xorb, uint64_t first, uint64_t last,
-                        int64_t expires_at, char *url, size_t n);
+int bk_svc_xorb_presign(bk_svc *svc, const bk_hash *xorb, const char *region, uint64_t first,
+                        uint64_t last, int64_t expires_at, char *url, size_t n);
 /* 1 when the service was opened with direct_downloads. */
 int bk_svc_direct_downloads(const bk_svc *svc);
 
@@ -299,5 +308,54 @@ typedef struct bk_svc_scrub_result {
  * (at least one blob) or the end; findings go to cb. */
 int bk_svc_scrub(bk_svc *svc, uint64_t max_bytes, uint64_t max_blobs, bk_svc_line_cb cb,
                  void *ctx, bk_svc_scrub_result *out);
+
+/* --------------------------------------------------------------- regions */
+
+/* Regions (docs/regions.md): one object store per region, registered in the
+ * metadata DB and shared by all nodes. Without any region configured the
+ * deployment is single-store and a bucket's region is only a label. */
+typedef struct bk_svc_region {
+  char name[BK_REGION_NAME_MAX + 1];
+  char url_masked[512];   /* the blob URL with credentials masked */
+  int is_default;
+} bk_svc_region;
+
+/* msg: what was done (e.g. "recorded 12 xorbs already stored as present in eu"). */
+int bk_svc_region_add(bk_svc *svc, const char *name, const char *blob_url, char *msg, size_t msgn);
+/* *out malloc'd (caller frees); default first. */
+int bk_svc_region_list(bk_svc *svc, bk_svc_region **out, size_t *n);
+/* BK_EBUSY (message says why) unless force; BK_ENOTFOUND. */
+int bk_svc_region_remove(bk_svc *svc, const char *name, int force);
+/* 1 when regions are configured. */
+int bk_svc_regions_enabled(bk_svc *svc);
+/* 0 if a configured region (or, without regions, 'us'/'eu'); BK_EINVAL with a
+ * message listing the configured ones. */
+int bk_svc_region_check_name(bk_svc *svc, const char *name);
+/* Replaces the bucket's warm-region list; BK_EINVAL for an unknown region. */
+int bk_svc_bucket_warm_set(bk_svc *svc, int64_t bucket_id, const char *const *names, size_t n);
+
+#define BK_SVC_ROLE_HOME 1u
+#define BK_SVC_ROLE_WARM 2u    /* in the warm list */
+#define BK_SVC_ROLE_PREWARM 4u /* a pre-warm job exists */
+
+typedef struct bk_svc_region_status {
+  char name[BK_REGION_NAME_MAX + 1];
+  unsigned roles;          /* BK_SVC_ROLE_* */
+  int warm;                /* 1 = nothing missing ("warm"), 0 = "warming" */
+  uint64_t bytes_present, bytes_needed, xorbs_present, xorbs_needed;
+  int64_t lag_ms;          /* age of the oldest referenced xorb missing there; 0 when warm */
+} bk_svc_region_status;
+
+/* Home first, then warm/prewarm targets; *out malloc'd (caller frees). */
+int bk_svc_bucket_regions(bk_svc *svc, int64_t bucket_id, bk_svc_region_status **out, size_t *n);
+/* Queues a pre-warm job (prefix may be NULL). */
+int bk_svc_prewarm(bk_svc *svc, int64_t bucket_id, const char *region, const char *prefix,
+                   int64_t *job_id);
+/* One bounded slice of replication work; the serve thread loops on it. */
+int bk_svc_replicate_step(bk_svc *svc, const char *owner, int64_t budget_ms, int *did_work);
+/* Called on xorb registration; the serve thread waits on it. */
+void bk_svc_replicate_wake(bk_svc *svc);
+/* Blocks until woken or max_ms. */
+int bk_svc_replicate_wait(bk_svc *svc, int64_t max_ms);
 
 #endif

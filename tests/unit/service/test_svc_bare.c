@@ -549,7 +549,7 @@ static void test_xorb_range_reader(void) {
   int fd = -1;
   bk_svc_xorb_reader *rd = NULL;
   uint64_t size = 0;
-  CHECK_EQ_INT(bk_svc_xorb_open_range(fsvc, &xh, &fd, &rd, &size), 0);
+  CHECK_EQ_INT(bk_svc_xorb_open_range(fsvc, &xh, NULL, &fd, &rd, &size), 0);
   CHECK(fd >= 0 && rd == NULL);
   CHECK_EQ_INT(size, len);
   uint8_t *viafd = malloc(len), *got = malloc(len);
@@ -565,7 +565,7 @@ static void test_xorb_range_reader(void) {
       if (steps[s] == 7 && ranges[i][1] - ranges[i][0] > 400000) continue;
       rd = NULL;
       fd = -1;
-      CHECK_EQ_INT(bk_svc_xorb_open_range(e.svc, &xh, &fd, &rd, &size), 0);
+      CHECK_EQ_INT(bk_svc_xorb_open_range(e.svc, &xh, NULL, &fd, &rd, &size), 0);
       CHECK(fd == -1 && rd != NULL);
       if (!rd) continue;
       CHECK_EQ_INT(size, len);
@@ -579,7 +579,7 @@ static void test_xorb_range_reader(void) {
   }
   /* a blob deleted mid-stream (a gc between two window reads): the read fails,
    * the bytes before were the right ones */
-  CHECK_EQ_INT(bk_svc_xorb_open_range(e.svc, &xh, &fd, &rd, &size), 0);
+  CHECK_EQ_INT(bk_svc_xorb_open_range(e.svc, &xh, NULL, &fd, &rd, &size), 0);
   if (rd) {
     bare_delete_at_off = W;
     long n = reader_range(rd, 0, len - 1, 256 * 1024, got);
@@ -591,7 +591,7 @@ static void test_xorb_range_reader(void) {
   bare_delete_at_off = UINT64_MAX;
   CHECK(!has_blob(&e, &xh));
   /* now unknown to the store: the open fails (the row says the blob is gone) */
-  CHECK(bk_svc_xorb_open_range(e.svc, &xh, &fd, &rd, &size) != 0);
+  CHECK(bk_svc_xorb_open_range(e.svc, &xh, NULL, &fd, &rd, &size) != 0);
   CHECK(rd == NULL && fd == -1);
   free(viafd);
   free(got);
@@ -653,22 +653,22 @@ static void test_direct_downloads(void) {
   char url[1024];
   /* not enabled: BK_ENOTSUP */
   CHECK_EQ_INT(bk_svc_direct_downloads(e.svc), 0);
-  CHECK_EQ_INT(bk_svc_xorb_presign(e.svc, &xh, 0, 9, bk_now_ms() / 1000 + 60, url, sizeof url),
+  CHECK_EQ_INT(bk_svc_xorb_presign(e.svc, &xh, NULL, 0, 9, bk_now_ms() / 1000 + 60, url, sizeof url),
                BK_ENOTSUP);
   bk_svc *d = svc_with(&e, 0, 1);
   CHECK(d != NULL);
   if (d) {
     CHECK_EQ_INT(bk_svc_direct_downloads(d), 1);
     int64_t exp = bk_now_ms() / 1000 + BK_SVC_PRESIGN_TTL_S;
-    CHECK_EQ_INT(bk_svc_xorb_presign(d, &xh, 100, 199, exp, url, sizeof url), 0);
+    CHECK_EQ_INT(bk_svc_xorb_presign(d, &xh, NULL, 100, 199, exp, url, sizeof url), 0);
     char hex[BK_HASH_HEX_LEN + 1], want[1024];
     bk_hash_to_hex(&xh, hex);
     snprintf(want, sizeof want, "http://127.0.0.1:9/objs/xorb/%s?r=100-199&exp=%lld", hex,
              (long long)exp);
     CHECK_EQ_STR(url, want);
-    CHECK_EQ_INT(bk_svc_xorb_presign(d, &xh, 0, len, exp, url, sizeof url), BK_ETRUNCATED);
-    CHECK_EQ_INT(bk_svc_xorb_presign(d, &xh, 0, 9, exp, url, 20), BK_ELIMIT);
-    CHECK_EQ_INT(bk_svc_xorb_presign(d, &xh, 9, 8, exp, url, sizeof url), BK_EINVAL);
+    CHECK_EQ_INT(bk_svc_xorb_presign(d, &xh, NULL, 0, len, exp, url, sizeof url), BK_ETRUNCATED);
+    CHECK_EQ_INT(bk_svc_xorb_presign(d, &xh, NULL, 0, 9, exp, url, 20), BK_ELIMIT);
+    CHECK_EQ_INT(bk_svc_xorb_presign(d, &xh, NULL, 9, 8, exp, url, sizeof url), BK_EINVAL);
     bk_svc_close(d);
   }
   /* a store that cannot presign: refused at open, with a clear message */
