@@ -248,6 +248,10 @@ int bk_http_status(int rc) {
   }
 }
 
+int bk_http_region_unavailable(int rc) {
+  return rc == BK_ENET && !strncmp(bk_errmsg(), "region '", 8);
+}
+
 const char *bk_http_status_code(int status) {
   switch (status) {
   case 400: return "BadRequest";

@@ -81,6 +81,11 @@ struct bk_server_config {
    * secret_file or the database, never from a local file. */
   const char *db_url;
   const char *blob_url;
+  /* --region NAME: the region of clients that send no X-Buckets-Region header
+   * (reconstructions point at copies there); NULL = none. Must name a
+   * configured region (bk_svc_region_check_name). */
+  const char *region;
+  int no_replication;      /* 1 = no replication thread (admin-style embedding, tests) */
 };
 
 /* Default for --reverify-after: one day (see docs/store.md "Damaged blobs"). */
@@ -128,6 +133,11 @@ struct bk_server {
 
   /* "data DIR" or "db URL, blobs URL" with credentials masked (startup line) */
   char *store_desc;
+  /* --region: the default client region ("" = none); read-only after open */
+  char region[33];
+  int no_replication;
+  /* the replication thread (server/replicate.h), NULL when not running */
+  void *repl;
 };
 
 /* The data dir's serve lock (BK_PID_FILE, flock), also taken by `bucketd
