@@ -32,7 +32,9 @@ static const cmd CMDS[] = {
     {"buckets", "move", cmd_move, "Rename or transfer a bucket"},
     {"buckets", "cp", cmd_cp, "Copy a file to, from or between buckets"},
     {"buckets", "sync", cmd_sync, "Synchronise a local directory and a bucket prefix"},
-    {"buckets", "settings", cmd_settings, "Change bucket visibility (--public/--private)"},
+    {"buckets", "settings", cmd_settings,
+     "Change bucket visibility (--public/--private) or warm regions (--prewarm)"},
+    {"buckets", "prewarm", cmd_prewarm, "Copy a bucket's data into another region"},
     {NULL, "sync", cmd_sync, "Alias of 'hf buckets sync'"},
     {NULL, "cp", cmd_cp, "Alias of 'hf buckets cp'"},
 };
