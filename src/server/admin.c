@@ -55,8 +55,8 @@ static void usage(FILE *f) {
           "                     (default 1G per run; resumes where the last run stopped)\n"
           "       bucketd migrate --data DIR --to-db URL --to-blobs URL\n"
           "       bucketd region add NAME --blobs URL         [--data DIR | --db URL]\n"
-          "       bucketd region list                         [--data DIR | --db URL]\n"
-          "       bucketd region remove NAME [--force]        [--data DIR | --db URL]\n"
+          "       bucketd region list                         [STORE]\n"
+          "       bucketd region remove NAME [--force]        [STORE]\n"
           "                  (regions: one object store each, docs/regions.md; the first\n"
           "                  added is the default; --blobs of region add is the region's\n"
           "                  store, s3:// or file://, credentials from the environment)\n"
@@ -471,8 +471,10 @@ static int cmd_scrub(struct args *a) {
 /* ---- region: the service keeps the registry (regions table) ---- */
 
 /* The service for a region command: the metadata of --data/--db; the blob
- * store of the data dir, else the store given (region add: the region's
- * own), else none (the service opens the configured regions' stores). */
+ * store of the data dir, else $BUCKETD_BLOBS, else the --blobs given (region
+ * add: the region's own store; list/remove: the deployment's store, as the
+ * other admin commands take it), else none (the service opens the configured
+ * regions' stores). */
 static int open_region_svc(const struct bk_store_choice *sc, const char *blobs, bk_svc **svc) {
   struct bk_store_choice c = *sc;
   if (!c.data && !c.blobs) c.blobs = blobs;
@@ -521,7 +523,7 @@ static int region_remove(struct args *a, bk_svc *svc) {
 static int cmd_region(struct args *a) {
   const char *sub = a->npos ? a->pos[0] : "";
   int add = !strcmp(sub, "add"), list = !strcmp(sub, "list"), rm = !strcmp(sub, "remove");
-  if ((!add && !list && !rm) || a->npos != (list ? 1 : 2) || (add != (a->blobs != NULL)) ||
+  if ((!add && !list && !rm) || a->npos != (list ? 1 : 2) || (add && !a->blobs) ||
       (a->force && !rm)) {
     usage(stderr);
     return 2;
@@ -533,7 +535,7 @@ static int cmd_region(struct args *a) {
   }
   if (bk_store_choose(a->data, a->db, NULL, 0, &a->store)) return 2;
   bk_svc *svc = NULL;
-  if (open_region_svc(&a->store, add ? a->blobs : NULL, &svc)) return 1;
+  if (open_region_svc(&a->store, a->blobs, &svc)) return 1;
   int ret = add ? region_add(a, svc) : list ? region_list(svc) : region_remove(a, svc);
   bk_svc_close(svc);
   return ret;
