@@ -47,6 +47,8 @@ static void usage(FILE *f, const char *group) {
           "A client for buckets, a self-hosted Hugging Face Storage Buckets server.\n"
           "Endpoint: $HF_ENDPOINT (default http://127.0.0.1:8080); token: --token, $HF_TOKEN,\n"
           "or $HF_HOME/token (default ~/.cache/huggingface/token, written by 'hf auth login').\n"
+          "Region: $HF_BUCKETS_REGION, the region this client runs in (downloads read the copy\n"
+          "there when the bucket has one).\n"
           "Buckets are named ns/name or hf://buckets/ns/name[/path].\n\nCommands:\n");
   for (size_t i = 0; i < NCMDS; i++) {
     if (!CMDS[i].summary) continue;

@@ -860,7 +860,7 @@ int bk_server_start(struct bk_server *srv) {
     return bk_seterr(BK_EIO, "cannot serve on %s (%s)", hp, strerror(e));
   }
   srv->mhd = d;
-  rc = srv->no_replication ? 0 : bk_repl_start(srv);
+  rc = bk_repl_start(srv);
   if (rc) {
     bk_server_stop(srv);
     return rc;
@@ -1198,6 +1198,5 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
                              .direct_downloads = srv->direct_downloads};
   rc = bk_svc_open(&sc, &srv->svc);
   if (rc) return rc;
-  srv->no_replication = cfg->no_replication != 0;
   return open_region(srv, cfg->region);
 }

@@ -85,7 +85,6 @@ struct bk_server_config {
    * (reconstructions point at copies there); NULL = none. Must name a
    * configured region (bk_svc_region_check_name). */
   const char *region;
-  int no_replication;      /* 1 = no replication thread (admin-style embedding, tests) */
 };
 
 /* Default for --reverify-after: one day (see docs/store.md "Damaged blobs"). */
@@ -135,7 +134,6 @@ struct bk_server {
   char *store_desc;
   /* --region: the default client region ("" = none); read-only after open */
   char region[33];
-  int no_replication;
   /* the replication thread (server/replicate.h), NULL when not running */
   void *repl;
 };
@@ -159,7 +157,8 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg);
  * SO_REUSEADDR only (a port left in TIME_WAIT binds at once), never
  * SO_REUSEPORT: a port another process listens on fails with BK_EEXIST
  * ("HOST:PORT is already in use ..."). Also starts the slow-client watchdog
- * (header deadline, minimum body rate). */
+ * (header deadline, minimum body rate) and the replication thread
+ * (server/replicate.h; bk_server_stop joins it first). */
 int bk_server_start(struct bk_server *srv);
 /* Stops accepting and finishes in-flight requests. Idempotent. */
 void bk_server_stop(struct bk_server *srv);
