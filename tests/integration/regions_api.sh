@@ -160,6 +160,7 @@ else
   bk_expect "region list: two regions" 2 "$(printf '%s\n' "$LIST_OUT" | grep -c .)"
   contains "region list: eu first, the default" "(default)" "$(printf '%s\n' "$LIST_OUT" | head -n 1)"
   contains "region list: eu first" "eu" "$(printf '%s\n' "$LIST_OUT" | head -n 1)"
+  bk_req GET /api/buckets/alice/plain "$A"
   bk_expect "BucketInfo region: the default (eu) when none chosen" eu "$(bk_json 'j["region"]')"
 
   json_post POST /api/buckets/alice/u1 "$A" '{"region":"us"}'
