@@ -157,7 +157,6 @@ int bk_svc_file_terms(bk_svc *svc, const bk_hash *fh, uint64_t *size, bk_file_te
 int bk_svc_recon_finish(bk_svc *svc, bk_svc_recon *r) {
   int rc = build_fetch(svc->db, r->terms, r->nterms, &r->fetch, &r->nfetch);
   if (rc != 0) return rc;
-  for (size_t i = 0; i < r->nfetch; i++) r->fetch[i].region[0] = 0; /* TEMP: single store */
   for (size_t i = 0; i < r->nfetch; i++) {
     if (i > 0 && bk_hash_eq(&r->fetch[i - 1].xorb, &r->fetch[i].xorb)) continue;
     rc = svc_xorb_check(svc, &r->fetch[i].xorb, INT64_MAX);
@@ -190,9 +189,8 @@ struct bk_svc_xorb_reader {
  * read), the whole xorb is verified first; a damaged one is marked and
  * refused. A store with local files hands out a private descriptor
  * (sendfile); any other store a reader (the response streams it). */
-int bk_svc_xorb_open_range(bk_svc *svc, const bk_hash *xh, const char *region, int *fd,
-                           bk_svc_xorb_reader **rd, uint64_t *size) {
-  (void)region; /* TEMP: single store */
+int bk_svc_xorb_open_range(bk_svc *svc, const bk_hash *xh, int *fd, bk_svc_xorb_reader **rd,
+                           uint64_t *size) {
   *fd = -1;
   *rd = NULL;
   int rc = svc_xorb_check(svc, xh, svc->reverify_ms);
@@ -266,9 +264,8 @@ void bk_svc_xorb_reader_close(bk_svc_xorb_reader *x) {
   free(x);
 }
 
-int bk_svc_xorb_presign(bk_svc *svc, const bk_hash *xh, const char *region, uint64_t first,
-                        uint64_t last, int64_t expires_at, char *url, size_t n) {
-  (void)region; /* TEMP: single store */
+int bk_svc_xorb_presign(bk_svc *svc, const bk_hash *xh, uint64_t first, uint64_t last,
+                        int64_t expires_at, char *url, size_t n) {
   if (!svc->direct_downloads)
     return bk_seterr(BK_ENOTSUP, "direct downloads are not enabled (--direct-downloads)");
   if (last < first) return bk_seterr(BK_EINVAL, "empty byte range");
