@@ -107,6 +107,16 @@ BK_API int bk_bucket_list(bk_client *c, const char *ns, const char *search, char
 BK_API int bk_bucket_delete(bk_client *c, const char *bucket_id, int missing_ok);
 BK_API int bk_bucket_move(bk_client *c, const char *from_id, const char *to_id);
 BK_API int bk_bucket_settings(bk_client *c, const char *bucket_id, int private_);
+/* Settings in one request: private_ -1 = not sent, 0/1 = sent; prewarm NULL
+ * = not sent, else the warm regions as a comma-separated list ("" clears
+ * them; docs/regions.md). BK_EINVAL when neither is given. *json (may be
+ * NULL) = the BucketInfo the server answers (caller frees with bk_free). */
+BK_API int bk_bucket_update_settings(bk_client *c, const char *bucket_id, int private_,
+                                     const char *prewarm, char **json);
+/* Queues a pre-warm of the bucket (files under prefix, NULL/"" = all) into
+ * region. *json (may be NULL) = {"job","region","prefix"} (bk_free). */
+BK_API int bk_bucket_prewarm(bk_client *c, const char *bucket_id, const char *region,
+                             const char *prefix, char **json);
 /* Tree under prefix (NULL/"" = root). Entries are filtered to the path
  * boundary (prefix itself or prefix/...). JSON array, all pages. */
 BK_API int bk_bucket_tree(bk_client *c, const char *bucket_id, const char *prefix,

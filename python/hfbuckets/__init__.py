@@ -11,7 +11,8 @@ from .errors import (BadRequestError, BucketNotFoundError, BucketsError, EntryNo
 from .hf_api import (BucketFileMetadata, HfApi, XetFileData, batch_bucket_files, bucket_info,
                      copy_files, create_bucket, delete_bucket, download_bucket_files,
                      get_bucket_file_metadata, get_bucket_paths_info, list_bucket_tree,
-                     list_buckets, move_bucket, sync_bucket, update_bucket_settings, whoami)
+                     list_buckets, move_bucket, prewarm_bucket, sync_bucket,
+                     update_bucket_settings, whoami)
 from .fs import HfFileSystem, hffs
 
 __version__ = "0.1.0"
@@ -24,6 +25,7 @@ __all__ = [
     "SyncPlanStaleError", "XetFileData",
     "batch_bucket_files", "bucket_info", "copy_files", "create_bucket", "delete_bucket",
     "download_bucket_files", "get_bucket_file_metadata", "get_bucket_paths_info", "hffs",
-    "list_bucket_tree", "list_buckets", "move_bucket", "sync_bucket", "update_bucket_settings",
+    "list_bucket_tree", "list_buckets", "move_bucket", "prewarm_bucket", "sync_bucket",
+    "update_bucket_settings",
     "whoami",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Optional, Union
+from typing import Any, List, Optional, Union
 
 
 def parse_dt(v: Any) -> Optional[datetime]:
@@ -63,9 +63,12 @@ class BucketUrl:
 
 
 class BucketInfo:
-    """`id`, `private`, `created_at`, `size`, `total_files`, `region` ("us"/"eu"
-    as chosen at creation, None when none was); unknown JSON keys become extra
-    attributes (as given)."""
+    """`id`, `private`, `created_at`, `size`, `total_files`, `region` (the home
+    region; without regions configured on the server the "us"/"eu" label chosen
+    at creation, None when none was), `regions` (with regions configured: one
+    dict per region as the server's JSON, {"name", "home", "warm", "prewarm",
+    "state": "warming"|"warm", "bytesPresent", "bytesNeeded", "lagMs", ...};
+    else []); unknown JSON keys become extra attributes (as given)."""
 
     id: str
     private: bool
@@ -73,6 +76,7 @@ class BucketInfo:
     size: int
     total_files: int
     region: Optional[str]
+    regions: List[dict]
 
     def __init__(self, **kwargs: Any):
         self.id = kwargs.pop("id")
@@ -81,6 +85,7 @@ class BucketInfo:
         self.size = int(kwargs.pop("size", kwargs.pop("usedStorage", 0)) or 0)
         self.total_files = int(kwargs.pop("totalFiles", kwargs.pop("total_files", 0)) or 0)
         self.region = kwargs.pop("region", None)
+        self.regions = list(kwargs.pop("regions", None) or [])
         for k, v in kwargs.items():
             setattr(self, k, v)
 

@@ -97,6 +97,8 @@ _sigs = {
     "bk_bucket_delete": (c_int, [c_void_p, c_char_p, c_int]),
     "bk_bucket_move": (c_int, [c_void_p, c_char_p, c_char_p]),
     "bk_bucket_settings": (c_int, [c_void_p, c_char_p, c_int]),
+    "bk_bucket_update_settings": (c_int, [c_void_p, c_char_p, c_int, c_char_p, POINTER(c_void_p)]),
+    "bk_bucket_prewarm": (c_int, [c_void_p, c_char_p, c_char_p, c_char_p, POINTER(c_void_p)]),
     "bk_bucket_tree": (c_int, [c_void_p, c_char_p, c_char_p, c_int, POINTER(c_void_p)]),
     "bk_bucket_paths_info": (c_int, [c_void_p, c_char_p, POINTER(c_char_p), c_size_t,
                                      POINTER(c_void_p)]),

@@ -8,12 +8,13 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import sys
 import warnings
 from ctypes import byref, c_char_p, c_uint64, c_void_p
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _lib
 from ._buckets import (BucketFile, BucketFolder, BucketInfo, BucketUrl, SyncPlan, tree_entry)
@@ -54,6 +55,14 @@ def _web_url_to_uri(url: str, endpoint: str) -> str:
             raise ValueError(f"unsupported bucket URL {url!r}: expected /tree/PATH or /resolve/PATH")
         path = parts[3] if len(parts) == 4 else ""
     return f"hf://buckets/{parts[0]}/{parts[1]}" + (f"/{path}" if path else "")
+
+
+_REGION_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
+
+
+def _region_name(s: object) -> bool:
+    """The form of a region name (whether the server has it is its answer)."""
+    return isinstance(s, str) and _REGION_RE.fullmatch(s) is not None
 
 
 def _is_web_url(s: str) -> bool:
@@ -138,8 +147,9 @@ class HfApi:
                       exist_ok: bool = False, token: TokenT = None) -> BucketUrl:
         if resource_group_id is not None:
             raise ValueError("resource groups are not supported by this server")
-        if region is not None and region not in ("us", "eu"):
-            raise ValueError("region must be 'us', 'eu' or None")
+        if region is not None and not _region_name(region):
+            raise ValueError("region must be a region name (a-z, 0-9, '-', at most 32, "
+                             "starting with a letter) or None; the server says which exist")
         s = str(bucket_id)
         if not s.startswith("hf://") and "/" in s:
             s = self._id(s)
@@ -176,11 +186,40 @@ class HfApi:
         check(_lib.lib.bk_bucket_move(self._c(token).h, b(f), b(t)), f"move bucket {f} -> {t}",
               bucket_id=f)
 
-    def update_bucket_settings(self, bucket_id: str, *, private: bool,
+    def update_bucket_settings(self, bucket_id: str, *, private: Optional[bool] = None,
+                               prewarm: Optional[Sequence[str]] = None,
                                token: TokenT = None) -> None:
+        """Changes the visibility (`private`) and/or the warm regions
+        (`prewarm`: the regions that keep a copy of the bucket's data, new
+        writes copied there as they land; [] clears). At least one is needed."""
+        if private is None and prewarm is None:
+            raise ValueError("give private=... and/or prewarm=[...]")
+        warm = None
+        if prewarm is not None:
+            if isinstance(prewarm, str):
+                raise TypeError("prewarm is a list of region names, e.g. ['us', 'eu']")
+            names = [str(r) for r in prewarm]
+            bad = [r for r in names if not _region_name(r)]
+            if bad:
+                raise ValueError(f"not a region name: {bad[0]!r}")
+            warm = ",".join(names)
         bid = self._id(bucket_id)
-        check(_lib.lib.bk_bucket_settings(self._c(token).h, b(bid), 1 if private else 0),
-              f"bucket settings {bid}", bucket_id=bid)
+        priv = -1 if private is None else (1 if private else 0)
+        self._json(_lib.lib.bk_bucket_update_settings, b(bid), priv, b(warm),
+                   what=f"bucket settings {bid}", bucket_id=bid, token=token)
+
+    def prewarm_bucket(self, bucket_id: str, region: str, prefix: Optional[str] = None, *,
+                       token: TokenT = None) -> dict:
+        """Queues a copy of the bucket's data (files under `prefix`, default
+        all) into `region`; only what the region lacks is copied, in the
+        background. Returns {"job", "region", "prefix"}; `bucket_info(...).regions`
+        shows the progress."""
+        if not isinstance(region, str) or not _region_name(region):
+            raise ValueError("region must be a region name (a-z, 0-9, '-', at most 32)")
+        bid = self._id(bucket_id)
+        return self._json(_lib.lib.bk_bucket_prewarm, b(bid), b(region),
+                          b(prefix) if prefix else None, what=f"pre-warm {bid}",
+                          bucket_id=bid, token=token)
 
     # -- files ------------------------------------------------------------
     def list_bucket_tree(self, bucket_id: str, prefix: Optional[str] = None,
@@ -520,6 +559,7 @@ list_buckets = _default.list_buckets
 delete_bucket = _default.delete_bucket
 move_bucket = _default.move_bucket
 update_bucket_settings = _default.update_bucket_settings
+prewarm_bucket = _default.prewarm_bucket
 list_bucket_tree = _default.list_bucket_tree
 get_bucket_paths_info = _default.get_bucket_paths_info
 get_bucket_file_metadata = _default.get_bucket_file_metadata

@@ -1,14 +1,15 @@
-/* hf buckets create BUCKET_ID [--private] [--region us|eu] [--exist-ok] */
+/* hf buckets create BUCKET_ID [--private] [--region NAME] [--exist-ok] */
 #include <cjson/cJSON.h>
 #include <string.h>
 
 #include "cli/cli.h"
 
 static const char USAGE[] =
-    "usage: hf buckets create BUCKET_ID [--private] [--region us|eu] [--exist-ok]\n\n"
+    "usage: hf buckets create BUCKET_ID [--private] [--region NAME] [--exist-ok]\n\n"
     "Creates a bucket. BUCKET_ID is name (in your namespace), ns/name or hf://buckets/ns/name.\n"
     "  --private    make the bucket private (default: the namespace default, public)\n"
-    "  --region R   storage region hint (us or eu)\n"
+    "  --region R   the bucket's home region, where its new data is stored: one of the\n"
+    "               server's regions (without regions configured: us or eu, a label)\n"
     "  --exist-ok   succeed if the bucket already exists\n";
 
 int cmd_create(cli *c, int argc, char **argv) {
@@ -24,8 +25,10 @@ int cmd_create(cli *c, int argc, char **argv) {
   if (r) return r < 0 ? 2 : 0;
   if (np < 1) return cli_fail("missing BUCKET_ID (see --help)"), 2;
   if (cli_bucket_args(c, pos, np)) return 2;
-  if (region && strcmp(region, "us") && strcmp(region, "eu"))
-    return cli_fail("--region must be 'us' or 'eu'"), 2;
+  if (region && !cli_region_name_valid(region))
+    return cli_fail("--region must be a region name (a-z, 0-9, '-', at most 32, starting with a "
+                    "letter)"),
+           2;
   bk_client *cl = cli_client(c);
   if (!cl) return 1;
   char *json = NULL;

@@ -32,7 +32,9 @@ static const cmd CMDS[] = {
     {"buckets", "move", cmd_move, "Rename or transfer a bucket"},
     {"buckets", "cp", cmd_cp, "Copy a file to, from or between buckets"},
     {"buckets", "sync", cmd_sync, "Synchronise a local directory and a bucket prefix"},
-    {"buckets", "settings", cmd_settings, "Change bucket visibility (--public/--private)"},
+    {"buckets", "settings", cmd_settings,
+     "Change bucket visibility (--public/--private) or warm regions (--prewarm)"},
+    {"buckets", "prewarm", cmd_prewarm, "Copy a bucket's data into another region"},
     {NULL, "sync", cmd_sync, "Alias of 'hf buckets sync'"},
     {NULL, "cp", cmd_cp, "Alias of 'hf buckets cp'"},
 };
@@ -45,6 +47,8 @@ static void usage(FILE *f, const char *group) {
           "A client for buckets, a self-hosted Hugging Face Storage Buckets server.\n"
           "Endpoint: $HF_ENDPOINT (default http://127.0.0.1:8080); token: --token, $HF_TOKEN,\n"
           "or $HF_HOME/token (default ~/.cache/huggingface/token, written by 'hf auth login').\n"
+          "Region: $HF_BUCKETS_REGION, the region this client runs in (downloads read the copy\n"
+          "there when the bucket has one).\n"
           "Buckets are named ns/name or hf://buckets/ns/name[/path].\n\nCommands:\n");
   for (size_t i = 0; i < NCMDS; i++) {
     if (!CMDS[i].summary) continue;

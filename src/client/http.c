@@ -18,15 +18,41 @@ struct bk_http {
   CURL *free_handles[POOL_MAX];
   int nfree;
   unsigned timeout_s, retries;
+  char region[33]; /* $HF_BUCKETS_REGION at creation ("" = none): X-Buckets-Region */
 };
+
+/* $HF_BUCKETS_REGION (docs/regions.md): the region this client runs in,
+ * sent as X-Buckets-Region on every request so reconstructions point at the
+ * copies there. Empty or unset = none; anything but a region name
+ * ([a-z][a-z0-9-]{0,31}) is refused (it would go into a header). */
+static int env_region(char out[33]) {
+  const char *v = getenv("HF_BUCKETS_REGION");
+  out[0] = 0;
+  if (!v || !*v) return 0;
+  size_t n = strlen(v);
+  int ok = n <= 32 && v[0] >= 'a' && v[0] <= 'z';
+  for (size_t i = 0; ok && i < n; i++)
+    ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '-';
+  if (!ok)
+    return bk_seterr(BK_EINVAL,
+                     "HF_BUCKETS_REGION='%.40s' is not a region name (a-z, 0-9 and '-', at most "
+                     "32, starting with a letter)",
+                     v);
+  memcpy(out, v, n + 1);
+  return 0;
+}
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 int bk_http_new(unsigned timeout_s, unsigned retries, bk_http **out) {
   pthread_once(&g_once, global_init);
+  char region[33];
+  int rc = env_region(region);
+  if (rc) return rc;
   bk_http *h = calloc(1, sizeof *h);
   if (!h) return bk_seterr(BK_ENOMEM, "out of memory");
+  memcpy(h->region, region, sizeof region);
   pthread_mutex_init(&h->mu, NULL);
   h->timeout_s = timeout_s ? timeout_s : 60;
   h->retries = retries;
@@ -191,6 +217,10 @@ static int do_once(bk_http *h, CURL *c, const bk_curl_req *rq, bk_http_resp *rs,
   }
   if (rq->range) {
     snprintf(line, sizeof line, "Range: %s", rq->range);
+    hdrs = curl_slist_append(hdrs, line);
+  }
+  if (h->region[0]) {
+    snprintf(line, sizeof line, "X-Buckets-Region: %s", h->region);
     hdrs = curl_slist_append(hdrs, line);
   }
   hdrs = curl_slist_append(hdrs, "Expect:");

@@ -16,6 +16,8 @@
 
 typedef struct bk_http bk_http;
 
+/* Reads $HF_BUCKETS_REGION once: every request then carries X-Buckets-Region
+ * (BK_EINVAL when it is set to something that is not a region name). */
 int bk_http_new(unsigned timeout_s, unsigned retries, bk_http **out);
 void bk_http_free(bk_http *h);
 

@@ -768,6 +768,73 @@ int bk_bucket_settings(bk_client *c, const char *bucket_id, int private_) {
   return rc;
 }
 
+/* {"private"?: bool, "prewarm"?: [names]} from a comma-separated list
+ * (blanks around names dropped, empty names skipped: "" clears). */
+static int settings_body(int private_, const char *prewarm, char **body) {
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return bk_seterr(BK_ENOMEM, "out of memory");
+  if (private_ >= 0) cJSON_AddBoolToObject(o, "private", private_ != 0);
+  cJSON *arr = prewarm ? cJSON_AddArrayToObject(o, "prewarm") : NULL;
+  size_t n = prewarm ? strlen(prewarm) : 0;
+  for (size_t i = 0; arr && i < n;) {
+    size_t j = i;
+    while (j < n && prewarm[j] != ',') j++;
+    size_t a = i, b = j;
+    while (a < b && prewarm[a] == ' ') a++;
+    while (b > a && prewarm[b - 1] == ' ') b--;
+    char name[64];
+    if (b - a >= sizeof name) {
+      cJSON_Delete(o);
+      return bk_seterr(BK_EINVAL, "region name too long in '%.80s'", prewarm);
+    }
+    memcpy(name, prewarm + a, b - a);
+    name[b - a] = 0;
+    if (*name) cJSON_AddItemToArray(arr, cJSON_CreateString(name));
+    i = j + 1;
+  }
+  *body = print_json(o);
+  cJSON_Delete(o);
+  return *body ? 0 : bk_seterr(BK_ENOMEM, "out of memory");
+}
+
+int bk_bucket_update_settings(bk_client *c, const char *bucket_id, int private_,
+                              const char *prewarm, char **json) {
+  if (private_ < 0 && !prewarm) return bk_seterr(BK_EINVAL, "no setting to change");
+  char path[600], what[600], *body = NULL;
+  int rc = bucket_route(bucket_id, "/settings", "settings of %s", path, what);
+  if (!rc) rc = settings_body(private_, prewarm, &body);
+  if (rc) return rc;
+  bk_http_resp r;
+  rc = bk_hub_call(c, "PUT", path, "application/json", body, strlen(body), what, &r);
+  free(body);
+  if (rc) return rc;
+  rc = json ? take_body_string(&r, json) : 0;
+  bk_http_resp_free(&r);
+  return rc;
+}
+
+int bk_bucket_prewarm(bk_client *c, const char *bucket_id, const char *region,
+                      const char *prefix, char **json) {
+  if (!region || !*region) return bk_seterr(BK_EINVAL, "a region to pre-warm is required");
+  char path[600], what[600];
+  int rc = bucket_route(bucket_id, "/prewarm", "pre-warm %s", path, what);
+  if (rc) return rc;
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return bk_seterr(BK_ENOMEM, "out of memory");
+  cJSON_AddStringToObject(o, "region", region);
+  if (prefix && *prefix) cJSON_AddStringToObject(o, "prefix", prefix);
+  char *body = print_json(o);
+  cJSON_Delete(o);
+  if (!body) return bk_seterr(BK_ENOMEM, "out of memory");
+  bk_http_resp r;
+  rc = bk_hub_call(c, "POST", path, "application/json", body, strlen(body), what, &r);
+  free(body);
+  if (rc) return rc;
+  rc = json ? take_body_string(&r, json) : 0;
+  bk_http_resp_free(&r);
+  return rc;
+}
+
 int bk_tree_json(bk_client *c, const char *id, const char *prefix, int recursive, cJSON **out) {
   char pre[4200] = "";
   if (prefix) snprintf(pre, sizeof pre, "%s", prefix);

@@ -17,6 +17,7 @@
 #include "util/fsutil.h"
 #include "server/server.h"
 #include "service/service.h"
+#include "server/hub_parse.h"
 #include "server/storecfg.h"
 
 #define DEFAULT_GRACE_S 3600
@@ -34,6 +35,7 @@ struct args {
   const char *max_bytes;
   const char *max_blobs;
   int read_data;
+  int force;
   int help;
 };
 
@@ -52,6 +54,12 @@ static void usage(FILE *f) {
           "       bucketd scrub [--max-bytes N[K|M|G]] [--max-blobs N] [STORE]\n"
           "                     (default 1G per run; resumes where the last run stopped)\n"
           "       bucketd migrate --data DIR --to-db URL --to-blobs URL\n"
+          "       bucketd region add NAME --blobs URL         [--data DIR | --db URL]\n"
+          "       bucketd region list                         [STORE]\n"
+          "       bucketd region remove NAME [--force]        [STORE]\n"
+          "                  (regions: one object store each, docs/regions.md; the first\n"
+          "                  added is the default; --blobs of region add is the region's\n"
+          "                  store, s3:// or file://, credentials from the environment)\n"
           "STORE is --data DIR, or --db URL --blobs URL (user, token, org: --db URL is\n"
           "enough; a --blobs given with it is not opened); defaults: $BUCKETD_DATA, or\n"
           "$BUCKETD_DB and $BUCKETD_BLOBS, else ./var\n");
@@ -65,6 +73,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
     const char **slot = NULL;
     if (!strcmp(s, "--help") || !strcmp(s, "-h")) { a->help = 1; continue; }
     if (!strcmp(s, "--read-data")) { a->read_data = 1; continue; }
+    if (!strcmp(s, "--force")) { a->force = 1; continue; }
     if (!strcmp(s, "--data")) slot = &a->data;
     else if (!strcmp(s, "--db")) slot = &a->db;
     else if (!strcmp(s, "--blobs")) slot = &a->blobs;
@@ -459,6 +468,79 @@ static int cmd_scrub(struct args *a) {
   return ret;
 }
 
+/* ---- region: the service keeps the registry (regions table) ---- */
+
+/* The service for a region command: the metadata of --data/--db; the blob
+ * store of the data dir, else $BUCKETD_BLOBS, else the --blobs given (region
+ * add: the region's own store; list/remove: the deployment's store, as the
+ * other admin commands take it), else none (the service opens the configured
+ * regions' stores). */
+static int open_region_svc(const struct bk_store_choice *sc, const char *blobs, bk_svc **svc) {
+  struct bk_store_choice c = *sc;
+  if (!c.data && !c.blobs) c.blobs = blobs;
+  return open_svc(&c, 0, svc);
+}
+
+static int region_add(struct args *a, bk_svc *svc) {
+  char msg[512] = "", masked[512];
+  int rc = bk_svc_region_add(svc, a->pos[1], a->blobs, msg, sizeof msg);
+  if (rc) {
+    snprintf(masked, sizeof masked, "%s", bk_errmsg());
+    bk_url_scrub(a->blobs, masked, sizeof masked);
+    fprintf(stderr, "bucketd: region add %s: %s (%s)\n", a->pos[1], masked, bk_strerror(rc));
+    return 1;
+  }
+  bk_url_mask(a->blobs, masked, sizeof masked);
+  printf("region %s added: %s\n", a->pos[1], masked);
+  if (msg[0]) printf("%s\n", msg);
+  return 0;
+}
+
+static int region_list(bk_svc *svc) {
+  bk_svc_region *r = NULL;
+  size_t n = 0;
+  int rc = bk_svc_region_list(svc, &r, &n);
+  if (rc) return fail("region list", rc);
+  if (n == 0) printf("no regions configured (single store)\n");
+  for (size_t i = 0; i < n; i++)
+    printf("%-12s %s%s\n", r[i].name, r[i].url_masked, r[i].is_default ? "  (default)" : "");
+  free(r);
+  return 0;
+}
+
+static int region_remove(struct args *a, bk_svc *svc) {
+  int rc = bk_svc_region_remove(svc, a->pos[1], a->force);
+  if (rc == BK_EBUSY) {
+    fprintf(stderr, "bucketd: region remove %s refused: %s%s\n", a->pos[1], bk_errmsg(),
+            a->force ? "" : " (--force removes it anyway, once its data is moved)");
+    return 1;
+  }
+  if (rc) return fail("region remove", rc);
+  printf("region %s removed\n", a->pos[1]);
+  return 0;
+}
+
+static int cmd_region(struct args *a) {
+  const char *sub = a->npos ? a->pos[0] : "";
+  int add = !strcmp(sub, "add"), list = !strcmp(sub, "list"), rm = !strcmp(sub, "remove");
+  if ((!add && !list && !rm) || a->npos != (list ? 1 : 2) || (add && !a->blobs) ||
+      (a->force && !rm)) {
+    usage(stderr);
+    return 2;
+  }
+  if (!list && !hub_region_name_valid(a->pos[1])) {
+    fprintf(stderr, "bucketd: bad region name '%s' (a-z, 0-9, '-', at most 32, starting with a "
+                    "letter)\n", a->pos[1]);
+    return 2;
+  }
+  if (bk_store_choose(a->data, a->db, NULL, 0, &a->store)) return 2;
+  bk_svc *svc = NULL;
+  if (open_region_svc(&a->store, a->blobs, &svc)) return 1;
+  int ret = add ? region_add(a, svc) : list ? region_list(svc) : region_remove(a, svc);
+  bk_svc_close(svc);
+  return ret;
+}
+
 int bucketd_admin(int argc, char **argv) {
   if (argc < 1 || !argv[0]) {
     usage(stderr);
@@ -475,6 +557,7 @@ int bucketd_admin(int argc, char **argv) {
     return 0;
   }
   const char *cmd = argv[0];
+  if (!strcmp(cmd, "region")) return cmd_region(&a); /* its --blobs is the region's store */
   int accounts = !strcmp(cmd, "user") || !strcmp(cmd, "token") || !strcmp(cmd, "org");
   if (bk_store_choose(a.data, a.db, a.blobs, !accounts, &a.store)) return 2;
   if (!strcmp(cmd, "user")) return cmd_user(&a);

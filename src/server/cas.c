@@ -37,6 +37,7 @@ int cas_reply_store_error(struct bk_http_req *req, int rc, const char *what) {
   case BK_EDB: return bk_http_error_rc(req, rc, code, "%s: metadata database busy, retry", what);
   default: break;
   }
+  if (bk_http_region_unavailable(rc)) return bk_http_error_rc(req, rc, code, "%s", bk_errmsg());
   if (status >= 500) return bk_http_error_rc(req, rc, code, "%s: storage error", what);
   return bk_http_error_rc(req, rc, code, "%s: %s", what, bk_errmsg());
 }

@@ -39,6 +39,10 @@ int cas_path_hash(struct bk_http_req *req, const char *seg, bk_hash *out);
  * store (BK_EDB/BK_EIO/BK_ENOMEM -> 500/503, others -> 400). Returns 1. */
 int cas_reply_store_error(struct bk_http_req *req, int rc, const char *what);
 
+/* The client's region for a reconstruction (X-Buckets-Region, else the
+ * node's --region; "" = none) into out[33]. 1 when it replied (400). */
+int cas_client_region(struct bk_server *srv, struct bk_http_req *req, char out[33]);
+
 /* Before the body of POST /v1/xorbs/default/{seg}: auth, hash, then sets
  * req->body_sink. 1 = replied (refused), 0 = stream the body. */
 int cas_xorb_start(struct bk_server *srv, struct bk_http_req *req, const char *seg);

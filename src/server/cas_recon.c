@@ -19,6 +19,7 @@
 #include "store/file_access.h"
 #include "server/cas_internal.h"
 #include "server/http.h"
+#include "server/hub_parse.h"
 #include "server/jsonout.h"
 #include "server/server.h"
 #include "service/service.h"
@@ -55,11 +56,12 @@ static int emit_terms(bk_buf *js, const rterm *rt, size_t n) {
 static int emit_url(const struct bk_server *srv, bk_buf *js, const rfetch *fe, int64_t exp) {
   if (!srv->direct_downloads) {
     int rc = bk_buf_printf(js, "\"");
-    if (rc == 0) rc = cas_url_sign(srv, &fe->xorb, fe->bs, fe->be, exp, js);
+    if (rc == 0) rc = cas_url_sign(srv, &fe->xorb, fe->region, fe->bs, fe->be, exp, js);
     return rc ? rc : bk_buf_printf(js, "\"");
   }
   char url[CAS_PRESIGN_URL_MAX];
-  int rc = bk_svc_xorb_presign(srv->svc, &fe->xorb, fe->region, fe->bs, fe->be, exp, url, sizeof url);
+  int rc = bk_svc_xorb_presign(srv->svc, &fe->xorb, fe->region, fe->bs, fe->be, exp, url,
+                               sizeof url);
   if (rc == BK_ELIMIT) return bk_seterr(BK_EIO, "presigned URL longer than %u bytes",
                                         (unsigned)sizeof url);
   if (rc) return rc;
@@ -111,11 +113,41 @@ static int reply_damaged(struct bk_http_req *req, const bk_hash *x) {
          1;
 }
 
-/* Builds the fetch entries; the service checks their xorbs (a damaged one
- * is never handed out). 1 = replied (damaged or error), 0 = go on. */
+/* The client's region: the X-Buckets-Region header, else the node's
+ * --region, else none (out = ""). A malformed name is refused (400) always;
+ * with regions configured an unknown one too (400 naming the configured
+ * ones). Without regions the header has no effect. 1 = replied. */
+_Static_assert(BK_REGION_NAME_MAX + 1 == 33, "region buffers are 33 bytes");
+int cas_client_region(struct bk_server *srv, struct bk_http_req *req, char out[33]) {
+  out[0] = 0;
+  const char *h = bk_http_header(req, "X-Buckets-Region");
+  if (h) {
+    while (*h == ' ') h++;
+    if (!*h) h = NULL;
+  }
+  if (h && !hub_region_name_valid(h))
+    return bk_http_error(req, 400, "BadRequest",
+                         "bad X-Buckets-Region header: a region name is a-z, 0-9 and '-' "
+                         "(at most 32, starting with a letter)"),
+           1;
+  const char *name = h ? h : srv->region;
+  if (!*name || bk_svc_regions_enabled(srv->svc) != 1) return 0;
+  if (bk_svc_region_check_name(srv->svc, name) != 0)
+    return bk_http_error(req, 400, "BadRequest", "X-Buckets-Region: %s", bk_errmsg()), 1;
+  snprintf(out, 33, "%s", name);
+  return 0;
+}
+
+/* Builds the fetch entries for the client's region; the service checks
+ * their xorbs (a damaged one is never handed out). 1 = replied (damaged or
+ * error), 0 = go on. */
 static int finish_recon(struct bk_server *srv, struct bk_http_req *req, bk_svc_recon *r,
                         int batch) {
+  char region[BK_REGION_NAME_MAX + 1];
+  if (cas_client_region(srv, req, region)) return 1;
+  r->region = region[0] ? region : NULL;
   int rc = bk_svc_recon_finish(srv->svc, r);
+  r->region = NULL; /* it pointed at this frame */
   if (rc == 0) return 0;
   if (rc == BK_EHASH) return reply_damaged(req, &r->damaged);
   if (batch && rc == BK_ENOTFOUND && !r->fetch) /* building the fetch entries failed */
@@ -343,12 +375,14 @@ int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const cha
   bk_hash xh;
   if (!cas_path_hash(req, seg, &xh)) return 1;
   const char *r = bk_http_param(req, "r"), *ex = bk_http_param(req, "exp"),
-             *sig = bk_http_param(req, "sig");
+             *sig = bk_http_param(req, "sig"), *region = bk_http_param(req, "region");
   uint64_t ss, se, expu;
   if (!r || !ex || !sig || parse_pair(r, parse_u64, &ss, &se) || parse_u64(ex, ex + strlen(ex), &expu) ||
       expu > INT64_MAX)
     return bk_http_error(req, 403, "Forbidden", "malformed signed URL"), 1;
-  if (cas_url_verify(srv, &xh, ss, se, (int64_t)expu, sig, bk_now_s()) != 0)
+  if (region && !hub_region_name_valid(region))
+    return bk_http_error(req, 403, "Forbidden", "malformed signed URL"), 1;
+  if (cas_url_verify(srv, &xh, region, ss, se, (int64_t)expu, sig, bk_now_s()) != 0)
     return bk_http_error(req, 403, "Forbidden", "%s", bk_errmsg()), 1;
 
   const char *rh = bk_http_header(req, "Range");
@@ -367,7 +401,7 @@ int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const cha
   int fd = -1;
   bk_svc_xorb_reader *rd = NULL;
   uint64_t size = 0;
-  int rc = bk_svc_xorb_open_range(srv->svc, &xh, NULL, &fd, &rd, &size);
+  int rc = bk_svc_xorb_open_range(srv->svc, &xh, region, &fd, &rd, &size);
   if (rc == BK_EHASH) return reply_damaged(req, &xh);
   if (rc == BK_ENOTFOUND) return bk_http_error(req, 404, "NotFound", "xorb not found"), 1;
   if (rc != 0) return cas_reply_store_error(req, rc, "xorb range");

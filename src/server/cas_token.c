@@ -170,12 +170,18 @@ int cas_token_verify(const struct bk_server *srv, const char *token, int64_t now
   return 0;
 }
 
-static void url_sig(const struct bk_server *srv, const bk_hash *xorb, uint64_t start,
-                    uint64_t end, int64_t exp, bk_hash *sig) {
-  char hx[BK_HASH_HEX_LEN + 1], msg[192];
+/* The signed message; a region adds a line (without one the message is the
+ * single-store one, so URLs handed out before regions existed stay valid).
+ * Region names are short ([a-z][a-z0-9-]{0,31}); a longer one is cut, which
+ * only makes the URL fail to verify. */
+static void url_sig(const struct bk_server *srv, const bk_hash *xorb, const char *region,
+                    uint64_t start, uint64_t end, int64_t exp, bk_hash *sig) {
+  char hx[BK_HASH_HEX_LEN + 1], msg[256];
   bk_hash_to_hex(xorb, hx);
   int n = snprintf(msg, sizeof msg, "xorb-range\n%s\n%" PRIu64 "\n%" PRIu64 "\n%" PRId64, hx,
                    start, end, exp);
+  if (region && *region)
+    n += snprintf(msg + n, sizeof msg - (size_t)n, "\nregion=%.40s", region);
   uint8_t key[32];
   derive_key(srv, URL_KEY_LABEL, key);
   bk_keyed_hash(key, msg, (size_t)n, sig);
@@ -190,23 +196,25 @@ static void raw_hex(const uint8_t *p, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
-int cas_url_sign(const struct bk_server *srv, const bk_hash *xorb, uint64_t start,
-                 uint64_t end, int64_t exp, bk_buf *out) {
+int cas_url_sign(const struct bk_server *srv, const bk_hash *xorb, const char *region,
+                 uint64_t start, uint64_t end, int64_t exp, bk_buf *out) {
   bk_hash sig;
   char hx[BK_HASH_HEX_LEN + 1], sx[65];
-  url_sig(srv, xorb, start, end, exp, &sig);
+  url_sig(srv, xorb, region, start, end, exp, &sig);
   bk_hash_to_hex(xorb, hx);
   raw_hex(sig.b, 32, sx);
-  return bk_buf_printf(out, "%s/v1/xorb-range/%s?r=%" PRIu64 "-%" PRIu64 "&exp=%" PRId64 "&sig=%s",
-                       srv->public_url, hx, start, end, exp, sx);
+  int rc = bk_buf_printf(out, "%s/v1/xorb-range/%s?r=%" PRIu64 "-%" PRIu64 "&exp=%" PRId64,
+                         srv->public_url, hx, start, end, exp);
+  if (!rc && region && *region) rc = bk_buf_printf(out, "&region=%.40s", region);
+  return rc ? rc : bk_buf_printf(out, "&sig=%s", sx);
 }
 
-int cas_url_verify(const struct bk_server *srv, const bk_hash *xorb, uint64_t start,
-                   uint64_t end, int64_t exp, const char *sig_hex, int64_t now) {
+int cas_url_verify(const struct bk_server *srv, const bk_hash *xorb, const char *region,
+                   uint64_t start, uint64_t end, int64_t exp, const char *sig_hex, int64_t now) {
   if (!sig_hex || strlen(sig_hex) != 64) return bk_seterr(BK_EPERM, "bad URL signature");
   bk_hash sig;
   char sx[65];
-  url_sig(srv, xorb, start, end, exp, &sig);
+  url_sig(srv, xorb, region, start, end, exp, &sig);
   raw_hex(sig.b, 32, sx);
   if (!cas_ct_eq(sig_hex, sx, 64)) return bk_seterr(BK_EPERM, "bad URL signature");
   if (exp < now) return bk_seterr(BK_EPERM, "URL expired");

@@ -51,14 +51,18 @@ int cas_token_verify(const struct bk_server *srv, const char *token, int64_t now
                      struct cas_claims *out);
 
 /* Appends the signed URL for bytes [start, end] (inclusive) of a xorb,
- * expiring at exp, to out. */
-int cas_url_sign(const struct bk_server *srv, const bk_hash *xorb, uint64_t start,
-                 uint64_t end, int64_t exp, bk_buf *out);
+ * expiring at exp, to out. region (NULL or "" = none: the URL and signature
+ * are those of a single-store deployment) is the region whose copy the URL
+ * reads: the query parameter `region=NAME`, covered by the signature. */
+int cas_url_sign(const struct bk_server *srv, const bk_hash *xorb, const char *region,
+                 uint64_t start, uint64_t end, int64_t exp, bk_buf *out);
 
-/* Checks a signed range: sig_hex must be the signature of (xorb, start, end,
- * exp) and exp >= now. Returns 0, or BK_EPERM (bad signature / expired). */
-int cas_url_verify(const struct bk_server *srv, const bk_hash *xorb, uint64_t start,
-                   uint64_t end, int64_t exp, const char *sig_hex, int64_t now);
+/* Checks a signed range: sig_hex must be the signature of (xorb, region,
+ * start, end, exp) and exp >= now (region as given to cas_url_sign: a URL
+ * whose region parameter was changed or removed does not verify). Returns
+ * 0, or BK_EPERM (bad signature / expired). */
+int cas_url_verify(const struct bk_server *srv, const bk_hash *xorb, const char *region,
+                   uint64_t start, uint64_t end, int64_t exp, const char *sig_hex, int64_t now);
 
 /* Constant-time equality of two byte strings of length n. */
 int cas_ct_eq(const void *a, const void *b, size_t n);

@@ -235,7 +235,8 @@ int bk_http_status(int rc) {
   case BK_EAUTH: return 401;
   case BK_EPERM: return 403;
   case BK_ENOTFOUND: return 404;
-  case BK_EEXIST: return 409;
+  case BK_EEXIST:
+  case BK_EBUSY: return 409;
   case BK_ELIMIT: return 413;
   case BK_ENOMEM:
   case BK_EDB:
@@ -245,6 +246,10 @@ int bk_http_status(int rc) {
   case BK_ENOTSUP: return 501; /* a backend lacks an optional capability */
   default: return 500;
   }
+}
+
+int bk_http_region_unavailable(int rc) {
+  return rc == BK_ENET && !strncmp(bk_errmsg(), "region '", 8);
 }
 
 const char *bk_http_status_code(int status) {

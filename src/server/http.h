@@ -154,14 +154,18 @@ int bk_http_error(struct bk_http_req *req, int status, const char *code,
  * pages (docs/server.md, "Errors"):
  *   BK_EINVAL, BK_EFORMAT, BK_ETRUNCATED, BK_EVERSION, BK_ESIZE, BK_EHASH,
  *   BK_ECOMPRESS -> 400      BK_EAUTH -> 401     BK_EPERM -> 403
- *   BK_ENOTFOUND -> 404      BK_EEXIST -> 409    BK_ELIMIT -> 413
- *   BK_ENOMEM, BK_EDB, BK_ESTALE -> 503 (retryable: Retry-After)
+ *   BK_ENOTFOUND -> 404      BK_EEXIST, BK_EBUSY -> 409    BK_ELIMIT -> 413
+ *   BK_ENOMEM, BK_EDB, BK_ESTALE, BK_ENET -> 503 (retryable: Retry-After)
  *   BK_ENOSPC -> 507         anything else (BK_EIO, ...) -> 500
  * 0 (no error) -> 200. */
 int bk_http_status(int rc);
 /* 1 when the status for rc asks the client to retry (503): replies for it
  * carry Retry-After: BK_HTTP_RETRY_AFTER_S. */
 int bk_http_retryable(int rc);
+/* 1 when rc/bk_errmsg() is the service's "region 'NAME' is unavailable: ..."
+ * (BK_ENET): such a 503 carries the service's message to the client (it
+ * names the region; no credentials: store URLs are never in it). */
+int bk_http_region_unavailable(int rc);
 #define BK_HTTP_RETRY_AFTER_S 1
 /* X-Error-Code for a status when an API has no more specific one (the CAS):
  * "BadRequest", "NotFound", "ServiceUnavailable", "InsufficientStorage",

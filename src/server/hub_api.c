@@ -15,12 +15,14 @@
 #include "server/cas_token.h"
 #include "server/http.h"
 #include "server/hub_parse.h"
+#include "server/hub_regions.h"
 #include "server/jsonout.h"
 #include "server/ratelimit.h"
 #include "server/resolve.h"
 #include "server/router.h"
 #include "server/server.h"
 #include "server/web.h"
+#include "service/service.h"
 
 #define XET_TOKEN_TTL_S 3600
 #define LIST_LIMIT_DEFAULT 100
@@ -44,7 +46,8 @@ int hub_store_error(struct bk_http_req *req, int rc) {
   case BK_ENOMEM: return bk_http_error_rc(req, rc, NULL, "out of memory");
   default: break;
   }
-  if (status < 500) return bk_http_error_rc(req, rc, NULL, "%s", bk_errmsg());
+  if (status < 500 || bk_http_region_unavailable(rc))
+    return bk_http_error_rc(req, rc, NULL, "%s", bk_errmsg());
   return bk_http_error_rc(req, rc, NULL, "internal error (%s)", bk_strerror(rc));
 }
 
@@ -147,8 +150,7 @@ static int bucket_json(bk_buf *o, struct bk_server *srv, const bk_bucket *bk, in
   if (!rc) rc = bk_jtime(o, bk->created_ms);
   if (!rc) rc = BK_LIT(o, ",\"updatedAt\":");
   if (!rc) rc = bk_jtime(o, bk->updated_ms);
-  if (!rc) rc = BK_LIT(o, ",\"region\":"); /* null: none was chosen at creation */
-  if (!rc) rc = bk->region[0] ? bk_jstr(o, bk->region) : BK_LIT(o, "null");
+  if (!rc) rc = hub_region_fields(o, srv, bk); /* region (+ regions) */
   if (!rc) rc = BK_LIT(o, ",\"url\":\"");
   if (!rc) rc = bucket_url(o, srv, bk->ns, bk->name);
   if (!rc) rc = bk_buf_append_u8(o, '"');
@@ -214,14 +216,23 @@ static int parse_visibility(struct bk_http_req *req, cJSON *j, int *priv) {
   return 0;
 }
 
-/* `region` of a create request ("us" | "eu", as huggingface_hub sends it;
- * absent or null = none): copied to out ("" for none), else 400. */
-static int parse_region(struct bk_http_req *req, cJSON *j, char *out, size_t n) {
+/* `region` of a create request (the key huggingface_hub sends; absent or
+ * null = none): a region name the service accepts (a configured region, or
+ * without regions "us"/"eu") copied to out ("" for none), else 400 naming
+ * the accepted ones. */
+static int parse_region(struct bk_server *srv, struct bk_http_req *req, cJSON *j, char *out,
+                        size_t n) {
   out[0] = 0;
   cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "region");
   if (!r || cJSON_IsNull(r)) return 0;
-  if (!cJSON_IsString(r) || !bk_region_valid(r->valuestring))
-    return bk_http_error(req, 400, NULL, "'region' must be \"us\" or \"eu\""), 1;
+  if (!cJSON_IsString(r) || !hub_region_name_valid(r->valuestring) ||
+      strlen(r->valuestring) >= n)
+    return bk_http_error(req, 400, NULL,
+                         "'region' must be a region name (a-z, 0-9, '-', at most 32)"),
+           1;
+  int rc = bk_svc_region_check_name(srv->svc, r->valuestring);
+  if (rc == BK_EINVAL) return bk_http_error(req, 400, NULL, "%s", bk_errmsg()), 1;
+  if (rc) return hub_store_error(req, rc);
   snprintf(out, n, "%s", r->valuestring);
   return 0;
 }
@@ -305,8 +316,8 @@ static int h_create(struct bk_server *srv, struct bk_http_req *req, const char *
   cJSON *j = parse_json_body(req, 1, &replied);
   if (!j) return 1;
   int priv;
-  char region[8];
-  if (parse_visibility(req, j, &priv) || parse_region(req, j, region, sizeof region)) {
+  char region[sizeof ((bk_bucket *)0)->region];
+  if (parse_visibility(req, j, &priv) || parse_region(srv, req, j, region, sizeof region)) {
     cJSON_Delete(j);
     return 1;
   }
@@ -373,9 +384,11 @@ static int h_settings(struct bk_server *srv, struct bk_http_req *req, const char
   cJSON *j = parse_json_body(req, 0, &replied);
   if (!j) return 1;
   int priv;
-  int bad = parse_visibility(req, j, &priv);
+  struct hub_warm warm;
+  int bad = parse_visibility(req, j, &priv) || hub_warm_parse(req, j, &warm);
   cJSON_Delete(j);
   if (bad) return 1;
+  if (hub_warm_apply(srv, req, b.id, &warm)) return 1; /* unknown region: nothing changed */
   if (priv >= 0 && priv != b.is_private) {
     int rc = bk_db_bucket_set_private(srv->db, b.id, priv);
     if (rc) return hub_store_error(req, rc);
@@ -887,6 +900,9 @@ static int r_tree(struct bk_server *srv, struct bk_http_req *req, char **a) {
 static int r_settings(struct bk_server *srv, struct bk_http_req *req, char **a) {
   return h_settings(srv, req, a[0], a[1]);
 }
+static int r_prewarm(struct bk_server *srv, struct bk_http_req *req, char **a) {
+  return hub_prewarm(srv, req, a[0], a[1]);
+}
 static int r_paths_info(struct bk_server *srv, struct bk_http_req *req, char **a) {
   return h_paths_info(srv, req, a[0], a[1]);
 }
@@ -924,6 +940,7 @@ static const struct bk_route rows[] = {
     {"GET", B "/tree/{prefix...}", 0, API, NULL, r_tree},
     {"PUT", B "/settings", J, API, NULL, r_settings},
     {"PATCH", B "/settings", J, API, NULL, r_settings},
+    {"POST", B "/prewarm", J, API, NULL, r_prewarm},
     {"POST", B "/paths-info", BK_PATHS_INFO_BODY_MAX, API, NULL, r_paths_info},
     {"POST", B "/batch", BK_BATCH_BODY_MAX, API, NULL, r_batch},
     /* ".../{revision}" is tolerated (repos send a revision) */

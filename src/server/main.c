@@ -26,7 +26,7 @@ static void usage(FILE *f) {
           "               [--body-timeout SECONDS] [--min-body-rate BYTES]\n"
            "               [--rate-limit SPEC] [--quiet] [--dedup-scope global|namespace|bucket]\n"
            "               [--reverify-after SECONDS] [--secret-file FILE] [--rate-limit-shared]\n"
-          "               [--direct-downloads]\n"
+          "               [--direct-downloads] [--region NAME]\n"
           "       bucketd migrate --data DIR --to-db URL --to-blobs URL\n"
           "       bucketd user add NAME [--data DIR]\n"
           "       bucketd token add USER --role read|write [--data DIR]\n"
@@ -34,6 +34,7 @@ static void usage(FILE *f) {
           "       bucketd org add ORG --owner USER | org member ORG USER --role read|write|admin\n"
           "       bucketd gc [--grace DURATION] | fsck [--read-data]   [--data DIR]\n"
           "       bucketd scrub [--max-bytes N[K|M|G]] [--max-blobs N]  [--data DIR]\n"
+          "       bucketd region add NAME --blobs URL | region list | region remove NAME [--force]\n"
           "\n"
           "serve options (defaults):\n"
           "  --listen HOST:PORT   address to bind (127.0.0.1:8080; port 0 = any free port)\n"
@@ -78,6 +79,9 @@ static void usage(FILE *f) {
           "  --direct-downloads   reconstructions hand out presigned GET URLs of the object\n"
           "                       store (15 min), so file bytes bypass bucketd; needs a blob\n"
           "                       store that presigns (s3://), refused for file://\n"
+          "  --region NAME        the region of clients that send no X-Buckets-Region header:\n"
+          "                       reconstructions point them at the copies in that region\n"
+          "                       (a configured region, see `bucketd region`; default none)\n"
           "  --quiet              no per-request log lines\n"
           "Environment: BUCKETD_DATA, BUCKETD_DB, BUCKETD_BLOBS, BUCKETD_LISTEN,\n"
           "BUCKETD_PUBLIC_URL set the defaults (--data/--db/--blobs on the command line\n"
@@ -137,6 +141,7 @@ static const struct serve_opt serve_opts[] = {
     {"--blobs", SO_STR, CFG_OFF(blob_url), 0, 1, 0},
     {"--secret-file", SO_STR, CFG_OFF(secret_file), 0, 1, 0},
     {"--public-url", SO_STR, CFG_OFF(public_url), 0, 0, 0},
+    {"--region", SO_STR, CFG_OFF(region), 0, 1, 0},
     {"--threads", SO_UINT, CFG_OFF(threads), 256, 0, 0},
     {"--max-conns", SO_UINT, CFG_OFF(max_conns), 100000, 1, 0},
     {"--max-conns-per-ip", SO_UINT, CFG_OFF(max_conns_per_ip), 100000, 0, 0},

@@ -21,6 +21,7 @@
  * connection is either cut or moves on, never both.
  */
 #include "server/server.h"
+#include "server/replicate.h"
 #include "server/storecfg.h"
 
 #include <arpa/inet.h>
@@ -888,10 +889,16 @@ int bk_server_start(struct bk_server *srv) {
     return bk_seterr(BK_EIO, "cannot serve on %s (%s)", hp, strerror(e));
   }
   srv->mhd = d;
+  rc = bk_repl_start(srv);
+  if (rc) {
+    bk_server_stop(srv);
+    return rc;
+  }
   return announce(srv);
 }
 
 void bk_server_stop(struct bk_server *srv) {
+  bk_repl_stop(srv); /* before the service can go: the thread borrows it */
   watch_stop_thread(srv);
   if (srv->mhd) MHD_stop_daemon(srv->mhd); /* closes every connection (and untracks it) */
   srv->mhd = NULL;
@@ -1166,6 +1173,16 @@ static int open_urls(struct bk_server *srv, const struct bk_server_config *cfg) 
   return bk_seterr(rc, "cannot open the store (%s): %s", desc, m);
 }
 
+/* --region NAME: must name a configured region (without regions: us/eu, a
+ * label only); kept as the default client region. */
+static int open_region(struct bk_server *srv, const char *region) {
+  if (!region || !*region) return 0;
+  if (strlen(region) >= sizeof srv->region || bk_svc_region_check_name(srv->svc, region) != 0)
+    return bk_seterr(BK_EINVAL, "--region: %s", bk_errmsg());
+  snprintf(srv->region, sizeof srv->region, "%s", region);
+  return 0;
+}
+
 int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
   memset(srv, 0, sizeof *srv);
   srv->lock_fd = -1;
@@ -1211,5 +1228,7 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg) {
                              .dedup_scope = srv->dedup_scope,
                              .reverify_ms = srv->reverify_ms,
                              .direct_downloads = srv->direct_downloads};
-  return bk_svc_open(&sc, &srv->svc);
+  rc = bk_svc_open(&sc, &srv->svc);
+  if (rc) return rc;
+  return open_region(srv, cfg->region);
 }

@@ -81,6 +81,10 @@ struct bk_server_config {
    * secret_file or the database, never from a local file. */
   const char *db_url;
   const char *blob_url;
+  /* --region NAME: the region of clients that send no X-Buckets-Region header
+   * (reconstructions point at copies there); NULL = none. Must name a
+   * configured region (bk_svc_region_check_name). */
+  const char *region;
 };
 
 /* Default for --reverify-after: one day (see docs/store.md "Damaged blobs"). */
@@ -128,6 +132,10 @@ struct bk_server {
 
   /* "data DIR" or "db URL, blobs URL" with credentials masked (startup line) */
   char *store_desc;
+  /* --region: the default client region ("" = none); read-only after open */
+  char region[33];
+  /* the replication thread (server/replicate.h), NULL when not running */
+  void *repl;
 };
 
 /* The data dir's serve lock (BK_PID_FILE, flock), also taken by `bucketd
@@ -149,7 +157,8 @@ int bk_server_open(struct bk_server *srv, const struct bk_server_config *cfg);
  * SO_REUSEADDR only (a port left in TIME_WAIT binds at once), never
  * SO_REUSEPORT: a port another process listens on fails with BK_EEXIST
  * ("HOST:PORT is already in use ..."). Also starts the slow-client watchdog
- * (header deadline, minimum body rate). */
+ * (header deadline, minimum body rate) and the replication thread
+ * (server/replicate.h; bk_server_stop joins it first). */
 int bk_server_start(struct bk_server *srv);
 /* Stops accepting and finishes in-flight requests. Idempotent. */
 void bk_server_stop(struct bk_server *srv);

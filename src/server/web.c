@@ -19,6 +19,8 @@
 #include "server/http.h"
 #include "server/ratelimit.h"
 #include "server/router.h"
+#include "server/hub_parse.h"
+#include "server/web_regions.h"
 #include "server/server.h"
 #include "server/web_acct.h"
 #include "server/web_form.h"
@@ -688,6 +690,8 @@ static const char *flash_text(const char *done, const char *n, char *buf, size_t
   else if (strcmp(done, "delete") == 0) snprintf(buf, len, "Deleted %ld file(s).", k);
   else if (strcmp(done, "created") == 0) snprintf(buf, len, "Bucket created.");
   else if (strcmp(done, "settings") == 0) snprintf(buf, len, "Visibility saved.");
+  else if (strcmp(done, "regions") == 0) snprintf(buf, len, "Warm regions saved.");
+  else if (strcmp(done, "prewarm") == 0) snprintf(buf, len, "Pre-warm queued.");
   else return NULL;
   return buf;
 }
@@ -795,6 +799,7 @@ static void tree_text(struct wctx *c, const bk_bucket *b, const char *prefix, co
 /* The links of a folder page (each malloc'd or NULL; tree_links_free). */
 struct tree_links {
   char *here, *upload, *settings, *delete_folder, *first, *next;
+  char *regions, *prewarm; /* the regions forms' actions */
 };
 
 /* mk_url(b, folder page of prefix, query built from fmt). */
@@ -818,6 +823,8 @@ static void tree_links(const bk_bucket *b, const char *prefix, const char *curso
   k->here = mk_url(b, dir, prefix, NULL);
   k->upload = mk_url(b, "upload", NULL, NULL);
   k->settings = mk_url(b, "settings", NULL, NULL);
+  k->regions = mk_url(b, "regions", NULL, NULL);
+  k->prewarm = mk_url(b, "prewarm", NULL, NULL);
   k->delete_folder = tree_url(b, "delete", NULL, "?kind=folder&path=%s%s", pe, NULL);
   k->first = !cursor ? NULL
              : q     ? tree_url(b, dir, prefix, "?q=%s%s", qe, NULL)
@@ -834,6 +841,8 @@ static void tree_links_free(struct tree_links *k) {
   free(k->here);
   free(k->upload);
   free(k->settings);
+  free(k->regions);
+  free(k->prewarm);
   free(k->delete_folder);
   free(k->first);
   free(k->next);
@@ -853,6 +862,11 @@ static int tree_render(struct wctx *c, const bk_bucket *b, int role, const char 
   if (!rc) rc = render_pager(&pager, k->first, k->next);
   int can_write = role >= BK_ROLE_WRITE && is_user(c);
   int is_admin = role >= BK_ROLE_ADMIN && is_user(c);
+  struct web_regions reg;
+  if (!rc) rc = web_regions_load(c->srv, b, is_admin, &reg);
+  else memset(&reg, 0, sizeof reg);
+  const char *reg_table = reg.enabled && reg.table.len ? (const char *)reg.table.p : NULL;
+  const char *reg_choices = reg.enabled && reg.choices.len > 1 ? (const char *)reg.choices.p : NULL;
   struct bk_tvar v[] = {
       {"crumbs", (const char *)crumb.p},
       {"ns", b->ns},
@@ -879,8 +893,15 @@ static int tree_render(struct wctx *c, const bk_bucket *b, int role, const char 
       {"delete_folder_url", k->delete_folder ? k->delete_folder : ""},
       {"is_admin", is_admin ? "1" : NULL},
       {"settings_url", k->settings ? k->settings : ""},
+      {"home_region", reg.home[0] ? reg.home : NULL},
+      {"regions_table", reg_table},
+      {"warm_choices", reg_choices},
+      {"prewarm_options", reg_choices ? (const char *)reg.options.p : ""},
+      {"regions_url", k->regions ? k->regions : ""},
+      {"prewarm_url", k->prewarm ? k->prewarm : ""},
   };
   if (!rc) rc = render_into(content, T_BUCKET, v, sizeof v / sizeof v[0]);
+  web_regions_free(&reg);
   bk_buf_free(&pager);
   bk_buf_free(&rows);
   bk_buf_free(&crumb);
@@ -1216,6 +1237,47 @@ static int post_settings(struct wctx *c, const bk_bucket *b, int role) {
   return redirect_free(c, u);
 }
 
+/* The regions forms: admins only (as the visibility form). 1 = replied. */
+static int regions_form(struct wctx *c, int role, struct web_form *f) {
+  int ret;
+  if (form_refused(c, f, 1, "Unreadable form.", &ret)) return ret;
+  if (role >= BK_ROLE_ADMIN && is_user(c)) return 0;
+  web_form_free(f);
+  return message_page(c, 403, "Forbidden", "Only admins choose the bucket's regions.", "/",
+                      "Home");
+}
+
+static int region_error_page(struct wctx *c, int rc, const char *what) {
+  if (rc == BK_EINVAL) return message_page(c, 400, "Bad request", bk_errmsg(), "/", "Home");
+  return store_error_page(c, rc, what);
+}
+
+static int post_regions(struct wctx *c, const bk_bucket *b, int role) {
+  struct web_form f;
+  if (regions_form(c, role, &f)) return 1;
+  int rc = web_regions_set_warm(c->srv, b->id, &f);
+  web_form_free(&f);
+  if (rc) return region_error_page(c, rc, "Saving the warm regions failed.");
+  return redirect_free(c, mk_url(b, NULL, NULL, "?done=regions"));
+}
+
+static int post_prewarm(struct wctx *c, const bk_bucket *b, int role) {
+  struct web_form f;
+  if (regions_form(c, role, &f)) return 1;
+  const char *region = web_form_get(&f, "region"), *prefix = web_form_get(&f, "prefix");
+  char norm[BK_PATH_MAX + 2];
+  int rc = 0;
+  if (!region || !hub_region_name_valid(region))
+    rc = bk_seterr(BK_EINVAL, "Choose a region to pre-warm.");
+  else if (prefix && *prefix && hub_tree_prefix(prefix, norm) < 0)
+    rc = bk_seterr(BK_EINVAL, "That prefix is not a path in the bucket.");
+  int64_t job = 0;
+  if (!rc) rc = bk_svc_prewarm(c->srv->svc, b->id, region, prefix && *prefix ? prefix : NULL, &job);
+  web_form_free(&f);
+  if (rc) return region_error_page(c, rc, "The pre-warm could not be queued.");
+  return redirect_free(c, mk_url(b, NULL, NULL, "?done=prewarm"));
+}
+
 /* ---- static assets ---- */
 
 static int serve_static(struct wctx *c, int t, const char *ctype) {
@@ -1344,6 +1406,14 @@ static int settings_post(struct wctx *c, const bk_bucket *b, int role, const cha
   (void)rest;
   return post_settings(c, b, role);
 }
+static int regions_post(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  (void)rest;
+  return post_regions(c, b, role);
+}
+static int prewarm_post(struct wctx *c, const bk_bucket *b, int role, const char *rest) {
+  (void)rest;
+  return post_prewarm(c, b, role);
+}
 
 #define BUCKET_ROUTE(fn, page)                                               \
   static int fn(struct bk_server *srv, struct bk_http_req *req, char **a) { \
@@ -1355,6 +1425,8 @@ BUCKET_ROUTE(r_delete, delete_page)
 BUCKET_ROUTE(r_post_delete, delete_post)
 BUCKET_ROUTE(r_post_upload, upload_post)
 BUCKET_ROUTE(r_post_settings, settings_post)
+BUCKET_ROUTE(r_post_regions, regions_post)
+BUCKET_ROUTE(r_post_prewarm, prewarm_post)
 
 /* Another method on a web page: 405 with Allow on a bucket page the caller
  * can read (404 page when not); every other page, and methods forms never
@@ -1396,6 +1468,8 @@ static const struct bk_route rows[] = {
     {"POST", B "/delete", F, P, NULL, r_post_delete},
     {"POST", B "/upload", WEB_UPLOAD_BODY_MAX, P, NULL, r_post_upload},
     {"POST", B "/settings", F, P, NULL, r_post_settings},
+    {"POST", B "/regions", F, P, NULL, r_post_regions},
+    {"POST", B "/prewarm", F, P, NULL, r_post_prewarm},
     {"GET", "/{ns}", 0, P, NULL, r_ns},
     {"POST", "/{ns}", F, P, NULL, r_post_ns},
 };

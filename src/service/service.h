@@ -42,6 +42,8 @@
 
 typedef struct bk_svc bk_svc;
 
+#define BK_REGION_NAME_MAX 32
+
 struct bk_svc_config {
   bk_db *db;               /* borrowed when set; else db_url or db_path is opened (owned) */
   bk_blobstore *blobs;     /* borrowed when set; else blob_url or blob_root is opened (owned) */
@@ -212,6 +214,9 @@ ssize_t bk_svc_xorb_reader_read(bk_svc_xorb_reader *rd, uint64_t off, void *buf,
 void bk_svc_xorb_reader_bound(bk_svc_xorb_reader *rd, uint64_t end);
 void bk_svc_xorb_reader_close(bk_svc_xorb_reader *rd); /* NULL ok */
 
+/* region (both functions above and below): the region whose store to read
+ * (NULL or "" = the xorb's home, or the default); an unreachable region's
+ * store -> BK_ENET with "region 'eu' is unavailable: ...". */
 /* A URL of the blob store from which any HTTP client may GET record bytes
  * [first, last] of xorb until expires_at (unix seconds), for
  * --direct-downloads (BK_SVC_PRESIGN_TTL_S). BK_ENOTSUP when the service was
@@ -375,12 +380,14 @@ int bk_svc_replicate_step(bk_svc *svc, const char *owner, int64_t budget_ms, int
 void bk_svc_replicate_wake(bk_svc *svc);          /* called on xorb registration */
 /* Blocks until bk_svc_replicate_wake (1) or max_ms passed (0). */
 int bk_svc_replicate_wait(bk_svc *svc, int64_t max_ms);
-/* The serve node's replication thread, if the caller wants the service to
- * run it: loops on bk_svc_replicate_step (budget 2 s) and, when a step did
- * nothing, waits for a wakeup or poll_ms (0 = 500). owner is copied. stop
- * joins it (no-op when none runs); bk_svc_close stops it too. Errors of a
- * step (an unreachable region) are retried after the wait. */
-int bk_svc_replicate_start(bk_svc *svc, const char *owner, int64_t poll_ms);
+/* The serve node's replication thread: loops on bk_svc_replicate_step
+ * (budget 2 s) and, when a step did nothing, waits for a wakeup or poll_ms
+ * (0 = 500). owner is copied. A failed step (an unreachable region) is
+ * retried after the wait and reported through log (at most one line per
+ * 10 s; log may be NULL; called on the replication thread). stop joins it
+ * (no-op when none runs); bk_svc_close stops it too. */
+int bk_svc_replicate_start(bk_svc *svc, const char *owner, int64_t poll_ms, bk_svc_line_cb log,
+                           void *log_ctx);
 void bk_svc_replicate_stop(bk_svc *svc);
 /* Blob PUTs replication made in this process (tests). */
 uint64_t bk_svc_replicate_puts(void);

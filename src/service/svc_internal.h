@@ -57,6 +57,8 @@ struct bk_svc {
   _Atomic int repl_stop;
   char repl_owner[64];
   int64_t repl_poll_ms;
+  bk_svc_line_cb repl_log; /* failed steps, at most every 10 s (may be NULL) */
+  void *repl_log_ctx;
 };
 
 /* ---- regions (svc_region.c) ---- */

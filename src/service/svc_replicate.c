@@ -449,24 +449,40 @@ int bk_svc_bucket_regions(bk_svc *svc, int64_t bucket_id, bk_svc_region_status *
 
 /* ------------------------------------------------------- the thread */
 
+/* A failed step, at most one line per 10 s (a region down for an hour is
+ * one line per 10 s, not two per second). */
+static void repl_report(bk_svc *svc, int rc, int64_t *last_ms) {
+  int64_t now = bk_now_ms();
+  if (!svc->repl_log || now - *last_ms < 10000) return;
+  *last_ms = now;
+  char line[600];
+  snprintf(line, sizeof line, "replication: %s: %s", bk_strerror(rc), bk_errmsg());
+  svc->repl_log(svc->repl_log_ctx, line);
+}
+
 static void *repl_loop(void *p) {
   bk_svc *svc = p;
+  int64_t last_err_ms = 0;
   while (!atomic_load(&svc->repl_stop)) {
     int did = 0;
     uint64_t gen = wake_count(svc); /* a wakeup during the step is not lost */
     int rc = bk_svc_replicate_step(svc, svc->repl_owner, 2000, &did);
+    if (rc) repl_report(svc, rc, &last_err_ms);
     if (atomic_load(&svc->repl_stop)) break;
     if (rc || !did) wait_since(svc, gen, svc->repl_poll_ms);
   }
   return NULL;
 }
 
-int bk_svc_replicate_start(bk_svc *svc, const char *owner, int64_t poll_ms) {
+int bk_svc_replicate_start(bk_svc *svc, const char *owner, int64_t poll_ms, bk_svc_line_cb log,
+                           void *log_ctx) {
   if (svc->repl_running) return bk_seterr(BK_EEXIST, "replication thread already running");
   if (!owner || !*owner || strlen(owner) >= sizeof svc->repl_owner)
     return bk_seterr(BK_EINVAL, "bad replication owner name");
   snprintf(svc->repl_owner, sizeof svc->repl_owner, "%s", owner);
   svc->repl_poll_ms = poll_ms > 0 ? poll_ms : 500;
+  svc->repl_log = log;
+  svc->repl_log_ctx = log_ctx;
   atomic_store(&svc->repl_stop, 0);
   if (pthread_create(&svc->repl_th, NULL, repl_loop, svc) != 0)
     return bk_seterr(BK_EIO, "cannot start the replication thread");

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import * as hub from "@huggingface/hub";
 import {
   env, assertLoopback, randomBytes, floatBytes, sha256, blobBytes, makeRecorder, storedBytes, statusOf, jsXetHash,
+  regionFetch,
   referenceXetHash, jsChunkLengths, referenceChunkLengths,
 } from "./lib.mjs";
 
@@ -279,6 +280,18 @@ test("downloadFile: every file byte-identical (Xet reconstruction path)", async 
     assert.equal(got.length, bytes.length, `length of ${p}`);
     assert.equal(sha256(got), sha256(bytes), `content of ${p}`);
   }
+});
+
+test("X-Buckets-Region through a custom fetch reaches the reconstruction (regions.md)", async () => {
+  need("dir/a.bin");
+  // a region name the server accepts (without regions configured the header has no effect)
+  const got = await blobBytes(await download(PUB, "dir/a.bin", { fetch: regionFetch("us", rec) }));
+  assert.equal(sha256(got), sha256(model.get("dir/a.bin")), "content with X-Buckets-Region: us");
+  // a malformed one is refused by the reconstruction: proof the official client sent it there
+  const err = await rejects(
+    (async () => blobBytes(await download(PUB, "dir/a.bin", { fetch: regionFetch("BAD!", rec) })))(),
+    [400], "X-Buckets-Region: BAD!");
+  assert.match(err.message, /X-Buckets-Region/, "the server's message reaches the caller");
 });
 
 test("downloadFile: byte ranges through XetBlob.slice (reconstruction with Range)", async () => {

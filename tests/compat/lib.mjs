@@ -57,6 +57,19 @@ export function floatBytes(n, seed) {
   return new Uint8Array(f.buffer, 0, n);
 }
 
+/**
+ * A fetch that adds `X-Buckets-Region: region` to every request the client sends: what
+ * HF_BUCKETS_REGION does for hf, Python and fsspec (docs/regions.md). The official client takes it
+ * as its `fetch` option (repo calls, the Xet token, reconstructions, xorb ranges all go through it).
+ */
+export function regionFetch(region, inner = fetch) {
+  return (input, init = {}) => {
+    const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
+    headers.set("X-Buckets-Region", region);
+    return inner(input, { ...init, headers });
+  };
+}
+
 export const sha256 = (u8) => createHash("sha256").update(u8).digest("hex");
 
 export async function blobBytes(blob) {

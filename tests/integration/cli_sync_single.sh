@@ -136,8 +136,13 @@ bk_req POST /api/buckets/alice/nullr "$A" -H 'Content-Type: application/json' -d
 bk_expect "region null = none" 200 "$BK_STATUS"
 bk_req GET /api/buckets/alice/nullr "$A"
 bk_expect "stored as none" null "$(bk_json 'j["region"]')"
+run buckets create alice/bad4 --region EU
+rc_is "hf create --region EU: not a region name, refused before sending (usage error, exit 2)" 2
 run buckets create alice/bad4 --region asia
-rc_is "hf create --region asia: refused before sending (usage error, exit 2 as typer's enum check)" 2
+rc_is "hf create --region asia: sent, the server refuses it (no such region): exit 1" 1
+err_has "the server's message names the regions it accepts" "unknown region 'asia'"
+run buckets info alice/bad4
+rc_is "nothing created for the refused region" 1
 # the region survives a restart (it is in the database, not in memory)
 bk_stop; bk_start; export HF_ENDPOINT=$BK_URL
 run buckets info alice/eu1 --format json

@@ -499,7 +499,42 @@ static void test_direct_downloads_refused(void) {
   bk_server_close(&srv);
 }
 
+/* Signed xorb-range URLs carry the region inside the signature: a URL
+ * switched to another region (or stripped of it) does not verify, and a URL
+ * without a region is the single-store one (unchanged). */
+static void test_url_region_signed(void) {
+  struct bk_server srv;
+  memset(&srv, 0, sizeof srv);
+  memset(srv.secret, 7, sizeof srv.secret);
+  char pub[] = "http://127.0.0.1:1";
+  srv.public_url = pub;
+  bk_hash x;
+  memset(&x, 0xab, sizeof x);
+  bk_buf u;
+  bk_buf_init(&u, 4096);
+  CHECK_EQ_INT(cas_url_sign(&srv, &x, "eu", 0, 99, 2000000000, &u), 0);
+  CHECK_EQ_INT(bk_buf_append_u8(&u, 0), 0);
+  const char *url = (const char *)u.p;
+  CHECK(strstr(url, "&region=eu&sig=") != NULL);
+  const char *sig = strstr(url, "sig=") + 4;
+  CHECK_EQ_INT(cas_url_verify(&srv, &x, "eu", 0, 99, 2000000000, sig, 1000), 0);
+  CHECK_EQ_INT(cas_url_verify(&srv, &x, "us", 0, 99, 2000000000, sig, 1000), BK_EPERM);
+  CHECK_EQ_INT(cas_url_verify(&srv, &x, NULL, 0, 99, 2000000000, sig, 1000), BK_EPERM);
+  CHECK_EQ_INT(cas_url_verify(&srv, &x, "eu", 0, 100, 2000000000, sig, 1000), BK_EPERM);
+  bk_buf_reset(&u);
+  CHECK_EQ_INT(cas_url_sign(&srv, &x, NULL, 0, 99, 2000000000, &u), 0);
+  CHECK_EQ_INT(bk_buf_append_u8(&u, 0), 0);
+  url = (const char *)u.p;
+  CHECK(strstr(url, "region=") == NULL);
+  sig = strstr(url, "sig=") + 4;
+  CHECK_EQ_INT(cas_url_verify(&srv, &x, NULL, 0, 99, 2000000000, sig, 1000), 0);
+  CHECK_EQ_INT(cas_url_verify(&srv, &x, "", 0, 99, 2000000000, sig, 1000), 0);
+  CHECK_EQ_INT(cas_url_verify(&srv, &x, "eu", 0, 99, 2000000000, sig, 1000), BK_EPERM);
+  bk_buf_free(&u);
+}
+
 int main(void) {
+  RUN(test_url_region_signed);
   snprintf(root, sizeof root, "/tmp/bk_cas_bare_XXXXXX");
   if (!mkdtemp(root)) return 1;
   curl_global_init(CURL_GLOBAL_DEFAULT);

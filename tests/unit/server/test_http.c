@@ -342,6 +342,7 @@ static void test_status_map(void) {
       {BK_EAUTH, 401},      {BK_EPERM, 403},     {BK_ENOTFOUND, 404}, {BK_EEXIST, 409},
       {BK_ELIMIT, 413},     {BK_ENOMEM, 503},    {BK_EDB, 503},     {BK_ESTALE, 503},
       {BK_ENOSPC, 507},     {BK_ENOTSUP, 501},   {BK_EIO, 500},     {BK_ENET, 503},
+      {BK_EBUSY, 409},
   };
   for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
     CHECK_EQ_INT(bk_http_status(T[i].rc), T[i].status);
@@ -349,6 +350,13 @@ static void test_status_map(void) {
   }
   CHECK(strcmp(bk_http_status_code(501), "NotImplemented") == 0);
   CHECK(strcmp(bk_http_status_code(503), "ServiceUnavailable") == 0);
+  /* the service's "region 'eu' is unavailable: ..." is passed to the client;
+   * other transport failures keep the generic 5xx text */
+  bk_seterr(BK_ENET, "region 'eu' is unavailable: connection refused");
+  CHECK(bk_http_region_unavailable(BK_ENET));
+  CHECK(!bk_http_region_unavailable(BK_EIO));
+  bk_seterr(BK_ENET, "s3: GET http://127.0.0.1:1/x: connection refused");
+  CHECK(!bk_http_region_unavailable(BK_ENET));
 }
 
 int main(void) {

@@ -175,8 +175,39 @@ static void test_prefix_repo_mtime(void) {
   CHECK_EQ_INT(hub_mtime_ms(NULL), -1);
 }
 
+/* Region names ([a-z][a-z0-9-]{0,31}) and warm-region lists (docs/regions.md). */
+static void test_regions(void) {
+  CHECK(hub_region_name_valid("us"));
+  CHECK(hub_region_name_valid("eu-west-1"));
+  CHECK(hub_region_name_valid("a2345678901234567890123456789012")); /* 32 */
+  CHECK(!hub_region_name_valid("a23456789012345678901234567890123")); /* 33 */
+  CHECK(!hub_region_name_valid(""));
+  CHECK(!hub_region_name_valid(NULL));
+  CHECK(!hub_region_name_valid("EU"));
+  CHECK(!hub_region_name_valid("1eu"));
+  CHECK(!hub_region_name_valid("-eu"));
+  CHECK(!hub_region_name_valid("eu west"));
+  CHECK(!hub_region_name_valid("eu\r\nX-Evil: 1"));
+  char buf[128], msg[160];
+  const char *names[4];
+  size_t n = 9;
+  CHECK_EQ_INT(hub_region_list_parse("", buf, sizeof buf, names, 4, &n, msg, sizeof msg), 0);
+  CHECK_EQ_INT((int)n, 0);
+  CHECK_EQ_INT(hub_region_list_parse(" us , eu,", buf, sizeof buf, names, 4, &n, msg, sizeof msg), 0);
+  CHECK_EQ_INT((int)n, 2);
+  CHECK_EQ_STR(names[0], "us");
+  CHECK_EQ_STR(names[1], "eu");
+  CHECK_EQ_INT(hub_region_list_parse("us,us", buf, sizeof buf, names, 4, &n, msg, sizeof msg), -1);
+  CHECK(strstr(msg, "twice") != NULL);
+  CHECK_EQ_INT(hub_region_list_parse("us,EU", buf, sizeof buf, names, 4, &n, msg, sizeof msg), -1);
+  CHECK(strstr(msg, "EU") != NULL);
+  CHECK_EQ_INT(hub_region_list_parse("a,b,c,d,e", buf, sizeof buf, names, 4, &n, msg, sizeof msg), -1);
+  CHECK_EQ_INT(hub_region_list_parse("us,eu", buf, 4, names, 4, &n, msg, sizeof msg), -1);
+}
+
 int main(void) {
   RUN(test_batch_ok);
+  RUN(test_regions);
   RUN(test_batch_refused);
   RUN(test_paths);
   RUN(test_prefix_repo_mtime);

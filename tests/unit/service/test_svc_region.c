@@ -509,8 +509,8 @@ static void warm_and_remove(bk_svc *svc, struct env *ep, int64_t wid) {
   /* the node's replication thread copies a file written later (the xorb's
    * registration wakes it; the file is listed by the batch after that, so
    * the poll, 200 ms here, brings it) */
-  CHECK_EQ_INT(bk_svc_replicate_start(svc, "n1", 200), 0);
-  CHECK_EQ_INT(bk_svc_replicate_start(svc, "n1", 200), BK_EEXIST);
+  CHECK_EQ_INT(bk_svc_replicate_start(svc, "n1", 200, NULL, NULL), 0);
+  CHECK_EQ_INT(bk_svc_replicate_start(svc, "n1", 200, NULL, NULL), BK_EEXIST);
   bk_hash fh2, x2[8];
   fill(data, sizeof data, 71);
   CHECK_EQ_INT(put_file(svc, wid, "newer", data, sizeof data, &fh2), 0);
