@@ -92,6 +92,14 @@ for r in $(seq 1 "$ROUNDS"); do
   v=$(get_rate us "$S3_ENDPOINT_US" bench-src/o1 "$OBJ") && rec get_us "$v"
   v=$(get_rate eu "$S3_ENDPOINT_EU" bench-src/o1 "$OBJ") && rec get_eu "$v"
   v=$(get_rate eu "$EU_FAR" bench-src/o1 "$OBJ") && rec get_eufar "$v"
+  t0=$(now); k=0   # 4 GETs at once over the far link: what parallel fetches hide
+  for i in 1 2 3 4; do s3 eu "$EU_FAR" GET "bench-src/o$(( (i - 1) % NOBJ + 1 ))" -o /dev/null & done
+  wait; rec get_eufar4 "$(mbps $((4 * OBJ)) "$(el "$t0" "$(now)")")"
+  for ep in near:$S3_ENDPOINT_EU far:$EU_FAR; do   # one small request (HEAD of an object): first byte, ms
+    v=$(printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" | curl -sS -f -K - --aws-sigv4 "aws:amz:eu:s3" \
+      -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -I -o /dev/null -w '%{time_starttransfer}' "${ep#*:}/$S3_BUCKET_EU/bench-src/o1") &&
+      rec "head_${ep%%:*}" "$(awk -v t="$v" 'BEGIN{printf "%.1f", t * 1000}')"
+  done
 done
 
 # ---- a deployment on a fresh database and fresh prefixes: deploy EU_ENDPOINT (sets BK_URL, A)
@@ -185,6 +193,9 @@ printf '%-62s %s\n' "   the same with eu ${RTT} ms away (MB/s)" "$(stat3 copy_fa
 printf '%-62s %s\n' "   curl GET of one 64 MiB object: us (MB/s)" "$(stat3 get_us)"
 printf '%-62s %s\n' "   curl GET of one 64 MiB object: eu (MB/s)" "$(stat3 get_eu)"
 printf '%-62s %s\n' "   curl GET of one 64 MiB object: eu ${RTT} ms away (MB/s)" "$(stat3 get_eufar)"
+printf '%-62s %s\n' "   4 such GETs at once, eu ${RTT} ms away (MB/s, aggregate)" "$(stat3 get_eufar4)"
+printf '%-62s %s\n' "   one small request (HEAD) to eu, first byte (ms)" "$(stat3 head_near)"
+printf '%-62s %s\n' "   the same with eu ${RTT} ms away (ms)" "$(stat3 head_far)"
 if [ $FEATURE = 0 ]; then
   echo "1.-3. not measured: the bucketd figures need the regions feature (${FEATURE_WHY:-bucketd region add failed})"
   exit 0
