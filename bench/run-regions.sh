@@ -92,9 +92,9 @@ for r in $(seq 1 "$ROUNDS"); do
   v=$(get_rate us "$S3_ENDPOINT_US" bench-src/o1 "$OBJ") && rec get_us "$v"
   v=$(get_rate eu "$S3_ENDPOINT_EU" bench-src/o1 "$OBJ") && rec get_eu "$v"
   v=$(get_rate eu "$EU_FAR" bench-src/o1 "$OBJ") && rec get_eufar "$v"
-  t0=$(now); k=0   # 4 GETs at once over the far link: what parallel fetches hide
-  for i in 1 2 3 4; do s3 eu "$EU_FAR" GET "bench-src/o$(( (i - 1) % NOBJ + 1 ))" -o /dev/null & done
-  wait; rec get_eufar4 "$(mbps $((4 * OBJ)) "$(el "$t0" "$(now)")")"
+  t0=$(now)   # 4 GETs at once over the far link: what parallel fetches hide
+  pids=(); for i in 1 2 3 4; do s3 eu "$EU_FAR" GET "bench-src/o$(( (i - 1) % NOBJ + 1 ))" -o /dev/null & pids+=($!); done
+  wait "${pids[@]}"; rec get_eufar4 "$(mbps $((4 * OBJ)) "$(el "$t0" "$(now)")")"
   for ep in near:$S3_ENDPOINT_EU far:$EU_FAR; do   # one small request (HEAD of an object): first byte, ms
     v=$(printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" | curl -sS -f -K - --aws-sigv4 "aws:amz:eu:s3" \
       -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -I -o /dev/null -w '%{time_starttransfer}' "${ep#*:}/$S3_BUCKET_EU/bench-src/o1") &&
