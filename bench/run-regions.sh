@@ -117,7 +117,7 @@ deploy() {
   export BK_FIXED_DB_URL=$db BK_FIXED_BLOBS_URL=$eu BK_DATA=$W/none
   DEP_DB=$db; DEP_EU=$eu
   BK_IN_TRAP=1 bk_start >/dev/null || return 1
-  A=$(bk_user_token alice write) || return 1
+  A=$(bk_user_token alice write 2>/dev/null) || return 1
 }
 hfn() { HF_ENDPOINT=$BK_URL HF_TOKEN=$A HF_HOME=$W/hf-home "$HF" "$@"; }
 region_state() { # BUCKET REGION: "state bytesPresent bytesNeeded" (GET /api/buckets)
