@@ -37,10 +37,11 @@ count_one() { # name, exit status, output: prints the output, adds its "N passed
 }
 
 # One exit trap stops what this run started (PostgreSQL, RGW) and removes its temp dirs.
-cleanup_dirs=(); own_s3=""
+cleanup_dirs=(); own_s3=""; own_regions=""
 on_exit() {
   [ -n "$PG_STARTED" ] && tests/tools/pg-down "$PG_STARTED" >/dev/null 2>&1
   [ -n "$own_s3" ] && tests/tools/s3-down "$own_s3" >/dev/null 2>&1   # only the one started here
+  [ -n "$own_regions" ] && tests/tools/regions-down "$own_regions" >/dev/null 2>&1
   [ ${#cleanup_dirs[@]} -gt 0 ] && rm -rf "${cleanup_dirs[@]}"
   rm -rf "$RUN_TMP"
   return 0
@@ -77,7 +78,10 @@ S3_PROGS="unit/store/test_blob_conformance unit/store/test_blob_s3 unit/service/
 needs_s3() {
   local p
   for p in $S3_PROGS; do selected "$p" && return 0; done
-  for p in tests/integration/*.sh; do selected "integration/${p##*/}$PGS3" && return 0; done
+  for p in tests/integration/*.sh; do
+    case ${p##*/} in regions.sh|regions_tools.sh) continue ;; esac   # not in the second pass (below)
+    selected "integration/${p##*/}$PGS3" && return 0
+  done
   return 1
 }
 if [ -z "${BK_TEST_S3_URL:-}" ] && needs_s3; then
@@ -96,6 +100,21 @@ fi
 if [ -n "${BK_TEST_S3_URL:-}" ] && [ -z "${BK_TEST_BLOB_URLS:-}" ]; then
   blob_tmp=$(mktemp -d /tmp/bk-blobs.XXXXXX); cleanup_dirs+=("$blob_tmp")
   export BK_TEST_BLOB_URLS="file://$blob_tmp/blobs $BK_TEST_S3_URL&prefix=run-$$-$(date +%s)/"
+fi
+
+# Two RGWs as two regions (tests/tools/regions-up: eu, us) for integration/regions.sh, started once when it
+# is selected (unless REGIONS_DIR names running ones) and stopped at exit; REGIONS_DIR, S3_ENDPOINT_EU,
+# BUCKETS_S3_URL_EU, ... _US are exported. A failed start is a failed check. docs/regions.md "Test environment".
+if [ -z "${REGIONS_DIR:-}" ] && selected integration/regions.sh; then
+  reg_log=$(mktemp /tmp/bk-regions-up.XXXXXX)
+  if reg_env=$(env -u D tests/tools/regions-up 2>"$reg_log"); then
+    eval "$reg_env"; own_regions=$REGIONS_DIR
+    echo "(regions: $(tail -n 1 "$reg_log" | sed -n 's/.*READY in \([0-9]* ms\): regions \([a-z0-9 -]*\);.*/\2 started in \1/p'))"
+  else
+    echo "=== tools/regions-up"; tail -n 20 "$reg_log"; echo "0 passed, 1 failed"
+    total_f=$((total_f + 1)); failed_progs+=("tools/regions-up")
+  fi
+  rm -f "$reg_log"
 fi
 
 for t in $(find "$BUILD/tests/unit" -type f -perm -u+x 2>/dev/null | sort); do
@@ -118,8 +137,9 @@ done
 pgs3_names=()
 for t in $(ls tests/integration/*.sh 2>/dev/null | sort); do
   case ${t##*/} in lib.sh|*_lib.sh) continue ;; esac
-  # cluster.sh and migrate_cluster.sh run on postgresql+s3 in the first pass already (their own stores)
-  case ${t##*/} in cluster.sh|migrate_cluster.sh) continue ;; esac
+  # cluster.sh, migrate_cluster.sh and regions.sh run on postgresql+s3 in the first pass already (their own
+  # stores); regions_tools.sh tests the region tools themselves
+  case ${t##*/} in cluster.sh|migrate_cluster.sh|regions.sh|regions_tools.sh) continue ;; esac
   selected "integration/${t##*/}$PGS3" && pgs3_names+=("${t##*/}")
 done
 if [ ${#pgs3_names[@]} -gt 0 ]; then
