@@ -94,9 +94,6 @@ char *cli_json_dumps(const struct cJSON *j, int indent);
  * -y. Returns 1 yes, 0 no, -1 error (printed). */
 int cli_confirm(cli *c, const char *question);
 
-/* 1 when s has the form of a region name ([a-z][a-z0-9-]{0,31}); whether
- * the server has such a region is the server's answer. */
-int cli_region_name_valid(const char *s);
 /* Size / date formatting (spec §3.2). out >= 32 bytes. */
 void cli_fmt_size(uint64_t n, int human, char *out);
 void cli_fmt_date(int64_t ms, int human, char *out);

@@ -2,6 +2,7 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
+#include "buckets/names.h"
 #include "cli/cli.h"
 
 static const char USAGE[] =
@@ -25,7 +26,7 @@ int cmd_create(cli *c, int argc, char **argv) {
   if (r) return r < 0 ? 2 : 0;
   if (np < 1) return cli_fail("missing BUCKET_ID (see --help)"), 2;
   if (cli_bucket_args(c, pos, np)) return 2;
-  if (region && !cli_region_name_valid(region))
+  if (region && !bk_region_name_valid(region))
     return cli_fail("--region must be a region name (a-z, 0-9, '-', at most 32, starting with a "
                     "letter)"),
            2;

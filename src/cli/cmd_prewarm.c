@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "buckets/names.h"
 #include "buckets/sync.h"
 
 #include "cli/cli.h"
@@ -26,7 +27,7 @@ int cmd_prewarm(cli *c, int argc, char **argv) {
   if (r) return r < 0 ? 2 : 0;
   if (np < 1) return cli_fail("missing BUCKET_ID (see --help)"), 2;
   if (!region) return cli_fail("missing --region NAME (see --help)"), 2;
-  if (!cli_region_name_valid(region))
+  if (!bk_region_name_valid(region))
     return cli_fail("--region must be a region name (a-z, 0-9, '-', at most 32, starting with "
                     "a letter)"),
            2;

@@ -568,11 +568,3 @@ void cli_progress_done(cli *c) {
   g_ps.printed = 0;
   g_ps.t0 = 0;
 }
-
-int cli_region_name_valid(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > 32 || s[0] < 'a' || s[0] > 'z') return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) return 0;
-  return 1;
-}

@@ -1,4 +1,5 @@
 /* buckets client — HTTP over libcurl: handle pool, retries, capped bodies. */
+#include "buckets/names.h"
 #include "client/http.h"
 
 #include <curl/curl.h>
@@ -29,16 +30,12 @@ static int env_region(char out[33]) {
   const char *v = getenv("HF_BUCKETS_REGION");
   out[0] = 0;
   if (!v || !*v) return 0;
-  size_t n = strlen(v);
-  int ok = n <= 32 && v[0] >= 'a' && v[0] <= 'z';
-  for (size_t i = 0; ok && i < n; i++)
-    ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '-';
-  if (!ok)
+  if (!bk_region_name_valid(v))
     return bk_seterr(BK_EINVAL,
                      "HF_BUCKETS_REGION='%.40s' is not a region name (a-z, 0-9 and '-', at most "
                      "32, starting with a letter)",
                      v);
-  memcpy(out, v, n + 1);
+  memcpy(out, v, strlen(v) + 1);
   return 0;
 }
 

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char errmsg[512];
 
@@ -39,10 +40,15 @@ const char *bk_errmsg(void) { return errmsg; }
 
 void bk_clearerr(void) { errmsg[0] = '\0'; }
 
+/* The message is formatted aside first: callers wrap the current message
+ * (bk_seterr(rc, "context: %s", bk_errmsg())), and formatting into the
+ * buffer an argument points into is undefined (glibc gave "" for "%s"). */
 int bk_seterr(int code, const char *fmt, ...) {
+  char tmp[sizeof errmsg];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+  vsnprintf(tmp, sizeof tmp, fmt, ap);
   va_end(ap);
+  memcpy(errmsg, tmp, sizeof errmsg);
   return code;
 }

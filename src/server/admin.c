@@ -2,6 +2,7 @@
  * the store APIs (store/db.h, accounts.h); gc, fsck and scrub through the
  * storage service (src/service/service.h): this file only parses arguments
  * and prints. Never parses HTTP. */
+#include "buckets/names.h"
 #include "server/admin.h"
 
 #include <inttypes.h>
@@ -309,7 +310,10 @@ static int cmd_org(struct args *a) {
 /* ---- gc, fsck, scrub: the storage service does the work ---- */
 
 /* Opens the store's service (db + blob store owned by it). */
-static int open_svc(const struct bk_store_choice *sc, int64_t delete_grace_ms, bk_svc **svc) {
+/* Opens the service on the chosen store; reports a failure on stderr unless
+ * quiet. */
+static int open_svc_as(const struct bk_store_choice *sc, int64_t delete_grace_ms, int quiet,
+                       bk_svc **svc) {
   char db[4096], blobs[4096], desc[1200], m[512];
   struct bk_svc_config cfg = {.db_url = sc->db, .blob_url = sc->blobs,
                               .delete_grace_ms = delete_grace_ms};
@@ -324,7 +328,7 @@ static int open_svc(const struct bk_store_choice *sc, int64_t delete_grace_ms, b
     cfg.blob_root = blobs;
   }
   if (rc == 0) rc = bk_svc_open(&cfg, svc);
-  if (rc) {
+  if (rc && !quiet) {
     bk_store_describe(sc, desc, sizeof desc);
     snprintf(m, sizeof m, "%s", bk_errmsg());
     bk_url_scrub(sc->db, m, sizeof m);
@@ -332,6 +336,10 @@ static int open_svc(const struct bk_store_choice *sc, int64_t delete_grace_ms, b
     fprintf(stderr, "bucketd: cannot open the store (%s): %s (%s)\n", desc, m, bk_strerror(rc));
   }
   return rc;
+}
+
+static int open_svc(const struct bk_store_choice *sc, int64_t delete_grace_ms, bk_svc **svc) {
+  return open_svc_as(sc, delete_grace_ms, 0, svc);
 }
 
 static void print_line(void *ctx, const char *line) {
@@ -475,9 +483,15 @@ static int cmd_scrub(struct args *a) {
  * add: the region's own store; list/remove: the deployment's store, as the
  * other admin commands take it), else none (the service opens the configured
  * regions' stores). */
+/* The service for `region`: on --data, that store. On --db alone, the
+ * service needs no store of its own once regions are configured (it opens
+ * theirs); before the first region, the store being added (blobs, when
+ * given) stands in — it is the default region from then on. */
 static int open_region_svc(const struct bk_store_choice *sc, const char *blobs, bk_svc **svc) {
   struct bk_store_choice c = *sc;
-  if (!c.data && !c.blobs) c.blobs = blobs;
+  if (c.data || c.blobs || !blobs) return open_svc(&c, 0, svc);
+  if (open_svc_as(&c, 0, 1, svc) == 0) return 0;
+  c.blobs = blobs;
   return open_svc(&c, 0, svc);
 }
 
@@ -528,7 +542,7 @@ static int cmd_region(struct args *a) {
     usage(stderr);
     return 2;
   }
-  if (!list && !hub_region_name_valid(a->pos[1])) {
+  if (!list && !bk_region_name_valid(a->pos[1])) {
     fprintf(stderr, "bucketd: bad region name '%s' (a-z, 0-9, '-', at most 32, starting with a "
                     "letter)\n", a->pos[1]);
     return 2;

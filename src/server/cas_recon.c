@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buckets/names.h"
 #include "buckets/buf.h"
 #include "store/db.h"
 #include "buckets/error.h"
@@ -125,7 +126,7 @@ int cas_client_region(struct bk_server *srv, struct bk_http_req *req, char out[3
     while (*h == ' ') h++;
     if (!*h) h = NULL;
   }
-  if (h && !hub_region_name_valid(h))
+  if (h && !bk_region_name_valid(h))
     return bk_http_error(req, 400, "BadRequest",
                          "bad X-Buckets-Region header: a region name is a-z, 0-9 and '-' "
                          "(at most 32, starting with a letter)"),
@@ -380,7 +381,7 @@ int cas_get_xorb_range(struct bk_server *srv, struct bk_http_req *req, const cha
   if (!r || !ex || !sig || parse_pair(r, parse_u64, &ss, &se) || parse_u64(ex, ex + strlen(ex), &expu) ||
       expu > INT64_MAX)
     return bk_http_error(req, 403, "Forbidden", "malformed signed URL"), 1;
-  if (region && !hub_region_name_valid(region))
+  if (region && !bk_region_name_valid(region))
     return bk_http_error(req, 403, "Forbidden", "malformed signed URL"), 1;
   if (cas_url_verify(srv, &xh, region, ss, se, (int64_t)expu, sig, bk_now_s()) != 0)
     return bk_http_error(req, 403, "Forbidden", "%s", bk_errmsg()), 1;

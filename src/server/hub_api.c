@@ -1,5 +1,6 @@
 /* bucketd — Hub bucket API. See hub_api.h and docs/server.md,
  * docs/api-compat.md for the choices where spec and clients disagree. */
+#include "buckets/names.h"
 #include "server/hub_api.h"
 
 #include <cjson/cJSON.h>
@@ -225,7 +226,7 @@ static int parse_region(struct bk_server *srv, struct bk_http_req *req, cJSON *j
   out[0] = 0;
   cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "region");
   if (!r || cJSON_IsNull(r)) return 0;
-  if (!cJSON_IsString(r) || !hub_region_name_valid(r->valuestring) ||
+  if (!cJSON_IsString(r) || !bk_region_name_valid(r->valuestring) ||
       strlen(r->valuestring) >= n)
     return bk_http_error(req, 400, NULL,
                          "'region' must be a region name (a-z, 0-9, '-', at most 32)"),

@@ -1,4 +1,5 @@
 /* bucketd — pure parsers for Hub API request bodies. See hub_parse.h. */
+#include "buckets/names.h"
 #include "server/hub_parse.h"
 
 #include <cjson/cJSON.h>
@@ -260,16 +261,6 @@ long hub_tree_prefix(const char *in, char out[BK_PATH_MAX + 2]) {
   return (long)plen;
 }
 
-int hub_region_name_valid(const char *s) {
-  if (!s || !(*s >= 'a' && *s <= 'z')) return 0;
-  size_t n = 0;
-  for (; s[n]; n++) {
-    char c = s[n];
-    if (n >= 32 || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return 0;
-  }
-  return 1;
-}
-
 int hub_region_list_parse(const char *s, char *buf, size_t bufsz, const char **names,
                           size_t max, size_t *n, char *msg, size_t msgn) {
   *n = 0;
@@ -282,7 +273,7 @@ int hub_region_list_parse(const char *s, char *buf, size_t bufsz, const char **n
     size_t tl = strlen(t);
     while (tl && t[tl - 1] == ' ') t[--tl] = 0;
     if (!*t) continue;
-    if (!hub_region_name_valid(t))
+    if (!bk_region_name_valid(t))
       return snprintf(msg, msgn, "invalid region name '%.40s' (a-z, 0-9, '-', max 32)", t), -1;
     for (size_t i = 0; i < *n; i++)
       if (!strcmp(names[i], t)) return snprintf(msg, msgn, "region '%s' listed twice", t), -1;

@@ -82,10 +82,6 @@ void hub_paths_free(hub_paths *p);
  * BK_PATH_MAX, -1 when it is (non-empty and) not a valid key. */
 long hub_tree_prefix(const char *in, char out[BK_PATH_MAX + 2]);
 
-/* 1 when s is a syntactically valid region name: [a-z][a-z0-9-]{0,31}
- * (whether it is configured is the service's question). */
-int hub_region_name_valid(const char *s);
-
 /* A comma-separated region list ("us,eu", "" = none) is split into names (n <= max, each valid, no duplicates).
  * Returns 0 or -1 (msg says why). names point into buf (caller's). */
 int hub_region_list_parse(const char *s, char *buf, size_t bufsz, const char **names,

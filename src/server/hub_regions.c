@@ -1,4 +1,5 @@
 /* bucketd — region parts of the Hub bucket API (see hub_regions.h). */
+#include "buckets/names.h"
 #include "server/hub_regions.h"
 
 #include <cjson/cJSON.h>
@@ -53,7 +54,7 @@ int hub_region_fields(bk_buf *o, struct bk_server *srv, const bk_bucket *b) {
 }
 
 static int warm_add(struct bk_http_req *req, struct hub_warm *w, const char *name) {
-  if (!hub_region_name_valid(name))
+  if (!bk_region_name_valid(name))
     return bk_http_error(req, 400, NULL,
                          "invalid region name '%.40s' in 'prewarm' (a-z, 0-9, '-', at most 32, "
                          "starting with a letter)",
@@ -115,7 +116,7 @@ static int prewarm_body(struct bk_http_req *req, const cJSON *j, const char **re
   const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "prefix");
   if (!cJSON_IsString(r))
     return bk_http_error(req, 400, NULL, "'region' (the region to pre-warm) is required"), 1;
-  if (!hub_region_name_valid(r->valuestring))
+  if (!bk_region_name_valid(r->valuestring))
     return bk_http_error(req, 400, NULL, "invalid region name '%.40s'", r->valuestring), 1;
   *region = r->valuestring;
   *prefix = NULL;

@@ -21,6 +21,7 @@
 #include "buckets/error.h"
 #include "util/fsutil.h"
 #include "buckets/hash.h"
+#include "server/cas_internal.h" /* cas_client_region: the reads pick the client's region too */
 #include "server/hub_api.h"
 #include "server/http.h"
 #include "server/jsonout.h"
@@ -28,18 +29,38 @@
 #include "service/service.h"
 
 /* The response body: the service's reader (every chunk verified before a
- * byte of it is sent). A failure aborts the connection (the client sees a
- * short body, never wrong bytes) and is logged. */
+ * byte of it is sent), whose first bytes were read before the status was
+ * chosen (see stream_content). A later failure aborts the connection (the
+ * client sees a short body, never wrong bytes) and is logged. */
+struct rs {
+  bk_svc_reader *r;
+  uint8_t *first;     /* the bytes read ahead */
+  size_t nfirst, off; /* how many, how many sent */
+};
+
 static ssize_t rs_read(void *cls, uint64_t pos, char *buf, size_t max) {
   (void)pos;
-  ssize_t n = bk_svc_reader_read(cls, buf, max);
+  struct rs *s = cls;
+  if (s->off < s->nfirst) {
+    size_t n = s->nfirst - s->off < max ? s->nfirst - s->off : max;
+    memcpy(buf, s->first + s->off, n);
+    s->off += n;
+    return (ssize_t)n;
+  }
+  ssize_t n = bk_svc_reader_read(s->r, buf, max);
   if (n > 0) return n;
   if (n == 0) return BK_HTTP_STREAM_END;
   fprintf(stderr, "bucketd: resolve: %s\n", bk_errmsg());
   return BK_HTTP_STREAM_ERROR;
 }
 
-static void rs_free(void *cls) { bk_svc_reader_close(cls); }
+static void rs_free(void *cls) {
+  struct rs *s = cls;
+  if (!s) return;
+  bk_svc_reader_close(s->r);
+  free(s->first);
+  free(s);
+}
 
 static ssize_t no_read(void *cls, uint64_t pos, char *buf, size_t max) {
   (void)cls;
@@ -179,24 +200,48 @@ static int plan_range(struct bk_http_req *req, const char *hex, uint64_t size, u
   return 0;
 }
 
-/* Streams [start, end] of the file through the storage service's reader. */
-static int stream_content(struct bk_server *srv, struct bk_http_req *req, const bk_file_info *fi,
-                          const char *ctype, int status, uint64_t start, uint64_t end) {
+/* Bytes read before the status line: enough to reach the first xorb, so a
+ * store that cannot serve it (an unavailable region, a damaged xorb) is an
+ * error status rather than a 200 whose body is cut. */
+#define READ_AHEAD (64u * 1024u)
+
+/* Opens the reader for the client's region and reads ahead. 0, or 1 when it
+ * replied. */
+static int rs_open(struct bk_server *srv, struct bk_http_req *req, const bk_file_info *fi,
+                   uint64_t start, uint64_t end, struct rs *s) {
   uint64_t size = fi->e.size, cas_size = 0, terms_size = 0;
-  bk_svc_reader *s = NULL;
-  int rc = bk_svc_reader_open(srv->svc, &fi->e.xet_hash, 0, &cas_size, &terms_size, &s);
+  char region[BK_REGION_NAME_MAX + 1];
+  if (cas_client_region(srv, req, region)) return 1;
+  int rc = bk_svc_reader_open(srv->svc, &fi->e.xet_hash, 0, &cas_size, &terms_size, &s->r);
   if (rc == BK_ENOTFOUND)
     return bk_http_error(req, 500, NULL, "file content is missing from the CAS (run bucketd fsck)"), 1;
   if (rc) return hub_store_error(req, rc);
-  if (cas_size != size) {
-    bk_svc_reader_close(s);
+  if (cas_size != size)
     return bk_http_error(req, 500, NULL, "size mismatch between bucket index and CAS"), 1;
-  }
-  if (terms_size != size) {
-    bk_svc_reader_close(s);
+  if (terms_size != size)
     return bk_http_error(req, 500, NULL, "reconstruction terms do not add up to the file size"), 1;
+  bk_svc_reader_region(s->r, region);
+  bk_svc_reader_range(s->r, start, end);
+  size_t want = end - start + 1 < READ_AHEAD ? (size_t)(end - start + 1) : READ_AHEAD;
+  if (!(s->first = malloc(want))) return hub_store_error(req, BK_ENOMEM);
+  while (s->nfirst < want) {
+    ssize_t n = bk_svc_reader_read(s->r, s->first + s->nfirst, want - s->nfirst);
+    if (n < 0) return hub_store_error(req, (int)n);
+    if (n == 0) break;
+    s->nfirst += (size_t)n;
   }
-  bk_svc_reader_range(s, start, end);
+  return 0;
+}
+
+/* Streams [start, end] of the file through the storage service's reader. */
+static int stream_content(struct bk_server *srv, struct bk_http_req *req, const bk_file_info *fi,
+                          const char *ctype, int status, uint64_t start, uint64_t end) {
+  struct rs *s = calloc(1, sizeof *s);
+  if (!s) return hub_store_error(req, BK_ENOMEM);
+  if (rs_open(srv, req, fi, start, end, s)) {
+    rs_free(s);
+    return 1;
+  }
   bk_http_reply_stream(req, status, ctype, end - start + 1, rs_read, s, rs_free);
   return 1;
 }

@@ -1,4 +1,5 @@
 /* bucketd web — page routing and handlers (see web.h, docs/web.md). */
+#include "buckets/names.h"
 #include "server/web.h"
 
 #include <ctype.h>
@@ -1267,7 +1268,7 @@ static int post_prewarm(struct wctx *c, const bk_bucket *b, int role) {
   const char *region = web_form_get(&f, "region"), *prefix = web_form_get(&f, "prefix");
   char norm[BK_PATH_MAX + 2];
   int rc = 0;
-  if (!region || !hub_region_name_valid(region))
+  if (!region || !bk_region_name_valid(region))
     rc = bk_seterr(BK_EINVAL, "Choose a region to pre-warm.");
   else if (prefix && *prefix && hub_tree_prefix(prefix, norm) < 0)
     rc = bk_seterr(BK_EINVAL, "That prefix is not a path in the bucket.");

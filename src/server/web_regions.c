@@ -1,4 +1,5 @@
 /* bucketd web — regions of a bucket page (see web_regions.h). */
+#include "buckets/names.h"
 #include "server/web_regions.h"
 
 #include <inttypes.h>
@@ -122,7 +123,7 @@ int web_regions_set_warm(struct bk_server *srv, int64_t bucket_id, const struct 
   size_t n = 0;
   for (size_t i = 0; i < f->n; i++) {
     if (strcmp(f->f[i].name, "warm") != 0) continue;
-    if (!hub_region_name_valid(f->f[i].value))
+    if (!bk_region_name_valid(f->f[i].value))
       return bk_seterr(BK_EINVAL, "'%.40s' is not a region name", f->f[i].value);
     if (n >= WEB_WARM_MAX) return bk_seterr(BK_EINVAL, "at most %d warm regions", WEB_WARM_MAX);
     names[n++] = f->f[i].value;

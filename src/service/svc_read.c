@@ -86,7 +86,10 @@ static int rs_fail(struct bk_svc_reader *s, int code, const char *what) {
   }
   char msg[300];
   snprintf(msg, sizeof msg, "%s", bk_errmsg());
-  s->err = bk_seterr(code, "%s (xorb %s, term %zu): %s", what, hex, s->ti, msg);
+  if (code == BK_ENET && !strncmp(msg, "region '", 8)) /* the region first: callers show it */
+    s->err = bk_seterr(code, "%s (%s: xorb %s, term %zu)", msg, what, hex, s->ti);
+  else
+    s->err = bk_seterr(code, "%s (xorb %s, term %zu): %s", what, hex, s->ti, msg);
   return -1;
 }
 

@@ -34,6 +34,11 @@ static void test_le_and_printf(void) {
 static void test_errmsg(void) {
   CHECK_EQ_INT(bk_seterr(BK_EHASH, "bad %d", 7), BK_EHASH);
   CHECK_EQ_STR(bk_errmsg(), "bad 7");
+  /* wrapping the current message, as callers do */
+  bk_seterr(BK_EINVAL, "%s", bk_errmsg());
+  CHECK_EQ_STR(bk_errmsg(), "bad 7");
+  bk_seterr(BK_ENET, "region 'eu' is unavailable: %s", bk_errmsg());
+  CHECK_EQ_STR(bk_errmsg(), "region 'eu' is unavailable: bad 7");
   CHECK_EQ_STR(bk_strerror(BK_ETRUNCATED), "truncated");
 }
 

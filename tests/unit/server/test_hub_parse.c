@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buckets/names.h"
 #include "store/db.h"
 #include "server/hub_parse.h"
 #include "../test.h"
@@ -177,17 +178,17 @@ static void test_prefix_repo_mtime(void) {
 
 /* Region names ([a-z][a-z0-9-]{0,31}) and warm-region lists (docs/regions.md). */
 static void test_regions(void) {
-  CHECK(hub_region_name_valid("us"));
-  CHECK(hub_region_name_valid("eu-west-1"));
-  CHECK(hub_region_name_valid("a2345678901234567890123456789012")); /* 32 */
-  CHECK(!hub_region_name_valid("a23456789012345678901234567890123")); /* 33 */
-  CHECK(!hub_region_name_valid(""));
-  CHECK(!hub_region_name_valid(NULL));
-  CHECK(!hub_region_name_valid("EU"));
-  CHECK(!hub_region_name_valid("1eu"));
-  CHECK(!hub_region_name_valid("-eu"));
-  CHECK(!hub_region_name_valid("eu west"));
-  CHECK(!hub_region_name_valid("eu\r\nX-Evil: 1"));
+  CHECK(bk_region_name_valid("us"));
+  CHECK(bk_region_name_valid("eu-west-1"));
+  CHECK(bk_region_name_valid("a2345678901234567890123456789012")); /* 32 */
+  CHECK(!bk_region_name_valid("a23456789012345678901234567890123")); /* 33 */
+  CHECK(!bk_region_name_valid(""));
+  CHECK(!bk_region_name_valid(NULL));
+  CHECK(!bk_region_name_valid("EU"));
+  CHECK(!bk_region_name_valid("1eu"));
+  CHECK(!bk_region_name_valid("-eu"));
+  CHECK(!bk_region_name_valid("eu west"));
+  CHECK(!bk_region_name_valid("eu\r\nX-Evil: 1"));
   char buf[128], msg[160];
   const char *names[4];
   size_t n = 9;
