@@ -257,7 +257,7 @@ static void copy_group(struct run *r, const bk_region_xorb *xs, size_t n, struct
 static int copy_done(struct run *r, struct worker *w) {
   if (w->rc == BK_EHASH) {
     r->refused++;
-    if (!r->err[0]) snprintf(r->err, sizeof r->err, "%s", w->err);
+    if (!r->err[0]) snprintf(r->err, sizeof r->err, "%.*s", (int)sizeof r->err - 1, w->err);
     return 0;
   }
   if (w->rc) return bk_seterr(w->rc, "%s", w->err);

@@ -164,7 +164,8 @@ head -c 32 /dev/urandom >"$BK_TMP/c/secret.key"; chmod 600 "$BK_TMP/c/secret.key
 OLD=$(od -An -v -tx1 "$BK_TMP/c/secret.key" | tr -d ' \n')
 PRE=$("$TOOL" mint "$BK_TMP/c" "$BID" read 3600) # a CAS token issued before the upgrade
 bk_start
-bk_expect "upgraded to the current schema (8)" 8 "$(db_hex "$BK_TMP/c/buckets.db" "PRAGMA user_version")"
+CUR=$(sed -n 's/^#define SCHEMA_VERSION \([0-9]*\)$/\1/p' "$BUCKETS_ROOT/src/store/schema.c")
+bk_expect "upgraded to the current schema ($CUR)" "$CUR" "$(db_hex "$BK_TMP/c/buckets.db" "PRAGMA user_version")"
 bk_expect "old secret.key imported into the database" "$OLD" \
   "$(db_hex "$BK_TMP/c/buckets.db" "SELECT lower(hex(value)) FROM settings WHERE key='token_secret'")"
 bk_req GET "/v1/chunks/default-merkledb/$ZERO" "$PRE"
