@@ -171,15 +171,23 @@ int bk_svc_xorb_commit(bk_svc_xorb_put *u, int *inserted, int *verify_failed) {
    * register (then the writer goes with it) */
   unsigned flags = BK_XORB_REG_VERIFIED;
   bk_blob_writer *pass = NULL;
+  char tag[BK_BLOB_TAG_MAX] = "";
   if (u->w) {
     int ex = 0;
+    snprintf(tag, sizeof tag, "%s", bk_blob_writer_tag(u->w));
     rc = bk_blob_writer_try_commit(u->w, &u->want, &ex);
     if (rc == 0 && ex == 1) pass = u->w; /* stored blob differs: the register decides */
     u->w = NULL;                         /* released (or handed over) */
     if (ex) flags = 0;
+    if (ex) tag[0] = 0; /* not committed by this writer */
   }
   int existed_row = 0;
-  if (rc == 0)
+  /* our writer's blob (tagged): the register trusts its layout without
+   * reading it back while the stored blob still carries the tag */
+  if (rc == 0 && tag[0])
+    rc = svc_xorb_register_mine(u->svc, &u->want, u->received, bk_xorb_chunks(x),
+                                bk_xorb_count(x), tag, &existed_row);
+  else if (rc == 0)
     rc = svc_xorb_register(u->svc, &u->want, u->received, bk_xorb_chunks(x), bk_xorb_count(x),
                            flags, pass, &existed_row);
   bk_xorb_free(x);

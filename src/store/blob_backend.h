@@ -43,10 +43,12 @@ struct bk_blob_reader {
   uint64_t size;
 };
 
-/* Base of every backend writer: be and kind filled by writer_open. */
+/* Base of every backend writer: be and kind filled by writer_open; tag too
+ * (a fresh random tag, stored with the blob) by a BK_BLOB_CAP_TAG backend. */
 struct bk_blob_writer {
   bk_blob_backend *be;
   bk_blob_kind kind;
+  char tag[BK_BLOB_TAG_MAX];
 };
 
 struct bk_blob_backend {
@@ -113,6 +115,11 @@ struct bk_blob_backend {
   int (*untrash)(bk_blob_backend *be, bk_blob_kind kind, const bk_hash *h);
   int (*trash_purge)(bk_blob_backend *be, bk_blob_kind kind, const bk_hash *h);
   int (*trash_list)(bk_blob_backend *be, bk_blob_list_cb cb, void *ctx);
+
+  /* BK_BLOB_CAP_TAG only (else NULL): the tag stored with the blob into
+   * out[0..BK_BLOB_TAG_MAX) ("" if none) and its size (may be NULL).
+   * BK_ENOTFOUND, BK_EIO. */
+  int (*tag)(bk_blob_backend *be, bk_blob_kind kind, const bk_hash *h, char *out, uint64_t *size);
 
   /* Removes staged writes abandoned before older_than (unix seconds), e.g.
    * by a crash; counts them in *removed. NULL: the backend leaves nothing

@@ -58,6 +58,7 @@ static int backend_ok(const bk_blob_backend *be) {
   if (ops != (tr ? 4 : 0)) return 0;
   int fd = (be->caps & BK_BLOB_CAP_FD) != 0;
   if (fd != (be->reader_fd != NULL)) return 0;
+  if (((be->caps & BK_BLOB_CAP_TAG) != 0) != (be->tag != NULL)) return 0;
   return ((be->caps & BK_BLOB_CAP_PRESIGN) != 0) == (be->presign != NULL);
 }
 
@@ -310,6 +311,22 @@ uint64_t bk_blob_writer_size(const bk_blob_writer *w) { return w->be->writer_siz
 
 void bk_blob_writer_abort(bk_blob_writer *w) {
   if (w) w->be->writer_abort(w);
+}
+
+const char *bk_blob_writer_tag(const bk_blob_writer *w) {
+  return (w->be->caps & BK_BLOB_CAP_TAG) ? w->tag : "";
+}
+
+int bk_blob_tag(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, char *out,
+                uint64_t *size) {
+  out[0] = 0;
+  int rc = check(bs, kind, h);
+  if (rc) return rc;
+  if (!(bs->be->caps & BK_BLOB_CAP_TAG))
+    return bk_seterr(BK_ENOTSUP, "the %s:// blob store keeps no write tags", bs->be->scheme);
+  rc = bs->be->tag(bs->be, kind, h, out, size);
+  out[BK_BLOB_TAG_MAX - 1] = 0;
+  return rc;
 }
 
 int bk_blob_writer_try_commit(bk_blob_writer *w, const bk_hash *h, int *existed) {

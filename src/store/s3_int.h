@@ -28,6 +28,7 @@
 #define S3_MAX_PARTS 10000      /* S3's limit on parts of a multipart upload */
 #define S3_PREFIX_MAX 512
 #define S3_MAX_INFLIGHT 8      /* part uploads in flight per writer, at most */
+#define S3_TAG_HDR "x-amz-meta-bk-tag" /* user metadata: the writer's tag (BK_BLOB_CAP_TAG) */
 
 struct s3 {
   bk_blob_backend base; /* first */
@@ -44,6 +45,7 @@ struct s3 {
   unsigned max_keys;
   int retries;
   long timeout_s, connect_ms;
+  unsigned long reads; /* ranged GETs of readers (atomic; bk_blob_s3_reads) */
   pthread_mutex_t mu;
   int nidle;
   void *idle[S3_POOL_MAX];
@@ -67,6 +69,7 @@ struct s3req {
   /* response */
   long status;
   char etag[S3_ETAG_MAX], lastmod[64];
+  char tag[BK_BLOB_TAG_MAX]; /* x-amz-meta-bk-tag (S3_TAG_HDR) */
   uint64_t clen;
   int have_clen;
   char err[2048]; /* head of an error document */
@@ -103,7 +106,9 @@ int s3_key(const struct s3 *s, bk_blob_kind k, const bk_hash *h, char *out, size
 int s3_uri_encode(const char *in, char *out, size_t n);
 int s3_head(struct s3 *s, const char *key, uint64_t *size, char *etag, size_t etag_n, char *lastmod,
             size_t lm_n);
-int s3_put_key(struct s3 *s, const char *key, const void *data, size_t len, int replace);
+/* tag: stored as S3_TAG_HDR metadata unless NULL or "" */
+int s3_put_key(struct s3 *s, const char *key, const void *data, size_t len, int replace,
+               const char *tag);
 int s3_delete_key(struct s3 *s, const char *key, const char *query);
 int s3_list_page(struct s3 *s, const char *pfx, char *token, size_t token_n, s3_rec_fn on_rec,
                  void *ctx);

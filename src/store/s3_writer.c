@@ -56,6 +56,12 @@ static int w_open(bk_blob_backend *be, bk_blob_kind kind, struct bk_blob_writer 
   w->base.be = be;
   w->base.kind = kind;
   w->s = s;
+  int rc = s3_random_hex(w->base.tag, 16); /* stored with the blob (S3_TAG_HDR) */
+  if (rc) {
+    free(w->buf);
+    free(w);
+    return rc;
+  }
   *out = &w->base;
   return 0;
 }
@@ -68,7 +74,11 @@ static int initiate(struct s3_writer *w) {
   snprintf(w->tmpkey, sizeof w->tmpkey, "%stmp/%s", s->prefix, rnd);
   bk_buf b;
   bk_buf_init(&b, 64 << 10);
-  struct s3req q = {.method = "POST", .key = w->tmpkey, .query = "uploads=", .out = &b, .idempotent = 1};
+  char th[sizeof S3_TAG_HDR + BK_BLOB_TAG_MAX + 2];
+  snprintf(th, sizeof th, "%s: %s", S3_TAG_HDR, w->base.tag);
+  /* the tag goes with the object: multipart metadata, kept by the copy */
+  struct s3req q = {.method = "POST", .key = w->tmpkey, .query = "uploads=", .out = &b, .idempotent = 1,
+                    .hdr = {th}};
   struct s3_xml_page pg = {0};
   rc = s3_do(s, &q);
   if (!rc && q.status != 200) rc = s3_status_err(s, &q, "initiate multipart upload");
@@ -272,7 +282,7 @@ static int w_commit(struct bk_blob_writer *bw, const bk_hash *h, int replace) {
   struct s3_writer *w = (struct s3_writer *)bw;
   char key[S3_KEY_MAX];
   int rc = s3_key(w->s, bw->kind, h, key, sizeof key);
-  if (!rc && !w->upload_id[0]) rc = s3_put_key(w->s, key, w->buf, w->len, replace);
+  if (!rc && !w->upload_id[0]) rc = s3_put_key(w->s, key, w->buf, w->len, replace, bw->tag);
   else if (!rc) rc = commit_multipart(w, key, replace);
   join_all(w);
   abort_upload(w); /* after a failure */
