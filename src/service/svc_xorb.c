@@ -67,7 +67,7 @@ static void upload_refuse(bk_svc_xorb_put *u, int *slot, int rc) {
 static int cmp_diverge(bk_svc_xorb_put *u) {
   bk_blob_reader *r = u->cmp;
   u->cmp = NULL;
-  int rc = bk_blob_writer_open(u->svc->bs, BK_BLOB_XORB, &u->w);
+  int rc = bk_blob_writer_open_as(u->svc->bs, BK_BLOB_XORB, &u->want, &u->w);
   uint8_t *buf = rc == 0 ? malloc(CMP_COPY_STEP) : NULL;
   if (rc == 0 && !buf) rc = bk_seterr(BK_ENOMEM, "out of memory");
   for (uint64_t off = 0; rc == 0 && off < u->cmp_off;) {
@@ -126,7 +126,7 @@ int bk_svc_xorb_open(bk_svc *svc, const bk_hash *want, int64_t bucket_id, int64_
     }
   }
   if (!u->present) {
-    int rc = bk_blob_writer_open(svc->bs, BK_BLOB_XORB, &u->w);
+    int rc = bk_blob_writer_open_as(svc->bs, BK_BLOB_XORB, want, &u->w);
     if (rc) {
       bk_svc_xorb_free(u);
       return rc == BK_ENOSPC ? rc : BK_EIO;

@@ -44,11 +44,18 @@ struct bk_blob_reader {
 };
 
 /* Base of every backend writer: be and kind filled by writer_open; tag too
- * (a fresh random tag, stored with the blob) by a BK_BLOB_CAP_TAG backend. */
+ * (a fresh random tag, stored with the blob) by a BK_BLOB_CAP_TAG backend.
+ * named / name: set by the front right after writer_open, before any write,
+ * when the caller named the blob (bk_blob_writer_open_as); such a writer is
+ * only ever committed as that name (the front refuses any other), so a
+ * backend may stage the bytes under the name itself where nothing is visible
+ * before the commit (S3: a multipart upload of the final key). */
 struct bk_blob_writer {
   bk_blob_backend *be;
   bk_blob_kind kind;
   char tag[BK_BLOB_TAG_MAX];
+  int named;
+  bk_hash name;
 };
 
 struct bk_blob_backend {

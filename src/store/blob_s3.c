@@ -281,6 +281,8 @@ int s3_status_err(const struct s3 *s, const struct s3req *q, const char *what) {
 
 /* ---- names ---- */
 
+const char *s3_kind_dir(bk_blob_kind k) { return KIND_DIR[k]; }
+
 int s3_key(const struct s3 *s, bk_blob_kind k, const bk_hash *h, char *out, size_t n) {
   char hex[BK_HASH_HEX_LEN + 1];
   bk_hash_to_hex(h, hex);

@@ -301,6 +301,30 @@ int bk_blob_writer_open(bk_blobstore *bs, bk_blob_kind kind, bk_blob_writer **ou
   return bs->be->writer_open(bs->be, kind, out);
 }
 
+int bk_blob_writer_open_as(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
+                           bk_blob_writer **out) {
+  *out = NULL;
+  int rc = check(bs, kind, h);
+  if (rc) return rc;
+  if ((rc = bs->be->writer_open(bs->be, kind, out))) return rc;
+  (*out)->named = 1;
+  (*out)->name = *h;
+  return 0;
+}
+
+/* A named writer commits as its name only (it may be staged under it). */
+static int name_ok(bk_blob_writer *w, const bk_hash *h) {
+  if (!h) {
+    w->be->writer_abort(w);
+    return bk_seterr(BK_EINVAL, "no blob hash");
+  }
+  if (w->named && !bk_hash_eq(&w->name, h)) {
+    w->be->writer_abort(w);
+    return bk_seterr(BK_EINVAL, "writer opened for another blob name");
+  }
+  return 0;
+}
+
 int bk_blob_writer_write(bk_blob_writer *w, const void *data, size_t len) {
   if (len == 0) return 0;
   if (!data) return bk_seterr(BK_EINVAL, "no data");
@@ -332,11 +356,9 @@ int bk_blob_tag(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, char *out
 int bk_blob_writer_try_commit(bk_blob_writer *w, const bk_hash *h, int *existed) {
   *existed = 0;
   bk_blob_backend *be = w->be;
-  if (!h) {
-    be->writer_abort(w);
-    return bk_seterr(BK_EINVAL, "no blob hash");
-  }
-  int rc = be->stat(be, w->kind, h, NULL, NULL);
+  int rc = name_ok(w, h);
+  if (rc) return rc;
+  rc = be->stat(be, w->kind, h, NULL, NULL);
   if (rc == 0) { /* stored already: the caller decides (w stays open) */
     *existed = 1;
     return 0;
@@ -364,11 +386,8 @@ int bk_blob_writer_commit(bk_blob_writer *w, const bk_hash *h, int *existed) {
 }
 
 int bk_blob_writer_commit_replace(bk_blob_writer *w, const bk_hash *h) {
-  if (!h) {
-    w->be->writer_abort(w);
-    return bk_seterr(BK_EINVAL, "no blob hash");
-  }
-  return w->be->writer_commit(w, h, 1);
+  int rc = name_ok(w, h);
+  return rc ? rc : w->be->writer_commit(w, h, 1);
 }
 
 /* ---- two-phase delete, abandoned writes ---- */

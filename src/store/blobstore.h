@@ -81,6 +81,12 @@ int bk_blob_put(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
  * temp file; writeback to disk is started every 8 MiB); commit names them. */
 typedef struct bk_blob_writer bk_blob_writer;
 int bk_blob_writer_open(bk_blobstore *bs, bk_blob_kind kind, bk_blob_writer **out);
+/* The same for a blob whose name is known before its bytes (a xorb upload
+ * names its hash in the URL): the writer may only be committed as h (any
+ * other name: BK_EINVAL, w released); the backend may stage under h (S3: no
+ * staging key, no server-side copy at commit). */
+int bk_blob_writer_open_as(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
+                           bk_blob_writer **out);
 int bk_blob_writer_write(bk_blob_writer *w, const void *data, size_t len);
 uint64_t bk_blob_writer_size(const bk_blob_writer *w);
 /* fsync + rename to the blob named h (like bk_blob_put: an existing blob is

@@ -103,6 +103,7 @@ void s3_fill_writer_ops(struct s3 *s);
 int s3_do(struct s3 *s, struct s3req *q);
 int s3_status_err(const struct s3 *s, const struct s3req *q, const char *what);
 int s3_key(const struct s3 *s, bk_blob_kind k, const bk_hash *h, char *out, size_t n);
+const char *s3_kind_dir(bk_blob_kind k); /* "xorbs", "shards" */
 int s3_uri_encode(const char *in, char *out, size_t n);
 int s3_head(struct s3 *s, const char *key, uint64_t *size, char *etag, size_t etag_n, char *lastmod,
             size_t lm_n);
