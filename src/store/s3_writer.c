@@ -58,7 +58,7 @@ struct s3_writer {
 static int w_open(bk_blob_backend *be, bk_blob_kind kind, struct bk_blob_writer **out) {
   struct s3 *s = (struct s3 *)be;
   struct s3_writer *w = calloc(1, sizeof *w);
-  if (!w || !(w->buf = malloc(s->part_size))) {
+  if (!w || !(w->buf = s3_buf_get(s))) {
     free(w);
     return bk_seterr(BK_ENOMEM, "out of memory");
   }
@@ -67,7 +67,7 @@ static int w_open(bk_blob_backend *be, bk_blob_kind kind, struct bk_blob_writer 
   w->s = s;
   int rc = s3_random_hex(w->base.tag, 16); /* stored with the blob (S3_TAG_HDR) */
   if (rc) {
-    free(w->buf);
+    s3_buf_put(s, w->buf);
     free(w);
     return rc;
   }
@@ -167,7 +167,7 @@ static int flush_part(struct s3_writer *w) {
   join_job(w, j);
   if (w->failed) return bk_seterr(w->failed, "%s", w->failmsg);
   char *spare = j->buf;
-  if (!spare && !(spare = malloc(s->part_size))) return bk_seterr(BK_ENOMEM, "out of memory");
+  if (!spare && !(spare = s3_buf_get(s))) return bk_seterr(BK_ENOMEM, "out of memory");
   *j = (struct part_job){.w = w, .buf = w->buf, .len = w->len, .no = ++w->nparts};
   w->buf = spare;
   w->len = 0;
@@ -202,8 +202,8 @@ static uint64_t w_size(const struct bk_blob_writer *bw) { return ((const struct 
 
 static void w_free(struct s3_writer *w) {
   join_all(w);
-  for (unsigned i = 0; i < S3_MAX_INFLIGHT; i++) free(w->jobs[i].buf);
-  free(w->buf);
+  for (unsigned i = 0; i < S3_MAX_INFLIGHT; i++) s3_buf_put(w->s, w->jobs[i].buf);
+  s3_buf_put(w->s, w->buf);
   free(w->etags);
   free(w);
 }

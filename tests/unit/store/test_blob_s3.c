@@ -19,6 +19,7 @@
 #include "buckets/error.h"
 #include "store/blob_backend.h"
 #include "store/blobstore.h"
+#include "store/s3_int.h"
 #include "../test.h"
 
 static const char *base;   /* BK_TEST_S3_URL */
@@ -344,6 +345,38 @@ static void test_named_multipart(void) {
   bk_blobstore_close(bs);
 }
 
+/* Part buffers come back to the store's bounded pool when a writer ends and
+ * the next writer takes them from there (no fresh mapping, page faults and
+ * zeroing of part_size bytes per xorb). */
+static void test_part_buffer_pool(void) {
+  if (!need_server()) return;
+  bk_blobstore *bs = open_url(url);
+  if (!bs) { CHECK(0); return; }
+  struct s3 *s = (struct s3 *)bk_blobstore_backend(bs);
+  enum { N = 20u << 20 };
+  uint8_t *p = malloc(N);
+  bk_hash h;
+  mk_hash(&h, 30);
+  bk_blob_writer *w = NULL;
+  CHECK_EQ_INT(s->nbufs, 0);
+  CHECK(p && named_write(bs, &h, p, N, 5, &w) == 0); /* 3 buffers: 2 parts sent, 1 filling */
+  CHECK_EQ_INT(s->nbufs, 0);
+  CHECK_EQ_INT(bk_blob_writer_commit(w, &h, NULL), 0);
+  CHECK_EQ_INT(s->nbufs, 3);
+  CHECK_EQ_INT(bk_blob_writer_open(bs, BK_BLOB_XORB, &w), 0);
+  CHECK_EQ_INT(s->nbufs, 2); /* the new writer's buffer came from the pool */
+  bk_blob_writer_abort(w);
+  CHECK_EQ_INT(s->nbufs, 3);
+  char *extra[S3_BUF_POOL + 2];
+  for (int i = 0; i < S3_BUF_POOL + 2; i++) extra[i] = malloc(s->part_size);
+  for (int i = 0; i < S3_BUF_POOL + 2; i++) s3_buf_put(s, extra[i]); /* the rest is freed */
+  CHECK_EQ_INT(s->nbufs, S3_BUF_POOL);
+  CHECK(stored_is(bs, &h, p, N));
+  CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_XORB, &h), 0);
+  free(p);
+  bk_blobstore_close(bs);
+}
+
 /* abort leaves no upload; clean_stale aborts an abandoned one */
 static void test_abort_stale(void) {
   if (!need_server()) return;
@@ -625,6 +658,7 @@ int main(void) {
   RUN(test_url_errors);
   RUN(test_multipart);
   RUN(test_named_multipart);
+  RUN(test_part_buffer_pool);
   RUN(test_abort_stale);
   RUN(test_staged_cleaned);
   RUN(test_stale_by_last_part);
