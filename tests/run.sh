@@ -74,7 +74,7 @@ fi
 # prefix of this run (each program adds its own fresh prefix below it). docs/store.md "S3 backend".
 # The second integration pass (below) is named "integration/X.sh [pg+s3]" and needs both servers.
 PGS3=" [pg+s3]"
-S3_PROGS="unit/store/test_blob_conformance unit/store/test_blob_s3 unit/service/test_svc_region integration/cluster.sh integration/migrate_cluster.sh"
+S3_PROGS="unit/store/test_blob_conformance unit/store/test_blob_s3 unit/service/test_svc_region unit/service/test_svc_s3 integration/cluster.sh integration/migrate_cluster.sh"
 needs_s3() {
   local p
   for p in $S3_PROGS; do selected "$p" && return 0; done

@@ -189,7 +189,7 @@ void bk_svc_recon_free(bk_svc_recon *r);
  * (no BK_BLOB_CAP_FD): one version of the blob, read through the blob
  * store's reader in windows of at most BK_SVC_RANGE_WINDOW bytes. */
 typedef struct bk_svc_xorb_reader bk_svc_xorb_reader;
-#define BK_SVC_RANGE_WINDOW (1u << 20)
+#define BK_SVC_RANGE_WINDOW (8u << 20)
 
 /* Opens xorb for serving a byte range: verified unless that was done within
  * reverify_ms and the blob is unchanged. BK_EHASH when damaged,

@@ -93,18 +93,53 @@ struct xreg {
   const bk_xorb_chunk *table; /* the table that describes the stored blob */
   uint64_t table_disk;
   bk_xorb *parsed;            /* owns table when it was adopted from the stored blob */
+  const char *tag;            /* the caller's writer tag (svc_xorb_register_mine) or NULL */
+  const bk_xorb_chunk *mine;  /* the caller's table and size: the stored blob's */
+  uint64_t mine_disk;         /*   layout when mine_stored */
+  int mine_stored;            /* the stored blob carries the caller's tag */
+  bk_blobstore *bs;           /* the store the blob is in (its placement's) */
 };
+
+/* The stored blob's layout against (table, disk, n): from memory when it is
+ * the caller's own blob (mine_stored: its layout is the caller's verified
+ * table), else read from the store (layout_matches). */
+static int layout_ok(const struct xreg *g, const bk_hash *x, uint64_t disk,
+                     const bk_xorb_chunk *table, size_t n) {
+  if (!g->mine_stored) return layout_matches(g->bs, x, disk, table, n);
+  if (disk != g->mine_disk) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (table[i].record_offset != g->mine[i].record_offset ||
+        table[i].record_len != g->mine[i].record_len ||
+        table[i].unpacked_len != g->mine[i].unpacked_len)
+      return 0;
+  return 1;
+}
+
+/* 1 if the blob is stored, 0 if not, negative on error; with a caller's tag
+ * also whether the stored blob is that writer's (one request: the tag and
+ * the size, which must be the caller's) */
+static int stored_probe(const bk_hash *x, struct xreg *g) {
+  g->mine_stored = 0;
+  if (!g->tag || !g->tag[0]) return bk_blob_exists(g->bs, BK_BLOB_XORB, x);
+  char cur[BK_BLOB_TAG_MAX];
+  uint64_t size = 0;
+  int rc = bk_blob_tag(g->bs, BK_BLOB_XORB, x, cur, &size);
+  if (rc == BK_ENOTFOUND) return 0;
+  if (rc) return rc;
+  g->mine_stored = strcmp(cur, g->tag) == 0 && size == g->mine_disk;
+  return 1;
+}
 
 /* The caller holds verified bytes (w) that differ from the stored blob (or
  * the blob's size differs). Keep the stored blob if it verifies (another
  * client's compression choice: its table is adopted); replace it if the row
  * is marked damaged or the blob no longer verifies. Consumes w. */
-static int settle_writer(bk_blobstore *bs, const bk_hash *xorb, size_t n, bk_blob_writer *w,
+static int settle_writer(const bk_hash *xorb, size_t n, bk_blob_writer *w,
                          struct xreg *g) {
   int replace = g->was && g->row.damaged;
   uint64_t psize = 0;
   if (!replace) {
-    int pr = parse_stored(bs, xorb, &g->parsed, &psize);
+    int pr = parse_stored(g->bs, xorb, &g->parsed, &psize);
     if (pr == BK_ENOMEM) {
       bk_blob_writer_abort(w);
       return pr;
@@ -130,9 +165,9 @@ static int settle_writer(bk_blobstore *bs, const bk_hash *xorb, size_t n, bk_blo
  * puts, but two clients may upload different serializations (compression
  * choices) of one xorb hash, and an operator may delete a damaged blob so
  * that the next upload re-creates it. */
-static int settle_layout(bk_blobstore *bs, bk_db_tx *tx, const bk_hash *xorb, size_t n,
+static int settle_layout(bk_db_tx *tx, const bk_hash *xorb, size_t n,
                          struct xreg *g) {
-  int e = bk_blob_exists(bs, BK_BLOB_XORB, xorb);
+  int e = stored_probe(xorb, g);
   if (e == 0) return bk_seterr(BK_ENOTFOUND, "xorb blob vanished (concurrent gc?): put it again");
   if (e < 0) return e;
   int row_ok = 0;
@@ -140,7 +175,7 @@ static int settle_layout(bk_blobstore *bs, bk_db_tx *tx, const bk_hash *xorb, si
     bk_xorb_chunk *rowtab = calloc(n, sizeof *rowtab);
     if (!rowtab) return bk_seterr(BK_ENOMEM, "out of memory");
     int rc = bk_db_xorb_chunks_tx(tx, xorb, 0, (uint32_t)n, rowtab);
-    int m = rc ? rc : layout_matches(bs, xorb, g->row.bytes_on_disk, rowtab, n);
+    int m = rc ? rc : layout_ok(g, xorb, g->row.bytes_on_disk, rowtab, n);
     free(rowtab);
     if (m < 0) return m;
     row_ok = m;
@@ -149,30 +184,32 @@ static int settle_layout(bk_blobstore *bs, bk_db_tx *tx, const bk_hash *xorb, si
   }
   if (row_ok) return 0;
   g->relayout = g->was;
-  int m = layout_matches(bs, xorb, g->table_disk, g->table, n);
+  int m = layout_ok(g, xorb, g->table_disk, g->table, n);
   if (m < 0) return m;
   if (m) return 0;
   /* another serialization is stored: adopt it if it verifies */
   uint64_t psize = 0;
   bk_xorb_free(g->parsed);
   g->parsed = NULL;
-  if (parse_stored(bs, xorb, &g->parsed, &psize) == 0 && bk_xorb_count(g->parsed) == n) {
+  if (parse_stored(g->bs, xorb, &g->parsed, &psize) == 0 && bk_xorb_count(g->parsed) == n) {
     g->table = bk_xorb_chunks(g->parsed);
     g->table_disk = psize;
     return 0;
   }
   /* the stored blob is damaged: no row can describe it, and we hold the
    * fence: remove it and let the caller put its bytes */
-  bk_blob_delete(bs, BK_BLOB_XORB, xorb);
+  bk_blob_delete(g->bs, BK_BLOB_XORB, xorb);
   return bk_seterr(BK_ENOTFOUND, "stored xorb blob was damaged and removed: put it again");
 }
 
 /* The registration inside the fence transaction tx. Consumes pass. */
 static int xorb_register_in(bk_svc *svc, const struct svc_place *pl, bk_db_tx *tx,
                             const bk_hash *xorb, uint64_t size, const bk_xorb_chunk *chunks,
-                            size_t n, unsigned flags, bk_blob_writer *pass, int *existed) {
-  bk_blobstore *bs = pl ? pl->bs : svc->bs;
-  struct xreg g = {.table = chunks, .table_disk = size};
+                            size_t n, unsigned flags, bk_blob_writer *pass, const char *tag,
+                            int *existed) {
+  struct xreg g = {.table = chunks, .table_disk = size, .mine = chunks, .mine_disk = size,
+                   .bs = pl ? pl->bs : svc->bs};
+  g.tag = pass ? NULL : tag; /* a writer passed on is not committed: the blob is not its */
   g.verified = (flags & BK_XORB_REG_VERIFIED) != 0;
   int rc = bk_db_xorb_get_tx(tx, xorb, &g.row);
   g.was = rc == 0;
@@ -183,10 +220,10 @@ static int xorb_register_in(bk_svc *svc, const struct svc_place *pl, bk_db_tx *t
     bk_blob_writer_abort(pass);
     return rc;
   }
-  if (pass) rc = settle_writer(bs, xorb, n, pass, &g);
-  if (rc == 0) rc = settle_layout(bs, tx, xorb, n, &g);
+  if (pass) rc = settle_writer(xorb, n, pass, &g);
+  if (rc == 0) rc = settle_layout(tx, xorb, n, &g);
   int64_t stamp = 0;
-  if (rc == 0 && g.verified && bk_blob_stamp(bs, BK_BLOB_XORB, xorb, &stamp) != 0)
+  if (rc == 0 && g.verified && bk_blob_stamp(g.bs, BK_BLOB_XORB, xorb, &stamp) != 0)
     stamp = 0;
   unsigned f = (g.verified ? BK_XORB_REG_VERIFIED : 0) | (g.relayout ? BK_XORB_REG_RELAYOUT : 0);
   int was = 0;
@@ -197,26 +234,39 @@ static int xorb_register_in(bk_svc *svc, const struct svc_place *pl, bk_db_tx *t
   return rc;
 }
 
-int svc_xorb_register(bk_svc *svc, const bk_hash *xorb, uint64_t size,
-                      const bk_xorb_chunk *chunks, size_t n, unsigned flags,
-                      bk_blob_writer *pass, int *existed) {
-  return svc_xorb_register_at(svc, NULL, xorb, size, chunks, n, flags, pass, existed);
-}
-
-int svc_xorb_register_at(bk_svc *svc, const struct svc_place *pl, const bk_hash *xorb,
+static int xorb_register(bk_svc *svc, const struct svc_place *pl, const bk_hash *xorb,
                          uint64_t size, const bk_xorb_chunk *chunks, size_t n, unsigned flags,
-                         bk_blob_writer *pass, int *existed) {
+                         bk_blob_writer *pass, const char *tag, int *existed) {
   bk_db_tx *tx = NULL;
   int rc = bk_db_tx_begin(svc->db, BK_TX_GC_FENCE, &tx);
   if (rc) {
     bk_blob_writer_abort(pass);
     return rc;
   }
-  rc = xorb_register_in(svc, pl, tx, xorb, size, chunks, n, flags, pass, existed);
+  rc = xorb_register_in(svc, pl, tx, xorb, size, chunks, n, flags, pass, tag, existed);
   if (rc == 0) rc = bk_db_tx_commit(tx);
   else bk_db_tx_rollback(tx);
   if (rc == BK_ENOTFOUND) return bk_seterr(BK_ESTALE, "xorb storage raced with gc; retry");
   return rc;
+}
+
+int svc_xorb_register(bk_svc *svc, const bk_hash *xorb, uint64_t size,
+                      const bk_xorb_chunk *chunks, size_t n, unsigned flags,
+                      bk_blob_writer *pass, int *existed) {
+  return xorb_register(svc, NULL, xorb, size, chunks, n, flags, pass, NULL, existed);
+}
+
+int svc_xorb_register_at(bk_svc *svc, const struct svc_place *pl, const bk_hash *xorb,
+                         uint64_t size, const bk_xorb_chunk *chunks, size_t n, unsigned flags,
+                         bk_blob_writer *pass, int *existed) {
+  return xorb_register(svc, pl, xorb, size, chunks, n, flags, pass, NULL, existed);
+}
+
+int svc_xorb_register_mine(bk_svc *svc, const struct svc_place *pl, const bk_hash *xorb,
+                           uint64_t size, const bk_xorb_chunk *chunks, size_t n, const char *tag,
+                           int *existed) {
+  return xorb_register(svc, pl, xorb, size, chunks, n, BK_XORB_REG_VERIFIED, NULL, tag,
+                       existed);
 }
 
 int svc_shard_register(bk_svc *svc, const bk_hash *sh, uint64_t size, const bk_shard *s,

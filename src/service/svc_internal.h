@@ -137,6 +137,16 @@ int svc_xorb_register(bk_svc *svc, const bk_hash *xorb, uint64_t size,
 int svc_xorb_register_at(bk_svc *svc, const struct svc_place *pl, const bk_hash *xorb,
                          uint64_t size, const bk_xorb_chunk *chunks, size_t n, unsigned flags,
                          bk_blob_writer *pass, int *existed);
+/* The same for a blob the caller's own writer just committed into placement pl (BK_XORB_REG_VERIFIED
+ * bytes laid out exactly as chunks / size say) with write tag `tag`
+ * (bk_blob_writer_tag; "" or NULL: none). Under the fence, when the stored
+ * blob still carries that tag (one HEAD on S3), it is the blob this writer
+ * stored, so its layout is compared with chunks in memory instead of read
+ * back from the store; any other tag (a concurrent put or copy of the same
+ * name, a replace) or none: the blob is read as by svc_xorb_register. */
+int svc_xorb_register_mine(bk_svc *svc, const struct svc_place *pl, const bk_hash *xorb,
+                           uint64_t size, const bk_xorb_chunk *chunks, size_t n, const char *tag,
+                           int *existed);
 
 /* Registers a shard whose blob sh was put: under BK_TX_GC_FENCE the blob
  * must still be stored (else BK_ESTALE, nothing registered), then

@@ -68,7 +68,7 @@ static void upload_refuse(bk_svc_xorb_put *u, int *slot, int rc) {
 static int cmp_diverge(bk_svc_xorb_put *u) {
   bk_blob_reader *r = u->cmp;
   u->cmp = NULL;
-  int rc = bk_blob_writer_open(u->pl.bs, BK_BLOB_XORB, &u->w);
+  int rc = bk_blob_writer_open_as(u->pl.bs, BK_BLOB_XORB, &u->want, &u->w);
   uint8_t *buf = rc == 0 ? malloc(CMP_COPY_STEP) : NULL;
   if (rc == 0 && !buf) rc = bk_seterr(BK_ENOMEM, "out of memory");
   for (uint64_t off = 0; rc == 0 && off < u->cmp_off;) {
@@ -132,7 +132,7 @@ int bk_svc_xorb_open(bk_svc *svc, const bk_hash *want, int64_t bucket_id, int64_
     }
   }
   if (!u->present) {
-    int rc = bk_blob_writer_open(u->pl.bs, BK_BLOB_XORB, &u->w);
+    int rc = bk_blob_writer_open_as(u->pl.bs, BK_BLOB_XORB, want, &u->w);
     if (rc) {
       bk_svc_xorb_free(u);
       return rc == BK_ENOSPC ? rc : BK_EIO;
@@ -177,15 +177,23 @@ int bk_svc_xorb_commit(bk_svc_xorb_put *u, int *inserted, int *verify_failed) {
    * register (then the writer goes with it) */
   unsigned flags = BK_XORB_REG_VERIFIED;
   bk_blob_writer *pass = NULL;
+  char tag[BK_BLOB_TAG_MAX] = "";
   if (u->w) {
     int ex = 0;
+    snprintf(tag, sizeof tag, "%s", bk_blob_writer_tag(u->w));
     rc = bk_blob_writer_try_commit(u->w, &u->want, &ex);
     if (rc == 0 && ex == 1) pass = u->w; /* stored blob differs: the register decides */
     u->w = NULL;                         /* released (or handed over) */
     if (ex) flags = 0;
+    if (ex) tag[0] = 0; /* not committed by this writer */
   }
   int existed_row = 0;
-  if (rc == 0)
+  /* our writer's blob (tagged): the register trusts its layout without
+   * reading it back while the stored blob still carries the tag */
+  if (rc == 0 && tag[0])
+    rc = svc_xorb_register_mine(u->svc, &u->pl, &u->want, u->received, bk_xorb_chunks(x),
+                                bk_xorb_count(x), tag, &existed_row);
+  else if (rc == 0)
     rc = svc_xorb_register_at(u->svc, &u->pl, &u->want, u->received, bk_xorb_chunks(x),
                               bk_xorb_count(x), flags, pass, &existed_row);
   bk_xorb_free(x);

@@ -43,10 +43,19 @@ struct bk_blob_reader {
   uint64_t size;
 };
 
-/* Base of every backend writer: be and kind filled by writer_open. */
+/* Base of every backend writer: be and kind filled by writer_open; tag too
+ * (a fresh random tag, stored with the blob) by a BK_BLOB_CAP_TAG backend.
+ * named / name: set by the front right after writer_open, before any write,
+ * when the caller named the blob (bk_blob_writer_open_as); such a writer is
+ * only ever committed as that name (the front refuses any other), so a
+ * backend may stage the bytes under the name itself where nothing is visible
+ * before the commit (S3: a multipart upload of the final key). */
 struct bk_blob_writer {
   bk_blob_backend *be;
   bk_blob_kind kind;
+  char tag[BK_BLOB_TAG_MAX];
+  int named;
+  bk_hash name;
 };
 
 struct bk_blob_backend {
@@ -113,6 +122,11 @@ struct bk_blob_backend {
   int (*untrash)(bk_blob_backend *be, bk_blob_kind kind, const bk_hash *h);
   int (*trash_purge)(bk_blob_backend *be, bk_blob_kind kind, const bk_hash *h);
   int (*trash_list)(bk_blob_backend *be, bk_blob_list_cb cb, void *ctx);
+
+  /* BK_BLOB_CAP_TAG only (else NULL): the tag stored with the blob into
+   * out[0..BK_BLOB_TAG_MAX) ("" if none) and its size (may be NULL).
+   * BK_ENOTFOUND, BK_EIO. */
+  int (*tag)(bk_blob_backend *be, bk_blob_kind kind, const bk_hash *h, char *out, uint64_t *size);
 
   /* Removes staged writes abandoned before older_than (unix seconds), e.g.
    * by a crash; counts them in *removed. NULL: the backend leaves nothing

@@ -107,12 +107,13 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud) {
   if (n > 5 && strncmp(p, "HTTP/", 5) == 0) { /* a new response (also after 100) */
     const char *sp = memchr(p, ' ', n);
     q->status = sp ? strtol(sp + 1, NULL, 10) : 0;
-    q->etag[0] = q->lastmod[0] = 0;
+    q->etag[0] = q->lastmod[0] = q->tag[0] = 0;
     q->have_clen = 0;
     return n;
   }
   hdr_value(p, n, "ETag", q->etag, sizeof q->etag);
   hdr_value(p, n, "Last-Modified", q->lastmod, sizeof q->lastmod);
+  hdr_value(p, n, S3_TAG_HDR, q->tag, sizeof q->tag);
   if (hdr_value(p, n, "Content-Length", num, sizeof num)) {
     char *end;
     unsigned long long v = strtoull(num, &end, 10);
@@ -202,6 +203,10 @@ static void setup(const struct s3 *s, CURL *c, struct s3req *q, const char *url,
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, q);
+  /* big socket reads / writes: libcurl's defaults (16 KiB down, 64 KiB up)
+   * cost a syscall and a wakeup per 16 KiB of every xorb byte */
+  curl_easy_setopt(c, CURLOPT_BUFFERSIZE, S3_IO_BUFFER);
+  curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, S3_IO_BUFFER);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, q);
   set_method(c, q);
@@ -280,6 +285,8 @@ int s3_status_err(const struct s3 *s, const struct s3req *q, const char *what) {
 
 /* ---- names ---- */
 
+const char *s3_kind_dir(bk_blob_kind k) { return KIND_DIR[k]; }
+
 int s3_key(const struct s3 *s, bk_blob_kind k, const bk_hash *h, char *out, size_t n) {
   char hex[BK_HASH_HEX_LEN + 1];
   bk_hash_to_hex(h, hex);
@@ -326,9 +333,16 @@ int s3_head(struct s3 *s, const char *key, uint64_t *size, char *etag, size_t et
 }
 
 /* PUT data as key; replace = 0: If-None-Match: * (412 → BK_EEXIST). */
-int s3_put_key(struct s3 *s, const char *key, const void *data, size_t len, int replace) {
+int s3_put_key(struct s3 *s, const char *key, const void *data, size_t len, int replace,
+               const char *tag) {
   struct s3req q = {.method = "PUT", .key = key, .body = data, .body_len = len, .idempotent = 1};
-  if (!replace) q.hdr[0] = "If-None-Match: *";
+  char th[sizeof S3_TAG_HDR + BK_BLOB_TAG_MAX + 2];
+  int nh = 0;
+  if (!replace) q.hdr[nh++] = "If-None-Match: *";
+  if (tag && tag[0]) {
+    snprintf(th, sizeof th, "%s: %s", S3_TAG_HDR, tag);
+    q.hdr[nh++] = th;
+  }
   int rc = s3_do(s, &q);
   if (rc) return rc;
   if (q.status == 412) return bk_seterr(BK_EEXIST, "s3://%s/%s exists", s->bucket, key);
@@ -350,7 +364,7 @@ static int s3_put(bk_blob_backend *be, bk_blob_kind k, const bk_hash *h, const v
   if (len > s->part_size) return s3_put_multipart(s, k, h, data, len, replace);
   char key[S3_KEY_MAX];
   int rc = s3_key(s, k, h, key, sizeof key);
-  return rc ? rc : s3_put_key(s, key, data, len, replace);
+  return rc ? rc : s3_put_key(s, key, data, len, replace, NULL);
 }
 
 /* non-zero change token from ETag and Last-Modified (FNV-1a 64) */
@@ -372,6 +386,24 @@ static int s3_stat(bk_blob_backend *be, bk_blob_kind k, const bk_hash *h, uint64
   rc = s3_head(s, key, size, etag, sizeof etag, lm, sizeof lm);
   if (rc) return rc;
   if (stamp) *stamp = stamp_of(etag, lm);
+  return 0;
+}
+
+/* HEAD: the writer's tag (metadata) and the size in one request */
+static int s3_tag(bk_blob_backend *be, bk_blob_kind k, const bk_hash *h, char *out, uint64_t *size) {
+  struct s3 *s = (struct s3 *)be;
+  char key[S3_KEY_MAX];
+  int rc = s3_key(s, k, h, key, sizeof key);
+  if (rc) return rc;
+  struct s3req q = {.method = "HEAD", .key = key, .idempotent = 1};
+  if ((rc = s3_do(s, &q))) return rc;
+  if (q.status != 200) return s3_status_err(s, &q, "HEAD");
+  if (!q.have_clen) return bk_seterr(BK_EIO, "s3://%s/%s: HEAD without Content-Length", s->bucket, key);
+  /* a tag is ours only in our own form (hex); anything else is no tag */
+  size_t n = strlen(q.tag);
+  int hex = n > 0 && n < BK_BLOB_TAG_MAX && strspn(q.tag, "0123456789abcdef") == n;
+  snprintf(out, BK_BLOB_TAG_MAX, "%s", hex ? q.tag : "");
+  if (size) *size = q.clen;
   return 0;
 }
 
@@ -494,6 +526,7 @@ static int s3_reader_read_at(struct bk_blob_reader *br, uint64_t off, void *buf,
   snprintf(range, sizeof range, "Range: bytes=%llu-%llu", (unsigned long long)off,
            (unsigned long long)(off + len - 1));
   struct s3req q = {.method = "GET", .key = r->key, .dst = buf, .dst_cap = len, .idempotent = 1};
+  __atomic_fetch_add(&r->s->reads, 1, __ATOMIC_RELAXED);
   q.hdr[0] = range;
   q.hdr[1] = r->if_match;
   int rc = s3_do(r->s, &q);
@@ -513,6 +546,7 @@ static void s3_reader_close(struct bk_blob_reader *r) { free(r); }
 static void s3_close(bk_blob_backend *be) {
   struct s3 *s = (struct s3 *)be;
   for (int i = 0; i < s->nidle; i++) curl_easy_cleanup(s->idle[i]);
+  for (int i = 0; i < s->nbufs; i++) free(s->bufs[i]);
   pthread_mutex_destroy(&s->mu);
   free(s->token_hdr);
   free(s);
@@ -571,7 +605,7 @@ int bk_blob_s3_open(const char *rest, bk_blob_backend **out) {
 void s3_fill_ops(struct s3 *s) {
   bk_blob_backend *b = &s->base;
   b->version = BK_BLOB_BACKEND_VERSION;
-  b->caps = BK_BLOB_CAP_PRESIGN;
+  b->caps = BK_BLOB_CAP_PRESIGN | BK_BLOB_CAP_TAG;
   b->scheme = "s3";
   b->close = s3_close;
   b->put = s3_put;
@@ -582,7 +616,32 @@ void s3_fill_ops(struct s3 *s) {
   b->reader_read_at = s3_reader_read_at;
   b->reader_close = s3_reader_close;
   b->presign = s3_presign;
+  b->tag = s3_tag;
   s3_fill_writer_ops(s);
+}
+
+char *s3_buf_get(struct s3 *s) {
+  char *b = NULL;
+  pthread_mutex_lock(&s->mu);
+  if (s->nbufs > 0) b = s->bufs[--s->nbufs];
+  pthread_mutex_unlock(&s->mu);
+  return b ? b : malloc(s->part_size);
+}
+
+void s3_buf_put(struct s3 *s, char *buf) {
+  if (!buf) return;
+  pthread_mutex_lock(&s->mu);
+  if (s->nbufs < S3_BUF_POOL) {
+    s->bufs[s->nbufs++] = buf;
+    buf = NULL;
+  }
+  pthread_mutex_unlock(&s->mu);
+  free(buf);
+}
+
+unsigned long bk_blob_s3_reads(const bk_blob_backend *be) {
+  struct s3 *s = (struct s3 *)be;
+  return __atomic_load_n(&s->reads, __ATOMIC_RELAXED);
 }
 
 /* random hex name for a staged write */

@@ -21,5 +21,9 @@
  * missing credentials), BK_ENOTFOUND (no such bucket), BK_EPERM (refused),
  * BK_ENET (endpoint unreachable or failing), BK_ENOMEM. */
 int bk_blob_s3_open(const char *rest, bk_blob_backend **out);
+/* Ranged GETs its readers sent so far (bk_blob_reader_read_at; every blob
+ * byte the node reads back from S3 goes through one). be must be an S3
+ * backend (bk_blobstore_backend of an s3:// store). */
+unsigned long bk_blob_s3_reads(const bk_blob_backend *be);
 
 #endif

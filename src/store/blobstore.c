@@ -58,6 +58,7 @@ static int backend_ok(const bk_blob_backend *be) {
   if (ops != (tr ? 4 : 0)) return 0;
   int fd = (be->caps & BK_BLOB_CAP_FD) != 0;
   if (fd != (be->reader_fd != NULL)) return 0;
+  if (((be->caps & BK_BLOB_CAP_TAG) != 0) != (be->tag != NULL)) return 0;
   return ((be->caps & BK_BLOB_CAP_PRESIGN) != 0) == (be->presign != NULL);
 }
 
@@ -300,6 +301,30 @@ int bk_blob_writer_open(bk_blobstore *bs, bk_blob_kind kind, bk_blob_writer **ou
   return bs->be->writer_open(bs->be, kind, out);
 }
 
+int bk_blob_writer_open_as(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
+                           bk_blob_writer **out) {
+  *out = NULL;
+  int rc = check(bs, kind, h);
+  if (rc) return rc;
+  if ((rc = bs->be->writer_open(bs->be, kind, out))) return rc;
+  (*out)->named = 1;
+  (*out)->name = *h;
+  return 0;
+}
+
+/* A named writer commits as its name only (it may be staged under it). */
+static int name_ok(bk_blob_writer *w, const bk_hash *h) {
+  if (!h) {
+    w->be->writer_abort(w);
+    return bk_seterr(BK_EINVAL, "no blob hash");
+  }
+  if (w->named && !bk_hash_eq(&w->name, h)) {
+    w->be->writer_abort(w);
+    return bk_seterr(BK_EINVAL, "writer opened for another blob name");
+  }
+  return 0;
+}
+
 int bk_blob_writer_write(bk_blob_writer *w, const void *data, size_t len) {
   if (len == 0) return 0;
   if (!data) return bk_seterr(BK_EINVAL, "no data");
@@ -312,14 +337,28 @@ void bk_blob_writer_abort(bk_blob_writer *w) {
   if (w) w->be->writer_abort(w);
 }
 
+const char *bk_blob_writer_tag(const bk_blob_writer *w) {
+  return (w->be->caps & BK_BLOB_CAP_TAG) ? w->tag : "";
+}
+
+int bk_blob_tag(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, char *out,
+                uint64_t *size) {
+  out[0] = 0;
+  int rc = check(bs, kind, h);
+  if (rc) return rc;
+  if (!(bs->be->caps & BK_BLOB_CAP_TAG))
+    return bk_seterr(BK_ENOTSUP, "the %s:// blob store keeps no write tags", bs->be->scheme);
+  rc = bs->be->tag(bs->be, kind, h, out, size);
+  out[BK_BLOB_TAG_MAX - 1] = 0;
+  return rc;
+}
+
 int bk_blob_writer_try_commit(bk_blob_writer *w, const bk_hash *h, int *existed) {
   *existed = 0;
   bk_blob_backend *be = w->be;
-  if (!h) {
-    be->writer_abort(w);
-    return bk_seterr(BK_EINVAL, "no blob hash");
-  }
-  int rc = be->stat(be, w->kind, h, NULL, NULL);
+  int rc = name_ok(w, h);
+  if (rc) return rc;
+  rc = be->stat(be, w->kind, h, NULL, NULL);
   if (rc == 0) { /* stored already: the caller decides (w stays open) */
     *existed = 1;
     return 0;
@@ -347,11 +386,8 @@ int bk_blob_writer_commit(bk_blob_writer *w, const bk_hash *h, int *existed) {
 }
 
 int bk_blob_writer_commit_replace(bk_blob_writer *w, const bk_hash *h) {
-  if (!h) {
-    w->be->writer_abort(w);
-    return bk_seterr(BK_EINVAL, "no blob hash");
-  }
-  return w->be->writer_commit(w, h, 1);
+  int rc = name_ok(w, h);
+  return rc ? rc : w->be->writer_commit(w, h, 1);
 }
 
 /* ---- two-phase delete, abandoned writes ---- */

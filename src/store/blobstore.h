@@ -49,6 +49,10 @@ typedef struct bk_blobstore bk_blobstore;
 #define BK_BLOB_CAP_FD 0x1u      /* readers have a local fd (bk_blob_reader_fd) */
 #define BK_BLOB_CAP_PRESIGN 0x2u /* bk_blob_presign makes direct-download URLs */
 #define BK_BLOB_CAP_TRASH 0x4u   /* bk_blob_trash & co.: a native two-phase delete */
+#define BK_BLOB_CAP_TAG 0x8u     /* writers store a random tag with their blob (bk_blob_tag) */
+
+/* A write tag: up to 32 hex digits and the NUL. */
+#define BK_BLOB_TAG_MAX 33
 
 /* Opens the store a URL names: "file:///abs/path" (filesystem backend rooted
  * at /abs/path, directories created as needed; no host, no %-escapes, no
@@ -77,6 +81,12 @@ int bk_blob_put(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
  * temp file; writeback to disk is started every 8 MiB); commit names them. */
 typedef struct bk_blob_writer bk_blob_writer;
 int bk_blob_writer_open(bk_blobstore *bs, bk_blob_kind kind, bk_blob_writer **out);
+/* The same for a blob whose name is known before its bytes (a xorb upload
+ * names its hash in the URL): the writer may only be committed as h (any
+ * other name: BK_EINVAL, w released); the backend may stage under h (S3: no
+ * staging key, no server-side copy at commit). */
+int bk_blob_writer_open_as(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h,
+                           bk_blob_writer **out);
 int bk_blob_writer_write(bk_blob_writer *w, const void *data, size_t len);
 uint64_t bk_blob_writer_size(const bk_blob_writer *w);
 /* fsync + rename to the blob named h (like bk_blob_put: an existing blob is
@@ -89,6 +99,18 @@ void bk_blob_writer_abort(bk_blob_writer *w); /* NULL ok; releases w */
  * *existed = 0 (committed) or 2 (a concurrent put won the race; its blob is
  * kept and these bytes are dropped). */
 int bk_blob_writer_try_commit(bk_blob_writer *w, const bk_hash *h, int *existed);
+/* BK_BLOB_CAP_TAG stores: the random tag this writer stores with its blob
+ * (fresh for every writer), "" without the capability. Read it before the
+ * commit (which releases w): bk_blob_tag then tells whether the stored blob
+ * is still the one this writer committed (another writer's put or copy of
+ * the same name, or a replace, carries another tag). */
+const char *bk_blob_writer_tag(const bk_blob_writer *w);
+/* BK_BLOB_CAP_TAG stores: the tag stored with blob (kind, h) into
+ * out[0..BK_BLOB_TAG_MAX) ("" when no tagging writer stored it) and its size
+ * (may be NULL), in one request. BK_ENOTFOUND, BK_ENOTSUP (no capability),
+ * BK_EIO. */
+int bk_blob_tag(bk_blobstore *bs, bk_blob_kind kind, const bk_hash *h, char *out,
+                uint64_t *size);
 /* fsync + rename OVER an existing blob of that name (atomic: readers see the
  * old or the new file, open fds keep the old one) + fsync dir. Only for
  * replacing a blob known to be damaged by bytes known to verify; callers

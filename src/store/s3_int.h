@@ -28,6 +28,9 @@
 #define S3_MAX_PARTS 10000      /* S3's limit on parts of a multipart upload */
 #define S3_PREFIX_MAX 512
 #define S3_MAX_INFLIGHT 8      /* part uploads in flight per writer, at most */
+#define S3_IO_BUFFER (512L << 10) /* libcurl's receive and send buffers (512 KiB: its maximum receive buffer) */
+#define S3_BUF_POOL 8          /* idle part buffers kept per store (reused, not re-faulted) */
+#define S3_TAG_HDR "x-amz-meta-bk-tag" /* user metadata: the writer's tag (BK_BLOB_CAP_TAG) */
 
 struct s3 {
   bk_blob_backend base; /* first */
@@ -44,9 +47,12 @@ struct s3 {
   unsigned max_keys;
   int retries;
   long timeout_s, connect_ms;
+  unsigned long reads; /* ranged GETs of readers (atomic; bk_blob_s3_reads) */
   pthread_mutex_t mu;
   int nidle;
   void *idle[S3_POOL_MAX];
+  int nbufs;                /* idle part buffers (part_size bytes each) */
+  char *bufs[S3_BUF_POOL];
 };
 
 struct s3req {
@@ -67,6 +73,7 @@ struct s3req {
   /* response */
   long status;
   char etag[S3_ETAG_MAX], lastmod[64];
+  char tag[BK_BLOB_TAG_MAX]; /* x-amz-meta-bk-tag (S3_TAG_HDR) */
   uint64_t clen;
   int have_clen;
   char err[2048]; /* head of an error document */
@@ -100,16 +107,25 @@ void s3_fill_writer_ops(struct s3 *s);
 int s3_do(struct s3 *s, struct s3req *q);
 int s3_status_err(const struct s3 *s, const struct s3req *q, const char *what);
 int s3_key(const struct s3 *s, bk_blob_kind k, const bk_hash *h, char *out, size_t n);
+const char *s3_kind_dir(bk_blob_kind k); /* "xorbs", "shards" */
 int s3_uri_encode(const char *in, char *out, size_t n);
 int s3_head(struct s3 *s, const char *key, uint64_t *size, char *etag, size_t etag_n, char *lastmod,
             size_t lm_n);
-int s3_put_key(struct s3 *s, const char *key, const void *data, size_t len, int replace);
+/* tag: stored as S3_TAG_HDR metadata unless NULL or "" */
+int s3_put_key(struct s3 *s, const char *key, const void *data, size_t len, int replace,
+               const char *tag);
 int s3_delete_key(struct s3 *s, const char *key, const char *query);
 int s3_list_page(struct s3 *s, const char *pfx, char *token, size_t token_n, s3_rec_fn on_rec,
                  void *ctx);
 int s3_put_multipart(struct s3 *s, bk_blob_kind k, const bk_hash *h, const void *data, size_t len,
                      int replace);
 int s3_random_hex(char *out, size_t nbytes);
+/* A part buffer (part_size bytes) from the store's pool, else malloc'ed;
+ * NULL when out of memory. s3_buf_put returns one (NULL ok): kept while the
+ * pool has room (its pages stay mapped: no page faults and zeroing for every
+ * xorb), else freed. */
+char *s3_buf_get(struct s3 *s);
+void s3_buf_put(struct s3 *s, char *buf);
 int s3_presign(bk_blob_backend *be, bk_blob_kind kind, const bk_hash *h, uint64_t off, uint64_t len,
                int64_t expires_at, char *url, size_t n);
 /* Parses an S3 XML answer; rec names the record element ("Contents",

@@ -3,12 +3,20 @@
  *
  * A writer buffers up to part_size bytes in memory. A blob that fits is one
  * PUT at commit (If-None-Match: * unless replacing). A larger one becomes a
- * multipart upload of the staging key <prefix>tmp/<random>: parts are sent as
- * the buffer fills, the upload is completed at commit and server-side copied
- * to the blob's key (the name is only known at commit), then the staging
- * object is deleted. Nothing is visible under xorbs/ or shards/ before the
- * copy. Abort (or any failure) aborts the upload. clean_stale aborts uploads
- * and deletes staging objects under <prefix>tmp/ older than a cutoff.
+ * multipart upload, parts sent as the buffer fills:
+ * - of the blob's own key when the writer was opened for its name
+ *   (bk_blob_writer_open_as: xorb uploads, whole puts): an upload in progress
+ *   is no object, so nothing is visible before the commit completes it
+ *   (after a HEAD unless replacing: S3 has no conditional complete here;
+ *   concurrent writers of one content-hash name carry the same content, the
+ *   last complete wins, each with its own tag). RGW stores the bytes once;
+ * - else of the staging key <prefix>tmp/<random>, completed at commit,
+ *   server-side copied to the blob's key (the name was only known at
+ *   commit; RGW writes the bytes twice), then the staging object deleted.
+ * Every object carries the writer's random tag (S3_TAG_HDR). Abort (or any
+ * failure) aborts the upload. clean_stale aborts uploads under <prefix>tmp/,
+ * xorbs/ and shards/ not written to since a cutoff, and deletes staging
+ * objects under tmp/ older than it.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -36,7 +44,8 @@ struct s3_writer {
   char *buf;
   size_t len;
   uint64_t total;
-  char tmpkey[S3_KEY_MAX];
+  char upkey[S3_KEY_MAX]; /* key of the multipart upload */
+  int direct;             /* upkey is the blob's own key (named writer) */
   char upload_id[S3_UPLOAD_ID_MAX];
   char (*etags)[S3_ETAG_MAX];
   size_t nparts, cap; /* parts started; etags slots */
@@ -49,13 +58,19 @@ struct s3_writer {
 static int w_open(bk_blob_backend *be, bk_blob_kind kind, struct bk_blob_writer **out) {
   struct s3 *s = (struct s3 *)be;
   struct s3_writer *w = calloc(1, sizeof *w);
-  if (!w || !(w->buf = malloc(s->part_size))) {
+  if (!w || !(w->buf = s3_buf_get(s))) {
     free(w);
     return bk_seterr(BK_ENOMEM, "out of memory");
   }
   w->base.be = be;
   w->base.kind = kind;
   w->s = s;
+  int rc = s3_random_hex(w->base.tag, 16); /* stored with the blob (S3_TAG_HDR) */
+  if (rc) {
+    s3_buf_put(s, w->buf);
+    free(w);
+    return rc;
+  }
   *out = &w->base;
   return 0;
 }
@@ -63,12 +78,19 @@ static int w_open(bk_blob_backend *be, bk_blob_kind kind, struct bk_blob_writer 
 static int initiate(struct s3_writer *w) {
   struct s3 *s = w->s;
   char rnd[33];
-  int rc = s3_random_hex(rnd, 16);
+  int rc = 0;
+  w->direct = w->base.named;
+  if (w->direct) rc = s3_key(s, w->base.kind, &w->base.name, w->upkey, sizeof w->upkey);
+  else if (!(rc = s3_random_hex(rnd, 16)))
+    snprintf(w->upkey, sizeof w->upkey, "%stmp/%s", s->prefix, rnd);
   if (rc) return rc;
-  snprintf(w->tmpkey, sizeof w->tmpkey, "%stmp/%s", s->prefix, rnd);
   bk_buf b;
   bk_buf_init(&b, 64 << 10);
-  struct s3req q = {.method = "POST", .key = w->tmpkey, .query = "uploads=", .out = &b, .idempotent = 1};
+  char th[sizeof S3_TAG_HDR + BK_BLOB_TAG_MAX + 2];
+  snprintf(th, sizeof th, "%s: %s", S3_TAG_HDR, w->base.tag);
+  /* the tag goes with the object: multipart metadata, kept by the copy */
+  struct s3req q = {.method = "POST", .key = w->upkey, .query = "uploads=", .out = &b, .idempotent = 1,
+                    .hdr = {th}};
   struct s3_xml_page pg = {0};
   rc = s3_do(s, &q);
   if (!rc && q.status != 200) rc = s3_status_err(s, &q, "initiate multipart upload");
@@ -86,7 +108,7 @@ static int initiate(struct s3_writer *w) {
 static int staged_gone(struct s3_writer *w, int rc, const char *what) {
   if (rc != BK_ENOTFOUND) return rc;
   return bk_seterr(BK_ESTALE, "s3://%s: %s: staged upload %s vanished (a concurrent gc cleaned it up); retry",
-                   w->s->bucket, what, w->tmpkey);
+                   w->s->bucket, what, w->upkey);
 }
 
 static void *part_main(void *arg) {
@@ -97,7 +119,7 @@ static void *part_main(void *arg) {
   j->etag[0] = 0;
   int rc = s3_uri_encode(w->upload_id, uid, sizeof uid);
   snprintf(query, sizeof query, "partNumber=%zu&uploadId=%s", j->no, uid);
-  struct s3req q = {.method = "PUT", .key = w->tmpkey, .query = query, .body = j->buf,
+  struct s3req q = {.method = "PUT", .key = w->upkey, .query = query, .body = j->buf,
                     .body_len = j->len, .idempotent = 1};
   if (!rc) rc = s3_do(s, &q);
   if (!rc && q.status != 200) rc = staged_gone(w, s3_status_err(s, &q, "upload part"), "upload part");
@@ -145,7 +167,7 @@ static int flush_part(struct s3_writer *w) {
   join_job(w, j);
   if (w->failed) return bk_seterr(w->failed, "%s", w->failmsg);
   char *spare = j->buf;
-  if (!spare && !(spare = malloc(s->part_size))) return bk_seterr(BK_ENOMEM, "out of memory");
+  if (!spare && !(spare = s3_buf_get(s))) return bk_seterr(BK_ENOMEM, "out of memory");
   *j = (struct part_job){.w = w, .buf = w->buf, .len = w->len, .no = ++w->nparts};
   w->buf = spare;
   w->len = 0;
@@ -180,8 +202,8 @@ static uint64_t w_size(const struct bk_blob_writer *bw) { return ((const struct 
 
 static void w_free(struct s3_writer *w) {
   join_all(w);
-  for (unsigned i = 0; i < S3_MAX_INFLIGHT; i++) free(w->jobs[i].buf);
-  free(w->buf);
+  for (unsigned i = 0; i < S3_MAX_INFLIGHT; i++) s3_buf_put(w->s, w->jobs[i].buf);
+  s3_buf_put(w->s, w->buf);
   free(w->etags);
   free(w);
 }
@@ -190,7 +212,7 @@ static void abort_upload(struct s3_writer *w) {
   char uid[S3_UPLOAD_ID_MAX * 3 + 1], query[sizeof uid + 16];
   if (!w->upload_id[0] || s3_uri_encode(w->upload_id, uid, sizeof uid)) return;
   snprintf(query, sizeof query, "uploadId=%s", uid);
-  s3_delete_key(w->s, w->tmpkey, query); /* best effort: clean_stale catches a failure */
+  s3_delete_key(w->s, w->upkey, query); /* best effort: clean_stale catches a failure */
   w->upload_id[0] = 0;
 }
 
@@ -201,7 +223,7 @@ static void w_abort(struct bk_blob_writer *bw) {
   w_free(w);
 }
 
-/* POST ?uploadId: the staged object appears at tmpkey */
+/* POST ?uploadId: the staged object appears at upkey */
 static int complete(struct s3_writer *w) {
   struct s3 *s = w->s;
   bk_buf body, ans;
@@ -218,7 +240,7 @@ static int complete(struct s3_writer *w) {
   char uid[S3_UPLOAD_ID_MAX * 3 + 1], query[sizeof uid + 16];
   if (!rc) rc = s3_uri_encode(w->upload_id, uid, sizeof uid);
   snprintf(query, sizeof query, "uploadId=%s", uid);
-  struct s3req q = {.method = "POST", .key = w->tmpkey, .query = query, .body = (const char *)body.p,
+  struct s3req q = {.method = "POST", .key = w->upkey, .query = query, .body = (const char *)body.p,
                     .body_len = body.len, .out = &ans};
   struct s3_xml_page pg = {0};
   if (!rc) rc = s3_do(s, &q);
@@ -232,11 +254,11 @@ static int complete(struct s3_writer *w) {
   return rc;
 }
 
-/* server-side copy tmpkey → key */
+/* server-side copy upkey → key */
 static int copy_to(struct s3_writer *w, const char *key) {
   struct s3 *s = w->s;
   char src[S3_KEY_MAX + 128];
-  snprintf(src, sizeof src, "x-amz-copy-source: /%s/%s", s->bucket, w->tmpkey);
+  snprintf(src, sizeof src, "x-amz-copy-source: /%s/%s", s->bucket, w->upkey);
   bk_buf ans;
   bk_buf_init(&ans, 64 << 10);
   struct s3req q = {.method = "PUT", .key = key, .out = &ans, .idempotent = 1};
@@ -250,21 +272,30 @@ static int copy_to(struct s3_writer *w, const char *key) {
   return rc;
 }
 
+/* HEAD key: BK_EEXIST when it is stored, 0 when not */
+static int not_stored(struct s3_writer *w, const char *key) {
+  int rc = s3_head(w->s, key, NULL, NULL, 0, NULL, 0);
+  if (rc == 0) return bk_seterr(BK_EEXIST, "s3://%s/%s exists", w->s->bucket, key);
+  return rc == BK_ENOTFOUND ? 0 : rc;
+}
+
 static int commit_multipart(struct s3_writer *w, const char *key, int replace) {
   int rc = w->len > 0 ? flush_part(w) : 0;
   int rc2 = join_all(w);
   if (!rc) rc = rc2;
+  if (!rc && w->direct && strcmp(key, w->upkey) != 0)
+    rc = bk_seterr(BK_EINVAL, "s3://%s: staged as %s, committed as %s", w->s->bucket, w->upkey, key);
+  if (w->direct) { /* staged under its own key: completing it is the commit */
+    if (!rc && !replace) rc = not_stored(w, key);
+    return rc ? rc : complete(w);
+  }
   if (!rc) rc = complete(w);
   if (rc) return rc;
   /* no conditional copy: HEAD first (concurrent writers of one content-hash
    * name carry identical bytes; the last copy wins, readers see either) */
-  if (!replace) {
-    rc = s3_head(w->s, key, NULL, NULL, 0, NULL, 0);
-    if (rc == 0) rc = bk_seterr(BK_EEXIST, "s3://%s/%s exists", w->s->bucket, key);
-    else if (rc == BK_ENOTFOUND) rc = 0;
-  }
+  if (!replace) rc = not_stored(w, key);
   if (!rc) rc = copy_to(w, key);
-  s3_delete_key(w->s, w->tmpkey, NULL); /* best effort: clean_stale catches a failure */
+  s3_delete_key(w->s, w->upkey, NULL); /* best effort: clean_stale catches a failure */
   return rc;
 }
 
@@ -272,7 +303,7 @@ static int w_commit(struct bk_blob_writer *bw, const bk_hash *h, int replace) {
   struct s3_writer *w = (struct s3_writer *)bw;
   char key[S3_KEY_MAX];
   int rc = s3_key(w->s, bw->kind, h, key, sizeof key);
-  if (!rc && !w->upload_id[0]) rc = s3_put_key(w->s, key, w->buf, w->len, replace);
+  if (!rc && !w->upload_id[0]) rc = s3_put_key(w->s, key, w->buf, w->len, replace, bw->tag);
   else if (!rc) rc = commit_multipart(w, key, replace);
   join_all(w);
   abort_upload(w); /* after a failure */
@@ -285,6 +316,8 @@ int s3_put_multipart(struct s3 *s, bk_blob_kind k, const bk_hash *h, const void 
   struct bk_blob_writer *w;
   int rc = w_open(&s->base, k, &w);
   if (rc) return rc;
+  w->named = 1; /* staged under its own key */
+  w->name = *h;
   if ((rc = w_write(w, data, len))) {
     w_abort(w);
     return rc;
@@ -387,6 +420,12 @@ static int w_clean_stale(bk_blob_backend *be, int64_t older_than, size_t *remove
   snprintf(pfx, sizeof pfx, "%stmp/", s->prefix);
   struct stale st = {s, older_than, 0, 1};
   int rc = stale_uploads(&st, pfx);
+  /* uploads staged under their blob's own key (named writers) */
+  for (int k = 0; !rc && k < BK_BLOB_NKINDS; k++) {
+    char kp[S3_KEY_MAX];
+    snprintf(kp, sizeof kp, "%s%s/", s->prefix, s3_kind_dir((bk_blob_kind)k));
+    rc = stale_uploads(&st, kp);
+  }
   st.uploads = 0; /* completed but never copied (a crash between the two) */
   for (unsigned long page = 0; !rc && page < S3_MAX_PAGES; page++) {
     rc = s3_list_page(s, pfx, token, sizeof token, stale_rec, &st);

@@ -255,7 +255,7 @@ static void test_range_deleted_midstream(void) {
   struct tsrv t;
   CHECK_EQ_INT(tsrv_open(&t, 1), 0);
   bk_hash fh;
-  uint8_t *d = ingest(&t, 3000 * 1000, 8, &fh);
+  uint8_t *d = ingest(&t, 2 * BK_SVC_RANGE_WINDOW + (1u << 20), 8, &fh);
   cJSON *j = d ? recon(&t, &fh, 1, NULL) : NULL;
   CHECK(j != NULL);
   cJSON *x = j ? cJSON_GetObjectItemCaseSensitive(j, "fetch_info")->child : NULL;

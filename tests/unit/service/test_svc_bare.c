@@ -506,7 +506,7 @@ static void test_xorb_range_reader(void) {
   bk_hash xh;
   uint8_t *body = NULL;
   size_t len = 0;
-  CHECK_EQ_INT(make_xorb(50, 800, &xh, &body, &len), 0); /* ~2.4 MB: several windows */
+  CHECK_EQ_INT(make_xorb(50, 6000, &xh, &body, &len), 0); /* ~18 MB: three windows */
   CHECK(len > 2 * BK_SVC_RANGE_WINDOW);
   CHECK_EQ_INT(put_xorb(e.svc, e.bid, &xh, body, len), 0);
   /* the same data dir as a filesystem store: the fd path */

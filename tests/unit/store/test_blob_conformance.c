@@ -569,12 +569,57 @@ static void test_bad_args(void) {
   bk_blobstore_close(bs);
 }
 
+/* Commits data through a fresh writer (replace: over a stored blob);
+ * the writer's tag into tag. */
+static int tagged_put(bk_blobstore *bs, const bk_hash *h, const char *data, int replace,
+                      char *tag) {
+  bk_blob_writer *w = NULL;
+  int rc = bk_blob_writer_open(bs, BK_BLOB_XORB, &w);
+  if (rc) return rc;
+  snprintf(tag, BK_BLOB_TAG_MAX, "%s", bk_blob_writer_tag(w));
+  if ((rc = bk_blob_writer_write(w, data, strlen(data)))) {
+    bk_blob_writer_abort(w);
+    return rc;
+  }
+  return replace ? bk_blob_writer_commit_replace(w, h) : bk_blob_writer_commit(w, h, NULL);
+}
+
+/* BK_BLOB_CAP_TAG: every writer has a fresh tag, stored with its blob (a
+ * replace stores the new writer's); bk_blob_put stores none. Without the
+ * capability: writers have "" and bk_blob_tag answers BK_ENOTSUP. */
+static void check_tags(bk_blobstore *bs, unsigned caps, const bk_hash *h) {
+  char t1[BK_BLOB_TAG_MAX], t2[BK_BLOB_TAG_MAX], cur[BK_BLOB_TAG_MAX];
+  uint64_t size = 0;
+  CHECK_EQ_INT(tagged_put(bs, h, "first", 0, t1), 0);
+  if (!(caps & BK_BLOB_CAP_TAG)) {
+    CHECK_EQ_STR(t1, "");
+    CHECK_EQ_INT(bk_blob_tag(bs, BK_BLOB_XORB, h, cur, &size), BK_ENOTSUP);
+    CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_XORB, h), 0);
+    return;
+  }
+  CHECK_EQ_INT(strlen(t1), 32);
+  CHECK_EQ_INT(bk_blob_tag(bs, BK_BLOB_XORB, h, cur, &size), 0);
+  CHECK_EQ_STR(cur, t1);
+  CHECK_EQ_INT(size, 5);
+  CHECK_EQ_INT(tagged_put(bs, h, "second!", 1, t2), 0);
+  CHECK(strcmp(t1, t2) != 0);
+  CHECK_EQ_INT(bk_blob_tag(bs, BK_BLOB_XORB, h, cur, &size), 0);
+  CHECK_EQ_STR(cur, t2);
+  CHECK_EQ_INT(size, 7);
+  CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_XORB, h), 0);
+  CHECK_EQ_INT(bk_blob_tag(bs, BK_BLOB_XORB, h, cur, &size), BK_ENOTFOUND);
+  CHECK_EQ_INT(bk_blob_put(bs, BK_BLOB_XORB, h, "plain", 5, NULL), 0);
+  CHECK_EQ_INT(bk_blob_tag(bs, BK_BLOB_XORB, h, cur, NULL), 0);
+  CHECK_EQ_STR(cur, "");
+  CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_XORB, h), 0);
+}
+
 /* Capability flags agree with what the functions answer. */
 static void test_caps(void) {
   bk_blobstore *bs = open_store();
   if (!bs) { CHECK(0); return; }
   unsigned caps = bk_blobstore_caps(bs);
-  CHECK_EQ_INT(caps & ~(BK_BLOB_CAP_FD | BK_BLOB_CAP_PRESIGN | BK_BLOB_CAP_TRASH), 0);
+  CHECK_EQ_INT(caps & ~(BK_BLOB_CAP_FD | BK_BLOB_CAP_PRESIGN | BK_BLOB_CAP_TRASH | BK_BLOB_CAP_TAG), 0);
   bk_hash h, nope;
   mk_hash(&h, 60);
   mk_hash(&nope, 61);
@@ -633,6 +678,7 @@ static void test_caps(void) {
     CHECK(strstr(bk_errmsg(), "presign") != NULL);
   }
   CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_XORB, &h), 0);
+  check_tags(bs, caps, &h);
   bk_blobstore_close(bs);
 }
 

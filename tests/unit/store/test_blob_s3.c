@@ -19,6 +19,7 @@
 #include "buckets/error.h"
 #include "store/blob_backend.h"
 #include "store/blobstore.h"
+#include "store/s3_int.h"
 #include "../test.h"
 
 static const char *base;   /* BK_TEST_S3_URL */
@@ -110,10 +111,10 @@ static long s3req(const char *method, const char *key, const char *query, const 
   return st;
 }
 
-/* multipart uploads in progress under <prefix>tmp/ (-1 on error) */
-static int uploads(void) {
+/* multipart uploads in progress under <prefix><dir>/ (-1 on error) */
+static int uploads_in(const char *dir) {
   char q[300];
-  snprintf(q, sizeof q, "prefix=%stmp%%2F&uploads=", prefix);
+  snprintf(q, sizeof q, "prefix=%s%s%%2F&uploads=", prefix, dir);
   for (char *p = q; *p; p++) /* prefix "a/b/" → a%2Fb%2F */
     if (*p == '/') { memmove(p + 3, p + 1, strlen(p + 1) + 1); memcpy(p, "%2F", 3); }
   struct body b = {0};
@@ -126,6 +127,9 @@ static int uploads(void) {
   free(b.p);
   return n;
 }
+
+/* multipart uploads in progress under <prefix>tmp/ (-1 on error) */
+static int uploads(void) { return uploads_in("tmp"); }
 
 static long plain_get(const char *u, const char *range, struct body *out) {
   CURL *c = curl_easy_init();
@@ -255,6 +259,119 @@ static void test_multipart(void) {
   }
   CHECK_EQ_INT(uploads(), 0);
   free(big);
+  CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_XORB, &h), 0);
+  free(p);
+  bk_blobstore_close(bs);
+}
+
+/* Streams n bytes (fill seed) through a writer opened for h; *w stays open. */
+static int named_write(bk_blobstore *bs, const bk_hash *h, uint8_t *p, size_t n, uint64_t seed,
+                       bk_blob_writer **w) {
+  int rc = bk_blob_writer_open_as(bs, BK_BLOB_XORB, h, w);
+  if (rc) return rc;
+  fill(p, n, seed);
+  return bk_blob_writer_write(*w, p, n);
+}
+
+static int stored_is(bk_blobstore *bs, const bk_hash *h, const uint8_t *p, size_t n) {
+  bk_buf b;
+  bk_buf_init(&b, n + 1);
+  int ok = bk_blob_get(bs, BK_BLOB_XORB, h, n + 1, &b) == 0 && b.len == n && memcmp(b.p, p, n) == 0;
+  bk_buf_free(&b);
+  return ok;
+}
+
+/* A writer opened for its blob's name stages the multipart upload under that
+ * key — no staging object, no server-side copy (RGW stores the bytes once) —
+ * and nothing is visible before the commit; another name is refused; two
+ * concurrent writers of one name leave one blob (the first commit's) and no
+ * upload; gc's stale cleanup finds an abandoned upload there too. */
+static void test_named_multipart(void) {
+  if (!need_server()) return;
+  bk_blobstore *bs = open_url(url);
+  if (!bs) { CHECK(0); return; }
+  enum { N = 20u << 20 };
+  uint8_t *p = malloc(N), *q = malloc(N);
+  bk_hash h, other;
+  mk_hash(&h, 20);
+  mk_hash(&other, 21);
+  bk_blob_writer *w = NULL, *w2 = NULL;
+  CHECK(p && q && named_write(bs, &h, p, N, 1, &w) == 0); /* two parts sent */
+  char tag[BK_BLOB_TAG_MAX], cur[BK_BLOB_TAG_MAX];
+  snprintf(tag, sizeof tag, "%s", w ? bk_blob_writer_tag(w) : "");
+  CHECK_EQ_INT(uploads_in("xorbs"), 1); /* staged under xorbs/<hex> itself */
+  CHECK_EQ_INT(uploads(), 0);
+  CHECK_EQ_INT(bk_blob_exists(bs, BK_BLOB_XORB, &h), 0);
+  CHECK_EQ_INT(bk_blob_writer_commit(w, &h, NULL), 0);
+  CHECK(p && stored_is(bs, &h, p, N));
+  CHECK_EQ_INT(bk_blob_tag(bs, BK_BLOB_XORB, &h, cur, NULL), 0);
+  CHECK_EQ_STR(cur, tag);
+  CHECK_EQ_INT(uploads_in("xorbs"), 0);
+  size_t removed = 99;
+  CHECK_EQ_INT(bk_blob_clean_tmp(bs, INT64_MAX, &removed), 0);
+  CHECK_EQ_INT(removed, 0); /* no staging object was ever made */
+  /* committed under another name: refused, nothing stored, upload aborted */
+  CHECK(named_write(bs, &other, q, N, 2, &w) == 0);
+  CHECK_EQ_INT(bk_blob_writer_commit(w, &h, NULL), BK_EINVAL);
+  CHECK_EQ_INT(bk_blob_exists(bs, BK_BLOB_XORB, &other), 0);
+  CHECK_EQ_INT(uploads_in("xorbs"), 0);
+  CHECK(p && stored_is(bs, &h, p, N));
+  /* two concurrent writers of one name: the first commit stands */
+  CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_XORB, &h), 0);
+  CHECK(named_write(bs, &h, p, N, 3, &w) == 0);
+  CHECK(named_write(bs, &h, q, N, 3, &w2) == 0);
+  CHECK_EQ_INT(uploads_in("xorbs"), 2);
+  int existed = 9;
+  CHECK_EQ_INT(bk_blob_writer_commit(w, &h, &existed), 0);
+  CHECK_EQ_INT(existed, 0);
+  CHECK_EQ_INT(bk_blob_writer_commit(w2, &h, &existed), 0);
+  CHECK_EQ_INT(existed, 1);
+  CHECK_EQ_INT(uploads_in("xorbs"), 0);
+  CHECK(p && stored_is(bs, &h, p, N));
+  /* a live named upload cleaned by a concurrent gc: the writer fails
+   * BK_ESTALE (retry), nothing stored; an abandoned one is aborted */
+  CHECK(named_write(bs, &other, q, N, 4, &w) == 0);
+  CHECK_EQ_INT(bk_blob_clean_tmp(bs, (int64_t)time(NULL) + 10, &removed), 0);
+  CHECK_EQ_INT(removed, 1);
+  CHECK_EQ_INT(uploads_in("xorbs"), 0);
+  int rc = bk_blob_writer_write(w, q, 9u << 20);
+  if (rc == 0) rc = bk_blob_writer_commit(w, &other, NULL);
+  else bk_blob_writer_abort(w);
+  CHECK_EQ_INT(rc, BK_ESTALE);
+  CHECK_EQ_INT(bk_blob_exists(bs, BK_BLOB_XORB, &other), 0);
+  CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_XORB, &h), 0);
+  free(p);
+  free(q);
+  bk_blobstore_close(bs);
+}
+
+/* Part buffers come back to the store's bounded pool when a writer ends and
+ * the next writer takes them from there (no fresh mapping, page faults and
+ * zeroing of part_size bytes per xorb). */
+static void test_part_buffer_pool(void) {
+  if (!need_server()) return;
+  bk_blobstore *bs = open_url(url);
+  if (!bs) { CHECK(0); return; }
+  struct s3 *s = (struct s3 *)bk_blobstore_backend(bs);
+  enum { N = 20u << 20 };
+  uint8_t *p = malloc(N);
+  bk_hash h;
+  mk_hash(&h, 30);
+  bk_blob_writer *w = NULL;
+  CHECK_EQ_INT(s->nbufs, 0);
+  CHECK(p && named_write(bs, &h, p, N, 5, &w) == 0); /* 3 buffers: 2 parts sent, 1 filling */
+  CHECK_EQ_INT(s->nbufs, 0);
+  CHECK_EQ_INT(bk_blob_writer_commit(w, &h, NULL), 0);
+  CHECK_EQ_INT(s->nbufs, 3);
+  CHECK_EQ_INT(bk_blob_writer_open(bs, BK_BLOB_XORB, &w), 0);
+  CHECK_EQ_INT(s->nbufs, 2); /* the new writer's buffer came from the pool */
+  bk_blob_writer_abort(w);
+  CHECK_EQ_INT(s->nbufs, 3);
+  char *extra[S3_BUF_POOL + 2];
+  for (int i = 0; i < S3_BUF_POOL + 2; i++) extra[i] = malloc(s->part_size);
+  for (int i = 0; i < S3_BUF_POOL + 2; i++) s3_buf_put(s, extra[i]); /* the rest is freed */
+  CHECK_EQ_INT(s->nbufs, S3_BUF_POOL);
+  CHECK(stored_is(bs, &h, p, N));
   CHECK_EQ_INT(bk_blob_delete(bs, BK_BLOB_XORB, &h), 0);
   free(p);
   bk_blobstore_close(bs);
@@ -540,6 +657,8 @@ int main(void) {
   }
   RUN(test_url_errors);
   RUN(test_multipart);
+  RUN(test_named_multipart);
+  RUN(test_part_buffer_pool);
   RUN(test_abort_stale);
   RUN(test_staged_cleaned);
   RUN(test_stale_by_last_part);
