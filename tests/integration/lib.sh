@@ -240,6 +240,16 @@ bk_require_local_store() {
   case "$BK_TEST_DB_URL $BK_TEST_BLOBS_URL" in sqlite*" "file*) return 0 ;; esac
   bk_skip_all "needs a local sqlite+file store (${1:-looks into the data dir})"
 }
+# bk_py_asan LIBSO: a sanitizer build of libbuckets.so (make sanitize) can only be dlopen'ed by Python
+# when the ASan runtime is loaded first; Python itself is not instrumented, so leaks are off. Exports
+# LD_PRELOAD/ASAN_OPTIONS for that case (call it in the subshell that runs Python); nothing otherwise.
+bk_py_asan() {
+  local asan
+  asan=$(ldd "$1" 2>/dev/null | awk '/libasan/ {print $3; exit}')
+  [ -n "$asan" ] || return 0
+  export LD_PRELOAD="$asan${LD_PRELOAD:+:$LD_PRELOAD}" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+}
+
 bk_require_data_dir() {
   bk_url_mode || return 0
   bk_skip_all "needs bucketd serve --data (${1:-the data dir itself is under test})"

@@ -14,12 +14,7 @@ python/install-venv.sh "$VENV" >"$BK_TMP/venv.log" 2>&1 || {
   bk_fail "venv created" "$(tail -3 "$BK_TMP/venv.log")"; bk_summary; }
 [ -f "$LIBSO" ] || { bk_fail "libbuckets.so built" "$LIBSO"; bk_summary; }
 bk_start
-# A sanitizer build of libbuckets.so (make sanitize) can only be dlopen'ed by Python when
-# the ASan runtime is loaded first; Python itself is not instrumented, so leaks are off.
-asan=$(ldd "$LIBSO" 2>/dev/null | awk '/libasan/ {print $3; exit}')
-if [ -n "$asan" ]; then
-  export LD_PRELOAD="$asan${LD_PRELOAD:+:$LD_PRELOAD}" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-fi
+bk_py_asan "$LIBSO" # a sanitizer build: the ASan runtime first
 TOK_A=$(bk_user_token alice write) || { bk_fail "create user alice"; bk_summary; }
 TOK_B=$(bk_user_token bob write) || { bk_fail "create user bob"; bk_summary; }
 TOK_AR=$(bk_token alice read)

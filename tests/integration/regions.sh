@@ -185,7 +185,7 @@ read_all() { # LABEL NODE REGION(us or ""): hf, Python, fsspec, JS read every fi
     [ "$(sha256sum <"$W/got/hf.out" 2>/dev/null | cut -c1-64)" = "$sha" ] || bad="$bad $p"
   done <"$W/m.sha"
   bk_expect "$label: hf cp downloads every file byte-identical" "" "$bad"
-  ( cd "$BUCKETS_ROOT" && timeout 300 env ${reg:+HF_BUCKETS_REGION=$reg} HF_ENDPOINT=$node HF_TOKEN=$A \
+  ( cd "$BUCKETS_ROOT" && bk_py_asan "$LIBSO" && timeout 300 env ${reg:+HF_BUCKETS_REGION=$reg} HF_ENDPOINT=$node HF_TOKEN=$A \
       HF_HOME=$BK_TMP/hf-home BUCKETS_LIB="$LIBSO" PYTHONDONTWRITEBYTECODE=1 \
       "$VENV/bin/python" "$W/read.py" alice/m "$W/m.sha" "$W/got" ) >"$W/py.out" 2>&1
   bk_expect "$label: Python HfApi + fsspec read every file byte-identical" \
@@ -242,7 +242,7 @@ rm -rf "$W/big"
 XALL=$(xorbs_in eu | sort); XB=$(comm -13 <(echo "$XM") <(echo "$XALL") | grep -v -F -f <(xorbs_in us) ); NXB=$(grep -c . <<<"$XB")
 bk_check "alice/big has xorbs that us lacks ($NXB)" test "$NXB" -ge 4
 mu=$(mark us)
-( cd "$BUCKETS_ROOT" && HF_ENDPOINT=$N1 HF_TOKEN=$A BUCKETS_LIB="$LIBSO" "$VENV/bin/python" -c '
+( cd "$BUCKETS_ROOT" && bk_py_asan "$LIBSO" && HF_ENDPOINT=$N1 HF_TOKEN=$A BUCKETS_LIB="$LIBSO" "$VENV/bin/python" -c '
 from hfbuckets import HfApi
 import os; print(HfApi(endpoint=os.environ["HF_ENDPOINT"], token=os.environ["HF_TOKEN"]).prewarm_bucket("alice/big", "us"))' ) >"$W/pwpy.out" 2>&1
 bk_expect "Python prewarm_bucket(\"alice/big\", \"us\")" 0 $?

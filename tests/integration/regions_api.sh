@@ -287,8 +287,7 @@ if python/install-venv.sh "$VENV" >"$BK_TMP/venv.log" 2>&1; then
   if [ "$ENABLED" = true ]; then # test_regions.py expects eu (default) and us
     region list; grep -q '^us ' "$BK_TMP/rout" || { bk_stop; region add us --blobs "$US_URL"; bk_start; }
   fi
-  asan=$(ldd "$LIBSO" 2>/dev/null | awk '/libasan/ {print $3; exit}')
-  [ -n "$asan" ] && export LD_PRELOAD="$asan${LD_PRELOAD:+:$LD_PRELOAD}" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+  bk_py_asan "$LIBSO"
   BOBT=$(bk_token bob write)
   HF_ENDPOINT="$BK_URL" HF_TOKEN="$A" BK_TOKEN_BOB="$BOBT" BUCKETS_LIB="$LIBSO" PYTHONDONTWRITEBYTECODE=1 \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider -rs python/tests/test_regions.py >"$BK_TMP/pytest.out" 2>&1
