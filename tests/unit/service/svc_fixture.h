@@ -1,7 +1,7 @@
 /* Test-only helpers shared by the service unit tests (header with static
  * functions, compiled into test programs only): deterministic incompressible
  * bytes, a serialized xorb built from them, and a xorb put streamed through
- * the service.
+ * the service. static inline: a test includes what it uses.
  *
  * Ownership: make_xorb's *out is malloc'd, the caller frees it. */
 #ifndef BUCKETS_TEST_SVC_FIXTURE_H
@@ -16,7 +16,7 @@
 #include "service/service.h"
 
 /* n pseudo-random bytes from seed (an LCG's top byte: incompressible). */
-static void fill(uint8_t *p, size_t n, uint64_t seed) {
+static inline void fill(uint8_t *p, size_t n, uint64_t seed) {
   for (size_t i = 0; i < n; i++) {
     seed = seed * 6364136223846793005ull + 1442695040888963407ull;
     p[i] = (uint8_t)(seed >> 56);
@@ -26,7 +26,7 @@ static void fill(uint8_t *p, size_t n, uint64_t seed) {
 /* A serialized xorb of nchunks (< 1000) incompressible chunks of 3000 bytes;
  * chunk c of seed s is fill(s * 1000 + c), so distinct seeds share no chunk.
  * 0, or negative when building failed. */
-static int make_xorb(uint64_t seed, int nchunks, bk_hash *xh, uint8_t **out, size_t *len) {
+static inline int make_xorb(uint64_t seed, int nchunks, bk_hash *xh, uint8_t **out, size_t *len) {
   bk_xorb_builder *xb = NULL;
   if (bk_xorb_builder_new(1, &xb)) return -1;
   uint8_t chunk[3000];
@@ -44,7 +44,7 @@ static int make_xorb(uint64_t seed, int nchunks, bk_hash *xh, uint8_t **out, siz
 
 /* Streams body in three pieces through the service's xorb put for bucket
  * bid; returns commit's rc. inserted / vfail may be NULL. */
-static int put_xorb_ex(bk_svc *svc, int64_t bid, const bk_hash *want, const uint8_t *body,
+static inline int put_xorb_ex(bk_svc *svc, int64_t bid, const bk_hash *want, const uint8_t *body,
                        size_t len, int *inserted, int *vfail) {
   bk_svc_xorb_put *p = NULL;
   int rc = bk_svc_xorb_open(svc, want, bid, (int64_t)len, &p);

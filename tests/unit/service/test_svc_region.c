@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "svc_fixture.h"
 #include "../test.h"
 #include "../store/meta_sql.h"
 #include "buckets/clock.h"
@@ -36,13 +37,6 @@ struct env {
   char dir[300], db[400], eu[1200], us[1200];
   bk_blobstore *eu_bs, *us_bs; /* the two stores opened directly (to look inside) */
 };
-
-static void fill(uint8_t *p, size_t n, uint64_t seed) {
-  for (size_t i = 0; i < n; i++) {
-    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-    p[i] = (uint8_t)(seed >> 56);
-  }
-}
 
 /* An s3:// base URL from BK_TEST_BLOB_URLS ("" = file:// regions only). */
 static char s3_base[1024];
@@ -89,6 +83,23 @@ static bk_svc *svc_open_url(const char *db, const char *blobs) {
   bk_svc *svc = NULL;
   int rc = bk_svc_open(&cfg, &svc);
   if (rc) fprintf(stderr, "# svc open: %s\n", bk_errmsg());
+  return svc;
+}
+
+/* A service on e's store with the regions eu (default) and us, user `user`
+ * and its bucket `name` homed in `home` (failures are recorded as checks;
+ * NULL when the service could not be set up). */
+static bk_svc *two_regions(struct env *e, const char *user, const char *name, const char *home,
+                           bk_ns *u, bk_bucket *b) {
+  bk_svc *svc = svc_open_url(e->db, e->eu);
+  CHECK(svc != NULL);
+  if (!svc) return NULL;
+  char msg[300];
+  CHECK_EQ_INT(bk_svc_region_add(svc, "eu", e->eu, msg, sizeof msg), 0);
+  CHECK_EQ_INT(bk_svc_region_add(svc, "us", e->us, msg, sizeof msg), 0);
+  bk_db *db = bk_svc_db(svc);
+  CHECK_EQ_INT(bk_db_user_add(db, user, u), 0);
+  CHECK_EQ_INT(bk_db_bucket_create_ex(db, u->id, name, 0, home, b), 0);
   return svc;
 }
 
@@ -316,17 +327,10 @@ static void family_prewarm(bk_svc *svc, int64_t bid, uint8_t *data, size_t len) 
 static void test_place_prewarm(void) {
   struct env e;
   CHECK_EQ_INT(env_init(&e, "pw"), 0);
-  bk_svc *svc = svc_open_url(e.db, e.eu);
-  CHECK(svc != NULL);
-  if (!svc) return;
-  char msg[300];
-  CHECK_EQ_INT(bk_svc_region_add(svc, "eu", e.eu, msg, sizeof msg), 0);
-  CHECK_EQ_INT(bk_svc_region_add(svc, "us", e.us, msg, sizeof msg), 0);
-  bk_db *db = bk_svc_db(svc);
   bk_ns u;
   bk_bucket b;
-  CHECK_EQ_INT(bk_db_user_add(db, "carol", &u), 0);
-  CHECK_EQ_INT(bk_db_bucket_create_ex(db, u.id, "ck", 0, "us", &b), 0);
+  bk_svc *svc = two_regions(&e, "carol", "ck", "us", &u, &b);
+  if (!svc) return;
   size_t len = 1500000;
   uint8_t *data = malloc(len);
   fill(data, len, 42);
@@ -406,17 +410,10 @@ static void test_place_prewarm(void) {
 static void test_kill_resume(void) {
   struct env e;
   CHECK_EQ_INT(env_init(&e, "kill"), 0);
-  bk_svc *svc = svc_open_url(e.db, e.eu);
-  CHECK(svc != NULL);
-  if (!svc) return;
-  char msg[300];
-  CHECK_EQ_INT(bk_svc_region_add(svc, "eu", e.eu, msg, sizeof msg), 0);
-  CHECK_EQ_INT(bk_svc_region_add(svc, "us", e.us, msg, sizeof msg), 0);
-  bk_db *db = bk_svc_db(svc);
   bk_ns u;
   bk_bucket b;
-  CHECK_EQ_INT(bk_db_user_add(db, "dave", &u), 0);
-  CHECK_EQ_INT(bk_db_bucket_create_ex(db, u.id, "k", 0, "eu", &b), 0);
+  bk_svc *svc = two_regions(&e, "dave", "k", "eu", &u, &b);
+  if (!svc) return;
   uint8_t data[200000];
   size_t total = 0;
   bk_hash xs[64];
@@ -550,17 +547,11 @@ static void warm_and_remove(bk_svc *svc, struct env *ep, int64_t wid) {
 static void test_damaged_warm_remove(void) {
   struct env e;
   CHECK_EQ_INT(env_init(&e, "dmg"), 0);
-  bk_svc *svc = svc_open_url(e.db, e.eu);
-  CHECK(svc != NULL);
-  if (!svc) return;
-  char msg[300];
-  CHECK_EQ_INT(bk_svc_region_add(svc, "eu", e.eu, msg, sizeof msg), 0);
-  CHECK_EQ_INT(bk_svc_region_add(svc, "us", e.us, msg, sizeof msg), 0);
-  bk_db *db = bk_svc_db(svc);
   bk_ns u;
   bk_bucket b, w;
-  CHECK_EQ_INT(bk_db_user_add(db, "erin", &u), 0);
-  CHECK_EQ_INT(bk_db_bucket_create_ex(db, u.id, "d", 0, "us", &b), 0);
+  bk_svc *svc = two_regions(&e, "erin", "d", "us", &u, &b);
+  if (!svc) return;
+  bk_db *db = bk_svc_db(svc);
   CHECK_EQ_INT(bk_db_bucket_create_ex(db, u.id, "w", 0, "eu", &w), 0);
   uint8_t data[150000];
   fill(data, sizeof data, 5);
@@ -606,17 +597,11 @@ static void test_damaged_warm_remove(void) {
 static void test_gc_regions(void) {
   struct env e;
   CHECK_EQ_INT(env_init(&e, "gc"), 0);
-  bk_svc *svc = svc_open_url(e.db, e.eu);
-  CHECK(svc != NULL);
-  if (!svc) return;
-  char msg[300];
-  CHECK_EQ_INT(bk_svc_region_add(svc, "eu", e.eu, msg, sizeof msg), 0);
-  CHECK_EQ_INT(bk_svc_region_add(svc, "us", e.us, msg, sizeof msg), 0);
-  bk_db *db = bk_svc_db(svc);
   bk_ns u;
   bk_bucket b;
-  CHECK_EQ_INT(bk_db_user_add(db, "gina", &u), 0);
-  CHECK_EQ_INT(bk_db_bucket_create_ex(db, u.id, "g", 0, "us", &b), 0);
+  bk_svc *svc = two_regions(&e, "gina", "g", "us", &u, &b);
+  if (!svc) return;
+  bk_db *db = bk_svc_db(svc);
   uint8_t data[120000];
   bk_hash fk, fd, xk[8], xd[8];
   fill(data, sizeof data, 31);
