@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Several bucketd nodes on ONE PostgreSQL database and ONE S3 prefix (docs/cluster.md), driven with the
-# real `hf` CLI, curl and the official JS client (tests/compat/cluster.mjs):
+# real `hf` CLI, curl and the official JS client (tests/compat/read_bucket.mjs):
 #   read-after-write across nodes (upload on 1, list+download on 2, delete on 3, gone on 1 and 2);
 #   two nodes writing one path at once (one wins, never a mix, fsck clean);
 #   `bucketd gc --grace 0s --delete-grace 0s` in a loop while node 1 ingests deduplicating checkpoints
@@ -171,7 +171,7 @@ mkdir -p "$W/js/sub"; head -c 5000000 /dev/urandom >"$W/js/model.bin"; echo "hel
 cp "$W/ck5.bin" "$W/js/ck.bin"
 hfn "$N1" buckets sync "$W/js" hf://buckets/alice/js >/dev/null 2>&1 || bk_fail "sync to alice/js on node 1"
 (cd "$W/js" && sha256sum model.bin sub/readme.txt ck.bin | sed 's/  / /') >"$W/js.sha"
-js() { (cd "$COMPAT" && timeout 600 node cluster.mjs "$1" "$A" buckets/alice/js "$W/js.sha") >"$W/js.out" 2>&1; }
+js() { (cd "$COMPAT" && timeout 600 node read_bucket.mjs "$1" "$A" buckets/alice/js "$W/js.sha") >"$W/js.out" 2>&1; }
 js "$N2"; rc=$?
 grep -E '^(ok|FAIL) ' "$W/js.out" | while read -r s n; do [ "$s" = ok ] && echo "ok   $n (node 2)" || echo "FAIL $n (node 2)"; done
 bk_expect "JS client on node 2: list + download every file" 0 "$rc"

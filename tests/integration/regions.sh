@@ -191,7 +191,7 @@ read_all() { # LABEL NODE REGION(us or ""): hf, Python, fsspec, JS read every fi
   bk_expect "$label: Python HfApi + fsspec read every file byte-identical" \
     "$(( $(grep -c . "$W/m.sha") * 2 )) 0" "$(grep -c '^ok ' "$W/py.out") $(grep -vc '^ok ' "$W/py.out")"
   grep -v '^ok ' "$W/py.out" | head -n 5
-  ( cd "$COMPAT" && timeout 300 node regions.mjs "$node" "$A" buckets/alice/m "$W/m.sha" "$reg" ) >"$W/js.out" 2>&1
+  ( cd "$COMPAT" && timeout 300 node read_bucket.mjs "$node" "$A" buckets/alice/m "$W/m.sha" "$reg" ) >"$W/js.out" 2>&1
   bk_expect "$label: the official JS client downloads every file byte-identical" 0 $?
   grep -E '^FAIL' "$W/js.out" | head -n 5
 }

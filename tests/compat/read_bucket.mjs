@@ -1,6 +1,9 @@
-// The official @huggingface/hub client against one bucketd node of a cluster
-// (tests/integration/cluster.sh): lists a bucket recursively and downloads every file.
-//   node cluster.mjs URL TOKEN REPO EXPECT_FILE
+// The official @huggingface/hub client reading a bucket: lists it recursively and downloads every
+// file. Used against one node of a cluster (tests/integration/cluster.sh) and as a client in one region
+// (tests/integration/regions.sh): with REGION it sends `X-Buckets-Region: REGION` on every request
+// through the client's `fetch` option (the client has no region setting of its own; REGION absent or ""
+// sends none, e.g. for a node started with `bucketd serve --region`).
+//   node read_bucket.mjs URL TOKEN REPO EXPECT_FILE [REGION]
 // EXPECT_FILE: lines "sha256 path" of the files the bucket must hold (uploaded through another node).
 // Prints one line per check ("ok NAME" / "FAIL NAME — detail") and, last, "hosts: h1 h2 ..." — the
 // host:port of every URL the client fetched (so the caller can prove where the bytes came from).
@@ -9,9 +12,9 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as hub from "@huggingface/hub";
 
-const [url, token, repo, expectFile] = process.argv.slice(2);
+const [url, token, repo, expectFile, region = ""] = process.argv.slice(2);
 if (!url || !token || !repo || !expectFile) {
-  console.error("usage: node cluster.mjs URL TOKEN REPO EXPECT_FILE");
+  console.error("usage: node read_bucket.mjs URL TOKEN REPO EXPECT_FILE [REGION]");
   process.exit(2);
 }
 if (new URL(url).hostname !== "127.0.0.1") {
@@ -24,10 +27,13 @@ for (const line of readFileSync(expectFile, "utf8").split("\n")) {
   if (m) want.set(m[2], m[1]);
 }
 const hosts = new Set();
-const fetchRec = (input, init) => {
+const fetchRec = (input, init = {}) => {
   const u = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
   hosts.add(new URL(u).host);
-  return fetch(input, init);
+  if (!region) return fetch(input, init);
+  const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
+  headers.set("X-Buckets-Region", region);
+  return fetch(input, { ...init, headers });
 };
 const opts = { hubUrl: url, accessToken: token, fetch: fetchRec };
 let failed = 0;
@@ -43,11 +49,15 @@ try {
   if (missing.length === 0 && listed.size === want.size) ok(`js listFiles shows the ${want.size} files`);
   else fail("js listFiles shows the uploaded files", `missing [${missing}] listed [${[...listed.keys()]}]`);
   for (const [path, sha] of want) {
-    const blob = await hub.downloadFile({ repo, path, ...opts });
-    if (!blob) { fail(`js downloadFile ${path}`, "null"); continue; }
-    const got = createHash("sha256").update(new Uint8Array(await blob.arrayBuffer())).digest("hex");
-    if (got === sha) ok(`js downloadFile ${path} byte-identical`);
-    else fail(`js downloadFile ${path} byte-identical`, `sha256 ${got} != ${sha}`);
+    try {
+      const blob = await hub.downloadFile({ repo, path, ...opts });
+      if (!blob) { fail(`js downloadFile ${path}`, "null"); continue; }
+      const got = createHash("sha256").update(new Uint8Array(await blob.arrayBuffer())).digest("hex");
+      if (got === sha) ok(`js downloadFile ${path} byte-identical${region ? ` (region ${region})` : ""}`);
+      else fail(`js downloadFile ${path} byte-identical`, `sha256 ${got} != ${sha}`);
+    } catch (e) {
+      fail(`js downloadFile ${path}`, e?.message ?? String(e));
+    }
   }
 } catch (e) {
   fail("js client run", e?.stack ?? String(e));
