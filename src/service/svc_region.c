@@ -217,8 +217,8 @@ static int lookup(bk_svc *svc, int64_t id, const char *name, struct svc_region *
     pthread_mutex_lock(&svc->rmu);
     int64_t want = id == 0 && !name ? svc->default_region : id;
     *out = name ? cache_find_name(svc, name) : cache_find_id(svc, want);
-    char names[256];
-    names_list(svc, names, sizeof names);
+    char names[256] = ""; /* for the message of a miss after the reload only */
+    if (!*out && pass == 1) names_list(svc, names, sizeof names);
     pthread_mutex_unlock(&svc->rmu);
     if (*out) return 0;
     if (pass == 1 && name)
